@@ -1,0 +1,105 @@
+/* registry-blobd: blob storage and uploads. It has no database access. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blobd.h"
+#include "cfg.h"
+#include "proc.h"
+#include "service.h"
+#include "util.h"
+
+struct blobd bd;
+
+static const char *const route_names[BR_COUNT] = {
+	[BR_HEALTH] = "health",
+	[BR_READINESS] = "readiness",
+	[BR_METRICS] = "metrics",
+};
+
+static void
+h_health(struct http_txn *txn, const struct route_match *m)
+{
+	service_health(txn);
+	(void)m;
+}
+
+/* Ready when the storage root is a writable folder. */
+static void
+h_readiness(struct http_txn *txn, const struct route_match *m)
+{
+	struct stat st;
+	if (stat(bd.root, &st) == 0 && S_ISDIR(st.st_mode) && access(bd.root, W_OK) == 0)
+		service_readiness(txn, NULL);
+	else
+		http_txn_respond(txn, 503, NULL, "{\"status\":\"storage unavailable\"}", 33);
+	(void)m;
+}
+
+static void
+h_metrics(struct http_txn *txn, const struct route_match *m)
+{
+	service_metrics(txn);
+	(void)m;
+}
+
+static const struct route routes[] = {
+	{ "GET", "/-/health", h_health, BR_HEALTH },
+	{ "GET", "/-/readiness", h_readiness, BR_READINESS },
+	{ "GET", "/-/metrics", h_metrics, BR_METRICS },
+};
+
+static void
+blobd_handle(struct http_txn *txn, void *arg)
+{
+	int rc = router_dispatch(routes, nitems(routes), txn);
+	if (rc != 0)
+		service_not_routed(txn, rc);
+	(void)arg;
+}
+
+/* Creates the storage root's folders (blobs/, uploads/) if missing. */
+static int
+blobd_master_init(const struct cfg *cfg, char **cause)
+{
+	const char *root = cfg_str(cfg, CFG_BLOBD_STORAGE_ROOT);
+	const char *subs[] = { "", "/blobs", "/uploads" };
+	for (size_t i = 0; i < nitems(subs); i++) {
+		char *p = xasprintf("%s%s", root, subs[i]);
+		int rc = mkdir(p, 0750);
+		if (rc < 0 && errno != EEXIST) {
+			*cause = xasprintf("cannot create %s: %s", p, strerror(errno));
+			free(p);
+			return -1;
+		}
+		free(p);
+	}
+	return 0;
+}
+
+static int
+blobd_worker_init(struct proc_worker *w, char **cause)
+{
+	bd.base = w->base;
+	bd.cfg = w->cfg;
+	bd.root = cfg_str(w->cfg, CFG_BLOBD_STORAGE_ROOT);
+	(void)cause;
+	return 0;
+}
+
+static const struct proc_role blobd_role = {
+	.name = "blobd",
+	.routes = route_names,
+	.nroutes = BR_COUNT,
+	.master_init = blobd_master_init,
+	.worker_init = blobd_worker_init,
+	.handler = blobd_handle,
+};
+
+int
+main(int argc, char **argv)
+{
+	proc_main(&blobd_role, argc, argv);
+}

@@ -1,0 +1,257 @@
+/* Configuration table, INI parsing (libinih), environment overrides and validation. */
+#include "cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+struct cfg_param {
+	const char *section;
+	const char *name;
+	enum cfg_type type;
+	const char *def;
+	int64_t min, max;
+	bool reloadable;
+	bool secret;
+	const char *help;
+};
+
+static const struct cfg_param cfg_params[CFG_COUNT] = {
+#define CFG_ROW(id, sec, nm, ty, df, mn, mx, rl, sc, hl) \
+	[CFG_##id] = { sec, nm, ty, df, mn, mx, rl, sc, hl },
+	CFG_PARAMS(CFG_ROW)
+#undef CFG_ROW
+};
+
+static const char *const cfg_sections[] = { "global", "gateway", "authd", "metad", "blobd" };
+
+struct cfg {
+	char *path;
+	char *values[CFG_COUNT];
+	int64_t ints[CFG_COUNT];
+	char *error;
+};
+
+static int cfg_find(const char *section, const char *name);
+static int cfg_set(struct cfg *cfg, int id, const char *value, const char *origin);
+static int ini_cb(void *user, const char *section, const char *name, const char *value);
+
+static int
+cfg_find(const char *section, const char *name)
+{
+	for (int i = 0; i < CFG_COUNT; i++)
+		if (strcmp(cfg_params[i].section, section) == 0 && strcmp(cfg_params[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static bool
+parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on" };
+	static const char *const no[] = { "0", "false", "no", "off" };
+	for (size_t i = 0; i < nitems(yes); i++) {
+		if (str_eq_nocase(v, yes[i])) {
+			*out = true;
+			return true;
+		}
+		if (str_eq_nocase(v, no[i])) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Validates and stores one value; origin names where it came from for the error message. */
+static int
+cfg_set(struct cfg *cfg, int id, const char *value, const char *origin)
+{
+	const struct cfg_param *p = &cfg_params[id];
+	switch (p->type) {
+	case CFG_INT: {
+		int64_t v;
+		if (str_to_i64(value, p->min, p->max, &v) < 0) {
+			cfg->error = xasprintf("%s: [%s] %s must be an integer in %lld..%lld, not \"%s\"",
+			                       origin, p->section, p->name, (long long)p->min,
+			                       (long long)p->max, value);
+			return -1;
+		}
+		cfg->ints[id] = v;
+		break;
+	}
+	case CFG_BOOL: {
+		bool b;
+		if (!parse_bool(value, &b)) {
+			cfg->error = xasprintf("%s: [%s] %s must be true or false, not \"%s\"", origin,
+			                       p->section, p->name, value);
+			return -1;
+		}
+		cfg->ints[id] = b;
+		break;
+	}
+	case CFG_STR:
+		if (id == CFG_GLOBAL_LOG_LEVEL && log_parse_level(value) < 0) {
+			cfg->error = xasprintf("%s: [global] log_level must be debug, info, warn or "
+			                       "error, not \"%s\"", origin, value);
+			return -1;
+		}
+		break;
+	}
+	free(cfg->values[id]);
+	cfg->values[id] = xstrdup(value);
+	return 0;
+}
+
+static int
+ini_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct cfg *cfg = user;
+	if (cfg->error != NULL)
+		return 0;
+	bool known_section = false;
+	for (size_t i = 0; i < nitems(cfg_sections); i++)
+		if (strcmp(section, cfg_sections[i]) == 0)
+			known_section = true;
+	if (!known_section) {
+		cfg->error = xasprintf("%s: unknown section [%s]", cfg->path, section);
+		return 0;
+	}
+	int id = cfg_find(section, name);
+	if (id < 0) {
+		cfg->error = xasprintf("%s: unknown parameter \"%s\" in [%s]", cfg->path, name, section);
+		return 0;
+	}
+	return cfg_set(cfg, id, value, cfg->path) == 0;
+}
+
+struct cfg *
+cfg_load(const char *path, char **cause)
+{
+	struct cfg *cfg = xcalloc(1, sizeof(*cfg));
+	cfg->path = xstrdup(path ? path : "(defaults)");
+	for (int i = 0; i < CFG_COUNT; i++)
+		if (cfg_set(cfg, i, cfg_params[i].def, "default") < 0)
+			goto fail;
+	if (path != NULL) {
+		int rc = ini_parse(path, ini_cb, cfg);
+		if (cfg->error != NULL)
+			goto fail;
+		if (rc < 0) {
+			cfg->error = xasprintf("%s: cannot open: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (rc > 0) {
+			cfg->error = xasprintf("%s:%d: syntax error", path, rc);
+			goto fail;
+		}
+	}
+	for (int i = 0; i < CFG_COUNT; i++) {
+		char env[128];
+		snprintf(env, sizeof(env), "REGISTRY_%s_%s", cfg_params[i].section, cfg_params[i].name);
+		for (char *c = env; *c; c++)
+			*c = (char)toupper((unsigned char)*c);
+		const char *v = getenv(env);
+		if (v != NULL && cfg_set(cfg, i, v, env) < 0)
+			goto fail;
+	}
+	return cfg;
+fail:
+	*cause = cfg->error;
+	cfg->error = NULL;
+	cfg_free(cfg);
+	return NULL;
+}
+
+void
+cfg_free(struct cfg *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (int i = 0; i < CFG_COUNT; i++)
+		free(cfg->values[i]);
+	free(cfg->path);
+	free(cfg->error);
+	free(cfg);
+}
+
+const char *
+cfg_path(const struct cfg *cfg)
+{
+	return cfg->path;
+}
+
+const char *
+cfg_str(const struct cfg *cfg, enum cfg_id id)
+{
+	return cfg->values[id];
+}
+
+int64_t
+cfg_int(const struct cfg *cfg, enum cfg_id id)
+{
+	return cfg->ints[id];
+}
+
+bool
+cfg_bool(const struct cfg *cfg, enum cfg_id id)
+{
+	return cfg->ints[id] != 0;
+}
+
+int
+cfg_workers(const struct cfg *cfg, const char *role)
+{
+	int id = cfg_find(role, "workers");
+	return id < 0 ? 1 : (int)cfg->ints[id];
+}
+
+const char *
+cfg_database(const struct cfg *cfg, const char *role)
+{
+	int id = cfg_find(role, "database");
+	if (id >= 0 && cfg->values[id][0] != '\0')
+		return cfg->values[id];
+	return cfg->values[CFG_GLOBAL_DATABASE];
+}
+
+void
+cfg_print(const struct cfg *cfg, const char *role, FILE *out)
+{
+	const char *sections[] = { "global", role };
+	for (size_t s = 0; s < nitems(sections); s++) {
+		fprintf(out, "[%s]\n", sections[s]);
+		for (int i = 0; i < CFG_COUNT; i++) {
+			const struct cfg_param *p = &cfg_params[i];
+			if (strcmp(p->section, sections[s]) != 0)
+				continue;
+			fprintf(out, "; %s\n", p->help);
+			const char *v = cfg->values[i];
+			fprintf(out, "%s = %s\n", p->name, p->secret && *v ? "********" : v);
+		}
+		fprintf(out, "\n");
+	}
+}
+
+int
+cfg_check_reload(const struct cfg *old, const struct cfg *new, const char *role, char **cause)
+{
+	for (int i = 0; i < CFG_COUNT; i++) {
+		const struct cfg_param *p = &cfg_params[i];
+		if (p->reloadable)
+			continue;
+		if (strcmp(p->section, "global") != 0 && strcmp(p->section, role) != 0)
+			continue;
+		if (strcmp(old->values[i], new->values[i]) != 0) {
+			*cause = xasprintf("[%s] %s cannot change on reload (restart instead)",
+			                   p->section, p->name);
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,103 @@
+/*
+ * Configuration: one INI file for all daemons ([global] plus one section per daemon), read with
+ * libinih. Every parameter is a row of CFG_PARAMS: section, name, type, default, bounds, whether a
+ * reload (SIGHUP) may change it, and whether it is a secret (masked when printed).
+ * REGISTRY_<SECTION>_<NAME> in the environment overrides the file.
+ */
+#ifndef REGISTRY_CFG_H
+#define REGISTRY_CFG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
+
+/* X(id, section, name, type, default, min, max, reloadable, secret, help) */
+#define CFG_PARAMS(X)                                                                              \
+	X(GLOBAL_LOG_LEVEL, "global", "log_level", CFG_STR, "info", 0, 0, true, false,             \
+	  "debug, info, warn or error")                                                            \
+	X(GLOBAL_LOG_FILE, "global", "log_file", CFG_STR, "", 0, 0, true, false,                   \
+	  "append log lines to this file (empty: standard error); SIGUSR1 reopens it")             \
+	X(GLOBAL_SOCKET_DIR, "global", "socket_dir", CFG_STR, "/run/registry", 0, 0, false, false, \
+	  "folder holding the daemons' unix sockets (authd.sock, metad.sock, blobd.sock)")         \
+	X(GLOBAL_DATABASE, "global", "database", CFG_STR, "dbname=registry", 0, 0, true, true,     \
+	  "libpq connection string of the PostgreSQL database")                                    \
+	X(GLOBAL_EXTERNAL_URL, "global", "external_url", CFG_STR, "", 0, 0, true, false,           \
+	  "public URL of the registry, e.g. https://registry.example.com (empty: from Host)")      \
+	X(GLOBAL_SHUTDOWN_TIMEOUT, "global", "shutdown_timeout", CFG_INT, "30", 1, 3600, true,     \
+	  false, "seconds a draining worker may take before it is killed")                         \
+	X(GLOBAL_KEY_DIR, "global", "key_dir", CFG_STR, "/var/lib/registry/keys", 0, 0, false,     \
+	  false, "folder of the token signing key (authd, private) and its public key (gateway)")  \
+	X(GLOBAL_SERVICE, "global", "service", CFG_STR, "container_registry", 0, 0, true, false,   \
+	  "service name in token requests and the audience of issued tokens")                      \
+	X(GATEWAY_LISTEN, "gateway", "listen", CFG_STR, "127.0.0.1:5000", 0, 0, false, false,      \
+	  "HOST:PORT of the public listener")                                                      \
+	X(GATEWAY_WORKERS, "gateway", "workers", CFG_INT, "2", 1, 256, true, false,                \
+	  "worker processes")                                                                      \
+	X(GATEWAY_TRUSTED_PROXIES, "gateway", "trusted_proxies", CFG_STR, "", 0, 0, true, false,   \
+	  "comma-separated addresses or CIDRs whose X-Forwarded-Proto/-Host are honoured")         \
+	X(GATEWAY_HEADER_TIMEOUT, "gateway", "header_timeout", CFG_INT, "30", 1, 3600, true,       \
+	  false, "seconds a client may take to send a request's line and headers")                 \
+	X(GATEWAY_IDLE_TIMEOUT, "gateway", "idle_timeout", CFG_INT, "60", 1, 3600, true, false,    \
+	  "seconds a kept-alive connection may stay idle")                                         \
+	X(GATEWAY_BODY_TIMEOUT, "gateway", "body_timeout", CFG_INT, "60", 1, 3600, true, false,    \
+	  "seconds without body bytes (either way) before the connection is dropped")              \
+	X(GATEWAY_BACKEND_TIMEOUT, "gateway", "backend_timeout", CFG_INT, "300", 1, 86400, true,   \
+	  false, "seconds a backend may take to start its answer")                                 \
+	X(GATEWAY_MAX_HEADER_SIZE, "gateway", "max_header_size", CFG_INT, "65536", 1024, 1048576,  \
+	  true, false, "bytes of request line and headers together (431 beyond)")                  \
+	X(GATEWAY_MAX_HEADERS, "gateway", "max_headers", CFG_INT, "100", 8, 1000, true, false,     \
+	  "header fields per request (431 beyond)")                                                \
+	X(GATEWAY_MAX_REQUEST_LINE, "gateway", "max_request_line", CFG_INT, "8192", 256, 65536,    \
+	  true, false, "bytes of the request target (414 beyond)")                                 \
+	X(AUTHD_WORKERS, "authd", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
+	X(AUTHD_DATABASE, "authd", "database", CFG_STR, "", 0, 0, true, true,                      \
+	  "libpq connection string for authd (empty: [global] database)")                          \
+	X(AUTHD_DB_CONNECTIONS, "authd", "db_connections", CFG_INT, "2", 1, 64, true, false,       \
+	  "PostgreSQL connections per worker")                                                     \
+	X(AUTHD_TOKEN_LIFETIME, "authd", "token_lifetime", CFG_INT, "300", 30, 86400, true, false, \
+	  "seconds a registry token is valid")                                                     \
+	X(AUTHD_BOOTSTRAP_FILE, "authd", "bootstrap_file", CFG_STR, "", 0, 0, true, false,         \
+	  "where the first start writes the root password and token (mode 0600; empty: log)")      \
+	X(METAD_WORKERS, "metad", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
+	X(METAD_DATABASE, "metad", "database", CFG_STR, "", 0, 0, true, true,                      \
+	  "libpq connection string for metad (empty: [global] database)")                          \
+	X(METAD_DB_CONNECTIONS, "metad", "db_connections", CFG_INT, "4", 1, 64, true, false,       \
+	  "PostgreSQL connections per worker")                                                     \
+	X(BLOBD_WORKERS, "blobd", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
+	X(BLOBD_STORAGE_ROOT, "blobd", "storage_root", CFG_STR, "/var/lib/registry/storage", 0, 0, \
+	  false, false, "folder of blobs and upload sessions")                                     \
+	X(BLOBD_UPLOAD_PURGE_AFTER, "blobd", "upload_purge_after", CFG_INT, "86400", 60, 31536000, \
+	  true, false, "seconds after which an untouched upload session is purged")                \
+	X(BLOBD_FSYNC, "blobd", "fsync", CFG_BOOL, "true", 0, 0, true, false,                      \
+	  "fsync every blob before it is acknowledged (turn off only for throwaway instances)")
+
+enum cfg_id {
+#define CFG_ENUM(id, ...) CFG_##id,
+	CFG_PARAMS(CFG_ENUM)
+#undef CFG_ENUM
+	CFG_COUNT
+};
+
+struct cfg;
+
+/* Loads path (NULL: defaults only) and the environment; NULL with *cause set on error. */
+struct cfg *cfg_load(const char *path, char **cause);
+void cfg_free(struct cfg *cfg);
+const char *cfg_path(const struct cfg *cfg);
+
+const char *cfg_str(const struct cfg *cfg, enum cfg_id id);
+int64_t cfg_int(const struct cfg *cfg, enum cfg_id id);
+bool cfg_bool(const struct cfg *cfg, enum cfg_id id);
+/* The "workers" parameter of a daemon's section. */
+int cfg_workers(const struct cfg *cfg, const char *role);
+/* The daemon's own database string, or [global] database when it has none. */
+const char *cfg_database(const struct cfg *cfg, const char *role);
+
+/* Prints [global] and the role's section with effective values, secrets masked. */
+void cfg_print(const struct cfg *cfg, const char *role, FILE *out);
+/* Lists parameters that differ between a and b but cannot change on reload; -1 if any. */
+int cfg_check_reload(const struct cfg *old, const struct cfg *new, const char *role, char **cause);
+
+#endif

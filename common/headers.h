@@ -1,0 +1,39 @@
+/* An ordered list of HTTP header fields with case-insensitive lookup, shared by server and client. */
+#ifndef REGISTRY_HEADERS_H
+#define REGISTRY_HEADERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct evbuffer;
+
+struct http_header {
+	char *name;
+	char *value;
+};
+
+struct http_headers {
+	struct http_header *hd_list;
+	size_t hd_count;
+	size_t hd_cap;
+};
+
+void headers_init(struct http_headers *h);
+void headers_clear(struct http_headers *h);
+/* First value of name (case-insensitive), or NULL. */
+const char *headers_get(const struct http_headers *h, const char *name);
+void headers_add(struct http_headers *h, const char *name, const char *value);
+void headers_addn(struct http_headers *h, const char *name, size_t nlen, const char *value,
+                  size_t vlen);
+/* Replaces every field called name by one with value. */
+void headers_set(struct http_headers *h, const char *name, const char *value);
+void headers_del(struct http_headers *h, const char *name);
+void headers_copy(struct http_headers *dst, const struct http_headers *src);
+/* Appends "Name: value\r\n" lines to out. */
+void headers_write(const struct http_headers *h, struct evbuffer *out);
+/* Whether a comma-separated header (Connection, Expect) holds token, case-insensitively. */
+bool headers_has_token(const struct http_headers *h, const char *name, const char *token);
+/* Hop-by-hop fields a proxy must not forward (RFC 9110 7.6.1). */
+bool headers_is_hop_by_hop(const char *name);
+
+#endif

@@ -1,0 +1,1336 @@
+/*
+ * HTTP/1.1 server: connections are state machines driven by libevent, requests are parsed by
+ * http-parser, bodies stream with back-pressure. See http.h for the ownership rules.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "log.h"
+#include "util.h"
+
+#define INPUT_HWM (256 * 1024)     /* stop reading the socket beyond this much unparsed input */
+#define BODY_HWM (1024 * 1024)     /* stop parsing beyond this much body the handler did not take */
+#define OUTPUT_FULL (1024 * 1024)  /* http_txn_write() reports "full" beyond this */
+#define OUTPUT_LWM (256 * 1024)    /* on_drain runs when the output falls to this */
+#define FEED_MAX (256 * 1024)      /* bytes handed to the parser at once */
+#define LINGER_SECONDS 2
+
+enum conn_state {
+	CS_IDLE,       /* waiting for the first byte of a request */
+	CS_HEAD,       /* reading the request line and headers */
+	CS_DISPATCHED, /* the handler owns the transaction */
+	CS_LINGER,     /* answered; discarding what the client still sends, then closing */
+	CS_CLOSING,    /* flushing the output, then closing */
+};
+
+enum timer_kind { TK_NONE, TK_IDLE, TK_HEAD, TK_BODY, TK_LINGER };
+
+enum body_mode { BODY_UNREAD, BODY_STREAM, BODY_BUFFER };
+
+struct http_server {
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct http_limits limits;
+	http_handler handler;
+	void *handler_arg;
+	http_txn_cb on_complete;
+	void *complete_arg;
+	bool trust_request_id;
+	bool draining;
+	void (*drained)(void *);
+	void *drained_arg;
+	unsigned nconns;
+	TAILQ_HEAD(, http_conn) conns;
+};
+
+struct http_conn {
+	struct http_server *srv;
+	struct bufferevent *bev;
+	struct event *timer;
+	struct event *resume; /* runs conn_process() from the loop, never from a handler's stack */
+	enum conn_state state;
+	enum timer_kind timer_kind;
+	http_parser parser;
+	struct http_txn *txn;
+	char peer[INET6_ADDRSTRLEN];
+	bool peer_unix;
+	bool head_ready;  /* headers parsed, dispatch pending */
+	bool close_after; /* close once the current answer is out */
+	bool resume_scheduled;
+	/* header accumulation while parsing */
+	char *hname, *hvalue;
+	size_t hname_len, hvalue_len;
+	bool hvalue_seen;
+	size_t head_bytes;
+	TAILQ_ENTRY(http_conn) link;
+};
+
+struct http_txn {
+	struct http_conn *conn; /* NULL once orphaned */
+	struct http_request req;
+	char id[40];
+	char peer[INET6_ADDRSTRLEN];
+	bool peer_unix;
+	void *data;
+	int route;
+	/* request body */
+	enum body_mode body_mode;
+	struct evbuffer *body;
+	bool body_done;
+	bool body_end_sent;
+	bool body_paused;
+	bool continue_sent;
+	size_t read_max;
+	http_body_cb on_data;
+	http_txn_cb on_end;
+	http_read_cb read_done;
+	void *body_arg;
+	http_txn_cb on_abort;
+	void *abort_arg;
+	http_txn_cb on_drain;
+	void *drain_arg;
+	/* response */
+	int status;
+	bool resp_started;
+	bool resp_done;
+	bool resp_chunked;
+	bool head_only;
+	bool no_body_status;
+	int64_t resp_remaining;
+	uint64_t bytes_in, bytes_out;
+	uint64_t start_us;
+};
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_process(struct http_conn *c);
+static void conn_free(struct http_conn *c);
+static void conn_close_after_flush(struct http_conn *c);
+static void conn_fail(struct http_conn *c, int status, const char *message);
+static void conn_set_timer(struct http_conn *c, enum timer_kind kind, int seconds);
+static void conn_schedule(struct http_conn *c);
+static void txn_free(struct http_txn *txn);
+static void txn_orphan(struct http_txn *txn);
+static void txn_complete(struct http_conn *c);
+static void txn_deliver_body(struct http_txn *txn);
+static void txn_write_head(struct http_txn *txn, int status, const struct http_headers *headers,
+                           int64_t content_length);
+static void send_continue(struct http_txn *txn);
+
+static int on_message_begin(http_parser *p);
+static int on_url(http_parser *p, const char *at, size_t len);
+static int on_header_field(http_parser *p, const char *at, size_t len);
+static int on_header_value(http_parser *p, const char *at, size_t len);
+static int on_headers_complete(http_parser *p);
+static int on_body(http_parser *p, const char *at, size_t len);
+static int on_message_complete(http_parser *p);
+
+static const http_parser_settings parser_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+void
+http_limits_default(struct http_limits *l)
+{
+	l->max_target = 8192;
+	l->max_header_size = 65536;
+	l->max_headers = 100;
+	l->header_timeout = 30;
+	l->idle_timeout = 60;
+	l->body_timeout = 60;
+}
+
+/* ---- server ---------------------------------------------------------------------------------- */
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct http_server *srv = arg;
+	if (srv->draining) {
+		close(fd);
+		return;
+	}
+	struct http_conn *c = xcalloc(1, sizeof(*c));
+	c->srv = srv;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
+	} else if (sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
+	} else {
+		snprintf(c->peer, sizeof(c->peer), "unix");
+		c->peer_unix = true;
+	}
+	if (!c->peer_unix) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
+	c->resume = event_new(srv->base, -1, 0, conn_resume_cb, c);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_HWM);
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LWM, 0);
+	struct timeval wt = { srv->limits.body_timeout, 0 };
+	bufferevent_set_timeouts(c->bev, NULL, &wt);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	c->state = CS_IDLE;
+	conn_set_timer(c, TK_IDLE, srv->limits.idle_timeout);
+	TAILQ_INSERT_TAIL(&srv->conns, c, link);
+	srv->nconns++;
+	(void)lev;
+	(void)salen;
+}
+
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	log_warn("accept: %s", evutil_socket_error_to_string(err));
+	(void)lev;
+	(void)arg;
+}
+
+struct http_server *
+http_server_new(struct event_base *base, int listen_fd, const struct http_limits *limits,
+                http_handler handler, void *arg)
+{
+	struct http_server *srv = xcalloc(1, sizeof(*srv));
+	srv->base = base;
+	srv->limits = *limits;
+	srv->handler = handler;
+	srv->handler_arg = arg;
+	TAILQ_INIT(&srv->conns);
+	srv->listener = evconnlistener_new(base, accept_cb, srv, LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
+	if (srv->listener == NULL)
+		fatal("cannot listen on inherited socket %d", listen_fd);
+	evconnlistener_set_error_cb(srv->listener, accept_error_cb);
+	return srv;
+}
+
+void
+http_server_trust_request_id(struct http_server *srv, bool trust)
+{
+	srv->trust_request_id = trust;
+}
+
+void
+http_server_on_complete(struct http_server *srv, http_txn_cb cb, void *arg)
+{
+	srv->on_complete = cb;
+	srv->complete_arg = arg;
+}
+
+unsigned
+http_server_connections(const struct http_server *srv)
+{
+	return srv->nconns;
+}
+
+static void
+server_check_drained(struct http_server *srv)
+{
+	if (srv->draining && srv->nconns == 0 && srv->drained != NULL) {
+		void (*done)(void *) = srv->drained;
+		srv->drained = NULL;
+		done(srv->drained_arg);
+	}
+}
+
+void
+http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
+{
+	srv->draining = true;
+	srv->drained = done;
+	srv->drained_arg = arg;
+	if (srv->listener != NULL) {
+		evconnlistener_free(srv->listener);
+		srv->listener = NULL;
+	}
+	struct http_conn *c, *next;
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->state == CS_IDLE)
+			conn_free(c);
+		else
+			c->close_after = true;
+	}
+	server_check_drained(srv);
+}
+
+void
+http_server_free(struct http_server *srv)
+{
+	struct http_conn *c;
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+		conn_free(c);
+	if (srv->listener != NULL)
+		evconnlistener_free(srv->listener);
+	free(srv);
+}
+
+/* ---- connection ------------------------------------------------------------------------------ */
+
+static void
+conn_set_timer(struct http_conn *c, enum timer_kind kind, int seconds)
+{
+	c->timer_kind = kind;
+	if (kind == TK_NONE) {
+		evtimer_del(c->timer);
+		return;
+	}
+	struct timeval tv = { seconds, 0 };
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+conn_schedule(struct http_conn *c)
+{
+	if (c != NULL && !c->resume_scheduled) {
+		c->resume_scheduled = true;
+		event_active(c->resume, EV_TIMEOUT, 0);
+	}
+}
+
+static void
+conn_free_head_state(struct http_conn *c)
+{
+	free(c->hname);
+	free(c->hvalue);
+	c->hname = c->hvalue = NULL;
+	c->hname_len = c->hvalue_len = 0;
+	c->hvalue_seen = false;
+	c->head_bytes = 0;
+}
+
+static void
+conn_free(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+	if (c->txn != NULL) {
+		struct http_txn *txn = c->txn;
+		c->txn = NULL;
+		if (txn->resp_done && srv->on_complete != NULL)
+			srv->on_complete(txn, srv->complete_arg);
+		if (c->state == CS_HEAD || txn->resp_done)
+			txn_free(txn);
+		else
+			txn_orphan(txn);
+	}
+	conn_free_head_state(c);
+	TAILQ_REMOVE(&srv->conns, c, link);
+	srv->nconns--;
+	event_free(c->timer);
+	event_free(c->resume);
+	bufferevent_free(c->bev);
+	free(c);
+	server_check_drained(srv);
+}
+
+/* Closes once the output is written; used after an answer that ends the connection. */
+static void
+conn_close_after_flush(struct http_conn *c)
+{
+	c->state = CS_CLOSING;
+	conn_set_timer(c, TK_LINGER, c->srv->limits.body_timeout);
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_free(c);
+}
+
+/* Starts a lingering close: the answer is out, the client may still be sending a body we
+ * refused; read and discard it for a moment so the client sees our answer, not a reset. */
+static void
+conn_linger(struct http_conn *c)
+{
+	c->state = CS_LINGER;
+	conn_set_timer(c, TK_LINGER, LINGER_SECONDS);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+}
+
+/* Answers a protocol error the handler never saw (or could not answer), then closes. */
+static void
+conn_fail(struct http_conn *c, int status, const char *message)
+{
+	struct http_txn *txn = c->txn;
+	bool can_answer = txn == NULL || !txn->resp_started;
+	char *body = error_body_for_path(txn ? txn->req.target : NULL, status, message);
+	if (txn != NULL && c->state == CS_DISPATCHED) {
+		c->txn = NULL;
+		txn_orphan(txn);
+	} else if (txn != NULL) {
+		c->txn = NULL;
+		txn_free(txn);
+	}
+	if (status > 0 && can_answer) {
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		evbuffer_add_printf(out,
+		                    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		                    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		                    status, http_status_text(status), strlen(body), body);
+		log_info("closing connection from %s: %d %s", c->peer, status, message);
+	}
+	free(body);
+	conn_free_head_state(c);
+	conn_close_after_flush(c);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct http_conn *c = arg;
+	if (c->state == CS_DISPATCHED && c->timer_kind == TK_BODY)
+		conn_set_timer(c, TK_BODY, c->srv->limits.body_timeout);
+	conn_process(c);
+	(void)bev;
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct http_conn *c = arg;
+	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+	if (c->state == CS_CLOSING) {
+		if (pending == 0)
+			conn_free(c);
+		return;
+	}
+	if (c->state == CS_LINGER) {
+		if (pending == 0)
+			shutdown(bufferevent_getfd(bev), SHUT_WR);
+		return;
+	}
+	struct http_txn *txn = c->txn;
+	if (txn != NULL && txn->resp_started && !txn->resp_done && txn->on_drain != NULL)
+		txn->on_drain(txn, txn->drain_arg);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	if (what & BEV_EVENT_TIMEOUT)
+		log_info("connection from %s: write timeout", c->peer);
+	else if ((what & BEV_EVENT_ERROR) && c->state != CS_IDLE && c->state != CS_LINGER)
+		log_debug("connection from %s: %s", c->peer,
+		          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	conn_free(c);
+	(void)bev;
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	enum timer_kind kind = c->timer_kind;
+	c->timer_kind = TK_NONE;
+	switch (kind) {
+	case TK_IDLE:
+	case TK_LINGER:
+	case TK_NONE:
+		conn_free(c);
+		break;
+	case TK_HEAD:
+		conn_fail(c, 408, "request headers not received in time");
+		break;
+	case TK_BODY:
+		log_info("connection from %s: request body stalled", c->peer);
+		conn_fail(c, 408, "request body not received in time");
+		break;
+	}
+	(void)fd;
+	(void)what;
+}
+
+static void
+conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	c->resume_scheduled = false;
+	conn_process(c);
+	(void)fd;
+	(void)what;
+}
+
+static const char *
+parser_error_message(enum http_errno err)
+{
+	switch (err) {
+	case HPE_INVALID_CHUNK_SIZE:
+		return "invalid chunk size";
+	case HPE_INVALID_CONTENT_LENGTH:
+	case HPE_UNEXPECTED_CONTENT_LENGTH:
+		return "invalid Content-Length";
+	case HPE_INVALID_TRANSFER_ENCODING:
+		return "invalid Transfer-Encoding";
+	case HPE_INVALID_METHOD:
+		return "invalid method";
+	case HPE_INVALID_URL:
+		return "invalid request target";
+	case HPE_INVALID_VERSION:
+		return "invalid HTTP version";
+	case HPE_HEADER_OVERFLOW:
+		return "request header too large";
+	default:
+		return http_errno_description(err);
+	}
+}
+
+/* Whether the parser may be fed more input now. */
+static bool
+conn_wants_input(struct http_conn *c)
+{
+	switch (c->state) {
+	case CS_IDLE:
+	case CS_HEAD:
+		return !c->head_ready;
+	case CS_DISPATCHED: {
+		struct http_txn *txn = c->txn;
+		if (txn == NULL || txn->body_done || !txn->req.has_body || txn->resp_done)
+			return false;
+		if (txn->body_mode == BODY_UNREAD || txn->body_paused)
+			return false;
+		return evbuffer_get_length(txn->body) < BODY_HWM;
+	}
+	case CS_LINGER:
+	case CS_CLOSING:
+		return false;
+	}
+	return false;
+}
+
+static void
+txn_set_id(struct http_txn *txn, struct http_server *srv)
+{
+	const char *given = srv->trust_request_id ? headers_get(&txn->req.headers, "X-Request-Id") : NULL;
+	if (given != NULL && strlen(given) < sizeof(txn->id)) {
+		snprintf(txn->id, sizeof(txn->id), "%s", given);
+		return;
+	}
+	unsigned char rnd[8];
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(txn->id, sizeof(txn->id), rnd, sizeof(rnd));
+}
+
+/* Splits the target into path and query; false for a target we do not serve. */
+static bool
+request_split_target(struct http_request *req)
+{
+	const char *t = req->target;
+	if (strncmp(t, "http://", 7) == 0 || strncmp(t, "https://", 8) == 0) {
+		t = strchr(t + 8, '/');
+		if (t == NULL)
+			t = "/";
+	}
+	if (t[0] != '/')
+		return false;
+	const char *q = strchr(t, '?');
+	if (q != NULL) {
+		req->path = xstrndup(t, (size_t)(q - t));
+		req->query = xstrdup(q + 1);
+	} else {
+		req->path = xstrdup(t);
+	}
+	return true;
+}
+
+static void
+conn_dispatch(struct http_conn *c)
+{
+	struct http_txn *txn = c->txn;
+	c->head_ready = false;
+	conn_free_head_state(c);
+	if (!request_split_target(&txn->req)) {
+		conn_fail(c, 400, "invalid request target");
+		return;
+	}
+	if (txn->req.http_major != 1) {
+		conn_fail(c, 505, "only HTTP/1.x is served");
+		return;
+	}
+	txn_set_id(txn, c->srv);
+	c->state = CS_DISPATCHED;
+	conn_set_timer(c, TK_NONE, 0);
+	if (!http_should_keep_alive(&c->parser) || c->srv->draining)
+		c->close_after = true;
+	txn->head_only = strcmp(txn->req.method, "HEAD") == 0;
+	log_set_request_id(txn->id);
+	c->srv->handler(txn, c->srv->handler_arg);
+	log_set_request_id(NULL);
+}
+
+/* Feeds input to the parser and moves transactions along; the one place a connection's state
+ * advances from. */
+static void
+conn_process(struct http_conn *c)
+{
+	for (;;) {
+		if (c->state == CS_LINGER) {
+			struct evbuffer *in = bufferevent_get_input(c->bev);
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return;
+		}
+		if (c->state == CS_CLOSING)
+			return;
+		struct http_txn *txn = c->txn;
+		if (c->state == CS_DISPATCHED && txn != NULL) {
+			if (txn->resp_done) {
+				txn_complete(c);
+				return; /* txn_complete reschedules when it keeps the connection */
+			}
+			txn_deliver_body(txn);
+			if (c->txn != txn || txn->resp_done) {
+				conn_schedule(c);
+				return;
+			}
+			if (txn->body_mode != BODY_UNREAD && !txn->body_done && !txn->body_paused &&
+			    evbuffer_get_length(txn->body) < BODY_HWM) {
+				if (c->timer_kind != TK_BODY)
+					conn_set_timer(c, TK_BODY, c->srv->limits.body_timeout);
+			} else if (c->timer_kind == TK_BODY) {
+				conn_set_timer(c, TK_NONE, 0);
+			}
+		}
+		if (!conn_wants_input(c))
+			return;
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+		struct evbuffer_iovec iov;
+		if (evbuffer_peek(in, -1, NULL, &iov, 1) < 1 || iov.iov_len == 0)
+			return;
+		size_t len = iov.iov_len < FEED_MAX ? iov.iov_len : FEED_MAX;
+		if (c->state == CS_IDLE) {
+			c->state = CS_HEAD;
+			conn_set_timer(c, TK_HEAD, c->srv->limits.header_timeout);
+		}
+		size_t n = http_parser_execute(&c->parser, &parser_settings, iov.iov_base, len);
+		enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+		if (c->txn != NULL && c->state == CS_DISPATCHED)
+			c->txn->bytes_in += n;
+		evbuffer_drain(in, n);
+		if (err == HPE_PAUSED) {
+			http_parser_pause(&c->parser, 0);
+		} else if (err != HPE_OK) {
+			int status = 400;
+			const char *msg = parser_error_message(err);
+			if (err >= HPE_CB_message_begin && err <= HPE_CB_chunk_complete) {
+				/* our own callbacks refused: they left the status in the txn */
+				status = c->txn != NULL && c->txn->status ? c->txn->status : 400;
+				msg = status == 414   ? "request target too long"
+				      : status == 431 ? "request header fields too large"
+				      : status == 413 ? "request body too large"
+				                      : "bad request";
+			} else if (err == HPE_HEADER_OVERFLOW) {
+				status = 431;
+			}
+			conn_fail(c, status, msg);
+			return;
+		}
+		if (c->head_ready) {
+			conn_dispatch(c);
+			if (c->state != CS_DISPATCHED)
+				return;
+		}
+	}
+}
+
+/* ---- parser callbacks ------------------------------------------------------------------------ */
+
+static int
+on_message_begin(http_parser *p)
+{
+	struct http_conn *c = p->data;
+	if (c->state != CS_HEAD)
+		return 0;
+	struct http_txn *txn = xcalloc(1, sizeof(*txn));
+	txn->conn = c;
+	txn->route = -1;
+	txn->start_us = now_monotonic_us();
+	txn->body = evbuffer_new();
+	txn->req.content_length = -1;
+	headers_init(&txn->req.headers);
+	snprintf(txn->peer, sizeof(txn->peer), "%s", c->peer);
+	txn->peer_unix = c->peer_unix;
+	c->txn = txn;
+	return 0;
+}
+
+static bool
+head_grow(struct http_conn *c, size_t len)
+{
+	c->head_bytes += len;
+	if (c->head_bytes > c->srv->limits.max_header_size) {
+		c->txn->status = 431;
+		return false;
+	}
+	return true;
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	struct http_txn *txn = c->txn;
+	size_t old = txn->req.target ? strlen(txn->req.target) : 0;
+	if (old + len > c->srv->limits.max_target) {
+		txn->status = 414;
+		return -1;
+	}
+	if (!head_grow(c, len))
+		return -1;
+	txn->req.target = xrealloc(txn->req.target, old + len + 1);
+	memcpy(txn->req.target + old, at, len);
+	txn->req.target[old + len] = '\0';
+	return 0;
+}
+
+static void
+append(char **buf, size_t *blen, const char *at, size_t len)
+{
+	*buf = xrealloc(*buf, *blen + len + 1);
+	memcpy(*buf + *blen, at, len);
+	*blen += len;
+	(*buf)[*blen] = '\0';
+}
+
+static bool
+commit_header(struct http_conn *c)
+{
+	if (c->hname == NULL)
+		return true;
+	struct http_headers *h = &c->txn->req.headers;
+	if (h->hd_count >= c->srv->limits.max_headers) {
+		c->txn->status = 431;
+		return false;
+	}
+	headers_addn(h, c->hname, c->hname_len, c->hvalue ? c->hvalue : "", c->hvalue_len);
+	free(c->hname);
+	free(c->hvalue);
+	c->hname = c->hvalue = NULL;
+	c->hname_len = c->hvalue_len = 0;
+	c->hvalue_seen = false;
+	return true;
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	if (c->state != CS_HEAD)
+		return 0; /* trailer fields of a chunked body: ignored */
+	if (c->hvalue_seen && !commit_header(c))
+		return -1;
+	if (!head_grow(c, len + 4))
+		return -1;
+	append(&c->hname, &c->hname_len, at, len);
+	return 0;
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	if (c->state != CS_HEAD)
+		return 0;
+	if (!head_grow(c, len))
+		return -1;
+	c->hvalue_seen = true;
+	append(&c->hvalue, &c->hvalue_len, at, len);
+	return 0;
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+	struct http_conn *c = p->data;
+	if (c->state != CS_HEAD)
+		return 0;
+	if (!commit_header(c))
+		return -1;
+	struct http_txn *txn = c->txn;
+	struct http_request *req = &txn->req;
+	if (req->target == NULL) {
+		txn->status = 400;
+		return -1;
+	}
+	req->method_id = p->method;
+	req->method = http_method_str(p->method);
+	req->http_major = p->http_major;
+	req->http_minor = p->http_minor;
+	req->chunked = (p->flags & F_CHUNKED) != 0;
+	if (!req->chunked && p->content_length != ULLONG_MAX) {
+		if (p->content_length > (uint64_t)INT64_MAX) {
+			txn->status = 400;
+			return -1;
+		}
+		req->content_length = (int64_t)p->content_length;
+	}
+	req->has_body = req->chunked || req->content_length > 0;
+	c->head_ready = true;
+	if (req->has_body)
+		http_parser_pause(p, 1);
+	return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	struct http_txn *txn = c->txn;
+	if (txn == NULL)
+		return 0;
+	evbuffer_add(txn->body, at, len);
+	if (txn->body_mode == BODY_BUFFER && evbuffer_get_length(txn->body) > txn->read_max) {
+		txn->status = 413;
+		return -1;
+	}
+	if (evbuffer_get_length(txn->body) >= BODY_HWM)
+		http_parser_pause(p, 1);
+	return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+	struct http_conn *c = p->data;
+	if (c->txn != NULL)
+		c->txn->body_done = true;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+/* ---- transactions ---------------------------------------------------------------------------- */
+
+static void
+txn_free(struct http_txn *txn)
+{
+	free(txn->req.target);
+	free(txn->req.path);
+	free(txn->req.query);
+	headers_clear(&txn->req.headers);
+	if (txn->body != NULL)
+		evbuffer_free(txn->body);
+	free(txn);
+}
+
+/* The connection is gone: tell the handler, and free what nobody else holds. */
+static void
+txn_orphan(struct http_txn *txn)
+{
+	txn->conn = NULL;
+	if (txn->resp_done) {
+		txn_free(txn);
+		return;
+	}
+	if (txn->body_mode == BODY_BUFFER && !txn->body_done) {
+		txn_free(txn);
+		return;
+	}
+	if (txn->on_abort != NULL) {
+		http_txn_cb cb = txn->on_abort;
+		txn->on_abort = NULL;
+		cb(txn, txn->abort_arg);
+	}
+}
+
+/* The answer is complete: log it, free it, and go on with the connection. */
+static void
+txn_complete(struct http_conn *c)
+{
+	struct http_txn *txn = c->txn;
+	bool body_left = txn->req.has_body && !txn->body_done;
+	if (c->srv->on_complete != NULL)
+		c->srv->on_complete(txn, c->srv->complete_arg);
+	c->txn = NULL;
+	txn_free(txn);
+	if (body_left) {
+		conn_linger(c);
+		return;
+	}
+	if (c->close_after || c->srv->draining) {
+		conn_close_after_flush(c);
+		return;
+	}
+	c->state = CS_IDLE;
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	conn_set_timer(c, TK_IDLE, c->srv->limits.idle_timeout);
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		conn_schedule(c);
+}
+
+/* Hands parsed body bytes to the handler the way it asked for them. */
+static void
+txn_deliver_body(struct http_txn *txn)
+{
+	switch (txn->body_mode) {
+	case BODY_UNREAD:
+		return;
+	case BODY_STREAM:
+		if (!txn->body_paused && evbuffer_get_length(txn->body) > 0) {
+			txn->on_data(txn, txn->body, txn->body_arg);
+			if (txn->resp_done || txn->conn == NULL)
+				return;
+		}
+		if (txn->body_done && !txn->body_end_sent && evbuffer_get_length(txn->body) == 0 &&
+		    !txn->body_paused) {
+			txn->body_end_sent = true;
+			if (txn->on_end != NULL)
+				txn->on_end(txn, txn->body_arg);
+		}
+		return;
+	case BODY_BUFFER:
+		if (txn->body_done && !txn->body_end_sent) {
+			txn->body_end_sent = true;
+			txn->read_done(txn, txn->body, txn->body_arg);
+		}
+		return;
+	}
+}
+
+struct http_request *
+http_txn_request(struct http_txn *txn)
+{
+	return &txn->req;
+}
+
+const char *
+http_txn_id(const struct http_txn *txn)
+{
+	return txn->id;
+}
+
+const char *
+http_txn_peer(const struct http_txn *txn)
+{
+	return txn->peer;
+}
+
+bool
+http_txn_peer_is_unix(const struct http_txn *txn)
+{
+	return txn->peer_unix;
+}
+
+bool
+http_txn_aborted(const struct http_txn *txn)
+{
+	return txn->conn == NULL;
+}
+
+void
+http_txn_set_data(struct http_txn *txn, void *data)
+{
+	txn->data = data;
+}
+
+void *
+http_txn_data(const struct http_txn *txn)
+{
+	return txn->data;
+}
+
+void
+http_txn_set_route(struct http_txn *txn, int route)
+{
+	txn->route = route;
+}
+
+int
+http_txn_route(const struct http_txn *txn)
+{
+	return txn->route;
+}
+
+int
+http_txn_status(const struct http_txn *txn)
+{
+	return txn->status;
+}
+
+uint64_t
+http_txn_bytes_in(const struct http_txn *txn)
+{
+	return txn->bytes_in;
+}
+
+uint64_t
+http_txn_bytes_out(const struct http_txn *txn)
+{
+	return txn->bytes_out;
+}
+
+uint64_t
+http_txn_duration_us(const struct http_txn *txn)
+{
+	return now_monotonic_us() - txn->start_us;
+}
+
+static void
+send_continue(struct http_txn *txn)
+{
+	if (txn->continue_sent || txn->resp_started || txn->conn == NULL)
+		return;
+	txn->continue_sent = true;
+	if (txn->req.http_minor >= 1 && headers_has_token(&txn->req.headers, "Expect", "100-continue"))
+		evbuffer_add(bufferevent_get_output(txn->conn->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
+
+void
+http_txn_read_stream(struct http_txn *txn, http_body_cb on_data, http_txn_cb on_end, void *arg)
+{
+	txn->body_mode = BODY_STREAM;
+	txn->on_data = on_data;
+	txn->on_end = on_end;
+	txn->body_arg = arg;
+	send_continue(txn);
+	conn_schedule(txn->conn);
+}
+
+void
+http_txn_pause_body(struct http_txn *txn, bool paused)
+{
+	if (txn->body_paused == paused)
+		return;
+	txn->body_paused = paused;
+	if (!paused)
+		conn_schedule(txn->conn);
+}
+
+void
+http_txn_read_body(struct http_txn *txn, size_t max, http_read_cb done, void *arg)
+{
+	if (txn->req.content_length > 0 && (uint64_t)txn->req.content_length > max) {
+		http_txn_close_after(txn);
+		http_txn_respond(txn, 413, NULL, NULL, 0);
+		return;
+	}
+	txn->body_mode = BODY_BUFFER;
+	txn->read_max = max;
+	txn->read_done = done;
+	txn->body_arg = arg;
+	if (!txn->req.has_body)
+		txn->body_done = true;
+	send_continue(txn);
+	conn_schedule(txn->conn);
+}
+
+void
+http_txn_on_abort(struct http_txn *txn, http_txn_cb cb, void *arg)
+{
+	txn->on_abort = cb;
+	txn->abort_arg = arg;
+}
+
+void
+http_txn_on_drain(struct http_txn *txn, http_txn_cb cb, void *arg)
+{
+	txn->on_drain = cb;
+	txn->drain_arg = arg;
+}
+
+void
+http_txn_close_after(struct http_txn *txn)
+{
+	if (txn->conn != NULL)
+		txn->conn->close_after = true;
+}
+
+static const char *
+http_date(void)
+{
+	static char buf[64];
+	static time_t cached;
+	time_t now = time(NULL);
+	if (now != cached) {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		cached = now;
+	}
+	return buf;
+}
+
+static void
+txn_write_head(struct http_txn *txn, int status, const struct http_headers *headers,
+               int64_t content_length)
+{
+	struct http_conn *c = txn->conn;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	txn->status = status;
+	txn->resp_started = true;
+	txn->no_body_status = status == 204 || status == 304 || (status >= 100 && status < 200);
+	if (txn->req.has_body && !txn->body_done)
+		c->close_after = true; /* the unread rest of the body is discarded, then we close */
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+	if (headers != NULL) {
+		for (size_t i = 0; i < headers->hd_count; i++) {
+			const char *n = headers->hd_list[i].name;
+			if (str_eq_nocase(n, "Content-Length") || str_eq_nocase(n, "Transfer-Encoding") ||
+			    str_eq_nocase(n, "Connection"))
+				continue;
+			evbuffer_add_printf(out, "%s: %s\r\n", n, headers->hd_list[i].value);
+		}
+	}
+	if (!txn->no_body_status) {
+		if (content_length >= 0) {
+			evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)content_length);
+			txn->resp_remaining = content_length;
+		} else if (txn->req.http_minor == 0) {
+			c->close_after = true; /* HTTP/1.0: the end of the body is the end of the connection */
+			txn->resp_remaining = -1;
+		} else {
+			evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+			txn->resp_chunked = true;
+			txn->resp_remaining = -1;
+		}
+	}
+	if (headers == NULL || headers_get(headers, "X-Request-Id") == NULL)
+		evbuffer_add_printf(out, "X-Request-Id: %s\r\n", txn->id);
+	evbuffer_add_printf(out, "Date: %s\r\n", http_date());
+	if (c->close_after || c->srv->draining)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	else if (txn->req.http_minor == 0)
+		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+void
+http_txn_start_response(struct http_txn *txn, int status, const struct http_headers *headers,
+                        int64_t content_length)
+{
+	if (txn->resp_started)
+		fatal("response started twice for %s %s", txn->req.method, txn->req.target);
+	txn->status = status;
+	if (txn->conn == NULL) {
+		txn->resp_started = true;
+		return;
+	}
+	txn_write_head(txn, status, headers, content_length);
+}
+
+bool
+http_txn_write(struct http_txn *txn, struct evbuffer *data)
+{
+	size_t len = evbuffer_get_length(data);
+	if (txn->conn == NULL || txn->head_only || txn->no_body_status || len == 0) {
+		evbuffer_drain(data, len);
+		return false;
+	}
+	struct evbuffer *out = bufferevent_get_output(txn->conn->bev);
+	if (txn->resp_remaining >= 0) {
+		if ((int64_t)len > txn->resp_remaining) {
+			log_error("handler wrote %zu bytes past Content-Length", len - (size_t)txn->resp_remaining);
+			evbuffer_drain(data, len - (size_t)txn->resp_remaining);
+			len = (size_t)txn->resp_remaining;
+		}
+		txn->resp_remaining -= (int64_t)len;
+	}
+	if (txn->resp_chunked)
+		evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_remove_buffer(data, out, len);
+	if (txn->resp_chunked)
+		evbuffer_add(out, "\r\n", 2);
+	txn->bytes_out += len;
+	return evbuffer_get_length(out) >= OUTPUT_FULL;
+}
+
+void
+http_txn_write_file(struct http_txn *txn, int fd, off_t offset, off_t len)
+{
+	if (txn->conn == NULL || txn->head_only || txn->no_body_status || len == 0) {
+		close(fd);
+		return;
+	}
+	struct evbuffer *out = bufferevent_get_output(txn->conn->bev);
+	if (txn->resp_remaining >= 0) {
+		if (len > txn->resp_remaining)
+			len = txn->resp_remaining;
+		txn->resp_remaining -= len;
+	}
+	if (txn->resp_chunked)
+		evbuffer_add_printf(out, "%llx\r\n", (unsigned long long)len);
+	if (evbuffer_add_file(out, fd, offset, len) < 0) {
+		/* the answer comes out short; http_txn_end_response() then closes the connection */
+		log_error("evbuffer_add_file failed");
+		close(fd);
+		return;
+	}
+	if (txn->resp_chunked)
+		evbuffer_add(out, "\r\n", 2);
+	txn->bytes_out += (uint64_t)len;
+}
+
+bool
+http_txn_output_full(const struct http_txn *txn)
+{
+	if (txn->conn == NULL)
+		return false;
+	return evbuffer_get_length(bufferevent_get_output(txn->conn->bev)) >= OUTPUT_FULL;
+}
+
+void
+http_txn_end_response(struct http_txn *txn)
+{
+	if (txn->resp_done)
+		fatal("response ended twice");
+	txn->resp_done = true;
+	struct http_conn *c = txn->conn;
+	if (c == NULL) {
+		txn_free(txn);
+		return;
+	}
+	if (txn->resp_chunked)
+		evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+	else if (txn->resp_remaining > 0 && !txn->head_only)
+		c->close_after = true; /* short body: the client must not reuse this connection */
+	conn_schedule(c);
+}
+
+void
+http_txn_respond_buf(struct http_txn *txn, int status, const struct http_headers *headers,
+                     struct evbuffer *buf)
+{
+	size_t len = buf ? evbuffer_get_length(buf) : 0;
+	http_txn_start_response(txn, status, headers, (int64_t)len);
+	if (buf != NULL)
+		http_txn_write(txn, buf);
+	http_txn_end_response(txn);
+}
+
+void
+http_txn_respond(struct http_txn *txn, int status, const struct http_headers *headers,
+                 const void *body, size_t len)
+{
+	struct evbuffer *buf = evbuffer_new();
+	if (len > 0)
+		evbuffer_add(buf, body, len);
+	http_txn_respond_buf(txn, status, headers, buf);
+	evbuffer_free(buf);
+}
+
+const char *
+http_status_text(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
+int
+http_txn_respond_fd(struct http_txn *txn, int status, const struct http_headers *headers, int fd)
+{
+	struct http_conn *c = txn->conn;
+	if (c == NULL) {
+		http_txn_start_response(txn, status, headers, 0);
+		http_txn_end_response(txn);
+		return -1;
+	}
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) != 0) {
+		/* The descriptor must ride on the head's first byte; bytes queued before it would
+		 * separate them. The client reads whole answers before asking again, so this is a bug. */
+		log_error("cannot pass a descriptor behind %zu queued bytes", evbuffer_get_length(out));
+		http_txn_close_after(txn);
+		http_txn_respond(txn, 503, NULL, NULL, 0);
+		return -1;
+	}
+	http_txn_start_response(txn, status, headers, 0);
+	size_t len = evbuffer_get_length(out);
+	unsigned char *head = evbuffer_pullup(out, (ssize_t)len);
+	struct iovec iov = { .iov_base = head, .iov_len = len };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	memset(&ctl, 0, sizeof(ctl));
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+		              .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	ssize_t n;
+	do {
+		n = sendmsg(bufferevent_getfd(c->bev), &msg, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		log_error("sendmsg with descriptor: %s", n < 0 ? strerror(errno) : "nothing sent");
+		evbuffer_drain(out, len);
+		http_txn_close_after(txn);
+		http_txn_end_response(txn);
+		return -1;
+	}
+	evbuffer_drain(out, (size_t)n); /* whatever sendmsg did not take goes out the usual way */
+	http_txn_end_response(txn);
+	return 0;
+}

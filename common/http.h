@@ -1,0 +1,129 @@
+/*
+ * HTTP/1.1 server on libevent bufferevents and http-parser, shared by all four daemons.
+ *
+ * One connection handles one transaction (request + response) at a time; keep-alive and
+ * pipelining follow. Bodies stream both ways with back-pressure: the server stops reading the
+ * socket while the handler has not taken what was already read, and tells the handler when its
+ * output has drained. Limits (request target, header block, header count) and timeouts (header
+ * deadline, idle keep-alive, body inactivity) protect the worker from slow or hostile clients.
+ *
+ * Ownership: the handler owns the transaction from dispatch until it finishes the response
+ * (http_txn_respond*, or http_txn_end_response after http_txn_start_response). If the client goes
+ * away first, the transaction is "orphaned": the abort callback runs, response calls become no-ops,
+ * and finishing the response frees it. A handler that only waits in http_txn_read_body() needs no
+ * abort callback: an aborted read frees the transaction and never calls back.
+ */
+#ifndef REGISTRY_HTTP_H
+#define REGISTRY_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "headers.h"
+
+struct event_base;
+struct evbuffer;
+struct http_server;
+struct http_txn;
+
+struct http_limits {
+	size_t max_target;      /* request target bytes: 414 beyond */
+	size_t max_header_size; /* request line + header block bytes: 431 beyond */
+	size_t max_headers;     /* header fields: 431 beyond */
+	int header_timeout;     /* seconds from a request's first byte to the end of its headers */
+	int idle_timeout;       /* seconds a kept-alive connection may wait for the next request */
+	int body_timeout;       /* seconds without progress reading a body or writing a response */
+};
+
+struct http_request {
+	const char *method; /* "GET", ... */
+	int method_id;      /* http-parser's enum http_method */
+	char *target;       /* raw request target: path and query */
+	char *path;         /* raw path (still percent-encoded), without the query */
+	char *query;        /* raw query without '?', or NULL */
+	int http_major, http_minor;
+	struct http_headers headers;
+	int64_t content_length; /* -1 when absent */
+	bool chunked;
+	bool has_body; /* Content-Length > 0 or chunked */
+};
+
+typedef void (*http_handler)(struct http_txn *txn, void *arg);
+typedef void (*http_txn_cb)(struct http_txn *txn, void *arg);
+/* Body bytes are in buf; take what you can (drain it), leave the rest for the next call. */
+typedef void (*http_body_cb)(struct http_txn *txn, struct evbuffer *buf, void *arg);
+/* The whole body, or NULL when it was larger than the limit (413 already sent, txn freed). */
+typedef void (*http_read_cb)(struct http_txn *txn, struct evbuffer *body, void *arg);
+
+void http_limits_default(struct http_limits *l);
+
+/* Serves connections accepted on listen_fd (TCP or unix) with handler. */
+struct http_server *http_server_new(struct event_base *base, int listen_fd,
+                                    const struct http_limits *limits, http_handler handler,
+                                    void *arg);
+/* Backends take the gateway's X-Request-Id instead of making one. */
+void http_server_trust_request_id(struct http_server *srv, bool trust);
+/* Called once per finished transaction (access log, metrics) before it is freed. */
+void http_server_on_complete(struct http_server *srv, http_txn_cb cb, void *arg);
+/* Stops accepting; idle connections close at once, busy ones after their current answer.
+ * done runs when none is left. */
+void http_server_drain(struct http_server *srv, void (*done)(void *), void *arg);
+unsigned http_server_connections(const struct http_server *srv);
+void http_server_free(struct http_server *srv);
+
+/* The request; valid for the transaction's life. */
+struct http_request *http_txn_request(struct http_txn *txn);
+const char *http_txn_id(const struct http_txn *txn);
+const char *http_txn_peer(const struct http_txn *txn);
+/* Peer IP address as text ("unix" for unix sockets). */
+bool http_txn_peer_is_unix(const struct http_txn *txn);
+bool http_txn_aborted(const struct http_txn *txn);
+void http_txn_set_data(struct http_txn *txn, void *data);
+void *http_txn_data(const struct http_txn *txn);
+/* Labels the transaction for metrics ("route" index defined by the daemon). */
+void http_txn_set_route(struct http_txn *txn, int route);
+int http_txn_route(const struct http_txn *txn);
+int http_txn_status(const struct http_txn *txn);
+uint64_t http_txn_bytes_in(const struct http_txn *txn);
+uint64_t http_txn_bytes_out(const struct http_txn *txn);
+uint64_t http_txn_duration_us(const struct http_txn *txn);
+
+/* Streams the request body: on_data as bytes arrive, on_end once at its end. */
+void http_txn_read_stream(struct http_txn *txn, http_body_cb on_data, http_txn_cb on_end,
+                          void *arg);
+/* Stops (true) or resumes (false) delivering body bytes: back-pressure. */
+void http_txn_pause_body(struct http_txn *txn, bool paused);
+/* Reads the whole body (at most max bytes, else 413 and the transaction ends). */
+void http_txn_read_body(struct http_txn *txn, size_t max, http_read_cb done, void *arg);
+/* Runs when the client goes away before the handler finished. */
+void http_txn_on_abort(struct http_txn *txn, http_txn_cb cb, void *arg);
+
+/* A complete answer. headers may be NULL; Content-Length is added. */
+void http_txn_respond(struct http_txn *txn, int status, const struct http_headers *headers,
+                      const void *body, size_t len);
+/* Same, taking the body from buf (drained; buf stays the caller's). */
+void http_txn_respond_buf(struct http_txn *txn, int status, const struct http_headers *headers,
+                          struct evbuffer *buf);
+/* A streamed answer: content_length bytes follow, or chunked when -1. */
+void http_txn_start_response(struct http_txn *txn, int status, const struct http_headers *headers,
+                             int64_t content_length);
+/* Moves data into the response; true when the output is full (wait for on_drain). */
+bool http_txn_write(struct http_txn *txn, struct evbuffer *data);
+/* Sends len bytes of fd from offset with sendfile(); takes ownership of fd. */
+void http_txn_write_file(struct http_txn *txn, int fd, off_t offset, off_t len);
+/* Runs each time the output falls below its low-water mark. */
+void http_txn_on_drain(struct http_txn *txn, http_txn_cb cb, void *arg);
+bool http_txn_output_full(const struct http_txn *txn);
+/* Ends a streamed answer and frees the transaction when the request is done too. */
+void http_txn_end_response(struct http_txn *txn);
+/* Answers with no body but a file descriptor passed along (SCM_RIGHTS), for a client that
+ * asked for one (the gateway's blob reads). fd stays the caller's. -1 if it could not be sent. */
+int http_txn_respond_fd(struct http_txn *txn, int status, const struct http_headers *headers,
+                        int fd);
+/* Marks the connection to close after this answer. */
+void http_txn_close_after(struct http_txn *txn);
+
+const char *http_status_text(int status);
+
+#endif

@@ -1,0 +1,217 @@
+/* Shared-memory counters and their Prometheus text rendering. */
+#include "metrics.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "log.h"
+#include "util.h"
+
+#define MAX_ROUTES 48
+/* Exact status codes kept apart; anything else counts as "other". */
+static const int tracked_status[] = { 100, 200, 201, 202, 204, 206, 301, 302, 304, 307, 308,
+	                              400, 401, 403, 404, 405, 406, 408, 409, 411, 413, 414,
+	                              415, 416, 422, 429, 431, 500, 502, 503, 504, 505 };
+#define NSTATUS (nitems(tracked_status) + 1)
+static const double buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	                          0.1,    0.25,  0.5,    1,     2.5,  5,     10 };
+#define NBUCKETS (nitems(buckets) + 1)
+
+struct route_stats {
+	uint64_t by_status[NSTATUS];
+	uint64_t le[NBUCKETS]; /* non-cumulative; rendered cumulatively */
+	uint64_t sum_us;
+};
+
+struct metrics_shm {
+	uint64_t restarts;
+	uint64_t workers;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	struct route_stats routes[MAX_ROUTES + 1]; /* last one: unlabelled requests */
+};
+
+static struct metrics_shm *shm;
+static const char *const *names;
+static size_t nnames;
+static char daemon_name[32];
+
+static const struct {
+	const char *family;
+	const char *type;
+	const char *help;
+} families[] = {
+	{ "registry_http_requests_total", "counter", "HTTP requests answered, by route and status." },
+	{ "registry_http_request_duration_seconds", "histogram",
+	  "Time from a request's headers to the end of its answer." },
+	{ "registry_http_received_bytes_total", "counter", "Request body bytes received." },
+	{ "registry_http_sent_bytes_total", "counter", "Response body bytes sent." },
+	{ "registry_worker_restarts_total", "counter", "Workers respawned after dying." },
+	{ "registry_workers", "gauge", "Workers the master keeps running." },
+};
+
+void
+metrics_init(const char *daemon, const char *const *route_names, size_t nroutes)
+{
+	snprintf(daemon_name, sizeof(daemon_name), "%s", daemon);
+	names = route_names;
+	nnames = nroutes < MAX_ROUTES ? nroutes : MAX_ROUTES;
+	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shm == MAP_FAILED)
+		fatal("mmap metrics: %m");
+	memset(shm, 0, sizeof(*shm));
+}
+
+static void
+add(uint64_t *p, uint64_t v)
+{
+	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+static uint64_t
+get(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+void
+metrics_observe(int route, int status, uint64_t duration_us, uint64_t bytes_in,
+                uint64_t bytes_out)
+{
+	if (shm == NULL)
+		return;
+	struct route_stats *r = &shm->routes[route >= 0 && (size_t)route < nnames ? (size_t)route
+	                                                                          : MAX_ROUTES];
+	size_t si = nitems(tracked_status);
+	for (size_t i = 0; i < nitems(tracked_status); i++)
+		if (tracked_status[i] == status)
+			si = i;
+	add(&r->by_status[si], 1);
+	double secs = (double)duration_us / 1e6;
+	size_t bi = nitems(buckets);
+	for (size_t i = 0; i < nitems(buckets); i++) {
+		if (secs <= buckets[i]) {
+			bi = i;
+			break;
+		}
+	}
+	add(&r->le[bi], 1);
+	add(&r->sum_us, duration_us);
+	add(&shm->bytes_in, bytes_in);
+	add(&shm->bytes_out, bytes_out);
+}
+
+void
+metrics_worker_restart(void)
+{
+	if (shm != NULL)
+		add(&shm->restarts, 1);
+}
+
+void
+metrics_set_workers(unsigned n)
+{
+	if (shm != NULL)
+		__atomic_store_n(&shm->workers, n, __ATOMIC_RELAXED);
+}
+
+void
+metrics_write_samples(struct evbuffer *out)
+{
+	if (shm == NULL)
+		return;
+	const char *d = daemon_name;
+	for (size_t ri = 0; ri <= MAX_ROUTES; ri++) {
+		if (ri >= nnames && ri != MAX_ROUTES)
+			continue;
+		const char *route = ri == MAX_ROUTES ? "other" : names[ri];
+		const struct route_stats *r = &shm->routes[ri];
+		uint64_t total = 0;
+		for (size_t si = 0; si < NSTATUS; si++) {
+			uint64_t v = get(&r->by_status[si]);
+			total += v;
+			if (v == 0)
+				continue;
+			char status[8];
+			if (si < nitems(tracked_status))
+				snprintf(status, sizeof(status), "%d", tracked_status[si]);
+			else
+				snprintf(status, sizeof(status), "other");
+			evbuffer_add_printf(out,
+			                    "registry_http_requests_total{daemon=\"%s\",route=\"%s\","
+			                    "status=\"%s\"} %llu\n",
+			                    d, route, status, (unsigned long long)v);
+		}
+		if (total == 0)
+			continue;
+		uint64_t cum = 0;
+		for (size_t bi = 0; bi < NBUCKETS; bi++) {
+			cum += get(&r->le[bi]);
+			char le[16];
+			if (bi < nitems(buckets))
+				snprintf(le, sizeof(le), "%g", buckets[bi]);
+			else
+				snprintf(le, sizeof(le), "+Inf");
+			evbuffer_add_printf(out,
+			                    "registry_http_request_duration_seconds_bucket{daemon=\"%s\","
+			                    "route=\"%s\",le=\"%s\"} %llu\n",
+			                    d, route, le, (unsigned long long)cum);
+		}
+		evbuffer_add_printf(out,
+		                    "registry_http_request_duration_seconds_sum{daemon=\"%s\",route=\"%s\"} "
+		                    "%.6f\n",
+		                    d, route, (double)get(&r->sum_us) / 1e6);
+		evbuffer_add_printf(out,
+		                    "registry_http_request_duration_seconds_count{daemon=\"%s\",route=\"%s\"}"
+		                    " %llu\n",
+		                    d, route, (unsigned long long)cum);
+	}
+	evbuffer_add_printf(out, "registry_http_received_bytes_total{daemon=\"%s\"} %llu\n", d,
+	                    (unsigned long long)get(&shm->bytes_in));
+	evbuffer_add_printf(out, "registry_http_sent_bytes_total{daemon=\"%s\"} %llu\n", d,
+	                    (unsigned long long)get(&shm->bytes_out));
+	evbuffer_add_printf(out, "registry_worker_restarts_total{daemon=\"%s\"} %llu\n", d,
+	                    (unsigned long long)get(&shm->restarts));
+	evbuffer_add_printf(out, "registry_workers{daemon=\"%s\"} %llu\n", d,
+	                    (unsigned long long)get(&shm->workers));
+}
+
+/* Whether line is a sample of family (the family name, then '{', ' ' or a histogram suffix). */
+static bool
+line_in_family(const char *line, size_t len, const char *family)
+{
+	size_t fl = strlen(family);
+	if (len <= fl || strncmp(line, family, fl) != 0)
+		return false;
+	const char *rest = line + fl;
+	if (*rest == '{' || *rest == ' ')
+		return true;
+	static const char *const suffixes[] = { "_bucket{", "_sum{", "_count{" };
+	for (size_t i = 0; i < nitems(suffixes); i++)
+		if (strncmp(rest, suffixes[i], strlen(suffixes[i])) == 0)
+			return !str_has_suffix(family, "_total");
+	return false;
+}
+
+void
+metrics_render(struct evbuffer *out, const char *const *samples, size_t n)
+{
+	for (size_t f = 0; f < nitems(families); f++) {
+		evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", families[f].family,
+		                    families[f].help, families[f].family, families[f].type);
+		for (size_t i = 0; i < n; i++) {
+			const char *p = samples[i];
+			while (p != NULL && *p) {
+				const char *nl = strchr(p, '\n');
+				size_t len = nl ? (size_t)(nl - p) : strlen(p);
+				if (line_in_family(p, len, families[f].family)) {
+					evbuffer_add(out, p, len);
+					evbuffer_add(out, "\n", 1);
+				}
+				p = nl ? nl + 1 : NULL;
+			}
+		}
+	}
+}

@@ -1,0 +1,494 @@
+/*
+ * Non-blocking PostgreSQL pool: PQconnectStart/PQconnectPoll to connect, PQsendPrepare and
+ * PQsendQueryPrepared to query, PQconsumeInput/PQisBusy/PQgetResult on read events, PQflush on
+ * write events. A broken connection fails its query (callback with NULL) and reconnects with
+ * back-off; queued queries wait for a live connection.
+ */
+#include "pg.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "log.h"
+#include "util.h"
+
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 5000
+
+enum pgc_state { PGC_DOWN, PGC_CONNECTING, PGC_IDLE, PGC_PREPARING, PGC_QUERYING };
+
+struct pg_query {
+	struct pg_stmt *stmt;
+	int nparams;
+	char **values;
+	int *lengths;
+	int *formats;
+	pg_cb cb;
+	void *arg;
+	TAILQ_ENTRY(pg_query) link;
+};
+
+struct pgc {
+	struct pg_pool *pool;
+	PGconn *conn;
+	enum pgc_state state;
+	struct event *ev;    /* socket readiness */
+	struct event *timer; /* reconnect back-off */
+	int sock;
+	short want;          /* EV_READ / EV_WRITE currently waited for */
+	unsigned backoff_ms;
+	bool *prepared;      /* by statement id */
+	int nprepared;
+	struct pg_query *q;
+	PGresult *result;    /* last result of the running query */
+};
+
+struct pg_pool {
+	struct event_base *base;
+	char *conninfo;
+	int nconns;
+	struct pgc *conns;
+	TAILQ_HEAD(, pg_query) queue;
+};
+
+static int next_stmt_id;
+
+static void pgc_connect(struct pgc *c);
+static void pgc_event(evutil_socket_t fd, short what, void *arg);
+static void pgc_retry(evutil_socket_t fd, short what, void *arg);
+static void pgc_dispatch(struct pgc *c);
+static void pool_kick(struct pg_pool *pool);
+
+struct pg_pool *
+pg_pool_new(struct event_base *base, const char *conninfo, int nconns)
+{
+	struct pg_pool *pool = xcalloc(1, sizeof(*pool));
+	pool->base = base;
+	pool->conninfo = xstrdup(conninfo);
+	pool->nconns = nconns;
+	pool->conns = xcalloc((size_t)nconns, sizeof(*pool->conns));
+	TAILQ_INIT(&pool->queue);
+	for (int i = 0; i < nconns; i++) {
+		struct pgc *c = &pool->conns[i];
+		c->pool = pool;
+		c->sock = -1;
+		c->timer = evtimer_new(base, pgc_retry, c);
+		pgc_connect(c);
+	}
+	return pool;
+}
+
+static void
+query_free(struct pg_query *q)
+{
+	for (int i = 0; i < q->nparams; i++)
+		free(q->values[i]);
+	free(q->values);
+	free(q->lengths);
+	free(q->formats);
+	free(q);
+}
+
+void
+pg_pool_free(struct pg_pool *pool)
+{
+	for (int i = 0; i < pool->nconns; i++) {
+		struct pgc *c = &pool->conns[i];
+		if (c->ev != NULL)
+			event_free(c->ev);
+		event_free(c->timer);
+		if (c->conn != NULL)
+			PQfinish(c->conn);
+		if (c->result != NULL)
+			PQclear(c->result);
+		if (c->q != NULL)
+			query_free(c->q);
+		free(c->prepared);
+	}
+	struct pg_query *q;
+	while ((q = TAILQ_FIRST(&pool->queue)) != NULL) {
+		TAILQ_REMOVE(&pool->queue, q, link);
+		query_free(q);
+	}
+	free(pool->conns);
+	free(pool->conninfo);
+	free(pool);
+}
+
+bool
+pg_pool_connected(const struct pg_pool *pool)
+{
+	for (int i = 0; i < pool->nconns; i++)
+		if (pool->conns[i].state >= PGC_IDLE)
+			return true;
+	return false;
+}
+
+/* Waits for the socket to become readable and/or writable. */
+static void
+pgc_wait(struct pgc *c, short what)
+{
+	int sock = PQsocket(c->conn);
+	if (c->ev != NULL && (sock != c->sock || what != c->want)) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	if (c->ev == NULL) {
+		c->sock = sock;
+		c->want = what;
+		c->ev = event_new(c->pool->base, sock, what | EV_PERSIST, pgc_event, c);
+		event_add(c->ev, NULL);
+	}
+}
+
+/* The connection broke: fail its query, and try again after a pause. */
+static void
+pgc_down(struct pgc *c, const char *why)
+{
+	if (c->state != PGC_DOWN)
+		log_error("database connection lost: %s", why);
+	if (c->ev != NULL) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	if (c->conn != NULL) {
+		PQfinish(c->conn);
+		c->conn = NULL;
+	}
+	if (c->result != NULL) {
+		PQclear(c->result);
+		c->result = NULL;
+	}
+	memset(c->prepared, 0, (size_t)c->nprepared * sizeof(bool));
+	c->state = PGC_DOWN;
+	struct pg_query *q = c->q;
+	c->q = NULL;
+	c->backoff_ms = c->backoff_ms == 0 ? RECONNECT_MIN_MS
+	                                   : (c->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
+	                                                                           : c->backoff_ms * 2);
+	struct timeval tv = { c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000 };
+	evtimer_add(c->timer, &tv);
+	if (q != NULL) {
+		q->cb(NULL, q->arg);
+		query_free(q);
+	}
+	/* With no connection up, queued queries fail now rather than hang. */
+	if (!pg_pool_connected(c->pool)) {
+		struct pg_query *w;
+		while ((w = TAILQ_FIRST(&c->pool->queue)) != NULL) {
+			TAILQ_REMOVE(&c->pool->queue, w, link);
+			w->cb(NULL, w->arg);
+			query_free(w);
+		}
+	}
+}
+
+static void
+pgc_retry(evutil_socket_t fd, short what, void *arg)
+{
+	pgc_connect(arg);
+	(void)fd;
+	(void)what;
+}
+
+static void
+pgc_connect(struct pgc *c)
+{
+	c->conn = PQconnectStart(c->pool->conninfo);
+	if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
+		pgc_down(c, c->conn ? PQerrorMessage(c->conn) : "out of memory");
+		return;
+	}
+	PQsetnonblocking(c->conn, 1);
+	c->state = PGC_CONNECTING;
+	pgc_wait(c, EV_WRITE);
+}
+
+static void
+pgc_connect_step(struct pgc *c)
+{
+	switch (PQconnectPoll(c->conn)) {
+	case PGRES_POLLING_READING:
+		pgc_wait(c, EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		pgc_wait(c, EV_WRITE);
+		break;
+	case PGRES_POLLING_OK:
+		if (c->backoff_ms != 0)
+			log_info("database connection restored");
+		c->backoff_ms = 0;
+		c->state = PGC_IDLE;
+		pgc_wait(c, EV_READ);
+		pgc_dispatch(c);
+		break;
+	default: {
+		char *why = xstrdup(PQerrorMessage(c->conn));
+		why[strcspn(why, "\n")] = '\0';
+		pgc_down(c, why);
+		free(why);
+		break;
+	}
+	}
+}
+
+static void
+pgc_flush(struct pgc *c)
+{
+	int rc = PQflush(c->conn);
+	if (rc < 0)
+		pgc_down(c, PQerrorMessage(c->conn));
+	else
+		pgc_wait(c, rc == 1 ? (EV_READ | EV_WRITE) : EV_READ);
+}
+
+static char *
+stmt_name(const struct pg_stmt *stmt, char *buf, size_t len)
+{
+	snprintf(buf, len, "s%d", stmt->id);
+	return buf;
+}
+
+static void
+pgc_send(struct pgc *c)
+{
+	struct pg_query *q = c->q;
+	char name[16];
+	if (q->stmt->id >= c->nprepared || !c->prepared[q->stmt->id]) {
+		if (!PQsendPrepare(c->conn, stmt_name(q->stmt, name, sizeof(name)), q->stmt->sql, 0,
+		                   NULL)) {
+			pgc_down(c, PQerrorMessage(c->conn));
+			return;
+		}
+		c->state = PGC_PREPARING;
+	} else {
+		if (!PQsendQueryPrepared(c->conn, stmt_name(q->stmt, name, sizeof(name)), q->nparams,
+		                         (const char *const *)q->values, q->lengths, q->formats, 0)) {
+			pgc_down(c, PQerrorMessage(c->conn));
+			return;
+		}
+		c->state = PGC_QUERYING;
+	}
+	pgc_flush(c);
+}
+
+/* Takes the next queued query if this connection is free. */
+static void
+pgc_dispatch(struct pgc *c)
+{
+	if (c->state != PGC_IDLE)
+		return;
+	struct pg_query *q = TAILQ_FIRST(&c->pool->queue);
+	if (q == NULL)
+		return;
+	TAILQ_REMOVE(&c->pool->queue, q, link);
+	c->q = q;
+	pgc_send(c);
+}
+
+static void
+pgc_finish_query(struct pgc *c)
+{
+	struct pg_query *q = c->q;
+	PGresult *res = c->result;
+	c->q = NULL;
+	c->result = NULL;
+	c->state = PGC_IDLE;
+	q->cb(res, q->arg);
+	if (res != NULL)
+		PQclear(res);
+	query_free(q);
+	pgc_dispatch(c);
+}
+
+static void
+pgc_read_results(struct pgc *c)
+{
+	if (!PQconsumeInput(c->conn)) {
+		pgc_down(c, PQerrorMessage(c->conn));
+		return;
+	}
+	while (c->state == PGC_PREPARING || c->state == PGC_QUERYING) {
+		if (PQisBusy(c->conn))
+			return;
+		PGresult *res = PQgetResult(c->conn);
+		if (res != NULL) {
+			/* keep the first error, else the last result */
+			if (c->result == NULL || PQresultStatus(c->result) != PGRES_FATAL_ERROR) {
+				if (c->result != NULL)
+					PQclear(c->result);
+				c->result = res;
+			} else {
+				PQclear(res);
+			}
+			continue;
+		}
+		if (c->state == PGC_PREPARING) {
+			bool ok = c->result != NULL && PQresultStatus(c->result) == PGRES_COMMAND_OK;
+			if (!ok) {
+				log_error("cannot prepare statement: %s\n%s",
+				          c->result ? PQresultErrorMessage(c->result) : "no result",
+				          c->q->stmt->sql);
+				pgc_finish_query(c);
+				return;
+			}
+			PQclear(c->result);
+			c->result = NULL;
+			int id = c->q->stmt->id;
+			if (id >= c->nprepared) {
+				c->prepared = xrealloc(c->prepared, (size_t)(id + 1) * sizeof(bool));
+				memset(c->prepared + c->nprepared, 0,
+				       (size_t)(id + 1 - c->nprepared) * sizeof(bool));
+				c->nprepared = id + 1;
+			}
+			c->prepared[id] = true;
+			pgc_send(c);
+			continue;
+		}
+		pgc_finish_query(c);
+		return;
+	}
+	/* Idle: drain notices; a closed server connection shows up here. */
+	if (PQstatus(c->conn) == CONNECTION_BAD)
+		pgc_down(c, "server closed the connection");
+}
+
+static void
+pgc_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgc *c = arg;
+	if (c->state == PGC_CONNECTING) {
+		pgc_connect_step(c);
+		return;
+	}
+	if (what & EV_WRITE) {
+		pgc_flush(c);
+		if (c->state == PGC_DOWN)
+			return;
+	}
+	if (what & EV_READ)
+		pgc_read_results(c);
+	(void)fd;
+}
+
+static void
+pool_kick(struct pg_pool *pool)
+{
+	for (int i = 0; i < pool->nconns && !TAILQ_EMPTY(&pool->queue); i++)
+		pgc_dispatch(&pool->conns[i]);
+}
+
+void
+pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
+               const int *lengths, const int *formats, pg_cb cb, void *arg)
+{
+	if (stmt->id == 0)
+		stmt->id = ++next_stmt_id;
+	struct pg_query *q = xcalloc(1, sizeof(*q));
+	q->stmt = stmt;
+	q->nparams = nparams;
+	q->values = xcalloc((size_t)(nparams ? nparams : 1), sizeof(char *));
+	for (int i = 0; i < nparams; i++) {
+		if (values[i] == NULL)
+			continue;
+		size_t len = lengths && formats && formats[i] ? (size_t)lengths[i] : strlen(values[i]);
+		q->values[i] = xmalloc(len + 1);
+		memcpy(q->values[i], values[i], len);
+		q->values[i][len] = '\0';
+	}
+	if (lengths != NULL) {
+		q->lengths = xcalloc((size_t)nparams, sizeof(int));
+		memcpy(q->lengths, lengths, (size_t)nparams * sizeof(int));
+	}
+	if (formats != NULL) {
+		q->formats = xcalloc((size_t)nparams, sizeof(int));
+		memcpy(q->formats, formats, (size_t)nparams * sizeof(int));
+	}
+	q->cb = cb;
+	q->arg = arg;
+	/* Always queued, never answered on the caller's stack: with every connection down, the
+	 * next failed reconnect (at most seconds away) fails the queue. */
+	TAILQ_INSERT_TAIL(&pool->queue, q, link);
+	pool_kick(pool);
+}
+
+void
+pg_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
+        pg_cb cb, void *arg)
+{
+	pg_exec_params(pool, stmt, nparams, values, NULL, NULL, cb, arg);
+}
+
+bool
+pg_ok(const PGresult *res)
+{
+	if (res == NULL)
+		return false;
+	ExecStatusType st = PQresultStatus(res);
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+const char *
+pg_sqlstate(const PGresult *res)
+{
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	return s ? s : "";
+}
+
+const char *
+pg_error(const PGresult *res)
+{
+	return res ? PQresultErrorMessage(res) : "database connection lost";
+}
+
+bool
+pg_is_unique_violation(const PGresult *res)
+{
+	return strcmp(pg_sqlstate(res), "23505") == 0;
+}
+
+int
+pg_rows(const PGresult *res)
+{
+	return res ? PQntuples(res) : 0;
+}
+
+const char *
+pg_get(const PGresult *res, int row, const char *col)
+{
+	int c = PQfnumber(res, col);
+	if (c < 0)
+		fatal("query result has no column \"%s\"", col);
+	if (row >= PQntuples(res) || PQgetisnull(res, row, c))
+		return NULL;
+	return PQgetvalue(res, row, c);
+}
+
+long long
+pg_get_int(const PGresult *res, int row, const char *col)
+{
+	const char *v = pg_get(res, row, col);
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+bool
+pg_get_bool(const PGresult *res, int row, const char *col)
+{
+	const char *v = pg_get(res, row, col);
+	return v != NULL && v[0] == 't';
+}
+
+PGconn *
+pg_connect_blocking(const char *conninfo, char **cause)
+{
+	PGconn *conn = PQconnectdb(conninfo);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		*cause = xasprintf("cannot connect to the database: %s", PQerrorMessage(conn));
+		(*cause)[strcspn(*cause, "\n")] = '\0';
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}

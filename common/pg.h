@@ -1,0 +1,53 @@
+/*
+ * PostgreSQL from a libevent loop without blocking it: libpq's non-blocking API driven by the
+ * connection socket's events (the pgbouncer asynctest model). Each worker keeps a small pool of
+ * connections; queries queue until one is free. Statements are prepared once per connection.
+ * Every query is parameterised.
+ */
+#ifndef REGISTRY_PG_H
+#define REGISTRY_PG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+struct event_base;
+struct pg_pool;
+
+/* A statement known at build time; declare with PG_STMT and pass its address. */
+struct pg_stmt {
+	const char *sql;
+	int id; /* assigned on first use */
+};
+#define PG_STMT(var, text) static struct pg_stmt var = { .sql = (text), .id = 0 }
+
+/* res is NULL when the connection failed; it is freed when the callback returns. */
+typedef void (*pg_cb)(PGresult *res, void *arg);
+
+struct pg_pool *pg_pool_new(struct event_base *base, const char *conninfo, int nconns);
+void pg_pool_free(struct pg_pool *pool);
+/* Whether at least one connection is up. */
+bool pg_pool_connected(const struct pg_pool *pool);
+
+/* Runs stmt with text parameters (NULL values are SQL NULL). */
+void pg_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
+             pg_cb cb, void *arg);
+/* Same, with lengths and formats (1 = binary) for bytea and the like. */
+void pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams,
+                    const char *const *values, const int *lengths, const int *formats, pg_cb cb,
+                    void *arg);
+
+/* Helpers on results. */
+bool pg_ok(const PGresult *res);          /* a command or query that succeeded */
+const char *pg_sqlstate(const PGresult *res); /* "23505", ... or "" */
+const char *pg_error(const PGresult *res);
+bool pg_is_unique_violation(const PGresult *res);
+int pg_rows(const PGresult *res);
+/* Column by name: text value (NULL when SQL NULL), or integer / boolean. */
+const char *pg_get(const PGresult *res, int row, const char *col);
+long long pg_get_int(const PGresult *res, int row, const char *col);
+bool pg_get_bool(const PGresult *res, int row, const char *col);
+
+/* Blocking connection for one-time work in a master (migrations, bootstrap). */
+PGconn *pg_connect_blocking(const char *conninfo, char **cause);
+
+#endif

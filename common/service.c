@@ -1,0 +1,76 @@
+/* Health, readiness and metrics endpoints of the backends. */
+#include "service.h"
+
+#include <event2/buffer.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "headers.h"
+#include "http.h"
+#include "metrics.h"
+#include "pg.h"
+
+static const char ok_body[] = "{\"status\":\"ok\"}";
+
+static void
+respond_status(struct http_txn *txn, int status, const char *body)
+{
+	struct http_headers h;
+	headers_init(&h);
+	headers_add(&h, "Content-Type", "application/json");
+	http_txn_respond(txn, status, &h, body, strlen(body));
+	headers_clear(&h);
+}
+
+void
+service_health(struct http_txn *txn)
+{
+	respond_status(txn, 200, ok_body);
+}
+
+PG_STMT(q_ping, "SELECT 1");
+
+static void
+readiness_done(PGresult *res, void *arg)
+{
+	struct http_txn *txn = arg;
+	if (pg_ok(res))
+		respond_status(txn, 200, ok_body);
+	else
+		respond_status(txn, 503, "{\"status\":\"database unreachable\"}");
+}
+
+void
+service_readiness(struct http_txn *txn, struct pg_pool *db)
+{
+	if (db == NULL) {
+		respond_status(txn, 200, ok_body);
+		return;
+	}
+	pg_exec(db, &q_ping, 0, NULL, readiness_done, txn);
+}
+
+void
+service_metrics(struct http_txn *txn)
+{
+	struct evbuffer *buf = evbuffer_new();
+	metrics_write_samples(buf);
+	struct http_headers h;
+	headers_init(&h);
+	headers_add(&h, "Content-Type", "text/plain; version=0.0.4");
+	http_txn_respond_buf(txn, 200, &h, buf);
+	headers_clear(&h);
+	evbuffer_free(buf);
+}
+
+void
+service_not_routed(struct http_txn *txn, int status)
+{
+	const char *path = http_txn_request(txn)->path;
+	bool v2 = strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0;
+	if (v2)
+		error_oci(txn, status, status == 405 ? OCI_UNSUPPORTED : OCI_NAME_UNKNOWN, NULL, NULL);
+	else
+		error_gitlab(txn, status, status == 405 ? "405 Method Not Allowed" : "404 Not Found");
+}

@@ -1,0 +1,19 @@
+/* Percent-decoding, query strings and form bodies. */
+#ifndef REGISTRY_URL_H
+#define REGISTRY_URL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Decodes %XX (and '+' as space when form is true); NULL for a bad escape or a NUL byte. */
+char *url_decode(const char *s, size_t len, bool form);
+/* Encodes everything but unreserved characters (RFC 3986); keep_slash leaves '/' alone. */
+char *url_encode(const char *s, bool keep_slash);
+/* The decoded value of the first name=value in a query or form string, or NULL. */
+char *query_get(const char *query, const char *name);
+/* Calls fn for every name=value pair (decoded); stops and returns -1 if fn does or on a bad
+ * escape. */
+int query_each(const char *query, int (*fn)(const char *name, const char *value, void *arg),
+               void *arg);
+
+#endif

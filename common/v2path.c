@@ -1,0 +1,87 @@
+/* /v2 path parsing. */
+#include "v2path.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void
+v2_path_clear(struct v2_path *p)
+{
+	free(p->name);
+	free(p->ref);
+	p->name = p->ref = NULL;
+}
+
+/* The start of the segment before end (end points at a '/'), within [start, end). */
+static const char *
+prev_segment(const char *start, const char *end)
+{
+	const char *p = end;
+	while (p > start && p[-1] != '/')
+		p--;
+	return p;
+}
+
+static bool
+seg_is(const char *seg, const char *end, const char *word)
+{
+	size_t len = strlen(word);
+	return (size_t)(end - seg) == len && strncmp(seg, word, len) == 0;
+}
+
+int
+v2_parse(const char *path, struct v2_path *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (strcmp(path, "/v2/") == 0 || strcmp(path, "/v2") == 0) {
+		out->kind = V2_BASE;
+		return 0;
+	}
+	if (strcmp(path, "/v2/_catalog") == 0) {
+		out->kind = V2_CATALOG;
+		return 0;
+	}
+	if (strncmp(path, "/v2/", 4) != 0)
+		return -1;
+	const char *start = path + 4;
+	const char *end = start + strlen(start);
+	/* last segment: [last, end); the one before: [prev, last - 1) */
+	const char *last = prev_segment(start, end);
+	if (last == start)
+		return -1;
+	const char *prev_end = last - 1;
+	const char *prev = prev_segment(start, prev_end);
+	if (prev == start)
+		return -1; /* no room for a name */
+	const char *name_end = prev - 1;
+	if (seg_is(last, end, "list") && seg_is(prev, prev_end, "tags")) {
+		out->kind = V2_TAGS;
+	} else if (seg_is(prev, prev_end, "manifests")) {
+		out->kind = V2_MANIFEST;
+	} else if (seg_is(prev, prev_end, "referrers")) {
+		out->kind = V2_REFERRERS;
+	} else if (seg_is(prev, prev_end, "uploads")) {
+		const char *blobs_end = prev - 1;
+		const char *blobs = prev_segment(start, blobs_end);
+		if (blobs == start || !seg_is(blobs, blobs_end, "blobs"))
+			return -1;
+		out->kind = V2_UPLOAD;
+		name_end = blobs - 1;
+	} else if (seg_is(last, end, "uploads") && seg_is(prev, prev_end, "blobs")) {
+		out->kind = V2_UPLOAD;
+		out->name = xstrndup(start, (size_t)(prev - 1 - start));
+		out->ref = xstrdup("");
+		return 0;
+	} else if (seg_is(prev, prev_end, "blobs")) {
+		out->kind = V2_BLOB;
+	} else {
+		return -1;
+	}
+	if (name_end <= start)
+		return -1;
+	out->name = xstrndup(start, (size_t)(name_end - start));
+	out->ref = out->kind == V2_TAGS ? xstrdup("") : xstrndup(last, (size_t)(end - last));
+	return 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * The internal wire format between the gateway and the backends (and between backends): header
+ * names only the registry's own processes set. The gateway removes every X-Registry-* header a
+ * client sends before adding its own; backends trust them because only the registry's user and
+ * group can open their unix sockets (mode 0660).
+ */
+#ifndef REGISTRY_WIRE_H
+#define REGISTRY_WIRE_H
+
+#define WIRE_PREFIX "X-Registry-"
+
+/* gateway -> backends, every request */
+#define WIRE_EXTERNAL_URL "X-Registry-External-Url" /* e.g. https://registry.example.com */
+
+/* gateway -> backends: who is asking (absent: anonymous) */
+#define WIRE_USER_ID "X-Registry-User-Id"           /* users.id */
+#define WIRE_USERNAME "X-Registry-Username"
+#define WIRE_ADMIN "X-Registry-Admin"               /* "1" for an instance admin */
+#define WIRE_AUTH_KIND "X-Registry-Auth-Kind"       /* password | personal_access_token | oauth | deploy_token */
+#define WIRE_SCOPES "X-Registry-Scopes"             /* token scopes, comma-separated */
+#define WIRE_DEPLOY_TOKEN_ID "X-Registry-Deploy-Token-Id"
+/* gateway -> backends on /v2: the actions the caller's token grants on the request's repository
+ * ("pull,push,delete"), and on the mount source (?from=) of a cross-repository mount */
+#define WIRE_ACTIONS "X-Registry-Actions"
+#define WIRE_FROM_ACTIONS "X-Registry-From-Actions"
+
+/* gateway -> blobd: answer a blob GET with a descriptor instead of bytes */
+#define WIRE_WANT_FD "X-Registry-Want-Fd"
+/* blobd -> gateway: this answer carries the blob's descriptor (SCM_RIGHTS) */
+#define WIRE_FD "X-Registry-Fd"
+
+#endif

@@ -1,0 +1,171 @@
+/*
+ * Which URL the client used: X-Forwarded-Proto/-Host from a trusted proxy, else the configured
+ * external_url, else the Host header. Location and realm URLs are built from it.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "gateway.h"
+#include "util.h"
+
+struct cidr {
+	int family;
+	unsigned char addr[16];
+	int bits;
+};
+
+static struct cidr *trusted;
+static size_t ntrusted;
+
+/* Parses "10.0.0.1", "10.0.0.0/8", "::1" or "fd00::/8". */
+static int
+cidr_parse(const char *s, struct cidr *out)
+{
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%s", s);
+	char *slash = strchr(buf, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, buf, out->addr) == 1) {
+		out->family = AF_INET;
+		out->bits = 32;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		out->family = AF_INET6;
+		out->bits = 128;
+	} else {
+		return -1;
+	}
+	if (slash != NULL) {
+		int64_t bits;
+		if (str_to_i64(slash + 1, 0, out->bits, &bits) < 0)
+			return -1;
+		out->bits = (int)bits;
+	}
+	return 0;
+}
+
+static bool
+cidr_contains(const struct cidr *c, int family, const unsigned char *addr)
+{
+	if (c->family != family)
+		return false;
+	int full = c->bits / 8, rest = c->bits % 8;
+	if (memcmp(c->addr, addr, (size_t)full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+	return (c->addr[full] & mask) == (addr[full] & mask);
+}
+
+/* Parses the comma-separated list; into list/n when given. */
+static int
+parse_trusted(const char *spec, struct cidr **list, size_t *n, char **cause)
+{
+	char *copy = xstrdup(spec);
+	char *save = NULL;
+	int rc = 0;
+	for (char *tok = strtok_r(copy, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+		struct cidr c;
+		if (cidr_parse(tok, &c) < 0) {
+			*cause = xasprintf("[gateway] trusted_proxies: \"%s\" is not an address or CIDR", tok);
+			rc = -1;
+			break;
+		}
+		if (list != NULL) {
+			*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+			(*list)[(*n)++] = c;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+static bool
+url_is_valid(const char *url)
+{
+	if (!str_has_prefix(url, "http://") && !str_has_prefix(url, "https://"))
+		return false;
+	return strchr(url, ' ') == NULL && !str_has_suffix(url, "/");
+}
+
+int
+gw_check_config(const struct cfg *cfg, char **cause)
+{
+	const char *ext = cfg_str(cfg, CFG_GLOBAL_EXTERNAL_URL);
+	if (*ext != '\0' && !url_is_valid(ext)) {
+		*cause = xasprintf("[global] external_url must be http(s)://host[:port] without a "
+		                   "trailing slash, not \"%s\"", ext);
+		return -1;
+	}
+	return parse_trusted(cfg_str(cfg, CFG_GATEWAY_TRUSTED_PROXIES), NULL, NULL, cause);
+}
+
+void
+gw_forwarded_init(const struct cfg *cfg)
+{
+	char *cause = NULL;
+	free(trusted);
+	trusted = NULL;
+	ntrusted = 0;
+	if (parse_trusted(cfg_str(cfg, CFG_GATEWAY_TRUSTED_PROXIES), &trusted, &ntrusted, &cause) < 0)
+		free(cause); /* validated at start and reload; cannot happen */
+}
+
+bool
+gw_from_trusted_proxy(struct http_txn *txn)
+{
+	const char *peer = http_txn_peer(txn);
+	unsigned char addr[16];
+	int family;
+	if (inet_pton(AF_INET, peer, addr) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, peer, addr) == 1)
+		family = AF_INET6;
+	else
+		return false;
+	for (size_t i = 0; i < ntrusted; i++)
+		if (cidr_contains(&trusted[i], family, addr))
+			return true;
+	return false;
+}
+
+/* A host[:port] that is safe to echo into a URL. */
+static bool
+host_is_valid(const char *h)
+{
+	size_t len = strlen(h);
+	if (len == 0 || len > 255)
+		return false;
+	for (const char *p = h; *p; p++)
+		if (!isalnum((unsigned char)*p) && strchr(".-:[]_", *p) == NULL)
+			return false;
+	return true;
+}
+
+char *
+gw_external_url(struct http_txn *txn)
+{
+	const struct http_headers *h = &http_txn_request(txn)->headers;
+	if (gw_from_trusted_proxy(txn)) {
+		const char *proto = headers_get(h, "X-Forwarded-Proto");
+		const char *host = headers_get(h, "X-Forwarded-Host");
+		if (host == NULL)
+			host = headers_get(h, "Host");
+		if (proto != NULL && (strcmp(proto, "http") == 0 || strcmp(proto, "https") == 0) &&
+		    host != NULL && host_is_valid(host))
+			return xasprintf("%s://%s", proto, host);
+	}
+	const char *ext = cfg_str(gw.cfg, CFG_GLOBAL_EXTERNAL_URL);
+	if (*ext != '\0')
+		return xstrdup(ext);
+	const char *host = headers_get(h, "Host");
+	if (host != NULL && host_is_valid(host))
+		return xasprintf("http://%s", host);
+	return xasprintf("http://%s", cfg_str(gw.cfg, CFG_GATEWAY_LISTEN));
+}

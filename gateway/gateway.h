@@ -1,0 +1,65 @@
+/* The gateway: the public listener that authenticates, routes and proxies to the backends. */
+#ifndef REGISTRY_GATEWAY_H
+#define REGISTRY_GATEWAY_H
+
+#include <stdbool.h>
+
+#include "headers.h"
+#include "http.h"
+
+struct cfg;
+struct httpc_pool;
+struct event_base;
+
+enum gw_backend { GW_AUTHD, GW_METAD, GW_BLOBD, GW_NBACKENDS };
+
+/* Metric route labels (gw_route_names in route.c). */
+enum gw_route {
+	GR_V2_BASE,
+	GR_V2_CATALOG,
+	GR_V2_BLOB,
+	GR_V2_UPLOAD,
+	GR_V2_MANIFEST,
+	GR_V2_TAGS,
+	GR_V2_REFERRERS,
+	GR_JWT_AUTH,
+	GR_OAUTH,
+	GR_API,
+	GR_HEALTH,
+	GR_READINESS,
+	GR_METRICS,
+	GR_NOT_FOUND,
+	GR_COUNT
+};
+
+struct gw {
+	struct event_base *base;
+	const struct cfg *cfg;
+	struct httpc_pool *backends[GW_NBACKENDS];
+};
+
+extern struct gw gw;
+extern const char *const gw_route_names[];
+extern const char *const gw_backend_names[];
+
+/* route.c: the top-level request handler. */
+void gw_handle(struct http_txn *txn, void *arg);
+/* The external base URL for this request, e.g. "https://registry.example.com" (caller frees). */
+char *gw_external_url(struct http_txn *txn);
+bool gw_from_trusted_proxy(struct http_txn *txn);
+int gw_check_config(const struct cfg *cfg, char **cause);
+/* Reads [gateway] trusted_proxies for this worker. */
+void gw_forwarded_init(const struct cfg *cfg);
+
+/* proxy.c: forwards the transaction to a backend and streams the answer back. extra headers
+ * (identity) are added after the client's own X-Registry-* headers are removed. */
+void gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_headers *extra);
+/* Answers 503 because a backend is unreachable, in the dialect of the path. */
+void gw_unavailable(struct http_txn *txn, enum gw_backend backend);
+
+/* status.c: /-/health, /-/readiness, /metrics. */
+void gw_health(struct http_txn *txn);
+void gw_readiness(struct http_txn *txn);
+void gw_metrics(struct http_txn *txn);
+
+#endif

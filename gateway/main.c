@@ -1,0 +1,54 @@
+/* registry-gateway: the public HTTP listener. */
+#include <stdlib.h>
+
+#include "cfg.h"
+#include "gateway.h"
+#include "httpc.h"
+#include "proc.h"
+#include "util.h"
+
+struct gw gw;
+
+static int
+gateway_worker_init(struct proc_worker *w, char **cause)
+{
+	gw.base = w->base;
+	gw.cfg = w->cfg;
+	gw_forwarded_init(w->cfg);
+	for (int i = 0; i < GW_NBACKENDS; i++) {
+		char *path = proc_socket_path(w->cfg, gw_backend_names[i]);
+		gw.backends[i] = httpc_pool_new(w->base, path);
+		httpc_pool_set_timeout(gw.backends[i], (int)cfg_int(w->cfg, CFG_GATEWAY_BACKEND_TIMEOUT));
+		free(path);
+	}
+	(void)cause;
+	return 0;
+}
+
+static void
+gateway_limits(const struct cfg *cfg, struct http_limits *l)
+{
+	l->max_target = (size_t)cfg_int(cfg, CFG_GATEWAY_MAX_REQUEST_LINE);
+	l->max_header_size = (size_t)cfg_int(cfg, CFG_GATEWAY_MAX_HEADER_SIZE);
+	l->max_headers = (size_t)cfg_int(cfg, CFG_GATEWAY_MAX_HEADERS);
+	l->header_timeout = (int)cfg_int(cfg, CFG_GATEWAY_HEADER_TIMEOUT);
+	l->idle_timeout = (int)cfg_int(cfg, CFG_GATEWAY_IDLE_TIMEOUT);
+	l->body_timeout = (int)cfg_int(cfg, CFG_GATEWAY_BODY_TIMEOUT);
+}
+
+static const struct proc_role gateway_role = {
+	.name = "gateway",
+	.tcp = true,
+	.routes = gw_route_names,
+	.nroutes = GR_COUNT,
+	.check = gw_check_config,
+	.worker_init = gateway_worker_init,
+	.limits = gateway_limits,
+	.handler = gw_handle,
+};
+
+int
+main(int argc, char **argv)
+{
+	proc_main(&gateway_role, argc, argv);
+}

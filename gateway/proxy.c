@@ -1,0 +1,311 @@
+/*
+ * Streaming reverse proxy to the backends. The request body flows client -> backend and the
+ * answer backend -> client, each direction paused while the other side's buffer is full, so a
+ * worker's memory does not grow with body size. A backend may answer a blob read with a file
+ * descriptor instead of bytes; the gateway then serves the file itself with sendfile(), Range
+ * included.
+ */
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "gateway.h"
+#include "httpc.h"
+#include "log.h"
+#include "range.h"
+#include "util.h"
+#include "wire.h"
+
+struct proxy {
+	struct http_txn *txn;     /* NULL once our answer is finished */
+	struct httpc_req *breq;   /* NULL once the backend's answer is finished */
+	enum gw_backend backend;
+	bool started;             /* answer head sent to the client */
+};
+
+static void proxy_maybe_free(struct proxy *p);
+
+static void
+proxy_maybe_free(struct proxy *p)
+{
+	if (p->txn == NULL && p->breq == NULL)
+		free(p);
+}
+
+/* Finishes our answer to the client. */
+static void
+proxy_end_client(struct proxy *p)
+{
+	struct http_txn *txn = p->txn;
+	if (txn == NULL)
+		return;
+	p->txn = NULL;
+	http_txn_end_response(txn);
+}
+
+void
+gw_unavailable(struct http_txn *txn, enum gw_backend backend)
+{
+	const char *path = http_txn_request(txn)->path;
+	char *msg = xasprintf("%s is unavailable", gw_backend_names[backend]);
+	if (strncmp(path, "/v2", 3) == 0) {
+		struct http_headers h;
+		headers_init(&h);
+		headers_add(&h, "Retry-After", "5");
+		error_oci(txn, 503, OCI_UNAVAILABLE, msg, &h);
+		headers_clear(&h);
+	} else {
+		char *full = xasprintf("503 Service Unavailable: %s", msg);
+		error_gitlab(txn, 503, full);
+		free(full);
+	}
+	free(msg);
+}
+
+/* ---- client side ----------------------------------------------------------------------------- */
+
+static void
+client_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
+{
+	struct proxy *p = arg;
+	if (p->breq == NULL) {
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		return;
+	}
+	if (httpc_write(p->breq, buf))
+		http_txn_pause_body(txn, true);
+}
+
+static void
+client_end(struct http_txn *txn, void *arg)
+{
+	struct proxy *p = arg;
+	if (p->breq != NULL)
+		httpc_end(p->breq);
+	(void)txn;
+}
+
+static void
+client_drain(struct http_txn *txn, void *arg)
+{
+	struct proxy *p = arg;
+	if (p->breq != NULL)
+		httpc_pause(p->breq, false);
+	(void)txn;
+}
+
+static void
+client_abort(struct http_txn *txn, void *arg)
+{
+	struct proxy *p = arg;
+	if (p->breq != NULL) {
+		httpc_cancel(p->breq);
+		p->breq = NULL;
+	}
+	proxy_end_client(p);
+	proxy_maybe_free(p);
+	(void)txn;
+}
+
+/* ---- backend side ---------------------------------------------------------------------------- */
+
+static void
+backend_drain(struct httpc_req *req, void *arg)
+{
+	struct proxy *p = arg;
+	if (p->txn != NULL)
+		http_txn_pause_body(p->txn, false);
+	(void)req;
+}
+
+/* Serves the passed blob file: whole, or the one byte range the client asked for. */
+static void
+serve_fd(struct proxy *p, int fd, struct http_headers *out)
+{
+	struct http_txn *txn = p->txn;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		error_oci(txn, 500, OCI_UNKNOWN, "blob file unreadable", NULL);
+		p->txn = NULL;
+		return;
+	}
+	int64_t size = st.st_size, start = 0, len = size;
+	int status = 200;
+	const char *range = headers_get(&http_txn_request(txn)->headers, "Range");
+	headers_set(out, "Accept-Ranges", "bytes");
+	switch (range_parse(range, size, &start, &len)) {
+	case RANGE_SATISFIABLE: {
+		status = 206;
+		char cr[96];
+		snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)start,
+		         (long long)(start + len - 1), (long long)size);
+		headers_set(out, "Content-Range", cr);
+		break;
+	}
+	case RANGE_UNSATISFIABLE: {
+		close(fd);
+		char cr[64];
+		snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
+		struct http_headers h;
+		headers_init(&h);
+		headers_add(&h, "Content-Range", cr);
+		error_oci(txn, 416, OCI_RANGE_INVALID, "requested range not satisfiable", &h);
+		headers_clear(&h);
+		p->txn = NULL;
+		return;
+	}
+	case RANGE_NONE:
+		break;
+	}
+	http_txn_start_response(txn, status, out, len);
+	http_txn_write_file(txn, fd, (off_t)start, (off_t)len);
+	proxy_end_client(p);
+}
+
+static void
+backend_head(struct httpc_req *req, int status, struct http_headers *headers, void *arg)
+{
+	struct proxy *p = arg;
+	if (p->txn == NULL)
+		return;
+	struct http_headers out;
+	headers_init(&out);
+	int64_t clen = -1;
+	bool pass_fd = false;
+	for (size_t i = 0; i < headers->hd_count; i++) {
+		const char *n = headers->hd_list[i].name, *v = headers->hd_list[i].value;
+		if (headers_is_hop_by_hop(n) || str_eq_nocase(n, "Date") ||
+		    str_eq_nocase(n, "X-Request-Id"))
+			continue;
+		if (str_eq_nocase(n, WIRE_FD)) {
+			pass_fd = true;
+			continue;
+		}
+		if (strncasecmp(n, WIRE_PREFIX, strlen(WIRE_PREFIX)) == 0)
+			continue;
+		if (str_eq_nocase(n, "Content-Length")) {
+			int64_t v64;
+			if (str_to_i64(v, 0, INT64_MAX, &v64) == 0)
+				clen = v64;
+			continue;
+		}
+		if (str_eq_nocase(n, "Location") && v[0] == '/') {
+			char *base = gw_external_url(p->txn);
+			char *abs = xasprintf("%s%s", base, v);
+			headers_add(&out, n, abs);
+			free(base);
+			free(abs);
+			continue;
+		}
+		headers_add(&out, n, v);
+	}
+	int fd = pass_fd ? httpc_take_fd(req) : -1;
+	if (pass_fd && status == 200) {
+		if (fd < 0) {
+			log_error("%s promised a descriptor and sent none", gw_backend_names[p->backend]);
+			error_oci(p->txn, 500, OCI_UNKNOWN, "blob not served", NULL);
+			p->txn = NULL;
+		} else {
+			serve_fd(p, fd, &out);
+		}
+		headers_clear(&out);
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	p->started = true;
+	http_txn_start_response(p->txn, status, &out, clen);
+	headers_clear(&out);
+}
+
+static void
+backend_body(struct httpc_req *req, struct evbuffer *data, void *arg)
+{
+	struct proxy *p = arg;
+	if (p->txn == NULL) {
+		evbuffer_drain(data, evbuffer_get_length(data));
+		return;
+	}
+	if (http_txn_write(p->txn, data))
+		httpc_pause(req, true);
+}
+
+static void
+backend_end(struct httpc_req *req, void *arg)
+{
+	struct proxy *p = arg;
+	p->breq = NULL;
+	proxy_end_client(p);
+	proxy_maybe_free(p);
+	(void)req;
+}
+
+static void
+backend_error(struct httpc_req *req, const char *why, void *arg)
+{
+	struct proxy *p = arg;
+	p->breq = NULL;
+	log_warn("%s: %s", gw_backend_names[p->backend], why);
+	if (p->txn != NULL) {
+		if (!p->started) {
+			struct http_txn *txn = p->txn;
+			p->txn = NULL;
+			gw_unavailable(txn, p->backend);
+		} else {
+			/* Mid-answer: the client must see a broken answer, not a short one. */
+			http_txn_close_after(p->txn);
+			proxy_end_client(p);
+		}
+	}
+	proxy_maybe_free(p);
+	(void)req;
+}
+
+static const struct httpc_handlers backend_handlers = {
+	.on_head = backend_head,
+	.on_body = backend_body,
+	.on_end = backend_end,
+	.on_error = backend_error,
+	.on_drain = backend_drain,
+};
+
+void
+gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_headers *extra)
+{
+	struct http_request *req = http_txn_request(txn);
+	struct http_headers h;
+	headers_init(&h);
+	for (size_t i = 0; i < req->headers.hd_count; i++) {
+		const char *n = req->headers.hd_list[i].name;
+		/* Identity headers come from us alone; a client's copies are dropped. */
+		if (strncasecmp(n, WIRE_PREFIX, strlen(WIRE_PREFIX)) == 0 ||
+		    str_eq_nocase(n, "X-Request-Id") || str_eq_nocase(n, "X-Forwarded-For"))
+			continue;
+		headers_add(&h, n, req->headers.hd_list[i].value);
+	}
+	if (extra != NULL)
+		headers_copy(&h, extra);
+	headers_set(&h, "X-Request-Id", http_txn_id(txn));
+	headers_set(&h, "X-Forwarded-For", http_txn_peer(txn));
+	char *base = gw_external_url(txn);
+	headers_set(&h, WIRE_EXTERNAL_URL, base);
+	free(base);
+
+	int64_t body = req->chunked ? -1 : (req->content_length > 0 ? req->content_length : 0);
+	struct proxy *p = xcalloc(1, sizeof(*p));
+	p->txn = txn;
+	p->backend = backend;
+	http_txn_on_abort(txn, client_abort, p);
+	http_txn_on_drain(txn, client_drain, p);
+	p->breq = httpc_start(gw.backends[backend], req->method, req->target, &h, body,
+	                      &backend_handlers, p);
+	headers_clear(&h);
+	if (req->has_body)
+		http_txn_read_stream(txn, client_data, client_end, p);
+}

@@ -1,0 +1,116 @@
+/*
+ * The gateway's top-level handler: classifies each request, answers what it owns (/v2/ base,
+ * health, metrics) and hands the rest to the backend that owns it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "errors.h"
+#include "gateway.h"
+#include "util.h"
+#include "v2path.h"
+
+const char *const gw_route_names[GR_COUNT] = {
+	[GR_V2_BASE] = "v2_base",
+	[GR_V2_CATALOG] = "v2_catalog",
+	[GR_V2_BLOB] = "v2_blob",
+	[GR_V2_UPLOAD] = "v2_upload",
+	[GR_V2_MANIFEST] = "v2_manifest",
+	[GR_V2_TAGS] = "v2_tags",
+	[GR_V2_REFERRERS] = "v2_referrers",
+	[GR_JWT_AUTH] = "jwt_auth",
+	[GR_OAUTH] = "oauth",
+	[GR_API] = "api",
+	[GR_HEALTH] = "health",
+	[GR_READINESS] = "readiness",
+	[GR_METRICS] = "metrics",
+	[GR_NOT_FOUND] = "not_found",
+};
+
+const char *const gw_backend_names[GW_NBACKENDS] = {
+	[GW_AUTHD] = "authd",
+	[GW_METAD] = "metad",
+	[GW_BLOBD] = "blobd",
+};
+
+/* The challenge every unauthenticated /v2 request gets (Docker token authentication). */
+static void
+v2_challenge(struct http_txn *txn)
+{
+	char *base = gw_external_url(txn);
+	char *challenge = xasprintf("Bearer realm=\"%s/jwt/auth\",service=\"%s\"", base,
+	                            cfg_str(gw.cfg, CFG_GLOBAL_SERVICE));
+	struct http_headers h;
+	headers_init(&h);
+	headers_add(&h, "WWW-Authenticate", challenge);
+	error_oci(txn, 401, OCI_UNAUTHORIZED, NULL, &h);
+	headers_clear(&h);
+	free(challenge);
+	free(base);
+}
+
+static const enum gw_route v2_routes[] = {
+	[V2_BASE] = GR_V2_BASE,         [V2_CATALOG] = GR_V2_CATALOG, [V2_BLOB] = GR_V2_BLOB,
+	[V2_UPLOAD] = GR_V2_UPLOAD,     [V2_MANIFEST] = GR_V2_MANIFEST, [V2_TAGS] = GR_V2_TAGS,
+	[V2_REFERRERS] = GR_V2_REFERRERS,
+};
+
+static void
+handle_v2(struct http_txn *txn)
+{
+	struct v2_path vp;
+	if (v2_parse(http_txn_request(txn)->path, &vp) < 0) {
+		http_txn_set_route(txn, GR_NOT_FOUND);
+		error_oci(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
+		return;
+	}
+	http_txn_set_route(txn, v2_routes[vp.kind]);
+	switch (vp.kind) {
+	case V2_BASE:
+		v2_challenge(txn);
+		break;
+	case V2_BLOB:
+	case V2_UPLOAD:
+		gw_proxy(txn, GW_BLOBD, NULL);
+		break;
+	case V2_CATALOG:
+	case V2_MANIFEST:
+	case V2_TAGS:
+	case V2_REFERRERS:
+		gw_proxy(txn, GW_METAD, NULL);
+		break;
+	}
+	v2_path_clear(&vp);
+}
+
+void
+gw_handle(struct http_txn *txn, void *arg)
+{
+	const char *path = http_txn_request(txn)->path;
+	if (strcmp(path, "/v2") == 0 || str_has_prefix(path, "/v2/")) {
+		handle_v2(txn);
+	} else if (strcmp(path, "/jwt/auth") == 0) {
+		http_txn_set_route(txn, GR_JWT_AUTH);
+		gw_proxy(txn, GW_AUTHD, NULL);
+	} else if (strcmp(path, "/oauth/token") == 0) {
+		http_txn_set_route(txn, GR_OAUTH);
+		gw_proxy(txn, GW_AUTHD, NULL);
+	} else if (str_has_prefix(path, "/api/v4/")) {
+		http_txn_set_route(txn, GR_API);
+		gw_proxy(txn, GW_METAD, NULL);
+	} else if (strcmp(path, "/-/health") == 0) {
+		http_txn_set_route(txn, GR_HEALTH);
+		gw_health(txn);
+	} else if (strcmp(path, "/-/readiness") == 0) {
+		http_txn_set_route(txn, GR_READINESS);
+		gw_readiness(txn);
+	} else if (strcmp(path, "/metrics") == 0) {
+		http_txn_set_route(txn, GR_METRICS);
+		gw_metrics(txn);
+	} else {
+		http_txn_set_route(txn, GR_NOT_FOUND);
+		error_gitlab(txn, 404, "404 Not Found");
+	}
+	(void)arg;
+}

@@ -1,0 +1,125 @@
+/* Liveness, readiness (every backend and the database) and the metrics of all four daemons. */
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "httpc.h"
+#include "json.h"
+#include "metrics.h"
+#include "util.h"
+
+void
+gw_health(struct http_txn *txn)
+{
+	js_respond(txn, 200, NULL, json_tokener_parse("{\"status\":\"ok\"}"));
+}
+
+/* One fan-out to every backend, answered when all have replied. */
+struct fanout {
+	struct http_txn *txn;
+	int pending;
+	int status[GW_NBACKENDS];
+	char *body[GW_NBACKENDS];
+	void (*finish)(struct fanout *f);
+};
+
+struct fanout_slot {
+	struct fanout *f;
+	int backend;
+};
+
+static void
+fanout_done(int status, struct http_headers *headers, struct evbuffer *body, void *arg)
+{
+	struct fanout_slot *slot = arg;
+	struct fanout *f = slot->f;
+	f->status[slot->backend] = status;
+	if (body != NULL) {
+		size_t len = evbuffer_get_length(body);
+		f->body[slot->backend] = xstrndup((const char *)evbuffer_pullup(body, -1), len);
+	}
+	free(slot);
+	if (--f->pending > 0)
+		return;
+	f->finish(f);
+	for (int i = 0; i < GW_NBACKENDS; i++)
+		free(f->body[i]);
+	free(f);
+	(void)headers;
+}
+
+static void
+fanout(struct http_txn *txn, const char *path, void (*finish)(struct fanout *f))
+{
+	struct fanout *f = xcalloc(1, sizeof(*f));
+	f->txn = txn;
+	f->finish = finish;
+	f->pending = GW_NBACKENDS;
+	struct http_headers h;
+	headers_init(&h);
+	headers_add(&h, "X-Request-Id", http_txn_id(txn));
+	for (int i = 0; i < GW_NBACKENDS; i++) {
+		struct fanout_slot *slot = xcalloc(1, sizeof(*slot));
+		slot->f = f;
+		slot->backend = i;
+		httpc_call(gw.backends[i], "GET", path, &h, NULL, 0, fanout_done, slot);
+	}
+	headers_clear(&h);
+}
+
+static void
+readiness_finish(struct fanout *f)
+{
+	json_object *checks = json_object_new_object();
+	bool ok = true;
+	for (int i = 0; i < GW_NBACKENDS; i++) {
+		const char *state = f->status[i] == 200   ? "ok"
+		                    : f->status[i] < 0 ? "unreachable"
+		                                       : "not ready";
+		ok = ok && f->status[i] == 200;
+		json_object_object_add(checks, gw_backend_names[i], json_object_new_string(state));
+	}
+	json_object *root = json_object_new_object();
+	json_object_object_add(root, "status", json_object_new_string(ok ? "ok" : "failed"));
+	json_object_object_add(root, "checks", checks);
+	js_respond(f->txn, ok ? 200 : 503, NULL, root);
+}
+
+void
+gw_readiness(struct http_txn *txn)
+{
+	fanout(txn, "/-/readiness", readiness_finish);
+}
+
+static void
+metrics_finish(struct fanout *f)
+{
+	struct evbuffer *own = evbuffer_new();
+	metrics_write_samples(own);
+	size_t len = evbuffer_get_length(own);
+	char *mine = xstrndup((const char *)evbuffer_pullup(own, -1), len);
+	evbuffer_free(own);
+	const char *samples[GW_NBACKENDS + 1];
+	size_t n = 0;
+	samples[n++] = mine;
+	for (int i = 0; i < GW_NBACKENDS; i++)
+		if (f->status[i] == 200 && f->body[i] != NULL)
+			samples[n++] = f->body[i];
+	struct evbuffer *out = evbuffer_new();
+	metrics_render(out, samples, n);
+	struct http_headers h;
+	headers_init(&h);
+	headers_add(&h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	http_txn_respond_buf(f->txn, 200, &h, out);
+	headers_clear(&h);
+	evbuffer_free(out);
+	free(mine);
+}
+
+void
+gw_metrics(struct http_txn *txn)
+{
+	fanout(txn, "/-/metrics", metrics_finish);
+}

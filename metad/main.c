@@ -1,0 +1,91 @@
+/* registry-metad: metadata in PostgreSQL; applies the schema migrations at start. */
+#include <stdlib.h>
+
+#include "cfg.h"
+#include "metad.h"
+#include "migrate.h"
+#include "pg.h"
+#include "proc.h"
+#include "service.h"
+#include "util.h"
+
+struct metad md;
+
+static const char *const route_names[MR_COUNT] = {
+	[MR_HEALTH] = "health",
+	[MR_READINESS] = "readiness",
+	[MR_METRICS] = "metrics",
+};
+
+static void
+h_health(struct http_txn *txn, const struct route_match *m)
+{
+	service_health(txn);
+	(void)m;
+}
+
+static void
+h_readiness(struct http_txn *txn, const struct route_match *m)
+{
+	service_readiness(txn, md.db);
+	(void)m;
+}
+
+static void
+h_metrics(struct http_txn *txn, const struct route_match *m)
+{
+	service_metrics(txn);
+	(void)m;
+}
+
+static const struct route routes[] = {
+	{ "GET", "/-/health", h_health, MR_HEALTH },
+	{ "GET", "/-/readiness", h_readiness, MR_READINESS },
+	{ "GET", "/-/metrics", h_metrics, MR_METRICS },
+};
+
+static void
+metad_handle(struct http_txn *txn, void *arg)
+{
+	int rc = router_dispatch(routes, nitems(routes), txn);
+	if (rc != 0)
+		service_not_routed(txn, rc);
+	(void)arg;
+}
+
+static int
+metad_master_init(const struct cfg *cfg, char **cause)
+{
+	PGconn *conn = pg_connect_blocking(cfg_database(cfg, "metad"), cause);
+	if (conn == NULL)
+		return -1;
+	int rc = migrate_apply(conn, cause);
+	PQfinish(conn);
+	return rc;
+}
+
+static int
+metad_worker_init(struct proc_worker *w, char **cause)
+{
+	md.base = w->base;
+	md.cfg = w->cfg;
+	md.db = pg_pool_new(w->base, cfg_database(w->cfg, "metad"),
+	                    (int)cfg_int(w->cfg, CFG_METAD_DB_CONNECTIONS));
+	(void)cause;
+	return 0;
+}
+
+static const struct proc_role metad_role = {
+	.name = "metad",
+	.routes = route_names,
+	.nroutes = MR_COUNT,
+	.master_init = metad_master_init,
+	.worker_init = metad_worker_init,
+	.handler = metad_handle,
+};
+
+int
+main(int argc, char **argv)
+{
+	proc_main(&metad_role, argc, argv);
+}
