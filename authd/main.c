@@ -1,8 +1,10 @@
-/* registry-authd: authdata in PostgreSQL; applies the schema migrations at start. */
+/* registry-authd: credentials and the token service. It applies the schema migrations too,
+ * when it starts before metad, and creates the token signing key on first start. */
 #include <stdlib.h>
+#include <string.h>
 
-#include "cfg.h"
 #include "authd.h"
+#include "cfg.h"
 #include "migrate.h"
 #include "pg.h"
 #include "proc.h"
@@ -10,12 +12,6 @@
 #include "util.h"
 
 struct authd ad;
-
-static const char *const route_names[AR_COUNT] = {
-	[AR_HEALTH] = "health",
-	[AR_READINESS] = "readiness",
-	[AR_METRICS] = "metrics",
-};
 
 static void
 h_health(struct http_txn *txn, const struct route_match *m)
@@ -38,16 +34,22 @@ h_metrics(struct http_txn *txn, const struct route_match *m)
 	(void)m;
 }
 
-static const struct route routes[] = {
-	{ "GET", "/-/health", h_health, AR_HEALTH },
-	{ "GET", "/-/readiness", h_readiness, AR_READINESS },
-	{ "GET", "/-/metrics", h_metrics, AR_METRICS },
+static const struct route service_routes[] = {
+	{ "GET", "/-/health", h_health, "health" },
+	{ "GET", "/-/readiness", h_readiness, "readiness" },
+	{ "GET", "/-/metrics", h_metrics, "metrics" },
+};
+static const size_t service_nroutes = nitems(service_routes);
+
+/* Every module's table, tried in order. */
+static const struct route_table tables[] = {
+	{ service_routes, &service_nroutes },
 };
 
 static void
 authd_handle(struct http_txn *txn, void *arg)
 {
-	int rc = router_dispatch(routes, nitems(routes), txn);
+	int rc = router_dispatch_tables(tables, nitems(tables), txn);
 	if (rc != 0)
 		service_not_routed(txn, rc);
 	(void)arg;
@@ -56,6 +58,8 @@ authd_handle(struct http_txn *txn, void *arg)
 static int
 authd_master_init(const struct cfg *cfg, char **cause)
 {
+	if (token_key_ensure(cfg_str(cfg, CFG_GLOBAL_KEY_DIR), cause) < 0)
+		return -1;
 	PGconn *conn = pg_connect_blocking(cfg_database(cfg, "authd"), cause);
 	if (conn == NULL)
 		return -1;
@@ -69,16 +73,15 @@ authd_worker_init(struct proc_worker *w, char **cause)
 {
 	ad.base = w->base;
 	ad.cfg = w->cfg;
+	if (token_key_load(cfg_str(w->cfg, CFG_GLOBAL_KEY_DIR), true, &ad.key, cause) < 0)
+		return -1;
 	ad.db = pg_pool_new(w->base, cfg_database(w->cfg, "authd"),
 	                    (int)cfg_int(w->cfg, CFG_AUTHD_DB_CONNECTIONS));
-	(void)cause;
 	return 0;
 }
 
 static const struct proc_role authd_role = {
 	.name = "authd",
-	.routes = route_names,
-	.nroutes = AR_COUNT,
 	.master_init = authd_master_init,
 	.worker_init = authd_worker_init,
 	.handler = authd_handle,

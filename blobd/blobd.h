@@ -8,8 +8,6 @@
 struct cfg;
 struct event_base;
 
-enum blobd_route { BR_HEALTH, BR_READINESS, BR_METRICS, BR_COUNT };
-
 struct blobd {
 	struct event_base *base;
 	const struct cfg *cfg;

@@ -13,12 +13,6 @@
 
 struct blobd bd;
 
-static const char *const route_names[BR_COUNT] = {
-	[BR_HEALTH] = "health",
-	[BR_READINESS] = "readiness",
-	[BR_METRICS] = "metrics",
-};
-
 static void
 h_health(struct http_txn *txn, const struct route_match *m)
 {
@@ -45,16 +39,22 @@ h_metrics(struct http_txn *txn, const struct route_match *m)
 	(void)m;
 }
 
-static const struct route routes[] = {
-	{ "GET", "/-/health", h_health, BR_HEALTH },
-	{ "GET", "/-/readiness", h_readiness, BR_READINESS },
-	{ "GET", "/-/metrics", h_metrics, BR_METRICS },
+static const struct route service_routes[] = {
+	{ "GET", "/-/health", h_health, "health" },
+	{ "GET", "/-/readiness", h_readiness, "readiness" },
+	{ "GET", "/-/metrics", h_metrics, "metrics" },
+};
+static const size_t service_nroutes = nitems(service_routes);
+
+/* Every module's table, tried in order. */
+static const struct route_table tables[] = {
+	{ service_routes, &service_nroutes },
 };
 
 static void
 blobd_handle(struct http_txn *txn, void *arg)
 {
-	int rc = router_dispatch(routes, nitems(routes), txn);
+	int rc = router_dispatch_tables(tables, nitems(tables), txn);
 	if (rc != 0)
 		service_not_routed(txn, rc);
 	(void)arg;
@@ -91,8 +91,6 @@ blobd_worker_init(struct proc_worker *w, char **cause)
 
 static const struct proc_role blobd_role = {
 	.name = "blobd",
-	.routes = route_names,
-	.nroutes = BR_COUNT,
 	.master_init = blobd_master_init,
 	.worker_init = blobd_worker_init,
 	.handler = blobd_handle,

@@ -9,7 +9,8 @@
 #include "log.h"
 #include "util.h"
 
-#define MAX_ROUTES 48
+#define MAX_ROUTES 64
+#define ROUTE_NAME_LEN 40
 /* Exact status codes kept apart; anything else counts as "other". */
 static const int tracked_status[] = { 100, 200, 201, 202, 204, 206, 301, 302, 304, 307, 308,
 	                              400, 401, 403, 404, 405, 406, 408, 409, 411, 413, 414,
@@ -26,6 +27,9 @@ struct route_stats {
 };
 
 struct metrics_shm {
+	int lock; /* guards route_names while a new label is added */
+	unsigned nroutes;
+	char route_names[MAX_ROUTES][ROUTE_NAME_LEN];
 	uint64_t restarts;
 	uint64_t workers;
 	uint64_t bytes_in;
@@ -34,8 +38,6 @@ struct metrics_shm {
 };
 
 static struct metrics_shm *shm;
-static const char *const *names;
-static size_t nnames;
 static char daemon_name[32];
 
 static const struct {
@@ -56,12 +58,37 @@ void
 metrics_init(const char *daemon, const char *const *route_names, size_t nroutes)
 {
 	snprintf(daemon_name, sizeof(daemon_name), "%s", daemon);
-	names = route_names;
-	nnames = nroutes < MAX_ROUTES ? nroutes : MAX_ROUTES;
 	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shm == MAP_FAILED)
 		fatal("mmap metrics: %m");
 	memset(shm, 0, sizeof(*shm));
+	for (size_t i = 0; i < nroutes; i++)
+		metrics_route_id(route_names[i]);
+}
+
+int
+metrics_route_id(const char *name)
+{
+	if (shm == NULL || name == NULL)
+		return -1;
+	unsigned n = __atomic_load_n(&shm->nroutes, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		if (strncmp(shm->route_names[i], name, ROUTE_NAME_LEN - 1) == 0)
+			return (int)i;
+	while (__atomic_exchange_n(&shm->lock, 1, __ATOMIC_ACQUIRE))
+		;
+	int id = -1;
+	n = shm->nroutes;
+	for (unsigned i = 0; i < n && id < 0; i++)
+		if (strncmp(shm->route_names[i], name, ROUTE_NAME_LEN - 1) == 0)
+			id = (int)i;
+	if (id < 0 && n < MAX_ROUTES) {
+		snprintf(shm->route_names[n], ROUTE_NAME_LEN, "%s", name);
+		__atomic_store_n(&shm->nroutes, n + 1, __ATOMIC_RELEASE);
+		id = (int)n;
+	}
+	__atomic_store_n(&shm->lock, 0, __ATOMIC_RELEASE);
+	return id;
 }
 
 static void
@@ -82,8 +109,9 @@ metrics_observe(int route, int status, uint64_t duration_us, uint64_t bytes_in,
 {
 	if (shm == NULL)
 		return;
-	struct route_stats *r = &shm->routes[route >= 0 && (size_t)route < nnames ? (size_t)route
-	                                                                          : MAX_ROUTES];
+	unsigned n = __atomic_load_n(&shm->nroutes, __ATOMIC_ACQUIRE);
+	struct route_stats *r = &shm->routes[route >= 0 && (unsigned)route < n ? (unsigned)route
+	                                                                       : MAX_ROUTES];
 	size_t si = nitems(tracked_status);
 	for (size_t i = 0; i < nitems(tracked_status); i++)
 		if (tracked_status[i] == status)
@@ -123,10 +151,11 @@ metrics_write_samples(struct evbuffer *out)
 	if (shm == NULL)
 		return;
 	const char *d = daemon_name;
+	unsigned nnames = __atomic_load_n(&shm->nroutes, __ATOMIC_ACQUIRE);
 	for (size_t ri = 0; ri <= MAX_ROUTES; ri++) {
 		if (ri >= nnames && ri != MAX_ROUTES)
 			continue;
-		const char *route = ri == MAX_ROUTES ? "other" : names[ri];
+		const char *route = ri == MAX_ROUTES ? "other" : shm->route_names[ri];
 		const struct route_stats *r = &shm->routes[ri];
 		uint64_t total = 0;
 		for (size_t si = 0; si < NSTATUS; si++) {

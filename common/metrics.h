@@ -11,8 +11,12 @@
 
 struct evbuffer;
 
-/* Master only, before forking. route_names label the routes of http_txn_set_route(). */
+/* Master only, before forking. route_names (may be NULL) are registered first, in order, so that
+ * their ids are their indexes. */
 void metrics_init(const char *daemon, const char *const *route_names, size_t nroutes);
+/* The id of a route label for http_txn_set_route(), registered on first use (all workers share
+ * the table). -1 when the table is full. */
+int metrics_route_id(const char *name);
 void metrics_observe(int route, int status, uint64_t duration_us, uint64_t bytes_in,
                      uint64_t bytes_out);
 void metrics_worker_restart(void);

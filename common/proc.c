@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -544,6 +545,10 @@ proc_main(const struct proc_role *r, int argc, char **argv)
 {
 	role = r;
 	log_init(role->name);
+	if (sodium_init() < 0) {
+		fprintf(stderr, "%s: libsodium failed to initialise\n", role->name);
+		exit(1);
+	}
 	const char *config_path = getenv("REGISTRY_CONFIG");
 	bool check_only = false;
 	int opt;

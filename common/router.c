@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "metrics.h"
 #include "url.h"
 #include "util.h"
 
@@ -86,10 +87,24 @@ router_dispatch(const struct route *table, size_t n, struct http_txn *txn)
 			match_clear(&m);
 			continue;
 		}
-		http_txn_set_route(txn, table[i].metric);
+		http_txn_set_route(txn, metrics_route_id(table[i].metric));
 		table[i].handler(txn, &m);
 		match_clear(&m);
 		return 0;
 	}
 	return path_matched ? 405 : 404;
+}
+
+int
+router_dispatch_tables(const struct route_table *tables, size_t ntables, struct http_txn *txn)
+{
+	int result = 404;
+	for (size_t i = 0; i < ntables; i++) {
+		int rc = router_dispatch(tables[i].rows, *tables[i].n, txn);
+		if (rc == 0)
+			return 0;
+		if (rc == 405)
+			result = 405;
+	}
+	return result;
 }

@@ -57,6 +57,14 @@ void gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_h
 /* Answers 503 because a backend is unreachable, in the dialect of the path. */
 void gw_unavailable(struct http_txn *txn, enum gw_backend backend);
 
+/* v2auth.c: verifies the registry token of a /v2 request, checks its scope, and forwards. */
+struct v2_path;
+void gw_v2auth_init(void);
+void gw_v2(struct http_txn *txn, const struct v2_path *vp);
+
+/* api.c: authenticates a /api/v4 request through authd and forwards it to its owner. */
+void gw_api(struct http_txn *txn);
+
 /* status.c: /-/health, /-/readiness, /metrics. */
 void gw_health(struct http_txn *txn);
 void gw_readiness(struct http_txn *txn);

@@ -1,4 +1,5 @@
 /* registry-gateway: the public HTTP listener. */
+#include <sodium.h>
 #include <stdlib.h>
 
 #include "cfg.h"
@@ -15,6 +16,7 @@ gateway_worker_init(struct proc_worker *w, char **cause)
 	gw.base = w->base;
 	gw.cfg = w->cfg;
 	gw_forwarded_init(w->cfg);
+	gw_v2auth_init();
 	for (int i = 0; i < GW_NBACKENDS; i++) {
 		char *path = proc_socket_path(w->cfg, gw_backend_names[i]);
 		gw.backends[i] = httpc_pool_new(w->base, path);

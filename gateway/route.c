@@ -34,22 +34,6 @@ const char *const gw_backend_names[GW_NBACKENDS] = {
 	[GW_BLOBD] = "blobd",
 };
 
-/* The challenge every unauthenticated /v2 request gets (Docker token authentication). */
-static void
-v2_challenge(struct http_txn *txn)
-{
-	char *base = gw_external_url(txn);
-	char *challenge = xasprintf("Bearer realm=\"%s/jwt/auth\",service=\"%s\"", base,
-	                            cfg_str(gw.cfg, CFG_GLOBAL_SERVICE));
-	struct http_headers h;
-	headers_init(&h);
-	headers_add(&h, "WWW-Authenticate", challenge);
-	error_oci(txn, 401, OCI_UNAUTHORIZED, NULL, &h);
-	headers_clear(&h);
-	free(challenge);
-	free(base);
-}
-
 static const enum gw_route v2_routes[] = {
 	[V2_BASE] = GR_V2_BASE,         [V2_CATALOG] = GR_V2_CATALOG, [V2_BLOB] = GR_V2_BLOB,
 	[V2_UPLOAD] = GR_V2_UPLOAD,     [V2_MANIFEST] = GR_V2_MANIFEST, [V2_TAGS] = GR_V2_TAGS,
@@ -66,21 +50,7 @@ handle_v2(struct http_txn *txn)
 		return;
 	}
 	http_txn_set_route(txn, v2_routes[vp.kind]);
-	switch (vp.kind) {
-	case V2_BASE:
-		v2_challenge(txn);
-		break;
-	case V2_BLOB:
-	case V2_UPLOAD:
-		gw_proxy(txn, GW_BLOBD, NULL);
-		break;
-	case V2_CATALOG:
-	case V2_MANIFEST:
-	case V2_TAGS:
-	case V2_REFERRERS:
-		gw_proxy(txn, GW_METAD, NULL);
-		break;
-	}
+	gw_v2(txn, &vp);
 	v2_path_clear(&vp);
 }
 
@@ -98,7 +68,7 @@ gw_handle(struct http_txn *txn, void *arg)
 		gw_proxy(txn, GW_AUTHD, NULL);
 	} else if (str_has_prefix(path, "/api/v4/")) {
 		http_txn_set_route(txn, GR_API);
-		gw_proxy(txn, GW_METAD, NULL);
+		gw_api(txn);
 	} else if (strcmp(path, "/-/health") == 0) {
 		http_txn_set_route(txn, GR_HEALTH);
 		gw_health(txn);

@@ -1,5 +1,6 @@
 /* registry-metad: metadata in PostgreSQL; applies the schema migrations at start. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cfg.h"
 #include "metad.h"
@@ -10,12 +11,6 @@
 #include "util.h"
 
 struct metad md;
-
-static const char *const route_names[MR_COUNT] = {
-	[MR_HEALTH] = "health",
-	[MR_READINESS] = "readiness",
-	[MR_METRICS] = "metrics",
-};
 
 static void
 h_health(struct http_txn *txn, const struct route_match *m)
@@ -38,16 +33,22 @@ h_metrics(struct http_txn *txn, const struct route_match *m)
 	(void)m;
 }
 
-static const struct route routes[] = {
-	{ "GET", "/-/health", h_health, MR_HEALTH },
-	{ "GET", "/-/readiness", h_readiness, MR_READINESS },
-	{ "GET", "/-/metrics", h_metrics, MR_METRICS },
+static const struct route service_routes[] = {
+	{ "GET", "/-/health", h_health, "health" },
+	{ "GET", "/-/readiness", h_readiness, "readiness" },
+	{ "GET", "/-/metrics", h_metrics, "metrics" },
+};
+static const size_t service_nroutes = nitems(service_routes);
+
+/* Every module's table, tried in order. */
+static const struct route_table tables[] = {
+	{ service_routes, &service_nroutes },
 };
 
 static void
 metad_handle(struct http_txn *txn, void *arg)
 {
-	int rc = router_dispatch(routes, nitems(routes), txn);
+	int rc = router_dispatch_tables(tables, nitems(tables), txn);
 	if (rc != 0)
 		service_not_routed(txn, rc);
 	(void)arg;
@@ -77,8 +78,6 @@ metad_worker_init(struct proc_worker *w, char **cause)
 
 static const struct proc_role metad_role = {
 	.name = "metad",
-	.routes = route_names,
-	.nroutes = MR_COUNT,
 	.master_init = metad_master_init,
 	.worker_init = metad_worker_init,
 	.handler = metad_handle,

@@ -1,6 +1,11 @@
-/* metad: namespaces, projects, repositories, manifests and tags, kept in PostgreSQL. */
+/*
+ * metad: namespaces, projects, members, repositories, manifests and tags, kept in PostgreSQL.
+ * Private header: the worker's state and each module's entry points, grouped by file.
+ */
 #ifndef REGISTRY_METAD_H
 #define REGISTRY_METAD_H
+
+#include <stddef.h>
 
 #include "http.h"
 #include "router.h"
@@ -8,9 +13,6 @@
 struct cfg;
 struct event_base;
 struct pg_pool;
-
-/* Metric route labels. */
-enum metad_route { MR_HEALTH, MR_READINESS, MR_METRICS, MR_COUNT };
 
 struct metad {
 	struct event_base *base;

@@ -1,0 +1,31 @@
+/* GitLab REST conventions shared by authd and metad: offset pagination and request context. */
+#ifndef REGISTRY_GITLAB_H
+#define REGISTRY_GITLAB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct http_txn;
+struct http_headers;
+
+struct gl_page {
+	int64_t page;     /* from 1 */
+	int64_t per_page; /* 1..100, default 20 */
+};
+
+/* Reads page and per_page from the query; on a bad value answers 400 {"error": "page is
+ * invalid"} (GitLab's wording) and returns -1. */
+int gl_page_parse(struct http_txn *txn, struct gl_page *p);
+int64_t gl_page_offset(const struct gl_page *p);
+/* X-Total, X-Total-Pages, X-Page, X-Per-Page, X-Next-Page, X-Prev-Page and Link (first, prev,
+ * next, last), as GitLab sends them. */
+void gl_page_headers(struct http_txn *txn, const struct gl_page *p, int64_t total,
+                     struct http_headers *out);
+/* The URL clients use to reach us (the gateway passes it); never NULL. */
+const char *gl_external_url(struct http_txn *txn);
+/* The host[:port] part of it, as CI_REGISTRY and "location" fields show it (caller frees). */
+char *gl_registry_host(struct http_txn *txn);
+/* A URL of this request with page replaced (caller frees). */
+char *gl_page_url(struct http_txn *txn, int64_t page, int64_t per_page);
+
+#endif

@@ -1,0 +1,34 @@
+# common/: the library every daemon links: supervisor, HTTP server and client, configuration,
+# logging, PostgreSQL, tokens, names.
+noinst_LIBRARIES += common/libcommon.a
+common_libcommon_a_SOURCES = \
+	common/actor.c common/actor.h \
+	common/cfg.c common/cfg.h \
+	common/errors.c common/errors.h \
+	common/gitlab.c common/gitlab.h \
+	common/headers.c common/headers.h \
+	common/http.c common/http.h \
+	common/httpc.c common/httpc.h \
+	common/json.c common/json.h \
+	common/log.c common/log.h \
+	common/metrics.c common/metrics.h \
+	common/migrate.c common/migrate.h \
+	common/names.c common/names.h \
+	common/pg.c common/pg.h \
+	common/proc.c common/proc.h \
+	common/range.c common/range.h \
+	common/router.c common/router.h \
+	common/service.c common/service.h \
+	common/token.c common/token.h \
+	common/url.c common/url.h \
+	common/util.c common/util.h \
+	common/v2path.c common/v2path.h \
+	common/wire.h
+nodist_common_libcommon_a_SOURCES = common/migrations.c
+
+# The schema migrations, embedded so a binary carries exactly the schema it was built for.
+MIGRATIONS = $(sort $(wildcard $(srcdir)/metad/migrations/*.sql))
+common/migrations.c: $(MIGRATIONS) $(srcdir)/build-aux/embed-sql.sh
+	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed-sql.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+CLEANFILES += common/migrations.c
+EXTRA_DIST += build-aux/embed-sql.sh $(MIGRATIONS)

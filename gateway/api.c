@@ -1,0 +1,156 @@
+/*
+ * Authentication of /api/v4 (GitLab REST) requests. A request with credentials (PRIVATE-TOKEN,
+ * or Authorization: Bearer with a personal access token or an OAuth token) is authenticated by
+ * authd; the gateway checks the token's scope against the method (api, or read_api for reads)
+ * and forwards the caller's identity to the backend that owns the path. Without credentials the
+ * request goes on as anonymous (public resources stay readable, as in GitLab).
+ */
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "actor.h"
+#include "errors.h"
+#include "gateway.h"
+#include "httpc.h"
+#include "json.h"
+#include "log.h"
+#include "util.h"
+#include "wire.h"
+
+/* Paths (after /api/v4) that authd serves: users, their tokens, deploy tokens. */
+static bool
+api_is_authd(const char *rest)
+{
+	if (strcmp(rest, "/user") == 0 || str_has_prefix(rest, "/user/") ||
+	    strcmp(rest, "/users") == 0 || str_has_prefix(rest, "/users/") ||
+	    strcmp(rest, "/personal_access_tokens") == 0 ||
+	    str_has_prefix(rest, "/personal_access_tokens/") || strcmp(rest, "/deploy_tokens") == 0)
+		return !(str_has_prefix(rest, "/users/") && str_has_suffix(rest, "/projects"));
+	/* /projects/:id/deploy_tokens[/...] and /groups/:id/deploy_tokens[/...] */
+	const char *kinds[] = { "/projects/", "/groups/" };
+	for (size_t i = 0; i < nitems(kinds); i++) {
+		if (!str_has_prefix(rest, kinds[i]))
+			continue;
+		const char *id_end = strchr(rest + strlen(kinds[i]), '/');
+		if (id_end != NULL && (strcmp(id_end, "/deploy_tokens") == 0 ||
+		                       str_has_prefix(id_end, "/deploy_tokens/")))
+			return true;
+	}
+	return false;
+}
+
+static bool
+has_credentials(const struct http_headers *h)
+{
+	return headers_get(h, "PRIVATE-TOKEN") != NULL || headers_get(h, "Authorization") != NULL;
+}
+
+static void
+forward(struct http_txn *txn, const struct actor *actor)
+{
+	const char *rest = http_txn_request(txn)->path + strlen("/api/v4");
+	struct http_headers h;
+	headers_init(&h);
+	actor_to_headers(actor, &h);
+	gw_proxy(txn, api_is_authd(rest) ? GW_AUTHD : GW_METAD, &h);
+	headers_clear(&h);
+}
+
+/* GitLab's answer to a token without the scope the request needs. */
+static void
+insufficient_scope(struct http_txn *txn)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_string("insufficient_scope"));
+	json_object_object_add(o, "error_description",
+	                       json_object_new_string("The request requires higher privileges than "
+	                                              "provided by the access token."));
+	json_object_object_add(o, "scope", json_object_new_string("api read_api"));
+	js_respond(txn, 403, NULL, o);
+}
+
+static bool
+scope_allows(const struct actor *a, const char *method)
+{
+	if (a->kind != AUTH_PERSONAL_ACCESS_TOKEN && a->kind != AUTH_OAUTH)
+		return true;
+	if (a->scopes & SCOPE_API)
+		return true;
+	bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	return read && (a->scopes & (SCOPE_READ_API | SCOPE_READ_USER)) != 0;
+}
+
+static void
+authenticated(int status, struct http_headers *headers, struct evbuffer *body, void *arg)
+{
+	struct http_txn *txn = arg;
+	if (status < 0) {
+		gw_unavailable(txn, GW_AUTHD);
+		return;
+	}
+	if (status != 200) {
+		/* authd's own refusal (401, 403, 429) in GitLab's format: pass it on. */
+		struct http_headers h;
+		headers_init(&h);
+		const char *ct = headers_get(headers, "Content-Type");
+		headers_add(&h, "Content-Type", ct ? ct : "application/json");
+		const char *ra = headers_get(headers, "Retry-After");
+		if (ra != NULL)
+			headers_add(&h, "Retry-After", ra);
+		http_txn_respond_buf(txn, status, &h, body);
+		headers_clear(&h);
+		return;
+	}
+	char *cause = NULL;
+	json_object *id = js_parse_buffer(body, &cause);
+	struct actor actor;
+	memset(&actor, 0, sizeof(actor));
+	int64_t uid = 0;
+	if (id == NULL || !js_int(id, "user_id", &uid) || uid <= 0) {
+		log_error("bad identity from authd: %s", cause ? cause : "no user_id");
+		free(cause);
+		json_object_put(id);
+		error_gitlab(txn, 500, "500 Internal Server Error");
+		return;
+	}
+	actor.user_id = uid;
+	const char *username = js_str(id, "username");
+	snprintf(actor.username, sizeof(actor.username), "%s", username ? username : "");
+	js_bool(id, "admin", &actor.admin);
+	actor.kind = auth_kind_parse(js_str(id, "kind"));
+	actor.scopes = scopes_parse(js_str(id, "scopes"), NULL);
+	json_object_put(id);
+	if (!scope_allows(&actor, http_txn_request(txn)->method)) {
+		insufficient_scope(txn);
+		return;
+	}
+	forward(txn, &actor);
+}
+
+void
+gw_api(struct http_txn *txn)
+{
+	struct http_request *req = http_txn_request(txn);
+	if (!has_credentials(&req->headers)) {
+		struct actor anonymous;
+		memset(&anonymous, 0, sizeof(anonymous));
+		forward(txn, &anonymous);
+		return;
+	}
+	struct http_headers h;
+	headers_init(&h);
+	static const char *const pass[] = { "PRIVATE-TOKEN", "Authorization" };
+	for (size_t i = 0; i < nitems(pass); i++) {
+		const char *v = headers_get(&req->headers, pass[i]);
+		if (v != NULL)
+			headers_add(&h, pass[i], v);
+	}
+	headers_add(&h, "X-Request-Id", http_txn_id(txn));
+	headers_add(&h, "X-Forwarded-For", http_txn_peer(txn));
+	httpc_call(gw.backends[GW_AUTHD], "POST", "/internal/authenticate", &h, NULL, 0,
+	           authenticated, txn);
+	headers_clear(&h);
+}

@@ -1,0 +1,206 @@
+/*
+ * Authorization of /v2 requests. Every request carries a registry token (a JWT from
+ * /jwt/auth); the gateway verifies it with authd's public key, checks that it grants the actions
+ * the endpoint needs on the repository, and forwards the caller's identity to the backend.
+ * Anything short of that gets the 401 challenge that sends clients to the token service.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "actor.h"
+#include "cfg.h"
+#include "errors.h"
+#include "gateway.h"
+#include "log.h"
+#include "names.h"
+#include "token.h"
+#include "url.h"
+#include "util.h"
+#include "v2path.h"
+#include "wire.h"
+
+static struct token_key key;
+static bool key_loaded;
+
+/* Loads authd's public key; retried on demand while authd has not created it yet. */
+static bool
+key_ready(void)
+{
+	if (key_loaded)
+		return true;
+	char *cause = NULL;
+	if (token_key_load(cfg_str(gw.cfg, CFG_GLOBAL_KEY_DIR), false, &key, &cause) < 0) {
+		log_error("token key not loaded: %s", cause);
+		free(cause);
+		return false;
+	}
+	key_loaded = true;
+	return true;
+}
+
+void
+gw_v2auth_init(void)
+{
+	key_loaded = false;
+	(void)key_ready();
+}
+
+/* 401 with a Bearer challenge; scope and error are optional. */
+static void
+challenge(struct http_txn *txn, const char *scope, const char *error, const char *description,
+          const char *code)
+{
+	char *base = gw_external_url(txn);
+	char value[2048];
+	int n = snprintf(value, sizeof(value), "Bearer realm=\"%s/jwt/auth\",service=\"%s\"", base,
+	                 cfg_str(gw.cfg, CFG_GLOBAL_SERVICE));
+	if (scope != NULL && n > 0 && (size_t)n < sizeof(value))
+		n += snprintf(value + n, sizeof(value) - (size_t)n, ",scope=\"%s\"", scope);
+	if (error != NULL && n > 0 && (size_t)n < sizeof(value))
+		n += snprintf(value + n, sizeof(value) - (size_t)n, ",error=\"%s\"", error);
+	if (description != NULL && n > 0 && (size_t)n < sizeof(value))
+		snprintf(value + n, sizeof(value) - (size_t)n, ",error_description=\"%s\"", description);
+	struct http_headers h;
+	headers_init(&h);
+	headers_add(&h, "WWW-Authenticate", value);
+	error_oci(txn, 401, code, NULL, &h);
+	headers_clear(&h);
+	free(base);
+}
+
+/* The actions an endpoint needs, and how to name them in a challenge's scope. */
+static unsigned
+needed_actions(enum v2_kind kind, const char *method)
+{
+	bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	bool del = strcmp(method, "DELETE") == 0;
+	switch (kind) {
+	case V2_BLOB:
+	case V2_MANIFEST:
+		return read ? ACT_PULL : del ? ACT_DELETE : ACT_PUSH;
+	case V2_UPLOAD:
+		return ACT_PUSH;
+	case V2_TAGS:
+	case V2_REFERRERS:
+		return ACT_PULL;
+	default:
+		return 0;
+	}
+}
+
+static char *
+scope_text(const char *name, unsigned needed)
+{
+	/* Clients ask for push and pull together when pushing; so do we when we challenge. */
+	const char *acts = needed & ACT_DELETE ? "delete" : needed & ACT_PUSH ? "push,pull" : "pull";
+	return xasprintf("repository:%s:%s", name, acts);
+}
+
+/* The bearer token of the request, or NULL. */
+static const char *
+bearer(struct http_txn *txn)
+{
+	const char *auth = headers_get(&http_txn_request(txn)->headers, "Authorization");
+	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+		return NULL;
+	auth += 7;
+	while (*auth == ' ')
+		auth++;
+	return *auth ? auth : NULL;
+}
+
+static void
+actor_from_claims(struct actor *a, const struct token_claims *c)
+{
+	memset(a, 0, sizeof(*a));
+	a->user_id = c->user_id;
+	a->deploy_token_id = c->deploy_token_id;
+	a->admin = c->admin;
+	a->kind = c->kind;
+	if (c->sub != NULL)
+		snprintf(a->username, sizeof(a->username), "%s", c->sub);
+}
+
+static void
+respond_base_ok(struct http_txn *txn)
+{
+	struct http_headers h;
+	headers_init(&h);
+	headers_add(&h, "Content-Type", "application/json");
+	headers_add(&h, "Docker-Distribution-API-Version", "registry/2.0");
+	http_txn_respond(txn, 200, &h, "{}", 2);
+	headers_clear(&h);
+}
+
+void
+gw_v2(struct http_txn *txn, const struct v2_path *vp)
+{
+	struct http_request *req = http_txn_request(txn);
+	const char *jwt = bearer(txn);
+	unsigned needed = needed_actions(vp->kind, req->method);
+	char *scope = NULL;
+	if (vp->kind == V2_CATALOG)
+		scope = xstrdup("registry:catalog:*");
+	else if (vp->name != NULL)
+		scope = scope_text(vp->name, needed);
+	if (vp->name != NULL && !name_valid_repository(vp->name)) {
+		error_oci(txn, 400, OCI_NAME_INVALID, NULL, NULL);
+		goto out;
+	}
+	if (jwt == NULL) {
+		challenge(txn, scope, NULL, NULL, OCI_UNAUTHORIZED);
+		goto out;
+	}
+	if (!key_ready()) {
+		error_oci(txn, 503, OCI_UNAVAILABLE, "token verification key unavailable", NULL);
+		goto out;
+	}
+	struct token_claims claims;
+	char *cause = NULL;
+	if (token_verify(jwt, &key, cfg_str(gw.cfg, CFG_GLOBAL_SERVICE), now_unix(), &claims,
+	                 &cause) < 0) {
+		log_info("refused token: %s", cause);
+		challenge(txn, scope, "invalid_token", cause, OCI_UNAUTHORIZED);
+		free(cause);
+		goto out;
+	}
+	struct actor actor;
+	actor_from_claims(&actor, &claims);
+	if (vp->kind == V2_BASE) {
+		respond_base_ok(txn);
+	} else if (vp->kind == V2_CATALOG) {
+		if (!(token_actions(&claims, "registry", "catalog") & ACT_STAR)) {
+			challenge(txn, scope, "insufficient_scope", NULL, OCI_DENIED);
+		} else {
+			struct http_headers h;
+			headers_init(&h);
+			actor_to_headers(&actor, &h);
+			gw_proxy(txn, GW_METAD, &h);
+			headers_clear(&h);
+		}
+	} else {
+		actor.actions = token_actions(&claims, "repository", vp->name);
+		if ((actor.actions & needed) != needed) {
+			challenge(txn, scope, "insufficient_scope", NULL, OCI_DENIED);
+		} else {
+			char *from = NULL;
+			if (vp->kind == V2_UPLOAD && strcmp(req->method, "POST") == 0 &&
+			    (from = query_get(req->query, "from")) != NULL)
+				actor.from_actions = token_actions(&claims, "repository", from);
+			free(from);
+			struct http_headers h;
+			headers_init(&h);
+			actor_to_headers(&actor, &h);
+			if (vp->kind == V2_BLOB && strcmp(req->method, "GET") == 0)
+				headers_set(&h, WIRE_WANT_FD, "1"); /* we serve the file with sendfile() */
+			bool blob = vp->kind == V2_BLOB || vp->kind == V2_UPLOAD;
+			gw_proxy(txn, blob ? GW_BLOBD : GW_METAD, &h);
+			headers_clear(&h);
+		}
+	}
+	token_claims_clear(&claims);
+out:
+	free(scope);
+}

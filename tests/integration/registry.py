@@ -1,0 +1,244 @@
+"""Test harness: a private PostgreSQL cluster and real registry daemons on temporary sockets.
+
+Everything here is real: initdb/pg_ctl from Debian's postgresql package, the four registry
+binaries built in this tree, HTTP over loopback. Tests get a `Registry` and talk to it with
+requests, curl, skopeo, podman or python-gitlab.
+"""
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import requests
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN_DIR = os.environ.get("REGISTRY_BIN_DIR", TOP)
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+DAEMONS = ("authd", "metad", "blobd", "gateway")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=15.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - we report the last failure below
+            last = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster listening only on a unix socket in its own folder."""
+
+    def __init__(self, base):
+        self.dir = os.path.join(base, "pg")
+        self.sock_dir = self.dir
+        self.user = None
+        os.makedirs(self.dir, exist_ok=True)
+        if os.geteuid() == 0:
+            # PostgreSQL refuses to run as root.
+            self.user = "postgres"
+            shutil.chown(base, user="postgres")
+            shutil.chown(self.dir, user="postgres")
+        self._run([f"{PG_BIN}/initdb", "-D", self.dir + "/data", "-A", "trust", "-U", "postgres",
+                   "--no-sync", "-E", "UTF8"])
+        with open(self.dir + "/data/postgresql.auto.conf", "a") as f:
+            f.write("listen_addresses = ''\n"
+                    f"unix_socket_directories = '{self.sock_dir}'\n"
+                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                    "max_connections = 300\nshared_buffers = 64MB\n")
+        self._run([f"{PG_BIN}/pg_ctl", "-D", self.dir + "/data", "-l", self.dir + "/log",
+                   "-w", "start"])
+
+    def _run(self, cmd):
+        if self.user:
+            cmd = ["runuser", "-u", self.user, "--"] + cmd
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def conninfo(self, db):
+        return f"host={self.sock_dir} user=postgres dbname={db}"
+
+    def psql(self, db, sql):
+        out = subprocess.run(["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-h", self.sock_dir,
+                              "-U", "postgres", "-d", db, "-c", sql],
+                             check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def create_db(self, name):
+        self.psql("postgres", f'CREATE DATABASE "{name}"')
+
+    def stop(self):
+        with contextlib.suppress(Exception):
+            self._run([f"{PG_BIN}/pg_ctl", "-D", self.dir + "/data", "-m", "immediate", "stop"])
+
+
+class Registry:
+    """One registry instance: its own database, sockets, keys, storage and listen port."""
+
+    ROOT_PASSWORD = "Root-Passw0rd-for-tests"
+
+    def __init__(self, pg, base, name, workers=2, extra_config=None, env=None):
+        self.pg = pg
+        self.name = name
+        self.dir = os.path.join(base, name)
+        os.makedirs(self.dir, exist_ok=True)
+        pg.create_db(name)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = f"127.0.0.1:{self.port}"
+        self.config_path = os.path.join(self.dir, "registry.conf")
+        self.sock_dir = os.path.join(self.dir, "sock")
+        self.storage = os.path.join(self.dir, "storage")
+        self.bootstrap_file = os.path.join(self.dir, "bootstrap.env")
+        self.sections = {
+            "global": {
+                "socket_dir": self.sock_dir,
+                "database": pg.conninfo(name),
+                "key_dir": os.path.join(self.dir, "keys"),
+                "log_level": "info",
+                "shutdown_timeout": "20",
+            },
+            "gateway": {"listen": self.host, "workers": str(workers)},
+            "authd": {"workers": str(workers), "bootstrap_file": self.bootstrap_file},
+            "metad": {"workers": str(workers)},
+            "blobd": {"workers": str(workers), "storage_root": self.storage},
+        }
+        for section, values in (extra_config or {}).items():
+            self.sections.setdefault(section, {}).update(values)
+        self.env = dict(os.environ, REGISTRY_ROOT_PASSWORD=self.ROOT_PASSWORD, **(env or {}))
+        self.procs = {}
+        self.logs = {}
+        self.write_config()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            for section, values in self.sections.items():
+                f.write(f"[{section}]\n")
+                for k, v in values.items():
+                    f.write(f"{k} = {v}\n")
+                f.write("\n")
+
+    def binary(self, daemon):
+        return os.path.join(BIN_DIR, f"registry-{daemon}")
+
+    def pidfile(self, daemon):
+        return os.path.join(self.dir, f"{daemon}.pid")
+
+    def start_daemon(self, daemon):
+        log = open(os.path.join(self.dir, f"{daemon}.log"), "ab")
+        self.logs[daemon] = log
+        self.procs[daemon] = subprocess.Popen(
+            [self.binary(daemon), "-c", self.config_path, "-p", self.pidfile(daemon)],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+
+    def start(self, daemons=DAEMONS, wait=True):
+        for d in daemons:
+            self.start_daemon(d)
+            if d == "authd":
+                # authd creates the signing key and applies migrations: let it finish first.
+                wait_for(lambda: os.path.exists(os.path.join(self.sock_dir, "authd.sock")),
+                         what="authd socket")
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=30):
+        def ready():
+            for d, p in self.procs.items():
+                if p.poll() is not None:
+                    raise RuntimeError(f"{d} exited with {p.returncode}:\n{self.log(d)[-3000:]}")
+            return requests.get(self.url + "/-/readiness", timeout=2).status_code == 200
+        wait_for(ready, timeout=timeout, what="readiness")
+
+    def master_pid(self, daemon):
+        return self.procs[daemon].pid
+
+    def worker_pids(self, daemon):
+        """Pids of the daemon's workers (children of its master)."""
+        master = self.master_pid(daemon)
+        out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
+        return [int(x) for x in out.stdout.split()]
+
+    def signal(self, daemon, sig):
+        os.kill(self.master_pid(daemon), sig)
+
+    def stop(self, timeout=30):
+        for d in reversed(list(self.procs)):
+            p = self.procs[d]
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for d, p in self.procs.items():
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for log in self.logs.values():
+            log.close()
+
+    def log(self, daemon):
+        with open(os.path.join(self.dir, f"{daemon}.log"), errors="replace") as f:
+            return f.read()
+
+    # -- credentials -----------------------------------------------------------------------------
+
+    def bootstrap(self):
+        """ROOT_PASSWORD and ROOT_TOKEN that authd wrote on its first start."""
+        values = {}
+        with open(self.bootstrap_file) as f:
+            for line in f:
+                if "=" in line and not line.startswith("#"):
+                    k, v = line.strip().split("=", 1)
+                    values[k] = v.strip("'\"")
+        return values
+
+    @property
+    def root_token(self):
+        return self.bootstrap()["ROOT_TOKEN"]
+
+    def api(self, method, path, token=None, **kw):
+        """A /api/v4 call; token defaults to root's personal access token."""
+        headers = kw.pop("headers", {})
+        if token is None:
+            token = self.root_token
+        if token:
+            headers["PRIVATE-TOKEN"] = token
+        return requests.request(method, f"{self.url}/api/v4{path}", headers=headers,
+                                timeout=kw.pop("timeout", 30), **kw)
+
+    def registry_token(self, scopes, user=None, password=None):
+        """A registry token from /jwt/auth for the given scopes (list of strings)."""
+        params = [("service", "container_registry")] + [("scope", s) for s in scopes]
+        auth = (user, password) if user else None
+        r = requests.get(f"{self.url}/jwt/auth", params=params, auth=auth, timeout=30)
+        r.raise_for_status()
+        return r.json()["token"]
+
+
+def skopeo(*args, check=True, timeout=300, **kw):
+    cmd = ["skopeo", "--insecure-policy"] + list(args)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stderr}")
+    return res
+
+
+def tmpdir(prefix="regtest-"):
+    return tempfile.mkdtemp(prefix=prefix)

@@ -1,0 +1,1 @@
+# Unit tests (cmocka) of the pure modules; `make check` runs them.
