@@ -1,19 +1,132 @@
-/* blobd: upload sessions, digest verification and content-addressed blob storage. */
+/*
+ * blobd: upload sessions, digest verification and content-addressed blob storage. It has no
+ * database: it asks metad (over metad's socket) whether a repository links a blob, and tells it
+ * when a verified blob is stored. Private header; prototypes grouped by file.
+ */
 #ifndef REGISTRY_BLOBD_H
 #define REGISTRY_BLOBD_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "digest.h"
 #include "http.h"
 #include "router.h"
 
 struct cfg;
 struct event_base;
+struct evbuffer;
+struct httpc_pool;
+struct json_object;
 
 struct blobd {
 	struct event_base *base;
 	const struct cfg *cfg;
-	const char *root; /* storage root */
+	const char *root;           /* storage root */
+	struct httpc_pool *metad;   /* metad's socket */
+	bool fsync;                 /* [blobd] fsync */
+	int64_t purge_after;        /* [blobd] upload_purge_after, seconds */
 };
 
 extern struct blobd bd;
+
+/* jobs.c: a thread pool for file work that may stall the loop. */
+typedef void (*job_work_fn)(void *arg); /* runs in a pool thread */
+typedef void (*job_done_fn)(void *arg); /* runs in the loop afterwards */
+int jobs_init(struct event_base *base, int nthreads, char **cause);
+void jobs_submit(job_work_fn work, job_done_fn done, void *arg);
+unsigned jobs_pending(void);
+
+/* store.c: the content-addressed blob files (blobs/<algo>/<2 hex>/<hex>). */
+char *store_blob_path(const char *digest);
+/* Opens a stored blob for reading; -1 with errno (ENOENT: not stored). */
+int store_open(const char *digest, int64_t *size);
+/* Blocking (a job): makes the verified file at src the blob's file unless it already exists,
+ * durably when sync (the file itself must already be fsync'd). -1 with *cause. */
+int store_commit(const char *src, const char *digest, bool sync, char **cause);
+
+/* session.c: upload sessions on disk (uploads/<id>/data and state), so that any worker, or a
+ * restarted one, continues an upload. */
+#define SESSION_ID_LEN 32
+
+struct session {
+	char id[SESSION_ID_LEN + 1];
+	char *repository;
+	enum digest_algo algo;
+	struct digest_ctx hash;  /* over bytes [0, offset) */
+	int64_t offset;          /* bytes received */
+	int64_t saved;           /* offset of the last saved state */
+	int64_t started_at;      /* unix seconds */
+	int fd;                  /* the data file, flock'ed while we hold the session */
+	bool locked;
+};
+
+enum session_status { SESSION_OK, SESSION_UNKNOWN, SESSION_BUSY, SESSION_ERROR };
+
+bool session_id_valid(const char *id);
+/* A new, locked session of repository; NULL with *cause. */
+struct session *session_create(const char *repository, enum digest_algo algo, char **cause);
+/* Opens session id of repository (another repository's id is unknown), locked when lock. */
+enum session_status session_open(const char *id, const char *repository, bool lock,
+                                 struct session **out);
+/* Blocking: appends the bytes of buf (not drained) at the offset and hashes them. */
+int session_append(struct session *s, struct evbuffer *buf, char **cause);
+/* Blocking: saves offset and hash state (atomically; durably when sync). */
+int session_save(struct session *s, bool sync, char **cause);
+/* Blocking: the final digest of the data in algo ("sha256:..."), rereading the file when the
+ * session hashed with another algorithm. */
+int session_digest(struct session *s, enum digest_algo algo, char out[DIGEST_STR_MAX], char **cause);
+char *session_data_path(const struct session *s);
+/* Releases the lock and frees. */
+void session_close(struct session *s);
+/* Blocking: removes the session's files, then closes it. */
+void session_destroy(struct session *s);
+/* Blocking: removes sessions untouched for older_than seconds that nobody holds; how many. */
+unsigned session_purge(int64_t older_than);
+
+/* writer.c: streams a request body into a session with back-pressure, writing and hashing in
+ * pool threads so the loop never waits on the disk. */
+enum writer_result { WRITER_OK, WRITER_ABORTED, WRITER_IO_ERROR, WRITER_SIZE };
+struct writer;
+typedef void (*writer_done_fn)(enum writer_result r, const char *cause, void *arg);
+/* expect: bytes the body must have (-1: any). checkpoint: save the session's state every so
+ * often, so that a long PATCH cut short resumes where it stopped. done runs once, from the loop;
+ * the session stays the caller's. */
+void writer_start(struct http_txn *txn, struct session *s, int64_t expect, bool checkpoint,
+                  writer_done_fn done, void *arg);
+
+/* meta.c: calls to metad's internal endpoints. body is the parsed JSON answer (NULL if none);
+ * status -1 when metad could not be reached. */
+typedef void (*meta_cb)(int status, struct json_object *body, struct evbuffer *raw, void *arg);
+void meta_blob_get(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb,
+                   void *arg);
+void meta_blob_link(struct http_txn *txn, const char *repo, const char *digest, int64_t size,
+                    meta_cb cb, void *arg);
+void meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb,
+                      void *arg);
+void meta_mount(struct http_txn *txn, const char *repo, const char *digest, const char *from,
+                meta_cb cb, void *arg);
+void meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg);
+/* Answers the client with metad's error (status and OCI body), or 503 when unreachable. */
+void meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw);
+
+/* v2.c: the route of /v2 requests, and answers every module uses. */
+extern const struct route blobd_v2_routes[];
+extern const size_t blobd_v2_nroutes;
+/* The OCI error answer with Docker's API version header (detail may be NULL). */
+void blobd_error(struct http_txn *txn, int status, const char *code, const char *message,
+                 const char *detail);
+/* Headers every /v2 answer carries (Docker-Distribution-API-Version). */
+void blobd_headers_init(struct http_headers *h);
+
+/* blobs.c: GET / HEAD / DELETE /v2/<name>/blobs/<digest>. */
+void blobs_handle(struct http_txn *txn, const char *name, const char *digest);
+
+/* uploads.c: /v2/<name>/blobs/uploads/[<id>]. */
+void uploads_handle(struct http_txn *txn, const char *name, const char *id);
+
+/* purge.c: removes abandoned upload sessions periodically. */
+void purge_start(void);
+void purge_stop(void);
 
 #endif

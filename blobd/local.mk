@@ -1,5 +1,14 @@
 sbin_PROGRAMS += registry-blobd
 registry_blobd_SOURCES = \
 	blobd/blobd.h \
-	blobd/main.c
-registry_blobd_LDADD = $(COMMON_LIBS)
+	blobd/main.c \
+	blobd/v2.c \
+	blobd/blobs.c \
+	blobd/uploads.c \
+	blobd/writer.c \
+	blobd/session.c \
+	blobd/store.c \
+	blobd/meta.c \
+	blobd/jobs.c \
+	blobd/purge.c
+registry_blobd_LDADD = $(COMMON_LIBS) -lpthread

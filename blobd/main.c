@@ -7,6 +7,7 @@
 
 #include "blobd.h"
 #include "cfg.h"
+#include "httpc.h"
 #include "proc.h"
 #include "service.h"
 #include "util.h"
@@ -49,7 +50,12 @@ static const size_t service_nroutes = nitems(service_routes);
 /* Every module's table, tried in order. */
 static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
+	{ blobd_v2_routes, &blobd_v2_nroutes },
 };
+
+/* Pool threads per worker: enough that an fsync or a slow disk in one upload does not hold up
+ * the writes of the others. */
+#define BLOBD_IO_THREADS 4
 
 static void
 blobd_handle(struct http_txn *txn, void *arg)
@@ -85,14 +91,29 @@ blobd_worker_init(struct proc_worker *w, char **cause)
 	bd.base = w->base;
 	bd.cfg = w->cfg;
 	bd.root = cfg_str(w->cfg, CFG_BLOBD_STORAGE_ROOT);
-	(void)cause;
+	bd.fsync = cfg_bool(w->cfg, CFG_BLOBD_FSYNC);
+	bd.purge_after = cfg_int(w->cfg, CFG_BLOBD_UPLOAD_PURGE_AFTER);
+	char *path = proc_socket_path(w->cfg, "metad");
+	bd.metad = httpc_pool_new(w->base, path);
+	free(path);
+	if (jobs_init(w->base, BLOBD_IO_THREADS, cause) < 0)
+		return -1;
+	purge_start();
 	return 0;
+}
+
+/* TERM: no new purge rounds; uploads in flight finish. */
+static void
+blobd_worker_drain(void)
+{
+	purge_stop();
 }
 
 static const struct proc_role blobd_role = {
 	.name = "blobd",
 	.master_init = blobd_master_init,
 	.worker_init = blobd_worker_init,
+	.worker_drain = blobd_worker_drain,
 	.handler = blobd_handle,
 };
 

@@ -1,5 +1,13 @@
 sbin_PROGRAMS += registry-metad
 registry_metad_SOURCES = \
 	metad/metad.h \
-	metad/main.c
+	metad/main.c \
+	metad/registry.h \
+	metad/manifest.c metad/manifest.h \
+	metad/v2.c \
+	metad/v2_manifests.c \
+	metad/v2_tags.c \
+	metad/v2_referrers.c \
+	metad/v2_catalog.c \
+	metad/internal_blobs.c
 registry_metad_LDADD = $(COMMON_LIBS) $(PCRE2_LIBS)

@@ -7,6 +7,7 @@
 #include "migrate.h"
 #include "pg.h"
 #include "proc.h"
+#include "registry.h"
 #include "service.h"
 #include "util.h"
 
@@ -43,6 +44,8 @@ static const size_t service_nroutes = nitems(service_routes);
 /* Every module's table, tried in order. */
 static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
+	{ v2_routes, &v2_nroutes },
+	{ internal_blob_routes, &internal_blob_nroutes },
 };
 
 static void

@@ -1,0 +1,161 @@
+/*
+ * Blob reads and deletes. A read asks metad whether the repository links the blob (a digest
+ * alone reads nothing), opens the stored file and, for the gateway, passes the descriptor so the
+ * gateway sendfile()s it (Range included); other callers get the bytes (or a range) directly.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blobd.h"
+#include "errors.h"
+#include "headers.h"
+#include "json.h"
+#include "log.h"
+#include "names.h"
+#include "range.h"
+#include "util.h"
+#include "wire.h"
+
+struct blob_req {
+	struct http_txn *txn;
+	char *name;
+	char *digest;
+};
+
+static void
+blob_req_free(struct blob_req *b)
+{
+	free(b->name);
+	free(b->digest);
+	free(b);
+}
+
+/* Serves fd (owned) of size bytes: headers only for HEAD, the descriptor for the gateway, else
+ * the bytes or the requested range. */
+static void
+serve(struct blob_req *b, int fd, int64_t size)
+{
+	struct http_txn *txn = b->txn;
+	struct http_request *req = http_txn_request(txn);
+	struct http_headers h;
+	blobd_headers_init(&h);
+	char etag[DIGEST_STR_MAX + 2];
+	snprintf(etag, sizeof(etag), "\"%s\"", b->digest);
+	headers_add(&h, "Content-Type", "application/octet-stream");
+	headers_add(&h, "Docker-Content-Digest", b->digest);
+	headers_add(&h, "Etag", etag);
+	headers_add(&h, "Accept-Ranges", "bytes");
+	/* content-addressed: the bytes behind a digest never change */
+	headers_add(&h, "Cache-Control", "max-age=31536000");
+	if (strcmp(req->method, "HEAD") == 0) {
+		close(fd);
+		http_txn_start_response(txn, 200, &h, size);
+		http_txn_end_response(txn);
+	} else if (headers_get(&req->headers, WIRE_WANT_FD) != NULL) {
+		headers_add(&h, WIRE_FD, "1");
+		http_txn_respond_fd(txn, 200, &h, fd);
+		close(fd);
+	} else {
+		int64_t start = 0, len = size;
+		int status = 200;
+		switch (range_parse(headers_get(&req->headers, "Range"), size, &start, &len)) {
+		case RANGE_SATISFIABLE: {
+			char cr[96];
+			snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)start,
+			         (long long)(start + len - 1), (long long)size);
+			headers_add(&h, "Content-Range", cr);
+			status = 206;
+			break;
+		}
+		case RANGE_UNSATISFIABLE: {
+			close(fd);
+			char cr[64];
+			snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
+			headers_add(&h, "Content-Range", cr);
+			error_oci(txn, 416, OCI_RANGE_INVALID, "requested range not satisfiable", &h);
+			headers_clear(&h);
+			return;
+		}
+		case RANGE_NONE:
+			break;
+		}
+		http_txn_start_response(txn, status, &h, len);
+		http_txn_write_file(txn, fd, (off_t)start, (off_t)len);
+		http_txn_end_response(txn);
+	}
+	headers_clear(&h);
+}
+
+static void
+looked_up(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct blob_req *b = arg;
+	int64_t size;
+	if (status != 200 || !js_int(body, "size", &size)) {
+		meta_relay_error(b->txn, status == 200 ? -1 : status, raw);
+		goto out;
+	}
+	int64_t fsize;
+	int fd = store_open(b->digest, &fsize);
+	if (fd < 0) {
+		/* metadata names a file that is not there: say so loudly, answer unknown */
+		log_error("blob %s linked in %s but not stored: %s", b->digest, b->name, strerror(errno));
+		blobd_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+		goto out;
+	}
+	if (fsize != size) {
+		close(fd);
+		log_error("blob %s is %lld bytes on disk, %lld in the metadata", b->digest,
+		          (long long)fsize, (long long)size);
+		blobd_error(b->txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", b->digest);
+		goto out;
+	}
+	serve(b, fd, size);
+out:
+	blob_req_free(b);
+}
+
+static void
+unlinked(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct blob_req *b = arg;
+	if (status == 204) {
+		struct http_headers h;
+		blobd_headers_init(&h);
+		headers_add(&h, "Docker-Content-Digest", b->digest);
+		http_txn_respond(b->txn, 202, &h, NULL, 0);
+		headers_clear(&h);
+	} else {
+		meta_relay_error(b->txn, status, raw);
+	}
+	blob_req_free(b);
+	(void)body;
+}
+
+void
+blobs_handle(struct http_txn *txn, const char *name, const char *digest)
+{
+	const char *method = http_txn_request(txn)->method;
+	bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	if (!read && strcmp(method, "DELETE") != 0) {
+		blobd_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
+		return;
+	}
+	if (!digest_valid(digest)) {
+		blobd_error(txn, 400, OCI_DIGEST_INVALID, NULL,
+		            digest_well_formed(digest) ? "unsupported digest algorithm" : "malformed digest");
+		return;
+	}
+	struct blob_req *b = xcalloc(1, sizeof(*b));
+	b->txn = txn;
+	b->name = xstrdup(name);
+	b->digest = xstrdup(digest);
+	if (read)
+		meta_blob_get(txn, name, digest, looked_up, b);
+	else
+		meta_blob_unlink(txn, name, digest, unlinked, b);
+}

@@ -1,0 +1,140 @@
+/*
+ * blobd's questions to metad, over metad's unix socket (the endpoints of metad/internal_blobs.c,
+ * documented in docs/INTERNALS.md). The caller's identity headers (X-Registry-*) and request id
+ * travel along, so metad decides with the same facts the gateway verified.
+ */
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "blobd.h"
+#include "errors.h"
+#include "headers.h"
+#include "httpc.h"
+#include "json.h"
+#include "log.h"
+#include "url.h"
+#include "util.h"
+#include "wire.h"
+
+struct meta_call {
+	meta_cb cb;
+	void *arg;
+};
+
+static void
+meta_done(int status, struct http_headers *headers, struct evbuffer *body, void *arg)
+{
+	struct meta_call *mc = arg;
+	json_object *obj = NULL;
+	if (status > 0 && body != NULL && evbuffer_get_length(body) > 0) {
+		char *cause = NULL;
+		obj = js_parse_buffer(body, &cause);
+		free(cause);
+	}
+	mc->cb(status, obj, body, mc->arg);
+	json_object_put(obj);
+	free(mc);
+	(void)headers;
+}
+
+/* Sends one request to metad with the caller's identity; body may be NULL. */
+static void
+meta_call(struct http_txn *txn, const char *method, const char *target, json_object *body,
+          meta_cb cb, void *arg)
+{
+	struct http_request *req = http_txn_request(txn);
+	struct http_headers h;
+	headers_init(&h);
+	for (size_t i = 0; i < req->headers.hd_count; i++) {
+		const char *n = req->headers.hd_list[i].name;
+		if (strncasecmp(n, WIRE_PREFIX, strlen(WIRE_PREFIX)) == 0 && !str_eq_nocase(n, WIRE_WANT_FD))
+			headers_add(&h, n, req->headers.hd_list[i].value);
+	}
+	headers_set(&h, "X-Request-Id", http_txn_id(txn));
+	const char *text = NULL;
+	if (body != NULL) {
+		headers_set(&h, "Content-Type", "application/json");
+		text = js_text(body);
+	}
+	struct meta_call *mc = xcalloc(1, sizeof(*mc));
+	mc->cb = cb;
+	mc->arg = arg;
+	httpc_call(bd.metad, method, target, &h, text, text ? strlen(text) : 0, meta_done, mc);
+	headers_clear(&h);
+}
+
+void
+meta_blob_get(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb, void *arg)
+{
+	char *enc = url_encode(repo, false);
+	char *target = xasprintf("/internal/blobs/%s?repository=%s", digest, enc);
+	meta_call(txn, "GET", target, NULL, cb, arg);
+	free(target);
+	free(enc);
+}
+
+void
+meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb,
+                 void *arg)
+{
+	char *enc = url_encode(repo, false);
+	char *target = xasprintf("/internal/blobs/%s?repository=%s", digest, enc);
+	meta_call(txn, "DELETE", target, NULL, cb, arg);
+	free(target);
+	free(enc);
+}
+
+void
+meta_blob_link(struct http_txn *txn, const char *repo, const char *digest, int64_t size,
+               meta_cb cb, void *arg)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "repository", json_object_new_string(repo));
+	json_object_object_add(o, "digest", json_object_new_string(digest));
+	json_object_object_add(o, "size", json_object_new_int64(size));
+	meta_call(txn, "POST", "/internal/blobs", o, cb, arg);
+	json_object_put(o);
+}
+
+void
+meta_mount(struct http_txn *txn, const char *repo, const char *digest, const char *from,
+           meta_cb cb, void *arg)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "repository", json_object_new_string(repo));
+	json_object_object_add(o, "digest", json_object_new_string(digest));
+	json_object_object_add(o, "from", js_new_str_or_null(from));
+	meta_call(txn, "POST", "/internal/mounts", o, cb, arg);
+	json_object_put(o);
+}
+
+void
+meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "repository", json_object_new_string(repo));
+	meta_call(txn, "POST", "/internal/uploads", o, cb, arg);
+	json_object_put(o);
+}
+
+void
+meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw)
+{
+	if (status < 0 || status >= 500 || raw == NULL || evbuffer_get_length(raw) == 0) {
+		struct http_headers h;
+		blobd_headers_init(&h);
+		headers_add(&h, "Retry-After", "5");
+		error_oci(txn, 503, OCI_UNAVAILABLE, "metadata service unavailable", &h);
+		headers_clear(&h);
+		return;
+	}
+	struct http_headers h;
+	blobd_headers_init(&h);
+	headers_add(&h, "Content-Type", "application/json");
+	http_txn_respond_buf(txn, status, &h, raw);
+	headers_clear(&h);
+}

@@ -1,0 +1,520 @@
+/*
+ * Blob uploads, as the distribution spec describes them:
+ *   POST   /v2/<name>/blobs/uploads/                 start a session (202)
+ *   POST   ...?digest=<d>                            monolithic: the body is the blob (201)
+ *   POST   ...?mount=<d>&from=<repo>                 link a blob readable elsewhere (201), or
+ *                                                    start a session when that is not possible
+ *   PATCH  /v2/<name>/blobs/uploads/<id>             append a chunk (Content-Range) or a stream
+ *   PUT    /v2/<name>/blobs/uploads/<id>?digest=<d>  append the last bytes (optional), verify,
+ *                                                    store, link (201)
+ *   GET    /v2/<name>/blobs/uploads/<id>             progress (204 with Range)
+ *   DELETE /v2/<name>/blobs/uploads/<id>             cancel (204)
+ * Bytes are hashed as they arrive; the blob becomes visible only once its digest is verified and
+ * it is durably in place, and then metad links it into the repository.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blobd.h"
+#include "errors.h"
+#include "headers.h"
+#include "json.h"
+#include "log.h"
+#include "names.h"
+#include "url.h"
+#include "util.h"
+
+enum upload_op { OP_POST, OP_PATCH, OP_PUT, OP_STATUS, OP_CANCEL };
+
+struct upload_req {
+	struct http_txn *txn;
+	enum upload_op op;
+	char *name;
+	char *id;       /* the session id in the URL; NULL for POST */
+	char *digest;   /* ?digest= */
+	char *mount;    /* ?mount= */
+	char *from;     /* ?from= */
+	struct session *s;
+	/* finishing (pool thread results) */
+	bool verified;
+	char computed[DIGEST_STR_MAX];
+	char *cause;
+};
+
+static void
+upload_req_free(struct upload_req *u)
+{
+	free(u->name);
+	free(u->id);
+	free(u->digest);
+	free(u->mount);
+	free(u->from);
+	free(u->cause);
+	free(u);
+}
+
+/* ---- answers --------------------------------------------------------------------------------- */
+
+/* Location, Range and Docker-Upload-UUID: where the session is and what it holds. */
+static void
+progress_headers(struct http_headers *h, const char *name, const struct session *s)
+{
+	char *loc = xasprintf("/v2/%s/blobs/uploads/%s", name, s->id);
+	char range[48];
+	snprintf(range, sizeof(range), "0-%lld", (long long)(s->offset > 0 ? s->offset - 1 : 0));
+	headers_add(h, "Location", loc);
+	headers_add(h, "Range", range);
+	headers_add(h, "Docker-Upload-UUID", s->id);
+	free(loc);
+}
+
+static void
+respond_progress(struct http_txn *txn, int status, const char *name, const struct session *s)
+{
+	struct http_headers h;
+	blobd_headers_init(&h);
+	progress_headers(&h, name, s);
+	http_txn_respond(txn, status, &h, NULL, 0);
+	headers_clear(&h);
+}
+
+/* 201: the blob is in the repository. */
+static void
+respond_created(struct http_txn *txn, const char *name, const char *digest)
+{
+	struct http_headers h;
+	blobd_headers_init(&h);
+	char *loc = xasprintf("/v2/%s/blobs/%s", name, digest);
+	headers_add(&h, "Location", loc);
+	headers_add(&h, "Docker-Content-Digest", digest);
+	http_txn_respond(txn, 201, &h, NULL, 0);
+	headers_clear(&h);
+	free(loc);
+}
+
+/* Answers a session that could not be opened. */
+static void
+respond_session_status(struct http_txn *txn, enum session_status st)
+{
+	switch (st) {
+	case SESSION_UNKNOWN:
+		blobd_error(txn, 404, OCI_BLOB_UPLOAD_UNKNOWN, NULL, NULL);
+		break;
+	case SESSION_BUSY:
+		blobd_error(txn, 400, OCI_BLOB_UPLOAD_INVALID,
+		            "another request is writing to this upload", NULL);
+		break;
+	case SESSION_ERROR:
+	case SESSION_OK:
+		blobd_error(txn, 500, OCI_UNKNOWN, "upload session unreadable", NULL);
+		break;
+	}
+}
+
+/* ---- Content-Range --------------------------------------------------------------------------- */
+
+/* Parses "<start>-<end>", also with a "bytes " prefix and a "/<total>" suffix; -1 when
+ * malformed. */
+static int
+content_range_parse(const char *v, int64_t *start, int64_t *end)
+{
+	if (strncmp(v, "bytes", 5) == 0) {
+		v += 5;
+		if (*v != ' ' && *v != '=')
+			return -1;
+		v++;
+	}
+	char *dash = strchr(v, '-');
+	if (dash == NULL)
+		return -1;
+	char *a = xstrndup(v, (size_t)(dash - v));
+	const char *rest = dash + 1;
+	size_t blen = strcspn(rest, "/");
+	char *b = xstrndup(rest, blen);
+	int rc = str_to_i64(a, 0, INT64_MAX, start) == 0 && str_to_i64(b, 0, INT64_MAX, end) == 0 &&
+	                 *end >= *start
+	             ? 0
+	             : -1;
+	free(a);
+	free(b);
+	return rc;
+}
+
+/* Checks a chunk's Content-Range against the session; sets *expect to the chunk's length (-1
+ * without a range). -1 after answering. */
+static int
+check_range(struct upload_req *u, int64_t *expect)
+{
+	struct http_request *req = http_txn_request(u->txn);
+	const char *cr = headers_get(&req->headers, "Content-Range");
+	*expect = -1;
+	if (cr == NULL)
+		return 0;
+	int64_t start, end;
+	if (content_range_parse(cr, &start, &end) < 0) {
+		blobd_error(u->txn, 400, OCI_BLOB_UPLOAD_INVALID, "malformed Content-Range", cr);
+		return -1;
+	}
+	if (start != u->s->offset) {
+		/* out of order: tell where the session stands */
+		struct http_headers h;
+		blobd_headers_init(&h);
+		progress_headers(&h, u->name, u->s);
+		headers_add(&h, "Content-Type", "application/json");
+		char *detail = xasprintf("the upload holds %lld bytes; a chunk must start there",
+		                         (long long)u->s->offset);
+		char *body = error_oci_body(OCI_RANGE_INVALID, NULL, detail);
+		http_txn_respond(u->txn, 416, &h, body, strlen(body));
+		free(body);
+		free(detail);
+		headers_clear(&h);
+		return -1;
+	}
+	if (req->content_length >= 0 && req->content_length != end - start + 1) {
+		blobd_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
+		            "Content-Length does not match Content-Range");
+		return -1;
+	}
+	*expect = end - start + 1;
+	return 0;
+}
+
+/* ---- finishing: verify, store, link ---------------------------------------------------------- */
+
+static void linked(int status, json_object *body, struct evbuffer *raw, void *arg);
+
+/* Pool thread: removes the session (and closes it). */
+static void
+job_destroy(void *arg)
+{
+	session_destroy(arg);
+}
+
+/* Pool thread: the final digest; on a match, fsync and put the file in place; on a mismatch,
+ * throw the bytes away. */
+static void
+job_finish(void *arg)
+{
+	struct upload_req *u = arg;
+	enum digest_algo algo;
+	const char *hex;
+	digest_split(u->digest, &algo, &hex);
+	if (session_digest(u->s, algo, u->computed, &u->cause) < 0)
+		return;
+	if (strcmp(u->computed, u->digest) != 0) {
+		session_destroy(u->s);
+		u->s = NULL;
+		return;
+	}
+	if (bd.fsync && fdatasync(u->s->fd) < 0) {
+		u->cause = xasprintf("fsync of upload %s: %s", u->s->id, strerror(errno));
+		return;
+	}
+	char *src = session_data_path(u->s);
+	if (store_commit(src, u->digest, bd.fsync, &u->cause) == 0)
+		u->verified = true;
+	free(src);
+}
+
+static void
+finished(void *arg)
+{
+	struct upload_req *u = arg;
+	if (u->s == NULL) {
+		log_info("upload to %s: digest %s, client said %s", u->name, u->computed, u->digest);
+		blobd_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
+		upload_req_free(u);
+		return;
+	}
+	if (!u->verified) {
+		log_error("upload %s: %s", u->s->id, u->cause ? u->cause : "cannot store the blob");
+		blobd_error(u->txn, 500, OCI_UNKNOWN, "cannot store the blob", NULL);
+		session_close(u->s);
+		upload_req_free(u);
+		return;
+	}
+	meta_blob_link(u->txn, u->name, u->digest, u->s->offset, linked, u);
+}
+
+static void
+linked(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct upload_req *u = arg;
+	if (status == 201) {
+		log_info("blob %s (%lld bytes) stored in %s", u->digest, (long long)u->s->offset, u->name);
+		respond_created(u->txn, u->name, u->digest);
+	} else {
+		meta_relay_error(u->txn, status, raw);
+	}
+	/* the blob file is in place (or was already): the session has served its purpose */
+	jobs_submit(job_destroy, NULL, u->s);
+	upload_req_free(u);
+	(void)body;
+}
+
+/* Pool thread: saves the session's progress (a PATCH done, or cut short). */
+static void
+job_save(void *arg)
+{
+	struct upload_req *u = arg;
+	if (session_save(u->s, bd.fsync, &u->cause) < 0)
+		u->verified = false;
+	else
+		u->verified = true;
+}
+
+static void
+saved(void *arg)
+{
+	struct upload_req *u = arg;
+	if (!u->verified) {
+		log_error("upload %s: %s", u->s->id, u->cause);
+		blobd_error(u->txn, 500, OCI_UNKNOWN, "cannot save the upload's progress", NULL);
+	} else {
+		respond_progress(u->txn, 202, u->name, u->s);
+	}
+	session_close(u->s);
+	upload_req_free(u);
+}
+
+/* The body of a PATCH, PUT or monolithic POST is written. */
+static void
+written(enum writer_result r, const char *cause, void *arg)
+{
+	struct upload_req *u = arg;
+	switch (r) {
+	case WRITER_OK:
+		if (u->op == OP_PATCH)
+			jobs_submit(job_save, saved, u);
+		else
+			jobs_submit(job_finish, finished, u);
+		return;
+	case WRITER_ABORTED:
+		/* the bytes that arrived are good: keep them for a resumed upload (the answer goes
+		 * nowhere) */
+		if (u->op != OP_POST) {
+			jobs_submit(job_save, saved, u);
+			return;
+		}
+		blobd_error(u->txn, 400, OCI_BLOB_UPLOAD_INVALID, NULL, NULL);
+		jobs_submit(job_destroy, NULL, u->s);
+		break;
+	case WRITER_SIZE:
+		blobd_error(u->txn, 400, OCI_SIZE_INVALID, NULL, "the body is not as long as announced");
+		session_close(u->s);
+		break;
+	case WRITER_IO_ERROR:
+		log_error("upload %s: %s", u->s->id, cause);
+		blobd_error(u->txn, 500, OCI_UNKNOWN, "cannot write the upload", NULL);
+		session_close(u->s);
+		break;
+	}
+	upload_req_free(u);
+}
+
+/* ---- POST ------------------------------------------------------------------------------------ */
+
+static void
+post_start(struct upload_req *u)
+{
+	enum digest_algo algo = DIGEST_SHA256;
+	const char *hex;
+	if (u->digest != NULL)
+		digest_split(u->digest, &algo, &hex);
+	char *cause = NULL;
+	u->s = session_create(u->name, algo, &cause);
+	if (u->s == NULL) {
+		log_error("%s", cause);
+		free(cause);
+		blobd_error(u->txn, 500, OCI_UNKNOWN, "cannot start an upload", NULL);
+		upload_req_free(u);
+		return;
+	}
+	if (u->digest == NULL) {
+		respond_progress(u->txn, 202, u->name, u->s);
+		session_close(u->s);
+		upload_req_free(u);
+		return;
+	}
+	struct http_request *req = http_txn_request(u->txn);
+	writer_start(u->txn, u->s, req->content_length >= 0 ? req->content_length : -1, false,
+	             written, u);
+}
+
+static void
+push_checked(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct upload_req *u = arg;
+	if (status != 204) {
+		meta_relay_error(u->txn, status, raw);
+		upload_req_free(u);
+		return;
+	}
+	post_start(u);
+	(void)body;
+}
+
+static void
+mounted(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct upload_req *u = arg;
+	if (status == 201) {
+		respond_created(u->txn, u->name, u->mount);
+		upload_req_free(u);
+		return;
+	}
+	if (status == 403) {
+		meta_relay_error(u->txn, status, raw);
+		upload_req_free(u);
+		return;
+	}
+	/* nothing to mount: an ordinary upload starts, as the spec asks */
+	free(u->mount);
+	u->mount = NULL;
+	meta_push_check(u->txn, u->name, push_checked, u);
+	(void)body;
+}
+
+static void
+handle_post(struct upload_req *u)
+{
+	const char *query = http_txn_request(u->txn)->query;
+	u->digest = query_get(query, "digest");
+	u->mount = query_get(query, "mount");
+	u->from = query_get(query, "from");
+	if (u->digest != NULL && !digest_valid(u->digest)) {
+		blobd_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->digest);
+		upload_req_free(u);
+		return;
+	}
+	if (u->from != NULL && !name_valid_repository(u->from)) {
+		free(u->from);
+		u->from = NULL;
+		free(u->mount); /* a bad source mounts nothing */
+		u->mount = NULL;
+	}
+	if (u->mount != NULL && digest_valid(u->mount) && u->digest == NULL) {
+		meta_mount(u->txn, u->name, u->mount, u->from, mounted, u);
+		return;
+	}
+	free(u->mount);
+	u->mount = NULL;
+	meta_push_check(u->txn, u->name, push_checked, u);
+}
+
+/* ---- requests on a session ------------------------------------------------------------------- */
+
+static void
+handle_patch(struct upload_req *u)
+{
+	int64_t expect;
+	if (check_range(u, &expect) < 0) {
+		session_close(u->s);
+		upload_req_free(u);
+		return;
+	}
+	/* a streamed PATCH (no range) saves its progress as it goes, so a cut one resumes */
+	writer_start(u->txn, u->s, expect, expect < 0, written, u);
+}
+
+static void
+handle_put(struct upload_req *u)
+{
+	int64_t expect;
+	if (check_range(u, &expect) < 0) {
+		session_close(u->s);
+		upload_req_free(u);
+		return;
+	}
+	writer_start(u->txn, u->s, expect, false, written, u);
+}
+
+static void
+cancelled(void *arg)
+{
+	struct upload_req *u = arg;
+	struct http_headers h;
+	blobd_headers_init(&h);
+	http_txn_respond(u->txn, 204, &h, NULL, 0);
+	headers_clear(&h);
+	upload_req_free(u);
+}
+
+/* Pool thread: removes the cancelled session. */
+static void
+job_cancel(void *arg)
+{
+	struct upload_req *u = arg;
+	session_destroy(u->s);
+	u->s = NULL;
+}
+
+void
+uploads_handle(struct http_txn *txn, const char *name, const char *id)
+{
+	const char *method = http_txn_request(txn)->method;
+	struct upload_req *u = xcalloc(1, sizeof(*u));
+	u->txn = txn;
+	u->name = xstrdup(name);
+	if (*id == '\0') {
+		if (strcmp(method, "POST") != 0) {
+			blobd_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
+			upload_req_free(u);
+			return;
+		}
+		u->op = OP_POST;
+		handle_post(u);
+		return;
+	}
+	u->id = xstrdup(id);
+	if (strcmp(method, "PATCH") == 0) {
+		u->op = OP_PATCH;
+	} else if (strcmp(method, "PUT") == 0) {
+		u->op = OP_PUT;
+		u->digest = query_get(http_txn_request(txn)->query, "digest");
+		if (u->digest == NULL || !digest_valid(u->digest)) {
+			blobd_error(txn, 400, OCI_DIGEST_INVALID, NULL,
+			            u->digest == NULL ? "the digest parameter is missing"
+			                              : "invalid or unsupported digest");
+			upload_req_free(u);
+			return;
+		}
+	} else if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
+		u->op = OP_STATUS;
+	} else if (strcmp(method, "DELETE") == 0) {
+		u->op = OP_CANCEL;
+	} else {
+		blobd_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
+		upload_req_free(u);
+		return;
+	}
+	enum session_status st = session_open(id, name, u->op != OP_STATUS, &u->s);
+	if (st != SESSION_OK) {
+		respond_session_status(txn, st);
+		upload_req_free(u);
+		return;
+	}
+	switch (u->op) {
+	case OP_PATCH:
+		handle_patch(u);
+		break;
+	case OP_PUT:
+		handle_put(u);
+		break;
+	case OP_STATUS:
+		respond_progress(txn, 204, name, u->s);
+		session_close(u->s);
+		upload_req_free(u);
+		break;
+	case OP_CANCEL:
+		jobs_submit(job_cancel, cancelled, u);
+		break;
+	case OP_POST:
+		fatal("unreachable upload op");
+	}
+}

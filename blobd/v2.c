@@ -1,0 +1,58 @@
+/* /v2 requests the gateway forwards to blobd: blobs and uploads. The path is parsed again here
+ * (repository names hold slashes) and handed to blobs.c or uploads.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "blobd.h"
+#include "errors.h"
+#include "headers.h"
+#include "metrics.h"
+#include "names.h"
+#include "util.h"
+#include "v2path.h"
+
+void
+blobd_headers_init(struct http_headers *h)
+{
+	headers_init(h);
+	headers_add(h, "Docker-Distribution-API-Version", "registry/2.0");
+}
+
+void
+blobd_error(struct http_txn *txn, int status, const char *code, const char *message,
+            const char *detail)
+{
+	struct http_headers h;
+	blobd_headers_init(&h);
+	headers_add(&h, "Content-Type", "application/json");
+	char *body = error_oci_body(code, message, detail);
+	http_txn_respond(txn, status, &h, body, strlen(body));
+	free(body);
+	headers_clear(&h);
+}
+
+static void
+v2_dispatch(struct http_txn *txn, const struct route_match *m)
+{
+	struct v2_path vp;
+	if (v2_parse(http_txn_request(txn)->path, &vp) < 0 ||
+	    (vp.kind != V2_BLOB && vp.kind != V2_UPLOAD)) {
+		v2_path_clear(&vp);
+		blobd_error(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
+		return;
+	}
+	http_txn_set_route(txn, metrics_route_id(vp.kind == V2_BLOB ? "v2_blob" : "v2_upload"));
+	if (!name_valid_repository(vp.name))
+		blobd_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
+	else if (vp.kind == V2_BLOB)
+		blobs_handle(txn, vp.name, vp.ref);
+	else
+		uploads_handle(txn, vp.name, vp.ref);
+	v2_path_clear(&vp);
+	(void)m;
+}
+
+const struct route blobd_v2_routes[] = {
+	{ "*", "/v2/*path", v2_dispatch, "v2" },
+};
+const size_t blobd_v2_nroutes = nitems(blobd_v2_routes);

@@ -1,0 +1,188 @@
+/*
+ * Streams a request body into an upload session. Bytes the HTTP layer delivers move (without a
+ * copy) into `pending`; one job at a time writes and hashes a batch in a pool thread while the
+ * next batch gathers, and the body is paused while `pending` is full, so memory stays bounded
+ * whatever the body's size and a slow disk slows the client instead of the loop.
+ */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdlib.h>
+
+#include "blobd.h"
+#include "util.h"
+
+#define PENDING_MAX (2 * 1024 * 1024)      /* pause the body beyond this much unwritten data */
+#define CHECKPOINT_EVERY (64 * 1024 * 1024) /* save a long PATCH's progress this often */
+
+struct writer {
+	struct http_txn *txn;
+	struct session *s;
+	int64_t expect;            /* bytes the body must have, -1 any */
+	int64_t received;          /* body bytes taken so far */
+	bool checkpoint;
+	struct evbuffer *pending;  /* the loop's: taken, not yet handed to a job */
+	struct evbuffer *inflight; /* the running job's */
+	bool busy;                 /* a job runs */
+	bool save;                 /* the running job also saves the session's state */
+	bool paused;
+	bool body_done;
+	bool aborted;
+	bool refused;              /* the body is larger than expected: the rest is not read */
+	enum writer_result failed; /* WRITER_OK while all is well (the loop's) */
+	bool job_failed;           /* the running job's verdict, read by the loop afterwards */
+	char *cause;
+	writer_done_fn done;
+	void *arg;
+};
+
+static void writer_kick(struct writer *w);
+
+static void
+writer_finish(struct writer *w, enum writer_result r)
+{
+	if (!w->aborted) {
+		http_txn_on_abort(w->txn, NULL, NULL);
+		/* No more deliveries to us: whatever is left of the body stays unread, and the
+		 * connection closes after the caller's answer. */
+		if (!w->body_done)
+			http_txn_pause_body(w->txn, true);
+	}
+	w->done(r, w->cause, w->arg);
+	evbuffer_free(w->pending);
+	evbuffer_free(w->inflight);
+	free(w->cause);
+	free(w);
+}
+
+/* Pool thread: write and hash the batch, and save the state when a checkpoint is due. */
+static void
+job_write(void *arg)
+{
+	struct writer *w = arg;
+	if (session_append(w->s, w->inflight, &w->cause) < 0 ||
+	    (w->save && session_save(w->s, bd.fsync, &w->cause) < 0))
+		w->job_failed = true;
+}
+
+static void
+job_written(void *arg)
+{
+	struct writer *w = arg;
+	w->busy = false;
+	evbuffer_drain(w->inflight, evbuffer_get_length(w->inflight));
+	if (w->job_failed)
+		w->failed = WRITER_IO_ERROR;
+	if (w->failed != WRITER_OK) {
+		writer_finish(w, w->failed);
+		return;
+	}
+	writer_kick(w);
+}
+
+/* Starts the next batch, resumes the body, or finishes once everything is written. */
+static void
+writer_kick(struct writer *w)
+{
+	if (w->busy)
+		return;
+	size_t len = evbuffer_get_length(w->pending);
+	if (len > 0 && !w->aborted) {
+		struct evbuffer *t = w->inflight;
+		w->inflight = w->pending;
+		w->pending = t;
+		w->busy = true;
+		w->save = w->checkpoint && w->s->offset + (int64_t)len - w->s->saved >= CHECKPOINT_EVERY;
+		jobs_submit(job_write, job_written, w);
+		if (w->paused) {
+			w->paused = false;
+			http_txn_pause_body(w->txn, false);
+		}
+		return;
+	}
+	if (w->aborted)
+		writer_finish(w, WRITER_ABORTED);
+	else if (w->body_done)
+		writer_finish(w, w->expect >= 0 && w->received != w->expect ? WRITER_SIZE : WRITER_OK);
+}
+
+static void
+finish_later(evutil_socket_t fd, short what, void *arg)
+{
+	writer_kick(arg);
+	(void)fd;
+	(void)what;
+}
+
+static void
+on_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
+{
+	struct writer *w = arg;
+	size_t len = evbuffer_get_length(buf);
+	if (w->expect >= 0 && w->received + (int64_t)len > w->expect) {
+		/* more than Content-Range announced: refuse the rest */
+		evbuffer_drain(buf, len);
+		w->failed = WRITER_SIZE;
+		w->refused = true;
+		if (w->busy) {
+			w->paused = true;
+			http_txn_pause_body(txn, true); /* the running job's end finishes us */
+		} else {
+			writer_finish(w, WRITER_SIZE);
+		}
+		return;
+	}
+	if (w->failed != WRITER_OK) {
+		evbuffer_drain(buf, len);
+		return;
+	}
+	evbuffer_remove_buffer(buf, w->pending, len);
+	w->received += (int64_t)len;
+	writer_kick(w);
+	if (!w->paused && evbuffer_get_length(w->pending) >= PENDING_MAX) {
+		w->paused = true;
+		http_txn_pause_body(txn, true);
+	}
+}
+
+static void
+on_end(struct http_txn *txn, void *arg)
+{
+	struct writer *w = arg;
+	w->body_done = true;
+	writer_kick(w);
+	(void)txn;
+}
+
+static void
+on_abort(struct http_txn *txn, void *arg)
+{
+	struct writer *w = arg;
+	w->aborted = true;
+	if (!w->busy)
+		writer_finish(w, WRITER_ABORTED);
+	(void)txn;
+}
+
+void
+writer_start(struct http_txn *txn, struct session *s, int64_t expect, bool checkpoint,
+             writer_done_fn done, void *arg)
+{
+	struct writer *w = xcalloc(1, sizeof(*w));
+	w->txn = txn;
+	w->s = s;
+	w->expect = expect;
+	w->checkpoint = checkpoint;
+	w->pending = evbuffer_new();
+	w->inflight = evbuffer_new();
+	w->done = done;
+	w->arg = arg;
+	if (!http_txn_request(txn)->has_body) {
+		/* nothing to read: finish from the loop, never on the caller's stack */
+		w->body_done = true;
+		struct timeval now = { 0, 0 };
+		event_base_once(bd.base, -1, EV_TIMEOUT, finish_later, w, &now);
+		return;
+	}
+	http_txn_on_abort(txn, on_abort, w);
+	http_txn_read_stream(txn, on_data, on_end, w);
+}

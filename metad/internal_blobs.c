@@ -1,0 +1,343 @@
+/*
+ * Internal endpoints blobd calls over metad's socket (blobd has no database): whether a
+ * repository links a blob, linking a verified blob (creating the repository on first push),
+ * cross-repository mounts, unlinking, and whether a push may start. Contract in
+ * docs/INTERNALS.md. Failures answer with an OCI error body that blobd passes on unchanged.
+ */
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.h"
+#include "errors.h"
+#include "headers.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "metad.h"
+#include "names.h"
+#include "pg.h"
+#include "registry.h"
+#include "url.h"
+#include "util.h"
+
+#define INTERNAL_MAX_BODY 65536
+
+PG_STMT(q_blob_get,
+        "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.blob_digest"
+        " WHERE rb.repository_id = registry_repository_id($1) AND rb.blob_digest = $2");
+PG_STMT(q_blob_link, "SELECT repository_id, error FROM registry_link_blob($1, $2, $3::bigint)");
+PG_STMT(q_blob_unlink,
+        "DELETE FROM repository_blobs"
+        " WHERE repository_id = registry_repository_id($1) AND blob_digest = $2"
+        " RETURNING blob_digest");
+PG_STMT(q_mount,
+        "SELECT size, error FROM registry_mount_blob($1, $2, $3, $4::boolean, $5::bigint,"
+        " $6::boolean, $7::bigint)");
+PG_STMT(q_push_check, "SELECT repository_id, error FROM registry_push_repository($1, false)");
+
+/* One pending internal request. */
+struct ib {
+	struct http_txn *txn;
+	char *repository;
+	char *digest;
+};
+
+static void
+ib_free(struct ib *b)
+{
+	free(b->repository);
+	free(b->digest);
+	free(b);
+}
+
+static void
+respond_json(struct http_txn *txn, int status, json_object *obj)
+{
+	js_respond(txn, status, NULL, obj);
+}
+
+/* The DENIED answer for a path that refuses pushes. */
+static void
+respond_denied(struct http_txn *txn, const char *why)
+{
+	v2_error(txn, 403, OCI_DENIED, NULL, why);
+}
+
+/* Reads and checks ?repository= of a GET or DELETE; NULL after answering 400. */
+static char *
+query_repository(struct http_txn *txn)
+{
+	char *repo = query_get(http_txn_request(txn)->query, "repository");
+	if (repo == NULL || !name_valid_repository(repo)) {
+		free(repo);
+		v2_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
+		return NULL;
+	}
+	return repo;
+}
+
+/* ---- GET /internal/blobs/<digest>?repository= ------------------------------------------------ */
+
+static void
+get_done(PGresult *res, void *arg)
+{
+	struct ib *b = arg;
+	if (!pg_ok(res)) {
+		v2_db_error(b->txn, "blob lookup", res ? pg_error(res) : NULL);
+	} else if (pg_rows(res) == 0) {
+		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+	} else {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "digest", json_object_new_string(b->digest));
+		json_object_object_add(o, "size", json_object_new_int64(pg_get_int(res, 0, "size")));
+		respond_json(b->txn, 200, o);
+	}
+	ib_free(b);
+}
+
+static void
+h_blob_get(struct http_txn *txn, const struct route_match *m)
+{
+	const char *digest = route_param(m, "digest");
+	if (!digest_valid(digest)) {
+		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
+		return;
+	}
+	char *repo = query_repository(txn);
+	if (repo == NULL)
+		return;
+	struct ib *b = xcalloc(1, sizeof(*b));
+	b->txn = txn;
+	b->repository = repo;
+	b->digest = xstrdup(digest);
+	const char *params[] = { b->repository, b->digest };
+	pg_exec(md.db, &q_blob_get, 2, params, get_done, b);
+}
+
+/* ---- DELETE /internal/blobs/<digest>?repository= --------------------------------------------- */
+
+static void
+unlink_done(PGresult *res, void *arg)
+{
+	struct ib *b = arg;
+	if (!pg_ok(res)) {
+		v2_db_error(b->txn, "blob unlink", res ? pg_error(res) : NULL);
+	} else if (pg_rows(res) == 0) {
+		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+	} else {
+		log_info("unlinked blob %s from %s", b->digest, b->repository);
+		http_txn_respond(b->txn, 204, NULL, NULL, 0);
+	}
+	ib_free(b);
+}
+
+static void
+h_blob_delete(struct http_txn *txn, const struct route_match *m)
+{
+	const char *digest = route_param(m, "digest");
+	if (!digest_valid(digest)) {
+		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
+		return;
+	}
+	char *repo = query_repository(txn);
+	if (repo == NULL)
+		return;
+	struct ib *b = xcalloc(1, sizeof(*b));
+	b->txn = txn;
+	b->repository = repo;
+	b->digest = xstrdup(digest);
+	const char *params[] = { b->repository, b->digest };
+	pg_exec(md.db, &q_blob_unlink, 2, params, unlink_done, b);
+}
+
+/* ---- bodies ---------------------------------------------------------------------------------- */
+
+/* Parses a JSON body and its "repository" (and "digest" when need_digest); NULL after answering
+ * 400. */
+static json_object *
+body_parse(struct http_txn *txn, struct evbuffer *body, bool need_digest)
+{
+	char *cause = NULL;
+	json_object *o = js_parse_buffer(body, &cause);
+	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		v2_error(txn, 400, OCI_UNKNOWN, cause ? cause : "a JSON object is expected", NULL);
+		free(cause);
+		json_object_put(o);
+		return NULL;
+	}
+	const char *repo = js_str(o, "repository"), *digest = js_str(o, "digest");
+	if (repo == NULL || !name_valid_repository(repo)) {
+		v2_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
+		json_object_put(o);
+		return NULL;
+	}
+	if (need_digest && (digest == NULL || !digest_valid(digest))) {
+		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ---- POST /internal/blobs {"repository","digest","size"} ------------------------------------ */
+
+static void
+link_done(PGresult *res, void *arg)
+{
+	struct ib *b = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		v2_db_error(b->txn, "blob link", res ? pg_error(res) : NULL);
+	} else if (pg_get(res, 0, "error") != NULL) {
+		respond_denied(b->txn, pg_get(res, 0, "error"));
+	} else {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "repository_id",
+		                       json_object_new_int64(pg_get_int(res, 0, "repository_id")));
+		respond_json(b->txn, 201, o);
+	}
+	ib_free(b);
+}
+
+static void
+link_body(struct http_txn *txn, struct evbuffer *body, void *arg)
+{
+	if (body == NULL)
+		return;
+	json_object *o = body_parse(txn, body, true);
+	if (o == NULL)
+		return;
+	int64_t size;
+	if (!js_int(o, "size", &size) || size < 0) {
+		v2_error(txn, 400, OCI_SIZE_INVALID, NULL, NULL);
+		json_object_put(o);
+		return;
+	}
+	struct ib *b = xcalloc(1, sizeof(*b));
+	b->txn = txn;
+	b->repository = xstrdup(js_str(o, "repository"));
+	b->digest = xstrdup(js_str(o, "digest"));
+	char sz[32];
+	snprintf(sz, sizeof(sz), "%lld", (long long)size);
+	const char *params[] = { b->repository, b->digest, sz };
+	pg_exec(md.db, &q_blob_link, 3, params, link_done, b);
+	json_object_put(o);
+	(void)arg;
+}
+
+static void
+h_blob_link(struct http_txn *txn, const struct route_match *m)
+{
+	http_txn_read_body(txn, INTERNAL_MAX_BODY, link_body, NULL);
+	(void)m;
+}
+
+/* ---- POST /internal/mounts {"repository","digest","from"} ----------------------------------- */
+
+static void
+mount_done(PGresult *res, void *arg)
+{
+	struct ib *b = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		v2_db_error(b->txn, "blob mount", res ? pg_error(res) : NULL);
+	} else if (pg_get(res, 0, "error") != NULL) {
+		respond_denied(b->txn, pg_get(res, 0, "error"));
+	} else if (pg_get(res, 0, "size") == NULL) {
+		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+	} else {
+		log_info("mounted blob %s into %s", b->digest, b->repository);
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "digest", json_object_new_string(b->digest));
+		json_object_object_add(o, "size", json_object_new_int64(pg_get_int(res, 0, "size")));
+		respond_json(b->txn, 201, o);
+	}
+	ib_free(b);
+}
+
+static void
+mount_body(struct http_txn *txn, struct evbuffer *body, void *arg)
+{
+	if (body == NULL)
+		return;
+	json_object *o = body_parse(txn, body, true);
+	if (o == NULL)
+		return;
+	const char *from = js_str(o, "from");
+	if (from != NULL && !name_valid_repository(from)) {
+		v2_error(txn, 400, OCI_NAME_INVALID, NULL, "from");
+		json_object_put(o);
+		return;
+	}
+	struct actor a;
+	actor_from_headers(&a, &http_txn_request(txn)->headers);
+	struct ib *b = xcalloc(1, sizeof(*b));
+	b->txn = txn;
+	b->repository = xstrdup(js_str(o, "repository"));
+	b->digest = xstrdup(js_str(o, "digest"));
+	char uid[32], dtid[32];
+	snprintf(uid, sizeof(uid), "%lld", (long long)a.user_id);
+	snprintf(dtid, sizeof(dtid), "%lld", (long long)a.deploy_token_id);
+	const char *params[] = { b->repository, b->digest, from,
+		                 (a.from_actions & ACT_PULL) ? "true" : "false",
+		                 uid, a.admin ? "true" : "false", dtid };
+	pg_exec(md.db, &q_mount, 7, params, mount_done, b);
+	json_object_put(o);
+	(void)arg;
+}
+
+static void
+h_mount(struct http_txn *txn, const struct route_match *m)
+{
+	http_txn_read_body(txn, INTERNAL_MAX_BODY, mount_body, NULL);
+	(void)m;
+}
+
+/* ---- POST /internal/uploads {"repository"}: may a push start here? -------------------------- */
+
+static void
+push_check_done(PGresult *res, void *arg)
+{
+	struct ib *b = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1)
+		v2_db_error(b->txn, "push check", res ? pg_error(res) : NULL);
+	else if (pg_get(res, 0, "error") != NULL)
+		respond_denied(b->txn, pg_get(res, 0, "error"));
+	else
+		http_txn_respond(b->txn, 204, NULL, NULL, 0);
+	ib_free(b);
+}
+
+static void
+push_check_body(struct http_txn *txn, struct evbuffer *body, void *arg)
+{
+	if (body == NULL)
+		return;
+	json_object *o = body_parse(txn, body, false);
+	if (o == NULL)
+		return;
+	struct ib *b = xcalloc(1, sizeof(*b));
+	b->txn = txn;
+	b->repository = xstrdup(js_str(o, "repository"));
+	const char *params[] = { b->repository };
+	pg_exec(md.db, &q_push_check, 1, params, push_check_done, b);
+	json_object_put(o);
+	(void)arg;
+}
+
+static void
+h_push_check(struct http_txn *txn, const struct route_match *m)
+{
+	http_txn_read_body(txn, INTERNAL_MAX_BODY, push_check_body, NULL);
+	(void)m;
+}
+
+const struct route internal_blob_routes[] = {
+	{ "POST", "/internal/blobs", h_blob_link, "internal_blob_link" },
+	{ "GET", "/internal/blobs/:digest", h_blob_get, "internal_blob_get" },
+	{ "DELETE", "/internal/blobs/:digest", h_blob_delete, "internal_blob_unlink" },
+	{ "POST", "/internal/mounts", h_mount, "internal_mount" },
+	{ "POST", "/internal/uploads", h_push_check, "internal_push_check" },
+};
+const size_t internal_blob_nroutes = nitems(internal_blob_routes);

@@ -1,0 +1,234 @@
+-- The registry's rules as SQL functions, so that each /v2 operation is one statement (one
+-- round trip, one transaction) from metad.
+
+-- The project a registry path belongs to and the name below it: the longest project full_path
+-- that is a prefix of the path at a '/' boundary. NULLs when no project matches. Paths on /v2
+-- are lowercase; GitLab lowercases project paths in image names the same way.
+CREATE FUNCTION registry_resolve(p_path text, OUT project_id bigint, OUT name text)
+LANGUAGE sql STABLE AS $$
+    SELECT p.id,
+           CASE WHEN length(p.full_path) >= length(p_path) THEN ''
+                ELSE substr(p_path, length(p.full_path) + 2) END
+      FROM projects p
+     WHERE lower(p.full_path) = ANY (
+               SELECT array_to_string(s.parts[1:i], '/')
+                 FROM (SELECT string_to_array(p_path, '/') AS parts) s,
+                      generate_series(1, coalesce(array_length(s.parts, 1), 0)) AS i)
+     ORDER BY length(p.full_path) DESC
+     LIMIT 1
+$$;
+
+-- The repository at a path, or NULL.
+CREATE FUNCTION registry_repository_id(p_path text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT r.id
+      FROM registry_resolve(p_path) x
+      JOIN repositories r ON r.project_id = x.project_id AND r.name = x.name
+$$;
+
+-- The repository a push into p_path writes to, created on first use when p_create. error is
+-- set (and repository_id NULL) when the path has no project, is more than two segments below
+-- its project, or the repository is being deleted.
+CREATE FUNCTION registry_push_repository(p_path text, p_create boolean,
+                                         OUT repository_id bigint, OUT error text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_project bigint;
+    v_name text;
+    v_status text;
+BEGIN
+    SELECT x.project_id, x.name INTO v_project, v_name FROM registry_resolve(p_path) x;
+    IF v_project IS NULL THEN
+        error := 'no project at this path';
+        RETURN;
+    END IF;
+    IF v_name <> '' AND array_length(string_to_array(v_name, '/'), 1) > 2 THEN
+        error := 'at most two path segments may follow the project path';
+        RETURN;
+    END IF;
+    IF (SELECT container_registry_access_level FROM projects WHERE id = v_project) = 'disabled' THEN
+        error := 'the container registry is disabled for this project';
+        RETURN;
+    END IF;
+    SELECT r.id, r.status INTO repository_id, v_status
+      FROM repositories r WHERE r.project_id = v_project AND r.name = v_name;
+    IF repository_id IS NULL AND p_create THEN
+        INSERT INTO repositories (project_id, name) VALUES (v_project, v_name)
+            ON CONFLICT (project_id, name) DO NOTHING
+            RETURNING id INTO repository_id;
+        IF repository_id IS NULL THEN  -- created concurrently
+            SELECT r.id, r.status INTO repository_id, v_status
+              FROM repositories r WHERE r.project_id = v_project AND r.name = v_name;
+        END IF;
+    END IF;
+    IF v_status IN ('delete_scheduled', 'delete_ongoing') THEN
+        repository_id := NULL;
+        error := 'the repository is being deleted';
+    END IF;
+END
+$$;
+
+-- Whether a caller may pull a project's images: an admin, a user by GitLab's rules, or a deploy
+-- token (live, with read_registry) that covers the project.
+CREATE FUNCTION registry_can_pull(p_user bigint, p_admin boolean, p_deploy_token bigint,
+                                  p_project bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN p_deploy_token > 0 THEN EXISTS (
+            SELECT 1 FROM deploy_tokens t, projects p
+             WHERE t.id = p_deploy_token AND p.id = p_project
+               AND NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > now())
+               AND 'read_registry' = ANY (t.scopes)
+               AND p.container_registry_access_level <> 'disabled'
+               AND deploy_token_covers(p_deploy_token, p_project))
+        ELSE coalesce(registry_user_can_pull(p_user, p_admin, p_project), false)
+    END
+$$;
+
+-- Links a verified, stored blob into the repository at p_path (created on first push).
+CREATE FUNCTION registry_link_blob(p_path text, p_digest text, p_size bigint,
+                                   OUT repository_id bigint, OUT error text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT x.repository_id, x.error INTO repository_id, error
+      FROM registry_push_repository(p_path, true) x;
+    IF error IS NOT NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO blobs (digest, size) VALUES (p_digest, p_size) ON CONFLICT (digest) DO NOTHING;
+    INSERT INTO repository_blobs (repository_id, blob_digest) VALUES (repository_id, p_digest)
+        ON CONFLICT DO NOTHING;
+END
+$$;
+
+-- Links a blob the caller can already read elsewhere into the repository at p_path, without a
+-- copy. With p_from, from that repository only (the caller's token must grant pull on it:
+-- p_from_pull); without, from any repository the caller may pull. size is NULL (and error
+-- unset) when there is nothing to mount, error is set when p_path refuses pushes.
+CREATE FUNCTION registry_mount_blob(p_path text, p_digest text, p_from text, p_from_pull boolean,
+                                    p_user bigint, p_admin boolean, p_deploy_token bigint,
+                                    OUT size bigint, OUT error text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_repo bigint;
+BEGIN
+    SELECT x.error INTO error FROM registry_push_repository(p_path, false) x;
+    IF error IS NOT NULL THEN
+        RETURN;
+    END IF;
+    IF p_from IS NOT NULL THEN
+        IF NOT p_from_pull THEN
+            RETURN;
+        END IF;
+        SELECT b.size INTO size
+          FROM repository_blobs rb JOIN blobs b ON b.digest = rb.blob_digest
+         WHERE rb.repository_id = registry_repository_id(p_from) AND rb.blob_digest = p_digest;
+    ELSE
+        SELECT b.size INTO size
+          FROM repository_blobs rb
+          JOIN blobs b ON b.digest = rb.blob_digest
+          JOIN repositories r ON r.id = rb.repository_id
+         WHERE rb.blob_digest = p_digest
+           AND registry_can_pull(p_user, p_admin, p_deploy_token, r.project_id)
+         LIMIT 1;
+    END IF;
+    IF size IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT x.repository_id, x.error INTO v_repo, error FROM registry_push_repository(p_path, true) x;
+    IF error IS NOT NULL THEN
+        size := NULL;
+        RETURN;
+    END IF;
+    INSERT INTO repository_blobs (repository_id, blob_digest) VALUES (v_repo, p_digest)
+        ON CONFLICT DO NOTHING;
+END
+$$;
+
+-- Stores a validated manifest (and tags it when p_tag is given) in one transaction. Every blob
+-- in p_blobs must be linked in the repository with the size p_blob_sizes declares, and every
+-- manifest in p_children must exist there. error is 'denied', 'blob_unknown', 'size_mismatch'
+-- or 'manifest_unknown' with detail naming the culprit; NULL on success.
+CREATE FUNCTION registry_put_manifest(
+    p_path text, p_digest text, p_media_type text, p_artifact_type text,
+    p_config_digest text, p_config_media_type text, p_subject text, p_annotations jsonb,
+    p_payload bytea, p_blobs text[], p_blob_sizes bigint[], p_children text[], p_tag text,
+    OUT manifest_id bigint, OUT error text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_repo bigint;
+    v_bad text;
+    v_total bigint;
+BEGIN
+    -- look the repository up first: a manifest that fails validation creates nothing
+    SELECT x.repository_id, x.error INTO v_repo, detail FROM registry_push_repository(p_path, false) x;
+    IF detail IS NOT NULL THEN
+        error := 'denied';
+        RETURN;
+    END IF;
+    SELECT d INTO v_bad FROM unnest(p_blobs) AS d
+     WHERE NOT EXISTS (SELECT 1 FROM repository_blobs rb
+                        WHERE rb.repository_id = v_repo AND rb.blob_digest = d)
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        error := 'blob_unknown';
+        detail := v_bad;
+        RETURN;
+    END IF;
+    SELECT x.d INTO v_bad FROM unnest(p_blobs, p_blob_sizes) AS x(d, s)
+      JOIN blobs b ON b.digest = x.d
+     WHERE b.size <> x.s
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        error := 'size_mismatch';
+        detail := v_bad;
+        RETURN;
+    END IF;
+    SELECT d INTO v_bad FROM unnest(p_children) AS d
+     WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = v_repo AND m.digest = d)
+     LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        error := 'manifest_unknown';
+        detail := v_bad;
+        RETURN;
+    END IF;
+    IF v_repo IS NULL THEN
+        SELECT x.repository_id, x.error INTO v_repo, detail
+          FROM registry_push_repository(p_path, true) x;
+        IF detail IS NOT NULL THEN
+            error := 'denied';
+            RETURN;
+        END IF;
+    END IF;
+    SELECT m.id INTO manifest_id FROM manifests m WHERE m.repository_id = v_repo AND m.digest = p_digest;
+    IF manifest_id IS NULL THEN
+        v_total := length(p_payload)
+                   + coalesce((SELECT sum(s) FROM unnest(p_blob_sizes) AS s), 0)
+                   + coalesce((SELECT sum(m.total_size) FROM manifests m
+                                WHERE m.repository_id = v_repo
+                                  AND m.digest = ANY (p_children)), 0);
+        INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_digest,
+                               config_media_type, subject_digest, annotations, payload, total_size)
+        VALUES (v_repo, p_digest, p_media_type, p_artifact_type, p_config_digest,
+                p_config_media_type, p_subject, p_annotations, p_payload, v_total)
+        ON CONFLICT (repository_id, digest) DO NOTHING
+        RETURNING id INTO manifest_id;
+        IF manifest_id IS NULL THEN  -- stored concurrently
+            SELECT m.id INTO manifest_id FROM manifests m
+             WHERE m.repository_id = v_repo AND m.digest = p_digest;
+        ELSE
+            INSERT INTO manifest_blobs (manifest_id, blob_digest)
+                SELECT DISTINCT manifest_id, d FROM unnest(p_blobs) AS d ON CONFLICT DO NOTHING;
+            INSERT INTO manifest_references (parent_id, child_digest)
+                SELECT DISTINCT manifest_id, d FROM unnest(p_children) AS d ON CONFLICT DO NOTHING;
+        END IF;
+    END IF;
+    IF p_tag IS NOT NULL THEN
+        INSERT INTO tags (repository_id, name, manifest_id) VALUES (v_repo, p_tag, manifest_id)
+        ON CONFLICT (repository_id, name) DO UPDATE
+            SET manifest_id = EXCLUDED.manifest_id, updated_at = now()
+            WHERE tags.manifest_id <> EXCLUDED.manifest_id;
+    END IF;
+    UPDATE repositories SET updated_at = now() WHERE id = v_repo;
+END
+$$;

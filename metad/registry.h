@@ -1,0 +1,61 @@
+/*
+ * metad's registry side: the distribution API's manifests, tags, referrers and catalog over
+ * PostgreSQL, and the internal blob endpoints blobd calls (blobd has no database). Private to
+ * metad; prototypes grouped by file.
+ */
+#ifndef REGISTRY_METAD_REGISTRY_H
+#define REGISTRY_METAD_REGISTRY_H
+
+#include <stddef.h>
+
+#include "actor.h"
+#include "router.h"
+
+struct http_headers;
+struct http_txn;
+
+/* What every /v2 handler gets: the caller, the repository path and the reference. */
+struct v2_call {
+	struct http_txn *txn;
+	struct actor actor;
+	char *name; /* repository path; NULL for the catalog */
+	char *ref;  /* tag or digest (manifests), digest (referrers), "" otherwise */
+};
+
+/* v2.c: dispatch of /v2 requests and shared answers. */
+extern const struct route v2_routes[];
+extern const size_t v2_nroutes;
+void v2_call_free(struct v2_call *c);
+/* Docker-Distribution-API-Version, which every /v2 answer carries. */
+void v2_headers_init(struct http_headers *h);
+/* An OCI error with an optional detail string. */
+void v2_error(struct http_txn *txn, int status, const char *code, const char *message,
+              const char *detail);
+/* 503 after a database failure (logged). */
+void v2_db_error(struct http_txn *txn, const char *what, const char *why);
+/* The raw (percent-decoded, '+' kept) value of a query parameter, or NULL. */
+char *v2_query_raw(const char *query, const char *name);
+/* Reads n (default dflt, at most max) and last; -1 after answering PAGINATION_NUMBER_INVALID. */
+int v2_page_parse(struct http_txn *txn, long long dflt, long long max, long long *n, char **last);
+/* A text[] literal of digests ("{sha256:..,sha256:..}"); digests need no quoting. */
+char *v2_digest_array(const char *const *digests, size_t n);
+
+/* v2_manifests.c */
+void v2_manifest_get(struct v2_call *c);
+void v2_manifest_put(struct http_txn *txn);
+void v2_manifest_delete(struct v2_call *c);
+
+/* v2_tags.c */
+void v2_tags_list(struct v2_call *c);
+
+/* v2_referrers.c */
+void v2_referrers(struct v2_call *c);
+
+/* v2_catalog.c */
+void v2_catalog(struct v2_call *c);
+
+/* internal_blobs.c: /internal/blobs, /internal/mounts, /internal/uploads for blobd. */
+extern const struct route internal_blob_routes[];
+extern const size_t internal_blob_nroutes;
+
+#endif

@@ -1,0 +1,363 @@
+/*
+ * Manifests: GET/HEAD by tag or digest with Distribution's content negotiation, PUT (validated,
+ * stored byte-exact, tagged) and DELETE (by digest: the manifest and its tags; by tag: the tag).
+ */
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.h"
+#include "digest.h"
+#include "errors.h"
+#include "headers.h"
+#include "http.h"
+#include "log.h"
+#include "manifest.h"
+#include "metad.h"
+#include "names.h"
+#include "pg.h"
+#include "registry.h"
+#include "util.h"
+#include "v2path.h"
+
+PG_STMT(q_by_digest,
+        "SELECT m.digest, m.media_type, m.payload FROM manifests m"
+        " WHERE m.repository_id = registry_repository_id($1) AND m.digest = $2");
+PG_STMT(q_by_tag,
+        "SELECT m.digest, m.media_type, m.payload FROM tags t JOIN manifests m ON m.id = t.manifest_id"
+        " WHERE t.repository_id = registry_repository_id($1) AND t.name = $2");
+PG_STMT(q_put,
+        "SELECT manifest_id, error, detail FROM registry_put_manifest($1, $2, $3, $4, $5, $6, $7,"
+        " $8::jsonb, $9::bytea, $10::text[], $11::bigint[], $12::text[], $13)");
+PG_STMT(q_delete_manifest,
+        "DELETE FROM manifests WHERE repository_id = registry_repository_id($1) AND digest = $2"
+        " RETURNING id");
+PG_STMT(q_delete_tag,
+        "DELETE FROM tags WHERE repository_id = registry_repository_id($1) AND name = $2"
+        " RETURNING id");
+
+/* ---- GET / HEAD ------------------------------------------------------------------------------ */
+
+/* Whether any Accept header of the request names media_type. */
+static bool
+request_accepts(struct http_txn *txn, const char *media_type)
+{
+	const struct http_headers *h = &http_txn_request(txn)->headers;
+	for (size_t i = 0; i < h->hd_count; i++)
+		if (str_eq_nocase(h->hd_list[i].name, "Accept") &&
+		    manifest_accepts(h->hd_list[i].value, media_type))
+			return true;
+	return false;
+}
+
+/* If-None-Match naming the digest, quoted or not. */
+static bool
+etag_matches(struct http_txn *txn, const char *digest)
+{
+	const struct http_headers *h = &http_txn_request(txn)->headers;
+	for (size_t i = 0; i < h->hd_count; i++) {
+		if (!str_eq_nocase(h->hd_list[i].name, "If-None-Match"))
+			continue;
+		const char *v = h->hd_list[i].value;
+		size_t len = strlen(v), dlen = strlen(digest);
+		if (strcmp(v, digest) == 0 ||
+		    (len == dlen + 2 && v[0] == '"' && v[len - 1] == '"' && strncmp(v + 1, digest, dlen) == 0))
+			return true;
+	}
+	return false;
+}
+
+static void
+respond_manifest(struct http_txn *txn, const char *digest, const char *media_type,
+                 const unsigned char *payload, size_t len)
+{
+	struct http_headers h;
+	v2_headers_init(&h);
+	char etag[DIGEST_STR_MAX + 2];
+	snprintf(etag, sizeof(etag), "\"%s\"", digest);
+	headers_add(&h, "Docker-Content-Digest", digest);
+	headers_add(&h, "Etag", etag);
+	if (etag_matches(txn, digest)) {
+		http_txn_respond(txn, 304, &h, NULL, 0);
+	} else {
+		headers_add(&h, "Content-Type", media_type);
+		if (strcmp(http_txn_request(txn)->method, "HEAD") == 0) {
+			http_txn_start_response(txn, 200, &h, (int64_t)len);
+			http_txn_end_response(txn);
+		} else {
+			http_txn_respond(txn, 200, &h, payload, len);
+		}
+	}
+	headers_clear(&h);
+}
+
+static void get_done(PGresult *res, void *arg);
+
+/* Looks the manifest up again by digest (a manifest list's default-platform entry). */
+static void
+get_by_digest(struct v2_call *c, const char *digest)
+{
+	free(c->ref);
+	c->ref = xstrdup(digest);
+	const char *params[] = { c->name, c->ref };
+	pg_exec(md.db, &q_by_digest, 2, params, get_done, c);
+}
+
+static void
+get_done(PGresult *res, void *arg)
+{
+	struct v2_call *c = arg;
+	struct http_txn *txn = c->txn;
+	if (!pg_ok(res)) {
+		v2_db_error(txn, "manifest lookup", res ? pg_error(res) : NULL);
+		goto out;
+	}
+	if (pg_rows(res) == 0) {
+		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN, NULL, c->ref);
+		goto out;
+	}
+	const char *digest = pg_get(res, 0, "digest"), *mt = pg_get(res, 0, "media_type");
+	bool by_tag = !digest_valid(c->ref);
+	if (strcmp(mt, MT_OCI_MANIFEST) == 0 && !request_accepts(txn, MT_OCI_MANIFEST)) {
+		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN,
+		         "OCI manifest found, but accept header does not support OCI manifests", NULL);
+		goto out;
+	}
+	if (strcmp(mt, MT_OCI_INDEX) == 0 && !request_accepts(txn, MT_OCI_INDEX)) {
+		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN,
+		         "OCI index found, but accept header does not support OCI indexes", NULL);
+		goto out;
+	}
+	size_t len = 0;
+	unsigned char *payload =
+	    PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, PQfnumber(res, "payload")), &len);
+	if (payload == NULL) {
+		v2_db_error(txn, "manifest payload", "cannot decode bytea");
+		goto out;
+	}
+	if (by_tag && strcmp(mt, MT_DOCKER_LIST) == 0 && !request_accepts(txn, MT_DOCKER_LIST)) {
+		/* An old client: serve the list's linux/amd64 image, as Distribution does. */
+		char *child = manifest_list_default((const char *)payload, len);
+		PQfreemem(payload);
+		if (child == NULL) {
+			v2_error(txn, 404, OCI_MANIFEST_UNKNOWN, NULL,
+			         "the manifest list has no linux/amd64 image for a client that does not "
+			         "accept manifest lists");
+			goto out;
+		}
+		get_by_digest(c, child);
+		free(child);
+		return;
+	}
+	respond_manifest(txn, digest, mt, payload, len);
+	PQfreemem(payload);
+out:
+	v2_call_free(c);
+}
+
+void
+v2_manifest_get(struct v2_call *c)
+{
+	bool is_digest = strchr(c->ref, ':') != NULL;
+	if (is_digest ? !digest_valid(c->ref) : !name_valid_tag(c->ref)) {
+		v2_error(c->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, c->ref);
+		v2_call_free(c);
+		return;
+	}
+	const char *params[] = { c->name, c->ref };
+	pg_exec(md.db, is_digest ? &q_by_digest : &q_by_tag, 2, params, get_done, c);
+}
+
+/* ---- PUT ------------------------------------------------------------------------------------- */
+
+struct put {
+	struct http_txn *txn;
+	char *name;
+	char digest[DIGEST_STR_MAX];
+	char *subject;
+};
+
+static void
+put_free(struct put *p)
+{
+	free(p->name);
+	free(p->subject);
+	free(p);
+}
+
+static void
+put_done(PGresult *res, void *arg)
+{
+	struct put *p = arg;
+	struct http_txn *txn = p->txn;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		v2_db_error(txn, "manifest put", res ? pg_error(res) : NULL);
+		put_free(p);
+		return;
+	}
+	const char *error = pg_get(res, 0, "error"), *detail = pg_get(res, 0, "detail");
+	if (error == NULL) {
+		struct http_headers h;
+		v2_headers_init(&h);
+		char *loc = xasprintf("/v2/%s/manifests/%s", p->name, p->digest);
+		headers_add(&h, "Location", loc);
+		headers_add(&h, "Docker-Content-Digest", p->digest);
+		if (p->subject != NULL)
+			headers_add(&h, "OCI-Subject", p->subject);
+		http_txn_respond(txn, 201, &h, NULL, 0);
+		headers_clear(&h);
+		free(loc);
+		log_info("manifest %s pushed to %s", p->digest, p->name);
+	} else if (strcmp(error, "denied") == 0) {
+		v2_error(txn, 403, OCI_DENIED, NULL, detail);
+	} else if (strcmp(error, "blob_unknown") == 0 || strcmp(error, "manifest_unknown") == 0) {
+		v2_error(txn, 400, OCI_MANIFEST_BLOB_UNKNOWN, NULL, detail);
+	} else if (strcmp(error, "size_mismatch") == 0) {
+		char *msg = xasprintf("the size of %s in the manifest is not the size of the blob", detail);
+		v2_error(txn, 400, OCI_MANIFEST_INVALID, msg, detail);
+		free(msg);
+	} else {
+		v2_error(txn, 500, OCI_UNKNOWN, NULL, error);
+	}
+	put_free(p);
+}
+
+/* Collects the digests and sizes of a manifest's blobs and children as array literals. */
+static void
+reference_arrays(const struct manifest_info *mi, char **blobs, char **sizes, char **children)
+{
+	const char **d = xcalloc(mi->nblobs + mi->nchildren + 1, sizeof(*d));
+	struct evbuffer *sz = evbuffer_new();
+	evbuffer_add(sz, "{", 1);
+	for (size_t i = 0; i < mi->nblobs; i++) {
+		d[i] = mi->blobs[i].digest;
+		evbuffer_add_printf(sz, "%s%lld", i ? "," : "", (long long)mi->blobs[i].size);
+	}
+	evbuffer_add(sz, "}", 1);
+	*blobs = v2_digest_array(d, mi->nblobs);
+	for (size_t i = 0; i < mi->nchildren; i++)
+		d[i] = mi->children[i].digest;
+	*children = v2_digest_array(d, mi->nchildren);
+	free(d);
+	size_t len = evbuffer_get_length(sz);
+	*sizes = xmalloc(len + 1);
+	evbuffer_remove(sz, *sizes, len);
+	(*sizes)[len] = '\0';
+	evbuffer_free(sz);
+}
+
+static void
+put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
+{
+	struct http_request *req = http_txn_request(txn);
+	struct v2_path vp;
+	if (body == NULL)
+		return; /* too large: answered already */
+	if (v2_parse(req->path, &vp) < 0) {
+		v2_error(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
+		return;
+	}
+	size_t len = evbuffer_get_length(body);
+	const char *payload = len ? (const char *)evbuffer_pullup(body, -1) : "";
+	bool by_digest = strchr(vp.ref, ':') != NULL;
+	enum digest_algo algo = DIGEST_SHA256;
+	const char *hex;
+	struct manifest_info mi;
+	enum manifest_error merr;
+	char *cause = NULL;
+	if (by_digest && !digest_split(vp.ref, &algo, &hex)) {
+		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, "unsupported or malformed digest");
+		goto out;
+	}
+	if (!by_digest && !name_valid_tag(vp.ref)) {
+		v2_error(txn, 400, OCI_TAG_INVALID, "invalid tag name", vp.ref);
+		goto out;
+	}
+	if (manifest_parse(headers_get(&req->headers, "Content-Type"), payload, len, &mi, &merr,
+	                   &cause) < 0) {
+		if (merr == MERR_DIGEST_INVALID)
+			v2_error(txn, 400, OCI_DIGEST_INVALID, cause, NULL);
+		else
+			v2_error(txn, 400, OCI_MANIFEST_INVALID, cause, NULL);
+		free(cause);
+		goto out;
+	}
+	struct put *p = xcalloc(1, sizeof(*p));
+	p->txn = txn;
+	p->name = xstrdup(vp.name);
+	digest_buffer(algo, payload, len, p->digest);
+	if (by_digest && strcmp(p->digest, vp.ref) != 0) {
+		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, "the manifest's digest is not the one in the URL");
+		put_free(p);
+		manifest_info_clear(&mi);
+		goto out;
+	}
+	p->subject = mi.subject ? xstrdup(mi.subject) : NULL;
+	char *blobs, *sizes, *children;
+	reference_arrays(&mi, &blobs, &sizes, &children);
+	const char *params[13] = {
+		vp.name, p->digest, mi.media_type, mi.artifact_type, mi.config_digest,
+		mi.config_media_type, mi.subject, mi.annotations, payload, blobs, sizes, children,
+		by_digest ? NULL : vp.ref,
+	};
+	int lengths[13] = { 0 };
+	int formats[13] = { 0 };
+	lengths[8] = (int)len;
+	formats[8] = 1;
+	pg_exec_params(md.db, &q_put, 13, params, lengths, formats, put_done, p);
+	free(blobs);
+	free(sizes);
+	free(children);
+	manifest_info_clear(&mi);
+out:
+	v2_path_clear(&vp);
+	(void)arg;
+}
+
+void
+v2_manifest_put(struct http_txn *txn)
+{
+	struct http_request *req = http_txn_request(txn);
+	if (req->content_length > MANIFEST_MAX_SIZE) {
+		http_txn_close_after(txn);
+		v2_error(txn, 413, OCI_MANIFEST_INVALID, "manifest too large",
+		         "a manifest may be at most 4 MiB");
+		return;
+	}
+	http_txn_read_body(txn, MANIFEST_MAX_SIZE, put_body, NULL);
+}
+
+/* ---- DELETE ---------------------------------------------------------------------------------- */
+
+static void
+delete_done(PGresult *res, void *arg)
+{
+	struct v2_call *c = arg;
+	if (!pg_ok(res)) {
+		v2_db_error(c->txn, "manifest delete", res ? pg_error(res) : NULL);
+	} else if (pg_rows(res) == 0) {
+		v2_error(c->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, c->ref);
+	} else {
+		struct http_headers h;
+		v2_headers_init(&h);
+		http_txn_respond(c->txn, 202, &h, NULL, 0);
+		headers_clear(&h);
+		log_info("deleted %s %s from %s", digest_valid(c->ref) ? "manifest" : "tag", c->ref,
+		         c->name);
+	}
+	v2_call_free(c);
+}
+
+void
+v2_manifest_delete(struct v2_call *c)
+{
+	bool is_digest = strchr(c->ref, ':') != NULL;
+	if (is_digest ? !digest_valid(c->ref) : !name_valid_tag(c->ref)) {
+		v2_error(c->txn, 400, is_digest ? OCI_DIGEST_INVALID : OCI_TAG_INVALID, NULL, c->ref);
+		v2_call_free(c);
+		return;
+	}
+	const char *params[] = { c->name, c->ref };
+	pg_exec(md.db, is_digest ? &q_delete_manifest : &q_delete_tag, 2, params, delete_done, c);
+}
