@@ -1285,6 +1285,17 @@ http_status_text(int status)
 	}
 }
 
+/* Drops bytes we sent ourselves from a bufferevent's output. A socket bufferevent freezes the
+ * start of its output buffer (only its own writes may remove bytes), so evbuffer_drain() alone
+ * would fail and the bytes would go out a second time. */
+static void
+output_drain(struct evbuffer *out, size_t len)
+{
+	evbuffer_unfreeze(out, 1);
+	evbuffer_drain(out, len);
+	evbuffer_freeze(out, 1);
+}
+
 int
 http_txn_respond_fd(struct http_txn *txn, int status, const struct http_headers *headers, int fd)
 {
@@ -1325,12 +1336,12 @@ http_txn_respond_fd(struct http_txn *txn, int status, const struct http_headers 
 	} while (n < 0 && errno == EINTR);
 	if (n <= 0) {
 		log_error("sendmsg with descriptor: %s", n < 0 ? strerror(errno) : "nothing sent");
-		evbuffer_drain(out, len);
+		output_drain(out, len);
 		http_txn_close_after(txn);
 		http_txn_end_response(txn);
 		return -1;
 	}
-	evbuffer_drain(out, (size_t)n); /* whatever sendmsg did not take goes out the usual way */
+	output_drain(out, (size_t)n); /* whatever sendmsg did not take goes out the usual way */
 	http_txn_end_response(txn);
 	return 0;
 }
