@@ -1,0 +1,327 @@
+"""Blobs and uploads over the distribution API: every upload style, reads with ranges, and the
+error codes clients rely on. Tokens are real registry JWTs signed with the instance's key."""
+import hashlib
+import os
+
+import pytest
+
+from v2util import (V2, blob_files, make_project, make_user, add_member, mint_token, sha256,
+                    upload_dirs)
+
+
+@pytest.fixture
+def proj(registry, uniq):
+    """A fresh project group/project; returns its path."""
+    path = f"{uniq}/project"
+    make_project(registry, path)
+    return path
+
+
+def client(registry, *access, **kw):
+    return V2(registry, mint_token(registry, list(access), **kw))
+
+
+@pytest.mark.parametrize("how", ["monolithic", "put", "stream", "chunked"])
+def test_upload_styles_store_and_serve_the_bytes(registry, proj, how):
+    c = client(registry, (proj, "pull,push"))
+    data = os.urandom(300_000)
+    digest = c.push_blob(proj, data, how=how)
+    r = c.get_blob(proj, digest)
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["Docker-Content-Digest"] == digest
+    assert r.headers["Content-Type"] == "application/octet-stream"
+    assert r.headers["Accept-Ranges"] == "bytes"
+    r = c.req("HEAD", f"/v2/{proj}/blobs/{digest}")
+    assert r.status_code == 200 and r.headers["Content-Length"] == str(len(data))
+    assert r.headers["Docker-Content-Digest"] == digest
+    assert blob_files(registry)[digest]
+
+
+def test_range_reads(registry, proj):
+    c = client(registry, (proj, "pull,push"))
+    data = bytes(range(256)) * 40
+    digest = c.push_blob(proj, data)
+    r = c.get_blob(proj, digest, headers={"Range": "bytes=100-199"})
+    assert r.status_code == 206 and r.content == data[100:200]
+    assert r.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
+    r = c.get_blob(proj, digest, headers={"Range": "bytes=-10"})
+    assert r.status_code == 206 and r.content == data[-10:]
+    r = c.get_blob(proj, digest, headers={"Range": f"bytes={len(data)}-"})
+    assert r.status_code == 416
+    assert r.headers["Content-Range"] == f"bytes */{len(data)}"
+
+
+def test_empty_blob(registry, proj):
+    c = client(registry, (proj, "pull,push"))
+    for how in ("monolithic", "put"):
+        digest = c.push_blob(proj, b"", how=how)
+        r = c.get_blob(proj, digest)
+        assert r.status_code == 200 and r.content == b""
+
+
+def test_sha512_digests(registry, proj):
+    c = client(registry, (proj, "pull,push"))
+    data = os.urandom(70_000)
+    digest = "sha512:" + hashlib.sha512(data).hexdigest()
+    r = c.req("POST", f"/v2/{proj}/blobs/uploads/", params={"digest": digest}, data=data)
+    assert r.status_code == 201, r.text
+    assert r.headers["Docker-Content-Digest"] == digest
+    assert c.get_blob(proj, digest).content == data
+    # a chunked upload hashed with sha256, finished with a sha512 digest: read again and verify
+    data2 = os.urandom(50_000)
+    digest2 = "sha512:" + hashlib.sha512(data2).hexdigest()
+    loc = c.start_upload(proj).headers["Location"]
+    r = c.req("PATCH", loc, data=data2)
+    assert r.status_code == 202
+    r = c.req("PUT", r.headers["Location"], params={"digest": digest2})
+    assert r.status_code == 201, r.text
+    assert c.get_blob(proj, digest2).content == data2
+    assert digest2 in blob_files(registry)
+
+
+def test_upload_status_cancel_and_unknown_uploads(registry, proj, uniq):
+    c = client(registry, (proj, "pull,push"), (proj + "/other", "pull,push"))
+    r = c.start_upload(proj)
+    assert r.status_code == 202
+    assert r.headers["Range"] == "0-0"
+    uid = r.headers["Docker-Upload-UUID"]
+    loc = r.headers["Location"]
+    assert loc == f"{registry.url}/v2/{proj}/blobs/uploads/{uid}"
+    r = c.req("PATCH", loc, data=b"x" * 10, headers={"Content-Range": "0-9"})
+    assert r.status_code == 202 and r.headers["Range"] == "0-9"
+    r = c.req("GET", loc)
+    assert r.status_code == 204
+    assert r.headers["Range"] == "0-9" and r.headers["Location"] == loc
+    # the same upload id under another repository is unknown there
+    r = c.req("GET", f"/v2/{proj}/other/blobs/uploads/{uid}")
+    assert r.status_code == 404 and c.error_code(r) == "BLOB_UPLOAD_UNKNOWN"
+    r = c.req("DELETE", loc)
+    assert r.status_code == 204
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        r = c.req(method, loc, params={"digest": sha256(b"")} if method == "PUT" else None)
+        assert r.status_code == 404, method
+        assert c.error_code(r) == "BLOB_UPLOAD_UNKNOWN"
+    r = c.req("PATCH", f"/v2/{proj}/blobs/uploads/not-an-upload-id", data=b"x")
+    assert r.status_code == 404 and c.error_code(r) == "BLOB_UPLOAD_UNKNOWN"
+
+
+def test_out_of_order_chunk_is_416(registry, proj):
+    c = client(registry, (proj, "pull,push"))
+    loc = c.start_upload(proj).headers["Location"]
+    r = c.req("PATCH", loc, data=b"a" * 100, headers={"Content-Range": "0-99"})
+    assert r.status_code == 202
+    loc = r.headers["Location"]
+    r = c.req("PATCH", loc, data=b"b" * 100, headers={"Content-Range": "150-249"})
+    assert r.status_code == 416
+    assert c.error_code(r) == "RANGE_INVALID"
+    assert r.headers["Range"] == "0-99"
+    r = c.req("PATCH", loc, data=b"b" * 100, headers={"Content-Range": "50-149"})
+    assert r.status_code == 416
+    # the session is intact: the right chunk goes on, and the blob verifies
+    r = c.req("PATCH", loc, data=b"b" * 100, headers={"Content-Range": "100-199"})
+    assert r.status_code == 202 and r.headers["Range"] == "0-199"
+    r = c.req("PUT", loc, params={"digest": sha256(b"a" * 100 + b"b" * 100)})
+    assert r.status_code == 201
+    # Content-Length must agree with Content-Range
+    loc = c.start_upload(proj).headers["Location"]
+    r = c.req("PATCH", loc, data=b"c" * 10, headers={"Content-Range": "0-19"})
+    assert r.status_code == 400 and c.error_code(r) == "SIZE_INVALID"
+
+
+def test_put_with_final_chunk(registry, proj):
+    c = client(registry, (proj, "pull,push"))
+    data = os.urandom(5000)
+    loc = c.start_upload(proj).headers["Location"]
+    r = c.req("PATCH", loc, data=data[:3000], headers={"Content-Range": "0-2999"})
+    assert r.status_code == 202
+    r = c.req("PUT", r.headers["Location"], params={"digest": sha256(data)}, data=data[3000:],
+              headers={"Content-Range": "3000-4999"})
+    assert r.status_code == 201, r.text
+    assert c.get_blob(proj, sha256(data)).content == data
+
+
+def test_digest_mismatch_stores_nothing(registry, proj):
+    c = client(registry, (proj, "pull,push"))
+    data = os.urandom(20_000)
+    wrong = sha256(b"something else")
+    before_uploads = set(upload_dirs(registry))
+    # monolithic
+    r = c.req("POST", f"/v2/{proj}/blobs/uploads/", params={"digest": wrong}, data=data)
+    assert r.status_code == 400 and c.error_code(r) == "DIGEST_INVALID"
+    # chunked then PUT
+    loc = c.start_upload(proj).headers["Location"]
+    r = c.req("PATCH", loc, data=data)
+    r = c.req("PUT", r.headers["Location"], params={"digest": wrong})
+    assert r.status_code == 400 and c.error_code(r) == "DIGEST_INVALID"
+    files = blob_files(registry)
+    assert sha256(data) not in files and wrong not in files
+    assert set(upload_dirs(registry)) <= before_uploads  # the sessions are gone
+    for d in (wrong, sha256(data)):
+        r = c.req("HEAD", f"/v2/{proj}/blobs/{d}")
+        assert r.status_code == 404
+    # the upload is over: finishing it again is unknown
+    r = c.req("PUT", loc, params={"digest": sha256(data)})
+    assert r.status_code == 404 and c.error_code(r) == "BLOB_UPLOAD_UNKNOWN"
+
+
+def test_bad_digests(registry, proj):
+    c = client(registry, (proj, "pull,push"))
+    r = c.get_blob(proj, "sha256:abc")
+    assert r.status_code == 400 and c.error_code(r) == "DIGEST_INVALID"
+    r = c.get_blob(proj, "md5:d41d8cd98f00b204e9800998ecf8427e")
+    assert r.status_code == 400 and c.error_code(r) == "DIGEST_INVALID"
+    loc = c.start_upload(proj).headers["Location"]
+    r = c.req("PUT", loc)
+    assert r.status_code == 400 and c.error_code(r) == "DIGEST_INVALID"
+    r = c.req("PUT", loc, params={"digest": "sha256:XYZ"})
+    assert r.status_code == 400 and c.error_code(r) == "DIGEST_INVALID"
+
+
+def test_unknown_blob(registry, proj):
+    c = client(registry, (proj, "pull,push"))
+    r = c.get_blob(proj, sha256(b"never pushed"))
+    assert r.status_code == 404 and c.error_code(r) == "BLOB_UNKNOWN"
+    r = c.req("HEAD", f"/v2/{proj}/blobs/{sha256(b'never pushed')}")
+    assert r.status_code == 404
+
+
+def test_bad_name(registry, proj):
+    c = client(registry, (proj, "pull,push"))
+    for name in ("Upper/Case", "a//b", "-lead/x", "x/y_"):
+        r = c.req("POST", f"/v2/{name}/blobs/uploads/")
+        assert r.status_code == 400, name
+        assert c.error_code(r) == "NAME_INVALID"
+
+
+def test_push_without_push_scope_is_insufficient_scope(registry, proj):
+    c = client(registry, (proj, "pull"))
+    r = c.start_upload(proj)
+    assert r.status_code == 401
+    assert 'error="insufficient_scope"' in r.headers["WWW-Authenticate"]
+    assert f'scope="repository:{proj}:push,pull"' in r.headers["WWW-Authenticate"]
+    r = c.put_manifest(proj, "x", {"schemaVersion": 2})
+    assert r.status_code == 401
+    # and reading someone else's repository needs a token for it
+    r = V2(registry, mint_token(registry, [("other/repo", "pull")])).get_blob(proj, sha256(b"x"))
+    assert r.status_code == 401
+
+
+def test_paths_without_project_or_too_deep_are_denied(registry, proj, uniq):
+    c = client(registry, (f"{uniq}/nothing/here", "pull,push"), (f"{proj}/a/b/c", "pull,push"),
+               (f"{uniq}", "pull,push"))
+    for name in (f"{uniq}/nothing/here", f"{proj}/a/b/c", uniq):
+        r = c.start_upload(name)
+        assert r.status_code == 403, name
+        assert c.error_code(r) == "DENIED"
+        r = c.req("POST", f"/v2/{name}/blobs/uploads/", params={"digest": sha256(b"x")}, data=b"x")
+        assert r.status_code == 403 and c.error_code(r) == "DENIED"
+        r = c.put_manifest(name, "t", {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                       "manifests": []})
+        assert r.status_code == 403 and c.error_code(r) == "DENIED"
+
+
+def test_first_push_creates_repositories_below_the_project(registry, proj):
+    names = [proj, f"{proj}/a", f"{proj}/a/b"]
+    c = client(registry, *[(n, "pull,push") for n in names])
+    for n in names:
+        c.push_blob(n, b"first push " + n.encode())
+    pid = registry.pg.psql(registry.name, f"SELECT id FROM projects WHERE full_path = '{proj}'")
+    rows = registry.pg.psql(registry.name,
+                            f"SELECT '[' || name || ']' FROM repositories WHERE project_id = {pid} ORDER BY name")
+    assert rows.split("\n") == ["[]", "[a]", "[a/b]"]
+
+
+def test_delete_scheduled_repository_refuses_pushes(registry, proj):
+    c = client(registry, (proj, "pull,push"))
+    digest = c.push_blob(proj, b"before")
+    registry.pg.psql(registry.name, (
+        "UPDATE repositories SET status = 'delete_scheduled' WHERE project_id = "
+        f"(SELECT id FROM projects WHERE full_path = '{proj}') AND name = ''"))
+    r = c.start_upload(proj)
+    assert r.status_code == 403 and c.error_code(r) == "DENIED"
+    r = c.put_manifest(proj, "t", {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                   "manifests": []})
+    assert r.status_code == 403 and c.error_code(r) == "DENIED"
+    assert c.get_blob(proj, digest).content == b"before"
+
+
+def test_delete_blob_unlinks_it(registry, proj):
+    c = client(registry, (proj, "pull,push,delete"))
+    digest = c.push_blob(proj, b"to be deleted")
+    r = c.req("DELETE", f"/v2/{proj}/blobs/{digest}")
+    assert r.status_code == 202
+    r = c.get_blob(proj, digest)
+    assert r.status_code == 404 and c.error_code(r) == "BLOB_UNKNOWN"
+    r = c.req("DELETE", f"/v2/{proj}/blobs/{digest}")
+    assert r.status_code == 404 and c.error_code(r) == "BLOB_UNKNOWN"
+    nodelete = client(registry, (proj, "pull,push"))
+    r = nodelete.req("DELETE", f"/v2/{proj}/blobs/{digest}")
+    assert r.status_code == 401
+
+
+def test_tenant_isolation_and_deduplication(registry, uniq):
+    a, b = f"{uniq}a/app", f"{uniq}b/app"
+    make_project(registry, a)
+    make_project(registry, b)
+    ca = client(registry, (a, "pull,push"))
+    cb = client(registry, (b, "pull,push"))
+    data = os.urandom(100_000)
+    digest = ca.push_blob(a, data)
+    # B knows the digest but its repository does not link the blob
+    r = cb.get_blob(b, digest)
+    assert r.status_code == 404 and cb.error_code(r) == "BLOB_UNKNOWN"
+    r = cb.req("HEAD", f"/v2/{b}/blobs/{digest}")
+    assert r.status_code == 404
+    # nor can B mount it: B cannot pull from A
+    r = cb.req("POST", f"/v2/{b}/blobs/uploads/", params={"mount": digest, "from": a})
+    assert r.status_code == 202
+    r = cb.req("POST", f"/v2/{b}/blobs/uploads/", params={"mount": digest})
+    assert r.status_code == 202
+    # B pushing the same bytes stores no second copy
+    path = blob_files(registry)[digest]
+    inode = os.stat(path).st_ino
+    cb.push_blob(b, data, how="stream")
+    assert cb.get_blob(b, digest).content == data
+    assert blob_files(registry)[digest] == path
+    assert os.stat(path).st_ino == inode and os.stat(path).st_nlink == 1
+
+
+def test_cross_repository_mount(registry, uniq):
+    src, dst = f"{uniq}/src", f"{uniq}/dst"
+    make_project(registry, src)
+    make_project(registry, dst)
+    c = client(registry, (src, "pull,push"), (dst, "pull,push"))
+    digest = c.push_blob(src, b"mount me")
+    r = c.req("POST", f"/v2/{dst}/blobs/uploads/", params={"mount": digest, "from": src})
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"] == f"{registry.url}/v2/{dst}/blobs/{digest}"
+    assert r.headers["Docker-Content-Digest"] == digest
+    assert c.get_blob(dst, digest).content == b"mount me"
+    # a token without pull on the source gets an ordinary upload instead
+    nopull = client(registry, (f"{uniq}/dst", "pull,push"))
+    r = nopull.req("POST", f"/v2/{dst}/blobs/uploads/",
+                   params={"mount": c.push_blob(src, b"other"), "from": src})
+    assert r.status_code == 202 and "Docker-Upload-UUID" in r.headers
+    # mounting what the source does not have starts an upload too
+    r = c.req("POST", f"/v2/{dst}/blobs/uploads/", params={"mount": sha256(b"nope"), "from": src})
+    assert r.status_code == 202
+
+
+def test_mount_without_from_finds_a_readable_repository(registry, uniq):
+    a, b = f"{uniq}/a", f"{uniq}/b"
+    pa, pb = make_project(registry, a), make_project(registry, b)
+    alice, bob = make_user(registry, uniq + "alice"), make_user(registry, uniq + "bob")
+    add_member(registry, pa, alice, 30)
+    add_member(registry, pb, alice, 30)
+    add_member(registry, pb, bob, 30)
+    ca = client(registry, (a, "pull,push"), (b, "pull,push"), user_id=alice)
+    digest = ca.push_blob(a, b"shared layer " + uniq.encode())
+    # bob may push to b but cannot read a: no mount
+    cbob = client(registry, (b, "pull,push"), user_id=bob)
+    r = cbob.req("POST", f"/v2/{b}/blobs/uploads/", params={"mount": digest})
+    assert r.status_code == 202
+    assert cbob.get_blob(b, digest).status_code == 404
+    # alice can read a: the blob is mounted into b
+    r = ca.req("POST", f"/v2/{b}/blobs/uploads/", params={"mount": digest})
+    assert r.status_code == 201
+    assert cbob.get_blob(b, digest).status_code == 200
