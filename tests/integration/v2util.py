@@ -142,7 +142,7 @@ class V2:
         self.reg = reg
         self.base = base or reg.url
         self.s = requests.Session()
-        self.s.verify = verify
+        self.verify = verify
         if token:
             self.s.headers["Authorization"] = "Bearer " + token
 
@@ -152,6 +152,7 @@ class V2:
     def req(self, method, path, **kw):
         kw.setdefault("timeout", 120)
         kw.setdefault("allow_redirects", False)
+        kw.setdefault("verify", self.verify)  # per request: the environment's CA bundle would win
         return self.s.request(method, self.url(path), **kw)
 
     # -- blobs -------------------------------------------------------------------------------
