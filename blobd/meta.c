@@ -71,7 +71,7 @@ void
 meta_blob_get(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb, void *arg)
 {
 	char *enc = url_encode(repo, false);
-	char *target = xasprintf("/internal/blobs/%s?repository=%s", digest, enc);
+	char *target = xasprintf(WIRE_PATH_BLOBS "/%s?repository=%s", digest, enc);
 	meta_call(txn, "GET", target, NULL, cb, arg);
 	free(target);
 	free(enc);
@@ -82,7 +82,7 @@ meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest, met
                  void *arg)
 {
 	char *enc = url_encode(repo, false);
-	char *target = xasprintf("/internal/blobs/%s?repository=%s", digest, enc);
+	char *target = xasprintf(WIRE_PATH_BLOBS "/%s?repository=%s", digest, enc);
 	meta_call(txn, "DELETE", target, NULL, cb, arg);
 	free(target);
 	free(enc);
@@ -96,7 +96,7 @@ meta_blob_link(struct http_txn *txn, const char *repo, const char *digest, int64
 	json_object_object_add(o, "repository", json_object_new_string(repo));
 	json_object_object_add(o, "digest", json_object_new_string(digest));
 	json_object_object_add(o, "size", json_object_new_int64(size));
-	meta_call(txn, "POST", "/internal/blobs", o, cb, arg);
+	meta_call(txn, "POST", WIRE_PATH_BLOBS, o, cb, arg);
 	json_object_put(o);
 }
 
@@ -108,7 +108,7 @@ meta_mount(struct http_txn *txn, const char *repo, const char *digest, const cha
 	json_object_object_add(o, "repository", json_object_new_string(repo));
 	json_object_object_add(o, "digest", json_object_new_string(digest));
 	json_object_object_add(o, "from", js_new_str_or_null(from));
-	meta_call(txn, "POST", "/internal/mounts", o, cb, arg);
+	meta_call(txn, "POST", WIRE_PATH_MOUNTS, o, cb, arg);
 	json_object_put(o);
 }
 
@@ -117,7 +117,7 @@ meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "repository", json_object_new_string(repo));
-	meta_call(txn, "POST", "/internal/uploads", o, cb, arg);
+	meta_call(txn, "POST", WIRE_PATH_UPLOADS, o, cb, arg);
 	json_object_put(o);
 }
 

@@ -29,4 +29,26 @@
 /* blobd -> gateway: this answer carries the blob's descriptor (SCM_RIGHTS) */
 #define WIRE_FD "X-Registry-Fd"
 
+/*
+ * blobd -> metad: blobd has no database, so it asks metad (metad/internal_blobs.c). blobd
+ * forwards the caller's X-Registry-* headers and X-Request-Id. Bodies are JSON; a refusal is an
+ * OCI error body ({"errors":[...]}) that blobd passes on to the client unchanged. Details in
+ * docs/INTERNALS.md.
+ *   GET    /internal/blobs/<digest>?repository=<path>  200 {"digest","size"} if the repository
+ *                                                     links the blob, else 404 BLOB_UNKNOWN
+ *   DELETE /internal/blobs/<digest>?repository=<path>  204 unlinked, 404 BLOB_UNKNOWN
+ *   POST   /internal/blobs {"repository","digest","size"}
+ *                                                     201 {"repository_id"} linked (the
+ *                                                     repository is created on first push),
+ *                                                     403 DENIED when the path refuses pushes
+ *   POST   /internal/mounts {"repository","digest","from"|null}
+ *                                                     201 {"digest","size"} linked without a copy,
+ *                                                     404 BLOB_UNKNOWN nothing the caller may
+ *                                                     mount, 403 DENIED
+ *   POST   /internal/uploads {"repository"}            204 a push may start there, 403 DENIED
+ */
+#define WIRE_PATH_BLOBS "/internal/blobs"
+#define WIRE_PATH_MOUNTS "/internal/mounts"
+#define WIRE_PATH_UPLOADS "/internal/uploads"
+
 #endif

@@ -22,6 +22,7 @@
 #include "registry.h"
 #include "url.h"
 #include "util.h"
+#include "wire.h"
 
 #define INTERNAL_MAX_BODY 65536
 
@@ -334,10 +335,10 @@ h_push_check(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route internal_blob_routes[] = {
-	{ "POST", "/internal/blobs", h_blob_link, "internal_blob_link" },
-	{ "GET", "/internal/blobs/:digest", h_blob_get, "internal_blob_get" },
-	{ "DELETE", "/internal/blobs/:digest", h_blob_delete, "internal_blob_unlink" },
-	{ "POST", "/internal/mounts", h_mount, "internal_mount" },
-	{ "POST", "/internal/uploads", h_push_check, "internal_push_check" },
+	{ "POST", WIRE_PATH_BLOBS, h_blob_link, "internal_blob_link" },
+	{ "GET", WIRE_PATH_BLOBS "/:digest", h_blob_get, "internal_blob_get" },
+	{ "DELETE", WIRE_PATH_BLOBS "/:digest", h_blob_delete, "internal_blob_unlink" },
+	{ "POST", WIRE_PATH_MOUNTS, h_mount, "internal_mount" },
+	{ "POST", WIRE_PATH_UPLOADS, h_push_check, "internal_push_check" },
 };
 const size_t internal_blob_nroutes = nitems(internal_blob_routes);
