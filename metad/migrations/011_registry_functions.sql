@@ -69,7 +69,8 @@ END
 $$;
 
 -- Whether a caller may pull a project's images: an admin, a user by GitLab's rules, or a deploy
--- token (live, with read_registry) that covers the project.
+-- token (live, with read_registry) that covers the project; what anyone may pull (public
+-- projects) a deploy token may pull too.
 CREATE FUNCTION registry_can_pull(p_user bigint, p_admin boolean, p_deploy_token bigint,
                                   p_project bigint) RETURNS boolean
 LANGUAGE sql STABLE AS $$
@@ -81,6 +82,7 @@ LANGUAGE sql STABLE AS $$
                AND 'read_registry' = ANY (t.scopes)
                AND p.container_registry_access_level <> 'disabled'
                AND deploy_token_covers(p_deploy_token, p_project))
+            OR coalesce(registry_user_can_pull(0, false, p_project), false)
         ELSE coalesce(registry_user_can_pull(p_user, p_admin, p_project), false)
     END
 $$;

@@ -37,6 +37,28 @@ def test_upload_styles_store_and_serve_the_bytes(registry, proj, how):
     assert blob_files(registry)[digest]
 
 
+def test_chunked_transfer_encoding(registry, proj):
+    """docker and containerd stream PATCH bodies with Transfer-Encoding: chunked."""
+    c = client(registry, (proj, "pull,push"))
+    data = os.urandom(1_500_000)
+
+    def gen():
+        for i in range(0, len(data), 100_000):
+            yield data[i:i + 100_000]
+    loc = c.start_upload(proj).headers["Location"]
+    r = c.req("PATCH", loc, data=gen())
+    assert r.status_code == 202, r.text
+    assert r.headers["Range"] == f"0-{len(data) - 1}"
+    r = c.req("HEAD", r.headers["Location"])
+    assert r.status_code == 204 and r.headers["Range"] == f"0-{len(data) - 1}"
+    more = os.urandom(1000)
+    r = c.req("PUT", loc, params={"digest": sha256(data + more)}, data=iter([more]))
+    assert r.status_code == 201, r.text
+    assert c.get_blob(proj, sha256(data + more)).content == data + more
+    r = c.req("POST", f"/v2/{proj}/blobs/uploads/", params={"digest": sha256(data)}, data=gen())
+    assert r.status_code == 201, r.text
+
+
 def test_range_reads(registry, proj):
     c = client(registry, (proj, "pull,push"))
     data = bytes(range(256)) * 40

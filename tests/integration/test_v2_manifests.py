@@ -348,6 +348,16 @@ def test_catalog_lists_what_the_caller_may_pull(registry, uniq):
     r = catalog(c, n=1, last=mine)
     assert r.json()["repositories"] == [mine + "/a"]
     assert r.headers["Link"].startswith(f"</v2/_catalog?n=1&last=")
+    # a deploy token sees the projects it covers (and nothing once revoked)
+    dt = int(registry.pg.psql(registry.name, (
+        "INSERT INTO deploy_tokens (project_id, name, username, scopes, token_lookup, token_hash)"
+        f" VALUES ({pm}, 'ci', 'gitlab+deploy-token-{uniq}', '{{read_registry}}', '{uniq}dt', 'x')"
+        " RETURNING id")).split()[0])
+    dtc = client(registry, ("registry:catalog", "*"), kind="deploy_token", deploy_token_id=dt,
+                 username=f"gitlab+deploy-token-{uniq}")
+    assert ours(catalog(dtc, n=1000).json()["repositories"]) == sorted([mine, mine + "/a", public])
+    registry.pg.psql(registry.name, f"UPDATE deploy_tokens SET revoked = true WHERE id = {dt}")
+    assert ours(catalog(dtc, n=1000).json()["repositories"]) == [public]
     # the catalog needs registry:catalog:*
     r = client(registry, (mine, "pull")).req("GET", "/v2/_catalog")
     assert r.status_code == 401
