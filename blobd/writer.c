@@ -176,9 +176,11 @@ writer_start(struct http_txn *txn, struct session *s, int64_t expect, bool check
 	w->inflight = evbuffer_new();
 	w->done = done;
 	w->arg = arg;
-	if (!http_txn_request(txn)->has_body) {
-		/* nothing to read: finish from the loop, never on the caller's stack */
+	if (http_txn_aborted(txn) || !http_txn_request(txn)->has_body) {
+		/* nothing to read (or the client left while we asked metad): finish from the loop,
+		 * never on the caller's stack */
 		w->body_done = true;
+		w->aborted = http_txn_aborted(txn);
 		struct timeval now = { 0, 0 };
 		event_base_once(bd.base, -1, EV_TIMEOUT, finish_later, w, &now);
 		return;
