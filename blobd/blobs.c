@@ -26,6 +26,7 @@ struct blob_req {
 	char *digest;
 };
 
+/* Frees a blob request. */
 static void
 blob_req_free(struct blob_req *b)
 {
@@ -90,6 +91,7 @@ serve(struct blob_req *b, int fd, int64_t size)
 	headers_clear(&h);
 }
 
+/* metad's answer to "does this repository link the blob": serve the file or the error. */
 static void
 looked_up(int status, json_object *body, struct evbuffer *raw, void *arg)
 {
@@ -119,6 +121,7 @@ out:
 	blob_req_free(b);
 }
 
+/* metad's answer to a blob DELETE. */
 static void
 unlinked(int status, json_object *body, struct evbuffer *raw, void *arg)
 {

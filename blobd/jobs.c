@@ -42,6 +42,7 @@ static struct {
 	.efd = -1,
 };
 
+/* A pool thread: runs jobs as they come and queues them for their done function. */
 static void *
 job_thread(void *unused)
 {

@@ -14,6 +14,7 @@
 
 struct blobd bd;
 
+/* Liveness: the worker answers. */
 static void
 h_health(struct http_txn *txn, const struct route_match *m)
 {
@@ -33,6 +34,7 @@ h_readiness(struct http_txn *txn, const struct route_match *m)
 	(void)m;
 }
 
+/* This daemon's metric samples for the gateway. */
 static void
 h_metrics(struct http_txn *txn, const struct route_match *m)
 {
@@ -57,6 +59,7 @@ static const struct route_table tables[] = {
  * the writes of the others. */
 #define BLOBD_IO_THREADS 4
 
+/* Every request: the route tables, or a 404/405 in the dialect of the path. */
 static void
 blobd_handle(struct http_txn *txn, void *arg)
 {
@@ -85,6 +88,7 @@ blobd_master_init(const struct cfg *cfg, char **cause)
 	return 0;
 }
 
+/* Per worker: configuration, the metad client, the thread pool and the purge timer. */
 static int
 blobd_worker_init(struct proc_worker *w, char **cause)
 {

@@ -25,6 +25,7 @@ struct meta_call {
 	void *arg;
 };
 
+/* Parses metad's answer and hands it to the caller's callback. */
 static void
 meta_done(int status, struct http_headers *headers, struct evbuffer *body, void *arg)
 {

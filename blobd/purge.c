@@ -29,6 +29,7 @@ job_purge(void *arg)
 	(void)arg;
 }
 
+/* In the loop after a round: log what went, schedule the next round. */
 static void
 purged(void *arg)
 {
@@ -42,6 +43,7 @@ purged(void *arg)
 	(void)arg;
 }
 
+/* Timer: starts a round unless one still runs. */
 static void
 purge_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -54,6 +56,7 @@ purge_tick(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 }
 
+/* Schedules the next round in seconds. */
 static void
 purge_arm(int seconds)
 {

@@ -40,6 +40,7 @@ session_id_valid(const char *id)
 	return true;
 }
 
+/* The folder of session id (caller frees). */
 static char *
 session_dir(const char *id)
 {
@@ -52,6 +53,7 @@ session_data_path(const struct session *s)
 	return xasprintf("%s/uploads/%s/data", bd.root, s->id);
 }
 
+/* Frees the memory of a session (its file is closed by the caller). */
 static void
 session_free(struct session *s)
 {

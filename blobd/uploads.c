@@ -46,6 +46,9 @@ struct upload_req {
 	char *cause;
 };
 
+static void linked(int status, json_object *body, struct evbuffer *raw, void *arg);
+
+/* Frees an upload request (not its session). */
 static void
 upload_req_free(struct upload_req *u)
 {
@@ -73,6 +76,7 @@ progress_headers(struct http_headers *h, const char *name, const struct session 
 	free(loc);
 }
 
+/* Answers status with where the session stands. */
 static void
 respond_progress(struct http_txn *txn, int status, const char *name, const struct session *s)
 {
@@ -186,8 +190,6 @@ check_range(struct upload_req *u, int64_t *expect)
 
 /* ---- finishing: verify, store, link ---------------------------------------------------------- */
 
-static void linked(int status, json_object *body, struct evbuffer *raw, void *arg);
-
 /* Pool thread: removes the session (and closes it). */
 static void
 job_destroy(void *arg)
@@ -221,6 +223,7 @@ job_finish(void *arg)
 	free(src);
 }
 
+/* In the loop after job_finish(): answer a mismatch or an error, or have metad link the blob. */
 static void
 finished(void *arg)
 {
@@ -241,6 +244,7 @@ finished(void *arg)
 	meta_blob_link(u->txn, u->name, u->digest, u->s->offset, linked, u);
 }
 
+/* metad's answer to linking the stored blob: 201, or its refusal; the session goes either way. */
 static void
 linked(int status, json_object *body, struct evbuffer *raw, void *arg)
 {
@@ -268,6 +272,7 @@ job_save(void *arg)
 		u->verified = true;
 }
 
+/* In the loop after a PATCH's progress is saved: 202 with the new Range. */
 static void
 saved(void *arg)
 {
@@ -319,6 +324,7 @@ written(enum writer_result r, const char *cause, void *arg)
 
 /* ---- POST ------------------------------------------------------------------------------------ */
 
+/* Creates the session of a POST; answers 202, or streams a monolithic body into it. */
 static void
 post_start(struct upload_req *u)
 {
@@ -346,6 +352,7 @@ post_start(struct upload_req *u)
 	             written, u);
 }
 
+/* metad's answer to "may a push start here". */
 static void
 push_checked(int status, json_object *body, struct evbuffer *raw, void *arg)
 {
@@ -359,6 +366,7 @@ push_checked(int status, json_object *body, struct evbuffer *raw, void *arg)
 	(void)body;
 }
 
+/* metad's answer to a mount: 201, a refusal, or an ordinary upload instead. */
 static void
 mounted(int status, json_object *body, struct evbuffer *raw, void *arg)
 {
@@ -380,6 +388,7 @@ mounted(int status, json_object *body, struct evbuffer *raw, void *arg)
 	(void)body;
 }
 
+/* POST: reads digest, mount and from, then mounts or starts an upload. */
 static void
 handle_post(struct upload_req *u)
 {
@@ -409,6 +418,7 @@ handle_post(struct upload_req *u)
 
 /* ---- requests on a session ------------------------------------------------------------------- */
 
+/* PATCH: checks the chunk against the session and streams it in. */
 static void
 handle_patch(struct upload_req *u)
 {
@@ -422,6 +432,7 @@ handle_patch(struct upload_req *u)
 	writer_start(u->txn, u->s, expect, expect < 0, written, u);
 }
 
+/* PUT: streams the optional last chunk in, then verifies and stores. */
 static void
 handle_put(struct upload_req *u)
 {
@@ -434,6 +445,7 @@ handle_put(struct upload_req *u)
 	writer_start(u->txn, u->s, expect, false, written, u);
 }
 
+/* In the loop after a cancelled session is removed: 204. */
 static void
 cancelled(void *arg)
 {

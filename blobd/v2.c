@@ -31,6 +31,7 @@ blobd_error(struct http_txn *txn, int status, const char *code, const char *mess
 	headers_clear(&h);
 }
 
+/* Routes a /v2 blob or upload request after parsing its path again. */
 static void
 v2_dispatch(struct http_txn *txn, const struct route_match *m)
 {

@@ -37,6 +37,7 @@ struct writer {
 
 static void writer_kick(struct writer *w);
 
+/* Reports the result once and frees the writer; the body is not read past this point. */
 static void
 writer_finish(struct writer *w, enum writer_result r)
 {
@@ -64,6 +65,7 @@ job_write(void *arg)
 		w->job_failed = true;
 }
 
+/* In the loop after a batch: stops on a failed write, else goes on. */
 static void
 job_written(void *arg)
 {
@@ -105,6 +107,7 @@ writer_kick(struct writer *w)
 		writer_finish(w, w->expect >= 0 && w->received != w->expect ? WRITER_SIZE : WRITER_OK);
 }
 
+/* Runs writer_kick() from the loop for a request without a body. */
 static void
 finish_later(evutil_socket_t fd, short what, void *arg)
 {
@@ -113,6 +116,7 @@ finish_later(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* Takes the body bytes the HTTP layer delivers (without copying them) and pauses it when full. */
 static void
 on_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 {
@@ -144,6 +148,7 @@ on_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 	}
 }
 
+/* The whole body has arrived: finish once the last batch is written. */
 static void
 on_end(struct http_txn *txn, void *arg)
 {
@@ -153,6 +158,7 @@ on_end(struct http_txn *txn, void *arg)
 	(void)txn;
 }
 
+/* The client left: finish once the running job is done. */
 static void
 on_abort(struct http_txn *txn, void *arg)
 {

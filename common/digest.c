@@ -11,6 +11,7 @@
 /* Bumped whenever the saved layout changes, so an old state is refused rather than misread. */
 #define STATE_VERSION 1
 
+/* Bytes of the low-level context of algo. */
 static size_t
 ctx_size(enum digest_algo algo)
 {
@@ -39,6 +40,7 @@ digest_update(struct digest_ctx *d, const void *data, size_t len)
 		SHA256_Update(&d->u.sha256, data, len);
 }
 
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes). */
 static void
 to_hex(const unsigned char *bin, size_t len, char *out)
 {
@@ -109,6 +111,7 @@ digest_state_save(const struct digest_ctx *d)
 	return out;
 }
 
+/* The value of one lowercase hex digit, or -1. */
 static int
 hex_value(char c)
 {

@@ -46,6 +46,7 @@ struct ib {
 	char *digest;
 };
 
+/* Frees a pending internal request. */
 static void
 ib_free(struct ib *b)
 {
@@ -54,6 +55,7 @@ ib_free(struct ib *b)
 	free(b);
 }
 
+/* Answers status with a JSON object (taken). */
 static void
 respond_json(struct http_txn *txn, int status, json_object *obj)
 {
@@ -82,6 +84,7 @@ query_repository(struct http_txn *txn)
 
 /* ---- GET /internal/blobs/<digest>?repository= ------------------------------------------------ */
 
+/* Answers whether the repository links the blob. */
 static void
 get_done(PGresult *res, void *arg)
 {
@@ -99,6 +102,7 @@ get_done(PGresult *res, void *arg)
 	ib_free(b);
 }
 
+/* GET /internal/blobs/<digest>?repository= */
 static void
 h_blob_get(struct http_txn *txn, const struct route_match *m)
 {
@@ -120,6 +124,7 @@ h_blob_get(struct http_txn *txn, const struct route_match *m)
 
 /* ---- DELETE /internal/blobs/<digest>?repository= --------------------------------------------- */
 
+/* Answers a blob unlink. */
 static void
 unlink_done(PGresult *res, void *arg)
 {
@@ -135,6 +140,7 @@ unlink_done(PGresult *res, void *arg)
 	ib_free(b);
 }
 
+/* DELETE /internal/blobs/<digest>?repository= */
 static void
 h_blob_delete(struct http_txn *txn, const struct route_match *m)
 {
@@ -185,6 +191,7 @@ body_parse(struct http_txn *txn, struct evbuffer *body, bool need_digest)
 
 /* ---- POST /internal/blobs {"repository","digest","size"} ------------------------------------ */
 
+/* Answers a blob link: created, or why the path refuses pushes. */
 static void
 link_done(PGresult *res, void *arg)
 {
@@ -202,6 +209,7 @@ link_done(PGresult *res, void *arg)
 	ib_free(b);
 }
 
+/* POST /internal/blobs: links a verified blob, creating the repository on first push. */
 static void
 link_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
@@ -228,6 +236,7 @@ link_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	(void)arg;
 }
 
+/* Reads the body of POST /internal/blobs. */
 static void
 h_blob_link(struct http_txn *txn, const struct route_match *m)
 {
@@ -237,6 +246,7 @@ h_blob_link(struct http_txn *txn, const struct route_match *m)
 
 /* ---- POST /internal/mounts {"repository","digest","from"} ----------------------------------- */
 
+/* Answers a mount: linked, nothing to mount, or refused. */
 static void
 mount_done(PGresult *res, void *arg)
 {
@@ -257,6 +267,7 @@ mount_done(PGresult *res, void *arg)
 	ib_free(b);
 }
 
+/* POST /internal/mounts: links a blob the caller may already read. */
 static void
 mount_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
@@ -288,6 +299,7 @@ mount_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	(void)arg;
 }
 
+/* Reads the body of POST /internal/mounts. */
 static void
 h_mount(struct http_txn *txn, const struct route_match *m)
 {
@@ -297,6 +309,7 @@ h_mount(struct http_txn *txn, const struct route_match *m)
 
 /* ---- POST /internal/uploads {"repository"}: may a push start here? -------------------------- */
 
+/* Answers whether a push may start. */
 static void
 push_check_done(PGresult *res, void *arg)
 {
@@ -310,6 +323,7 @@ push_check_done(PGresult *res, void *arg)
 	ib_free(b);
 }
 
+/* POST /internal/uploads: may a push start in this repository? */
 static void
 push_check_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
@@ -327,6 +341,7 @@ push_check_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	(void)arg;
 }
 
+/* Reads the body of POST /internal/uploads. */
 static void
 h_push_check(struct http_txn *txn, const struct route_match *m)
 {

@@ -20,6 +20,7 @@ static const char *const foreign_layer_types[] = {
 	"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
 };
 
+/* Frees what a descriptor holds. */
 static void
 desc_clear(struct manifest_desc *d)
 {
@@ -133,6 +134,7 @@ desc_parse(json_object *o, const char *what, struct manifest_desc *d, enum manif
 	return 0;
 }
 
+/* Whether a layer is a foreign (non-distributable) one with URLs to fetch it from. */
 static bool
 is_foreign(json_object *layer, const char *media_type)
 {
@@ -178,6 +180,7 @@ parse_oci_extras(json_object *root, struct manifest_info *m, enum manifest_error
 	return 0;
 }
 
+/* An image manifest: config and layers (foreign layers excepted) are its blobs. */
 static int
 parse_image(json_object *root, bool oci, struct manifest_info *m, enum manifest_error *err,
             char **cause)
@@ -215,6 +218,7 @@ parse_image(json_object *root, bool oci, struct manifest_info *m, enum manifest_
 	return oci ? parse_oci_extras(root, m, err, cause) : 0;
 }
 
+/* An index or manifest list: its entries are manifests of the same repository. */
 static int
 parse_index(json_object *root, bool oci, struct manifest_info *m, enum manifest_error *err,
             char **cause)
@@ -249,6 +253,7 @@ generic_type(const char *ct)
 	       strcmp(ct, "application/octet-stream") == 0 || strcmp(ct, "text/plain") == 0;
 }
 
+/* The MT_ constant equal to mt, or NULL for a media type we do not store. */
 static const char *
 known_type(const char *mt)
 {
@@ -260,6 +265,7 @@ known_type(const char *mt)
 	return NULL;
 }
 
+/* Whether mt names Docker schema 1, which is refused. */
 static bool
 schema1_type(const char *mt)
 {

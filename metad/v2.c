@@ -130,6 +130,7 @@ needed_action(const char *method)
 	return ACT_PUSH;
 }
 
+/* Routes a /v2 request to its module after parsing the path again and checking the action. */
 static void
 v2_dispatch(struct http_txn *txn, const struct route_match *m)
 {

@@ -35,6 +35,7 @@ struct catalog_call {
 	long long n;
 };
 
+/* Answers one page of the catalog with a Link to the next. */
 static void
 catalog_done(PGresult *res, void *arg)
 {

@@ -37,6 +37,8 @@ PG_STMT(q_delete_tag,
         "DELETE FROM tags WHERE repository_id = registry_repository_id($1) AND name = $2"
         " RETURNING id");
 
+static void get_done(PGresult *res, void *arg);
+
 /* ---- GET / HEAD ------------------------------------------------------------------------------ */
 
 /* Whether any Accept header of the request names media_type. */
@@ -68,6 +70,7 @@ etag_matches(struct http_txn *txn, const char *digest)
 	return false;
 }
 
+/* Answers a manifest (or 304 for a matching If-None-Match; headers only for HEAD). */
 static void
 respond_manifest(struct http_txn *txn, const char *digest, const char *media_type,
                  const unsigned char *payload, size_t len)
@@ -92,8 +95,6 @@ respond_manifest(struct http_txn *txn, const char *digest, const char *media_typ
 	headers_clear(&h);
 }
 
-static void get_done(PGresult *res, void *arg);
-
 /* Looks the manifest up again by digest (a manifest list's default-platform entry). */
 static void
 get_by_digest(struct v2_call *c, const char *digest)
@@ -104,6 +105,7 @@ get_by_digest(struct v2_call *c, const char *digest)
 	pg_exec(md.db, &q_by_digest, 2, params, get_done, c);
 }
 
+/* Serves the manifest found, after Distribution's Accept rules. */
 static void
 get_done(PGresult *res, void *arg)
 {
@@ -178,6 +180,7 @@ struct put {
 	char *subject;
 };
 
+/* Frees a pending PUT. */
 static void
 put_free(struct put *p)
 {
@@ -186,6 +189,7 @@ put_free(struct put *p)
 	free(p);
 }
 
+/* Answers a manifest PUT from what registry_put_manifest() decided. */
 static void
 put_done(PGresult *res, void *arg)
 {
@@ -247,6 +251,7 @@ reference_arrays(const struct manifest_info *mi, char **blobs, char **sizes, cha
 	evbuffer_free(sz);
 }
 
+/* The PUT body is read: validate, hash, and store it in one SQL call. */
 static void
 put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
@@ -330,6 +335,7 @@ v2_manifest_put(struct http_txn *txn)
 
 /* ---- DELETE ---------------------------------------------------------------------------------- */
 
+/* Answers a manifest or tag DELETE. */
 static void
 delete_done(PGresult *res, void *arg)
 {

@@ -31,6 +31,7 @@ struct referrers_call {
 	bool filtered;
 };
 
+/* Answers the referrers as an OCI image index. */
 static void
 referrers_done(PGresult *res, void *arg)
 {

@@ -30,6 +30,7 @@ struct tags_call {
 	long long n; /* -1: all */
 };
 
+/* Answers one page of tags with a Link to the next, or NAME_UNKNOWN. */
 static void
 tags_done(PGresult *res, void *arg)
 {
