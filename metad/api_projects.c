@@ -24,63 +24,68 @@ PG_STMT(q_project_get,
         " WHERE p.id = project_ref($3, $4) AND coalesce(project_visible($1, $2, p.id), false)");
 
 /* GitLab's ProjectsFinder: public projects for anyone, internal ones for signed-in callers, and
- * those the caller holds a role on; admins see all. Scoped to a group (with its subgroups on
- * request) or to a user's personal namespace. */
-PG_STMT(q_projects,
-        "WITH src AS (SELECT CASE $3::text"
-        "               WHEN 'group' THEN group_ref($4, $5)"
-        "               WHEN 'user' THEN (SELECT n.id FROM users u"
-        "                   JOIN namespaces n ON n.owner_id = u.id AND n.kind = 'user'"
-        "                  WHERE CASE WHEN $4::bigint IS NOT NULL THEN u.id = $4::bigint"
-        "                             ELSE lower(u.username) = lower($5::text) END)"
-        "             END AS ns),"
-        " ctx AS (SELECT CASE $3::text WHEN 'all' THEN true"
-        "                  WHEN 'group' THEN coalesce(group_visible($1, $2, src.ns), false)"
-        "                  ELSE src.ns IS NOT NULL END AS ok, src.ns FROM src),"
-        " lv AS (SELECT * FROM user_project_levels($1)),"
-        " items AS ("
-        "  SELECT p.id, p.created_at AS created_ts, p.updated_at AS updated_ts,"
-        "         p.last_activity_at AS activity_ts, lower(p.name) AS sort_name,"
-        "         lower(p.path) AS sort_path"
-        "    FROM ctx, projects p JOIN namespaces n ON n.id = p.namespace_id"
-        "    LEFT JOIN lv ON lv.project_id = p.id"
-        "   WHERE ctx.ok"
-        "     AND ($2::boolean OR p.visibility = 'public'"
-        "          OR (p.visibility = 'internal' AND $1::bigint > 0) OR lv.access_level IS NOT NULL)"
-        "     AND ($3::text = 'all' OR p.namespace_id = ctx.ns"
-        "          OR ($6::boolean AND n.traversal_ids @> ARRAY[ctx.ns]))"
-        "     AND (NOT $7::boolean OR lv.access_level IS NOT NULL)"
-        "     AND (NOT $8::boolean OR lv.access_level >= 50)"
-        "     AND ($9::text IS NULL OR p.name ILIKE like_pattern($9) OR p.path ILIKE like_pattern($9)"
-        "          OR p.description ILIKE like_pattern($9)"
-        "          OR ($10::boolean AND p.full_path ILIKE like_pattern($9)))"
-        "     AND ($11::text IS NULL OR p.visibility = $11::text)"
-        "     AND ($12::integer IS NULL OR coalesce(lv.access_level, 0) >= $12::integer)"
-        "     AND ($13::bigint IS NULL OR p.id > $13::bigint)"
-        "     AND ($14::bigint IS NULL OR p.id < $14::bigint)),"
-        " page AS ("
-        "  SELECT id, row_number() OVER (ORDER BY"
-        "       CASE WHEN $15::text = 'name' AND $16::text = 'asc' THEN sort_name END ASC,"
-        "       CASE WHEN $15::text = 'name' AND $16::text = 'desc' THEN sort_name END DESC,"
-        "       CASE WHEN $15::text = 'path' AND $16::text = 'asc' THEN sort_path END ASC,"
-        "       CASE WHEN $15::text = 'path' AND $16::text = 'desc' THEN sort_path END DESC,"
-        "       CASE WHEN $15::text = 'created_at' AND $16::text = 'asc' THEN created_ts END ASC,"
-        "       CASE WHEN $15::text = 'created_at' AND $16::text = 'desc' THEN created_ts END DESC,"
-        "       CASE WHEN $15::text = 'updated_at' AND $16::text = 'asc' THEN updated_ts END ASC,"
-        "       CASE WHEN $15::text = 'updated_at' AND $16::text = 'desc' THEN updated_ts END DESC,"
-        "       CASE WHEN $15::text = 'last_activity_at' AND $16::text = 'asc'"
-        "            THEN activity_ts END ASC,"
-        "       CASE WHEN $15::text = 'last_activity_at' AND $16::text = 'desc'"
-        "            THEN activity_ts END DESC,"
-        "       CASE WHEN $16::text = 'asc' THEN id END ASC,"
-        "       CASE WHEN $16::text = 'desc' THEN id END DESC) AS rn"
-        "    FROM items ORDER BY rn LIMIT $17 OFFSET $18)"
-        " SELECT ctx.ok, (SELECT count(*) FROM items) AS total, i.*"
-        "   FROM ctx LEFT JOIN LATERAL ("
-        "     SELECT " TN_PROJECT_COLS ", page.rn FROM page"
-        "       JOIN projects p ON p.id = page.id"
-        "       JOIN namespaces n ON n.id = p.namespace_id LEFT JOIN users o ON o.id = n.owner_id"
-        "    ) i ON true ORDER BY i.rn");
+ * those the caller holds a role on; admins see all. $3 scopes it: 'all', a group ($4/$5, with
+ * its subgroups when $6), or a user's personal namespace ($4/$5 the user's id or username).
+ * SCOPE is the filter on p.namespace_id: none for 'all', so that scoped lists use the index. */
+#define PROJECTS_SQL(SCOPE)                                                                        \
+	"WITH src AS (SELECT CASE $3::text"                                                        \
+	"               WHEN 'group' THEN group_ref($4, $5)"                                       \
+	"               WHEN 'user' THEN (SELECT n.id FROM users u"                                \
+	"                   JOIN namespaces n ON n.owner_id = u.id AND n.kind = 'user'"            \
+	"                  WHERE CASE WHEN $4::bigint IS NOT NULL THEN u.id = $4::bigint"          \
+	"                             ELSE lower(u.username) = lower($5::text) END)"               \
+	"             END AS ns),"                                                                 \
+	" ctx AS (SELECT CASE $3::text WHEN 'all' THEN true"                                       \
+	"                  WHEN 'group' THEN coalesce(group_visible($1, $2, src.ns), false)"       \
+	"                  ELSE src.ns IS NOT NULL END AS ok,"                                     \
+	"                CASE WHEN $6::boolean AND $3::text = 'group'"                             \
+	"                     THEN ARRAY(SELECT d.id FROM namespaces d"                            \
+	"                                 WHERE d.traversal_ids @> ARRAY[src.ns])"                 \
+	"                     ELSE ARRAY[src.ns] END AS nss FROM src),"                            \
+	" lv AS (SELECT * FROM user_project_levels($1)),"                                          \
+	" items AS ("                                                                              \
+	"  SELECT p.id, p.created_at AS created_ts, p.updated_at AS updated_ts,"                   \
+	"         p.last_activity_at AS activity_ts, lower(p.name) AS sort_name,"                  \
+	"         lower(p.path) AS sort_path"                                                      \
+	"    FROM ctx, projects p LEFT JOIN lv ON lv.project_id = p.id"                            \
+	"   WHERE ctx.ok " SCOPE                                                                    \
+	"     AND ($2::boolean OR p.visibility = 'public'"                                         \
+	"          OR (p.visibility = 'internal' AND $1::bigint > 0) OR lv.access_level IS NOT NULL)" \
+	"     AND (NOT $7::boolean OR lv.access_level IS NOT NULL)"                                \
+	"     AND (NOT $8::boolean OR lv.access_level >= 50)"                                      \
+	"     AND ($9::text IS NULL OR p.name ILIKE like_pattern($9)"                              \
+	"          OR p.path ILIKE like_pattern($9) OR p.description ILIKE like_pattern($9)"       \
+	"          OR ($10::boolean AND p.full_path ILIKE like_pattern($9)))"                      \
+	"     AND ($11::text IS NULL OR p.visibility = $11::text)"                                 \
+	"     AND ($12::integer IS NULL OR coalesce(lv.access_level, 0) >= $12::integer)"          \
+	"     AND ($13::bigint IS NULL OR p.id > $13::bigint)"                                     \
+	"     AND ($14::bigint IS NULL OR p.id < $14::bigint)),"                                   \
+	" page AS ("                                                                               \
+	"  SELECT id, row_number() OVER (ORDER BY"                                                 \
+	"       CASE WHEN $15::text = 'name' AND $16::text = 'asc' THEN sort_name END ASC,"        \
+	"       CASE WHEN $15::text = 'name' AND $16::text = 'desc' THEN sort_name END DESC,"      \
+	"       CASE WHEN $15::text = 'path' AND $16::text = 'asc' THEN sort_path END ASC,"        \
+	"       CASE WHEN $15::text = 'path' AND $16::text = 'desc' THEN sort_path END DESC,"      \
+	"       CASE WHEN $15::text = 'created_at' AND $16::text = 'asc' THEN created_ts END ASC," \
+	"       CASE WHEN $15::text = 'created_at' AND $16::text = 'desc' THEN created_ts END DESC," \
+	"       CASE WHEN $15::text = 'updated_at' AND $16::text = 'asc' THEN updated_ts END ASC," \
+	"       CASE WHEN $15::text = 'updated_at' AND $16::text = 'desc' THEN updated_ts END DESC," \
+	"       CASE WHEN $15::text = 'last_activity_at' AND $16::text = 'asc'"                    \
+	"            THEN activity_ts END ASC,"                                                    \
+	"       CASE WHEN $15::text = 'last_activity_at' AND $16::text = 'desc'"                   \
+	"            THEN activity_ts END DESC,"                                                   \
+	"       CASE WHEN $16::text = 'asc' THEN id END ASC,"                                      \
+	"       CASE WHEN $16::text = 'desc' THEN id END DESC) AS rn"                              \
+	"    FROM items ORDER BY rn LIMIT $17 OFFSET $18)"                                         \
+	" SELECT ctx.ok, (SELECT count(*) FROM items) AS total, i.*"                               \
+	"   FROM ctx LEFT JOIN LATERAL ("                                                          \
+	"     SELECT " TN_PROJECT_COLS ", page.rn FROM page"                                       \
+	"       JOIN projects p ON p.id = page.id"                                                 \
+	"       JOIN namespaces n ON n.id = p.namespace_id LEFT JOIN users o ON o.id = n.owner_id" \
+	"    ) i ON true ORDER BY i.rn"
+
+PG_STMT(q_projects, PROJECTS_SQL(""));
+PG_STMT(q_projects_scoped, PROJECTS_SQL("AND p.namespace_id = ANY (ctx.nss)"));
 
 PG_STMT(q_project_create, "SELECT * FROM project_create($1, $2, $3, $4, $5, $6, $7, $8)");
 PG_STMT(q_project_update, "SELECT * FROM project_update($1, $2, $3, $4, $5, $6, $7, $8, $9)");
@@ -202,7 +207,7 @@ projects_list(struct tn_req *r)
 	tn_arg(r, sort);
 	tn_arg_i64(r, r->page.per_page);
 	tn_arg_i64(r, gl_page_offset(&r->page));
-	tn_exec(r, &q_projects, projects_listed);
+	tn_exec(r, r->mode == LIST_ALL ? &q_projects : &q_projects_scoped, projects_listed);
 }
 
 /* ---- writing ----------------------------------------------------------------------------------- */
