@@ -44,7 +44,8 @@ PG_STMT(q_groups,
         "     AND (NOT $9::boolean OR EXISTS (SELECT 1 FROM group_members gm"
         "           WHERE gm.namespace_id = n.id AND gm.user_id = $1 AND gm.access_level = 50"
         "             AND (gm.expires_at IS NULL OR gm.expires_at > current_date)))"
-        "     AND ($10::integer IS NULL OR coalesce(lv.access_level, 0) >= $10::integer))"
+        "     AND ($10::integer IS NULL OR coalesce(lv.access_level, 0) >= $10::integer)"
+        "     AND ($15::bigint[] IS NULL OR NOT n.id = ANY ($15::bigint[])))"
         " SELECT ctx.ok, (SELECT count(*) FROM items) AS total, i.*"
         "   FROM ctx LEFT JOIN LATERAL ("
         "     SELECT * FROM items ORDER BY"
@@ -118,6 +119,9 @@ groups_list(struct tn_req *r)
 	    tn_bool(r, "top_level_only", &top) < 0 || tn_bool(r, "owned", &owned) < 0 ||
 	    tn_access_level(r, "min_access_level", &min_level) < 0)
 		return;
+	char *skip;
+	if (tn_id_list(r, "skip_groups", &skip) < 0)
+		return;
 	min = min_level;
 	if (r->actor.user_id <= 0)
 		all_available = true; /* anonymous callers see public groups */
@@ -137,6 +141,8 @@ groups_list(struct tn_req *r)
 	tn_arg(r, sort);
 	tn_arg_i64(r, r->page.per_page);
 	tn_arg_i64(r, gl_page_offset(&r->page));
+	tn_arg(r, skip);
+	free(skip);
 	tn_exec(r, &q_groups, groups_listed);
 }
 
@@ -216,6 +222,11 @@ group_create(struct tn_req *r)
 		group_save_failed(r, "path", tn_path_message);
 		return;
 	}
+	const char *description = tn_str(r, "description");
+	if (description != NULL && tn_chars(description) > TN_DESCRIPTION_MAX) {
+		group_save_failed(r, "description", tn_description_message);
+		return;
+	}
 	tn_arg_actor(r);
 	tn_arg(r, name);
 	tn_arg(r, path);
@@ -224,7 +235,7 @@ group_create(struct tn_req *r)
 	else
 		tn_arg(r, NULL);
 	tn_arg(r, vis);
-	tn_arg(r, tn_str(r, "description"));
+	tn_arg(r, description);
 	tn_exec(r, &q_group_create, group_created);
 }
 
@@ -269,12 +280,17 @@ group_update(struct tn_req *r)
 		tn_fail_validation(r, "path", tn_path_message);
 		return;
 	}
+	const char *description = tn_str(r, "description");
+	if (description != NULL && tn_chars(description) > TN_DESCRIPTION_MAX) {
+		tn_fail_validation(r, "description", tn_description_message);
+		return;
+	}
 	tn_arg_actor(r);
 	tn_arg_ref(r, r->id);
 	tn_arg(r, name);
 	tn_arg(r, path);
 	tn_arg(r, vis);
-	tn_arg(r, tn_str(r, "description"));
+	tn_arg(r, description);
 	tn_exec(r, &q_group_update, group_updated);
 }
 

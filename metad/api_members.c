@@ -93,49 +93,12 @@ members_listed(PGresult *res, void *arg)
 	tn_reply_list(arg, res, tn_member_json);
 }
 
-/* user_ids as a PostgreSQL array literal ("{1,2}"), from a list or "1,2"; NULL when absent.
- * -1 when answered with 400. */
-static int
-user_ids(struct tn_req *r, char **out)
-{
-	*out = NULL;
-	json_object *v = NULL;
-	if (!json_object_object_get_ex(r->params, "user_ids", &v))
-		return 0;
-	char *text = xstrdup("{");
-	size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 1;
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_is_type(v, json_type_array) ? json_object_array_get_idx(v, i)
-		                                                         : v;
-		const char *s = e ? json_object_get_string(e) : NULL;
-		char *copy = xstrdup(s ? s : "");
-		char *save = NULL;
-		for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-			int64_t id;
-			if (str_to_i64(t, 1, INT64_MAX, &id) < 0) {
-				free(copy);
-				free(text);
-				tn_fail_param(r, "user_ids is invalid");
-				return -1;
-			}
-			char *next = xasprintf("%s%s%lld", text, text[1] ? "," : "", (long long)id);
-			free(text);
-			text = next;
-		}
-		free(copy);
-	}
-	char *done = xasprintf("%s}", text);
-	free(text);
-	*out = done;
-	return 1;
-}
-
 /* GET /(projects|groups)/:id/members[/all] */
 static void
 members_list(struct tn_req *r)
 {
 	char *ids;
-	if (!member_begin(r, NULL) || tn_page(r) < 0 || user_ids(r, &ids) < 0)
+	if (!member_begin(r, NULL) || tn_page(r) < 0 || tn_id_list(r, "user_ids", &ids) < 0)
 		return;
 	members_args(r, tn_str(r, "query"), ids, 0);
 	free(ids);

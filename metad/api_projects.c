@@ -334,6 +334,11 @@ project_fields(struct tn_req *r, bool create, char **name, char **path, const ch
 		tn_fail_validation(r, "name", why);
 		return -1;
 	}
+	const char *description = tn_str(r, "description");
+	if (description != NULL && tn_chars(description) > TN_DESCRIPTION_MAX) {
+		tn_fail_validation(r, "description", tn_description_message);
+		return -1;
+	}
 	*name = n ? xstrdup(n) : create ? xstrdup(p) : NULL;
 	*path = p ? xstrdup(p) : create ? path_from_name(n) : NULL;
 	if (*path != NULL && !name_valid_path(*path)) {

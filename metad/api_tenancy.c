@@ -26,6 +26,67 @@
 const char tn_path_message[] = "can contain only letters, digits, '_', '-' and '.'. Cannot start "
                                "with '-', end in '.git' or end in '.atom'";
 
+const char tn_description_message[] = "is too long (maximum is 2000 characters)";
+
+size_t
+tn_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* ---- text ------------------------------------------------------------------------------------ */
+
+/* Whether len bytes of s are valid UTF-8 without NUL, as PostgreSQL's text needs: PCRE2 checks
+ * the subject of a UTF pattern before matching. */
+static bool
+utf8_text(const char *s, size_t len)
+{
+	static pcre2_code *any;
+	if (memchr(s, '\0', len) != NULL)
+		return false;
+	if (any == NULL) {
+		int err;
+		PCRE2_SIZE off;
+		any = pcre2_compile((PCRE2_SPTR) "", 0, PCRE2_UTF, &err, &off, NULL);
+		if (any == NULL)
+			fatal("cannot compile the UTF-8 check: %d", err);
+	}
+	pcre2_match_data *m = pcre2_match_data_create_from_pattern(any, NULL);
+	int rc = pcre2_match(any, (PCRE2_SPTR)s, len, 0, 0, m, NULL);
+	pcre2_match_data_free(m);
+	return rc >= 0;
+}
+
+/* Whether every parameter name and string value is text PostgreSQL takes; answers 400 if not. */
+static bool
+params_are_text(struct tn_req *r)
+{
+	json_object_object_foreach(r->params, key, val)
+	{
+		bool ok = utf8_text(key, strlen(key));
+		size_t n = json_object_is_type(val, json_type_array) ? json_object_array_length(val) : 1;
+		for (size_t i = 0; ok && i < n; i++) {
+			json_object *e = json_object_is_type(val, json_type_array)
+			                         ? json_object_array_get_idx(val, i)
+			                         : val;
+			if (e != NULL && json_object_is_type(e, json_type_string))
+				ok = utf8_text(json_object_get_string(e),
+				               (size_t)json_object_get_string_len(e));
+		}
+		if (!ok) {
+			char *msg = utf8_text(key, strlen(key)) ? xasprintf("%s is invalid", key)
+			                                        : xstrdup("parameters are invalid");
+			tn_fail_param(r, msg);
+			free(msg);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* ---- the request ----------------------------------------------------------------------------- */
 
 void
@@ -140,7 +201,8 @@ body_end(struct http_txn *txn, void *arg)
 		return;
 	evbuffer_free(r->body);
 	r->body = NULL;
-	r->next(r);
+	if (params_are_text(r))
+		r->next(r);
 }
 
 void
@@ -164,7 +226,8 @@ tn_start(struct http_txn *txn, const struct route_match *m, const char *id_name,
 		return;
 	}
 	if (!req->has_body) {
-		next(r);
+		if (params_are_text(r))
+			next(r);
 		return;
 	}
 	if (req->content_length > TN_MAX_BODY) {
@@ -222,8 +285,8 @@ int
 tn_int(struct tn_req *r, const char *key, int64_t *out)
 {
 	json_object *v = param(r, key);
-	if (v == NULL && !tn_has(r, key))
-		return 0;
+	if (v == NULL)
+		return 0; /* absent, or null: Grape's nil */
 	if (v != NULL && json_object_is_type(v, json_type_int)) {
 		*out = json_object_get_int64(v);
 		return 1;
@@ -242,8 +305,8 @@ int
 tn_bool(struct tn_req *r, const char *key, bool *out)
 {
 	json_object *v = param(r, key);
-	if (v == NULL && !tn_has(r, key))
-		return 0;
+	if (v == NULL)
+		return 0; /* absent, or null: Grape's nil */
 	if (v != NULL && json_object_is_type(v, json_type_boolean)) {
 		*out = json_object_get_boolean(v);
 		return 1;
@@ -331,6 +394,41 @@ tn_date(struct tn_req *r, const char *key, const char **out)
 }
 
 int
+tn_id_list(struct tn_req *r, const char *key, char **out)
+{
+	*out = NULL;
+	json_object *v = NULL;
+	if (!json_object_object_get_ex(r->params, key, &v) || v == NULL)
+		return 0;
+	char *text = xstrdup("{");
+	size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 1;
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_is_type(v, json_type_array) ? json_object_array_get_idx(v, i)
+		                                                         : v;
+		const char *s = e ? json_object_get_string(e) : NULL;
+		char *copy = xstrdup(s ? s : "");
+		char *save = NULL;
+		for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+			int64_t id;
+			if (str_to_i64(t, 1, INT64_MAX, &id) < 0) {
+				free(copy);
+				free(text);
+				invalid(r, key, "is invalid");
+				return -1;
+			}
+			char *next = xasprintf("%s%s%lld", text, text[1] ? "," : "", (long long)id);
+			free(text);
+			text = next;
+		}
+		free(copy);
+	}
+	char *done = xasprintf("%s}", text);
+	free(text);
+	*out = done;
+	return 1;
+}
+
+int
 tn_page(struct tn_req *r)
 {
 	if (gl_page_parse(r->txn, &r->page) < 0) {
@@ -395,8 +493,9 @@ tn_arg_ref(struct tn_req *r, const char *ref)
 		tn_arg_i64(r, id);
 		tn_arg(r, NULL);
 	} else {
+		/* a path that is not text names nothing (404), rather than failing the query */
 		tn_arg(r, NULL);
-		tn_arg(r, ref);
+		tn_arg(r, ref != NULL && utf8_text(ref, strlen(ref)) ? ref : NULL);
 	}
 }
 

@@ -65,6 +65,9 @@ int tn_enum(struct tn_req *r, const char *key, const char *const *values, const 
 int tn_access_level(struct tn_req *r, const char *key, int *out);
 /* A YYYY-MM-DD date; "" or null clears (*out = NULL, returns 1). Same contract as tn_int. */
 int tn_date(struct tn_req *r, const char *key, const char **out);
+/* A list of ids ([1,2], "1,2" or key[]=1&key[]=2) as a PostgreSQL array literal "{1,2}" (caller
+ * frees), NULL when absent; same contract as tn_int. */
+int tn_id_list(struct tn_req *r, const char *key, char **out);
 /* page and per_page; -1 when answered with 400. */
 int tn_page(struct tn_req *r);
 /* order_by among values (default dflt) and sort asc/desc (default sort_dflt). */
@@ -104,6 +107,11 @@ void tn_reply_list(struct tn_req *r, PGresult *res,
 bool tn_valid_group_name(const char *name, const char **why);
 bool tn_valid_project_name(const char *name, const char **why);
 extern const char tn_path_message[];
+/* GitLab's limit on descriptions, in characters, and its message. */
+#define TN_DESCRIPTION_MAX 2000
+extern const char tn_description_message[];
+/* Characters (not bytes) of UTF-8 text. */
+size_t tn_chars(const char *s);
 
 /* Columns the entity builders read. A project row joins its namespace n and the namespace's owner
  * o; the caller's direct project role (pm_level) and group role (gm_level) need $1, the caller. */

@@ -125,6 +125,26 @@ def test_validation_errors(registry, uniq, alice):
     r = alice.request("POST", "/groups", data="{not json",
                       headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["message"].startswith("400 Bad request")
+    # text PostgreSQL would refuse is a parameter error, not a server error
+    for body in (b'{"name": "x", "path": "u", "description": "\xff\xfe"}',
+                 b'{"name": "x", "path": "u", "description": "a\\u0000b"}'):
+        r = alice.request("POST", "/groups", data=body,
+                          headers={"Content-Type": "application/json"})
+        assert (r.status_code, r.json()) == (400, {"error": "description is invalid"})
+    r = alice.get("/groups?search=%FF")
+    assert (r.status_code, r.json()) == (400, {"error": "search is invalid"})
+    r = alice.get("/projects/%FF%FE")
+    assert (r.status_code, r.json()) == (404, {"message": "404 Project Not Found"})
+    assert err("POST", "/groups", {"name": "x", "path": f"d-{uniq}", "description": "é" * 2001}) \
+        == (400, {"message": "Failed to save group {:description=>[\"is too long (maximum is "
+                             "2000 characters)\"]}"})
+    # null is absent, as Grape reads it
+    g = alice.ok("POST", "/groups", json={"name": "N", "path": f"null-{uniq}", "parent_id": None})
+    assert g["parent_id"] is None
+    assert [x["id"] for x in alice.ok("GET", "/groups", params={"search": f"null-{uniq}"})] == [
+        g["id"]]
+    assert alice.ok("GET", "/groups", params={"search": f"null-{uniq}",
+                                              "skip_groups[]": [g["id"]]}) == []
     # form bodies and query parameters work as in GitLab
     g = alice.ok("POST", "/groups", data={"name": "Form", "path": f"form-{uniq}"})
     assert g["full_path"] == f"form-{uniq}"
