@@ -66,6 +66,14 @@ def test_tenant_lifecycle_with_python_gitlab(registry, uniq, people):
     assert [p.path_with_namespace for p in acme.projects.list(include_subgroups=True)] == [
         web.path_with_namespace]
     assert acme.projects.list() == []
+    # python-gitlab follows the Link headers across pages
+    for i in range(3):
+        gl.projects.create({"name": f"extra{i}", "namespace_id": platform.id})
+    paged = acme.projects.list(include_subgroups=True, get_all=True, per_page=1)
+    assert len(paged) == 4 and len({p.id for p in paged}) == 4
+    for p in paged:
+        if p.id != web.id:
+            gl.projects.delete(p.id)
     assert [p.id for p in carol.gitlab().projects.list(membership=True)] == [web.id]
     assert [p.id for p in bob.gitlab().projects.list(membership=True)] == [web.id]
     bob_view = bob.gitlab().projects.get(web.id)

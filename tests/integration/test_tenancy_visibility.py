@@ -171,3 +171,24 @@ def test_admin_sees_and_manages_everything(registry, world):
     r = admin.post("/projects/user/999999999", json={"name": "x"})
     assert (r.status_code, r.json()) == (404, {"message": "404 User Not Found"})
     admin.ok("DELETE", f"/projects/{private['id']}", status=202)
+
+
+def test_through_the_gateway_identity_cannot_be_forged(registry, world):
+    """The public listener forwards anonymous calls to metad and drops client X-Registry-*."""
+    import requests
+    public, private = world["projects"]["public"], world["projects"]["private"]
+    r = requests.get(f"{registry.url}/api/v4/projects/{public['id']}", timeout=30)
+    assert r.status_code == 200 and r.json()["path_with_namespace"] == public[
+        "path_with_namespace"]
+    assert r.json()["web_url"] == f"{registry.url}/{public['path_with_namespace']}"
+    forged = {"X-Registry-User-Id": str(world["alice"].id), "X-Registry-Admin": "1",
+              "X-Registry-Username": world["alice"].username}
+    r = requests.get(f"{registry.url}/api/v4/projects/{private['id']}", headers=forged,
+                     timeout=30)
+    assert (r.status_code, r.json()) == (404, NOT_FOUND_PROJECT)
+    r = requests.delete(f"{registry.url}/api/v4/projects/{public['id']}", headers=forged,
+                        timeout=30)
+    assert (r.status_code, r.json()) == (401, {"message": "401 Unauthorized"})
+    r = requests.get(f"{registry.url}/api/v4/groups/{world['group']['id']}/projects",
+                     params={"per_page": 1}, timeout=30)
+    assert r.headers["X-Total"] == "1"
