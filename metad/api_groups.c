@@ -64,6 +64,7 @@ PG_STMT(q_group_transfer, "SELECT * FROM group_transfer($1, $2, $3, $4, $5)");
 
 /* ---- reading ----------------------------------------------------------------------------------- */
 
+/* Answers with the group just read (status in r->num), or 404. */
 static void
 group_read(PGresult *res, void *arg)
 {
@@ -89,6 +90,7 @@ tn_group_reply(struct tn_req *r, int64_t id, int status)
 	tn_exec(r, &q_group_get, group_read);
 }
 
+/* GET /groups/:id */
 static void
 group_get(struct tn_req *r)
 {
@@ -98,6 +100,7 @@ group_get(struct tn_req *r)
 	tn_exec(r, &q_group_get, group_read);
 }
 
+/* Answers a page of groups. */
 static void
 groups_listed(PGresult *res, void *arg)
 {
@@ -172,6 +175,7 @@ visibility_error(const char *status, const char *visibility)
 	                 visibility);
 }
 
+/* Maps group_create()'s status onto GitLab's answer. */
 static void
 group_created(PGresult *res, void *arg)
 {
@@ -239,6 +243,7 @@ group_create(struct tn_req *r)
 	tn_exec(r, &q_group_create, group_created);
 }
 
+/* Maps group_update()'s status onto GitLab's answer. */
 static void
 group_updated(PGresult *res, void *arg)
 {
@@ -294,6 +299,7 @@ group_update(struct tn_req *r)
 	tn_exec(r, &q_group_update, group_updated);
 }
 
+/* Maps group_delete()'s status: 202 as GitLab deletes asynchronously. */
 static void
 group_deleted(PGresult *res, void *arg)
 {
@@ -322,6 +328,7 @@ group_delete(struct tn_req *r)
 	tn_exec(r, &q_group_delete, group_deleted);
 }
 
+/* Maps group_transfer()'s status onto GitLab's answer. */
 static void
 group_transferred(PGresult *res, void *arg)
 {
@@ -364,12 +371,14 @@ group_transfer(struct tn_req *r)
 
 /* ---- routes ------------------------------------------------------------------------------------ */
 
+/* Route entry points: each starts a request with the step that serves it. */
 static void
 h_list(struct http_txn *txn, const struct route_match *m)
 {
 	tn_start(txn, m, NULL, NULL, groups_list);
 }
 
+/* Lists the groups below r->id. */
 static void
 start_scoped(struct tn_req *r, enum list_scope scope)
 {
@@ -377,12 +386,14 @@ start_scoped(struct tn_req *r, enum list_scope scope)
 	groups_list(r);
 }
 
+/* GET /groups/:id/subgroups: direct children. */
 static void
 subgroups_list(struct tn_req *r)
 {
 	start_scoped(r, LIST_CHILDREN);
 }
 
+/* GET /groups/:id/descendant_groups: every group below. */
 static void
 descendants_list(struct tn_req *r)
 {

@@ -49,6 +49,7 @@ PG_STMT(q_member_add, "SELECT * FROM member_add($1, $2, $3, $4, $5, $6, $7, $8)"
 PG_STMT(q_member_update, "SELECT * FROM member_update($1, $2, $3, $4, $5, $6, $7, $8, $9)");
 PG_STMT(q_member_remove, "SELECT member_remove($1, $2, $3, $4, $5, $6) AS status");
 
+/* The source kind as member_source() names it. */
 static const char *
 kind(const struct tn_req *r)
 {
@@ -87,6 +88,7 @@ members_args(struct tn_req *r, const char *search, const char *ids, int64_t user
 	tn_arg_i64(r, user > 0 ? 0 : gl_page_offset(&r->page));
 }
 
+/* Answers a page of members. */
 static void
 members_listed(PGresult *res, void *arg)
 {
@@ -105,6 +107,7 @@ members_list(struct tn_req *r)
 	tn_exec(r, &q_members, members_listed);
 }
 
+/* Answers with one member, 404 "Not found" when not one. */
 static void
 member_read(PGresult *res, void *arg)
 {
@@ -134,6 +137,7 @@ member_fetch(struct tn_req *r, int64_t user, int status)
 	tn_exec(r, &q_members, member_read);
 }
 
+/* GET .../members[/all]/:user_id */
 static void
 member_get(struct tn_req *r)
 {
@@ -171,6 +175,7 @@ member_failed(struct tn_req *r, PGresult *res)
 	return true;
 }
 
+/* After member_add(): the new member (201), or the failure. */
 static void
 member_added(PGresult *res, void *arg)
 {
@@ -225,6 +230,7 @@ member_add(struct tn_req *r)
 	tn_exec(r, &q_member_add, member_added);
 }
 
+/* After member_update(): the member (200), or the failure. */
 static void
 member_updated(PGresult *res, void *arg)
 {
@@ -259,6 +265,7 @@ member_update(struct tn_req *r)
 	tn_exec(r, &q_member_update, member_updated);
 }
 
+/* After member_remove(): 204, or the failure. */
 static void
 member_removed(PGresult *res, void *arg)
 {

@@ -31,6 +31,7 @@ PG_STMT(q_namespaces,
         "   FROM (SELECT 1) one LEFT JOIN LATERAL ("
         "     SELECT * FROM items ORDER BY id LIMIT $6 OFFSET $7) i ON true");
 
+/* Answers a page of namespaces. */
 static void
 namespaces_listed(PGresult *res, void *arg)
 {
@@ -55,6 +56,7 @@ namespaces_list(struct tn_req *r)
 	tn_exec(r, &q_namespaces, namespaces_listed);
 }
 
+/* Answers with one namespace, or 404. */
 static void
 namespace_read(PGresult *res, void *arg)
 {
@@ -81,6 +83,7 @@ namespace_get(struct tn_req *r)
 	tn_exec(r, &q_namespace_get, namespace_read);
 }
 
+/* Route entry points. */
 static void
 h_list(struct http_txn *txn, const struct route_match *m)
 {

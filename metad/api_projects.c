@@ -98,6 +98,7 @@ PG_STMT(q_project_to_group,
 
 /* ---- reading ----------------------------------------------------------------------------------- */
 
+/* Answers with the project just read (status in r->num, shape in r->mode), or 404. */
 static void
 project_read(PGresult *res, void *arg)
 {
@@ -136,6 +137,7 @@ project_get(struct tn_req *r)
 	tn_exec(r, &q_project_get, project_read);
 }
 
+/* List item builders: the basic shape (simple=true, anonymous), the full one. */
 static json_object *
 build_basic(struct tn_req *r, PGresult *res, int row)
 {
@@ -148,6 +150,7 @@ build_full(struct tn_req *r, PGresult *res, int row)
 	return tn_project_json(r, res, row, TN_PROJECT_WITH_ACCESS);
 }
 
+/* Answers a page of projects. */
 static void
 projects_listed(PGresult *res, void *arg)
 {
@@ -253,6 +256,7 @@ fail_taken(struct tn_req *r, const char *detail)
 	tn_reply(r, 400, o);
 }
 
+/* 400 for a visibility above the group's. */
 static void
 fail_visibility(struct tn_req *r, const char *group_visibility)
 {
@@ -277,6 +281,7 @@ registry_level(struct tn_req *r, const char **out)
 	return rc;
 }
 
+/* Maps project_create()'s status onto GitLab's answer. */
 static void
 project_created(PGresult *res, void *arg)
 {
@@ -407,6 +412,7 @@ project_create_for_user(struct tn_req *r)
 	project_create_as(r, user, false);
 }
 
+/* Maps project_update()'s status onto GitLab's answer. */
 static void
 project_updated(PGresult *res, void *arg)
 {
@@ -465,6 +471,7 @@ project_update(struct tn_req *r)
 	tn_exec(r, &q_project_update, project_updated);
 }
 
+/* Maps project_delete()'s status: 202 as GitLab deletes asynchronously. */
 static void
 project_deleted(PGresult *res, void *arg)
 {
@@ -493,6 +500,7 @@ project_delete(struct tn_req *r)
 	tn_exec(r, &q_project_delete, project_deleted);
 }
 
+/* Maps project_transfer()'s status onto GitLab's answer. */
 static void
 project_transferred(PGresult *res, void *arg)
 {
@@ -560,6 +568,7 @@ project_to_group(struct tn_req *r)
 
 /* ---- routes ------------------------------------------------------------------------------------ */
 
+/* GET /groups/:id/projects */
 static void
 group_projects_list(struct tn_req *r)
 {
@@ -567,6 +576,7 @@ group_projects_list(struct tn_req *r)
 	projects_list(r);
 }
 
+/* GET /users/:user_id/projects */
 static void
 user_projects_list(struct tn_req *r)
 {
@@ -574,6 +584,7 @@ user_projects_list(struct tn_req *r)
 	projects_list(r);
 }
 
+/* Route entry points: each starts a request with the step that serves it. */
 static void
 h_list(struct http_txn *txn, const struct route_match *m)
 {

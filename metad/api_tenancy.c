@@ -172,6 +172,7 @@ merge_body(struct tn_req *r)
 	return rc;
 }
 
+/* The client left while sending its body: nothing else holds the request. */
 static void
 body_abort(struct http_txn *txn, void *arg)
 {
@@ -179,6 +180,7 @@ body_abort(struct http_txn *txn, void *arg)
 	(void)txn;
 }
 
+/* Collects the body, refusing more than TN_MAX_BODY. */
 static void
 body_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 {
@@ -192,6 +194,7 @@ body_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 	evbuffer_add_buffer(r->body, buf);
 }
 
+/* The body is in: merge it and go on. */
 static void
 body_end(struct http_txn *txn, void *arg)
 {
@@ -241,6 +244,7 @@ tn_start(struct http_txn *txn, const struct route_match *m, const char *id_name,
 
 /* ---- parameters ------------------------------------------------------------------------------ */
 
+/* The parameter's JSON value, NULL when absent or null. */
 static json_object *
 param(struct tn_req *r, const char *key)
 {
@@ -272,6 +276,7 @@ tn_str(struct tn_req *r, const char *key)
 	}
 }
 
+/* 400 {"error": "<key> <how>"} as Grape words it; returns -1. */
 static int
 invalid(struct tn_req *r, const char *key, const char *how)
 {
@@ -680,18 +685,21 @@ tn_url(struct tn_req *r, const char *fmt, ...)
 	return url;
 }
 
+/* Adds a string member, null for NULL. */
 static void
 add_str(json_object *o, const char *key, const char *value)
 {
 	json_object_object_add(o, key, js_new_str_or_null(value));
 }
 
+/* Adds a column's text, null for SQL NULL. */
 static void
 add_col(json_object *o, const char *key, PGresult *res, int row, const char *col)
 {
 	add_str(o, key, pg_get(res, row, col));
 }
 
+/* Adds a column as a number, null for SQL NULL. */
 static void
 add_int_col(json_object *o, const char *key, PGresult *res, int row, const char *col)
 {
@@ -699,6 +707,7 @@ add_int_col(json_object *o, const char *key, PGresult *res, int row, const char 
 	json_object_object_add(o, key, v ? json_object_new_int64(strtoll(v, NULL, 10)) : NULL);
 }
 
+/* Adds external URL + prefix + path. */
 static void
 add_url(struct tn_req *r, json_object *o, const char *key, const char *prefix, const char *path)
 {
