@@ -1,0 +1,90 @@
+/*
+ * Slowing down password and token guessing. Failures are counted per client address in
+ * PostgreSQL (auth_failures), so every worker of every authd instance sees the same count; the
+ * credential queries read the wait (RATELIMIT_SQL) in the same round trip as the row they look
+ * up, and a client that must wait is answered 429 without any hashing, which also keeps a
+ * flood of guesses from eating the hashing threads.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "authd.h"
+#include "log.h"
+#include "pg.h"
+#include "util.h"
+
+PG_STMT(q_fail,
+        "INSERT INTO auth_failures AS f (client, failures, window_start, last_failure_at) "
+        "VALUES ($1, 1, now(), now()) "
+        "ON CONFLICT (client) DO UPDATE SET "
+        "failures = CASE WHEN f.last_failure_at < now() - interval '15 minutes' THEN 1 "
+        "ELSE f.failures + 1 END, "
+        "window_start = CASE WHEN f.last_failure_at < now() - interval '15 minutes' THEN now() "
+        "ELSE f.window_start END, "
+        "last_failure_at = now() "
+        "RETURNING failures");
+PG_STMT(q_clear, "DELETE FROM auth_failures WHERE client = $1");
+PG_STMT(q_purge_failures,
+        "DELETE FROM auth_failures WHERE last_failure_at < now() - interval '1 day'");
+PG_STMT(q_purge_oauth,
+        "DELETE FROM oauth_access_tokens WHERE revoked AND created_at < now() - interval '1 day'");
+
+struct fail_op {
+	char *client;
+	char *what;
+	void (*done)(void *);
+	void *arg;
+};
+
+static void
+fail_stored(PGresult *res, void *arg)
+{
+	struct fail_op *op = arg;
+	if (!pg_ok(res)) {
+		log_error("cannot record a failed sign-in: %s", pg_error(res));
+	} else {
+		long long n = pg_get_int(res, 0, "failures");
+		log_warn("authentication failed: %s from %s (%lld in a row%s)", op->what, op->client, n,
+		         n >= RATELIMIT_FREE ? ", slowing down" : "");
+	}
+	if (op->done != NULL)
+		op->done(op->arg);
+	free(op->client);
+	free(op->what);
+	free(op);
+}
+
+void
+ratelimit_fail(const char *client, const char *what, void (*done)(void *), void *arg)
+{
+	struct fail_op *op = xcalloc(1, sizeof(*op));
+	op->client = xstrdup(client);
+	op->what = xstrdup(what);
+	op->done = done;
+	op->arg = arg;
+	const char *v[] = { client };
+	pg_exec(ad.db, &q_fail, 1, v, fail_stored, op);
+}
+
+static void
+ignore_result(PGresult *res, void *arg)
+{
+	if (!pg_ok(res))
+		log_warn("%s: %s", (const char *)arg, pg_error(res));
+}
+
+void
+ratelimit_clear(const char *client)
+{
+	const char *v[] = { client };
+	pg_exec(ad.db, &q_clear, 1, v, ignore_result, (void *)"cannot clear failed sign-ins");
+}
+
+void
+ratelimit_purge(void)
+{
+	pg_exec(ad.db, &q_purge_failures, 0, NULL, ignore_result,
+	        (void *)"cannot purge auth_failures");
+	pg_exec(ad.db, &q_purge_oauth, 0, NULL, ignore_result,
+	        (void *)"cannot purge OAuth tokens");
+}
