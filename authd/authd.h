@@ -122,22 +122,34 @@ unsigned access_grant(const struct access_subject *s, unsigned requested);
 
 /* ---- ratelimit.c: slowing down guessing, agreed between workers through PostgreSQL --------- */
 
-/* Five failures in a row are free; after that each attempt waits 2^(failures - 5) seconds after
- * the last failure (at most 5 minutes); 15 minutes without a failure start afresh. */
-#define RATELIMIT_FREE 5
-/* SQL for the seconds a client ($2) must still wait, and its failures so far: the columns
- * "wait" and "failures" of a one-row subquery w the credential queries start from. */
-#define RATELIMIT_SQL                                                                          \
-	"(SELECT coalesce(max(CASE WHEN f.failures >= 5 THEN greatest(0, ceil(extract(epoch FROM " \
-	"f.last_failure_at + least(300, power(2, f.failures - 5)) * interval '1 second' - now()))) " \
-	"ELSE 0 END), 0)::int AS wait, coalesce(max(f.failures), 0)::int AS failures "            \
-	"FROM auth_failures f WHERE f.client = $2 "                                                \
-	"AND f.last_failure_at > now() - interval '15 minutes') w"
+/* Failures are counted twice: per client and login ("10.0.0.7 alice"), where five are free,
+ * and per client alone, where thirty are (guessing across many accounts, or tokens). Past the
+ * free ones each attempt waits 2^(failures - free) seconds after the last failure (at most five
+ * minutes); fifteen minutes without a failure start afresh. A success clears the client and
+ * login count only, so signing in to one's own account does not buy guesses at another. */
+#define RATELIMIT_FREE_LOGIN 5
+#define RATELIMIT_FREE_CLIENT 30
+#define RATELIMIT_STR_(x) #x
+#define RATELIMIT_STR(x) RATELIMIT_STR_(x)
+/* SQL for the seconds a client ($2) signing in as a login ($3, NULL for a bare token) must still
+ * wait, and the failures of that client and login so far: the columns "wait" and "failures" of a
+ * one-row subquery w the credential queries start from. */
+#define RATELIMIT_SQL                                                                             \
+	"(SELECT coalesce(max(CASE WHEN f.failures >= f.free THEN greatest(0, ceil(extract(epoch "   \
+	"FROM f.last_failure_at + least(300, power(2, f.failures - f.free)) * interval '1 second' "   \
+	"- now()))) ELSE 0 END), 0)::int AS wait, "                                                   \
+	"coalesce(max(f.failures) FILTER (WHERE f.client <> $2), 0)::int AS failures "                \
+	"FROM (SELECT a.client, a.failures, a.last_failure_at, CASE WHEN a.client = $2 THEN "         \
+	RATELIMIT_STR(RATELIMIT_FREE_CLIENT) " ELSE " RATELIMIT_STR(RATELIMIT_FREE_LOGIN) " END "    \
+	"AS free FROM auth_failures a WHERE (a.client = $2 OR a.client = $2 || ' ' || lower($3)) "    \
+	"AND a.last_failure_at > now() - interval '15 minutes') f) w"
 
-/* Records a failed sign-in of client and logs it; done runs once it is stored. */
-void ratelimit_fail(const char *client, const char *what, void (*done)(void *), void *arg);
-/* Forgets client's failures after a successful sign-in. */
-void ratelimit_clear(const char *client);
+/* Records a failed sign-in of client as login (may be NULL) and logs it; done runs once it is
+ * stored. */
+void ratelimit_fail(const char *client, const char *login, const char *what, void (*done)(void *),
+                    void *arg);
+/* Forgets the failures of client as login after a successful sign-in. */
+void ratelimit_clear(const char *client, const char *login);
 /* Deletes old rows of auth_failures and spent OAuth tokens. */
 void ratelimit_purge(void);
 

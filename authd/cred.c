@@ -139,7 +139,7 @@ op_fail(struct cred_op *op)
 	char *what = op->kind == SECRET_NONE || op->kind == SECRET_DEPLOY
 	                 ? xasprintf("%s for \"%s\"", kind_text(op->kind), who)
 	                 : xstrdup(kind_text(op->kind));
-	ratelimit_fail(op->client, what, fail_recorded, op);
+	ratelimit_fail(op->client, op->login, what, fail_recorded, op);
 	free(what);
 	free(who);
 }
@@ -158,7 +158,7 @@ op_verified(struct cred_op *op)
 	op->r.status = op->after;
 	if (op->after == CRED_OK) {
 		if (op->failures > 0)
-			ratelimit_clear(op->client);
+			ratelimit_clear(op->client, op->login);
 		if (op->kind == SECRET_PAT) {
 			char id[32];
 			snprintf(id, sizeof(id), "%lld", (long long)op->r.token_id);
@@ -296,8 +296,8 @@ op_start(struct cred_op *op, const char *key)
 		stmt = &q_password;
 		break;
 	}
-	const char *v[] = { key, op->client };
-	pg_exec(ad.db, stmt, 2, v, row_found, op);
+	const char *v[] = { key, op->client, op->login };
+	pg_exec(ad.db, stmt, 3, v, row_found, op);
 }
 
 void

@@ -193,10 +193,22 @@ params_list_free(char **v)
 int
 params_bool(json_object *p, const char *key)
 {
-	if (p == NULL || !json_object_object_get_ex(p, key, NULL))
+	json_object *v;
+	if (p == NULL || !json_object_object_get_ex(p, key, &v) || v == NULL)
 		return -1;
-	bool b;
-	if (!js_bool(p, key, &b))
-		return -2;
-	return b ? 1 : 0;
+	if (json_object_is_type(v, json_type_boolean))
+		return json_object_get_boolean(v) ? 1 : 0;
+	/* Grape's coercion: Ruby clients send "true", Python ones "True", forms "1" or "on". */
+	static const char *const yes[] = { "true", "t", "yes", "y", "on", "1" };
+	static const char *const no[] = { "false", "f", "no", "n", "off", "0" };
+	const char *s = json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int)
+	                    ? json_object_get_string(v)
+	                    : "";
+	for (size_t i = 0; i < nitems(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -2;
 }

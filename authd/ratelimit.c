@@ -1,6 +1,7 @@
 /*
- * Slowing down password and token guessing. Failures are counted per client address in
- * PostgreSQL (auth_failures), so every worker of every authd instance sees the same count; the
+ * Slowing down password and token guessing. Failures are counted per client address, and per
+ * client and login, in PostgreSQL (auth_failures), so every worker of every authd instance sees
+ * the same counts (RATELIMIT_SQL in authd.h has the policy); the
  * credential queries read the wait (RATELIMIT_SQL) in the same round trip as the row they look
  * up, and a client that must wait is answered 429 without any hashing, which also keeps a
  * flood of guesses from eating the hashing threads.
@@ -13,17 +14,19 @@
 #include "pg.h"
 #include "util.h"
 
+/* Counts a failure of client $1 and of client $1 as login $2 (when there is one). */
 PG_STMT(q_fail,
         "INSERT INTO auth_failures AS f (client, failures, window_start, last_failure_at) "
-        "VALUES ($1, 1, now(), now()) "
+        "SELECT k, 1, now(), now() FROM unnest(ARRAY[$1, $1 || ' ' || lower(left($2, 255))]) k "
+        "WHERE k IS NOT NULL "
         "ON CONFLICT (client) DO UPDATE SET "
         "failures = CASE WHEN f.last_failure_at < now() - interval '15 minutes' THEN 1 "
         "ELSE f.failures + 1 END, "
         "window_start = CASE WHEN f.last_failure_at < now() - interval '15 minutes' THEN now() "
         "ELSE f.window_start END, "
         "last_failure_at = now() "
-        "RETURNING failures");
-PG_STMT(q_clear, "DELETE FROM auth_failures WHERE client = $1");
+        "RETURNING (f.client = $1) AS whole, f.failures");
+PG_STMT(q_clear, "DELETE FROM auth_failures WHERE client = $1 || ' ' || lower(left($2, 255))");
 PG_STMT(q_purge_failures,
         "DELETE FROM auth_failures WHERE last_failure_at < now() - interval '1 day'");
 PG_STMT(q_purge_oauth,
@@ -43,9 +46,17 @@ fail_stored(PGresult *res, void *arg)
 	if (!pg_ok(res)) {
 		log_error("cannot record a failed sign-in: %s", pg_error(res));
 	} else {
-		long long n = pg_get_int(res, 0, "failures");
-		log_warn("authentication failed: %s from %s (%lld in a row%s)", op->what, op->client, n,
-		         n >= RATELIMIT_FREE ? ", slowing down" : "");
+		long long client = 0, login = 0;
+		for (int i = 0; i < pg_rows(res); i++) {
+			if (pg_get_bool(res, i, "whole"))
+				client = pg_get_int(res, i, "failures");
+			else
+				login = pg_get_int(res, i, "failures");
+		}
+		bool slow = client >= RATELIMIT_FREE_CLIENT || login >= RATELIMIT_FREE_LOGIN;
+		log_warn("authentication failed: %s from %s (%lld failures for this login, %lld from "
+		         "this client%s)",
+		         op->what, op->client, login, client, slow ? "; slowing down" : "");
 	}
 	if (op->done != NULL)
 		op->done(op->arg);
@@ -55,15 +66,16 @@ fail_stored(PGresult *res, void *arg)
 }
 
 void
-ratelimit_fail(const char *client, const char *what, void (*done)(void *), void *arg)
+ratelimit_fail(const char *client, const char *login, const char *what, void (*done)(void *),
+               void *arg)
 {
 	struct fail_op *op = xcalloc(1, sizeof(*op));
 	op->client = xstrdup(client);
 	op->what = xstrdup(what);
 	op->done = done;
 	op->arg = arg;
-	const char *v[] = { client };
-	pg_exec(ad.db, &q_fail, 1, v, fail_stored, op);
+	const char *v[] = { client, login };
+	pg_exec(ad.db, &q_fail, 2, v, fail_stored, op);
 }
 
 static void
@@ -74,10 +86,12 @@ ignore_result(PGresult *res, void *arg)
 }
 
 void
-ratelimit_clear(const char *client)
+ratelimit_clear(const char *client, const char *login)
 {
-	const char *v[] = { client };
-	pg_exec(ad.db, &q_clear, 1, v, ignore_result, (void *)"cannot clear failed sign-ins");
+	if (login == NULL)
+		return;
+	const char *v[] = { client, login };
+	pg_exec(ad.db, &q_clear, 2, v, ignore_result, (void *)"cannot clear failed sign-ins");
 }
 
 void
