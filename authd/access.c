@@ -21,6 +21,7 @@
 
 #define MAX_SCOPES 32
 
+/* Adds a scope, or merges its actions into the same type and name already listed. */
 static void
 add_item(struct access_list *l, const char *type, size_t tlen, const char *name, size_t nlen,
          unsigned actions)

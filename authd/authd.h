@@ -134,14 +134,15 @@ unsigned access_grant(const struct access_subject *s, unsigned requested);
 /* SQL for the seconds a client ($2) signing in as a login ($3, NULL for a bare token) must still
  * wait, and the failures of that client and login so far: the columns "wait" and "failures" of a
  * one-row subquery w the credential queries start from. */
-#define RATELIMIT_SQL                                                                             \
-	"(SELECT coalesce(max(CASE WHEN f.failures >= f.free THEN greatest(0, ceil(extract(epoch "   \
-	"FROM f.last_failure_at + least(300, power(2, f.failures - f.free)) * interval '1 second' "   \
-	"- now()))) ELSE 0 END), 0)::int AS wait, "                                                   \
-	"coalesce(max(f.failures) FILTER (WHERE f.client <> $2), 0)::int AS failures "                \
-	"FROM (SELECT a.client, a.failures, a.last_failure_at, CASE WHEN a.client = $2 THEN "         \
-	RATELIMIT_STR(RATELIMIT_FREE_CLIENT) " ELSE " RATELIMIT_STR(RATELIMIT_FREE_LOGIN) " END "    \
-	"AS free FROM auth_failures a WHERE (a.client = $2 OR a.client = $2 || ' ' || lower($3)) "    \
+#define RATELIMIT_SQL                                                                        \
+	"(SELECT coalesce(max(CASE WHEN f.failures >= f.free THEN greatest(0, ceil(extract("   \
+	"epoch FROM f.last_failure_at + least(300, power(2, f.failures - f.free)) "             \
+	"* interval '1 second' - now()))) ELSE 0 END), 0)::int AS wait, "                       \
+	"coalesce(max(f.failures) FILTER (WHERE f.client <> $2), 0)::int AS failures "          \
+	"FROM (SELECT a.client, a.failures, a.last_failure_at, CASE WHEN a.client = $2 THEN "   \
+	RATELIMIT_STR(RATELIMIT_FREE_CLIENT) " ELSE " RATELIMIT_STR(RATELIMIT_FREE_LOGIN)       \
+	" END AS free FROM auth_failures a "                                                    \
+	"WHERE (a.client = $2 OR a.client = $2 || ' ' || lower($3)) "                           \
 	"AND a.last_failure_at > now() - interval '15 minutes') f) w"
 
 /* Records a failed sign-in of client as login (may be NULL) and logs it; done runs once it is

@@ -21,10 +21,10 @@
 #include "util.h"
 
 /* Every credential query answers with the same columns. */
-#define CRED_COLS                                                                                 \
-	"w.wait, w.failures, (t.id IS NOT NULL OR t.user_id IS NOT NULL) AS found, t.id AS token_id, t.token_hash, "          \
-	"array_to_string(t.scopes, ',') AS scopes, t.revoked, t.expired, t.user_id, t.username, "   \
-	"t.is_admin, t.state "
+#define CRED_COLS                                                                          \
+	"w.wait, w.failures, (t.id IS NOT NULL OR t.user_id IS NOT NULL) AS found, "       \
+	"t.id AS token_id, t.token_hash, array_to_string(t.scopes, ',') AS scopes, "       \
+	"t.revoked, t.expired, t.user_id, t.username, t.is_admin, t.state "
 
 PG_STMT(q_password,
         "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
@@ -74,6 +74,7 @@ struct cred_op {
 	int failures;
 };
 
+/* How a credential kind is named in log lines. */
 static const char *
 kind_text(enum secret_kind kind)
 {
@@ -91,6 +92,7 @@ kind_text(enum secret_kind kind)
 	}
 }
 
+/* Frees a check, wiping the secret. */
 static void
 op_free(struct cred_op *op)
 {
@@ -104,6 +106,7 @@ op_free(struct cred_op *op)
 	free(op);
 }
 
+/* Hands the result to the caller and ends the check. */
 static void
 op_report(struct cred_op *op)
 {
@@ -111,6 +114,7 @@ op_report(struct cred_op *op)
 	op_free(op);
 }
 
+/* The failure is counted: answer the caller. */
 static void
 fail_recorded(void *arg)
 {
@@ -144,6 +148,7 @@ op_fail(struct cred_op *op)
 	free(who);
 }
 
+/* Result of a query nobody waits for (last use of a token). */
 static void
 ignore(PGresult *res, void *arg)
 {
@@ -169,6 +174,7 @@ op_verified(struct cred_op *op)
 	op_report(op);
 }
 
+/* The secret was compared with the stored hash. */
 static void
 hash_checked(bool ok, const char *hash, void *arg)
 {
@@ -183,6 +189,7 @@ hash_checked(bool ok, const char *hash, void *arg)
 	op_verified(op);
 }
 
+/* The sign-in kind a credential kind makes. */
 static enum auth_kind
 auth_kind_of(enum secret_kind kind)
 {
@@ -199,6 +206,7 @@ auth_kind_of(enum secret_kind kind)
 	}
 }
 
+/* The credential's row (and the client's wait) is in: decide, or compare the secret. */
 static void
 row_found(PGresult *res, void *arg)
 {
@@ -262,6 +270,7 @@ row_found(PGresult *res, void *arg)
 	hash_verify(op->hash, op->secret, hash_checked, op);
 }
 
+/* A check of secret (copied) for client and login. */
 static struct cred_op *
 op_new(const char *client, const char *login, const char *secret, cred_cb cb, void *arg)
 {

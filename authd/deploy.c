@@ -6,6 +6,7 @@
  * "gitlab+deploy-token-<id>". This is what CI signs in with as CI_REGISTRY_USER and
  * CI_REGISTRY_PASSWORD.
  */
+#include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,7 @@ struct dt_op {
 	char lookup[SECRET_LOOKUP_MAX + 1];
 };
 
+/* Frees a request's state, wiping a token not yet shown. */
 static void
 op_free(struct dt_op *op)
 {
@@ -112,6 +114,7 @@ owner_params(struct dt_op *op, const char **project, const char **group)
 	*group = op->group ? op->target_id : NULL;
 }
 
+/* Answers a page of deploy tokens. */
 static void
 list_got(PGresult *res, void *arg)
 {
@@ -133,6 +136,7 @@ list_got(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* Lists the target's deploy tokens, or all of them. */
 static void
 list(struct dt_op *op, bool all)
 {
@@ -157,6 +161,7 @@ list(struct dt_op *op, bool all)
 	pg_exec(ad.db, &q_list, 5, v, list_got, op);
 }
 
+/* Answers one deploy token. */
 static void
 one_got(PGresult *res, void *arg)
 {
@@ -170,6 +175,7 @@ one_got(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* Answers the deletion of one deploy token. */
 static void
 one_deleted(PGresult *res, void *arg)
 {
@@ -206,6 +212,7 @@ one(struct dt_op *op)
 
 /* ---- creation ---------------------------------------------------------------------------------- */
 
+/* Answers a new deploy token with its secret, shown this once. */
 static void
 created(PGresult *res, void *arg)
 {
@@ -226,6 +233,7 @@ created(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* The new token is hashed: store it. */
 static void
 token_hashed(bool ok, const char *hash, void *arg)
 {
@@ -250,14 +258,14 @@ token_hashed(bool ok, const char *hash, void *arg)
 	pg_exec(ad.db, &q_create, 8, v, created, op);
 }
 
+/* GitLab's rule for deploy token usernames: letters, digits, '_', '-', '+', '.'. */
 static bool
 username_valid(const char *u)
 {
 	if (*u == '\0' || strlen(u) > 255)
 		return false;
 	for (const char *c = u; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-		      *c == '.' || *c == '+' || *c == '_' || *c == '-'))
+		if (!isalnum((unsigned char)*c) && strchr(".+_-", *c) == NULL)
 			return false;
 	return true;
 }
@@ -270,9 +278,10 @@ create(struct dt_op *op)
 	const char *name = params_str(op->p, "name");
 	char **scopes = params_list(op->p, "scopes");
 	if (name == NULL || scopes == NULL) {
-		error_gitlab_param(txn, name == NULL && scopes == NULL ? "name is missing, scopes is missing"
-		                        : name == NULL               ? "name is missing"
-		                                                     : "scopes is missing");
+		error_gitlab_param(txn, name == NULL && scopes == NULL
+		                            ? "name is missing, scopes is missing"
+		                        : name == NULL ? "name is missing"
+		                                       : "scopes is missing");
 		params_list_free(scopes);
 		op_free(op);
 		return;
@@ -317,6 +326,7 @@ create(struct dt_op *op)
 
 /* ---- access to the project or group ----------------------------------------------------------- */
 
+/* The project or group is known: check the caller's role, then act. */
 static void
 target_found(PGresult *res, void *arg)
 {
@@ -353,6 +363,7 @@ target_found(PGresult *res, void *arg)
 	}
 }
 
+/* Parameters read: look up the project or group (by id or full path). */
 static void
 params_ready(struct http_txn *txn, json_object *p, void *arg)
 {
@@ -372,6 +383,7 @@ params_ready(struct http_txn *txn, json_object *p, void *arg)
 	(void)txn;
 }
 
+/* Common start of every project and group deploy token endpoint. */
 static void
 start(struct http_txn *txn, const struct route_match *m, bool group, enum dt_action action)
 {
@@ -390,54 +402,63 @@ start(struct http_txn *txn, const struct route_match *m, bool group, enum dt_act
 	params_read(txn, params_ready, op);
 }
 
+/* GET /projects/:id/deploy_tokens */
 static void
 h_project_list(struct http_txn *txn, const struct route_match *m)
 {
 	start(txn, m, false, DT_LIST);
 }
 
+/* POST /projects/:id/deploy_tokens */
 static void
 h_project_create(struct http_txn *txn, const struct route_match *m)
 {
 	start(txn, m, false, DT_CREATE);
 }
 
+/* GET /projects/:id/deploy_tokens/:token_id */
 static void
 h_project_get(struct http_txn *txn, const struct route_match *m)
 {
 	start(txn, m, false, DT_GET);
 }
 
+/* DELETE /projects/:id/deploy_tokens/:token_id */
 static void
 h_project_delete(struct http_txn *txn, const struct route_match *m)
 {
 	start(txn, m, false, DT_DELETE);
 }
 
+/* GET /groups/:id/deploy_tokens */
 static void
 h_group_list(struct http_txn *txn, const struct route_match *m)
 {
 	start(txn, m, true, DT_LIST);
 }
 
+/* POST /groups/:id/deploy_tokens */
 static void
 h_group_create(struct http_txn *txn, const struct route_match *m)
 {
 	start(txn, m, true, DT_CREATE);
 }
 
+/* GET /groups/:id/deploy_tokens/:token_id */
 static void
 h_group_get(struct http_txn *txn, const struct route_match *m)
 {
 	start(txn, m, true, DT_GET);
 }
 
+/* DELETE /groups/:id/deploy_tokens/:token_id */
 static void
 h_group_delete(struct http_txn *txn, const struct route_match *m)
 {
 	start(txn, m, true, DT_DELETE);
 }
 
+/* Parameters of GET /deploy_tokens read: list them all. */
 static void
 all_params(struct http_txn *txn, json_object *p, void *arg)
 {
@@ -451,6 +472,7 @@ all_params(struct http_txn *txn, json_object *p, void *arg)
 	list(op, true);
 }
 
+/* GET /deploy_tokens: every deploy token, for admins. */
 static void
 h_all(struct http_txn *txn, const struct route_match *m)
 {

@@ -52,6 +52,7 @@ static struct {
 
 static char dummy[crypto_pwhash_argon2id_STRBYTES];
 
+/* Appends a job to a queue (under pool.mu). */
 static void
 queue_push(struct hash_queue *q, struct hash_job *j)
 {
@@ -76,6 +77,7 @@ cost_limits(enum hash_cost cost, unsigned long long *ops, size_t *mem)
 	}
 }
 
+/* Argon2id of secret at a cost class into out. */
 static bool
 make_hash(char out[crypto_pwhash_argon2id_STRBYTES], const char *secret, size_t len,
           enum hash_cost cost)
@@ -100,6 +102,7 @@ job_run(struct hash_job *j)
 	sodium_memzero(j->secret, j->secret_len);
 }
 
+/* A pool thread: takes jobs, runs them, queues the results and wakes the loop. */
 static void *
 worker_thread(void *arg)
 {
@@ -126,6 +129,7 @@ worker_thread(void *arg)
 	return NULL;
 }
 
+/* Frees a job, wiping its secret. */
 static void
 job_free(struct hash_job *j)
 {
@@ -194,6 +198,7 @@ hash_pool_start(struct event_base *base, int nthreads, char **cause)
 	return 0;
 }
 
+/* Queues a job for the pool threads. */
 static void
 submit(enum hash_op op, enum hash_cost cost, const char *hash, const char *secret, hash_cb cb,
        void *arg)

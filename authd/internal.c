@@ -15,6 +15,7 @@
 #include "json.h"
 #include "util.h"
 
+/* GitLab's 401 for a token that exists but no longer works. */
 static void
 invalid_token(struct http_txn *txn, const char *description)
 {
@@ -24,6 +25,7 @@ invalid_token(struct http_txn *txn, const char *description)
 	js_respond(txn, 401, NULL, o);
 }
 
+/* Answers the gateway with the identity, or GitLab's refusal. */
 static void
 authenticated(const struct cred_result *r, void *arg)
 {
@@ -74,6 +76,7 @@ authenticated(const struct cred_result *r, void *arg)
 	}
 }
 
+/* POST /internal/authenticate: PRIVATE-TOKEN, Bearer or Basic credentials. */
 static void
 h_authenticate(struct http_txn *txn, const struct route_match *m)
 {

@@ -76,6 +76,7 @@ jwt_error(struct http_txn *txn, int status, const char *code, const char *messag
 	headers_clear(&h);
 }
 
+/* Frees a token request. */
 static void
 jr_free(struct jwt_req *jr)
 {
@@ -144,6 +145,7 @@ issue(struct jwt_req *jr)
 	jr_free(jr);
 }
 
+/* One scope is decided; issue the token after the last. */
 static void
 scope_done(struct jwt_req *jr)
 {
@@ -151,6 +153,7 @@ scope_done(struct jwt_req *jr)
 		issue(jr);
 }
 
+/* A repository's project (if any) and the caller's standing on it: grant. */
 static void
 project_found(PGresult *res, void *arg)
 {
@@ -217,6 +220,7 @@ resolve(struct jwt_req *jr)
 	scope_done(jr);
 }
 
+/* The Basic credentials are checked: go on to the scopes, or refuse. */
 static void
 credentials_checked(const struct cred_result *r, void *arg)
 {
@@ -247,6 +251,7 @@ struct query_walk {
 	bool has_service;
 };
 
+/* Takes service (the first) and every scope parameter. */
 static int
 query_param(const char *name, const char *value, void *arg)
 {
@@ -260,6 +265,7 @@ query_param(const char *name, const char *value, void *arg)
 	return 0;
 }
 
+/* GET /jwt/auth */
 static void
 h_jwt_auth(struct http_txn *txn, const struct route_match *m)
 {

@@ -15,6 +15,7 @@
 
 struct authd ad;
 
+/* GET /-/health */
 static void
 h_health(struct http_txn *txn, const struct route_match *m)
 {
@@ -22,6 +23,7 @@ h_health(struct http_txn *txn, const struct route_match *m)
 	(void)m;
 }
 
+/* GET /-/readiness: the database answers. */
 static void
 h_readiness(struct http_txn *txn, const struct route_match *m)
 {
@@ -29,6 +31,7 @@ h_readiness(struct http_txn *txn, const struct route_match *m)
 	(void)m;
 }
 
+/* GET /-/metrics: this daemon's samples for the gateway. */
 static void
 h_metrics(struct http_txn *txn, const struct route_match *m)
 {
@@ -59,6 +62,7 @@ static const struct route_table tables[] = {
 /* Seconds between purges of old rate-limit rows and spent OAuth tokens (worker 0 only). */
 #define PURGE_INTERVAL 600
 
+/* Every request: the first matching route of the module tables. */
 static void
 authd_handle(struct http_txn *txn, void *arg)
 {
@@ -68,6 +72,7 @@ authd_handle(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
+/* Once, in the master: signing key, migrations, the admin root. */
 static int
 authd_master_init(const struct cfg *cfg, char **cause)
 {
@@ -83,6 +88,7 @@ authd_master_init(const struct cfg *cfg, char **cause)
 	return rc;
 }
 
+/* Periodic clean-up of rate-limit rows and spent OAuth tokens. */
 static void
 purge_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -92,6 +98,7 @@ purge_tick(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 }
 
+/* Per worker: signing key, database pool, hashing threads, cache. */
 static int
 authd_worker_init(struct proc_worker *w, char **cause)
 {

@@ -35,6 +35,7 @@ struct oauth_req {
 	char *access_hash;
 };
 
+/* Frees a token request, wiping the new secrets. */
 static void
 or_free(struct oauth_req *o)
 {
@@ -44,6 +45,7 @@ or_free(struct oauth_req *o)
 	free(o);
 }
 
+/* An error in OAuth 2's JSON shape. */
 static void
 oauth_error(struct http_txn *txn, int status, const char *error, const char *description,
             int retry_after)
@@ -63,6 +65,7 @@ oauth_error(struct http_txn *txn, int status, const char *error, const char *des
 	headers_clear(&h);
 }
 
+/* Doorkeeper's answer to bad credentials or a spent refresh token. */
 static void
 invalid_grant(struct http_txn *txn)
 {
@@ -73,6 +76,7 @@ invalid_grant(struct http_txn *txn)
 	            0);
 }
 
+/* The database or hashing failed. */
 static void
 server_error(struct http_txn *txn, const PGresult *res)
 {
@@ -81,6 +85,7 @@ server_error(struct http_txn *txn, const PGresult *res)
 	            "The authorization server encountered an unexpected condition.", 0);
 }
 
+/* The new pair is stored: answer it. */
 static void
 inserted(PGresult *res, void *arg)
 {
@@ -106,6 +111,7 @@ inserted(PGresult *res, void *arg)
 	or_free(o);
 }
 
+/* Both secrets are hashed: store the pair. */
 static void
 refresh_hashed(bool ok, const char *hash, void *arg)
 {
@@ -121,6 +127,7 @@ refresh_hashed(bool ok, const char *hash, void *arg)
 	pg_exec(ad.db, &q_insert, 5, v, inserted, o);
 }
 
+/* The access token is hashed: hash the refresh token. */
 static void
 access_hashed(bool ok, const char *hash, void *arg)
 {
@@ -156,6 +163,7 @@ refuse(struct http_txn *txn, const struct cred_result *r)
 		invalid_grant(txn);
 }
 
+/* The resource owner's password is checked: issue a pair, or refuse. */
 static void
 password_checked(const struct cred_result *r, void *arg)
 {
@@ -169,6 +177,7 @@ password_checked(const struct cred_result *r, void *arg)
 	issue_pair(o);
 }
 
+/* The refresh token's pair is retired: issue the new one. */
 static void
 old_revoked(PGresult *res, void *arg)
 {
@@ -186,6 +195,7 @@ old_revoked(PGresult *res, void *arg)
 	issue_pair(o);
 }
 
+/* The refresh token is checked: retire its pair, or refuse. */
 static void
 refresh_checked(const struct cred_result *r, void *arg)
 {
@@ -203,6 +213,7 @@ refresh_checked(const struct cred_result *r, void *arg)
 	pg_exec(ad.db, &q_revoke, 1, v, old_revoked, o);
 }
 
+/* OAuth's answer to a missing parameter. */
 static void
 missing(struct http_txn *txn, const char *param)
 {
@@ -211,6 +222,7 @@ missing(struct http_txn *txn, const char *param)
 	free(msg);
 }
 
+/* Dispatches on grant_type. */
 static void
 params_ready(struct http_txn *txn, json_object *p, void *arg)
 {
@@ -252,6 +264,7 @@ params_ready(struct http_txn *txn, json_object *p, void *arg)
 	}
 }
 
+/* POST /oauth/token */
 static void
 h_token(struct http_txn *txn, const struct route_match *m)
 {

@@ -81,6 +81,7 @@ parse_body(struct http_txn *txn, struct evbuffer *body, int *status, char **caus
 	return obj;
 }
 
+/* The body is in: parse it, merge the query and hand both over. */
 static void
 body_read(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
@@ -201,9 +202,8 @@ params_bool(json_object *p, const char *key)
 	/* Grape's coercion: Ruby clients send "true", Python ones "True", forms "1" or "on". */
 	static const char *const yes[] = { "true", "t", "yes", "y", "on", "1" };
 	static const char *const no[] = { "false", "f", "no", "n", "off", "0" };
-	const char *s = json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int)
-	                    ? json_object_get_string(v)
-	                    : "";
+	bool scalar = json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int);
+	const char *s = scalar ? json_object_get_string(v) : "";
 	for (size_t i = 0; i < nitems(yes); i++) {
 		if (strcasecmp(s, yes[i]) == 0)
 			return 1;

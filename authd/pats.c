@@ -61,6 +61,7 @@ struct pat_op {
 	char lookup[SECRET_LOOKUP_MAX + 1];
 };
 
+/* Frees a request's state, wiping a token not yet shown. */
 static void
 op_free(struct pat_op *op)
 {
@@ -71,6 +72,7 @@ op_free(struct pat_op *op)
 	free(op);
 }
 
+/* A request's state: the caller and a copy of :id. */
 static struct pat_op *
 op_new(struct http_txn *txn, const struct route_match *m)
 {
@@ -102,6 +104,7 @@ pat_json(const PGresult *res, int row)
 
 /* ---- POST /users/:id/personal_access_tokens --------------------------------------------------- */
 
+/* Answers a new token with its secret, shown this once. */
 static void
 created(PGresult *res, void *arg)
 {
@@ -120,6 +123,7 @@ created(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* The new token is hashed: store it for the user. */
 static void
 token_hashed(bool ok, const char *hash, void *arg)
 {
@@ -135,6 +139,7 @@ token_hashed(bool ok, const char *hash, void *arg)
 	pg_exec(ad.db, &q_create, 6, v, created, op);
 }
 
+/* Makes the token and has it hashed. */
 static void
 make_token(struct pat_op *op)
 {
@@ -142,6 +147,7 @@ make_token(struct pat_op *op)
 	hash_make(op->token, HASH_TOKEN, token_hashed, op);
 }
 
+/* The expiry date is checked: it must be a real date after today. */
 static void
 future_checked(PGresult *res, void *arg)
 {
@@ -175,6 +181,7 @@ date_shaped(const char *s)
 	return true;
 }
 
+/* Validates the name, scopes and expiry of a new token. */
 static void
 create_params(struct http_txn *txn, json_object *p, void *arg)
 {
@@ -187,9 +194,10 @@ create_params(struct http_txn *txn, json_object *p, void *arg)
 	const char *name = params_str(p, "name");
 	char **scopes = params_list(p, "scopes");
 	if (name == NULL || scopes == NULL) {
-		error_gitlab_param(txn, name == NULL && scopes == NULL ? "name is missing, scopes is missing"
-		                        : name == NULL               ? "name is missing"
-		                                                     : "scopes is missing");
+		error_gitlab_param(txn, name == NULL && scopes == NULL
+		                            ? "name is missing, scopes is missing"
+		                        : name == NULL ? "name is missing"
+		                                       : "scopes is missing");
 		params_list_free(scopes);
 		op_free(op);
 		return;
@@ -228,6 +236,7 @@ create_params(struct http_txn *txn, json_object *p, void *arg)
 	make_token(op);
 }
 
+/* POST /users/:id/personal_access_tokens (admins) */
 static void
 h_create(struct http_txn *txn, const struct route_match *m)
 {
@@ -246,6 +255,7 @@ h_create(struct http_txn *txn, const struct route_match *m)
 
 /* ---- GET /personal_access_tokens -------------------------------------------------------------- */
 
+/* Answers a page of tokens. */
 static void
 list_got(PGresult *res, void *arg)
 {
@@ -267,6 +277,7 @@ list_got(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* Lists the caller's tokens (anyone's for admins), with GitLab's filters. */
 static void
 list_params(struct http_txn *txn, json_object *p, void *arg)
 {
@@ -315,6 +326,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 	pg_exec(ad.db, &q_list, 6, v, list_got, op);
 }
 
+/* GET /personal_access_tokens */
 static void
 h_list(struct http_txn *txn, const struct route_match *m)
 {
@@ -328,6 +340,7 @@ h_list(struct http_txn *txn, const struct route_match *m)
 
 /* ---- GET /personal_access_tokens/:id and /self ------------------------------------------------ */
 
+/* Answers one token to its owner or an admin. */
 static void
 got(PGresult *res, void *arg)
 {
@@ -346,6 +359,7 @@ got(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* GET /personal_access_tokens/:id */
 static void
 h_get(struct http_txn *txn, const struct route_match *m)
 {
@@ -376,6 +390,7 @@ own_token_lookup(struct http_txn *txn, char *lookup)
 	return secret_parse(t, 1u << SECRET_PAT, lookup) == SECRET_PAT;
 }
 
+/* Answers the token the request came with. */
 static void
 self_got(PGresult *res, void *arg)
 {
@@ -389,6 +404,7 @@ self_got(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* GET /personal_access_tokens/self */
 static void
 h_self(struct http_txn *txn, const struct route_match *m)
 {
@@ -410,6 +426,7 @@ h_self(struct http_txn *txn, const struct route_match *m)
 
 /* ---- DELETE /personal_access_tokens/:id and /self --------------------------------------------- */
 
+/* Answers a revocation. */
 static void
 revoked(PGresult *res, void *arg)
 {
@@ -427,6 +444,7 @@ revoked(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* Revokes op->id if it is the caller's (or the caller is an admin). */
 static void
 revoke(struct pat_op *op)
 {
@@ -436,6 +454,7 @@ revoke(struct pat_op *op)
 	pg_exec(ad.db, &q_revoke, 3, v, revoked, op);
 }
 
+/* DELETE /personal_access_tokens/:id */
 static void
 h_delete(struct http_txn *txn, const struct route_match *m)
 {
@@ -452,6 +471,7 @@ h_delete(struct http_txn *txn, const struct route_match *m)
 	revoke(op);
 }
 
+/* The request's own token is found: revoke it. */
 static void
 self_found(PGresult *res, void *arg)
 {
@@ -468,6 +488,7 @@ self_found(PGresult *res, void *arg)
 	}
 }
 
+/* DELETE /personal_access_tokens/self */
 static void
 h_delete_self(struct http_txn *txn, const struct route_match *m)
 {

@@ -39,6 +39,7 @@ struct fail_op {
 	void *arg;
 };
 
+/* The failure is counted: log it with the counts, then go on. */
 static void
 fail_stored(PGresult *res, void *arg)
 {
@@ -78,6 +79,7 @@ ratelimit_fail(const char *client, const char *login, const char *what, void (*d
 	pg_exec(ad.db, &q_fail, 2, v, fail_stored, op);
 }
 
+/* Logs the failure of a query nobody waits for. */
 static void
 ignore_result(PGresult *res, void *arg)
 {

@@ -77,6 +77,7 @@ secret_new(enum secret_kind kind, char *out, char *lookup)
 	lookup[BASE62_LOOKUP] = '\0';
 }
 
+/* Whether the len characters of s are all in alphabet. */
 static bool
 all_in(const char *s, size_t len, const char *alphabet)
 {
@@ -122,6 +123,7 @@ secret_cache_init(void)
 	memset(cache, 0, sizeof(cache));
 }
 
+/* The cache slot of a secret, and its MAC into mac. */
 static struct cache_slot *
 cache_slot(const char *secret, unsigned char mac[crypto_generichash_BYTES])
 {

@@ -122,6 +122,7 @@ struct user_op {
 	bool blocking;
 };
 
+/* Frees a request's state, wiping a password not yet hashed. */
 static void
 op_free(struct user_op *op)
 {
@@ -135,6 +136,7 @@ op_free(struct user_op *op)
 	free(op);
 }
 
+/* A request's state: the caller and a copy of :id. */
 static struct user_op *
 op_new(struct http_txn *txn, const struct route_match *m)
 {
@@ -146,6 +148,7 @@ op_new(struct http_txn *txn, const struct route_match *m)
 	return op;
 }
 
+/* A text column as a JSON string, or null. */
 static json_object *
 str_or_null(const PGresult *res, int row, const char *col)
 {
@@ -225,6 +228,7 @@ validation_error(struct http_txn *txn, const char *field, const char *problem)
 	js_respond(txn, 400, NULL, o);
 }
 
+/* A plausible email address: local@domain.tld, nothing a mail header would split. */
 static bool
 email_valid(const char *e)
 {
@@ -310,6 +314,7 @@ conflict_message(const PGresult *res)
 
 /* ---- GET /user, GET /users/:id ---------------------------------------------------------------- */
 
+/* Answers one user, as the caller may see it. */
 static void
 user_got(PGresult *res, void *arg)
 {
@@ -326,6 +331,7 @@ user_got(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* GET /user */
 static void
 h_current(struct http_txn *txn, const struct route_match *m)
 {
@@ -341,6 +347,7 @@ h_current(struct http_txn *txn, const struct route_match *m)
 	pg_exec(ad.db, &q_get, 1, v, user_got, op);
 }
 
+/* GET /users/:id */
 static void
 h_get(struct http_txn *txn, const struct route_match *m)
 {
@@ -361,6 +368,7 @@ h_get(struct http_txn *txn, const struct route_match *m)
 
 /* ---- GET /users ------------------------------------------------------------------------------- */
 
+/* Answers a page of users. */
 static void
 list_got(PGresult *res, void *arg)
 {
@@ -383,6 +391,7 @@ list_got(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* Lists users with GitLab's filters, order and pagination. */
 static void
 list_params(struct http_txn *txn, json_object *p, void *arg)
 {
@@ -449,6 +458,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 	pg_exec(ad.db, &q_list, 10, v, list_got, op);
 }
 
+/* GET /users */
 static void
 h_list(struct http_txn *txn, const struct route_match *m)
 {
@@ -457,6 +467,7 @@ h_list(struct http_txn *txn, const struct route_match *m)
 
 /* ---- POST /users, PUT /users/:id -------------------------------------------------------------- */
 
+/* Answers a created or updated user, or the conflict. */
 static void
 written(PGresult *res, void *arg)
 {
@@ -478,6 +489,7 @@ written(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* Inserts or updates the user (with its namespace). */
 static void
 write_user(struct user_op *op)
 {
@@ -498,6 +510,7 @@ write_user(struct user_op *op)
 	}
 }
 
+/* The new password is hashed: write the user. */
 static void
 password_hashed(bool ok, const char *hash, void *arg)
 {
@@ -512,6 +525,7 @@ password_hashed(bool ok, const char *hash, void *arg)
 	write_user(op);
 }
 
+/* Email and username are free: hash the password, if any, then write. */
 static void
 taken_checked(PGresult *res, void *arg)
 {
@@ -546,6 +560,7 @@ check_taken(struct user_op *op)
 	pg_exec(ad.db, &q_taken, 3, v, taken_checked, op);
 }
 
+/* Checks the parameters of a new user, as Grape and GitLab's model do. */
 static void
 create_params(struct http_txn *txn, json_object *p, void *arg)
 {
@@ -600,6 +615,7 @@ create_params(struct http_txn *txn, json_object *p, void *arg)
 	check_taken(op);
 }
 
+/* POST /users (admins) */
 static void
 h_create(struct http_txn *txn, const struct route_match *m)
 {
@@ -612,6 +628,7 @@ h_create(struct http_txn *txn, const struct route_match *m)
 	params_read(txn, create_params, op);
 }
 
+/* Checks the parameters of an update. */
 static void
 update_params(struct http_txn *txn, json_object *p, void *arg)
 {
@@ -631,6 +648,7 @@ update_params(struct http_txn *txn, json_object *p, void *arg)
 	check_taken(op);
 }
 
+/* PUT /users/:id (admins) */
 static void
 h_update(struct http_txn *txn, const struct route_match *m)
 {
@@ -649,6 +667,7 @@ h_update(struct http_txn *txn, const struct route_match *m)
 
 /* ---- DELETE /users/:id ------------------------------------------------------------------------ */
 
+/* Answers a deletion. */
 static void
 deleted(PGresult *res, void *arg)
 {
@@ -666,6 +685,7 @@ deleted(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* Deletes the user (hard_delete: even a group's last owner). */
 static void
 delete_params(struct http_txn *txn, json_object *p, void *arg)
 {
@@ -684,6 +704,7 @@ delete_params(struct http_txn *txn, json_object *p, void *arg)
 	pg_exec(ad.db, &q_delete, 2, v, deleted, op);
 }
 
+/* DELETE /users/:id (admins) */
 static void
 h_delete(struct http_txn *txn, const struct route_match *m)
 {
@@ -702,6 +723,7 @@ h_delete(struct http_txn *txn, const struct route_match *m)
 
 /* ---- POST /users/:id/block, /unblock ---------------------------------------------------------- */
 
+/* Answers block or unblock as GitLab does: true, or null/false when nothing changed. */
 static void
 state_set(PGresult *res, void *arg)
 {
@@ -722,6 +744,7 @@ state_set(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* Blocks or unblocks a user; nobody blocks themselves. */
 static void
 set_state(struct http_txn *txn, const struct route_match *m, bool block)
 {
@@ -746,12 +769,14 @@ set_state(struct http_txn *txn, const struct route_match *m, bool block)
 	pg_exec(ad.db, &q_set_state, 2, v, state_set, op);
 }
 
+/* POST /users/:id/block (admins) */
 static void
 h_block(struct http_txn *txn, const struct route_match *m)
 {
 	set_state(txn, m, true);
 }
 
+/* POST /users/:id/unblock (admins) */
 static void
 h_unblock(struct http_txn *txn, const struct route_match *m)
 {

@@ -21,8 +21,10 @@ test_pat_format(void **state)
 	assert_memory_equal(token, "glpat-", 6);
 	assert_int_equal(strlen(lookup), 12);
 	assert_memory_equal(token + 6, lookup, 12);
+	static const char base62[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	for (const char *p = token + 6; *p; p++)
-		assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", *p));
+		assert_non_null(strchr(base62, *p));
 	assert_int_equal(secret_parse(token, ALL_KINDS, parsed), SECRET_PAT);
 	assert_string_equal(parsed, lookup);
 	/* not accepted where only deploy tokens are */
