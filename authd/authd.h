@@ -49,6 +49,8 @@ void hash_make(const char *secret, enum hash_cost cost, hash_cb cb, void *arg);
 void hash_verify(const char *hash, const char *secret, hash_cb cb, void *arg);
 /* The same, blocking: for the master's bootstrap. NULL on failure; caller frees. */
 char *hash_make_now(const char *secret, enum hash_cost cost);
+/* Whether so many hashes wait that a password check should be refused for now. */
+bool hash_busy(void);
 /* A hash of a random password, for checks that must take as long as a real one. */
 const char *hash_dummy(void);
 
@@ -163,7 +165,7 @@ enum cred_status {
 	CRED_EXPIRED,
 	CRED_BLOCKED,
 	CRED_LIMITED, /* too many failures: retry_after seconds */
-	CRED_ERROR,   /* the database is unreachable */
+	CRED_ERROR,   /* the database is unreachable, or too many checks wait */
 };
 
 struct cred_result {

@@ -225,6 +225,12 @@ row_found(PGresult *res, void *arg)
 		op_report(op);
 		return;
 	}
+	if (op->kind == SECRET_NONE && hash_busy()) {
+		log_warn("too many password checks waiting; refusing one from %s", op->client);
+		op->r.status = CRED_ERROR;
+		op_report(op);
+		return;
+	}
 	if (!pg_get_bool(res, 0, "found")) {
 		if (op->kind == SECRET_NONE) {
 			op->after = CRED_INVALID;

@@ -23,6 +23,10 @@
 #include "log.h"
 #include "util.h"
 
+/* Password checks beyond this many waiting in a worker are refused (503) rather than queued:
+ * at ~60 ms a hash on two threads that is several seconds of backlog already. */
+#define HASH_QUEUE_MAX 128
+
 enum hash_op { HASH_OP_MAKE, HASH_OP_VERIFY };
 
 struct hash_job {
@@ -45,6 +49,7 @@ static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct hash_queue todo, done;
+	unsigned queued; /* jobs not yet finished */
 	int efd;
 	struct event *ev;
 	bool started;
@@ -148,6 +153,8 @@ on_done(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&pool.mu);
 	struct hash_job *j = pool.done.head;
 	pool.done.head = pool.done.tail = NULL;
+	for (struct hash_job *k = j; k != NULL; k = k->next)
+		pool.queued--;
 	pthread_mutex_unlock(&pool.mu);
 	while (j != NULL) {
 		struct hash_job *next = j->next;
@@ -214,6 +221,7 @@ submit(enum hash_op op, enum hash_cost cost, const char *hash, const char *secre
 	j->arg = arg;
 	pthread_mutex_lock(&pool.mu);
 	queue_push(&pool.todo, j);
+	pool.queued++;
 	pthread_cond_signal(&pool.cv);
 	pthread_mutex_unlock(&pool.mu);
 }
@@ -237,6 +245,15 @@ hash_make_now(const char *secret, enum hash_cost cost)
 	if (!make_hash(out, secret, strlen(secret), cost))
 		return NULL;
 	return xstrdup(out);
+}
+
+bool
+hash_busy(void)
+{
+	pthread_mutex_lock(&pool.mu);
+	bool busy = pool.queued >= HASH_QUEUE_MAX;
+	pthread_mutex_unlock(&pool.mu);
+	return busy;
 }
 
 const char *

@@ -194,8 +194,12 @@ resolve(struct jwt_req *jr)
 	for (size_t i = 0; i < jr->want.n; i++) {
 		struct access_item *it = &jr->want.items[i];
 		if (strcmp(it->type, "registry") == 0) {
-			/* The catalog: any signed-in user; metad lists only what each may see. */
-			if (strcmp(it->name, "catalog") == 0 && user && (it->actions & ACT_STAR))
+			/* The catalog: any signed-in user (metad lists only what each may see), with a
+			 * registry or api scope for a personal access token. */
+			bool scoped = jr->who.kind != AUTH_PERSONAL_ACCESS_TOKEN ||
+			              (jr->who.scopes & (SCOPE_API | SCOPE_READ_REGISTRY));
+			if (strcmp(it->name, "catalog") == 0 && user && scoped &&
+			    (it->actions & ACT_STAR))
 				jr->granted[i] = ACT_STAR;
 			continue;
 		}

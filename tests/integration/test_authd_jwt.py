@@ -231,6 +231,12 @@ def test_catalog_scope(registry, world):
     r = token_request(registry, scope, auth=world["creds"]["deploy_read"])
     assert jwtutil.access_of(r.json()["token"]) == {}
     assert token_request(registry, scope).status_code == 403
+    # a personal access token needs a registry (or api) scope for it
+    owner = world["users"]["owner"]
+    for scopes, granted in ((["read_registry"], True), (["read_api"], False)):
+        pat = world["t"].pat(owner["id"], scopes)
+        r = token_request(registry, scope, auth=(owner["username"], pat["token"]))
+        assert bool(jwtutil.access_of(r.json()["token"])) == granted
 
 
 def test_repository_paths(registry, world):
