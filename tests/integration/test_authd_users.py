@@ -34,6 +34,7 @@ def test_root_is_bootstrapped(registry, gl):
 
 
 def test_user_lifecycle(registry, gl, uniq):
+    uniq += "-"  # searches below must not match another test's t0x12 in t0x123
     alice = new_user(gl, f"{uniq}alice")
     bob = new_user(gl, f"{uniq}bob", admin=False, bio="builds things")
     carol = new_user(gl, f"{uniq}carol")
