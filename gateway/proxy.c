@@ -292,7 +292,9 @@ gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_header
 	if (extra != NULL)
 		headers_copy(&h, extra);
 	headers_set(&h, "X-Request-Id", http_txn_id(txn));
-	headers_set(&h, "X-Forwarded-For", http_txn_peer(txn));
+	char *client = gw_client_addr(txn);
+	headers_set(&h, "X-Forwarded-For", client);
+	free(client);
 	char *base = gw_external_url(txn);
 	headers_set(&h, WIRE_EXTERNAL_URL, base);
 	free(base);
