@@ -299,11 +299,12 @@ http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
 			c->close_after = true;
 			continue;
 		}
-		/* A kept-alive connection with nothing sent is closed (clients retry that race). A
+		/* A kept-alive connection with nothing sent is closed (clients retry that race),
+		 * once the last answer, which may still sit in its output, is written. A
 		 * connection just accepted, or one whose next request is already on its way, is
 		 * a request we took: serve it, then close. */
 		if (c->served > 0 && !conn_has_input(c)) {
-			conn_free(c);
+			conn_close_after_flush(c);
 			continue;
 		}
 		c->close_after = true;
@@ -364,6 +365,7 @@ static void
 conn_free(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
+
 	if (c->txn != NULL) {
 		struct http_txn *txn = c->txn;
 		c->txn = NULL;
