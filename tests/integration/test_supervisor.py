@@ -268,3 +268,23 @@ def test_client_vanishing_mid_request_does_not_hurt_the_worker(make_registry):
 def socket_level():
     import socket
     return socket.SOL_SOCKET
+
+
+def test_old_workers_are_killed_at_the_reload_deadline(make_registry):
+    reg = make_registry(workers=1, extra_config={"global": {"shutdown_timeout": "2"},
+                                                 "gateway": {"header_timeout": "60"}})
+    reg.start()
+    old = reg.worker_pids("gateway")
+    # a client that never finishes its request keeps the old worker busy
+    s = connect(reg.port, timeout=30)
+    s.sendall(b"GET /-/health HTTP/1.1\r\nHost: x\r\n")
+    time.sleep(0.2)
+    reg.signal("gateway", signal.SIGHUP)
+    new = wait_for(lambda: (lambda p: p if p and not set(p) & set(old) else None)(
+        [p for p in reg.worker_pids("gateway") if alive(p) and p not in old]), what="new worker")
+    assert requests.get(reg.url + "/-/health", timeout=10).status_code == 200
+    assert alive(old[0]), "the old worker left while it still had a client"
+    wait_for(lambda: not alive(old[0]), timeout=10, what="old worker killed at the deadline")
+    assert "still busy at the reload deadline" in reg.log("gateway")
+    assert reg.worker_pids("gateway") == new
+    s.close()
