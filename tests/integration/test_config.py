@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from registry import BIN_DIR, DAEMONS
+from registry import BIN_DIR, DAEMONS, TOP
 
 
 def run_check(path, *extra, env=None):
@@ -76,3 +76,12 @@ def test_unknown_option_prints_usage():
                          text=True, timeout=30)
     assert res.returncode == 2
     assert "usage:" in res.stderr and "-n" in res.stderr
+
+
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_production_example_is_valid(daemon):
+    example = os.path.join(TOP, "deploy", "registry.conf.example")
+    res = subprocess.run([os.path.join(BIN_DIR, f"registry-{daemon}"), "-c", example, "-n"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert "external_url = https://registry.example.com" in res.stdout
