@@ -53,6 +53,7 @@ static int listen_fd = -1;
 static char *unix_path;
 static char *pid_path;
 static int sig_fd = -1;
+static pid_t master_pid;
 static sigset_t sig_old_mask;
 
 static struct child *children;
@@ -550,8 +551,9 @@ worker_main(int index)
 		log_error("worker init failed: %s", cause ? cause : "unknown error");
 		exit(1);
 	}
-	if (getppid() == 1)
-		exit(0); /* the master died before we set PDEATHSIG */
+	if (getppid() != master_pid)
+		exit(0); /* the master died before we set PDEATHSIG (we were reparented, not always
+		          * to pid 1: containers and service managers have subreapers) */
 	event_base_dispatch(worker_base);
 	exit(0);
 }
@@ -627,6 +629,7 @@ proc_main(const struct proc_role *r, int argc, char **argv)
 	if (sig_fd < 0)
 		fatal("signalfd: %s", strerror(errno));
 	write_pidfile();
+	master_pid = getpid();
 	int n = cfg_workers(cfg, role->name);
 	log_info("starting %d workers on %s", n,
 	         role->tcp ? cfg_str(cfg, CFG_GATEWAY_LISTEN) : unix_path);

@@ -170,3 +170,12 @@ def test_many_bad_clients_at_once(gw):
     assert r.status_code == 200
     for s in socks:
         s.close()
+
+
+def test_huge_header_still_answered_while_client_keeps_sending(gw):
+    """4 MiB of header: the worker answers 431 early and must not reset the connection under
+    the client, which is still writing, so the client can read the answer."""
+    for _ in range(3):
+        raw = exchange(gw.port, b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (4 << 20)
+                       + b"\r\n\r\n")
+        assert parse(raw)[0] == 431, raw[:100]
