@@ -579,7 +579,8 @@ request_split_target(struct http_request *req)
 {
 	const char *t = req->target;
 	if (strncmp(t, "http://", 7) == 0 || strncmp(t, "https://", 8) == 0) {
-		t = strchr(t + 8, '/');
+		/* absolute form: the path starts after the authority ("http://" alone has none) */
+		t = strchr(t + (t[4] == 's' ? 8 : 7), '/');
 		if (t == NULL)
 			t = "/";
 	}

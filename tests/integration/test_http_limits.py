@@ -179,3 +179,29 @@ def test_huge_header_still_answered_while_client_keeps_sending(gw):
         raw = exchange(gw.port, b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (4 << 20)
                        + b"\r\n\r\n")
         assert parse(raw)[0] == 431, raw[:100]
+
+
+def test_http10_and_absolute_form(gw):
+    raw = exchange(gw.port, b"GET /-/health HTTP/1.0\r\n\r\n")
+    status, headers, body = parse(raw)
+    assert status == 200 and body == b'{"status":"ok"}'
+    assert headers["content-length"] == str(len(body))
+    raw = exchange(gw.port, b"GET http://registry.example.com/-/health HTTP/1.1\r\n"
+                            b"Host: registry.example.com\r\nConnection: close\r\n\r\n")
+    assert parse(raw)[0] == 200
+    for target in (b"http://", b"https://", b"http://h", b"http:/x"):
+        raw = exchange(gw.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                                b"Connection: close\r\n\r\n")
+        assert parse(raw)[0] in (400, 404), (target, raw[:200])
+
+
+def test_request_smuggling_shapes_are_refused(gw):
+    """Both Content-Length and chunked, or an unknown coding: refused, never forwarded."""
+    for head in (b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
+                 b"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n",
+                 b"Transfer-Encoding: gzip\r\n",
+                 b"Transfer-Encoding: chunked, identity\r\n"):
+        raw = exchange(gw.port, b"POST /api/v4/projects HTTP/1.1\r\nHost: x\r\n" + head
+                       + b"\r\n0\r\n\r\n")
+        status = parse(raw)[0]
+        assert status == 400, (head, raw[:300])
