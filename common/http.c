@@ -884,7 +884,12 @@ txn_orphan(struct http_txn *txn)
 		return;
 	}
 	if (txn->body_mode == BODY_BUFFER && !txn->body_done) {
+		/* The handler waits for a body that will not come: let it free what it holds. */
+		http_read_cb done = txn->read_done;
+		void *arg = txn->body_arg;
 		txn_free(txn);
+		if (done != NULL)
+			done(NULL, NULL, arg);
 		return;
 	}
 	if (txn->on_abort != NULL) {
@@ -1065,6 +1070,7 @@ http_txn_read_body(struct http_txn *txn, size_t max, http_read_cb done, void *ar
 	if (txn->req.content_length > 0 && (uint64_t)txn->req.content_length > max) {
 		http_txn_close_after(txn);
 		http_txn_respond(txn, 413, NULL, NULL, 0);
+		done(NULL, NULL, arg);
 		return;
 	}
 	txn->body_mode = BODY_BUFFER;

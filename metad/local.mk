@@ -1,5 +1,11 @@
 sbin_PROGRAMS += registry-metad
 registry_metad_SOURCES = \
 	metad/metad.h \
-	metad/main.c
+	metad/main.c \
+	metad/tenancy.h \
+	metad/api_tenancy.c \
+	metad/api_groups.c \
+	metad/api_projects.c \
+	metad/api_members.c \
+	metad/api_namespaces.c
 registry_metad_LDADD = $(COMMON_LIBS) $(PCRE2_LIBS)

@@ -1,5 +1,6 @@
-# Unit tests (cmocka) of the pure modules of common/; `make check` runs them.
-# Each test is one program tests/unit/test_<module> linked with common/libcommon.a.
+# Unit tests (cmocka) of the pure modules; `make check` runs them (tests/run counts them).
+# Each test is one program tests/unit/test_<module> linked with common/libcommon.a; a daemon's
+# module test adds that module's source (see authd below).
 if HAVE_CMOCKA
 UNIT_TESTS = \
 	tests/unit/test_actor \
@@ -47,4 +48,16 @@ tests_unit_test_url_LDADD = $(UNIT_LDADD)
 tests_unit_test_v2path_SOURCES = tests/unit/test_v2path.c tests/unit/unit.h
 tests_unit_test_v2path_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_v2path_LDADD = $(UNIT_LDADD)
+
+# authd: token service scopes and rights, token formats.
+UNIT_AUTHD_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -I$(srcdir)/authd
+UNIT_AUTHD_LIBS = $(COMMON_LIBS) $(CMOCKA_LIBS)
+check_PROGRAMS += tests/unit/test_authd_access tests/unit/test_authd_secret
+TESTS += tests/unit/test_authd_access tests/unit/test_authd_secret
+tests_unit_test_authd_access_SOURCES = tests/unit/test_authd_access.c authd/access.c
+tests_unit_test_authd_access_CFLAGS = $(UNIT_AUTHD_CFLAGS)
+tests_unit_test_authd_access_LDADD = $(UNIT_AUTHD_LIBS)
+tests_unit_test_authd_secret_SOURCES = tests/unit/test_authd_secret.c authd/secret.c
+tests_unit_test_authd_secret_CFLAGS = $(UNIT_AUTHD_CFLAGS)
+tests_unit_test_authd_secret_LDADD = $(UNIT_AUTHD_LIBS)
 endif

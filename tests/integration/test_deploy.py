@@ -90,8 +90,15 @@ def test_up_serves_then_down_leaves_nothing(data):
     values = read_env(env_file)
     assert values["REGISTRY_URL"] == url
     assert values["REGISTRY_HOST"] == host
-    assert values["ROOT_PASSWORD"] and "ROOT_TOKEN" in values
-    assert values["ROOT_PASSWORD"] in res.stdout
+    assert values["ROOT_PASSWORD"] and values["ROOT_TOKEN"]
+    assert values["ROOT_PASSWORD"] in res.stdout and values["ROOT_TOKEN"] in res.stdout
+    # the credentials are the admin's: the token on the API, the password at the token service
+    r = requests.get(f"{url}/api/v4/user", headers={"PRIVATE-TOKEN": values["ROOT_TOKEN"]},
+                     timeout=10)
+    assert r.status_code == 200 and r.json()["username"] == "root" and r.json()["is_admin"]
+    r = requests.get(f"{url}/jwt/auth", params={"service": "container_registry"},
+                     auth=("root", values["ROOT_PASSWORD"]), timeout=30)
+    assert r.status_code == 200 and r.json()["token"]
     # scripts can source it
     sourced = subprocess.run(["bash", "-c", f". {env_file} && echo $REGISTRY_URL"],
                              capture_output=True, text=True).stdout.strip()
@@ -130,7 +137,7 @@ def test_up_serves_then_down_leaves_nothing(data):
     res = local("up", data=data)
     assert f"registry ready: {url}" in res.stdout
     assert "admin password" not in res.stdout
-    assert read_env(env_file)["ROOT_PASSWORD"] == values["ROOT_PASSWORD"]
+    assert read_env(env_file) == values
     assert requests.get(f"{url}/-/readiness", timeout=10).status_code == 200
     local("down", data=data)
 
