@@ -279,6 +279,12 @@ void
 gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_headers *extra)
 {
 	struct http_request *req = http_txn_request(txn);
+	if (http_txn_aborted(txn)) {
+		/* The client left while an earlier step (authentication) ran: forwarding now would
+		 * leave the backend waiting for a body that never comes. Finishing frees it. */
+		http_txn_respond(txn, 499, NULL, NULL, 0);
+		return;
+	}
 	struct http_headers h;
 	headers_init(&h);
 	for (size_t i = 0; i < req->headers.hd_count; i++) {

@@ -172,11 +172,12 @@ merge_body(struct tn_req *r)
 	return rc;
 }
 
-/* The client left while sending its body: nothing else holds the request. */
+/* The client left while sending its body: finishing the (orphaned) answer frees the
+ * transaction, then the request goes. */
 static void
 body_abort(struct http_txn *txn, void *arg)
 {
-	tn_free(arg);
+	tn_fail(arg, 499, "499 Client Closed Request");
 	(void)txn;
 }
 
