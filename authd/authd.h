@@ -6,8 +6,13 @@
 #ifndef REGISTRY_AUTHD_H
 #define REGISTRY_AUTHD_H
 
+#include <json-c/json.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "actor.h"
 #include "http.h"
 #include "router.h"
 #include "token.h"
@@ -21,8 +26,227 @@ struct authd {
 	const struct cfg *cfg;
 	struct pg_pool *db;
 	struct token_key key;
+	int worker;
 };
 
 extern struct authd ad;
+
+/* ---- hash.c: Argon2id off the event loop -------------------------------------------------- */
+
+/* How expensive a hash is: passwords are guessable and get libsodium's interactive cost;
+ * tokens carry enough entropy that the minimum cost is as safe (see hash.c). */
+enum hash_cost { HASH_PASSWORD, HASH_TOKEN };
+
+/* ok: for a verification, whether the secret matched; for hashing, whether it worked (hash is
+ * then the encoded hash, owned by the pool and valid during the call). */
+typedef void (*hash_cb)(bool ok, const char *hash, void *arg);
+
+/* Starts nthreads hashing threads whose results come back on base's loop. */
+int hash_pool_start(struct event_base *base, int nthreads, char **cause);
+/* Hashes secret (copied, then wiped) in a pool thread. */
+void hash_make(const char *secret, enum hash_cost cost, hash_cb cb, void *arg);
+/* Compares secret with an encoded hash in constant time, in a pool thread. */
+void hash_verify(const char *hash, const char *secret, hash_cb cb, void *arg);
+/* The same, blocking: for the master's bootstrap. NULL on failure; caller frees. */
+char *hash_make_now(const char *secret, enum hash_cost cost);
+/* Whether so many hashes wait that a password check should be refused for now. */
+bool hash_busy(void);
+/* A hash of a random password, for checks that must take as long as a real one. */
+const char *hash_dummy(void);
+
+/* ---- secret.c: token formats and the verification cache ------------------------------------ */
+
+enum secret_kind {
+	SECRET_NONE,
+	SECRET_PAT,     /* glpat-<40 base62> */
+	SECRET_DEPLOY,  /* gldt-<40 base62> */
+	SECRET_OAUTH,   /* 64 lowercase hex, as GitLab's OAuth access tokens */
+	SECRET_REFRESH, /* 64 lowercase hex */
+};
+
+#define SECRET_MAX 80
+#define SECRET_LOOKUP_MAX 16
+
+/* A new random token of kind into out (>= SECRET_MAX bytes) and its lookup prefix into lookup
+ * (>= SECRET_LOOKUP_MAX + 1 bytes). */
+void secret_new(enum secret_kind kind, char *out, char *lookup);
+/* The kind of a well-formed token of one of the kinds in mask (bits 1 << kind), with its lookup
+ * prefix copied out; SECRET_NONE otherwise. Hex tokens are OAuth or refresh tokens as the mask
+ * says (OAuth first). */
+enum secret_kind secret_parse(const char *token, unsigned mask, char *lookup);
+/* A random password of len base62 characters into out (len + 1 bytes). */
+void secret_password(char *out, size_t len);
+
+/* Remembers for a few minutes that secret verified for the row (kind, id). */
+void secret_cache_init(void);
+void secret_cache_put(const char *secret, enum secret_kind kind, int64_t id);
+bool secret_cache_hit(const char *secret, enum secret_kind kind, int64_t id);
+
+/* ---- access.c: the token service's scopes and rights (pure) -------------------------------- */
+
+struct access_item {
+	char *type;       /* "repository", "registry" */
+	char *name;       /* "acme/web/app", "catalog" */
+	unsigned actions; /* requested (ACT_*) */
+};
+
+struct access_list {
+	struct access_item *items;
+	size_t n;
+};
+
+/* Adds the scopes of one scope parameter (space-separated "type:name:actions"; the type is
+ * before the first colon, the actions after the last, so a name may hold a port). Malformed
+ * scopes and unknown actions are skipped; the same type and name are merged. */
+void access_parse(struct access_list *l, const char *param);
+void access_list_clear(struct access_list *l);
+/* Project paths a repository name may belong to, longest first: the prefixes at a '/' that
+ * leave at most two segments after them and have at least two segments. NULL-terminated
+ * (caller frees with access_prefixes_free); NULL for an invalid name. */
+char **access_prefixes(const char *name);
+void access_prefixes_free(char **v);
+/* The prefixes as a PostgreSQL text[] literal (caller frees). */
+char *access_prefixes_array(char *const *v);
+
+/* What the caller is and what it may do on the project a repository belongs to. */
+struct access_subject {
+	enum auth_kind kind;   /* AUTH_ANONYMOUS for nobody */
+	bool admin;
+	unsigned scopes;       /* personal access token or deploy token scopes */
+	bool covered;          /* deploy token: the project is its own or its group's */
+	const char *registry;  /* the project's container_registry_access_level */
+	int level;             /* the user's access level on the project (0: none) */
+	bool can_pull;         /* registry_user_can_pull() (of nobody, for a deploy token) */
+};
+
+/* The subset of requested (ACT_PULL|ACT_PUSH|ACT_DELETE) that subject may do. */
+unsigned access_grant(const struct access_subject *s, unsigned requested);
+
+/* ---- ratelimit.c: slowing down guessing, agreed between workers through PostgreSQL --------- */
+
+/* Failures are counted twice: per client and login ("10.0.0.7 alice"), where five are free,
+ * and per client alone, where thirty are (guessing across many accounts, or tokens). Past the
+ * free ones each attempt waits 2^(failures - free) seconds after the last failure (at most five
+ * minutes); fifteen minutes without a failure start afresh. A success clears the client and
+ * login count only, so signing in to one's own account does not buy guesses at another. */
+#define RATELIMIT_FREE_LOGIN 5
+#define RATELIMIT_FREE_CLIENT 30
+#define RATELIMIT_STR_(x) #x
+#define RATELIMIT_STR(x) RATELIMIT_STR_(x)
+/* SQL for the seconds a client ($2) signing in as a login ($3, NULL for a bare token) must still
+ * wait, and the failures of that client and login so far: the columns "wait" and "failures" of a
+ * one-row subquery w the credential queries start from. */
+#define RATELIMIT_SQL                                                                        \
+	"(SELECT coalesce(max(CASE WHEN f.failures >= f.free THEN greatest(0, ceil(extract("   \
+	"epoch FROM f.last_failure_at + least(300, power(2, f.failures - f.free)) "             \
+	"* interval '1 second' - now()))) ELSE 0 END), 0)::int AS wait, "                       \
+	"coalesce(max(f.failures) FILTER (WHERE f.client <> $2), 0)::int AS failures "          \
+	"FROM (SELECT a.client, a.failures, a.last_failure_at, CASE WHEN a.client = $2 THEN "   \
+	RATELIMIT_STR(RATELIMIT_FREE_CLIENT) " ELSE " RATELIMIT_STR(RATELIMIT_FREE_LOGIN)       \
+	" END AS free FROM auth_failures a "                                                    \
+	"WHERE (a.client = $2 OR a.client = $2 || ' ' || lower($3)) "                           \
+	"AND a.last_failure_at > now() - interval '15 minutes') f) w"
+
+/* Records a failed sign-in of client as login (may be NULL) and logs it; done runs once it is
+ * stored. */
+void ratelimit_fail(const char *client, const char *login, const char *what, void (*done)(void *),
+                    void *arg);
+/* Forgets the failures of client as login after a successful sign-in. */
+void ratelimit_clear(const char *client, const char *login);
+/* Deletes old rows of auth_failures and spent OAuth tokens. */
+void ratelimit_purge(void);
+
+/* ---- cred.c: checking credentials ----------------------------------------------------------- */
+
+enum cred_status {
+	CRED_OK,
+	CRED_INVALID, /* unknown, or a wrong secret */
+	CRED_REVOKED,
+	CRED_EXPIRED,
+	CRED_BLOCKED,
+	CRED_LIMITED, /* too many failures: retry_after seconds */
+	CRED_ERROR,   /* the database is unreachable, or too many checks wait */
+};
+
+struct cred_result {
+	enum cred_status status;
+	int retry_after;
+	enum auth_kind kind;
+	int64_t user_id;
+	char username[256]; /* the user's, or the deploy token's */
+	bool admin;
+	unsigned scopes;
+	int64_t token_id;   /* personal access, OAuth (by its refresh token too) or deploy token */
+};
+
+typedef void (*cred_cb)(const struct cred_result *r, void *arg);
+
+/* A username (or email) and password. */
+void cred_password(const char *client, const char *login, const char *password, cred_cb cb,
+                   void *arg);
+/* A bare token of one of the kinds in mask (1 << SECRET_*). */
+void cred_token(const char *client, const char *token, unsigned mask, cred_cb cb, void *arg);
+/* HTTP Basic as Git and Docker clients send it: a password, or a token as the password
+ * (a deploy token with its own username, an OAuth token with "oauth2"), tokens allowed by mask. */
+void cred_basic(const char *client, const char *login, const char *password, unsigned mask,
+                cred_cb cb, void *arg);
+/* The client address a request comes from (the gateway's X-Forwarded-For). */
+const char *cred_client(struct http_txn *txn);
+/* Splits "Basic base64(user:password)"; false if it is not one (caller frees both). */
+bool cred_parse_basic(const char *header, char **user, char **password);
+
+/* ---- params.c: GitLab API parameters ------------------------------------------------------ */
+
+/* params: body (JSON or form) and query merged, valid during the call (json_object_get keeps
+ * it); NULL after an error answer was sent, and txn NULL too when the client is gone: then only
+ * free your state. */
+typedef void (*params_cb)(struct http_txn *txn, json_object *params, void *arg);
+void params_read(struct http_txn *txn, params_cb cb, void *arg);
+/* A scalar parameter as text (numbers and booleans too), or NULL when missing or null. */
+const char *params_str(json_object *p, const char *key);
+/* A list parameter (a JSON array, "key[]" in a form, or "a,b"), NULL-terminated, or NULL when
+ * missing; caller frees with params_list_free. */
+char **params_list(json_object *p, const char *key);
+void params_list_free(char **v);
+/* A boolean parameter: -1 missing, 0 false, 1 true, -2 not a boolean. */
+int params_bool(json_object *p, const char *key);
+
+/* ---- rest.c: shared pieces of the REST handlers ------------------------------------------- */
+
+/* The caller as the gateway established it. */
+void rest_actor(struct http_txn *txn, struct actor *a);
+/* 401 unless signed in, 403 unless admin; true when the caller may go on. */
+bool rest_require_user(struct http_txn *txn, const struct actor *a);
+bool rest_require_admin(struct http_txn *txn, const struct actor *a);
+/* Answers 500 after a failed query (503 when the database is unreachable), logging it. */
+void rest_db_error(struct http_txn *txn, const PGresult *res, const char *what);
+/* "true"/"false"/"null" as the whole answer (block/unblock). */
+void rest_respond_literal(struct http_txn *txn, int status, const char *literal);
+/* Answers 204. */
+void rest_no_content(struct http_txn *txn);
+/* A column holding "a,b" as a JSON array of strings. */
+json_object *rest_str_array(const char *csv);
+/* Whether s is a decimal id that fits a bigint. */
+bool rest_is_id(const char *s);
+
+/* ---- the route tables of each module --------------------------------------------------------- */
+
+extern const struct route internal_routes[]; /* internal.c: /internal/authenticate */
+extern const size_t internal_nroutes;
+extern const struct route jwt_routes[];      /* jwt.c: /jwt/auth */
+extern const size_t jwt_nroutes;
+extern const struct route oauth_routes[];    /* oauth.c: /oauth/token */
+extern const size_t oauth_nroutes;
+extern const struct route users_routes[];    /* users.c: /api/v4/user[s] */
+extern const size_t users_nroutes;
+extern const struct route pats_routes[];     /* pats.c: personal access tokens */
+extern const size_t pats_nroutes;
+extern const struct route deploy_routes[];   /* deploy.c: deploy tokens */
+extern const size_t deploy_nroutes;
+
+/* ---- bootstrap.c: the first start ---------------------------------------------------------- */
+
+/* Creates the admin root and its token unless root exists (master, blocking). */
+int bootstrap_run(PGconn *conn, const struct cfg *cfg, char **cause);
 
 #endif

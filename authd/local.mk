@@ -1,5 +1,19 @@
 sbin_PROGRAMS += registry-authd
 registry_authd_SOURCES = \
 	authd/authd.h \
-	authd/main.c
-registry_authd_LDADD = $(COMMON_LIBS)
+	authd/access.c \
+	authd/bootstrap.c \
+	authd/cred.c \
+	authd/deploy.c \
+	authd/hash.c \
+	authd/internal.c \
+	authd/jwt.c \
+	authd/main.c \
+	authd/oauth.c \
+	authd/params.c \
+	authd/pats.c \
+	authd/ratelimit.c \
+	authd/rest.c \
+	authd/secret.c \
+	authd/users.c
+registry_authd_LDADD = $(COMMON_LIBS) -lpthread

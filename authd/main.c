@@ -1,10 +1,12 @@
 /* registry-authd: credentials and the token service. It applies the schema migrations too,
- * when it starts before metad, and creates the token signing key on first start. */
+ * when it starts before metad, and on first start creates the token signing key and the admin. */
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "authd.h"
 #include "cfg.h"
+#include "log.h"
 #include "migrate.h"
 #include "pg.h"
 #include "proc.h"
@@ -13,6 +15,7 @@
 
 struct authd ad;
 
+/* GET /-/health */
 static void
 h_health(struct http_txn *txn, const struct route_match *m)
 {
@@ -20,6 +23,7 @@ h_health(struct http_txn *txn, const struct route_match *m)
 	(void)m;
 }
 
+/* GET /-/readiness: the database answers. */
 static void
 h_readiness(struct http_txn *txn, const struct route_match *m)
 {
@@ -27,6 +31,7 @@ h_readiness(struct http_txn *txn, const struct route_match *m)
 	(void)m;
 }
 
+/* GET /-/metrics: this daemon's samples for the gateway. */
 static void
 h_metrics(struct http_txn *txn, const struct route_match *m)
 {
@@ -44,8 +49,20 @@ static const size_t service_nroutes = nitems(service_routes);
 /* Every module's table, tried in order. */
 static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
+	{ internal_routes, &internal_nroutes },
+	{ jwt_routes, &jwt_nroutes },
+	{ oauth_routes, &oauth_nroutes },
+	{ users_routes, &users_nroutes },
+	{ pats_routes, &pats_nroutes },
+	{ deploy_routes, &deploy_nroutes },
 };
 
+/* Hashing threads per worker: Argon2id is single-threaded and memory-bound. */
+#define HASH_THREADS 2
+/* Seconds between purges of old rate-limit rows and spent OAuth tokens (worker 0 only). */
+#define PURGE_INTERVAL 600
+
+/* Every request: the first matching route of the module tables. */
 static void
 authd_handle(struct http_txn *txn, void *arg)
 {
@@ -55,6 +72,7 @@ authd_handle(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
+/* Once, in the master: signing key, migrations, the admin root. */
 static int
 authd_master_init(const struct cfg *cfg, char **cause)
 {
@@ -64,10 +82,23 @@ authd_master_init(const struct cfg *cfg, char **cause)
 	if (conn == NULL)
 		return -1;
 	int rc = migrate_apply(conn, cause);
+	if (rc == 0)
+		rc = bootstrap_run(conn, cfg, cause);
 	PQfinish(conn);
 	return rc;
 }
 
+/* Periodic clean-up of rate-limit rows and spent OAuth tokens. */
+static void
+purge_tick(evutil_socket_t fd, short what, void *arg)
+{
+	ratelimit_purge();
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Per worker: signing key, database pool, hashing threads, cache. */
 static int
 authd_worker_init(struct proc_worker *w, char **cause)
 {
@@ -77,6 +108,15 @@ authd_worker_init(struct proc_worker *w, char **cause)
 		return -1;
 	ad.db = pg_pool_new(w->base, cfg_database(w->cfg, "authd"),
 	                    (int)cfg_int(w->cfg, CFG_AUTHD_DB_CONNECTIONS));
+	ad.worker = w->index;
+	secret_cache_init();
+	if (hash_pool_start(w->base, HASH_THREADS, cause) < 0)
+		return -1;
+	if (w->index == 0) {
+		struct event *ev = event_new(w->base, -1, EV_PERSIST, purge_tick, NULL);
+		struct timeval tv = { PURGE_INTERVAL, 0 };
+		event_add(ev, &tv);
+	}
 	return 0;
 }
 

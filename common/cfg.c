@@ -114,6 +114,12 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 	struct cfg *cfg = user;
 	if (cfg->error != NULL)
 		return 0;
+	if (*section == '\0') {
+		/* also what follows a malformed "[section" line, which inih reports only later */
+		cfg->error = xasprintf("%s: \"%s\" is outside any [section] (or under a malformed "
+		                       "section header)", cfg->path, name);
+		return 0;
+	}
 	bool known_section = false;
 	for (size_t i = 0; i < nitems(cfg_sections); i++)
 		if (strcmp(section, cfg_sections[i]) == 0)

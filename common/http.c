@@ -32,6 +32,7 @@
 #define OUTPUT_LWM (256 * 1024)    /* on_drain runs when the output falls to this */
 #define FEED_MAX (256 * 1024)      /* bytes handed to the parser at once */
 #define LINGER_SECONDS 2
+#define DRAIN_WAIT_SECONDS 5 /* how long a draining worker waits for a new connection's request */
 
 enum conn_state {
 	CS_IDLE,       /* waiting for the first byte of a request */
@@ -75,6 +76,7 @@ struct http_conn {
 	bool head_ready;  /* headers parsed, dispatch pending */
 	bool close_after; /* close once the current answer is out */
 	bool resume_scheduled;
+	unsigned served; /* transactions completed on this connection */
 	/* header accumulation while parsing */
 	char *hname, *hvalue;
 	size_t hname_len, hvalue_len;
@@ -270,6 +272,16 @@ server_check_drained(struct http_server *srv)
 	}
 }
 
+/* Whether the client sent bytes not processed yet: a request on its way. */
+static bool
+conn_has_input(struct http_conn *c)
+{
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		return true;
+	char byte;
+	return recv(bufferevent_getfd(c->bev), &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 void
 http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
 {
@@ -283,10 +295,23 @@ http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
 	struct http_conn *c, *next;
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
-		if (c->state == CS_IDLE)
-			conn_free(c);
-		else
+		if (c->state != CS_IDLE) {
 			c->close_after = true;
+			continue;
+		}
+		/* A kept-alive connection with nothing sent is closed (clients retry that race),
+		 * once the last answer, which may still sit in its output, is written. A
+		 * connection just accepted, or one whose next request is already on its way, is
+		 * a request we took: serve it, then close. */
+		if (c->served > 0 && !conn_has_input(c)) {
+			conn_close_after_flush(c);
+			continue;
+		}
+		c->close_after = true;
+		int wait = srv->limits.idle_timeout < DRAIN_WAIT_SECONDS ? srv->limits.idle_timeout
+		                                                          : DRAIN_WAIT_SECONDS;
+		conn_set_timer(c, TK_IDLE, wait);
+		conn_schedule(c);
 	}
 	server_check_drained(srv);
 }
@@ -340,6 +365,7 @@ static void
 conn_free(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
+
 	if (c->txn != NULL) {
 		struct http_txn *txn = c->txn;
 		c->txn = NULL;
@@ -553,7 +579,8 @@ request_split_target(struct http_request *req)
 {
 	const char *t = req->target;
 	if (strncmp(t, "http://", 7) == 0 || strncmp(t, "https://", 8) == 0) {
-		t = strchr(t + 8, '/');
+		/* absolute form: the path starts after the authority ("http://" alone has none) */
+		t = strchr(t + (t[4] == 's' ? 8 : 7), '/');
 		if (t == NULL)
 			t = "/";
 	}
@@ -857,7 +884,12 @@ txn_orphan(struct http_txn *txn)
 		return;
 	}
 	if (txn->body_mode == BODY_BUFFER && !txn->body_done) {
+		/* The handler waits for a body that will not come: let it free what it holds. */
+		http_read_cb done = txn->read_done;
+		void *arg = txn->body_arg;
 		txn_free(txn);
+		if (done != NULL)
+			done(NULL, NULL, arg);
 		return;
 	}
 	if (txn->on_abort != NULL) {
@@ -876,6 +908,7 @@ txn_complete(struct http_conn *c)
 	if (c->srv->on_complete != NULL)
 		c->srv->on_complete(txn, c->srv->complete_arg);
 	c->txn = NULL;
+	c->served++;
 	txn_free(txn);
 	if (body_left) {
 		conn_linger(c);
@@ -1037,6 +1070,7 @@ http_txn_read_body(struct http_txn *txn, size_t max, http_read_cb done, void *ar
 	if (txn->req.content_length > 0 && (uint64_t)txn->req.content_length > max) {
 		http_txn_close_after(txn);
 		http_txn_respond(txn, 413, NULL, NULL, 0);
+		done(NULL, NULL, arg);
 		return;
 	}
 	txn->body_mode = BODY_BUFFER;

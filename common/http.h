@@ -11,7 +11,7 @@
  * (http_txn_respond*, or http_txn_end_response after http_txn_start_response). If the client goes
  * away first, the transaction is "orphaned": the abort callback runs, response calls become no-ops,
  * and finishing the response frees it. A handler that only waits in http_txn_read_body() needs no
- * abort callback: an aborted read frees the transaction and never calls back.
+ * abort callback: an aborted or oversized read frees the transaction and calls back with NULLs.
  */
 #ifndef REGISTRY_HTTP_H
 #define REGISTRY_HTTP_H
@@ -53,7 +53,8 @@ typedef void (*http_handler)(struct http_txn *txn, void *arg);
 typedef void (*http_txn_cb)(struct http_txn *txn, void *arg);
 /* Body bytes are in buf; take what you can (drain it), leave the rest for the next call. */
 typedef void (*http_body_cb)(struct http_txn *txn, struct evbuffer *buf, void *arg);
-/* The whole body, or NULL when it was larger than the limit (413 already sent, txn freed). */
+/* The whole body; or txn and body NULL when there is none to come (larger than the limit, 413
+ * already sent, or the client left): free what the handler holds, there is nobody to answer. */
 typedef void (*http_read_cb)(struct http_txn *txn, struct evbuffer *body, void *arg);
 
 void http_limits_default(struct http_limits *l);

@@ -40,17 +40,23 @@ migrate_apply(PGconn *conn, char **cause)
 	            " applied_at timestamptz NOT NULL DEFAULT now())",
 	            cause) < 0)
 		goto out;
-	PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		*cause = xstrdup(PQresultErrorMessage(res));
-		PQclear(res);
-		goto out;
-	}
-	int current = atoi(PQgetvalue(res, 0, 0));
-	PQclear(res);
+	/* Apply every version not recorded yet, not only those above the highest: versions are
+	 * reserved per part of the code base and may land out of order. */
 	for (unsigned i = 0; i < nmigrations; i++) {
 		const struct migration *m = &migrations[i];
-		if (m->version <= current)
+		char version[16];
+		snprintf(version, sizeof(version), "%d", m->version);
+		const char *vp[] = { version };
+		PGresult *res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1",
+		                             1, NULL, vp, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			*cause = xstrdup(PQresultErrorMessage(res));
+			PQclear(res);
+			goto out;
+		}
+		bool applied = PQntuples(res) > 0;
+		PQclear(res);
+		if (applied)
 			continue;
 		char *err = NULL;
 		if (exec_ok(conn, "BEGIN", cause) < 0)
@@ -61,8 +67,6 @@ migrate_apply(PGconn *conn, char **cause)
 			PQclear(PQexec(conn, "ROLLBACK"));
 			goto out;
 		}
-		char version[16];
-		snprintf(version, sizeof(version), "%d", m->version);
 		const char *params[] = { version, m->name };
 		res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
 		                   2, NULL, params, NULL, NULL, 0);

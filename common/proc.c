@@ -39,6 +39,7 @@ struct child {
 	unsigned generation;
 	bool draining;
 	uint64_t started_us;
+	uint64_t kill_at_us; /* a draining worker of an older generation is killed then (0: none) */
 };
 
 struct slot {
@@ -52,6 +53,7 @@ static int listen_fd = -1;
 static char *unix_path;
 static char *pid_path;
 static int sig_fd = -1;
+static pid_t master_pid;
 static sigset_t sig_old_mask;
 
 static struct child *children;
@@ -334,7 +336,13 @@ reload(void)
 	log_info("configuration reloaded; starting %d new workers, draining the old ones", n);
 	start_generation(n);
 	signal_children(SIGTERM, true);
-	kill_deadline_us = 0;
+	/* The old workers get shutdown_timeout to finish, as on TERM; a request that outlives it
+	 * (a stuck client) must not keep an old generation alive for ever. */
+	uint64_t deadline =
+	    now_monotonic_us() + (uint64_t)cfg_int(cfg, CFG_GLOBAL_SHUTDOWN_TIMEOUT) * 1000000;
+	for (size_t i = 0; i < nchildren; i++)
+		if (children[i].generation != generation && children[i].kill_at_us == 0)
+			children[i].kill_at_us = deadline;
 }
 
 static void
@@ -393,6 +401,9 @@ next_timeout_ms(void)
 			next = slots[i].respawn_at_us;
 	if (kill_deadline_us && kill_deadline_us < next)
 		next = kill_deadline_us;
+	for (size_t i = 0; i < nchildren; i++)
+		if (children[i].kill_at_us && children[i].kill_at_us < next)
+			next = children[i].kill_at_us;
 	if (next == UINT64_MAX)
 		return -1;
 	return next <= now ? 0 : (int)((next - now) / 1000 + 1);
@@ -405,6 +416,14 @@ run_timers(void)
 	for (int i = 0; i < nslots && !shutting_down; i++)
 		if (slots[i].respawn_at_us && slots[i].respawn_at_us <= now)
 			spawn(i);
+	for (size_t i = 0; i < nchildren; i++) {
+		if (children[i].kill_at_us && children[i].kill_at_us <= now) {
+			log_warn("old worker %d (pid %d) still busy at the reload deadline: killing it",
+			         children[i].slot, (int)children[i].pid);
+			kill(children[i].pid, SIGKILL);
+			children[i].kill_at_us = 0;
+		}
+	}
 	if (kill_deadline_us && kill_deadline_us <= now) {
 		if (nchildren > 0)
 			log_warn("%zu workers still running at the deadline: killing them", nchildren);
@@ -532,8 +551,9 @@ worker_main(int index)
 		log_error("worker init failed: %s", cause ? cause : "unknown error");
 		exit(1);
 	}
-	if (getppid() == 1)
-		exit(0); /* the master died before we set PDEATHSIG */
+	if (getppid() != master_pid)
+		exit(0); /* the master died before we set PDEATHSIG (we were reparented, not always
+		          * to pid 1: containers and service managers have subreapers) */
 	event_base_dispatch(worker_base);
 	exit(0);
 }
@@ -609,6 +629,7 @@ proc_main(const struct proc_role *r, int argc, char **argv)
 	if (sig_fd < 0)
 		fatal("signalfd: %s", strerror(errno));
 	write_pidfile();
+	master_pid = getpid();
 	int n = cfg_workers(cfg, role->name);
 	log_info("starting %d workers on %s", n,
 	         role->tcp ? cfg_str(cfg, CFG_GATEWAY_LISTEN) : unix_path);

@@ -81,6 +81,9 @@ v2_parse(const char *path, struct v2_path *out)
 	}
 	if (name_end <= start)
 		return -1;
+	/* A manifest, blob or referrers path needs its reference: "/manifests/" names nothing. */
+	if (out->kind != V2_TAGS && out->kind != V2_UPLOAD && last == end)
+		return -1;
 	out->name = xstrndup(start, (size_t)(name_end - start));
 	out->ref = out->kind == V2_TAGS ? xstrdup("") : xstrndup(last, (size_t)(end - last));
 	return 0;

@@ -72,15 +72,28 @@ insufficient_scope(struct http_txn *txn)
 	js_respond(txn, 403, NULL, o);
 }
 
+/* GitLab's scope rules for the REST API: api allows everything; read_api any read; read_user
+ * reads of users only; any token may revoke itself. */
 static bool
-scope_allows(const struct actor *a, const char *method)
+scope_allows(const struct actor *a, struct http_txn *txn)
 {
 	if (a->kind != AUTH_PERSONAL_ACCESS_TOKEN && a->kind != AUTH_OAUTH)
 		return true;
 	if (a->scopes & SCOPE_API)
 		return true;
-	bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	return read && (a->scopes & (SCOPE_READ_API | SCOPE_READ_USER)) != 0;
+	struct http_request *req = http_txn_request(txn);
+	const char *rest = req->path + strlen("/api/v4");
+	if (strcmp(req->method, "DELETE") == 0 && strcmp(rest, "/personal_access_tokens/self") == 0)
+		return true;
+	bool read = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+	if (!read)
+		return false;
+	if (a->scopes & SCOPE_READ_API)
+		return true;
+	bool user_path = strcmp(rest, "/user") == 0 || str_has_prefix(rest, "/user/") ||
+	                 strcmp(rest, "/users") == 0 || str_has_prefix(rest, "/users/") ||
+	                 strcmp(rest, "/personal_access_tokens/self") == 0;
+	return (a->scopes & SCOPE_READ_USER) && user_path;
 }
 
 static void
@@ -123,7 +136,7 @@ authenticated(int status, struct http_headers *headers, struct evbuffer *body, v
 	actor.kind = auth_kind_parse(js_str(id, "kind"));
 	actor.scopes = scopes_parse(js_str(id, "scopes"), NULL);
 	json_object_put(id);
-	if (!scope_allows(&actor, http_txn_request(txn)->method)) {
+	if (!scope_allows(&actor, txn)) {
 		insufficient_scope(txn);
 		return;
 	}
@@ -149,7 +162,9 @@ gw_api(struct http_txn *txn)
 			headers_add(&h, pass[i], v);
 	}
 	headers_add(&h, "X-Request-Id", http_txn_id(txn));
-	headers_add(&h, "X-Forwarded-For", http_txn_peer(txn));
+	char *client = gw_client_addr(txn);
+	headers_add(&h, "X-Forwarded-For", client);
+	free(client);
 	httpc_call(gw.backends[GW_AUTHD], "POST", "/internal/authenticate", &h, NULL, 0,
 	           authenticated, txn);
 	headers_clear(&h);

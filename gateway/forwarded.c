@@ -117,15 +117,14 @@ gw_forwarded_init(const struct cfg *cfg)
 		free(cause); /* validated at start and reload; cannot happen */
 }
 
-bool
-gw_from_trusted_proxy(struct http_txn *txn)
+static bool
+addr_trusted(const char *text)
 {
-	const char *peer = http_txn_peer(txn);
 	unsigned char addr[16];
 	int family;
-	if (inet_pton(AF_INET, peer, addr) == 1)
+	if (inet_pton(AF_INET, text, addr) == 1)
 		family = AF_INET;
-	else if (inet_pton(AF_INET6, peer, addr) == 1)
+	else if (inet_pton(AF_INET6, text, addr) == 1)
 		family = AF_INET6;
 	else
 		return false;
@@ -133,6 +132,43 @@ gw_from_trusted_proxy(struct http_txn *txn)
 		if (cidr_contains(&trusted[i], family, addr))
 			return true;
 	return false;
+}
+
+bool
+gw_from_trusted_proxy(struct http_txn *txn)
+{
+	return addr_trusted(http_txn_peer(txn));
+}
+
+char *
+gw_client_addr(struct http_txn *txn)
+{
+	const char *xff = headers_get(&http_txn_request(txn)->headers, "X-Forwarded-For");
+	if (xff == NULL || !gw_from_trusted_proxy(txn))
+		return xstrdup(http_txn_peer(txn));
+	/* Walk from the right: each trusted hop vouches for the one before it. */
+	char *copy = xstrdup(xff);
+	char *result = NULL;
+	for (;;) {
+		char *comma = strrchr(copy, ',');
+		char *item = comma ? comma + 1 : copy;
+		while (*item == ' ')
+			item++;
+		char *end = item + strlen(item);
+		while (end > item && end[-1] == ' ')
+			*--end = '\0';
+		unsigned char probe[16];
+		bool is_addr = inet_pton(AF_INET, item, probe) == 1 || inet_pton(AF_INET6, item, probe) == 1;
+		if (!is_addr)
+			break; /* garbage: do not trust anything further left */
+		if (!addr_trusted(item) || comma == NULL) {
+			result = xstrdup(item);
+			break;
+		}
+		*comma = '\0';
+	}
+	free(copy);
+	return result ? result : xstrdup(http_txn_peer(txn));
 }
 
 /* A host[:port] that is safe to echo into a URL. */

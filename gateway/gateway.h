@@ -47,6 +47,9 @@ void gw_handle(struct http_txn *txn, void *arg);
 /* The external base URL for this request, e.g. "https://registry.example.com" (caller frees). */
 char *gw_external_url(struct http_txn *txn);
 bool gw_from_trusted_proxy(struct http_txn *txn);
+/* The client's address: the peer, or behind a trusted proxy the nearest untrusted address in
+ * X-Forwarded-For (caller frees). Rate limits key on it. */
+char *gw_client_addr(struct http_txn *txn);
 int gw_check_config(const struct cfg *cfg, char **cause);
 /* Reads [gateway] trusted_proxies for this worker. */
 void gw_forwarded_init(const struct cfg *cfg);

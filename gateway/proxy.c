@@ -279,6 +279,12 @@ void
 gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_headers *extra)
 {
 	struct http_request *req = http_txn_request(txn);
+	if (http_txn_aborted(txn)) {
+		/* The client left while an earlier step (authentication) ran: forwarding now would
+		 * leave the backend waiting for a body that never comes. Finishing frees it. */
+		http_txn_respond(txn, 499, NULL, NULL, 0);
+		return;
+	}
 	struct http_headers h;
 	headers_init(&h);
 	for (size_t i = 0; i < req->headers.hd_count; i++) {
@@ -292,7 +298,9 @@ gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_header
 	if (extra != NULL)
 		headers_copy(&h, extra);
 	headers_set(&h, "X-Request-Id", http_txn_id(txn));
-	headers_set(&h, "X-Forwarded-For", http_txn_peer(txn));
+	char *client = gw_client_addr(txn);
+	headers_set(&h, "X-Forwarded-For", client);
+	free(client);
 	char *base = gw_external_url(txn);
 	headers_set(&h, WIRE_EXTERNAL_URL, base);
 	free(base);

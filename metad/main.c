@@ -9,6 +9,7 @@
 #include "proc.h"
 #include "registry.h"
 #include "service.h"
+#include "tenancy.h"
 #include "util.h"
 
 struct metad md;
@@ -44,6 +45,10 @@ static const size_t service_nroutes = nitems(service_routes);
 /* Every module's table, tried in order. */
 static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
+	{ tn_group_routes, &tn_group_nroutes },
+	{ tn_project_routes, &tn_project_nroutes },
+	{ tn_member_routes, &tn_member_nroutes },
+	{ tn_namespace_routes, &tn_namespace_nroutes },
 	{ v2_routes, &v2_nroutes },
 	{ internal_blob_routes, &internal_blob_nroutes },
 };

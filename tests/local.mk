@@ -1,15 +1,73 @@
-# Unit tests (cmocka) of the pure modules; `make check` runs them.
-
-# Unit tests of the registry's own pure modules (digests, manifest validation).
+# Unit tests (cmocka) of the pure modules; `make check` runs them (tests/run counts them).
+# Each test is one program tests/unit/test_<module> linked with common/libcommon.a; a daemon's
+# module test adds that module's source (see authd below).
 if HAVE_CMOCKA
-REGISTRY_UNIT_TESTS = tests/unit/test_digest tests/unit/test_manifest
-check_PROGRAMS += $(REGISTRY_UNIT_TESTS)
-TESTS += $(REGISTRY_UNIT_TESTS)
+UNIT_TESTS = \
+	tests/unit/test_actor \
+	tests/unit/test_cfg \
+	tests/unit/test_headers \
+	tests/unit/test_metrics \
+	tests/unit/test_names \
+	tests/unit/test_range \
+	tests/unit/test_router \
+	tests/unit/test_token \
+	tests/unit/test_url \
+	tests/unit/test_v2path
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+UNIT_LDADD = $(COMMON_LIBS) $(CMOCKA_LIBS)
+
+tests_unit_test_actor_SOURCES = tests/unit/test_actor.c tests/unit/unit.h
+tests_unit_test_actor_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_actor_LDADD = $(UNIT_LDADD)
+tests_unit_test_cfg_SOURCES = tests/unit/test_cfg.c tests/unit/unit.h
+tests_unit_test_cfg_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_cfg_LDADD = $(UNIT_LDADD)
+tests_unit_test_headers_SOURCES = tests/unit/test_headers.c tests/unit/unit.h
+tests_unit_test_headers_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_headers_LDADD = $(UNIT_LDADD)
+tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c tests/unit/unit.h
+tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_metrics_LDADD = $(UNIT_LDADD)
+tests_unit_test_names_SOURCES = tests/unit/test_names.c tests/unit/unit.h
+tests_unit_test_names_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_names_LDADD = $(UNIT_LDADD)
+tests_unit_test_range_SOURCES = tests/unit/test_range.c tests/unit/unit.h
+tests_unit_test_range_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_range_LDADD = $(UNIT_LDADD)
+tests_unit_test_router_SOURCES = tests/unit/test_router.c tests/unit/unit.h
+tests_unit_test_router_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_router_LDADD = $(UNIT_LDADD)
+tests_unit_test_token_SOURCES = tests/unit/test_token.c tests/unit/unit.h
+tests_unit_test_token_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_token_LDADD = $(UNIT_LDADD)
+tests_unit_test_url_SOURCES = tests/unit/test_url.c tests/unit/unit.h
+tests_unit_test_url_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_url_LDADD = $(UNIT_LDADD)
+tests_unit_test_v2path_SOURCES = tests/unit/test_v2path.c tests/unit/unit.h
+tests_unit_test_v2path_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_v2path_LDADD = $(UNIT_LDADD)
+
+# authd: token service scopes and rights, token formats.
+UNIT_AUTHD_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -I$(srcdir)/authd
+UNIT_AUTHD_LIBS = $(COMMON_LIBS) $(CMOCKA_LIBS)
+check_PROGRAMS += tests/unit/test_authd_access tests/unit/test_authd_secret
+TESTS += tests/unit/test_authd_access tests/unit/test_authd_secret
+tests_unit_test_authd_access_SOURCES = tests/unit/test_authd_access.c authd/access.c
+tests_unit_test_authd_access_CFLAGS = $(UNIT_AUTHD_CFLAGS)
+tests_unit_test_authd_access_LDADD = $(UNIT_AUTHD_LIBS)
+tests_unit_test_authd_secret_SOURCES = tests/unit/test_authd_secret.c authd/secret.c
+tests_unit_test_authd_secret_CFLAGS = $(UNIT_AUTHD_CFLAGS)
+tests_unit_test_authd_secret_LDADD = $(UNIT_AUTHD_LIBS)
+
+# the registry: digests (common) and manifest validation (metad).
+check_PROGRAMS += tests/unit/test_digest tests/unit/test_manifest
+TESTS += tests/unit/test_digest tests/unit/test_manifest
 tests_unit_test_digest_SOURCES = tests/unit/test_digest.c
-tests_unit_test_digest_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_digest_LDADD = $(COMMON_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_digest_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_digest_LDADD = $(UNIT_LDADD)
 tests_unit_test_manifest_SOURCES = tests/unit/test_manifest.c metad/manifest.c metad/manifest.h
-tests_unit_test_manifest_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/metad
-tests_unit_test_manifest_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_manifest_LDADD = $(COMMON_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_manifest_CFLAGS = $(UNIT_CFLAGS) -I$(srcdir)/metad
+tests_unit_test_manifest_LDADD = $(UNIT_LDADD)
 endif

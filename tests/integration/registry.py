@@ -192,6 +192,21 @@ class Registry:
                 p.wait()
         for log in self.logs.values():
             log.close()
+        self.check_sanitizers()
+
+    def check_sanitizers(self):
+        """Under a sanitizer build (tests/run --sanitizers), any report in a daemon's log fails
+        the test that ran the daemon."""
+        if not os.environ.get("REGISTRY_SANITIZERS"):
+            return
+        markers = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+        for d in self.logs:
+            text = self.log(d)
+            for m in markers:
+                at = text.find(m)
+                if at >= 0:
+                    raise AssertionError(f"{d}: sanitizer report in {self.dir}/{d}.log:\n"
+                                         + text[max(0, at - 200):at + 3000])
 
     def log(self, daemon):
         with open(os.path.join(self.dir, f"{daemon}.log"), errors="replace") as f:

@@ -139,11 +139,13 @@ def tls_registry(make_registry):
     port, http_port = free_port(), free_port()
     with open(os.path.join(TOP, "deploy", "nginx", "registry.conf")) as f:
         conf = f.read()
-    for old, new in (("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
+    # the shipped file with this test's ports, certificate and gateway (and no IPv6 listeners)
+    conf = "\n".join(line for line in conf.split("\n") if "listen [::]" not in line)
+    for old, new in (("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl http2;"),
                      ("listen 80;", f"listen 127.0.0.1:{http_port};"),
                      ("server 127.0.0.1:5000;", f"server {reg.host};"),
-                     ("/etc/ssl/registry/registry.crt", os.path.join(folder, "server.crt")),
-                     ("/etc/ssl/registry/registry.key", os.path.join(folder, "server.key"))):
+                     ("/etc/ssl/certs/registry.example.com.pem", os.path.join(folder, "server.crt")),
+                     ("/etc/ssl/private/registry.example.com.key", os.path.join(folder, "server.key"))):
         assert old in conf, old
         conf = conf.replace(old, new)
     with open(os.path.join(folder, "registry.conf"), "w") as f:

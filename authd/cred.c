@@ -1,0 +1,407 @@
+/*
+ * Checking credentials: one query finds the row (by username, or by a token's lookup prefix)
+ * together with the client's rate-limit wait; the secret is compared with its Argon2id hash in
+ * the hashing threads (tokens that verified recently are taken from the cache instead); then the
+ * row's state decides: revoked, expired, blocked, or signed in.
+ *
+ * The secret is checked before the state is reported, so only someone holding a valid secret
+ * learns that it was revoked or its user blocked. An unknown username still costs a full
+ * password hash, so that timing does not tell which usernames exist.
+ */
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "authd.h"
+#include "log.h"
+#include "pg.h"
+#include "util.h"
+
+/* Every credential query answers with the same columns. */
+#define CRED_COLS                                                                          \
+	"w.wait, w.failures, (t.id IS NOT NULL OR t.user_id IS NOT NULL) AS found, "       \
+	"t.id AS token_id, t.token_hash, array_to_string(t.scopes, ',') AS scopes, "       \
+	"t.revoked, t.expired, t.user_id, t.username, t.is_admin, t.state "
+
+PG_STMT(q_password,
+        "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
+        "SELECT NULL::bigint AS id, u.password_hash AS token_hash, '{}'::text[] AS scopes, "
+        "false AS revoked, false AS expired, u.id AS user_id, u.username, u.is_admin, u.state "
+        "FROM users u WHERE lower(u.username) = lower($1) OR lower(u.email) = lower($1) "
+        "ORDER BY (lower(u.username) = lower($1)) DESC LIMIT 1) t ON true");
+PG_STMT(q_pat,
+        "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
+        "SELECT p.id, p.token_hash, p.scopes, p.revoked, "
+        "(p.expires_at IS NOT NULL AND p.expires_at <= current_date) AS expired, "
+        "u.id AS user_id, u.username, u.is_admin, u.state "
+        "FROM personal_access_tokens p JOIN users u ON u.id = p.user_id "
+        "WHERE p.token_lookup = $1) t ON true");
+PG_STMT(q_oauth,
+        "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
+        "SELECT o.id, o.token_hash, o.scopes, o.revoked, o.expires_at <= now() AS expired, "
+        "u.id AS user_id, u.username, u.is_admin, u.state "
+        "FROM oauth_access_tokens o JOIN users u ON u.id = o.user_id "
+        "WHERE o.token_lookup = $1) t ON true");
+PG_STMT(q_refresh,
+        "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
+        "SELECT o.id, o.refresh_hash AS token_hash, o.scopes, o.revoked, false AS expired, "
+        "u.id AS user_id, u.username, u.is_admin, u.state "
+        "FROM oauth_access_tokens o JOIN users u ON u.id = o.user_id "
+        "WHERE o.refresh_lookup = $1) t ON true");
+PG_STMT(q_deploy,
+        "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
+        "SELECT d.id, d.token_hash, d.scopes, d.revoked, "
+        "(d.expires_at IS NOT NULL AND d.expires_at <= now()) AS expired, "
+        "NULL::bigint AS user_id, d.username, false AS is_admin, 'active' AS state "
+        "FROM deploy_tokens d WHERE d.token_lookup = $1) t ON true");
+PG_STMT(q_touch_pat,
+        "UPDATE personal_access_tokens SET last_used_at = now() WHERE id = $1 "
+        "AND (last_used_at IS NULL OR last_used_at < now() - interval '10 minutes')");
+
+struct cred_op {
+	enum secret_kind kind; /* SECRET_NONE: a password */
+	char *client;
+	char *login;           /* as given; for a deploy token, must be its username */
+	char *secret;
+	char *hash;
+	cred_cb cb;
+	void *arg;
+	struct cred_result r;
+	enum cred_status after; /* what to report once the secret verified */
+	int failures;
+};
+
+/* How a credential kind is named in log lines. */
+static const char *
+kind_text(enum secret_kind kind)
+{
+	switch (kind) {
+	case SECRET_PAT:
+		return "personal access token";
+	case SECRET_DEPLOY:
+		return "deploy token";
+	case SECRET_OAUTH:
+		return "OAuth token";
+	case SECRET_REFRESH:
+		return "OAuth refresh token";
+	default:
+		return "password";
+	}
+}
+
+/* Frees a check, wiping the secret. */
+static void
+op_free(struct cred_op *op)
+{
+	if (op->secret != NULL) {
+		sodium_memzero(op->secret, strlen(op->secret));
+		free(op->secret);
+	}
+	free(op->client);
+	free(op->login);
+	free(op->hash);
+	free(op);
+}
+
+/* Hands the result to the caller and ends the check. */
+static void
+op_report(struct cred_op *op)
+{
+	op->cb(&op->r, op->arg);
+	op_free(op);
+}
+
+/* The failure is counted: answer the caller. */
+static void
+fail_recorded(void *arg)
+{
+	struct cred_op *op = arg;
+	op->r.status = CRED_INVALID;
+	op_report(op);
+}
+
+/* A login as it may appear in a log line: printable, bounded. */
+static char *
+printable(const char *s)
+{
+	char buf[65];
+	size_t i = 0;
+	for (; s != NULL && s[i] && i < sizeof(buf) - 1; i++)
+		buf[i] = isprint((unsigned char)s[i]) ? s[i] : '?';
+	buf[i] = '\0';
+	return xstrdup(buf);
+}
+
+/* A wrong or unknown secret: counts against the client, then answers CRED_INVALID. */
+static void
+op_fail(struct cred_op *op)
+{
+	char *who = printable(op->login);
+	char *what = op->kind == SECRET_NONE || op->kind == SECRET_DEPLOY
+	                 ? xasprintf("%s for \"%s\"", kind_text(op->kind), who)
+	                 : xstrdup(kind_text(op->kind));
+	ratelimit_fail(op->client, op->login, what, fail_recorded, op);
+	free(what);
+	free(who);
+}
+
+/* Result of a query nobody waits for (last use of a token). */
+static void
+ignore(PGresult *res, void *arg)
+{
+	(void)res;
+	(void)arg;
+}
+
+/* The secret verified: report the row's state. */
+static void
+op_verified(struct cred_op *op)
+{
+	op->r.status = op->after;
+	if (op->after == CRED_OK) {
+		if (op->failures > 0)
+			ratelimit_clear(op->client, op->login);
+		if (op->kind == SECRET_PAT) {
+			char id[32];
+			snprintf(id, sizeof(id), "%lld", (long long)op->r.token_id);
+			const char *v[] = { id };
+			pg_exec(ad.db, &q_touch_pat, 1, v, ignore, NULL);
+		}
+	}
+	op_report(op);
+}
+
+/* The secret was compared with the stored hash. */
+static void
+hash_checked(bool ok, const char *hash, void *arg)
+{
+	struct cred_op *op = arg;
+	(void)hash;
+	if (!ok || op->after == CRED_INVALID) {
+		op_fail(op);
+		return;
+	}
+	if (op->kind != SECRET_NONE)
+		secret_cache_put(op->secret, op->kind, op->r.token_id);
+	op_verified(op);
+}
+
+/* The sign-in kind a credential kind makes. */
+static enum auth_kind
+auth_kind_of(enum secret_kind kind)
+{
+	switch (kind) {
+	case SECRET_PAT:
+		return AUTH_PERSONAL_ACCESS_TOKEN;
+	case SECRET_DEPLOY:
+		return AUTH_DEPLOY_TOKEN;
+	case SECRET_OAUTH:
+	case SECRET_REFRESH:
+		return AUTH_OAUTH;
+	default:
+		return AUTH_PASSWORD;
+	}
+}
+
+/* The credential's row (and the client's wait) is in: decide, or compare the secret. */
+static void
+row_found(PGresult *res, void *arg)
+{
+	struct cred_op *op = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		log_error("credential lookup failed: %s", pg_error(res));
+		op->r.status = CRED_ERROR;
+		op_report(op);
+		return;
+	}
+	op->failures = (int)pg_get_int(res, 0, "failures");
+	int wait = (int)pg_get_int(res, 0, "wait");
+	if (wait > 0) {
+		op->r.status = CRED_LIMITED;
+		op->r.retry_after = wait;
+		op_report(op);
+		return;
+	}
+	if (op->kind == SECRET_NONE && hash_busy()) {
+		log_warn("too many password checks waiting; refusing one from %s", op->client);
+		op->r.status = CRED_ERROR;
+		op_report(op);
+		return;
+	}
+	if (!pg_get_bool(res, 0, "found")) {
+		if (op->kind == SECRET_NONE) {
+			op->after = CRED_INVALID;
+			hash_verify(hash_dummy(), op->secret, hash_checked, op);
+		} else {
+			op_fail(op);
+		}
+		return;
+	}
+	struct cred_result *r = &op->r;
+	r->kind = auth_kind_of(op->kind);
+	r->user_id = pg_get_int(res, 0, "user_id");
+	r->token_id = pg_get_int(res, 0, "token_id");
+	snprintf(r->username, sizeof(r->username), "%s", pg_get(res, 0, "username"));
+	r->admin = pg_get_bool(res, 0, "is_admin");
+	r->scopes = scopes_parse(pg_get(res, 0, "scopes"), NULL);
+	const char *state = pg_get(res, 0, "state");
+	if (pg_get_bool(res, 0, "revoked"))
+		op->after = CRED_REVOKED;
+	else if (pg_get_bool(res, 0, "expired"))
+		op->after = CRED_EXPIRED;
+	else if (state == NULL || strcmp(state, "active") != 0)
+		op->after = CRED_BLOCKED;
+	else
+		op->after = CRED_OK;
+	/* A deploy token answers only to its own username. */
+	if (op->kind == SECRET_DEPLOY && (op->login == NULL || strcmp(op->login, r->username) != 0)) {
+		op_fail(op);
+		return;
+	}
+	const char *hash = pg_get(res, 0, "token_hash");
+	if (hash == NULL) {
+		/* A user without a password (created with a random one, never set). */
+		op->after = CRED_INVALID;
+		hash = hash_dummy();
+	}
+	if (op->kind != SECRET_NONE && op->after != CRED_INVALID &&
+	    secret_cache_hit(op->secret, op->kind, r->token_id)) {
+		op_verified(op);
+		return;
+	}
+	op->hash = xstrdup(hash);
+	hash_verify(op->hash, op->secret, hash_checked, op);
+}
+
+/* A check of secret (copied) for client and login. */
+static struct cred_op *
+op_new(const char *client, const char *login, const char *secret, cred_cb cb, void *arg)
+{
+	struct cred_op *op = xcalloc(1, sizeof(*op));
+	op->client = xstrdup(client);
+	op->login = login ? xstrdup(login) : NULL;
+	op->secret = xstrdup(secret ? secret : "");
+	op->cb = cb;
+	op->arg = arg;
+	return op;
+}
+
+/* Looks up the row of kind by key (a login or a lookup prefix). */
+static void
+op_start(struct cred_op *op, const char *key)
+{
+	struct pg_stmt *stmt;
+	switch (op->kind) {
+	case SECRET_PAT:
+		stmt = &q_pat;
+		break;
+	case SECRET_DEPLOY:
+		stmt = &q_deploy;
+		break;
+	case SECRET_OAUTH:
+		stmt = &q_oauth;
+		break;
+	case SECRET_REFRESH:
+		stmt = &q_refresh;
+		break;
+	default:
+		stmt = &q_password;
+		break;
+	}
+	const char *v[] = { key, op->client, op->login };
+	pg_exec(ad.db, stmt, 3, v, row_found, op);
+}
+
+void
+cred_password(const char *client, const char *login, const char *password, cred_cb cb,
+              void *arg)
+{
+	struct cred_op *op = op_new(client, login, password, cb, arg);
+	op->kind = SECRET_NONE;
+	op_start(op, login ? login : "");
+}
+
+void
+cred_token(const char *client, const char *token, unsigned mask, cred_cb cb, void *arg)
+{
+	char lookup[SECRET_LOOKUP_MAX + 1];
+	struct cred_op *op = op_new(client, NULL, token, cb, arg);
+	op->kind = secret_parse(token, mask, lookup);
+	if (op->kind == SECRET_NONE) {
+		op->kind = (mask & (1u << SECRET_PAT)) ? SECRET_PAT : SECRET_OAUTH;
+		op_fail(op);
+		return;
+	}
+	op_start(op, lookup);
+}
+
+void
+cred_basic(const char *client, const char *login, const char *password, unsigned mask,
+           cred_cb cb, void *arg)
+{
+	char lookup[SECRET_LOOKUP_MAX + 1];
+	unsigned token_mask = mask & ((1u << SECRET_PAT) | (1u << SECRET_DEPLOY));
+	if (login != NULL && strcmp(login, "oauth2") == 0)
+		token_mask |= mask & (1u << SECRET_OAUTH);
+	enum secret_kind kind = secret_parse(password, token_mask, lookup);
+	if (kind == SECRET_NONE) {
+		cred_password(client, login, password, cb, arg);
+		return;
+	}
+	struct cred_op *op = op_new(client, login, password, cb, arg);
+	op->kind = kind;
+	op_start(op, lookup);
+}
+
+const char *
+cred_client(struct http_txn *txn)
+{
+	static char buf[128];
+	const char *xff = headers_get(&http_txn_request(txn)->headers, "X-Forwarded-For");
+	if (xff == NULL || *xff == '\0')
+		return http_txn_peer(txn);
+	/* The gateway sets one address; take the first if there are several. */
+	while (*xff == ' ')
+		xff++;
+	size_t len = strcspn(xff, ", ");
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	memcpy(buf, xff, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+bool
+cred_parse_basic(const char *header, char **user, char **password)
+{
+	if (header == NULL || strncasecmp(header, "Basic ", 6) != 0)
+		return false;
+	const char *b64 = header + 6;
+	while (*b64 == ' ')
+		b64++;
+	size_t len = strlen(b64);
+	if (len == 0 || len > 4096)
+		return false;
+	unsigned char *bin = xmalloc(len);
+	size_t binlen;
+	const char *end;
+	if (sodium_base642bin(bin, len, b64, len, " ", &binlen, &end,
+	                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    *end != '\0' || memchr(bin, '\0', binlen) != NULL) {
+		free(bin);
+		return false;
+	}
+	const unsigned char *colon = memchr(bin, ':', binlen);
+	if (colon == NULL) {
+		free(bin);
+		return false;
+	}
+	*user = xstrndup((const char *)bin, (size_t)(colon - bin));
+	*password = xstrndup((const char *)colon + 1, binlen - (size_t)(colon - bin) - 1);
+	sodium_memzero(bin, binlen);
+	free(bin);
+	return true;
+}

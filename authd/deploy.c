@@ -1,0 +1,504 @@
+/*
+ * Deploy tokens, GitLab's API: a project's (Maintainers manage them) or a group's (Maintainers
+ * list them, Owners create and delete them, as GitLab has it), with the registry scopes
+ * read_registry and write_registry; GET /deploy_tokens lists all of them for admins. The token
+ * ("gldt-...") is shown once, in the answer that creates it; its username defaults to
+ * "gitlab+deploy-token-<id>". This is what CI signs in with as CI_REGISTRY_USER and
+ * CI_REGISTRY_PASSWORD.
+ */
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authd.h"
+#include "errors.h"
+#include "gitlab.h"
+#include "json.h"
+#include "log.h"
+#include "pg.h"
+#include "util.h"
+
+#define DT_FIELDS                                                                          \
+	"d.id, d.name, d.username, gl_time(d.expires_at) AS expires_at, d.revoked, "          \
+	"(d.expires_at IS NOT NULL AND d.expires_at <= now()) AS expired, "                   \
+	"array_to_string(d.scopes, ',') AS scopes"
+
+PG_STMT(q_project_by_id,
+        "SELECT p.id, project_visible($2, $3, p.id) AS visible, "
+        "project_access_level($2, p.id) AS level FROM projects p WHERE p.id = $1");
+PG_STMT(q_project_by_path,
+        "SELECT p.id, project_visible($2, $3, p.id) AS visible, "
+        "project_access_level($2, p.id) AS level FROM projects p "
+        "WHERE lower(p.full_path) = lower($1)");
+PG_STMT(q_group_by_id,
+        "SELECT n.id, coalesce(group_visible($2, $3, n.id), false) AS visible, "
+        "group_access_level($2, n.id) AS level FROM namespaces n "
+        "WHERE n.id = $1 AND n.kind = 'group'");
+PG_STMT(q_group_by_path,
+        "SELECT n.id, coalesce(group_visible($2, $3, n.id), false) AS visible, "
+        "group_access_level($2, n.id) AS level FROM namespaces n "
+        "WHERE lower(n.full_path) = lower($1) AND n.kind = 'group'");
+/* $1 project, $2 group (both NULL: all), $3 active, $4 limit, $5 offset */
+PG_STMT(q_list,
+        "WITH f AS (SELECT " DT_FIELDS " FROM deploy_tokens d "
+        "WHERE ($1::bigint IS NULL OR d.project_id = $1) "
+        "AND ($2::bigint IS NULL OR d.namespace_id = $2) "
+        "AND ($3::boolean IS NULL OR $3 = "
+        "(NOT d.revoked AND (d.expires_at IS NULL OR d.expires_at > now())))) "
+        "SELECT (SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
+        "SELECT * FROM f ORDER BY f.id LIMIT $4 OFFSET $5) p ON true");
+PG_STMT(q_get,
+        "SELECT " DT_FIELDS " FROM deploy_tokens d "
+        "WHERE d.id = $1 AND (d.project_id = $2 OR d.namespace_id = $3)");
+PG_STMT(q_delete,
+        "DELETE FROM deploy_tokens d WHERE d.id = $1 AND (d.project_id = $2 OR d.namespace_id = $3) "
+        "RETURNING d.id");
+PG_STMT(q_create,
+        "WITH n AS (SELECT nextval(pg_get_serial_sequence('deploy_tokens', 'id')) AS id) "
+        "INSERT INTO deploy_tokens AS d (id, project_id, namespace_id, name, username, scopes, "
+        "token_lookup, token_hash, expires_at) "
+        "SELECT n.id, $1, $2, $3, coalesce($4, 'gitlab+deploy-token-' || n.id), "
+        "string_to_array($5, ','), $6, $7, $8::timestamptz FROM n RETURNING " DT_FIELDS);
+
+enum dt_action { DT_LIST, DT_GET, DT_CREATE, DT_DELETE };
+
+struct dt_op {
+	struct http_txn *txn;
+	struct actor actor;
+	bool group;           /* a group's tokens, else a project's */
+	enum dt_action action;
+	char *target;         /* :id as given */
+	char *token_id;       /* :token_id */
+	char target_id[32];   /* the project's or group's id */
+	json_object *p;
+	struct gl_page page;
+	char *scopes;
+	char token[SECRET_MAX];
+	char lookup[SECRET_LOOKUP_MAX + 1];
+};
+
+/* Frees a request's state, wiping a token not yet shown. */
+static void
+op_free(struct dt_op *op)
+{
+	free(op->target);
+	free(op->token_id);
+	json_object_put(op->p);
+	free(op->scopes);
+	sodium_memzero(op->token, sizeof(op->token));
+	free(op);
+}
+
+/* Entities::DeployToken from a row of DT_FIELDS. */
+static json_object *
+dt_json(const PGresult *res, int row)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(pg_get_int(res, row, "id")));
+	json_object_object_add(o, "name", json_object_new_string(pg_get(res, row, "name")));
+	json_object_object_add(o, "username", json_object_new_string(pg_get(res, row, "username")));
+	json_object_object_add(o, "expires_at", js_new_str_or_null(pg_get(res, row, "expires_at")));
+	json_object_object_add(o, "revoked", json_object_new_boolean(pg_get_bool(res, row, "revoked")));
+	json_object_object_add(o, "expired", json_object_new_boolean(pg_get_bool(res, row, "expired")));
+	json_object_object_add(o, "scopes", rest_str_array(pg_get(res, row, "scopes")));
+	return o;
+}
+
+/* The project and group ids of the target as query parameters (one of them NULL). */
+static void
+owner_params(struct dt_op *op, const char **project, const char **group)
+{
+	*project = op->group ? NULL : op->target_id;
+	*group = op->group ? op->target_id : NULL;
+}
+
+/* Answers a page of deploy tokens. */
+static void
+list_got(PGresult *res, void *arg)
+{
+	struct dt_op *op = arg;
+	if (!pg_ok(res) || pg_rows(res) < 1) {
+		rest_db_error(op->txn, res, "deploy token list");
+		op_free(op);
+		return;
+	}
+	json_object *arr = json_object_new_array();
+	for (int i = 0; i < pg_rows(res); i++)
+		if (pg_get(res, i, "id") != NULL)
+			json_object_array_add(arr, dt_json(res, i));
+	struct http_headers h;
+	headers_init(&h);
+	gl_page_headers(op->txn, &op->page, pg_get_int(res, 0, "total"), &h);
+	js_respond(op->txn, 200, &h, arr);
+	headers_clear(&h);
+	op_free(op);
+}
+
+/* Lists the target's deploy tokens, or all of them. */
+static void
+list(struct dt_op *op, bool all)
+{
+	int active = params_bool(op->p, "active");
+	if (active == -2) {
+		error_gitlab_param(op->txn, "active is invalid");
+		op_free(op);
+		return;
+	}
+	if (gl_page_parse(op->txn, &op->page) < 0) {
+		op_free(op);
+		return;
+	}
+	const char *project = NULL, *group = NULL;
+	if (!all)
+		owner_params(op, &project, &group);
+	char limit[32], offset[32];
+	snprintf(limit, sizeof(limit), "%lld", (long long)op->page.per_page);
+	snprintf(offset, sizeof(offset), "%lld", (long long)gl_page_offset(&op->page));
+	const char *v[] = { project, group, active < 0 ? NULL : active ? "true" : "false", limit,
+		            offset };
+	pg_exec(ad.db, &q_list, 5, v, list_got, op);
+}
+
+/* Answers one deploy token. */
+static void
+one_got(PGresult *res, void *arg)
+{
+	struct dt_op *op = arg;
+	if (!pg_ok(res))
+		rest_db_error(op->txn, res, "deploy token lookup");
+	else if (pg_rows(res) != 1)
+		error_gitlab(op->txn, 404, "404 Not found");
+	else
+		js_respond(op->txn, 200, NULL, dt_json(res, 0));
+	op_free(op);
+}
+
+/* Answers the deletion of one deploy token. */
+static void
+one_deleted(PGresult *res, void *arg)
+{
+	struct dt_op *op = arg;
+	if (!pg_ok(res)) {
+		rest_db_error(op->txn, res, "deploy token deletion");
+	} else if (pg_rows(res) != 1) {
+		error_gitlab(op->txn, 404, "404 Not found");
+	} else {
+		log_info("deploy token %s of %s %s deleted by %s", op->token_id,
+		         op->group ? "group" : "project", op->target_id, op->actor.username);
+		rest_no_content(op->txn);
+	}
+	op_free(op);
+}
+
+/* GET or DELETE of one token of the target. */
+static void
+one(struct dt_op *op)
+{
+	if (!rest_is_id(op->token_id)) {
+		error_gitlab(op->txn, 404, "404 Not found");
+		op_free(op);
+		return;
+	}
+	const char *project, *group;
+	owner_params(op, &project, &group);
+	const char *v[] = { op->token_id, project, group };
+	if (op->action == DT_GET)
+		pg_exec(ad.db, &q_get, 3, v, one_got, op);
+	else
+		pg_exec(ad.db, &q_delete, 3, v, one_deleted, op);
+}
+
+/* ---- creation ---------------------------------------------------------------------------------- */
+
+/* Answers a new deploy token with its secret, shown this once. */
+static void
+created(PGresult *res, void *arg)
+{
+	struct dt_op *op = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		if (res != NULL && strncmp(pg_sqlstate(res), "22", 2) == 0)
+			error_gitlab_param(op->txn, "expires_at is invalid");
+		else
+			rest_db_error(op->txn, res, "deploy token creation");
+		op_free(op);
+		return;
+	}
+	json_object *o = dt_json(res, 0);
+	json_object_object_add(o, "token", json_object_new_string(op->token));
+	log_info("deploy token %lld (%s) for %s %s created by %s", pg_get_int(res, 0, "id"),
+	         op->scopes, op->group ? "group" : "project", op->target_id, op->actor.username);
+	js_respond(op->txn, 201, NULL, o);
+	op_free(op);
+}
+
+/* The new token is hashed: store it. */
+static void
+token_hashed(bool ok, const char *hash, void *arg)
+{
+	struct dt_op *op = arg;
+	if (!ok) {
+		error_gitlab(op->txn, 500, "500 Internal Server Error");
+		op_free(op);
+		return;
+	}
+	const char *project, *group;
+	owner_params(op, &project, &group);
+	const char *username = params_str(op->p, "username");
+	const char *expires = params_str(op->p, "expires_at");
+	const char *v[] = { project,
+		            group,
+		            params_str(op->p, "name"),
+		            username && *username ? username : NULL,
+		            op->scopes,
+		            op->lookup,
+		            hash,
+		            expires && *expires ? expires : NULL };
+	pg_exec(ad.db, &q_create, 8, v, created, op);
+}
+
+/* GitLab's rule for deploy token usernames: letters, digits, '_', '-', '+', '.'. */
+static bool
+username_valid(const char *u)
+{
+	if (*u == '\0' || strlen(u) > 255)
+		return false;
+	for (const char *c = u; *c; c++)
+		if (!isalnum((unsigned char)*c) && strchr(".+_-", *c) == NULL)
+			return false;
+	return true;
+}
+
+/* Validates the parameters of a new token, then makes it. */
+static void
+create(struct dt_op *op)
+{
+	struct http_txn *txn = op->txn;
+	const char *name = params_str(op->p, "name");
+	char **scopes = params_list(op->p, "scopes");
+	if (name == NULL || scopes == NULL) {
+		error_gitlab_param(txn, name == NULL && scopes == NULL
+		                            ? "name is missing, scopes is missing"
+		                        : name == NULL ? "name is missing"
+		                                       : "scopes is missing");
+		params_list_free(scopes);
+		op_free(op);
+		return;
+	}
+	unsigned bits = 0;
+	bool bad = false;
+	for (char **s = scopes; *s; s++) {
+		unsigned b = scope_bit(*s);
+		bad |= b != SCOPE_READ_REGISTRY && b != SCOPE_WRITE_REGISTRY;
+		bits |= b;
+	}
+	bool empty = scopes[0] == NULL;
+	params_list_free(scopes);
+	if (bad || empty) {
+		error_gitlab_param(txn, bad ? "scopes does not have a valid value" : "scopes is empty");
+		op_free(op);
+		return;
+	}
+	if (*name == '\0' || strlen(name) > 255) {
+		error_gitlab(txn, 400, *name ? "400 Bad request - Name is too long"
+		                             : "400 Bad request - Name can't be blank");
+		op_free(op);
+		return;
+	}
+	const char *username = params_str(op->p, "username");
+	if (username != NULL && *username != '\0' && !username_valid(username)) {
+		json_object *f = json_object_new_object();
+		json_object *l = json_object_new_array();
+		json_object_array_add(l, json_object_new_string("can contain only letters, digits, "
+		                                                "'_', '-', '+', and '.'"));
+		json_object_object_add(f, "username", l);
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "message", f);
+		js_respond(txn, 400, NULL, o);
+		op_free(op);
+		return;
+	}
+	op->scopes = scopes_format(bits);
+	secret_new(SECRET_DEPLOY, op->token, op->lookup);
+	hash_make(op->token, HASH_TOKEN, token_hashed, op);
+}
+
+/* ---- access to the project or group ----------------------------------------------------------- */
+
+/* The project or group is known: check the caller's role, then act. */
+static void
+target_found(PGresult *res, void *arg)
+{
+	struct dt_op *op = arg;
+	if (!pg_ok(res)) {
+		rest_db_error(op->txn, res, "deploy token target lookup");
+		op_free(op);
+		return;
+	}
+	if (pg_rows(res) != 1 || !pg_get_bool(res, 0, "visible")) {
+		error_gitlab(op->txn, 404, op->group ? "404 Group Not Found" : "404 Project Not Found");
+		op_free(op);
+		return;
+	}
+	/* Maintainers manage a project's tokens; a group's are listed by Maintainers and created
+	 * or deleted by Owners, since they reach every project below the group. */
+	int need = op->group && (op->action == DT_CREATE || op->action == DT_DELETE) ? 50 : 40;
+	if (!op->actor.admin && pg_get_int(res, 0, "level") < need) {
+		error_gitlab(op->txn, 403, "403 Forbidden");
+		op_free(op);
+		return;
+	}
+	snprintf(op->target_id, sizeof(op->target_id), "%s", pg_get(res, 0, "id"));
+	switch (op->action) {
+	case DT_LIST:
+		list(op, false);
+		break;
+	case DT_CREATE:
+		create(op);
+		break;
+	default:
+		one(op);
+		break;
+	}
+}
+
+/* Parameters read: look up the project or group (by id or full path). */
+static void
+params_ready(struct http_txn *txn, json_object *p, void *arg)
+{
+	struct dt_op *op = arg;
+	if (p == NULL) {
+		op_free(op);
+		return;
+	}
+	op->p = json_object_get(p);
+	char uid[32];
+	snprintf(uid, sizeof(uid), "%lld", (long long)op->actor.user_id);
+	const char *v[] = { op->target, uid, op->actor.admin ? "true" : "false" };
+	struct pg_stmt *stmt = op->group ? (rest_is_id(op->target) ? &q_group_by_id : &q_group_by_path)
+	                                 : (rest_is_id(op->target) ? &q_project_by_id
+	                                                           : &q_project_by_path);
+	pg_exec(ad.db, stmt, 3, v, target_found, op);
+	(void)txn;
+}
+
+/* Common start of every project and group deploy token endpoint. */
+static void
+start(struct http_txn *txn, const struct route_match *m, bool group, enum dt_action action)
+{
+	struct dt_op *op = xcalloc(1, sizeof(*op));
+	op->txn = txn;
+	op->group = group;
+	op->action = action;
+	rest_actor(txn, &op->actor);
+	const char *id = route_param(m, "id"), *token_id = route_param(m, "token_id");
+	op->target = xstrdup(id ? id : "");
+	op->token_id = token_id ? xstrdup(token_id) : NULL;
+	if (!rest_require_user(txn, &op->actor)) {
+		op_free(op);
+		return;
+	}
+	params_read(txn, params_ready, op);
+}
+
+/* GET /projects/:id/deploy_tokens */
+static void
+h_project_list(struct http_txn *txn, const struct route_match *m)
+{
+	start(txn, m, false, DT_LIST);
+}
+
+/* POST /projects/:id/deploy_tokens */
+static void
+h_project_create(struct http_txn *txn, const struct route_match *m)
+{
+	start(txn, m, false, DT_CREATE);
+}
+
+/* GET /projects/:id/deploy_tokens/:token_id */
+static void
+h_project_get(struct http_txn *txn, const struct route_match *m)
+{
+	start(txn, m, false, DT_GET);
+}
+
+/* DELETE /projects/:id/deploy_tokens/:token_id */
+static void
+h_project_delete(struct http_txn *txn, const struct route_match *m)
+{
+	start(txn, m, false, DT_DELETE);
+}
+
+/* GET /groups/:id/deploy_tokens */
+static void
+h_group_list(struct http_txn *txn, const struct route_match *m)
+{
+	start(txn, m, true, DT_LIST);
+}
+
+/* POST /groups/:id/deploy_tokens */
+static void
+h_group_create(struct http_txn *txn, const struct route_match *m)
+{
+	start(txn, m, true, DT_CREATE);
+}
+
+/* GET /groups/:id/deploy_tokens/:token_id */
+static void
+h_group_get(struct http_txn *txn, const struct route_match *m)
+{
+	start(txn, m, true, DT_GET);
+}
+
+/* DELETE /groups/:id/deploy_tokens/:token_id */
+static void
+h_group_delete(struct http_txn *txn, const struct route_match *m)
+{
+	start(txn, m, true, DT_DELETE);
+}
+
+/* Parameters of GET /deploy_tokens read: list them all. */
+static void
+all_params(struct http_txn *txn, json_object *p, void *arg)
+{
+	struct dt_op *op = arg;
+	(void)txn;
+	if (p == NULL) {
+		op_free(op);
+		return;
+	}
+	op->p = json_object_get(p);
+	list(op, true);
+}
+
+/* GET /deploy_tokens: every deploy token, for admins. */
+static void
+h_all(struct http_txn *txn, const struct route_match *m)
+{
+	(void)m;
+	struct dt_op *op = xcalloc(1, sizeof(*op));
+	op->txn = txn;
+	rest_actor(txn, &op->actor);
+	if (!rest_require_admin(txn, &op->actor)) {
+		op_free(op);
+		return;
+	}
+	params_read(txn, all_params, op);
+}
+
+const struct route deploy_routes[] = {
+	{ "GET", "/api/v4/deploy_tokens", h_all, "api_deploy_tokens" },
+	{ "GET", "/api/v4/projects/:id/deploy_tokens", h_project_list, "api_project_deploy_tokens" },
+	{ "POST", "/api/v4/projects/:id/deploy_tokens", h_project_create, "api_project_deploy_tokens" },
+	{ "GET", "/api/v4/projects/:id/deploy_tokens/:token_id", h_project_get,
+	  "api_project_deploy_token" },
+	{ "DELETE", "/api/v4/projects/:id/deploy_tokens/:token_id", h_project_delete,
+	  "api_project_deploy_token" },
+	{ "GET", "/api/v4/groups/:id/deploy_tokens", h_group_list, "api_group_deploy_tokens" },
+	{ "POST", "/api/v4/groups/:id/deploy_tokens", h_group_create, "api_group_deploy_tokens" },
+	{ "GET", "/api/v4/groups/:id/deploy_tokens/:token_id", h_group_get, "api_group_deploy_token" },
+	{ "DELETE", "/api/v4/groups/:id/deploy_tokens/:token_id", h_group_delete,
+	  "api_group_deploy_token" },
+};
+const size_t deploy_nroutes = nitems(deploy_routes);

@@ -1,0 +1,318 @@
+/*
+ * GET /jwt/auth: the Docker token service. Checks HTTP Basic credentials (a password, a personal
+ * access token, a deploy token, or an OAuth token with the username "oauth2"), resolves each
+ * requested repository to its project, grants what the caller's rights allow, and answers a
+ * registry token the gateway verifies on every /v2 request.
+ *
+ * A signed-in caller always gets a token, possibly with an empty access list (the registry then
+ * answers DENIED); bad credentials get 401; an anonymous caller granted nothing gets 403, as
+ * GitLab answers.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "authd.h"
+#include "cfg.h"
+#include "headers.h"
+#include "json.h"
+#include "log.h"
+#include "pg.h"
+#include "url.h"
+#include "util.h"
+
+#define ACCESS_DENIED_MESSAGE                                                                  \
+	"HTTP Basic: Access denied. The provided password or token is incorrect or your account " \
+	"has 2FA enabled and you must use a personal access token instead of a password."
+
+/* The project a repository name belongs to (the longest existing prefix) and the caller's
+ * standing on it. */
+PG_STMT(q_project,
+        "SELECT p.container_registry_access_level AS registry, "
+        "CASE WHEN $2::bigint > 0 THEN project_access_level($2, p.id) ELSE 0 END AS level, "
+        "registry_user_can_pull($2, $3, p.id) AS can_pull, "
+        "CASE WHEN $4::bigint > 0 THEN deploy_token_covers($4, p.id) ELSE false END AS covered "
+        "FROM projects p WHERE lower(p.full_path) = ANY ($1::text[]) "
+        "ORDER BY length(p.full_path) DESC LIMIT 1");
+
+struct jwt_req {
+	struct http_txn *txn;
+	struct access_list want;
+	unsigned *granted; /* per item of want */
+	size_t pending;
+	bool db_failed;
+	bool signed_in;
+	struct cred_result who;
+};
+
+struct scope_query {
+	struct jwt_req *jr;
+	size_t idx;
+};
+
+/* An error in the token service's JSON shape, {"errors":[{"code","message"}]}. */
+static void
+jwt_error(struct http_txn *txn, int status, const char *code, const char *message,
+          int retry_after)
+{
+	json_object *err = json_object_new_object();
+	json_object_object_add(err, "code", json_object_new_string(code));
+	json_object_object_add(err, "message", json_object_new_string(message));
+	json_object *arr = json_object_new_array();
+	json_object_array_add(arr, err);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "errors", arr);
+	struct http_headers h;
+	headers_init(&h);
+	if (retry_after > 0) {
+		char secs[16];
+		snprintf(secs, sizeof(secs), "%d", retry_after);
+		headers_add(&h, "Retry-After", secs);
+	}
+	js_respond(txn, status, &h, o);
+	headers_clear(&h);
+}
+
+/* Frees a token request. */
+static void
+jr_free(struct jwt_req *jr)
+{
+	access_list_clear(&jr->want);
+	free(jr->granted);
+	free(jr);
+}
+
+/* Signs the token for what was granted and answers. */
+static void
+issue(struct jwt_req *jr)
+{
+	struct http_txn *txn = jr->txn;
+	if (jr->db_failed) {
+		jwt_error(txn, 503, "UNAVAILABLE", "service unavailable", 0);
+		jr_free(jr);
+		return;
+	}
+	const char *service = cfg_str(ad.cfg, CFG_GLOBAL_SERVICE);
+	int64_t lifetime = cfg_int(ad.cfg, CFG_AUTHD_TOKEN_LIFETIME);
+	int64_t now = now_unix();
+	struct token_claims c;
+	memset(&c, 0, sizeof(c));
+	for (size_t i = 0; i < jr->want.n; i++)
+		if (jr->granted[i] != 0)
+			token_claims_add_access(&c, jr->want.items[i].type, jr->want.items[i].name,
+			                        jr->granted[i]);
+	if (!jr->signed_in && c.naccess == 0) {
+		token_claims_clear(&c);
+		jwt_error(txn, 403, "DENIED", "access forbidden", 0);
+		jr_free(jr);
+		return;
+	}
+	unsigned char raw[16];
+	char jti[33];
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(jti, sizeof(jti), raw, sizeof(raw));
+	c.iss = xstrdup(TOKEN_ISSUER);
+	c.sub = xstrdup(jr->signed_in ? jr->who.username : "");
+	c.aud = xstrdup(service);
+	c.jti = xstrdup(jti);
+	c.iat = c.nbf = now;
+	c.exp = now + lifetime;
+	c.kind = jr->signed_in ? jr->who.kind : AUTH_ANONYMOUS;
+	if (jr->signed_in && jr->who.kind == AUTH_DEPLOY_TOKEN) {
+		c.deploy_token_id = jr->who.token_id;
+	} else if (jr->signed_in) {
+		c.user_id = jr->who.user_id;
+		c.admin = jr->who.admin;
+	}
+	char *jwt = token_sign(&c, &ad.key);
+	token_claims_clear(&c);
+
+	char issued[32];
+	time_t t = (time_t)now;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(issued, sizeof(issued), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "token", json_object_new_string(jwt));
+	json_object_object_add(o, "access_token", json_object_new_string(jwt));
+	json_object_object_add(o, "expires_in", json_object_new_int64(lifetime));
+	json_object_object_add(o, "issued_at", json_object_new_string(issued));
+	free(jwt);
+	js_respond(txn, 200, NULL, o);
+	jr_free(jr);
+}
+
+/* One scope is decided; issue the token after the last. */
+static void
+scope_done(struct jwt_req *jr)
+{
+	if (--jr->pending == 0)
+		issue(jr);
+}
+
+/* A repository's project (if any) and the caller's standing on it: grant. */
+static void
+project_found(PGresult *res, void *arg)
+{
+	struct scope_query *q = arg;
+	struct jwt_req *jr = q->jr;
+	if (!pg_ok(res)) {
+		log_error("request %s: project lookup failed: %s", http_txn_id(jr->txn),
+		          pg_error(res));
+		jr->db_failed = true;
+	} else if (pg_rows(res) == 1) {
+		struct access_subject s = {
+			.kind = jr->signed_in ? jr->who.kind : AUTH_ANONYMOUS,
+			.admin = jr->signed_in && jr->who.admin,
+			.scopes = jr->signed_in ? jr->who.scopes : 0,
+			.covered = pg_get_bool(res, 0, "covered"),
+			.registry = pg_get(res, 0, "registry"),
+			.level = (int)pg_get_int(res, 0, "level"),
+			.can_pull = pg_get_bool(res, 0, "can_pull"),
+		};
+		jr->granted[q->idx] = access_grant(&s, jr->want.items[q->idx].actions);
+	}
+	free(q);
+	scope_done(jr);
+}
+
+/* Looks up the project of each repository scope; other scopes are decided at once. */
+static void
+resolve(struct jwt_req *jr)
+{
+	jr->granted = xcalloc(jr->want.n ? jr->want.n : 1, sizeof(unsigned));
+	jr->pending = 1; /* held until every query is sent */
+	bool user = jr->signed_in && jr->who.kind != AUTH_DEPLOY_TOKEN;
+	char uid[32], dtid[32];
+	snprintf(uid, sizeof(uid), "%lld", user ? (long long)jr->who.user_id : 0LL);
+	snprintf(dtid, sizeof(dtid), "%lld",
+	         jr->signed_in && !user ? (long long)jr->who.token_id : 0LL);
+	const char *admin = user && jr->who.admin ? "true" : "false";
+	for (size_t i = 0; i < jr->want.n; i++) {
+		struct access_item *it = &jr->want.items[i];
+		if (strcmp(it->type, "registry") == 0) {
+			/* The catalog: any signed-in user (metad lists only what each may see), with a
+			 * registry or api scope for a personal access token. */
+			bool scoped = jr->who.kind != AUTH_PERSONAL_ACCESS_TOKEN ||
+			              (jr->who.scopes & (SCOPE_API | SCOPE_READ_REGISTRY));
+			if (strcmp(it->name, "catalog") == 0 && user && scoped &&
+			    (it->actions & ACT_STAR))
+				jr->granted[i] = ACT_STAR;
+			continue;
+		}
+		if (strcmp(it->type, "repository") != 0 || !(it->actions & (ACT_PULL | ACT_PUSH |
+		                                                            ACT_DELETE)))
+			continue;
+		char **prefixes = access_prefixes(it->name);
+		if (prefixes == NULL || prefixes[0] == NULL) {
+			access_prefixes_free(prefixes);
+			continue;
+		}
+		char *array = access_prefixes_array(prefixes);
+		access_prefixes_free(prefixes);
+		struct scope_query *q = xcalloc(1, sizeof(*q));
+		q->jr = jr;
+		q->idx = i;
+		jr->pending++;
+		const char *v[] = { array, uid, admin, dtid };
+		pg_exec(ad.db, &q_project, 4, v, project_found, q);
+		free(array);
+	}
+	scope_done(jr);
+}
+
+/* The Basic credentials are checked: go on to the scopes, or refuse. */
+static void
+credentials_checked(const struct cred_result *r, void *arg)
+{
+	struct jwt_req *jr = arg;
+	switch (r->status) {
+	case CRED_OK:
+		jr->who = *r;
+		jr->signed_in = true;
+		resolve(jr);
+		return;
+	case CRED_LIMITED:
+		jwt_error(jr->txn, 429, "TOOMANYREQUESTS",
+		          "too many failed sign-ins from this address, retry later", r->retry_after);
+		break;
+	case CRED_ERROR:
+		jwt_error(jr->txn, 503, "UNAVAILABLE", "service unavailable", 0);
+		break;
+	default:
+		jwt_error(jr->txn, 401, "UNAUTHORIZED", ACCESS_DENIED_MESSAGE, 0);
+		break;
+	}
+	jr_free(jr);
+}
+
+struct query_walk {
+	struct jwt_req *jr;
+	char *service;
+	bool has_service;
+};
+
+/* Takes service (the first) and every scope parameter. */
+static int
+query_param(const char *name, const char *value, void *arg)
+{
+	struct query_walk *w = arg;
+	if (strcmp(name, "service") == 0 && !w->has_service) {
+		w->service = xstrdup(value);
+		w->has_service = true;
+	} else if (strcmp(name, "scope") == 0) {
+		access_parse(&w->jr->want, value);
+	}
+	return 0;
+}
+
+/* GET /jwt/auth */
+static void
+h_jwt_auth(struct http_txn *txn, const struct route_match *m)
+{
+	(void)m;
+	struct jwt_req *jr = xcalloc(1, sizeof(*jr));
+	jr->txn = txn;
+	struct query_walk w = { .jr = jr };
+	if (query_each(http_txn_request(txn)->query, query_param, &w) < 0) {
+		jwt_error(txn, 400, "INVALID_REQUEST", "malformed query string", 0);
+		free(w.service);
+		jr_free(jr);
+		return;
+	}
+	const char *service = cfg_str(ad.cfg, CFG_GLOBAL_SERVICE);
+	if (w.service == NULL || strcmp(w.service, service) != 0) {
+		char *msg = w.service == NULL ? xstrdup("the service parameter is missing")
+		                              : xasprintf("unknown service \"%s\"", w.service);
+		jwt_error(txn, 400, "INVALID_REQUEST", msg, 0);
+		free(msg);
+		free(w.service);
+		jr_free(jr);
+		return;
+	}
+	free(w.service);
+	const char *auth = headers_get(&http_txn_request(txn)->headers, "Authorization");
+	if (auth == NULL) {
+		resolve(jr);
+		return;
+	}
+	char *user = NULL, *password = NULL;
+	if (!cred_parse_basic(auth, &user, &password)) {
+		jwt_error(txn, 401, "UNAUTHORIZED", ACCESS_DENIED_MESSAGE, 0);
+		jr_free(jr);
+		return;
+	}
+	unsigned mask = (1u << SECRET_PAT) | (1u << SECRET_DEPLOY) | (1u << SECRET_OAUTH);
+	cred_basic(cred_client(txn), user, password, mask, credentials_checked, jr);
+	sodium_memzero(password, strlen(password));
+	free(user);
+	free(password);
+}
+
+const struct route jwt_routes[] = {
+	{ "GET", "/jwt/auth", h_jwt_auth, "jwt_auth" },
+};
+const size_t jwt_nroutes = nitems(jwt_routes);

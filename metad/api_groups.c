@@ -1,0 +1,456 @@
+/*
+ * Groups (GitLab's doc/api/groups.md): list, create (nested subgroups), read, update (a rename
+ * carries every path below the group), delete, subgroups and descendants, and transfer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "json.h"
+#include "metad.h"
+#include "names.h"
+#include "tenancy.h"
+#include "util.h"
+
+static const char *const visibilities[] = { "private", "internal", "public", NULL };
+
+enum list_scope { LIST_ALL, LIST_CHILDREN, LIST_DESCENDANTS };
+static const char *const scope_names[] = { "all", "children", "descendants" };
+
+PG_STMT(q_group_get,
+        "SELECT " TN_GROUP_COLS " FROM namespaces n"
+        " WHERE n.id = group_ref($3, $4) AND coalesce(group_visible($1, $2, n.id), false)");
+
+/* GitLab's GroupsFinder: the groups a caller sees through membership, plus (with all_available,
+ * the default for admins and anonymous callers) every group visible to it. */
+PG_STMT(q_groups,
+        "WITH par AS (SELECT group_ref($3, $4) AS id),"
+        " ctx AS (SELECT $5::text = 'all' OR coalesce(group_visible($1, $2, par.id), false) AS ok,"
+        "                par.id AS parent FROM par),"
+        " lv AS (SELECT * FROM user_group_levels($1)),"
+        " items AS ("
+        "  SELECT " TN_GROUP_COLS ", lower(n.name) AS sort_name, lower(n.path) AS sort_path"
+        "    FROM ctx, namespaces n LEFT JOIN lv ON lv.namespace_id = n.id"
+        "   WHERE ctx.ok AND n.kind = 'group'"
+        "     AND ($5::text = 'all'"
+        "          OR ($5::text = 'children' AND n.parent_id = ctx.parent)"
+        "          OR ($5::text = 'descendants' AND n.traversal_ids @> ARRAY[ctx.parent]"
+        "              AND n.id <> ctx.parent))"
+        "     AND (($6::boolean AND ($2::boolean OR n.visibility = 'public'"
+        "                            OR (n.visibility = 'internal' AND $1::bigint > 0)))"
+        "          OR n.id IN (SELECT namespace_id FROM user_member_groups($1)))"
+        "     AND (NOT $7::boolean OR n.parent_id IS NULL)"
+        "     AND ($8::text IS NULL OR n.name ILIKE like_pattern($8) OR n.path ILIKE like_pattern($8))"
+        "     AND (NOT $9::boolean OR EXISTS (SELECT 1 FROM group_members gm"
+        "           WHERE gm.namespace_id = n.id AND gm.user_id = $1 AND gm.access_level = 50"
+        "             AND (gm.expires_at IS NULL OR gm.expires_at > current_date)))"
+        "     AND ($10::integer IS NULL OR coalesce(lv.access_level, 0) >= $10::integer)"
+        "     AND ($15::bigint[] IS NULL OR NOT n.id = ANY ($15::bigint[])))"
+        " SELECT ctx.ok, (SELECT count(*) FROM items) AS total, i.*"
+        "   FROM ctx LEFT JOIN LATERAL ("
+        "     SELECT * FROM items ORDER BY"
+        "       CASE WHEN $11::text = 'name' AND $12::text = 'asc' THEN sort_name END ASC,"
+        "       CASE WHEN $11::text = 'name' AND $12::text = 'desc' THEN sort_name END DESC,"
+        "       CASE WHEN $11::text = 'path' AND $12::text = 'asc' THEN sort_path END ASC,"
+        "       CASE WHEN $11::text = 'path' AND $12::text = 'desc' THEN sort_path END DESC,"
+        "       CASE WHEN $11::text = 'id' AND $12::text = 'desc' THEN id END DESC,"
+        "       id ASC"
+        "     LIMIT $13 OFFSET $14) i ON true");
+
+PG_STMT(q_group_create, "SELECT * FROM group_create($1, $2, $3, $4, $5, $6, $7)");
+PG_STMT(q_group_update, "SELECT * FROM group_update($1, $2, $3, $4, $5, $6, $7, $8)");
+PG_STMT(q_group_delete, "SELECT group_delete($1, $2, $3, $4) AS status");
+PG_STMT(q_group_transfer, "SELECT * FROM group_transfer($1, $2, $3, $4, $5)");
+
+/* ---- reading ----------------------------------------------------------------------------------- */
+
+/* Answers with the group just read (status in r->num), or 404. */
+static void
+group_read(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res)) {
+		tn_db_error(r, res);
+		return;
+	}
+	if (pg_rows(res) == 0) {
+		tn_not_found(r, "Group");
+		return;
+	}
+	tn_reply(r, (int)r->num, tn_group_json(r, res, 0));
+}
+
+void
+tn_group_reply(struct tn_req *r, int64_t id, int status)
+{
+	r->num = status;
+	tn_arg_actor(r);
+	tn_arg_i64(r, id);
+	tn_arg(r, NULL);
+	tn_exec(r, &q_group_get, group_read);
+}
+
+/* GET /groups/:id */
+static void
+group_get(struct tn_req *r)
+{
+	r->num = 200;
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_exec(r, &q_group_get, group_read);
+}
+
+/* Answers a page of groups. */
+static void
+groups_listed(PGresult *res, void *arg)
+{
+	tn_reply_list(arg, res, tn_group_json);
+}
+
+/* GET /groups, /groups/:id/subgroups, /groups/:id/descendant_groups */
+static void
+groups_list(struct tn_req *r)
+{
+	static const char *const orders[] = { "name", "path", "id", NULL };
+	const char *order_by, *sort;
+	bool all_available = r->actor.admin, top = false, owned = false;
+	int64_t min = 0;
+	int min_level = 0;
+	r->what = "Group";
+	if (tn_page(r) < 0 || tn_order(r, orders, "name", "asc", &order_by, &sort) < 0 ||
+	    tn_bool(r, "all_available", &all_available) < 0 ||
+	    tn_bool(r, "top_level_only", &top) < 0 || tn_bool(r, "owned", &owned) < 0 ||
+	    tn_access_level(r, "min_access_level", &min_level) < 0)
+		return;
+	char *skip;
+	if (tn_id_list(r, "skip_groups", &skip) < 0)
+		return;
+	min = min_level;
+	if (r->actor.user_id <= 0)
+		all_available = true; /* anonymous callers see public groups */
+	const char *search = tn_str(r, "search");
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_arg(r, scope_names[r->mode]);
+	tn_arg_bool(r, all_available);
+	tn_arg_bool(r, top);
+	tn_arg(r, search && *search ? search : NULL);
+	tn_arg_bool(r, owned && r->actor.user_id > 0);
+	if (min > 0)
+		tn_arg_i64(r, min);
+	else
+		tn_arg(r, NULL);
+	tn_arg(r, order_by);
+	tn_arg(r, sort);
+	tn_arg_i64(r, r->page.per_page);
+	tn_arg_i64(r, gl_page_offset(&r->page));
+	tn_arg(r, skip);
+	free(skip);
+	tn_exec(r, &q_groups, groups_listed);
+}
+
+/* ---- writing ----------------------------------------------------------------------------------- */
+
+/* GitLab's "Failed to save group {:key=>["text"]}" (the model's errors, printed by Ruby). */
+static void
+group_save_failed(struct tn_req *r, const char *key, const char *text)
+{
+	char *msg = xasprintf("Failed to save group {:%s=>[\"%s\"]}", key, text);
+	tn_fail(r, 400, msg);
+	free(msg);
+}
+
+/* The model error of a visibility above the parent's or below what the group contains. */
+static char *
+visibility_error(const char *status, const char *visibility)
+{
+	if (strcmp(status, "visibility_parent") == 0)
+		return xasprintf("%s is not allowed since the parent group has a lower visibility.",
+		                 visibility);
+	if (strcmp(status, "visibility_subgroups") == 0)
+		return xasprintf("%s is not allowed since there are sub-groups with higher visibility.",
+		                 visibility);
+	return xasprintf("%s is not allowed since this group contains projects with higher "
+	                 "visibility.",
+	                 visibility);
+}
+
+/* Maps group_create()'s status onto GitLab's answer. */
+static void
+group_created(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	const char *status = pg_get(res, 0, "status");
+	if (strcmp(status, "ok") == 0) {
+		tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
+	} else if (strcmp(status, "parent_not_found") == 0) {
+		tn_not_found(r, "Group");
+	} else if (strcmp(status, "forbidden") == 0) {
+		tn_fail(r, 403, "403 Forbidden");
+	} else if (strcmp(status, "path_taken") == 0) {
+		group_save_failed(r, "path", "has already been taken");
+	} else {
+		const char *vis = tn_str(r, "visibility");
+		char *text = visibility_error(status, vis ? vis : "private");
+		group_save_failed(r, "visibility_level", text);
+		free(text);
+	}
+}
+
+/* POST /groups */
+static void
+group_create(struct tn_req *r)
+{
+	if (!tn_require_user(r))
+		return;
+	const char *name = tn_str(r, "name"), *path = tn_str(r, "path"), *vis, *why;
+	if (name == NULL || path == NULL) {
+		tn_fail_param(r, name == NULL && path == NULL ? "name is missing, path is missing"
+		                 : name == NULL               ? "name is missing"
+		                                              : "path is missing");
+		return;
+	}
+	int64_t parent = 0;
+	int has_parent = tn_int(r, "parent_id", &parent);
+	if (has_parent < 0 || tn_enum(r, "visibility", visibilities, &vis) < 0)
+		return;
+	if (!tn_valid_group_name(name, &why)) {
+		group_save_failed(r, "name", why);
+		return;
+	}
+	if (!name_valid_path(path)) {
+		group_save_failed(r, "path", tn_path_message);
+		return;
+	}
+	const char *description = tn_str(r, "description");
+	if (description != NULL && tn_chars(description) > TN_DESCRIPTION_MAX) {
+		group_save_failed(r, "description", tn_description_message);
+		return;
+	}
+	tn_arg_actor(r);
+	tn_arg(r, name);
+	tn_arg(r, path);
+	if (has_parent)
+		tn_arg_i64(r, parent);
+	else
+		tn_arg(r, NULL);
+	tn_arg(r, vis);
+	tn_arg(r, description);
+	tn_exec(r, &q_group_create, group_created);
+}
+
+/* Maps group_update()'s status onto GitLab's answer. */
+static void
+group_updated(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	const char *status = pg_get(res, 0, "status");
+	if (strcmp(status, "ok") == 0) {
+		tn_group_reply(r, pg_get_int(res, 0, "group_id"), 200);
+	} else if (strcmp(status, "not_found") == 0) {
+		tn_not_found(r, "Group");
+	} else if (strcmp(status, "forbidden") == 0) {
+		tn_fail(r, 403, "403 Forbidden");
+	} else if (strcmp(status, "path_taken") == 0) {
+		tn_fail_validation(r, "path", "has already been taken");
+	} else {
+		char *text = visibility_error(status, tn_str(r, "visibility"));
+		tn_fail_validation(r, "visibility_level", text);
+		free(text);
+	}
+}
+
+/* PUT /groups/:id */
+static void
+group_update(struct tn_req *r)
+{
+	if (!tn_require_user(r))
+		return;
+	const char *name = tn_str(r, "name"), *path = tn_str(r, "path"), *vis, *why;
+	if (tn_enum(r, "visibility", visibilities, &vis) < 0)
+		return;
+	if (name != NULL && !tn_valid_group_name(name, &why)) {
+		tn_fail_validation(r, "name", why);
+		return;
+	}
+	if (path != NULL && !name_valid_path(path)) {
+		tn_fail_validation(r, "path", tn_path_message);
+		return;
+	}
+	const char *description = tn_str(r, "description");
+	if (description != NULL && tn_chars(description) > TN_DESCRIPTION_MAX) {
+		tn_fail_validation(r, "description", tn_description_message);
+		return;
+	}
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_arg(r, name);
+	tn_arg(r, path);
+	tn_arg(r, vis);
+	tn_arg(r, description);
+	tn_exec(r, &q_group_update, group_updated);
+}
+
+/* Maps group_delete()'s status: 202 as GitLab deletes asynchronously. */
+static void
+group_deleted(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	const char *status = pg_get(res, 0, "status");
+	if (strcmp(status, "ok") == 0)
+		tn_fail(r, 202, "202 Accepted");
+	else if (strcmp(status, "not_found") == 0)
+		tn_not_found(r, "Group");
+	else
+		tn_fail(r, 403, "403 Forbidden");
+}
+
+/* DELETE /groups/:id */
+static void
+group_delete(struct tn_req *r)
+{
+	if (!tn_require_user(r))
+		return;
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_exec(r, &q_group_delete, group_deleted);
+}
+
+/* Maps group_transfer()'s status onto GitLab's answer. */
+static void
+group_transferred(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	const char *status = pg_get(res, 0, "status");
+	if (strcmp(status, "ok") == 0) {
+		bool post = strcmp(http_txn_request(r->txn)->method, "POST") == 0;
+		tn_group_reply(r, pg_get_int(res, 0, "group_id"), post ? 201 : 200);
+	} else if (strcmp(status, "not_found") == 0 || strcmp(status, "target_not_found") == 0) {
+		tn_not_found(r, "Group");
+	} else {
+		char *msg = xasprintf("Transfer failed: %s", pg_get(res, 0, "detail"));
+		tn_fail(r, 400, msg);
+		free(msg);
+	}
+}
+
+/* POST (or PUT) /groups/:id/transfer: under group_id, or to the top level without it. */
+static void
+group_transfer(struct tn_req *r)
+{
+	if (!tn_require_user(r))
+		return;
+	int64_t target = 0;
+	int has_target = tn_int(r, "group_id", &target);
+	if (has_target < 0)
+		return;
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	if (has_target)
+		tn_arg_i64(r, target);
+	else
+		tn_arg(r, NULL);
+	tn_exec(r, &q_group_transfer, group_transferred);
+}
+
+/* ---- routes ------------------------------------------------------------------------------------ */
+
+/* Route entry points: each starts a request with the step that serves it. */
+static void
+h_list(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, NULL, NULL, groups_list);
+}
+
+/* Lists the groups below r->id. */
+static void
+start_scoped(struct tn_req *r, enum list_scope scope)
+{
+	r->mode = scope;
+	groups_list(r);
+}
+
+/* GET /groups/:id/subgroups: direct children. */
+static void
+subgroups_list(struct tn_req *r)
+{
+	start_scoped(r, LIST_CHILDREN);
+}
+
+/* GET /groups/:id/descendant_groups: every group below. */
+static void
+descendants_list(struct tn_req *r)
+{
+	start_scoped(r, LIST_DESCENDANTS);
+}
+
+static void
+h_subgroups(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, subgroups_list);
+}
+
+static void
+h_descendants(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, descendants_list);
+}
+
+static void
+h_create(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, NULL, NULL, group_create);
+}
+
+static void
+h_get(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, group_get);
+}
+
+static void
+h_update(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, group_update);
+}
+
+static void
+h_delete(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, group_delete);
+}
+
+static void
+h_transfer(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, group_transfer);
+}
+
+const struct route tn_group_routes[] = {
+	{ "GET", "/api/v4/groups", h_list, "api_groups" },
+	{ "POST", "/api/v4/groups", h_create, "api_groups" },
+	{ "GET", "/api/v4/groups/:id", h_get, "api_group" },
+	{ "PUT", "/api/v4/groups/:id", h_update, "api_group" },
+	{ "DELETE", "/api/v4/groups/:id", h_delete, "api_group" },
+	{ "GET", "/api/v4/groups/:id/subgroups", h_subgroups, "api_group_subgroups" },
+	{ "GET", "/api/v4/groups/:id/descendant_groups", h_descendants, "api_group_subgroups" },
+	{ "POST", "/api/v4/groups/:id/transfer", h_transfer, "api_group_transfer" },
+	{ "PUT", "/api/v4/groups/:id/transfer", h_transfer, "api_group_transfer" },
+};
+const size_t tn_group_nroutes = nitems(tn_group_routes);

@@ -1,0 +1,341 @@
+/*
+ * Members of projects and groups (GitLab's doc/api/members.md): direct members, all members
+ * including those inherited from ancestor groups (the highest role wins), one member, add, change
+ * and remove. Roles are GitLab's access levels 10 (Guest) to 50 (Owner); managing members needs
+ * Maintainer, granting or changing Owner needs Owner; admins may do everything.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "json.h"
+#include "metad.h"
+#include "tenancy.h"
+#include "util.h"
+
+/* r->mode bits: which source, and whether inherited members count */
+enum { MEMBERS_GROUP = 1, MEMBERS_ALL = 2 };
+
+/* Members of a source as the caller sees them. $3 'project' or 'group', $4/$5 its reference,
+ * $6 a search in username and name, $7 user ids, $8 one user, $9 inherited members too. */
+PG_STMT(q_members,
+        "WITH s AS (SELECT * FROM member_source($1, $2, $3, $4, $5)),"
+        " items AS ("
+        "  SELECT " TN_MEMBER_COLS ", m.created_at AS sort_ts"
+        "    FROM s CROSS JOIN LATERAL ("
+        "      SELECT DISTINCT ON (a.user_id) a.* FROM ("
+        "        SELECT user_id, access_level, expires_at, created_at, created_by, 0 AS depth"
+        "          FROM project_members WHERE $3::text = 'project' AND project_id = s.source_id"
+        "        UNION ALL"
+        "        SELECT user_id, access_level, expires_at, created_at, created_by, 0"
+        "          FROM group_members WHERE $3::text = 'group' AND namespace_id = s.source_id"
+        "        UNION ALL"
+        "        SELECT user_id, access_level, expires_at, created_at, created_by, 1"
+        "          FROM group_members WHERE $9::boolean AND namespace_id = ANY (s.ancestors)"
+        "      ) a WHERE a.expires_at IS NULL OR a.expires_at > current_date"
+        "      ORDER BY a.user_id, a.access_level DESC, a.depth) m"
+        "    JOIN users u ON u.id = m.user_id"
+        "    LEFT JOIN users c ON c.id = m.created_by"
+        "   WHERE s.visible"
+        "     AND ($6::text IS NULL OR u.username ILIKE like_pattern($6)"
+        "          OR u.name ILIKE like_pattern($6))"
+        "     AND ($7::bigint[] IS NULL OR u.id = ANY ($7::bigint[]))"
+        "     AND ($8::bigint IS NULL OR u.id = $8::bigint))"
+        " SELECT coalesce(s.visible, false) AS ok, (SELECT count(*) FROM items) AS total, i.*"
+        "   FROM s LEFT JOIN LATERAL ("
+        "     SELECT * FROM items ORDER BY sort_ts, id LIMIT $10 OFFSET $11) i ON true");
+
+PG_STMT(q_member_add, "SELECT * FROM member_add($1, $2, $3, $4, $5, $6, $7, $8)");
+PG_STMT(q_member_update, "SELECT * FROM member_update($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+PG_STMT(q_member_remove, "SELECT member_remove($1, $2, $3, $4, $5, $6) AS status");
+
+/* The source kind as member_source() names it. */
+static const char *
+kind(const struct tn_req *r)
+{
+	return r->mode & MEMBERS_GROUP ? "group" : "project";
+}
+
+/* Starts any members request: signed in, the source named, the member's id read. */
+static bool
+member_begin(struct tn_req *r, int64_t *user)
+{
+	r->what = r->mode & MEMBERS_GROUP ? "Group" : "Project";
+	if (!tn_require_user(r))
+		return false;
+	if (user != NULL && str_to_i64(r->sub, 1, INT64_MAX, user) < 0) {
+		tn_fail_param(r, "user_id is invalid");
+		return false;
+	}
+	return true;
+}
+
+/* Arguments of q_members after the page: one user or all, and the page itself. */
+static void
+members_args(struct tn_req *r, const char *search, const char *ids, int64_t user)
+{
+	tn_arg_actor(r);
+	tn_arg(r, kind(r));
+	tn_arg_ref(r, r->id);
+	tn_arg(r, search && *search ? search : NULL);
+	tn_arg(r, ids);
+	if (user > 0)
+		tn_arg_i64(r, user);
+	else
+		tn_arg(r, NULL);
+	tn_arg_bool(r, (r->mode & MEMBERS_ALL) != 0);
+	tn_arg_i64(r, user > 0 ? 1 : r->page.per_page);
+	tn_arg_i64(r, user > 0 ? 0 : gl_page_offset(&r->page));
+}
+
+/* Answers a page of members. */
+static void
+members_listed(PGresult *res, void *arg)
+{
+	tn_reply_list(arg, res, tn_member_json);
+}
+
+/* GET /(projects|groups)/:id/members[/all] */
+static void
+members_list(struct tn_req *r)
+{
+	char *ids;
+	if (!member_begin(r, NULL) || tn_page(r) < 0 || tn_id_list(r, "user_ids", &ids) < 0)
+		return;
+	members_args(r, tn_str(r, "query"), ids, 0);
+	free(ids);
+	tn_exec(r, &q_members, members_listed);
+}
+
+/* Answers with one member, 404 "Not found" when not one. */
+static void
+member_read(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res)) {
+		tn_db_error(r, res);
+		return;
+	}
+	if (pg_rows(res) == 0 || !pg_get_bool(res, 0, "ok")) {
+		tn_not_found(r, NULL);
+		return;
+	}
+	if (pg_get(res, 0, "id") == NULL) {
+		tn_fail(r, 404, "404 Not found");
+		return;
+	}
+	tn_reply(r, r->num ? (int)r->num : 200, tn_member_json(r, res, 0));
+}
+
+/* Reads one member back: GET .../members[/all]/:user_id, and after a write. */
+static void
+member_fetch(struct tn_req *r, int64_t user, int status)
+{
+	r->num = status;
+	r->page.per_page = 1;
+	members_args(r, NULL, NULL, user);
+	tn_exec(r, &q_members, member_read);
+}
+
+/* GET .../members[/all]/:user_id */
+static void
+member_get(struct tn_req *r)
+{
+	int64_t user;
+	if (!member_begin(r, &user))
+		return;
+	member_fetch(r, user, 200);
+}
+
+/* Answers the statuses the member functions share; false when status is "ok". */
+static bool
+member_failed(struct tn_req *r, PGresult *res)
+{
+	const char *status = pg_get(res, 0, "status");
+	if (strcmp(status, "ok") == 0)
+		return false;
+	if (strcmp(status, "not_found") == 0) {
+		tn_not_found(r, NULL);
+	} else if (strcmp(status, "forbidden") == 0 || strcmp(status, "last_owner") == 0) {
+		tn_fail(r, 403, "403 Forbidden");
+	} else if (strcmp(status, "exists") == 0) {
+		tn_fail(r, 409, "Member already exists");
+	} else if (strcmp(status, "user_not_found") == 0) {
+		tn_not_found(r, "User");
+	} else if (strcmp(status, "member_not_found") == 0) {
+		tn_fail(r, 404, "404 Not found");
+	} else if (strcmp(status, "expires_past") == 0) {
+		tn_fail_validation(r, "expires_at", "cannot be a date in the past");
+	} else {
+		char *text = xasprintf("should be greater than or equal to %s",
+		                       pg_get(res, 0, "detail"));
+		tn_fail_validation(r, "access_level", text);
+		free(text);
+	}
+	return true;
+}
+
+/* After member_add(): the new member (201), or the failure. */
+static void
+member_added(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	if (!member_failed(r, res)) {
+		r->mode &= ~MEMBERS_ALL;
+		member_fetch(r, r->num, 201);
+	}
+}
+
+/* Reads user_id and access_level (both required) and expires_at; -1 when answered. */
+static int
+member_fields(struct tn_req *r, bool want_user, int64_t *user, int *level, const char **expires,
+              int *has_expires)
+{
+	int has_user = want_user ? tn_int(r, "user_id", user) : 1;
+	if (has_user < 0)
+		return -1;
+	int has_level = tn_access_level(r, "access_level", level);
+	if (has_level < 0)
+		return -1;
+	if (!has_user || !has_level) {
+		tn_fail_param(r, !has_user && !has_level ? "user_id is missing, access_level is missing"
+		                 : !has_user            ? "user_id is missing"
+		                                        : "access_level is missing");
+		return -1;
+	}
+	*has_expires = tn_date(r, "expires_at", expires);
+	return *has_expires < 0 ? -1 : 0;
+}
+
+/* POST /(projects|groups)/:id/members */
+static void
+member_add(struct tn_req *r)
+{
+	int64_t user;
+	int level, has_expires;
+	const char *expires;
+	if (!member_begin(r, NULL) || member_fields(r, true, &user, &level, &expires, &has_expires) < 0)
+		return;
+	r->num = user;
+	tn_arg_actor(r);
+	tn_arg(r, kind(r));
+	tn_arg_ref(r, r->id);
+	tn_arg_i64(r, user);
+	tn_arg_i64(r, level);
+	tn_arg(r, expires);
+	tn_exec(r, &q_member_add, member_added);
+}
+
+/* After member_update(): the member (200), or the failure. */
+static void
+member_updated(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	if (!member_failed(r, res)) {
+		int64_t user = r->num;
+		member_fetch(r, user, 200);
+	}
+}
+
+/* PUT /(projects|groups)/:id/members/:user_id */
+static void
+member_update(struct tn_req *r)
+{
+	int64_t user;
+	int level, has_expires;
+	const char *expires;
+	if (!member_begin(r, &user) || member_fields(r, false, &user, &level, &expires, &has_expires) < 0)
+		return;
+	r->num = user;
+	tn_arg_actor(r);
+	tn_arg(r, kind(r));
+	tn_arg_ref(r, r->id);
+	tn_arg_i64(r, user);
+	tn_arg_i64(r, level);
+	tn_arg_bool(r, has_expires == 1);
+	tn_arg(r, expires);
+	tn_exec(r, &q_member_update, member_updated);
+}
+
+/* After member_remove(): 204, or the failure. */
+static void
+member_removed(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	if (!member_failed(r, res))
+		tn_reply_empty(r, 204);
+}
+
+/* DELETE /(projects|groups)/:id/members/:user_id */
+static void
+member_remove(struct tn_req *r)
+{
+	int64_t user;
+	if (!member_begin(r, &user))
+		return;
+	tn_arg_actor(r);
+	tn_arg(r, kind(r));
+	tn_arg_ref(r, r->id);
+	tn_arg_i64(r, user);
+	tn_exec(r, &q_member_remove, member_removed);
+}
+
+/* ---- routes ------------------------------------------------------------------------------------ */
+
+/* One entry point per (action, source, depth): each sets r->mode and runs the action. */
+#define MEMBER_ENTRY(fn, action, mode_bits)                                                        \
+	static void fn##_run(struct tn_req *r)                                                     \
+	{                                                                                          \
+		r->mode = (mode_bits);                                                             \
+		action(r);                                                                         \
+	}                                                                                          \
+	static void fn(struct http_txn *txn, const struct route_match *m)                          \
+	{                                                                                          \
+		tn_start(txn, m, "id", "user_id", fn##_run);                                       \
+	}
+
+MEMBER_ENTRY(h_project_list, members_list, 0)
+MEMBER_ENTRY(h_project_list_all, members_list, MEMBERS_ALL)
+MEMBER_ENTRY(h_project_get, member_get, 0)
+MEMBER_ENTRY(h_project_get_all, member_get, MEMBERS_ALL)
+MEMBER_ENTRY(h_project_add, member_add, 0)
+MEMBER_ENTRY(h_project_update, member_update, 0)
+MEMBER_ENTRY(h_project_remove, member_remove, 0)
+MEMBER_ENTRY(h_group_list, members_list, MEMBERS_GROUP)
+MEMBER_ENTRY(h_group_list_all, members_list, MEMBERS_GROUP | MEMBERS_ALL)
+MEMBER_ENTRY(h_group_get, member_get, MEMBERS_GROUP)
+MEMBER_ENTRY(h_group_get_all, member_get, MEMBERS_GROUP | MEMBERS_ALL)
+MEMBER_ENTRY(h_group_add, member_add, MEMBERS_GROUP)
+MEMBER_ENTRY(h_group_update, member_update, MEMBERS_GROUP)
+MEMBER_ENTRY(h_group_remove, member_remove, MEMBERS_GROUP)
+
+/* "members/all" comes before "members/:user_id", which would take it otherwise. */
+const struct route tn_member_routes[] = {
+	{ "GET", "/api/v4/projects/:id/members", h_project_list, "api_members" },
+	{ "POST", "/api/v4/projects/:id/members", h_project_add, "api_members" },
+	{ "GET", "/api/v4/projects/:id/members/all", h_project_list_all, "api_members" },
+	{ "GET", "/api/v4/projects/:id/members/all/:user_id", h_project_get_all, "api_member" },
+	{ "GET", "/api/v4/projects/:id/members/:user_id", h_project_get, "api_member" },
+	{ "PUT", "/api/v4/projects/:id/members/:user_id", h_project_update, "api_member" },
+	{ "DELETE", "/api/v4/projects/:id/members/:user_id", h_project_remove, "api_member" },
+	{ "GET", "/api/v4/groups/:id/members", h_group_list, "api_members" },
+	{ "POST", "/api/v4/groups/:id/members", h_group_add, "api_members" },
+	{ "GET", "/api/v4/groups/:id/members/all", h_group_list_all, "api_members" },
+	{ "GET", "/api/v4/groups/:id/members/all/:user_id", h_group_get_all, "api_member" },
+	{ "GET", "/api/v4/groups/:id/members/:user_id", h_group_get, "api_member" },
+	{ "PUT", "/api/v4/groups/:id/members/:user_id", h_group_update, "api_member" },
+	{ "DELETE", "/api/v4/groups/:id/members/:user_id", h_group_remove, "api_member" },
+};
+const size_t tn_member_nroutes = nitems(tn_member_routes);

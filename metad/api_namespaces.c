@@ -1,0 +1,103 @@
+/*
+ * Namespaces (GitLab's doc/api/namespaces.md): the user and group namespaces a caller can put
+ * projects in or manage, and one of them by id or path.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "json.h"
+#include "metad.h"
+#include "tenancy.h"
+#include "util.h"
+
+PG_STMT(q_namespace_get,
+        "SELECT " TN_NAMESPACE_COLS " FROM namespaces n"
+        " WHERE n.id = namespace_ref($3, $4) AND coalesce(namespace_visible($1, $2, n.id), false)");
+
+/* Admins see every namespace (unless owned_only); others their own and the groups they hold a
+ * role in (Owner with owned_only). */
+PG_STMT(q_namespaces,
+        "WITH lv AS (SELECT * FROM user_group_levels($1)),"
+        " items AS ("
+        "  SELECT " TN_NAMESPACE_COLS " FROM namespaces n LEFT JOIN lv ON lv.namespace_id = n.id"
+        "   WHERE (($2::boolean AND NOT $3::boolean)"
+        "          OR (n.kind = 'user' AND n.owner_id = $1::bigint)"
+        "          OR (n.kind = 'group' AND lv.access_level >= CASE WHEN $3::boolean THEN 50"
+        "                                                          ELSE 10 END))"
+        "     AND ($4::text IS NULL OR n.name ILIKE like_pattern($4) OR n.path ILIKE like_pattern($4))"
+        "     AND (NOT $5::boolean OR n.parent_id IS NULL))"
+        " SELECT true AS ok, (SELECT count(*) FROM items) AS total, i.*"
+        "   FROM (SELECT 1) one LEFT JOIN LATERAL ("
+        "     SELECT * FROM items ORDER BY id LIMIT $6 OFFSET $7) i ON true");
+
+/* Answers a page of namespaces. */
+static void
+namespaces_listed(PGresult *res, void *arg)
+{
+	tn_reply_list(arg, res, tn_namespace_json);
+}
+
+/* GET /namespaces */
+static void
+namespaces_list(struct tn_req *r)
+{
+	bool owned = false, top = false;
+	if (!tn_require_user(r) || tn_page(r) < 0 || tn_bool(r, "owned_only", &owned) < 0 ||
+	    tn_bool(r, "top_level_only", &top) < 0)
+		return;
+	const char *search = tn_str(r, "search");
+	tn_arg_actor(r);
+	tn_arg_bool(r, owned);
+	tn_arg(r, search && *search ? search : NULL);
+	tn_arg_bool(r, top);
+	tn_arg_i64(r, r->page.per_page);
+	tn_arg_i64(r, gl_page_offset(&r->page));
+	tn_exec(r, &q_namespaces, namespaces_listed);
+}
+
+/* Answers with one namespace, or 404. */
+static void
+namespace_read(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res)) {
+		tn_db_error(r, res);
+		return;
+	}
+	if (pg_rows(res) == 0) {
+		tn_not_found(r, "Namespace");
+		return;
+	}
+	tn_reply(r, 200, tn_namespace_json(r, res, 0));
+}
+
+/* GET /namespaces/:id (an id or a full path) */
+static void
+namespace_get(struct tn_req *r)
+{
+	if (!tn_require_user(r))
+		return;
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_exec(r, &q_namespace_get, namespace_read);
+}
+
+/* Route entry points. */
+static void
+h_list(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, NULL, NULL, namespaces_list);
+}
+
+static void
+h_get(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, namespace_get);
+}
+
+const struct route tn_namespace_routes[] = {
+	{ "GET", "/api/v4/namespaces", h_list, "api_namespaces" },
+	{ "GET", "/api/v4/namespaces/:id", h_get, "api_namespace" },
+};
+const size_t tn_namespace_nroutes = nitems(tn_namespace_routes);

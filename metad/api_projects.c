@@ -1,0 +1,660 @@
+/*
+ * Projects (GitLab's doc/api/projects.md): list (all visible, a group's, a user's), create (for
+ * oneself or, as admin, for a user), read, update (a path rename moves the project's full path
+ * and, with it, its images), delete, and transfer to another namespace.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "json.h"
+#include "metad.h"
+#include "names.h"
+#include "tenancy.h"
+#include "util.h"
+
+static const char *const visibilities[] = { "private", "internal", "public", NULL };
+static const char *const registry_levels[] = { "enabled", "private", "disabled", NULL };
+
+enum list_scope { LIST_ALL, LIST_GROUP, LIST_USER };
+static const char *const scope_names[] = { "all", "group", "user" };
+
+PG_STMT(q_project_get,
+        "SELECT " TN_PROJECT_COLS " FROM " TN_PROJECT_FROM
+        " WHERE p.id = project_ref($3, $4) AND coalesce(project_visible($1, $2, p.id), false)");
+
+/* GitLab's ProjectsFinder: public projects for anyone, internal ones for signed-in callers, and
+ * those the caller holds a role on; admins see all. $3 scopes it: 'all', a group ($4/$5, with
+ * its subgroups when $6), or a user's personal namespace ($4/$5 the user's id or username).
+ * SCOPE is the filter on p.namespace_id: none for 'all', so that scoped lists use the index. */
+#define PROJECTS_SQL(SCOPE)                                                                        \
+	"WITH src AS (SELECT CASE $3::text"                                                        \
+	"               WHEN 'group' THEN group_ref($4, $5)"                                       \
+	"               WHEN 'user' THEN (SELECT n.id FROM users u"                                \
+	"                   JOIN namespaces n ON n.owner_id = u.id AND n.kind = 'user'"            \
+	"                  WHERE CASE WHEN $4::bigint IS NOT NULL THEN u.id = $4::bigint"          \
+	"                             ELSE lower(u.username) = lower($5::text) END)"               \
+	"             END AS ns),"                                                                 \
+	" ctx AS (SELECT CASE $3::text WHEN 'all' THEN true"                                       \
+	"                  WHEN 'group' THEN coalesce(group_visible($1, $2, src.ns), false)"       \
+	"                  ELSE src.ns IS NOT NULL END AS ok,"                                     \
+	"                CASE WHEN $6::boolean AND $3::text = 'group'"                             \
+	"                     THEN ARRAY(SELECT d.id FROM namespaces d"                            \
+	"                                 WHERE d.traversal_ids @> ARRAY[src.ns])"                 \
+	"                     ELSE ARRAY[src.ns] END AS nss FROM src),"                            \
+	" lv AS (SELECT * FROM user_project_levels($1)),"                                          \
+	" items AS ("                                                                              \
+	"  SELECT p.id, p.created_at AS created_ts, p.updated_at AS updated_ts,"                   \
+	"         p.last_activity_at AS activity_ts, lower(p.name) AS sort_name,"                  \
+	"         lower(p.path) AS sort_path"                                                      \
+	"    FROM ctx, projects p LEFT JOIN lv ON lv.project_id = p.id"                            \
+	"   WHERE ctx.ok " SCOPE                                                                    \
+	"     AND ($2::boolean OR p.visibility = 'public'"                                         \
+	"          OR (p.visibility = 'internal' AND $1::bigint > 0) OR lv.access_level IS NOT NULL)" \
+	"     AND (NOT $7::boolean OR lv.access_level IS NOT NULL)"                                \
+	"     AND (NOT $8::boolean OR lv.access_level >= 50)"                                      \
+	"     AND ($9::text IS NULL OR p.name ILIKE like_pattern($9)"                              \
+	"          OR p.path ILIKE like_pattern($9) OR p.description ILIKE like_pattern($9)"       \
+	"          OR ($10::boolean AND p.full_path ILIKE like_pattern($9)))"                      \
+	"     AND ($11::text IS NULL OR p.visibility = $11::text)"                                 \
+	"     AND ($12::integer IS NULL OR coalesce(lv.access_level, 0) >= $12::integer)"          \
+	"     AND ($13::bigint IS NULL OR p.id > $13::bigint)"                                     \
+	"     AND ($14::bigint IS NULL OR p.id < $14::bigint)),"                                   \
+	" page AS ("                                                                               \
+	"  SELECT id, row_number() OVER (ORDER BY"                                                 \
+	"       CASE WHEN $15::text = 'name' AND $16::text = 'asc' THEN sort_name END ASC,"        \
+	"       CASE WHEN $15::text = 'name' AND $16::text = 'desc' THEN sort_name END DESC,"      \
+	"       CASE WHEN $15::text = 'path' AND $16::text = 'asc' THEN sort_path END ASC,"        \
+	"       CASE WHEN $15::text = 'path' AND $16::text = 'desc' THEN sort_path END DESC,"      \
+	"       CASE WHEN $15::text = 'created_at' AND $16::text = 'asc' THEN created_ts END ASC," \
+	"       CASE WHEN $15::text = 'created_at' AND $16::text = 'desc' THEN created_ts END DESC," \
+	"       CASE WHEN $15::text = 'updated_at' AND $16::text = 'asc' THEN updated_ts END ASC," \
+	"       CASE WHEN $15::text = 'updated_at' AND $16::text = 'desc' THEN updated_ts END DESC," \
+	"       CASE WHEN $15::text = 'last_activity_at' AND $16::text = 'asc'"                    \
+	"            THEN activity_ts END ASC,"                                                    \
+	"       CASE WHEN $15::text = 'last_activity_at' AND $16::text = 'desc'"                   \
+	"            THEN activity_ts END DESC,"                                                   \
+	"       CASE WHEN $16::text = 'asc' THEN id END ASC,"                                      \
+	"       CASE WHEN $16::text = 'desc' THEN id END DESC) AS rn"                              \
+	"    FROM items ORDER BY rn LIMIT $17 OFFSET $18)"                                         \
+	" SELECT ctx.ok, (SELECT count(*) FROM items) AS total, i.*"                               \
+	"   FROM ctx LEFT JOIN LATERAL ("                                                          \
+	"     SELECT " TN_PROJECT_COLS ", page.rn FROM page"                                       \
+	"       JOIN projects p ON p.id = page.id"                                                 \
+	"       JOIN namespaces n ON n.id = p.namespace_id LEFT JOIN users o ON o.id = n.owner_id" \
+	"    ) i ON true ORDER BY i.rn"
+
+PG_STMT(q_projects, PROJECTS_SQL(""));
+PG_STMT(q_projects_scoped, PROJECTS_SQL("AND p.namespace_id = ANY (ctx.nss)"));
+
+PG_STMT(q_project_create, "SELECT * FROM project_create($1, $2, $3, $4, $5, $6, $7, $8)");
+PG_STMT(q_project_update, "SELECT * FROM project_update($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+PG_STMT(q_project_delete, "SELECT project_delete($1, $2, $3, $4) AS status");
+PG_STMT(q_project_transfer, "SELECT * FROM project_transfer($1, $2, $3, $4, $5, $6)");
+/* POST /groups/:id/projects/:project_id: the same transfer, into a group only */
+PG_STMT(q_project_to_group,
+        "SELECT t.*, g.id AS group_id FROM (SELECT group_ref($5, $6) AS id) g"
+        " LEFT JOIN LATERAL project_transfer($1, $2, $3, $4, g.id, NULL) t ON g.id IS NOT NULL");
+
+/* ---- reading ----------------------------------------------------------------------------------- */
+
+/* Answers with the project just read (status in r->num, shape in r->mode), or 404. */
+static void
+project_read(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res)) {
+		tn_db_error(r, res);
+		return;
+	}
+	if (pg_rows(res) == 0) {
+		tn_not_found(r, "Project");
+		return;
+	}
+	tn_reply(r, (int)r->num, tn_project_json(r, res, 0, (enum tn_project_shape)r->mode));
+}
+
+void
+tn_project_reply(struct tn_req *r, int64_t id, int status)
+{
+	r->num = status;
+	r->mode = TN_PROJECT_WITH_ACCESS;
+	tn_arg_actor(r);
+	tn_arg_i64(r, id);
+	tn_arg(r, NULL);
+	tn_exec(r, &q_project_get, project_read);
+}
+
+/* GET /projects/:id */
+static void
+project_get(struct tn_req *r)
+{
+	r->num = 200;
+	/* anonymous callers get the basic shape, as GitLab gives them */
+	r->mode = r->actor.user_id > 0 ? TN_PROJECT_WITH_ACCESS : TN_PROJECT_BASIC;
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_exec(r, &q_project_get, project_read);
+}
+
+/* List item builders: the basic shape (simple=true, anonymous), the full one. */
+static json_object *
+build_basic(struct tn_req *r, PGresult *res, int row)
+{
+	return tn_project_json(r, res, row, TN_PROJECT_BASIC);
+}
+
+static json_object *
+build_full(struct tn_req *r, PGresult *res, int row)
+{
+	return tn_project_json(r, res, row, TN_PROJECT_WITH_ACCESS);
+}
+
+/* Answers a page of projects. */
+static void
+projects_listed(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	tn_reply_list(r, res, r->num ? build_basic : build_full);
+}
+
+/* GET /projects, /groups/:id/projects, /users/:user_id/projects */
+static void
+projects_list(struct tn_req *r)
+{
+	static const char *const orders[] = { "id",         "name",       "path",
+		                              "created_at", "updated_at", "last_activity_at",
+		                              NULL };
+	const char *order_by, *sort, *vis;
+	bool subgroups = false, membership = false, owned = false, simple = false,
+	     search_ns = false;
+	int min = 0;
+	int64_t after = 0, before = 0;
+	int has_after, has_before;
+	r->what = r->mode == LIST_GROUP ? "Group" : r->mode == LIST_USER ? "User" : "Project";
+	if (tn_page(r) < 0 ||
+	    tn_order(r, orders, "created_at", "desc", &order_by, &sort) < 0 ||
+	    tn_bool(r, "include_subgroups", &subgroups) < 0 ||
+	    tn_bool(r, "membership", &membership) < 0 || tn_bool(r, "owned", &owned) < 0 ||
+	    tn_bool(r, "simple", &simple) < 0 || tn_bool(r, "search_namespaces", &search_ns) < 0 ||
+	    tn_enum(r, "visibility", visibilities, &vis) < 0 ||
+	    tn_access_level(r, "min_access_level", &min) < 0 ||
+	    (has_after = tn_int(r, "id_after", &after)) < 0 ||
+	    (has_before = tn_int(r, "id_before", &before)) < 0)
+		return;
+	/* anonymous callers get the simple shape, as GitLab gives them */
+	r->num = simple || r->actor.user_id <= 0;
+	const char *search = tn_str(r, "search");
+	tn_arg_actor(r);
+	tn_arg(r, scope_names[r->mode]);
+	tn_arg_ref(r, r->id);
+	tn_arg_bool(r, subgroups);
+	tn_arg_bool(r, membership && r->actor.user_id > 0);
+	tn_arg_bool(r, owned && r->actor.user_id > 0);
+	tn_arg(r, search && *search ? search : NULL);
+	tn_arg_bool(r, search_ns);
+	tn_arg(r, vis);
+	if (min > 0)
+		tn_arg_i64(r, min);
+	else
+		tn_arg(r, NULL);
+	if (has_after)
+		tn_arg_i64(r, after);
+	else
+		tn_arg(r, NULL);
+	if (has_before)
+		tn_arg_i64(r, before);
+	else
+		tn_arg(r, NULL);
+	tn_arg(r, order_by);
+	tn_arg(r, sort);
+	tn_arg_i64(r, r->page.per_page);
+	tn_arg_i64(r, gl_page_offset(&r->page));
+	tn_exec(r, r->mode == LIST_ALL ? &q_projects : &q_projects_scoped, projects_listed);
+}
+
+/* ---- writing ----------------------------------------------------------------------------------- */
+
+/* GitLab's path from a name: lowercase, anything but letters, digits and '_' becomes '-'. */
+static char *
+path_from_name(const char *name)
+{
+	size_t len = strlen(name);
+	char *out = xmalloc(len + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		bool keep = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+		if (keep)
+			out[o++] = c;
+		else if (o > 0 && out[o - 1] != '-')
+			out[o++] = '-';
+	}
+	while (o > 0 && out[o - 1] == '-')
+		o--;
+	out[o] = '\0';
+	return out;
+}
+
+/* 400 {"message": {"name": [...], "path": [...]}} for the fields detail lists ("name,path"). */
+static void
+fail_taken(struct tn_req *r, const char *detail)
+{
+	json_object *errs = json_object_new_object();
+	static const char *const fields[] = { "name", "path" };
+	for (size_t i = 0; i < nitems(fields); i++) {
+		if (detail == NULL || strstr(detail, fields[i]) == NULL)
+			continue;
+		json_object *list = json_object_new_array();
+		json_object_array_add(list, json_object_new_string("has already been taken"));
+		json_object_object_add(errs, fields[i], list);
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "message", errs);
+	tn_reply(r, 400, o);
+}
+
+/* 400 for a visibility above the group's. */
+static void
+fail_visibility(struct tn_req *r, const char *group_visibility)
+{
+	const char *vis = tn_str(r, "visibility");
+	char *text = xasprintf("%s is not allowed in a %s group.", vis ? vis : "private",
+	                       group_visibility);
+	tn_fail_validation(r, "visibility_level", text);
+	free(text);
+}
+
+/* Reads container_registry_access_level, or the legacy container_registry_enabled. */
+static int
+registry_level(struct tn_req *r, const char **out)
+{
+	int rc = tn_enum(r, "container_registry_access_level", registry_levels, out);
+	if (rc != 0)
+		return rc;
+	bool enabled;
+	rc = tn_bool(r, "container_registry_enabled", &enabled);
+	if (rc == 1)
+		*out = enabled ? "enabled" : "disabled";
+	return rc;
+}
+
+/* Maps project_create()'s status onto GitLab's answer. */
+static void
+project_created(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	const char *status = pg_get(res, 0, "status");
+	const char *detail = pg_get(res, 0, "detail");
+	if (strcmp(status, "ok") == 0) {
+		tn_project_reply(r, pg_get_int(res, 0, "project_id"), 201);
+	} else if (strcmp(status, "user_not_found") == 0) {
+		tn_not_found(r, "User");
+	} else if (strcmp(status, "namespace_invalid") == 0) {
+		tn_fail_validation(r, "namespace", "is not valid");
+	} else if (strcmp(status, "limit_reached") == 0) {
+		char *text = strcmp(detail, "0") == 0
+		                     ? xstrdup("Personal project creation is not allowed. Please contact "
+		                               "your administrator with questions")
+		                     : xasprintf("Your project limit is %s projects! Please contact your "
+		                                 "administrator to increase it",
+		                                 detail);
+		json_object *list = json_object_new_array();
+		json_object_array_add(list, json_object_new_string(text));
+		free(text);
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "message", list);
+		tn_reply(r, 403, o);
+	} else if (strcmp(status, "visibility") == 0) {
+		fail_visibility(r, detail);
+	} else {
+		fail_taken(r, detail);
+	}
+}
+
+/* Validates the fields of a create or update: name and path (deriving one from the other when
+ * creating), visibility, registry access. -1 when the request was answered. */
+static int
+project_fields(struct tn_req *r, bool create, char **name, char **path, const char **vis,
+               const char **registry)
+{
+	const char *n = tn_str(r, "name"), *p = tn_str(r, "path"), *why;
+	if (n != NULL && *n == '\0')
+		n = NULL;
+	if (p != NULL && *p == '\0')
+		p = NULL;
+	if (tn_enum(r, "visibility", visibilities, vis) < 0 || registry_level(r, registry) < 0)
+		return -1;
+	if (create && n == NULL && p == NULL) {
+		tn_fail_param(r, "name, path are missing, at least one parameter must be provided");
+		return -1;
+	}
+	if (n != NULL && !tn_valid_project_name(n, &why)) {
+		tn_fail_validation(r, "name", why);
+		return -1;
+	}
+	const char *description = tn_str(r, "description");
+	if (description != NULL && tn_chars(description) > TN_DESCRIPTION_MAX) {
+		tn_fail_validation(r, "description", tn_description_message);
+		return -1;
+	}
+	*name = n ? xstrdup(n) : create ? xstrdup(p) : NULL;
+	*path = p ? xstrdup(p) : create ? path_from_name(n) : NULL;
+	if (*path != NULL && !name_valid_path(*path)) {
+		free(*name);
+		free(*path);
+		tn_fail_validation(r, "path", tn_path_message);
+		return -1;
+	}
+	return 0;
+}
+
+/* Sends the create for user (the caller, or the user of /projects/user/:user_id). */
+static void
+project_create_as(struct tn_req *r, int64_t user, bool admin)
+{
+	char *name, *path;
+	const char *vis, *registry;
+	int64_t ns = 0;
+	int has_ns = tn_int(r, "namespace_id", &ns);
+	if (has_ns < 0 || project_fields(r, true, &name, &path, &vis, &registry) < 0)
+		return;
+	tn_arg_i64(r, user);
+	tn_arg_bool(r, admin);
+	if (has_ns)
+		tn_arg_i64(r, ns);
+	else
+		tn_arg(r, NULL);
+	tn_arg(r, name);
+	tn_arg(r, path);
+	tn_arg(r, tn_str(r, "description"));
+	tn_arg(r, vis);
+	tn_arg(r, registry);
+	free(name);
+	free(path);
+	tn_exec(r, &q_project_create, project_created);
+}
+
+/* POST /projects */
+static void
+project_create(struct tn_req *r)
+{
+	if (!tn_require_user(r))
+		return;
+	project_create_as(r, r->actor.user_id, r->actor.admin);
+}
+
+/* POST /projects/user/:user_id (admins): a project in that user's name. */
+static void
+project_create_for_user(struct tn_req *r)
+{
+	if (!tn_require_user(r))
+		return;
+	if (!r->actor.admin) {
+		tn_fail(r, 403, "403 Forbidden");
+		return;
+	}
+	int64_t user;
+	if (str_to_i64(r->sub, 1, INT64_MAX, &user) < 0) {
+		tn_fail_param(r, "user_id is invalid");
+		return;
+	}
+	if (tn_str(r, "name") == NULL) {
+		tn_fail_param(r, "name is missing");
+		return;
+	}
+	project_create_as(r, user, false);
+}
+
+/* Maps project_update()'s status onto GitLab's answer. */
+static void
+project_updated(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	const char *status = pg_get(res, 0, "status");
+	if (strcmp(status, "ok") == 0)
+		tn_project_reply(r, pg_get_int(res, 0, "project_id"), 200);
+	else if (strcmp(status, "not_found") == 0)
+		tn_not_found(r, "Project");
+	else if (strcmp(status, "forbidden") == 0)
+		tn_fail(r, 403, "403 Forbidden");
+	else if (strcmp(status, "visibility") == 0)
+		fail_visibility(r, pg_get(res, 0, "detail"));
+	else
+		fail_taken(r, pg_get(res, 0, "detail"));
+}
+
+/* PUT /projects/:id */
+static void
+project_update(struct tn_req *r)
+{
+	static const char *const fields[] = { "name",
+		                              "path",
+		                              "description",
+		                              "visibility",
+		                              "container_registry_access_level",
+		                              "container_registry_enabled" };
+	if (!tn_require_user(r))
+		return;
+	bool any = false;
+	for (size_t i = 0; i < nitems(fields); i++)
+		any = any || tn_has(r, fields[i]);
+	if (!any) {
+		tn_fail_param(r, "name, path, description, visibility, container_registry_access_level, "
+		                 "container_registry_enabled are missing, at least one parameter must be "
+		                 "provided");
+		return;
+	}
+	char *name, *path;
+	const char *vis, *registry;
+	if (project_fields(r, false, &name, &path, &vis, &registry) < 0)
+		return;
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_arg(r, name);
+	tn_arg(r, path);
+	tn_arg(r, tn_str(r, "description"));
+	tn_arg(r, vis);
+	tn_arg(r, registry);
+	free(name);
+	free(path);
+	tn_exec(r, &q_project_update, project_updated);
+}
+
+/* Maps project_delete()'s status: 202 as GitLab deletes asynchronously. */
+static void
+project_deleted(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	const char *status = pg_get(res, 0, "status");
+	if (strcmp(status, "ok") == 0)
+		tn_fail(r, 202, "202 Accepted");
+	else if (strcmp(status, "not_found") == 0)
+		tn_not_found(r, "Project");
+	else
+		tn_fail(r, 403, "403 Forbidden");
+}
+
+/* DELETE /projects/:id */
+static void
+project_delete(struct tn_req *r)
+{
+	if (!tn_require_user(r))
+		return;
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_exec(r, &q_project_delete, project_deleted);
+}
+
+/* Maps project_transfer()'s status onto GitLab's answer. */
+static void
+project_transferred(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	const char *status = pg_get(res, 0, "status");
+	bool to_group = r->mode == LIST_GROUP;
+	if (to_group && pg_get(res, 0, "group_id") == NULL) {
+		tn_not_found(r, "Group");
+	} else if (strcmp(status, "ok") == 0) {
+		if (to_group)
+			tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
+		else
+			tn_project_reply(r, pg_get_int(res, 0, "project_id"), 200);
+	} else if (strcmp(status, "not_found") == 0) {
+		tn_not_found(r, "Project");
+	} else if (strcmp(status, "forbidden") == 0) {
+		tn_fail(r, 403, "403 Forbidden");
+	} else if (strcmp(status, "namespace_not_found") == 0) {
+		tn_not_found(r, "Namespace");
+	} else {
+		char *msg = xasprintf("Failed to transfer project {:new_namespace=>[\"%s\"]}",
+		                      pg_get(res, 0, "detail"));
+		tn_fail(r, 400, msg);
+		free(msg);
+	}
+}
+
+/* PUT /projects/:id/transfer: namespace is an id or a full path. */
+static void
+project_transfer(struct tn_req *r)
+{
+	if (!tn_require_user(r))
+		return;
+	const char *ns = tn_str(r, "namespace");
+	if (ns == NULL || *ns == '\0') {
+		tn_fail_param(r, "namespace is missing");
+		return;
+	}
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_arg_ref(r, ns);
+	tn_exec(r, &q_project_transfer, project_transferred);
+}
+
+/* POST /groups/:id/projects/:project_id (admins). */
+static void
+project_to_group(struct tn_req *r)
+{
+	if (!tn_require_user(r))
+		return;
+	if (!r->actor.admin) {
+		tn_fail(r, 403, "403 Forbidden");
+		return;
+	}
+	r->mode = LIST_GROUP;
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->sub);
+	tn_arg_ref(r, r->id);
+	tn_exec(r, &q_project_to_group, project_transferred);
+}
+
+/* ---- routes ------------------------------------------------------------------------------------ */
+
+/* GET /groups/:id/projects */
+static void
+group_projects_list(struct tn_req *r)
+{
+	r->mode = LIST_GROUP;
+	projects_list(r);
+}
+
+/* GET /users/:user_id/projects */
+static void
+user_projects_list(struct tn_req *r)
+{
+	r->mode = LIST_USER;
+	projects_list(r);
+}
+
+/* Route entry points: each starts a request with the step that serves it. */
+static void
+h_list(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, NULL, NULL, projects_list);
+}
+
+static void
+h_group_list(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, group_projects_list);
+}
+
+static void
+h_user_list(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "user_id", NULL, user_projects_list);
+}
+
+static void
+h_create(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, NULL, NULL, project_create);
+}
+
+static void
+h_create_for_user(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, NULL, "user_id", project_create_for_user);
+}
+
+static void
+h_get(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, project_get);
+}
+
+static void
+h_update(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, project_update);
+}
+
+static void
+h_delete(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, project_delete);
+}
+
+static void
+h_transfer(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, project_transfer);
+}
+
+static void
+h_to_group(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", "project_id", project_to_group);
+}
+
+const struct route tn_project_routes[] = {
+	{ "GET", "/api/v4/projects", h_list, "api_projects" },
+	{ "POST", "/api/v4/projects", h_create, "api_projects" },
+	{ "POST", "/api/v4/projects/user/:user_id", h_create_for_user, "api_projects" },
+	{ "GET", "/api/v4/projects/:id", h_get, "api_project" },
+	{ "PUT", "/api/v4/projects/:id", h_update, "api_project" },
+	{ "DELETE", "/api/v4/projects/:id", h_delete, "api_project" },
+	{ "PUT", "/api/v4/projects/:id/transfer", h_transfer, "api_project_transfer" },
+	{ "GET", "/api/v4/groups/:id/projects", h_group_list, "api_group_projects" },
+	{ "POST", "/api/v4/groups/:id/projects/:project_id", h_to_group, "api_project_transfer" },
+	{ "GET", "/api/v4/users/:user_id/projects", h_user_list, "api_user_projects" },
+};
+const size_t tn_project_nroutes = nitems(tn_project_routes);

@@ -1,0 +1,649 @@
+#!/usr/bin/python3
+"""Side-by-side benchmark: this registry against Debian's docker-registry (CNCF Distribution).
+
+Both run on this machine in one run, interleaved (A B, B A, ...) over several rounds; every figure
+is the median of its rounds. Ours runs with token authentication and fsync on every blob;
+Distribution runs without authentication, as most people run it. The run prints a table and
+writes tests/bench/RESULTS.md. It is a benchmark: it never fails on a figure.
+"""
+import argparse
+import concurrent.futures
+import contextlib
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+
+import requests  # noqa: E402
+
+from registry import PgCluster, Registry, free_port, wait_for  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+# -- targets ------------------------------------------------------------------------------------
+
+
+class Target:
+    """A registry under test: where it listens, how to authenticate, which processes are its."""
+
+    name = ""
+
+    def headers(self, repo, actions="pull,push"):
+        return {}
+
+    def pids(self):
+        return []
+
+    def rss_kib(self):
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+        return total
+
+
+def descendants(pid):
+    out = [pid]
+    res = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    for child in res.stdout.split():
+        out.extend(descendants(int(child)))
+    return out
+
+
+class Ours(Target):
+    name = "ours"
+
+    def __init__(self, workdir):
+        self.pg = PgCluster(workdir)
+        self.reg = Registry(self.pg, workdir, "bench", workers=2,
+                            extra_config={"global": {"log_level": "warn"}})
+        self.reg.start()
+        self.url = self.reg.url
+        self.host = self.reg.host
+        self.user, self.password = "bench", "Bench-Passw0rd-1234"
+        self._tokens = {}
+        # A user, a group and a project to push into.
+        r = self.reg.api("POST", "/users", json={
+            "username": self.user, "name": "Bench", "email": "bench@example.com",
+            "password": self.password, "skip_confirmation": True})
+        r.raise_for_status()
+        uid = r.json()["id"]
+        r = self.reg.api("POST", "/groups", json={"name": "bench", "path": "bench"})
+        r.raise_for_status()
+        gid = r.json()["id"]
+        r = self.reg.api("POST", f"/groups/{gid}/members",
+                         json={"user_id": uid, "access_level": 40})
+        r.raise_for_status()
+        r = self.reg.api("POST", "/projects", json={"name": "bench", "namespace_id": gid})
+        r.raise_for_status()
+        self.prefix = "bench/bench/"
+
+    def repo(self, name):
+        return self.prefix + name
+
+    def headers(self, repo, actions="pull,push"):
+        key = (repo, actions)
+        tok, at = self._tokens.get(key, (None, 0))
+        if tok is None or time.monotonic() - at > 120:
+            tok = self.reg.registry_token([f"repository:{repo}:{actions}"], self.user,
+                                          self.password)
+            self._tokens[key] = (tok, time.monotonic())
+        return {"Authorization": f"Bearer {tok}"}
+
+    def creds(self):
+        return f"{self.user}:{self.password}"
+
+    def pids(self):
+        out = []
+        for d in ("gateway", "authd", "metad", "blobd"):
+            out.extend(descendants(self.reg.master_pid(d)))
+        return out
+
+    def pg_pids(self):
+        with open(os.path.join(self.pg.dir, "data", "postmaster.pid")) as f:
+            return descendants(int(f.readline()))
+
+    def stop(self):
+        self.reg.stop()
+        self.pg.stop()
+
+
+class Distribution(Target):
+    name = "distribution"
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "distribution")
+        os.makedirs(self.dir)
+        port = free_port()
+        self.host = f"127.0.0.1:{port}"
+        self.url = f"http://{self.host}"
+        config = os.path.join(self.dir, "config.yml")
+        with open(config, "w") as f:
+            f.write(f"""version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {self.dir}/data
+  delete:
+    enabled: true
+http:
+  addr: {self.host}
+""")
+        self.log = open(os.path.join(self.dir, "log"), "w")
+        self.proc = subprocess.Popen(["docker-registry", "serve", config], stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: requests.get(self.url + "/v2/", timeout=1).status_code == 200,
+                 what="distribution")
+
+    def repo(self, name):
+        return "bench/bench/" + name
+
+    def creds(self):
+        return None
+
+    def pids(self):
+        return descendants(self.proc.pid)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        self.log.close()
+
+
+# -- HTTP helpers -------------------------------------------------------------------------------
+
+
+def absolute(target, location):
+    return location if location.startswith("http") else target.url + location
+
+
+def conn_for(url):
+    u = urllib.parse.urlsplit(url)
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=600), \
+        u.path + ("?" + u.query if u.query else "")
+
+
+def start_upload(target, repo, session=None):
+    s = session or requests
+    r = s.post(f"{target.url}/v2/{repo}/blobs/uploads/", headers=target.headers(repo))
+    if r.status_code != 202:
+        raise RuntimeError(f"{target.name}: POST upload {r.status_code} {r.text[:200]}")
+    return absolute(target, r.headers["Location"])
+
+
+def with_digest(location, digest):
+    return location + ("&" if "?" in location else "?") + "digest=" + urllib.parse.quote(digest)
+
+
+def put_file(target, repo, path, digest):
+    """Monolithic upload: POST, then PUT with the whole file streamed by curl."""
+    loc = start_upload(target, repo)
+    hdrs = []
+    for k, v in target.headers(repo).items():
+        hdrs += ["-H", f"{k}: {v}"]
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+                          "-T", path, "-H", "Content-Type: application/octet-stream",
+                          "-H", "Expect:"] + hdrs + [with_digest(loc, digest)],
+                         capture_output=True, text=True)
+    if out.stdout.strip() != "201":
+        raise RuntimeError(f"{target.name}: PUT blob answered {out.stdout} {out.stderr}")
+
+
+def chunked_upload(target, repo, path, digest, chunk=16 * MiB):
+    loc = start_upload(target, repo)
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        offset = 0
+        while offset < size:
+            data = f.read(chunk)
+            conn, url = conn_for(loc)
+            hdrs = dict(target.headers(repo))
+            hdrs.update({"Content-Type": "application/octet-stream",
+                         "Content-Range": f"{offset}-{offset + len(data) - 1}",
+                         "Content-Length": str(len(data))})
+            conn.request("PATCH", url, body=data, headers=hdrs)
+            r = conn.getresponse()
+            r.read()
+            if r.status != 202:
+                raise RuntimeError(f"{target.name}: PATCH answered {r.status}")
+            loc = absolute(target, r.getheader("Location"))
+            conn.close()
+            offset += len(data)
+    r = requests.put(with_digest(loc, digest), headers=target.headers(repo))
+    if r.status_code != 201:
+        raise RuntimeError(f"{target.name}: final PUT answered {r.status_code} {r.text[:200]}")
+
+
+def random_file(path, size):
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 8 * MiB)
+            b = os.urandom(n)
+            h.update(b)
+            f.write(b)
+            left -= n
+    return "sha256:" + h.hexdigest()
+
+
+def push_blob_bytes(target, repo, data):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    loc = start_upload(target, repo)
+    r = requests.put(with_digest(loc, digest), data=data,
+                     headers=dict(target.headers(repo), **{"Content-Type": "application/octet-stream"}))
+    if r.status_code != 201:
+        raise RuntimeError(f"{target.name}: blob PUT {r.status_code} {r.text[:200]}")
+    return digest
+
+
+def push_manifest(target, repo, tag, session=None):
+    """An OCI image manifest with a small config and one small layer; returns its bytes."""
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    layer = os.urandom(1024)
+    cd = push_blob_bytes(target, repo, config)
+    ld = push_blob_bytes(target, repo, layer)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd,
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld,
+                    "size": len(layer)}]}).encode()
+    s = session or requests
+    r = s.put(f"{target.url}/v2/{repo}/manifests/{tag}", data=manifest,
+              headers=dict(target.headers(repo),
+                           **{"Content-Type": "application/vnd.oci.image.manifest.v1+json"}))
+    if r.status_code != 201:
+        raise RuntimeError(f"{target.name}: manifest PUT {r.status_code} {r.text[:200]}")
+    return manifest, ld
+
+
+# -- workloads ----------------------------------------------------------------------------------
+
+
+def wrk(target, path, headers, seconds, conns=32, threads=2):
+    """GET requests per second and p50/p99 latency (ms) from wrk (keep-alive)."""
+    args = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    out = subprocess.run(args + [target.url + path], capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {}
+    for pct in ("50", "99"):
+        m = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)\b", out)
+        v = float(m.group(1))
+        lat[pct] = v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if bad:
+        raise RuntimeError(f"{target.name}: {bad.group(1)} failed requests on {path}")
+    return rps, lat["50"], lat["99"]
+
+
+def ab_head(target, path, headers, seconds, conns=32):
+    """HEAD requests per second and p50/p99 latency (ms) from ApacheBench (wrk cannot do HEAD:
+    it waits for a body that never comes)."""
+    args = ["ab", "-q", "-k", "-i", "-c", str(conns), "-t", str(seconds), "-n", "10000000"]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    out = subprocess.run(args + [target.url + path], capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+    p50 = float(re.search(r"^\s+50%\s+(\d+)", out, re.M).group(1))
+    p99 = float(re.search(r"^\s+99%\s+(\d+)", out, re.M).group(1))
+    bad = re.search(r"Non-2xx responses:\s+(\d+)", out)
+    failed = re.search(r"Failed requests:\s+(\d+)", out)
+    if bad or (failed and int(failed.group(1))):
+        raise RuntimeError(f"{target.name}: failed HEAD requests on {path}:\n{out[-800:]}")
+    return rps, p50, p99
+
+
+class Bench:
+    def __init__(self, workdir, rounds, size_mib):
+        self.workdir = workdir
+        self.rounds = rounds
+        self.size = size_mib * MiB
+        self.results = {}  # (figure, target) -> [values]
+        self.peak = {}
+
+    def record(self, figure, target, value):
+        self.results.setdefault((figure, target.name), []).append(value)
+
+    def sample_rss(self, targets, stop):
+        while not stop.is_set():
+            for t in targets:
+                self.peak[t.name] = max(self.peak.get(t.name, 0), t.rss_kib())
+            time.sleep(0.2)
+
+    def run_round(self, target, rnd):
+        tag = f"r{rnd}"
+        repo = target.repo(f"up{rnd}")
+        path = os.path.join(self.workdir, "blob.bin")
+
+        digest = random_file(path, self.size)
+        t0 = time.monotonic()
+        put_file(target, repo, path, digest)
+        self.record("upload, monolithic (MB/s)", target, self.size / MiB / (time.monotonic() - t0))
+
+        digest2 = random_file(path, self.size)
+        t0 = time.monotonic()
+        chunked_upload(target, repo, path, digest2)
+        self.record("upload, chunked 16 MiB (MB/s)", target,
+                    self.size / MiB / (time.monotonic() - t0))
+
+        hdrs = []
+        for k, v in target.headers(repo, "pull").items():
+            hdrs += ["-H", f"{k}: {v}"]
+        out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download}"] + hdrs
+                             + [f"{target.url}/v2/{repo}/blobs/{digest}"],
+                             capture_output=True, text=True)
+        self.record("download (MB/s)", target, float(out.stdout) / MiB)
+
+        small = push_blob_bytes(target, repo, os.urandom(1024))
+        rps, _, _ = wrk(target, f"/v2/{repo}/blobs/{small}", target.headers(repo, "pull"), 5)
+        self.record("1 KiB blob GET (req/s)", target, rps)
+
+        mrepo = target.repo(f"man{rnd}")
+        push_manifest(target, mrepo, "latest")
+        for method in ("GET", "HEAD"):
+            hdr = dict(target.headers(mrepo, "pull"),
+                       Accept="application/vnd.oci.image.manifest.v1+json")
+            load = wrk if method == "GET" else ab_head
+            rps, p50, p99 = load(target, f"/v2/{mrepo}/manifests/latest", hdr, 10)
+            self.record(f"manifest {method} by tag (req/s)", target, rps)
+            self.record(f"manifest {method} p50 (ms)", target, p50)
+            self.record(f"manifest {method} p99 (ms)", target, p99)
+
+        # 1,000 manifest PUTs under 1,000 tags, 8 connections.
+        trepo = target.repo(f"tags{rnd}")
+        manifest, _ = push_manifest(target, trepo, "base")
+        hdr = dict(target.headers(trepo), **{"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+
+        def put_range(lo, hi):
+            s = requests.Session()
+            for i in range(lo, hi):
+                r = s.put(f"{target.url}/v2/{trepo}/manifests/t{i:04d}", data=manifest, headers=hdr)
+                if r.status_code != 201:
+                    raise RuntimeError(f"{target.name}: tag PUT {r.status_code}")
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda i: put_range(i * 125, (i + 1) * 125), range(8)))
+        self.record("manifest PUT, 1,000 tags (req/s)", target, 1000 / (time.monotonic() - t0))
+        rps, _, _ = wrk(target, f"/v2/{trepo}/tags/list", target.headers(trepo, "pull"), 5)
+        self.record("tags/list of 1,001 tags (req/s)", target, rps)
+
+        # Eight concurrent uploads: distinct 32 MiB blobs, then one blob into eight repositories.
+        blobs = []
+        for i in range(8):
+            p = os.path.join(self.workdir, f"c{i}.bin")
+            blobs.append((p, random_file(p, 32 * MiB)))
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda b: put_file(target, target.repo(f"cc{rnd}"), b[0], b[1]), blobs))
+        self.record("8 concurrent uploads, distinct (MB/s)", target,
+                    8 * 32 / (time.monotonic() - t0))
+        p, d = blobs[0]
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda i: put_file(target, target.repo(f"same{rnd}x{i}"), p, d), range(8)))
+        self.record("8 concurrent uploads, same blob (MB/s)", target,
+                    8 * 32 / (time.monotonic() - t0))
+        for i in range(8):
+            r = requests.head(f"{target.url}/v2/{target.repo(f'same{rnd}x{i}')}/blobs/{d}",
+                              headers=target.headers(target.repo(f"same{rnd}x{i}"), "pull"))
+            if r.status_code != 200 or r.headers.get("Docker-Content-Digest") != d:
+                raise RuntimeError(f"{target.name}: repository {i} does not serve the blob")
+
+        self.skopeo_round(target, rnd)
+
+    def skopeo_round(self, target, rnd):
+        src = self.image_layout()
+        dest = f"docker://{target.host}/{target.repo(f'img{rnd}')}:v1"
+        creds = ["--dest-creds", target.creds()] if target.creds() else []
+        t0 = time.monotonic()
+        subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false"]
+                       + creds + [f"oci:{src}:v1", dest], check=True, capture_output=True)
+        self.record("skopeo push, 5 layers ~200 MiB (s)", target, time.monotonic() - t0)
+        out = os.path.join(self.workdir, f"pull-{target.name}-{rnd}")
+        creds = ["--src-creds", target.creds()] if target.creds() else []
+        t0 = time.monotonic()
+        subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false"]
+                       + creds + [dest, f"dir:{out}"], check=True, capture_output=True)
+        self.record("skopeo pull (s)", target, time.monotonic() - t0)
+        shutil.rmtree(out)
+
+    def image_layout(self):
+        """A 5-layer OCI image of ~200 MiB (random, so incompressible), built once."""
+        path = os.path.join(self.workdir, "image")
+        if os.path.exists(path):
+            return path
+        os.makedirs(os.path.join(path, "blobs", "sha256"))
+
+        def blob(data):
+            d = hashlib.sha256(data).hexdigest()
+            with open(os.path.join(path, "blobs", "sha256", d), "wb") as f:
+                f.write(data)
+            return "sha256:" + d, len(data)
+        layers = []
+        for _ in range(5):
+            d, n = blob(os.urandom(40 * MiB))
+            layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d,
+                           "size": n})
+        cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                          "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]}})
+        cd, cn = blob(cfg.encode())
+        man = json.dumps({"schemaVersion": 2,
+                          "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                          "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                     "digest": cd, "size": cn},
+                          "layers": layers}).encode()
+        md, mn = blob(man)
+        with open(os.path.join(path, "index.json"), "w") as f:
+            json.dump({"schemaVersion": 2, "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+                "size": mn, "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}, f)
+        with open(os.path.join(path, "oci-layout"), "w") as f:
+            f.write('{"imageLayoutVersion": "1.0.0"}')
+        return path
+
+
+# -- machine ceilings ---------------------------------------------------------------------------
+
+
+def ceilings(workdir):
+    out = {}
+    res = subprocess.run(["openssl", "speed", "-bytes", str(MiB), "-seconds", "2", "sha256"],
+                         capture_output=True, text=True).stdout
+    m = re.search(r"^sha256\s+([\d.]+)k", res, re.M)
+    out["SHA-256, one core (MB/s)"] = float(m.group(1)) * 1000 / MiB if m else float("nan")
+    f = os.path.join(workdir, "dd.bin")
+    res = subprocess.run(["dd", "if=/dev/zero", f"of={f}", "bs=1M", "count=1024", "conv=fsync"],
+                         capture_output=True, text=True).stderr
+    m = re.search(r"copied, ([\d.]+) s", res)
+    out["disk write 1 GiB, fsync (MB/s)"] = 1024 / float(m.group(1)) if m else float("nan")
+    os.unlink(f)
+    # curl against nginx doing nothing but serving a file / discarding a body, on loopback.
+    ndir = os.path.join(workdir, "nginx")
+    os.makedirs(ndir)
+    big = os.path.join(ndir, "big")
+    with open(big, "wb") as fh:
+        fh.truncate(1024 * MiB)
+    port = free_port()
+    conf = os.path.join(ndir, "nginx.conf")
+    with open(conf, "w") as fh:
+        fh.write(f"""daemon off; worker_processes 2; pid {ndir}/pid; error_log {ndir}/error.log;
+events {{ worker_connections 64; }}
+http {{ access_log off; sendfile on; client_body_temp_path {ndir};
+  server {{ listen 127.0.0.1:{port}; root {ndir};
+    location /up {{ client_max_body_size 0; return 204; }} }} }}
+""")
+    proc = subprocess.Popen(["nginx", "-c", conf, "-p", ndir], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/big", stream=True, timeout=1).ok,
+             what="nginx")
+    res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download}",
+                          f"http://127.0.0.1:{port}/big"], capture_output=True, text=True).stdout
+    out["curl download, loopback (MB/s)"] = float(res) / MiB
+    res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_upload}", "-T", big,
+                          "-H", "Expect:", f"http://127.0.0.1:{port}/up"],
+                         capture_output=True, text=True).stdout
+    out["curl upload, loopback (MB/s)"] = float(res) / MiB
+    proc.terminate()
+    proc.wait()
+    return out
+
+
+# -- report -------------------------------------------------------------------------------------
+
+LOWER_IS_BETTER = ("(s)", "(ms)", "MiB")
+
+
+def better_ratio(figure, ours, theirs):
+    """How many times better ours is (>1 means ours wins)."""
+    if not ours or not theirs:
+        return float("nan")
+    if any(figure.endswith(s) or s in figure for s in LOWER_IS_BETTER):
+        return theirs / ours
+    return ours / theirs
+
+
+def report(bench, ceil, machine, commit, elapsed):
+    figures = []
+    for (fig, _t) in bench.results:
+        if fig not in figures:
+            figures.append(fig)
+    lines = []
+    lines.append(f"| figure | ours | Distribution 2.8.2 | ours vs Distribution |")
+    lines.append("|---|---:|---:|---:|")
+    for fig in figures:
+        o = statistics.median(bench.results.get((fig, "ours"), [float("nan")]))
+        d = statistics.median(bench.results.get((fig, "distribution"), [float("nan")]))
+        r = better_ratio(fig, o, d)
+        lines.append(f"| {fig} | {o:,.1f} | {d:,.1f} | {r:.2f}x |")
+    for name, label in (("idle", "RSS, idle (MiB)"), ("peak", "RSS, peak (MiB)")):
+        o = bench.rss[("ours", name)] / 1024
+        d = bench.rss[("distribution", name)] / 1024
+        lines.append(f"| {label} | {o:,.1f} | {d:,.1f} | {better_ratio(label, o, d):.2f}x |")
+    if ("ours-pg", "peak") in bench.rss:
+        lines.append(f"| RSS, peak, PostgreSQL behind ours (MiB) | {bench.rss[('ours-pg', 'peak')] / 1024:,.1f} | - | - |")
+    table = "\n".join(lines)
+    ceil_lines = "\n".join(f"| {k} | {v:,.0f} |" for k, v in ceil.items())
+    return f"""## Run of {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}
+
+Machine: {machine}. Commit: `{commit}`. Rounds: {bench.rounds} (interleaved), medians shown.
+Blob size for uploads and the download: {bench.size // MiB} MiB. Wall time: {elapsed:.0f} s.
+Ratios are "times better than Distribution" (higher is better for us, whatever the unit).
+
+{table}
+
+Machine ceilings measured in the same run:
+
+| ceiling | value |
+|---|---:|
+{ceil_lines}
+"""
+
+
+def machine_desc():
+    cores = os.cpu_count()
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) / 1024 / 1024
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{cores} cores ({model}), {mem:.0f} GiB memory"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--size-mib", type=int, default=256)
+    ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args()
+    start = time.monotonic()
+    workdir = tempfile.mkdtemp(prefix="bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
+    os.chmod(workdir, 0o755)
+    commit = subprocess.run(["git", "-C", TOP, "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip()
+    ours = dist = None
+    try:
+        ceil = ceilings(workdir)
+        ours = Ours(workdir)
+        dist = Distribution(workdir)
+        targets = [ours, dist]
+        bench = Bench(workdir, args.rounds, args.size_mib)
+        time.sleep(1)
+        bench.rss = {(t.name, "idle"): t.rss_kib() for t in targets}
+        stop = threading.Event()
+        sampler = threading.Thread(target=bench.sample_rss, args=(targets, stop), daemon=True)
+        sampler.start()
+        pg_peak = [0]
+
+        def sample_pg():
+            while not stop.is_set():
+                total = 0
+                for pid in ours.pg_pids():
+                    with contextlib.suppress(OSError):
+                        with open(f"/proc/{pid}/status") as f:
+                            for line in f:
+                                if line.startswith("VmRSS:"):
+                                    total += int(line.split()[1])
+                pg_peak[0] = max(pg_peak[0], total)
+                time.sleep(0.5)
+        threading.Thread(target=sample_pg, daemon=True).start()
+        for rnd in range(args.rounds):
+            order = targets if rnd % 2 == 0 else list(reversed(targets))
+            for t in order:
+                print(f"round {rnd + 1}/{args.rounds}: {t.name}", file=sys.stderr, flush=True)
+                bench.run_round(t, rnd)
+        stop.set()
+        sampler.join()
+        for t in targets:
+            bench.rss[(t.name, "peak")] = bench.peak.get(t.name, 0)
+        bench.rss[("ours-pg", "peak")] = pg_peak[0]
+        text = report(bench, ceil, machine_desc(), commit, time.monotonic() - start)
+        print(text)
+        if not args.no_write:
+            header = "# Benchmark results\n\nWritten by `tests/bench/run`; newest run first.\n\n"
+            old = ""
+            if os.path.exists(args.results):
+                with open(args.results) as f:
+                    old = f.read()
+                old = old.split("\n## ", 1)[1] if "\n## " in old else ""
+                old = "\n## " + old if old else ""
+            with open(args.results, "w") as f:
+                f.write(header + text + old)
+    finally:
+        for t in (ours, dist):
+            if t is not None:
+                with contextlib.suppress(Exception):
+                    t.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

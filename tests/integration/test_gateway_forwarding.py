@@ -1,0 +1,74 @@
+"""What the gateway takes from a trusted proxy (client address, scheme, host) and nothing from
+anyone else; and GitLab's token scope rules on the REST API."""
+import time
+
+import requests
+
+from tenants import Tenancy
+
+
+def test_forwarded_headers_only_from_trusted_proxies(registry, make_registry):
+    fwd = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "registry.example.com"}
+    r = requests.get(registry.url + "/v2/", headers=fwd)
+    assert f'realm="{registry.url}/jwt/auth"' in r.headers["WWW-Authenticate"]
+    behind = make_registry(extra_config={"gateway": {"trusted_proxies": "127.0.0.1, ::1"}}).start()
+    r = requests.get(behind.url + "/v2/", headers=fwd)
+    assert 'realm="https://registry.example.com/jwt/auth"' in r.headers["WWW-Authenticate"]
+    # a forged host is not echoed into URLs
+    r = requests.get(behind.url + "/v2/", headers={"X-Forwarded-Proto": "https",
+                                                   "X-Forwarded-Host": 'evil"x'})
+    assert "evil" not in r.headers["WWW-Authenticate"]
+
+
+def wrong_sign_ins(reg, username, client, n):
+    statuses = []
+    for _ in range(n):
+        r = requests.get(f"{reg.url}/jwt/auth", params={"service": "container_registry"},
+                         auth=(username, "wrong-password"), headers={"X-Forwarded-For": client})
+        statuses.append(r.status_code)
+    return statuses
+
+
+def test_rate_limit_keys_on_the_real_client_behind_a_proxy(make_registry):
+    reg = make_registry(extra_config={"gateway": {"trusted_proxies": "127.0.0.1"}}).start()
+    Tenancy(reg).user("dora")
+    for attempt in range(3):
+        start = time.monotonic()
+        assert wrong_sign_ins(reg, "dora", "10.9.9.9", 5) == [401] * 5
+        blocked = wrong_sign_ins(reg, "dora", "10.9.9.9", 1)
+        other_client = wrong_sign_ins(reg, "dora", "10.9.9.8", 1)
+        if time.monotonic() - start < 0.9:
+            assert blocked == [429]
+            assert other_client == [401]  # another client behind the same proxy is not held up
+            return
+        time.sleep(2)  # too slow to observe the one-second wait; let it pass and retry
+    raise AssertionError("too slow to observe the rate limit")
+
+
+def test_clients_cannot_choose_their_address_without_a_trusted_proxy(make_registry):
+    reg = make_registry().start()
+    Tenancy(reg).user("ed")
+    start = time.monotonic()
+    statuses = [wrong_sign_ins(reg, "ed", f"10.0.0.{i}", 1)[0] for i in range(6)]
+    if time.monotonic() - start < 0.9:
+        assert statuses == [401] * 5 + [429]
+
+
+def test_token_scopes_on_the_rest_api(registry, uniq):
+    t = Tenancy(registry)
+    user = t.user(f"{uniq}scopes")
+    read_user = t.pat(user["id"], ["read_user"])["token"]
+    assert registry.api("GET", "/user", token=read_user).status_code == 200
+    assert registry.api("GET", f"/users/{user['id']}", token=read_user).status_code == 200
+    r = registry.api("GET", "/projects", token=read_user)
+    assert r.status_code == 403 and r.json()["error"] == "insufficient_scope"
+    read_api = t.pat(user["id"], ["read_api"])["token"]
+    assert registry.api("GET", "/projects", token=read_api).status_code == 200
+    r = registry.api("POST", "/projects", token=read_api, json={"name": f"{uniq}p"})
+    assert r.status_code == 403 and r.json()["error"] == "insufficient_scope"
+    registry_only = t.pat(user["id"], ["read_registry"])["token"]
+    assert registry.api("GET", "/user", token=registry_only).status_code == 403
+    # any token may revoke itself
+    assert registry.api("DELETE", "/personal_access_tokens/self",
+                        token=registry_only).status_code == 204
+    assert registry.api("GET", "/user", token=registry_only).status_code == 401
