@@ -21,6 +21,8 @@ from v2util import V2, make_project, mint_token
 
 MiB = 1024 * 1024
 RSS_LIMIT = 64 * MiB
+# ASan keeps freed memory in quarantine (256 MiB by default): resident size says nothing there
+SANITIZED = bool(os.environ.get("REGISTRY_SANITIZERS"))
 
 pytestmark = pytest.mark.slow
 
@@ -106,8 +108,9 @@ def test_two_gib_body_streams_with_flat_memory(make_registry):
     assert "sha256:" + h.hexdigest() == digest
     print(f"2 GiB: upload {2048 / up:.0f} MiB/s, download {2048 / down:.0f} MiB/s; "
           f"peak RSS gateway {peak['gateway'] / MiB:.1f} MiB, blobd {peak['blobd'] / MiB:.1f} MiB")
-    assert peak["gateway"] < RSS_LIMIT
-    assert peak["blobd"] < RSS_LIMIT
+    if not SANITIZED:
+        assert peak["gateway"] < RSS_LIMIT
+        assert peak["blobd"] < RSS_LIMIT
 
 
 # ---- nginx with TLS in front ---------------------------------------------------------------
@@ -283,8 +286,9 @@ def test_skopeo_pushes_a_1_gib_layer_through_nginx(tls_registry):
               f"pull {layer_size / MiB / pull:.0f} MiB/s; peak RSS gateway "
               f"{peak['gateway'] / MiB:.1f} MiB (was {watch.start['gateway'] / MiB:.1f}), "
               f"blobd {peak['blobd'] / MiB:.1f} MiB")
-        assert peak["gateway"] < RSS_LIMIT
-        assert peak["blobd"] < RSS_LIMIT
+        if not SANITIZED:
+            assert peak["gateway"] < RSS_LIMIT
+            assert peak["blobd"] < RSS_LIMIT
         # skopeo verified the digest on the way back; check the bytes again ourselves
         h = hashlib.sha256()
         with open(os.path.join(work, "back", layer_digest[7:]), "rb") as f:
