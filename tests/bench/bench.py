@@ -86,7 +86,7 @@ class Ours(Target):
             "password": self.password, "skip_confirmation": True})
         r.raise_for_status()
         uid = r.json()["id"]
-        r = self.reg.api("POST", "/groups", json={"name": "bench", "path": "bench"})
+        r = self.reg.api("POST", "/groups", json={"name": "perf", "path": "perf"})
         r.raise_for_status()
         gid = r.json()["id"]
         r = self.reg.api("POST", f"/groups/{gid}/members",
@@ -94,7 +94,7 @@ class Ours(Target):
         r.raise_for_status()
         r = self.reg.api("POST", "/projects", json={"name": "bench", "namespace_id": gid})
         r.raise_for_status()
-        self.prefix = "bench/bench/"
+        self.prefix = "perf/bench/"
 
     def repo(self, name):
         return self.prefix + name
@@ -157,7 +157,7 @@ http:
                  what="distribution")
 
     def repo(self, name):
-        return "bench/bench/" + name
+        return "perf/bench/" + name
 
     def creds(self):
         return None
@@ -515,14 +515,14 @@ http {{ access_log off; sendfile on; client_body_temp_path {ndir};
 
 # -- report -------------------------------------------------------------------------------------
 
-LOWER_IS_BETTER = ("(s)", "(ms)", "MiB")
+LOWER_IS_BETTER = ("(s)", "(ms)", "(MiB)")
 
 
 def better_ratio(figure, ours, theirs):
     """How many times better ours is (>1 means ours wins)."""
     if not ours or not theirs:
         return float("nan")
-    if any(figure.endswith(s) or s in figure for s in LOWER_IS_BETTER):
+    if figure.endswith(LOWER_IS_BETTER):
         return theirs / ours
     return ours / theirs
 
