@@ -58,7 +58,7 @@ static const struct route_table tables[] = {
 };
 
 /* Hashing threads per worker: Argon2id is single-threaded and memory-bound. */
-#define HASH_THREADS 2
+#define HASH_THREADS 1
 /* Seconds between purges of old rate-limit rows and spent OAuth tokens (worker 0 only). */
 #define PURGE_INTERVAL 600
 
