@@ -27,7 +27,7 @@ h_health(struct http_txn *txn, const struct route_match *m)
 static void
 h_readiness(struct http_txn *txn, const struct route_match *m)
 {
-	service_readiness(txn, ad.db);
+	service_db_readiness(txn, ad.db);
 	(void)m;
 }
 

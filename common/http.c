@@ -32,6 +32,7 @@
 #define OUTPUT_LWM (256 * 1024)    /* on_drain runs when the output falls to this */
 #define FEED_MAX (256 * 1024)      /* bytes handed to the parser at once */
 #define READ_CHUNK (256 * 1024)    /* bytes asked of the socket at once */
+#define WRITE_MAX (8 * 1024 * 1024) /* bytes given to one write or sendfile (libevent: 16 KiB) */
 #define LINGER_SECONDS 2
 #define DRAIN_WAIT_SECONDS 5 /* how long a draining worker waits for a new connection's request */
 
@@ -209,7 +210,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 	/* The bufferevent writes; reading is ours (conn_readable). */
 	bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LWM, 0);
-	bufferevent_set_max_single_write(c->bev, OUTPUT_FULL);
+	bufferevent_set_max_single_write(c->bev, WRITE_MAX);
 	c->in = evbuffer_new();
 	c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_readable, c);
 	event_add(c->rev, NULL);

@@ -486,8 +486,7 @@ def ceilings(workdir):
     ndir = os.path.join(workdir, "nginx")
     os.makedirs(ndir)
     big = os.path.join(ndir, "big")
-    with open(big, "wb") as fh:
-        fh.truncate(1024 * MiB)
+    random_file(big, 1024 * MiB)  # real pages: a sparse file is slow to read the first time
     port = free_port()
     conf = os.path.join(ndir, "nginx.conf")
     with open(conf, "w") as fh:
@@ -501,13 +500,14 @@ http {{ access_log off; sendfile on; client_body_temp_path {ndir};
                             stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/big", stream=True, timeout=1).ok,
              what="nginx")
-    res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download}",
-                          f"http://127.0.0.1:{port}/big"], capture_output=True, text=True).stdout
-    out["curl download, loopback (MB/s)"] = float(res) / MiB
-    res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_upload}", "-T", big,
-                          "-H", "Expect:", f"http://127.0.0.1:{port}/up"],
-                         capture_output=True, text=True).stdout
-    out["curl upload, loopback (MB/s)"] = float(res) / MiB
+    def best(args, key):
+        return max(float(subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", key] + args,
+                                        capture_output=True, text=True).stdout)
+                   for _ in range(3)) / MiB
+    out["curl download, loopback (MB/s)"] = best([f"http://127.0.0.1:{port}/big"],
+                                                 "%{speed_download}")
+    out["curl upload, loopback (MB/s)"] = best(["-T", big, "-H", "Expect:",
+                                               f"http://127.0.0.1:{port}/up"], "%{speed_upload}")
     proc.terminate()
     proc.wait()
     return out
