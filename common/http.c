@@ -27,9 +27,9 @@
 #include "util.h"
 
 #define INPUT_HWM (256 * 1024)     /* stop reading the socket beyond this much unparsed input */
-#define BODY_HWM (1024 * 1024)     /* stop parsing beyond this much body the handler did not take */
-#define OUTPUT_FULL (1024 * 1024)  /* http_txn_write() reports "full" beyond this */
-#define OUTPUT_LWM (256 * 1024)    /* on_drain runs when the output falls to this */
+#define BODY_HWM (512 * 1024)      /* stop parsing beyond this much body the handler did not take */
+#define OUTPUT_FULL (512 * 1024)   /* http_txn_write() reports "full" beyond this */
+#define OUTPUT_LWM (128 * 1024)    /* on_drain runs when the output falls to this */
 #define FEED_MAX (256 * 1024)      /* bytes handed to the parser at once */
 #define READ_CHUNK (256 * 1024)    /* bytes asked of the socket at once */
 #define WRITE_MAX (8 * 1024 * 1024) /* bytes given to one write or sendfile (libevent: 16 KiB) */
