@@ -73,8 +73,11 @@ class Ours(Target):
 
     def __init__(self, workdir):
         self.pg = PgCluster(workdir)
+        # Two workers where requests are served in bulk; one for authd, which signs a token
+        # per client session (its answers are cached by clients and by the gateway).
         self.reg = Registry(self.pg, workdir, "bench", workers=2,
-                            extra_config={"global": {"log_level": "warn"}})
+                            extra_config={"global": {"log_level": "warn"},
+                                          "authd": {"workers": "1"}})
         self.reg.start()
         self.url = self.reg.url
         self.host = self.reg.host
