@@ -324,6 +324,12 @@ BEGIN
     IF v_status IS NULL OR v_status = 'delete_failed' THEN
         UPDATE repositories SET status = 'delete_scheduled', updated_at = now() WHERE id = p_repo;
     END IF;
+    -- a deletion under way: nothing to add (and no wait on the row its worker holds)
+    IF EXISTS (SELECT 1 FROM registry_jobs
+                WHERE repository_id = p_repo AND kind = 'delete_repository'
+                  AND failed_at IS NULL) THEN
+        RETURN 'ok';
+    END IF;
     INSERT INTO registry_jobs (kind, repository_id, user_id)
     VALUES ('delete_repository', p_repo, nullif(p_user, 0))
         ON CONFLICT (repository_id) WHERE kind = 'delete_repository'

@@ -3,6 +3,7 @@ skopeo as a tenant would (credentials through the token service), what skopeo re
 them, and waiting for background jobs."""
 import json
 import os
+import subprocess
 import time
 
 from images import Layout, read_layout_blob
@@ -58,3 +59,32 @@ def tmp_layout_dir(tmp_path, name):
     path = os.path.join(str(tmp_path), name)
     os.makedirs(path, exist_ok=True)
     return path
+
+
+class SqlSession:
+    """A psql session kept open, to hold row locks across API calls (a test's way of pausing a
+    background job at a known point)."""
+
+    def __init__(self, registry):
+        self.p = subprocess.Popen(
+            ["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-h", registry.pg.sock_dir,
+             "-U", "postgres", "-d", registry.name],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            bufsize=1)
+
+    def run(self, sql):
+        """Runs statements; returns the lines they printed."""
+        self.p.stdin.write(sql + "\n\\echo __done__\n")
+        self.p.stdin.flush()
+        lines = []
+        for line in self.p.stdout:
+            if line.strip() == "__done__":
+                return lines
+            lines.append(line.rstrip("\n"))
+        raise AssertionError("psql ended: " + self.p.stderr.read())
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.stdin.write("\\q\n")
+            self.p.stdin.close()
+            self.p.wait(timeout=30)
