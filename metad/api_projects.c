@@ -294,7 +294,7 @@ project_created(PGresult *res, void *arg)
 	const char *status = pg_get(res, 0, "status");
 	const char *detail = pg_get(res, 0, "detail");
 	if (strcmp(status, "ok") == 0) {
-		tn_project_reply(r, pg_get_int(res, 0, "project_id"), 201);
+		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 201, tn_project_reply);
 	} else if (strcmp(status, "user_not_found") == 0) {
 		tn_not_found(r, "User");
 	} else if (strcmp(status, "namespace_invalid") == 0) {
@@ -366,6 +366,11 @@ project_create_as(struct tn_req *r, int64_t user, bool admin)
 	int has_ns = tn_int(r, "namespace_id", &ns);
 	if (has_ns < 0 || project_fields(r, true, &name, &path, &vis, &registry) < 0)
 		return;
+	if (rg_policy_check(r) < 0) {
+		free(name);
+		free(path);
+		return;
+	}
 	tn_arg_i64(r, user);
 	tn_arg_bool(r, admin);
 	if (has_ns)

@@ -243,6 +243,17 @@ def test_cleanup_policy_attributes_on_projects(registry, uniq):
     listed = [p for p in gl.projects.list(owned=True) if p.id == project.id]
     assert listed[0].container_expiration_policy["keep_n"] == 100
 
+    # a new project may come with one
+    made = gl.projects.create({"name": f"policy-new{uniq}", "container_expiration_policy_attributes":
+                               {"enabled": True, "keep_n": 25, "name_regex_keep": "main-.*"}})
+    assert made.container_expiration_policy["keep_n"] == 25
+    assert made.container_expiration_policy["enabled"] is True
+    assert made.container_expiration_policy["name_regex_keep"] == "main-.*"
+    r = alice.post("/projects", json={"name": f"policy-bad{uniq}",
+                                      "container_expiration_policy_attributes": {"cadence": "1y"}})
+    assert r.status_code == 400
+    assert not [p for p in gl.projects.list(owned=True) if p.name == f"policy-bad{uniq}"]
+
 
 def test_json_shapes_with_curl(registry, uniq, tmp_path):
     """The bytes curl sees: GitLab's field order and types."""
