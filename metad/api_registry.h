@@ -117,8 +117,11 @@ struct cleanup_tag {
 	bool doomed;     /* out: to delete */
 };
 /* Marks the tags to delete, tags ordered newest manifest first: those matching delete_re and
- * not keep_re, never "latest", past the keep_n newest of them, old enough. Returns how many. */
-size_t cleanup_select(const struct cleanup_rules *rules, struct cleanup_tag *tags, size_t n);
+ * not keep_re, never "latest", past the keep_n newest of them, old enough. Returns how many.
+ * The tags may come in pages, newest first: *kept (0 before the first) counts the matching tags
+ * kept by keep_n so far. */
+size_t cleanup_select(const struct cleanup_rules *rules, struct cleanup_tag *tags, size_t n,
+                      size_t *kept);
 
 /* registry_jobs.c: the background jobs of every worker. */
 void regjobs_start(void);

@@ -142,9 +142,10 @@ cleanup_duration(const char *text)
 }
 
 size_t
-cleanup_select(const struct cleanup_rules *rules, struct cleanup_tag *tags, size_t n)
+cleanup_select(const struct cleanup_rules *rules, struct cleanup_tag *tags, size_t n,
+               size_t *kept)
 {
-	size_t kept = 0, doomed = 0;
+	size_t doomed = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct cleanup_tag *t = &tags[i];
 		t->doomed = false;
@@ -155,8 +156,8 @@ cleanup_select(const struct cleanup_rules *rules, struct cleanup_tag *tags, size
 			continue;
 		if (rules->keep_re != NULL && cleanup_regex_match(rules->keep_re, t->name) != 0)
 			continue;
-		if (rules->keep_n > 0 && kept < (size_t)rules->keep_n) {
-			kept++;
+		if (rules->keep_n > 0 && *kept < (size_t)rules->keep_n) {
+			(*kept)++;
 			continue;
 		}
 		if (!t->old_enough)

@@ -29,24 +29,28 @@
 #define LEASE_SECONDS 30
 #define MAX_ATTEMPTS 5
 #define BATCH 1000
+#define PAGE 5000
 #define RETRY_SECONDS 10
 #define FIRST_TICK_SECONDS 1
 
 PG_STMT(q_claim, "SELECT job_id, kind, repository_id, params::text AS params, policy, attempts"
                  " FROM registry_job_claim($1, $2, $3)");
 PG_STMT(q_delete_step, "SELECT registry_job_delete_step($1, $2, $3, $4) AS result");
-/* The repository's tags, newest manifest first, with the lease renewed in the same statement:
- * no row means the lease was lost; a status means the repository is being deleted. */
+/* A page of the repository's tags, newest manifest first, after the cursor ($5, $6: the last
+ * row of the previous page), with the lease renewed in the same statement: no row means the
+ * lease was lost; a status means the repository is being deleted. Deleting the tags of a page
+ * does not move the next one. */
 PG_STMT(q_cleanup_tags,
         "WITH j AS (SELECT registry_job_renew($1, $2, $3) AS repository_id)"
-        " SELECT j.repository_id, r.status, x.id, x.name, x.manifest_id, x.old_enough FROM j"
-        " JOIN repositories r ON r.id = j.repository_id"
+        " SELECT j.repository_id, r.status, x.id, x.name, x.manifest_id, x.old_enough, x.at"
+        " FROM j JOIN repositories r ON r.id = j.repository_id"
         " LEFT JOIN LATERAL (SELECT t.id, t.name, t.manifest_id,"
         "   ($4::bigint IS NULL OR m.created_at < now() - make_interval(secs => $4::bigint))"
-        "     AS old_enough"
+        "     AS old_enough, m.created_at::text AS at"
         "   FROM tags t JOIN manifests m ON m.id = t.manifest_id"
         "  WHERE t.repository_id = j.repository_id"
-        "  ORDER BY m.created_at DESC, t.id DESC) x ON r.status IS NULL");
+        "    AND ($5::timestamptz IS NULL OR (m.created_at, t.id) < ($5::timestamptz, $6::bigint))"
+        "  ORDER BY m.created_at DESC, t.id DESC LIMIT $7) x ON r.status IS NULL");
 PG_STMT(q_delete_tags,
         "SELECT registry_job_delete_tags($1, $2, $3, $4::bigint[], $5::bigint[]) AS deleted");
 PG_STMT(q_finish, "SELECT registry_job_finish($1, $2)");
@@ -67,13 +71,22 @@ static struct {
 	int attempt;
 	bool cleanup;
 	char *params;
-	int64_t *ids; /* cleanup: the doomed tags and the manifests they pointed at */
+	uint64_t started_us;
+	/* cleanup: the rules, the page cursor, the doomed tags of the page and their manifests */
+	struct cleanup_rules rules;
+	pcre2_code *delete_re, *keep_re;
+	int64_t older_than; /* seconds, -1: none */
+	char *cursor_at;
+	int64_t cursor_id;
+	bool more;          /* the page was full: there may be another */
+	size_t kept, seen;
+	int64_t *ids;
 	int64_t *mids;
 	size_t ndoomed, next, deleted;
-	uint64_t started_us;
 } rj;
 
 static void claim(void);
+static void list_page(void);
 
 /* Text of a bigint parameter. */
 static void
@@ -99,9 +112,14 @@ job_end(void)
 	free(rj.params);
 	free(rj.ids);
 	free(rj.mids);
-	rj.params = NULL;
+	free(rj.cursor_at);
+	pcre2_code_free(rj.delete_re);
+	pcre2_code_free(rj.keep_re);
+	rj.params = rj.cursor_at = NULL;
 	rj.ids = rj.mids = NULL;
-	rj.ndoomed = rj.next = rj.deleted = 0;
+	rj.delete_re = rj.keep_re = NULL;
+	rj.ndoomed = rj.next = rj.deleted = rj.kept = rj.seen = 0;
+	rj.more = false;
 	rj.state = RJ_IDLE;
 	if (!rj.stopping)
 		claim();
@@ -150,9 +168,9 @@ finished(PGresult *res, void *arg)
 	}
 	double secs = (double)(now_monotonic_us() - rj.started_us) / 1e6;
 	if (rj.cleanup)
-		log_info("registry job %lld: %zu tag%s of repository %lld deleted in %.3f s",
-		         (long long)rj.job, rj.deleted, rj.deleted == 1 ? "" : "s", (long long)rj.repo,
-		         secs);
+		log_info("registry job %lld: %zu of %zu tag%s of repository %lld deleted in %.3f s",
+		         (long long)rj.job, rj.deleted, rj.seen, rj.seen == 1 ? "" : "s",
+		         (long long)rj.repo, secs);
 	job_end();
 	(void)arg;
 }
@@ -247,12 +265,15 @@ batch_done(PGresult *res, void *arg)
 	(void)arg;
 }
 
-/* Deletes the next BATCH doomed tags, or ends the job. */
+/* Deletes the next BATCH doomed tags of the page, then goes to the next page or ends the job. */
 static void
 delete_batch(void)
 {
 	if (rj.next >= rj.ndoomed) {
-		job_finish();
+		if (rj.more)
+			list_page();
+		else
+			job_finish();
 		return;
 	}
 	size_t n = rj.ndoomed - rj.next < BATCH ? rj.ndoomed - rj.next : BATCH;
@@ -267,29 +288,27 @@ delete_batch(void)
 	free(mids);
 }
 
-/* The compiled rules of the job's parameters; -1 (with *why) when they do not compile. */
+/* Compiles the job's rules into rj; -1 (with *why) when they do not compile. */
 static int
-rules_of(json_object *params, struct cleanup_rules *rules, pcre2_code **del, pcre2_code **keep,
-         char **why)
+rules_of(json_object *params, char **why)
 {
 	const char *d = js_str(params, "name_regex_delete");
 	const char *k = js_str(params, "name_regex_keep");
-	*del = cleanup_regex_compile(d ? d : "", why);
-	*keep = NULL;
-	if (*del == NULL)
+	if ((rj.delete_re = cleanup_regex_compile(d ? d : "", why)) == NULL)
 		return -1;
-	if (k != NULL && *k != '\0' && (*keep = cleanup_regex_compile(k, why)) == NULL)
+	if (k != NULL && *k != '\0' && (rj.keep_re = cleanup_regex_compile(k, why)) == NULL)
 		return -1;
-	int64_t keep_n;
-	rules->delete_re = *del;
-	rules->keep_re = *keep;
-	rules->keep_n = js_int(params, "keep_n", &keep_n) ? keep_n : -1;
+	int64_t n;
+	rj.rules.delete_re = rj.delete_re;
+	rj.rules.keep_re = rj.keep_re;
+	rj.rules.keep_n = js_int(params, "keep_n", &n) ? n : -1;
+	rj.older_than = js_int(params, "older_than", &n) && n >= 0 ? n : -1;
 	return 0;
 }
 
-/* The tags are in: choose the doomed ones, then delete them in batches. */
+/* A page of tags is in: choose its doomed ones, then delete them in batches. */
 static void
-cleanup_listed(PGresult *res, void *arg)
+page_listed(PGresult *res, void *arg)
 {
 	if (!pg_ok(res)) {
 		job_release(pg_error(res));
@@ -304,22 +323,6 @@ cleanup_listed(PGresult *res, void *arg)
 		job_finish();
 		return;
 	}
-	char *cause = NULL, *why = NULL;
-	json_object *params = js_parse(rj.params, strlen(rj.params), &cause);
-	struct cleanup_rules rules;
-	pcre2_code *del = NULL, *keep = NULL;
-	if (params == NULL || rules_of(params, &rules, &del, &keep, &why) < 0) {
-		/* validated when asked for: only a changed rule could get here; retrying cannot help */
-		log_error("registry job %lld: bad parameters (%s); dropped", (long long)rj.job,
-		          cause ? cause : why);
-		free(cause);
-		free(why);
-		json_object_put(params);
-		pcre2_code_free(del);
-		pcre2_code_free(keep);
-		job_finish();
-		return;
-	}
 	int rows = pg_rows(res);
 	struct cleanup_tag *tags = xcalloc((size_t)rows, sizeof(*tags));
 	size_t n = 0;
@@ -330,9 +333,12 @@ cleanup_listed(PGresult *res, void *arg)
 		tags[n].old_enough = pg_get_bool(res, i, "old_enough");
 		n++;
 	}
-	size_t doomed = cleanup_select(&rules, tags, n);
+	size_t doomed = cleanup_select(&rj.rules, tags, n, &rj.kept);
+	free(rj.ids);
+	free(rj.mids);
 	rj.ids = xcalloc(doomed + 1, sizeof(*rj.ids));
 	rj.mids = xcalloc(doomed + 1, sizeof(*rj.mids));
+	rj.ndoomed = rj.next = 0;
 	for (int i = 0, t = 0; i < rows; i++) {
 		if (pg_get(res, i, "id") == NULL)
 			continue;
@@ -340,33 +346,52 @@ cleanup_listed(PGresult *res, void *arg)
 			rj.ids[rj.ndoomed] = pg_get_int(res, i, "id");
 			rj.mids[rj.ndoomed++] = pg_get_int(res, i, "manifest_id");
 		}
+		free(rj.cursor_at);
+		rj.cursor_at = xstrdup(pg_get(res, i, "at"));
+		rj.cursor_id = pg_get_int(res, i, "id");
 	}
-	log_info("registry job %lld: %zu of %zu tags of repository %lld to delete", (long long)rj.job,
-	         rj.ndoomed, n, (long long)rj.repo);
 	free(tags);
-	json_object_put(params);
-	pcre2_code_free(del);
-	pcre2_code_free(keep);
+	rj.seen += n;
+	rj.more = n == PAGE;
 	delete_batch();
 	(void)arg;
 }
 
-/* Reads the repository's tags for a cleanup. */
+/* Reads the next page of the repository's tags. */
+static void
+list_page(void)
+{
+	char job[32], lease[32], older_than[32], cursor_id[32], page[32];
+	i64(job, sizeof(job), rj.job);
+	i64(lease, sizeof(lease), LEASE_SECONDS);
+	i64(older_than, sizeof(older_than), rj.older_than);
+	i64(cursor_id, sizeof(cursor_id), rj.cursor_id);
+	i64(page, sizeof(page), PAGE);
+	const char *values[] = { job,          rj.worker,
+		                 lease,        rj.older_than >= 0 ? older_than : NULL,
+		                 rj.cursor_at, rj.cursor_at ? cursor_id : NULL,
+		                 page };
+	pg_exec(md.db, &q_cleanup_tags, 7, values, page_listed, NULL);
+}
+
+/* Compiles the cleanup's rules, then reads its first page. */
 static void
 cleanup_start(void)
 {
-	char *cause = NULL;
+	char *cause = NULL, *why = NULL;
 	json_object *params = js_parse(rj.params, strlen(rj.params), &cause);
-	free(cause);
-	int64_t older = -1;
-	char job[32], lease[32], older_than[32];
-	bool has_older = params != NULL && js_int(params, "older_than", &older) && older >= 0;
+	if (params == NULL || rules_of(params, &why) < 0) {
+		/* validated when asked for: only a changed rule could get here; retrying cannot help */
+		log_error("registry job %lld: bad parameters (%s); dropped", (long long)rj.job,
+		          cause ? cause : why);
+		free(cause);
+		free(why);
+		json_object_put(params);
+		job_finish();
+		return;
+	}
 	json_object_put(params);
-	i64(job, sizeof(job), rj.job);
-	i64(lease, sizeof(lease), LEASE_SECONDS);
-	i64(older_than, sizeof(older_than), older);
-	const char *values[] = { job, rj.worker, lease, has_older ? older_than : NULL };
-	pg_exec(md.db, &q_cleanup_tags, 4, values, cleanup_listed, NULL);
+	list_page();
 }
 
 /* ---- claiming ----------------------------------------------------------------------------------- */

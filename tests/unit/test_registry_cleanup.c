@@ -122,7 +122,8 @@ doomed(const char *delete_pattern, const char *keep_pattern, int64_t keep_n, con
 	pcre2_code *del = re(delete_pattern);
 	pcre2_code *keep = keep_pattern ? re(keep_pattern) : NULL;
 	struct cleanup_rules rules = { del, keep, keep_n };
-	size_t count = cleanup_select(&rules, tags, n);
+	size_t kept = 0;
+	size_t count = cleanup_select(&rules, tags, n, &kept);
 	char *out = calloc(1, 512);
 	size_t seen = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -160,6 +161,31 @@ test_selection(void **state)
 	(void)state;
 }
 
+static void
+test_selection_in_pages(void **state)
+{
+	/* the same choice, whatever the pages: keep_n counts across them */
+	const char *names[] = { "v9", "v8", "latest", "v7", "v6", "v5", "v4", "v3" };
+	pcre2_code *del = re("v.*");
+	struct cleanup_rules rules = { del, NULL, 4 };
+	for (size_t page = 1; page <= 8; page++) {
+		struct cleanup_tag tags[8];
+		for (size_t i = 0; i < 8; i++) {
+			tags[i].name = names[i];
+			tags[i].old_enough = true;
+		}
+		size_t kept = 0, doomed = 0;
+		for (size_t at = 0; at < 8; at += page)
+			doomed += cleanup_select(&rules, tags + at, at + page > 8 ? 8 - at : page, &kept);
+		assert_int_equal(kept, 4);
+		assert_int_equal(doomed, 3);
+		for (size_t i = 0; i < 8; i++)
+			assert_int_equal(tags[i].doomed, i >= 5);
+	}
+	pcre2_code_free(del);
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -169,6 +195,7 @@ main(void)
 		cmocka_unit_test(test_match_limit),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_selection),
+		cmocka_unit_test(test_selection_in_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
