@@ -268,6 +268,10 @@ def test_json_shapes_with_curl(registry, uniq, tmp_path):
                             "cleanup_policy_started_at", "tags_count", "tags", "delete_api_path",
                             "status"]
     assert out[0]["name"] == "tools/cli" and out[0]["path"] == f"{path}/tools/cli"
+    # GitLab's name filter
+    base = f"/projects/{project['id']}/registry/repositories"
+    assert len(json.loads(_curl(registry, alice.token, f"{base}?name=CLI"))) == 1
+    assert json.loads(_curl(registry, alice.token, f"{base}?name=%25")) == []
     tag = json.loads(_curl(registry, alice.token,
                            f"/projects/{project['id']}/registry/repositories/{out[0]['id']}"
                            "/tags/v1"))
