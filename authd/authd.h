@@ -79,8 +79,10 @@ void secret_password(char *out, size_t len);
 
 /* Remembers for a few minutes that secret verified for the row (kind, id). */
 void secret_cache_init(void);
-void secret_cache_put(const char *secret, enum secret_kind kind, int64_t id);
-bool secret_cache_hit(const char *secret, enum secret_kind kind, int64_t id);
+/* Secrets (passwords and tokens) that matched their stored hash lately; id is the token's row,
+ * or the user's for a password (kind SECRET_NONE). */
+void secret_cache_put(const char *secret, const char *stored, enum secret_kind kind, int64_t id);
+bool secret_cache_hit(const char *secret, const char *stored, enum secret_kind kind, int64_t id);
 
 /* ---- access.c: the token service's scopes and rights (pure) -------------------------------- */
 

@@ -74,8 +74,11 @@ static void
 cost_limits(enum hash_cost cost, unsigned long long *ops, size_t *mem)
 {
 	if (cost == HASH_PASSWORD) {
-		*ops = crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE;
-		*mem = crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE;
+		/* OWASP's Argon2id recommendation (19 MiB, 2 passes, 1 lane) rather than libsodium's
+		 * "interactive" 64 MiB: every concurrent sign-in holds this much memory, and a worker
+		 * runs two. Hashes keep their parameters, so older ones still verify. */
+		*ops = 2;
+		*mem = 19 * 1024 * 1024;
 	} else {
 		*ops = crypto_pwhash_argon2id_OPSLIMIT_MIN;
 		*mem = crypto_pwhash_argon2id_MEMLIMIT_MIN;

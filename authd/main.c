@@ -27,7 +27,7 @@ h_health(struct http_txn *txn, const struct route_match *m)
 static void
 h_readiness(struct http_txn *txn, const struct route_match *m)
 {
-	service_readiness(txn, ad.db);
+	service_db_readiness(txn, ad.db);
 	(void)m;
 }
 
@@ -58,7 +58,7 @@ static const struct route_table tables[] = {
 };
 
 /* Hashing threads per worker: Argon2id is single-threaded and memory-bound. */
-#define HASH_THREADS 2
+#define HASH_THREADS 1
 /* Seconds between purges of old rate-limit rows and spent OAuth tokens (worker 0 only). */
 #define PURGE_INTERVAL 600
 

@@ -123,22 +123,26 @@ secret_cache_init(void)
 	memset(cache, 0, sizeof(cache));
 }
 
-/* The cache slot of a secret, and its MAC into mac. */
+/* The cache slot of a secret checked against a stored hash, and their MAC into mac. The stored
+ * hash is part of the key so that a new password (or a re-hashed token) misses the cache. */
 static struct cache_slot *
-cache_slot(const char *secret, unsigned char mac[crypto_generichash_BYTES])
+cache_slot(const char *secret, const char *stored, unsigned char mac[crypto_generichash_BYTES])
 {
-	crypto_generichash(mac, crypto_generichash_BYTES, (const unsigned char *)secret,
-	                   strlen(secret), cache_key, sizeof(cache_key));
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, cache_key, sizeof(cache_key), crypto_generichash_BYTES);
+	crypto_generichash_update(&st, (const unsigned char *)secret, strlen(secret) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)stored, strlen(stored));
+	crypto_generichash_final(&st, mac, crypto_generichash_BYTES);
 	uint32_t h;
 	memcpy(&h, mac, sizeof(h));
 	return &cache[h % CACHE_SLOTS];
 }
 
 void
-secret_cache_put(const char *secret, enum secret_kind kind, int64_t id)
+secret_cache_put(const char *secret, const char *stored, enum secret_kind kind, int64_t id)
 {
 	unsigned char mac[crypto_generichash_BYTES];
-	struct cache_slot *s = cache_slot(secret, mac);
+	struct cache_slot *s = cache_slot(secret, stored, mac);
 	memcpy(s->mac, mac, sizeof(mac));
 	s->kind = kind;
 	s->id = id;
@@ -146,10 +150,10 @@ secret_cache_put(const char *secret, enum secret_kind kind, int64_t id)
 }
 
 bool
-secret_cache_hit(const char *secret, enum secret_kind kind, int64_t id)
+secret_cache_hit(const char *secret, const char *stored, enum secret_kind kind, int64_t id)
 {
 	unsigned char mac[crypto_generichash_BYTES];
-	struct cache_slot *s = cache_slot(secret, mac);
+	struct cache_slot *s = cache_slot(secret, stored, mac);
 	return s->expires_us > now_monotonic_us() && s->kind == kind && s->id == id &&
 	       sodium_memcmp(s->mac, mac, sizeof(mac)) == 0;
 }

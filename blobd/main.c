@@ -28,9 +28,9 @@ h_readiness(struct http_txn *txn, const struct route_match *m)
 {
 	struct stat st;
 	if (stat(bd.root, &st) == 0 && S_ISDIR(st.st_mode) && access(bd.root, W_OK) == 0)
-		service_readiness(txn, NULL);
+		service_ready(txn);
 	else
-		http_txn_respond(txn, 503, NULL, "{\"status\":\"storage unavailable\"}", 33);
+		service_not_ready(txn, "storage unavailable");
 	(void)m;
 }
 

@@ -11,7 +11,7 @@
 #include "blobd.h"
 #include "util.h"
 
-#define PENDING_MAX (2 * 1024 * 1024)      /* pause the body beyond this much unwritten data */
+#define PENDING_MAX (1024 * 1024)          /* pause the body beyond this much unwritten data */
 #define CHECKPOINT_EVERY (64 * 1024 * 1024) /* save a long PATCH's progress this often */
 
 struct writer {

@@ -19,9 +19,9 @@
 #include "util.h"
 
 #define READ_CHUNK (128 * 1024)
-#define BODY_HWM (1024 * 1024)  /* stop reading beyond this much unconsumed response body */
-#define OUT_FULL (1024 * 1024)  /* httpc_write() reports "full" beyond this */
-#define OUT_LWM (256 * 1024)    /* on_drain below this */
+#define BODY_HWM (512 * 1024)   /* stop reading beyond this much unconsumed response body */
+#define OUT_FULL (512 * 1024)   /* httpc_write() reports "full" beyond this */
+#define OUT_LWM (128 * 1024)    /* on_drain below this */
 #define MAX_IDLE 32
 #define MAX_FDS 4
 #define CALL_MAX_BODY (16 * 1024 * 1024)

@@ -20,6 +20,7 @@ common_libcommon_a_SOURCES = \
 	common/range.c common/range.h \
 	common/router.c common/router.h \
 	common/service.c common/service.h \
+	common/service_db.c \
 	common/token.c common/token.h \
 	common/url.c common/url.h \
 	common/util.c common/util.h \

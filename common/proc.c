@@ -560,6 +560,64 @@ worker_main(int index)
 
 /* ---- entry ----------------------------------------------------------------------------------- */
 
+/*
+ * Runs the role's one-time setup (migrations, keys, bootstrap) in a child that exits when done.
+ * The master then never touches libpq and its libraries: it stays a few MiB, as the workers it
+ * forks would otherwise inherit and keep whatever the setup left behind.
+ */
+static int
+run_master_init(char **cause)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		*cause = xasprintf("pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		*cause = xasprintf("fork: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		char *why = NULL;
+		if (role->master_init(cfg, &why) < 0) {
+			const char *msg = why ? why : "setup failed";
+			(void)write_all(fds[1], msg, strlen(msg));
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	char buf[2048];
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof(buf) - 1 && (n = read(fds[0], buf + got, sizeof(buf) - 1 - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fds[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (got > 0) {
+		*cause = xstrdup(buf);
+	} else {
+		char what[96];
+		describe_status(status, what, sizeof(what));
+		*cause = xasprintf("setup process %s", what);
+	}
+	return -1;
+}
+
 int
 proc_main(const struct proc_role *r, int argc, char **argv)
 {
@@ -604,7 +662,7 @@ proc_main(const struct proc_role *r, int argc, char **argv)
 	apply_logging(cfg);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (role->master_init != NULL && role->master_init(cfg, &cause) < 0)
+	if (role->master_init != NULL && run_master_init(&cause) < 0)
 		fatal("%s", cause);
 	if (role->tcp) {
 		listen_fd = bind_tcp(cfg_str(cfg, CFG_GATEWAY_LISTEN), &cause);

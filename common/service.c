@@ -9,7 +9,7 @@
 #include "headers.h"
 #include "http.h"
 #include "metrics.h"
-#include "pg.h"
+#include "util.h"
 
 static const char ok_body[] = "{\"status\":\"ok\"}";
 
@@ -29,26 +29,18 @@ service_health(struct http_txn *txn)
 	respond_status(txn, 200, ok_body);
 }
 
-PG_STMT(q_ping, "SELECT 1");
-
-static void
-readiness_done(PGresult *res, void *arg)
+void
+service_ready(struct http_txn *txn)
 {
-	struct http_txn *txn = arg;
-	if (pg_ok(res))
-		respond_status(txn, 200, ok_body);
-	else
-		respond_status(txn, 503, "{\"status\":\"database unreachable\"}");
+	respond_status(txn, 200, ok_body);
 }
 
 void
-service_readiness(struct http_txn *txn, struct pg_pool *db)
+service_not_ready(struct http_txn *txn, const char *why)
 {
-	if (db == NULL) {
-		respond_status(txn, 200, ok_body);
-		return;
-	}
-	pg_exec(db, &q_ping, 0, NULL, readiness_done, txn);
+	char *body = xasprintf("{\"status\":\"%s\"}", why);
+	respond_status(txn, 503, body);
+	free(body);
 }
 
 void

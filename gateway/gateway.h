@@ -3,6 +3,7 @@
 #define REGISTRY_GATEWAY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "headers.h"
 #include "http.h"
@@ -64,6 +65,15 @@ void gw_unavailable(struct http_txn *txn, enum gw_backend backend);
 struct v2_path;
 void gw_v2auth_init(void);
 void gw_v2(struct http_txn *txn, const struct v2_path *vp);
+
+/* tokencache.c: verified registry tokens, per worker. */
+struct token_claims;
+/* The claims of jwt if it was verified before and is within its time window, else NULL. */
+const struct token_claims *gw_token_lookup(const char *jwt, int64_t now);
+/* Keeps verified claims (taken; *claims is emptied); returns the kept copy, or NULL when the
+ * token is too long to keep (the caller keeps ownership then). */
+const struct token_claims *gw_token_remember(const char *jwt, struct token_claims *claims);
+void gw_token_forget_all(void);
 
 /* api.c: authenticates a /api/v4 request through authd and forwards it to its owner. */
 void gw_api(struct http_txn *txn);

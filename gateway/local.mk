@@ -7,5 +7,6 @@ registry_gateway_SOURCES = \
 	gateway/proxy.c \
 	gateway/route.c \
 	gateway/status.c \
+	gateway/tokencache.c \
 	gateway/v2auth.c
 registry_gateway_LDADD = $(COMMON_LIBS)

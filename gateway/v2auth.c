@@ -44,6 +44,7 @@ void
 gw_v2auth_init(void)
 {
 	key_loaded = false;
+	gw_token_forget_all();
 	(void)key_ready();
 }
 
@@ -157,21 +158,30 @@ gw_v2(struct http_txn *txn, const struct v2_path *vp)
 		error_oci(txn, 503, OCI_UNAVAILABLE, "token verification key unavailable", NULL);
 		goto out;
 	}
-	struct token_claims claims;
-	char *cause = NULL;
-	if (token_verify(jwt, &key, cfg_str(gw.cfg, CFG_GLOBAL_SERVICE), now_unix(), &claims,
-	                 &cause) < 0) {
-		log_info("refused token: %s", cause);
-		challenge(txn, scope, "invalid_token", cause, OCI_UNAUTHORIZED);
-		free(cause);
-		goto out;
+	struct token_claims fresh;
+	const struct token_claims *claims = gw_token_lookup(jwt, now_unix());
+	bool own = false;
+	if (claims == NULL) {
+		char *cause = NULL;
+		if (token_verify(jwt, &key, cfg_str(gw.cfg, CFG_GLOBAL_SERVICE), now_unix(), &fresh,
+		                 &cause) < 0) {
+			log_info("refused token: %s", cause);
+			challenge(txn, scope, "invalid_token", cause, OCI_UNAUTHORIZED);
+			free(cause);
+			goto out;
+		}
+		claims = gw_token_remember(jwt, &fresh);
+		if (claims == NULL) {
+			claims = &fresh;
+			own = true;
+		}
 	}
 	struct actor actor;
-	actor_from_claims(&actor, &claims);
+	actor_from_claims(&actor, claims);
 	if (vp->kind == V2_BASE) {
 		respond_base_ok(txn);
 	} else if (vp->kind == V2_CATALOG) {
-		if (!(token_actions(&claims, "registry", "catalog") & ACT_STAR)) {
+		if (!(token_actions(claims, "registry", "catalog") & ACT_STAR)) {
 			challenge(txn, scope, "insufficient_scope", NULL, OCI_DENIED);
 		} else {
 			struct http_headers h;
@@ -181,14 +191,14 @@ gw_v2(struct http_txn *txn, const struct v2_path *vp)
 			headers_clear(&h);
 		}
 	} else {
-		actor.actions = token_actions(&claims, "repository", vp->name);
+		actor.actions = token_actions(claims, "repository", vp->name);
 		if ((actor.actions & needed) != needed) {
 			challenge(txn, scope, "insufficient_scope", NULL, OCI_DENIED);
 		} else {
 			char *from = NULL;
 			if (vp->kind == V2_UPLOAD && strcmp(req->method, "POST") == 0 &&
 			    (from = query_get(req->query, "from")) != NULL)
-				actor.from_actions = token_actions(&claims, "repository", from);
+				actor.from_actions = token_actions(claims, "repository", from);
 			free(from);
 			struct http_headers h;
 			headers_init(&h);
@@ -200,7 +210,8 @@ gw_v2(struct http_txn *txn, const struct v2_path *vp)
 			headers_clear(&h);
 		}
 	}
-	token_claims_clear(&claims);
+	if (own)
+		token_claims_clear(&fresh);
 out:
 	free(scope);
 }

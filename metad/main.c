@@ -25,7 +25,7 @@ h_health(struct http_txn *txn, const struct route_match *m)
 static void
 h_readiness(struct http_txn *txn, const struct route_match *m)
 {
-	service_readiness(txn, md.db);
+	service_db_readiness(txn, md.db);
 	(void)m;
 }
 

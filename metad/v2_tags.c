@@ -18,9 +18,11 @@
 /* Without n every tag is listed, as Distribution does; with n at most this many per page. */
 #define TAGS_MAX_PAGE 10000
 
-/* The repository's id (NULL when it does not exist) joined with one page of tag names. */
+/* The repository's id (NULL when it does not exist) joined with one page of tag names. The
+ * id is materialised: inlined, the resolving function would run once per tag listed. */
 PG_STMT(q_tags,
-        "SELECT r.id, t.name FROM (SELECT registry_repository_id($1) AS id) r"
+        "WITH r AS MATERIALIZED (SELECT registry_repository_id($1) AS id)"
+        " SELECT r.id, t.name FROM r"
         " LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"
         "   AND ($2::text IS NULL OR name > $2::text COLLATE \"C\")"
         "   ORDER BY name COLLATE \"C\" LIMIT $3::bigint) t ON true");

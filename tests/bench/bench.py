@@ -86,7 +86,7 @@ class Ours(Target):
             "password": self.password, "skip_confirmation": True})
         r.raise_for_status()
         uid = r.json()["id"]
-        r = self.reg.api("POST", "/groups", json={"name": "bench", "path": "bench"})
+        r = self.reg.api("POST", "/groups", json={"name": "perf", "path": "perf"})
         r.raise_for_status()
         gid = r.json()["id"]
         r = self.reg.api("POST", f"/groups/{gid}/members",
@@ -94,7 +94,7 @@ class Ours(Target):
         r.raise_for_status()
         r = self.reg.api("POST", "/projects", json={"name": "bench", "namespace_id": gid})
         r.raise_for_status()
-        self.prefix = "bench/bench/"
+        self.prefix = "perf/bench/"
 
     def repo(self, name):
         return self.prefix + name
@@ -157,7 +157,7 @@ http:
                  what="distribution")
 
     def repo(self, name):
-        return "bench/bench/" + name
+        return "perf/bench/" + name
 
     def creds(self):
         return None
@@ -486,8 +486,7 @@ def ceilings(workdir):
     ndir = os.path.join(workdir, "nginx")
     os.makedirs(ndir)
     big = os.path.join(ndir, "big")
-    with open(big, "wb") as fh:
-        fh.truncate(1024 * MiB)
+    random_file(big, 1024 * MiB)  # real pages: a sparse file is slow to read the first time
     port = free_port()
     conf = os.path.join(ndir, "nginx.conf")
     with open(conf, "w") as fh:
@@ -501,13 +500,14 @@ http {{ access_log off; sendfile on; client_body_temp_path {ndir};
                             stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/big", stream=True, timeout=1).ok,
              what="nginx")
-    res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download}",
-                          f"http://127.0.0.1:{port}/big"], capture_output=True, text=True).stdout
-    out["curl download, loopback (MB/s)"] = float(res) / MiB
-    res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_upload}", "-T", big,
-                          "-H", "Expect:", f"http://127.0.0.1:{port}/up"],
-                         capture_output=True, text=True).stdout
-    out["curl upload, loopback (MB/s)"] = float(res) / MiB
+    def best(args, key):
+        return max(float(subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", key] + args,
+                                        capture_output=True, text=True).stdout)
+                   for _ in range(3)) / MiB
+    out["curl download, loopback (MB/s)"] = best([f"http://127.0.0.1:{port}/big"],
+                                                 "%{speed_download}")
+    out["curl upload, loopback (MB/s)"] = best(["-T", big, "-H", "Expect:",
+                                               f"http://127.0.0.1:{port}/up"], "%{speed_upload}")
     proc.terminate()
     proc.wait()
     return out
@@ -515,14 +515,14 @@ http {{ access_log off; sendfile on; client_body_temp_path {ndir};
 
 # -- report -------------------------------------------------------------------------------------
 
-LOWER_IS_BETTER = ("(s)", "(ms)", "MiB")
+LOWER_IS_BETTER = ("(s)", "(ms)", "(MiB)")
 
 
 def better_ratio(figure, ours, theirs):
     """How many times better ours is (>1 means ours wins)."""
     if not ours or not theirs:
         return float("nan")
-    if any(figure.endswith(s) or s in figure for s in LOWER_IS_BETTER):
+    if figure.endswith(LOWER_IS_BETTER):
         return theirs / ours
     return ours / theirs
 

@@ -276,3 +276,20 @@ def test_oauth_password_grant(registry, gl, uniq):
         "error": "invalid_request", "error_description": "Missing required parameter: password."}
     r = requests.post(url, data={"grant_type": "client_credentials"})
     assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
+
+
+def test_changed_password_is_not_served_from_the_cache(registry, uniq):
+    """Verified passwords are remembered for a while (Docker clients ask for tokens often); a new
+    password must end the old one at once, on every worker."""
+    t = Tenancy(registry)
+    user = t.user(f"{uniq}pw")
+    url = f"{registry.url}/jwt/auth"
+    params = {"service": "container_registry"}
+    for _ in range(4):  # both workers verify and remember the old password
+        assert requests.get(url, params=params, auth=(user["username"], user["password"])).ok
+    r = registry.api("PUT", f"/users/{user['id']}", json={"password": "N3w-passw0rd-123"})
+    assert r.status_code == 200, r.text
+    for _ in range(4):
+        old = requests.get(url, params=params, auth=(user["username"], user["password"]))
+        assert old.status_code == 401
+    assert requests.get(url, params=params, auth=(user["username"], "N3w-passw0rd-123")).ok

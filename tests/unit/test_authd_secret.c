@@ -98,17 +98,18 @@ test_cache(void **state)
 	secret_cache_init();
 	char token[SECRET_MAX], lookup[SECRET_LOOKUP_MAX + 1];
 	secret_new(SECRET_PAT, token, lookup);
-	assert_false(secret_cache_hit(token, SECRET_PAT, 7));
-	secret_cache_put(token, SECRET_PAT, 7);
-	assert_true(secret_cache_hit(token, SECRET_PAT, 7));
-	assert_false(secret_cache_hit(token, SECRET_PAT, 8));     /* another row */
-	assert_false(secret_cache_hit(token, SECRET_DEPLOY, 7));  /* another kind */
+	assert_false(secret_cache_hit(token, "stored", SECRET_PAT, 7));
+	secret_cache_put(token, "stored", SECRET_PAT, 7);
+	assert_true(secret_cache_hit(token, "stored", SECRET_PAT, 7));
+	assert_false(secret_cache_hit(token, "stored", SECRET_PAT, 8));     /* another row */
+	assert_false(secret_cache_hit(token, "stored", SECRET_DEPLOY, 7));  /* another kind */
+	assert_false(secret_cache_hit(token, "rehashed", SECRET_PAT, 7));   /* another stored hash */
 	token[10] ^= 1;
-	assert_false(secret_cache_hit(token, SECRET_PAT, 7));     /* another secret */
+	assert_false(secret_cache_hit(token, "stored", SECRET_PAT, 7));     /* another secret */
 	/* a new key (a new worker) forgets everything */
 	token[10] ^= 1;
 	secret_cache_init();
-	assert_false(secret_cache_hit(token, SECRET_PAT, 7));
+	assert_false(secret_cache_hit(token, "stored", SECRET_PAT, 7));
 }
 
 int

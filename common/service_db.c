@@ -1,0 +1,21 @@
+/* Readiness of a daemon that needs PostgreSQL: it is ready when a query comes back. */
+#include "pg.h"
+#include "service.h"
+
+PG_STMT(q_ping, "SELECT 1");
+
+static void
+ping_done(PGresult *res, void *arg)
+{
+	struct http_txn *txn = arg;
+	if (pg_ok(res))
+		service_ready(txn);
+	else
+		service_not_ready(txn, "database unreachable");
+}
+
+void
+service_db_readiness(struct http_txn *txn, struct pg_pool *db)
+{
+	pg_exec(db, &q_ping, 0, NULL, ping_done, txn);
+}

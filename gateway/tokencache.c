@@ -1,0 +1,80 @@
+/*
+ * Verified registry tokens, remembered per worker. A client sends the same token with every
+ * request of a push or pull; checking its Ed25519 signature and parsing its claims each time was
+ * a quarter of the gateway's work. An entry is found by a keyed hash of the whole token and used
+ * only if the stored token is byte-for-byte the one presented, so nothing unverified is ever
+ * accepted; the time window is checked again on every use.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "token.h"
+#include "util.h"
+
+#define SLOTS 1024        /* power of two */
+#define CLOCK_SKEW 60     /* as token_verify() allows */
+#define MAX_TOKEN 8192    /* longer tokens are verified but not kept */
+
+struct slot {
+	char *jwt;
+	struct token_claims claims;
+};
+
+static struct slot slots[SLOTS];
+static unsigned char hash_key[crypto_shorthash_KEYBYTES];
+static bool keyed;
+
+static struct slot *
+slot_for(const char *jwt, size_t len)
+{
+	if (!keyed) {
+		crypto_shorthash_keygen(hash_key);
+		keyed = true;
+	}
+	unsigned char h[crypto_shorthash_BYTES];
+	crypto_shorthash(h, (const unsigned char *)jwt, len, hash_key);
+	uint64_t v;
+	memcpy(&v, h, sizeof(v));
+	return &slots[v & (SLOTS - 1)];
+}
+
+const struct token_claims *
+gw_token_lookup(const char *jwt, int64_t now)
+{
+	size_t len = strlen(jwt);
+	if (len > MAX_TOKEN)
+		return NULL;
+	struct slot *s = slot_for(jwt, len);
+	if (s->jwt == NULL || strcmp(s->jwt, jwt) != 0)
+		return NULL;
+	if (now > s->claims.exp + CLOCK_SKEW || now + CLOCK_SKEW < s->claims.nbf)
+		return NULL;
+	return &s->claims;
+}
+
+const struct token_claims *
+gw_token_remember(const char *jwt, struct token_claims *claims)
+{
+	size_t len = strlen(jwt);
+	if (len > MAX_TOKEN)
+		return NULL;
+	struct slot *s = slot_for(jwt, len);
+	free(s->jwt);
+	token_claims_clear(&s->claims);
+	s->jwt = xstrdup(jwt);
+	s->claims = *claims;
+	memset(claims, 0, sizeof(*claims));
+	return &s->claims;
+}
+
+void
+gw_token_forget_all(void)
+{
+	for (size_t i = 0; i < SLOTS; i++) {
+		free(slots[i].jwt);
+		slots[i].jwt = NULL;
+		token_claims_clear(&slots[i].claims);
+	}
+}
