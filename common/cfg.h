@@ -65,6 +65,8 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "libpq connection string for metad (empty: [global] database)")                          \
 	X(METAD_DB_CONNECTIONS, "metad", "db_connections", CFG_INT, "4", 1, 64, true, false,       \
 	  "PostgreSQL connections per worker")                                                     \
+	X(METAD_JOBS_INTERVAL, "metad", "jobs_interval", CFG_INT, "5", 1, 3600, true, false,       \
+	  "seconds between looks for background work (repository deletions, tag cleanups)")        \
 	X(BLOBD_WORKERS, "blobd", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
 	X(BLOBD_STORAGE_ROOT, "blobd", "storage_root", CFG_STR, "/var/lib/registry/storage", 0, 0, \
 	  false, false, "folder of blobs and upload sessions")                                     \

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_registry.h"
 #include "http.h"
 #include "json.h"
 #include "metad.h"
@@ -293,7 +294,7 @@ project_created(PGresult *res, void *arg)
 	const char *status = pg_get(res, 0, "status");
 	const char *detail = pg_get(res, 0, "detail");
 	if (strcmp(status, "ok") == 0) {
-		tn_project_reply(r, pg_get_int(res, 0, "project_id"), 201);
+		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 201, tn_project_reply);
 	} else if (strcmp(status, "user_not_found") == 0) {
 		tn_not_found(r, "User");
 	} else if (strcmp(status, "namespace_invalid") == 0) {
@@ -365,6 +366,11 @@ project_create_as(struct tn_req *r, int64_t user, bool admin)
 	int has_ns = tn_int(r, "namespace_id", &ns);
 	if (has_ns < 0 || project_fields(r, true, &name, &path, &vis, &registry) < 0)
 		return;
+	if (rg_policy_check(r) < 0) {
+		free(name);
+		free(path);
+		return;
+	}
 	tn_arg_i64(r, user);
 	tn_arg_bool(r, admin);
 	if (has_ns)
@@ -423,7 +429,8 @@ project_updated(PGresult *res, void *arg)
 	}
 	const char *status = pg_get(res, 0, "status");
 	if (strcmp(status, "ok") == 0)
-		tn_project_reply(r, pg_get_int(res, 0, "project_id"), 200);
+		/* the cleanup policy is written once the update passed the rights checks */
+		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 200, tn_project_reply);
 	else if (strcmp(status, "not_found") == 0)
 		tn_not_found(r, "Project");
 	else if (strcmp(status, "forbidden") == 0)
@@ -446,19 +453,24 @@ project_update(struct tn_req *r)
 		                              "container_registry_enabled" };
 	if (!tn_require_user(r))
 		return;
-	bool any = false;
+	bool any = rg_policy_given(r);
 	for (size_t i = 0; i < nitems(fields); i++)
 		any = any || tn_has(r, fields[i]);
 	if (!any) {
 		tn_fail_param(r, "name, path, description, visibility, container_registry_access_level, "
-		                 "container_registry_enabled are missing, at least one parameter must be "
-		                 "provided");
+		                 "container_registry_enabled, container_expiration_policy_attributes are "
+		                 "missing, at least one parameter must be provided");
 		return;
 	}
 	char *name, *path;
 	const char *vis, *registry;
 	if (project_fields(r, false, &name, &path, &vis, &registry) < 0)
 		return;
+	if (rg_policy_check(r) < 0) {
+		free(name);
+		free(path);
+		return;
+	}
 	tn_arg_actor(r);
 	tn_arg_ref(r, r->id);
 	tn_arg(r, name);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api_registry.h"
 #include "errors.h"
 #include "headers.h"
 #include "http.h"
@@ -873,6 +874,8 @@ tn_project_json(struct tn_req *r, PGresult *res, int row, enum tn_project_shape 
 	json_object_object_add(o, "container_registry_enabled",
 	                       json_object_new_boolean(crl != NULL && strcmp(crl, "disabled") != 0));
 	add_str(o, "container_registry_access_level", crl);
+	/* the cleanup policy: api_registry_policy.c */
+	json_object_object_add(o, "container_expiration_policy", rg_policy_json(res, row));
 	add_int_col(o, "creator_id", res, row, "creator_id");
 	add_col(o, "updated_at", res, row, "updated_at");
 	if (shape == TN_PROJECT_WITH_ACCESS) {

@@ -15,5 +15,12 @@ registry_metad_SOURCES = \
 	metad/v2_tags.c \
 	metad/v2_referrers.c \
 	metad/v2_catalog.c \
-	metad/internal_blobs.c
+	metad/internal_blobs.c \
+	metad/api_registry.h \
+	metad/api_registry.c \
+	metad/api_registry_repos.c \
+	metad/api_registry_tags.c \
+	metad/api_registry_policy.c \
+	metad/registry_cleanup.c \
+	metad/registry_jobs.c
 registry_metad_LDADD = $(COMMON_LIBS) $(PCRE2_LIBS)

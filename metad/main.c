@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_registry.h"
 #include "cfg.h"
 #include "metad.h"
 #include "migrate.h"
@@ -49,6 +50,7 @@ static const struct route_table tables[] = {
 	{ tn_project_routes, &tn_project_nroutes },
 	{ tn_member_routes, &tn_member_nroutes },
 	{ tn_namespace_routes, &tn_namespace_nroutes },
+	{ rg_routes, &rg_nroutes },
 	{ v2_routes, &v2_nroutes },
 	{ internal_blob_routes, &internal_blob_nroutes },
 };
@@ -80,14 +82,23 @@ metad_worker_init(struct proc_worker *w, char **cause)
 	md.cfg = w->cfg;
 	md.db = pg_pool_new(w->base, cfg_database(w->cfg, "metad"),
 	                    (int)cfg_int(w->cfg, CFG_METAD_DB_CONNECTIONS));
+	regjobs_start();
 	(void)cause;
 	return 0;
+}
+
+/* TERM: no new background job; one in progress gives its lease back at its next step. */
+static void
+metad_worker_drain(void)
+{
+	regjobs_stop();
 }
 
 static const struct proc_role metad_role = {
 	.name = "metad",
 	.master_init = metad_master_init,
 	.worker_init = metad_worker_init,
+	.worker_drain = metad_worker_drain,
 	.handler = metad_handle,
 };
 

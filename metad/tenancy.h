@@ -127,6 +127,7 @@ size_t tn_chars(const char *s);
 	"n.full_path AS ns_full_path, n.full_name AS ns_full_name, n.parent_id AS ns_parent_id, "      \
 	"o.id AS owner_id, o.username AS owner_username, o.name AS owner_name, "                       \
 	"o.state AS owner_state, "                                                                     \
+	"container_expiration_policy_json(p.id) AS container_expiration_policy, "                      \
 	"(SELECT pm.access_level FROM project_members pm WHERE pm.project_id = p.id "                  \
 	"   AND pm.user_id = $1::bigint AND (pm.expires_at IS NULL OR pm.expires_at > current_date)) " \
 	"   AS pm_level, "                                                                             \

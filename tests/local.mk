@@ -70,4 +70,12 @@ tests_unit_test_digest_LDADD = $(UNIT_LDADD)
 tests_unit_test_manifest_SOURCES = tests/unit/test_manifest.c metad/manifest.c metad/manifest.h
 tests_unit_test_manifest_CFLAGS = $(UNIT_CFLAGS) -I$(srcdir)/metad
 tests_unit_test_manifest_LDADD = $(UNIT_LDADD)
+
+# the Container Registry API: bulk-deletion rules (metad).
+check_PROGRAMS += tests/unit/test_registry_cleanup
+TESTS += tests/unit/test_registry_cleanup
+tests_unit_test_registry_cleanup_SOURCES = tests/unit/test_registry_cleanup.c \
+	metad/registry_cleanup.c metad/api_registry.h
+tests_unit_test_registry_cleanup_CFLAGS = $(UNIT_CFLAGS) $(PCRE2_CFLAGS) -I$(srcdir)/metad
+tests_unit_test_registry_cleanup_LDADD = $(UNIT_LDADD) $(PCRE2_LIBS)
 endif

@@ -117,7 +117,8 @@ def test_validation_errors(registry, uniq, alice):
     assert p["path"] == f"my-project-{uniq}"
     assert err("PUT", f"/projects/{p['id']}", {}) == (400, {"error":
         "name, path, description, visibility, container_registry_access_level, "
-        "container_registry_enabled are missing, at least one parameter must be provided"})
+        "container_registry_enabled, container_expiration_policy_attributes are missing, at "
+        "least one parameter must be provided"})
     assert alice.ok("PUT", f"/projects/{p['id']}", json={"container_registry_enabled": False})[
         "container_registry_access_level"] == "disabled"
     assert err("GET", "/projects", {"order_by": "stars"}) == (

@@ -1,0 +1,380 @@
+/*
+ * Tags over GitLab's Container Registry API: the list (offset pagination, or keyset pagination
+ * with pagination=keyset, sort and last and only a Link to the next page), one tag's details
+ * (revision: the config blob's digest, digest: the manifest's), deleting one tag, and deleting
+ * tags in bulk: validated here, queued as a job (registry_jobs.c), at most once an hour per
+ * repository.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_registry.h"
+#include "headers.h"
+#include "http.h"
+#include "json.h"
+#include "metad.h"
+#include "names.h"
+#include "pg.h"
+#include "url.h"
+#include "util.h"
+
+#define REPO_PATH "lower(p.full_path) || CASE WHEN r.name = '' THEN '' ELSE '/' || r.name END"
+
+/* $1 project, $2 repository, $3 after this name (keyset), $4 limit, $5 offset, $6 count them.
+ * One statement per direction, so that both walk the (repository_id, name) index. */
+#define TAGS_SQL(CMP, DIR)                                                                         \
+	"SELECT " REPO_PATH " AS path,"                                                             \
+	" CASE WHEN $6::boolean THEN (SELECT count(*) FROM tags WHERE repository_id = r.id) END"     \
+	"   AS total, t.name"                                                                         \
+	" FROM repositories r JOIN projects p ON p.id = r.project_id"                                 \
+	" LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"                        \
+	"   AND ($3::text IS NULL OR name " CMP " $3::text COLLATE \"C\")"                            \
+	"   ORDER BY name COLLATE \"C\" " DIR " LIMIT $4 OFFSET $5) t ON true"                        \
+	" WHERE r.id = $2 AND r.project_id = $1 ORDER BY t.name COLLATE \"C\" " DIR
+PG_STMT(q_tags_asc, TAGS_SQL(">", "ASC"));
+PG_STMT(q_tags_desc, TAGS_SQL("<", "DESC"));
+
+/* $1 project, $2 repository, $3 tag (NULL for a name that cannot be a tag). */
+PG_STMT(q_tag,
+        "SELECT " REPO_PATH " AS path, t.name, m.digest, m.config_digest, m.total_size,"
+        " to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"')"
+        "   AS created_at"
+        " FROM repositories r JOIN projects p ON p.id = r.project_id"
+        " LEFT JOIN tags t ON t.repository_id = r.id AND t.name = $3"
+        " LEFT JOIN manifests m ON m.id = t.manifest_id"
+        " WHERE r.id = $2 AND r.project_id = $1");
+
+PG_STMT(q_tag_delete, "SELECT registry_tag_delete($1, $2, $3, $4, $5) AS status");
+PG_STMT(q_cleanup, "SELECT registry_cleanup_request($1, $2, $3, $4, $5::jsonb) AS status");
+
+enum { PAGE_OFFSET, PAGE_KEYSET };
+
+/* ---- list --------------------------------------------------------------------------------------- */
+
+struct link_query {
+	char *out;
+};
+
+/* Keeps every query parameter of the request but page and last, for the next page's URL. */
+static int
+keep_param(const char *name, const char *value, void *arg)
+{
+	struct link_query *q = arg;
+	if (strcmp(name, "last") == 0 || strcmp(name, "page") == 0)
+		return 0;
+	char *n = url_encode(name, false), *v = url_encode(value, false);
+	char *joined = xasprintf("%s%s=%s&", q->out ? q->out : "", n, v);
+	free(q->out);
+	q->out = joined;
+	free(n);
+	free(v);
+	return 0;
+}
+
+/* Link: <this URL with last=<name>>; rel="next" (keyset pagination). */
+static char *
+next_link(struct tn_req *r, const char *last)
+{
+	struct http_request *req = http_txn_request(r->txn);
+	struct link_query q = { NULL };
+	query_each(req->query, keep_param, &q);
+	char *enc = url_encode(last, false);
+	char *link = xasprintf("<%s%s?%slast=%s>; rel=\"next\"", gl_external_url(r->txn), req->path,
+	                       q.out ? q.out : "", enc);
+	free(enc);
+	free(q.out);
+	return link;
+}
+
+/* A page of tags: offset pagination headers, or a Link to the next keyset page. */
+static void
+tags_listed(PGresult *res, void *arg)
+{
+	struct rg_call *c = arg;
+	struct tn_req *r = c->r;
+	if (!pg_ok(res)) {
+		rg_db_error(c, res);
+		return;
+	}
+	if (pg_rows(res) == 0) {
+		rg_fail(c, 404, "404 Not found");
+		return;
+	}
+	const char *path = pg_get(res, 0, "path");
+	json_object *arr = json_object_new_array();
+	int64_t shown = 0;
+	const char *last = NULL;
+	for (int i = 0; i < pg_rows(res) && shown < r->page.per_page; i++) {
+		const char *name = pg_get(res, i, "name");
+		if (name == NULL)
+			continue;
+		json_object_array_add(arr, rg_tag_json(r, path, name));
+		last = name;
+		shown++;
+	}
+	struct http_headers h;
+	headers_init(&h);
+	if (r->mode == PAGE_KEYSET) {
+		if (pg_rows(res) > r->page.per_page && last != NULL) {
+			char *link = next_link(r, last);
+			headers_set(&h, "Link", link);
+			free(link);
+		}
+	} else {
+		gl_page_headers(r->txn, &r->page, pg_get_int(res, 0, "total"), &h);
+	}
+	js_respond(r->txn, 200, &h, arr);
+	headers_clear(&h);
+	tn_free(r);
+	rg_free(c);
+}
+
+/* GET .../tags, once the project may be read. */
+static void
+tags_list(struct rg_call *c)
+{
+	static const char *const paginations[] = { "offset", "keyset", NULL };
+	static const char *const sorts[] = { "asc", "desc", NULL };
+	struct tn_req *r = c->r;
+	const char *pagination, *sort;
+	if (!rg_repository_id(c))
+		return;
+	if (tn_enum(r, "pagination", paginations, &pagination) < 0 ||
+	    tn_enum(r, "sort", sorts, &sort) < 0 || tn_page(r) < 0) {
+		rg_free(c);
+		return;
+	}
+	r->mode = pagination != NULL && strcmp(pagination, "keyset") == 0 ? PAGE_KEYSET : PAGE_OFFSET;
+	bool desc = sort != NULL && strcmp(sort, "desc") == 0;
+	const char *last = r->mode == PAGE_KEYSET ? tn_str(r, "last") : NULL;
+	tn_arg_i64(r, c->project_id);
+	tn_arg_i64(r, c->repo_id);
+	tn_arg(r, last != NULL && *last != '\0' ? last : NULL);
+	if (r->mode == PAGE_KEYSET) {
+		/* one more than the page tells whether there is a next one */
+		tn_arg_i64(r, r->page.per_page + 1);
+		tn_arg_i64(r, 0);
+	} else {
+		tn_arg_i64(r, r->page.per_page);
+		tn_arg_i64(r, gl_page_offset(&r->page));
+	}
+	tn_arg_bool(r, r->mode == PAGE_OFFSET);
+	rg_exec(c, desc ? &q_tags_desc : &q_tags_asc, tags_listed);
+}
+
+void
+rg_tags_list(struct tn_req *r)
+{
+	rg_begin(r, false, tags_list);
+}
+
+/* ---- one tag ------------------------------------------------------------------------------------ */
+
+/* The :tag_name of the request: the path's last segment, decoded as the router decodes it. */
+static char *
+tag_of_path(struct tn_req *r)
+{
+	const char *path = http_txn_request(r->txn)->path;
+	const char *seg = strrchr(path, '/');
+	seg = seg ? seg + 1 : path;
+	return url_decode(seg, strlen(seg), false);
+}
+
+/* A tag's details, or 404 for the repository or the tag. */
+static void
+tag_read(PGresult *res, void *arg)
+{
+	struct rg_call *c = arg;
+	if (!pg_ok(res)) {
+		rg_db_error(c, res);
+		return;
+	}
+	if (pg_rows(res) == 0) {
+		rg_fail(c, 404, "404 Not found");
+		return;
+	}
+	const char *name = pg_get(res, 0, "name");
+	if (name == NULL) {
+		rg_fail(c, 404, "404 Tag Not Found");
+		return;
+	}
+	json_object *o = rg_tag_json(c->r, pg_get(res, 0, "path"), name);
+	/* revision is the config blob's hex digest; an index has no config, hence none */
+	const char *config = pg_get(res, 0, "config_digest");
+	const char *hex = config ? strchr(config, ':') : NULL;
+	hex = hex ? hex + 1 : config;
+	json_object_object_add(o, "revision", js_new_str_or_null(hex));
+	char *short_rev = hex ? xstrndup(hex, 9) : NULL;
+	json_object_object_add(o, "short_revision", js_new_str_or_null(short_rev));
+	free(short_rev);
+	json_object_object_add(o, "digest", js_new_str_or_null(pg_get(res, 0, "digest")));
+	json_object_object_add(o, "created_at", js_new_str_or_null(pg_get(res, 0, "created_at")));
+	json_object_object_add(o, "total_size",
+	                       json_object_new_int64(pg_get_int(res, 0, "total_size")));
+	rg_reply(c, 200, o);
+}
+
+/* GET .../tags/:tag_name, once the project may be read. */
+static void
+tag_get(struct rg_call *c)
+{
+	if (!rg_repository_id(c))
+		return;
+	struct tn_req *r = c->r;
+	c->tag = tag_of_path(r);
+	tn_arg_i64(r, c->project_id);
+	tn_arg_i64(r, c->repo_id);
+	tn_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
+	rg_exec(c, &q_tag, tag_read);
+}
+
+void
+rg_tag_get(struct tn_req *r)
+{
+	rg_begin(r, false, tag_get);
+}
+
+/* 200 once deleted, or GitLab's refusal. */
+static void
+tag_deleted(PGresult *res, void *arg)
+{
+	struct rg_call *c = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		rg_db_error(c, res);
+		return;
+	}
+	if (!rg_fail_status(c, pg_get(res, 0, "status")))
+		rg_reply(c, 200, json_object_new_int(200));
+}
+
+/* DELETE .../tags/:tag_name (Developer or more), once the project may be read. */
+static void
+tag_delete(struct rg_call *c)
+{
+	if (!rg_repository_id(c))
+		return;
+	struct tn_req *r = c->r;
+	c->tag = tag_of_path(r);
+	tn_arg_actor(r);
+	tn_arg_i64(r, c->project_id);
+	tn_arg_i64(r, c->repo_id);
+	tn_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
+	rg_exec(c, &q_tag_delete, tag_deleted);
+}
+
+void
+rg_tag_delete(struct tn_req *r)
+{
+	rg_begin(r, true, tag_delete);
+}
+
+/* ---- bulk deletion ------------------------------------------------------------------------------ */
+
+/* A regexp parameter: absent (1, *out NULL), valid (1), or 400 "<key> is an invalid regexp:
+ * ..." (-1, answered). */
+static int
+regex_param(struct tn_req *r, const char *key, const char **out)
+{
+	*out = NULL;
+	if (!tn_has(r, key))
+		return 1;
+	const char *s = tn_str(r, key);
+	char *msg = NULL;
+	if (s == NULL) {
+		msg = xasprintf("%s is invalid", key);
+	} else {
+		char *why = NULL;
+		pcre2_code *re = cleanup_regex_compile(s, &why);
+		if (re == NULL) {
+			msg = xasprintf("%s is an invalid regexp: %s", key, why);
+			free(why);
+		}
+		pcre2_code_free(re);
+	}
+	if (msg != NULL) {
+		tn_fail_param(r, msg);
+		free(msg);
+		return -1;
+	}
+	*out = s;
+	return 1;
+}
+
+/* Queued (202), throttled (400), or refused. */
+static void
+cleanup_requested(PGresult *res, void *arg)
+{
+	struct rg_call *c = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		rg_db_error(c, res);
+		return;
+	}
+	const char *status = pg_get(res, 0, "status");
+	if (rg_fail_status(c, status))
+		return;
+	if (strcmp(status, "throttled") == 0) {
+		rg_fail(c, 400, "This request has already been made. You can run this at most once an "
+		                "hour for a given container repository");
+		return;
+	}
+	regjobs_kick();
+	rg_reply(c, 202, json_object_new_int(202));
+}
+
+/* DELETE .../tags: name_regex_delete (or name_regex), name_regex_keep, keep_n, older_than;
+ * once the project may be read. */
+static void
+tags_bulk_delete(struct rg_call *c)
+{
+	struct tn_req *r = c->r;
+	if (!rg_repository_id(c))
+		return;
+	if (!tn_has(r, "name_regex") && !tn_has(r, "name_regex_delete")) {
+		tn_fail_param(r, "name_regex, name_regex_delete are missing, at least one parameter "
+		                 "must be provided");
+		rg_free(c);
+		return;
+	}
+	const char *del, *old, *keep;
+	int64_t keep_n = -1;
+	int has_keep_n;
+	if (regex_param(r, "name_regex_delete", &del) < 0 || regex_param(r, "name_regex", &old) < 0 ||
+	    regex_param(r, "name_regex_keep", &keep) < 0 ||
+	    (has_keep_n = tn_int(r, "keep_n", &keep_n)) < 0) {
+		rg_free(c);
+		return;
+	}
+	if (has_keep_n && keep_n < 0) {
+		tn_fail_param(r, "keep_n does not have a valid value");
+		rg_free(c);
+		return;
+	}
+	int64_t older_than = -1;
+	const char *older = tn_str(r, "older_than");
+	if (tn_has(r, "older_than") && (older == NULL || (*older != '\0' &&
+	                                                  (older_than = cleanup_duration(older)) < 0))) {
+		tn_fail_param(r, "older_than is invalid");
+		rg_free(c);
+		return;
+	}
+	/* GitLab prefers name_regex_delete when both are given */
+	json_object *params = json_object_new_object();
+	json_object_object_add(params, "name_regex_delete", json_object_new_string(del ? del : old));
+	json_object_object_add(params, "name_regex_keep", js_new_str_or_null(keep));
+	json_object_object_add(params, "keep_n", has_keep_n ? json_object_new_int64(keep_n) : NULL);
+	json_object_object_add(params, "older_than",
+	                       older_than >= 0 ? json_object_new_int64(older_than) : NULL);
+	tn_arg_actor(r);
+	tn_arg_i64(r, c->project_id);
+	tn_arg_i64(r, c->repo_id);
+	tn_arg(r, js_text(params));
+	json_object_put(params);
+	rg_exec(c, &q_cleanup, cleanup_requested);
+}
+
+void
+rg_tags_bulk_delete(struct tn_req *r)
+{
+	rg_begin(r, true, tags_bulk_delete);
+}
