@@ -8,7 +8,8 @@ common_libcommon_a_SOURCES = \
 	common/errors.c common/errors.h \
 	common/gitlab.c common/gitlab.h \
 	common/headers.c common/headers.h \
-	common/http.c common/http.h \
+	common/http.h common/http_internal.h \
+	common/http_server.c common/http_txn.c \
 	common/httpc.c common/httpc.h \
 	common/json.c common/json.h \
 	common/log.c common/log.h \

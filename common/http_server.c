@@ -1,130 +1,28 @@
 /*
- * HTTP/1.1 server: connections are state machines driven by libevent, requests are parsed by
- * http-parser, bodies stream with back-pressure. See http.h for the ownership rules.
+ * HTTP/1.1 server connections: accepting, reading, parsing with http-parser, timers, and the
+ * state machine that moves each connection's transactions along (conn_process). The transaction
+ * API that handlers use is in http_txn.c; http.h has the ownership rules.
  */
-#include "http.h"
+#include "http_internal.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <http_parser.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "errors.h"
 #include "log.h"
 #include "util.h"
-
-#define INPUT_HWM (256 * 1024)     /* stop reading the socket beyond this much unparsed input */
-#define BODY_HWM (512 * 1024)      /* stop parsing beyond this much body the handler did not take */
-#define OUTPUT_FULL (512 * 1024)   /* http_txn_write() reports "full" beyond this */
-#define OUTPUT_LWM (128 * 1024)    /* on_drain runs when the output falls to this */
-#define FEED_MAX (256 * 1024)      /* bytes handed to the parser at once */
-#define READ_CHUNK (256 * 1024)    /* bytes asked of the socket at once */
-#define WRITE_MAX (8 * 1024 * 1024) /* bytes given to one write or sendfile (libevent: 16 KiB) */
-#define LINGER_SECONDS 2
-#define DRAIN_WAIT_SECONDS 5 /* how long a draining worker waits for a new connection's request */
-
-enum conn_state {
-	CS_IDLE,       /* waiting for the first byte of a request */
-	CS_HEAD,       /* reading the request line and headers */
-	CS_DISPATCHED, /* the handler owns the transaction */
-	CS_LINGER,     /* answered; discarding what the client still sends, then closing */
-	CS_CLOSING,    /* flushing the output, then closing */
-};
-
-enum timer_kind { TK_NONE, TK_IDLE, TK_HEAD, TK_BODY, TK_LINGER };
-
-enum body_mode { BODY_UNREAD, BODY_STREAM, BODY_BUFFER };
-
-struct http_server {
-	struct event_base *base;
-	struct evconnlistener *listener;
-	struct http_limits limits;
-	http_handler handler;
-	void *handler_arg;
-	http_txn_cb on_complete;
-	void *complete_arg;
-	bool trust_request_id;
-	bool draining;
-	void (*drained)(void *);
-	void *drained_arg;
-	unsigned nconns;
-	TAILQ_HEAD(, http_conn) conns;
-};
-
-struct http_conn {
-	struct http_server *srv;
-	struct bufferevent *bev;
-	struct event *timer;
-	struct event *resume; /* runs conn_process() from the loop, never from a handler's stack */
-	struct event *rev;    /* readable socket: we read, not the bufferevent (see conn_readable) */
-	bool read_stopped;    /* input full: the socket is not watched until the parser drains it */
-	struct evbuffer *in;  /* read, not yet parsed */
-	enum conn_state state;
-	enum timer_kind timer_kind;
-	http_parser parser;
-	struct http_txn *txn;
-	char peer[INET6_ADDRSTRLEN];
-	bool peer_unix;
-	bool head_ready;  /* headers parsed, dispatch pending */
-	bool close_after; /* close once the current answer is out */
-	bool resume_scheduled;
-	unsigned served; /* transactions completed on this connection */
-	/* header accumulation while parsing */
-	char *hname, *hvalue;
-	size_t hname_len, hvalue_len;
-	bool hvalue_seen;
-	size_t head_bytes;
-	TAILQ_ENTRY(http_conn) link;
-};
-
-struct http_txn {
-	struct http_conn *conn; /* NULL once orphaned */
-	struct http_request req;
-	char id[40];
-	char peer[INET6_ADDRSTRLEN];
-	bool peer_unix;
-	void *data;
-	int route;
-	/* request body */
-	enum body_mode body_mode;
-	struct evbuffer *body;
-	bool body_done;
-	bool body_end_sent;
-	bool body_paused;
-	bool continue_sent;
-	size_t read_max;
-	http_body_cb on_data;
-	http_txn_cb on_end;
-	http_read_cb read_done;
-	void *body_arg;
-	http_txn_cb on_abort;
-	void *abort_arg;
-	http_txn_cb on_drain;
-	void *drain_arg;
-	/* response */
-	int status;
-	bool resp_started;
-	bool resp_done;
-	bool resp_chunked;
-	bool head_only;
-	bool no_body_status;
-	int64_t resp_remaining;
-	uint64_t bytes_in, bytes_out;
-	uint64_t start_us;
-};
 
 static void conn_readable(evutil_socket_t fd, short what, void *arg);
 static void conn_resume_reading(struct http_conn *c);
@@ -137,14 +35,9 @@ static void conn_free(struct http_conn *c);
 static void conn_close_after_flush(struct http_conn *c);
 static void conn_fail(struct http_conn *c, int status, const char *message);
 static void conn_set_timer(struct http_conn *c, enum timer_kind kind, int seconds);
-static void conn_schedule(struct http_conn *c);
-static void txn_free(struct http_txn *txn);
 static void txn_orphan(struct http_txn *txn);
 static void txn_complete(struct http_conn *c);
 static void txn_deliver_body(struct http_txn *txn);
-static void txn_write_head(struct http_txn *txn, int status, const struct http_headers *headers,
-                           int64_t content_length);
-static void send_continue(struct http_txn *txn);
 
 static int on_message_begin(http_parser *p);
 static int on_url(http_parser *p, const char *at, size_t len);
@@ -321,7 +214,7 @@ http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
 		int wait = srv->limits.idle_timeout < DRAIN_WAIT_SECONDS ? srv->limits.idle_timeout
 		                                                          : DRAIN_WAIT_SECONDS;
 		conn_set_timer(c, TK_IDLE, wait);
-		conn_schedule(c);
+		http_conn_schedule(c);
 	}
 	server_check_drained(srv);
 }
@@ -351,8 +244,8 @@ conn_set_timer(struct http_conn *c, enum timer_kind kind, int seconds)
 	evtimer_add(c->timer, &tv);
 }
 
-static void
-conn_schedule(struct http_conn *c)
+void
+http_conn_schedule(struct http_conn *c)
 {
 	if (c != NULL && !c->resume_scheduled) {
 		c->resume_scheduled = true;
@@ -382,7 +275,7 @@ conn_free(struct http_conn *c)
 		if (txn->resp_done && srv->on_complete != NULL)
 			srv->on_complete(txn, srv->complete_arg);
 		if (c->state == CS_HEAD || txn->resp_done)
-			txn_free(txn);
+			http_txn_destroy(txn);
 		else
 			txn_orphan(txn);
 	}
@@ -434,7 +327,7 @@ conn_fail(struct http_conn *c, int status, const char *message)
 		txn_orphan(txn);
 	} else if (txn != NULL) {
 		c->txn = NULL;
-		txn_free(txn);
+		http_txn_destroy(txn);
 	}
 	if (status > 0 && can_answer) {
 		struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -702,7 +595,7 @@ conn_process(struct http_conn *c)
 			}
 			txn_deliver_body(txn);
 			if (c->txn != txn || txn->resp_done) {
-				conn_schedule(c);
+				http_conn_schedule(c);
 				return;
 			}
 			if (txn->body_mode != BODY_UNREAD && !txn->body_done && !txn->body_paused &&
@@ -923,8 +816,8 @@ on_message_complete(http_parser *p)
 
 /* ---- transactions ---------------------------------------------------------------------------- */
 
-static void
-txn_free(struct http_txn *txn)
+void
+http_txn_destroy(struct http_txn *txn)
 {
 	free(txn->req.target);
 	free(txn->req.path);
@@ -941,14 +834,14 @@ txn_orphan(struct http_txn *txn)
 {
 	txn->conn = NULL;
 	if (txn->resp_done) {
-		txn_free(txn);
+		http_txn_destroy(txn);
 		return;
 	}
 	if (txn->body_mode == BODY_BUFFER && !txn->body_done) {
 		/* The handler waits for a body that will not come: let it free what it holds. */
 		http_read_cb done = txn->read_done;
 		void *arg = txn->body_arg;
-		txn_free(txn);
+		http_txn_destroy(txn);
 		if (done != NULL)
 			done(NULL, NULL, arg);
 		return;
@@ -970,7 +863,7 @@ txn_complete(struct http_conn *c)
 		c->srv->on_complete(txn, c->srv->complete_arg);
 	c->txn = NULL;
 	c->served++;
-	txn_free(txn);
+	http_txn_destroy(txn);
 	if (body_left) {
 		conn_linger(c);
 		return;
@@ -984,7 +877,7 @@ txn_complete(struct http_conn *c)
 	c->parser.data = c;
 	conn_set_timer(c, TK_IDLE, c->srv->limits.idle_timeout);
 	if (evbuffer_get_length(c->in) > 0)
-		conn_schedule(c);
+		http_conn_schedule(c);
 }
 
 /* Hands parsed body bytes to the handler the way it asked for them. */
@@ -1014,429 +907,4 @@ txn_deliver_body(struct http_txn *txn)
 		}
 		return;
 	}
-}
-
-struct http_request *
-http_txn_request(struct http_txn *txn)
-{
-	return &txn->req;
-}
-
-const char *
-http_txn_id(const struct http_txn *txn)
-{
-	return txn->id;
-}
-
-const char *
-http_txn_peer(const struct http_txn *txn)
-{
-	return txn->peer;
-}
-
-bool
-http_txn_peer_is_unix(const struct http_txn *txn)
-{
-	return txn->peer_unix;
-}
-
-bool
-http_txn_aborted(const struct http_txn *txn)
-{
-	return txn->conn == NULL;
-}
-
-void
-http_txn_set_data(struct http_txn *txn, void *data)
-{
-	txn->data = data;
-}
-
-void *
-http_txn_data(const struct http_txn *txn)
-{
-	return txn->data;
-}
-
-void
-http_txn_set_route(struct http_txn *txn, int route)
-{
-	txn->route = route;
-}
-
-int
-http_txn_route(const struct http_txn *txn)
-{
-	return txn->route;
-}
-
-int
-http_txn_status(const struct http_txn *txn)
-{
-	return txn->status;
-}
-
-uint64_t
-http_txn_bytes_in(const struct http_txn *txn)
-{
-	return txn->bytes_in;
-}
-
-uint64_t
-http_txn_bytes_out(const struct http_txn *txn)
-{
-	return txn->bytes_out;
-}
-
-uint64_t
-http_txn_duration_us(const struct http_txn *txn)
-{
-	return now_monotonic_us() - txn->start_us;
-}
-
-static void
-send_continue(struct http_txn *txn)
-{
-	if (txn->continue_sent || txn->resp_started || txn->conn == NULL)
-		return;
-	txn->continue_sent = true;
-	if (txn->req.http_minor >= 1 && headers_has_token(&txn->req.headers, "Expect", "100-continue"))
-		evbuffer_add(bufferevent_get_output(txn->conn->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
-}
-
-void
-http_txn_read_stream(struct http_txn *txn, http_body_cb on_data, http_txn_cb on_end, void *arg)
-{
-	txn->body_mode = BODY_STREAM;
-	txn->on_data = on_data;
-	txn->on_end = on_end;
-	txn->body_arg = arg;
-	send_continue(txn);
-	conn_schedule(txn->conn);
-}
-
-void
-http_txn_pause_body(struct http_txn *txn, bool paused)
-{
-	if (txn->body_paused == paused)
-		return;
-	txn->body_paused = paused;
-	if (!paused)
-		conn_schedule(txn->conn);
-}
-
-void
-http_txn_read_body(struct http_txn *txn, size_t max, http_read_cb done, void *arg)
-{
-	if (txn->req.content_length > 0 && (uint64_t)txn->req.content_length > max) {
-		http_txn_close_after(txn);
-		http_txn_respond(txn, 413, NULL, NULL, 0);
-		done(NULL, NULL, arg);
-		return;
-	}
-	txn->body_mode = BODY_BUFFER;
-	txn->read_max = max;
-	txn->read_done = done;
-	txn->body_arg = arg;
-	if (!txn->req.has_body)
-		txn->body_done = true;
-	send_continue(txn);
-	conn_schedule(txn->conn);
-}
-
-void
-http_txn_on_abort(struct http_txn *txn, http_txn_cb cb, void *arg)
-{
-	txn->on_abort = cb;
-	txn->abort_arg = arg;
-}
-
-void
-http_txn_on_drain(struct http_txn *txn, http_txn_cb cb, void *arg)
-{
-	txn->on_drain = cb;
-	txn->drain_arg = arg;
-}
-
-void
-http_txn_close_after(struct http_txn *txn)
-{
-	if (txn->conn != NULL)
-		txn->conn->close_after = true;
-}
-
-static const char *
-http_date(void)
-{
-	static char buf[64];
-	static time_t cached;
-	time_t now = time(NULL);
-	if (now != cached) {
-		struct tm tm;
-		gmtime_r(&now, &tm);
-		strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-		cached = now;
-	}
-	return buf;
-}
-
-static void
-txn_write_head(struct http_txn *txn, int status, const struct http_headers *headers,
-               int64_t content_length)
-{
-	struct http_conn *c = txn->conn;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	txn->status = status;
-	txn->resp_started = true;
-	txn->no_body_status = status == 204 || status == 304 || (status >= 100 && status < 200);
-	if (txn->req.has_body && !txn->body_done)
-		c->close_after = true; /* the unread rest of the body is discarded, then we close */
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
-	if (headers != NULL) {
-		for (size_t i = 0; i < headers->hd_count; i++) {
-			const char *n = headers->hd_list[i].name;
-			if (str_eq_nocase(n, "Content-Length") || str_eq_nocase(n, "Transfer-Encoding") ||
-			    str_eq_nocase(n, "Connection"))
-				continue;
-			evbuffer_add_printf(out, "%s: %s\r\n", n, headers->hd_list[i].value);
-		}
-	}
-	if (!txn->no_body_status) {
-		if (content_length >= 0) {
-			evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)content_length);
-			txn->resp_remaining = content_length;
-		} else if (txn->req.http_minor == 0) {
-			c->close_after = true; /* HTTP/1.0: the end of the body is the end of the connection */
-			txn->resp_remaining = -1;
-		} else {
-			evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
-			txn->resp_chunked = true;
-			txn->resp_remaining = -1;
-		}
-	}
-	if (headers == NULL || headers_get(headers, "X-Request-Id") == NULL)
-		evbuffer_add_printf(out, "X-Request-Id: %s\r\n", txn->id);
-	evbuffer_add_printf(out, "Date: %s\r\n", http_date());
-	if (c->close_after || c->srv->draining)
-		evbuffer_add(out, "Connection: close\r\n", 19);
-	else if (txn->req.http_minor == 0)
-		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-	evbuffer_add(out, "\r\n", 2);
-}
-
-void
-http_txn_start_response(struct http_txn *txn, int status, const struct http_headers *headers,
-                        int64_t content_length)
-{
-	if (txn->resp_started)
-		fatal("response started twice for %s %s", txn->req.method, txn->req.target);
-	txn->status = status;
-	if (txn->conn == NULL) {
-		txn->resp_started = true;
-		return;
-	}
-	txn_write_head(txn, status, headers, content_length);
-}
-
-bool
-http_txn_write(struct http_txn *txn, struct evbuffer *data)
-{
-	size_t len = evbuffer_get_length(data);
-	if (txn->conn == NULL || txn->head_only || txn->no_body_status || len == 0) {
-		evbuffer_drain(data, len);
-		return false;
-	}
-	struct evbuffer *out = bufferevent_get_output(txn->conn->bev);
-	if (txn->resp_remaining >= 0) {
-		if ((int64_t)len > txn->resp_remaining) {
-			log_error("handler wrote %zu bytes past Content-Length", len - (size_t)txn->resp_remaining);
-			evbuffer_drain(data, len - (size_t)txn->resp_remaining);
-			len = (size_t)txn->resp_remaining;
-		}
-		txn->resp_remaining -= (int64_t)len;
-	}
-	if (txn->resp_chunked)
-		evbuffer_add_printf(out, "%zx\r\n", len);
-	evbuffer_remove_buffer(data, out, len);
-	if (txn->resp_chunked)
-		evbuffer_add(out, "\r\n", 2);
-	txn->bytes_out += len;
-	return evbuffer_get_length(out) >= OUTPUT_FULL;
-}
-
-void
-http_txn_write_file(struct http_txn *txn, int fd, off_t offset, off_t len)
-{
-	if (txn->conn == NULL || txn->head_only || txn->no_body_status || len == 0) {
-		close(fd);
-		return;
-	}
-	struct evbuffer *out = bufferevent_get_output(txn->conn->bev);
-	if (txn->resp_remaining >= 0) {
-		if (len > txn->resp_remaining)
-			len = txn->resp_remaining;
-		txn->resp_remaining -= len;
-	}
-	if (txn->resp_chunked)
-		evbuffer_add_printf(out, "%llx\r\n", (unsigned long long)len);
-	if (evbuffer_add_file(out, fd, offset, len) < 0) {
-		/* the answer comes out short; http_txn_end_response() then closes the connection */
-		log_error("evbuffer_add_file failed");
-		close(fd);
-		return;
-	}
-	if (txn->resp_chunked)
-		evbuffer_add(out, "\r\n", 2);
-	txn->bytes_out += (uint64_t)len;
-}
-
-bool
-http_txn_output_full(const struct http_txn *txn)
-{
-	if (txn->conn == NULL)
-		return false;
-	return evbuffer_get_length(bufferevent_get_output(txn->conn->bev)) >= OUTPUT_FULL;
-}
-
-void
-http_txn_end_response(struct http_txn *txn)
-{
-	if (txn->resp_done)
-		fatal("response ended twice");
-	txn->resp_done = true;
-	struct http_conn *c = txn->conn;
-	if (c == NULL) {
-		txn_free(txn);
-		return;
-	}
-	if (txn->resp_chunked)
-		evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
-	else if (txn->resp_remaining > 0 && !txn->head_only)
-		c->close_after = true; /* short body: the client must not reuse this connection */
-	conn_schedule(c);
-}
-
-void
-http_txn_respond_buf(struct http_txn *txn, int status, const struct http_headers *headers,
-                     struct evbuffer *buf)
-{
-	size_t len = buf ? evbuffer_get_length(buf) : 0;
-	http_txn_start_response(txn, status, headers, (int64_t)len);
-	if (buf != NULL)
-		http_txn_write(txn, buf);
-	http_txn_end_response(txn);
-}
-
-void
-http_txn_respond(struct http_txn *txn, int status, const struct http_headers *headers,
-                 const void *body, size_t len)
-{
-	struct evbuffer *buf = evbuffer_new();
-	if (len > 0)
-		evbuffer_add(buf, body, len);
-	http_txn_respond_buf(txn, status, headers, buf);
-	evbuffer_free(buf);
-}
-
-const char *
-http_status_text(int status)
-{
-	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 406: return "Not Acceptable";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 412: return "Precondition Failed";
-	case 413: return "Payload Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 416: return "Range Not Satisfiable";
-	case 422: return "Unprocessable Entity";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
-	}
-}
-
-/* Drops bytes we sent ourselves from a bufferevent's output. A socket bufferevent freezes the
- * start of its output buffer (only its own writes may remove bytes), so evbuffer_drain() alone
- * would fail and the bytes would go out a second time. */
-static void
-output_drain(struct evbuffer *out, size_t len)
-{
-	evbuffer_unfreeze(out, 1);
-	evbuffer_drain(out, len);
-	evbuffer_freeze(out, 1);
-}
-
-int
-http_txn_respond_fd(struct http_txn *txn, int status, const struct http_headers *headers, int fd)
-{
-	struct http_conn *c = txn->conn;
-	if (c == NULL) {
-		http_txn_start_response(txn, status, headers, 0);
-		http_txn_end_response(txn);
-		return -1;
-	}
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) != 0) {
-		/* The descriptor must ride on the head's first byte; bytes queued before it would
-		 * separate them. The client reads whole answers before asking again, so this is a bug. */
-		log_error("cannot pass a descriptor behind %zu queued bytes", evbuffer_get_length(out));
-		http_txn_close_after(txn);
-		http_txn_respond(txn, 503, NULL, NULL, 0);
-		return -1;
-	}
-	http_txn_start_response(txn, status, headers, 0);
-	size_t len = evbuffer_get_length(out);
-	unsigned char *head = evbuffer_pullup(out, (ssize_t)len);
-	struct iovec iov = { .iov_base = head, .iov_len = len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	memset(&ctl, 0, sizeof(ctl));
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-		              .msg_controllen = sizeof(ctl.buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	ssize_t n;
-	do {
-		n = sendmsg(bufferevent_getfd(c->bev), &msg, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
-	if (n <= 0) {
-		log_error("sendmsg with descriptor: %s", n < 0 ? strerror(errno) : "nothing sent");
-		output_drain(out, len);
-		http_txn_close_after(txn);
-		http_txn_end_response(txn);
-		return -1;
-	}
-	output_drain(out, (size_t)n); /* whatever sendmsg did not take goes out the usual way */
-	http_txn_end_response(txn);
-	return 0;
 }

@@ -1,0 +1,122 @@
+/*
+ * Private to the HTTP server (http_server.c: connections and parsing; http_txn.c: the
+ * transaction API handlers use). Not for other modules: they see http.h.
+ */
+#ifndef REGISTRY_HTTP_INTERNAL_H
+#define REGISTRY_HTTP_INTERNAL_H
+
+#include <arpa/inet.h>
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "http.h"
+
+#define INPUT_HWM (256 * 1024)     /* stop reading the socket beyond this much unparsed input */
+#define BODY_HWM (512 * 1024)      /* stop parsing beyond this much body the handler did not take */
+#define OUTPUT_FULL (512 * 1024)   /* http_txn_write() reports "full" beyond this */
+#define OUTPUT_LWM (128 * 1024)    /* on_drain runs when the output falls to this */
+#define FEED_MAX (256 * 1024)      /* bytes handed to the parser at once */
+#define READ_CHUNK (256 * 1024)    /* bytes asked of the socket at once */
+#define WRITE_MAX (8 * 1024 * 1024) /* bytes given to one write or sendfile (libevent: 16 KiB) */
+#define LINGER_SECONDS 2
+#define DRAIN_WAIT_SECONDS 5 /* how long a draining worker waits for a new connection's request */
+
+enum conn_state {
+	CS_IDLE,       /* waiting for the first byte of a request */
+	CS_HEAD,       /* reading the request line and headers */
+	CS_DISPATCHED, /* the handler owns the transaction */
+	CS_LINGER,     /* answered; discarding what the client still sends, then closing */
+	CS_CLOSING,    /* flushing the output, then closing */
+};
+
+enum timer_kind { TK_NONE, TK_IDLE, TK_HEAD, TK_BODY, TK_LINGER };
+
+enum body_mode { BODY_UNREAD, BODY_STREAM, BODY_BUFFER };
+
+struct http_server {
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct http_limits limits;
+	http_handler handler;
+	void *handler_arg;
+	http_txn_cb on_complete;
+	void *complete_arg;
+	bool trust_request_id;
+	bool draining;
+	void (*drained)(void *);
+	void *drained_arg;
+	unsigned nconns;
+	TAILQ_HEAD(, http_conn) conns;
+};
+
+struct http_conn {
+	struct http_server *srv;
+	struct bufferevent *bev;
+	struct event *timer;
+	struct event *resume; /* runs conn_process() from the loop, never from a handler's stack */
+	struct event *rev;    /* readable socket: we read, not the bufferevent (see conn_readable) */
+	bool read_stopped;    /* input full: the socket is not watched until the parser drains it */
+	struct evbuffer *in;  /* read, not yet parsed */
+	enum conn_state state;
+	enum timer_kind timer_kind;
+	http_parser parser;
+	struct http_txn *txn;
+	char peer[INET6_ADDRSTRLEN];
+	bool peer_unix;
+	bool head_ready;  /* headers parsed, dispatch pending */
+	bool close_after; /* close once the current answer is out */
+	bool resume_scheduled;
+	unsigned served; /* transactions completed on this connection */
+	/* header accumulation while parsing */
+	char *hname, *hvalue;
+	size_t hname_len, hvalue_len;
+	bool hvalue_seen;
+	size_t head_bytes;
+	TAILQ_ENTRY(http_conn) link;
+};
+
+struct http_txn {
+	struct http_conn *conn; /* NULL once orphaned */
+	struct http_request req;
+	char id[40];
+	char peer[INET6_ADDRSTRLEN];
+	bool peer_unix;
+	void *data;
+	int route;
+	/* request body */
+	enum body_mode body_mode;
+	struct evbuffer *body;
+	bool body_done;
+	bool body_end_sent;
+	bool body_paused;
+	bool continue_sent;
+	size_t read_max;
+	http_body_cb on_data;
+	http_txn_cb on_end;
+	http_read_cb read_done;
+	void *body_arg;
+	http_txn_cb on_abort;
+	void *abort_arg;
+	http_txn_cb on_drain;
+	void *drain_arg;
+	/* response */
+	int status;
+	bool resp_started;
+	bool resp_done;
+	bool resp_chunked;
+	bool head_only;
+	bool no_body_status;
+	int64_t resp_remaining;
+	uint64_t bytes_in, bytes_out;
+	uint64_t start_us;
+};
+
+/* http_server.c */
+/* Runs the connection's state machine from the loop soon (never on the caller's stack). */
+void http_conn_schedule(struct http_conn *c);
+/* Frees a transaction the connection no longer holds. */
+void http_txn_destroy(struct http_txn *txn);
+
+#endif
