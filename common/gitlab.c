@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "headers.h"
 #include "http.h"
+#include "json.h"
 #include "url.h"
 #include "util.h"
 #include "wire.h"
@@ -69,36 +70,46 @@ gl_registry_host(struct http_txn *txn)
 	return xstrdup(p ? p + 3 : u);
 }
 
-struct rebuild {
+/* A query string being rebuilt without some of its parameters. */
+struct query_filter {
+	const char *const *drop;
 	char *out;
-	size_t len;
 };
 
+/* Appends one name=value, encoded again, unless its name is one to drop. */
 static int
 keep_param(const char *name, const char *value, void *arg)
 {
-	struct rebuild *r = arg;
-	if (strcmp(name, "page") == 0 || strcmp(name, "per_page") == 0)
-		return 0;
+	struct query_filter *f = arg;
+	for (const char *const *d = f->drop; *d != NULL; d++)
+		if (strcmp(name, *d) == 0)
+			return 0;
 	char *n = url_encode(name, false), *v = url_encode(value, false);
-	char *joined = xasprintf("%s%s%s=%s", r->out ? r->out : "", r->out ? "&" : "", n, v);
-	free(r->out);
-	r->out = joined;
+	char *joined = xasprintf("%s%s%s=%s", f->out ? f->out : "", f->out ? "&" : "", n, v);
+	free(f->out);
+	f->out = joined;
 	free(n);
 	free(v);
 	return 0;
 }
 
 char *
+gl_query_except(struct http_txn *txn, const char *const *drop)
+{
+	struct query_filter f = { drop, NULL };
+	query_each(http_txn_request(txn)->query, keep_param, &f);
+	return f.out;
+}
+
+char *
 gl_page_url(struct http_txn *txn, int64_t page, int64_t per_page)
 {
-	struct http_request *req = http_txn_request(txn);
-	struct rebuild r = { NULL, 0 };
-	query_each(req->query, keep_param, &r);
-	char *url = xasprintf("%s%s?%s%spage=%lld&per_page=%lld", gl_external_url(txn), req->path,
-	                      r.out ? r.out : "", r.out ? "&" : "", (long long)page,
-	                      (long long)per_page);
-	free(r.out);
+	static const char *const drop[] = { "page", "per_page", NULL };
+	char *query = gl_query_except(txn, drop);
+	char *url = xasprintf("%s%s?%s%spage=%lld&per_page=%lld", gl_external_url(txn),
+	                      http_txn_request(txn)->path, query ? query : "", query ? "&" : "",
+	                      (long long)page, (long long)per_page);
+	free(query);
 	return url;
 }
 
@@ -149,4 +160,15 @@ gl_page_headers(struct http_txn *txn, const struct gl_page *p, int64_t total,
 	}
 	headers_set(out, "Link", link);
 	free(link);
+}
+
+void
+gl_page_respond(struct http_txn *txn, const struct gl_page *p, int64_t total,
+                struct json_object *items)
+{
+	struct http_headers h;
+	headers_init(&h);
+	gl_page_headers(txn, p, total, &h);
+	js_respond(txn, 200, &h, items);
+	headers_clear(&h);
 }

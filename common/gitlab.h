@@ -7,6 +7,7 @@
 
 struct http_txn;
 struct http_headers;
+struct json_object;
 
 struct gl_page {
 	int64_t page;     /* from 1 */
@@ -27,5 +28,11 @@ const char *gl_external_url(struct http_txn *txn);
 char *gl_registry_host(struct http_txn *txn);
 /* A URL of this request with page replaced (caller frees). */
 char *gl_page_url(struct http_txn *txn, int64_t page, int64_t per_page);
+/* The request's query without the parameters named in drop (NULL-terminated), encoded again and
+ * joined with '&'; NULL when nothing is left (caller frees). For the URLs of other pages. */
+char *gl_query_except(struct http_txn *txn, const char *const *drop);
+/* Answers 200 with a page of items (taken) and the pagination headers for total items. */
+void gl_page_respond(struct http_txn *txn, const struct gl_page *p, int64_t total,
+                     struct json_object *items);
 
 #endif

@@ -52,38 +52,18 @@ enum { PAGE_OFFSET, PAGE_KEYSET };
 
 /* ---- list --------------------------------------------------------------------------------------- */
 
-struct link_query {
-	char *out;
-};
-
-/* Keeps every query parameter of the request but page and last, for the next page's URL. */
-static int
-keep_param(const char *name, const char *value, void *arg)
-{
-	struct link_query *q = arg;
-	if (strcmp(name, "last") == 0 || strcmp(name, "page") == 0)
-		return 0;
-	char *n = url_encode(name, false), *v = url_encode(value, false);
-	char *joined = xasprintf("%s%s=%s&", q->out ? q->out : "", n, v);
-	free(q->out);
-	q->out = joined;
-	free(n);
-	free(v);
-	return 0;
-}
-
 /* Link: <this URL with last=<name>>; rel="next" (keyset pagination). */
 static char *
 next_link(struct tn_req *r, const char *last)
 {
-	struct http_request *req = http_txn_request(r->txn);
-	struct link_query q = { NULL };
-	query_each(req->query, keep_param, &q);
+	static const char *const drop[] = { "last", "page", NULL };
+	char *query = gl_query_except(r->txn, drop);
 	char *enc = url_encode(last, false);
-	char *link = xasprintf("<%s%s?%slast=%s>; rel=\"next\"", gl_external_url(r->txn), req->path,
-	                       q.out ? q.out : "", enc);
+	char *link = xasprintf("<%s%s?%s%slast=%s>; rel=\"next\"", gl_external_url(r->txn),
+	                       http_txn_request(r->txn)->path, query ? query : "", query ? "&" : "",
+	                       enc);
 	free(enc);
-	free(q.out);
+	free(query);
 	return link;
 }
 

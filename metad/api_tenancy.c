@@ -605,11 +605,7 @@ tn_reply_list(struct tn_req *r, PGresult *res,
 	for (int i = 0; i < pg_rows(res); i++)
 		if (pg_get(res, i, "id") != NULL)
 			json_object_array_add(arr, build(r, res, i));
-	struct http_headers h;
-	headers_init(&h);
-	gl_page_headers(r->txn, &r->page, pg_get_int(res, 0, "total"), &h);
-	js_respond(r->txn, 200, &h, arr);
-	headers_clear(&h);
+	gl_page_respond(r->txn, &r->page, pg_get_int(res, 0, "total"), arr);
 	tn_free(r);
 }
 
