@@ -19,6 +19,7 @@
 
 struct cfg;
 struct event_base;
+struct gl_page;
 struct pg_pool;
 
 struct authd {
@@ -230,6 +231,21 @@ void rest_no_content(struct http_txn *txn);
 json_object *rest_str_array(const char *csv);
 /* Whether s is a decimal id that fits a bigint. */
 bool rest_is_id(const char *s);
+/* 404 unless id is one (rest_is_id); true when the caller may go on. */
+bool rest_require_id(struct http_txn *txn, const char *id);
+/* 400 {"message": {"<field>": ["<problem>"]}}, GitLab's model validation error. */
+void rest_validation_error(struct http_txn *txn, const char *field, const char *problem);
+/* One item of a list answer, from a row of a list query. */
+typedef json_object *(*rest_row_fn)(const PGresult *res, int row, void *arg);
+/* Answers a page of a list query whose rows carry "total" (an empty page is one row whose "id"
+ * is NULL), each item made by row; 500/503 naming what when the query failed. */
+void rest_respond_page(struct http_txn *txn, const struct gl_page *page, const PGresult *res,
+                       const char *what, rest_row_fn row, void *arg);
+/* Checks the name and scopes of a new token, scopes among allowed (SCOPE_* bits), if_empty the
+ * answer to an empty list; answers 400 on the first problem and returns false, else true with
+ * the scopes in *bits. */
+bool rest_token_fields(struct http_txn *txn, json_object *p, unsigned allowed,
+                       const char *if_empty, unsigned *bits);
 
 /* ---- the route tables of each module --------------------------------------------------------- */
 

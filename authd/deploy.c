@@ -91,10 +91,11 @@ op_free(struct dt_op *op)
 	free(op);
 }
 
-/* Entities::DeployToken from a row of DT_FIELDS. */
+/* Entities::DeployToken from a row of DT_FIELDS (a rest_row_fn). */
 static json_object *
-dt_json(const PGresult *res, int row)
+dt_json(const PGresult *res, int row, void *arg)
 {
+	(void)arg;
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(pg_get_int(res, row, "id")));
 	json_object_object_add(o, "name", json_object_new_string(pg_get(res, row, "name")));
@@ -119,20 +120,7 @@ static void
 list_got(PGresult *res, void *arg)
 {
 	struct dt_op *op = arg;
-	if (!pg_ok(res) || pg_rows(res) < 1) {
-		rest_db_error(op->txn, res, "deploy token list");
-		op_free(op);
-		return;
-	}
-	json_object *arr = json_object_new_array();
-	for (int i = 0; i < pg_rows(res); i++)
-		if (pg_get(res, i, "id") != NULL)
-			json_object_array_add(arr, dt_json(res, i));
-	struct http_headers h;
-	headers_init(&h);
-	gl_page_headers(op->txn, &op->page, pg_get_int(res, 0, "total"), &h);
-	js_respond(op->txn, 200, &h, arr);
-	headers_clear(&h);
+	rest_respond_page(op->txn, &op->page, res, "deploy token list", dt_json, NULL);
 	op_free(op);
 }
 
@@ -171,7 +159,7 @@ one_got(PGresult *res, void *arg)
 	else if (pg_rows(res) != 1)
 		error_gitlab(op->txn, 404, "404 Not found");
 	else
-		js_respond(op->txn, 200, NULL, dt_json(res, 0));
+		js_respond(op->txn, 200, NULL, dt_json(res, 0, NULL));
 	op_free(op);
 }
 
@@ -225,7 +213,7 @@ created(PGresult *res, void *arg)
 		op_free(op);
 		return;
 	}
-	json_object *o = dt_json(res, 0);
+	json_object *o = dt_json(res, 0, NULL);
 	json_object_object_add(o, "token", json_object_new_string(op->token));
 	log_info("deploy token %lld (%s) for %s %s created by %s", pg_get_int(res, 0, "id"),
 	         op->scopes, op->group ? "group" : "project", op->target_id, op->actor.username);
@@ -274,48 +262,16 @@ username_valid(const char *u)
 static void
 create(struct dt_op *op)
 {
-	struct http_txn *txn = op->txn;
-	const char *name = params_str(op->p, "name");
-	char **scopes = params_list(op->p, "scopes");
-	if (name == NULL || scopes == NULL) {
-		error_gitlab_param(txn, name == NULL && scopes == NULL
-		                            ? "name is missing, scopes is missing"
-		                        : name == NULL ? "name is missing"
-		                                       : "scopes is missing");
-		params_list_free(scopes);
-		op_free(op);
-		return;
-	}
-	unsigned bits = 0;
-	bool bad = false;
-	for (char **s = scopes; *s; s++) {
-		unsigned b = scope_bit(*s);
-		bad |= b != SCOPE_READ_REGISTRY && b != SCOPE_WRITE_REGISTRY;
-		bits |= b;
-	}
-	bool empty = scopes[0] == NULL;
-	params_list_free(scopes);
-	if (bad || empty) {
-		error_gitlab_param(txn, bad ? "scopes does not have a valid value" : "scopes is empty");
-		op_free(op);
-		return;
-	}
-	if (*name == '\0' || strlen(name) > 255) {
-		error_gitlab(txn, 400, *name ? "400 Bad request - Name is too long"
-		                             : "400 Bad request - Name can't be blank");
+	unsigned bits;
+	if (!rest_token_fields(op->txn, op->p, SCOPE_READ_REGISTRY | SCOPE_WRITE_REGISTRY,
+	                       "scopes is empty", &bits)) {
 		op_free(op);
 		return;
 	}
 	const char *username = params_str(op->p, "username");
 	if (username != NULL && *username != '\0' && !username_valid(username)) {
-		json_object *f = json_object_new_object();
-		json_object *l = json_object_new_array();
-		json_object_array_add(l, json_object_new_string("can contain only letters, digits, "
-		                                                "'_', '-', '+', and '.'"));
-		json_object_object_add(f, "username", l);
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "message", f);
-		js_respond(txn, 400, NULL, o);
+		rest_validation_error(op->txn, "username",
+		                      "can contain only letters, digits, '_', '-', '+', and '.'");
 		op_free(op);
 		return;
 	}

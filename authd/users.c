@@ -148,6 +148,18 @@ op_new(struct http_txn *txn, const struct route_match *m)
 	return op;
 }
 
+/* A request's state for an admin's action on /users/:id; NULL once refused (401, 403, 404). */
+static struct user_op *
+admin_op(struct http_txn *txn, const struct route_match *m)
+{
+	struct user_op *op = op_new(txn, m);
+	if (!rest_require_admin(txn, &op->actor) || !rest_require_id(txn, op->id)) {
+		op_free(op);
+		return NULL;
+	}
+	return op;
+}
+
 /* A text column as a JSON string, or null. */
 static json_object *
 str_or_null(const PGresult *res, int row, const char *col)
@@ -215,19 +227,6 @@ user_json(struct http_txn *txn, const PGresult *res, int row, enum user_view vie
 	return o;
 }
 
-/* 400 {"message": {"<field>": ["<problem>"]}}, GitLab's validation error. */
-static void
-validation_error(struct http_txn *txn, const char *field, const char *problem)
-{
-	json_object *fields = json_object_new_object();
-	json_object *list = json_object_new_array();
-	json_object_array_add(list, json_object_new_string(problem));
-	json_object_object_add(fields, field, list);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "message", fields);
-	js_respond(txn, 400, NULL, o);
-}
-
 /* A plausible email address: local@domain.tld, nothing a mail header would split. */
 static bool
 email_valid(const char *e)
@@ -246,27 +245,27 @@ params_valid(struct user_op *op)
 	struct http_txn *txn = op->txn;
 	const char *v;
 	if ((v = params_str(op->p, "username")) != NULL && !name_valid_path(v)) {
-		validation_error(txn, "username",
+		rest_validation_error(txn, "username",
 		                 "can contain only letters, digits, '_', '-' and '.'. Cannot start "
 		                 "with '-' or end in '.', '.git' or '.atom'.");
 		return false;
 	}
 	if ((v = params_str(op->p, "email")) != NULL && !email_valid(v)) {
-		validation_error(txn, "email", "is invalid");
+		rest_validation_error(txn, "email", "is invalid");
 		return false;
 	}
 	if ((v = params_str(op->p, "name")) != NULL && (*v == '\0' || strlen(v) > 255)) {
-		validation_error(txn, "name", *v ? "is too long (maximum is 255 characters)"
+		rest_validation_error(txn, "name", *v ? "is too long (maximum is 255 characters)"
 		                                 : "can't be blank");
 		return false;
 	}
 	if ((v = params_str(op->p, "password")) != NULL) {
 		if (strlen(v) < PASSWORD_MIN) {
-			validation_error(txn, "password", "is too short (minimum is 8 characters)");
+			rest_validation_error(txn, "password", "is too short (minimum is 8 characters)");
 			return false;
 		}
 		if (strlen(v) > PASSWORD_MAX) {
-			validation_error(txn, "password", "is too long (maximum is 128 characters)");
+			rest_validation_error(txn, "password", "is too long (maximum is 128 characters)");
 			return false;
 		}
 	}
@@ -286,7 +285,7 @@ params_valid(struct user_op *op)
 		}
 	}
 	if ((v = params_str(op->p, "bio")) != NULL && strlen(v) > 255) {
-		validation_error(txn, "bio", "is too long (maximum is 255 characters)");
+		rest_validation_error(txn, "bio", "is too long (maximum is 255 characters)");
 		return false;
 	}
 	return true;
@@ -357,8 +356,7 @@ h_get(struct http_txn *txn, const struct route_match *m)
 		op_free(op);
 		return;
 	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
+	if (!rest_require_id(txn, op->id)) {
 		op_free(op);
 		return;
 	}
@@ -368,26 +366,20 @@ h_get(struct http_txn *txn, const struct route_match *m)
 
 /* ---- GET /users ------------------------------------------------------------------------------- */
 
+/* One user of a list, as the caller may see it (a rest_row_fn). */
+static json_object *
+list_item(const PGresult *res, int row, void *arg)
+{
+	struct user_op *op = arg;
+	return user_json(op->txn, res, row, op->actor.admin ? UV_ADMIN : UV_BASIC);
+}
+
 /* Answers a page of users. */
 static void
 list_got(PGresult *res, void *arg)
 {
 	struct user_op *op = arg;
-	if (!pg_ok(res) || pg_rows(res) < 1) {
-		rest_db_error(op->txn, res, "user list");
-		op_free(op);
-		return;
-	}
-	json_object *arr = json_object_new_array();
-	for (int i = 0; i < pg_rows(res); i++)
-		if (pg_get(res, i, "id") != NULL)
-			json_object_array_add(arr, user_json(op->txn, res, i,
-			                                     op->actor.admin ? UV_ADMIN : UV_BASIC));
-	struct http_headers h;
-	headers_init(&h);
-	gl_page_headers(op->txn, &op->page, pg_get_int(res, 0, "total"), &h);
-	js_respond(op->txn, 200, &h, arr);
-	headers_clear(&h);
+	rest_respond_page(op->txn, &op->page, res, "user list", list_item, op);
 	op_free(op);
 }
 
@@ -652,17 +644,9 @@ update_params(struct http_txn *txn, json_object *p, void *arg)
 static void
 h_update(struct http_txn *txn, const struct route_match *m)
 {
-	struct user_op *op = op_new(txn, m);
-	if (!rest_require_admin(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
-		return;
-	}
-	params_read(txn, update_params, op);
+	struct user_op *op = admin_op(txn, m);
+	if (op != NULL)
+		params_read(txn, update_params, op);
 }
 
 /* ---- DELETE /users/:id ------------------------------------------------------------------------ */
@@ -708,17 +692,9 @@ delete_params(struct http_txn *txn, json_object *p, void *arg)
 static void
 h_delete(struct http_txn *txn, const struct route_match *m)
 {
-	struct user_op *op = op_new(txn, m);
-	if (!rest_require_admin(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
-		return;
-	}
-	params_read(txn, delete_params, op);
+	struct user_op *op = admin_op(txn, m);
+	if (op != NULL)
+		params_read(txn, delete_params, op);
 }
 
 /* ---- POST /users/:id/block, /unblock ---------------------------------------------------------- */
@@ -748,17 +724,10 @@ state_set(PGresult *res, void *arg)
 static void
 set_state(struct http_txn *txn, const struct route_match *m, bool block)
 {
-	struct user_op *op = op_new(txn, m);
+	struct user_op *op = admin_op(txn, m);
+	if (op == NULL)
+		return;
 	op->blocking = block;
-	if (!rest_require_admin(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
-		return;
-	}
 	if (block && strtoll(op->id, NULL, 10) == op->actor.user_id) {
 		error_gitlab(txn, 403,
 		             "403 Forbidden - The API initiating user cannot be blocked by the API");
