@@ -198,21 +198,17 @@ const char *cred_client(struct http_txn *txn);
 /* Splits "Basic base64(user:password)"; false if it is not one (caller frees both). */
 bool cred_parse_basic(const char *header, char **user, char **password);
 
-/* ---- params.c: GitLab API parameters ------------------------------------------------------ */
+/* ---- params.c: GitLab API parameters (read scalars with gl_param_str and gl_param_bool) ---- */
 
 /* params: body (JSON or form) and query merged, valid during the call (json_object_get keeps
  * it); NULL after an error answer was sent, and txn NULL too when the client is gone: then only
  * free your state. */
 typedef void (*params_cb)(struct http_txn *txn, json_object *params, void *arg);
 void params_read(struct http_txn *txn, params_cb cb, void *arg);
-/* A scalar parameter as text (numbers and booleans too), or NULL when missing or null. */
-const char *params_str(json_object *p, const char *key);
 /* A list parameter (a JSON array, "key[]" in a form, or "a,b"), NULL-terminated, or NULL when
  * missing; caller frees with params_list_free. */
 char **params_list(json_object *p, const char *key);
 void params_list_free(char **v);
-/* A boolean parameter: -1 missing, 0 false, 1 true, -2 not a boolean. */
-int params_bool(json_object *p, const char *key);
 
 /* ---- rest.c: shared pieces of the REST handlers ------------------------------------------- */
 

@@ -128,7 +128,7 @@ list_got(PGresult *res, void *arg)
 static void
 list(struct dt_op *op, bool all)
 {
-	int active = params_bool(op->p, "active");
+	int active = gl_param_bool(op->p, "active");
 	if (active == -2) {
 		error_gitlab_param(op->txn, "active is invalid");
 		op_free(op);
@@ -233,11 +233,11 @@ token_hashed(bool ok, const char *hash, void *arg)
 	}
 	const char *project, *group;
 	owner_params(op, &project, &group);
-	const char *username = params_str(op->p, "username");
-	const char *expires = params_str(op->p, "expires_at");
+	const char *username = gl_param_str(op->p, "username");
+	const char *expires = gl_param_str(op->p, "expires_at");
 	const char *v[] = { project,
 		            group,
-		            params_str(op->p, "name"),
+		            gl_param_str(op->p, "name"),
 		            username && *username ? username : NULL,
 		            op->scopes,
 		            op->lookup,
@@ -268,7 +268,7 @@ create(struct dt_op *op)
 		op_free(op);
 		return;
 	}
-	const char *username = params_str(op->p, "username");
+	const char *username = gl_param_str(op->p, "username");
 	if (username != NULL && *username != '\0' && !username_valid(username)) {
 		rest_validation_error(op->txn, "username",
 		                      "can contain only letters, digits, '_', '-', '+', and '.'");

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "authd.h"
+#include "gitlab.h"
 #include "headers.h"
 #include "json.h"
 #include "log.h"
@@ -229,13 +230,14 @@ params_ready(struct http_txn *txn, json_object *p, void *arg)
 	(void)arg;
 	if (p == NULL)
 		return;
-	const char *grant = params_str(p, "grant_type");
+	const char *grant = gl_param_str(p, "grant_type");
 	if (grant == NULL || *grant == '\0') {
 		missing(txn, "grant_type");
 		return;
 	}
 	if (strcmp(grant, "password") == 0) {
-		const char *user = params_str(p, "username"), *pass = params_str(p, "password");
+		const char *user = gl_param_str(p, "username");
+		const char *pass = gl_param_str(p, "password");
 		if (user == NULL || *user == '\0') {
 			missing(txn, "username");
 			return;
@@ -248,7 +250,7 @@ params_ready(struct http_txn *txn, json_object *p, void *arg)
 		o->txn = txn;
 		cred_password(cred_client(txn), user, pass, password_checked, o);
 	} else if (strcmp(grant, "refresh_token") == 0) {
-		const char *token = params_str(p, "refresh_token");
+		const char *token = gl_param_str(p, "refresh_token");
 		if (token == NULL || *token == '\0') {
 			missing(txn, "refresh_token");
 			return;

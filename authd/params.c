@@ -10,6 +10,7 @@
 
 #include "authd.h"
 #include "errors.h"
+#include "gitlab.h"
 #include "json.h"
 #include "url.h"
 #include "util.h"
@@ -21,26 +22,11 @@ struct params_op {
 	void *arg;
 };
 
-/* Adds name=value to obj: "name[]" collects an array, a repeated plain name keeps the first. */
+/* Adds name=value to obj; a repeated plain name keeps the first. */
 static int
 add_pair(const char *name, const char *value, void *arg)
 {
-	json_object *obj = arg;
-	size_t len = strlen(name);
-	if (len > 2 && strcmp(name + len - 2, "[]") == 0) {
-		char *base = xstrndup(name, len - 2);
-		json_object *arr;
-		if (!json_object_object_get_ex(obj, base, &arr) ||
-		    !json_object_is_type(arr, json_type_array)) {
-			arr = json_object_new_array();
-			json_object_object_add(obj, base, arr);
-		}
-		json_object_array_add(arr, json_object_new_string(value));
-		free(base);
-		return 0;
-	}
-	if (!json_object_object_get_ex(obj, name, NULL))
-		json_object_object_add(obj, name, json_object_new_string(value));
+	gl_param_add(arg, name, value, true);
 	return 0;
 }
 
@@ -128,23 +114,6 @@ params_read(struct http_txn *txn, params_cb cb, void *arg)
 	http_txn_read_body(txn, PARAMS_MAX_BODY, body_read, op);
 }
 
-const char *
-params_str(json_object *p, const char *key)
-{
-	json_object *v;
-	if (p == NULL || !json_object_object_get_ex(p, key, &v) || v == NULL)
-		return NULL;
-	switch (json_object_get_type(v)) {
-	case json_type_string:
-	case json_type_int:
-	case json_type_double:
-	case json_type_boolean:
-		return json_object_get_string(v);
-	default:
-		return NULL;
-	}
-}
-
 char **
 params_list(json_object *p, const char *key)
 {
@@ -189,26 +158,4 @@ params_list_free(char **v)
 	for (char **p = v; *p; p++)
 		free(*p);
 	free(v);
-}
-
-int
-params_bool(json_object *p, const char *key)
-{
-	json_object *v;
-	if (p == NULL || !json_object_object_get_ex(p, key, &v) || v == NULL)
-		return -1;
-	if (json_object_is_type(v, json_type_boolean))
-		return json_object_get_boolean(v) ? 1 : 0;
-	/* Grape's coercion: Ruby clients send "true", Python ones "True", forms "1" or "on". */
-	static const char *const yes[] = { "true", "t", "yes", "y", "on", "1" };
-	static const char *const no[] = { "false", "f", "no", "n", "off", "0" };
-	bool scalar = json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int);
-	const char *s = scalar ? json_object_get_string(v) : "";
-	for (size_t i = 0; i < nitems(yes); i++) {
-		if (strcasecmp(s, yes[i]) == 0)
-			return 1;
-		if (strcasecmp(s, no[i]) == 0)
-			return 0;
-	}
-	return -2;
 }

@@ -134,8 +134,8 @@ token_hashed(bool ok, const char *hash, void *arg)
 		op_free(op);
 		return;
 	}
-	const char *expires = params_str(op->p, "expires_at");
-	const char *v[] = { op->id, params_str(op->p, "name"), op->scopes, op->lookup, hash,
+	const char *expires = gl_param_str(op->p, "expires_at");
+	const char *v[] = { op->id, gl_param_str(op->p, "name"), op->scopes, op->lookup, hash,
 		            expires && *expires ? expires : NULL };
 	pg_exec(ad.db, &q_create, 6, v, created, op);
 }
@@ -198,7 +198,7 @@ create_params(struct http_txn *txn, json_object *p, void *arg)
 		return;
 	}
 	op->scopes = scopes_format(bits);
-	const char *expires = params_str(p, "expires_at");
+	const char *expires = gl_param_str(p, "expires_at");
 	if (expires != NULL && *expires != '\0') {
 		if (!date_shaped(expires)) {
 			error_gitlab_param(txn, "expires_at is invalid");
@@ -245,7 +245,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		return;
 	}
 	op->p = json_object_get(p);
-	const char *user = params_str(p, "user_id");
+	const char *user = gl_param_str(p, "user_id");
 	char own[32];
 	if (user != NULL && !rest_is_id(user)) {
 		error_gitlab_param(txn, "user_id is invalid");
@@ -262,8 +262,8 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		}
 		user = own;
 	}
-	int revoked = params_bool(p, "revoked");
-	const char *state = params_str(p, "state");
+	int revoked = gl_param_bool(p, "revoked");
+	const char *state = gl_param_str(p, "state");
 	if (revoked == -2 || (state != NULL && strcmp(state, "active") != 0 &&
 	                      strcmp(state, "inactive") != 0)) {
 		error_gitlab_param(txn, revoked == -2 ? "revoked is invalid"
@@ -275,7 +275,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		op_free(op);
 		return;
 	}
-	const char *search = params_str(p, "search");
+	const char *search = gl_param_str(p, "search");
 	char limit[32], offset[32];
 	snprintf(limit, sizeof(limit), "%lld", (long long)op->page.per_page);
 	snprintf(offset, sizeof(offset), "%lld", (long long)gl_page_offset(&op->page));

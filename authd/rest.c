@@ -126,7 +126,7 @@ bool
 rest_token_fields(struct http_txn *txn, json_object *p, unsigned allowed, const char *if_empty,
                   unsigned *bits)
 {
-	const char *name = params_str(p, "name");
+	const char *name = gl_param_str(p, "name");
 	char **scopes = params_list(p, "scopes");
 	if (name == NULL || scopes == NULL) {
 		error_gitlab_param(txn, name == NULL && scopes == NULL

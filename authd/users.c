@@ -244,22 +244,22 @@ params_valid(struct user_op *op)
 {
 	struct http_txn *txn = op->txn;
 	const char *v;
-	if ((v = params_str(op->p, "username")) != NULL && !name_valid_path(v)) {
+	if ((v = gl_param_str(op->p, "username")) != NULL && !name_valid_path(v)) {
 		rest_validation_error(txn, "username",
 		                 "can contain only letters, digits, '_', '-' and '.'. Cannot start "
 		                 "with '-' or end in '.', '.git' or '.atom'.");
 		return false;
 	}
-	if ((v = params_str(op->p, "email")) != NULL && !email_valid(v)) {
+	if ((v = gl_param_str(op->p, "email")) != NULL && !email_valid(v)) {
 		rest_validation_error(txn, "email", "is invalid");
 		return false;
 	}
-	if ((v = params_str(op->p, "name")) != NULL && (*v == '\0' || strlen(v) > 255)) {
+	if ((v = gl_param_str(op->p, "name")) != NULL && (*v == '\0' || strlen(v) > 255)) {
 		rest_validation_error(txn, "name", *v ? "is too long (maximum is 255 characters)"
 		                                 : "can't be blank");
 		return false;
 	}
-	if ((v = params_str(op->p, "password")) != NULL) {
+	if ((v = gl_param_str(op->p, "password")) != NULL) {
 		if (strlen(v) < PASSWORD_MIN) {
 			rest_validation_error(txn, "password", "is too short (minimum is 8 characters)");
 			return false;
@@ -270,21 +270,21 @@ params_valid(struct user_op *op)
 		}
 	}
 	int64_t n;
-	if ((v = params_str(op->p, "projects_limit")) != NULL &&
+	if ((v = gl_param_str(op->p, "projects_limit")) != NULL &&
 	    str_to_i64(v, 0, INT32_MAX, &n) < 0) {
 		error_gitlab_param(txn, "projects_limit is invalid");
 		return false;
 	}
 	static const char *const bools[] = { "admin", "can_create_group" };
 	for (size_t i = 0; i < nitems(bools); i++) {
-		if (params_bool(op->p, bools[i]) == -2) {
+		if (gl_param_bool(op->p, bools[i]) == -2) {
 			char *msg = xasprintf("%s is invalid", bools[i]);
 			error_gitlab_param(txn, msg);
 			free(msg);
 			return false;
 		}
 	}
-	if ((v = params_str(op->p, "bio")) != NULL && strlen(v) > 255) {
+	if ((v = gl_param_str(op->p, "bio")) != NULL && strlen(v) > 255) {
 		rest_validation_error(txn, "bio", "is too long (maximum is 255 characters)");
 		return false;
 	}
@@ -295,7 +295,7 @@ params_valid(struct user_op *op)
 static const char *
 bool_param(json_object *p, const char *key)
 {
-	int b = params_bool(p, key);
+	int b = gl_param_bool(p, key);
 	return b < 0 ? NULL : b ? "true" : "false";
 }
 
@@ -393,7 +393,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		return;
 	}
 	op->p = json_object_get(p);
-	const char *username = params_str(p, "username");
+	const char *username = gl_param_str(p, "username");
 	/* Anonymous callers may only look up one user by name, as in GitLab. */
 	if (!actor_signed_in(&op->actor) && (username == NULL || *username == '\0')) {
 		error_gitlab(txn, 403, "403 Forbidden - Not authorized to access /api/v4/users");
@@ -404,7 +404,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		op_free(op);
 		return;
 	}
-	const char *order = params_str(p, "order_by"), *sort = params_str(p, "sort");
+	const char *order = gl_param_str(p, "order_by"), *sort = gl_param_str(p, "sort");
 	static const char *const orders[] = { "id", "name", "username", "created_at", "updated_at" };
 	bool order_ok = order == NULL;
 	for (size_t i = 0; i < nitems(orders) && !order_ok; i++)
@@ -422,7 +422,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 	static const char *const flags[] = { "active", "blocked", "admins" };
 	const char *fv[3];
 	for (size_t i = 0; i < nitems(flags); i++) {
-		int b = params_bool(p, flags[i]);
+		int b = gl_param_bool(p, flags[i]);
 		if (b == -2) {
 			char *msg = xasprintf("%s is invalid", flags[i]);
 			error_gitlab_param(txn, msg);
@@ -433,7 +433,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		/* Only admins may look for admins. */
 		fv[i] = b == 1 && (i != 2 || op->actor.admin) ? "true" : "false";
 	}
-	const char *search = params_str(p, "search");
+	const char *search = gl_param_str(p, "search");
 	char limit[32], offset[32];
 	snprintf(limit, sizeof(limit), "%lld", (long long)op->page.per_page);
 	snprintf(offset, sizeof(offset), "%lld", (long long)gl_page_offset(&op->page));
@@ -486,17 +486,17 @@ static void
 write_user(struct user_op *op)
 {
 	json_object *p = op->p;
-	const char *limit = params_str(p, "projects_limit");
+	const char *limit = gl_param_str(p, "projects_limit");
 	if (op->creating) {
-		const char *v[] = { params_str(p, "username"), params_str(p, "name"),
-			            params_str(p, "email"), op->hash,
-			            bool_param(p, "admin"), params_str(p, "bio"),
+		const char *v[] = { gl_param_str(p, "username"), gl_param_str(p, "name"),
+			            gl_param_str(p, "email"), op->hash,
+			            bool_param(p, "admin"), gl_param_str(p, "bio"),
 			            bool_param(p, "can_create_group"), limit };
 		pg_exec(ad.db, &q_create, 8, v, written, op);
 	} else {
-		const char *v[] = { op->id, params_str(p, "username"), params_str(p, "name"),
-			            params_str(p, "email"), op->hash,
-			            bool_param(p, "admin"), params_str(p, "bio"),
+		const char *v[] = { op->id, gl_param_str(p, "username"), gl_param_str(p, "name"),
+			            gl_param_str(p, "email"), op->hash,
+			            bool_param(p, "admin"), gl_param_str(p, "bio"),
 			            bool_param(p, "can_create_group"), limit };
 		pg_exec(ad.db, &q_update, 9, v, written, op);
 	}
@@ -547,7 +547,7 @@ taken_checked(PGresult *res, void *arg)
 static void
 check_taken(struct user_op *op)
 {
-	const char *v[] = { params_str(op->p, "email"), params_str(op->p, "username"),
+	const char *v[] = { gl_param_str(op->p, "email"), gl_param_str(op->p, "username"),
 		            op->creating ? "0" : op->id };
 	pg_exec(ad.db, &q_taken, 3, v, taken_checked, op);
 }
@@ -566,16 +566,16 @@ create_params(struct http_txn *txn, json_object *p, void *arg)
 	char *missing = xstrdup("");
 	static const char *const required[] = { "email", "name", "username" };
 	for (size_t i = 0; i < nitems(required); i++) {
-		if (params_str(p, required[i]) != NULL)
+		if (gl_param_str(p, required[i]) != NULL)
 			continue;
 		char *next = xasprintf("%s%s%s is missing", missing, *missing ? ", " : "",
 		                       required[i]);
 		free(missing);
 		missing = next;
 	}
-	const char *password = params_str(p, "password");
-	bool random_password = params_bool(p, "reset_password") == 1 ||
-	                       params_bool(p, "force_random_password") == 1;
+	const char *password = gl_param_str(p, "password");
+	bool random_password = gl_param_bool(p, "reset_password") == 1 ||
+	                       gl_param_bool(p, "force_random_password") == 1;
 	if (password == NULL && !random_password) {
 		char *next = xasprintf("%s%spassword, reset_password, force_random_password are "
 		                       "missing, at least one parameter must be provided",
@@ -634,7 +634,7 @@ update_params(struct http_txn *txn, json_object *p, void *arg)
 		op_free(op);
 		return;
 	}
-	const char *password = params_str(p, "password");
+	const char *password = gl_param_str(p, "password");
 	if (password != NULL)
 		op->password = xstrdup(password);
 	check_taken(op);
@@ -678,7 +678,7 @@ delete_params(struct http_txn *txn, json_object *p, void *arg)
 		op_free(op);
 		return;
 	}
-	int hard = params_bool(p, "hard_delete");
+	int hard = gl_param_bool(p, "hard_delete");
 	if (hard == -2) {
 		error_gitlab_param(txn, "hard_delete is invalid");
 		op_free(op);

@@ -1,4 +1,4 @@
-/* GitLab REST conventions: offset pagination headers and the external URL. */
+/* GitLab REST conventions: offset pagination headers, the external URL, parameters. */
 #include "gitlab.h"
 
 #include <stdio.h>
@@ -171,4 +171,63 @@ gl_page_respond(struct http_txn *txn, const struct gl_page *p, int64_t total,
 	gl_page_headers(txn, p, total, &h);
 	js_respond(txn, 200, &h, items);
 	headers_clear(&h);
+}
+
+void
+gl_param_add(json_object *params, const char *name, const char *value, bool keep_first)
+{
+	size_t len = strlen(name);
+	if (len > 2 && strcmp(name + len - 2, "[]") == 0) {
+		char *key = xstrndup(name, len - 2);
+		json_object *arr;
+		if (!json_object_object_get_ex(params, key, &arr) ||
+		    !json_object_is_type(arr, json_type_array)) {
+			arr = json_object_new_array();
+			json_object_object_add(params, key, arr);
+		}
+		json_object_array_add(arr, json_object_new_string(value));
+		free(key);
+		return;
+	}
+	if (!keep_first || !json_object_object_get_ex(params, name, NULL))
+		json_object_object_add(params, name, json_object_new_string(value));
+}
+
+const char *
+gl_param_str(json_object *params, const char *key)
+{
+	json_object *v;
+	if (params == NULL || !json_object_object_get_ex(params, key, &v) || v == NULL)
+		return NULL;
+	switch (json_object_get_type(v)) {
+	case json_type_string:
+	case json_type_int:
+	case json_type_double:
+	case json_type_boolean:
+		return json_object_get_string(v);
+	default:
+		return NULL;
+	}
+}
+
+int
+gl_param_bool(json_object *params, const char *key)
+{
+	json_object *v;
+	if (params == NULL || !json_object_object_get_ex(params, key, &v) || v == NULL)
+		return -1;
+	if (json_object_is_type(v, json_type_boolean))
+		return json_object_get_boolean(v) ? 1 : 0;
+	/* Grape's coercion: Ruby clients send "true", Python ones "True", forms "1" or "on". */
+	static const char *const yes[] = { "true", "t", "yes", "y", "on", "1" };
+	static const char *const no[] = { "false", "f", "no", "n", "off", "0" };
+	bool scalar = json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int);
+	const char *s = scalar ? json_object_get_string(v) : "";
+	for (size_t i = 0; i < nitems(yes); i++) {
+		if (str_eq_nocase(s, yes[i]))
+			return 1;
+		if (str_eq_nocase(s, no[i]))
+			return 0;
+	}
+	return -2;
 }

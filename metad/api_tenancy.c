@@ -105,25 +105,11 @@ tn_free(struct tn_req *r)
 	free(r);
 }
 
-/* Adds name=value to params; "name[]" collects an array, as Rails-minded clients send lists. */
+/* Adds name=value to params; a repeated plain name takes the last value. */
 static int
 param_add(const char *name, const char *value, void *arg)
 {
-	json_object *params = arg;
-	size_t len = strlen(name);
-	if (len > 2 && strcmp(name + len - 2, "[]") == 0) {
-		char *key = xstrndup(name, len - 2);
-		json_object *arr;
-		if (!json_object_object_get_ex(params, key, &arr) ||
-		    !json_object_is_type(arr, json_type_array)) {
-			arr = json_object_new_array();
-			json_object_object_add(params, key, arr);
-		}
-		json_object_array_add(arr, json_object_new_string(value));
-		free(key);
-		return 0;
-	}
-	json_object_object_add(params, name, json_object_new_string(value));
+	gl_param_add(arg, name, value, false);
 	return 0;
 }
 
@@ -264,18 +250,7 @@ tn_has(struct tn_req *r, const char *key)
 const char *
 tn_str(struct tn_req *r, const char *key)
 {
-	json_object *v = param(r, key);
-	if (v == NULL)
-		return NULL;
-	switch (json_object_get_type(v)) {
-	case json_type_string:
-	case json_type_int:
-	case json_type_double:
-	case json_type_boolean:
-		return json_object_get_string(v);
-	default:
-		return NULL;
-	}
+	return gl_param_str(r->params, key);
 }
 
 /* 400 {"error": "<key> <how>"} as Grape words it; returns -1. */
@@ -294,11 +269,11 @@ tn_int(struct tn_req *r, const char *key, int64_t *out)
 	json_object *v = param(r, key);
 	if (v == NULL)
 		return 0; /* absent, or null: Grape's nil */
-	if (v != NULL && json_object_is_type(v, json_type_int)) {
+	if (json_object_is_type(v, json_type_int)) {
 		*out = json_object_get_int64(v);
 		return 1;
 	}
-	if (v != NULL && json_object_is_type(v, json_type_string)) {
+	if (json_object_is_type(v, json_type_string)) {
 		const char *s = json_object_get_string(v);
 		if (*s == '\0')
 			return 0; /* Grape treats an empty value as absent */
@@ -311,36 +286,13 @@ tn_int(struct tn_req *r, const char *key, int64_t *out)
 int
 tn_bool(struct tn_req *r, const char *key, bool *out)
 {
-	json_object *v = param(r, key);
-	if (v == NULL)
+	int b = gl_param_bool(r->params, key);
+	if (b == -1)
 		return 0; /* absent, or null: Grape's nil */
-	if (v != NULL && json_object_is_type(v, json_type_boolean)) {
-		*out = json_object_get_boolean(v);
-		return 1;
-	}
-	if (v != NULL && json_object_is_type(v, json_type_string)) {
-		const char *s = json_object_get_string(v);
-		static const char *const yes[] = { "true", "1", "t", "yes", "y", "on" };
-		static const char *const no[] = { "false", "0", "f", "no", "n", "off" };
-		for (size_t i = 0; i < nitems(yes); i++) {
-			if (str_eq_nocase(s, yes[i])) {
-				*out = true;
-				return 1;
-			}
-			if (str_eq_nocase(s, no[i])) {
-				*out = false;
-				return 1;
-			}
-		}
-	}
-	if (v != NULL && json_object_is_type(v, json_type_int)) {
-		int64_t n = json_object_get_int64(v);
-		if (n == 0 || n == 1) {
-			*out = n == 1;
-			return 1;
-		}
-	}
-	return invalid(r, key, "is invalid");
+	if (b == -2)
+		return invalid(r, key, "is invalid");
+	*out = b == 1;
+	return 1;
 }
 
 int
