@@ -147,16 +147,16 @@ member_get(struct tn_req *r)
 	member_fetch(r, user, 200);
 }
 
-/* Answers the statuses the member functions share; false when status is "ok". */
+/* Answers a failed query or a refusal of the member functions; false when their status is "ok". */
 static bool
 member_failed(struct tn_req *r, PGresult *res)
 {
-	const char *status = pg_get(res, 0, "status");
+	const char *status = tn_status(r, res);
+	if (status == NULL)
+		return true;
 	if (strcmp(status, "ok") == 0)
 		return false;
-	if (strcmp(status, "not_found") == 0) {
-		tn_not_found(r, NULL);
-	} else if (strcmp(status, "forbidden") == 0 || strcmp(status, "last_owner") == 0) {
+	if (strcmp(status, "last_owner") == 0) {
 		tn_fail(r, 403, "403 Forbidden");
 	} else if (strcmp(status, "exists") == 0) {
 		tn_fail(r, 409, "Member already exists");
@@ -180,10 +180,6 @@ static void
 member_added(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
-		return;
-	}
 	if (!member_failed(r, res)) {
 		r->mode &= ~MEMBERS_ALL;
 		member_fetch(r, r->num, 201);
@@ -235,14 +231,8 @@ static void
 member_updated(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
-		return;
-	}
-	if (!member_failed(r, res)) {
-		int64_t user = r->num;
-		member_fetch(r, user, 200);
-	}
+	if (!member_failed(r, res))
+		member_fetch(r, r->num, 200);
 }
 
 /* PUT /(projects|groups)/:id/members/:user_id */
@@ -270,10 +260,6 @@ static void
 member_removed(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
-		return;
-	}
 	if (!member_failed(r, res))
 		tn_reply_empty(r, 204);
 }

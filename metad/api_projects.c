@@ -94,7 +94,8 @@ PG_STMT(q_project_delete, "SELECT project_delete($1, $2, $3, $4) AS status");
 PG_STMT(q_project_transfer, "SELECT * FROM project_transfer($1, $2, $3, $4, $5, $6)");
 /* POST /groups/:id/projects/:project_id: the same transfer, into a group only */
 PG_STMT(q_project_to_group,
-        "SELECT t.*, g.id AS group_id FROM (SELECT group_ref($5, $6) AS id) g"
+        "SELECT coalesce(t.status, 'group_not_found') AS status, t.project_id, t.detail,"
+        " g.id AS group_id FROM (SELECT group_ref($5, $6) AS id) g"
         " LEFT JOIN LATERAL project_transfer($1, $2, $3, $4, g.id, NULL) t ON g.id IS NOT NULL");
 
 /* ---- reading ----------------------------------------------------------------------------------- */
@@ -287,11 +288,9 @@ static void
 project_created(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	const char *status = tn_status(r, res);
+	if (status == NULL)
 		return;
-	}
-	const char *status = pg_get(res, 0, "status");
 	const char *detail = pg_get(res, 0, "detail");
 	if (strcmp(status, "ok") == 0) {
 		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 201, tn_project_reply);
@@ -423,18 +422,12 @@ static void
 project_updated(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	const char *status = tn_status(r, res);
+	if (status == NULL)
 		return;
-	}
-	const char *status = pg_get(res, 0, "status");
 	if (strcmp(status, "ok") == 0)
 		/* the cleanup policy is written once the update passed the rights checks */
 		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 200, tn_project_reply);
-	else if (strcmp(status, "not_found") == 0)
-		tn_not_found(r, "Project");
-	else if (strcmp(status, "forbidden") == 0)
-		tn_fail(r, 403, "403 Forbidden");
 	else if (strcmp(status, "visibility") == 0)
 		fail_visibility(r, pg_get(res, 0, "detail"));
 	else
@@ -483,24 +476,6 @@ project_update(struct tn_req *r)
 	tn_exec(r, &q_project_update, project_updated);
 }
 
-/* Maps project_delete()'s status: 202 as GitLab deletes asynchronously. */
-static void
-project_deleted(PGresult *res, void *arg)
-{
-	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
-		return;
-	}
-	const char *status = pg_get(res, 0, "status");
-	if (strcmp(status, "ok") == 0)
-		tn_fail(r, 202, "202 Accepted");
-	else if (strcmp(status, "not_found") == 0)
-		tn_not_found(r, "Project");
-	else
-		tn_fail(r, 403, "403 Forbidden");
-}
-
 /* DELETE /projects/:id */
 static void
 project_delete(struct tn_req *r)
@@ -509,7 +484,7 @@ project_delete(struct tn_req *r)
 		return;
 	tn_arg_actor(r);
 	tn_arg_ref(r, r->id);
-	tn_exec(r, &q_project_delete, project_deleted);
+	tn_exec(r, &q_project_delete, tn_deleted);
 }
 
 /* Maps project_transfer()'s status onto GitLab's answer. */
@@ -517,23 +492,16 @@ static void
 project_transferred(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	const char *status = tn_status(r, res);
+	if (status == NULL)
 		return;
-	}
-	const char *status = pg_get(res, 0, "status");
-	bool to_group = r->mode == LIST_GROUP;
-	if (to_group && pg_get(res, 0, "group_id") == NULL) {
+	if (strcmp(status, "group_not_found") == 0) {
 		tn_not_found(r, "Group");
 	} else if (strcmp(status, "ok") == 0) {
-		if (to_group)
+		if (r->mode == LIST_GROUP)
 			tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
 		else
 			tn_project_reply(r, pg_get_int(res, 0, "project_id"), 200);
-	} else if (strcmp(status, "not_found") == 0) {
-		tn_not_found(r, "Project");
-	} else if (strcmp(status, "forbidden") == 0) {
-		tn_fail(r, 403, "403 Forbidden");
 	} else if (strcmp(status, "namespace_not_found") == 0) {
 		tn_not_found(r, "Namespace");
 	} else {

@@ -210,12 +210,7 @@ static void
 repo_deleted(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rg_db_error(c, res);
-		return;
-	}
-	const char *status = pg_get(res, 0, "status");
-	if (rg_fail_status(c, status))
+	if (rg_status(c, res) == NULL)
 		return;
 	regjobs_kick();
 	rg_reply(c, 202, json_object_new_int(202));

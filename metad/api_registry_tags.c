@@ -220,11 +220,7 @@ static void
 tag_deleted(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rg_db_error(c, res);
-		return;
-	}
-	if (!rg_fail_status(c, pg_get(res, 0, "status")))
+	if (rg_status(c, res) != NULL)
 		rg_reply(c, 200, json_object_new_int(200));
 }
 
@@ -286,12 +282,8 @@ static void
 cleanup_requested(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rg_db_error(c, res);
-		return;
-	}
-	const char *status = pg_get(res, 0, "status");
-	if (rg_fail_status(c, status))
+	const char *status = rg_status(c, res);
+	if (status == NULL)
 		return;
 	if (strcmp(status, "throttled") == 0) {
 		rg_fail(c, 400, "This request has already been made. You can run this at most once an "

@@ -532,6 +532,34 @@ tn_fail_validation(struct tn_req *r, const char *key, const char *text)
 	tn_reply(r, 400, o);
 }
 
+const char *
+tn_status(struct tn_req *r, PGresult *res)
+{
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return NULL;
+	}
+	const char *status = pg_get(res, 0, "status");
+	if (strcmp(status, "not_found") == 0) {
+		tn_not_found(r, NULL);
+		return NULL;
+	}
+	if (strcmp(status, "forbidden") == 0) {
+		tn_fail(r, 403, "403 Forbidden");
+		return NULL;
+	}
+	return status;
+}
+
+void
+tn_deleted(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	/* ok is the one status left: the delete functions return not_found, forbidden or ok */
+	if (tn_status(r, res) != NULL)
+		tn_fail(r, 202, "202 Accepted");
+}
+
 bool
 tn_require_user(struct tn_req *r)
 {

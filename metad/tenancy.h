@@ -96,6 +96,13 @@ void tn_not_found(struct tn_req *r, const char *what);
 void tn_db_error(struct tn_req *r, PGresult *res);
 /* 400 {"message": {key: [text]}}: a model validation error. */
 void tn_fail_validation(struct tn_req *r, const char *key, const char *text);
+/* The status word of a tenancy write function's one-row result (migrations/005_tenancy_api.sql);
+ * NULL once answered: the query failed (500/503), "not_found" (404 "<r->what> Not Found") or
+ * "forbidden" (403). */
+const char *tn_status(struct tn_req *r, PGresult *res);
+/* The callback of a delete function (group_delete, project_delete): 202 Accepted, as GitLab
+ * deletes asynchronously, or the refusal. */
+void tn_deleted(PGresult *res, void *arg);
 /* 401 unless a user (not a deploy token) is signed in; true when the caller may go on. */
 bool tn_require_user(struct tn_req *r);
 /* A page of a list query: its rows carry "ok" (the source may be seen), "total", and items whose
