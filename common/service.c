@@ -13,6 +13,7 @@
 
 static const char ok_body[] = "{\"status\":\"ok\"}";
 
+/* Answers status with a small JSON body. */
 static void
 respond_status(struct http_txn *txn, int status, const char *body)
 {
@@ -24,9 +25,10 @@ respond_status(struct http_txn *txn, int status, const char *body)
 }
 
 void
-service_health(struct http_txn *txn)
+service_health(struct http_txn *txn, const struct route_match *m)
 {
 	respond_status(txn, 200, ok_body);
+	(void)m;
 }
 
 void
@@ -44,8 +46,9 @@ service_not_ready(struct http_txn *txn, const char *why)
 }
 
 void
-service_metrics(struct http_txn *txn)
+service_metrics(struct http_txn *txn, const struct route_match *m)
 {
+	(void)m;
 	struct evbuffer *buf = evbuffer_new();
 	metrics_write_samples(buf);
 	struct http_headers h;
@@ -57,8 +60,11 @@ service_metrics(struct http_txn *txn)
 }
 
 void
-service_not_routed(struct http_txn *txn, int status)
+service_dispatch(struct http_txn *txn, const struct route_table *tables, size_t ntables)
 {
+	int status = router_dispatch_tables(tables, ntables, txn);
+	if (status == 0)
+		return;
 	const char *path = http_txn_request(txn)->path;
 	bool v2 = strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0;
 	if (v2)
