@@ -127,14 +127,14 @@ meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw)
 {
 	if (status < 0 || status >= 500 || raw == NULL || evbuffer_get_length(raw) == 0) {
 		struct http_headers h;
-		blobd_headers_init(&h);
+		v2_headers_init(&h);
 		headers_add(&h, "Retry-After", "5");
 		error_oci(txn, 503, OCI_UNAVAILABLE, "metadata service unavailable", &h);
 		headers_clear(&h);
 		return;
 	}
 	struct http_headers h;
-	blobd_headers_init(&h);
+	v2_headers_init(&h);
 	headers_add(&h, "Content-Type", "application/json");
 	http_txn_respond_buf(txn, status, &h, raw);
 	headers_clear(&h);

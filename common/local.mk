@@ -25,6 +25,7 @@ common_libcommon_a_SOURCES = \
 	common/url.c common/url.h \
 	common/util.c common/util.h \
 	common/v2path.c common/v2path.h \
+	common/v2reply.c common/v2reply.h \
 	common/wire.h
 nodist_common_libcommon_a_SOURCES = common/migrations.c
 
