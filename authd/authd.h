@@ -42,7 +42,7 @@ enum hash_cost { HASH_PASSWORD, HASH_TOKEN };
  * then the encoded hash, owned by the pool and valid during the call). */
 typedef void (*hash_cb)(bool ok, const char *hash, void *arg);
 
-/* Starts nthreads hashing threads whose results come back on base's loop. */
+/* Starts the worker's jobs pool (jobs.h) with nthreads threads; once per worker. */
 int hash_pool_start(struct event_base *base, int nthreads, char **cause);
 /* Hashes secret (copied, then wiped) in a pool thread. */
 void hash_make(const char *secret, enum hash_cost cost, hash_cb cb, void *arg);

@@ -11,6 +11,7 @@
 
 #include "digest.h"
 #include "http.h"
+#include "jobs.h"
 #include "router.h"
 #include "v2reply.h"
 
@@ -30,13 +31,6 @@ struct blobd {
 };
 
 extern struct blobd bd;
-
-/* jobs.c: a thread pool for file work that may stall the loop. */
-typedef void (*job_work_fn)(void *arg); /* runs in a pool thread */
-typedef void (*job_done_fn)(void *arg); /* runs in the loop afterwards */
-int jobs_init(struct event_base *base, int nthreads, char **cause);
-void jobs_submit(job_work_fn work, job_done_fn done, void *arg);
-unsigned jobs_pending(void);
 
 /* store.c: the content-addressed blob files (blobs/<algo>/<2 hex>/<hex>). */
 char *store_blob_path(const char *digest);

@@ -10,6 +10,7 @@ common_libcommon_a_SOURCES = \
 	common/headers.c common/headers.h \
 	common/http.c common/http.h \
 	common/httpc.c common/httpc.h \
+	common/jobs.c common/jobs.h \
 	common/json.c common/json.h \
 	common/log.c common/log.h \
 	common/metrics.c common/metrics.h \
