@@ -136,10 +136,7 @@ groups_list(struct tn_req *r)
 	tn_arg_bool(r, top);
 	tn_arg(r, search && *search ? search : NULL);
 	tn_arg_bool(r, owned && r->actor.user_id > 0);
-	if (min > 0)
-		tn_arg_i64(r, min);
-	else
-		tn_arg(r, NULL);
+	tn_arg_i64_opt(r, min > 0, min);
 	tn_arg(r, order_by);
 	tn_arg(r, sort);
 	tn_arg_i64(r, r->page.per_page);
@@ -231,10 +228,7 @@ group_create(struct tn_req *r)
 	tn_arg_actor(r);
 	tn_arg(r, name);
 	tn_arg(r, path);
-	if (has_parent)
-		tn_arg_i64(r, parent);
-	else
-		tn_arg(r, NULL);
+	tn_arg_i64_opt(r, has_parent, parent);
 	tn_arg(r, vis);
 	tn_arg(r, description);
 	tn_exec(r, &q_group_create, group_created);
@@ -296,11 +290,7 @@ static void
 group_delete(struct tn_req *r)
 {
 	r->what = "Group";
-	if (!tn_require_user(r))
-		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_exec(r, &q_group_delete, tn_deleted);
+	tn_delete(r, &q_group_delete);
 }
 
 /* Maps group_transfer()'s status onto GitLab's answer. */
@@ -336,10 +326,7 @@ group_transfer(struct tn_req *r)
 		return;
 	tn_arg_actor(r);
 	tn_arg_ref(r, r->id);
-	if (has_target)
-		tn_arg_i64(r, target);
-	else
-		tn_arg(r, NULL);
+	tn_arg_i64_opt(r, has_target, target);
 	tn_exec(r, &q_group_transfer, group_transferred);
 }
 

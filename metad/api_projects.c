@@ -196,18 +196,9 @@ projects_list(struct tn_req *r)
 	tn_arg(r, search && *search ? search : NULL);
 	tn_arg_bool(r, search_ns);
 	tn_arg(r, vis);
-	if (min > 0)
-		tn_arg_i64(r, min);
-	else
-		tn_arg(r, NULL);
-	if (has_after)
-		tn_arg_i64(r, after);
-	else
-		tn_arg(r, NULL);
-	if (has_before)
-		tn_arg_i64(r, before);
-	else
-		tn_arg(r, NULL);
+	tn_arg_i64_opt(r, min > 0, min);
+	tn_arg_i64_opt(r, has_after, after);
+	tn_arg_i64_opt(r, has_before, before);
 	tn_arg(r, order_by);
 	tn_arg(r, sort);
 	tn_arg_i64(r, r->page.per_page);
@@ -318,18 +309,19 @@ project_created(PGresult *res, void *arg)
 	}
 }
 
-/* Validates the fields of a create or update: name and path (deriving one from the other when
- * creating), visibility, registry access. -1 when the request was answered. */
+/* Validates the fields of a create or update (name and path, deriving one from the other when
+ * creating; description, visibility, registry access, cleanup policy) and adds name, path,
+ * description, visibility and registry access to the SQL arguments; -1 when the request was
+ * answered. */
 static int
-project_fields(struct tn_req *r, bool create, char **name, char **path, const char **vis,
-               const char **registry)
+project_fields(struct tn_req *r, bool create)
 {
-	const char *n = tn_str(r, "name"), *p = tn_str(r, "path"), *why;
+	const char *n = tn_str(r, "name"), *p = tn_str(r, "path"), *vis, *registry, *why;
 	if (n != NULL && *n == '\0')
 		n = NULL;
 	if (p != NULL && *p == '\0')
 		p = NULL;
-	if (tn_enum(r, "visibility", visibilities, vis) < 0 || registry_level(r, registry) < 0)
+	if (tn_enum(r, "visibility", visibilities, &vis) < 0 || registry_level(r, &registry) < 0)
 		return -1;
 	if (create && n == NULL && p == NULL) {
 		tn_fail_param(r, "name, path are missing, at least one parameter must be provided");
@@ -344,45 +336,39 @@ project_fields(struct tn_req *r, bool create, char **name, char **path, const ch
 		tn_fail_validation(r, "description", tn_description_message);
 		return -1;
 	}
-	*name = n ? xstrdup(n) : create ? xstrdup(p) : NULL;
-	*path = p ? xstrdup(p) : create ? path_from_name(n) : NULL;
-	if (*path != NULL && !name_valid_path(*path)) {
-		free(*name);
-		free(*path);
+	char *name = n ? xstrdup(n) : create ? xstrdup(p) : NULL;
+	char *path = p ? xstrdup(p) : create ? path_from_name(n) : NULL;
+	int rc = 0;
+	if (path != NULL && !name_valid_path(path)) {
 		tn_fail_validation(r, "path", tn_path_message);
-		return -1;
+		rc = -1;
+	} else if (rg_policy_check(r) < 0) {
+		rc = -1;
+	} else {
+		tn_arg(r, name);
+		tn_arg(r, path);
+		tn_arg(r, description);
+		tn_arg(r, vis);
+		tn_arg(r, registry);
 	}
-	return 0;
+	free(name);
+	free(path);
+	return rc;
 }
 
 /* Sends the create for user (the caller, or the user of /projects/user/:user_id). */
 static void
 project_create_as(struct tn_req *r, int64_t user, bool admin)
 {
-	char *name, *path;
-	const char *vis, *registry;
 	int64_t ns = 0;
 	int has_ns = tn_int(r, "namespace_id", &ns);
-	if (has_ns < 0 || project_fields(r, true, &name, &path, &vis, &registry) < 0)
+	if (has_ns < 0)
 		return;
-	if (rg_policy_check(r) < 0) {
-		free(name);
-		free(path);
-		return;
-	}
 	tn_arg_i64(r, user);
 	tn_arg_bool(r, admin);
-	if (has_ns)
-		tn_arg_i64(r, ns);
-	else
-		tn_arg(r, NULL);
-	tn_arg(r, name);
-	tn_arg(r, path);
-	tn_arg(r, tn_str(r, "description"));
-	tn_arg(r, vis);
-	tn_arg(r, registry);
-	free(name);
-	free(path);
+	tn_arg_i64_opt(r, has_ns, ns);
+	if (project_fields(r, true) < 0)
+		return;
 	tn_exec(r, &q_project_create, project_created);
 }
 
@@ -455,24 +441,10 @@ project_update(struct tn_req *r)
 		                 "missing, at least one parameter must be provided");
 		return;
 	}
-	char *name, *path;
-	const char *vis, *registry;
-	if (project_fields(r, false, &name, &path, &vis, &registry) < 0)
-		return;
-	if (rg_policy_check(r) < 0) {
-		free(name);
-		free(path);
-		return;
-	}
 	tn_arg_actor(r);
 	tn_arg_ref(r, r->id);
-	tn_arg(r, name);
-	tn_arg(r, path);
-	tn_arg(r, tn_str(r, "description"));
-	tn_arg(r, vis);
-	tn_arg(r, registry);
-	free(name);
-	free(path);
+	if (project_fields(r, false) < 0)
+		return;
 	tn_exec(r, &q_project_update, project_updated);
 }
 
@@ -480,11 +452,7 @@ project_update(struct tn_req *r)
 static void
 project_delete(struct tn_req *r)
 {
-	if (!tn_require_user(r))
-		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_exec(r, &q_project_delete, tn_deleted);
+	tn_delete(r, &q_project_delete);
 }
 
 /* Maps project_transfer()'s status onto GitLab's answer. */

@@ -161,6 +161,20 @@ tag_of_path(struct tn_req *r)
 	return url_decode(seg, strlen(seg), false);
 }
 
+/* Reads :tag_name into c->tag and adds the arguments of q_tag and q_tag_delete: (the caller when
+ * caller,) the project, the repository, the tag (NULL for a name that cannot be one). */
+static void
+tag_args(struct rg_call *c, bool caller)
+{
+	struct tn_req *r = c->r;
+	c->tag = tag_of_path(r);
+	if (caller)
+		tn_arg_actor(r);
+	tn_arg_i64(r, c->project_id);
+	tn_arg_i64(r, c->repo_id);
+	tn_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
+}
+
 /* A tag's details, or 404 for the repository or the tag. */
 static void
 tag_read(PGresult *res, void *arg)
@@ -201,11 +215,7 @@ tag_get(struct rg_call *c)
 {
 	if (!rg_repository_id(c))
 		return;
-	struct tn_req *r = c->r;
-	c->tag = tag_of_path(r);
-	tn_arg_i64(r, c->project_id);
-	tn_arg_i64(r, c->repo_id);
-	tn_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
+	tag_args(c, false);
 	rg_exec(c, &q_tag, tag_read);
 }
 
@@ -230,12 +240,7 @@ tag_delete(struct rg_call *c)
 {
 	if (!rg_repository_id(c))
 		return;
-	struct tn_req *r = c->r;
-	c->tag = tag_of_path(r);
-	tn_arg_actor(r);
-	tn_arg_i64(r, c->project_id);
-	tn_arg_i64(r, c->repo_id);
-	tn_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
+	tag_args(c, true);
 	rg_exec(c, &q_tag_delete, tag_deleted);
 }
 

@@ -437,6 +437,15 @@ tn_arg_bool(struct tn_req *r, bool v)
 }
 
 void
+tn_arg_i64_opt(struct tn_req *r, bool given, int64_t v)
+{
+	if (given)
+		tn_arg_i64(r, v);
+	else
+		tn_arg(r, NULL);
+}
+
+void
 tn_arg_actor(struct tn_req *r)
 {
 	tn_arg_i64(r, r->actor.user_id);
@@ -551,13 +560,24 @@ tn_status(struct tn_req *r, PGresult *res)
 	return status;
 }
 
-void
-tn_deleted(PGresult *res, void *arg)
+/* Answers a delete function's status: 202, as GitLab deletes asynchronously, or the refusal. */
+static void
+deleted(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
 	/* ok is the one status left: the delete functions return not_found, forbidden or ok */
 	if (tn_status(r, res) != NULL)
 		tn_fail(r, 202, "202 Accepted");
+}
+
+void
+tn_delete(struct tn_req *r, struct pg_stmt *stmt)
+{
+	if (!tn_require_user(r))
+		return;
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_exec(r, stmt, deleted);
 }
 
 bool
@@ -569,18 +589,26 @@ tn_require_user(struct tn_req *r)
 	return false;
 }
 
+bool
+tn_list_ok(struct tn_req *r, PGresult *res)
+{
+	if (!pg_ok(res)) {
+		tn_db_error(r, res);
+		return false;
+	}
+	if (pg_rows(res) == 0 || !pg_get_bool(res, 0, "ok")) {
+		tn_not_found(r, NULL);
+		return false;
+	}
+	return true;
+}
+
 void
 tn_reply_list(struct tn_req *r, PGresult *res,
               json_object *(*build)(struct tn_req *r, PGresult *res, int row))
 {
-	if (!pg_ok(res)) {
-		tn_db_error(r, res);
+	if (!tn_list_ok(r, res))
 		return;
-	}
-	if (pg_rows(res) == 0 || !pg_get_bool(res, 0, "ok")) {
-		tn_not_found(r, NULL);
-		return;
-	}
 	json_object *arr = json_object_new_array();
 	for (int i = 0; i < pg_rows(res); i++)
 		if (pg_get(res, i, "id") != NULL)
