@@ -118,25 +118,19 @@ gl_page_headers(struct http_txn *txn, const struct gl_page *p, int64_t total,
                 struct http_headers *out)
 {
 	int64_t pages = total == 0 ? 1 : (total + p->per_page - 1) / p->per_page;
-	char buf[32];
-	snprintf(buf, sizeof(buf), "%lld", (long long)total);
-	headers_set(out, "X-Total", buf);
-	snprintf(buf, sizeof(buf), "%lld", (long long)pages);
-	headers_set(out, "X-Total-Pages", buf);
-	snprintf(buf, sizeof(buf), "%lld", (long long)p->page);
-	headers_set(out, "X-Page", buf);
-	snprintf(buf, sizeof(buf), "%lld", (long long)p->per_page);
-	headers_set(out, "X-Per-Page", buf);
+	headers_set_int(out, "X-Total", total);
+	headers_set_int(out, "X-Total-Pages", pages);
+	headers_set_int(out, "X-Page", p->page);
+	headers_set_int(out, "X-Per-Page", p->per_page);
+	/* the next and previous pages: empty when there is none, as GitLab sends them */
 	if (p->page < pages)
-		snprintf(buf, sizeof(buf), "%lld", (long long)(p->page + 1));
+		headers_set_int(out, "X-Next-Page", p->page + 1);
 	else
-		buf[0] = '\0';
-	headers_set(out, "X-Next-Page", buf);
+		headers_set(out, "X-Next-Page", "");
 	if (p->page > 1)
-		snprintf(buf, sizeof(buf), "%lld", (long long)(p->page - 1));
+		headers_set_int(out, "X-Prev-Page", p->page - 1);
 	else
-		buf[0] = '\0';
-	headers_set(out, "X-Prev-Page", buf);
+		headers_set(out, "X-Prev-Page", "");
 
 	char *link = xstrdup("");
 	struct {
