@@ -69,15 +69,8 @@ static void
 group_read(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res)) {
-		tn_db_error(r, res);
-		return;
-	}
-	if (pg_rows(res) == 0) {
-		tn_not_found(r, "Group");
-		return;
-	}
-	tn_reply(r, (int)r->num, tn_group_json(r, res, 0));
+	if (tn_found(r, res, "Group"))
+		tn_reply(r, (int)r->num, tn_group_json(r, res, 0));
 }
 
 void

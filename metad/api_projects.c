@@ -105,15 +105,8 @@ static void
 project_read(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res)) {
-		tn_db_error(r, res);
-		return;
-	}
-	if (pg_rows(res) == 0) {
-		tn_not_found(r, "Project");
-		return;
-	}
-	tn_reply(r, (int)r->num, tn_project_json(r, res, 0, (enum tn_project_shape)r->mode));
+	if (tn_found(r, res, "Project"))
+		tn_reply(r, (int)r->num, tn_project_json(r, res, 0, (enum tn_project_shape)r->mode));
 }
 
 void

@@ -67,20 +67,29 @@ next_link(struct tn_req *r, const char *last)
 	return link;
 }
 
+/* Whether the repository's row came back; false once answered (500/503, or 404). */
+static bool
+found(struct rg_call *c, PGresult *res)
+{
+	if (!pg_ok(res)) {
+		rg_db_error(c, res);
+		return false;
+	}
+	if (pg_rows(res) == 0) {
+		rg_fail(c, 404, "404 Not found");
+		return false;
+	}
+	return true;
+}
+
 /* A page of tags: offset pagination headers, or a Link to the next keyset page. */
 static void
 tags_listed(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
 	struct tn_req *r = c->r;
-	if (!pg_ok(res)) {
-		rg_db_error(c, res);
+	if (!found(c, res))
 		return;
-	}
-	if (pg_rows(res) == 0) {
-		rg_fail(c, 404, "404 Not found");
-		return;
-	}
 	const char *path = pg_get(res, 0, "path");
 	json_object *arr = json_object_new_array();
 	int64_t shown = 0;
@@ -161,11 +170,14 @@ tag_of_path(struct tn_req *r)
 	return url_decode(seg, strlen(seg), false);
 }
 
-/* Reads :tag_name into c->tag and adds the arguments of q_tag and q_tag_delete: (the caller when
- * caller,) the project, the repository, the tag (NULL for a name that cannot be one). */
-static void
+/* Reads :repository_id and :tag_name (into c->tag) and adds the arguments of q_tag and
+ * q_tag_delete: (the caller when caller,) the project, the repository, the tag (NULL for a name
+ * that cannot be one). false after answering 400 for the repository id. */
+static bool
 tag_args(struct rg_call *c, bool caller)
 {
+	if (!rg_repository_id(c))
+		return false;
 	struct tn_req *r = c->r;
 	c->tag = tag_of_path(r);
 	if (caller)
@@ -173,6 +185,7 @@ tag_args(struct rg_call *c, bool caller)
 	tn_arg_i64(r, c->project_id);
 	tn_arg_i64(r, c->repo_id);
 	tn_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
+	return true;
 }
 
 /* A tag's details, or 404 for the repository or the tag. */
@@ -180,14 +193,8 @@ static void
 tag_read(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (!pg_ok(res)) {
-		rg_db_error(c, res);
+	if (!found(c, res))
 		return;
-	}
-	if (pg_rows(res) == 0) {
-		rg_fail(c, 404, "404 Not found");
-		return;
-	}
 	const char *name = pg_get(res, 0, "name");
 	if (name == NULL) {
 		rg_fail(c, 404, "404 Tag Not Found");
@@ -213,10 +220,8 @@ tag_read(PGresult *res, void *arg)
 static void
 tag_get(struct rg_call *c)
 {
-	if (!rg_repository_id(c))
-		return;
-	tag_args(c, false);
-	rg_exec(c, &q_tag, tag_read);
+	if (tag_args(c, false))
+		rg_exec(c, &q_tag, tag_read);
 }
 
 void
@@ -238,10 +243,8 @@ tag_deleted(PGresult *res, void *arg)
 static void
 tag_delete(struct rg_call *c)
 {
-	if (!rg_repository_id(c))
-		return;
-	tag_args(c, true);
-	rg_exec(c, &q_tag_delete, tag_deleted);
+	if (tag_args(c, true))
+		rg_exec(c, &q_tag_delete, tag_deleted);
 }
 
 void

@@ -590,6 +590,20 @@ tn_require_user(struct tn_req *r)
 }
 
 bool
+tn_found(struct tn_req *r, PGresult *res, const char *what)
+{
+	if (!pg_ok(res)) {
+		tn_db_error(r, res);
+		return false;
+	}
+	if (pg_rows(res) == 0) {
+		tn_not_found(r, what);
+		return false;
+	}
+	return true;
+}
+
+bool
 tn_list_ok(struct tn_req *r, PGresult *res)
 {
 	if (!pg_ok(res)) {
@@ -637,10 +651,12 @@ utf8_match(pcre2_code **code, const char *pattern, const char *text)
 	return rc >= 0;
 }
 
-bool
-tn_valid_group_name(const char *name, const char **why)
+/* A name of 1 to 255 bytes matching pattern; *why gets GitLab's message, rule when it does not
+ * match. */
+static bool
+valid_name(const char *name, pcre2_code **re, const char *pattern, const char *rule,
+           const char **why)
 {
-	static pcre2_code *re;
 	if (*name == '\0') {
 		*why = "can't be blank";
 		return false;
@@ -649,32 +665,32 @@ tn_valid_group_name(const char *name, const char **why)
 		*why = "is too long (maximum is 255 characters)";
 		return false;
 	}
-	*why = "can contain only letters, digits, emoji, '_', '.', dash, space, parenthesis. It must "
-	       "start with letter, digit, emoji or '_'.";
-	return utf8_match(&re,
+	*why = rule;
+	return utf8_match(re, pattern, name);
+}
+
+bool
+tn_valid_group_name(const char *name, const char **why)
+{
+	static pcre2_code *re;
+	return valid_name(name, &re,
 	                  "^[\\p{L}\\p{N}\\x{00A9}-\\x{1f9ff}_]"
 	                  "[\\p{L}\\p{N}\\p{Pd}_.() \\x{00A9}-\\x{1f9ff}]*$",
-	                  name);
+	                  "can contain only letters, digits, emoji, '_', '.', dash, space, "
+	                  "parenthesis. It must start with letter, digit, emoji or '_'.",
+	                  why);
 }
 
 bool
 tn_valid_project_name(const char *name, const char **why)
 {
 	static pcre2_code *re;
-	if (*name == '\0') {
-		*why = "can't be blank";
-		return false;
-	}
-	if (strlen(name) > 255) {
-		*why = "is too long (maximum is 255 characters)";
-		return false;
-	}
-	*why = "can contain only letters, digits, emojis, '_', '.', '+', dashes, or spaces. It must "
-	       "start with a letter, digit, emoji, or '_'.";
-	return utf8_match(&re,
+	return valid_name(name, &re,
 	                  "^[\\p{L}\\p{N}\\x{00A9}-\\x{1f9ff}_]"
 	                  "[\\p{L}\\p{N}\\p{Pd}+_. \\x{00A9}-\\x{1f9ff}]*$",
-	                  name);
+	                  "can contain only letters, digits, emojis, '_', '.', '+', dashes, or "
+	                  "spaces. It must start with a letter, digit, emoji, or '_'.",
+	                  why);
 }
 
 /* ---- entities -------------------------------------------------------------------------------- */

@@ -107,6 +107,9 @@ const char *tn_status(struct tn_req *r, PGresult *res);
 void tn_delete(struct tn_req *r, struct pg_stmt *stmt);
 /* 401 unless a user (not a deploy token) is signed in; true when the caller may go on. */
 bool tn_require_user(struct tn_req *r);
+/* Whether a read query found its row; false once answered: the query failed (500/503), or 404
+ * "<what> Not Found" (what NULL: r->what). */
+bool tn_found(struct tn_req *r, PGresult *res, const char *what);
 /* Whether a list query's result may be shown: its first row's "ok" says the source may be seen.
  * false once answered: the query failed (500/503), or 404 "<r->what> Not Found". */
 bool tn_list_ok(struct tn_req *r, PGresult *res);
