@@ -91,6 +91,16 @@ op_free(struct dt_op *op)
 	free(op);
 }
 
+/* A request's state: the caller. */
+static struct dt_op *
+op_new(struct http_txn *txn)
+{
+	struct dt_op *op = xcalloc(1, sizeof(*op));
+	op->txn = txn;
+	rest_actor(txn, &op->actor);
+	return op;
+}
+
 /* Entities::DeployToken from a row of DT_FIELDS (a rest_row_fn). */
 static json_object *
 dt_json(const PGresult *res, int row, void *arg)
@@ -343,11 +353,9 @@ params_ready(struct http_txn *txn, json_object *p, void *arg)
 static void
 start(struct http_txn *txn, const struct route_match *m, bool group, enum dt_action action)
 {
-	struct dt_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
+	struct dt_op *op = op_new(txn);
 	op->group = group;
 	op->action = action;
-	rest_actor(txn, &op->actor);
 	const char *id = route_param(m, "id"), *token_id = route_param(m, "token_id");
 	op->target = xstrdup(id ? id : "");
 	op->token_id = token_id ? xstrdup(token_id) : NULL;
@@ -358,61 +366,22 @@ start(struct http_txn *txn, const struct route_match *m, bool group, enum dt_act
 	params_read(txn, params_ready, op);
 }
 
-/* GET /projects/:id/deploy_tokens */
-static void
-h_project_list(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, false, DT_LIST);
-}
+/* One route entry point per (target, action): GET/POST /projects/:id/deploy_tokens and
+ * GET/DELETE /projects/:id/deploy_tokens/:token_id, the same for groups. */
+#define DT_ENTRY(fn, group, action)                                       \
+	static void fn(struct http_txn *txn, const struct route_match *m) \
+	{                                                                 \
+		start(txn, m, group, action);                             \
+	}
 
-/* POST /projects/:id/deploy_tokens */
-static void
-h_project_create(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, false, DT_CREATE);
-}
-
-/* GET /projects/:id/deploy_tokens/:token_id */
-static void
-h_project_get(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, false, DT_GET);
-}
-
-/* DELETE /projects/:id/deploy_tokens/:token_id */
-static void
-h_project_delete(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, false, DT_DELETE);
-}
-
-/* GET /groups/:id/deploy_tokens */
-static void
-h_group_list(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, true, DT_LIST);
-}
-
-/* POST /groups/:id/deploy_tokens */
-static void
-h_group_create(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, true, DT_CREATE);
-}
-
-/* GET /groups/:id/deploy_tokens/:token_id */
-static void
-h_group_get(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, true, DT_GET);
-}
-
-/* DELETE /groups/:id/deploy_tokens/:token_id */
-static void
-h_group_delete(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, true, DT_DELETE);
-}
+DT_ENTRY(h_project_list, false, DT_LIST)
+DT_ENTRY(h_project_create, false, DT_CREATE)
+DT_ENTRY(h_project_get, false, DT_GET)
+DT_ENTRY(h_project_delete, false, DT_DELETE)
+DT_ENTRY(h_group_list, true, DT_LIST)
+DT_ENTRY(h_group_create, true, DT_CREATE)
+DT_ENTRY(h_group_get, true, DT_GET)
+DT_ENTRY(h_group_delete, true, DT_DELETE)
 
 /* Parameters of GET /deploy_tokens read: list them all. */
 static void
@@ -433,9 +402,7 @@ static void
 h_all(struct http_txn *txn, const struct route_match *m)
 {
 	(void)m;
-	struct dt_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
-	rest_actor(txn, &op->actor);
+	struct dt_op *op = op_new(txn);
 	if (!rest_require_admin(txn, &op->actor)) {
 		op_free(op);
 		return;
