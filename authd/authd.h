@@ -237,6 +237,16 @@ typedef json_object *(*rest_row_fn)(const PGresult *res, int row, void *arg);
  * is NULL), each item made by row; 500/503 naming what when the query failed. */
 void rest_respond_page(struct http_txn *txn, const struct gl_page *page, const PGresult *res,
                        const char *what, rest_row_fn row, void *arg);
+/* A page's LIMIT and OFFSET as query parameters. */
+struct rest_window {
+	char limit[24];
+	char offset[24];
+};
+/* Reads page and per_page into *page and their LIMIT and OFFSET into *w; false after answering
+ * 400. */
+bool rest_page(struct http_txn *txn, struct gl_page *page, struct rest_window *w);
+/* A gl_param_bool value as a query parameter: "true", "false", or NULL when it was absent. */
+const char *rest_bool_arg(int b);
 /* Checks the name and scopes of a new token, scopes among allowed (SCOPE_* bits), if_empty the
  * answer to an empty list; answers 400 on the first problem and returns false, else true with
  * the scopes in *bits. */

@@ -144,18 +144,15 @@ list(struct dt_op *op, bool all)
 		op_free(op);
 		return;
 	}
-	if (gl_page_parse(op->txn, &op->page) < 0) {
+	struct rest_window w;
+	if (!rest_page(op->txn, &op->page, &w)) {
 		op_free(op);
 		return;
 	}
 	const char *project = NULL, *group = NULL;
 	if (!all)
 		owner_params(op, &project, &group);
-	char limit[32], offset[32];
-	snprintf(limit, sizeof(limit), "%lld", (long long)op->page.per_page);
-	snprintf(offset, sizeof(offset), "%lld", (long long)gl_page_offset(&op->page));
-	const char *v[] = { project, group, active < 0 ? NULL : active ? "true" : "false", limit,
-		            offset };
+	const char *v[] = { project, group, rest_bool_arg(active), w.limit, w.offset };
 	pg_exec(ad.db, &q_list, 5, v, list_got, op);
 }
 

@@ -271,16 +271,14 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		op_free(op);
 		return;
 	}
-	if (gl_page_parse(txn, &op->page) < 0) {
+	struct rest_window w;
+	if (!rest_page(txn, &op->page, &w)) {
 		op_free(op);
 		return;
 	}
 	const char *search = gl_param_str(p, "search");
-	char limit[32], offset[32];
-	snprintf(limit, sizeof(limit), "%lld", (long long)op->page.per_page);
-	snprintf(offset, sizeof(offset), "%lld", (long long)gl_page_offset(&op->page));
-	const char *v[] = { user, revoked < 0 ? NULL : revoked ? "true" : "false", state,
-		            search && *search ? search : NULL, limit, offset };
+	const char *v[] = { user, rest_bool_arg(revoked), state, search && *search ? search : NULL,
+		            w.limit, w.offset };
 	pg_exec(ad.db, &q_list, 6, v, list_got, op);
 }
 

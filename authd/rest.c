@@ -1,4 +1,5 @@
 /* Pieces every REST handler of authd shares: the caller, access checks, plain answers. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,22 @@ rest_respond_page(struct http_txn *txn, const struct gl_page *page, const PGresu
 		if (pg_get(res, i, "id") != NULL)
 			json_object_array_add(arr, row(res, i, arg));
 	gl_page_respond(txn, page, pg_get_int(res, 0, "total"), arr);
+}
+
+bool
+rest_page(struct http_txn *txn, struct gl_page *page, struct rest_window *w)
+{
+	if (gl_page_parse(txn, page) < 0)
+		return false;
+	snprintf(w->limit, sizeof(w->limit), "%lld", (long long)page->per_page);
+	snprintf(w->offset, sizeof(w->offset), "%lld", (long long)gl_page_offset(page));
+	return true;
+}
+
+const char *
+rest_bool_arg(int b)
+{
+	return b < 0 ? NULL : b ? "true" : "false";
 }
 
 bool

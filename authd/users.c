@@ -295,8 +295,7 @@ params_valid(struct user_op *op)
 static const char *
 bool_param(json_object *p, const char *key)
 {
-	int b = gl_param_bool(p, key);
-	return b < 0 ? NULL : b ? "true" : "false";
+	return rest_bool_arg(gl_param_bool(p, key));
 }
 
 /* The conflict GitLab reports for a unique violation, or NULL if it is none of ours. */
@@ -400,7 +399,8 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		op_free(op);
 		return;
 	}
-	if (gl_page_parse(txn, &op->page) < 0) {
+	struct rest_window w;
+	if (!rest_page(txn, &op->page, &w)) {
 		op_free(op);
 		return;
 	}
@@ -434,9 +434,6 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		fv[i] = b == 1 && (i != 2 || op->actor.admin) ? "true" : "false";
 	}
 	const char *search = gl_param_str(p, "search");
-	char limit[32], offset[32];
-	snprintf(limit, sizeof(limit), "%lld", (long long)op->page.per_page);
-	snprintf(offset, sizeof(offset), "%lld", (long long)gl_page_offset(&op->page));
 	const char *v[] = { username && *username ? username : NULL,
 		            search && *search ? search : NULL,
 		            op->actor.admin ? "true" : "false",
@@ -445,8 +442,8 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		            fv[2],
 		            order ? order : "id",
 		            sort ? sort : "desc",
-		            limit,
-		            offset };
+		            w.limit,
+		            w.offset };
 	pg_exec(ad.db, &q_list, 10, v, list_got, op);
 }
 
