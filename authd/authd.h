@@ -105,9 +105,8 @@ void access_parse(struct access_list *l, const char *param);
 void access_list_clear(struct access_list *l);
 /* Project paths a repository name may belong to, longest first: the prefixes at a '/' that
  * leave at most two segments after them and have at least two segments. NULL-terminated
- * (caller frees with access_prefixes_free); NULL for an invalid name. */
+ * (caller frees with strv_free); NULL for an invalid name. */
 char **access_prefixes(const char *name);
-void access_prefixes_free(char **v);
 /* The prefixes as a PostgreSQL text[] literal (caller frees). */
 char *access_prefixes_array(char *const *v);
 
@@ -206,9 +205,8 @@ bool cred_parse_basic(const char *header, char **user, char **password);
 typedef void (*params_cb)(struct http_txn *txn, json_object *params, void *arg);
 void params_read(struct http_txn *txn, params_cb cb, void *arg);
 /* A list parameter (a JSON array, "key[]" in a form, or "a,b"), NULL-terminated, or NULL when
- * missing; caller frees with params_list_free. */
+ * missing; caller frees with strv_free. */
 char **params_list(json_object *p, const char *key);
-void params_list_free(char **v);
 
 /* ---- rest.c: shared pieces of the REST handlers ------------------------------------------- */
 

@@ -205,11 +205,11 @@ resolve(struct jwt_req *jr)
 			continue;
 		char **prefixes = access_prefixes(it->name);
 		if (prefixes == NULL || prefixes[0] == NULL) {
-			access_prefixes_free(prefixes);
+			strv_free(prefixes);
 			continue;
 		}
 		char *array = access_prefixes_array(prefixes);
-		access_prefixes_free(prefixes);
+		strv_free(prefixes);
 		struct scope_query *q = xcalloc(1, sizeof(*q));
 		q->jr = jr;
 		q->idx = i;

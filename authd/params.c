@@ -114,48 +114,45 @@ params_read(struct http_txn *txn, params_cb cb, void *arg)
 	http_txn_read_body(txn, PARAMS_MAX_BODY, body_read, op);
 }
 
+/* A growing NULL-terminated list of strings. */
+struct list {
+	char **v;
+	size_t n, cap;
+};
+
+/* Appends a copy of s, keeping the list NULL-terminated. */
+static void
+list_add(struct list *l, const char *s)
+{
+	if (l->n == l->cap) {
+		l->cap *= 2;
+		l->v = xrealloc(l->v, (l->cap + 1) * sizeof(char *));
+	}
+	l->v[l->n++] = xstrdup(s);
+	l->v[l->n] = NULL;
+}
+
 char **
 params_list(json_object *p, const char *key)
 {
 	json_object *v;
 	if (p == NULL || !json_object_object_get_ex(p, key, &v) || v == NULL)
 		return NULL;
-	size_t n = 0, cap = 4;
-	char **out = xcalloc(cap + 1, sizeof(char *));
+	struct list l = { xcalloc(5, sizeof(char *)), 0, 4 };
 	if (json_object_is_type(v, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(v); i++) {
 			json_object *e = json_object_array_get_idx(v, i);
-			if (!json_object_is_type(e, json_type_string))
-				continue;
-			if (n == cap) {
-				cap *= 2;
-				out = xrealloc(out, (cap + 1) * sizeof(char *));
-			}
-			out[n++] = xstrdup(json_object_get_string(e));
+			if (json_object_is_type(e, json_type_string))
+				list_add(&l, json_object_get_string(e));
 		}
 	} else if (json_object_is_type(v, json_type_string)) {
 		/* "api,read_api", as Grape's CommaSeparatedToArray takes it */
 		char *copy = xstrdup(json_object_get_string(v));
 		char *save = NULL;
-		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-			if (n == cap) {
-				cap *= 2;
-				out = xrealloc(out, (cap + 1) * sizeof(char *));
-			}
-			out[n++] = xstrdup(t);
-		}
+		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+			list_add(&l, t);
 		free(copy);
 	}
-	out[n] = NULL;
-	return out;
+	return l.v;
 }
 
-void
-params_list_free(char **v)
-{
-	if (v == NULL)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}

@@ -150,7 +150,7 @@ rest_token_fields(struct http_txn *txn, json_object *p, unsigned allowed, const 
 		                            ? "name is missing, scopes is missing"
 		                        : name == NULL ? "name is missing"
 		                                       : "scopes is missing");
-		params_list_free(scopes);
+		strv_free(scopes);
 		return false;
 	}
 	bool bad = false, empty = scopes[0] == NULL;
@@ -160,7 +160,7 @@ rest_token_fields(struct http_txn *txn, json_object *p, unsigned allowed, const 
 		bad |= b == 0 || (b & ~allowed) != 0;
 		*bits |= b;
 	}
-	params_list_free(scopes);
+	strv_free(scopes);
 	if (bad || empty) {
 		error_gitlab_param(txn, bad ? "scopes does not have a valid value" : if_empty);
 		return false;
