@@ -217,8 +217,6 @@ bool rest_require_user(struct http_txn *txn, const struct actor *a);
 bool rest_require_admin(struct http_txn *txn, const struct actor *a);
 /* Answers 500 after a failed query (503 when the database is unreachable), logging it. */
 void rest_db_error(struct http_txn *txn, const PGresult *res, const char *what);
-/* "true"/"false"/"null" as the whole answer (block/unblock). */
-void rest_respond_literal(struct http_txn *txn, int status, const char *literal);
 /* Answers 204. */
 void rest_no_content(struct http_txn *txn);
 /* A column holding "a,b" as a JSON array of strings. */

@@ -51,16 +51,6 @@ rest_db_error(struct http_txn *txn, const PGresult *res, const char *what)
 }
 
 void
-rest_respond_literal(struct http_txn *txn, int status, const char *literal)
-{
-	struct http_headers h;
-	headers_init(&h);
-	headers_add(&h, "Content-Type", "application/json");
-	http_txn_respond(txn, status, &h, literal, strlen(literal));
-	headers_clear(&h);
-}
-
-void
 rest_no_content(struct http_txn *txn)
 {
 	http_txn_respond(txn, 204, NULL, NULL, 0);

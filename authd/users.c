@@ -709,10 +709,10 @@ state_set(PGresult *res, void *arg)
 	} else if (pg_get_int(res, 0, "changed") > 0) {
 		log_info("user %s %s by %s", op->id, blocking ? "blocked" : "unblocked",
 		         op->actor.username);
-		rest_respond_literal(op->txn, 201, "true");
+		js_respond_text(op->txn, 201, "true");
 	} else {
 		/* GitLab: blocking a blocked user answers null, unblocking an active one false. */
-		rest_respond_literal(op->txn, 201, blocking ? "null" : "false");
+		js_respond_text(op->txn, 201, blocking ? "null" : "false");
 	}
 	op_free(op);
 }

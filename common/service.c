@@ -8,40 +8,30 @@
 #include "errors.h"
 #include "headers.h"
 #include "http.h"
+#include "json.h"
 #include "metrics.h"
 #include "util.h"
 
 static const char ok_body[] = "{\"status\":\"ok\"}";
 
-/* Answers status with a small JSON body. */
-static void
-respond_status(struct http_txn *txn, int status, const char *body)
-{
-	struct http_headers h;
-	headers_init(&h);
-	headers_add(&h, "Content-Type", "application/json");
-	http_txn_respond(txn, status, &h, body, strlen(body));
-	headers_clear(&h);
-}
-
 void
 service_health(struct http_txn *txn, const struct route_match *m)
 {
-	respond_status(txn, 200, ok_body);
+	js_respond_text(txn, 200, ok_body);
 	(void)m;
 }
 
 void
 service_ready(struct http_txn *txn)
 {
-	respond_status(txn, 200, ok_body);
+	js_respond_text(txn, 200, ok_body);
 }
 
 void
 service_not_ready(struct http_txn *txn, const char *why)
 {
 	char *body = xasprintf("{\"status\":\"%s\"}", why);
-	respond_status(txn, 503, body);
+	js_respond_text(txn, 503, body);
 	free(body);
 }
 
