@@ -1,4 +1,5 @@
-/* Pieces every REST handler of authd shares: the caller, access checks, plain answers. */
+/* Pieces every REST handler of authd shares: the caller, access checks, plain answers, list
+ * pages and their window, the fields of a new token. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

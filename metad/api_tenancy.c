@@ -606,11 +606,9 @@ tn_found(struct tn_req *r, PGresult *res, const char *what)
 bool
 tn_list_ok(struct tn_req *r, PGresult *res)
 {
-	if (!pg_ok(res)) {
-		tn_db_error(r, res);
+	if (!tn_found(r, res, NULL))
 		return false;
-	}
-	if (pg_rows(res) == 0 || !pg_get_bool(res, 0, "ok")) {
+	if (!pg_get_bool(res, 0, "ok")) {
 		tn_not_found(r, NULL);
 		return false;
 	}
