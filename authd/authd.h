@@ -200,10 +200,11 @@ bool cred_parse_basic(const char *header, char **user, char **password);
 /* ---- params.c: GitLab API parameters (read scalars with gl_param_str and gl_param_bool) ---- */
 
 /* params: body (JSON or form) and query merged, valid during the call (json_object_get keeps
- * it); NULL after an error answer was sent, and txn NULL too when the client is gone: then only
- * free your state. */
+ * it). */
 typedef void (*params_cb)(struct http_txn *txn, json_object *params, void *arg);
-void params_read(struct http_txn *txn, params_cb cb, void *arg);
+/* Reads the parameters, then runs cb; when they cannot be (the error is answered, or the client
+ * left) runs fail(arg) instead, to free the request's state (fail may be NULL). */
+void params_read(struct http_txn *txn, params_cb cb, void (*fail)(void *arg), void *arg);
 /* A list parameter (a JSON array, "key[]" in a form, or "a,b"), NULL-terminated, or NULL when
  * missing; caller frees with strv_free. */
 char **params_list(json_object *p, const char *key);

@@ -81,8 +81,9 @@ struct dt_op {
 
 /* Frees a request's state, wiping a token not yet shown. */
 static void
-op_free(struct dt_op *op)
+op_free(void *arg)
 {
+	struct dt_op *op = arg;
 	free(op->target);
 	free(op->token_id);
 	json_object_put(op->p);
@@ -331,10 +332,6 @@ static void
 params_ready(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct dt_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	char uid[32];
 	snprintf(uid, sizeof(uid), "%lld", (long long)op->actor.user_id);
@@ -360,7 +357,7 @@ start(struct http_txn *txn, const struct route_match *m, bool group, enum dt_act
 		op_free(op);
 		return;
 	}
-	params_read(txn, params_ready, op);
+	params_read(txn, params_ready, op_free, op);
 }
 
 /* One route entry point per (target, action): GET/POST /projects/:id/deploy_tokens and
@@ -386,10 +383,6 @@ all_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct dt_op *op = arg;
 	(void)txn;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	list(op, true);
 }
@@ -404,7 +397,7 @@ h_all(struct http_txn *txn, const struct route_match *m)
 		op_free(op);
 		return;
 	}
-	params_read(txn, all_params, op);
+	params_read(txn, all_params, op_free, op);
 }
 
 const struct route deploy_routes[] = {

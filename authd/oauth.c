@@ -239,8 +239,6 @@ static void
 params_ready(struct http_txn *txn, json_object *p, void *arg)
 {
 	(void)arg;
-	if (p == NULL)
-		return;
 	const char *grant = gl_param_str(p, "grant_type");
 	if (grant == NULL || *grant == '\0') {
 		missing(txn, "grant_type");
@@ -278,7 +276,7 @@ static void
 h_token(struct http_txn *txn, const struct route_match *m)
 {
 	(void)m;
-	params_read(txn, params_ready, NULL);
+	params_read(txn, params_ready, NULL, NULL);
 }
 
 const struct route oauth_routes[] = {

@@ -19,6 +19,7 @@
 
 struct params_op {
 	params_cb cb;
+	void (*fail)(void *arg);
 	void *arg;
 };
 
@@ -73,7 +74,8 @@ body_read(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
 	struct params_op *op = arg;
 	if (txn == NULL) {
-		op->cb(NULL, NULL, op->arg); /* nobody left to answer */
+		if (op->fail != NULL)
+			op->fail(op->arg); /* nobody left to answer */
 		free(op);
 		return;
 	}
@@ -86,7 +88,8 @@ body_read(struct http_txn *txn, struct evbuffer *body, void *arg)
 		error_gitlab(txn, status, msg);
 		free(msg);
 		free(cause);
-		op->cb(txn, NULL, op->arg);
+		if (op->fail != NULL)
+			op->fail(op->arg);
 		free(op);
 		return;
 	}
@@ -106,10 +109,11 @@ body_read(struct http_txn *txn, struct evbuffer *body, void *arg)
 }
 
 void
-params_read(struct http_txn *txn, params_cb cb, void *arg)
+params_read(struct http_txn *txn, params_cb cb, void (*fail)(void *arg), void *arg)
 {
 	struct params_op *op = xcalloc(1, sizeof(*op));
 	op->cb = cb;
+	op->fail = fail;
 	op->arg = arg;
 	http_txn_read_body(txn, PARAMS_MAX_BODY, body_read, op);
 }

@@ -63,8 +63,9 @@ struct pat_op {
 
 /* Frees a request's state, wiping a token not yet shown. */
 static void
-op_free(struct pat_op *op)
+op_free(void *arg)
 {
+	struct pat_op *op = arg;
 	free(op->id);
 	json_object_put(op->p);
 	free(op->scopes);
@@ -187,10 +188,6 @@ static void
 create_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct pat_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	unsigned bits;
 	if (!rest_token_fields(txn, p, SCOPE_ALL, "scopes does not have a valid value", &bits)) {
@@ -221,7 +218,7 @@ h_create(struct http_txn *txn, const struct route_match *m)
 		op_free(op);
 		return;
 	}
-	params_read(txn, create_params, op);
+	params_read(txn, create_params, op_free, op);
 }
 
 /* ---- GET /personal_access_tokens -------------------------------------------------------------- */
@@ -240,10 +237,6 @@ static void
 list_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct pat_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	const char *user = gl_param_str(p, "user_id");
 	char own[32];
@@ -291,7 +284,7 @@ h_list(struct http_txn *txn, const struct route_match *m)
 		op_free(op);
 		return;
 	}
-	params_read(txn, list_params, op);
+	params_read(txn, list_params, op_free, op);
 }
 
 /* ---- GET /personal_access_tokens/:id and /self ------------------------------------------------ */

@@ -124,8 +124,9 @@ struct user_op {
 
 /* Frees a request's state, wiping a password not yet hashed. */
 static void
-op_free(struct user_op *op)
+op_free(void *arg)
 {
+	struct user_op *op = arg;
 	free(op->id);
 	json_object_put(op->p);
 	if (op->password != NULL) {
@@ -387,10 +388,6 @@ static void
 list_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct user_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	const char *username = gl_param_str(p, "username");
 	/* Anonymous callers may only look up one user by name, as in GitLab. */
@@ -451,7 +448,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 static void
 h_list(struct http_txn *txn, const struct route_match *m)
 {
-	params_read(txn, list_params, op_new(txn, m));
+	params_read(txn, list_params, op_free, op_new(txn, m));
 }
 
 /* ---- POST /users, PUT /users/:id -------------------------------------------------------------- */
@@ -554,10 +551,6 @@ static void
 create_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct user_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	/* Grape's wording for missing parameters, in its order. */
 	char *missing = xstrdup("");
@@ -614,7 +607,7 @@ h_create(struct http_txn *txn, const struct route_match *m)
 		return;
 	}
 	op->creating = true;
-	params_read(txn, create_params, op);
+	params_read(txn, create_params, op_free, op);
 }
 
 /* Checks the parameters of an update. */
@@ -622,10 +615,6 @@ static void
 update_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct user_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	if (!params_valid(op)) {
 		op_free(op);
@@ -643,7 +632,7 @@ h_update(struct http_txn *txn, const struct route_match *m)
 {
 	struct user_op *op = admin_op(txn, m);
 	if (op != NULL)
-		params_read(txn, update_params, op);
+		params_read(txn, update_params, op_free, op);
 }
 
 /* ---- DELETE /users/:id ------------------------------------------------------------------------ */
@@ -671,10 +660,6 @@ static void
 delete_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct user_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	int hard = gl_param_bool(p, "hard_delete");
 	if (hard == -2) {
 		error_gitlab_param(txn, "hard_delete is invalid");
@@ -691,7 +676,7 @@ h_delete(struct http_txn *txn, const struct route_match *m)
 {
 	struct user_op *op = admin_op(txn, m);
 	if (op != NULL)
-		params_read(txn, delete_params, op);
+		params_read(txn, delete_params, op_free, op);
 }
 
 /* ---- POST /users/:id/block, /unblock ---------------------------------------------------------- */
