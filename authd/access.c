@@ -119,16 +119,6 @@ access_prefixes(const char *name)
 	return v;
 }
 
-void
-access_prefixes_free(char **v)
-{
-	if (v == NULL)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
 char *
 access_prefixes_array(char *const *v)
 {

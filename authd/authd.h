@@ -19,6 +19,7 @@
 
 struct cfg;
 struct event_base;
+struct gl_page;
 struct pg_pool;
 
 struct authd {
@@ -41,7 +42,7 @@ enum hash_cost { HASH_PASSWORD, HASH_TOKEN };
  * then the encoded hash, owned by the pool and valid during the call). */
 typedef void (*hash_cb)(bool ok, const char *hash, void *arg);
 
-/* Starts nthreads hashing threads whose results come back on base's loop. */
+/* Starts the worker's jobs pool (jobs.h) with nthreads threads; once per worker. */
 int hash_pool_start(struct event_base *base, int nthreads, char **cause);
 /* Hashes secret (copied, then wiped) in a pool thread. */
 void hash_make(const char *secret, enum hash_cost cost, hash_cb cb, void *arg);
@@ -104,9 +105,8 @@ void access_parse(struct access_list *l, const char *param);
 void access_list_clear(struct access_list *l);
 /* Project paths a repository name may belong to, longest first: the prefixes at a '/' that
  * leave at most two segments after them and have at least two segments. NULL-terminated
- * (caller frees with access_prefixes_free); NULL for an invalid name. */
+ * (caller frees with strv_free); NULL for an invalid name. */
 char **access_prefixes(const char *name);
-void access_prefixes_free(char **v);
 /* The prefixes as a PostgreSQL text[] literal (caller frees). */
 char *access_prefixes_array(char *const *v);
 
@@ -197,21 +197,17 @@ const char *cred_client(struct http_txn *txn);
 /* Splits "Basic base64(user:password)"; false if it is not one (caller frees both). */
 bool cred_parse_basic(const char *header, char **user, char **password);
 
-/* ---- params.c: GitLab API parameters ------------------------------------------------------ */
+/* ---- params.c: GitLab API parameters (read scalars with gl_param_str and gl_param_bool) ---- */
 
 /* params: body (JSON or form) and query merged, valid during the call (json_object_get keeps
- * it); NULL after an error answer was sent, and txn NULL too when the client is gone: then only
- * free your state. */
+ * it). */
 typedef void (*params_cb)(struct http_txn *txn, json_object *params, void *arg);
-void params_read(struct http_txn *txn, params_cb cb, void *arg);
-/* A scalar parameter as text (numbers and booleans too), or NULL when missing or null. */
-const char *params_str(json_object *p, const char *key);
+/* Reads the parameters, then runs cb; when they cannot be (the error is answered, or the client
+ * left) runs fail(arg) instead, to free the request's state (fail may be NULL). */
+void params_read(struct http_txn *txn, params_cb cb, void (*fail)(void *arg), void *arg);
 /* A list parameter (a JSON array, "key[]" in a form, or "a,b"), NULL-terminated, or NULL when
- * missing; caller frees with params_list_free. */
+ * missing; caller frees with strv_free. */
 char **params_list(json_object *p, const char *key);
-void params_list_free(char **v);
-/* A boolean parameter: -1 missing, 0 false, 1 true, -2 not a boolean. */
-int params_bool(json_object *p, const char *key);
 
 /* ---- rest.c: shared pieces of the REST handlers ------------------------------------------- */
 
@@ -222,14 +218,37 @@ bool rest_require_user(struct http_txn *txn, const struct actor *a);
 bool rest_require_admin(struct http_txn *txn, const struct actor *a);
 /* Answers 500 after a failed query (503 when the database is unreachable), logging it. */
 void rest_db_error(struct http_txn *txn, const PGresult *res, const char *what);
-/* "true"/"false"/"null" as the whole answer (block/unblock). */
-void rest_respond_literal(struct http_txn *txn, int status, const char *literal);
 /* Answers 204. */
 void rest_no_content(struct http_txn *txn);
 /* A column holding "a,b" as a JSON array of strings. */
 json_object *rest_str_array(const char *csv);
 /* Whether s is a decimal id that fits a bigint. */
 bool rest_is_id(const char *s);
+/* 404 unless id is one (rest_is_id); true when the caller may go on. */
+bool rest_require_id(struct http_txn *txn, const char *id);
+/* 400 {"message": {"<field>": ["<problem>"]}}, GitLab's model validation error. */
+void rest_validation_error(struct http_txn *txn, const char *field, const char *problem);
+/* One item of a list answer, from a row of a list query. */
+typedef json_object *(*rest_row_fn)(const PGresult *res, int row, void *arg);
+/* Answers a page of a list query whose rows carry "total" (an empty page is one row whose "id"
+ * is NULL), each item made by row; 500/503 naming what when the query failed. */
+void rest_respond_page(struct http_txn *txn, const struct gl_page *page, const PGresult *res,
+                       const char *what, rest_row_fn row, void *arg);
+/* A page's LIMIT and OFFSET as query parameters. */
+struct rest_window {
+	char limit[24];
+	char offset[24];
+};
+/* Reads page and per_page into *page and their LIMIT and OFFSET into *w; false after answering
+ * 400. */
+bool rest_page(struct http_txn *txn, struct gl_page *page, struct rest_window *w);
+/* A gl_param_bool value as a query parameter: "true", "false", or NULL when it was absent. */
+const char *rest_bool_arg(int b);
+/* Checks the name and scopes of a new token, scopes among allowed (SCOPE_* bits), if_empty the
+ * answer to an empty list; answers 400 on the first problem and returns false, else true with
+ * the scopes in *bits. */
+bool rest_token_fields(struct http_txn *txn, json_object *p, unsigned allowed,
+                       const char *if_empty, unsigned *bits);
 
 /* ---- the route tables of each module --------------------------------------------------------- */
 

@@ -81,8 +81,9 @@ struct dt_op {
 
 /* Frees a request's state, wiping a token not yet shown. */
 static void
-op_free(struct dt_op *op)
+op_free(void *arg)
 {
+	struct dt_op *op = arg;
 	free(op->target);
 	free(op->token_id);
 	json_object_put(op->p);
@@ -91,10 +92,21 @@ op_free(struct dt_op *op)
 	free(op);
 }
 
-/* Entities::DeployToken from a row of DT_FIELDS. */
-static json_object *
-dt_json(const PGresult *res, int row)
+/* A request's state: the caller. */
+static struct dt_op *
+op_new(struct http_txn *txn)
 {
+	struct dt_op *op = xcalloc(1, sizeof(*op));
+	op->txn = txn;
+	rest_actor(txn, &op->actor);
+	return op;
+}
+
+/* Entities::DeployToken from a row of DT_FIELDS (a rest_row_fn). */
+static json_object *
+dt_json(const PGresult *res, int row, void *arg)
+{
+	(void)arg;
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(pg_get_int(res, row, "id")));
 	json_object_object_add(o, "name", json_object_new_string(pg_get(res, row, "name")));
@@ -119,20 +131,7 @@ static void
 list_got(PGresult *res, void *arg)
 {
 	struct dt_op *op = arg;
-	if (!pg_ok(res) || pg_rows(res) < 1) {
-		rest_db_error(op->txn, res, "deploy token list");
-		op_free(op);
-		return;
-	}
-	json_object *arr = json_object_new_array();
-	for (int i = 0; i < pg_rows(res); i++)
-		if (pg_get(res, i, "id") != NULL)
-			json_object_array_add(arr, dt_json(res, i));
-	struct http_headers h;
-	headers_init(&h);
-	gl_page_headers(op->txn, &op->page, pg_get_int(res, 0, "total"), &h);
-	js_respond(op->txn, 200, &h, arr);
-	headers_clear(&h);
+	rest_respond_page(op->txn, &op->page, res, "deploy token list", dt_json, NULL);
 	op_free(op);
 }
 
@@ -140,24 +139,21 @@ list_got(PGresult *res, void *arg)
 static void
 list(struct dt_op *op, bool all)
 {
-	int active = params_bool(op->p, "active");
+	int active = gl_param_bool(op->p, "active");
 	if (active == -2) {
 		error_gitlab_param(op->txn, "active is invalid");
 		op_free(op);
 		return;
 	}
-	if (gl_page_parse(op->txn, &op->page) < 0) {
+	struct rest_window w;
+	if (!rest_page(op->txn, &op->page, &w)) {
 		op_free(op);
 		return;
 	}
 	const char *project = NULL, *group = NULL;
 	if (!all)
 		owner_params(op, &project, &group);
-	char limit[32], offset[32];
-	snprintf(limit, sizeof(limit), "%lld", (long long)op->page.per_page);
-	snprintf(offset, sizeof(offset), "%lld", (long long)gl_page_offset(&op->page));
-	const char *v[] = { project, group, active < 0 ? NULL : active ? "true" : "false", limit,
-		            offset };
+	const char *v[] = { project, group, rest_bool_arg(active), w.limit, w.offset };
 	pg_exec(ad.db, &q_list, 5, v, list_got, op);
 }
 
@@ -171,7 +167,7 @@ one_got(PGresult *res, void *arg)
 	else if (pg_rows(res) != 1)
 		error_gitlab(op->txn, 404, "404 Not found");
 	else
-		js_respond(op->txn, 200, NULL, dt_json(res, 0));
+		js_respond(op->txn, 200, NULL, dt_json(res, 0, NULL));
 	op_free(op);
 }
 
@@ -225,7 +221,7 @@ created(PGresult *res, void *arg)
 		op_free(op);
 		return;
 	}
-	json_object *o = dt_json(res, 0);
+	json_object *o = dt_json(res, 0, NULL);
 	json_object_object_add(o, "token", json_object_new_string(op->token));
 	log_info("deploy token %lld (%s) for %s %s created by %s", pg_get_int(res, 0, "id"),
 	         op->scopes, op->group ? "group" : "project", op->target_id, op->actor.username);
@@ -245,11 +241,11 @@ token_hashed(bool ok, const char *hash, void *arg)
 	}
 	const char *project, *group;
 	owner_params(op, &project, &group);
-	const char *username = params_str(op->p, "username");
-	const char *expires = params_str(op->p, "expires_at");
+	const char *username = gl_param_str(op->p, "username");
+	const char *expires = gl_param_str(op->p, "expires_at");
 	const char *v[] = { project,
 		            group,
-		            params_str(op->p, "name"),
+		            gl_param_str(op->p, "name"),
 		            username && *username ? username : NULL,
 		            op->scopes,
 		            op->lookup,
@@ -274,48 +270,16 @@ username_valid(const char *u)
 static void
 create(struct dt_op *op)
 {
-	struct http_txn *txn = op->txn;
-	const char *name = params_str(op->p, "name");
-	char **scopes = params_list(op->p, "scopes");
-	if (name == NULL || scopes == NULL) {
-		error_gitlab_param(txn, name == NULL && scopes == NULL
-		                            ? "name is missing, scopes is missing"
-		                        : name == NULL ? "name is missing"
-		                                       : "scopes is missing");
-		params_list_free(scopes);
+	unsigned bits;
+	if (!rest_token_fields(op->txn, op->p, SCOPE_READ_REGISTRY | SCOPE_WRITE_REGISTRY,
+	                       "scopes is empty", &bits)) {
 		op_free(op);
 		return;
 	}
-	unsigned bits = 0;
-	bool bad = false;
-	for (char **s = scopes; *s; s++) {
-		unsigned b = scope_bit(*s);
-		bad |= b != SCOPE_READ_REGISTRY && b != SCOPE_WRITE_REGISTRY;
-		bits |= b;
-	}
-	bool empty = scopes[0] == NULL;
-	params_list_free(scopes);
-	if (bad || empty) {
-		error_gitlab_param(txn, bad ? "scopes does not have a valid value" : "scopes is empty");
-		op_free(op);
-		return;
-	}
-	if (*name == '\0' || strlen(name) > 255) {
-		error_gitlab(txn, 400, *name ? "400 Bad request - Name is too long"
-		                             : "400 Bad request - Name can't be blank");
-		op_free(op);
-		return;
-	}
-	const char *username = params_str(op->p, "username");
+	const char *username = gl_param_str(op->p, "username");
 	if (username != NULL && *username != '\0' && !username_valid(username)) {
-		json_object *f = json_object_new_object();
-		json_object *l = json_object_new_array();
-		json_object_array_add(l, json_object_new_string("can contain only letters, digits, "
-		                                                "'_', '-', '+', and '.'"));
-		json_object_object_add(f, "username", l);
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "message", f);
-		js_respond(txn, 400, NULL, o);
+		rest_validation_error(op->txn, "username",
+		                      "can contain only letters, digits, '_', '-', '+', and '.'");
 		op_free(op);
 		return;
 	}
@@ -368,10 +332,6 @@ static void
 params_ready(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct dt_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	char uid[32];
 	snprintf(uid, sizeof(uid), "%lld", (long long)op->actor.user_id);
@@ -387,11 +347,9 @@ params_ready(struct http_txn *txn, json_object *p, void *arg)
 static void
 start(struct http_txn *txn, const struct route_match *m, bool group, enum dt_action action)
 {
-	struct dt_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
+	struct dt_op *op = op_new(txn);
 	op->group = group;
 	op->action = action;
-	rest_actor(txn, &op->actor);
 	const char *id = route_param(m, "id"), *token_id = route_param(m, "token_id");
 	op->target = xstrdup(id ? id : "");
 	op->token_id = token_id ? xstrdup(token_id) : NULL;
@@ -399,64 +357,25 @@ start(struct http_txn *txn, const struct route_match *m, bool group, enum dt_act
 		op_free(op);
 		return;
 	}
-	params_read(txn, params_ready, op);
+	params_read(txn, params_ready, op_free, op);
 }
 
-/* GET /projects/:id/deploy_tokens */
-static void
-h_project_list(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, false, DT_LIST);
-}
+/* One route entry point per (target, action): GET/POST /projects/:id/deploy_tokens and
+ * GET/DELETE /projects/:id/deploy_tokens/:token_id, the same for groups. */
+#define DT_ENTRY(fn, group, action)                                       \
+	static void fn(struct http_txn *txn, const struct route_match *m) \
+	{                                                                 \
+		start(txn, m, group, action);                             \
+	}
 
-/* POST /projects/:id/deploy_tokens */
-static void
-h_project_create(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, false, DT_CREATE);
-}
-
-/* GET /projects/:id/deploy_tokens/:token_id */
-static void
-h_project_get(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, false, DT_GET);
-}
-
-/* DELETE /projects/:id/deploy_tokens/:token_id */
-static void
-h_project_delete(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, false, DT_DELETE);
-}
-
-/* GET /groups/:id/deploy_tokens */
-static void
-h_group_list(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, true, DT_LIST);
-}
-
-/* POST /groups/:id/deploy_tokens */
-static void
-h_group_create(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, true, DT_CREATE);
-}
-
-/* GET /groups/:id/deploy_tokens/:token_id */
-static void
-h_group_get(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, true, DT_GET);
-}
-
-/* DELETE /groups/:id/deploy_tokens/:token_id */
-static void
-h_group_delete(struct http_txn *txn, const struct route_match *m)
-{
-	start(txn, m, true, DT_DELETE);
-}
+DT_ENTRY(h_project_list, false, DT_LIST)
+DT_ENTRY(h_project_create, false, DT_CREATE)
+DT_ENTRY(h_project_get, false, DT_GET)
+DT_ENTRY(h_project_delete, false, DT_DELETE)
+DT_ENTRY(h_group_list, true, DT_LIST)
+DT_ENTRY(h_group_create, true, DT_CREATE)
+DT_ENTRY(h_group_get, true, DT_GET)
+DT_ENTRY(h_group_delete, true, DT_DELETE)
 
 /* Parameters of GET /deploy_tokens read: list them all. */
 static void
@@ -464,10 +383,6 @@ all_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct dt_op *op = arg;
 	(void)txn;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	list(op, true);
 }
@@ -477,14 +392,12 @@ static void
 h_all(struct http_txn *txn, const struct route_match *m)
 {
 	(void)m;
-	struct dt_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
-	rest_actor(txn, &op->actor);
+	struct dt_op *op = op_new(txn);
 	if (!rest_require_admin(txn, &op->actor)) {
 		op_free(op);
 		return;
 	}
-	params_read(txn, all_params, op);
+	params_read(txn, all_params, op_free, op);
 }
 
 const struct route deploy_routes[] = {

@@ -56,10 +56,8 @@ authenticated(const struct cred_result *r, void *arg)
 		break;
 	case CRED_LIMITED: {
 		struct http_headers h;
-		char secs[16];
-		snprintf(secs, sizeof(secs), "%d", r->retry_after);
 		headers_init(&h);
-		headers_add(&h, "Retry-After", secs);
+		headers_set_int(&h, "Retry-After", r->retry_after);
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "message", json_object_new_string("429 Too Many Requests"));
 		js_respond(txn, 429, &h, o);

@@ -67,11 +67,8 @@ jwt_error(struct http_txn *txn, int status, const char *code, const char *messag
 	json_object_object_add(o, "errors", arr);
 	struct http_headers h;
 	headers_init(&h);
-	if (retry_after > 0) {
-		char secs[16];
-		snprintf(secs, sizeof(secs), "%d", retry_after);
-		headers_add(&h, "Retry-After", secs);
-	}
+	if (retry_after > 0)
+		headers_set_int(&h, "Retry-After", retry_after);
 	js_respond(txn, status, &h, o);
 	headers_clear(&h);
 }
@@ -208,11 +205,11 @@ resolve(struct jwt_req *jr)
 			continue;
 		char **prefixes = access_prefixes(it->name);
 		if (prefixes == NULL || prefixes[0] == NULL) {
-			access_prefixes_free(prefixes);
+			strv_free(prefixes);
 			continue;
 		}
 		char *array = access_prefixes_array(prefixes);
-		access_prefixes_free(prefixes);
+		strv_free(prefixes);
 		struct scope_query *q = xcalloc(1, sizeof(*q));
 		q->jr = jr;
 		q->idx = i;

@@ -15,14 +15,6 @@
 
 struct authd ad;
 
-/* GET /-/health */
-static void
-h_health(struct http_txn *txn, const struct route_match *m)
-{
-	service_health(txn);
-	(void)m;
-}
-
 /* GET /-/readiness: the database answers. */
 static void
 h_readiness(struct http_txn *txn, const struct route_match *m)
@@ -31,19 +23,7 @@ h_readiness(struct http_txn *txn, const struct route_match *m)
 	(void)m;
 }
 
-/* GET /-/metrics: this daemon's samples for the gateway. */
-static void
-h_metrics(struct http_txn *txn, const struct route_match *m)
-{
-	service_metrics(txn);
-	(void)m;
-}
-
-static const struct route service_routes[] = {
-	{ "GET", "/-/health", h_health, "health" },
-	{ "GET", "/-/readiness", h_readiness, "readiness" },
-	{ "GET", "/-/metrics", h_metrics, "metrics" },
-};
+static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
 static const size_t service_nroutes = nitems(service_routes);
 
 /* Every module's table, tried in order. */
@@ -66,9 +46,7 @@ static const struct route_table tables[] = {
 static void
 authd_handle(struct http_txn *txn, void *arg)
 {
-	int rc = router_dispatch_tables(tables, nitems(tables), txn);
-	if (rc != 0)
-		service_not_routed(txn, rc);
+	service_dispatch(txn, tables, nitems(tables));
 	(void)arg;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "authd.h"
+#include "gitlab.h"
 #include "headers.h"
 #include "json.h"
 #include "log.h"
@@ -35,6 +36,15 @@ struct oauth_req {
 	char *access_hash;
 };
 
+/* A token request answering txn. */
+static struct oauth_req *
+or_new(struct http_txn *txn)
+{
+	struct oauth_req *o = xcalloc(1, sizeof(*o));
+	o->txn = txn;
+	return o;
+}
+
 /* Frees a token request, wiping the new secrets. */
 static void
 or_free(struct oauth_req *o)
@@ -56,11 +66,8 @@ oauth_error(struct http_txn *txn, int status, const char *error, const char *des
 	struct http_headers h;
 	headers_init(&h);
 	headers_add(&h, "Cache-Control", "no-store");
-	if (retry_after > 0) {
-		char secs[16];
-		snprintf(secs, sizeof(secs), "%d", retry_after);
-		headers_add(&h, "Retry-After", secs);
-	}
+	if (retry_after > 0)
+		headers_set_int(&h, "Retry-After", retry_after);
 	js_respond(txn, status, &h, o);
 	headers_clear(&h);
 }
@@ -163,18 +170,27 @@ refuse(struct http_txn *txn, const struct cred_result *r)
 		invalid_grant(txn);
 }
 
+/* Whether the credentials of a grant were accepted: then o->user_id is their user; else the
+ * refusal is answered and o freed. */
+static bool
+accepted(struct oauth_req *o, const struct cred_result *r)
+{
+	if (r->status != CRED_OK) {
+		refuse(o->txn, r);
+		or_free(o);
+		return false;
+	}
+	o->user_id = r->user_id;
+	return true;
+}
+
 /* The resource owner's password is checked: issue a pair, or refuse. */
 static void
 password_checked(const struct cred_result *r, void *arg)
 {
 	struct oauth_req *o = arg;
-	if (r->status != CRED_OK) {
-		refuse(o->txn, r);
-		or_free(o);
-		return;
-	}
-	o->user_id = r->user_id;
-	issue_pair(o);
+	if (accepted(o, r))
+		issue_pair(o);
 }
 
 /* The refresh token's pair is retired: issue the new one. */
@@ -200,12 +216,8 @@ static void
 refresh_checked(const struct cred_result *r, void *arg)
 {
 	struct oauth_req *o = arg;
-	if (r->status != CRED_OK) {
-		refuse(o->txn, r);
-		or_free(o);
+	if (!accepted(o, r))
 		return;
-	}
-	o->user_id = r->user_id;
 	o->old_id = r->token_id;
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)o->old_id);
@@ -227,15 +239,14 @@ static void
 params_ready(struct http_txn *txn, json_object *p, void *arg)
 {
 	(void)arg;
-	if (p == NULL)
-		return;
-	const char *grant = params_str(p, "grant_type");
+	const char *grant = gl_param_str(p, "grant_type");
 	if (grant == NULL || *grant == '\0') {
 		missing(txn, "grant_type");
 		return;
 	}
 	if (strcmp(grant, "password") == 0) {
-		const char *user = params_str(p, "username"), *pass = params_str(p, "password");
+		const char *user = gl_param_str(p, "username");
+		const char *pass = gl_param_str(p, "password");
 		if (user == NULL || *user == '\0') {
 			missing(txn, "username");
 			return;
@@ -244,18 +255,14 @@ params_ready(struct http_txn *txn, json_object *p, void *arg)
 			missing(txn, "password");
 			return;
 		}
-		struct oauth_req *o = xcalloc(1, sizeof(*o));
-		o->txn = txn;
-		cred_password(cred_client(txn), user, pass, password_checked, o);
+		cred_password(cred_client(txn), user, pass, password_checked, or_new(txn));
 	} else if (strcmp(grant, "refresh_token") == 0) {
-		const char *token = params_str(p, "refresh_token");
+		const char *token = gl_param_str(p, "refresh_token");
 		if (token == NULL || *token == '\0') {
 			missing(txn, "refresh_token");
 			return;
 		}
-		struct oauth_req *o = xcalloc(1, sizeof(*o));
-		o->txn = txn;
-		cred_token(cred_client(txn), token, 1u << SECRET_REFRESH, refresh_checked, o);
+		cred_token(cred_client(txn), token, 1u << SECRET_REFRESH, refresh_checked, or_new(txn));
 	} else {
 		oauth_error(txn, 400, "unsupported_grant_type",
 		            "The authorization grant type is not supported by the authorization "
@@ -269,7 +276,7 @@ static void
 h_token(struct http_txn *txn, const struct route_match *m)
 {
 	(void)m;
-	params_read(txn, params_ready, NULL);
+	params_read(txn, params_ready, NULL, NULL);
 }
 
 const struct route oauth_routes[] = {

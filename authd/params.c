@@ -10,6 +10,7 @@
 
 #include "authd.h"
 #include "errors.h"
+#include "gitlab.h"
 #include "json.h"
 #include "url.h"
 #include "util.h"
@@ -18,29 +19,15 @@
 
 struct params_op {
 	params_cb cb;
+	void (*fail)(void *arg);
 	void *arg;
 };
 
-/* Adds name=value to obj: "name[]" collects an array, a repeated plain name keeps the first. */
+/* Adds name=value to obj; a repeated plain name keeps the first. */
 static int
 add_pair(const char *name, const char *value, void *arg)
 {
-	json_object *obj = arg;
-	size_t len = strlen(name);
-	if (len > 2 && strcmp(name + len - 2, "[]") == 0) {
-		char *base = xstrndup(name, len - 2);
-		json_object *arr;
-		if (!json_object_object_get_ex(obj, base, &arr) ||
-		    !json_object_is_type(arr, json_type_array)) {
-			arr = json_object_new_array();
-			json_object_object_add(obj, base, arr);
-		}
-		json_object_array_add(arr, json_object_new_string(value));
-		free(base);
-		return 0;
-	}
-	if (!json_object_object_get_ex(obj, name, NULL))
-		json_object_object_add(obj, name, json_object_new_string(value));
+	gl_param_add(arg, name, value, true);
 	return 0;
 }
 
@@ -87,7 +74,8 @@ body_read(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
 	struct params_op *op = arg;
 	if (txn == NULL) {
-		op->cb(NULL, NULL, op->arg); /* nobody left to answer */
+		if (op->fail != NULL)
+			op->fail(op->arg); /* nobody left to answer */
 		free(op);
 		return;
 	}
@@ -100,7 +88,8 @@ body_read(struct http_txn *txn, struct evbuffer *body, void *arg)
 		error_gitlab(txn, status, msg);
 		free(msg);
 		free(cause);
-		op->cb(txn, NULL, op->arg);
+		if (op->fail != NULL)
+			op->fail(op->arg);
 		free(op);
 		return;
 	}
@@ -120,29 +109,31 @@ body_read(struct http_txn *txn, struct evbuffer *body, void *arg)
 }
 
 void
-params_read(struct http_txn *txn, params_cb cb, void *arg)
+params_read(struct http_txn *txn, params_cb cb, void (*fail)(void *arg), void *arg)
 {
 	struct params_op *op = xcalloc(1, sizeof(*op));
 	op->cb = cb;
+	op->fail = fail;
 	op->arg = arg;
 	http_txn_read_body(txn, PARAMS_MAX_BODY, body_read, op);
 }
 
-const char *
-params_str(json_object *p, const char *key)
+/* A growing NULL-terminated list of strings. */
+struct list {
+	char **v;
+	size_t n, cap;
+};
+
+/* Appends a copy of s, keeping the list NULL-terminated. */
+static void
+list_add(struct list *l, const char *s)
 {
-	json_object *v;
-	if (p == NULL || !json_object_object_get_ex(p, key, &v) || v == NULL)
-		return NULL;
-	switch (json_object_get_type(v)) {
-	case json_type_string:
-	case json_type_int:
-	case json_type_double:
-	case json_type_boolean:
-		return json_object_get_string(v);
-	default:
-		return NULL;
+	if (l->n == l->cap) {
+		l->cap *= 2;
+		l->v = xrealloc(l->v, (l->cap + 1) * sizeof(char *));
 	}
+	l->v[l->n++] = xstrdup(s);
+	l->v[l->n] = NULL;
 }
 
 char **
@@ -151,64 +142,21 @@ params_list(json_object *p, const char *key)
 	json_object *v;
 	if (p == NULL || !json_object_object_get_ex(p, key, &v) || v == NULL)
 		return NULL;
-	size_t n = 0, cap = 4;
-	char **out = xcalloc(cap + 1, sizeof(char *));
+	struct list l = { xcalloc(5, sizeof(char *)), 0, 4 };
 	if (json_object_is_type(v, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(v); i++) {
 			json_object *e = json_object_array_get_idx(v, i);
-			if (!json_object_is_type(e, json_type_string))
-				continue;
-			if (n == cap) {
-				cap *= 2;
-				out = xrealloc(out, (cap + 1) * sizeof(char *));
-			}
-			out[n++] = xstrdup(json_object_get_string(e));
+			if (json_object_is_type(e, json_type_string))
+				list_add(&l, json_object_get_string(e));
 		}
 	} else if (json_object_is_type(v, json_type_string)) {
 		/* "api,read_api", as Grape's CommaSeparatedToArray takes it */
 		char *copy = xstrdup(json_object_get_string(v));
 		char *save = NULL;
-		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-			if (n == cap) {
-				cap *= 2;
-				out = xrealloc(out, (cap + 1) * sizeof(char *));
-			}
-			out[n++] = xstrdup(t);
-		}
+		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+			list_add(&l, t);
 		free(copy);
 	}
-	out[n] = NULL;
-	return out;
+	return l.v;
 }
 
-void
-params_list_free(char **v)
-{
-	if (v == NULL)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
-int
-params_bool(json_object *p, const char *key)
-{
-	json_object *v;
-	if (p == NULL || !json_object_object_get_ex(p, key, &v) || v == NULL)
-		return -1;
-	if (json_object_is_type(v, json_type_boolean))
-		return json_object_get_boolean(v) ? 1 : 0;
-	/* Grape's coercion: Ruby clients send "true", Python ones "True", forms "1" or "on". */
-	static const char *const yes[] = { "true", "t", "yes", "y", "on", "1" };
-	static const char *const no[] = { "false", "f", "no", "n", "off", "0" };
-	bool scalar = json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int);
-	const char *s = scalar ? json_object_get_string(v) : "";
-	for (size_t i = 0; i < nitems(yes); i++) {
-		if (strcasecmp(s, yes[i]) == 0)
-			return 1;
-		if (strcasecmp(s, no[i]) == 0)
-			return 0;
-	}
-	return -2;
-}

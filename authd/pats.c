@@ -63,8 +63,9 @@ struct pat_op {
 
 /* Frees a request's state, wiping a token not yet shown. */
 static void
-op_free(struct pat_op *op)
+op_free(void *arg)
 {
+	struct pat_op *op = arg;
 	free(op->id);
 	json_object_put(op->p);
 	free(op->scopes);
@@ -84,10 +85,11 @@ op_new(struct http_txn *txn, const struct route_match *m)
 	return op;
 }
 
-/* Entities::PersonalAccessToken from a row of PAT_FIELDS. */
+/* Entities::PersonalAccessToken from a row of PAT_FIELDS (a rest_row_fn). */
 static json_object *
-pat_json(const PGresult *res, int row)
+pat_json(const PGresult *res, int row, void *arg)
 {
+	(void)arg;
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(pg_get_int(res, row, "id")));
 	json_object_object_add(o, "name", json_object_new_string(pg_get(res, row, "name")));
@@ -114,7 +116,7 @@ created(PGresult *res, void *arg)
 	} else if (pg_rows(res) != 1) {
 		error_gitlab(op->txn, 404, "404 User Not Found");
 	} else {
-		json_object *o = pat_json(res, 0);
+		json_object *o = pat_json(res, 0, NULL);
 		json_object_object_add(o, "token", json_object_new_string(op->token));
 		log_info("personal access token %lld (%s) for user %s created by %s",
 		         pg_get_int(res, 0, "id"), op->scopes, op->id, op->actor.username);
@@ -133,8 +135,8 @@ token_hashed(bool ok, const char *hash, void *arg)
 		op_free(op);
 		return;
 	}
-	const char *expires = params_str(op->p, "expires_at");
-	const char *v[] = { op->id, params_str(op->p, "name"), op->scopes, op->lookup, hash,
+	const char *expires = gl_param_str(op->p, "expires_at");
+	const char *v[] = { op->id, gl_param_str(op->p, "name"), op->scopes, op->lookup, hash,
 		            expires && *expires ? expires : NULL };
 	pg_exec(ad.db, &q_create, 6, v, created, op);
 }
@@ -186,43 +188,14 @@ static void
 create_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct pat_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
-	const char *name = params_str(p, "name");
-	char **scopes = params_list(p, "scopes");
-	if (name == NULL || scopes == NULL) {
-		error_gitlab_param(txn, name == NULL && scopes == NULL
-		                            ? "name is missing, scopes is missing"
-		                        : name == NULL ? "name is missing"
-		                                       : "scopes is missing");
-		params_list_free(scopes);
-		op_free(op);
-		return;
-	}
-	unsigned bits = 0;
-	bool bad = scopes[0] == NULL;
-	for (char **s = scopes; *s; s++) {
-		unsigned b = scope_bit(*s);
-		bad |= b == 0;
-		bits |= b;
-	}
-	params_list_free(scopes);
-	if (bad) {
-		error_gitlab_param(txn, "scopes does not have a valid value");
-		op_free(op);
-		return;
-	}
-	if (*name == '\0' || strlen(name) > 255) {
-		error_gitlab(txn, 400, *name ? "400 Bad request - Name is too long"
-		                             : "400 Bad request - Name can't be blank");
+	unsigned bits;
+	if (!rest_token_fields(txn, p, SCOPE_ALL, "scopes does not have a valid value", &bits)) {
 		op_free(op);
 		return;
 	}
 	op->scopes = scopes_format(bits);
-	const char *expires = params_str(p, "expires_at");
+	const char *expires = gl_param_str(p, "expires_at");
 	if (expires != NULL && *expires != '\0') {
 		if (!date_shaped(expires)) {
 			error_gitlab_param(txn, "expires_at is invalid");
@@ -241,16 +214,11 @@ static void
 h_create(struct http_txn *txn, const struct route_match *m)
 {
 	struct pat_op *op = op_new(txn, m);
-	if (!rest_require_admin(txn, &op->actor)) {
+	if (!rest_require_admin(txn, &op->actor) || !rest_require_id(txn, op->id)) {
 		op_free(op);
 		return;
 	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
-		return;
-	}
-	params_read(txn, create_params, op);
+	params_read(txn, create_params, op_free, op);
 }
 
 /* ---- GET /personal_access_tokens -------------------------------------------------------------- */
@@ -260,20 +228,7 @@ static void
 list_got(PGresult *res, void *arg)
 {
 	struct pat_op *op = arg;
-	if (!pg_ok(res) || pg_rows(res) < 1) {
-		rest_db_error(op->txn, res, "token list");
-		op_free(op);
-		return;
-	}
-	json_object *arr = json_object_new_array();
-	for (int i = 0; i < pg_rows(res); i++)
-		if (pg_get(res, i, "id") != NULL)
-			json_object_array_add(arr, pat_json(res, i));
-	struct http_headers h;
-	headers_init(&h);
-	gl_page_headers(op->txn, &op->page, pg_get_int(res, 0, "total"), &h);
-	js_respond(op->txn, 200, &h, arr);
-	headers_clear(&h);
+	rest_respond_page(op->txn, &op->page, res, "token list", pat_json, NULL);
 	op_free(op);
 }
 
@@ -282,12 +237,8 @@ static void
 list_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct pat_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
-	const char *user = params_str(p, "user_id");
+	const char *user = gl_param_str(p, "user_id");
 	char own[32];
 	if (user != NULL && !rest_is_id(user)) {
 		error_gitlab_param(txn, "user_id is invalid");
@@ -304,8 +255,8 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		}
 		user = own;
 	}
-	int revoked = params_bool(p, "revoked");
-	const char *state = params_str(p, "state");
+	int revoked = gl_param_bool(p, "revoked");
+	const char *state = gl_param_str(p, "state");
 	if (revoked == -2 || (state != NULL && strcmp(state, "active") != 0 &&
 	                      strcmp(state, "inactive") != 0)) {
 		error_gitlab_param(txn, revoked == -2 ? "revoked is invalid"
@@ -313,16 +264,14 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		op_free(op);
 		return;
 	}
-	if (gl_page_parse(txn, &op->page) < 0) {
+	struct rest_window w;
+	if (!rest_page(txn, &op->page, &w)) {
 		op_free(op);
 		return;
 	}
-	const char *search = params_str(p, "search");
-	char limit[32], offset[32];
-	snprintf(limit, sizeof(limit), "%lld", (long long)op->page.per_page);
-	snprintf(offset, sizeof(offset), "%lld", (long long)gl_page_offset(&op->page));
-	const char *v[] = { user, revoked < 0 ? NULL : revoked ? "true" : "false", state,
-		            search && *search ? search : NULL, limit, offset };
+	const char *search = gl_param_str(p, "search");
+	const char *v[] = { user, rest_bool_arg(revoked), state, search && *search ? search : NULL,
+		            w.limit, w.offset };
 	pg_exec(ad.db, &q_list, 6, v, list_got, op);
 }
 
@@ -335,7 +284,7 @@ h_list(struct http_txn *txn, const struct route_match *m)
 		op_free(op);
 		return;
 	}
-	params_read(txn, list_params, op);
+	params_read(txn, list_params, op_free, op);
 }
 
 /* ---- GET /personal_access_tokens/:id and /self ------------------------------------------------ */
@@ -349,7 +298,7 @@ got(PGresult *res, void *arg)
 		rest_db_error(op->txn, res, "token lookup");
 	} else if (pg_rows(res) == 1 &&
 	           (op->actor.admin || pg_get_int(res, 0, "user_id") == op->actor.user_id)) {
-		js_respond(op->txn, 200, NULL, pat_json(res, 0));
+		js_respond(op->txn, 200, NULL, pat_json(res, 0, NULL));
 	} else if (op->actor.admin) {
 		error_gitlab(op->txn, 404, "404 Not Found");
 	} else {
@@ -359,20 +308,25 @@ got(PGresult *res, void *arg)
 	op_free(op);
 }
 
+/* A request's state for /personal_access_tokens/:id; NULL once refused (401, 404). */
+static struct pat_op *
+op_for_id(struct http_txn *txn, const struct route_match *m)
+{
+	struct pat_op *op = op_new(txn, m);
+	if (!rest_require_user(txn, &op->actor) || !rest_require_id(txn, op->id)) {
+		op_free(op);
+		return NULL;
+	}
+	return op;
+}
+
 /* GET /personal_access_tokens/:id */
 static void
 h_get(struct http_txn *txn, const struct route_match *m)
 {
-	struct pat_op *op = op_new(txn, m);
-	if (!rest_require_user(txn, &op->actor)) {
-		op_free(op);
+	struct pat_op *op = op_for_id(txn, m);
+	if (op == NULL)
 		return;
-	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
-		return;
-	}
 	const char *v[] = { op->id };
 	pg_exec(ad.db, &q_get, 1, v, got, op);
 }
@@ -400,13 +354,14 @@ self_got(PGresult *res, void *arg)
 	else if (pg_rows(res) != 1)
 		error_gitlab(op->txn, 404, "404 Not Found");
 	else
-		js_respond(op->txn, 200, NULL, pat_json(res, 0));
+		js_respond(op->txn, 200, NULL, pat_json(res, 0, NULL));
 	op_free(op);
 }
 
-/* GET /personal_access_tokens/self */
+/* Looks up the token the request came with, for GET and DELETE of /self: 404 unless the
+ * caller signed in with a personal access token. */
 static void
-h_self(struct http_txn *txn, const struct route_match *m)
+self_lookup(struct http_txn *txn, const struct route_match *m, pg_cb cb)
 {
 	struct pat_op *op = op_new(txn, m);
 	if (!rest_require_user(txn, &op->actor)) {
@@ -421,7 +376,14 @@ h_self(struct http_txn *txn, const struct route_match *m)
 	char uid[32];
 	snprintf(uid, sizeof(uid), "%lld", (long long)op->actor.user_id);
 	const char *v[] = { op->lookup, uid };
-	pg_exec(ad.db, &q_self, 2, v, self_got, op);
+	pg_exec(ad.db, &q_self, 2, v, cb, op);
+}
+
+/* GET /personal_access_tokens/self */
+static void
+h_self(struct http_txn *txn, const struct route_match *m)
+{
+	self_lookup(txn, m, self_got);
 }
 
 /* ---- DELETE /personal_access_tokens/:id and /self --------------------------------------------- */
@@ -458,17 +420,9 @@ revoke(struct pat_op *op)
 static void
 h_delete(struct http_txn *txn, const struct route_match *m)
 {
-	struct pat_op *op = op_new(txn, m);
-	if (!rest_require_user(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
-		return;
-	}
-	revoke(op);
+	struct pat_op *op = op_for_id(txn, m);
+	if (op != NULL)
+		revoke(op);
 }
 
 /* The request's own token is found: revoke it. */
@@ -492,20 +446,7 @@ self_found(PGresult *res, void *arg)
 static void
 h_delete_self(struct http_txn *txn, const struct route_match *m)
 {
-	struct pat_op *op = op_new(txn, m);
-	if (!rest_require_user(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	if (op->actor.kind != AUTH_PERSONAL_ACCESS_TOKEN || !own_token_lookup(txn, op->lookup)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
-		return;
-	}
-	char uid[32];
-	snprintf(uid, sizeof(uid), "%lld", (long long)op->actor.user_id);
-	const char *v[] = { op->lookup, uid };
-	pg_exec(ad.db, &q_self, 2, v, self_found, op);
+	self_lookup(txn, m, self_found);
 }
 
 const struct route pats_routes[] = {

@@ -1,10 +1,14 @@
-/* Pieces every REST handler of authd shares: the caller, access checks, plain answers. */
+/* Pieces every REST handler of authd shares: the caller, access checks, plain answers, list
+ * pages and their window, the fields of a new token. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "authd.h"
 #include "errors.h"
+#include "gitlab.h"
 #include "headers.h"
+#include "json.h"
 #include "log.h"
 #include "pg.h"
 #include "util.h"
@@ -48,16 +52,6 @@ rest_db_error(struct http_txn *txn, const PGresult *res, const char *what)
 }
 
 void
-rest_respond_literal(struct http_txn *txn, int status, const char *literal)
-{
-	struct http_headers h;
-	headers_init(&h);
-	headers_add(&h, "Content-Type", "application/json");
-	http_txn_respond(txn, status, &h, literal, strlen(literal));
-	headers_clear(&h);
-}
-
-void
 rest_no_content(struct http_txn *txn)
 {
 	http_txn_respond(txn, 204, NULL, NULL, 0);
@@ -82,4 +76,90 @@ rest_is_id(const char *s)
 {
 	int64_t n;
 	return s != NULL && s[0] != '-' && str_to_i64(s, 1, INT64_MAX, &n) == 0;
+}
+
+bool
+rest_require_id(struct http_txn *txn, const char *id)
+{
+	if (rest_is_id(id))
+		return true;
+	error_gitlab(txn, 404, "404 Not Found");
+	return false;
+}
+
+void
+rest_validation_error(struct http_txn *txn, const char *field, const char *problem)
+{
+	json_object *fields = json_object_new_object();
+	json_object *list = json_object_new_array();
+	json_object_array_add(list, json_object_new_string(problem));
+	json_object_object_add(fields, field, list);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "message", fields);
+	js_respond(txn, 400, NULL, o);
+}
+
+void
+rest_respond_page(struct http_txn *txn, const struct gl_page *page, const PGresult *res,
+                  const char *what, rest_row_fn row, void *arg)
+{
+	if (!pg_ok(res) || pg_rows(res) < 1) {
+		rest_db_error(txn, res, what);
+		return;
+	}
+	json_object *arr = json_object_new_array();
+	for (int i = 0; i < pg_rows(res); i++)
+		if (pg_get(res, i, "id") != NULL)
+			json_object_array_add(arr, row(res, i, arg));
+	gl_page_respond(txn, page, pg_get_int(res, 0, "total"), arr);
+}
+
+bool
+rest_page(struct http_txn *txn, struct gl_page *page, struct rest_window *w)
+{
+	if (gl_page_parse(txn, page) < 0)
+		return false;
+	snprintf(w->limit, sizeof(w->limit), "%lld", (long long)page->per_page);
+	snprintf(w->offset, sizeof(w->offset), "%lld", (long long)gl_page_offset(page));
+	return true;
+}
+
+const char *
+rest_bool_arg(int b)
+{
+	return b < 0 ? NULL : b ? "true" : "false";
+}
+
+bool
+rest_token_fields(struct http_txn *txn, json_object *p, unsigned allowed, const char *if_empty,
+                  unsigned *bits)
+{
+	const char *name = gl_param_str(p, "name");
+	char **scopes = params_list(p, "scopes");
+	if (name == NULL || scopes == NULL) {
+		error_gitlab_param(txn, name == NULL && scopes == NULL
+		                            ? "name is missing, scopes is missing"
+		                        : name == NULL ? "name is missing"
+		                                       : "scopes is missing");
+		strv_free(scopes);
+		return false;
+	}
+	bool bad = false, empty = scopes[0] == NULL;
+	*bits = 0;
+	for (char **s = scopes; *s; s++) {
+		unsigned b = scope_bit(*s);
+		bad |= b == 0 || (b & ~allowed) != 0;
+		*bits |= b;
+	}
+	strv_free(scopes);
+	if (bad || empty) {
+		error_gitlab_param(txn, bad ? "scopes does not have a valid value" : if_empty);
+		return false;
+	}
+	if (*name == '\0' || strlen(name) > 255) {
+		error_gitlab(txn, 400, *name ? "400 Bad request - Name is too long"
+		                             : "400 Bad request - Name can't be blank");
+		return false;
+	}
+	return true;
 }

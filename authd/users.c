@@ -124,8 +124,9 @@ struct user_op {
 
 /* Frees a request's state, wiping a password not yet hashed. */
 static void
-op_free(struct user_op *op)
+op_free(void *arg)
 {
+	struct user_op *op = arg;
 	free(op->id);
 	json_object_put(op->p);
 	if (op->password != NULL) {
@@ -145,6 +146,18 @@ op_new(struct http_txn *txn, const struct route_match *m)
 	rest_actor(txn, &op->actor);
 	const char *id = m ? route_param(m, "id") : NULL;
 	op->id = id ? xstrdup(id) : NULL;
+	return op;
+}
+
+/* A request's state for an admin's action on /users/:id; NULL once refused (401, 403, 404). */
+static struct user_op *
+admin_op(struct http_txn *txn, const struct route_match *m)
+{
+	struct user_op *op = op_new(txn, m);
+	if (!rest_require_admin(txn, &op->actor) || !rest_require_id(txn, op->id)) {
+		op_free(op);
+		return NULL;
+	}
 	return op;
 }
 
@@ -215,19 +228,6 @@ user_json(struct http_txn *txn, const PGresult *res, int row, enum user_view vie
 	return o;
 }
 
-/* 400 {"message": {"<field>": ["<problem>"]}}, GitLab's validation error. */
-static void
-validation_error(struct http_txn *txn, const char *field, const char *problem)
-{
-	json_object *fields = json_object_new_object();
-	json_object *list = json_object_new_array();
-	json_object_array_add(list, json_object_new_string(problem));
-	json_object_object_add(fields, field, list);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "message", fields);
-	js_respond(txn, 400, NULL, o);
-}
-
 /* A plausible email address: local@domain.tld, nothing a mail header would split. */
 static bool
 email_valid(const char *e)
@@ -245,48 +245,48 @@ params_valid(struct user_op *op)
 {
 	struct http_txn *txn = op->txn;
 	const char *v;
-	if ((v = params_str(op->p, "username")) != NULL && !name_valid_path(v)) {
-		validation_error(txn, "username",
+	if ((v = gl_param_str(op->p, "username")) != NULL && !name_valid_path(v)) {
+		rest_validation_error(txn, "username",
 		                 "can contain only letters, digits, '_', '-' and '.'. Cannot start "
 		                 "with '-' or end in '.', '.git' or '.atom'.");
 		return false;
 	}
-	if ((v = params_str(op->p, "email")) != NULL && !email_valid(v)) {
-		validation_error(txn, "email", "is invalid");
+	if ((v = gl_param_str(op->p, "email")) != NULL && !email_valid(v)) {
+		rest_validation_error(txn, "email", "is invalid");
 		return false;
 	}
-	if ((v = params_str(op->p, "name")) != NULL && (*v == '\0' || strlen(v) > 255)) {
-		validation_error(txn, "name", *v ? "is too long (maximum is 255 characters)"
+	if ((v = gl_param_str(op->p, "name")) != NULL && (*v == '\0' || strlen(v) > 255)) {
+		rest_validation_error(txn, "name", *v ? "is too long (maximum is 255 characters)"
 		                                 : "can't be blank");
 		return false;
 	}
-	if ((v = params_str(op->p, "password")) != NULL) {
+	if ((v = gl_param_str(op->p, "password")) != NULL) {
 		if (strlen(v) < PASSWORD_MIN) {
-			validation_error(txn, "password", "is too short (minimum is 8 characters)");
+			rest_validation_error(txn, "password", "is too short (minimum is 8 characters)");
 			return false;
 		}
 		if (strlen(v) > PASSWORD_MAX) {
-			validation_error(txn, "password", "is too long (maximum is 128 characters)");
+			rest_validation_error(txn, "password", "is too long (maximum is 128 characters)");
 			return false;
 		}
 	}
 	int64_t n;
-	if ((v = params_str(op->p, "projects_limit")) != NULL &&
+	if ((v = gl_param_str(op->p, "projects_limit")) != NULL &&
 	    str_to_i64(v, 0, INT32_MAX, &n) < 0) {
 		error_gitlab_param(txn, "projects_limit is invalid");
 		return false;
 	}
 	static const char *const bools[] = { "admin", "can_create_group" };
 	for (size_t i = 0; i < nitems(bools); i++) {
-		if (params_bool(op->p, bools[i]) == -2) {
+		if (gl_param_bool(op->p, bools[i]) == -2) {
 			char *msg = xasprintf("%s is invalid", bools[i]);
 			error_gitlab_param(txn, msg);
 			free(msg);
 			return false;
 		}
 	}
-	if ((v = params_str(op->p, "bio")) != NULL && strlen(v) > 255) {
-		validation_error(txn, "bio", "is too long (maximum is 255 characters)");
+	if ((v = gl_param_str(op->p, "bio")) != NULL && strlen(v) > 255) {
+		rest_validation_error(txn, "bio", "is too long (maximum is 255 characters)");
 		return false;
 	}
 	return true;
@@ -296,8 +296,7 @@ params_valid(struct user_op *op)
 static const char *
 bool_param(json_object *p, const char *key)
 {
-	int b = params_bool(p, key);
-	return b < 0 ? NULL : b ? "true" : "false";
+	return rest_bool_arg(gl_param_bool(p, key));
 }
 
 /* The conflict GitLab reports for a unique violation, or NULL if it is none of ours. */
@@ -357,8 +356,7 @@ h_get(struct http_txn *txn, const struct route_match *m)
 		op_free(op);
 		return;
 	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
+	if (!rest_require_id(txn, op->id)) {
 		op_free(op);
 		return;
 	}
@@ -368,26 +366,20 @@ h_get(struct http_txn *txn, const struct route_match *m)
 
 /* ---- GET /users ------------------------------------------------------------------------------- */
 
+/* One user of a list, as the caller may see it (a rest_row_fn). */
+static json_object *
+list_item(const PGresult *res, int row, void *arg)
+{
+	struct user_op *op = arg;
+	return user_json(op->txn, res, row, op->actor.admin ? UV_ADMIN : UV_BASIC);
+}
+
 /* Answers a page of users. */
 static void
 list_got(PGresult *res, void *arg)
 {
 	struct user_op *op = arg;
-	if (!pg_ok(res) || pg_rows(res) < 1) {
-		rest_db_error(op->txn, res, "user list");
-		op_free(op);
-		return;
-	}
-	json_object *arr = json_object_new_array();
-	for (int i = 0; i < pg_rows(res); i++)
-		if (pg_get(res, i, "id") != NULL)
-			json_object_array_add(arr, user_json(op->txn, res, i,
-			                                     op->actor.admin ? UV_ADMIN : UV_BASIC));
-	struct http_headers h;
-	headers_init(&h);
-	gl_page_headers(op->txn, &op->page, pg_get_int(res, 0, "total"), &h);
-	js_respond(op->txn, 200, &h, arr);
-	headers_clear(&h);
+	rest_respond_page(op->txn, &op->page, res, "user list", list_item, op);
 	op_free(op);
 }
 
@@ -396,23 +388,20 @@ static void
 list_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct user_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
-	const char *username = params_str(p, "username");
+	const char *username = gl_param_str(p, "username");
 	/* Anonymous callers may only look up one user by name, as in GitLab. */
 	if (!actor_signed_in(&op->actor) && (username == NULL || *username == '\0')) {
 		error_gitlab(txn, 403, "403 Forbidden - Not authorized to access /api/v4/users");
 		op_free(op);
 		return;
 	}
-	if (gl_page_parse(txn, &op->page) < 0) {
+	struct rest_window w;
+	if (!rest_page(txn, &op->page, &w)) {
 		op_free(op);
 		return;
 	}
-	const char *order = params_str(p, "order_by"), *sort = params_str(p, "sort");
+	const char *order = gl_param_str(p, "order_by"), *sort = gl_param_str(p, "sort");
 	static const char *const orders[] = { "id", "name", "username", "created_at", "updated_at" };
 	bool order_ok = order == NULL;
 	for (size_t i = 0; i < nitems(orders) && !order_ok; i++)
@@ -430,7 +419,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 	static const char *const flags[] = { "active", "blocked", "admins" };
 	const char *fv[3];
 	for (size_t i = 0; i < nitems(flags); i++) {
-		int b = params_bool(p, flags[i]);
+		int b = gl_param_bool(p, flags[i]);
 		if (b == -2) {
 			char *msg = xasprintf("%s is invalid", flags[i]);
 			error_gitlab_param(txn, msg);
@@ -441,10 +430,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		/* Only admins may look for admins. */
 		fv[i] = b == 1 && (i != 2 || op->actor.admin) ? "true" : "false";
 	}
-	const char *search = params_str(p, "search");
-	char limit[32], offset[32];
-	snprintf(limit, sizeof(limit), "%lld", (long long)op->page.per_page);
-	snprintf(offset, sizeof(offset), "%lld", (long long)gl_page_offset(&op->page));
+	const char *search = gl_param_str(p, "search");
 	const char *v[] = { username && *username ? username : NULL,
 		            search && *search ? search : NULL,
 		            op->actor.admin ? "true" : "false",
@@ -453,8 +439,8 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 		            fv[2],
 		            order ? order : "id",
 		            sort ? sort : "desc",
-		            limit,
-		            offset };
+		            w.limit,
+		            w.offset };
 	pg_exec(ad.db, &q_list, 10, v, list_got, op);
 }
 
@@ -462,7 +448,7 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 static void
 h_list(struct http_txn *txn, const struct route_match *m)
 {
-	params_read(txn, list_params, op_new(txn, m));
+	params_read(txn, list_params, op_free, op_new(txn, m));
 }
 
 /* ---- POST /users, PUT /users/:id -------------------------------------------------------------- */
@@ -494,17 +480,17 @@ static void
 write_user(struct user_op *op)
 {
 	json_object *p = op->p;
-	const char *limit = params_str(p, "projects_limit");
+	const char *limit = gl_param_str(p, "projects_limit");
 	if (op->creating) {
-		const char *v[] = { params_str(p, "username"), params_str(p, "name"),
-			            params_str(p, "email"), op->hash,
-			            bool_param(p, "admin"), params_str(p, "bio"),
+		const char *v[] = { gl_param_str(p, "username"), gl_param_str(p, "name"),
+			            gl_param_str(p, "email"), op->hash,
+			            bool_param(p, "admin"), gl_param_str(p, "bio"),
 			            bool_param(p, "can_create_group"), limit };
 		pg_exec(ad.db, &q_create, 8, v, written, op);
 	} else {
-		const char *v[] = { op->id, params_str(p, "username"), params_str(p, "name"),
-			            params_str(p, "email"), op->hash,
-			            bool_param(p, "admin"), params_str(p, "bio"),
+		const char *v[] = { op->id, gl_param_str(p, "username"), gl_param_str(p, "name"),
+			            gl_param_str(p, "email"), op->hash,
+			            bool_param(p, "admin"), gl_param_str(p, "bio"),
 			            bool_param(p, "can_create_group"), limit };
 		pg_exec(ad.db, &q_update, 9, v, written, op);
 	}
@@ -555,7 +541,7 @@ taken_checked(PGresult *res, void *arg)
 static void
 check_taken(struct user_op *op)
 {
-	const char *v[] = { params_str(op->p, "email"), params_str(op->p, "username"),
+	const char *v[] = { gl_param_str(op->p, "email"), gl_param_str(op->p, "username"),
 		            op->creating ? "0" : op->id };
 	pg_exec(ad.db, &q_taken, 3, v, taken_checked, op);
 }
@@ -565,25 +551,21 @@ static void
 create_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct user_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	/* Grape's wording for missing parameters, in its order. */
 	char *missing = xstrdup("");
 	static const char *const required[] = { "email", "name", "username" };
 	for (size_t i = 0; i < nitems(required); i++) {
-		if (params_str(p, required[i]) != NULL)
+		if (gl_param_str(p, required[i]) != NULL)
 			continue;
 		char *next = xasprintf("%s%s%s is missing", missing, *missing ? ", " : "",
 		                       required[i]);
 		free(missing);
 		missing = next;
 	}
-	const char *password = params_str(p, "password");
-	bool random_password = params_bool(p, "reset_password") == 1 ||
-	                       params_bool(p, "force_random_password") == 1;
+	const char *password = gl_param_str(p, "password");
+	bool random_password = gl_param_bool(p, "reset_password") == 1 ||
+	                       gl_param_bool(p, "force_random_password") == 1;
 	if (password == NULL && !random_password) {
 		char *next = xasprintf("%s%spassword, reset_password, force_random_password are "
 		                       "missing, at least one parameter must be provided",
@@ -625,7 +607,7 @@ h_create(struct http_txn *txn, const struct route_match *m)
 		return;
 	}
 	op->creating = true;
-	params_read(txn, create_params, op);
+	params_read(txn, create_params, op_free, op);
 }
 
 /* Checks the parameters of an update. */
@@ -633,16 +615,12 @@ static void
 update_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct user_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
 	op->p = json_object_get(p);
 	if (!params_valid(op)) {
 		op_free(op);
 		return;
 	}
-	const char *password = params_str(p, "password");
+	const char *password = gl_param_str(p, "password");
 	if (password != NULL)
 		op->password = xstrdup(password);
 	check_taken(op);
@@ -652,17 +630,9 @@ update_params(struct http_txn *txn, json_object *p, void *arg)
 static void
 h_update(struct http_txn *txn, const struct route_match *m)
 {
-	struct user_op *op = op_new(txn, m);
-	if (!rest_require_admin(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
-		return;
-	}
-	params_read(txn, update_params, op);
+	struct user_op *op = admin_op(txn, m);
+	if (op != NULL)
+		params_read(txn, update_params, op_free, op);
 }
 
 /* ---- DELETE /users/:id ------------------------------------------------------------------------ */
@@ -690,11 +660,7 @@ static void
 delete_params(struct http_txn *txn, json_object *p, void *arg)
 {
 	struct user_op *op = arg;
-	if (p == NULL) {
-		op_free(op);
-		return;
-	}
-	int hard = params_bool(p, "hard_delete");
+	int hard = gl_param_bool(p, "hard_delete");
 	if (hard == -2) {
 		error_gitlab_param(txn, "hard_delete is invalid");
 		op_free(op);
@@ -708,17 +674,9 @@ delete_params(struct http_txn *txn, json_object *p, void *arg)
 static void
 h_delete(struct http_txn *txn, const struct route_match *m)
 {
-	struct user_op *op = op_new(txn, m);
-	if (!rest_require_admin(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
-		return;
-	}
-	params_read(txn, delete_params, op);
+	struct user_op *op = admin_op(txn, m);
+	if (op != NULL)
+		params_read(txn, delete_params, op_free, op);
 }
 
 /* ---- POST /users/:id/block, /unblock ---------------------------------------------------------- */
@@ -736,10 +694,10 @@ state_set(PGresult *res, void *arg)
 	} else if (pg_get_int(res, 0, "changed") > 0) {
 		log_info("user %s %s by %s", op->id, blocking ? "blocked" : "unblocked",
 		         op->actor.username);
-		rest_respond_literal(op->txn, 201, "true");
+		js_respond_text(op->txn, 201, "true");
 	} else {
 		/* GitLab: blocking a blocked user answers null, unblocking an active one false. */
-		rest_respond_literal(op->txn, 201, blocking ? "null" : "false");
+		js_respond_text(op->txn, 201, blocking ? "null" : "false");
 	}
 	op_free(op);
 }
@@ -748,17 +706,10 @@ state_set(PGresult *res, void *arg)
 static void
 set_state(struct http_txn *txn, const struct route_match *m, bool block)
 {
-	struct user_op *op = op_new(txn, m);
+	struct user_op *op = admin_op(txn, m);
+	if (op == NULL)
+		return;
 	op->blocking = block;
-	if (!rest_require_admin(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	if (!rest_is_id(op->id)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
-		return;
-	}
 	if (block && strtoll(op->id, NULL, 10) == op->actor.user_id) {
 		error_gitlab(txn, 403,
 		             "403 Forbidden - The API initiating user cannot be blocked by the API");

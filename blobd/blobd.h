@@ -11,7 +11,9 @@
 
 #include "digest.h"
 #include "http.h"
+#include "jobs.h"
 #include "router.h"
+#include "v2reply.h"
 
 struct cfg;
 struct event_base;
@@ -29,13 +31,6 @@ struct blobd {
 };
 
 extern struct blobd bd;
-
-/* jobs.c: a thread pool for file work that may stall the loop. */
-typedef void (*job_work_fn)(void *arg); /* runs in a pool thread */
-typedef void (*job_done_fn)(void *arg); /* runs in the loop afterwards */
-int jobs_init(struct event_base *base, int nthreads, char **cause);
-void jobs_submit(job_work_fn work, job_done_fn done, void *arg);
-unsigned jobs_pending(void);
 
 /* store.c: the content-addressed blob files (blobs/<algo>/<2 hex>/<hex>). */
 char *store_blob_path(const char *digest);
@@ -110,14 +105,9 @@ void meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *a
 /* Answers the client with metad's error (status and OCI body), or 503 when unreachable. */
 void meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw);
 
-/* v2.c: the route of /v2 requests, and answers every module uses. */
+/* v2.c: the route of /v2 requests (answers: v2reply.h). */
 extern const struct route blobd_v2_routes[];
 extern const size_t blobd_v2_nroutes;
-/* The OCI error answer with Docker's API version header (detail may be NULL). */
-void blobd_error(struct http_txn *txn, int status, const char *code, const char *message,
-                 const char *detail);
-/* Headers every /v2 answer carries (Docker-Distribution-API-Version). */
-void blobd_headers_init(struct http_headers *h);
 
 /* blobs.c: GET / HEAD / DELETE /v2/<name>/blobs/<digest>. */
 void blobs_handle(struct http_txn *txn, const char *name, const char *digest);

@@ -43,7 +43,7 @@ serve(struct blob_req *b, int fd, int64_t size)
 	struct http_txn *txn = b->txn;
 	struct http_request *req = http_txn_request(txn);
 	struct http_headers h;
-	blobd_headers_init(&h);
+	v2_headers_init(&h);
 	char etag[DIGEST_STR_MAX + 2];
 	snprintf(etag, sizeof(etag), "\"%s\"", b->digest);
 	headers_add(&h, "Content-Type", "application/octet-stream");
@@ -106,14 +106,14 @@ looked_up(int status, json_object *body, struct evbuffer *raw, void *arg)
 	if (fd < 0) {
 		/* metadata names a file that is not there: say so loudly, answer unknown */
 		log_error("blob %s linked in %s but not stored: %s", b->digest, b->name, strerror(errno));
-		blobd_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 		goto out;
 	}
 	if (fsize != size) {
 		close(fd);
 		log_error("blob %s is %lld bytes on disk, %lld in the metadata", b->digest,
 		          (long long)fsize, (long long)size);
-		blobd_error(b->txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", b->digest);
+		v2_error(b->txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", b->digest);
 		goto out;
 	}
 	serve(b, fd, size);
@@ -128,7 +128,7 @@ unlinked(int status, json_object *body, struct evbuffer *raw, void *arg)
 	struct blob_req *b = arg;
 	if (status == 204) {
 		struct http_headers h;
-		blobd_headers_init(&h);
+		v2_headers_init(&h);
 		headers_add(&h, "Docker-Content-Digest", b->digest);
 		http_txn_respond(b->txn, 202, &h, NULL, 0);
 		headers_clear(&h);
@@ -145,11 +145,11 @@ blobs_handle(struct http_txn *txn, const char *name, const char *digest)
 	const char *method = http_txn_request(txn)->method;
 	bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	if (!read && strcmp(method, "DELETE") != 0) {
-		blobd_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
+		v2_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
 		return;
 	}
 	if (!digest_valid(digest)) {
-		blobd_error(txn, 400, OCI_DIGEST_INVALID, NULL,
+		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL,
 		            digest_well_formed(digest) ? "unsupported digest algorithm" : "malformed digest");
 		return;
 	}

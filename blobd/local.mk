@@ -9,6 +9,5 @@ registry_blobd_SOURCES = \
 	blobd/session.c \
 	blobd/store.c \
 	blobd/meta.c \
-	blobd/jobs.c \
 	blobd/purge.c
 registry_blobd_LDADD = $(COMMON_LIBS) -lpthread

@@ -68,74 +68,85 @@ meta_call(struct http_txn *txn, const char *method, const char *target, json_obj
 	headers_clear(&h);
 }
 
-void
-meta_blob_get(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb, void *arg)
+/* method /internal/blobs/<digest>?repository=<repo>: the GET and the DELETE. */
+static void
+blob_call(struct http_txn *txn, const char *method, const char *repo, const char *digest,
+          meta_cb cb, void *arg)
 {
 	char *enc = url_encode(repo, false);
 	char *target = xasprintf(WIRE_PATH_BLOBS "/%s?repository=%s", digest, enc);
-	meta_call(txn, "GET", target, NULL, cb, arg);
+	meta_call(txn, method, target, NULL, cb, arg);
 	free(target);
 	free(enc);
+}
+
+/* The body of the POSTs: {"repository"}, with "digest" unless it is NULL. */
+static json_object *
+repository_body(const char *repo, const char *digest)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "repository", json_object_new_string(repo));
+	if (digest != NULL)
+		json_object_object_add(o, "digest", json_object_new_string(digest));
+	return o;
+}
+
+/* POSTs body (taken) to target. */
+static void
+post(struct http_txn *txn, const char *target, json_object *body, meta_cb cb, void *arg)
+{
+	meta_call(txn, "POST", target, body, cb, arg);
+	json_object_put(body);
+}
+
+void
+meta_blob_get(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb, void *arg)
+{
+	blob_call(txn, "GET", repo, digest, cb, arg);
 }
 
 void
 meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb,
                  void *arg)
 {
-	char *enc = url_encode(repo, false);
-	char *target = xasprintf(WIRE_PATH_BLOBS "/%s?repository=%s", digest, enc);
-	meta_call(txn, "DELETE", target, NULL, cb, arg);
-	free(target);
-	free(enc);
+	blob_call(txn, "DELETE", repo, digest, cb, arg);
 }
 
 void
 meta_blob_link(struct http_txn *txn, const char *repo, const char *digest, int64_t size,
                meta_cb cb, void *arg)
 {
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "repository", json_object_new_string(repo));
-	json_object_object_add(o, "digest", json_object_new_string(digest));
+	json_object *o = repository_body(repo, digest);
 	json_object_object_add(o, "size", json_object_new_int64(size));
-	meta_call(txn, "POST", WIRE_PATH_BLOBS, o, cb, arg);
-	json_object_put(o);
+	post(txn, WIRE_PATH_BLOBS, o, cb, arg);
 }
 
 void
 meta_mount(struct http_txn *txn, const char *repo, const char *digest, const char *from,
            meta_cb cb, void *arg)
 {
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "repository", json_object_new_string(repo));
-	json_object_object_add(o, "digest", json_object_new_string(digest));
+	json_object *o = repository_body(repo, digest);
 	json_object_object_add(o, "from", js_new_str_or_null(from));
-	meta_call(txn, "POST", WIRE_PATH_MOUNTS, o, cb, arg);
-	json_object_put(o);
+	post(txn, WIRE_PATH_MOUNTS, o, cb, arg);
 }
 
 void
 meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg)
 {
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "repository", json_object_new_string(repo));
-	meta_call(txn, "POST", WIRE_PATH_UPLOADS, o, cb, arg);
-	json_object_put(o);
+	post(txn, WIRE_PATH_UPLOADS, repository_body(repo, NULL), cb, arg);
 }
 
 void
 meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw)
 {
+	struct http_headers h;
+	v2_headers_init(&h);
 	if (status < 0 || status >= 500 || raw == NULL || evbuffer_get_length(raw) == 0) {
-		struct http_headers h;
-		blobd_headers_init(&h);
 		headers_add(&h, "Retry-After", "5");
 		error_oci(txn, 503, OCI_UNAVAILABLE, "metadata service unavailable", &h);
-		headers_clear(&h);
-		return;
+	} else {
+		headers_add(&h, "Content-Type", "application/json");
+		http_txn_respond_buf(txn, status, &h, raw);
 	}
-	struct http_headers h;
-	blobd_headers_init(&h);
-	headers_add(&h, "Content-Type", "application/json");
-	http_txn_respond_buf(txn, status, &h, raw);
 	headers_clear(&h);
 }

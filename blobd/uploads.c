@@ -81,7 +81,7 @@ static void
 respond_progress(struct http_txn *txn, int status, const char *name, const struct session *s)
 {
 	struct http_headers h;
-	blobd_headers_init(&h);
+	v2_headers_init(&h);
 	progress_headers(&h, name, s);
 	http_txn_respond(txn, status, &h, NULL, 0);
 	headers_clear(&h);
@@ -92,7 +92,7 @@ static void
 respond_created(struct http_txn *txn, const char *name, const char *digest)
 {
 	struct http_headers h;
-	blobd_headers_init(&h);
+	v2_headers_init(&h);
 	char *loc = xasprintf("/v2/%s/blobs/%s", name, digest);
 	headers_add(&h, "Location", loc);
 	headers_add(&h, "Docker-Content-Digest", digest);
@@ -107,15 +107,15 @@ respond_session_status(struct http_txn *txn, enum session_status st)
 {
 	switch (st) {
 	case SESSION_UNKNOWN:
-		blobd_error(txn, 404, OCI_BLOB_UPLOAD_UNKNOWN, NULL, NULL);
+		v2_error(txn, 404, OCI_BLOB_UPLOAD_UNKNOWN, NULL, NULL);
 		break;
 	case SESSION_BUSY:
-		blobd_error(txn, 400, OCI_BLOB_UPLOAD_INVALID,
+		v2_error(txn, 400, OCI_BLOB_UPLOAD_INVALID,
 		            "another request is writing to this upload", NULL);
 		break;
 	case SESSION_ERROR:
 	case SESSION_OK:
-		blobd_error(txn, 500, OCI_UNKNOWN, "upload session unreadable", NULL);
+		v2_error(txn, 500, OCI_UNKNOWN, "upload session unreadable", NULL);
 		break;
 	}
 }
@@ -161,13 +161,13 @@ check_range(struct upload_req *u, int64_t *expect)
 		return 0;
 	int64_t start, end;
 	if (content_range_parse(cr, &start, &end) < 0) {
-		blobd_error(u->txn, 400, OCI_BLOB_UPLOAD_INVALID, "malformed Content-Range", cr);
+		v2_error(u->txn, 400, OCI_BLOB_UPLOAD_INVALID, "malformed Content-Range", cr);
 		return -1;
 	}
 	if (start != u->s->offset) {
 		/* out of order: tell where the session stands */
 		struct http_headers h;
-		blobd_headers_init(&h);
+		v2_headers_init(&h);
 		progress_headers(&h, u->name, u->s);
 		headers_add(&h, "Content-Type", "application/json");
 		char *detail = xasprintf("the upload holds %lld bytes; a chunk must start there",
@@ -180,7 +180,7 @@ check_range(struct upload_req *u, int64_t *expect)
 		return -1;
 	}
 	if (req->content_length >= 0 && req->content_length != end - start + 1) {
-		blobd_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
+		v2_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
 		            "Content-Length does not match Content-Range");
 		return -1;
 	}
@@ -230,13 +230,13 @@ finished(void *arg)
 	struct upload_req *u = arg;
 	if (u->s == NULL) {
 		log_info("upload to %s: digest %s, client said %s", u->name, u->computed, u->digest);
-		blobd_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
+		v2_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
 		upload_req_free(u);
 		return;
 	}
 	if (!u->verified) {
 		log_error("upload %s: %s", u->s->id, u->cause ? u->cause : "cannot store the blob");
-		blobd_error(u->txn, 500, OCI_UNKNOWN, "cannot store the blob", NULL);
+		v2_error(u->txn, 500, OCI_UNKNOWN, "cannot store the blob", NULL);
 		session_close(u->s);
 		upload_req_free(u);
 		return;
@@ -279,7 +279,7 @@ saved(void *arg)
 	struct upload_req *u = arg;
 	if (!u->verified) {
 		log_error("upload %s: %s", u->s->id, u->cause);
-		blobd_error(u->txn, 500, OCI_UNKNOWN, "cannot save the upload's progress", NULL);
+		v2_error(u->txn, 500, OCI_UNKNOWN, "cannot save the upload's progress", NULL);
 	} else {
 		respond_progress(u->txn, 202, u->name, u->s);
 	}
@@ -306,16 +306,16 @@ written(enum writer_result r, const char *cause, void *arg)
 			jobs_submit(job_save, saved, u);
 			return;
 		}
-		blobd_error(u->txn, 400, OCI_BLOB_UPLOAD_INVALID, NULL, NULL);
+		v2_error(u->txn, 400, OCI_BLOB_UPLOAD_INVALID, NULL, NULL);
 		jobs_submit(job_destroy, NULL, u->s);
 		break;
 	case WRITER_SIZE:
-		blobd_error(u->txn, 400, OCI_SIZE_INVALID, NULL, "the body is not as long as announced");
+		v2_error(u->txn, 400, OCI_SIZE_INVALID, NULL, "the body is not as long as announced");
 		session_close(u->s);
 		break;
 	case WRITER_IO_ERROR:
 		log_error("upload %s: %s", u->s->id, cause);
-		blobd_error(u->txn, 500, OCI_UNKNOWN, "cannot write the upload", NULL);
+		v2_error(u->txn, 500, OCI_UNKNOWN, "cannot write the upload", NULL);
 		session_close(u->s);
 		break;
 	}
@@ -337,7 +337,7 @@ post_start(struct upload_req *u)
 	if (u->s == NULL) {
 		log_error("%s", cause);
 		free(cause);
-		blobd_error(u->txn, 500, OCI_UNKNOWN, "cannot start an upload", NULL);
+		v2_error(u->txn, 500, OCI_UNKNOWN, "cannot start an upload", NULL);
 		upload_req_free(u);
 		return;
 	}
@@ -397,7 +397,7 @@ handle_post(struct upload_req *u)
 	u->mount = query_get(query, "mount");
 	u->from = query_get(query, "from");
 	if (u->digest != NULL && !digest_valid(u->digest)) {
-		blobd_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->digest);
+		v2_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->digest);
 		upload_req_free(u);
 		return;
 	}
@@ -451,7 +451,7 @@ cancelled(void *arg)
 {
 	struct upload_req *u = arg;
 	struct http_headers h;
-	blobd_headers_init(&h);
+	v2_headers_init(&h);
 	http_txn_respond(u->txn, 204, &h, NULL, 0);
 	headers_clear(&h);
 	upload_req_free(u);
@@ -475,7 +475,7 @@ uploads_handle(struct http_txn *txn, const char *name, const char *id)
 	u->name = xstrdup(name);
 	if (*id == '\0') {
 		if (strcmp(method, "POST") != 0) {
-			blobd_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
+			v2_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
 			upload_req_free(u);
 			return;
 		}
@@ -490,7 +490,7 @@ uploads_handle(struct http_txn *txn, const char *name, const char *id)
 		u->op = OP_PUT;
 		u->digest = query_get(http_txn_request(txn)->query, "digest");
 		if (u->digest == NULL || !digest_valid(u->digest)) {
-			blobd_error(txn, 400, OCI_DIGEST_INVALID, NULL,
+			v2_error(txn, 400, OCI_DIGEST_INVALID, NULL,
 			            u->digest == NULL ? "the digest parameter is missing"
 			                              : "invalid or unsupported digest");
 			upload_req_free(u);
@@ -501,7 +501,7 @@ uploads_handle(struct http_txn *txn, const char *name, const char *id)
 	} else if (strcmp(method, "DELETE") == 0) {
 		u->op = OP_CANCEL;
 	} else {
-		blobd_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
+		v2_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
 		upload_req_free(u);
 		return;
 	}

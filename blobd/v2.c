@@ -5,31 +5,10 @@
 
 #include "blobd.h"
 #include "errors.h"
-#include "headers.h"
 #include "metrics.h"
 #include "names.h"
 #include "util.h"
 #include "v2path.h"
-
-void
-blobd_headers_init(struct http_headers *h)
-{
-	headers_init(h);
-	headers_add(h, "Docker-Distribution-API-Version", "registry/2.0");
-}
-
-void
-blobd_error(struct http_txn *txn, int status, const char *code, const char *message,
-            const char *detail)
-{
-	struct http_headers h;
-	blobd_headers_init(&h);
-	headers_add(&h, "Content-Type", "application/json");
-	char *body = error_oci_body(code, message, detail);
-	http_txn_respond(txn, status, &h, body, strlen(body));
-	free(body);
-	headers_clear(&h);
-}
 
 /* Routes a /v2 blob or upload request after parsing its path again. */
 static void
@@ -39,12 +18,12 @@ v2_dispatch(struct http_txn *txn, const struct route_match *m)
 	if (v2_parse(http_txn_request(txn)->path, &vp) < 0 ||
 	    (vp.kind != V2_BLOB && vp.kind != V2_UPLOAD)) {
 		v2_path_clear(&vp);
-		blobd_error(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
+		v2_error(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
 		return;
 	}
 	http_txn_set_route(txn, metrics_route_id(vp.kind == V2_BLOB ? "v2_blob" : "v2_upload"));
 	if (!name_valid_repository(vp.name))
-		blobd_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
+		v2_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
 	else if (vp.kind == V2_BLOB)
 		blobs_handle(txn, vp.name, vp.ref);
 	else

@@ -160,11 +160,8 @@ actor_from_headers(struct actor *a, const struct http_headers *h)
 void
 actor_to_headers(const struct actor *a, struct http_headers *h)
 {
-	char num[32];
-	if (a->user_id > 0) {
-		snprintf(num, sizeof(num), "%lld", (long long)a->user_id);
-		headers_set(h, WIRE_USER_ID, num);
-	}
+	if (a->user_id > 0)
+		headers_set_int(h, WIRE_USER_ID, a->user_id);
 	if (a->username[0])
 		headers_set(h, WIRE_USERNAME, a->username);
 	if (a->admin)
@@ -174,10 +171,8 @@ actor_to_headers(const struct actor *a, struct http_headers *h)
 	if (*s)
 		headers_set(h, WIRE_SCOPES, s);
 	free(s);
-	if (a->deploy_token_id > 0) {
-		snprintf(num, sizeof(num), "%lld", (long long)a->deploy_token_id);
-		headers_set(h, WIRE_DEPLOY_TOKEN_ID, num);
-	}
+	if (a->deploy_token_id > 0)
+		headers_set_int(h, WIRE_DEPLOY_TOKEN_ID, a->deploy_token_id);
 	if (a->actions) {
 		s = actions_format(a->actions);
 		headers_set(h, WIRE_ACTIONS, s);

@@ -7,6 +7,7 @@
 
 #include "headers.h"
 #include "http.h"
+#include "json.h"
 #include "util.h"
 
 static const struct {
@@ -55,8 +56,7 @@ error_oci_body(const char *code, const char *message, const char *detail)
 	json_object_array_add(arr, err);
 	json_object *root = json_object_new_object();
 	json_object_object_add(root, "errors", arr);
-	char *s = xstrdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-	                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+	char *s = xstrdup(js_text(root));
 	json_object_put(root);
 	return s;
 }
@@ -77,19 +77,6 @@ error_oci(struct http_txn *txn, int status, const char *code, const char *messag
 	headers_clear(&h);
 }
 
-static void
-respond_object(struct http_txn *txn, int status, json_object *root)
-{
-	struct http_headers h;
-	headers_init(&h);
-	headers_add(&h, "Content-Type", "application/json");
-	const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-	                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
-	http_txn_respond(txn, status, &h, s, strlen(s));
-	headers_clear(&h);
-	json_object_put(root);
-}
-
 void
 error_gitlab(struct http_txn *txn, int status, const char *message)
 {
@@ -99,7 +86,7 @@ error_gitlab(struct http_txn *txn, int status, const char *message)
 		message = dflt = xasprintf("%d %s", status, http_status_text(status));
 	json_object_object_add(root, "message", json_object_new_string(message));
 	free(dflt);
-	respond_object(txn, status, root);
+	js_respond(txn, status, NULL, root);
 }
 
 void
@@ -107,7 +94,7 @@ error_gitlab_param(struct http_txn *txn, const char *message)
 {
 	json_object *root = json_object_new_object();
 	json_object_object_add(root, "error", json_object_new_string(message));
-	respond_object(txn, 400, root);
+	js_respond(txn, 400, NULL, root);
 }
 
 char *

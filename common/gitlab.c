@@ -1,4 +1,4 @@
-/* GitLab REST conventions: offset pagination headers and the external URL. */
+/* GitLab REST conventions: offset pagination headers, the external URL, parameters. */
 #include "gitlab.h"
 
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "headers.h"
 #include "http.h"
+#include "json.h"
 #include "url.h"
 #include "util.h"
 #include "wire.h"
@@ -69,36 +70,46 @@ gl_registry_host(struct http_txn *txn)
 	return xstrdup(p ? p + 3 : u);
 }
 
-struct rebuild {
+/* A query string being rebuilt without some of its parameters. */
+struct query_filter {
+	const char *const *drop;
 	char *out;
-	size_t len;
 };
 
+/* Appends one name=value, encoded again, unless its name is one to drop. */
 static int
 keep_param(const char *name, const char *value, void *arg)
 {
-	struct rebuild *r = arg;
-	if (strcmp(name, "page") == 0 || strcmp(name, "per_page") == 0)
-		return 0;
+	struct query_filter *f = arg;
+	for (const char *const *d = f->drop; *d != NULL; d++)
+		if (strcmp(name, *d) == 0)
+			return 0;
 	char *n = url_encode(name, false), *v = url_encode(value, false);
-	char *joined = xasprintf("%s%s%s=%s", r->out ? r->out : "", r->out ? "&" : "", n, v);
-	free(r->out);
-	r->out = joined;
+	char *joined = xasprintf("%s%s%s=%s", f->out ? f->out : "", f->out ? "&" : "", n, v);
+	free(f->out);
+	f->out = joined;
 	free(n);
 	free(v);
 	return 0;
 }
 
 char *
+gl_query_except(struct http_txn *txn, const char *const *drop)
+{
+	struct query_filter f = { drop, NULL };
+	query_each(http_txn_request(txn)->query, keep_param, &f);
+	return f.out;
+}
+
+char *
 gl_page_url(struct http_txn *txn, int64_t page, int64_t per_page)
 {
-	struct http_request *req = http_txn_request(txn);
-	struct rebuild r = { NULL, 0 };
-	query_each(req->query, keep_param, &r);
-	char *url = xasprintf("%s%s?%s%spage=%lld&per_page=%lld", gl_external_url(txn), req->path,
-	                      r.out ? r.out : "", r.out ? "&" : "", (long long)page,
-	                      (long long)per_page);
-	free(r.out);
+	static const char *const drop[] = { "page", "per_page", NULL };
+	char *query = gl_query_except(txn, drop);
+	char *url = xasprintf("%s%s?%s%spage=%lld&per_page=%lld", gl_external_url(txn),
+	                      http_txn_request(txn)->path, query ? query : "", query ? "&" : "",
+	                      (long long)page, (long long)per_page);
+	free(query);
 	return url;
 }
 
@@ -107,25 +118,19 @@ gl_page_headers(struct http_txn *txn, const struct gl_page *p, int64_t total,
                 struct http_headers *out)
 {
 	int64_t pages = total == 0 ? 1 : (total + p->per_page - 1) / p->per_page;
-	char buf[32];
-	snprintf(buf, sizeof(buf), "%lld", (long long)total);
-	headers_set(out, "X-Total", buf);
-	snprintf(buf, sizeof(buf), "%lld", (long long)pages);
-	headers_set(out, "X-Total-Pages", buf);
-	snprintf(buf, sizeof(buf), "%lld", (long long)p->page);
-	headers_set(out, "X-Page", buf);
-	snprintf(buf, sizeof(buf), "%lld", (long long)p->per_page);
-	headers_set(out, "X-Per-Page", buf);
+	headers_set_int(out, "X-Total", total);
+	headers_set_int(out, "X-Total-Pages", pages);
+	headers_set_int(out, "X-Page", p->page);
+	headers_set_int(out, "X-Per-Page", p->per_page);
+	/* the next and previous pages: empty when there is none, as GitLab sends them */
 	if (p->page < pages)
-		snprintf(buf, sizeof(buf), "%lld", (long long)(p->page + 1));
+		headers_set_int(out, "X-Next-Page", p->page + 1);
 	else
-		buf[0] = '\0';
-	headers_set(out, "X-Next-Page", buf);
+		headers_set(out, "X-Next-Page", "");
 	if (p->page > 1)
-		snprintf(buf, sizeof(buf), "%lld", (long long)(p->page - 1));
+		headers_set_int(out, "X-Prev-Page", p->page - 1);
 	else
-		buf[0] = '\0';
-	headers_set(out, "X-Prev-Page", buf);
+		headers_set(out, "X-Prev-Page", "");
 
 	char *link = xstrdup("");
 	struct {
@@ -149,4 +154,74 @@ gl_page_headers(struct http_txn *txn, const struct gl_page *p, int64_t total,
 	}
 	headers_set(out, "Link", link);
 	free(link);
+}
+
+void
+gl_page_respond(struct http_txn *txn, const struct gl_page *p, int64_t total,
+                struct json_object *items)
+{
+	struct http_headers h;
+	headers_init(&h);
+	gl_page_headers(txn, p, total, &h);
+	js_respond(txn, 200, &h, items);
+	headers_clear(&h);
+}
+
+void
+gl_param_add(json_object *params, const char *name, const char *value, bool keep_first)
+{
+	size_t len = strlen(name);
+	if (len > 2 && strcmp(name + len - 2, "[]") == 0) {
+		char *key = xstrndup(name, len - 2);
+		json_object *arr;
+		if (!json_object_object_get_ex(params, key, &arr) ||
+		    !json_object_is_type(arr, json_type_array)) {
+			arr = json_object_new_array();
+			json_object_object_add(params, key, arr);
+		}
+		json_object_array_add(arr, json_object_new_string(value));
+		free(key);
+		return;
+	}
+	if (!keep_first || !json_object_object_get_ex(params, name, NULL))
+		json_object_object_add(params, name, json_object_new_string(value));
+}
+
+const char *
+gl_param_str(json_object *params, const char *key)
+{
+	json_object *v;
+	if (params == NULL || !json_object_object_get_ex(params, key, &v) || v == NULL)
+		return NULL;
+	switch (json_object_get_type(v)) {
+	case json_type_string:
+	case json_type_int:
+	case json_type_double:
+	case json_type_boolean:
+		return json_object_get_string(v);
+	default:
+		return NULL;
+	}
+}
+
+int
+gl_param_bool(json_object *params, const char *key)
+{
+	json_object *v;
+	if (params == NULL || !json_object_object_get_ex(params, key, &v) || v == NULL)
+		return -1;
+	if (json_object_is_type(v, json_type_boolean))
+		return json_object_get_boolean(v) ? 1 : 0;
+	/* Grape's coercion: Ruby clients send "true", Python ones "True", forms "1" or "on". */
+	static const char *const yes[] = { "true", "t", "yes", "y", "on", "1" };
+	static const char *const no[] = { "false", "f", "no", "n", "off", "0" };
+	bool scalar = json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int);
+	const char *s = scalar ? json_object_get_string(v) : "";
+	for (size_t i = 0; i < nitems(yes); i++) {
+		if (str_eq_nocase(s, yes[i]))
+			return 1;
+		if (str_eq_nocase(s, no[i]))
+			return 0;
+	}
+	return -2;
 }

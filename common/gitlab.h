@@ -1,4 +1,5 @@
-/* GitLab REST conventions shared by authd and metad: offset pagination and request context. */
+/* GitLab REST conventions shared by authd and metad: offset pagination, request context and
+ * parameters. */
 #ifndef REGISTRY_GITLAB_H
 #define REGISTRY_GITLAB_H
 
@@ -7,6 +8,7 @@
 
 struct http_txn;
 struct http_headers;
+struct json_object;
 
 struct gl_page {
 	int64_t page;     /* from 1 */
@@ -27,5 +29,24 @@ const char *gl_external_url(struct http_txn *txn);
 char *gl_registry_host(struct http_txn *txn);
 /* A URL of this request with page replaced (caller frees). */
 char *gl_page_url(struct http_txn *txn, int64_t page, int64_t per_page);
+/* The request's query without the parameters named in drop (NULL-terminated), encoded again and
+ * joined with '&'; NULL when nothing is left (caller frees). For the URLs of other pages. */
+char *gl_query_except(struct http_txn *txn, const char *const *drop);
+/* Answers 200 with a page of items (taken) and the pagination headers for total items. */
+void gl_page_respond(struct http_txn *txn, const struct gl_page *p, int64_t total,
+                     struct json_object *items);
+
+/* Parameters as GitLab's API (Grape) takes them from the query, a form and a JSON body, merged
+ * into one JSON object by each daemon's reader. */
+
+/* Adds a decoded name=value pair: "name[]" collects an array; a plain name given again keeps its
+ * first value (keep_first) or takes the last. */
+void gl_param_add(struct json_object *params, const char *name, const char *value,
+                  bool keep_first);
+/* A scalar parameter (string, number or boolean) as text; NULL when missing, null or a list. */
+const char *gl_param_str(struct json_object *params, const char *key);
+/* A boolean parameter as Grape coerces it (true, "True", "yes", "on", 1, ...): 1 true, 0 false,
+ * -1 missing or null, -2 not a boolean. */
+int gl_param_bool(struct json_object *params, const char *key);
 
 #endif

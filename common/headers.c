@@ -2,6 +2,7 @@
 #include "headers.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <event2/buffer.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,14 @@ headers_set(struct http_headers *h, const char *name, const char *value)
 {
 	headers_del(h, name);
 	headers_add(h, name, value);
+}
+
+void
+headers_set_int(struct http_headers *h, const char *name, long long value)
+{
+	char buf[24];
+	snprintf(buf, sizeof(buf), "%lld", value);
+	headers_set(h, name, buf);
 }
 
 void

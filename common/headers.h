@@ -27,6 +27,8 @@ void headers_addn(struct http_headers *h, const char *name, size_t nlen, const c
                   size_t vlen);
 /* Replaces every field called name by one with value. */
 void headers_set(struct http_headers *h, const char *name, const char *value);
+/* The same with a decimal number (X-Total, Retry-After, ...). */
+void headers_set_int(struct http_headers *h, const char *name, long long value);
 void headers_del(struct http_headers *h, const char *name);
 void headers_copy(struct http_headers *dst, const struct http_headers *src);
 /* Appends "Name: value\r\n" lines to out. */

@@ -116,6 +116,16 @@ js_respond(struct http_txn *txn, int status, const struct http_headers *extra, j
 	json_object_put(obj);
 }
 
+void
+js_respond_text(struct http_txn *txn, int status, const char *text)
+{
+	struct http_headers h;
+	headers_init(&h);
+	headers_add(&h, "Content-Type", "application/json");
+	http_txn_respond(txn, status, &h, text, strlen(text));
+	headers_clear(&h);
+}
+
 json_object *
 js_new_str_or_null(const char *s)
 {

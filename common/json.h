@@ -26,6 +26,8 @@ const char *js_text(json_object *obj);
 /* Answers status with obj as application/json; takes obj. extra may be NULL. */
 void js_respond(struct http_txn *txn, int status, const struct http_headers *extra,
                 json_object *obj);
+/* Answers status with text that is JSON already (a literal such as "true", a fixed body). */
+void js_respond_text(struct http_txn *txn, int status, const char *text);
 json_object *js_new_str_or_null(const char *s);
 
 #endif

@@ -11,6 +11,7 @@ common_libcommon_a_SOURCES = \
 	common/http.h common/http_internal.h \
 	common/http_server.c common/http_txn.c \
 	common/httpc.c common/httpc.h \
+	common/jobs.c common/jobs.h \
 	common/json.c common/json.h \
 	common/log.c common/log.h \
 	common/metrics.c common/metrics.h \
@@ -26,6 +27,7 @@ common_libcommon_a_SOURCES = \
 	common/url.c common/url.h \
 	common/util.c common/util.h \
 	common/v2path.c common/v2path.h \
+	common/v2reply.c common/v2reply.h \
 	common/wire.h
 nodist_common_libcommon_a_SOURCES = common/migrations.c
 

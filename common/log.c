@@ -85,12 +85,6 @@ log_set_worker(int worker)
 	log_worker = worker;
 }
 
-const char *
-log_role(void)
-{
-	return log_role_name;
-}
-
 void
 log_set_request_id(const char *id)
 {

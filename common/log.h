@@ -22,7 +22,6 @@ void log_set_level(enum log_level level);
 int log_parse_level(const char *name);
 /* -1 marks the master. */
 void log_set_worker(int worker);
-const char *log_role(void);
 /* The request whose work is being done; NULL when none. The string must outlive the call. */
 void log_set_request_id(const char *id);
 

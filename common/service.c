@@ -8,44 +8,37 @@
 #include "errors.h"
 #include "headers.h"
 #include "http.h"
+#include "json.h"
 #include "metrics.h"
 #include "util.h"
 
 static const char ok_body[] = "{\"status\":\"ok\"}";
 
-static void
-respond_status(struct http_txn *txn, int status, const char *body)
-{
-	struct http_headers h;
-	headers_init(&h);
-	headers_add(&h, "Content-Type", "application/json");
-	http_txn_respond(txn, status, &h, body, strlen(body));
-	headers_clear(&h);
-}
-
 void
-service_health(struct http_txn *txn)
+service_health(struct http_txn *txn, const struct route_match *m)
 {
-	respond_status(txn, 200, ok_body);
+	js_respond_text(txn, 200, ok_body);
+	(void)m;
 }
 
 void
 service_ready(struct http_txn *txn)
 {
-	respond_status(txn, 200, ok_body);
+	js_respond_text(txn, 200, ok_body);
 }
 
 void
 service_not_ready(struct http_txn *txn, const char *why)
 {
 	char *body = xasprintf("{\"status\":\"%s\"}", why);
-	respond_status(txn, 503, body);
+	js_respond_text(txn, 503, body);
 	free(body);
 }
 
 void
-service_metrics(struct http_txn *txn)
+service_metrics(struct http_txn *txn, const struct route_match *m)
 {
+	(void)m;
 	struct evbuffer *buf = evbuffer_new();
 	metrics_write_samples(buf);
 	struct http_headers h;
@@ -57,8 +50,11 @@ service_metrics(struct http_txn *txn)
 }
 
 void
-service_not_routed(struct http_txn *txn, int status)
+service_dispatch(struct http_txn *txn, const struct route_table *tables, size_t ntables)
 {
+	int status = router_dispatch_tables(tables, ntables, txn);
+	if (status == 0)
+		return;
 	const char *path = http_txn_request(txn)->path;
 	bool v2 = strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0;
 	if (v2)

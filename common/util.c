@@ -72,6 +72,16 @@ xasprintf(const char *fmt, ...)
 	return s;
 }
 
+void
+strv_free(char **v)
+{
+	if (v == NULL)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
 bool
 str_has_prefix(const char *s, const char *prefix)
 {

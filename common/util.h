@@ -18,6 +18,9 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 char *xvasprintf(const char *fmt, va_list ap);
 
+/* Frees a NULL-terminated array of strings and its strings; NULL is fine. */
+void strv_free(char **v);
+
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 bool str_eq_nocase(const char *a, const char *b);

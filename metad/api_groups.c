@@ -69,15 +69,8 @@ static void
 group_read(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res)) {
-		tn_db_error(r, res);
-		return;
-	}
-	if (pg_rows(res) == 0) {
-		tn_not_found(r, "Group");
-		return;
-	}
-	tn_reply(r, (int)r->num, tn_group_json(r, res, 0));
+	if (tn_found(r, res, "Group"))
+		tn_reply(r, (int)r->num, tn_group_json(r, res, 0));
 }
 
 void
@@ -136,10 +129,7 @@ groups_list(struct tn_req *r)
 	tn_arg_bool(r, top);
 	tn_arg(r, search && *search ? search : NULL);
 	tn_arg_bool(r, owned && r->actor.user_id > 0);
-	if (min > 0)
-		tn_arg_i64(r, min);
-	else
-		tn_arg(r, NULL);
+	tn_arg_i64_opt(r, min > 0, min);
 	tn_arg(r, order_by);
 	tn_arg(r, sort);
 	tn_arg_i64(r, r->page.per_page);
@@ -180,17 +170,13 @@ static void
 group_created(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	const char *status = tn_status(r, res);
+	if (status == NULL)
 		return;
-	}
-	const char *status = pg_get(res, 0, "status");
 	if (strcmp(status, "ok") == 0) {
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
 	} else if (strcmp(status, "parent_not_found") == 0) {
-		tn_not_found(r, "Group");
-	} else if (strcmp(status, "forbidden") == 0) {
-		tn_fail(r, 403, "403 Forbidden");
+		tn_not_found(r, NULL);
 	} else if (strcmp(status, "path_taken") == 0) {
 		group_save_failed(r, "path", "has already been taken");
 	} else {
@@ -205,6 +191,7 @@ group_created(PGresult *res, void *arg)
 static void
 group_create(struct tn_req *r)
 {
+	r->what = "Group";
 	if (!tn_require_user(r))
 		return;
 	const char *name = tn_str(r, "name"), *path = tn_str(r, "path"), *vis, *why;
@@ -234,10 +221,7 @@ group_create(struct tn_req *r)
 	tn_arg_actor(r);
 	tn_arg(r, name);
 	tn_arg(r, path);
-	if (has_parent)
-		tn_arg_i64(r, parent);
-	else
-		tn_arg(r, NULL);
+	tn_arg_i64_opt(r, has_parent, parent);
 	tn_arg(r, vis);
 	tn_arg(r, description);
 	tn_exec(r, &q_group_create, group_created);
@@ -248,17 +232,11 @@ static void
 group_updated(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	const char *status = tn_status(r, res);
+	if (status == NULL)
 		return;
-	}
-	const char *status = pg_get(res, 0, "status");
 	if (strcmp(status, "ok") == 0) {
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), 200);
-	} else if (strcmp(status, "not_found") == 0) {
-		tn_not_found(r, "Group");
-	} else if (strcmp(status, "forbidden") == 0) {
-		tn_fail(r, 403, "403 Forbidden");
 	} else if (strcmp(status, "path_taken") == 0) {
 		tn_fail_validation(r, "path", "has already been taken");
 	} else {
@@ -272,6 +250,7 @@ group_updated(PGresult *res, void *arg)
 static void
 group_update(struct tn_req *r)
 {
+	r->what = "Group";
 	if (!tn_require_user(r))
 		return;
 	const char *name = tn_str(r, "name"), *path = tn_str(r, "path"), *vis, *why;
@@ -299,33 +278,12 @@ group_update(struct tn_req *r)
 	tn_exec(r, &q_group_update, group_updated);
 }
 
-/* Maps group_delete()'s status: 202 as GitLab deletes asynchronously. */
-static void
-group_deleted(PGresult *res, void *arg)
-{
-	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
-		return;
-	}
-	const char *status = pg_get(res, 0, "status");
-	if (strcmp(status, "ok") == 0)
-		tn_fail(r, 202, "202 Accepted");
-	else if (strcmp(status, "not_found") == 0)
-		tn_not_found(r, "Group");
-	else
-		tn_fail(r, 403, "403 Forbidden");
-}
-
 /* DELETE /groups/:id */
 static void
 group_delete(struct tn_req *r)
 {
-	if (!tn_require_user(r))
-		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_exec(r, &q_group_delete, group_deleted);
+	r->what = "Group";
+	tn_delete(r, &q_group_delete);
 }
 
 /* Maps group_transfer()'s status onto GitLab's answer. */
@@ -333,16 +291,14 @@ static void
 group_transferred(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	const char *status = tn_status(r, res);
+	if (status == NULL)
 		return;
-	}
-	const char *status = pg_get(res, 0, "status");
 	if (strcmp(status, "ok") == 0) {
 		bool post = strcmp(http_txn_request(r->txn)->method, "POST") == 0;
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), post ? 201 : 200);
-	} else if (strcmp(status, "not_found") == 0 || strcmp(status, "target_not_found") == 0) {
-		tn_not_found(r, "Group");
+	} else if (strcmp(status, "target_not_found") == 0) {
+		tn_not_found(r, NULL);
 	} else {
 		char *msg = xasprintf("Transfer failed: %s", pg_get(res, 0, "detail"));
 		tn_fail(r, 400, msg);
@@ -354,6 +310,7 @@ group_transferred(PGresult *res, void *arg)
 static void
 group_transfer(struct tn_req *r)
 {
+	r->what = "Group";
 	if (!tn_require_user(r))
 		return;
 	int64_t target = 0;
@@ -362,10 +319,7 @@ group_transfer(struct tn_req *r)
 		return;
 	tn_arg_actor(r);
 	tn_arg_ref(r, r->id);
-	if (has_target)
-		tn_arg_i64(r, target);
-	else
-		tn_arg(r, NULL);
+	tn_arg_i64_opt(r, has_target, target);
 	tn_exec(r, &q_group_transfer, group_transferred);
 }
 

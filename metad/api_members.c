@@ -70,19 +70,23 @@ member_begin(struct tn_req *r, int64_t *user)
 	return true;
 }
 
-/* Arguments of q_members after the page: one user or all, and the page itself. */
+/* The first arguments of every members statement: the caller, the source's kind and reference. */
 static void
-members_args(struct tn_req *r, const char *search, const char *ids, int64_t user)
+source_args(struct tn_req *r)
 {
 	tn_arg_actor(r);
 	tn_arg(r, kind(r));
 	tn_arg_ref(r, r->id);
+}
+
+/* Arguments of q_members after the page: one user or all, and the page itself. */
+static void
+members_args(struct tn_req *r, const char *search, const char *ids, int64_t user)
+{
+	source_args(r);
 	tn_arg(r, search && *search ? search : NULL);
 	tn_arg(r, ids);
-	if (user > 0)
-		tn_arg_i64(r, user);
-	else
-		tn_arg(r, NULL);
+	tn_arg_i64_opt(r, user > 0, user);
 	tn_arg_bool(r, (r->mode & MEMBERS_ALL) != 0);
 	tn_arg_i64(r, user > 0 ? 1 : r->page.per_page);
 	tn_arg_i64(r, user > 0 ? 0 : gl_page_offset(&r->page));
@@ -112,14 +116,8 @@ static void
 member_read(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res)) {
-		tn_db_error(r, res);
+	if (!tn_list_ok(r, res))
 		return;
-	}
-	if (pg_rows(res) == 0 || !pg_get_bool(res, 0, "ok")) {
-		tn_not_found(r, NULL);
-		return;
-	}
 	if (pg_get(res, 0, "id") == NULL) {
 		tn_fail(r, 404, "404 Not found");
 		return;
@@ -147,16 +145,16 @@ member_get(struct tn_req *r)
 	member_fetch(r, user, 200);
 }
 
-/* Answers the statuses the member functions share; false when status is "ok". */
+/* Answers a failed query or a refusal of the member functions; false when their status is "ok". */
 static bool
 member_failed(struct tn_req *r, PGresult *res)
 {
-	const char *status = pg_get(res, 0, "status");
+	const char *status = tn_status(r, res);
+	if (status == NULL)
+		return true;
 	if (strcmp(status, "ok") == 0)
 		return false;
-	if (strcmp(status, "not_found") == 0) {
-		tn_not_found(r, NULL);
-	} else if (strcmp(status, "forbidden") == 0 || strcmp(status, "last_owner") == 0) {
+	if (strcmp(status, "last_owner") == 0) {
 		tn_fail(r, 403, "403 Forbidden");
 	} else if (strcmp(status, "exists") == 0) {
 		tn_fail(r, 409, "Member already exists");
@@ -180,10 +178,6 @@ static void
 member_added(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
-		return;
-	}
 	if (!member_failed(r, res)) {
 		r->mode &= ~MEMBERS_ALL;
 		member_fetch(r, r->num, 201);
@@ -211,58 +205,47 @@ member_fields(struct tn_req *r, bool want_user, int64_t *user, int *level, const
 	return *has_expires < 0 ? -1 : 0;
 }
 
-/* POST /(projects|groups)/:id/members */
-static void
-member_add(struct tn_req *r)
-{
-	int64_t user;
-	int level, has_expires;
-	const char *expires;
-	if (!member_begin(r, NULL) || member_fields(r, true, &user, &level, &expires, &has_expires) < 0)
-		return;
-	r->num = user;
-	tn_arg_actor(r);
-	tn_arg(r, kind(r));
-	tn_arg_ref(r, r->id);
-	tn_arg_i64(r, user);
-	tn_arg_i64(r, level);
-	tn_arg(r, expires);
-	tn_exec(r, &q_member_add, member_added);
-}
-
 /* After member_update(): the member (200), or the failure. */
 static void
 member_updated(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	if (!member_failed(r, res))
+		member_fetch(r, r->num, 200);
+}
+
+/* Adds a member (user_id from the body) or changes one (:user_id): role and expiry. */
+static void
+member_write(struct tn_req *r, bool add)
+{
+	int64_t user;
+	int level, has_expires;
+	const char *expires;
+	if (!member_begin(r, add ? NULL : &user) ||
+	    member_fields(r, add, &user, &level, &expires, &has_expires) < 0)
 		return;
-	}
-	if (!member_failed(r, res)) {
-		int64_t user = r->num;
-		member_fetch(r, user, 200);
-	}
+	r->num = user;
+	source_args(r);
+	tn_arg_i64(r, user);
+	tn_arg_i64(r, level);
+	if (!add)
+		tn_arg_bool(r, has_expires == 1); /* an update changes the expiry only when given */
+	tn_arg(r, expires);
+	tn_exec(r, add ? &q_member_add : &q_member_update, add ? member_added : member_updated);
+}
+
+/* POST /(projects|groups)/:id/members */
+static void
+member_add(struct tn_req *r)
+{
+	member_write(r, true);
 }
 
 /* PUT /(projects|groups)/:id/members/:user_id */
 static void
 member_update(struct tn_req *r)
 {
-	int64_t user;
-	int level, has_expires;
-	const char *expires;
-	if (!member_begin(r, &user) || member_fields(r, false, &user, &level, &expires, &has_expires) < 0)
-		return;
-	r->num = user;
-	tn_arg_actor(r);
-	tn_arg(r, kind(r));
-	tn_arg_ref(r, r->id);
-	tn_arg_i64(r, user);
-	tn_arg_i64(r, level);
-	tn_arg_bool(r, has_expires == 1);
-	tn_arg(r, expires);
-	tn_exec(r, &q_member_update, member_updated);
+	member_write(r, false);
 }
 
 /* After member_remove(): 204, or the failure. */
@@ -270,10 +253,6 @@ static void
 member_removed(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
-		return;
-	}
 	if (!member_failed(r, res))
 		tn_reply_empty(r, 204);
 }
@@ -285,9 +264,7 @@ member_remove(struct tn_req *r)
 	int64_t user;
 	if (!member_begin(r, &user))
 		return;
-	tn_arg_actor(r);
-	tn_arg(r, kind(r));
-	tn_arg_ref(r, r->id);
+	source_args(r);
 	tn_arg_i64(r, user);
 	tn_exec(r, &q_member_remove, member_removed);
 }

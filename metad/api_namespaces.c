@@ -61,15 +61,8 @@ static void
 namespace_read(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res)) {
-		tn_db_error(r, res);
-		return;
-	}
-	if (pg_rows(res) == 0) {
-		tn_not_found(r, "Namespace");
-		return;
-	}
-	tn_reply(r, 200, tn_namespace_json(r, res, 0));
+	if (tn_found(r, res, "Namespace"))
+		tn_reply(r, 200, tn_namespace_json(r, res, 0));
 }
 
 /* GET /namespaces/:id (an id or a full path) */

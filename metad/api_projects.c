@@ -94,7 +94,8 @@ PG_STMT(q_project_delete, "SELECT project_delete($1, $2, $3, $4) AS status");
 PG_STMT(q_project_transfer, "SELECT * FROM project_transfer($1, $2, $3, $4, $5, $6)");
 /* POST /groups/:id/projects/:project_id: the same transfer, into a group only */
 PG_STMT(q_project_to_group,
-        "SELECT t.*, g.id AS group_id FROM (SELECT group_ref($5, $6) AS id) g"
+        "SELECT coalesce(t.status, 'group_not_found') AS status, t.project_id, t.detail,"
+        " g.id AS group_id FROM (SELECT group_ref($5, $6) AS id) g"
         " LEFT JOIN LATERAL project_transfer($1, $2, $3, $4, g.id, NULL) t ON g.id IS NOT NULL");
 
 /* ---- reading ----------------------------------------------------------------------------------- */
@@ -104,15 +105,8 @@ static void
 project_read(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res)) {
-		tn_db_error(r, res);
-		return;
-	}
-	if (pg_rows(res) == 0) {
-		tn_not_found(r, "Project");
-		return;
-	}
-	tn_reply(r, (int)r->num, tn_project_json(r, res, 0, (enum tn_project_shape)r->mode));
+	if (tn_found(r, res, "Project"))
+		tn_reply(r, (int)r->num, tn_project_json(r, res, 0, (enum tn_project_shape)r->mode));
 }
 
 void
@@ -195,18 +189,9 @@ projects_list(struct tn_req *r)
 	tn_arg(r, search && *search ? search : NULL);
 	tn_arg_bool(r, search_ns);
 	tn_arg(r, vis);
-	if (min > 0)
-		tn_arg_i64(r, min);
-	else
-		tn_arg(r, NULL);
-	if (has_after)
-		tn_arg_i64(r, after);
-	else
-		tn_arg(r, NULL);
-	if (has_before)
-		tn_arg_i64(r, before);
-	else
-		tn_arg(r, NULL);
+	tn_arg_i64_opt(r, min > 0, min);
+	tn_arg_i64_opt(r, has_after, after);
+	tn_arg_i64_opt(r, has_before, before);
 	tn_arg(r, order_by);
 	tn_arg(r, sort);
 	tn_arg_i64(r, r->page.per_page);
@@ -287,11 +272,9 @@ static void
 project_created(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	const char *status = tn_status(r, res);
+	if (status == NULL)
 		return;
-	}
-	const char *status = pg_get(res, 0, "status");
 	const char *detail = pg_get(res, 0, "detail");
 	if (strcmp(status, "ok") == 0) {
 		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 201, tn_project_reply);
@@ -319,18 +302,19 @@ project_created(PGresult *res, void *arg)
 	}
 }
 
-/* Validates the fields of a create or update: name and path (deriving one from the other when
- * creating), visibility, registry access. -1 when the request was answered. */
+/* Validates the fields of a create or update (name and path, deriving one from the other when
+ * creating; description, visibility, registry access, cleanup policy) and adds name, path,
+ * description, visibility and registry access to the SQL arguments; -1 when the request was
+ * answered. */
 static int
-project_fields(struct tn_req *r, bool create, char **name, char **path, const char **vis,
-               const char **registry)
+project_fields(struct tn_req *r, bool create)
 {
-	const char *n = tn_str(r, "name"), *p = tn_str(r, "path"), *why;
+	const char *n = tn_str(r, "name"), *p = tn_str(r, "path"), *vis, *registry, *why;
 	if (n != NULL && *n == '\0')
 		n = NULL;
 	if (p != NULL && *p == '\0')
 		p = NULL;
-	if (tn_enum(r, "visibility", visibilities, vis) < 0 || registry_level(r, registry) < 0)
+	if (tn_enum(r, "visibility", visibilities, &vis) < 0 || registry_level(r, &registry) < 0)
 		return -1;
 	if (create && n == NULL && p == NULL) {
 		tn_fail_param(r, "name, path are missing, at least one parameter must be provided");
@@ -345,45 +329,39 @@ project_fields(struct tn_req *r, bool create, char **name, char **path, const ch
 		tn_fail_validation(r, "description", tn_description_message);
 		return -1;
 	}
-	*name = n ? xstrdup(n) : create ? xstrdup(p) : NULL;
-	*path = p ? xstrdup(p) : create ? path_from_name(n) : NULL;
-	if (*path != NULL && !name_valid_path(*path)) {
-		free(*name);
-		free(*path);
+	char *name = n ? xstrdup(n) : create ? xstrdup(p) : NULL;
+	char *path = p ? xstrdup(p) : create ? path_from_name(n) : NULL;
+	int rc = 0;
+	if (path != NULL && !name_valid_path(path)) {
 		tn_fail_validation(r, "path", tn_path_message);
-		return -1;
+		rc = -1;
+	} else if (rg_policy_check(r) < 0) {
+		rc = -1;
+	} else {
+		tn_arg(r, name);
+		tn_arg(r, path);
+		tn_arg(r, description);
+		tn_arg(r, vis);
+		tn_arg(r, registry);
 	}
-	return 0;
+	free(name);
+	free(path);
+	return rc;
 }
 
 /* Sends the create for user (the caller, or the user of /projects/user/:user_id). */
 static void
 project_create_as(struct tn_req *r, int64_t user, bool admin)
 {
-	char *name, *path;
-	const char *vis, *registry;
 	int64_t ns = 0;
 	int has_ns = tn_int(r, "namespace_id", &ns);
-	if (has_ns < 0 || project_fields(r, true, &name, &path, &vis, &registry) < 0)
+	if (has_ns < 0)
 		return;
-	if (rg_policy_check(r) < 0) {
-		free(name);
-		free(path);
-		return;
-	}
 	tn_arg_i64(r, user);
 	tn_arg_bool(r, admin);
-	if (has_ns)
-		tn_arg_i64(r, ns);
-	else
-		tn_arg(r, NULL);
-	tn_arg(r, name);
-	tn_arg(r, path);
-	tn_arg(r, tn_str(r, "description"));
-	tn_arg(r, vis);
-	tn_arg(r, registry);
-	free(name);
-	free(path);
+	tn_arg_i64_opt(r, has_ns, ns);
+	if (project_fields(r, true) < 0)
+		return;
 	tn_exec(r, &q_project_create, project_created);
 }
 
@@ -423,18 +401,12 @@ static void
 project_updated(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	const char *status = tn_status(r, res);
+	if (status == NULL)
 		return;
-	}
-	const char *status = pg_get(res, 0, "status");
 	if (strcmp(status, "ok") == 0)
 		/* the cleanup policy is written once the update passed the rights checks */
 		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 200, tn_project_reply);
-	else if (strcmp(status, "not_found") == 0)
-		tn_not_found(r, "Project");
-	else if (strcmp(status, "forbidden") == 0)
-		tn_fail(r, 403, "403 Forbidden");
 	else if (strcmp(status, "visibility") == 0)
 		fail_visibility(r, pg_get(res, 0, "detail"));
 	else
@@ -462,54 +434,18 @@ project_update(struct tn_req *r)
 		                 "missing, at least one parameter must be provided");
 		return;
 	}
-	char *name, *path;
-	const char *vis, *registry;
-	if (project_fields(r, false, &name, &path, &vis, &registry) < 0)
-		return;
-	if (rg_policy_check(r) < 0) {
-		free(name);
-		free(path);
-		return;
-	}
 	tn_arg_actor(r);
 	tn_arg_ref(r, r->id);
-	tn_arg(r, name);
-	tn_arg(r, path);
-	tn_arg(r, tn_str(r, "description"));
-	tn_arg(r, vis);
-	tn_arg(r, registry);
-	free(name);
-	free(path);
-	tn_exec(r, &q_project_update, project_updated);
-}
-
-/* Maps project_delete()'s status: 202 as GitLab deletes asynchronously. */
-static void
-project_deleted(PGresult *res, void *arg)
-{
-	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	if (project_fields(r, false) < 0)
 		return;
-	}
-	const char *status = pg_get(res, 0, "status");
-	if (strcmp(status, "ok") == 0)
-		tn_fail(r, 202, "202 Accepted");
-	else if (strcmp(status, "not_found") == 0)
-		tn_not_found(r, "Project");
-	else
-		tn_fail(r, 403, "403 Forbidden");
+	tn_exec(r, &q_project_update, project_updated);
 }
 
 /* DELETE /projects/:id */
 static void
 project_delete(struct tn_req *r)
 {
-	if (!tn_require_user(r))
-		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_exec(r, &q_project_delete, project_deleted);
+	tn_delete(r, &q_project_delete);
 }
 
 /* Maps project_transfer()'s status onto GitLab's answer. */
@@ -517,23 +453,16 @@ static void
 project_transferred(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+	const char *status = tn_status(r, res);
+	if (status == NULL)
 		return;
-	}
-	const char *status = pg_get(res, 0, "status");
-	bool to_group = r->mode == LIST_GROUP;
-	if (to_group && pg_get(res, 0, "group_id") == NULL) {
+	if (strcmp(status, "group_not_found") == 0) {
 		tn_not_found(r, "Group");
 	} else if (strcmp(status, "ok") == 0) {
-		if (to_group)
+		if (r->mode == LIST_GROUP)
 			tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
 		else
 			tn_project_reply(r, pg_get_int(res, 0, "project_id"), 200);
-	} else if (strcmp(status, "not_found") == 0) {
-		tn_not_found(r, "Project");
-	} else if (strcmp(status, "forbidden") == 0) {
-		tn_fail(r, 403, "403 Forbidden");
 	} else if (strcmp(status, "namespace_not_found") == 0) {
 		tn_not_found(r, "Namespace");
 	} else {

@@ -111,9 +111,14 @@ rg_repository_id(struct rg_call *c)
 	return true;
 }
 
-bool
-rg_fail_status(struct rg_call *c, const char *status)
+const char *
+rg_status(struct rg_call *c, PGresult *res)
 {
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		rg_db_error(c, res);
+		return NULL;
+	}
+	const char *status = pg_get(res, 0, "status");
 	if (strcmp(status, "repository_not_found") == 0)
 		rg_fail(c, 404, "404 Not found");
 	else if (strcmp(status, "forbidden") == 0)
@@ -121,8 +126,8 @@ rg_fail_status(struct rg_call *c, const char *status)
 	else if (strcmp(status, "tag_not_found") == 0)
 		rg_fail(c, 404, "404 Tag Not Found");
 	else
-		return false;
-	return true;
+		return status;
+	return NULL;
 }
 
 /* ---- entities ----------------------------------------------------------------------------------- */

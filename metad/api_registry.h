@@ -55,9 +55,9 @@ void rg_fail(struct rg_call *c, int status, const char *message);
 void rg_db_error(struct rg_call *c, PGresult *res);
 /* Reads :repository_id into c->repo_id; 400 "repository_id is invalid" (and false) if bad. */
 bool rg_repository_id(struct rg_call *c);
-/* Maps the status words of the write functions (repository_not_found, forbidden,
- * tag_not_found) onto GitLab's answers; false when status was another word. */
-bool rg_fail_status(struct rg_call *c, const char *status);
+/* The status word of a registry write function's one-row result; NULL once answered: the query
+ * failed, or the status was repository_not_found, forbidden or tag_not_found. */
+const char *rg_status(struct rg_call *c, PGresult *res);
 /* A repository entity; tags (a JSON array text of names), tags_count and size are added when
  * the row has those columns and they are not NULL. */
 json_object *rg_repository_json(struct tn_req *r, PGresult *res, int row, bool can_admin);

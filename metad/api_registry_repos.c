@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "api_registry.h"
-#include "headers.h"
 #include "http.h"
 #include "json.h"
 #include "metad.h"
@@ -83,11 +82,7 @@ repos_page(struct rg_call *c, PGresult *res, bool per_row_admin)
 			        arr, rg_repository_json(c->r, res, i,
 			                                per_row_admin ? pg_get_bool(res, i, "can_admin")
 			                                              : c->can_admin));
-	struct http_headers h;
-	headers_init(&h);
-	gl_page_headers(c->r->txn, &c->r->page, pg_rows(res) ? pg_get_int(res, 0, "total") : 0, &h);
-	js_respond(c->r->txn, 200, &h, arr);
-	headers_clear(&h);
+	gl_page_respond(c->r->txn, &c->r->page, pg_rows(res) ? pg_get_int(res, 0, "total") : 0, arr);
 	tn_free(c->r);
 	rg_free(c);
 }
@@ -215,12 +210,7 @@ static void
 repo_deleted(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rg_db_error(c, res);
-		return;
-	}
-	const char *status = pg_get(res, 0, "status");
-	if (rg_fail_status(c, status))
+	if (rg_status(c, res) == NULL)
 		return;
 	regjobs_kick();
 	rg_reply(c, 202, json_object_new_int(202));

@@ -52,39 +52,34 @@ enum { PAGE_OFFSET, PAGE_KEYSET };
 
 /* ---- list --------------------------------------------------------------------------------------- */
 
-struct link_query {
-	char *out;
-};
-
-/* Keeps every query parameter of the request but page and last, for the next page's URL. */
-static int
-keep_param(const char *name, const char *value, void *arg)
-{
-	struct link_query *q = arg;
-	if (strcmp(name, "last") == 0 || strcmp(name, "page") == 0)
-		return 0;
-	char *n = url_encode(name, false), *v = url_encode(value, false);
-	char *joined = xasprintf("%s%s=%s&", q->out ? q->out : "", n, v);
-	free(q->out);
-	q->out = joined;
-	free(n);
-	free(v);
-	return 0;
-}
-
 /* Link: <this URL with last=<name>>; rel="next" (keyset pagination). */
 static char *
 next_link(struct tn_req *r, const char *last)
 {
-	struct http_request *req = http_txn_request(r->txn);
-	struct link_query q = { NULL };
-	query_each(req->query, keep_param, &q);
+	static const char *const drop[] = { "last", "page", NULL };
+	char *query = gl_query_except(r->txn, drop);
 	char *enc = url_encode(last, false);
-	char *link = xasprintf("<%s%s?%slast=%s>; rel=\"next\"", gl_external_url(r->txn), req->path,
-	                       q.out ? q.out : "", enc);
+	char *link = xasprintf("<%s%s?%s%slast=%s>; rel=\"next\"", gl_external_url(r->txn),
+	                       http_txn_request(r->txn)->path, query ? query : "", query ? "&" : "",
+	                       enc);
 	free(enc);
-	free(q.out);
+	free(query);
 	return link;
+}
+
+/* Whether the repository's row came back; false once answered (500/503, or 404). */
+static bool
+found(struct rg_call *c, PGresult *res)
+{
+	if (!pg_ok(res)) {
+		rg_db_error(c, res);
+		return false;
+	}
+	if (pg_rows(res) == 0) {
+		rg_fail(c, 404, "404 Not found");
+		return false;
+	}
+	return true;
 }
 
 /* A page of tags: offset pagination headers, or a Link to the next keyset page. */
@@ -93,14 +88,8 @@ tags_listed(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
 	struct tn_req *r = c->r;
-	if (!pg_ok(res)) {
-		rg_db_error(c, res);
+	if (!found(c, res))
 		return;
-	}
-	if (pg_rows(res) == 0) {
-		rg_fail(c, 404, "404 Not found");
-		return;
-	}
 	const char *path = pg_get(res, 0, "path");
 	json_object *arr = json_object_new_array();
 	int64_t shown = 0;
@@ -181,19 +170,31 @@ tag_of_path(struct tn_req *r)
 	return url_decode(seg, strlen(seg), false);
 }
 
+/* Reads :repository_id and :tag_name (into c->tag) and adds the arguments of q_tag and
+ * q_tag_delete: (the caller when caller,) the project, the repository, the tag (NULL for a name
+ * that cannot be one). false after answering 400 for the repository id. */
+static bool
+tag_args(struct rg_call *c, bool caller)
+{
+	if (!rg_repository_id(c))
+		return false;
+	struct tn_req *r = c->r;
+	c->tag = tag_of_path(r);
+	if (caller)
+		tn_arg_actor(r);
+	tn_arg_i64(r, c->project_id);
+	tn_arg_i64(r, c->repo_id);
+	tn_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
+	return true;
+}
+
 /* A tag's details, or 404 for the repository or the tag. */
 static void
 tag_read(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (!pg_ok(res)) {
-		rg_db_error(c, res);
+	if (!found(c, res))
 		return;
-	}
-	if (pg_rows(res) == 0) {
-		rg_fail(c, 404, "404 Not found");
-		return;
-	}
 	const char *name = pg_get(res, 0, "name");
 	if (name == NULL) {
 		rg_fail(c, 404, "404 Tag Not Found");
@@ -219,14 +220,8 @@ tag_read(PGresult *res, void *arg)
 static void
 tag_get(struct rg_call *c)
 {
-	if (!rg_repository_id(c))
-		return;
-	struct tn_req *r = c->r;
-	c->tag = tag_of_path(r);
-	tn_arg_i64(r, c->project_id);
-	tn_arg_i64(r, c->repo_id);
-	tn_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
-	rg_exec(c, &q_tag, tag_read);
+	if (tag_args(c, false))
+		rg_exec(c, &q_tag, tag_read);
 }
 
 void
@@ -240,11 +235,7 @@ static void
 tag_deleted(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rg_db_error(c, res);
-		return;
-	}
-	if (!rg_fail_status(c, pg_get(res, 0, "status")))
+	if (rg_status(c, res) != NULL)
 		rg_reply(c, 200, json_object_new_int(200));
 }
 
@@ -252,15 +243,8 @@ tag_deleted(PGresult *res, void *arg)
 static void
 tag_delete(struct rg_call *c)
 {
-	if (!rg_repository_id(c))
-		return;
-	struct tn_req *r = c->r;
-	c->tag = tag_of_path(r);
-	tn_arg_actor(r);
-	tn_arg_i64(r, c->project_id);
-	tn_arg_i64(r, c->repo_id);
-	tn_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
-	rg_exec(c, &q_tag_delete, tag_deleted);
+	if (tag_args(c, true))
+		rg_exec(c, &q_tag_delete, tag_deleted);
 }
 
 void
@@ -306,12 +290,8 @@ static void
 cleanup_requested(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rg_db_error(c, res);
-		return;
-	}
-	const char *status = pg_get(res, 0, "status");
-	if (rg_fail_status(c, status))
+	const char *status = rg_status(c, res);
+	if (status == NULL)
 		return;
 	if (strcmp(status, "throttled") == 0) {
 		rg_fail(c, 400, "This request has already been made. You can run this at most once an "

@@ -105,25 +105,11 @@ tn_free(struct tn_req *r)
 	free(r);
 }
 
-/* Adds name=value to params; "name[]" collects an array, as Rails-minded clients send lists. */
+/* Adds name=value to params; a repeated plain name takes the last value. */
 static int
 param_add(const char *name, const char *value, void *arg)
 {
-	json_object *params = arg;
-	size_t len = strlen(name);
-	if (len > 2 && strcmp(name + len - 2, "[]") == 0) {
-		char *key = xstrndup(name, len - 2);
-		json_object *arr;
-		if (!json_object_object_get_ex(params, key, &arr) ||
-		    !json_object_is_type(arr, json_type_array)) {
-			arr = json_object_new_array();
-			json_object_object_add(params, key, arr);
-		}
-		json_object_array_add(arr, json_object_new_string(value));
-		free(key);
-		return 0;
-	}
-	json_object_object_add(params, name, json_object_new_string(value));
+	gl_param_add(arg, name, value, false);
 	return 0;
 }
 
@@ -264,18 +250,7 @@ tn_has(struct tn_req *r, const char *key)
 const char *
 tn_str(struct tn_req *r, const char *key)
 {
-	json_object *v = param(r, key);
-	if (v == NULL)
-		return NULL;
-	switch (json_object_get_type(v)) {
-	case json_type_string:
-	case json_type_int:
-	case json_type_double:
-	case json_type_boolean:
-		return json_object_get_string(v);
-	default:
-		return NULL;
-	}
+	return gl_param_str(r->params, key);
 }
 
 /* 400 {"error": "<key> <how>"} as Grape words it; returns -1. */
@@ -294,11 +269,11 @@ tn_int(struct tn_req *r, const char *key, int64_t *out)
 	json_object *v = param(r, key);
 	if (v == NULL)
 		return 0; /* absent, or null: Grape's nil */
-	if (v != NULL && json_object_is_type(v, json_type_int)) {
+	if (json_object_is_type(v, json_type_int)) {
 		*out = json_object_get_int64(v);
 		return 1;
 	}
-	if (v != NULL && json_object_is_type(v, json_type_string)) {
+	if (json_object_is_type(v, json_type_string)) {
 		const char *s = json_object_get_string(v);
 		if (*s == '\0')
 			return 0; /* Grape treats an empty value as absent */
@@ -311,36 +286,13 @@ tn_int(struct tn_req *r, const char *key, int64_t *out)
 int
 tn_bool(struct tn_req *r, const char *key, bool *out)
 {
-	json_object *v = param(r, key);
-	if (v == NULL)
+	int b = gl_param_bool(r->params, key);
+	if (b == -1)
 		return 0; /* absent, or null: Grape's nil */
-	if (v != NULL && json_object_is_type(v, json_type_boolean)) {
-		*out = json_object_get_boolean(v);
-		return 1;
-	}
-	if (v != NULL && json_object_is_type(v, json_type_string)) {
-		const char *s = json_object_get_string(v);
-		static const char *const yes[] = { "true", "1", "t", "yes", "y", "on" };
-		static const char *const no[] = { "false", "0", "f", "no", "n", "off" };
-		for (size_t i = 0; i < nitems(yes); i++) {
-			if (str_eq_nocase(s, yes[i])) {
-				*out = true;
-				return 1;
-			}
-			if (str_eq_nocase(s, no[i])) {
-				*out = false;
-				return 1;
-			}
-		}
-	}
-	if (v != NULL && json_object_is_type(v, json_type_int)) {
-		int64_t n = json_object_get_int64(v);
-		if (n == 0 || n == 1) {
-			*out = n == 1;
-			return 1;
-		}
-	}
-	return invalid(r, key, "is invalid");
+	if (b == -2)
+		return invalid(r, key, "is invalid");
+	*out = b == 1;
+	return 1;
 }
 
 int
@@ -485,6 +437,15 @@ tn_arg_bool(struct tn_req *r, bool v)
 }
 
 void
+tn_arg_i64_opt(struct tn_req *r, bool given, int64_t v)
+{
+	if (given)
+		tn_arg_i64(r, v);
+	else
+		tn_arg(r, NULL);
+}
+
+void
 tn_arg_actor(struct tn_req *r)
 {
 	tn_arg_i64(r, r->actor.user_id);
@@ -580,6 +541,45 @@ tn_fail_validation(struct tn_req *r, const char *key, const char *text)
 	tn_reply(r, 400, o);
 }
 
+const char *
+tn_status(struct tn_req *r, PGresult *res)
+{
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return NULL;
+	}
+	const char *status = pg_get(res, 0, "status");
+	if (strcmp(status, "not_found") == 0) {
+		tn_not_found(r, NULL);
+		return NULL;
+	}
+	if (strcmp(status, "forbidden") == 0) {
+		tn_fail(r, 403, "403 Forbidden");
+		return NULL;
+	}
+	return status;
+}
+
+/* Answers a delete function's status: 202, as GitLab deletes asynchronously, or the refusal. */
+static void
+deleted(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	/* ok is the one status left: the delete functions return not_found, forbidden or ok */
+	if (tn_status(r, res) != NULL)
+		tn_fail(r, 202, "202 Accepted");
+}
+
+void
+tn_delete(struct tn_req *r, struct pg_stmt *stmt)
+{
+	if (!tn_require_user(r))
+		return;
+	tn_arg_actor(r);
+	tn_arg_ref(r, r->id);
+	tn_exec(r, stmt, deleted);
+}
+
 bool
 tn_require_user(struct tn_req *r)
 {
@@ -589,27 +589,43 @@ tn_require_user(struct tn_req *r)
 	return false;
 }
 
+bool
+tn_found(struct tn_req *r, PGresult *res, const char *what)
+{
+	if (!pg_ok(res)) {
+		tn_db_error(r, res);
+		return false;
+	}
+	if (pg_rows(res) == 0) {
+		tn_not_found(r, what);
+		return false;
+	}
+	return true;
+}
+
+bool
+tn_list_ok(struct tn_req *r, PGresult *res)
+{
+	if (!tn_found(r, res, NULL))
+		return false;
+	if (!pg_get_bool(res, 0, "ok")) {
+		tn_not_found(r, NULL);
+		return false;
+	}
+	return true;
+}
+
 void
 tn_reply_list(struct tn_req *r, PGresult *res,
               json_object *(*build)(struct tn_req *r, PGresult *res, int row))
 {
-	if (!pg_ok(res)) {
-		tn_db_error(r, res);
+	if (!tn_list_ok(r, res))
 		return;
-	}
-	if (pg_rows(res) == 0 || !pg_get_bool(res, 0, "ok")) {
-		tn_not_found(r, NULL);
-		return;
-	}
 	json_object *arr = json_object_new_array();
 	for (int i = 0; i < pg_rows(res); i++)
 		if (pg_get(res, i, "id") != NULL)
 			json_object_array_add(arr, build(r, res, i));
-	struct http_headers h;
-	headers_init(&h);
-	gl_page_headers(r->txn, &r->page, pg_get_int(res, 0, "total"), &h);
-	js_respond(r->txn, 200, &h, arr);
-	headers_clear(&h);
+	gl_page_respond(r->txn, &r->page, pg_get_int(res, 0, "total"), arr);
 	tn_free(r);
 }
 
@@ -633,10 +649,12 @@ utf8_match(pcre2_code **code, const char *pattern, const char *text)
 	return rc >= 0;
 }
 
-bool
-tn_valid_group_name(const char *name, const char **why)
+/* A name of 1 to 255 bytes matching pattern; *why gets GitLab's message, rule when it does not
+ * match. */
+static bool
+valid_name(const char *name, pcre2_code **re, const char *pattern, const char *rule,
+           const char **why)
 {
-	static pcre2_code *re;
 	if (*name == '\0') {
 		*why = "can't be blank";
 		return false;
@@ -645,32 +663,32 @@ tn_valid_group_name(const char *name, const char **why)
 		*why = "is too long (maximum is 255 characters)";
 		return false;
 	}
-	*why = "can contain only letters, digits, emoji, '_', '.', dash, space, parenthesis. It must "
-	       "start with letter, digit, emoji or '_'.";
-	return utf8_match(&re,
+	*why = rule;
+	return utf8_match(re, pattern, name);
+}
+
+bool
+tn_valid_group_name(const char *name, const char **why)
+{
+	static pcre2_code *re;
+	return valid_name(name, &re,
 	                  "^[\\p{L}\\p{N}\\x{00A9}-\\x{1f9ff}_]"
 	                  "[\\p{L}\\p{N}\\p{Pd}_.() \\x{00A9}-\\x{1f9ff}]*$",
-	                  name);
+	                  "can contain only letters, digits, emoji, '_', '.', dash, space, "
+	                  "parenthesis. It must start with letter, digit, emoji or '_'.",
+	                  why);
 }
 
 bool
 tn_valid_project_name(const char *name, const char **why)
 {
 	static pcre2_code *re;
-	if (*name == '\0') {
-		*why = "can't be blank";
-		return false;
-	}
-	if (strlen(name) > 255) {
-		*why = "is too long (maximum is 255 characters)";
-		return false;
-	}
-	*why = "can contain only letters, digits, emojis, '_', '.', '+', dashes, or spaces. It must "
-	       "start with a letter, digit, emoji, or '_'.";
-	return utf8_match(&re,
+	return valid_name(name, &re,
 	                  "^[\\p{L}\\p{N}\\x{00A9}-\\x{1f9ff}_]"
 	                  "[\\p{L}\\p{N}\\p{Pd}+_. \\x{00A9}-\\x{1f9ff}]*$",
-	                  name);
+	                  "can contain only letters, digits, emojis, '_', '.', '+', dashes, or "
+	                  "spaces. It must start with a letter, digit, emoji, or '_'.",
+	                  why);
 }
 
 /* ---- entities -------------------------------------------------------------------------------- */

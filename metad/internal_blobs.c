@@ -46,6 +46,17 @@ struct ib {
 	char *digest;
 };
 
+/* A pending internal request on repository (and digest, which may be NULL); copies both. */
+static struct ib *
+ib_new(struct http_txn *txn, const char *repository, const char *digest)
+{
+	struct ib *b = xcalloc(1, sizeof(*b));
+	b->txn = txn;
+	b->repository = xstrdup(repository);
+	b->digest = digest ? xstrdup(digest) : NULL;
+	return b;
+}
+
 /* Frees a pending internal request. */
 static void
 ib_free(struct ib *b)
@@ -55,11 +66,14 @@ ib_free(struct ib *b)
 	free(b);
 }
 
-/* Answers status with a JSON object (taken). */
+/* Answers status with {"digest","size"} of a blob. */
 static void
-respond_json(struct http_txn *txn, int status, json_object *obj)
+respond_blob(struct http_txn *txn, int status, const char *digest, int64_t size)
 {
-	js_respond(txn, status, NULL, obj);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "digest", json_object_new_string(digest));
+	json_object_object_add(o, "size", json_object_new_int64(size));
+	js_respond(txn, status, NULL, o);
 }
 
 /* The DENIED answer for a path that refuses pushes. */
@@ -69,17 +83,26 @@ respond_denied(struct http_txn *txn, const char *why)
 	v2_error(txn, 403, OCI_DENIED, NULL, why);
 }
 
-/* Reads and checks ?repository= of a GET or DELETE; NULL after answering 400. */
-static char *
-query_repository(struct http_txn *txn)
+/* Checks the digest of /internal/blobs/<digest>?repository= and the repository, then runs stmt
+ * ($1 repository, $2 digest); 400 when either is invalid. */
+static void
+blob_query(struct http_txn *txn, const struct route_match *m, struct pg_stmt *stmt, pg_cb cb)
 {
+	const char *digest = route_param(m, "digest");
+	if (!digest_valid(digest)) {
+		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
+		return;
+	}
 	char *repo = query_get(http_txn_request(txn)->query, "repository");
 	if (repo == NULL || !name_valid_repository(repo)) {
 		free(repo);
 		v2_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
-		return NULL;
+		return;
 	}
-	return repo;
+	struct ib *b = ib_new(txn, repo, digest);
+	free(repo);
+	const char *params[] = { b->repository, b->digest };
+	pg_exec(md.db, stmt, 2, params, cb, b);
 }
 
 /* ---- GET /internal/blobs/<digest>?repository= ------------------------------------------------ */
@@ -94,10 +117,7 @@ get_done(PGresult *res, void *arg)
 	} else if (pg_rows(res) == 0) {
 		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 	} else {
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "digest", json_object_new_string(b->digest));
-		json_object_object_add(o, "size", json_object_new_int64(pg_get_int(res, 0, "size")));
-		respond_json(b->txn, 200, o);
+		respond_blob(b->txn, 200, b->digest, pg_get_int(res, 0, "size"));
 	}
 	ib_free(b);
 }
@@ -106,20 +126,7 @@ get_done(PGresult *res, void *arg)
 static void
 h_blob_get(struct http_txn *txn, const struct route_match *m)
 {
-	const char *digest = route_param(m, "digest");
-	if (!digest_valid(digest)) {
-		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
-		return;
-	}
-	char *repo = query_repository(txn);
-	if (repo == NULL)
-		return;
-	struct ib *b = xcalloc(1, sizeof(*b));
-	b->txn = txn;
-	b->repository = repo;
-	b->digest = xstrdup(digest);
-	const char *params[] = { b->repository, b->digest };
-	pg_exec(md.db, &q_blob_get, 2, params, get_done, b);
+	blob_query(txn, m, &q_blob_get, get_done);
 }
 
 /* ---- DELETE /internal/blobs/<digest>?repository= --------------------------------------------- */
@@ -144,29 +151,18 @@ unlink_done(PGresult *res, void *arg)
 static void
 h_blob_delete(struct http_txn *txn, const struct route_match *m)
 {
-	const char *digest = route_param(m, "digest");
-	if (!digest_valid(digest)) {
-		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
-		return;
-	}
-	char *repo = query_repository(txn);
-	if (repo == NULL)
-		return;
-	struct ib *b = xcalloc(1, sizeof(*b));
-	b->txn = txn;
-	b->repository = repo;
-	b->digest = xstrdup(digest);
-	const char *params[] = { b->repository, b->digest };
-	pg_exec(md.db, &q_blob_unlink, 2, params, unlink_done, b);
+	blob_query(txn, m, &q_blob_unlink, unlink_done);
 }
 
 /* ---- bodies ---------------------------------------------------------------------------------- */
 
 /* Parses a JSON body and its "repository" (and "digest" when need_digest); NULL after answering
- * 400. */
+ * 400, or when the client left before the body was in (body NULL). */
 static json_object *
 body_parse(struct http_txn *txn, struct evbuffer *body, bool need_digest)
 {
+	if (body == NULL)
+		return NULL;
 	char *cause = NULL;
 	json_object *o = js_parse_buffer(body, &cause);
 	if (o == NULL || !json_object_is_type(o, json_type_object)) {
@@ -204,7 +200,7 @@ link_done(PGresult *res, void *arg)
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "repository_id",
 		                       json_object_new_int64(pg_get_int(res, 0, "repository_id")));
-		respond_json(b->txn, 201, o);
+		js_respond(b->txn, 201, NULL, o);
 	}
 	ib_free(b);
 }
@@ -213,8 +209,6 @@ link_done(PGresult *res, void *arg)
 static void
 link_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
-	if (body == NULL)
-		return;
 	json_object *o = body_parse(txn, body, true);
 	if (o == NULL)
 		return;
@@ -224,10 +218,7 @@ link_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 		json_object_put(o);
 		return;
 	}
-	struct ib *b = xcalloc(1, sizeof(*b));
-	b->txn = txn;
-	b->repository = xstrdup(js_str(o, "repository"));
-	b->digest = xstrdup(js_str(o, "digest"));
+	struct ib *b = ib_new(txn, js_str(o, "repository"), js_str(o, "digest"));
 	char sz[32];
 	snprintf(sz, sizeof(sz), "%lld", (long long)size);
 	const char *params[] = { b->repository, b->digest, sz };
@@ -259,10 +250,7 @@ mount_done(PGresult *res, void *arg)
 		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 	} else {
 		log_info("mounted blob %s into %s", b->digest, b->repository);
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "digest", json_object_new_string(b->digest));
-		json_object_object_add(o, "size", json_object_new_int64(pg_get_int(res, 0, "size")));
-		respond_json(b->txn, 201, o);
+		respond_blob(b->txn, 201, b->digest, pg_get_int(res, 0, "size"));
 	}
 	ib_free(b);
 }
@@ -271,8 +259,6 @@ mount_done(PGresult *res, void *arg)
 static void
 mount_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
-	if (body == NULL)
-		return;
 	json_object *o = body_parse(txn, body, true);
 	if (o == NULL)
 		return;
@@ -284,10 +270,7 @@ mount_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	}
 	struct actor a;
 	actor_from_headers(&a, &http_txn_request(txn)->headers);
-	struct ib *b = xcalloc(1, sizeof(*b));
-	b->txn = txn;
-	b->repository = xstrdup(js_str(o, "repository"));
-	b->digest = xstrdup(js_str(o, "digest"));
+	struct ib *b = ib_new(txn, js_str(o, "repository"), js_str(o, "digest"));
 	char uid[32], dtid[32];
 	snprintf(uid, sizeof(uid), "%lld", (long long)a.user_id);
 	snprintf(dtid, sizeof(dtid), "%lld", (long long)a.deploy_token_id);
@@ -327,14 +310,10 @@ push_check_done(PGresult *res, void *arg)
 static void
 push_check_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
-	if (body == NULL)
-		return;
 	json_object *o = body_parse(txn, body, false);
 	if (o == NULL)
 		return;
-	struct ib *b = xcalloc(1, sizeof(*b));
-	b->txn = txn;
-	b->repository = xstrdup(js_str(o, "repository"));
+	struct ib *b = ib_new(txn, js_str(o, "repository"), NULL);
 	const char *params[] = { b->repository };
 	pg_exec(md.db, &q_push_check, 1, params, push_check_done, b);
 	json_object_put(o);

@@ -15,13 +15,7 @@
 
 struct metad md;
 
-static void
-h_health(struct http_txn *txn, const struct route_match *m)
-{
-	service_health(txn);
-	(void)m;
-}
-
+/* GET /-/readiness: the database answers. */
 static void
 h_readiness(struct http_txn *txn, const struct route_match *m)
 {
@@ -29,18 +23,7 @@ h_readiness(struct http_txn *txn, const struct route_match *m)
 	(void)m;
 }
 
-static void
-h_metrics(struct http_txn *txn, const struct route_match *m)
-{
-	service_metrics(txn);
-	(void)m;
-}
-
-static const struct route service_routes[] = {
-	{ "GET", "/-/health", h_health, "health" },
-	{ "GET", "/-/readiness", h_readiness, "readiness" },
-	{ "GET", "/-/metrics", h_metrics, "metrics" },
-};
+static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
 static const size_t service_nroutes = nitems(service_routes);
 
 /* Every module's table, tried in order. */
@@ -55,15 +38,15 @@ static const struct route_table tables[] = {
 	{ internal_blob_routes, &internal_blob_nroutes },
 };
 
+/* Every request: the first matching route of the module tables. */
 static void
 metad_handle(struct http_txn *txn, void *arg)
 {
-	int rc = router_dispatch_tables(tables, nitems(tables), txn);
-	if (rc != 0)
-		service_not_routed(txn, rc);
+	service_dispatch(txn, tables, nitems(tables));
 	(void)arg;
 }
 
+/* Once, in the master: the schema migrations. */
 static int
 metad_master_init(const struct cfg *cfg, char **cause)
 {
@@ -75,6 +58,7 @@ metad_master_init(const struct cfg *cfg, char **cause)
 	return rc;
 }
 
+/* Per worker: database pool and the background jobs. */
 static int
 metad_worker_init(struct proc_worker *w, char **cause)
 {

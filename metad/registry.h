@@ -10,6 +10,7 @@
 
 #include "actor.h"
 #include "router.h"
+#include "v2reply.h"
 
 struct http_headers;
 struct http_txn;
@@ -26,11 +27,6 @@ struct v2_call {
 extern const struct route v2_routes[];
 extern const size_t v2_nroutes;
 void v2_call_free(struct v2_call *c);
-/* Docker-Distribution-API-Version, which every /v2 answer carries. */
-void v2_headers_init(struct http_headers *h);
-/* An OCI error with an optional detail string. */
-void v2_error(struct http_txn *txn, int status, const char *code, const char *message,
-              const char *detail);
 /* 503 after a database failure (logged). */
 void v2_db_error(struct http_txn *txn, const char *what, const char *why);
 /* The raw (percent-decoded, '+' kept) value of a query parameter, or NULL. */

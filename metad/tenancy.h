@@ -78,6 +78,8 @@ int tn_order(struct tn_req *r, const char *const *values, const char *dflt,
 void tn_arg(struct tn_req *r, const char *v);
 void tn_arg_i64(struct tn_req *r, int64_t v);
 void tn_arg_bool(struct tn_req *r, bool v);
+/* v when given, else NULL: an optional number. */
+void tn_arg_i64_opt(struct tn_req *r, bool given, int64_t v);
 /* $1 caller's user id (0: anonymous), $2 admin. */
 void tn_arg_actor(struct tn_req *r);
 /* An ":id" as two arguments: the number, or the full path. */
@@ -96,8 +98,21 @@ void tn_not_found(struct tn_req *r, const char *what);
 void tn_db_error(struct tn_req *r, PGresult *res);
 /* 400 {"message": {key: [text]}}: a model validation error. */
 void tn_fail_validation(struct tn_req *r, const char *key, const char *text);
+/* The status word of a tenancy write function's one-row result (migrations/005_tenancy_api.sql);
+ * NULL once answered: the query failed (500/503), "not_found" (404 "<r->what> Not Found") or
+ * "forbidden" (403). */
+const char *tn_status(struct tn_req *r, PGresult *res);
+/* DELETE of r->id with a delete function (group_delete, project_delete; $1 $2 the caller,
+ * $3 $4 the reference): 202 Accepted, as GitLab deletes asynchronously, or the refusal. */
+void tn_delete(struct tn_req *r, struct pg_stmt *stmt);
 /* 401 unless a user (not a deploy token) is signed in; true when the caller may go on. */
 bool tn_require_user(struct tn_req *r);
+/* Whether a read query found its row; false once answered: the query failed (500/503), or 404
+ * "<what> Not Found" (what NULL: r->what). */
+bool tn_found(struct tn_req *r, PGresult *res, const char *what);
+/* Whether a list query's result may be shown: its first row's "ok" says the source may be seen.
+ * false once answered: the query failed (500/503), or 404 "<r->what> Not Found". */
+bool tn_list_ok(struct tn_req *r, PGresult *res);
 /* A page of a list query: its rows carry "ok" (the source may be seen), "total", and items whose
  * "id" is NULL when the page is empty. build makes one item. */
 void tn_reply_list(struct tn_req *r, PGresult *res,

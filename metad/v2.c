@@ -31,26 +31,6 @@ v2_call_free(struct v2_call *c)
 }
 
 void
-v2_headers_init(struct http_headers *h)
-{
-	headers_init(h);
-	headers_add(h, "Docker-Distribution-API-Version", "registry/2.0");
-}
-
-void
-v2_error(struct http_txn *txn, int status, const char *code, const char *message,
-         const char *detail)
-{
-	struct http_headers h;
-	v2_headers_init(&h);
-	headers_add(&h, "Content-Type", "application/json");
-	char *body = error_oci_body(code, message, detail);
-	http_txn_respond(txn, status, &h, body, strlen(body));
-	free(body);
-	headers_clear(&h);
-}
-
-void
 v2_db_error(struct http_txn *txn, const char *what, const char *why)
 {
 	log_error("%s: %s", what, why ? why : "database unreachable");

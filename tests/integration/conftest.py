@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from registry import PgCluster, Registry, tmpdir
+from v2util import make_project
 
 _counter = itertools.count()
 
@@ -61,3 +62,11 @@ def uniq():
     """A short unique lowercase name for the objects a test creates."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").replace("gw", "")
     return f"t{worker}x{next(_counter)}"
+
+
+@pytest.fixture
+def proj(registry, uniq):
+    """A fresh project <uniq>/project (made with SQL) on the shared instance; returns its path."""
+    path = f"{uniq}/project"
+    make_project(registry, path)
+    return path

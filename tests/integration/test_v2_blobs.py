@@ -5,20 +5,8 @@ import os
 
 import pytest
 
-from v2util import (V2, blob_files, make_project, make_user, add_member, mint_token, sha256,
-                    upload_dirs)
-
-
-@pytest.fixture
-def proj(registry, uniq):
-    """A fresh project group/project; returns its path."""
-    path = f"{uniq}/project"
-    make_project(registry, path)
-    return path
-
-
-def client(registry, *access, **kw):
-    return V2(registry, mint_token(registry, list(access), **kw))
+from v2util import (V2, add_member, blob_files, client, make_project, make_user, mint_token,
+                    sha256, upload_dirs)
 
 
 @pytest.mark.parametrize("how", ["monolithic", "put", "stream", "chunked"])

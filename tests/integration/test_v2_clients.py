@@ -59,9 +59,7 @@ def referenced_blobs(manifest_bytes, fetch):
 
 
 @pytest.mark.parametrize("sub", PATHS)
-def test_skopeo_round_trip_oci_image_and_index(registry, uniq, source, sub):
-    proj = f"{uniq}/project"
-    make_project(registry, proj)
+def test_skopeo_round_trip_oci_image_and_index(registry, proj, source, sub):
     name = sub.format(p=proj)
     token = mint_token(registry, [(name, "pull,push")])
     dest = f"docker://{registry.host}/{name}"
@@ -89,9 +87,7 @@ def test_skopeo_round_trip_oci_image_and_index(registry, uniq, source, sub):
 
 
 @pytest.mark.parametrize("sub", PATHS)
-def test_skopeo_round_trip_docker_schema2(registry, uniq, source, sub):
-    proj = f"{uniq}/project"
-    make_project(registry, proj)
+def test_skopeo_round_trip_docker_schema2(registry, proj, source, sub):
     name = sub.format(p=proj)
     token = mint_token(registry, [(name, "pull,push")])
     dest = f"docker://{registry.host}/{name}:v2s2"
@@ -161,10 +157,8 @@ def podman(storage, *args, check=True):
     return res
 
 
-def test_podman_push_and_pull(registry, uniq, source):
+def test_podman_push_and_pull(registry, proj, source):
     require_token_service(registry)
-    proj = f"{uniq}/project"
-    make_project(registry, proj)
     user, password = root_credentials(registry)
     storage = tmpdir("podman-")
     try:
@@ -181,10 +175,8 @@ def test_podman_push_and_pull(registry, uniq, source):
         shutil.rmtree(storage, ignore_errors=True)
 
 
-def test_buildah_push(registry, uniq, source):
+def test_buildah_push(registry, proj, source):
     require_token_service(registry)
-    proj = f"{uniq}/project"
-    make_project(registry, proj)
     user, password = root_credentials(registry)
     storage = tmpdir("buildah-")
     base = ["buildah", "--storage-driver", "vfs", "--root", os.path.join(storage, "root"),
@@ -205,10 +197,8 @@ def test_buildah_push(registry, uniq, source):
         shutil.rmtree(storage, ignore_errors=True)
 
 
-def test_docker_manifest_inspect(registry, uniq, source):
+def test_docker_manifest_inspect(registry, proj, source):
     require_token_service(registry)
-    proj = f"{uniq}/project"
-    make_project(registry, proj)
     token = mint_token(registry, [(proj, "pull,push")])
     skopeo("copy", "--all", "--dest-registry-token", token, "--dest-tls-verify=false",
            f"oci:{source.path}:multi", f"docker://{registry.host}/{proj}:multi")

@@ -1,24 +1,9 @@
 """Manifests, tags, referrers and the catalog over the distribution API."""
 import http.client
 import json
-import os
-
-import pytest
 
 from v2util import (ACCEPT_ALL, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_EMPTY, OCI_INDEX,
-                    OCI_LAYER, OCI_MANIFEST, V2, add_member, make_project, make_user, mint_token,
-                    sha256)
-
-
-@pytest.fixture
-def proj(registry, uniq):
-    path = f"{uniq}/project"
-    make_project(registry, path)
-    return path
-
-
-def client(registry, *access, **kw):
-    return V2(registry, mint_token(registry, list(access), **kw))
+                    OCI_LAYER, OCI_MANIFEST, add_member, client, make_project, make_user, sha256)
 
 
 def test_manifest_round_trip_is_byte_exact(registry, proj):

@@ -235,3 +235,8 @@ class V2:
 
     def error_code(self, r):
         return r.json()["errors"][0]["code"]
+
+
+def client(reg, *access, **kw):
+    """A V2 client with a token for access: (name, "pull,push") pairs; kw as mint_token's."""
+    return V2(reg, mint_token(reg, list(access), **kw))

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "authd.h"
+#include "util.h"
 
 /* The actions parsed for type:name, or -1 when absent. */
 static int
@@ -118,7 +119,7 @@ test_prefixes(void **state)
 		char **v = access_prefixes(cases[i].name);
 		assert_non_null(v);
 		assert_string_equal(joined(v), cases[i].want);
-		access_prefixes_free(v);
+		strv_free(v);
 	}
 	assert_null(access_prefixes("Upper/Case"));
 	assert_null(access_prefixes("localhost:5000/x"));
@@ -128,7 +129,7 @@ test_prefixes(void **state)
 	char *arr = access_prefixes_array(v);
 	assert_string_equal(arr, "{\"a/b/c\",\"a/b\"}");
 	free(arr);
-	access_prefixes_free(v);
+	strv_free(v);
 }
 
 static const unsigned ALL = ACT_PULL | ACT_PUSH | ACT_DELETE;

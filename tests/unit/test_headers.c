@@ -22,6 +22,11 @@ add_get_set_del(void **state)
 	headers_set(&h, "X-Dup", "3");
 	assert_int_equal(h.hd_count, 3);
 	assert_string_equal(headers_get(&h, "x-dup"), "3");
+	headers_set_int(&h, "x-dup", -9223372036854775807LL - 1);
+	assert_int_equal(h.hd_count, 3);
+	assert_string_equal(headers_get(&h, "X-Dup"), "-9223372036854775808");
+	headers_set_int(&h, "X-Dup", 3);
+	assert_string_equal(headers_get(&h, "X-Dup"), "3");
 	headers_del(&h, "content-TYPE");
 	assert_null(headers_get(&h, "Content-Type"));
 	assert_int_equal(h.hd_count, 2);

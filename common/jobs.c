@@ -1,9 +1,11 @@
 /*
- * A small thread pool per worker for the file work that can stall: writing and hashing upload
- * bytes, fsync, placing blobs, removing sessions. The loop hands a job over; a pool thread runs
- * its work function; the loop runs its done function afterwards (woken through an eventfd).
- * A job's argument belongs to the job until done runs: the loop must not touch it meanwhile.
+ * A small thread pool per worker process for work that would stall the loop (blobd's file work,
+ * authd's Argon2id). The loop hands a job over; a pool thread runs its work function; the loop
+ * runs its done function afterwards (woken through an eventfd). A job's argument belongs to the
+ * job until done runs: the loop must not touch it meanwhile.
  */
+#include "jobs.h"
+
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
@@ -15,10 +17,9 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
-#include "blobd.h"
-#include "log.h"
 #include "util.h"
 
+/* One job, queued for a thread, then for the loop. */
 struct job {
 	job_work_fn work;
 	job_done_fn done;
