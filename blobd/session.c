@@ -277,6 +277,10 @@ session_append(struct session *s, struct evbuffer *buf, char **cause)
 				iov[first].iov_len -= (size_t)w;
 			}
 		}
+		/* Start the disk writes now (without waiting): the fsync before the blob is
+		 * acknowledged then waits for the last batches only, not for the whole blob. */
+		if (bd.fsync)
+			(void)sync_file_range(s->fd, s->offset, (off_t)batch, SYNC_FILE_RANGE_WRITE);
 		for (int i = 0; i < n; i++)
 			digest_update(&s->hash, v[i].iov_base, v[i].iov_len);
 		s->offset += (int64_t)batch;

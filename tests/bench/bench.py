@@ -365,10 +365,15 @@ class Bench:
         hdrs = []
         for k, v in target.headers(repo, "pull").items():
             hdrs += ["-H", f"{k}: {v}"]
-        out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download}"] + hdrs
-                             + [f"{target.url}/v2/{repo}/blobs/{digest}"],
-                             capture_output=True, text=True)
-        self.record("download (MB/s)", target, float(out.stdout) / MiB)
+        # The best of three: one download takes a tenth of a second, and where the scheduler
+        # puts curl and the server swings it by half.
+        speeds = []
+        for _ in range(3):
+            out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download}"]
+                                 + hdrs + [f"{target.url}/v2/{repo}/blobs/{digest}"],
+                                 capture_output=True, text=True)
+            speeds.append(float(out.stdout) / MiB)
+        self.record("download (MB/s)", target, max(speeds))
 
         small = push_blob_bytes(target, repo, os.urandom(1024))
         rps, _, _ = wrk(target, f"/v2/{repo}/blobs/{small}", target.headers(repo, "pull"), 5)
@@ -426,7 +431,8 @@ class Bench:
         self.skopeo_round(target, rnd)
 
     def skopeo_round(self, target, rnd):
-        src = self.image_layout()
+        # Fresh layers every time: pushing known ones would only mount them.
+        src = self.image_layout(f"image-{target.name}-{rnd}")
         dest = f"docker://{target.host}/{target.repo(f'img{rnd}')}:v1"
         creds = ["--dest-creds", target.creds()] if target.creds() else []
         t0 = time.monotonic()
@@ -440,12 +446,11 @@ class Bench:
                        + creds + [dest, f"dir:{out}"], check=True, capture_output=True)
         self.record("skopeo pull (s)", target, time.monotonic() - t0)
         shutil.rmtree(out)
+        shutil.rmtree(src)
 
-    def image_layout(self):
-        """A 5-layer OCI image of ~200 MiB (random, so incompressible), built once."""
-        path = os.path.join(self.workdir, "image")
-        if os.path.exists(path):
-            return path
+    def image_layout(self, name):
+        """A 5-layer OCI image of ~200 MiB (random, so incompressible) in workdir/name."""
+        path = os.path.join(self.workdir, name)
         os.makedirs(os.path.join(path, "blobs", "sha256"))
 
         def blob(data):
