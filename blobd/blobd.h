@@ -64,10 +64,13 @@ struct session *session_create(const char *repository, enum digest_algo algo, ch
 /* Opens session id of repository (another repository's id is unknown), locked when lock. */
 enum session_status session_open(const char *id, const char *repository, bool lock,
                                  struct session **out);
-/* Blocking: appends the bytes of buf (not drained) at the offset and hashes them. */
-int session_append(struct session *s, struct evbuffer *buf, char **cause);
+/* Blocking: writes the bytes of buf (not drained) at the offset and advances it; the caller
+ * hashes them (see writer.c: in the loop, while the previous batch is being written). */
+int session_write(struct session *s, struct evbuffer *buf, char **cause);
 /* Blocking: saves offset and hash state (atomically; durably when sync). */
 int session_save(struct session *s, bool sync, char **cause);
+/* The same with the hash state of exactly the bytes written so far, kept by the caller. */
+int session_save_as(struct session *s, const struct digest_ctx *hash, bool sync, char **cause);
 /* Blocking: the final digest of the data in algo ("sha256:..."), rereading the file when the
  * session hashed with another algorithm. */
 int session_digest(struct session *s, enum digest_algo algo, char out[DIGEST_STR_MAX], char **cause);

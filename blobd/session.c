@@ -75,12 +75,18 @@ session_close(struct session *s)
 int
 session_save(struct session *s, bool sync, char **cause)
 {
+	return session_save_as(s, &s->hash, sync, cause);
+}
+
+int
+session_save_as(struct session *s, const struct digest_ctx *state, bool sync, char **cause)
+{
 	if (sync && fdatasync(s->fd) < 0) {
 		*cause = xasprintf("fsync of upload %s: %s", s->id, strerror(errno));
 		return -1;
 	}
 	json_object *o = json_object_new_object();
-	char *hash = digest_state_save(&s->hash);
+	char *hash = digest_state_save(state);
 	json_object_object_add(o, "repository", json_object_new_string(s->repository));
 	json_object_object_add(o, "algorithm", json_object_new_string(digest_algo_name(s->algo)));
 	json_object_object_add(o, "offset", json_object_new_int64(s->offset));
@@ -237,7 +243,7 @@ session_open(const char *id, const char *repository, bool lock, struct session *
 }
 
 int
-session_append(struct session *s, struct evbuffer *buf, char **cause)
+session_write(struct session *s, struct evbuffer *buf, char **cause)
 {
 	size_t total = evbuffer_get_length(buf), done = 0;
 	while (done < total) {
@@ -281,8 +287,6 @@ session_append(struct session *s, struct evbuffer *buf, char **cause)
 		 * acknowledged then waits for the last batches only, not for the whole blob. */
 		if (bd.fsync)
 			(void)sync_file_range(s->fd, s->offset, (off_t)batch, SYNC_FILE_RANGE_WRITE);
-		for (int i = 0; i < n; i++)
-			digest_update(&s->hash, v[i].iov_base, v[i].iov_len);
 		s->offset += (int64_t)batch;
 		done += batch;
 	}

@@ -1,8 +1,9 @@
 /*
- * Streams a request body into an upload session. Bytes the HTTP layer delivers move (without a
- * copy) into `pending`; one job at a time writes and hashes a batch in a pool thread while the
- * next batch gathers, and the body is paused while `pending` is full, so memory stays bounded
- * whatever the body's size and a slow disk slows the client instead of the loop.
+ * Streams a request body into an upload session. Bytes the HTTP layer delivers are hashed in the
+ * loop as they arrive and move (without a copy) into `pending`; one job at a time writes a batch
+ * in a pool thread while the next batch arrives and is hashed, so hashing and writing overlap.
+ * The body is paused while `pending` is full, so memory stays bounded whatever the body's size
+ * and a slow disk slows the client instead of the loop.
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -23,7 +24,8 @@ struct writer {
 	struct evbuffer *pending;  /* the loop's: taken, not yet handed to a job */
 	struct evbuffer *inflight; /* the running job's */
 	bool busy;                 /* a job runs */
-	bool save;                 /* the running job also saves the session's state */
+	bool save;                 /* the running job also saves the session's state... */
+	struct digest_ctx saved_hash; /* ...as of the end of its batch (the loop hashes ahead) */
 	bool paused;
 	bool body_done;
 	bool aborted;
@@ -60,8 +62,8 @@ static void
 job_write(void *arg)
 {
 	struct writer *w = arg;
-	if (session_append(w->s, w->inflight, &w->cause) < 0 ||
-	    (w->save && session_save(w->s, bd.fsync, &w->cause) < 0))
+	if (session_write(w->s, w->inflight, &w->cause) < 0 ||
+	    (w->save && session_save_as(w->s, &w->saved_hash, bd.fsync, &w->cause) < 0))
 		w->job_failed = true;
 }
 
@@ -94,6 +96,10 @@ writer_kick(struct writer *w)
 		w->pending = t;
 		w->busy = true;
 		w->save = w->checkpoint && w->s->offset + (int64_t)len - w->s->saved >= CHECKPOINT_EVERY;
+		/* Everything received is hashed and is either written or in this batch: the hash
+		 * state now is exactly that of the file once the batch is written. */
+		if (w->save)
+			w->saved_hash = w->s->hash;
 		jobs_submit(job_write, job_written, w);
 		if (w->paused) {
 			w->paused = false;
@@ -116,7 +122,30 @@ finish_later(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
-/* Takes the body bytes the HTTP layer delivers (without copying them) and pauses it when full. */
+/* Hashes the first len bytes of buf where they lie. */
+static void
+hash_buffer(struct digest_ctx *d, struct evbuffer *buf, size_t len)
+{
+	struct evbuffer_ptr pos;
+	evbuffer_ptr_set(buf, &pos, 0, EVBUFFER_PTR_SET);
+	while (len > 0) {
+		struct evbuffer_iovec v[8];
+		int n = evbuffer_peek(buf, (ev_ssize_t)len, &pos, v, 8);
+		if (n <= 0)
+			break;
+		if (n > 8)
+			n = 8;
+		for (int i = 0; i < n && len > 0; i++) {
+			size_t take = v[i].iov_len < len ? v[i].iov_len : len;
+			digest_update(d, v[i].iov_base, take);
+			len -= take;
+			evbuffer_ptr_set(buf, &pos, take, EVBUFFER_PTR_ADD);
+		}
+	}
+}
+
+/* Hashes the body bytes the HTTP layer delivers, takes them (without copying) and pauses the
+ * body when full. */
 static void
 on_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 {
@@ -139,6 +168,7 @@ on_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 		evbuffer_drain(buf, len);
 		return;
 	}
+	hash_buffer(&w->s->hash, buf, len);
 	evbuffer_remove_buffer(buf, w->pending, len);
 	w->received += (int64_t)len;
 	writer_kick(w);
