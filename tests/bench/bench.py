@@ -568,13 +568,19 @@ def report(bench, ceil, machine, commit, elapsed):
         if fig not in figures:
             figures.append(fig)
     lines = []
-    lines.append(f"| figure | ours | Distribution 2.8.2 | ours vs Distribution |")
+    lines.append("| figure | ours | Distribution 2.8.2 | ours vs Distribution |")
     lines.append("|---|---:|---:|---:|")
+
+    def cell(values):
+        med = statistics.median(values)
+        if len(values) < 2:
+            return f"{med:,.1f}"
+        return f"{med:,.1f} <sub>({min(values):,.1f}–{max(values):,.1f})</sub>"
     for fig in figures:
-        o = statistics.median(bench.results.get((fig, "ours"), [float("nan")]))
-        d = statistics.median(bench.results.get((fig, "distribution"), [float("nan")]))
-        r = better_ratio(fig, o, d)
-        lines.append(f"| {fig} | {o:,.1f} | {d:,.1f} | {r:.2f}x |")
+        ov = bench.results.get((fig, "ours"), [float("nan")])
+        dv = bench.results.get((fig, "distribution"), [float("nan")])
+        r = better_ratio(fig, statistics.median(ov), statistics.median(dv))
+        lines.append(f"| {fig} | {cell(ov)} | {cell(dv)} | {r:.2f}x |")
     for name, label in (("idle", "RSS, idle (MiB)"), ("peak", "RSS, peak (MiB)")):
         o = bench.rss[("ours", name)] / 1024
         d = bench.rss[("distribution", name)] / 1024
@@ -587,7 +593,8 @@ def report(bench, ceil, machine, commit, elapsed):
 
 Machine: {machine}. Commit: `{commit}`. Rounds: {bench.rounds} (interleaved), medians shown.
 Blob size for uploads and the download: {bench.size // MiB} MiB. Wall time: {elapsed:.0f} s.
-Ratios are "times better than Distribution" (higher is better for us, whatever the unit).
+Ratios are "times better than Distribution" (higher is better for us, whatever the unit); the
+smallest and largest of the rounds follow each median.
 
 {table}
 
