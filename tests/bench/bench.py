@@ -360,7 +360,6 @@ class Bench:
             time.sleep(0.2)
 
     def run_round(self, target, rnd):
-        tag = f"r{rnd}"
         repo = target.repo(f"up{rnd}")
         path = os.path.join(self.workdir, "blob.bin")
 
