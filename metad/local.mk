@@ -13,6 +13,7 @@ registry_metad_SOURCES = \
 	metad/v2.c \
 	metad/v2_manifests.c \
 	metad/v2_tags.c \
+	metad/tags_cache.c \
 	metad/v2_referrers.c \
 	metad/v2_catalog.c \
 	metad/internal_blobs.c \

@@ -6,7 +6,9 @@
 #ifndef REGISTRY_METAD_REGISTRY_H
 #define REGISTRY_METAD_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "actor.h"
 #include "router.h"
@@ -43,6 +45,19 @@ void v2_manifest_delete(struct v2_call *c);
 
 /* v2_tags.c */
 void v2_tags_list(struct v2_call *c);
+
+/* tags_cache.c: tags/list answers per worker, valid while the repository's tags_version is. */
+struct tags_page {
+	int64_t repo;    /* the repository's id... */
+	int64_t version; /* ...and tags_version when the answer was built */
+	char *body;      /* the JSON answer */
+	char *link;      /* the Link header to the next page, or NULL */
+};
+/* Copies the entry for exactly this name, n and last into out (free with tags_page_clear). */
+bool tags_cache_get(const char *name, long long n, const char *last, struct tags_page *out);
+/* Keeps a copy of page for this name, n and last (unless the body is large). */
+void tags_cache_put(const char *name, long long n, const char *last, const struct tags_page *page);
+void tags_page_clear(struct tags_page *p);
 
 /* v2_referrers.c */
 void v2_referrers(struct v2_call *c);

@@ -18,21 +18,68 @@
 /* Without n every tag is listed, as Distribution does; with n at most this many per page. */
 #define TAGS_MAX_PAGE 10000
 
-/* The repository's id (NULL when it does not exist) joined with one page of tag names. The
- * id is materialised: inlined, the resolving function would run once per tag listed. */
+/*
+ * The repository's id and tags_version (no row when it does not exist) joined with one page of
+ * tag names. With the id and version of a kept answer ($4, $5) the names are skipped while both
+ * are current: the row then says only that the kept answer still holds. One statement, so the
+ * version and the names come from the same snapshot. The repository is materialised: inlined,
+ * the resolving function would run once per tag listed.
+ */
 PG_STMT(q_tags,
-        "WITH r AS MATERIALIZED (SELECT registry_repository_id($1) AS id)"
-        " SELECT r.id, t.name FROM r"
+        "WITH r AS MATERIALIZED (SELECT id, tags_version FROM repositories"
+        "   WHERE id = registry_repository_id($1))"
+        " SELECT r.id, r.tags_version, t.name FROM r"
         " LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"
+        "   AND (r.id, r.tags_version) IS DISTINCT FROM ($4::bigint, $5::bigint)"
         "   AND ($2::text IS NULL OR name > $2::text COLLATE \"C\")"
         "   ORDER BY name COLLATE \"C\" LIMIT $3::bigint) t ON true");
 
 struct tags_call {
 	struct v2_call *c;
 	long long n; /* -1: all */
+	char *last;
+	bool kept;              /* a kept answer was found... */
+	struct tags_page page;  /* ...this one; or the answer being built */
 };
 
-/* Answers one page of tags with a Link to the next, or NAME_UNKNOWN. */
+static void
+tags_call_free(struct tags_call *t)
+{
+	v2_call_free(t->c);
+	free(t->last);
+	tags_page_clear(&t->page);
+	free(t);
+}
+
+/* Builds one page of tags (JSON and Link to the next page) from the query's rows. */
+static void
+tags_build(struct tags_call *t, PGresult *res)
+{
+	struct v2_call *c = t->c;
+	json_object *tags = json_object_new_array();
+	int rows = pg_rows(res), shown = 0;
+	for (int i = 0; i < rows; i++) {
+		const char *name = pg_get(res, i, "name");
+		if (name == NULL || (t->n >= 0 && shown == t->n))
+			continue;
+		json_object_array_add(tags, json_object_new_string(name));
+		shown++;
+	}
+	if (t->n >= 0 && rows > t->n && shown > 0) {
+		const char *last = json_object_get_string(json_object_array_get_idx(tags, (size_t)shown - 1));
+		char *enc = url_encode(last, false);
+		t->page.link = xasprintf("</v2/%s/tags/list?n=%lld&last=%s>; rel=\"next\"", c->name,
+		                         t->n, enc);
+		free(enc);
+	}
+	json_object *root = json_object_new_object();
+	json_object_object_add(root, "name", json_object_new_string(c->name));
+	json_object_object_add(root, "tags", tags);
+	t->page.body = xstrdup(js_text(root));
+	json_object_put(root);
+}
+
+/* Answers one page of tags, kept or built (and then kept), or NAME_UNKNOWN. */
 static void
 tags_done(PGresult *res, void *arg)
 {
@@ -46,33 +93,24 @@ tags_done(PGresult *res, void *arg)
 		v2_error(c->txn, 404, OCI_NAME_UNKNOWN, NULL, c->name);
 		goto out;
 	}
-	json_object *tags = json_object_new_array();
-	int rows = pg_rows(res), shown = 0;
-	for (int i = 0; i < rows; i++) {
-		const char *name = pg_get(res, i, "name");
-		if (name == NULL || (t->n >= 0 && shown == t->n))
-			continue;
-		json_object_array_add(tags, json_object_new_string(name));
-		shown++;
+	int64_t repo = strtoll(pg_get(res, 0, "id"), NULL, 10);
+	int64_t version = strtoll(pg_get(res, 0, "tags_version"), NULL, 10);
+	if (!t->kept || repo != t->page.repo || version != t->page.version) {
+		tags_page_clear(&t->page);
+		t->page.repo = repo;
+		t->page.version = version;
+		tags_build(t, res);
+		tags_cache_put(c->name, t->n, t->last, &t->page);
 	}
 	struct http_headers h;
 	v2_headers_init(&h);
-	if (t->n >= 0 && rows > t->n && shown > 0) {
-		const char *last = json_object_get_string(json_object_array_get_idx(tags, (size_t)shown - 1));
-		char *enc = url_encode(last, false);
-		char *link = xasprintf("</v2/%s/tags/list?n=%lld&last=%s>; rel=\"next\"", c->name, t->n, enc);
-		headers_add(&h, "Link", link);
-		free(link);
-		free(enc);
-	}
-	json_object *root = json_object_new_object();
-	json_object_object_add(root, "name", json_object_new_string(c->name));
-	json_object_object_add(root, "tags", tags);
-	js_respond(c->txn, 200, &h, root);
+	headers_set(&h, "Content-Type", "application/json");
+	if (t->page.link != NULL)
+		headers_add(&h, "Link", t->page.link);
+	http_txn_respond(c->txn, 200, &h, t->page.body, strlen(t->page.body));
 	headers_clear(&h);
 out:
-	v2_call_free(c);
-	free(t);
+	tags_call_free(t);
 }
 
 void
@@ -87,9 +125,13 @@ v2_tags_list(struct v2_call *c)
 	struct tags_call *t = xcalloc(1, sizeof(*t));
 	t->c = c;
 	t->n = n;
-	char limit[32];
+	t->last = last;
+	t->kept = tags_cache_get(c->name, n, last, &t->page);
+	char limit[32], repo[32], version[32];
 	snprintf(limit, sizeof(limit), "%lld", n + 1);
-	const char *params[] = { c->name, last, n >= 0 ? limit : NULL };
-	pg_exec(md.db, &q_tags, 3, params, tags_done, t);
-	free(last);
+	snprintf(repo, sizeof(repo), "%lld", (long long)t->page.repo);
+	snprintf(version, sizeof(version), "%lld", (long long)t->page.version);
+	const char *params[] = { c->name, last, n >= 0 ? limit : NULL, t->kept ? repo : NULL,
+		                 t->kept ? version : NULL };
+	pg_exec(md.db, &q_tags, 5, params, tags_done, t);
 }

@@ -74,7 +74,27 @@ def test_xiaomage_group_and_projects_with_python_gitlab(make_registry, tmp_path)
     assert abs(iso(tag.created_at) - datetime.datetime.now(datetime.timezone.utc)).total_seconds() < 600
 
 
+def v2_tags(registry, caller, path, **params):
+    """/v2 tags/list, asked eight times so that every metad worker answers (and keeps) it; all
+    answers must agree. None for 404 NAME_UNKNOWN."""
+    token = registry.registry_token([f"repository:{path}:pull"], caller.username, caller.token)
+    answers = []
+    for _ in range(8):
+        r = requests.get(f"{registry.url}/v2/{path}/tags/list", params=params,
+                         headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        if r.status_code == 404:
+            assert r.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+            answers.append(None)
+        else:
+            assert r.status_code == 200, r.text
+            answers.append((r.json()["tags"], r.headers.get("Link")))
+    assert all(a == answers[0] for a in answers), answers
+    return answers[0] and answers[0][0]
+
+
 def test_tags_repositories_and_deletion_with_python_gitlab(registry, uniq, tmp_path):
+    """Every change over the API also shows in /v2 tags/list at once (metad keeps those answers
+    while the repository's tags stay as they were)."""
     alice = create_user(registry, f"alice{uniq}")
     gl = alice.gitlab()
     project = gl.projects.create({"name": f"app{uniq}"})
@@ -88,6 +108,8 @@ def test_tags_repositories_and_deletion_with_python_gitlab(registry, uniq, tmp_p
 
     [repo] = project.repositories.list()
     assert [t.name for t in repo.tags.list()] == ["1.0", "1.1", "2.0", "latest"]
+    assert v2_tags(registry, alice, path) == ["1.0", "1.1", "2.0", "latest"]
+    assert v2_tags(registry, alice, path, n=2) == ["1.0", "1.1"]
     # the deduplicated size: both images once, however many tags point at them
     one = gl.registry_repositories.get(repo.id, tags=True, tags_count=True, size=True)
     assert one.path == path and one.project_id == project.id
@@ -99,6 +121,8 @@ def test_tags_repositories_and_deletion_with_python_gitlab(registry, uniq, tmp_p
     # one tag: gone from the API and from /v2 at once; its manifest stays for the other tags
     repo.tags.get(id="1.0").delete()
     assert [t.name for t in repo.tags.list()] == ["1.1", "2.0", "latest"]
+    assert v2_tags(registry, alice, path) == ["1.1", "2.0", "latest"]
+    assert v2_tags(registry, alice, path, n=2) == ["1.1", "2.0"]
     with pytest.raises(gitlab.exceptions.GitlabGetError) as e:
         repo.tags.get(id="1.0")
     assert e.value.response_code == 404
@@ -109,12 +133,14 @@ def test_tags_repositories_and_deletion_with_python_gitlab(registry, uniq, tmp_p
     # a tag pushed over /v2 appears at once
     push(registry, creds, other, f"{path}:2.1")
     assert "2.1" in [t.name for t in repo.tags.list()]
+    assert v2_tags(registry, alice, path) == ["1.1", "2.0", "2.1", "latest"]
 
     # bulk: everything but the newest one (and latest, never deleted)
     repo.tags.delete_in_bulk(name_regex_delete=".*", keep_n=1)
     wait_until(lambda: len(repo.tags.list()) == 2, "bulk deletion")
     left = [t.name for t in repo.tags.list()]
     assert "latest" in left and len(left) == 2
+    assert v2_tags(registry, alice, path) == left
     with pytest.raises(gitlab.exceptions.GitlabDeleteError) as e:
         repo.tags.delete_in_bulk(name_regex_delete=".*")
     assert e.value.response_code == 400
@@ -123,6 +149,7 @@ def test_tags_repositories_and_deletion_with_python_gitlab(registry, uniq, tmp_p
     # the repository: scheduled, then gone; a push afterwards starts a new one
     project.repositories.delete(repo.id)
     wait_until(lambda: project.repositories.list() == [], "repository deletion")
+    assert v2_tags(registry, alice, path) is None
     with pytest.raises(gitlab.exceptions.GitlabGetError):
         gl.registry_repositories.get(repo.id)
     gone = skopeo("inspect", "--tls-verify=false", "--creds", creds,
@@ -131,6 +158,7 @@ def test_tags_repositories_and_deletion_with_python_gitlab(registry, uniq, tmp_p
     push(registry, creds, lay, f"{path}:again")
     [again] = project.repositories.list()
     assert again.id != repo.id and [t.name for t in again.tags.list()] == ["again"]
+    assert v2_tags(registry, alice, path) == ["again"]
 
 
 def test_tags_pagination_offset_and_keyset(registry, uniq, tmp_path):

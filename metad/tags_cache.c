@@ -1,0 +1,88 @@
+/*
+ * tags/list answers, remembered per worker. Listing a repository's tags sends every name from
+ * PostgreSQL and builds the JSON again, the larger part of a tags/list; the answer only changes
+ * when the repository's tags do, and the repository's tags_version (migration 021) moves with
+ * every such change. An entry records the repository id and version it was built at; the page
+ * query skips the listing when they are still current, and the stored answer is sent. An entry
+ * found by a hash is used only for exactly the same repository path, n and last.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+#include "util.h"
+
+#define SLOTS 64                /* power of two */
+#define MAX_BODY (64 * 1024)    /* larger answers are not kept: at most 4 MiB per worker */
+
+struct slot {
+	char *key;
+	struct tags_page page;
+};
+
+static struct slot slots[SLOTS];
+static unsigned char hash_key[crypto_shorthash_KEYBYTES];
+static bool keyed;
+
+/* Repository names hold no newline and n is a number, so the key cannot be ambiguous. */
+static char *
+key_for(const char *name, long long n, const char *last)
+{
+	return xasprintf("%s\n%lld\n%c%s", name, n, last ? '=' : '-', last ? last : "");
+}
+
+static struct slot *
+slot_for(const char *key)
+{
+	if (!keyed) {
+		crypto_shorthash_keygen(hash_key);
+		keyed = true;
+	}
+	unsigned char h[crypto_shorthash_BYTES];
+	crypto_shorthash(h, (const unsigned char *)key, strlen(key), hash_key);
+	uint64_t v;
+	memcpy(&v, h, sizeof(v));
+	return &slots[v & (SLOTS - 1)];
+}
+
+void
+tags_page_clear(struct tags_page *p)
+{
+	free(p->body);
+	free(p->link);
+	memset(p, 0, sizeof(*p));
+}
+
+bool
+tags_cache_get(const char *name, long long n, const char *last, struct tags_page *out)
+{
+	char *key = key_for(name, n, last);
+	struct slot *s = slot_for(key);
+	bool hit = s->key != NULL && strcmp(s->key, key) == 0;
+	free(key);
+	if (!hit)
+		return false;
+	out->repo = s->page.repo;
+	out->version = s->page.version;
+	out->body = xstrdup(s->page.body);
+	out->link = s->page.link ? xstrdup(s->page.link) : NULL;
+	return true;
+}
+
+void
+tags_cache_put(const char *name, long long n, const char *last, const struct tags_page *page)
+{
+	if (strlen(page->body) > MAX_BODY)
+		return;
+	char *key = key_for(name, n, last);
+	struct slot *s = slot_for(key);
+	free(s->key);
+	tags_page_clear(&s->page);
+	s->key = key;
+	s->page.repo = page->repo;
+	s->page.version = page->version;
+	s->page.body = xstrdup(page->body);
+	s->page.link = page->link ? xstrdup(page->link) : NULL;
+}
