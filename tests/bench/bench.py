@@ -82,11 +82,22 @@ def children_cpu():
     return ru.ru_utime + ru.ru_stime
 
 
-def descendants(pid):
-    out = [pid]
-    res = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    for child in res.stdout.split():
-        out.extend(descendants(int(child)))
+def descendants(*pids):
+    """The pids and every process below them, from one pass over /proc (the sampler runs this several
+    times a second: spawning pgrep per process took a tenth of the machine's CPU)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], list(pids)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
     return out
 
 
@@ -137,10 +148,8 @@ class Ours(Target):
         return f"{self.user}:{self.password}"
 
     def pids(self):
-        out = []
-        for d in ("gateway", "authd", "metad", "blobd"):
-            out.extend(descendants(self.reg.master_pid(d)))
-        return out
+        masters = (self.reg.master_pid(d) for d in ("gateway", "authd", "metad", "blobd"))
+        return descendants(*masters)
 
     def pg_pids(self):
         with open(os.path.join(self.pg.dir, "data", "postmaster.pid")) as f:
