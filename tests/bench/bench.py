@@ -657,8 +657,14 @@ def main():
     start = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     os.chmod(workdir, 0o755)
-    commit = subprocess.run(["git", "-C", TOP, "describe", "--always", "--dirty"],
+    commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
+    # Local changes, other than to RESULTS.md itself (a run before this one wrote it).
+    changed = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--untracked-files=no",
+                              "--", ".", ":!tests/bench/RESULTS.md"],
+                             capture_output=True, text=True).stdout.strip()
+    if changed:
+        commit += " with local changes"
     ours = dist = None
     try:
         ceil = ceilings(workdir)
