@@ -78,4 +78,12 @@ tests_unit_test_registry_cleanup_SOURCES = tests/unit/test_registry_cleanup.c \
 	metad/registry_cleanup.c metad/api_registry.h
 tests_unit_test_registry_cleanup_CFLAGS = $(UNIT_CFLAGS) $(PCRE2_CFLAGS) -I$(srcdir)/metad
 tests_unit_test_registry_cleanup_LDADD = $(UNIT_LDADD) $(PCRE2_LIBS)
+
+# tags/list answers kept per metad worker.
+check_PROGRAMS += tests/unit/test_tags_cache
+TESTS += tests/unit/test_tags_cache
+tests_unit_test_tags_cache_SOURCES = tests/unit/test_tags_cache.c metad/tags_cache.c \
+	metad/registry.h
+tests_unit_test_tags_cache_CFLAGS = $(UNIT_CFLAGS) -I$(srcdir)/metad
+tests_unit_test_tags_cache_LDADD = $(UNIT_LDADD)
 endif
