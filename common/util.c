@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,4 +162,20 @@ write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+uint64_t
+hash_keyed(const void *data, size_t len)
+{
+	static unsigned char key[crypto_shorthash_KEYBYTES];
+	static bool keyed;
+	if (!keyed) {
+		crypto_shorthash_keygen(key);
+		keyed = true;
+	}
+	unsigned char h[crypto_shorthash_BYTES];
+	crypto_shorthash(h, data, len, key);
+	uint64_t v;
+	memcpy(&v, h, sizeof(v));
+	return v;
 }

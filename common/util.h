@@ -33,6 +33,10 @@ int64_t now_unix(void);
 /* ISO 8601 UTC with milliseconds, e.g. 2026-11-28T10:00:00.123Z, into buf (>= 32 bytes). */
 void format_iso8601(char *buf, size_t len, int64_t unix_ms);
 
+/* A keyed hash (SipHash, a random key per process) for in-memory tables that untrusted input
+ * fills: nobody can aim their entries at one slot. */
+uint64_t hash_keyed(const void *data, size_t len);
+
 /* Writes a whole buffer to a file descriptor, retrying short writes; -1 on error. */
 int write_all(int fd, const void *buf, size_t len);
 

@@ -5,7 +5,6 @@
  * only if the stored token is byte-for-byte the one presented, so nothing unverified is ever
  * accepted; the time window is checked again on every use.
  */
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,21 +22,11 @@ struct slot {
 };
 
 static struct slot slots[SLOTS];
-static unsigned char hash_key[crypto_shorthash_KEYBYTES];
-static bool keyed;
 
 static struct slot *
 slot_for(const char *jwt, size_t len)
 {
-	if (!keyed) {
-		crypto_shorthash_keygen(hash_key);
-		keyed = true;
-	}
-	unsigned char h[crypto_shorthash_BYTES];
-	crypto_shorthash(h, (const unsigned char *)jwt, len, hash_key);
-	uint64_t v;
-	memcpy(&v, h, sizeof(v));
-	return &slots[v & (SLOTS - 1)];
+	return &slots[hash_keyed(jwt, len) & (SLOTS - 1)];
 }
 
 const struct token_claims *

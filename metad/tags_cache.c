@@ -6,7 +6,6 @@
  * query skips the listing when they are still current, and the stored answer is sent. An entry
  * found by a hash is used only for exactly the same repository path, n and last.
  */
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +22,6 @@ struct slot {
 };
 
 static struct slot slots[SLOTS];
-static unsigned char hash_key[crypto_shorthash_KEYBYTES];
-static bool keyed;
 
 /* Repository names hold no newline and n is a number, so the key cannot be ambiguous. */
 static char *
@@ -36,15 +33,7 @@ key_for(const char *name, long long n, const char *last)
 static struct slot *
 slot_for(const char *key)
 {
-	if (!keyed) {
-		crypto_shorthash_keygen(hash_key);
-		keyed = true;
-	}
-	unsigned char h[crypto_shorthash_BYTES];
-	crypto_shorthash(h, (const unsigned char *)key, strlen(key), hash_key);
-	uint64_t v;
-	memcpy(&v, h, sizeof(v));
-	return &slots[v & (SLOTS - 1)];
+	return &slots[hash_keyed(key, strlen(key)) & (SLOTS - 1)];
 }
 
 void
