@@ -32,7 +32,7 @@ STAILQ_HEAD(job_list, job);
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct job_list todo;
+	struct job_list queued;
 	struct job_list finished;
 	int efd;
 	struct event *ev;
@@ -49,10 +49,10 @@ job_thread(void *unused)
 {
 	for (;;) {
 		pthread_mutex_lock(&pool.lock);
-		while (STAILQ_EMPTY(&pool.todo))
+		while (STAILQ_EMPTY(&pool.queued))
 			pthread_cond_wait(&pool.wake, &pool.lock);
-		struct job *j = STAILQ_FIRST(&pool.todo);
-		STAILQ_REMOVE_HEAD(&pool.todo, link);
+		struct job *j = STAILQ_FIRST(&pool.queued);
+		STAILQ_REMOVE_HEAD(&pool.queued, link);
 		pthread_mutex_unlock(&pool.lock);
 
 		j->work(j->arg);
@@ -94,7 +94,7 @@ jobs_wakeup(evutil_socket_t fd, short what, void *arg)
 int
 jobs_init(struct event_base *base, int nthreads, char **cause)
 {
-	STAILQ_INIT(&pool.todo);
+	STAILQ_INIT(&pool.queued);
 	STAILQ_INIT(&pool.finished);
 	pool.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (pool.efd < 0) {
@@ -131,7 +131,7 @@ jobs_submit(job_work_fn work, job_done_fn done, void *arg)
 	j->arg = arg;
 	pool.pending++;
 	pthread_mutex_lock(&pool.lock);
-	STAILQ_INSERT_TAIL(&pool.todo, j, link);
+	STAILQ_INSERT_TAIL(&pool.queued, j, link);
 	pthread_cond_signal(&pool.wake);
 	pthread_mutex_unlock(&pool.lock);
 }

@@ -93,11 +93,11 @@ def descendants(*pids):
             with open(f"/proc/{entry}/stat") as f:
                 ppid = int(f.read().rsplit(")", 1)[1].split()[1])
             children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], list(pids)
-    while todo:
-        p = todo.pop()
+    out, stack = [], list(pids)
+    while stack:
+        p = stack.pop()
         out.append(p)
-        todo.extend(children.get(p, []))
+        stack.extend(children.get(p, []))
     return out
 
 
