@@ -144,3 +144,41 @@ headers_is_hop_by_hop(const char *name)
 			return true;
 	return false;
 }
+
+static void
+parts_append(char **buf, size_t *blen, const char *at, size_t len)
+{
+	*buf = xrealloc(*buf, *blen + len + 1);
+	memcpy(*buf + *blen, at, len);
+	*blen += len;
+	(*buf)[*blen] = '\0';
+}
+
+void
+header_parts_name(struct header_parts *p, const char *at, size_t len)
+{
+	parts_append(&p->name, &p->name_len, at, len);
+}
+
+void
+header_parts_value(struct header_parts *p, const char *at, size_t len)
+{
+	p->value_seen = true;
+	parts_append(&p->value, &p->value_len, at, len);
+}
+
+void
+header_parts_commit(struct header_parts *p, struct http_headers *h)
+{
+	if (p->name != NULL)
+		headers_addn(h, p->name, p->name_len, p->value ? p->value : "", p->value_len);
+	header_parts_clear(p);
+}
+
+void
+header_parts_clear(struct header_parts *p)
+{
+	free(p->name);
+	free(p->value);
+	memset(p, 0, sizeof(*p));
+}

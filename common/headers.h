@@ -38,4 +38,23 @@ bool headers_has_token(const struct http_headers *h, const char *name, const cha
 /* Hop-by-hop fields a proxy must not forward (RFC 9110 7.6.1). */
 bool headers_is_hop_by_hop(const char *name);
 
+/* One header field as http-parser delivers it: name and value may each come in several pieces,
+ * and a field is complete when the next name starts or the head ends. */
+struct header_parts {
+	char *name, *value;
+	size_t name_len, value_len;
+	bool value_seen;
+};
+/* Whether a complete field waits to be committed (a new name piece follows its value). */
+static inline bool
+header_parts_done(const struct header_parts *p)
+{
+	return p->value_seen;
+}
+void header_parts_name(struct header_parts *p, const char *at, size_t len);
+void header_parts_value(struct header_parts *p, const char *at, size_t len);
+/* Adds the field gathered so far (if any) to h and starts afresh. */
+void header_parts_commit(struct header_parts *p, struct http_headers *h);
+void header_parts_clear(struct header_parts *p);
+
 #endif

@@ -70,9 +70,7 @@ struct http_conn {
 	bool resume_scheduled;
 	unsigned served; /* transactions completed on this connection */
 	/* header accumulation while parsing */
-	char *hname, *hvalue;
-	size_t hname_len, hvalue_len;
-	bool hvalue_seen;
+	struct header_parts field;
 	size_t head_bytes;
 	TAILQ_ENTRY(http_conn) link;
 };

@@ -256,11 +256,7 @@ http_conn_schedule(struct http_conn *c)
 static void
 conn_free_head_state(struct http_conn *c)
 {
-	free(c->hname);
-	free(c->hvalue);
-	c->hname = c->hvalue = NULL;
-	c->hname_len = c->hvalue_len = 0;
-	c->hvalue_seen = false;
+	header_parts_clear(&c->field);
 	c->head_bytes = 0;
 }
 
@@ -699,31 +695,15 @@ on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static void
-append(char **buf, size_t *blen, const char *at, size_t len)
-{
-	*buf = xrealloc(*buf, *blen + len + 1);
-	memcpy(*buf + *blen, at, len);
-	*blen += len;
-	(*buf)[*blen] = '\0';
-}
-
 static bool
 commit_header(struct http_conn *c)
 {
-	if (c->hname == NULL)
-		return true;
 	struct http_headers *h = &c->txn->req.headers;
-	if (h->hd_count >= c->srv->limits.max_headers) {
+	if (c->field.name != NULL && h->hd_count >= c->srv->limits.max_headers) {
 		c->txn->status = 431;
 		return false;
 	}
-	headers_addn(h, c->hname, c->hname_len, c->hvalue ? c->hvalue : "", c->hvalue_len);
-	free(c->hname);
-	free(c->hvalue);
-	c->hname = c->hvalue = NULL;
-	c->hname_len = c->hvalue_len = 0;
-	c->hvalue_seen = false;
+	header_parts_commit(&c->field, h);
 	return true;
 }
 
@@ -733,11 +713,11 @@ on_header_field(http_parser *p, const char *at, size_t len)
 	struct http_conn *c = p->data;
 	if (c->state != CS_HEAD)
 		return 0; /* trailer fields of a chunked body: ignored */
-	if (c->hvalue_seen && !commit_header(c))
+	if (header_parts_done(&c->field) && !commit_header(c))
 		return -1;
 	if (!head_grow(c, len + 4))
 		return -1;
-	append(&c->hname, &c->hname_len, at, len);
+	header_parts_name(&c->field, at, len);
 	return 0;
 }
 
@@ -749,8 +729,7 @@ on_header_value(http_parser *p, const char *at, size_t len)
 		return 0;
 	if (!head_grow(c, len))
 		return -1;
-	c->hvalue_seen = true;
-	append(&c->hvalue, &c->hvalue_len, at, len);
+	header_parts_value(&c->field, at, len);
 	return 0;
 }
 

@@ -63,9 +63,7 @@ struct httpc_req {
 	/* answer */
 	int status;
 	struct http_headers headers;
-	char *hname, *hvalue;
-	size_t hname_len, hvalue_len;
-	bool hvalue_seen;
+	struct header_parts field;
 	bool head_ready, head_delivered;
 	bool complete, keep_alive;
 	bool paused;
@@ -207,8 +205,7 @@ static void
 req_free(struct httpc_req *req)
 {
 	headers_clear(&req->headers);
-	free(req->hname);
-	free(req->hvalue);
+	header_parts_clear(&req->field);
 	if (req->body != NULL)
 		evbuffer_free(req->body);
 	if (req->head_copy != NULL)
@@ -543,38 +540,15 @@ conn_process(struct hconn *c)
 
 /* ---- parser callbacks ------------------------------------------------------------------------ */
 
-static void
-grow(char **buf, size_t *blen, const char *at, size_t len)
-{
-	*buf = xrealloc(*buf, *blen + len + 1);
-	memcpy(*buf + *blen, at, len);
-	*blen += len;
-	(*buf)[*blen] = '\0';
-}
-
-static void
-commit_header(struct httpc_req *req)
-{
-	if (req->hname == NULL)
-		return;
-	headers_addn(&req->headers, req->hname, req->hname_len, req->hvalue ? req->hvalue : "",
-	             req->hvalue_len);
-	free(req->hname);
-	free(req->hvalue);
-	req->hname = req->hvalue = NULL;
-	req->hname_len = req->hvalue_len = 0;
-	req->hvalue_seen = false;
-}
-
 static int
 on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct httpc_req *req = p->data;
 	if (req->head_ready)
 		return 0; /* trailers */
-	if (req->hvalue_seen)
-		commit_header(req);
-	grow(&req->hname, &req->hname_len, at, len);
+	if (header_parts_done(&req->field))
+		header_parts_commit(&req->field, &req->headers);
+	header_parts_name(&req->field, at, len);
 	return 0;
 }
 
@@ -584,8 +558,7 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	struct httpc_req *req = p->data;
 	if (req->head_ready)
 		return 0;
-	req->hvalue_seen = true;
-	grow(&req->hvalue, &req->hvalue_len, at, len);
+	header_parts_value(&req->field, at, len);
 	return 0;
 }
 
@@ -593,7 +566,7 @@ static int
 on_headers_complete(http_parser *p)
 {
 	struct httpc_req *req = p->data;
-	commit_header(req);
+	header_parts_commit(&req->field, &req->headers);
 	if (p->status_code >= 100 && p->status_code < 200) {
 		headers_clear(&req->headers); /* an interim answer: the real one follows */
 		return 0;

@@ -99,6 +99,35 @@ tokens(void **state)
 	(void)state;
 }
 
+/* Fields delivered in pieces, as http-parser does across reads. */
+static void
+parts_in_pieces(void **state)
+{
+	struct http_headers h;
+	headers_init(&h);
+	struct header_parts f = { 0 };
+	header_parts_commit(&f, &h); /* nothing gathered: nothing added */
+	assert_int_equal(h.hd_count, 0);
+	header_parts_name(&f, "Cont", 4);
+	header_parts_name(&f, "ent-Type", 8);
+	assert_false(header_parts_done(&f));
+	header_parts_value(&f, " text/", 6);
+	header_parts_value(&f, "plain ", 6);
+	assert_true(header_parts_done(&f));
+	header_parts_commit(&f, &h);
+	assert_false(header_parts_done(&f));
+	header_parts_name(&f, "X-Empty", 7);
+	header_parts_commit(&f, &h); /* a field without a value */
+	header_parts_name(&f, "X-Lost", 6);
+	header_parts_clear(&f);
+	assert_int_equal(h.hd_count, 2);
+	assert_string_equal(headers_get(&h, "content-type"), "text/plain");
+	assert_string_equal(headers_get(&h, "X-Empty"), "");
+	assert_null(headers_get(&h, "X-Lost"));
+	headers_clear(&h);
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -106,6 +135,7 @@ main(void)
 		cmocka_unit_test(add_get_set_del),
 		cmocka_unit_test(copy_and_write),
 		cmocka_unit_test(tokens),
+		cmocka_unit_test(parts_in_pieces),
 	};
 	return cmocka_run_group_tests_name("headers", tests, NULL, NULL);
 }
