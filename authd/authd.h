@@ -226,8 +226,6 @@ json_object *rest_str_array(const char *csv);
 bool rest_is_id(const char *s);
 /* 404 unless id is one (rest_is_id); true when the caller may go on. */
 bool rest_require_id(struct http_txn *txn, const char *id);
-/* 400 {"message": {"<field>": ["<problem>"]}}, GitLab's model validation error. */
-void rest_validation_error(struct http_txn *txn, const char *field, const char *problem);
 /* One item of a list answer, from a row of a list query. */
 typedef json_object *(*rest_row_fn)(const PGresult *res, int row, void *arg);
 /* Answers a page of a list query whose rows carry "total" (an empty page is one row whose "id"

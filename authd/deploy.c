@@ -278,7 +278,7 @@ create(struct dt_op *op)
 	}
 	const char *username = gl_param_str(op->p, "username");
 	if (username != NULL && *username != '\0' && !username_valid(username)) {
-		rest_validation_error(op->txn, "username",
+		error_gitlab_field(op->txn, "username",
 		                      "can contain only letters, digits, '_', '-', '+', and '.'");
 		op_free(op);
 		return;

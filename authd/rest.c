@@ -87,17 +87,6 @@ rest_require_id(struct http_txn *txn, const char *id)
 	return false;
 }
 
-void
-rest_validation_error(struct http_txn *txn, const char *field, const char *problem)
-{
-	json_object *fields = json_object_new_object();
-	json_object *list = json_object_new_array();
-	json_object_array_add(list, json_object_new_string(problem));
-	json_object_object_add(fields, field, list);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "message", fields);
-	js_respond(txn, 400, NULL, o);
-}
 
 void
 rest_respond_page(struct http_txn *txn, const struct gl_page *page, const PGresult *res,

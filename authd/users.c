@@ -246,27 +246,27 @@ params_valid(struct user_op *op)
 	struct http_txn *txn = op->txn;
 	const char *v;
 	if ((v = gl_param_str(op->p, "username")) != NULL && !name_valid_path(v)) {
-		rest_validation_error(txn, "username",
+		error_gitlab_field(txn, "username",
 		                 "can contain only letters, digits, '_', '-' and '.'. Cannot start "
 		                 "with '-' or end in '.', '.git' or '.atom'.");
 		return false;
 	}
 	if ((v = gl_param_str(op->p, "email")) != NULL && !email_valid(v)) {
-		rest_validation_error(txn, "email", "is invalid");
+		error_gitlab_field(txn, "email", "is invalid");
 		return false;
 	}
 	if ((v = gl_param_str(op->p, "name")) != NULL && (*v == '\0' || strlen(v) > 255)) {
-		rest_validation_error(txn, "name", *v ? "is too long (maximum is 255 characters)"
+		error_gitlab_field(txn, "name", *v ? "is too long (maximum is 255 characters)"
 		                                 : "can't be blank");
 		return false;
 	}
 	if ((v = gl_param_str(op->p, "password")) != NULL) {
 		if (strlen(v) < PASSWORD_MIN) {
-			rest_validation_error(txn, "password", "is too short (minimum is 8 characters)");
+			error_gitlab_field(txn, "password", "is too short (minimum is 8 characters)");
 			return false;
 		}
 		if (strlen(v) > PASSWORD_MAX) {
-			rest_validation_error(txn, "password", "is too long (maximum is 128 characters)");
+			error_gitlab_field(txn, "password", "is too long (maximum is 128 characters)");
 			return false;
 		}
 	}
@@ -286,7 +286,7 @@ params_valid(struct user_op *op)
 		}
 	}
 	if ((v = gl_param_str(op->p, "bio")) != NULL && strlen(v) > 255) {
-		rest_validation_error(txn, "bio", "is too long (maximum is 255 characters)");
+		error_gitlab_field(txn, "bio", "is too long (maximum is 255 characters)");
 		return false;
 	}
 	return true;

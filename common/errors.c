@@ -97,6 +97,18 @@ error_gitlab_param(struct http_txn *txn, const char *message)
 	js_respond(txn, 400, NULL, root);
 }
 
+void
+error_gitlab_field(struct http_txn *txn, const char *field, const char *problem)
+{
+	json_object *fields = json_object_new_object();
+	json_object *list = json_object_new_array();
+	json_object_array_add(list, json_object_new_string(problem));
+	json_object_object_add(fields, field, list);
+	json_object *root = json_object_new_object();
+	json_object_object_add(root, "message", fields);
+	js_respond(txn, 400, NULL, root);
+}
+
 char *
 error_body_for_path(const char *path, int status, const char *message)
 {

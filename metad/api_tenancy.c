@@ -532,13 +532,8 @@ tn_db_error(struct tn_req *r, PGresult *res)
 void
 tn_fail_validation(struct tn_req *r, const char *key, const char *text)
 {
-	json_object *errs = json_object_new_object();
-	json_object *list = json_object_new_array();
-	json_object_array_add(list, json_object_new_string(text));
-	json_object_object_add(errs, key, list);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "message", errs);
-	tn_reply(r, 400, o);
+	error_gitlab_field(r->txn, key, text);
+	tn_free(r);
 }
 
 const char *
