@@ -11,7 +11,7 @@ import tempfile
 import time
 
 FLAGS = ["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs"]
-START_TIMEOUT = 60
+START_TIMEOUT = 120  # seconds; about 2 on an idle machine
 # dockerd and the containerd it starts look for their helpers (containerd, runc) on PATH.
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -22,6 +22,7 @@ class EngineUnavailable(Exception):
 
 class DockerEngine:
     def __init__(self):
+        """An engine not started yet: the client's environment, no process, no folder."""
         self.env = dict(os.environ, DOCKER_BUILDKIT="0", DOCKER_CLI_HINTS="false")
         self.env["PATH"] = self.env.get("PATH", "") + ":" + SBIN_PATH
         self.proc = None
@@ -61,16 +62,15 @@ class DockerEngine:
                                          start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         while not self._answers():
+            why = None
             if self.proc.poll() is not None:
+                why = f"dockerd exited with status {self.proc.returncode} at start"
+            elif time.monotonic() > deadline:
+                why = f"dockerd did not answer `docker info` in {START_TIMEOUT}s"
+            if why:
                 log = self.log()[-3000:]
                 self.stop()
-                raise AssertionError(f"dockerd exited with status {self.proc.returncode} at "
-                                     f"start:\n{' '.join(cmd)}\n{log}")
-            if time.monotonic() > deadline:
-                log = self.log()[-3000:]
-                self.stop()
-                raise AssertionError(f"dockerd did not answer `docker info` in {START_TIMEOUT}s:"
-                                     f"\n{' '.join(cmd)}\n{log}")
+                raise AssertionError(f"{why}:\n{' '.join(cmd)}\n{log}")
             time.sleep(0.2)
         return self
 
@@ -94,13 +94,19 @@ class DockerEngine:
 
     @property
     def log_path(self):
+        """Where the private dockerd writes its output."""
         return os.path.join(self.dir, "dockerd.log")
 
     def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
+        """dockerd's output so far (or why there is none)."""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError as e:
+            return f"(no log: {e})"
 
     def _answers(self):
+        """Whether the engine of self.env answers `docker info`."""
         try:
             res = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
                                  capture_output=True, text=True, timeout=20, env=self.env)
