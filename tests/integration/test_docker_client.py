@@ -37,6 +37,7 @@ def engine():
         skip = f"NOT TESTED (the Docker engine): {e}; run the tests as root"
     except Exception:  # noqa: BLE001 - whatever it was, the tests here fail with it
         failure = "the Docker engine could not be had:\n" + traceback.format_exc()
+        eng.stop()  # whatever of a private engine had started
     if skip:
         pytest.skip(skip)
     if failure:
