@@ -75,6 +75,9 @@ void secret_new(enum secret_kind kind, char *out, char *lookup);
  * prefix copied out; SECRET_NONE otherwise. Hex tokens are OAuth or refresh tokens as the mask
  * says (OAuth first). */
 enum secret_kind secret_parse(const char *token, unsigned mask, char *lookup);
+/* Whether s is one of our tokens, or starts like one (a prefix): what a log line must not
+ * show, even where a login is expected. */
+bool secret_looks_like(const char *s);
 /* A random password of len base62 characters into out (len + 1 bytes). */
 void secret_password(char *out, size_t len);
 

@@ -1,8 +1,9 @@
 /*
  * The first start: the admin "root" (email admin@example.com, name Administrator) with the
  * password from REGISTRY_ROOT_PASSWORD (or a generated one) and an admin personal access token,
- * both written to [authd] bootstrap_file (mode 0600, shell syntax) or, with none configured,
- * logged once. Runs in the master before the workers start, with blocking libpq; an advisory
+ * both written to [authd] bootstrap_file (mode 0600, shell syntax). Secrets are never logged:
+ * without a file, root gets the password of REGISTRY_ROOT_PASSWORD (which its operator knows)
+ * and no token, and with neither the first start is refused. Runs in the master before the workers start, with blocking libpq; an advisory
  * lock makes two instances starting at once create root exactly once, and a start that finds
  * root does nothing.
  */
@@ -31,7 +32,7 @@ static const char sql_create[] =
 	"owner_id) SELECT n.id, 'user', u.name, 'root', 'root', u.name, ARRAY[n.id], u.id "
 	"FROM u, n) "
 	"INSERT INTO personal_access_tokens (user_id, name, scopes, token_lookup, token_hash) "
-	"SELECT u.id, 'bootstrap', '" ROOT_SCOPES "', $2, $3 FROM u";
+	"SELECT u.id, 'bootstrap', '" ROOT_SCOPES "', $2, $3 FROM u WHERE $2::text IS NOT NULL";
 
 /* Runs a statement; -1 with *cause when it fails. */
 static int
@@ -123,9 +124,17 @@ bootstrap_run(PGconn *conn, const struct cfg *cfg, char **cause)
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return 0;
 	}
+	bool from_env = env != NULL && *env != '\0';
+	if (*file == '\0' && !from_env) {
+		PQclear(PQexec(conn, "ROLLBACK"));
+		*cause = xstrdup("bootstrap: set [authd] bootstrap_file (where the admin's first "
+		                 "password and token are written) or REGISTRY_ROOT_PASSWORD; secrets "
+		                 "are never logged");
+		return -1;
+	}
 
 	char password[129], token[SECRET_MAX], lookup[SECRET_LOOKUP_MAX + 1];
-	if (env != NULL && *env != '\0')
+	if (from_env)
 		snprintf(password, sizeof(password), "%s", env);
 	else
 		secret_password(password, 24);
@@ -138,7 +147,8 @@ bootstrap_run(PGconn *conn, const struct cfg *cfg, char **cause)
 		*cause = xstrdup("bootstrap: cannot hash the root credentials");
 		goto out;
 	}
-	const char *v[] = { phash, lookup, thash };
+	/* without a file nobody could ever read the token: make none */
+	const char *v[] = { phash, tmp ? lookup : NULL, tmp ? thash : NULL };
 	if (run(conn, sql_create, 3, v, NULL, cause) < 0)
 		goto out;
 	if (tmp != NULL && write_tmp(tmp, password, token, cause) < 0)
@@ -153,9 +163,8 @@ bootstrap_run(PGconn *conn, const struct cfg *cfg, char **cause)
 	} else if (tmp != NULL) {
 		log_info("created the admin root; its password and token are in %s", file);
 	} else {
-		log_warn("created the admin root: password %s, personal access token %s "
-		         "(set [authd] bootstrap_file to keep them in a file instead)",
-		         password, token);
+		log_warn("created the admin root with the password of REGISTRY_ROOT_PASSWORD and no "
+		         "token (set [authd] bootstrap_file to receive one)");
 	}
 out:
 	if (rc < 0) {

@@ -72,6 +72,7 @@ struct cred_op {
 	struct cred_result r;
 	enum cred_status after; /* what to report once the secret verified */
 	int failures;
+	bool login_known;       /* the login names a user (or the deploy token's username) */
 };
 
 /* How a credential kind is named in log lines. */
@@ -123,10 +124,14 @@ fail_recorded(void *arg)
 	op_report(op);
 }
 
-/* A login as it may appear in a log line: printable, bounded. */
+/* A login as it may appear in a log line: one that names an account, printable and bounded.
+ * A login that names nobody is not shown: it is as often a password or a token typed into the
+ * username field as a name. */
 static char *
-printable(const char *s)
+printable(const char *s, bool known)
 {
+	if (!known || secret_looks_like(s))
+		return xstrdup("[FILTERED]");
 	char buf[65];
 	size_t i = 0;
 	for (; s != NULL && s[i] && i < sizeof(buf) - 1; i++)
@@ -139,7 +144,7 @@ printable(const char *s)
 static void
 op_fail(struct cred_op *op)
 {
-	char *who = printable(op->login);
+	char *who = printable(op->login, op->login_known);
 	char *what = op->kind == SECRET_NONE || op->kind == SECRET_DEPLOY
 	                 ? xasprintf("%s for \"%s\"", kind_text(op->kind), who)
 	                 : xstrdup(kind_text(op->kind));
@@ -245,6 +250,8 @@ row_found(PGresult *res, void *arg)
 	r->user_id = pg_get_int(res, 0, "user_id");
 	r->token_id = pg_get_int(res, 0, "token_id");
 	snprintf(r->username, sizeof(r->username), "%s", pg_get(res, 0, "username"));
+	op->login_known = op->kind == SECRET_NONE ||
+	                  (op->login != NULL && strcmp(op->login, r->username) == 0);
 	r->admin = pg_get_bool(res, 0, "is_admin");
 	r->scopes = scopes_parse(pg_get(res, 0, "scopes"), NULL);
 	const char *state = pg_get(res, 0, "state");

@@ -75,7 +75,7 @@ bool
 rest_is_id(const char *s)
 {
 	int64_t n;
-	return s != NULL && s[0] != '-' && str_to_i64(s, 1, INT64_MAX, &n) == 0;
+	return str_to_i64(s, 1, INT64_MAX, &n) == 0;
 }
 
 bool

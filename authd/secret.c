@@ -116,6 +116,18 @@ secret_parse(const char *token, unsigned mask, char *lookup)
 	return SECRET_NONE;
 }
 
+bool
+secret_looks_like(const char *s)
+{
+	char lookup[SECRET_LOOKUP_MAX + 1];
+	if (s == NULL)
+		return false;
+	for (size_t i = 0; i < nitems(prefixes); i++)
+		if (str_has_prefix(s, prefixes[i].prefix))
+			return true;
+	return secret_parse(s, ~0u, lookup) != SECRET_NONE;
+}
+
 void
 secret_cache_init(void)
 {

@@ -710,7 +710,8 @@ set_state(struct http_txn *txn, const struct route_match *m, bool block)
 	if (op == NULL)
 		return;
 	op->blocking = block;
-	if (block && strtoll(op->id, NULL, 10) == op->actor.user_id) {
+	int64_t id = 0;
+	if (block && str_to_i64(op->id, 1, INT64_MAX, &id) == 0 && id == op->actor.user_id) {
 		error_gitlab(txn, 403,
 		             "403 Forbidden - The API initiating user cannot be blocked by the API");
 		op_free(op);

@@ -122,8 +122,17 @@ respond_session_status(struct http_txn *txn, enum session_status st)
 
 /* ---- Content-Range --------------------------------------------------------------------------- */
 
-/* Parses "<start>-<end>", also with a "bytes " prefix and a "/<total>" suffix; -1 when
- * malformed. */
+/* Reads one bound of a range: digits, at most INT64_MAX - 1 so that the byte after it is a
+ * size an int64 holds; false otherwise. */
+static bool
+range_bound(const char *s, size_t len, int64_t *out)
+{
+	return str_to_count(s, len, INT64_MAX - 1, out) == COUNT_OK;
+}
+
+/* Parses "<start>-<end>", also with a "bytes " (or "bytes=") prefix and a "/<total>" suffix
+ * (the total a count or a star); -1 when malformed or impossible (end before start, or past
+ * what an int64 counts). */
 static int
 content_range_parse(const char *v, int64_t *start, int64_t *end)
 {
@@ -133,20 +142,35 @@ content_range_parse(const char *v, int64_t *start, int64_t *end)
 			return -1;
 		v++;
 	}
-	char *dash = strchr(v, '-');
+	const char *dash = strchr(v, '-');
 	if (dash == NULL)
 		return -1;
-	char *a = xstrndup(v, (size_t)(dash - v));
-	const char *rest = dash + 1;
-	size_t blen = strcspn(rest, "/");
-	char *b = xstrndup(rest, blen);
-	int rc = str_to_i64(a, 0, INT64_MAX, start) == 0 && str_to_i64(b, 0, INT64_MAX, end) == 0 &&
-	                 *end >= *start
-	             ? 0
-	             : -1;
-	free(a);
-	free(b);
-	return rc;
+	const char *b = dash + 1;
+	size_t blen = strcspn(b, "/");
+	if (b[blen] == '/') {
+		const char *total = b + blen + 1;
+		int64_t ignored;
+		if (strcmp(total, "*") != 0 && !range_bound(total, strlen(total), &ignored))
+			return -1;
+	}
+	if (!range_bound(v, (size_t)(dash - v), start) || !range_bound(b, blen, end) ||
+	    *end < *start)
+		return -1;
+	return 0;
+}
+
+/* 416 RANGE_INVALID with where the session stands, so the client knows where to go on. */
+static void
+refuse_range(struct upload_req *u, const char *detail)
+{
+	struct http_headers h;
+	v2_headers_init(&h);
+	progress_headers(&h, u->name, u->s);
+	headers_add(&h, "Content-Type", "application/json");
+	char *body = error_oci_body(OCI_RANGE_INVALID, NULL, detail);
+	http_txn_respond(u->txn, 416, &h, body, strlen(body));
+	free(body);
+	headers_clear(&h);
 }
 
 /* Checks a chunk's Content-Range against the session; sets *expect to the chunk's length (-1
@@ -161,30 +185,25 @@ check_range(struct upload_req *u, int64_t *expect)
 		return 0;
 	int64_t start, end;
 	if (content_range_parse(cr, &start, &end) < 0) {
-		v2_error(u->txn, 400, OCI_BLOB_UPLOAD_INVALID, "malformed Content-Range", cr);
+		refuse_range(u, "Content-Range must be <start>-<end> with 0 <= start <= end < 2^63 - 1");
 		return -1;
 	}
 	if (start != u->s->offset) {
 		/* out of order: tell where the session stands */
-		struct http_headers h;
-		v2_headers_init(&h);
-		progress_headers(&h, u->name, u->s);
-		headers_add(&h, "Content-Type", "application/json");
 		char *detail = xasprintf("the upload holds %lld bytes; a chunk must start there",
 		                         (long long)u->s->offset);
-		char *body = error_oci_body(OCI_RANGE_INVALID, NULL, detail);
-		http_txn_respond(u->txn, 416, &h, body, strlen(body));
-		free(body);
+		refuse_range(u, detail);
 		free(detail);
-		headers_clear(&h);
 		return -1;
 	}
-	if (req->content_length >= 0 && req->content_length != end - start + 1) {
+	/* end - start + 1 cannot overflow: 0 <= start <= end < INT64_MAX */
+	int64_t len = end - start + 1;
+	if (req->content_length >= 0 && req->content_length != len) {
 		v2_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
 		            "Content-Length does not match Content-Range");
 		return -1;
 	}
-	*expect = end - start + 1;
+	*expect = len;
 	return 0;
 }
 

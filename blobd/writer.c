@@ -151,7 +151,7 @@ on_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 {
 	struct writer *w = arg;
 	size_t len = evbuffer_get_length(buf);
-	if (w->expect >= 0 && w->received + (int64_t)len > w->expect) {
+	if (w->expect >= 0 && (uint64_t)len > (uint64_t)(w->expect - w->received)) {
 		/* more than Content-Range announced: refuse the rest */
 		evbuffer_drain(buf, len);
 		w->failed = WRITER_SIZE;

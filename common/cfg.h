@@ -59,7 +59,7 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	X(AUTHD_TOKEN_LIFETIME, "authd", "token_lifetime", CFG_INT, "300", 30, 86400, true, false, \
 	  "seconds a registry token is valid")                                                     \
 	X(AUTHD_BOOTSTRAP_FILE, "authd", "bootstrap_file", CFG_STR, "", 0, 0, true, false,         \
-	  "where the first start writes the root password and token (mode 0600; empty: log)")      \
+	  "where the first start writes the root password and token (mode 0600)")                 \
 	X(METAD_WORKERS, "metad", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
 	X(METAD_DATABASE, "metad", "database", CFG_STR, "", 0, 0, true, true,                      \
 	  "libpq connection string for metad (empty: [global] database)")                          \

@@ -13,9 +13,11 @@
 #include "util.h"
 #include "wire.h"
 
+/* page or per_page as GitLab reads them (lib/api/concerns/pagination_params.rb, with
+ * only_positive_pagination_values): absent or empty is dflt, not an integer "<name> is invalid",
+ * below 1 "<name> does not have a valid value" (400 both), above max is max (Kaminari's cap). */
 static int
-parse_param(struct http_txn *txn, const char *name, int64_t dflt, int64_t min, int64_t max,
-            int64_t *out, bool clamp)
+parse_param(struct http_txn *txn, const char *name, int64_t dflt, int64_t max, int64_t *out)
 {
 	char *v = query_get(http_txn_request(txn)->query, name);
 	if (v == NULL || *v == '\0') {
@@ -24,29 +26,26 @@ parse_param(struct http_txn *txn, const char *name, int64_t dflt, int64_t min, i
 		return 0;
 	}
 	int64_t n;
-	int rc = str_to_i64(v, INT64_MIN, INT64_MAX, &n);
+	bool integer = gl_int_text(v, &n);
 	free(v);
-	if (rc < 0 || (!clamp && (n < min || n > max))) {
-		char *msg = xasprintf("%s is invalid", name);
+	if (!integer || n < 1) {
+		char *msg = xasprintf("%s %s", name, integer ? "does not have a valid value"
+		                                             : "is invalid");
 		error_gitlab_param(txn, msg);
 		free(msg);
 		return -1;
 	}
-	if (n < min)
-		n = clamp ? dflt : min;
-	if (n > max)
-		n = max;
-	*out = n;
+	*out = n > max ? max : n;
 	return 0;
 }
 
 int
 gl_page_parse(struct http_txn *txn, struct gl_page *p)
 {
-	/* GitLab falls back to the default for per_page < 1 and caps it at 100. */
-	if (parse_param(txn, "page", 1, 1, INT32_MAX, &p->page, false) < 0)
+	/* a page past INT32_MAX is as empty as any page past the last; it keeps offsets small */
+	if (parse_param(txn, "page", 1, INT32_MAX, &p->page) < 0)
 		return -1;
-	return parse_param(txn, "per_page", 20, 1, 100, &p->per_page, true);
+	return parse_param(txn, "per_page", 20, 100, &p->per_page);
 }
 
 int64_t
@@ -224,4 +223,15 @@ gl_param_bool(json_object *params, const char *key)
 			return 0;
 	}
 	return -2;
+}
+
+bool
+gl_int_text(const char *s, int64_t *out)
+{
+	bool neg = s[0] == '-';
+	int64_t v;
+	if (str_to_count(s + neg, strlen(s + neg), INT64_MAX, &v) == COUNT_INVALID)
+		return false;
+	*out = neg ? -v : v;
+	return true;
 }

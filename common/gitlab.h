@@ -15,8 +15,9 @@ struct gl_page {
 	int64_t per_page; /* 1..100, default 20 */
 };
 
-/* Reads page and per_page from the query; on a bad value answers 400 {"error": "page is
- * invalid"} (GitLab's wording) and returns -1. */
+/* Reads page and per_page from the query as GitLab does: per_page above 100 is 100; on a bad
+ * value answers 400 {"error": "page is invalid"} (not an integer) or {"error": "per_page does
+ * not have a valid value"} (below 1), GitLab's wording, and returns -1. */
 int gl_page_parse(struct http_txn *txn, struct gl_page *p);
 int64_t gl_page_offset(const struct gl_page *p);
 /* X-Total, X-Total-Pages, X-Page, X-Per-Page, X-Next-Page, X-Prev-Page and Link (first, prev,
@@ -45,6 +46,10 @@ void gl_param_add(struct json_object *params, const char *name, const char *valu
                   bool keep_first);
 /* A scalar parameter (string, number or boolean) as text; NULL when missing, null or a list. */
 const char *gl_param_str(struct json_object *params, const char *key);
+/* An Integer parameter's text as Grape coerces it, on str_to_count's strict rules: digits with
+ * an optional '-'; integers past int64 (Ruby's bignums) saturate at +-INT64_MAX. false when it
+ * is not an integer. */
+bool gl_int_text(const char *s, int64_t *out);
 /* A boolean parameter as Grape coerces it (true, "True", "yes", "on", 1, ...): 1 true, 0 false,
  * -1 missing or null, -2 not a boolean. */
 int gl_param_bool(struct json_object *params, const char *key);

@@ -10,6 +10,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "url.h"
+
 static char log_role_name[32] = "registry";
 static int log_worker = -1;
 static enum log_level log_min = LOG_INFO;
@@ -170,7 +172,9 @@ log_access(const char *request_id, const char *peer, const char *method, const c
 {
 	if (LOG_INFO < log_min)
 		return;
+	char *shown = url_redact(target);
 	access_line(request_id, "access %s \"%s %.1024s\" %d in=%llu out=%llu %.3fms",
-	            peer ? peer : "-", method, target, status, (unsigned long long)bytes_in,
+	            peer ? peer : "-", method, shown, status, (unsigned long long)bytes_in,
 	            (unsigned long long)bytes_out, (double)duration_us / 1000.0);
+	free(shown);
 }

@@ -32,7 +32,7 @@ void log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
 /* For broken invariants only: logs and exits(1). Never for a client's bad input. */
 void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2) __attribute__((noreturn));
 
-/* One line per finished request. */
+/* One line per finished request; the target as url_redact() shows it (no secret values). */
 void log_access(const char *request_id, const char *peer, const char *method, const char *target,
                 int status, uint64_t bytes_in, uint64_t bytes_out, uint64_t duration_us);
 

@@ -440,7 +440,12 @@ pg_sqlstate(const PGresult *res)
 const char *
 pg_error(const PGresult *res)
 {
-	return res ? PQresultErrorMessage(res) : "database connection lost";
+	if (res == NULL)
+		return "database connection lost";
+	/* The primary message only: DETAIL may quote a row ("Failing row contains (...)", hashes
+	 * included) or a key's value, which have no place in a log. */
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	return primary != NULL ? primary : PQresultErrorMessage(res);
 }
 
 bool

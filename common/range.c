@@ -5,22 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reads a run of digits; false if none or too large. */
+#include "util.h"
+
+/* Reads a run of digits with str_to_count; false if there is none. A number too large for
+ * int64 is INT64_MAX: past the end of any representation, which is what it means (RFC 9110
+ * 14.1.2: a last-pos at or past the length means the rest, a suffix longer than it the whole). */
 static bool
 read_num(const char **p, int64_t *out)
 {
-	const char *s = *p;
-	int64_t v = 0;
-	if (*s < '0' || *s > '9')
+	size_t n = strspn(*p, "0123456789");
+	if (str_to_count(*p, n, INT64_MAX, out) == COUNT_INVALID)
 		return false;
-	while (*s >= '0' && *s <= '9') {
-		if (v > (INT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (*s - '0');
-		s++;
-	}
-	*p = s;
-	*out = v;
+	*p += n;
 	return true;
 }
 

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util.h"
 
@@ -120,4 +121,81 @@ query_get(const char *query, const char *name)
 		return NULL;
 	}
 	return f.value;
+}
+
+#define URL_FILTERED "[FILTERED]"
+
+/* Whether one key (len bytes) of a parameter name names a secret. */
+static bool
+secret_key(const char *k, size_t len)
+{
+	static const char *const inside[] = { "password", "secret" };
+	static const char end[] = "token";
+	size_t elen = sizeof(end) - 1;
+	if (len >= elen && strncasecmp(k + len - elen, end, elen) == 0)
+		return true;
+	for (size_t i = 0; i < nitems(inside); i++) {
+		size_t n = strlen(inside[i]);
+		for (size_t at = 0; at + n <= len; at++)
+			if (strncasecmp(k + at, inside[i], n) == 0)
+				return true;
+	}
+	return false;
+}
+
+bool
+query_name_secret(const char *name)
+{
+	/* every key of a Rails-style name: user[password], private_token[], a[b][c] */
+	const char *p = name;
+	while (*p) {
+		size_t len = strcspn(p, "[]");
+		if (len > 0 && secret_key(p, len))
+			return true;
+		p += len;
+		if (*p)
+			p++;
+	}
+	return false;
+}
+
+char *
+url_redact(const char *target)
+{
+	const char *q = target ? strchr(target, '?') : NULL;
+	if (q == NULL)
+		return xstrdup(target ? target : "");
+	/* at worst every "=" starts an empty value that becomes [FILTERED] */
+	size_t values = 0;
+	for (const char *c = q; *c; c++)
+		values += *c == '=';
+	char *out = xmalloc(strlen(target) + 1 + values * strlen(URL_FILTERED));
+	size_t o = (size_t)(q - target) + 1;
+	memcpy(out, target, o);
+	const char *p = q + 1;
+	for (;;) {
+		size_t plen = strcspn(p, "&");
+		const char *eq = memchr(p, '=', plen);
+		if (eq == NULL) {
+			memcpy(out + o, p, plen); /* a name without a value shows nothing */
+			o += plen;
+		} else {
+			size_t nlen = (size_t)(eq - p);
+			char *name = url_decode(p, nlen, true);
+			bool secret = name == NULL || query_name_secret(name);
+			free(name);
+			memcpy(out + o, p, nlen + 1);
+			o += nlen + 1;
+			const char *value = secret ? URL_FILTERED : eq + 1;
+			size_t vlen = secret ? strlen(URL_FILTERED) : plen - nlen - 1;
+			memcpy(out + o, value, vlen);
+			o += vlen;
+		}
+		p += plen;
+		if (*p == '\0')
+			break;
+		out[o++] = *p++;
+	}
+	out[o] = '\0';
+	return out;
 }

@@ -16,4 +16,12 @@ char *query_get(const char *query, const char *name);
 int query_each(const char *query, int (*fn)(const char *name, const char *value, void *arg),
                void *arg);
 
+/* Whether a parameter name (decoded) names a secret, as GitLab's filter_parameters do, in any
+ * case: a key ending in "token" or holding "password" or "secret" ("a[b]" has keys a and b). */
+bool query_name_secret(const char *name);
+/* The request target with the value of every secret parameter of its query replaced by
+ * [FILTERED] (names kept as sent; a name that does not decode is taken for a secret). What
+ * every log line that shows a target or a query prints (caller frees). */
+char *url_redact(const char *target);
+
 #endif

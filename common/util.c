@@ -102,21 +102,42 @@ str_eq_nocase(const char *a, const char *b)
 	return strcasecmp(a, b) == 0;
 }
 
+enum count_result
+str_to_count(const char *s, size_t len, int64_t max, int64_t *out)
+{
+	if (s == NULL || len == 0 || max < 0)
+		return COUNT_INVALID;
+	int64_t v = 0;
+	bool over = false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return COUNT_INVALID;
+		int d = s[i] - '0';
+		/* v * 10 + d > max, asked without computing it */
+		if (!over && (v > max / 10 || (v == max / 10 && d > max % 10)))
+			over = true;
+		if (!over)
+			v = v * 10 + d;
+	}
+	*out = over ? max : v;
+	return over ? COUNT_OVER : COUNT_OK;
+}
+
 int
 str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-	if (s == NULL || *s == '\0')
+	if (s == NULL || min > max)
 		return -1;
-	const char *p = s;
-	if (*p == '-')
-		p++;
-	for (; *p; p++)
-		if (*p < '0' || *p > '9')
-			return -1;
-	errno = 0;
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
+	bool neg = s[0] == '-';
+	if (neg && min >= 0)
+		return -1;
+	/* the magnitude of a negative value is at most -min (INT64_MIN itself is out of reach) */
+	int64_t bound = neg ? (min == INT64_MIN ? INT64_MAX : -min) : (max < 0 ? 0 : max);
+	int64_t v;
+	if (str_to_count(s + neg, strlen(s + neg), bound, &v) != COUNT_OK)
+		return -1;
+	v = neg ? -v : v;
+	if (v < min || v > max)
 		return -1;
 	*out = v;
 	return 0;

@@ -24,7 +24,18 @@ void strv_free(char **v);
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 bool str_eq_nocase(const char *a, const char *b);
-/* Parses a whole decimal string into [min, max]; -1 when it is not one. */
+/* What str_to_count made of a number a client sent. */
+enum count_result {
+	COUNT_OK,      /* *out is the value, at most max */
+	COUNT_OVER,    /* digits naming a number above max (however long): *out is max */
+	COUNT_INVALID, /* empty, or anything but ASCII digits: *out is untouched */
+};
+/* The one reader of decimal numbers from clients (sizes, offsets, counts, ids): the len bytes
+ * at s must be ASCII digits only (no sign, '+' included, no space, no hex), and the value is
+ * compared with max (>= 0) without ever overflowing. */
+enum count_result str_to_count(const char *s, size_t len, int64_t max, int64_t *out);
+/* A whole decimal string into [min, max], on str_to_count's rules plus a leading '-' when min
+ * is negative; -1 when it is not one. */
 int str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* Monotonic and wall clocks in microseconds / seconds. */

@@ -91,12 +91,33 @@ needed_actions(enum v2_kind kind, const char *method)
 	}
 }
 
+/* The scopes a challenge names: the repository's, and for a cross-repository mount pull on
+ * the source too, space-separated as the token spec allows in one scope parameter (a client
+ * that follows the challenge then gets a token the mount can use, as with Distribution). */
 static char *
-scope_text(const char *name, unsigned needed)
+scope_text(const char *name, unsigned needed, const char *from)
 {
 	/* Clients ask for push and pull together when pushing; so do we when we challenge. */
 	const char *acts = needed & ACT_DELETE ? "delete" : needed & ACT_PUSH ? "push,pull" : "pull";
+	if (from != NULL && strcmp(from, name) != 0)
+		return xasprintf("repository:%s:%s repository:%s:pull", name, acts, from);
 	return xasprintf("repository:%s:%s", name, acts);
+}
+
+/* The source repository of a cross-repository mount (POST .../blobs/uploads/?from=), when it is
+ * a valid name; NULL otherwise (an invalid one mounts nothing: blobd starts an upload). */
+static char *
+mount_source(struct http_txn *txn, const struct v2_path *vp)
+{
+	struct http_request *req = http_txn_request(txn);
+	if (vp->kind != V2_UPLOAD || strcmp(req->method, "POST") != 0)
+		return NULL;
+	char *from = query_get(req->query, "from");
+	if (from != NULL && !name_valid_repository(from)) {
+		free(from);
+		from = NULL;
+	}
+	return from;
 }
 
 /* The bearer token of the request, or NULL. */
@@ -141,11 +162,12 @@ gw_v2(struct http_txn *txn, const struct v2_path *vp)
 	struct http_request *req = http_txn_request(txn);
 	const char *jwt = bearer(txn);
 	unsigned needed = needed_actions(vp->kind, req->method);
+	char *from = mount_source(txn, vp);
 	char *scope = NULL;
 	if (vp->kind == V2_CATALOG)
 		scope = xstrdup("registry:catalog:*");
 	else if (vp->name != NULL)
-		scope = scope_text(vp->name, needed);
+		scope = scope_text(vp->name, needed, from);
 	if (vp->name != NULL && !name_valid_repository(vp->name)) {
 		error_oci(txn, 400, OCI_NAME_INVALID, NULL, NULL);
 		goto out;
@@ -195,11 +217,10 @@ gw_v2(struct http_txn *txn, const struct v2_path *vp)
 		if ((actor.actions & needed) != needed) {
 			challenge(txn, scope, "insufficient_scope", NULL, OCI_DENIED);
 		} else {
-			char *from = NULL;
-			if (vp->kind == V2_UPLOAD && strcmp(req->method, "POST") == 0 &&
-			    (from = query_get(req->query, "from")) != NULL)
+			/* Without pull on the source the mount is not done: blobd starts an ordinary
+			 * upload (202), which the spec allows, rather than a second challenge. */
+			if (from != NULL)
 				actor.from_actions = token_actions(claims, "repository", from);
-			free(from);
 			struct http_headers h;
 			headers_init(&h);
 			actor_to_headers(&actor, &h);
@@ -214,4 +235,5 @@ gw_v2(struct http_txn *txn, const struct v2_path *vp)
 		token_claims_clear(&fresh);
 out:
 	free(scope);
+	free(from);
 }

@@ -141,7 +141,7 @@ attrs_valid(struct tn_req *r, json_object *attrs)
 			int64_t n = 0;
 			if (val == NULL || (s != NULL && *s == '\0')) {
 				json_object_object_add(out, "keep_n", NULL);
-			} else if (s == NULL || str_to_i64(s, INT64_MIN, INT64_MAX, &n) < 0) {
+			} else if (s == NULL || !gl_int_text(s, &n)) {
 				param_error = xasprintf(ATTRS "[keep_n] is invalid");
 			} else {
 				bool ok = false;

@@ -277,7 +277,7 @@ tn_int(struct tn_req *r, const char *key, int64_t *out)
 		const char *s = json_object_get_string(v);
 		if (*s == '\0')
 			return 0; /* Grape treats an empty value as absent */
-		if (str_to_i64(s, INT64_MIN, INT64_MAX, out) == 0)
+		if (gl_int_text(s, out))
 			return 1;
 	}
 	return invalid(r, key, "is invalid");

@@ -118,14 +118,11 @@ cleanup_duration(const char *text)
 			p++;
 		if (*p == '\0')
 			break;
-		if (!isdigit((unsigned char)*p))
+		size_t digits = strspn(p, "0123456789");
+		int64_t n;
+		if (str_to_count(p, digits, max, &n) != COUNT_OK)
 			return -1;
-		int64_t n = 0;
-		while (isdigit((unsigned char)*p)) {
-			n = n * 10 + (*p++ - '0');
-			if (n > max)
-				return -1;
-		}
+		p += digits;
 		while (*p == ' ')
 			p++;
 		const char *unit = p;

@@ -68,9 +68,11 @@ v2_page_parse(struct http_txn *txn, long long dflt, long long max, long long *n,
 	const char *query = http_txn_request(txn)->query;
 	char *nv = v2_query_raw(query, "n");
 	int64_t v = dflt;
-	if (nv != NULL && (str_to_i64(nv, 0, INT64_MAX, &v) < 0)) {
+	/* As Distribution reads n: empty is absent, past int64 is no number, past max is max. */
+	if (nv != NULL && *nv != '\0' && str_to_count(nv, strlen(nv), INT64_MAX, &v) != COUNT_OK) {
 		free(nv);
-		v2_error(txn, 400, OCI_PAGINATION_NUMBER_INVALID, NULL, "n must be a number >= 0");
+		v2_error(txn, 400, OCI_PAGINATION_NUMBER_INVALID, NULL,
+		         "n must be a whole number from 0 to 9223372036854775807");
 		return -1;
 	}
 	free(nv);

@@ -12,6 +12,7 @@ UNIT_TESTS = \
 	tests/unit/test_router \
 	tests/unit/test_token \
 	tests/unit/test_url \
+	tests/unit/test_util \
 	tests/unit/test_v2path
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -45,6 +46,9 @@ tests_unit_test_token_LDADD = $(UNIT_LDADD)
 tests_unit_test_url_SOURCES = tests/unit/test_url.c tests/unit/unit.h
 tests_unit_test_url_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_url_LDADD = $(UNIT_LDADD)
+tests_unit_test_util_SOURCES = tests/unit/test_util.c tests/unit/unit.h
+tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_util_LDADD = $(UNIT_LDADD)
 tests_unit_test_v2path_SOURCES = tests/unit/test_v2path.c tests/unit/unit.h
 tests_unit_test_v2path_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_v2path_LDADD = $(UNIT_LDADD)

@@ -20,6 +20,12 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN_DIR = os.environ.get("REGISTRY_BIN_DIR", TOP)
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 DAEMONS = ("authd", "metad", "blobd", "gateway")
+# PostgreSQL's logging as deploy/registry-local sets it: no statement is logged with its
+# parameters (bind values may be secrets or their hashes), errors without DETAIL (it may quote a
+# row), stderr into the file pg_ctl -l names.
+PG_LOG_SETTINGS = ("log_statement = 'none'\nlog_min_duration_statement = -1\n"
+                   "log_parameter_max_length = 0\nlog_parameter_max_length_on_error = 0\n"
+                   "log_error_verbosity = terse\nlogging_collector = off\n")
 
 
 def free_port():
@@ -61,9 +67,17 @@ class PgCluster:
             f.write("listen_addresses = ''\n"
                     f"unix_socket_directories = '{self.sock_dir}'\n"
                     "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                    "max_connections = 300\nshared_buffers = 64MB\n")
-        self._run([f"{PG_BIN}/pg_ctl", "-D", self.dir + "/data", "-l", self.dir + "/log",
+                    "max_connections = 300\nshared_buffers = 64MB\n"
+                    # what deploy/registry-local sets: no statement values in the log
+                    + PG_LOG_SETTINGS)
+        # The server log: every test may grep it (secrets must never reach it).
+        self.log_path = self.dir + "/log"
+        self._run([f"{PG_BIN}/pg_ctl", "-D", self.dir + "/data", "-l", self.log_path,
                    "-w", "start"])
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
 
     def _run(self, cmd):
         if self.user:

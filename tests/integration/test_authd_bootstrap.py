@@ -85,12 +85,29 @@ def test_generated_password_without_env(make_registry):
     assert r.status_code == 200
 
 
-def test_bootstrap_logged_without_a_file(make_registry):
+def test_bootstrap_without_a_file_logs_no_secret(make_registry):
     reg = make_registry(extra_config={"authd": {"bootstrap_file": ""}})
     reg.start()
     assert not os.path.exists(reg.bootstrap_file)
     log = reg.log("authd")
-    assert "created the admin root: password Root-Passw0rd-for-tests" in log
-    token = log.split("personal access token ", 1)[1].split()[0]
-    r = requests.get(f"{reg.url}/api/v4/user", headers={"PRIVATE-TOKEN": token})
+    assert "created the admin root with the password of REGISTRY_ROOT_PASSWORD" in log
+    assert reg.ROOT_PASSWORD not in log and "glpat-" not in log
+    # the operator's password works; there is no token nobody could read
+    r = requests.post(f"{reg.url}/oauth/token", data={
+        "grant_type": "password", "username": "root", "password": reg.ROOT_PASSWORD})
     assert r.status_code == 200
+    me = requests.get(f"{reg.url}/api/v4/user",
+                      headers={"Authorization": f"Bearer {r.json()['access_token']}"}).json()
+    assert me["username"] == "root"
+    assert reg.pg.psql(reg.name, "SELECT count(*) FROM personal_access_tokens") == "0"
+
+
+def test_bootstrap_without_a_file_nor_a_password_is_refused(make_registry):
+    reg = make_registry(extra_config={"authd": {"bootstrap_file": ""}})
+    reg.env.pop("REGISTRY_ROOT_PASSWORD")
+    reg.start_daemon("authd")
+    assert reg.procs["authd"].wait(timeout=30) != 0
+    log = reg.log("authd")
+    assert "set [authd] bootstrap_file" in log and "REGISTRY_ROOT_PASSWORD" in log
+    assert "glpat-" not in log
+    assert reg.pg.psql(reg.name, "SELECT count(*) FROM users") == "0"

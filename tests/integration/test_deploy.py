@@ -108,6 +108,17 @@ def test_up_serves_then_down_leaves_nothing(data):
     pg_conf = open(os.path.join(data, "pg", "data", "postgresql.auto.conf")).read()
     assert "listen_addresses = ''" in pg_conf
     assert os.path.exists(os.path.join(data, "pg", ".s.PGSQL.5432"))
+    # and logs no statement with its values, nor an error's DETAIL (secrets and their hashes)
+    shown = subprocess.run(
+        ["psql", "-X", "-qAt", "-h", os.path.join(data, "pg"), "-U", "postgres", "-d", "registry",
+         "-c", "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings "
+               "WHERE name IN ('log_statement', 'log_min_duration_statement', "
+               "'log_parameter_max_length', 'log_parameter_max_length_on_error', "
+               "'log_error_verbosity')"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert shown == ("log_error_verbosity=terse log_min_duration_statement=-1 "
+                     "log_parameter_max_length=0 log_parameter_max_length_on_error=0 "
+                     "log_statement=none"), shown
     for d in ("authd", "metad", "blobd", "gateway"):
         assert os.path.getsize(os.path.join(data, "log", f"{d}.log")) > 0
 

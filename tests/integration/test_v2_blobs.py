@@ -2,8 +2,13 @@
 error codes clients rely on. Tokens are real registry JWTs signed with the instance's key."""
 import hashlib
 import os
+import re
 
 import pytest
+import requests
+
+import jwtutil
+from tenants import Tenancy
 
 from v2util import (V2, add_member, blob_files, client, make_project, make_user, mint_token,
                     sha256, upload_dirs)
@@ -315,6 +320,65 @@ def test_cross_repository_mount(registry, uniq):
     # mounting what the source does not have starts an upload too
     r = c.req("POST", f"/v2/{dst}/blobs/uploads/", params={"mount": sha256(b"nope"), "from": src})
     assert r.status_code == 202
+
+
+def bearer_challenge(r):
+    """The parameters of a 401's Bearer challenge, as a plain client reads them."""
+    assert r.status_code == 401, r.text
+    header = r.headers["WWW-Authenticate"]
+    assert header.startswith("Bearer ")
+    return dict(re.findall(r'(\w+)="([^"]*)"', header))
+
+
+def follow_challenge(r, auth, repeated):
+    """A token from the challenge's realm for every scope it names: in one scope parameter as
+    the challenge gives it (reggie, the conformance suite's client), or one parameter per scope
+    (docker)."""
+    ch = bearer_challenge(r)
+    scopes = ch["scope"].split(" ") if repeated else [ch["scope"]]
+    got = requests.get(ch["realm"], params=[("service", ch["service"])] +
+                       [("scope", s) for s in scopes], auth=auth, timeout=30)
+    assert got.status_code == 200, got.text
+    return got.json()["token"]
+
+
+@pytest.mark.parametrize("repeated", [False, True])
+def test_following_the_mount_challenge_mounts(registry, uniq, repeated):
+    t = Tenancy(registry)
+    gid = t.group(f"mnt{uniq}")
+    alice = t.user(f"mnt{uniq}a")
+    t.add_group_member(gid, alice["id"], "developer")
+    _, src = t.project(gid, "src")
+    _, dst = t.project(gid, "dst")
+    auth = (alice["username"], alice["password"])
+    pusher = V2(registry, registry.registry_token([f"repository:{src}:pull,push"], *auth))
+    digest = pusher.push_blob(src, b"layer to mount " + uniq.encode())
+    anonymous = V2(registry)
+    mount = {"mount": digest, "from": src}
+    r = anonymous.req("POST", f"/v2/{dst}/blobs/uploads/", params=mount)
+    # one challenge names every scope the mount needs
+    assert bearer_challenge(r)["scope"] == f"repository:{dst}:push,pull repository:{src}:pull"
+    token = follow_challenge(r, auth, repeated)
+    assert jwtutil.access_of(token) == {("repository", dst): {"push", "pull"},
+                                        ("repository", src): {"pull"}}
+    r = V2(registry, token).req("POST", f"/v2/{dst}/blobs/uploads/", params=mount)
+    assert r.status_code == 201, r.text
+    assert r.headers["Docker-Content-Digest"] == digest
+    assert V2(registry, token).get_blob(dst, digest).status_code == 200
+    # a token short of push on the target is challenged for both scopes too
+    puller = V2(registry, registry.registry_token([f"repository:{dst}:pull"], *auth))
+    r = puller.req("POST", f"/v2/{dst}/blobs/uploads/", params=mount)
+    ch = bearer_challenge(r)
+    assert ch["error"] == "insufficient_scope"
+    assert ch["scope"] == f"repository:{dst}:push,pull repository:{src}:pull"
+    # an upload without a source, or from itself, names the repository alone
+    r = anonymous.req("POST", f"/v2/{dst}/blobs/uploads/", params={"mount": digest})
+    assert bearer_challenge(r)["scope"] == f"repository:{dst}:push,pull"
+    r = anonymous.req("POST", f"/v2/{dst}/blobs/uploads/", params={"mount": digest, "from": dst})
+    assert bearer_challenge(r)["scope"] == f"repository:{dst}:push,pull"
+    r = anonymous.req("POST", f"/v2/{dst}/blobs/uploads/",
+                      params={"mount": digest, "from": 'bad"name'})
+    assert bearer_challenge(r)["scope"] == f"repository:{dst}:push,pull"
 
 
 def test_mount_without_from_finds_a_readable_repository(registry, uniq):

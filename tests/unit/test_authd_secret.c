@@ -92,6 +92,27 @@ test_tokens_differ(void **state)
 }
 
 static void
+test_looks_like(void **state)
+{
+	(void)state;
+	char token[SECRET_MAX], lookup[SECRET_LOOKUP_MAX + 1];
+	static const enum secret_kind kinds[] = { SECRET_PAT, SECRET_DEPLOY, SECRET_OAUTH };
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		secret_new(kinds[i], token, lookup);
+		assert_true(secret_looks_like(token));
+	}
+	/* cut or damaged tokens of ours still are not for a log */
+	assert_true(secret_looks_like("glpat-"));
+	assert_true(secret_looks_like("glpat-short"));
+	assert_true(secret_looks_like("gldt-AAAA!"));
+	static const char *const logins[] = { "root", "alice", "oauth2", "gitlab+deploy-token-1",
+		                              "glpa", "" };
+	for (size_t i = 0; i < sizeof(logins) / sizeof(logins[0]); i++)
+		assert_false(secret_looks_like(logins[i]));
+	assert_false(secret_looks_like(NULL));
+}
+
+static void
 test_cache(void **state)
 {
 	(void)state;
@@ -121,6 +142,7 @@ main(void)
 		cmocka_unit_test(test_pat_format),     cmocka_unit_test(test_deploy_format),
 		cmocka_unit_test(test_oauth_format),   cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_tokens_differ),  cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_looks_like),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,12 @@ satisfiable(void **state)
 	expect("bytes=500-5000", 1000, RANGE_SATISFIABLE, 500, 500);
 	expect("bytes=-5000", 1000, RANGE_SATISFIABLE, 0, 1000);
 	expect("bytes= 1-2", 10, RANGE_SATISFIABLE, 1, 2);
+	/* numbers past int64 are past any end: the rest, or the whole */
+	expect("bytes=10-99999999999999999999", 1000, RANGE_SATISFIABLE, 10, 990);
+	expect("bytes=0-9223372036854775807", 1000, RANGE_SATISFIABLE, 0, 1000);
+	expect("bytes=-99999999999999999999", 1000, RANGE_SATISFIABLE, 0, 1000);
+	expect("bytes=9223372036854775806-", INT64_MAX, RANGE_SATISFIABLE, INT64_MAX - 1, 1);
+	expect("bytes=0-", INT64_MAX, RANGE_SATISFIABLE, 0, INT64_MAX);
 	(void)state;
 }
 
@@ -38,6 +44,9 @@ unsatisfiable(void **state)
 	expect("bytes=-0", 1000, RANGE_UNSATISFIABLE, 0, 0);
 	expect("bytes=0-", 0, RANGE_UNSATISFIABLE, 0, 0);
 	expect("bytes=-5", 0, RANGE_UNSATISFIABLE, 0, 0);
+	expect("bytes=99999999999999999999-", 1000, RANGE_UNSATISFIABLE, 0, 0);
+	expect("bytes=9223372036854775807-", 1000, RANGE_UNSATISFIABLE, 0, 0);
+	expect("bytes=99999999999999999999-99999999999999999999", 1000, RANGE_UNSATISFIABLE, 0, 0);
 	(void)state;
 }
 
@@ -53,7 +62,12 @@ ignored(void **state)
 	expect("bytes=-", 1000, RANGE_NONE, 0, 0);
 	expect("bytes=1-2x", 1000, RANGE_NONE, 0, 0);
 	expect("bytes=--1", 1000, RANGE_NONE, 0, 0);
-	expect("bytes=99999999999999999999-", 1000, RANGE_NONE, 0, 0); /* overflow */
+	expect("bytes=+1-2", 1000, RANGE_NONE, 0, 0);
+	expect("bytes=1-+2", 1000, RANGE_NONE, 0, 0);
+	expect("bytes=1 -2", 1000, RANGE_NONE, 0, 0);
+	expect("bytes=1- 2", 1000, RANGE_NONE, 0, 0);
+	expect("bytes=0x1-2", 1000, RANGE_NONE, 0, 0);
+	expect("bytes=-+1", 1000, RANGE_NONE, 0, 0);
 	(void)state;
 }
 

@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include "url.h"
+#include "util.h"
 
 static void
 decode_plain_and_escapes(void **state)
@@ -98,6 +99,65 @@ query_each_pairs(void **state)
 	(void)state;
 }
 
+static void
+secret_names(void **state)
+{
+	static const char *const secret[] = {
+		"password", "token", "private_token", "access_token", "refresh_token", "client_secret",
+		"secret", "a_token", "PASSWORD", "Private_Token", "new_password", "password_confirmation",
+		"user[password]", "user[private_token]", "private_token[]", "x[y][job_token]",
+		"shared_secret", "TOKEN",
+	};
+	static const char *const plain[] = {
+		"", "username", "scope", "service", "grant_type", "tokens", "token_id", "name",
+		"pass", "scopes[]", "user[name]", "passwor", "expires_at",
+	};
+	for (size_t i = 0; i < nitems(secret); i++)
+		if (!query_name_secret(secret[i]))
+			fail_msg("\"%s\" should name a secret", secret[i]);
+	for (size_t i = 0; i < nitems(plain); i++)
+		if (query_name_secret(plain[i]))
+			fail_msg("\"%s\" should not name a secret", plain[i]);
+	(void)state;
+}
+
+static void
+redact_targets(void **state)
+{
+	/* nothing to hide */
+	assert_str_free(url_redact("/v2/"), "/v2/");
+	assert_str_free(url_redact("/a?"), "/a?");
+	assert_str_free(url_redact("/a?n=10&last=x"), "/a?n=10&last=x");
+	assert_str_free(url_redact(NULL), "");
+	/* the request */
+	assert_str_free(url_redact("/oauth/token?grant_type=password&username=root&password=Leak1"),
+	                "/oauth/token?grant_type=password&username=root&password=[FILTERED]");
+	/* every spelling of a name, every time it comes */
+	assert_str_free(url_redact("/x?pass%77ord=s1&PASSWORD=s2&a_token=s3&private%5Ftoken=s4"),
+	                "/x?pass%77ord=[FILTERED]&PASSWORD=[FILTERED]&a_token=[FILTERED]"
+	                "&private%5Ftoken=[FILTERED]");
+	assert_str_free(url_redact("/x?token=a&token=b&n=1&token=c"),
+	                "/x?token=[FILTERED]&token=[FILTERED]&n=1&token=[FILTERED]");
+	assert_str_free(url_redact("/x?user%5Bpassword%5D=s&user[name]=bob"),
+	                "/x?user%5Bpassword%5D=[FILTERED]&user[name]=bob");
+	assert_str_free(url_redact("/x?client_secret=s&refresh_token=r&access_token=t&secret=u"),
+	                "/x?client_secret=[FILTERED]&refresh_token=[FILTERED]"
+	                "&access_token=[FILTERED]&secret=[FILTERED]");
+	/* names without values, empty values, empty pairs */
+	assert_str_free(url_redact("/x?password&token=&&n="), "/x?password&token=[FILTERED]&&n=");
+	assert_str_free(url_redact("/x?=s&password=a=b"), "/x?=s&password=[FILTERED]");
+	/* a name that does not decode may be anything: its value goes */
+	assert_str_free(url_redact("/x?pass%zzword=s&%=t&n=%zz"),
+	                "/x?pass%zzword=[FILTERED]&%=[FILTERED]&n=%zz");
+	/* '+' is a space in a name: "pass word" is no secret, "pass+word" as sent stays */
+	assert_str_free(url_redact("/x?pass+word=s"), "/x?pass+word=s");
+	/* the worst case of growth: many empty secret values */
+	assert_str_free(url_redact("/x?%=&%=&%="), "/x?%=[FILTERED]&%=[FILTERED]&%=[FILTERED]");
+	/* only the query: a path is shown as it is */
+	assert_str_free(url_redact("/password=x/y?a=1"), "/password=x/y?a=1");
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -107,6 +167,8 @@ main(void)
 		cmocka_unit_test(encode_round_trip),
 		cmocka_unit_test(query_get_values),
 		cmocka_unit_test(query_each_pairs),
+		cmocka_unit_test(secret_names),
+		cmocka_unit_test(redact_targets),
 	};
 	return cmocka_run_group_tests_name("url", tests, NULL, NULL);
 }
