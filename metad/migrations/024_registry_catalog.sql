@@ -36,8 +36,8 @@ CREATE TRIGGER repositories_path BEFORE INSERT OR UPDATE OF project_id, name ON 
 CREATE FUNCTION projects_repositories_path() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE repositories SET path = registry_repository_path(NEW.full_path, name)
-     WHERE project_id = NEW.id;
+    UPDATE repositories r SET path = registry_repository_path(NEW.full_path, r.name)
+     WHERE r.project_id = NEW.id;
     RETURN NULL;
 END
 $$;
@@ -56,15 +56,16 @@ CREATE INDEX repositories_project_catalog_idx ON repositories (project_id, path)
 CREATE INDEX projects_registry_open_idx ON projects (visibility)
     WHERE container_registry_access_level = 'enabled';
 
--- What a caller may pull, as sets rather than a test per project: registry_can_pull's rules
--- (and registry_user_can_pull's) in the form a listing needs. A project is pullable when
+-- What a caller may pull, as sets rather than a test per project: the rules of
+-- registry_can_pull and registry_user_can_pull in the form a listing needs. A project is
+-- pullable when
 --   all_projects and its registry is not disabled (admins), or
---   its registry is enabled and its visibility is in visibilities (public for anyone, internal too for
---   signed-in users), or
---   it is in project_ids: those the caller holds Reporter or more on (directly, through a group, or
---   as the owner of the personal namespace), or those a live deploy token with read_registry
---   covers; registry not disabled.
--- A deploy token pulls what its projects allow plus what anyone may (public projects).
+--   its registry is enabled and its visibility is in visibilities (public for anyone, internal
+--   too for signed-in users), or
+--   it is in project_ids: its registry is not disabled and the caller holds Reporter or more on
+--   it (directly, through a group, or owning the personal namespace), or the caller is a live
+--   deploy token with read_registry that covers it (its project, or a project below its group).
+-- A deploy token pulls what it covers and what anyone may (public projects).
 CREATE FUNCTION registry_pull_scope(p_user bigint, p_admin boolean, p_deploy_token bigint,
                                     OUT all_projects boolean, OUT visibilities text[],
                                     OUT project_ids bigint[])
@@ -74,36 +75,31 @@ BEGIN
     project_ids := '{}';
     IF p_deploy_token > 0 THEN
         visibilities := '{public}';
-        SELECT coalesce(array_agg(p.id), '{}') INTO project_ids
-          FROM deploy_tokens t
-          JOIN namespaces n ON t.namespace_id IS NOT NULL AND n.traversal_ids @> ARRAY[t.namespace_id]
-          JOIN projects p ON p.namespace_id = n.id
-         WHERE t.id = p_deploy_token AND NOT t.revoked
-           AND (t.expires_at IS NULL OR t.expires_at > now())
-           AND 'read_registry' = ANY (t.scopes)
-           AND p.container_registry_access_level <> 'disabled';
-        project_ids := project_ids || coalesce((
-            SELECT array_agg(p.id)
-              FROM deploy_tokens t JOIN projects p ON p.id = t.project_id
-             WHERE t.id = p_deploy_token AND NOT t.revoked
-               AND (t.expires_at IS NULL OR t.expires_at > now())
-               AND 'read_registry' = ANY (t.scopes)
-               AND p.container_registry_access_level <> 'disabled'), '{}');
-        RETURN;
-    END IF;
-    IF p_admin THEN
+        IF EXISTS (SELECT 1 FROM deploy_tokens t
+                    WHERE t.id = p_deploy_token AND NOT t.revoked
+                      AND (t.expires_at IS NULL OR t.expires_at > now())
+                      AND 'read_registry' = ANY (t.scopes)) THEN
+            SELECT coalesce(array_agg(x.id), '{}') INTO project_ids FROM (
+                SELECT p.id FROM deploy_tokens t JOIN projects p ON p.id = t.project_id
+                 WHERE t.id = p_deploy_token AND p.container_registry_access_level <> 'disabled'
+                UNION ALL
+                SELECT p.id FROM deploy_tokens t
+                  JOIN namespaces n ON n.traversal_ids @> ARRAY[t.namespace_id]
+                  JOIN projects p ON p.namespace_id = n.id
+                 WHERE t.id = p_deploy_token AND p.container_registry_access_level <> 'disabled'
+            ) x;
+        END IF;
+    ELSIF p_admin THEN
         all_projects := true;
         visibilities := '{}';
-        RETURN;
-    END IF;
-    IF p_user <= 0 THEN
+    ELSIF p_user <= 0 THEN
         visibilities := '{public}';
-        RETURN;
+    ELSE
+        visibilities := '{public,internal}';
+        SELECT coalesce(array_agg(l.project_id), '{}') INTO project_ids
+          FROM user_project_levels(p_user) l JOIN projects p ON p.id = l.project_id
+         WHERE l.access_level >= 20 AND p.container_registry_access_level <> 'disabled';
     END IF;
-    visibilities := '{public,internal}';
-    SELECT coalesce(array_agg(l.project_id), '{}') INTO project_ids
-      FROM user_project_levels(p_user) l JOIN projects p ON p.id = l.project_id
-     WHERE l.access_level >= 20 AND p.container_registry_access_level <> 'disabled';
 END
 $$;
 
@@ -122,6 +118,9 @@ DECLARE
     v_found text[] := '{}';
     v_max text COLLATE "C";
 BEGIN
+    IF coalesce(cardinality(p_projects), 0) = 0 THEN
+        RETURN;
+    END IF;
     FOR v_project IN
         SELECT x.id, x.path FROM (
             SELECT p.id, lower(p.full_path) COLLATE "C" AS path
@@ -160,8 +159,7 @@ DECLARE
     WALK_FACTOR CONSTANT integer := 4;
     s record;
     v_after text COLLATE "C" := coalesce(p_last, '');  -- no path is empty
-    v_candidate record;
-    v_seen bigint := 0;
+    v_seen bigint;
     v_open text[] := '{}';
     v_projects bigint[];
 BEGIN
@@ -170,22 +168,22 @@ BEGIN
     END IF;
     SELECT * INTO s FROM registry_pull_scope(p_user, p_admin, p_deploy_token);
 
-    FOR v_candidate IN
-        SELECT r.path,
-               CASE WHEN s.all_projects THEN p.container_registry_access_level <> 'disabled'
-                    ELSE p.container_registry_access_level = 'enabled'
-                         AND p.visibility = ANY (s.visibilities) END AS open
-          FROM repositories r JOIN projects p ON p.id = r.project_id
-         WHERE r.path > v_after AND (r.status IS NULL OR r.status = 'delete_failed')
-         ORDER BY r.path LIMIT WALK_FACTOR * p_limit
-    LOOP
-        v_seen := v_seen + 1;
-        IF v_candidate.open THEN
-            v_open := v_open || v_candidate.path;
-            EXIT WHEN cardinality(v_open) >= p_limit;
-        END IF;
-    END LOOP;
-    IF cardinality(v_open) < p_limit AND v_seen >= WALK_FACTOR * p_limit THEN
+    -- the walk: the open paths, and the last candidate looked at when that is the last one the
+    -- walk may look at (then a short page does not mean that nothing open follows)
+    SELECT coalesce(array_agg(c.path ORDER BY c.path) FILTER (WHERE c.open), '{}'),
+           coalesce(max(c.n), 0)
+      INTO v_open, v_seen
+      FROM (SELECT w.path, w.open, w.n FROM (
+                SELECT r.path, row_number() OVER (ORDER BY r.path) AS n,
+                       CASE WHEN s.all_projects THEN p.container_registry_access_level <> 'disabled'
+                            ELSE p.container_registry_access_level = 'enabled'
+                                 AND p.visibility = ANY (s.visibilities) END AS open
+                  FROM repositories r JOIN projects p ON p.id = r.project_id
+                 WHERE r.path > v_after AND (r.status IS NULL OR r.status = 'delete_failed')
+                 ORDER BY r.path LIMIT WALK_FACTOR * p_limit) w
+             WHERE w.open OR w.n = WALK_FACTOR * p_limit
+             LIMIT p_limit) c;
+    IF cardinality(v_open) < p_limit AND v_seen = WALK_FACTOR * p_limit THEN
         IF s.all_projects THEN
             SELECT array_agg(p.id) INTO v_projects FROM projects p
              WHERE p.container_registry_access_level <> 'disabled';
