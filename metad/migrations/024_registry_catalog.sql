@@ -145,11 +145,12 @@ $$;
 -- One page of the catalog: the paths after p_last (exclusive; NULL from the start) the caller
 -- may pull, in bytewise order, at most p_limit of them. Its work follows the page and what the
 -- caller may see, never the size of the instance. Two parts, each ordered and limited, merged:
---   the projects open to the caller by their settings alone (every one for admins): a walk of
---   the instance in path order from p_last, a test of two columns per candidate, stopped at
---   p_limit found or WALK_FACTOR * p_limit candidates, which is enough when a good share of
---   the instance is open to the caller; when it is not, the open projects in path order
---   (registry_catalog_of), which are few then;
+--   the projects open to the caller by their settings alone (every one for admins): when there
+--   are at most p_limit of them, those projects in path order (registry_catalog_of); otherwise
+--   a walk of the instance in path order from p_last that tests two columns per candidate,
+--   stopped at p_limit found or at WALK_FACTOR * p_limit candidates, which is enough when a
+--   good share of the instance is open to the caller; when it is not, the open projects in
+--   path order after all;
 --   the projects the caller holds a role on or a deploy token covers, in path order.
 CREATE FUNCTION registry_catalog(p_last text, p_user bigint, p_admin boolean,
                                  p_deploy_token bigint, p_limit bigint)
@@ -160,7 +161,7 @@ DECLARE
     s record;
     v_after text COLLATE "C" := coalesce(p_last, '');  -- no path is empty
     v_seen bigint;
-    v_open text[] := '{}';
+    v_open text[];
     v_projects bigint[];
 BEGIN
     IF p_limit <= 0 THEN
@@ -168,30 +169,43 @@ BEGIN
     END IF;
     SELECT * INTO s FROM registry_pull_scope(p_user, p_admin, p_deploy_token);
 
-    -- the walk: the open paths, and the last candidate looked at when that is the last one the
-    -- walk may look at (then a short page does not mean that nothing open follows)
-    SELECT coalesce(array_agg(c.path ORDER BY c.path) FILTER (WHERE c.open), '{}'),
-           coalesce(max(c.n), 0)
-      INTO v_open, v_seen
-      FROM (SELECT w.path, w.open, w.n FROM (
-                SELECT r.path, row_number() OVER (ORDER BY r.path) AS n,
-                       CASE WHEN s.all_projects THEN p.container_registry_access_level <> 'disabled'
-                            ELSE p.container_registry_access_level = 'enabled'
-                                 AND p.visibility = ANY (s.visibilities) END AS open
-                  FROM repositories r JOIN projects p ON p.id = r.project_id
-                 WHERE r.path > v_after AND (r.status IS NULL OR r.status = 'delete_failed')
-                 ORDER BY r.path LIMIT WALK_FACTOR * p_limit) w
-             WHERE w.open OR w.n = WALK_FACTOR * p_limit
-             LIMIT p_limit) c;
-    IF cardinality(v_open) < p_limit AND v_seen = WALK_FACTOR * p_limit THEN
-        IF s.all_projects THEN
-            SELECT array_agg(p.id) INTO v_projects FROM projects p
-             WHERE p.container_registry_access_level <> 'disabled';
-        ELSE
-            SELECT array_agg(p.id) INTO v_projects FROM projects p
+    IF NOT s.all_projects THEN
+        SELECT array_agg(o.id) INTO v_projects FROM (
+            SELECT p.id FROM projects p
              WHERE p.container_registry_access_level = 'enabled'
-               AND p.visibility = ANY (s.visibilities);
+               AND p.visibility = ANY (s.visibilities)
+             LIMIT p_limit + 1) o;
+    END IF;
+    IF s.all_projects OR cardinality(v_projects) > p_limit THEN
+        -- the walk: the open paths, and the last candidate looked at when that is the last one
+        -- the walk may look at (then a short page does not mean that nothing open follows)
+        SELECT coalesce(array_agg(c.path ORDER BY c.path) FILTER (WHERE c.open), '{}'),
+               coalesce(max(c.n), 0)
+          INTO v_open, v_seen
+          FROM (SELECT w.path, w.open, w.n FROM (
+                    SELECT r.path, row_number() OVER (ORDER BY r.path) AS n,
+                           CASE WHEN s.all_projects
+                                THEN p.container_registry_access_level <> 'disabled'
+                                ELSE p.container_registry_access_level = 'enabled'
+                                     AND p.visibility = ANY (s.visibilities) END AS open
+                      FROM repositories r JOIN projects p ON p.id = r.project_id
+                     WHERE r.path > v_after AND (r.status IS NULL OR r.status = 'delete_failed')
+                     ORDER BY r.path LIMIT WALK_FACTOR * p_limit) w
+                 WHERE w.open OR w.n = WALK_FACTOR * p_limit
+                 LIMIT p_limit) c;
+        IF cardinality(v_open) < p_limit AND v_seen = WALK_FACTOR * p_limit THEN
+            IF s.all_projects THEN
+                SELECT array_agg(p.id) INTO v_projects FROM projects p
+                 WHERE p.container_registry_access_level <> 'disabled';
+            ELSE
+                SELECT array_agg(p.id) INTO v_projects FROM projects p
+                 WHERE p.container_registry_access_level = 'enabled'
+                   AND p.visibility = ANY (s.visibilities);
+            END IF;
+            v_open := NULL;
         END IF;
+    END IF;
+    IF v_open IS NULL THEN
         SELECT coalesce(array_agg(c.path), '{}') INTO v_open
           FROM registry_catalog_of(v_projects, v_after, p_limit) c;
     END IF;

@@ -21,12 +21,15 @@ LAYOUT = [
     ("app.y", "internal", "enabled", ["", "k/l"]),
     ("app0", "public", "enabled", ["", "p"]),
     ("members-only", "public", "private", ["", "q"]),
-    ("off", "public", "disabled", ["", "r"]),
+    ("off", "public", "disabled", [""] + [f"r{i}" for i in range(9)]),
     ("sub/deep", "private", "enabled", ["", "s", "s/t"]),
     ("sub/lapsed", "private", "enabled", ["", "u"]),
 ]
-FILLERS = 12            # private projects on both sides of the world, for long walks
+# projects on both sides of the world, for long walks: private ones, and a few internal and
+# public ones (more than a small page, so that a walk is how the catalog finds them)
+FILLERS = 12
 FILLER_REPOS = 8
+FILLER_VISIBILITY = ["private", "internal", "private", "public", "private", "private"]
 
 
 def psql(reg, sql):
@@ -54,8 +57,8 @@ def deploy_token(reg, tag, project_id=None, namespace_id=None, scopes="{read_reg
 @pytest.fixture(scope="module")
 def world(pg, workdir):
     """A private instance: the LAYOUT below one public group (sub an internal subgroup),
-    private filler projects that sort before and after it, a project in a user's personal
-    namespace, users with every kind of role, deploy tokens of every state."""
+    filler projects that sort before and after it, a project in a user's personal namespace,
+    users with every kind of role, deploy tokens of every state."""
     from conftest import _new_registry
     reg = _new_registry(pg, workdir, workers=1).start()
     t = Tenancy(reg)
@@ -70,9 +73,9 @@ def world(pg, workdir):
         pids[path] = pid
         paths += [(full + "/" + name).rstrip("/") for name in names]
     for side in ("a", "z"):
-        fid = t.group(f"{side}{tag}fill")
+        fid = t.group(f"{side}{tag}fill", visibility="public")
         for i in range(FILLERS // 2):
-            _, full = t.project(fid, f"p{i:02d}")
+            _, full = t.project(fid, f"p{i:02d}", visibility=FILLER_VISIBILITY[i])
             paths += [f"{full}/img{j}" if j else full for j in range(FILLER_REPOS)]
     push_repositories(reg, paths)
     # registry settings change after the images were pushed (a disabled registry refuses pushes)
@@ -169,7 +172,7 @@ def test_every_caller_sees_what_it_may_pull_page_by_page(world):
                 last = got[-1]
             assert pages == want, (name, n)
     # the rights the layout was made to show
-    ours = {k: [p[len(g) + 1:] if p.startswith(g + "/") else p for p in v] for k, v in seen.items()}
+    ours = {k: [p[len(g) + 1:] for p in v if p.startswith(g + "/")] for k, v in seen.items()}
     public = ["app0", "app0/p"]
     assert ours["anonymous"] == public
     assert set(public) <= set(ours["outsider"])
@@ -180,7 +183,7 @@ def test_every_caller_sees_what_it_may_pull_page_by_page(world):
     assert "app-x" not in ours["guest"]            # Guest may not pull
     assert {"sub/deep", "sub/deep/s/t", "sub/lapsed/u"} <= set(ours["developer"])
     assert "off" not in ours["admin"]              # a disabled registry, even for admins
-    assert any(p.endswith("/own/img") for p in ours["owner"])
+    assert any(p.endswith("/own/img") for p in seen["owner"])
     assert {"app", "app/a"} <= set(ours["deploy token (project)"])
     assert {"sub/deep", "sub/lapsed/u"} <= set(ours["deploy token (group)"])
     for k in ("revoked", "expired", "no_scope"):
@@ -376,6 +379,7 @@ def test_a_page_costs_the_page_not_the_instance(make_registry):
         # a walk of a few pages' worth of candidates, and the repositories of the projects the
         # caller holds a role on (50 for the Reporter)
         bound = 5 * (n + 1) + (50 if caller.get("user_id") == reader else 0)
-        assert 0 < rows <= bound and calls == 0, \
+        # (a page with rows read some: the counters were all reported)
+        assert (rows > 0 or not want) and rows <= bound and calls == 0, \
             f"{name}: a page of {n} read {rows} of the 2,000 repository rows (at most {bound})" \
             f" and called per-project rights functions {calls} times"
