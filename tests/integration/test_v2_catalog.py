@@ -256,9 +256,13 @@ def test_paths_follow_renames_and_transfers(world):
     r = reg.api("POST", f"/groups/{other}/transfer", json={"group_id": top})
     assert r.status_code in (200, 201), r.text
     assert listed(f"a{tag}") == [] and listed(f"t{tag}/") == paths(f"t{tag}/a{tag}/renamed")
-    # and a pull by the new path finds the repository
+    # a pull by the new path finds the repository, and the API names it by that path
     path = f"t{tag}/a{tag}/renamed/one"
     assert psql(reg, f"SELECT registry_repository_id({sql_quote(path)}) IS NOT NULL") == "t"
+    r = reg.api("GET", f"/projects/{pid}/registry/repositories")
+    assert r.status_code == 200, r.text
+    assert sorted(x["path"] for x in r.json()) == paths(f"t{tag}/a{tag}/renamed")
+    assert all(x["location"].endswith("/" + x["path"]) for x in r.json())
 
 
 def test_a_first_push_that_races_a_rename_takes_the_new_path(world):
