@@ -114,8 +114,8 @@ RETURNS TABLE (path text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_project record;
-    v_rows text[];
-    v_found text[] := '{}';
+    v_rows text[] COLLATE "C";
+    v_found text[] COLLATE "C" := '{}';
     v_max text COLLATE "C";
 BEGIN
     IF coalesce(cardinality(p_projects), 0) = 0 THEN
@@ -125,7 +125,7 @@ BEGIN
         SELECT x.id, x.path FROM (
             SELECT p.id, lower(p.full_path) COLLATE "C" AS path
               FROM projects p WHERE p.id = ANY (p_projects)) x
-         WHERE x.path > p_after COLLATE "C" OR starts_with(p_after, x.path)
+         WHERE x.path > p_after COLLATE "C" OR starts_with(p_after COLLATE "C", x.path)
          ORDER BY x.path
     LOOP
         EXIT WHEN cardinality(v_found) >= p_limit AND v_project.path > v_max;
