@@ -33,10 +33,9 @@ struct rg_call {
 	rg_step next;
 };
 
-/* Columns of a repository row (r: repositories, p: its project) that rg_repository_json reads. */
+/* Columns of a repository row (r: repositories) that rg_repository_json reads. */
 #define RG_REPO_COLS                                                                               \
-	"r.id, r.name, r.project_id, r.status, "                                                       \
-	"lower(p.full_path) || CASE WHEN r.name = '' THEN '' ELSE '/' || r.name END AS path, "         \
+	"r.id, r.name, r.project_id, r.status, r.path, "                                               \
 	"gl_time(r.created_at) AS created_at, "                                                        \
 	"gl_time(r.cleanup_policy_started_at) AS cleanup_policy_started_at"
 

@@ -39,7 +39,7 @@ PG_STMT(q_project_repos,
         " SELECT (SELECT count(*) FROM items) AS total, x.* FROM (SELECT 1) one"
         " LEFT JOIN LATERAL (SELECT " RG_REPO_COLS ", " TAGS_COUNT_COL("$5") ", " TAGS_COL("$6")
         ", NULL::bigint AS size"
-        "   FROM page JOIN repositories r ON r.id = page.id JOIN projects p ON p.id = r.project_id"
+        "   FROM page JOIN repositories r ON r.id = page.id"
         " ) x ON true ORDER BY x.name, x.id");
 
 /* $1 user, $2 admin, $3/$4 the group (id or path), $5 limit, $6 offset. */
@@ -63,7 +63,7 @@ PG_STMT(q_group_repos,
 PG_STMT(q_repo,
         "SELECT a.project_id AS visible_project, a.can_read, a.can_admin, " RG_REPO_COLS ", "
         TAGS_COUNT_COL("$4") ", " TAGS_COL("$5") ", " SIZE_COL("$6")
-        " FROM repositories r JOIN projects p ON p.id = r.project_id,"
+        " FROM repositories r,"
         " LATERAL registry_api_access($1, $2, r.project_id, NULL) a WHERE r.id = $3");
 
 PG_STMT(q_repo_delete, "SELECT registry_repository_delete($1, $2, $3, $4) AS status");

@@ -19,15 +19,13 @@
 #include "url.h"
 #include "util.h"
 
-#define REPO_PATH "lower(p.full_path) || CASE WHEN r.name = '' THEN '' ELSE '/' || r.name END"
-
 /* $1 project, $2 repository, $3 after this name (keyset), $4 limit, $5 offset, $6 count them.
  * One statement per direction, so that both walk the (repository_id, name) index. */
 #define TAGS_SQL(CMP, DIR)                                                                         \
-	"SELECT " REPO_PATH " AS path,"                                                             \
+	"SELECT r.path,"                                                                              \
 	" CASE WHEN $6::boolean THEN (SELECT count(*) FROM tags WHERE repository_id = r.id) END"     \
 	"   AS total, t.name"                                                                         \
-	" FROM repositories r JOIN projects p ON p.id = r.project_id"                                 \
+	" FROM repositories r"                                                                        \
 	" LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"                        \
 	"   AND ($3::text IS NULL OR name " CMP " $3::text COLLATE \"C\")"                            \
 	"   ORDER BY name COLLATE \"C\" " DIR " LIMIT $4 OFFSET $5) t ON true"                        \
@@ -37,10 +35,10 @@ PG_STMT(q_tags_desc, TAGS_SQL("<", "DESC"));
 
 /* $1 project, $2 repository, $3 tag (NULL for a name that cannot be a tag). */
 PG_STMT(q_tag,
-        "SELECT " REPO_PATH " AS path, t.name, m.digest, m.config_digest, m.total_size,"
+        "SELECT r.path, t.name, m.digest, m.config_digest, m.total_size,"
         " to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"')"
         "   AS created_at"
-        " FROM repositories r JOIN projects p ON p.id = r.project_id"
+        " FROM repositories r"
         " LEFT JOIN tags t ON t.repository_id = r.id AND t.name = $3"
         " LEFT JOIN manifests m ON m.id = t.manifest_id"
         " WHERE r.id = $2 AND r.project_id = $1");

@@ -19,16 +19,9 @@
 #define CATALOG_DEFAULT_PAGE 100
 #define CATALOG_MAX_PAGE 1000
 
-/* Repositories being deleted are left out: they are about to disappear. */
-PG_STMT(q_catalog,
-        "SELECT x.path FROM ("
-        "  SELECT (lower(p.full_path) || CASE WHEN r.name = '' THEN '' ELSE '/' || r.name END)"
-        "         COLLATE \"C\" AS path, p.id AS project_id"
-        "    FROM repositories r JOIN projects p ON p.id = r.project_id"
-        "   WHERE r.status IS NULL OR r.status = 'delete_failed') x"
-        " WHERE ($1::text IS NULL OR x.path > $1::text COLLATE \"C\")"
-        "   AND registry_can_pull($2::bigint, $3::boolean, $4::bigint, x.project_id)"
-        " ORDER BY x.path LIMIT $5::bigint");
+/* One page (n + 1 rows tell whether a next page exists); registry_catalog() walks the path
+ * index or the caller's projects, so a page costs about its own size (migration 024). */
+PG_STMT(q_catalog, "SELECT path FROM registry_catalog($1, $2, $3, $4, $5)");
 
 struct catalog_call {
 	struct v2_call *c;
