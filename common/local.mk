@@ -16,6 +16,7 @@ common_libcommon_a_SOURCES = \
 	common/log.c common/log.h \
 	common/metrics.c common/metrics.h \
 	common/migrate.c common/migrate.h \
+	common/multipart.c common/multipart.h \
 	common/names.c common/names.h \
 	common/pg.c common/pg.h \
 	common/proc.c common/proc.h \
