@@ -16,4 +16,4 @@ registry_authd_SOURCES = \
 	authd/rest.c \
 	authd/secret.c \
 	authd/users.c
-registry_authd_LDADD = $(COMMON_LIBS) -lpthread
+registry_authd_LDADD = $(COMMON_LIBS) $(PCRE2_LIBS) -lpthread

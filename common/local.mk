@@ -7,6 +7,7 @@ common_libcommon_a_SOURCES = \
 	common/digest.c common/digest.h \
 	common/errors.c common/errors.h \
 	common/gitlab.c common/gitlab.h \
+	common/gl_params.c common/gl_params.h \
 	common/headers.c common/headers.h \
 	common/http.h common/http_internal.h \
 	common/http_server.c common/http_txn.c \
