@@ -1,7 +1,6 @@
 # libFuzzer targets (./configure --enable-fuzzing CC=clang). Each one is built from the real
 # source of the module it drives, instrumented with FUZZ_CFLAGS, and linked with libcommon for
 # the rest; seeds live in tests/fuzz/corpus/<target>/.
-EXTRA_DIST += tests/fuzz/corpus
 if ENABLE_FUZZING
 FUZZ_TARGETS = tests/fuzz/multipart
 noinst_PROGRAMS += $(FUZZ_TARGETS)
