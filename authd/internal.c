@@ -4,7 +4,7 @@
  * them). 200 with the identity, or GitLab's refusal, which the gateway passes on unchanged.
  *
  * A body {"sudo": "<user id or username>"} carries the request's Sudo header or sudo parameter:
- * GitLab's sudo. An admin's personal access or OAuth token with the sudo scope then acts as
+ * GitLab's sudo. An admin's personal access (or OAuth) token with the sudo scope then acts as
  * that user, whose identity is answered (with "sudo": true when it is someone else), so every
  * backend and every rights check sees that user.
  */
@@ -74,19 +74,6 @@ respond_identity(struct http_txn *txn, const struct cred_result *r, bool sudo)
 	js_respond(txn, 200, NULL, o);
 }
 
-/* GitLab's 403 for a token without the sudo scope. */
-static void
-sudo_insufficient_scope(struct http_txn *txn)
-{
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "error", json_object_new_string("insufficient_scope"));
-	json_object_object_add(o, "error_description",
-	                       json_object_new_string("The request requires higher privileges than "
-	                                              "provided by the access token."));
-	json_object_object_add(o, "scope", json_object_new_string("sudo"));
-	js_respond(txn, 403, NULL, o);
-}
-
 /* GitLab's 404 for a sudo identifier that names nobody; one that is not text is shown with '?'
  * for its bytes outside printable ASCII. */
 static void
@@ -138,7 +125,7 @@ sudo(struct auth_op *op)
 		error_gitlab(op->txn, 403, "403 Forbidden - Must be authenticated using an OAuth or "
 		                           "Personal Access Token to use sudo");
 	} else if (!(r->scopes & SCOPE_SUDO)) {
-		sudo_insufficient_scope(op->txn);
+		error_gitlab_scope(op->txn, "sudo");
 	} else {
 		const char *id = op->sudo;
 		bool digits = *id != '\0' && strspn(id, "0123456789") == strlen(id);

@@ -64,19 +64,6 @@ forward(struct http_txn *txn, const struct actor *actor)
 	headers_clear(&h);
 }
 
-/* GitLab's answer to a token without the scope the request needs. */
-static void
-insufficient_scope(struct http_txn *txn)
-{
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "error", json_object_new_string("insufficient_scope"));
-	json_object_object_add(o, "error_description",
-	                       json_object_new_string("The request requires higher privileges than "
-	                                              "provided by the access token."));
-	json_object_object_add(o, "scope", json_object_new_string("api read_api"));
-	js_respond(txn, 403, NULL, o);
-}
-
 /* GitLab's scope rules for the REST API: api allows everything; read_api any read; read_user
  * reads of users only; any token may revoke itself. */
 static bool
@@ -144,7 +131,7 @@ authenticated(int status, struct http_headers *headers, struct evbuffer *body, v
 	js_bool(id, "sudo", &sudo);
 	json_object_put(id);
 	if (!sudo && !scope_allows(&actor, txn)) {
-		insufficient_scope(txn);
+		error_gitlab_scope(txn, "api read_api");
 		return;
 	}
 	forward(txn, &actor);
