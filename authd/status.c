@@ -206,16 +206,6 @@ emoji_valid(const char *e)
 	return n > 0 && n <= 64 && strspn(e, "abcdefghijklmnopqrstuvwxyz0123456789_+-") == n;
 }
 
-/* Characters (not bytes) of UTF-8 text. */
-static size_t
-chars(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
-	return n;
-}
-
 /* Checks the parameters, then writes or removes the status. */
 static void
 set_params(struct http_txn *txn, json_object *p, void *arg)
@@ -248,7 +238,7 @@ set_params(struct http_txn *txn, json_object *p, void *arg)
 		return;
 	}
 	bool bad_emoji = !blank(emoji) && !emoji_valid(emoji);
-	bool long_message = message != NULL && chars(message) > STATUS_MESSAGE_MAX;
+	bool long_message = message != NULL && str_chars(message) > STATUS_MESSAGE_MAX;
 	if (bad_emoji || long_message) {
 		/* GitLab's model validation, every failing field */
 		json_object *fields = json_object_new_object();

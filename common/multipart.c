@@ -61,6 +61,7 @@ is_token_char(char c)
 	return (unsigned char)c > 0x20 && (unsigned char)c < 0x7f && !is_tspecial(c);
 }
 
+/* s past its spaces and tabs. */
 static const char *
 skip_space(const char *s)
 {

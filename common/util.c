@@ -102,6 +102,15 @@ str_eq_nocase(const char *a, const char *b)
 	return strcasecmp(a, b) == 0;
 }
 
+size_t
+str_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
 int
 str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {

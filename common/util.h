@@ -24,6 +24,8 @@ void strv_free(char **v);
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 bool str_eq_nocase(const char *a, const char *b);
+/* Characters (not bytes) of UTF-8 text, as GitLab's length limits count them. */
+size_t str_chars(const char *s);
 /* Parses a whole decimal string into [min, max]; -1 when it is not one. */
 int str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 

@@ -31,10 +31,7 @@ const char tn_description_message[] = "is too long (maximum is 2000 characters)"
 size_t
 tn_chars(const char *s)
 {
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
-	return n;
+	return str_chars(s);
 }
 
 /* ---- the request ----------------------------------------------------------------------------- */
