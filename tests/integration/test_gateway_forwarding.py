@@ -33,10 +33,12 @@ def test_rate_limit_keys_on_the_real_client_behind_a_proxy(make_registry):
     reg = make_registry(extra_config={"gateway": {"trusted_proxies": "127.0.0.1"}}).start()
     Tenancy(reg).user("dora")
     for attempt in range(3):
+        # fresh addresses each attempt: a slow attempt's failures must not hold up the next
+        client, other = f"10.9.{attempt}.9", f"10.9.{attempt}.8"
         start = time.monotonic()
-        assert wrong_sign_ins(reg, "dora", "10.9.9.9", 5) == [401] * 5
-        blocked = wrong_sign_ins(reg, "dora", "10.9.9.9", 1)
-        other_client = wrong_sign_ins(reg, "dora", "10.9.9.8", 1)
+        assert wrong_sign_ins(reg, "dora", client, 5) == [401] * 5
+        blocked = wrong_sign_ins(reg, "dora", client, 1)
+        other_client = wrong_sign_ins(reg, "dora", other, 1)
         if time.monotonic() - start < 0.9:
             assert blocked == [429]
             assert other_client == [401]  # another client behind the same proxy is not held up
