@@ -251,6 +251,24 @@ const char *rest_bool_arg(int b);
 bool rest_token_fields(struct http_txn *txn, json_object *p, unsigned allowed,
                        const char *if_empty, unsigned *bits);
 
+/* ---- pats.c: personal access tokens (impersonation tokens are ones an admin made) --------- */
+
+/* The columns a token's entity is built from (the table as t). */
+#define PAT_FIELDS                                                                            \
+	"t.id, t.name, t.revoked, gl_time(t.created_at) AS created_at, "                         \
+	"array_to_string(t.scopes, ',') AS scopes, t.user_id, "                                   \
+	"gl_time(t.last_used_at) AS last_used_at, "                                               \
+	"(NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > current_date)) AS active, " \
+	"t.expires_at::text AS expires_at, t.impersonation"
+
+/* Entities::PersonalAccessToken from a row of PAT_FIELDS (a rest_row_fn). */
+json_object *pats_json(const PGresult *res, int row, void *arg);
+/* Entities::ImpersonationToken: the same and "impersonation" (a rest_row_fn). */
+json_object *pats_impersonation_json(const PGresult *res, int row, void *arg);
+/* POST /users/:id/personal_access_tokens or /impersonation_tokens (admins): checks the name,
+ * scopes and expiry, makes the token, stores its hash, and answers it once (201). */
+void pats_create(struct http_txn *txn, const struct route_match *m, bool impersonation);
+
 /* ---- the route tables of each module --------------------------------------------------------- */
 
 extern const struct route internal_routes[]; /* internal.c: /internal/authenticate */
@@ -263,6 +281,12 @@ extern const struct route users_routes[];    /* users.c: /api/v4/user[s] */
 extern const size_t users_nroutes;
 extern const struct route pats_routes[];     /* pats.c: personal access tokens */
 extern const size_t pats_nroutes;
+extern const struct route imptokens_routes[]; /* imptokens.c: impersonation tokens */
+extern const size_t imptokens_nroutes;
+extern const struct route memberships_routes[]; /* memberships.c: a user's memberships */
+extern const size_t memberships_nroutes;
+extern const struct route status_routes[];   /* status.c: the user status */
+extern const size_t status_nroutes;
 extern const struct route deploy_routes[];   /* deploy.c: deploy tokens */
 extern const size_t deploy_nroutes;
 

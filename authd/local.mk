@@ -6,14 +6,17 @@ registry_authd_SOURCES = \
 	authd/cred.c \
 	authd/deploy.c \
 	authd/hash.c \
+	authd/imptokens.c \
 	authd/internal.c \
 	authd/jwt.c \
 	authd/main.c \
+	authd/memberships.c \
 	authd/oauth.c \
 	authd/params.c \
 	authd/pats.c \
 	authd/ratelimit.c \
 	authd/rest.c \
 	authd/secret.c \
+	authd/status.c \
 	authd/users.c
-registry_authd_LDADD = $(COMMON_LIBS) -lpthread
+registry_authd_LDADD = $(COMMON_LIBS) $(PCRE2_LIBS) -lpthread

@@ -34,6 +34,9 @@ static const struct route_table tables[] = {
 	{ oauth_routes, &oauth_nroutes },
 	{ users_routes, &users_nroutes },
 	{ pats_routes, &pats_nroutes },
+	{ imptokens_routes, &imptokens_nroutes },
+	{ memberships_routes, &memberships_nroutes },
+	{ status_routes, &status_nroutes },
 	{ deploy_routes, &deploy_nroutes },
 };
 

@@ -1,7 +1,8 @@
 /*
  * Personal access tokens, GitLab's API: admins create them (POST /users/:id/personal_access_tokens,
  * the token shown once in the answer, only its hash kept); everyone lists, reads and revokes
- * their own (/personal_access_tokens[/:id|/self]); admins see and revoke everyone's.
+ * their own (/personal_access_tokens[/:id|/self]); admins see and revoke everyone's. Impersonation
+ * tokens (imptokens.c) are made here too; their owners do not see or revoke them here.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -17,22 +18,16 @@
 #include "pg.h"
 #include "util.h"
 
-#define PAT_FIELDS                                                                            \
-	"t.id, t.name, t.revoked, gl_time(t.created_at) AS created_at, "                         \
-	"array_to_string(t.scopes, ',') AS scopes, t.user_id, "                                   \
-	"gl_time(t.last_used_at) AS last_used_at, "                                               \
-	"(NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > current_date)) AS active, " \
-	"t.expires_at::text AS expires_at"
-
 PG_STMT(q_future, "SELECT $1::date > current_date AS future");
 PG_STMT(q_create,
         "INSERT INTO personal_access_tokens AS t (user_id, name, scopes, token_lookup, "
-        "token_hash, expires_at) SELECT u.id, $2, string_to_array($3, ','), $4, $5, $6::date "
-        "FROM users u WHERE u.id = $1 RETURNING " PAT_FIELDS);
-/* $1 user, $2 revoked, $3 state, $4 search, $5 limit, $6 offset */
+        "token_hash, expires_at, impersonation) SELECT u.id, $2, string_to_array($3, ','), $4, "
+        "$5, $6::date, $7::boolean FROM users u WHERE u.id = $1 RETURNING " PAT_FIELDS);
+/* $1 user, $2 revoked, $3 state, $4 search, $5 limit, $6 offset, $7 impersonation tokens too
+ * (admins) */
 PG_STMT(q_list,
         "WITH f AS (SELECT " PAT_FIELDS " FROM personal_access_tokens t "
-        "WHERE ($1::bigint IS NULL OR t.user_id = $1) "
+        "WHERE ($1::bigint IS NULL OR t.user_id = $1) AND ($7::boolean OR NOT t.impersonation) "
         "AND ($2::boolean IS NULL OR t.revoked = $2) "
         "AND ($3::text IS NULL OR ($3 = 'active') = "
         "(NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > current_date))) "
@@ -43,11 +38,13 @@ PG_STMT(q_get, "SELECT " PAT_FIELDS " FROM personal_access_tokens t WHERE t.id =
 PG_STMT(q_self,
         "SELECT " PAT_FIELDS " FROM personal_access_tokens t "
         "WHERE t.token_lookup = $1 AND t.user_id = $2");
-/* Revokes token $1 if it is caller $2's or the caller is an admin ($3). */
+/* Revokes token $1 if it is caller $2's (not an impersonation token) or the caller is an admin
+ * ($3). */
 PG_STMT(q_revoke,
-        "WITH t AS (SELECT id, user_id FROM personal_access_tokens WHERE id = $1), "
+        "WITH t AS (SELECT id, user_id, impersonation FROM personal_access_tokens WHERE id = $1), "
         "upd AS (UPDATE personal_access_tokens p SET revoked = true FROM t "
-        "WHERE p.id = t.id AND ($3::boolean OR t.user_id = $2) RETURNING p.id) "
+        "WHERE p.id = t.id AND ($3::boolean OR (t.user_id = $2 AND NOT t.impersonation)) "
+        "RETURNING p.id) "
         "SELECT t.user_id, (SELECT count(*) FROM upd) AS revoked FROM t");
 
 struct pat_op {
@@ -57,6 +54,7 @@ struct pat_op {
 	json_object *p;
 	struct gl_page page;
 	char *scopes; /* "api,read_api" */
+	bool impersonation;
 	char token[SECRET_MAX];
 	char lookup[SECRET_LOOKUP_MAX + 1];
 };
@@ -85,9 +83,8 @@ op_new(struct http_txn *txn, const struct route_match *m)
 	return op;
 }
 
-/* Entities::PersonalAccessToken from a row of PAT_FIELDS (a rest_row_fn). */
-static json_object *
-pat_json(const PGresult *res, int row, void *arg)
+json_object *
+pats_json(const PGresult *res, int row, void *arg)
 {
 	(void)arg;
 	json_object *o = json_object_new_object();
@@ -104,6 +101,15 @@ pat_json(const PGresult *res, int row, void *arg)
 	return o;
 }
 
+json_object *
+pats_impersonation_json(const PGresult *res, int row, void *arg)
+{
+	json_object *o = pats_json(res, row, arg);
+	json_object_object_add(o, "impersonation",
+	                       json_object_new_boolean(pg_get_bool(res, row, "impersonation")));
+	return o;
+}
+
 /* ---- POST /users/:id/personal_access_tokens --------------------------------------------------- */
 
 /* Answers a new token with its secret, shown this once. */
@@ -116,9 +122,11 @@ created(PGresult *res, void *arg)
 	} else if (pg_rows(res) != 1) {
 		error_gitlab(op->txn, 404, "404 User Not Found");
 	} else {
-		json_object *o = pat_json(res, 0, NULL);
+		json_object *o = op->impersonation ? pats_impersonation_json(res, 0, NULL)
+		                                   : pats_json(res, 0, NULL);
 		json_object_object_add(o, "token", json_object_new_string(op->token));
-		log_info("personal access token %lld (%s) for user %s created by %s",
+		log_info("%s %lld (%s) for user %s created by %s",
+		         op->impersonation ? "impersonation token" : "personal access token",
 		         pg_get_int(res, 0, "id"), op->scopes, op->id, op->actor.username);
 		js_respond(op->txn, 201, NULL, o);
 	}
@@ -137,8 +145,8 @@ token_hashed(bool ok, const char *hash, void *arg)
 	}
 	const char *expires = gl_param_str(op->p, "expires_at");
 	const char *v[] = { op->id, gl_param_str(op->p, "name"), op->scopes, op->lookup, hash,
-		            expires && *expires ? expires : NULL };
-	pg_exec(ad.db, &q_create, 6, v, created, op);
+		            expires && *expires ? expires : NULL, op->impersonation ? "true" : "false" };
+	pg_exec(ad.db, &q_create, 7, v, created, op);
 }
 
 /* Makes the token and has it hashed. */
@@ -209,16 +217,23 @@ create_params(struct http_txn *txn, json_object *p, void *arg)
 	make_token(op);
 }
 
-/* POST /users/:id/personal_access_tokens (admins) */
-static void
-h_create(struct http_txn *txn, const struct route_match *m)
+void
+pats_create(struct http_txn *txn, const struct route_match *m, bool impersonation)
 {
 	struct pat_op *op = op_new(txn, m);
 	if (!rest_require_admin(txn, &op->actor) || !rest_require_id(txn, op->id)) {
 		op_free(op);
 		return;
 	}
+	op->impersonation = impersonation;
 	params_read(txn, create_params, op_free, op);
+}
+
+/* POST /users/:id/personal_access_tokens (admins) */
+static void
+h_create(struct http_txn *txn, const struct route_match *m)
+{
+	pats_create(txn, m, false);
 }
 
 /* ---- GET /personal_access_tokens -------------------------------------------------------------- */
@@ -228,7 +243,7 @@ static void
 list_got(PGresult *res, void *arg)
 {
 	struct pat_op *op = arg;
-	rest_respond_page(op->txn, &op->page, res, "token list", pat_json, NULL);
+	rest_respond_page(op->txn, &op->page, res, "token list", pats_json, NULL);
 	op_free(op);
 }
 
@@ -271,8 +286,8 @@ list_params(struct http_txn *txn, json_object *p, void *arg)
 	}
 	const char *search = gl_param_str(p, "search");
 	const char *v[] = { user, rest_bool_arg(revoked), state, search && *search ? search : NULL,
-		            w.limit, w.offset };
-	pg_exec(ad.db, &q_list, 6, v, list_got, op);
+		            w.limit, w.offset, op->actor.admin ? "true" : "false" };
+	pg_exec(ad.db, &q_list, 7, v, list_got, op);
 }
 
 /* GET /personal_access_tokens */
@@ -297,8 +312,9 @@ got(PGresult *res, void *arg)
 	if (!pg_ok(res)) {
 		rest_db_error(op->txn, res, "token lookup");
 	} else if (pg_rows(res) == 1 &&
-	           (op->actor.admin || pg_get_int(res, 0, "user_id") == op->actor.user_id)) {
-		js_respond(op->txn, 200, NULL, pat_json(res, 0, NULL));
+	           (op->actor.admin || (pg_get_int(res, 0, "user_id") == op->actor.user_id &&
+	                                !pg_get_bool(res, 0, "impersonation")))) {
+		js_respond(op->txn, 200, NULL, pats_json(res, 0, NULL));
 	} else if (op->actor.admin) {
 		error_gitlab(op->txn, 404, "404 Not Found");
 	} else {
@@ -354,7 +370,7 @@ self_got(PGresult *res, void *arg)
 	else if (pg_rows(res) != 1)
 		error_gitlab(op->txn, 404, "404 Not Found");
 	else
-		js_respond(op->txn, 200, NULL, pat_json(res, 0, NULL));
+		js_respond(op->txn, 200, NULL, pats_json(res, 0, NULL));
 	op_free(op);
 }
 

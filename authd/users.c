@@ -1,7 +1,7 @@
 /*
  * GitLab's users API: GET /user, GET/POST /users, GET/PUT/DELETE /users/:id and
- * POST /users/:id/block|unblock, with GitLab's entities (UserBasic for everyone, User for one
- * user, UserPublic for oneself, UserWithAdmin for admins), status codes and error bodies.
+ * POST /users/:id/block|unblock|ban|unban, with GitLab's entities (UserBasic for everyone, User
+ * for one user, UserPublic for oneself, UserWithAdmin for admins), status codes and error bodies.
  *
  * A user owns a personal namespace whose path is the username: it is created with the user in
  * one statement, renamed with it (with the full_path of its projects), and deleted with it.
@@ -97,10 +97,19 @@ PG_STMT(q_delete,
         "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS found, "
         "(SELECT count(*) FROM del) AS deleted");
 
+/* Blocks ($2 'blocked': an active user; a banned one is blocked already) or unblocks ($2
+ * 'active': a blocked or banned one) user $1. */
 PG_STMT(q_set_state,
         "WITH old AS (SELECT id, state FROM users WHERE id = $1), "
         "upd AS (UPDATE users SET state = $2, updated_at = now() WHERE id = $1 AND state <> $2 "
-        "RETURNING id) "
+        "AND ($2 <> 'blocked' OR state = 'active') RETURNING id) "
+        "SELECT old.state, (SELECT count(*) FROM upd) AS changed FROM old");
+
+/* Moves user $1 from state $2 to $3 (ban: active to banned; unban: banned to active). */
+PG_STMT(q_ban,
+        "WITH old AS (SELECT id, state FROM users WHERE id = $1), "
+        "upd AS (UPDATE users u SET state = $3, updated_at = now() FROM old "
+        "WHERE u.id = old.id AND old.state = $2 RETURNING u.id) "
         "SELECT old.state, (SELECT count(*) FROM upd) AS changed FROM old");
 
 enum user_view {
@@ -120,6 +129,7 @@ struct user_op {
 	char *hash;
 	bool creating;
 	bool blocking;
+	bool banning;
 };
 
 /* Frees a request's state, wiping a password not yet hashed. */
@@ -735,6 +745,56 @@ h_unblock(struct http_txn *txn, const struct route_match *m)
 	set_state(txn, m, false);
 }
 
+/* ---- POST /users/:id/ban, /unban ------------------------------------------------------------- */
+
+/* Answers ban or unban as GitLab's Users::BanService does: true (201), or 403 naming the state
+ * the user is in. */
+static void
+ban_set(PGresult *res, void *arg)
+{
+	struct user_op *op = arg;
+	const char *action = op->banning ? "ban" : "unban";
+	if (!pg_ok(res)) {
+		rest_db_error(op->txn, res, "user ban");
+	} else if (pg_rows(res) != 1) {
+		error_gitlab(op->txn, 404, "404 User Not Found");
+	} else if (pg_get_int(res, 0, "changed") > 0) {
+		log_info("user %s %sned by %s", op->id, action, op->actor.username);
+		js_respond_text(op->txn, 201, "true");
+	} else {
+		char *msg = xasprintf("You cannot %s %s users.", action, pg_get(res, 0, "state"));
+		error_gitlab(op->txn, 403, msg);
+		free(msg);
+	}
+	op_free(op);
+}
+
+/* Bans (only an active user) or unbans (only a banned one). */
+static void
+set_banned(struct http_txn *txn, const struct route_match *m, bool ban)
+{
+	struct user_op *op = admin_op(txn, m);
+	if (op == NULL)
+		return;
+	op->banning = ban;
+	const char *v[] = { op->id, ban ? "active" : "banned", ban ? "banned" : "active" };
+	pg_exec(ad.db, &q_ban, 3, v, ban_set, op);
+}
+
+/* POST /users/:id/ban (admins) */
+static void
+h_ban(struct http_txn *txn, const struct route_match *m)
+{
+	set_banned(txn, m, true);
+}
+
+/* POST /users/:id/unban (admins) */
+static void
+h_unban(struct http_txn *txn, const struct route_match *m)
+{
+	set_banned(txn, m, false);
+}
+
 const struct route users_routes[] = {
 	{ "GET", "/api/v4/user", h_current, "api_user" },
 	{ "GET", "/api/v4/users", h_list, "api_users" },
@@ -744,5 +804,7 @@ const struct route users_routes[] = {
 	{ "DELETE", "/api/v4/users/:id", h_delete, "api_user_id" },
 	{ "POST", "/api/v4/users/:id/block", h_block, "api_user_block" },
 	{ "POST", "/api/v4/users/:id/unblock", h_unblock, "api_user_block" },
+	{ "POST", "/api/v4/users/:id/ban", h_ban, "api_user_ban" },
+	{ "POST", "/api/v4/users/:id/unban", h_unban, "api_user_ban" },
 };
 const size_t users_nroutes = nitems(users_routes);

@@ -109,6 +109,18 @@ error_gitlab_field(struct http_txn *txn, const char *field, const char *problem)
 	js_respond(txn, 400, NULL, root);
 }
 
+void
+error_gitlab_scope(struct http_txn *txn, const char *scopes)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_string("insufficient_scope"));
+	json_object_object_add(o, "error_description",
+	                       json_object_new_string("The request requires higher privileges than "
+	                                              "provided by the access token."));
+	json_object_object_add(o, "scope", json_object_new_string(scopes));
+	js_respond(txn, 403, NULL, o);
+}
+
 char *
 error_body_for_path(const char *path, int status, const char *message)
 {

@@ -42,6 +42,9 @@ void error_gitlab(struct http_txn *txn, int status, const char *message);
 void error_gitlab_param(struct http_txn *txn, const char *message);
 /* GitLab's failed model validation, 400 {"message": {"<field>": ["<problem>"]}}. */
 void error_gitlab_field(struct http_txn *txn, const char *field, const char *problem);
+/* GitLab's 403 for a token without a scope the request needs: {"error": "insufficient_scope",
+ * "error_description", "scope": scopes (space-separated, those that would do)}. */
+void error_gitlab_scope(struct http_txn *txn, const char *scopes);
 /* The body for a protocol error the server layer answers itself, in the dialect of path. */
 char *error_body_for_path(const char *path, int status, const char *message);
 

@@ -7,6 +7,7 @@ common_libcommon_a_SOURCES = \
 	common/digest.c common/digest.h \
 	common/errors.c common/errors.h \
 	common/gitlab.c common/gitlab.h \
+	common/gl_params.c common/gl_params.h \
 	common/headers.c common/headers.h \
 	common/http.h common/http_internal.h \
 	common/http_server.c common/http_txn.c \
@@ -16,6 +17,7 @@ common_libcommon_a_SOURCES = \
 	common/log.c common/log.h \
 	common/metrics.c common/metrics.h \
 	common/migrate.c common/migrate.h \
+	common/multipart.c common/multipart.h \
 	common/names.c common/names.h \
 	common/pg.c common/pg.h \
 	common/proc.c common/proc.h \

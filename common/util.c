@@ -123,6 +123,15 @@ str_to_count(const char *s, size_t len, int64_t max, int64_t *out)
 	return over ? COUNT_OVER : COUNT_OK;
 }
 
+size_t
+str_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
 int
 str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {

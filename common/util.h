@@ -16,7 +16,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
-char *xvasprintf(const char *fmt, va_list ap);
+char *xvasprintf(const char *fmt, va_list ap) PRINTF_LIKE(1, 0);
 
 /* Frees a NULL-terminated array of strings and its strings; NULL is fine. */
 void strv_free(char **v);
@@ -24,6 +24,8 @@ void strv_free(char **v);
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 bool str_eq_nocase(const char *a, const char *b);
+/* Characters (not bytes) of UTF-8 text, as GitLab's length limits count them. */
+size_t str_chars(const char *s);
 /* What str_to_count made of a number a client sent. */
 enum count_result {
 	COUNT_OK,      /* *out is the value, at most max */

@@ -4,6 +4,10 @@
  * authd; the gateway checks the token's scope against the method (api, or read_api for reads)
  * and forwards the caller's identity to the backend that owns the path. Without credentials the
  * request goes on as anonymous (public resources stay readable, as in GitLab).
+ *
+ * GitLab's sudo (the sudo parameter of the query, else the Sudo header) goes to authd with the
+ * credentials; authd answers the identity of the user acted as, and the token's scope is then not
+ * asked for again: the sudo scope is what allows it, as in GitLab.
  */
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -17,6 +21,7 @@
 #include "httpc.h"
 #include "json.h"
 #include "log.h"
+#include "url.h"
 #include "util.h"
 #include "wire.h"
 
@@ -57,19 +62,6 @@ forward(struct http_txn *txn, const struct actor *actor)
 	actor_to_headers(actor, &h);
 	gw_proxy(txn, api_is_authd(rest) ? GW_AUTHD : GW_METAD, &h);
 	headers_clear(&h);
-}
-
-/* GitLab's answer to a token without the scope the request needs. */
-static void
-insufficient_scope(struct http_txn *txn)
-{
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "error", json_object_new_string("insufficient_scope"));
-	json_object_object_add(o, "error_description",
-	                       json_object_new_string("The request requires higher privileges than "
-	                                              "provided by the access token."));
-	json_object_object_add(o, "scope", json_object_new_string("api read_api"));
-	js_respond(txn, 403, NULL, o);
 }
 
 /* GitLab's scope rules for the REST API: api allows everything; read_api any read; read_user
@@ -135,19 +127,52 @@ authenticated(int status, struct http_headers *headers, struct evbuffer *body, v
 	js_bool(id, "admin", &actor.admin);
 	actor.kind = auth_kind_parse(js_str(id, "kind"));
 	actor.scopes = scopes_parse(js_str(id, "scopes"), NULL);
+	bool sudo = false;
+	js_bool(id, "sudo", &sudo);
 	json_object_put(id);
-	if (!scope_allows(&actor, txn)) {
-		insufficient_scope(txn);
+	if (!sudo && !scope_allows(&actor, txn)) {
+		error_gitlab_scope(txn, "api read_api");
 		return;
 	}
 	forward(txn, &actor);
+}
+
+/* Keeps the value of the last sudo parameter (as Rack keeps the last of a repeated name). */
+static int
+last_sudo(const char *name, const char *value, void *arg)
+{
+	char **out = arg;
+	if (strcmp(name, "sudo") == 0) {
+		free(*out);
+		*out = xstrdup(value);
+	}
+	return 0;
+}
+
+/* The user a request asks to act as (GitLab's sudo): the query's sudo parameter, else the Sudo
+ * header; NULL when neither is given. Caller frees. */
+static char *
+sudo_identifier(const struct http_request *req)
+{
+	char *q = NULL;
+	if (query_each(req->query, last_sudo, &q) == 0 && q != NULL)
+		return q;
+	free(q);
+	const char *h = headers_get(&req->headers, "Sudo");
+	return h != NULL ? xstrdup(h) : NULL;
 }
 
 void
 gw_api(struct http_txn *txn)
 {
 	struct http_request *req = http_txn_request(txn);
+	char *sudo = sudo_identifier(req);
 	if (!has_credentials(&req->headers)) {
+		if (sudo != NULL) {
+			free(sudo);
+			error_gitlab(txn, 401, "401 Unauthorized"); /* nobody to act for */
+			return;
+		}
 		struct actor anonymous;
 		memset(&anonymous, 0, sizeof(anonymous));
 		forward(txn, &anonymous);
@@ -165,7 +190,16 @@ gw_api(struct http_txn *txn)
 	char *client = gw_client_addr(txn);
 	headers_add(&h, "X-Forwarded-For", client);
 	free(client);
-	httpc_call(gw.backends[GW_AUTHD], "POST", "/internal/authenticate", &h, NULL, 0,
-	           authenticated, txn);
+	json_object *body = NULL;
+	if (sudo != NULL) {
+		body = json_object_new_object();
+		json_object_object_add(body, "sudo", json_object_new_string(sudo));
+		headers_add(&h, "Content-Type", "application/json");
+		free(sudo);
+	}
+	const char *text = body != NULL ? js_text(body) : NULL;
+	httpc_call(gw.backends[GW_AUTHD], "POST", "/internal/authenticate", &h, text,
+	           text != NULL ? strlen(text) : 0, authenticated, txn);
+	json_object_put(body);
 	headers_clear(&h);
 }

@@ -1,11 +1,10 @@
 /*
  * What the groups, projects, namespaces and members endpoints share: the request context, GitLab's
- * parameter rules (query string, form or JSON body, Grape's error wording), the answers, and the
- * JSON entities built from query rows.
+ * parameter rules (read by gl_params_read; Grape's error wording), the answers, and the JSON
+ * entities built from query rows.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
-#include <event2/buffer.h>
 #include <pcre2.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,13 +14,13 @@
 
 #include "api_registry.h"
 #include "errors.h"
+#include "gl_params.h"
 #include "headers.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
 #include "metad.h"
 #include "tenancy.h"
-#include "url.h"
 #include "util.h"
 
 const char tn_path_message[] = "can contain only letters, digits, '_', '-' and '.'. Cannot start "
@@ -32,60 +31,7 @@ const char tn_description_message[] = "is too long (maximum is 2000 characters)"
 size_t
 tn_chars(const char *s)
 {
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
-	return n;
-}
-
-/* ---- text ------------------------------------------------------------------------------------ */
-
-/* Whether len bytes of s are valid UTF-8 without NUL, as PostgreSQL's text needs: PCRE2 checks
- * the subject of a UTF pattern before matching. */
-static bool
-utf8_text(const char *s, size_t len)
-{
-	static pcre2_code *any;
-	if (memchr(s, '\0', len) != NULL)
-		return false;
-	if (any == NULL) {
-		int err;
-		PCRE2_SIZE off;
-		any = pcre2_compile((PCRE2_SPTR) "", 0, PCRE2_UTF, &err, &off, NULL);
-		if (any == NULL)
-			fatal("cannot compile the UTF-8 check: %d", err);
-	}
-	pcre2_match_data *m = pcre2_match_data_create_from_pattern(any, NULL);
-	int rc = pcre2_match(any, (PCRE2_SPTR)s, len, 0, 0, m, NULL);
-	pcre2_match_data_free(m);
-	return rc >= 0;
-}
-
-/* Whether every parameter name and string value is text PostgreSQL takes; answers 400 if not. */
-static bool
-params_are_text(struct tn_req *r)
-{
-	json_object_object_foreach(r->params, key, val)
-	{
-		bool ok = utf8_text(key, strlen(key));
-		size_t n = json_object_is_type(val, json_type_array) ? json_object_array_length(val) : 1;
-		for (size_t i = 0; ok && i < n; i++) {
-			json_object *e = json_object_is_type(val, json_type_array)
-			                         ? json_object_array_get_idx(val, i)
-			                         : val;
-			if (e != NULL && json_object_is_type(e, json_type_string))
-				ok = utf8_text(json_object_get_string(e),
-				               (size_t)json_object_get_string_len(e));
-		}
-		if (!ok) {
-			char *msg = utf8_text(key, strlen(key)) ? xasprintf("%s is invalid", key)
-			                                        : xstrdup("parameters are invalid");
-			tn_fail_param(r, msg);
-			free(msg);
-			return false;
-		}
-	}
-	return true;
+	return str_chars(s);
 }
 
 /* ---- the request ----------------------------------------------------------------------------- */
@@ -98,102 +44,24 @@ tn_free(struct tn_req *r)
 	json_object_put(r->params);
 	free(r->id);
 	free(r->sub);
-	if (r->body != NULL)
-		evbuffer_free(r->body);
 	for (int i = 0; i < r->nargs; i++)
 		free(r->args[i]);
 	free(r);
 }
 
-/* Adds name=value to params; a repeated plain name takes the last value. */
-static int
-param_add(const char *name, const char *value, void *arg)
-{
-	gl_param_add(arg, name, value, false);
-	return 0;
-}
-
-/* Merges the request body into params: JSON object or form; the body wins over the query. */
-static int
-merge_body(struct tn_req *r)
-{
-	size_t len = evbuffer_get_length(r->body);
-	if (len == 0)
-		return 0;
-	const char *ct = headers_get(&http_txn_request(r->txn)->headers, "Content-Type");
-	char *text = xmalloc(len + 1);
-	evbuffer_remove(r->body, text, len);
-	text[len] = '\0';
-	size_t lead = strspn(text, " \t\r\n");
-	bool json = ct != NULL ? str_has_prefix(ct, "application/json") || strstr(ct, "+json") != NULL
-	                       : text[lead] == '{';
-	int rc = 0;
-	if (json) {
-		char *cause = NULL;
-		json_object *obj = js_parse(text, len, &cause);
-		if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
-			char *msg = xasprintf("400 Bad request - %s",
-			                      cause ? cause : "the body must be a JSON object");
-			tn_fail(r, 400, msg);
-			free(msg);
-			free(cause);
-			json_object_put(obj);
-			free(text);
-			return -1;
-		}
-		json_object_object_foreach(obj, key, val)
-		{
-			json_object_object_add(r->params, key, json_object_get(val));
-		}
-		json_object_put(obj);
-	} else if (ct == NULL || str_has_prefix(ct, "application/x-www-form-urlencoded")) {
-		if (query_each(text, param_add, r->params) < 0) {
-			tn_fail(r, 400, "400 Bad request - the form body is not URL-encoded");
-			rc = -1;
-		}
-	} else {
-		tn_fail(r, 415, "415 Unsupported Media Type - send JSON or a URL-encoded form");
-		rc = -1;
-	}
-	free(text);
-	return rc;
-}
-
-/* The client left while sending its body: finishing the (orphaned) answer frees the
- * transaction, then the request goes. */
+/* The parameters are in (params non-NULL): go on; or the request is over (answered, or the
+ * client left). */
 static void
-body_abort(struct http_txn *txn, void *arg)
+params_read(struct http_txn *txn, json_object *params, void *arg)
 {
-	tn_fail(arg, 499, "499 Client Closed Request");
+	struct tn_req *r = arg;
 	(void)txn;
-}
-
-/* Collects the body, refusing more than TN_MAX_BODY. */
-static void
-body_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
-{
-	struct tn_req *r = arg;
-	if (evbuffer_get_length(r->body) + evbuffer_get_length(buf) > TN_MAX_BODY) {
-		evbuffer_drain(buf, evbuffer_get_length(buf));
-		http_txn_on_abort(txn, NULL, NULL);
-		tn_fail(r, 413, "413 Request Entity Too Large");
+	if (params == NULL) {
+		tn_free(r);
 		return;
 	}
-	evbuffer_add_buffer(r->body, buf);
-}
-
-/* The body is in: merge it and go on. */
-static void
-body_end(struct http_txn *txn, void *arg)
-{
-	struct tn_req *r = arg;
-	http_txn_on_abort(txn, NULL, NULL);
-	if (merge_body(r) < 0)
-		return;
-	evbuffer_free(r->body);
-	r->body = NULL;
-	if (params_are_text(r))
-		r->next(r);
+	r->params = json_object_get(params);
+	r->next(r);
 }
 
 void
@@ -201,33 +69,16 @@ tn_start(struct http_txn *txn, const struct route_match *m, const char *id_name,
          const char *sub_name, tn_step next)
 {
 	struct tn_req *r = xcalloc(1, sizeof(*r));
-	struct http_request *req = http_txn_request(txn);
 	r->txn = txn;
 	r->next = next;
 	r->what = "Project";
-	actor_from_headers(&r->actor, &req->headers);
+	actor_from_headers(&r->actor, &http_txn_request(txn)->headers);
 	const char *v;
 	if (id_name != NULL && (v = route_param(m, id_name)) != NULL)
 		r->id = xstrdup(v);
 	if (sub_name != NULL && (v = route_param(m, sub_name)) != NULL)
 		r->sub = xstrdup(v);
-	r->params = json_object_new_object();
-	if (query_each(req->query, param_add, r->params) < 0) {
-		tn_fail(r, 400, "400 Bad request - the query string is not URL-encoded");
-		return;
-	}
-	if (!req->has_body) {
-		if (params_are_text(r))
-			next(r);
-		return;
-	}
-	if (req->content_length > TN_MAX_BODY) {
-		tn_fail(r, 413, "413 Request Entity Too Large");
-		return;
-	}
-	r->body = evbuffer_new();
-	http_txn_on_abort(txn, body_abort, r);
-	http_txn_read_stream(txn, body_data, body_end, r);
+	gl_params_read(txn, params_read, r);
 }
 
 /* ---- parameters ------------------------------------------------------------------------------ */
@@ -463,7 +314,7 @@ tn_arg_ref(struct tn_req *r, const char *ref)
 	} else {
 		/* a path that is not text names nothing (404), rather than failing the query */
 		tn_arg(r, NULL);
-		tn_arg(r, ref != NULL && utf8_text(ref, strlen(ref)) ? ref : NULL);
+		tn_arg(r, ref != NULL && gl_params_is_text(ref, strlen(ref)) ? ref : NULL);
 	}
 }
 

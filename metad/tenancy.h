@@ -24,7 +24,6 @@ struct evbuffer;
 struct http_txn;
 
 #define TN_MAX_ARGS 24
-#define TN_MAX_BODY (64 * 1024)
 
 struct tn_req;
 typedef void (*tn_step)(struct tn_req *r);
@@ -35,7 +34,6 @@ struct tn_req {
 	json_object *params;    /* query, form and JSON body, merged */
 	char *id;               /* the route's :id (decoded), or NULL */
 	char *sub;              /* a second placeholder (:user_id, :project_id), or NULL */
-	struct evbuffer *body;  /* while reading it */
 	tn_step next;           /* runs once the parameters are in */
 	struct gl_page page;
 	const char *what;       /* "Project", "Group": for "404 <what> Not Found" */
@@ -48,7 +46,7 @@ struct tn_req {
 /* api_tenancy.c: requests, parameters, answers, entities. */
 
 /* Starts a request: copies the placeholders named id_name and sub_name (either may be NULL),
- * reads a body if there is one, and runs next. */
+ * reads the parameters (gl_params_read) and runs next. */
 void tn_start(struct http_txn *txn, const struct route_match *m, const char *id_name,
               const char *sub_name, tn_step next);
 void tn_free(struct tn_req *r);

@@ -7,6 +7,7 @@ UNIT_TESTS = \
 	tests/unit/test_cfg \
 	tests/unit/test_headers \
 	tests/unit/test_metrics \
+	tests/unit/test_multipart \
 	tests/unit/test_names \
 	tests/unit/test_range \
 	tests/unit/test_router \
@@ -31,6 +32,9 @@ tests_unit_test_headers_LDADD = $(UNIT_LDADD)
 tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c tests/unit/unit.h
 tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_metrics_LDADD = $(UNIT_LDADD)
+tests_unit_test_multipart_SOURCES = tests/unit/test_multipart.c tests/unit/unit.h
+tests_unit_test_multipart_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_multipart_LDADD = $(UNIT_LDADD)
 tests_unit_test_names_SOURCES = tests/unit/test_names.c tests/unit/unit.h
 tests_unit_test_names_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_names_LDADD = $(UNIT_LDADD)
