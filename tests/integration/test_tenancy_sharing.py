@@ -422,3 +422,42 @@ def test_deleting_a_group_removes_its_shares_and_transfer_keeps_them(registry, p
                              f" WHERE group_id = {b['id']}")
     assert count.split()[0] == "0"
     assert actions(registry, bob, p["path_with_namespace"]) == set()
+
+
+def test_role_functions_agree_per_object_and_as_sets(registry, people, world):
+    """The rights are computed per object (project_access_level, group_access_level,
+    group_visible: single checks, /jwt/auth) and as sets (user_project_levels, user_group_levels,
+    user_member_groups: lists). With shares of every kind in place, both must say the same."""
+    alice = people["alice"]
+    a, sub, b, c, cp = (world[k] for k in ("a", "sub", "b", "c", "cp"))
+    alice.ok("POST", f"/groups/{sub['id']}/share", json={"group_id": b["id"], "group_access": 40})
+    alice.ok("POST", f"/groups/{cp['id']}/share", json={"group_id": b["id"], "group_access": 20})
+    alice.ok("POST", f"/projects/{world['p']['id']}/share",
+             json={"group_id": c["id"], "group_access": 30})
+    alice.ok("POST", f"/projects/{world['q']['id']}/share",
+             json={"group_id": cp["id"], "group_access": 40, "expires_at": day(-1)})
+    alice.ok("POST", f"/groups/{a['id']}/share",
+             json={"group_id": c["id"], "group_access": 10, "expires_at": day(2)})
+    users = ",".join(str(people[n].id) for n in ("alice", "bob", "carol", "dave"))
+    groups = ",".join(str(world[k]["id"]) for k in ("a", "sub", "b", "c", "cp"))
+    projects = f"SELECT id FROM projects WHERE namespace_id IN ({groups})"
+
+    def count(sql):
+        return int(registry.pg.psql(registry.name, sql).split()[0])
+
+    assert count(f"""SELECT count(*) FROM unnest(ARRAY[{users}]) u, ({projects}) p
+        WHERE project_access_level(u, p.id) <> coalesce((SELECT l.access_level
+              FROM user_project_levels(u) l WHERE l.project_id = p.id), 0)""") == 0
+    assert count(f"""SELECT count(*) FROM unnest(ARRAY[{users}]) u, unnest(ARRAY[{groups}]) g
+        WHERE group_access_level(u, g) <> coalesce((SELECT l.access_level
+              FROM user_group_levels(u) l WHERE l.namespace_id = g), 0)""") == 0
+    # every group in "my groups" may be seen, and every private one seen is in it
+    assert count(f"""SELECT count(*) FROM unnest(ARRAY[{users}]) u, unnest(ARRAY[{groups}]) g
+        WHERE group_visible(u, false, g)
+              <> (g IN (SELECT namespace_id FROM user_member_groups(u)))""") == 0
+    # and the shares did reach someone: bob (Developer of b) is Maintainer-capped-to-Developer on
+    # sub, Reporter on cp and so on c
+    levels = registry.pg.psql(registry.name, f"""SELECT string_agg(group_access_level(
+        {people['bob'].id}, g)::text, ',' ORDER BY g) FROM unnest(ARRAY[{sub['id']}, {cp['id']},
+        {c['id']}]) g""")
+    assert levels == "30,20,20"
