@@ -137,7 +137,8 @@ bool tn_is_text(const char *s);
 	"n.id, n.name, n.path, n.full_path, n.full_name, n.parent_id, n.visibility, n.description, "   \
 	"gl_time(n.created_at) AS created_at"
 #define TN_GROUP_DETAIL_COLS                                                                       \
-	TN_GROUP_COLS ", group_shared_with_groups_json($1::bigint, $2::boolean, n.id) AS shared_with_groups"
+	TN_GROUP_COLS ", group_shared_with_groups_json($1::bigint, $2::boolean, n.id)"                \
+	              " AS shared_with_groups"
 #define TN_NAMESPACE_COLS "n.id, n.name, n.path, n.kind, n.full_path, n.parent_id"
 #define TN_PROJECT_COLS                                                                            \
 	"p.id, p.name, p.path, p.full_path, p.description, p.visibility, "                             \

@@ -66,7 +66,7 @@ def world(people, uniq):
     return {"a": a, "sub": sub, "p": p, "q": q, "b": b, "c": c, "cp": cp}
 
 
-# ---- python-gitlab --------------------------------------------------------------------------------
+# ---- python-gitlab -------------------------------------------------------------------------------
 
 def test_group_share_and_unshare_with_python_gitlab(people, world):
     gl = people["alice"].gitlab()
@@ -175,7 +175,7 @@ def test_namespace_exists_with_python_gitlab(registry, people, world, uniq):
     assert (r.status_code, r.json()) == (400, {"error": "parent_id is invalid"})
 
 
-# ---- errors ---------------------------------------------------------------------------------------
+# ---- errors --------------------------------------------------------------------------------------
 
 def test_project_share_errors(registry, people, world):
     alice, bob, carol, dave = (people[n] for n in ("alice", "bob", "carol", "dave"))
@@ -282,7 +282,7 @@ def test_group_share_errors(registry, people, world):
     assert alice.ok("GET", f"/groups/{a['id']}")["shared_with_groups"] == []
 
 
-# ---- what a share grants --------------------------------------------------------------------------
+# ---- what a share grants -------------------------------------------------------------------------
 
 def test_project_share_grants_pull_then_push_then_nothing(registry, people, world, tmp_path):
     """bob is only a Developer of group B; project A/p is shared with B."""
@@ -374,13 +374,13 @@ def test_group_share_reaches_subgroups_and_projects(registry, people, world):
     # "my groups" lists them; min_access_level counts the share
     mine = {g["id"] for g in carol.ok("GET", "/groups", params={"min_access_level": 30})}
     assert {a["id"], sub["id"], world["c"]["id"]} <= mine
-    # a project share goes through the group share: q shared with A reaches nobody new, but q
-    # shared with C gives C's members the lower of their role and the link
+    # the highest grant wins: q shared with C at Maintainer lifts carol (Maintainer of C) to
+    # Maintainer on q, above the group share's Developer
     alice.ok("POST", f"/projects/{q['id']}/share",
              json={"group_id": world["c"]["id"], "group_access": MAINTAINER})
     assert actions(registry, carol, q["path_with_namespace"]) == {"pull", "push", "delete"}
-    # and a project shared with group B reaches the members of B's ancestors? B has none; bob
-    # (B's Developer) shared A/p through B at Maintainer is capped at Developer
+    # a link never lifts a member above their own role: bob, Developer of B, stays Developer on
+    # A/p shared with B at Maintainer
     alice.ok("POST", f"/projects/{p['id']}/share",
              json={"group_id": world["b"]["id"], "group_access": MAINTAINER})
     assert actions(registry, bob, p["path_with_namespace"]) == {"pull", "push"}
