@@ -18,7 +18,7 @@ enum list_scope { LIST_ALL, LIST_CHILDREN, LIST_DESCENDANTS };
 static const char *const scope_names[] = { "all", "children", "descendants" };
 
 PG_STMT(q_group_get,
-        "SELECT " TN_GROUP_COLS " FROM namespaces n"
+        "SELECT " TN_GROUP_DETAIL_COLS " FROM namespaces n"
         " WHERE n.id = group_ref($3, $4) AND coalesce(group_visible($1, $2, n.id), false)");
 
 /* GitLab's GroupsFinder: the groups a caller sees through membership, plus (with all_available,
@@ -70,7 +70,7 @@ group_read(PGresult *res, void *arg)
 {
 	struct tn_req *r = arg;
 	if (tn_found(r, res, "Group"))
-		tn_reply(r, (int)r->num, tn_group_json(r, res, 0));
+		tn_reply(r, (int)r->num, tn_group_detail_json(r, res, 0));
 }
 
 void

@@ -1,10 +1,11 @@
 /*
  * Namespaces (GitLab's doc/api/namespaces.md): the user and group namespaces a caller can put
- * projects in or manage, and one of them by id or path.
+ * projects in or manage, one of them by id or path, and whether a path is taken.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "gl_params.h"
 #include "http.h"
 #include "json.h"
 #include "metad.h"
@@ -30,6 +31,8 @@ PG_STMT(q_namespaces,
         " SELECT true AS ok, (SELECT count(*) FROM items) AS total, i.*"
         "   FROM (SELECT 1) one LEFT JOIN LATERAL ("
         "     SELECT * FROM items ORDER BY id LIMIT $6 OFFSET $7) i ON true");
+
+PG_STMT(q_namespace_exists, "SELECT * FROM namespace_exists($1, $2)");
 
 /* Answers a page of namespaces. */
 static void
@@ -76,6 +79,40 @@ namespace_get(struct tn_req *r)
 	tn_exec(r, &q_namespace_get, namespace_read);
 }
 
+/* Answers {"exists": bool, "suggests": [a free path]} (suggests empty when the path is free). */
+static void
+namespace_exists_read(PGresult *res, void *arg)
+{
+	struct tn_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		tn_db_error(r, res);
+		return;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "exists",
+	                       json_object_new_boolean(pg_get_bool(res, 0, "path_exists")));
+	json_object *suggests = json_object_new_array();
+	const char *s = pg_get(res, 0, "suggestion");
+	if (s != NULL)
+		json_object_array_add(suggests, json_object_new_string(s));
+	json_object_object_add(o, "suggests", suggests);
+	tn_reply(r, 200, o);
+}
+
+/* GET /namespaces/:namespace/exists: among the top-level namespaces, or parent_id's children. */
+static void
+namespace_exists(struct tn_req *r)
+{
+	int64_t parent = 0;
+	int has_parent;
+	if (!tn_require_user(r) || (has_parent = tn_int(r, "parent_id", &parent)) < 0)
+		return;
+	/* a path that is not text names nothing: "" matches no namespace */
+	tn_arg(r, gl_params_is_text(r->id, strlen(r->id)) ? r->id : "");
+	tn_arg_i64_opt(r, has_parent, parent);
+	tn_exec(r, &q_namespace_exists, namespace_exists_read);
+}
+
 /* Route entry points. */
 static void
 h_list(struct http_txn *txn, const struct route_match *m)
@@ -89,8 +126,15 @@ h_get(struct http_txn *txn, const struct route_match *m)
 	tn_start(txn, m, "id", NULL, namespace_get);
 }
 
+static void
+h_exists(struct http_txn *txn, const struct route_match *m)
+{
+	tn_start(txn, m, "id", NULL, namespace_exists);
+}
+
 const struct route tn_namespace_routes[] = {
 	{ "GET", "/api/v4/namespaces", h_list, "api_namespaces" },
 	{ "GET", "/api/v4/namespaces/:id", h_get, "api_namespace" },
+	{ "GET", "/api/v4/namespaces/:id/exists", h_exists, "api_namespace_exists" },
 };
 const size_t tn_namespace_nroutes = nitems(tn_namespace_routes);

@@ -573,6 +573,16 @@ add_int_col(json_object *o, const char *key, PGresult *res, int row, const char 
 	json_object_object_add(o, key, v ? json_object_new_int64(strtoll(v, NULL, 10)) : NULL);
 }
 
+/* Adds a column holding JSON text, parsed; null for SQL NULL. */
+static void
+add_json_col(json_object *o, const char *key, PGresult *res, int row, const char *col)
+{
+	const char *v = pg_get(res, row, col);
+	char *cause = NULL;
+	json_object_object_add(o, key, v ? js_parse(v, strlen(v), &cause) : NULL);
+	free(cause);
+}
+
 /* Adds external URL + prefix + path. */
 static void
 add_url(struct tn_req *r, json_object *o, const char *key, const char *prefix, const char *path)
@@ -618,6 +628,14 @@ tn_group_json(struct tn_req *r, PGresult *res, int row)
 	add_col(o, "full_path", res, row, "full_path");
 	add_col(o, "created_at", res, row, "created_at");
 	add_int_col(o, "parent_id", res, row, "parent_id");
+	return o;
+}
+
+json_object *
+tn_group_detail_json(struct tn_req *r, PGresult *res, int row)
+{
+	json_object *o = tn_group_json(r, res, row);
+	add_json_col(o, "shared_with_groups", res, row, "shared_with_groups");
 	return o;
 }
 
@@ -740,6 +758,7 @@ tn_project_json(struct tn_req *r, PGresult *res, int row, enum tn_project_shape 
 	add_str(o, "container_registry_access_level", crl);
 	/* the cleanup policy: api_registry_policy.c */
 	json_object_object_add(o, "container_expiration_policy", rg_policy_json(res, row));
+	add_json_col(o, "shared_with_groups", res, row, "shared_with_groups");
 	add_int_col(o, "creator_id", res, row, "creator_id");
 	add_col(o, "updated_at", res, row, "updated_at");
 	if (shape == TN_PROJECT_WITH_ACCESS) {

@@ -8,6 +8,7 @@ registry_metad_SOURCES = \
 	metad/api_projects.c \
 	metad/api_members.c \
 	metad/api_namespaces.c \
+	metad/api_shares.c \
 	metad/registry.h \
 	metad/manifest.c metad/manifest.h \
 	metad/v2.c \

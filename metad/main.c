@@ -33,6 +33,7 @@ static const struct route_table tables[] = {
 	{ tn_project_routes, &tn_project_nroutes },
 	{ tn_member_routes, &tn_member_nroutes },
 	{ tn_namespace_routes, &tn_namespace_nroutes },
+	{ tn_share_routes, &tn_share_nroutes },
 	{ rg_routes, &rg_nroutes },
 	{ v2_routes, &v2_nroutes },
 	{ internal_blob_routes, &internal_blob_nroutes },

@@ -127,10 +127,14 @@ extern const char tn_description_message[];
 size_t tn_chars(const char *s);
 
 /* Columns the entity builders read. A project row joins its namespace n and the namespace's owner
- * o; the caller's direct project role (pm_level) and group role (gm_level) need $1, the caller. */
+ * o; the caller's direct project role (pm_level), group role (gm_level) and the shares the caller
+ * may see need $1 and $2, the caller. A group detail row adds TN_GROUP_DETAIL_COLS. */
 #define TN_GROUP_COLS                                                                              \
 	"n.id, n.name, n.path, n.full_path, n.full_name, n.parent_id, n.visibility, n.description, "   \
 	"gl_time(n.created_at) AS created_at"
+#define TN_GROUP_DETAIL_COLS                                                                       \
+	TN_GROUP_COLS ", group_shared_with_groups_json($1::bigint, $2::boolean, n.id)"                \
+	              " AS shared_with_groups"
 #define TN_NAMESPACE_COLS "n.id, n.name, n.path, n.kind, n.full_path, n.parent_id"
 #define TN_PROJECT_COLS                                                                            \
 	"p.id, p.name, p.path, p.full_path, p.description, p.visibility, "                             \
@@ -141,6 +145,7 @@ size_t tn_chars(const char *s);
 	"o.id AS owner_id, o.username AS owner_username, o.name AS owner_name, "                       \
 	"o.state AS owner_state, "                                                                     \
 	"container_expiration_policy_json(p.id) AS container_expiration_policy, "                      \
+	"project_shared_with_groups_json($1::bigint, $2::boolean, p.id) AS shared_with_groups, "       \
 	"(SELECT pm.access_level FROM project_members pm WHERE pm.project_id = p.id "                  \
 	"   AND pm.user_id = $1::bigint AND (pm.expires_at IS NULL OR pm.expires_at > current_date)) " \
 	"   AS pm_level, "                                                                             \
@@ -157,6 +162,8 @@ size_t tn_chars(const char *s);
 json_object *tn_user_basic(struct tn_req *r, const char *id, const char *username,
                            const char *name, const char *state);
 json_object *tn_group_json(struct tn_req *r, PGresult *res, int row);
+/* GitLab's GroupDetail: the group and shared_with_groups. */
+json_object *tn_group_detail_json(struct tn_req *r, PGresult *res, int row);
 json_object *tn_namespace_json(struct tn_req *r, PGresult *res, int row);
 json_object *tn_member_json(struct tn_req *r, PGresult *res, int row);
 enum tn_project_shape { TN_PROJECT_BASIC, TN_PROJECT_FULL, TN_PROJECT_WITH_ACCESS };
@@ -174,6 +181,8 @@ extern const struct route tn_member_routes[];
 extern const size_t tn_member_nroutes;
 extern const struct route tn_namespace_routes[];
 extern const size_t tn_namespace_nroutes;
+extern const struct route tn_share_routes[];
+extern const size_t tn_share_nroutes;
 
 /* api_projects.c: a project's JSON for the caller, read back after a write (201 or 200). */
 void tn_project_reply(struct tn_req *r, int64_t id, int status);
