@@ -161,7 +161,8 @@ pgc_down(struct pgc *c, const char *why)
 		PQclear(c->result);
 		c->result = NULL;
 	}
-	memset(c->prepared, 0, (size_t)c->nprepared * sizeof(bool));
+	if (c->nprepared > 0) /* no statement prepared yet: nothing to forget (prepared is NULL) */
+		memset(c->prepared, 0, (size_t)c->nprepared * sizeof(bool));
 	c->state = PGC_DOWN;
 	struct pg_query *q = c->q;
 	c->q = NULL;

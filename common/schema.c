@@ -1,0 +1,216 @@
+/* Applies the embedded schema (schema.h): migrations, then the live function definitions. */
+#include "schema.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "log.h"
+#include "util.h"
+
+/* An arbitrary constant naming "the registry's schema" in pg_advisory_lock(). */
+#define SCHEMA_LOCK_KEY "7209164331020"
+
+/* Runs sql (one or more statements); -1 with the server's first line in *cause. */
+static int
+exec_ok(PGconn *conn, const char *sql, char **cause)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		*cause = xstrdup(PQresultErrorMessage(res));
+		(*cause)[strcspn(*cause, "\n")] = '\0';
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* The first column of a one-row query with parameters as text (caller frees), NULL when no row;
+ * -1 with *cause when the query fails. */
+static int
+query_value(PGconn *conn, const char *sql, int n, const char *const *params, char **out,
+            char **cause)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*cause = xstrdup(PQresultErrorMessage(res));
+		(*cause)[strcspn(*cause, "\n")] = '\0';
+		PQclear(res);
+		return -1;
+	}
+	*out = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
+	PQclear(res);
+	return 0;
+}
+
+/* Applies one migration and records it, in one transaction. */
+static int
+apply_migration(PGconn *conn, const struct schema_file *m, char **cause)
+{
+	char version[16];
+	snprintf(version, sizeof(version), "%d", m->version);
+	char *err = NULL;
+	if (exec_ok(conn, "BEGIN", cause) < 0)
+		return -1;
+	if (exec_ok(conn, m->sql, &err) < 0) {
+		*cause = xasprintf("migration %s failed: %s", m->name, err);
+		free(err);
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return -1;
+	}
+	const char *params[] = { version, m->name };
+	PGresult *res = PQexecParams(conn,
+	                             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+	                             2, NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok || exec_ok(conn, "COMMIT", cause) < 0) {
+		if (!ok)
+			*cause = xasprintf("cannot record migration %s", m->name);
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return -1;
+	}
+	log_info("applied migration %s", m->name);
+	return 0;
+}
+
+/* Applies every version not recorded yet, not only those above the highest: versions are
+ * reserved per part of the code base and may land out of order. */
+static int
+apply_migrations(PGconn *conn, char **cause)
+{
+	for (unsigned i = 0; i < schema_nmigrations; i++) {
+		const struct schema_file *m = &schema_migrations[i];
+		char version[16];
+		snprintf(version, sizeof(version), "%d", m->version);
+		const char *vp[] = { version };
+		char *found = NULL;
+		if (query_value(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, vp,
+		                &found, cause) < 0)
+			return -1;
+		bool applied = found != NULL;
+		free(found);
+		if (!applied && apply_migration(conn, m, cause) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The digest of every function file, in order, as the database records it. */
+static void
+functions_digest(char out[DIGEST_STR_MAX])
+{
+	struct digest_ctx d;
+	digest_init(&d, DIGEST_SHA256);
+	for (unsigned i = 0; i < schema_nfunctions; i++) {
+		digest_update(&d, schema_functions[i].name, strlen(schema_functions[i].name) + 1);
+		digest_update(&d, schema_functions[i].sql, strlen(schema_functions[i].sql) + 1);
+	}
+	digest_final(&d, out);
+}
+
+/* Whether the database has a migration this binary does not know: it is older than the
+ * database, and its function definitions must not replace newer ones. */
+static int
+binary_is_older(PGconn *conn, bool *older, char **cause)
+{
+	int newest = 0;
+	for (unsigned i = 0; i < schema_nmigrations; i++)
+		if (schema_migrations[i].version > newest)
+			newest = schema_migrations[i].version;
+	char v[16];
+	snprintf(v, sizeof(v), "%d", newest);
+	const char *vp[] = { v };
+	char *found = NULL;
+	if (query_value(conn, "SELECT 1 FROM schema_migrations WHERE version > $1 LIMIT 1", 1, vp,
+	                &found, cause) < 0)
+		return -1;
+	*older = found != NULL;
+	free(found);
+	return 0;
+}
+
+/* (Re)defines every function, view and trigger in one transaction when their text changed. Bodies
+ * are not checked at creation (as pg_dump restores them), so files need no particular order;
+ * each is checked when first run. */
+static int
+apply_functions(PGconn *conn, char **cause)
+{
+	bool older;
+	if (binary_is_older(conn, &older, cause) < 0)
+		return -1;
+	if (older) {
+		log_warn("the database's schema is newer than this binary's: its functions stay");
+		return 0;
+	}
+	char digest[DIGEST_STR_MAX];
+	functions_digest(digest);
+	char *stored = NULL;
+	if (query_value(conn, "SELECT digest FROM schema_functions", 0, NULL, &stored, cause) < 0)
+		return -1;
+	bool same = stored != NULL && strcmp(stored, digest) == 0;
+	free(stored);
+	if (same)
+		return 0;
+	if (exec_ok(conn, "BEGIN", cause) < 0 ||
+	    exec_ok(conn, "SET LOCAL check_function_bodies = off", cause) < 0)
+		goto fail;
+	for (unsigned i = 0; i < schema_nfunctions; i++) {
+		char *err = NULL;
+		if (exec_ok(conn, schema_functions[i].sql, &err) < 0) {
+			*cause = xasprintf("schema/functions/%s.sql failed: %s", schema_functions[i].name,
+			                   err);
+			free(err);
+			goto fail;
+		}
+	}
+	const char *dp[] = { digest };
+	PGresult *res = PQexecParams(conn,
+	                             "INSERT INTO schema_functions (id, digest) VALUES (1, $1) "
+	                             "ON CONFLICT (id) DO UPDATE SET digest = $1, applied_at = now()",
+	                             1, NULL, dp, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok) {
+		*cause = xstrdup("cannot record the functions' digest");
+		goto fail;
+	}
+	if (exec_ok(conn, "COMMIT", cause) < 0)
+		goto fail;
+	log_info("applied the schema's functions (%u files)", schema_nfunctions);
+	return 0;
+fail:
+	PQclear(PQexec(conn, "ROLLBACK"));
+	return -1;
+}
+
+int
+schema_apply(PGconn *conn, char **cause)
+{
+	if (exec_ok(conn, "SELECT pg_advisory_lock(" SCHEMA_LOCK_KEY ")", cause) < 0)
+		return -1;
+	int rc = -1;
+	if (exec_ok(conn,
+	            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	            " version integer PRIMARY KEY,"
+	            " name text NOT NULL,"
+	            " applied_at timestamptz NOT NULL DEFAULT now());"
+	            "CREATE TABLE IF NOT EXISTS schema_functions ("
+	            " id integer PRIMARY KEY CHECK (id = 1),"
+	            " digest text NOT NULL,"
+	            " applied_at timestamptz NOT NULL DEFAULT now())",
+	            cause) < 0)
+		goto out;
+	if (apply_migrations(conn, cause) < 0 || apply_functions(conn, cause) < 0)
+		goto out;
+	rc = 0;
+out:;
+	char *ignored = NULL;
+	if (exec_ok(conn, "SELECT pg_advisory_unlock(" SCHEMA_LOCK_KEY ")", &ignored) < 0)
+		free(ignored);
+	return rc;
+}
