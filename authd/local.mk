@@ -19,4 +19,4 @@ registry_authd_SOURCES = \
 	authd/secret.c \
 	authd/status.c \
 	authd/users.c
-registry_authd_LDADD = $(COMMON_LIBS) $(PCRE2_LIBS) -lpthread
+registry_authd_LDADD = common/libschema.a $(COMMON_LIBS) $(PCRE2_LIBS) -lpthread

@@ -1,4 +1,4 @@
-/* registry-authd: credentials and the token service. It applies the schema migrations too,
+/* registry-authd: credentials and the token service. It applies the schema too,
  * when it starts before metad, and on first start creates the token signing key and the admin. */
 #include <event2/event.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 #include "authd.h"
 #include "cfg.h"
 #include "log.h"
-#include "migrate.h"
+#include "schema.h"
 #include "pg.h"
 #include "proc.h"
 #include "service.h"
@@ -53,7 +53,7 @@ authd_handle(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
-/* Once, in the master: signing key, migrations, the admin root. */
+/* Once, in the master: signing key, the schema, the admin root. */
 static int
 authd_master_init(const struct cfg *cfg, char **cause)
 {
@@ -62,7 +62,7 @@ authd_master_init(const struct cfg *cfg, char **cause)
 	PGconn *conn = pg_connect_blocking(cfg_database(cfg, "authd"), cause);
 	if (conn == NULL)
 		return -1;
-	int rc = migrate_apply(conn, cause);
+	int rc = schema_apply(conn, cause);
 	if (rc == 0)
 		rc = bootstrap_run(conn, cfg, cause);
 	PQfinish(conn);

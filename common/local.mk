@@ -16,7 +16,6 @@ common_libcommon_a_SOURCES = \
 	common/json.c common/json.h \
 	common/log.c common/log.h \
 	common/metrics.c common/metrics.h \
-	common/migrate.c common/migrate.h \
 	common/multipart.c common/multipart.h \
 	common/names.c common/names.h \
 	common/pg.c common/pg.h \
@@ -31,11 +30,16 @@ common_libcommon_a_SOURCES = \
 	common/v2path.c common/v2path.h \
 	common/v2reply.c common/v2reply.h \
 	common/wire.h
-nodist_common_libcommon_a_SOURCES = common/migrations.c
 
-# The schema migrations, embedded so a binary carries exactly the schema it was built for.
-MIGRATIONS = $(sort $(wildcard $(srcdir)/metad/migrations/*.sql))
-common/migrations.c: $(MIGRATIONS) $(srcdir)/build-aux/embed-sql.sh
-	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed-sql.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
-CLEANFILES += common/migrations.c
-EXTRA_DIST += build-aux/embed-sql.sh $(MIGRATIONS)
+# The database schema (schema/), embedded only in the daemons that own the database (authd, metad),
+# so a binary carries exactly the schema it was built for.
+noinst_LIBRARIES += common/libschema.a
+common_libschema_a_SOURCES = common/schema.c common/schema.h
+nodist_common_libschema_a_SOURCES = common/schema_sql.c
+SCHEMA_MIGRATIONS = $(sort $(wildcard $(srcdir)/schema/migrations/*.sql))
+SCHEMA_FUNCTIONS = $(sort $(wildcard $(srcdir)/schema/functions/*.sql))
+common/schema_sql.c: $(SCHEMA_MIGRATIONS) $(SCHEMA_FUNCTIONS) $(srcdir)/build-aux/embed-schema.sh
+	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed-schema.sh $(SCHEMA_MIGRATIONS) -- \
+	    $(SCHEMA_FUNCTIONS) > $@.tmp && mv $@.tmp $@
+CLEANFILES += common/schema_sql.c
+EXTRA_DIST += build-aux/embed-schema.sh $(SCHEMA_MIGRATIONS) $(SCHEMA_FUNCTIONS)

@@ -2,7 +2,7 @@
  * Sharing with groups (GitLab's doc/api/projects.md "Share project with group", doc/api/groups.md
  * "Share groups with groups"): POST and DELETE /projects/:id/share and /groups/:id/share, and a
  * project's groups (GET /projects/:id/groups: its ancestors, and with with_shared the groups it
- * is shared with). Who may share, and what a share grants, is SQL (migrations/023_sharing.sql).
+ * is shared with). Who may share, and what a share grants, is SQL (schema/functions/sharing.sql and rights.sql).
  */
 #include <stdlib.h>
 #include <string.h>

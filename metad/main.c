@@ -1,11 +1,11 @@
-/* registry-metad: metadata in PostgreSQL; applies the schema migrations at start. */
+/* registry-metad: metadata in PostgreSQL; applies the schema (migrations and functions) at start. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_registry.h"
 #include "cfg.h"
 #include "metad.h"
-#include "migrate.h"
+#include "schema.h"
 #include "pg.h"
 #include "proc.h"
 #include "registry.h"
@@ -47,14 +47,14 @@ metad_handle(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
-/* Once, in the master: the schema migrations. */
+/* Once, in the master: the schema (schema.h). */
 static int
 metad_master_init(const struct cfg *cfg, char **cause)
 {
 	PGconn *conn = pg_connect_blocking(cfg_database(cfg, "metad"), cause);
 	if (conn == NULL)
 		return -1;
-	int rc = migrate_apply(conn, cause);
+	int rc = schema_apply(conn, cause);
 	PQfinish(conn);
 	return rc;
 }

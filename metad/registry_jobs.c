@@ -2,9 +2,10 @@
  * Background jobs of the Container Registry API: deleting repositories and deleting tags in bulk
  * (asked over the API, or queued by a project's cleanup policy when its time comes).
  *
- * Jobs are rows of registry_jobs (migrations/020_registry_api.sql). Every worker runs one job at
- * a time from a libevent timer: it claims the oldest runnable job with FOR UPDATE SKIP LOCKED and
- * a lease of LEASE_SECONDS, and renews the lease at every step. Steps are short statements
+ * Jobs are rows of registry_jobs (schema/migrations/020_registry_api.sql), worked by the functions
+ * of schema/functions/registry_jobs.sql. Every worker runs one job at a time from a libevent
+ * timer: it claims the oldest runnable job with FOR UPDATE SKIP LOCKED and a lease of
+ * LEASE_SECONDS, and renews the lease at every step. Steps are short statements
  * (BATCH rows each), so a 10,000-tag repository never holds long locks and requests keep being
  * served between them. A worker that dies leaves its lease to expire and another worker takes
  * the job again from where the data stands (every step is idempotent); a job that fails

@@ -3,7 +3,7 @@
  * share. A request becomes a struct tn_req: the caller (from the gateway's X-Registry-* headers),
  * the parameters GitLab takes from the query, a form or a JSON body (merged, the body winning),
  * the route's placeholders, and the SQL arguments being assembled. Rights and multi-step writes
- * live in SQL (migrations/005_tenancy_api.sql); the modules validate input, run one statement
+ * live in SQL (schema/functions/tenancy.sql and rights.sql); the modules validate input, run one statement
  * (or a write and the read of its result) and shape GitLab's answers.
  */
 #ifndef REGISTRY_METAD_TENANCY_H
@@ -96,7 +96,7 @@ void tn_not_found(struct tn_req *r, const char *what);
 void tn_db_error(struct tn_req *r, PGresult *res);
 /* 400 {"message": {key: [text]}}: a model validation error. */
 void tn_fail_validation(struct tn_req *r, const char *key, const char *text);
-/* The status word of a tenancy write function's one-row result (migrations/005_tenancy_api.sql);
+/* The status word of a tenancy write function's one-row result (schema/functions/tenancy.sql);
  * NULL once answered: the query failed (500/503), "not_found" (404 "<r->what> Not Found") or
  * "forbidden" (403). */
 const char *tn_status(struct tn_req *r, PGresult *res);

@@ -7,20 +7,15 @@
 -- the catalog's order (bytewise, COLLATE "C").
 
 -- A repository's path from its project's full_path and its name ('' for the project's own image).
-CREATE FUNCTION registry_repository_path(p_full_path text, p_name text) RETURNS text
+CREATE OR REPLACE FUNCTION registry_repository_path(p_full_path text, p_name text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT lower(p_full_path) || CASE WHEN p_name = '' THEN '' ELSE '/' || p_name END
 $$;
 
-ALTER TABLE repositories ADD COLUMN path text COLLATE "C";
-UPDATE repositories r SET path = registry_repository_path(p.full_path, r.name)
-  FROM projects p WHERE p.id = r.project_id;
-ALTER TABLE repositories ALTER COLUMN path SET NOT NULL;
-
 -- The path of a repository being written. The project's row is read FOR SHARE: a rename that
 -- has not committed yet makes this wait and then read the new full_path, and a rename that
 -- starts after this waits until the repository is visible to its own rewrite.
-CREATE FUNCTION repositories_set_path() RETURNS trigger
+CREATE OR REPLACE FUNCTION repositories_set_path() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     SELECT registry_repository_path(p.full_path, NEW.name) INTO NEW.path
@@ -29,11 +24,8 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER repositories_path BEFORE INSERT OR UPDATE OF project_id, name ON repositories
-    FOR EACH ROW EXECUTE FUNCTION repositories_set_path();
-
 -- A project's new full_path carried to its repositories.
-CREATE FUNCTION projects_repositories_path() RETURNS trigger
+CREATE OR REPLACE FUNCTION projects_repositories_path() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE repositories r SET path = registry_repository_path(NEW.full_path, r.name)
@@ -41,20 +33,6 @@ BEGIN
     RETURN NULL;
 END
 $$;
-
-CREATE TRIGGER projects_repositories_path AFTER UPDATE OF full_path ON projects
-    FOR EACH ROW WHEN (OLD.full_path IS DISTINCT FROM NEW.full_path)
-    EXECUTE FUNCTION projects_repositories_path();
-
--- The catalog's two walks: the whole instance in path order, and one project's repositories in
--- path order. Repositories being deleted are left out of both (the catalog does not list them).
-CREATE INDEX repositories_catalog_idx ON repositories (path)
-    WHERE status IS NULL OR status = 'delete_failed';
-CREATE INDEX repositories_project_catalog_idx ON repositories (project_id, path)
-    WHERE status IS NULL OR status = 'delete_failed';
--- The projects anyone (public) or any signed-in user (internal) may pull from.
-CREATE INDEX projects_registry_open_idx ON projects (visibility)
-    WHERE container_registry_access_level = 'enabled';
 
 -- What a caller may pull, as sets rather than a test per project: the rules of
 -- registry_can_pull and registry_user_can_pull in the form a listing needs. A project is
@@ -66,7 +44,7 @@ CREATE INDEX projects_registry_open_idx ON projects (visibility)
 --   it (directly, through a group, or owning the personal namespace), or the caller is a live
 --   deploy token with read_registry that covers it (its project, or a project below its group).
 -- A deploy token pulls what it covers and what anyone may (public projects).
-CREATE FUNCTION registry_pull_scope(p_user bigint, p_admin boolean, p_deploy_token bigint,
+CREATE OR REPLACE FUNCTION registry_pull_scope(p_user bigint, p_admin boolean, p_deploy_token bigint,
                                     OUT all_projects boolean, OUT visibilities text[],
                                     OUT project_ids bigint[])
 LANGUAGE plpgsql STABLE AS $$
@@ -109,7 +87,7 @@ $$;
 -- the next project's path sorts after p_limit paths already found. A project sorting before
 -- p_after has repositories after it only when its path is a prefix of p_after. The work follows
 -- the number of projects and the page, not the number of repositories.
-CREATE FUNCTION registry_catalog_of(p_projects bigint[], p_after text, p_limit bigint)
+CREATE OR REPLACE FUNCTION registry_catalog_of(p_projects bigint[], p_after text, p_limit bigint)
 RETURNS TABLE (path text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -152,7 +130,7 @@ $$;
 --   good share of the instance is open to the caller; when it is not, the open projects in
 --   path order after all;
 --   the projects the caller holds a role on or a deploy token covers, in path order.
-CREATE FUNCTION registry_catalog(p_last text, p_user bigint, p_admin boolean,
+CREATE OR REPLACE FUNCTION registry_catalog(p_last text, p_user bigint, p_admin boolean,
                                  p_deploy_token bigint, p_limit bigint)
 RETURNS TABLE (path text)
 LANGUAGE plpgsql STABLE AS $$
@@ -218,3 +196,10 @@ BEGIN
      ORDER BY x.path COLLATE "C" LIMIT p_limit;
 END
 $$;
+
+CREATE OR REPLACE TRIGGER repositories_path BEFORE INSERT OR UPDATE OF project_id, name ON repositories
+    FOR EACH ROW EXECUTE FUNCTION repositories_set_path();
+
+CREATE OR REPLACE TRIGGER projects_repositories_path AFTER UPDATE OF full_path ON projects
+    FOR EACH ROW WHEN (OLD.full_path IS DISTINCT FROM NEW.full_path)
+    EXECUTE FUNCTION projects_repositories_path();

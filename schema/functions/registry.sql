@@ -1,35 +1,54 @@
--- The registry's rules as SQL functions, so that each /v2 operation is one statement (one
--- round trip, one transaction) from metad.
+-- The registry's rules over its tables (/v2 and the token service): the project a repository path
+-- belongs to, pushes, blob links and mounts, manifests and their references, the pull right, and
+-- the tags_version counter that keeps tags/list answers current.
+--
+-- The functions every /v2 request calls are PL/pgSQL, not SQL: PostgreSQL cannot inline
+-- SQL-language functions that read tables, so it parsed and planned their bodies on every call
+-- (half of all CPU under a manifest GET load), while PL/pgSQL keeps each statement's plan for the
+-- life of the connection.
 
--- The project a registry path belongs to and the name below it: the longest project full_path
--- that is a prefix of the path at a '/' boundary. NULLs when no project matches. Paths on /v2
--- are lowercase; GitLab lowercases project paths in image names the same way.
-CREATE FUNCTION registry_resolve(p_path text, OUT project_id bigint, OUT name text)
-LANGUAGE sql STABLE AS $$
-    SELECT p.id,
-           CASE WHEN length(p.full_path) >= length(p_path) THEN ''
-                ELSE substr(p_path, length(p.full_path) + 2) END
+CREATE OR REPLACE FUNCTION registry_resolve(p_path text, OUT project_id bigint, OUT name text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_parts text[] := string_to_array(p_path, '/');
+    v_candidates text[] := '{}';
+    v_full text;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(v_parts, 1), 0) LOOP
+        v_candidates := v_candidates || array_to_string(v_parts[1:i], '/');
+    END LOOP;
+    SELECT p.id, p.full_path INTO project_id, v_full
       FROM projects p
-     WHERE lower(p.full_path) = ANY (
-               SELECT array_to_string(s.parts[1:i], '/')
-                 FROM (SELECT string_to_array(p_path, '/') AS parts) s,
-                      generate_series(1, coalesce(array_length(s.parts, 1), 0)) AS i)
+     WHERE lower(p.full_path) = ANY (v_candidates)
      ORDER BY length(p.full_path) DESC
-     LIMIT 1
+     LIMIT 1;
+    IF project_id IS NOT NULL THEN
+        name := CASE WHEN length(v_full) >= length(p_path) THEN ''
+                     ELSE substr(p_path, length(v_full) + 2) END;
+    END IF;
+END
 $$;
 
--- The repository at a path, or NULL.
-CREATE FUNCTION registry_repository_id(p_path text) RETURNS bigint
-LANGUAGE sql STABLE AS $$
-    SELECT r.id
-      FROM registry_resolve(p_path) x
-      JOIN repositories r ON r.project_id = x.project_id AND r.name = x.name
+CREATE OR REPLACE FUNCTION registry_repository_id(p_path text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_project bigint;
+    v_name text;
+    v_id bigint;
+BEGIN
+    SELECT x.project_id, x.name INTO v_project, v_name FROM registry_resolve(p_path) x;
+    IF v_project IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT r.id INTO v_id FROM repositories r WHERE r.project_id = v_project AND r.name = v_name;
+    RETURN v_id;
+END
 $$;
 
 -- The repository a push into p_path writes to, created on first use when p_create. error is
 -- set (and repository_id NULL) when the path has no project, is more than two segments below
 -- its project, or the repository is being deleted.
-CREATE FUNCTION registry_push_repository(p_path text, p_create boolean,
+CREATE OR REPLACE FUNCTION registry_push_repository(p_path text, p_create boolean,
                                          OUT repository_id bigint, OUT error text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -68,27 +87,26 @@ BEGIN
 END
 $$;
 
--- Whether a caller may pull a project's images: an admin, a user by GitLab's rules, or a deploy
--- token (live, with read_registry) that covers the project; what anyone may pull (public
--- projects) a deploy token may pull too.
-CREATE FUNCTION registry_can_pull(p_user bigint, p_admin boolean, p_deploy_token bigint,
-                                  p_project bigint) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT CASE
-        WHEN p_deploy_token > 0 THEN EXISTS (
+CREATE OR REPLACE FUNCTION registry_can_pull(p_user bigint, p_admin boolean, p_deploy_token bigint,
+                                             p_project bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_deploy_token > 0 THEN
+        RETURN EXISTS (
             SELECT 1 FROM deploy_tokens t, projects p
              WHERE t.id = p_deploy_token AND p.id = p_project
                AND NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > now())
                AND 'read_registry' = ANY (t.scopes)
                AND p.container_registry_access_level <> 'disabled'
                AND deploy_token_covers(p_deploy_token, p_project))
-            OR coalesce(registry_user_can_pull(0, false, p_project), false)
-        ELSE coalesce(registry_user_can_pull(p_user, p_admin, p_project), false)
-    END
+            OR coalesce(registry_user_can_pull(0, false, p_project), false);
+    END IF;
+    RETURN coalesce(registry_user_can_pull(p_user, p_admin, p_project), false);
+END
 $$;
 
 -- Links a verified, stored blob into the repository at p_path (created on first push).
-CREATE FUNCTION registry_link_blob(p_path text, p_digest text, p_size bigint,
+CREATE OR REPLACE FUNCTION registry_link_blob(p_path text, p_digest text, p_size bigint,
                                    OUT repository_id bigint, OUT error text)
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -107,7 +125,7 @@ $$;
 -- copy. With p_from, from that repository only (the caller's token must grant pull on it:
 -- p_from_pull); without, from any repository the caller may pull. size is NULL (and error
 -- unset) when there is nothing to mount, error is set when p_path refuses pushes.
-CREATE FUNCTION registry_mount_blob(p_path text, p_digest text, p_from text, p_from_pull boolean,
+CREATE OR REPLACE FUNCTION registry_mount_blob(p_path text, p_digest text, p_from text, p_from_pull boolean,
                                     p_user bigint, p_admin boolean, p_deploy_token bigint,
                                     OUT size bigint, OUT error text)
 LANGUAGE plpgsql AS $$
@@ -151,7 +169,7 @@ $$;
 -- in p_blobs must be linked in the repository with the size p_blob_sizes declares, and every
 -- manifest in p_children must exist there. error is 'denied', 'blob_unknown', 'size_mismatch'
 -- or 'manifest_unknown' with detail naming the culprit; NULL on success.
-CREATE FUNCTION registry_put_manifest(
+CREATE OR REPLACE FUNCTION registry_put_manifest(
     p_path text, p_digest text, p_media_type text, p_artifact_type text,
     p_config_digest text, p_config_media_type text, p_subject text, p_annotations jsonb,
     p_payload bytea, p_blobs text[], p_blob_sizes bigint[], p_children text[], p_tag text,
@@ -234,3 +252,29 @@ BEGIN
     UPDATE repositories SET updated_at = now() WHERE id = v_repo;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION tags_bump_version_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE repositories SET tags_version = tags_version + 1 WHERE id = NEW.repository_id;
+    IF TG_OP = 'UPDATE' AND OLD.repository_id <> NEW.repository_id THEN
+        UPDATE repositories SET tags_version = tags_version + 1 WHERE id = OLD.repository_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tags_bump_version_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE repositories SET tags_version = tags_version + 1
+     WHERE id IN (SELECT repository_id FROM old_rows);
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER tags_version_write AFTER INSERT OR UPDATE ON tags
+    FOR EACH ROW EXECUTE FUNCTION tags_bump_version_row();
+
+CREATE OR REPLACE TRIGGER tags_version_delete AFTER DELETE ON tags
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION tags_bump_version_deleted();

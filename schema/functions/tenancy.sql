@@ -1,85 +1,25 @@
--- The groups, projects and members API: the rights it lists by, and every multi-step write as one
--- function, so that a request is one round trip for the write (and one to read the result back)
--- and each write is atomic. Functions answer a status word the API maps onto GitLab's answers:
--- 'ok', 'not_found' (the caller may not see it: GitLab answers 404 either way), 'forbidden', and
--- the validation failures of each write.
-
-ALTER TABLE projects ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
-ALTER TABLE namespaces ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
-
--- The role functions of 002, same queries, in PL/pgSQL: an SQL function called from another one
--- (project_visible, group_visible, registry_user_can_pull) is planned again on every call, which
--- cost 0.7 ms per project_visible() with 10k projects; PL/pgSQL keeps the plan per connection
--- (0.015 ms).
-CREATE OR REPLACE FUNCTION project_access_level(p_user bigint, p_project bigint) RETURNS integer
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN (SELECT coalesce(max(lvl), 0) FROM (
-        SELECT pm.access_level AS lvl
-          FROM project_members pm
-         WHERE pm.project_id = p_project AND pm.user_id = p_user
-           AND (pm.expires_at IS NULL OR pm.expires_at > current_date)
-        UNION ALL
-        SELECT gm.access_level
-          FROM projects p
-          JOIN namespaces n ON n.id = p.namespace_id
-          JOIN group_members gm ON gm.namespace_id = ANY (n.traversal_ids)
-         WHERE p.id = p_project AND gm.user_id = p_user
-           AND (gm.expires_at IS NULL OR gm.expires_at > current_date)
-        UNION ALL
-        SELECT 50
-          FROM projects p
-          JOIN namespaces n ON n.id = p.namespace_id
-         WHERE p.id = p_project AND n.kind = 'user' AND n.owner_id = p_user
-    ) levels);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION group_access_level(p_user bigint, p_namespace bigint) RETURNS integer
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN (SELECT coalesce(max(gm.access_level), 0)
-              FROM namespaces n
-              JOIN group_members gm ON gm.namespace_id = ANY (n.traversal_ids)
-             WHERE n.id = p_namespace AND gm.user_id = p_user
-               AND (gm.expires_at IS NULL OR gm.expires_at > current_date));
-END
-$$;
+-- The groups, projects and members API: every multi-step write as one function, so that a request
+-- is one round trip for the write (and one to read the result back) and each write is atomic.
+-- Functions answer a status word the API maps onto GitLab's answers: 'ok', 'not_found' (the caller
+-- may not see it: GitLab answers 404 either way), 'forbidden', and the validation failures of each
+-- write.
 
 -- Every write to the shared path space of namespaces and projects takes this lock first, so two
 -- writers cannot both decide that a path is free (the unique indexes cover one table each).
-CREATE FUNCTION tenancy_path_lock() RETURNS void
+CREATE OR REPLACE FUNCTION tenancy_path_lock() RETURNS void
 LANGUAGE sql AS $$
     SELECT pg_advisory_xact_lock(7209164331022)
 $$;
 
-CREATE FUNCTION visibility_rank(v text) RETURNS integer
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE v WHEN 'private' THEN 0 WHEN 'internal' THEN 10 WHEN 'public' THEN 20 END
-$$;
-
--- The ILIKE pattern matching q anywhere, with q's own wildcards taken literally.
-CREATE FUNCTION like_pattern(q text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT '%' || replace(replace(replace(q, '\', '\\'), '%', '\%'), '_', '\_') || '%'
-$$;
-
--- GitLab's role names, as its messages print them.
-CREATE FUNCTION access_level_name(l integer) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE l WHEN 10 THEN 'Guest' WHEN 20 THEN 'Reporter' WHEN 30 THEN 'Developer'
-                  WHEN 40 THEN 'Maintainer' WHEN 50 THEN 'Owner' ELSE 'No access' END
-$$;
-
 -- Whether a full path is used by a namespace or a project (one path space, case-insensitive).
-CREATE FUNCTION path_taken(p_full_path text) RETURNS boolean
+CREATE OR REPLACE FUNCTION path_taken(p_full_path text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM namespaces WHERE lower(full_path) = lower(p_full_path))
         OR EXISTS (SELECT 1 FROM projects WHERE lower(full_path) = lower(p_full_path))
 $$;
 
 -- A project, group or namespace named by id or by full path (the API's ":id"). NULL: none.
-CREATE FUNCTION project_ref(p_id bigint, p_path text) RETURNS bigint
+CREATE OR REPLACE FUNCTION project_ref(p_id bigint, p_path text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF p_id IS NOT NULL THEN
@@ -89,7 +29,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION group_ref(p_id bigint, p_path text) RETURNS bigint
+CREATE OR REPLACE FUNCTION group_ref(p_id bigint, p_path text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF p_id IS NOT NULL THEN
@@ -99,7 +39,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION namespace_ref(p_id bigint, p_path text) RETURNS bigint
+CREATE OR REPLACE FUNCTION namespace_ref(p_id bigint, p_path text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF p_id IS NOT NULL THEN
@@ -109,77 +49,11 @@ BEGIN
 END
 $$;
 
--- Whether a caller may see a namespace: any group it may see, its own user namespace.
-CREATE FUNCTION namespace_visible(p_user bigint, p_admin boolean, p_namespace bigint)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN n.kind = 'group' THEN coalesce(group_visible(p_user, p_admin, n.id), false)
-                ELSE p_admin OR (p_user > 0 AND n.owner_id = p_user) END
-      FROM namespaces n WHERE n.id = p_namespace
-$$;
-
--- Groups a user holds a role in, directly or inherited from an ancestor (the highest wins).
-CREATE FUNCTION user_group_levels(p_user bigint)
-RETURNS TABLE (namespace_id bigint, access_level integer) LANGUAGE sql STABLE AS $$
-    SELECT d.id, max(gm.access_level)
-      FROM group_members gm
-      JOIN namespaces d ON d.traversal_ids @> ARRAY[gm.namespace_id]
-     WHERE gm.user_id = p_user AND (gm.expires_at IS NULL OR gm.expires_at > current_date)
-     GROUP BY d.id
-$$;
-
--- Projects a user holds a role on: direct membership, an ancestor group's, or owning the personal
--- namespace the project lives in.
-CREATE FUNCTION user_project_levels(p_user bigint)
-RETURNS TABLE (project_id bigint, access_level integer) LANGUAGE sql STABLE AS $$
-    SELECT l.project_id, max(l.lvl) FROM (
-        SELECT pm.project_id, pm.access_level AS lvl
-          FROM project_members pm
-         WHERE pm.user_id = p_user AND (pm.expires_at IS NULL OR pm.expires_at > current_date)
-        UNION ALL
-        SELECT p.id, g.access_level
-          FROM user_group_levels(p_user) g JOIN projects p ON p.namespace_id = g.namespace_id
-        UNION ALL
-        SELECT p.id, 50
-          FROM namespaces n JOIN projects p ON p.namespace_id = n.id
-         WHERE n.kind = 'user' AND n.owner_id = p_user
-    ) l GROUP BY l.project_id
-$$;
-
--- Groups a user sees through membership (GitLab's "my groups"): those it holds a role in, and
--- every ancestor of a group or project it is a member of.
-CREATE FUNCTION user_member_groups(p_user bigint)
-RETURNS TABLE (namespace_id bigint) LANGUAGE sql STABLE AS $$
-    SELECT g.namespace_id FROM user_group_levels(p_user) g
-    UNION
-    SELECT unnest(n.traversal_ids)
-      FROM group_members gm JOIN namespaces n ON n.id = gm.namespace_id
-     WHERE gm.user_id = p_user AND (gm.expires_at IS NULL OR gm.expires_at > current_date)
-    UNION
-    SELECT unnest(n.traversal_ids)
-      FROM project_members pm
-      JOIN projects p ON p.id = pm.project_id
-      JOIN namespaces n ON n.id = p.namespace_id AND n.kind = 'group'
-     WHERE pm.user_id = p_user AND (pm.expires_at IS NULL OR pm.expires_at > current_date)
-$$;
-
--- The highest role a user inherits on a group from its ancestors (not the group itself), and
--- the ancestor it comes from.
-CREATE FUNCTION inherited_group_level(p_user bigint, p_traversal bigint[],
-                                      OUT access_level integer, OUT group_name text)
-LANGUAGE sql STABLE AS $$
-    SELECT gm.access_level, n.name
-      FROM group_members gm JOIN namespaces n ON n.id = gm.namespace_id
-     WHERE gm.user_id = p_user AND gm.namespace_id = ANY (p_traversal)
-       AND (gm.expires_at IS NULL OR gm.expires_at > current_date)
-     ORDER BY gm.access_level DESC, array_length(n.traversal_ids, 1)
-     LIMIT 1
-$$;
-
 -- ---- groups ------------------------------------------------------------------------------------
 
 -- Creates a group (a subgroup when p_parent is given) with its creator as Owner.
 -- Statuses: parent_not_found, forbidden, visibility_parent, path_taken, ok.
-CREATE FUNCTION group_create(p_user bigint, p_admin boolean, p_name text, p_path text,
+CREATE OR REPLACE FUNCTION group_create(p_user bigint, p_admin boolean, p_name text, p_path text,
                              p_parent bigint, p_visibility text, p_description text,
                              OUT status text, OUT group_id bigint)
 LANGUAGE plpgsql AS $$
@@ -235,7 +109,7 @@ $$;
 
 -- Rewrites full_path, full_name (and traversal_ids when p_traversal is given) of a namespace and
 -- everything below it, and full_path of every project below it, in one pass each.
-CREATE FUNCTION namespace_rewrite(p_ns bigint, p_old_path text, p_old_name text,
+CREATE OR REPLACE FUNCTION namespace_rewrite(p_ns bigint, p_old_path text, p_old_name text,
                                   p_new_path text, p_new_name text,
                                   p_old_depth integer, p_traversal bigint[])
 RETURNS void LANGUAGE sql AS $$
@@ -254,7 +128,7 @@ $$;
 -- Updates a group; a new name or path is carried to every namespace and project below it.
 -- Statuses: not_found, forbidden, path_taken, visibility_parent, visibility_subgroups,
 -- visibility_projects, ok.
-CREATE FUNCTION group_update(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
+CREATE OR REPLACE FUNCTION group_update(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
                              p_name text, p_path text, p_visibility text, p_description text,
                              OUT status text, OUT group_id bigint)
 LANGUAGE plpgsql AS $$
@@ -321,7 +195,7 @@ $$;
 
 -- Deletes a group with its subgroups, projects and memberships.
 -- Statuses: not_found, forbidden, ok.
-CREATE FUNCTION group_delete(p_user bigint, p_admin boolean, p_id bigint, p_ref text)
+CREATE OR REPLACE FUNCTION group_delete(p_user bigint, p_admin boolean, p_id bigint, p_ref text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     g bigint := group_ref(p_id, p_ref);
@@ -340,7 +214,7 @@ $$;
 -- Moves a group under another group (p_target), or to the top level (p_target NULL); everything
 -- below it follows, and what is more visible than its new parent is lowered to it.
 -- Statuses: not_found, target_not_found, and 'failed' with GitLab's reason in detail; ok.
-CREATE FUNCTION group_transfer(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
+CREATE OR REPLACE FUNCTION group_transfer(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
                                p_target bigint, OUT status text, OUT detail text,
                                OUT group_id bigint)
 LANGUAGE plpgsql AS $$
@@ -422,7 +296,7 @@ $$;
 -- personal namespace its owner becomes the project's Owner member, as in GitLab.
 -- Statuses: user_not_found, namespace_invalid, limit_reached (detail: the limit), visibility
 -- (detail: the group's visibility), taken (detail: "name", "path" or "name,path"), ok.
-CREATE FUNCTION project_create(p_user bigint, p_admin boolean, p_namespace bigint, p_name text,
+CREATE OR REPLACE FUNCTION project_create(p_user bigint, p_admin boolean, p_namespace bigint, p_name text,
                                p_path text, p_description text, p_visibility text,
                                p_registry_access text,
                                OUT status text, OUT project_id bigint, OUT detail text)
@@ -490,7 +364,7 @@ $$;
 -- Updates a project's settings; a new path moves its full path (its images follow: repositories
 -- name their project by id). Statuses: not_found, forbidden, visibility (detail: the group's
 -- visibility), taken (detail as in project_create), ok.
-CREATE FUNCTION project_update(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
+CREATE OR REPLACE FUNCTION project_update(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
                                p_name text, p_path text, p_description text, p_visibility text,
                                p_registry_access text,
                                OUT status text, OUT project_id bigint, OUT detail text)
@@ -550,7 +424,7 @@ END
 $$;
 
 -- Deletes a project (Owner or admin). Statuses: not_found, forbidden, ok.
-CREATE FUNCTION project_delete(p_user bigint, p_admin boolean, p_id bigint, p_ref text)
+CREATE OR REPLACE FUNCTION project_delete(p_user bigint, p_admin boolean, p_id bigint, p_ref text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     pid bigint := project_ref(p_id, p_ref);
@@ -566,13 +440,20 @@ BEGIN
 END
 $$;
 
+-- Users' administration as GitLab has it, and a fix to project transfers.
+
+-- project_transfer() into a user namespace named project_members' key columns in ON CONFLICT,
+-- where the OUT parameter project_id made "project_id" ambiguous: every transfer into a personal
+-- namespace failed. The constraint is named instead; the rest is as in 005.
+--
 -- Moves a project to another namespace (by id or full path): the caller needs Owner on the
 -- project and Maintainer or more on the target; a visibility above the target group's is lowered
 -- to it. Statuses: not_found, forbidden, namespace_not_found, and 'failed' with GitLab's reason
 -- in detail; ok.
-CREATE FUNCTION project_transfer(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
-                                 p_ns_id bigint, p_ns_path text,
-                                 OUT status text, OUT project_id bigint, OUT detail text)
+CREATE OR REPLACE FUNCTION project_transfer(p_user bigint, p_admin boolean, p_id bigint,
+                                            p_ref text, p_ns_id bigint, p_ns_path text,
+                                            OUT status text, OUT project_id bigint,
+                                            OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     p projects%ROWTYPE;
@@ -617,7 +498,8 @@ BEGIN
     IF n.kind = 'user' THEN
         INSERT INTO project_members (project_id, user_id, access_level, created_by)
         VALUES (p.id, n.owner_id, 50, p_user)
-        ON CONFLICT (project_id, user_id) DO UPDATE SET access_level = 50, expires_at = NULL;
+        ON CONFLICT ON CONSTRAINT project_members_pkey
+        DO UPDATE SET access_level = 50, expires_at = NULL;
     END IF;
     status := 'ok';
     detail := NULL;
@@ -631,7 +513,7 @@ $$;
 
 -- The source of a membership (a project, or a group) as the caller sees it: its id, the caller's
 -- role on it, the traversal its inherited roles come from, and whether it may be seen at all.
-CREATE FUNCTION member_source(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+CREATE OR REPLACE FUNCTION member_source(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
                               p_ref text, OUT source_id bigint, OUT visible boolean,
                               OUT caller_level integer, OUT ancestors bigint[])
 LANGUAGE plpgsql STABLE AS $$
@@ -657,7 +539,7 @@ $$;
 -- Whether removing or lowering p_member's Owner role would leave the source without an Owner:
 -- a top-level group needs one of its own; a subgroup inherits its ancestors'; a personal
 -- project's owner is its namespace's owner.
-CREATE FUNCTION member_is_last_owner(p_kind text, p_source bigint, p_ancestors bigint[],
+CREATE OR REPLACE FUNCTION member_is_last_owner(p_kind text, p_source bigint, p_ancestors bigint[],
                                      p_member bigint)
 RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN p_kind = 'project' THEN
@@ -680,7 +562,7 @@ $$;
 -- Adds a member. Managing members needs Maintainer (Owner to grant Owner) or admin.
 -- Statuses: not_found, forbidden, exists, user_not_found, expires_past, below_inherited (detail:
 -- the role and group it is inherited from), ok.
-CREATE FUNCTION member_add(p_user bigint, p_admin boolean, p_kind text, p_id bigint, p_ref text,
+CREATE OR REPLACE FUNCTION member_add(p_user bigint, p_admin boolean, p_kind text, p_id bigint, p_ref text,
                            p_member bigint, p_level integer, p_expires date,
                            OUT status text, OUT detail text)
 LANGUAGE plpgsql AS $$
@@ -736,7 +618,7 @@ $$;
 -- Changes a member's role and/or expiry (p_set_expires: whether p_expires was given; NULL then
 -- clears it). Statuses: not_found, forbidden, member_not_found, last_owner, expires_past,
 -- below_inherited, ok.
-CREATE FUNCTION member_update(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+CREATE OR REPLACE FUNCTION member_update(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
                               p_ref text, p_member bigint, p_level integer,
                               p_set_expires boolean, p_expires date,
                               OUT status text, OUT detail text)
@@ -803,7 +685,7 @@ $$;
 
 -- Removes a member; members may remove themselves. Statuses: not_found, member_not_found,
 -- forbidden, last_owner, ok.
-CREATE FUNCTION member_remove(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+CREATE OR REPLACE FUNCTION member_remove(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
                               p_ref text, p_member bigint)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -837,5 +719,48 @@ BEGIN
         DELETE FROM group_members WHERE namespace_id = s.source_id AND user_id = p_member;
     END IF;
     RETURN 'ok';
+END
+$$;
+
+
+-- ---- namespaces --------------------------------------------------------------------------------
+
+-- GET /namespaces/:namespace/exists: whether a namespace with this path (case-insensitive) lives
+-- under p_parent (the top level when NULL), and when it does, a free path to suggest: GitLab's
+-- clean_path (the part before an '@', only letters, digits, '_', '-' and '.', no trailing '.git',
+-- '.atom' or '.', no leading '-'; "blank" if nothing is left), then the first of it, it1, it2...
+-- that no namespace uses as its path or name.
+CREATE OR REPLACE FUNCTION namespace_exists(p_path text, p_parent bigint,
+                                 OUT path_exists boolean, OUT suggestion text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_base text;
+    v_prev text;
+    v_try text;
+    v_n integer := 0;
+BEGIN
+    path_exists := EXISTS (SELECT 1 FROM namespaces n
+                            WHERE lower(n.path) = lower(p_path)
+                              AND n.parent_id IS NOT DISTINCT FROM p_parent);
+    IF NOT path_exists THEN
+        RETURN;
+    END IF;
+    v_base := regexp_replace(regexp_replace(p_path, '@.*$', ''), '[^a-zA-Z0-9_.-]', '', 'g');
+    LOOP
+        v_prev := v_base;
+        v_base := regexp_replace(v_base, '(\.git|\.atom|\.)$', '');
+        EXIT WHEN v_base = v_prev;
+    END LOOP;
+    v_base := regexp_replace(v_base, '^-+', '');
+    IF v_base = '' THEN
+        v_base := 'blank';
+    END IF;
+    v_try := v_base;
+    WHILE EXISTS (SELECT 1 FROM namespaces n
+                   WHERE lower(n.path) = lower(v_try) OR lower(n.name) = lower(v_try)) LOOP
+        v_n := v_n + 1;
+        v_try := v_base || v_n;
+    END LOOP;
+    suggestion := v_try;
 END
 $$;
