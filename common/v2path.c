@@ -4,7 +4,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actor.h"
 #include "util.h"
+
+unsigned
+v2_needed_actions(enum v2_kind kind, const char *method)
+{
+	bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	bool del = strcmp(method, "DELETE") == 0;
+	switch (kind) {
+	case V2_BLOB:
+	case V2_MANIFEST:
+		return read ? ACT_PULL : del ? ACT_DELETE : ACT_PUSH;
+	case V2_UPLOAD:
+		return ACT_PUSH;
+	case V2_TAGS:
+	case V2_REFERRERS:
+		return ACT_PULL;
+	default:
+		return 0;
+	}
+}
 
 void
 v2_path_clear(struct v2_path *p)

@@ -22,6 +22,11 @@ struct v2_path {
 	char *ref;  /* digest, tag, upload id or "" */
 };
 
+/* The actions (ACT_* of actor.h) an endpoint needs on its repository: pull to read a blob, a
+ * manifest, tags or referrers; push to write one or to use an upload; delete to delete. 0 for
+ * the base and the catalog (which needs registry:catalog:*). The gateway challenges with it and
+ * metad and blobd check the granted actions against it. */
+unsigned v2_needed_actions(enum v2_kind kind, const char *method);
 /* Parses a raw /v2 path; -1 when it is none of the endpoints above. */
 int v2_parse(const char *path, struct v2_path *out);
 void v2_path_clear(struct v2_path *p);

@@ -71,26 +71,6 @@ challenge(struct http_txn *txn, const char *scope, const char *error, const char
 	free(base);
 }
 
-/* The actions an endpoint needs, and how to name them in a challenge's scope. */
-static unsigned
-needed_actions(enum v2_kind kind, const char *method)
-{
-	bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	bool del = strcmp(method, "DELETE") == 0;
-	switch (kind) {
-	case V2_BLOB:
-	case V2_MANIFEST:
-		return read ? ACT_PULL : del ? ACT_DELETE : ACT_PUSH;
-	case V2_UPLOAD:
-		return ACT_PUSH;
-	case V2_TAGS:
-	case V2_REFERRERS:
-		return ACT_PULL;
-	default:
-		return 0;
-	}
-}
-
 /* The scopes a challenge names: the repository's, and for a cross-repository mount pull on
  * the source too, space-separated as the token spec allows in one scope parameter (a client
  * that follows the challenge then gets a token the mount can use, as with Distribution). */
@@ -161,7 +141,7 @@ gw_v2(struct http_txn *txn, const struct v2_path *vp)
 {
 	struct http_request *req = http_txn_request(txn);
 	const char *jwt = bearer(txn);
-	unsigned needed = needed_actions(vp->kind, req->method);
+	unsigned needed = v2_needed_actions(vp->kind, req->method);
 	char *from = mount_source(txn, vp);
 	char *scope = NULL;
 	if (vp->kind == V2_CATALOG)

@@ -101,17 +101,6 @@ v2_digest_array(const char *const *digests, size_t n)
 	return s;
 }
 
-/* The action a method needs on the repository (the gateway checked it; we check again). */
-static unsigned
-needed_action(const char *method)
-{
-	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-		return ACT_PULL;
-	if (strcmp(method, "DELETE") == 0)
-		return ACT_DELETE;
-	return ACT_PUSH;
-}
-
 /* Routes a /v2 request to its module after parsing the path again and checking the action. */
 static void
 v2_dispatch(struct http_txn *txn, const struct route_match *m)
@@ -146,7 +135,8 @@ v2_dispatch(struct http_txn *txn, const struct route_match *m)
 	}
 	struct actor actor;
 	actor_from_headers(&actor, &req->headers);
-	if (vp.kind != V2_CATALOG && !(actor.actions & needed_action(req->method))) {
+	unsigned needed = v2_needed_actions(vp.kind, req->method);
+	if ((actor.actions & needed) != needed) {
 		v2_path_clear(&vp);
 		v2_error(txn, 403, OCI_DENIED, NULL, NULL);
 		return;
