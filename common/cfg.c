@@ -218,6 +218,13 @@ cfg_workers(const struct cfg *cfg, const char *role)
 }
 
 const char *
+cfg_user(const struct cfg *cfg, const char *role)
+{
+	int id = cfg_find(role, "user");
+	return id < 0 ? "" : cfg->values[id];
+}
+
+const char *
 cfg_database(const struct cfg *cfg, const char *role)
 {
 	int id = cfg_find(role, "database");

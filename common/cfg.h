@@ -35,6 +35,9 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "HOST:PORT of the public listener")                                                      \
 	X(GATEWAY_WORKERS, "gateway", "workers", CFG_INT, "2", 1, 256, true, false,                \
 	  "worker processes")                                                                      \
+	X(GATEWAY_USER, "gateway", "user", CFG_STR, "", 0, 0, false, false,                        \
+	  "Unix user the gateway runs as, and whose connections the backends serve (empty: the "   \
+	  "user every daemon is started as)")                                                      \
 	X(GATEWAY_TRUSTED_PROXIES, "gateway", "trusted_proxies", CFG_STR, "", 0, 0, true, false,   \
 	  "comma-separated addresses or CIDRs whose X-Forwarded-Proto/-Host are honoured")         \
 	X(GATEWAY_HEADER_TIMEOUT, "gateway", "header_timeout", CFG_INT, "30", 1, 3600, true,       \
@@ -52,8 +55,13 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	X(GATEWAY_MAX_REQUEST_LINE, "gateway", "max_request_line", CFG_INT, "8192", 256, 65536,    \
 	  true, false, "bytes of the request target (414 beyond)")                                 \
 	X(AUTHD_WORKERS, "authd", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
+	X(AUTHD_USER, "authd", "user", CFG_STR, "", 0, 0, false, false,                            \
+	  "Unix user authd runs as (empty: the user it is started as)")                            \
 	X(AUTHD_DATABASE, "authd", "database", CFG_STR, "", 0, 0, true, true,                      \
 	  "libpq connection string for authd (empty: [global] database)")                          \
+	X(AUTHD_METAD_ROLE, "authd", "metad_role", CFG_STR, "", 0, 0, false, false,                \
+	  "PostgreSQL role authd grants metad's privileges to at start, when metad connects as "   \
+	  "another role than authd's (empty: metad shares authd's role)")                          \
 	X(AUTHD_DB_CONNECTIONS, "authd", "db_connections", CFG_INT, "2", 1, 64, true, false,       \
 	  "PostgreSQL connections per worker")                                                     \
 	X(AUTHD_TOKEN_LIFETIME, "authd", "token_lifetime", CFG_INT, "300", 30, 86400, true, false, \
@@ -61,6 +69,8 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	X(AUTHD_BOOTSTRAP_FILE, "authd", "bootstrap_file", CFG_STR, "", 0, 0, true, false,         \
 	  "where the first start writes the root password and token (mode 0600)")                 \
 	X(METAD_WORKERS, "metad", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
+	X(METAD_USER, "metad", "user", CFG_STR, "", 0, 0, false, false,                            \
+	  "Unix user metad runs as (empty: the user it is started as)")                            \
 	X(METAD_DATABASE, "metad", "database", CFG_STR, "", 0, 0, true, true,                      \
 	  "libpq connection string for metad (empty: [global] database)")                          \
 	X(METAD_DB_CONNECTIONS, "metad", "db_connections", CFG_INT, "4", 1, 64, true, false,       \
@@ -68,6 +78,8 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	X(METAD_JOBS_INTERVAL, "metad", "jobs_interval", CFG_INT, "5", 1, 3600, true, false,       \
 	  "seconds between looks for background work (repository deletions, tag cleanups)")        \
 	X(BLOBD_WORKERS, "blobd", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
+	X(BLOBD_USER, "blobd", "user", CFG_STR, "", 0, 0, false, false,                            \
+	  "Unix user blobd runs as (empty: the user it is started as)")                            \
 	X(BLOBD_STORAGE_ROOT, "blobd", "storage_root", CFG_STR, "/var/lib/registry/storage", 0, 0, \
 	  false, false, "folder of blobs and upload sessions")                                     \
 	X(BLOBD_UPLOAD_PURGE_AFTER, "blobd", "upload_purge_after", CFG_INT, "86400", 60, 31536000, \
@@ -94,6 +106,8 @@ int64_t cfg_int(const struct cfg *cfg, enum cfg_id id);
 bool cfg_bool(const struct cfg *cfg, enum cfg_id id);
 /* The "workers" parameter of a daemon's section. */
 int cfg_workers(const struct cfg *cfg, const char *role);
+/* The "user" parameter of a daemon's section ("" when unset). */
+const char *cfg_user(const struct cfg *cfg, const char *role);
 /* The daemon's own database string, or [global] database when it has none. */
 const char *cfg_database(const struct cfg *cfg, const char *role);
 

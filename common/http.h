@@ -63,6 +63,9 @@ void http_limits_default(struct http_limits *l);
 struct http_server *http_server_new(struct event_base *base, int listen_fd,
                                     const struct http_limits *limits, http_handler handler,
                                     void *arg);
+/* Serves a connection on a unix socket only when allow(uid of its peer, SO_PEERCRED) says so;
+ * another peer's first request gets 403 and the connection closes. */
+void http_server_peer_filter(struct http_server *srv, bool (*allow)(uid_t uid));
 /* Backends take the gateway's X-Request-Id instead of making one. */
 void http_server_trust_request_id(struct http_server *srv, bool trust);
 /* Called once per finished transaction (access log, metrics) before it is freed. */
@@ -79,6 +82,8 @@ const char *http_txn_id(const struct http_txn *txn);
 const char *http_txn_peer(const struct http_txn *txn);
 /* Peer IP address as text ("unix" for unix sockets). */
 bool http_txn_peer_is_unix(const struct http_txn *txn);
+/* The user of the process at the other end of a unix socket (SO_PEERCRED); (uid_t)-1 for TCP. */
+uid_t http_txn_peer_uid(const struct http_txn *txn);
 bool http_txn_aborted(const struct http_txn *txn);
 void http_txn_set_data(struct http_txn *txn, void *data);
 void *http_txn_data(const struct http_txn *txn);

@@ -44,6 +44,7 @@ struct http_server {
 	http_txn_cb on_complete;
 	void *complete_arg;
 	bool trust_request_id;
+	bool (*peer_allowed)(uid_t uid); /* NULL: every peer */
 	bool draining;
 	void (*drained)(void *);
 	void *drained_arg;
@@ -65,6 +66,7 @@ struct http_conn {
 	struct http_txn *txn;
 	char peer[INET6_ADDRSTRLEN];
 	bool peer_unix;
+	uid_t peer_uid; /* unix sockets: SO_PEERCRED; (uid_t)-1 otherwise */
 	bool head_ready;  /* headers parsed, dispatch pending */
 	bool close_after; /* close once the current answer is out */
 	bool resume_scheduled;
@@ -81,6 +83,7 @@ struct http_txn {
 	char id[40];
 	char peer[INET6_ADDRSTRLEN];
 	bool peer_unix;
+	uid_t peer_uid;
 	void *data;
 	int route;
 	/* request body */

@@ -80,6 +80,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 	}
 	struct http_conn *c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
+	c->peer_uid = (uid_t)-1;
 	if (sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
 	} else if (sa->sa_family == AF_INET6) {
@@ -87,6 +88,10 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 	} else {
 		snprintf(c->peer, sizeof(c->peer), "unix");
 		c->peer_unix = true;
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+			c->peer_uid = cred.uid;
 	}
 	if (!c->peer_unix) {
 		int one = 1;
@@ -144,6 +149,12 @@ http_server_new(struct event_base *base, int listen_fd, const struct http_limits
 		fatal("cannot listen on inherited socket %d", listen_fd);
 	evconnlistener_set_error_cb(srv->listener, accept_error_cb);
 	return srv;
+}
+
+void
+http_server_peer_filter(struct http_server *srv, bool (*allow)(uid_t uid))
+{
+	srv->peer_allowed = allow;
 }
 
 void
@@ -558,6 +569,12 @@ conn_dispatch(struct http_conn *c)
 		conn_fail(c, 505, "only HTTP/1.x is served");
 		return;
 	}
+	if (c->srv->peer_allowed != NULL && !c->srv->peer_allowed(c->peer_uid)) {
+		log_warn("refusing a connection from uid %d: not a peer of this daemon",
+		         (int)c->peer_uid);
+		conn_fail(c, 403, "the peer's user may not use this socket");
+		return;
+	}
 	txn_set_id(txn, c->srv);
 	c->state = CS_DISPATCHED;
 	conn_set_timer(c, TK_NONE, 0);
@@ -662,6 +679,7 @@ on_message_begin(http_parser *p)
 	headers_init(&txn->req.headers);
 	snprintf(txn->peer, sizeof(txn->peer), "%s", c->peer);
 	txn->peer_unix = c->peer_unix;
+	txn->peer_uid = c->peer_uid;
 	c->txn = txn;
 	return 0;
 }

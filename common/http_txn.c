@@ -43,6 +43,12 @@ http_txn_peer_is_unix(const struct http_txn *txn)
 	return txn->peer_unix;
 }
 
+uid_t
+http_txn_peer_uid(const struct http_txn *txn)
+{
+	return txn->peer_uid;
+}
+
 bool
 http_txn_aborted(const struct http_txn *txn)
 {

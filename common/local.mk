@@ -19,6 +19,7 @@ common_libcommon_a_SOURCES = \
 	common/multipart.c common/multipart.h \
 	common/names.c common/names.h \
 	common/pg.c common/pg.h \
+	common/privsep.c common/privsep.h \
 	common/proc.c common/proc.h \
 	common/range.c common/range.h \
 	common/router.c common/router.h \

@@ -27,6 +27,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "metrics.h"
+#include "privsep.h"
 #include "util.h"
 
 #define RESPAWN_MIN_MS 100
@@ -53,6 +54,7 @@ static struct cfg *cfg;
 static int listen_fd = -1;
 static char *unix_path;
 static char *pid_path;
+static int pid_fd = -1;
 static int sig_fd = -1;
 static pid_t master_pid;
 static sigset_t sig_old_mask;
@@ -93,6 +95,8 @@ static int
 check_config(const struct cfg *c, char **cause)
 {
 	if (role->check != NULL && role->check(c, cause) < 0)
+		return -1;
+	if (privsep_check(c, cause) < 0)
 		return -1;
 	if (!role->tcp) {
 		char *p = proc_socket_path(c, role->name);
@@ -458,17 +462,38 @@ master_loop(void)
 	}
 }
 
+/* Opens the pid file while the master may still be root (its folder may be root's). */
 static void
-write_pidfile(void)
+open_pidfile(void)
 {
 	if (pid_path == NULL)
 		return;
+	pid_fd = open(pid_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (pid_fd < 0)
+		fatal("cannot write pid file %s: %s", pid_path, strerror(errno));
+}
+
+/* Writes the master's pid once it serves: what scripts wait for. */
+static void
+write_pidfile(void)
+{
+	if (pid_fd < 0)
+		return;
 	char buf[32];
 	int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	int fd = open(pid_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write_all(fd, buf, (size_t)len) < 0)
+	if (write_all(pid_fd, buf, (size_t)len) < 0)
 		fatal("cannot write pid file %s: %s", pid_path, strerror(errno));
-	close(fd);
+	close(pid_fd);
+	pid_fd = -1;
+}
+
+/* A failure before the master serves: no pid file left behind, then exit. */
+static void __attribute__((noreturn))
+master_fail(const char *cause)
+{
+	if (pid_fd >= 0)
+		unlink(pid_path);
+	fatal("%s", cause);
 }
 
 /* ---- worker ---------------------------------------------------------------------------------- */
@@ -544,6 +569,8 @@ worker_main(int index)
 		role->limits(cfg, &limits);
 	worker_server = http_server_new(worker_base, listen_fd, &limits, role->handler, NULL);
 	http_server_trust_request_id(worker_server, !role->tcp);
+	if (!role->tcp)
+		http_server_peer_filter(worker_server, privsep_peer_allowed);
 	http_server_on_complete(worker_server, worker_complete, NULL);
 	struct proc_worker w = { .base = worker_base, .cfg = cfg, .index = index,
 		                 .server = worker_server };
@@ -678,16 +705,21 @@ proc_main(const struct proc_role *r, int argc, char **argv)
 	apply_logging(cfg);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (role->master_init != NULL && run_master_init(&cause) < 0)
+	/* A privileged port is bound as root; then the master becomes its user before anything
+	 * else, so its setup, files and Unix socket are that user's. */
+	if (role->tcp && (listen_fd = bind_tcp(cfg_str(cfg, CFG_GATEWAY_LISTEN), &cause)) < 0)
 		fatal("%s", cause);
-	if (role->tcp) {
-		listen_fd = bind_tcp(cfg_str(cfg, CFG_GATEWAY_LISTEN), &cause);
-	} else {
+	open_pidfile();
+	if (privsep_start(cfg, role->name, &cause) < 0)
+		master_fail(cause);
+	if (role->master_init != NULL && run_master_init(&cause) < 0)
+		master_fail(cause);
+	if (!role->tcp) {
 		unix_path = proc_socket_path(cfg, role->name);
 		listen_fd = bind_unix(unix_path, &cause);
+		if (listen_fd < 0)
+			master_fail(cause);
 	}
-	if (listen_fd < 0)
-		fatal("%s", cause);
 	/* Every worker polls the same socket; only one wins each connection, the others must not
 	 * block in accept(). */
 	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);

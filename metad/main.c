@@ -4,9 +4,11 @@
 
 #include "api_registry.h"
 #include "cfg.h"
+#include "errors.h"
 #include "metad.h"
 #include "schema.h"
 #include "pg.h"
+#include "privsep.h"
 #include "proc.h"
 #include "registry.h"
 #include "service.h"
@@ -39,11 +41,19 @@ static const struct route_table tables[] = {
 	{ internal_blob_routes, &internal_blob_nroutes },
 };
 
-/* Every request: the first matching route of the module tables. */
+/* What blobd's user may call: the internal endpoints, never the API or /v2 on its own. */
+static const struct route_table blobd_tables[] = {
+	{ internal_blob_routes, &internal_blob_nroutes },
+};
+
+/* Every request: the first matching route of the module tables the peer may use. */
 static void
 metad_handle(struct http_txn *txn, void *arg)
 {
-	service_dispatch(txn, tables, nitems(tables));
+	if (privsep_from_gateway(txn))
+		service_dispatch(txn, tables, nitems(tables));
+	else if (router_dispatch_tables(blobd_tables, nitems(blobd_tables), txn) != 0)
+		v2_error(txn, 403, OCI_DENIED, NULL, "this peer may use internal endpoints only");
 	(void)arg;
 }
 
