@@ -8,6 +8,7 @@
 #include "blobd.h"
 #include "cfg.h"
 #include "httpc.h"
+#include "log.h"
 #include "proc.h"
 #include "service.h"
 #include "util.h"
@@ -47,7 +48,8 @@ blobd_handle(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
-/* Creates the storage root's folders (blobs/, uploads/) if missing. */
+/* Creates the storage root's folders (blobs/, uploads/) if missing, and keeps the root blobd's
+ * alone (0700): the gateway's user shares blobd's group to reach its socket, never its files. */
 static int
 blobd_master_init(const struct cfg *cfg, char **cause)
 {
@@ -55,7 +57,7 @@ blobd_master_init(const struct cfg *cfg, char **cause)
 	const char *subs[] = { "", "/blobs", "/uploads" };
 	for (size_t i = 0; i < nitems(subs); i++) {
 		char *p = xasprintf("%s%s", root, subs[i]);
-		int rc = mkdir(p, 0750);
+		int rc = mkdir(p, 0700);
 		if (rc < 0 && errno != EEXIST) {
 			*cause = xasprintf("cannot create %s: %s", p, strerror(errno));
 			free(p);
@@ -63,6 +65,13 @@ blobd_master_init(const struct cfg *cfg, char **cause)
 		}
 		free(p);
 	}
+	struct stat st;
+	if (stat(root, &st) < 0 || ((st.st_mode & 077) != 0 && chmod(root, 0700) < 0)) {
+		*cause = xasprintf("cannot make %s private (0700): %s", root, strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0)
+		log_warn("%s was open to others than blobd's user: made it 0700", root);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "log.h"
 #include "util.h"
 
 #define CLOCK_SKEW 60
@@ -114,6 +115,27 @@ out:
 	return rc;
 }
 
+/* Makes the signing key readable by its owner only, whatever an earlier hand left: the gateway's
+ * user may share the key folder's group to read token.pub. */
+static int
+keep_private(const char *path, char **cause)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		*cause = xasprintf("cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & 077) == 0)
+		return 0;
+	if (chmod(path, 0600) < 0) {
+		*cause = xasprintf("%s is readable by others than its owner and cannot be made "
+		                   "private: %s", path, strerror(errno));
+		return -1;
+	}
+	log_warn("%s was readable by others than its owner: made it 0600", path);
+	return 0;
+}
+
 int
 token_key_ensure(const char *key_dir, char **cause)
 {
@@ -132,7 +154,7 @@ token_key_ensure(const char *key_dir, char **cause)
 		if (write_key_file(key_path, seed, sizeof(seed), 0600, true, cause) < 0 && *cause)
 			goto out; /* EEXIST: another process made it first; use theirs */
 	}
-	if (read_b64_file(key_path, seed, sizeof(seed), cause) < 0)
+	if (keep_private(key_path, cause) < 0 || read_b64_file(key_path, seed, sizeof(seed), cause) < 0)
 		goto out;
 	crypto_sign_seed_keypair(pk, sk, seed);
 	unsigned char cur[crypto_sign_PUBLICKEYBYTES];
