@@ -62,7 +62,7 @@ authd_master_init(const struct cfg *cfg, char **cause)
 	PGconn *conn = pg_connect_blocking(cfg_database(cfg, "authd"), cause);
 	if (conn == NULL)
 		return -1;
-	int rc = schema_apply(conn, cause);
+	int rc = schema_apply(conn, cfg_str(cfg, CFG_AUTHD_METAD_ROLE), cause);
 	if (rc == 0)
 		rc = bootstrap_run(conn, cfg, cause);
 	PQfinish(conn);

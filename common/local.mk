@@ -39,8 +39,10 @@ common_libschema_a_SOURCES = common/schema.c common/schema.h
 nodist_common_libschema_a_SOURCES = common/schema_sql.c
 SCHEMA_MIGRATIONS = $(sort $(wildcard $(srcdir)/schema/migrations/*.sql))
 SCHEMA_FUNCTIONS = $(sort $(wildcard $(srcdir)/schema/functions/*.sql))
-common/schema_sql.c: $(SCHEMA_MIGRATIONS) $(SCHEMA_FUNCTIONS) $(srcdir)/build-aux/embed-schema.sh
+SCHEMA_GRANTS = $(srcdir)/schema/grants.sql
+common/schema_sql.c: $(SCHEMA_MIGRATIONS) $(SCHEMA_FUNCTIONS) $(SCHEMA_GRANTS) \
+                     $(srcdir)/build-aux/embed-schema.sh
 	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed-schema.sh $(SCHEMA_MIGRATIONS) -- \
-	    $(SCHEMA_FUNCTIONS) > $@.tmp && mv $@.tmp $@
+	    $(SCHEMA_FUNCTIONS) -- $(SCHEMA_GRANTS) > $@.tmp && mv $@.tmp $@
 CLEANFILES += common/schema_sql.c
-EXTRA_DIST += build-aux/embed-schema.sh $(SCHEMA_MIGRATIONS) $(SCHEMA_FUNCTIONS)
+EXTRA_DIST += build-aux/embed-schema.sh $(SCHEMA_MIGRATIONS) $(SCHEMA_FUNCTIONS) $(SCHEMA_GRANTS)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "digest.h"
 #include "log.h"
@@ -12,6 +13,8 @@
 
 /* An arbitrary constant naming "the registry's schema" in pg_advisory_lock(). */
 #define SCHEMA_LOCK_KEY "7209164331020"
+/* How long a role that does not own the schema waits for its owner to apply this version. */
+#define SCHEMA_WAIT_SECONDS 60
 
 /* Runs sql (one or more statements); -1 with the server's first line in *cause. */
 static int
@@ -188,9 +191,123 @@ fail:
 	return -1;
 }
 
-int
-schema_apply(PGconn *conn, char **cause)
+/* Grants metad's role its privileges (schema/grants.sql) in one transaction. */
+static int
+apply_grants(PGconn *conn, const char *role, char **cause)
 {
+	if (role == NULL || *role == '\0')
+		return 0;
+	const char *params[] = { role };
+	char *err = NULL;
+	if (exec_ok(conn, "BEGIN", cause) < 0)
+		return -1;
+	PGresult *res = PQexecParams(conn, "SELECT set_config('registry.metad_role', $1, true)", 1,
+	                             NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	PQclear(res);
+	if (!ok || exec_ok(conn, schema_grants, &err) < 0 || exec_ok(conn, "COMMIT", &err) < 0) {
+		*cause = xasprintf("schema/grants.sql failed for role %s: %s", role,
+		                   err ? err : "cannot set registry.metad_role");
+		free(err);
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return -1;
+	}
+	log_info("granted metad's privileges to role %s", role);
+	return 0;
+}
+
+/* Whether this connection's role may change the schema: it owns the schema's tables (superusers
+ * do), or, on a database without them, may create them. */
+static int
+may_apply(PGconn *conn, bool *may, char **cause)
+{
+	char *v = NULL;
+	if (query_value(conn,
+	                "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL"
+	                " THEN has_schema_privilege(current_schema(), 'CREATE')"
+	                " ELSE pg_has_role((SELECT relowner FROM pg_class"
+	                "                   WHERE oid = to_regclass('schema_migrations')), 'USAGE')"
+	                " END",
+	                0, NULL, &v, cause) < 0)
+		return -1;
+	*may = v != NULL && strcmp(v, "t") == 0;
+	free(v);
+	return 0;
+}
+
+/* Whether the database holds this binary's schema: every migration, and the functions unless
+ * the database is newer than the binary. */
+static int
+schema_current(PGconn *conn, bool *current, char **cause)
+{
+	*current = false;
+	char *v = NULL;
+	if (query_value(conn, "SELECT to_regclass('schema_functions') IS NOT NULL", 0, NULL, &v,
+	                cause) < 0)
+		return -1;
+	bool exists = v != NULL && strcmp(v, "t") == 0;
+	free(v);
+	if (!exists)
+		return 0;
+	for (unsigned i = 0; i < schema_nmigrations; i++) {
+		char version[16];
+		snprintf(version, sizeof(version), "%d", schema_migrations[i].version);
+		const char *vp[] = { version };
+		if (query_value(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, vp, &v,
+		                cause) < 0)
+			return -1;
+		bool applied = v != NULL;
+		free(v);
+		if (!applied)
+			return 0;
+	}
+	bool older;
+	if (binary_is_older(conn, &older, cause) < 0)
+		return -1;
+	char digest[DIGEST_STR_MAX];
+	functions_digest(digest);
+	if (query_value(conn, "SELECT digest FROM schema_functions", 0, NULL, &v, cause) < 0)
+		return -1;
+	*current = older || (v != NULL && strcmp(v, digest) == 0);
+	free(v);
+	return 0;
+}
+
+/* Waits until the schema's owner has brought the schema to this binary's version. Each look
+ * waits for an owner applying it right now (the advisory lock, shared). */
+static int
+wait_current(PGconn *conn, char **cause)
+{
+	for (int i = 0; i < SCHEMA_WAIT_SECONDS * 4; i++) {
+		bool current = false;
+		char *ignored = NULL;
+		if (exec_ok(conn, "SELECT pg_advisory_lock_shared(" SCHEMA_LOCK_KEY ")", cause) < 0)
+			return -1;
+		int rc = schema_current(conn, &current, cause);
+		if (exec_ok(conn, "SELECT pg_advisory_unlock_shared(" SCHEMA_LOCK_KEY ")", &ignored) < 0)
+			free(ignored);
+		if (rc < 0)
+			return -1;
+		if (current)
+			return 0;
+		if (i == 0)
+			log_info("waiting for the schema's owner (authd) to apply this version");
+		usleep(250 * 1000);
+	}
+	*cause = xasprintf("the database's schema is not at this binary's version, and role %s, "
+	                   "which does not own it, may not apply it: start authd of the same version",
+	                   PQuser(conn));
+	return -1;
+}
+
+int
+schema_apply(PGconn *conn, const char *metad_role, char **cause)
+{
+	bool may;
+	if (may_apply(conn, &may, cause) < 0)
+		return -1;
+	if (!may)
+		return wait_current(conn, cause);
 	if (exec_ok(conn, "SELECT pg_advisory_lock(" SCHEMA_LOCK_KEY ")", cause) < 0)
 		return -1;
 	int rc = -1;
@@ -205,7 +322,8 @@ schema_apply(PGconn *conn, char **cause)
 	            " applied_at timestamptz NOT NULL DEFAULT now())",
 	            cause) < 0)
 		goto out;
-	if (apply_migrations(conn, cause) < 0 || apply_functions(conn, cause) < 0)
+	if (apply_migrations(conn, cause) < 0 || apply_functions(conn, cause) < 0 ||
+	    apply_grants(conn, metad_role, cause) < 0)
 		goto out;
 	rc = 0;
 out:;

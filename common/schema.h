@@ -8,6 +8,10 @@
  *   (CREATE OR REPLACE), applied after the migrations in one transaction whenever their text
  *   differs from what the database last got (schema_functions keeps its digest). A binary older
  *   than the database (it lacks migrations the database has) leaves the functions alone.
+ * - schema/grants.sql: the privileges of metad's role when another role (authd's) owns the schema,
+ *   granted at every start after the rest.
+ * Only the schema's owner applies it. A role that may not (metad's, under privilege separation)
+ * waits instead, for a while, until the owner has brought the schema to this binary's version.
  */
 #ifndef REGISTRY_SCHEMA_H
 #define REGISTRY_SCHEMA_H
@@ -24,8 +28,11 @@ extern const struct schema_file schema_migrations[];
 extern const unsigned schema_nmigrations;
 extern const struct schema_file schema_functions[];
 extern const unsigned schema_nfunctions;
+extern const char schema_grants[];
 
-/* Applies the missing migrations, then the functions when they changed; -1 with *cause. */
-int schema_apply(PGconn *conn, char **cause);
+/* Applies the missing migrations, then the functions when they changed, then grants metad_role
+ * (NULL or "": none) its privileges; or, when this role does not own the schema, waits until it
+ * is current. -1 with *cause. */
+int schema_apply(PGconn *conn, const char *metad_role, char **cause);
 
 #endif

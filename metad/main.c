@@ -64,7 +64,7 @@ metad_master_init(const struct cfg *cfg, char **cause)
 	PGconn *conn = pg_connect_blocking(cfg_database(cfg, "metad"), cause);
 	if (conn == NULL)
 		return -1;
-	int rc = schema_apply(conn, cause);
+	int rc = schema_apply(conn, cfg_str(cfg, CFG_AUTHD_METAD_ROLE), cause);
 	PQfinish(conn);
 	return rc;
 }

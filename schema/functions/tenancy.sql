@@ -302,13 +302,14 @@ CREATE OR REPLACE FUNCTION project_create(p_user bigint, p_admin boolean, p_name
                                OUT status text, OUT project_id bigint, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    u users%ROWTYPE;
+    v_limit integer;
     n namespaces%ROWTYPE;
     v_vis text := coalesce(p_visibility, 'private');
     v_name_taken boolean;
     v_path_taken boolean;
 BEGIN
-    SELECT * INTO u FROM users WHERE id = p_user;
+    -- only the columns used: metad's role may not read a password hash (schema/grants.sql)
+    SELECT projects_limit INTO v_limit FROM users WHERE id = p_user;
     IF NOT FOUND THEN
         status := 'user_not_found';
         RETURN;
@@ -325,9 +326,9 @@ BEGIN
         RETURN;
     END IF;
     IF n.kind = 'user' AND n.owner_id = p_user
-       AND (SELECT count(*) FROM projects WHERE namespace_id = n.id) >= u.projects_limit THEN
+       AND (SELECT count(*) FROM projects WHERE namespace_id = n.id) >= v_limit THEN
         status := 'limit_reached';
-        detail := u.projects_limit::text;
+        detail := v_limit::text;
         RETURN;
     END IF;
     IF n.kind = 'group' AND visibility_rank(v_vis) > visibility_rank(n.visibility) THEN
