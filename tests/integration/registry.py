@@ -106,7 +106,7 @@ class Registry:
 
     ROOT_PASSWORD = "Root-Passw0rd-for-tests"
 
-    def __init__(self, pg, base, name, workers=2, extra_config=None, env=None):
+    def __init__(self, pg, base, name, workers=2, extra_config=None, env=None, db_roles=None):
         self.pg = pg
         self.name = name
         self.dir = os.path.join(base, name)
@@ -132,12 +132,30 @@ class Registry:
             "metad": {"workers": str(workers)},
             "blobd": {"workers": str(workers), "storage_root": self.storage},
         }
+        if db_roles is None:
+            db_roles = os.environ.get("REGISTRY_TEST_DB_ROLES") == "1"
+        if db_roles:
+            self.use_db_roles()
         for section, values in (extra_config or {}).items():
             self.sections.setdefault(section, {}).update(values)
         self.env = dict(os.environ, REGISTRY_ROOT_PASSWORD=self.ROOT_PASSWORD, **(env or {}))
         self.procs = {}
         self.logs = {}
         self.write_config()
+
+    def use_db_roles(self):
+        """PostgreSQL roles as privilege separation has them: authd's role owns the database and
+        applies the schema, metad's gets the privileges schema/grants.sql gives it."""
+        self.authd_role, self.metad_role = f"{self.name}_authd", f"{self.name}_metad"
+        self.pg.psql("postgres", f'CREATE ROLE "{self.authd_role}" LOGIN; '
+                     f'CREATE ROLE "{self.metad_role}" LOGIN; '
+                     f'ALTER DATABASE "{self.name}" OWNER TO "{self.authd_role}"')
+        base = self.pg.conninfo(self.name)
+        self.sections["authd"].update(
+            database=base.replace("user=postgres", f"user={self.authd_role}"),
+            metad_role=self.metad_role)
+        self.sections["metad"]["database"] = base.replace("user=postgres",
+                                                          f"user={self.metad_role}")
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -65,7 +65,9 @@ def restart(reg, daemon):
 
 
 def test_changed_definitions_are_applied_at_start(make_registry):
-    reg = make_registry().start()
+    # one role for both: metad applies the schema too (with its own role it waits for authd:
+    # test_privsep.py)
+    reg = make_registry(db_roles=False).start()
     assert gl_time(reg) == "2026-01-02T03:04:05.678Z"
     # What a database defined by an older build looks like: another body, another digest.
     set_function_body(reg, "old")
@@ -80,7 +82,7 @@ def test_changed_definitions_are_applied_at_start(make_registry):
 
 
 def test_an_older_binary_leaves_a_newer_databases_functions(make_registry):
-    reg = make_registry().start()
+    reg = make_registry(db_roles=False).start()
     reg.pg.psql(reg.name, "INSERT INTO schema_migrations (version, name) "
                 "VALUES (99999, '99999_from_a_newer_build')")
     set_function_body(reg, "newer")
