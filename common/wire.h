@@ -1,8 +1,9 @@
 /*
  * The internal wire format between the gateway and the backends (and between backends): header
  * names only the registry's own processes set. The gateway removes every X-Registry-* header a
- * client sends before adding its own; backends trust them because only the registry's user and
- * group can open their unix sockets (mode 0660).
+ * client sends before adding its own; backends trust them because the kernel says who sent them:
+ * a backend serves only its peers' Unix users (SO_PEERCRED, common/privsep.h), and its socket is
+ * 0660 for its own group.
  */
 #ifndef REGISTRY_WIRE_H
 #define REGISTRY_WIRE_H
