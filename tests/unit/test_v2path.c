@@ -1,6 +1,7 @@
 /* v2path.c: which /v2 endpoint a path names, with names that contain slashes. */
 #include "unit.h"
 
+#include "actor.h"
 #include "v2path.h"
 
 static void
@@ -80,6 +81,26 @@ refused(void **state)
 	(void)state;
 }
 
+/* What each endpoint needs: the gateway challenges with it, metad and blobd check it. */
+static void
+needed_actions(void **state)
+{
+	assert_int_equal(v2_needed_actions(V2_BLOB, "GET"), ACT_PULL);
+	assert_int_equal(v2_needed_actions(V2_BLOB, "HEAD"), ACT_PULL);
+	assert_int_equal(v2_needed_actions(V2_BLOB, "DELETE"), ACT_DELETE);
+	assert_int_equal(v2_needed_actions(V2_MANIFEST, "PUT"), ACT_PUSH);
+	assert_int_equal(v2_needed_actions(V2_MANIFEST, "DELETE"), ACT_DELETE);
+	/* any use of an upload, its status included, is a push */
+	assert_int_equal(v2_needed_actions(V2_UPLOAD, "GET"), ACT_PUSH);
+	assert_int_equal(v2_needed_actions(V2_UPLOAD, "DELETE"), ACT_PUSH);
+	assert_int_equal(v2_needed_actions(V2_UPLOAD, "PATCH"), ACT_PUSH);
+	assert_int_equal(v2_needed_actions(V2_TAGS, "GET"), ACT_PULL);
+	assert_int_equal(v2_needed_actions(V2_REFERRERS, "GET"), ACT_PULL);
+	assert_int_equal(v2_needed_actions(V2_CATALOG, "GET"), 0);
+	assert_int_equal(v2_needed_actions(V2_BASE, "GET"), 0);
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -87,6 +108,7 @@ main(void)
 		cmocka_unit_test(endpoints),
 		cmocka_unit_test(names_with_keywords),
 		cmocka_unit_test(refused),
+		cmocka_unit_test(needed_actions),
 	};
 	return cmocka_run_group_tests_name("v2path", tests, NULL, NULL);
 }
