@@ -172,7 +172,8 @@ def test_metads_role_reads_no_credential(inst):
                      "WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = "
                      "'public'::regnamespace AND relkind = 'r') AND NOT attisdropped "
                      "AND (attname LIKE '%\\_hash' OR attname LIKE '%\\_lookup')", pg)
-    assert closed.stdout.strip() == "9|0", closed
+    secret_columns, open_to_metad = map(int, closed.stdout.strip().split("|"))
+    assert secret_columns >= 9 and open_to_metad == 0, closed
     # the credentials are authd's
     assert psql_as("registry-authd", "registry_authd",
                    "SELECT password_hash LIKE '$argon2id$%' FROM users WHERE id = 1",
