@@ -1,5 +1,5 @@
-/* registry-authd: credentials and the token service. It applies the schema too,
- * when it starts before metad, and on first start creates the token signing key and the admin. */
+/* registry-authd: credentials and the token service. Its role owns the schema, which it applies
+ * (grants to metad's role included), and on first start it creates the signing key and the admin. */
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>

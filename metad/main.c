@@ -1,4 +1,5 @@
-/* registry-metad: metadata in PostgreSQL; applies the schema (migrations and functions) at start. */
+/* registry-metad: metadata in PostgreSQL; at start it applies the schema when its role owns it (one
+ * role for both), else waits for authd to. */
 #include <stdlib.h>
 #include <string.h>
 
