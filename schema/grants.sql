@@ -18,14 +18,15 @@ BEGIN
         EXECUTE format('CREATE ROLE %I NOLOGIN', r);
     END IF;
     IF pg_has_role(r, current_user, 'USAGE') THEN
-        RAISE EXCEPTION 'role % has the privileges of the schema''s owner %: it would read the credentials',
-            r, current_user;
+        RAISE EXCEPTION 'role % has the privileges of the schema''s owner %: it would read '
+                        'the credentials', r, current_user;
     END IF;
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I',
                    current_schema(), r);
     EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO %I', current_schema(), r);
     -- the schema's version: metad reads it to wait for the owner, never writes it
-    EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON schema_migrations, schema_functions FROM %I', r);
+    EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON schema_migrations, schema_functions FROM %I',
+                   r);
     FOR t IN
         SELECT DISTINCT a.attrelid::regclass
         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid

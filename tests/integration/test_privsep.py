@@ -383,3 +383,12 @@ def test_a_daemon_started_as_another_user_is_refused():
         assert not os.path.exists(os.path.join(d, "blobd.sock"))
     finally:
         subprocess.run(["rm", "-rf", d])
+
+
+def test_metad_role_with_the_owners_privileges_is_refused(make_registry):
+    reg = make_registry(db_roles=True)
+    reg.sections["authd"]["metad_role"] = reg.authd_role
+    reg.write_config()
+    reg.start_daemon("authd")
+    assert reg.procs["authd"].wait(timeout=60) != 0
+    assert "has the privileges of the schema's owner" in reg.log("authd")
