@@ -8,7 +8,8 @@
 -- registry_action_level the role each registry action needs. The per-object functions
 -- (project_access_level, project_visible, registry_can_pull, ...) feed them one object's
 -- standing; lists feed them the caller's set (user_project_levels, user_member_groups,
--- registry_pull_scope) joined once, so a list never calls a per-object function per row.
+-- registry_pull_scope) joined once, so a list filters its candidates by columns, never by a
+-- per-object function per row.
 -- tests/integration/test_rights_agree.py checks both forms agree on a varied world.
 
 -- Access level of a user on a project: the highest of its grants (user_project_grants). 0: none.
@@ -62,17 +63,15 @@ BEGIN
 END
 $$;
 
+-- Whether a deploy token covers a project: deploy_token_projects for one project.
 CREATE OR REPLACE FUNCTION deploy_token_covers(p_token bigint, p_project bigint) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    RETURN EXISTS (
-        SELECT 1 FROM deploy_tokens t, projects p
-          JOIN namespaces n ON n.id = p.namespace_id
-         WHERE t.id = p_token AND p.id = p_project
-           AND (t.project_id = p.id OR t.namespace_id = ANY (n.traversal_ids)));
+    RETURN EXISTS (SELECT 1 FROM deploy_token_projects(p_token) c WHERE c.project_id = p_project);
 END
 $$;
 
+-- The order of visibilities: a project or subgroup is never more visible than its group.
 CREATE OR REPLACE FUNCTION visibility_rank(v text) RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE v WHEN 'private' THEN 0 WHEN 'internal' THEN 10 WHEN 'public' THEN 20 END
@@ -193,6 +192,20 @@ LANGUAGE sql STABLE AS $$
             UNION ALL
             SELECT l.group_id, l.project_id, l.group_access, false
               FROM project_group_links l WHERE not_expired(l.expires_at)) t ON t.group_id = d.id
+$$;
+
+-- The projects a deploy token covers (the one home of that rule): its project, or every project
+-- in its group and the group's subgroups. Inlined, so a caller's filter on one project is
+-- pushed into each branch.
+CREATE OR REPLACE FUNCTION deploy_token_projects(p_token bigint)
+RETURNS TABLE (project_id bigint) LANGUAGE sql STABLE AS $$
+    SELECT t.project_id FROM deploy_tokens t WHERE t.id = p_token AND t.project_id IS NOT NULL
+    UNION ALL
+    SELECT p.id
+      FROM deploy_tokens t
+      JOIN namespaces n ON n.traversal_ids @> ARRAY[t.namespace_id]
+      JOIN projects p ON p.namespace_id = n.id
+     WHERE t.id = p_token
 $$;
 
 -- What makes a user see groups through membership (the one home of that rule): each row a
@@ -319,15 +332,8 @@ BEGIN
     ELSIF p_deploy_token > 0 THEN
         IF deploy_token_can(p_deploy_token, 'read_registry') THEN
             SELECT coalesce(array_agg(p.id), '{}') INTO project_ids
-              FROM deploy_tokens t
-              JOIN namespaces n ON n.traversal_ids @> ARRAY[t.namespace_id]
-              JOIN projects p ON p.namespace_id = n.id
-             WHERE t.id = p_deploy_token AND t.project_id IS NULL
-               AND registry_pull_standing(p.container_registry_access_level, NULL, true);
-            SELECT project_ids || coalesce(array_agg(p.id), '{}') INTO project_ids
-              FROM deploy_tokens t JOIN projects p ON p.id = t.project_id
-             WHERE t.id = p_deploy_token
-               AND registry_pull_standing(p.container_registry_access_level, NULL, true);
+              FROM deploy_token_projects(p_deploy_token) c JOIN projects p ON p.id = c.project_id
+             WHERE registry_pull_standing(p.container_registry_access_level, NULL, true);
         END IF;
     ELSIF p_user > 0 THEN
         SELECT coalesce(array_agg(l.project_id), '{}') INTO project_ids
