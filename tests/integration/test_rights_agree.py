@@ -298,3 +298,64 @@ def test_deploy_tokens_get_what_the_rules_say(registry, world):
     # what the world's random rows prove is proved here too: a token pulls beyond public
     assert any("pull" in v for v in granted(registry, [w.projects[project][0].lower()],
                                             made[1][1], made[1][2]).values())
+
+
+def test_lists_test_rows_by_columns_not_by_a_rights_function(make_registry):
+    """A group's registry repositories and a blob mount without `from` take the caller's pull
+    rights once, as sets (registry_pull_scope), and test each repository by its columns: 300
+    repositories in 60 private projects of an internal group, a user who is Reporter of one of
+    them. A page of five repositories, and a mount that finds nothing the user may pull among
+    the 300 repositories holding the blob, call per-project rights functions a handful of times
+    (the page's rows), never once per repository. Counted by PostgreSQL's statistics of the
+    registry's own sessions, not timed."""
+    from test_v2_catalog import server_counters
+    reg = make_registry(workers=1, extra_config={"metad": {"jobs_interval": "3600"}}).start()
+    digest = "sha256:" + "ef" * 32
+    reg.pg.psql(reg.name, f"""
+        INSERT INTO namespaces (kind, name, path, full_path, full_name, traversal_ids, visibility)
+        VALUES ('group', 'big', 'big', 'big', 'big', '{{}}', 'internal');
+        UPDATE namespaces SET traversal_ids = ARRAY[id] WHERE path = 'big';
+        INSERT INTO projects (namespace_id, name, path, full_path)
+        SELECT n.id, 'p' || i, 'p' || i, 'big/p' || i FROM namespaces n, generate_series(10, 69) i
+         WHERE n.path = 'big';
+        INSERT INTO repositories (project_id, name)
+        SELECT p.id, 'img' || i FROM projects p, generate_series(1, 5) i;
+        INSERT INTO blobs (digest, size) VALUES ('{digest}', 10);
+        INSERT INTO repository_blobs (repository_id, blob_digest)
+        SELECT id, '{digest}' FROM repositories;
+        ANALYZE;""")
+    r = reg.api("POST", "/users", json={"username": "lister", "name": "Lister",
+                                        "email": "lister@example.com", "password": "Lister-Pw-1234!",
+                                        "skip_confirmation": True})
+    assert r.status_code == 201, r.text
+    uid = r.json()["id"]
+    own = int(reg.pg.psql(reg.name, "SELECT id FROM projects WHERE full_path = 'big/p40'"))
+    assert reg.api("POST", f"/projects/{own}/members",
+                   json={"user_id": uid, "access_level": 20}).status_code == 201
+    token = reg.api("POST", f"/users/{uid}/personal_access_tokens",
+                    json={"name": "t", "scopes": ["api"]}).json()["token"]
+    group = int(reg.pg.psql(reg.name, "SELECT id FROM namespaces WHERE path = 'big'"))
+    reg.pg.psql(reg.name, f'ALTER DATABASE "{reg.name}" SET track_functions = \'all\'')
+
+    def page():
+        r = requests.get(f"{reg.url}/api/v4/groups/{group}/registry/repositories",
+                         params={"per_page": 5}, headers={"PRIVATE-TOKEN": token}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.headers["X-Total"] == "5"  # the five of the project it may pull
+        return [x["path"] for x in r.json()]
+
+    assert page() == [f"big/p40/img{i}" for i in range(1, 6)]  # plans the session's statements
+    _, calls0 = server_counters(reg)
+    page()
+    _, calls1 = server_counters(reg)
+    assert calls1 - calls0 <= 5 * 4, f"a page of 5 called rights functions {calls1 - calls0} times"
+
+    mount = (f"BEGIN; SELECT size IS NULL, error IS NULL FROM registry_mount_blob('big/p40/new',"
+             f" '{digest}', NULL, false, {uid}, false, 0); ROLLBACK;")
+    reg.pg.psql(reg.name, "DELETE FROM repository_blobs WHERE repository_id IN (SELECT r.id"
+                          " FROM repositories r JOIN projects p ON p.id = r.project_id"
+                          " WHERE p.full_path = 'big/p40')")
+    _, calls0 = server_counters(reg)
+    assert reg.pg.psql(reg.name, mount).split() == ["t|t"]  # nothing it may pull, no error
+    _, calls1 = server_counters(reg)
+    assert calls1 - calls0 <= 5, f"a mount called rights functions {calls1 - calls0} times"
