@@ -6,17 +6,14 @@
  * carry a host and port ("repository:localhost:5000/x:pull"), so the type is what precedes the
  * first colon and the actions what follows the last.
  *
- * Rights are GitLab's: pull needs Reporter (or the project's visibility, with the registry
- * enabled), push Developer, delete Maintainer; admins may do everything; a disabled registry
- * grants nothing to anyone (GitLab's policy prevents container image actions even for admins).
- * Personal access tokens are narrowed by their scopes; deploy tokens pull and push by their
- * scopes on the projects they cover, and elsewhere pull only what anonymous callers may.
+ * Which project a repository belongs to and what the caller's rights there allow are SQL's
+ * (registry_access(), on the rules of schema/functions/rights.sql); what is left here is the
+ * credential: a personal access token's scopes narrow what it may be used for.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "authd.h"
-#include "names.h"
 #include "util.h"
 
 #define MAX_SCOPES 32
@@ -96,96 +93,18 @@ access_list_clear(struct access_list *l)
 	l->n = 0;
 }
 
-char **
-access_prefixes(const char *name)
-{
-	if (name == NULL || !name_valid_repository(name))
-		return NULL;
-	size_t nseg = 1;
-	for (const char *p = name; *p; p++)
-		if (*p == '/')
-			nseg++;
-	/* A project path has at least two segments; at most two may follow it. */
-	size_t min = nseg > 4 ? nseg - 2 : 2;
-	char **v = xcalloc(nseg + 1, sizeof(char *));
-	size_t o = 0, len = strlen(name);
-	for (size_t k = nseg; k >= min; k--) {
-		v[o++] = xstrndup(name, len);
-		if (k == min)
-			break;
-		len = (size_t)((const char *)memrchr(name, '/', len) - name);
-	}
-	v[o] = NULL;
-	return v;
-}
-
-char *
-access_prefixes_array(char *const *v)
-{
-	/* Valid repository names hold no quote, comma, brace or backslash: no escaping needed,
-	 * but quote each element anyway so the literal is unambiguous. */
-	char *out = xstrdup("{");
-	for (size_t i = 0; v[i] != NULL; i++) {
-		char *next = xasprintf("%s%s\"%s\"", out, i ? "," : "", v[i]);
-		free(out);
-		out = next;
-	}
-	char *done = xasprintf("%s}", out);
-	free(out);
-	return done;
-}
-
-/* What a user (signed in with a password, an OAuth token or a personal access token) may do. */
-static unsigned
-user_rights(const struct access_subject *s)
-{
-	unsigned can = 0;
-	if (s->can_pull)
-		can |= ACT_PULL;
-	if (s->admin || s->level >= 30)
-		can |= ACT_PUSH;
-	if (s->admin || s->level >= 40)
-		can |= ACT_DELETE;
-	if (s->kind == AUTH_PERSONAL_ACCESS_TOKEN) {
-		unsigned allowed = 0;
-		if (s->scopes & (SCOPE_API | SCOPE_READ_REGISTRY))
-			allowed |= ACT_PULL;
-		if (s->scopes & (SCOPE_API | SCOPE_WRITE_REGISTRY))
-			allowed |= ACT_PUSH;
-		if (s->scopes & SCOPE_API)
-			allowed |= ACT_DELETE;
-		can &= allowed;
-	}
-	return can;
-}
-
 unsigned
-access_grant(const struct access_subject *s, unsigned requested)
+access_credential_actions(enum auth_kind kind, unsigned scopes)
 {
-	requested &= ACT_PULL | ACT_PUSH | ACT_DELETE;
-	if (s->registry == NULL || strcmp(s->registry, "disabled") == 0)
-		return 0;
-	unsigned can = 0;
-	switch (s->kind) {
-	case AUTH_ANONYMOUS:
-		can = s->can_pull ? ACT_PULL : 0;
-		break;
-	case AUTH_DEPLOY_TOKEN:
-		/* What anybody may pull (a public project), as GitLab lets deploy tokens do; then
-		 * what the token's scopes give on the projects it covers. */
-		can = s->can_pull ? ACT_PULL : 0;
-		if (s->covered) {
-			if (s->scopes & SCOPE_READ_REGISTRY)
-				can |= ACT_PULL;
-			if (s->scopes & SCOPE_WRITE_REGISTRY)
-				can |= ACT_PUSH;
-		}
-		break;
-	case AUTH_PASSWORD:
-	case AUTH_OAUTH:
-	case AUTH_PERSONAL_ACCESS_TOKEN:
-		can = user_rights(s);
-		break;
-	}
-	return can & requested;
+	unsigned all = ACT_PULL | ACT_PUSH | ACT_DELETE;
+	if (kind != AUTH_PERSONAL_ACCESS_TOKEN)
+		return all;
+	unsigned allowed = 0;
+	if (scopes & (SCOPE_API | SCOPE_READ_REGISTRY))
+		allowed |= ACT_PULL;
+	if (scopes & (SCOPE_API | SCOPE_WRITE_REGISTRY))
+		allowed |= ACT_PUSH;
+	if (scopes & SCOPE_API)
+		allowed |= ACT_DELETE;
+	return allowed;
 }

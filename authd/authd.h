@@ -106,26 +106,11 @@ struct access_list {
  * scopes and unknown actions are skipped; the same type and name are merged. */
 void access_parse(struct access_list *l, const char *param);
 void access_list_clear(struct access_list *l);
-/* Project paths a repository name may belong to, longest first: the prefixes at a '/' that
- * leave at most two segments after them and have at least two segments. NULL-terminated
- * (caller frees with strv_free); NULL for an invalid name. */
-char **access_prefixes(const char *name);
-/* The prefixes as a PostgreSQL text[] literal (caller frees). */
-char *access_prefixes_array(char *const *v);
-
-/* What the caller is and what it may do on the project a repository belongs to. */
-struct access_subject {
-	enum auth_kind kind;   /* AUTH_ANONYMOUS for nobody */
-	bool admin;
-	unsigned scopes;       /* personal access token or deploy token scopes */
-	bool covered;          /* deploy token: the project is its own or its group's */
-	const char *registry;  /* the project's container_registry_access_level */
-	int level;             /* the user's access level on the project (0: none) */
-	bool can_pull;         /* registry_user_can_pull() (of nobody, for a deploy token) */
-};
-
-/* The subset of requested (ACT_PULL|ACT_PUSH|ACT_DELETE) that subject may do. */
-unsigned access_grant(const struct access_subject *s, unsigned requested);
+/* The registry actions (ACT_PULL|ACT_PUSH|ACT_DELETE) a credential may be used for at all: a
+ * personal access token's scopes narrow them (api: every one, read_registry: pull,
+ * write_registry: push); other kinds, and anonymous callers, are not narrowed. What the caller's
+ * rights allow on a repository is registry_access()'s (SQL). */
+unsigned access_credential_actions(enum auth_kind kind, unsigned scopes);
 
 /* ---- ratelimit.c: slowing down guessing, agreed between workers through PostgreSQL --------- */
 

@@ -20,6 +20,7 @@
 #include "headers.h"
 #include "json.h"
 #include "log.h"
+#include "names.h"
 #include "pg.h"
 #include "url.h"
 #include "util.h"
@@ -28,15 +29,11 @@
 	"HTTP Basic: Access denied. The provided password or token is incorrect or your account " \
 	"has 2FA enabled and you must use a personal access token instead of a password."
 
-/* The project a repository name belongs to (the longest existing prefix) and the caller's
- * standing on it. */
-PG_STMT(q_project,
-        "SELECT p.container_registry_access_level AS registry, "
-        "CASE WHEN $2::bigint > 0 THEN project_access_level($2, p.id) ELSE 0 END AS level, "
-        "registry_user_can_pull($2, $3, p.id) AS can_pull, "
-        "CASE WHEN $4::bigint > 0 THEN deploy_token_covers($4, p.id) ELSE false END AS covered "
-        "FROM projects p WHERE lower(p.full_path) = ANY ($1::text[]) "
-        "ORDER BY length(p.full_path) DESC LIMIT 1");
+/* What the caller may do with the repository at $1, of the actions $5 names (registry_access():
+ * the path's project and the rules of rights, in SQL). */
+PG_STMT(q_access,
+        "SELECT array_to_string(a.actions, ',') AS actions"
+        " FROM registry_access($1, $2, $3, $4, string_to_array($5, ',')) a");
 
 struct jwt_req {
 	struct http_txn *txn;
@@ -150,33 +147,26 @@ scope_done(struct jwt_req *jr)
 		issue(jr);
 }
 
-/* A repository's project (if any) and the caller's standing on it: grant. */
+/* What the rules allow on a repository: grant it. */
 static void
-project_found(PGresult *res, void *arg)
+access_found(PGresult *res, void *arg)
 {
 	struct scope_query *q = arg;
 	struct jwt_req *jr = q->jr;
-	if (!pg_ok(res)) {
-		log_error("request %s: project lookup failed: %s", http_txn_id(jr->txn),
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		log_error("request %s: access lookup failed: %s", http_txn_id(jr->txn),
 		          pg_error(res));
 		jr->db_failed = true;
-	} else if (pg_rows(res) == 1) {
-		struct access_subject s = {
-			.kind = jr->signed_in ? jr->who.kind : AUTH_ANONYMOUS,
-			.admin = jr->signed_in && jr->who.admin,
-			.scopes = jr->signed_in ? jr->who.scopes : 0,
-			.covered = pg_get_bool(res, 0, "covered"),
-			.registry = pg_get(res, 0, "registry"),
-			.level = (int)pg_get_int(res, 0, "level"),
-			.can_pull = pg_get_bool(res, 0, "can_pull"),
-		};
-		jr->granted[q->idx] = access_grant(&s, jr->want.items[q->idx].actions);
+	} else {
+		jr->granted[q->idx] = actions_parse(pg_get(res, 0, "actions")) &
+		                      jr->want.items[q->idx].actions;
 	}
 	free(q);
 	scope_done(jr);
 }
 
-/* Looks up the project of each repository scope; other scopes are decided at once. */
+/* Asks SQL what each repository scope allows (a name of the registry's syntax only, and only
+ * the actions the credential may be used for); other scopes are decided at once. */
 static void
 resolve(struct jwt_req *jr)
 {
@@ -188,6 +178,8 @@ resolve(struct jwt_req *jr)
 	snprintf(dtid, sizeof(dtid), "%lld",
 	         jr->signed_in && !user ? (long long)jr->who.token_id : 0LL);
 	const char *admin = user && jr->who.admin ? "true" : "false";
+	unsigned mask = access_credential_actions(jr->signed_in ? jr->who.kind : AUTH_ANONYMOUS,
+	                                           jr->signed_in ? jr->who.scopes : 0);
 	for (size_t i = 0; i < jr->want.n; i++) {
 		struct access_item *it = &jr->want.items[i];
 		if (strcmp(it->type, "registry") == 0) {
@@ -200,23 +192,18 @@ resolve(struct jwt_req *jr)
 				jr->granted[i] = ACT_STAR;
 			continue;
 		}
-		if (strcmp(it->type, "repository") != 0 || !(it->actions & (ACT_PULL | ACT_PUSH |
-		                                                            ACT_DELETE)))
+		unsigned want = it->actions & mask;
+		if (strcmp(it->type, "repository") != 0 || want == 0 ||
+		    !name_valid_repository(it->name))
 			continue;
-		char **prefixes = access_prefixes(it->name);
-		if (prefixes == NULL || prefixes[0] == NULL) {
-			strv_free(prefixes);
-			continue;
-		}
-		char *array = access_prefixes_array(prefixes);
-		strv_free(prefixes);
 		struct scope_query *q = xcalloc(1, sizeof(*q));
 		q->jr = jr;
 		q->idx = i;
 		jr->pending++;
-		const char *v[] = { array, uid, admin, dtid };
-		pg_exec(ad.db, &q_project, 4, v, project_found, q);
-		free(array);
+		char *wanted = actions_format(want);
+		const char *v[] = { it->name, uid, admin, dtid, wanted };
+		pg_exec(ad.db, &q_access, 5, v, access_found, q);
+		free(wanted);
 	}
 	scope_done(jr);
 }

@@ -21,24 +21,26 @@ PG_STMT(q_group_get,
         "SELECT " TN_GROUP_DETAIL_COLS " FROM namespaces n"
         " WHERE n.id = group_ref($3, $4) AND coalesce(group_visible($1, $2, n.id), false)");
 
-/* GitLab's GroupsFinder: the groups a caller sees through membership, plus (with all_available,
- * the default for admins and anonymous callers) every group visible to it. */
+/* GitLab's GroupsFinder: the groups a caller sees through membership (user_member_groups), or
+ * with all_available (the default for admins and anonymous callers) every group visible to it
+ * (group_visible_by over that set, joined once). */
 PG_STMT(q_groups,
         "WITH par AS (SELECT group_ref($3, $4) AS id),"
         " ctx AS (SELECT $5::text = 'all' OR coalesce(group_visible($1, $2, par.id), false) AS ok,"
         "                par.id AS parent FROM par),"
         " lv AS (SELECT * FROM user_group_levels($1)),"
+        " mine AS (SELECT namespace_id FROM user_member_groups($1)),"
         " items AS ("
         "  SELECT " TN_GROUP_COLS ", lower(n.name) AS sort_name, lower(n.path) AS sort_path"
         "    FROM ctx, namespaces n LEFT JOIN lv ON lv.namespace_id = n.id"
+        "    CROSS JOIN LATERAL (SELECT n.id IN (SELECT namespace_id FROM mine) AS member) m"
         "   WHERE ctx.ok AND n.kind = 'group'"
         "     AND ($5::text = 'all'"
         "          OR ($5::text = 'children' AND n.parent_id = ctx.parent)"
         "          OR ($5::text = 'descendants' AND n.traversal_ids @> ARRAY[ctx.parent]"
         "              AND n.id <> ctx.parent))"
-        "     AND (($6::boolean AND ($2::boolean OR n.visibility = 'public'"
-        "                            OR (n.visibility = 'internal' AND $1::bigint > 0)))"
-        "          OR n.id IN (SELECT namespace_id FROM user_member_groups($1)))"
+        "     AND CASE WHEN $6::boolean THEN group_visible_by($1, $2, n.visibility, m.member)"
+        "              ELSE m.member END"
         "     AND (NOT $7::boolean OR n.parent_id IS NULL)"
         "     AND ($8::text IS NULL OR n.name ILIKE like_pattern($8) OR n.path ILIKE like_pattern($8))"
         "     AND (NOT $9::boolean OR EXISTS (SELECT 1 FROM group_members gm"

@@ -24,8 +24,8 @@ PG_STMT(q_project_get,
         "SELECT " TN_PROJECT_COLS " FROM " TN_PROJECT_FROM
         " WHERE p.id = project_ref($3, $4) AND coalesce(project_visible($1, $2, p.id), false)");
 
-/* GitLab's ProjectsFinder: public projects for anyone, internal ones for signed-in callers, and
- * those the caller holds a role on; admins see all. $3 scopes it: 'all', a group ($4/$5, with
+/* GitLab's ProjectsFinder: the projects the caller may see (project_visible_by over its roles,
+ * user_project_levels, joined once). $3 scopes it: 'all', a group ($4/$5, with
  * its subgroups when $6), or a user's personal namespace ($4/$5 the user's id or username).
  * SCOPE is the filter on p.namespace_id: none for 'all', so that scoped lists use the index. */
 #define PROJECTS_SQL(SCOPE)                                                                        \
@@ -50,8 +50,7 @@ PG_STMT(q_project_get,
 	"         lower(p.path) AS sort_path"                                                      \
 	"    FROM ctx, projects p LEFT JOIN lv ON lv.project_id = p.id"                            \
 	"   WHERE ctx.ok " SCOPE                                                                    \
-	"     AND ($2::boolean OR p.visibility = 'public'"                                         \
-	"          OR (p.visibility = 'internal' AND $1::bigint > 0) OR lv.access_level IS NOT NULL)" \
+	"     AND project_visible_by($1, $2, p.visibility, lv.access_level)"                        \
 	"     AND (NOT $7::boolean OR lv.access_level IS NOT NULL)"                                \
 	"     AND (NOT $8::boolean OR lv.access_level >= 50)"                                      \
 	"     AND ($9::text IS NULL OR p.name ILIKE like_pattern($9)"                              \

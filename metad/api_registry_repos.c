@@ -42,20 +42,23 @@ PG_STMT(q_project_repos,
         "   FROM page JOIN repositories r ON r.id = page.id"
         " ) x ON true ORDER BY x.name, x.id");
 
-/* $1 user, $2 admin, $3/$4 the group (id or path), $5 limit, $6 offset. */
+/* $1 user, $2 admin, $3/$4 the group (id or path), $5 limit, $6 offset. The caller's pull
+ * rights as sets (registry_pull_scope), joined once: no check per repository. */
 PG_STMT(q_group_repos,
         "WITH g AS (SELECT group_ref($3, $4) AS id),"
         " ok AS (SELECT g.id, coalesce(group_visible($1, $2, g.id), false) AS visible FROM g),"
-        " items AS (SELECT r.id, r.name, p.id AS project_id FROM ok"
+        " s AS (SELECT * FROM registry_pull_scope($1, $2, 0)),"
+        " items AS (SELECT r.id, r.name, p.id AS project_id FROM ok CROSS JOIN s"
         "   JOIN namespaces d ON d.traversal_ids @> ARRAY[ok.id]"
         "   JOIN projects p ON p.namespace_id = d.id"
         "   JOIN repositories r ON r.project_id = p.id"
-        "  WHERE ok.visible AND coalesce(registry_user_can_pull($1, $2, p.id), false)),"
+        "  WHERE ok.visible AND registry_scope_pulls(s.all_projects, s.visibilities,"
+        "        s.project_ids, p.container_registry_access_level, p.visibility, p.id)),"
         " page AS (SELECT id FROM items ORDER BY name, id LIMIT $5 OFFSET $6)"
         " SELECT ok.visible, (SELECT count(*) FROM items) AS total, x.* FROM ok"
         " LEFT JOIN LATERAL (SELECT " RG_REPO_COLS ", NULL::bigint AS tags_count,"
         "   NULL::text AS tags, NULL::bigint AS size,"
-        "   registry_api_can($1, $2, p.id, 40) AS can_admin"
+        "   registry_api_can($1, $2, p.id, 'delete') AS can_admin"
         "   FROM page JOIN repositories r ON r.id = page.id JOIN projects p ON p.id = r.project_id"
         " ) x ON true ORDER BY x.name, x.id");
 

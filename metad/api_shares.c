@@ -19,9 +19,9 @@ PG_STMT(q_group_share, "SELECT * FROM group_share($1, $2, $3, $4, $5, $6, $7)");
 PG_STMT(q_group_unshare, "SELECT group_unshare($1, $2, $3, $4, $5) AS status");
 
 /* GitLab's Projects::GroupsFinder: the project's group and its ancestors, and (with_shared, $5)
- * the groups it is shared with: at least $6's role, and with shared_visible_only ($7) only the
- * public ones, the internal ones for signed-in callers and those the caller is a direct member
- * of. Then search ($8) and skip_groups ($9); newest id first. */
+ * the groups it is shared with: at least $6's role, and with shared_visible_only ($7) only those
+ * open to the caller (group_visible_by) and those it is a direct member of, as GitLab has it.
+ * Then search ($8) and skip_groups ($9); newest id first. */
 PG_STMT(q_project_groups,
         "WITH src AS (SELECT project_ref($3, $4) AS id),"
         " ctx AS (SELECT coalesce(project_visible($1, $2, src.id), false) AS ok,"
@@ -37,10 +37,9 @@ PG_STMT(q_project_groups,
         "   WHERE ctx.ok AND $5::boolean AND l.project_id = ctx.project"
         "     AND not_expired(l.expires_at)"
         "     AND ($6::integer IS NULL OR l.group_access >= $6::integer)"
-        "     AND (NOT $7::boolean OR n.visibility = 'public'"
-        "          OR (n.visibility = 'internal' AND $1::bigint > 0)"
-        "          OR EXISTS (SELECT 1 FROM group_members gm WHERE gm.namespace_id = n.id"
-        "                        AND gm.user_id = $1::bigint AND not_expired(gm.expires_at)))),"
+        "     AND (NOT $7::boolean OR group_visible_by($1, false, n.visibility,"
+        "          EXISTS (SELECT 1 FROM group_members gm WHERE gm.namespace_id = n.id"
+        "                    AND gm.user_id = $1::bigint AND not_expired(gm.expires_at))))),"
         " kept AS ("
         "  SELECT * FROM items"
         "   WHERE ($8::text IS NULL OR name ILIKE like_pattern($8) OR path ILIKE like_pattern($8))"

@@ -1,6 +1,6 @@
 /* GET /v2/_catalog: the repositories the caller may pull, in lexical order, paginated with n and
  * last. An admin sees the whole instance; a user what GitLab's rules let them pull
- * (registry_user_can_pull); a deploy token the projects it covers. */
+ * (registry_can_pull); a deploy token the projects it covers. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,12 +1,18 @@
 -- The registry's rules over its tables (/v2 and the token service): the project a repository path
--- belongs to, pushes, blob links and mounts, manifests and their references, the pull right, and
--- the tags_version counter that keeps tags/list answers current.
+-- belongs to, what a caller may do there (registry_access, from the rules of rights.sql),
+-- pushes, blob links and mounts, manifests and their references, and the tags_version counter
+-- that keeps tags/list answers current.
 --
 -- The functions every /v2 request calls are PL/pgSQL, not SQL: PostgreSQL cannot inline
 -- SQL-language functions that read tables, so it parsed and planned their bodies on every call
 -- (half of all CPU under a manifest GET load), while PL/pgSQL keeps each statement's plan for the
 -- life of the connection.
 
+-- The one home of path resolution: the project a repository path belongs to is the one whose
+-- full_path (lowercased) is its longest prefix at a '/' boundary; name is the rest ('' for the
+-- project's own image). Both NULL when no project prefixes the path. Whether the name may hold
+-- a repository is registry_name_fits(). The path's syntax is the caller's to check
+-- (common/names.c: lowercase, no empty segment).
 CREATE OR REPLACE FUNCTION registry_resolve(p_path text, OUT project_id bigint, OUT name text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -25,6 +31,78 @@ BEGIN
     IF project_id IS NOT NULL THEN
         name := CASE WHEN length(v_full) >= length(p_path) THEN ''
                      ELSE substr(p_path, length(v_full) + 2) END;
+    END IF;
+END
+$$;
+
+-- Whether a name below a project may hold a repository: at most two segments.
+CREATE OR REPLACE FUNCTION registry_name_fits(p_name text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_name = '' OR array_length(string_to_array(p_name, '/'), 1) <= 2
+$$;
+
+-- What a caller may do with the repository at p_path (the token service's question): the
+-- project it belongs to and, of the actions p_want names, those the caller's rights there allow.
+-- None when no project holds the path, the name does not fit below it, or its registry is
+-- disabled. Pull by the pull rule (registry_pull_open / registry_pull_standing, as
+-- registry_can_pull); users push and delete with the role registry_action_level names (admins
+-- always), anonymous callers (p_user 0) only pull, a deploy token pushes into the projects it
+-- covers with write_registry. The caller's role is looked up only when an answer needs it. A
+-- personal access token's scopes narrow the answer further (authd).
+CREATE OR REPLACE FUNCTION registry_access(p_path text, p_user bigint, p_admin boolean,
+                                           p_deploy_token bigint, p_want text[],
+                                           OUT project_id bigint, OUT actions text[])
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_name text;
+    v_registry text;
+    v_visibility text;
+    v_level integer;
+    v_covers boolean;
+BEGIN
+    actions := '{}';
+    SELECT x.project_id, x.name INTO project_id, v_name FROM registry_resolve(p_path) x;
+    IF project_id IS NULL OR NOT registry_name_fits(v_name) THEN
+        RETURN;
+    END IF;
+    SELECT p.container_registry_access_level, p.visibility INTO v_registry, v_visibility
+      FROM projects p WHERE p.id = project_id;
+    IF v_registry = 'disabled' THEN
+        RETURN;
+    END IF;
+    IF p_deploy_token > 0 THEN
+        v_covers := deploy_token_covers(p_deploy_token, project_id);
+        IF 'pull' = ANY (p_want) AND (registry_pull_open(0, false, v_registry, v_visibility)
+               OR registry_pull_standing(v_registry, NULL,
+                                         v_covers AND deploy_token_can(p_deploy_token, 'read_registry'))) THEN
+            actions := actions || 'pull'::text;
+        END IF;
+        IF 'push' = ANY (p_want) AND v_covers AND deploy_token_can(p_deploy_token, 'write_registry') THEN
+            actions := actions || 'push'::text;
+        END IF;
+        RETURN;
+    END IF;
+    IF 'pull' = ANY (p_want) THEN
+        IF registry_pull_open(p_user, p_admin, v_registry, v_visibility) THEN
+            actions := actions || 'pull'::text;
+        ELSIF p_user > 0 THEN
+            v_level := project_access_level(p_user, project_id);
+            IF registry_pull_standing(v_registry, v_level, false) THEN
+                actions := actions || 'pull'::text;
+            END IF;
+        END IF;
+    END IF;
+    IF p_user <= 0 OR NOT (p_want && '{push,delete}') THEN
+        RETURN;
+    END IF;
+    IF NOT p_admin AND v_level IS NULL THEN
+        v_level := project_access_level(p_user, project_id);
+    END IF;
+    IF 'push' = ANY (p_want) AND (p_admin OR v_level >= registry_action_level('push')) THEN
+        actions := actions || 'push'::text;
+    END IF;
+    IF 'delete' = ANY (p_want) AND (p_admin OR v_level >= registry_action_level('delete')) THEN
+        actions := actions || 'delete'::text;
     END IF;
 END
 $$;
@@ -61,7 +139,7 @@ BEGIN
         error := 'no project at this path';
         RETURN;
     END IF;
-    IF v_name <> '' AND array_length(string_to_array(v_name, '/'), 1) > 2 THEN
+    IF NOT registry_name_fits(v_name) THEN
         error := 'at most two path segments may follow the project path';
         RETURN;
     END IF;
@@ -84,24 +162,6 @@ BEGIN
         repository_id := NULL;
         error := 'the repository is being deleted';
     END IF;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION registry_can_pull(p_user bigint, p_admin boolean, p_deploy_token bigint,
-                                             p_project bigint) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    IF p_deploy_token > 0 THEN
-        RETURN EXISTS (
-            SELECT 1 FROM deploy_tokens t, projects p
-             WHERE t.id = p_deploy_token AND p.id = p_project
-               AND NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > now())
-               AND 'read_registry' = ANY (t.scopes)
-               AND p.container_registry_access_level <> 'disabled'
-               AND deploy_token_covers(p_deploy_token, p_project))
-            OR coalesce(registry_user_can_pull(0, false, p_project), false);
-    END IF;
-    RETURN coalesce(registry_user_can_pull(p_user, p_admin, p_project), false);
 END
 $$;
 
@@ -131,6 +191,7 @@ CREATE OR REPLACE FUNCTION registry_mount_blob(p_path text, p_digest text, p_fro
 LANGUAGE plpgsql AS $$
 DECLARE
     v_repo bigint;
+    s record;
 BEGIN
     SELECT x.error INTO error FROM registry_push_repository(p_path, false) x;
     IF error IS NOT NULL THEN
@@ -144,12 +205,16 @@ BEGIN
           FROM repository_blobs rb JOIN blobs b ON b.digest = rb.blob_digest
          WHERE rb.repository_id = registry_repository_id(p_from) AND rb.blob_digest = p_digest;
     ELSE
+        -- the caller's pull rights as sets, computed once, not per repository holding the blob
+        SELECT * INTO s FROM registry_pull_scope(p_user, p_admin, p_deploy_token);
         SELECT b.size INTO size
           FROM repository_blobs rb
           JOIN blobs b ON b.digest = rb.blob_digest
           JOIN repositories r ON r.id = rb.repository_id
+          JOIN projects p ON p.id = r.project_id
          WHERE rb.blob_digest = p_digest
-           AND registry_can_pull(p_user, p_admin, p_deploy_token, r.project_id)
+           AND registry_scope_pulls(s.all_projects, s.visibilities, s.project_ids,
+                                    p.container_registry_access_level, p.visibility, p.id)
          LIMIT 1;
     END IF;
     IF size IS NULL THEN

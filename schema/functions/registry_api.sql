@@ -21,19 +21,22 @@ BEGIN
         project_id := NULL;
         RETURN;
     END IF;
-    can_read := coalesce(registry_user_can_pull(p_user, p_admin, project_id), false);
-    can_admin := can_read AND (p_admin OR (p_user > 0 AND project_access_level(p_user, project_id) >= 40));
+    can_read := coalesce(registry_can_pull(p_user, p_admin, 0, project_id), false);
+    can_admin := can_read AND (p_admin OR (p_user > 0 AND project_access_level(p_user, project_id)
+                                                          >= registry_action_level('delete')));
 END
 $$;
 
--- Whether a caller may change a project's images with a role of at least p_level (30: delete a
--- tag, 40: delete a repository or tags in bulk); admins may, as long as the registry is on.
+-- Whether a caller may change a project's images with the role of a registry action
+-- (registry_action_level: 'push' to delete a tag, 'delete' to delete a repository or tags in
+-- bulk); admins may, as long as the registry is on.
 CREATE OR REPLACE FUNCTION registry_api_can(p_user bigint, p_admin boolean, p_project bigint,
-                                 p_level integer) RETURNS boolean
+                                 p_action text) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    RETURN coalesce(registry_user_can_pull(p_user, p_admin, p_project), false)
-       AND (p_admin OR (p_user > 0 AND project_access_level(p_user, p_project) >= p_level));
+    RETURN coalesce(registry_can_pull(p_user, p_admin, 0, p_project), false)
+       AND (p_admin OR (p_user > 0 AND project_access_level(p_user, p_project)
+                                       >= registry_action_level(p_action)));
 END
 $$;
 
@@ -102,7 +105,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repository_not_found';
     END IF;
-    IF NOT registry_api_can(p_user, p_admin, p_project, 40) THEN
+    IF NOT registry_api_can(p_user, p_admin, p_project, 'delete') THEN
         RETURN 'forbidden';
     END IF;
     IF v_status IS NULL OR v_status = 'delete_failed' THEN
@@ -136,7 +139,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repository_not_found';
     END IF;
-    IF NOT registry_api_can(p_user, p_admin, p_project, 40) THEN
+    IF NOT registry_api_can(p_user, p_admin, p_project, 'delete') THEN
         RETURN 'forbidden';
     END IF;
     INSERT INTO registry_cleanup_leases (repository_id, expires_at)
@@ -163,7 +166,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repository_not_found';
     END IF;
-    IF NOT registry_api_can(p_user, p_admin, p_project, 30) THEN
+    IF NOT registry_api_can(p_user, p_admin, p_project, 'push') THEN
         RETURN 'forbidden';
     END IF;
     DELETE FROM tags WHERE repository_id = p_repo AND name = p_tag;

@@ -34,53 +34,6 @@ BEGIN
 END
 $$;
 
--- What a caller may pull, as sets rather than a test per project: the rules of
--- registry_can_pull and registry_user_can_pull in the form a listing needs. A project is
--- pullable when
---   all_projects and its registry is not disabled (admins), or
---   its registry is enabled and its visibility is in visibilities (public for anyone, internal
---   too for signed-in users), or
---   it is in project_ids: its registry is not disabled and the caller holds Reporter or more on
---   it (directly, through a group, or owning the personal namespace), or the caller is a live
---   deploy token with read_registry that covers it (its project, or a project below its group).
--- A deploy token pulls what it covers and what anyone may (public projects).
-CREATE OR REPLACE FUNCTION registry_pull_scope(p_user bigint, p_admin boolean, p_deploy_token bigint,
-                                    OUT all_projects boolean, OUT visibilities text[],
-                                    OUT project_ids bigint[])
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    all_projects := false;
-    project_ids := '{}';
-    IF p_deploy_token > 0 THEN
-        visibilities := '{public}';
-        IF EXISTS (SELECT 1 FROM deploy_tokens t
-                    WHERE t.id = p_deploy_token AND NOT t.revoked
-                      AND (t.expires_at IS NULL OR t.expires_at > now())
-                      AND 'read_registry' = ANY (t.scopes)) THEN
-            SELECT coalesce(array_agg(x.id), '{}') INTO project_ids FROM (
-                SELECT p.id FROM deploy_tokens t JOIN projects p ON p.id = t.project_id
-                 WHERE t.id = p_deploy_token AND p.container_registry_access_level <> 'disabled'
-                UNION ALL
-                SELECT p.id FROM deploy_tokens t
-                  JOIN namespaces n ON n.traversal_ids @> ARRAY[t.namespace_id]
-                  JOIN projects p ON p.namespace_id = n.id
-                 WHERE t.id = p_deploy_token AND p.container_registry_access_level <> 'disabled'
-            ) x;
-        END IF;
-    ELSIF p_admin THEN
-        all_projects := true;
-        visibilities := '{}';
-    ELSIF p_user <= 0 THEN
-        visibilities := '{public}';
-    ELSE
-        visibilities := '{public,internal}';
-        SELECT coalesce(array_agg(l.project_id), '{}') INTO project_ids
-          FROM user_project_levels(p_user) l JOIN projects p ON p.id = l.project_id
-         WHERE l.access_level >= 20 AND p.container_registry_access_level <> 'disabled';
-    END IF;
-END
-$$;
-
 -- The paths after p_after of the repositories of p_projects, in order, at most p_limit. The
 -- projects are taken in the order of their path, since a project's repository paths all start
 -- with its lowercased full_path: each gives its first p_limit repositories after p_after, until
@@ -147,6 +100,8 @@ BEGIN
     END IF;
     SELECT * INTO s FROM registry_pull_scope(p_user, p_admin, p_deploy_token);
 
+    -- The open part of registry_scope_pulls() is spelled out in the two statements that list
+    -- open projects, so that projects_registry_open_idx serves them.
     IF NOT s.all_projects THEN
         SELECT array_agg(o.id) INTO v_projects FROM (
             SELECT p.id FROM projects p
@@ -162,10 +117,9 @@ BEGIN
           INTO v_open, v_seen
           FROM (SELECT w.path, w.open, w.n FROM (
                     SELECT r.path, row_number() OVER (ORDER BY r.path) AS n,
-                           CASE WHEN s.all_projects
-                                THEN p.container_registry_access_level <> 'disabled'
-                                ELSE p.container_registry_access_level = 'enabled'
-                                     AND p.visibility = ANY (s.visibilities) END AS open
+                           registry_scope_pulls(s.all_projects, s.visibilities, '{}',
+                                                p.container_registry_access_level, p.visibility,
+                                                p.id) AS open
                       FROM repositories r JOIN projects p ON p.id = r.project_id
                      WHERE r.path > v_after AND (r.status IS NULL OR r.status = 'delete_failed')
                      ORDER BY r.path LIMIT WALK_FACTOR * p_limit) w

@@ -306,7 +306,7 @@ def test_a_first_push_that_races_a_rename_takes_the_new_path(world):
 
 # ---- the work of one page -------------------------------------------------------------------
 
-RIGHTS_FUNCTIONS = ("registry_can_pull", "registry_user_can_pull", "project_access_level",
+RIGHTS_FUNCTIONS = ("registry_can_pull", "project_access_level", "group_access_level",
                     "deploy_token_covers", "project_visible")
 
 
