@@ -6,6 +6,7 @@
 
 #include "authd.h"
 #include "cfg.h"
+#include "errors.h"
 #include "log.h"
 #include "schema.h"
 #include "pg.h"
@@ -105,6 +106,7 @@ static const struct proc_role authd_role = {
 	.name = "authd",
 	.master_init = authd_master_init,
 	.worker_init = authd_worker_init,
+	.error_body = error_server_body,
 	.handler = authd_handle,
 };
 

@@ -7,6 +7,7 @@
 
 #include "blobd.h"
 #include "cfg.h"
+#include "errors.h"
 #include "httpc.h"
 #include "proc.h"
 #include "service.h"
@@ -96,6 +97,7 @@ static const struct proc_role blobd_role = {
 	.master_init = blobd_master_init,
 	.worker_init = blobd_worker_init,
 	.worker_drain = blobd_worker_drain,
+	.error_body = error_server_body,
 	.handler = blobd_handle,
 };
 

@@ -56,6 +56,9 @@ typedef void (*http_body_cb)(struct http_txn *txn, struct evbuffer *buf, void *a
 /* The whole body; or txn and body NULL when there is none to come (larger than the limit, 413
  * already sent, or the client left): free what the handler holds, there is nobody to answer. */
 typedef void (*http_read_cb)(struct http_txn *txn, struct evbuffer *body, void *arg);
+/* The JSON body of an error the server answers itself (a malformed request, a timeout, a body too
+ * large), in the dialect of the request target (NULL when none was read); caller frees. */
+typedef char *(*http_error_body_fn)(const char *target, int status, const char *message);
 
 void http_limits_default(struct http_limits *l);
 
@@ -63,6 +66,9 @@ void http_limits_default(struct http_limits *l);
 struct http_server *http_server_new(struct event_base *base, int listen_fd,
                                     const struct http_limits *limits, http_handler handler,
                                     void *arg);
+/* Whose error bodies the server answers protocol errors with (the daemon's dialects); without
+ * one they are plain text. */
+void http_server_set_error_body(struct http_server *srv, http_error_body_fn fn);
 /* Backends take the gateway's X-Request-Id instead of making one. */
 void http_server_trust_request_id(struct http_server *srv, bool trust);
 /* Called once per finished transaction (access log, metrics) before it is freed. */
@@ -125,6 +131,7 @@ int http_txn_respond_fd(struct http_txn *txn, int status, const struct http_head
 /* Marks the connection to close after this answer. */
 void http_txn_close_after(struct http_txn *txn);
 
+/* The reason phrase of a status code ("Not Found"). */
 const char *http_status_text(int status);
 
 #endif

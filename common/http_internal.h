@@ -43,6 +43,7 @@ struct http_server {
 	void *handler_arg;
 	http_txn_cb on_complete;
 	void *complete_arg;
+	http_error_body_fn error_body; /* JSON bodies of the errors conn_fail() answers; NULL: text */
 	bool trust_request_id;
 	bool draining;
 	void (*drained)(void *);

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "metrics.h"
 #include "util.h"
+#include "v2path.h"
 
 static const char ok_body[] = "{\"status\":\"ok\"}";
 
@@ -55,9 +56,7 @@ service_dispatch(struct http_txn *txn, const struct route_table *tables, size_t 
 	int status = router_dispatch_tables(tables, ntables, txn);
 	if (status == 0)
 		return;
-	const char *path = http_txn_request(txn)->path;
-	bool v2 = strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0;
-	if (v2)
+	if (v2_is_path(http_txn_request(txn)->path))
 		error_oci(txn, status, status == 405 ? OCI_UNSUPPORTED : OCI_NAME_UNKNOWN, NULL, NULL);
 	else
 		error_gitlab(txn, status, status == 405 ? "405 Method Not Allowed" : "404 Not Found");

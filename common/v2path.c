@@ -14,6 +14,13 @@ v2_path_clear(struct v2_path *p)
 	p->name = p->ref = NULL;
 }
 
+bool
+v2_is_path(const char *target)
+{
+	return target != NULL && strncmp(target, "/v2", 3) == 0 &&
+	       (target[3] == '\0' || target[3] == '/' || target[3] == '?');
+}
+
 /* The start of the segment before end (end points at a '/'), within [start, end). */
 static const char *
 prev_segment(const char *start, const char *end)

@@ -6,6 +6,8 @@
 #ifndef REGISTRY_V2PATH_H
 #define REGISTRY_V2PATH_H
 
+#include <stdbool.h>
+
 enum v2_kind {
 	V2_BASE,      /* /v2/ */
 	V2_CATALOG,   /* /v2/_catalog */
@@ -22,6 +24,9 @@ struct v2_path {
 	char *ref;  /* digest, tag, upload id or "" */
 };
 
+/* Whether a request target (a path, with or without its query) is the registry API's: "/v2" or
+ * below "/v2/". The one place that decides it. */
+bool v2_is_path(const char *target);
 /* Parses a raw /v2 path; -1 when it is none of the endpoints above. */
 int v2_parse(const char *path, struct v2_path *out);
 void v2_path_clear(struct v2_path *p);

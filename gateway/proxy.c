@@ -19,6 +19,7 @@
 #include "log.h"
 #include "range.h"
 #include "util.h"
+#include "v2path.h"
 #include "wire.h"
 
 struct proxy {
@@ -51,9 +52,8 @@ proxy_end_client(struct proxy *p)
 void
 gw_unavailable(struct http_txn *txn, enum gw_backend backend)
 {
-	const char *path = http_txn_request(txn)->path;
 	char *msg = xasprintf("%s is unavailable", gw_backend_names[backend]);
-	if (strncmp(path, "/v2", 3) == 0) {
+	if (v2_is_path(http_txn_request(txn)->path)) {
 		struct http_headers h;
 		headers_init(&h);
 		headers_add(&h, "Retry-After", "5");

@@ -58,7 +58,7 @@ void
 gw_handle(struct http_txn *txn, void *arg)
 {
 	const char *path = http_txn_request(txn)->path;
-	if (strcmp(path, "/v2") == 0 || str_has_prefix(path, "/v2/")) {
+	if (v2_is_path(path)) {
 		handle_v2(txn);
 	} else if (strcmp(path, "/jwt/auth") == 0) {
 		http_txn_set_route(txn, GR_JWT_AUTH);

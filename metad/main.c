@@ -4,6 +4,7 @@
 
 #include "api_registry.h"
 #include "cfg.h"
+#include "errors.h"
 #include "metad.h"
 #include "schema.h"
 #include "pg.h"
@@ -84,6 +85,7 @@ static const struct proc_role metad_role = {
 	.master_init = metad_master_init,
 	.worker_init = metad_worker_init,
 	.worker_drain = metad_worker_drain,
+	.error_body = error_server_body,
 	.handler = metad_handle,
 };
 
