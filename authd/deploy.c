@@ -401,17 +401,17 @@ h_all(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route deploy_routes[] = {
-	{ "GET", "/api/v4/deploy_tokens", h_all, "api_deploy_tokens" },
-	{ "GET", "/api/v4/projects/:id/deploy_tokens", h_project_list, "api_project_deploy_tokens" },
-	{ "POST", "/api/v4/projects/:id/deploy_tokens", h_project_create, "api_project_deploy_tokens" },
-	{ "GET", "/api/v4/projects/:id/deploy_tokens/:token_id", h_project_get,
-	  "api_project_deploy_token" },
-	{ "DELETE", "/api/v4/projects/:id/deploy_tokens/:token_id", h_project_delete,
-	  "api_project_deploy_token" },
-	{ "GET", "/api/v4/groups/:id/deploy_tokens", h_group_list, "api_group_deploy_tokens" },
-	{ "POST", "/api/v4/groups/:id/deploy_tokens", h_group_create, "api_group_deploy_tokens" },
-	{ "GET", "/api/v4/groups/:id/deploy_tokens/:token_id", h_group_get, "api_group_deploy_token" },
-	{ "DELETE", "/api/v4/groups/:id/deploy_tokens/:token_id", h_group_delete,
-	  "api_group_deploy_token" },
+	ROUTE_OWN("GET", "/api/v4/deploy_tokens", h_all, "api_deploy_tokens"),
+	ROUTE_OWN("GET", "/api/v4/projects/:id/deploy_tokens", h_project_list, "api_project_deploy_tokens"),
+	ROUTE_OWN("POST", "/api/v4/projects/:id/deploy_tokens", h_project_create, "api_project_deploy_tokens"),
+	ROUTE_OWN("GET", "/api/v4/projects/:id/deploy_tokens/:token_id", h_project_get,
+	  "api_project_deploy_token"),
+	ROUTE_OWN("DELETE", "/api/v4/projects/:id/deploy_tokens/:token_id", h_project_delete,
+	  "api_project_deploy_token"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id/deploy_tokens", h_group_list, "api_group_deploy_tokens"),
+	ROUTE_OWN("POST", "/api/v4/groups/:id/deploy_tokens", h_group_create, "api_group_deploy_tokens"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id/deploy_tokens/:token_id", h_group_get, "api_group_deploy_token"),
+	ROUTE_OWN("DELETE", "/api/v4/groups/:id/deploy_tokens/:token_id", h_group_delete,
+	  "api_group_deploy_token"),
 };
 const size_t deploy_nroutes = nitems(deploy_routes);

@@ -188,10 +188,10 @@ h_delete(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route imptokens_routes[] = {
-	{ "GET", "/api/v4/users/:id/impersonation_tokens", h_list, "api_user_imptokens" },
-	{ "POST", "/api/v4/users/:id/impersonation_tokens", h_create, "api_user_imptokens" },
-	{ "GET", "/api/v4/users/:id/impersonation_tokens/:token_id", h_get, "api_user_imptoken" },
-	{ "DELETE", "/api/v4/users/:id/impersonation_tokens/:token_id", h_delete,
-	  "api_user_imptoken" },
+	ROUTE_OWN("GET", "/api/v4/users/:id/impersonation_tokens", h_list, "api_user_imptokens"),
+	ROUTE_OWN("POST", "/api/v4/users/:id/impersonation_tokens", h_create, "api_user_imptokens"),
+	ROUTE_OWN("GET", "/api/v4/users/:id/impersonation_tokens/:token_id", h_get, "api_user_imptoken"),
+	ROUTE_OWN("DELETE", "/api/v4/users/:id/impersonation_tokens/:token_id", h_delete,
+	  "api_user_imptoken"),
 };
 const size_t imptokens_nroutes = nitems(imptokens_routes);

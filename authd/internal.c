@@ -251,6 +251,6 @@ h_authenticate(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route internal_routes[] = {
-	{ "POST", "/internal/authenticate", h_authenticate, "internal_authenticate" },
+	ROUTE_OWN("POST", "/internal/authenticate", h_authenticate, "internal_authenticate"),
 };
 const size_t internal_nroutes = nitems(internal_routes);

@@ -310,6 +310,6 @@ h_jwt_auth(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route jwt_routes[] = {
-	{ "GET", "/jwt/auth", h_jwt_auth, "jwt_auth" },
+	ROUTE_OWN("GET", "/jwt/auth", h_jwt_auth, "jwt_auth"),
 };
 const size_t jwt_nroutes = nitems(jwt_routes);

@@ -112,6 +112,6 @@ h_list(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route memberships_routes[] = {
-	{ "GET", "/api/v4/users/:id/memberships", h_list, "api_user_memberships" },
+	ROUTE_OWN("GET", "/api/v4/users/:id/memberships", h_list, "api_user_memberships"),
 };
 const size_t memberships_nroutes = nitems(memberships_routes);

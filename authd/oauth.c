@@ -280,6 +280,6 @@ h_token(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route oauth_routes[] = {
-	{ "POST", "/oauth/token", h_token, "oauth_token" },
+	ROUTE_OWN("POST", "/oauth/token", h_token, "oauth_token"),
 };
 const size_t oauth_nroutes = nitems(oauth_routes);

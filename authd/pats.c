@@ -466,11 +466,11 @@ h_delete_self(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route pats_routes[] = {
-	{ "POST", "/api/v4/users/:id/personal_access_tokens", h_create, "api_user_pats" },
-	{ "GET", "/api/v4/personal_access_tokens", h_list, "api_pats" },
-	{ "GET", "/api/v4/personal_access_tokens/self", h_self, "api_pat_self" },
-	{ "DELETE", "/api/v4/personal_access_tokens/self", h_delete_self, "api_pat_self" },
-	{ "GET", "/api/v4/personal_access_tokens/:id", h_get, "api_pat" },
-	{ "DELETE", "/api/v4/personal_access_tokens/:id", h_delete, "api_pat" },
+	ROUTE_OWN("POST", "/api/v4/users/:id/personal_access_tokens", h_create, "api_user_pats"),
+	ROUTE_OWN("GET", "/api/v4/personal_access_tokens", h_list, "api_pats"),
+	ROUTE_OWN("GET", "/api/v4/personal_access_tokens/self", h_self, "api_pat_self"),
+	ROUTE_OWN("DELETE", "/api/v4/personal_access_tokens/self", h_delete_self, "api_pat_self"),
+	ROUTE_OWN("GET", "/api/v4/personal_access_tokens/:id", h_get, "api_pat"),
+	ROUTE_OWN("DELETE", "/api/v4/personal_access_tokens/:id", h_delete, "api_pat"),
 };
 const size_t pats_nroutes = nitems(pats_routes);

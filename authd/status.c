@@ -299,9 +299,9 @@ h_patch(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route status_routes[] = {
-	{ "GET", "/api/v4/user/status", h_own, "api_user_status" },
-	{ "PUT", "/api/v4/user/status", h_put, "api_user_status" },
-	{ "PATCH", "/api/v4/user/status", h_patch, "api_user_status" },
-	{ "GET", "/api/v4/users/:id/status", h_user, "api_users_status" },
+	ROUTE_OWN("GET", "/api/v4/user/status", h_own, "api_user_status"),
+	ROUTE_OWN("PUT", "/api/v4/user/status", h_put, "api_user_status"),
+	ROUTE_OWN("PATCH", "/api/v4/user/status", h_patch, "api_user_status"),
+	ROUTE_OWN("GET", "/api/v4/users/:id/status", h_user, "api_users_status"),
 };
 const size_t status_nroutes = nitems(status_routes);

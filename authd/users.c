@@ -796,15 +796,15 @@ h_unban(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route users_routes[] = {
-	{ "GET", "/api/v4/user", h_current, "api_user" },
-	{ "GET", "/api/v4/users", h_list, "api_users" },
-	{ "POST", "/api/v4/users", h_create, "api_users" },
-	{ "GET", "/api/v4/users/:id", h_get, "api_user_id" },
-	{ "PUT", "/api/v4/users/:id", h_update, "api_user_id" },
-	{ "DELETE", "/api/v4/users/:id", h_delete, "api_user_id" },
-	{ "POST", "/api/v4/users/:id/block", h_block, "api_user_block" },
-	{ "POST", "/api/v4/users/:id/unblock", h_unblock, "api_user_block" },
-	{ "POST", "/api/v4/users/:id/ban", h_ban, "api_user_ban" },
-	{ "POST", "/api/v4/users/:id/unban", h_unban, "api_user_ban" },
+	ROUTE_OWN("GET", "/api/v4/user", h_current, "api_user"),
+	ROUTE_OWN("GET", "/api/v4/users", h_list, "api_users"),
+	ROUTE_OWN("POST", "/api/v4/users", h_create, "api_users"),
+	ROUTE_OWN("GET", "/api/v4/users/:id", h_get, "api_user_id"),
+	ROUTE_OWN("PUT", "/api/v4/users/:id", h_update, "api_user_id"),
+	ROUTE_OWN("DELETE", "/api/v4/users/:id", h_delete, "api_user_id"),
+	ROUTE_OWN("POST", "/api/v4/users/:id/block", h_block, "api_user_block"),
+	ROUTE_OWN("POST", "/api/v4/users/:id/unblock", h_unblock, "api_user_block"),
+	ROUTE_OWN("POST", "/api/v4/users/:id/ban", h_ban, "api_user_ban"),
+	ROUTE_OWN("POST", "/api/v4/users/:id/unban", h_unban, "api_user_ban"),
 };
 const size_t users_nroutes = nitems(users_routes);

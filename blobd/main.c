@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "httpc.h"
 #include "proc.h"
+#include "routes.h"
 #include "service.h"
 #include "util.h"
 
@@ -30,10 +31,21 @@ h_readiness(struct http_txn *txn, const struct route_match *m)
 static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
 static const size_t service_nroutes = nitems(service_routes);
 
-/* Every module's table, tried in order. */
+/* blobd's rows of the public route table. */
+#define ROUTES_HANDLER(h) h
+#define ROUTES_KEEP_GATEWAY(...)
+#define ROUTES_KEEP_AUTHD(...)
+#define ROUTES_KEEP_METAD(...)
+#define ROUTES_KEEP_BLOBD(...) __VA_ARGS__
+static const struct route public_routes[] = {
+#include "routes.def"
+};
+static const size_t public_nroutes = nitems(public_routes);
+
+/* Every table, tried in order. */
 static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
-	{ blobd_v2_routes, &blobd_v2_nroutes },
+	{ public_routes, &public_nroutes },
 };
 
 /* Pool threads per worker: enough that an fsync or a slow disk in one upload does not hold up

@@ -22,6 +22,7 @@ common_libcommon_a_SOURCES = \
 	common/proc.c common/proc.h \
 	common/range.c common/range.h \
 	common/router.c common/router.h \
+	common/routes.c common/routes.h common/routes.def \
 	common/service.c common/service.h \
 	common/service_db.c \
 	common/token.c common/token.h \

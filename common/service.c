@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actor.h"
 #include "errors.h"
 #include "headers.h"
 #include "http.h"
@@ -12,6 +13,7 @@
 #include "metrics.h"
 #include "util.h"
 #include "v2path.h"
+#include "wire.h"
 
 static const char ok_body[] = "{\"status\":\"ok\"}";
 
@@ -50,13 +52,33 @@ service_metrics(struct http_txn *txn, const struct route_match *m)
 	evbuffer_free(buf);
 }
 
+bool
+service_grant_covers(const struct route *row, struct http_txn *txn)
+{
+	if (row->check != ROUTE_CHECK_GRANT)
+		return true;
+	unsigned granted = actions_parse(headers_get(&http_txn_request(txn)->headers, WIRE_ACTIONS));
+	return (granted & row->need) == row->need;
+}
+
 void
 service_dispatch(struct http_txn *txn, const struct route_table *tables, size_t ntables)
 {
-	int status = router_dispatch_tables(tables, ntables, txn);
-	if (status == 0)
+	struct http_request *req = http_txn_request(txn);
+	struct route_match m;
+	int status;
+	const struct route *row = router_match_tables(tables, ntables, req->method, req->path, &m,
+	                                              &status);
+	if (row != NULL) {
+		http_txn_set_route(txn, metrics_route_id(row->metric));
+		if (service_grant_covers(row, txn))
+			row->handler(txn, &m);
+		else
+			error_oci(txn, 403, OCI_DENIED, NULL, NULL);
+		route_match_clear(&m);
 		return;
-	if (v2_is_path(http_txn_request(txn)->path))
+	}
+	if (v2_is_path(req->path))
 		error_oci(txn, status, status == 405 ? OCI_UNSUPPORTED : OCI_NAME_UNKNOWN, NULL, NULL);
 	else
 		error_gitlab(txn, status, status == 405 ? "405 Method Not Allowed" : "404 Not Found");

@@ -2,6 +2,7 @@
 #ifndef REGISTRY_SERVICE_H
 #define REGISTRY_SERVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "router.h"
@@ -12,9 +13,9 @@ struct pg_pool;
 /* The rows of GET /-/health, /-/readiness (readiness: the daemon's own check, a route handler)
  * and /-/metrics, at the head of a daemon's route table. */
 #define SERVICE_ROUTES(readiness)                                  \
-	{ "GET", "/-/health", service_health, "health" },          \
-	{ "GET", "/-/readiness", (readiness), "readiness" },       \
-	{ "GET", "/-/metrics", service_metrics, "metrics" }
+	ROUTE_OWN("GET", "/-/health", service_health, "health"),          \
+	ROUTE_OWN("GET", "/-/readiness", (readiness), "readiness"),       \
+	ROUTE_OWN("GET", "/-/metrics", service_metrics, "metrics")
 
 /* GET /-/health: 200 {"status":"ok"}, the process is alive. */
 void service_health(struct http_txn *txn, const struct route_match *m);
@@ -26,8 +27,11 @@ void service_not_ready(struct http_txn *txn, const char *why);
 void service_db_readiness(struct http_txn *txn, struct pg_pool *db);
 /* GET /-/metrics: this daemon's metric sample lines. */
 void service_metrics(struct http_txn *txn, const struct route_match *m);
-/* A daemon's request handler: the first matching route of its tables, or 404 / 405 in the
- * dialect of the path. */
+/* Whether the actions the gateway granted (X-Registry-Actions) cover what a /v2 row needs: the
+ * one place a backend checks them again (true for other rows). */
+bool service_grant_covers(const struct route *row, struct http_txn *txn);
+/* A daemon's request handler: the first matching route of its tables, its grant checked, or
+ * 404 / 405 in the dialect of the path. */
 void service_dispatch(struct http_txn *txn, const struct route_table *tables, size_t ntables);
 
 #endif

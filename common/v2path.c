@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "url.h"
 #include "util.h"
 
 void
@@ -94,4 +95,23 @@ v2_parse(const char *path, struct v2_path *out)
 	out->name = xstrndup(start, (size_t)(name_end - start));
 	out->ref = out->kind == V2_TAGS ? xstrdup("") : xstrndup(last, (size_t)(end - last));
 	return 0;
+}
+
+char *
+v2_target(const struct v2_path *vp, const char *query)
+{
+	static const char *const shapes[] = {
+		[V2_BASE] = "/v2/",           [V2_CATALOG] = "/v2/_catalog",
+		[V2_BLOB] = "/blobs/",        [V2_UPLOAD] = "/blobs/uploads/",
+		[V2_MANIFEST] = "/manifests/", [V2_TAGS] = "/tags/list",
+		[V2_REFERRERS] = "/referrers/",
+	};
+	const char *q = query != NULL ? "?" : "", *qs = query != NULL ? query : "";
+	if (vp->name == NULL)
+		return xasprintf("%s%s%s", shapes[vp->kind], q, qs);
+	char *name = url_encode(vp->name, false), *ref = url_encode(vp->ref, false);
+	char *t = xasprintf("/v2/%s%s%s%s%s", name, shapes[vp->kind], ref, q, qs);
+	free(name);
+	free(ref);
+	return t;
 }

@@ -30,5 +30,10 @@ bool v2_is_path(const char *target);
 /* Parses a raw /v2 path; -1 when it is none of the endpoints above. */
 int v2_parse(const char *path, struct v2_path *out);
 void v2_path_clear(struct v2_path *p);
+/* The normalised target the gateway forwards for a parsed path, which the rows of routes.def
+ * match: the repository name and the reference percent-encoded as one segment each (a backend's
+ * router decodes them back to what the client sent), the query as it came:
+ * "/v2/acme%2Fweb/manifests/latest?x=1". Caller frees. */
+char *v2_target(const struct v2_path *vp, const char *query);
 
 #endif

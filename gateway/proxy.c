@@ -278,6 +278,13 @@ static const struct httpc_handlers backend_handlers = {
 void
 gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_headers *extra)
 {
+	gw_proxy_to(txn, backend, http_txn_request(txn)->target, extra);
+}
+
+void
+gw_proxy_to(struct http_txn *txn, enum gw_backend backend, const char *target,
+            const struct http_headers *extra)
+{
 	struct http_request *req = http_txn_request(txn);
 	if (http_txn_aborted(txn)) {
 		/* The client left while an earlier step (authentication) ran: forwarding now would
@@ -311,7 +318,7 @@ gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_header
 	p->backend = backend;
 	http_txn_on_abort(txn, client_abort, p);
 	http_txn_on_drain(txn, client_drain, p);
-	p->breq = httpc_start(gw.backends[backend], req->method, req->target, &h, body,
+	p->breq = httpc_start(gw.backends[backend], req->method, target, &h, body,
 	                      &backend_handlers, p);
 	headers_clear(&h);
 	if (req->has_body)

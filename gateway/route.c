@@ -8,6 +8,7 @@
 #include "cfg.h"
 #include "errors.h"
 #include "gateway.h"
+#include "log.h"
 #include "util.h"
 #include "v2path.h"
 
@@ -34,24 +35,20 @@ const char *const gw_backend_names[GW_NBACKENDS] = {
 	[GW_BLOBD] = "blobd",
 };
 
-static const enum gw_route v2_routes[] = {
-	[V2_BASE] = GR_V2_BASE,         [V2_CATALOG] = GR_V2_CATALOG, [V2_BLOB] = GR_V2_BLOB,
-	[V2_UPLOAD] = GR_V2_UPLOAD,     [V2_MANIFEST] = GR_V2_MANIFEST, [V2_TAGS] = GR_V2_TAGS,
-	[V2_REFERRERS] = GR_V2_REFERRERS,
-};
-
-static void
-handle_v2(struct http_txn *txn)
+enum gw_backend
+gw_backend_of(enum route_owner owner)
 {
-	struct v2_path vp;
-	if (v2_parse(http_txn_request(txn)->path, &vp) < 0) {
-		http_txn_set_route(txn, GR_NOT_FOUND);
-		error_oci(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
-		return;
+	switch (owner) {
+	case ROUTE_AUTHD:
+		return GW_AUTHD;
+	case ROUTE_METAD:
+		return GW_METAD;
+	case ROUTE_BLOBD:
+		return GW_BLOBD;
+	case ROUTE_GATEWAY:
+		break;
 	}
-	http_txn_set_route(txn, v2_routes[vp.kind]);
-	gw_v2(txn, &vp);
-	v2_path_clear(&vp);
+	fatal("no backend serves the gateway's own routes");
 }
 
 void
@@ -59,7 +56,7 @@ gw_handle(struct http_txn *txn, void *arg)
 {
 	const char *path = http_txn_request(txn)->path;
 	if (v2_is_path(path)) {
-		handle_v2(txn);
+		gw_v2(txn);
 	} else if (strcmp(path, "/jwt/auth") == 0) {
 		http_txn_set_route(txn, GR_JWT_AUTH);
 		gw_proxy(txn, GW_AUTHD, NULL);

@@ -397,14 +397,14 @@ h_transfer(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route tn_group_routes[] = {
-	{ "GET", "/api/v4/groups", h_list, "api_groups" },
-	{ "POST", "/api/v4/groups", h_create, "api_groups" },
-	{ "GET", "/api/v4/groups/:id", h_get, "api_group" },
-	{ "PUT", "/api/v4/groups/:id", h_update, "api_group" },
-	{ "DELETE", "/api/v4/groups/:id", h_delete, "api_group" },
-	{ "GET", "/api/v4/groups/:id/subgroups", h_subgroups, "api_group_subgroups" },
-	{ "GET", "/api/v4/groups/:id/descendant_groups", h_descendants, "api_group_subgroups" },
-	{ "POST", "/api/v4/groups/:id/transfer", h_transfer, "api_group_transfer" },
-	{ "PUT", "/api/v4/groups/:id/transfer", h_transfer, "api_group_transfer" },
+	ROUTE_OWN("GET", "/api/v4/groups", h_list, "api_groups"),
+	ROUTE_OWN("POST", "/api/v4/groups", h_create, "api_groups"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id", h_get, "api_group"),
+	ROUTE_OWN("PUT", "/api/v4/groups/:id", h_update, "api_group"),
+	ROUTE_OWN("DELETE", "/api/v4/groups/:id", h_delete, "api_group"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id/subgroups", h_subgroups, "api_group_subgroups"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id/descendant_groups", h_descendants, "api_group_subgroups"),
+	ROUTE_OWN("POST", "/api/v4/groups/:id/transfer", h_transfer, "api_group_transfer"),
+	ROUTE_OWN("PUT", "/api/v4/groups/:id/transfer", h_transfer, "api_group_transfer"),
 };
 const size_t tn_group_nroutes = nitems(tn_group_routes);

@@ -300,19 +300,19 @@ MEMBER_ENTRY(h_group_remove, member_remove, MEMBERS_GROUP)
 
 /* "members/all" comes before "members/:user_id", which would take it otherwise. */
 const struct route tn_member_routes[] = {
-	{ "GET", "/api/v4/projects/:id/members", h_project_list, "api_members" },
-	{ "POST", "/api/v4/projects/:id/members", h_project_add, "api_members" },
-	{ "GET", "/api/v4/projects/:id/members/all", h_project_list_all, "api_members" },
-	{ "GET", "/api/v4/projects/:id/members/all/:user_id", h_project_get_all, "api_member" },
-	{ "GET", "/api/v4/projects/:id/members/:user_id", h_project_get, "api_member" },
-	{ "PUT", "/api/v4/projects/:id/members/:user_id", h_project_update, "api_member" },
-	{ "DELETE", "/api/v4/projects/:id/members/:user_id", h_project_remove, "api_member" },
-	{ "GET", "/api/v4/groups/:id/members", h_group_list, "api_members" },
-	{ "POST", "/api/v4/groups/:id/members", h_group_add, "api_members" },
-	{ "GET", "/api/v4/groups/:id/members/all", h_group_list_all, "api_members" },
-	{ "GET", "/api/v4/groups/:id/members/all/:user_id", h_group_get_all, "api_member" },
-	{ "GET", "/api/v4/groups/:id/members/:user_id", h_group_get, "api_member" },
-	{ "PUT", "/api/v4/groups/:id/members/:user_id", h_group_update, "api_member" },
-	{ "DELETE", "/api/v4/groups/:id/members/:user_id", h_group_remove, "api_member" },
+	ROUTE_OWN("GET", "/api/v4/projects/:id/members", h_project_list, "api_members"),
+	ROUTE_OWN("POST", "/api/v4/projects/:id/members", h_project_add, "api_members"),
+	ROUTE_OWN("GET", "/api/v4/projects/:id/members/all", h_project_list_all, "api_members"),
+	ROUTE_OWN("GET", "/api/v4/projects/:id/members/all/:user_id", h_project_get_all, "api_member"),
+	ROUTE_OWN("GET", "/api/v4/projects/:id/members/:user_id", h_project_get, "api_member"),
+	ROUTE_OWN("PUT", "/api/v4/projects/:id/members/:user_id", h_project_update, "api_member"),
+	ROUTE_OWN("DELETE", "/api/v4/projects/:id/members/:user_id", h_project_remove, "api_member"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id/members", h_group_list, "api_members"),
+	ROUTE_OWN("POST", "/api/v4/groups/:id/members", h_group_add, "api_members"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id/members/all", h_group_list_all, "api_members"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id/members/all/:user_id", h_group_get_all, "api_member"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id/members/:user_id", h_group_get, "api_member"),
+	ROUTE_OWN("PUT", "/api/v4/groups/:id/members/:user_id", h_group_update, "api_member"),
+	ROUTE_OWN("DELETE", "/api/v4/groups/:id/members/:user_id", h_group_remove, "api_member"),
 };
 const size_t tn_member_nroutes = nitems(tn_member_routes);

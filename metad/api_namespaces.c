@@ -133,8 +133,8 @@ h_exists(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route tn_namespace_routes[] = {
-	{ "GET", "/api/v4/namespaces", h_list, "api_namespaces" },
-	{ "GET", "/api/v4/namespaces/:id", h_get, "api_namespace" },
-	{ "GET", "/api/v4/namespaces/:id/exists", h_exists, "api_namespace_exists" },
+	ROUTE_OWN("GET", "/api/v4/namespaces", h_list, "api_namespaces"),
+	ROUTE_OWN("GET", "/api/v4/namespaces/:id", h_get, "api_namespace"),
+	ROUTE_OWN("GET", "/api/v4/namespaces/:id/exists", h_exists, "api_namespace_exists"),
 };
 const size_t tn_namespace_nroutes = nitems(tn_namespace_routes);

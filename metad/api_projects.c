@@ -587,15 +587,15 @@ h_to_group(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route tn_project_routes[] = {
-	{ "GET", "/api/v4/projects", h_list, "api_projects" },
-	{ "POST", "/api/v4/projects", h_create, "api_projects" },
-	{ "POST", "/api/v4/projects/user/:user_id", h_create_for_user, "api_projects" },
-	{ "GET", "/api/v4/projects/:id", h_get, "api_project" },
-	{ "PUT", "/api/v4/projects/:id", h_update, "api_project" },
-	{ "DELETE", "/api/v4/projects/:id", h_delete, "api_project" },
-	{ "PUT", "/api/v4/projects/:id/transfer", h_transfer, "api_project_transfer" },
-	{ "GET", "/api/v4/groups/:id/projects", h_group_list, "api_group_projects" },
-	{ "POST", "/api/v4/groups/:id/projects/:project_id", h_to_group, "api_project_transfer" },
-	{ "GET", "/api/v4/users/:user_id/projects", h_user_list, "api_user_projects" },
+	ROUTE_OWN("GET", "/api/v4/projects", h_list, "api_projects"),
+	ROUTE_OWN("POST", "/api/v4/projects", h_create, "api_projects"),
+	ROUTE_OWN("POST", "/api/v4/projects/user/:user_id", h_create_for_user, "api_projects"),
+	ROUTE_OWN("GET", "/api/v4/projects/:id", h_get, "api_project"),
+	ROUTE_OWN("PUT", "/api/v4/projects/:id", h_update, "api_project"),
+	ROUTE_OWN("DELETE", "/api/v4/projects/:id", h_delete, "api_project"),
+	ROUTE_OWN("PUT", "/api/v4/projects/:id/transfer", h_transfer, "api_project_transfer"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id/projects", h_group_list, "api_group_projects"),
+	ROUTE_OWN("POST", "/api/v4/groups/:id/projects/:project_id", h_to_group, "api_project_transfer"),
+	ROUTE_OWN("GET", "/api/v4/users/:user_id/projects", h_user_list, "api_user_projects"),
 };
 const size_t tn_project_nroutes = nitems(tn_project_routes);

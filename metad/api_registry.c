@@ -260,14 +260,14 @@ h_tag_delete(struct http_txn *txn, const struct route_match *m)
 
 #define REPOS "/api/v4/projects/:id/registry/repositories"
 const struct route rg_routes[] = {
-	{ "GET", REPOS, h_repos_project, "api_registry_repositories" },
-	{ "DELETE", REPOS "/:repository_id", h_repo_delete, "api_registry_repository" },
-	{ "GET", REPOS "/:repository_id/tags", h_tags_list, "api_registry_tags" },
-	{ "DELETE", REPOS "/:repository_id/tags", h_tags_bulk_delete, "api_registry_tags" },
-	{ "GET", REPOS "/:repository_id/tags/:tag_name", h_tag_get, "api_registry_tag" },
-	{ "DELETE", REPOS "/:repository_id/tags/:tag_name", h_tag_delete, "api_registry_tag" },
-	{ "GET", "/api/v4/groups/:id/registry/repositories", h_repos_group,
-	  "api_registry_group_repositories" },
-	{ "GET", "/api/v4/registry/repositories/:id", h_repo_get, "api_registry_repository" },
+	ROUTE_OWN("GET", REPOS, h_repos_project, "api_registry_repositories"),
+	ROUTE_OWN("DELETE", REPOS "/:repository_id", h_repo_delete, "api_registry_repository"),
+	ROUTE_OWN("GET", REPOS "/:repository_id/tags", h_tags_list, "api_registry_tags"),
+	ROUTE_OWN("DELETE", REPOS "/:repository_id/tags", h_tags_bulk_delete, "api_registry_tags"),
+	ROUTE_OWN("GET", REPOS "/:repository_id/tags/:tag_name", h_tag_get, "api_registry_tag"),
+	ROUTE_OWN("DELETE", REPOS "/:repository_id/tags/:tag_name", h_tag_delete, "api_registry_tag"),
+	ROUTE_OWN("GET", "/api/v4/groups/:id/registry/repositories", h_repos_group,
+	  "api_registry_group_repositories"),
+	ROUTE_OWN("GET", "/api/v4/registry/repositories/:id", h_repo_get, "api_registry_repository"),
 };
 const size_t rg_nroutes = nitems(rg_routes);

@@ -297,10 +297,10 @@ h_group_unshare(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route tn_share_routes[] = {
-	{ "POST", "/api/v4/projects/:id/share", h_project_share, "api_project_share" },
-	{ "DELETE", "/api/v4/projects/:id/share/:group_id", h_project_unshare, "api_project_share" },
-	{ "GET", "/api/v4/projects/:id/groups", h_project_groups, "api_project_groups" },
-	{ "POST", "/api/v4/groups/:id/share", h_group_share, "api_group_share" },
-	{ "DELETE", "/api/v4/groups/:id/share/:group_id", h_group_unshare, "api_group_share" },
+	ROUTE_OWN("POST", "/api/v4/projects/:id/share", h_project_share, "api_project_share"),
+	ROUTE_OWN("DELETE", "/api/v4/projects/:id/share/:group_id", h_project_unshare, "api_project_share"),
+	ROUTE_OWN("GET", "/api/v4/projects/:id/groups", h_project_groups, "api_project_groups"),
+	ROUTE_OWN("POST", "/api/v4/groups/:id/share", h_group_share, "api_group_share"),
+	ROUTE_OWN("DELETE", "/api/v4/groups/:id/share/:group_id", h_group_unshare, "api_group_share"),
 };
 const size_t tn_share_nroutes = nitems(tn_share_routes);

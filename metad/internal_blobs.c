@@ -329,10 +329,10 @@ h_push_check(struct http_txn *txn, const struct route_match *m)
 }
 
 const struct route internal_blob_routes[] = {
-	{ "POST", WIRE_PATH_BLOBS, h_blob_link, "internal_blob_link" },
-	{ "GET", WIRE_PATH_BLOBS "/:digest", h_blob_get, "internal_blob_get" },
-	{ "DELETE", WIRE_PATH_BLOBS "/:digest", h_blob_delete, "internal_blob_unlink" },
-	{ "POST", WIRE_PATH_MOUNTS, h_mount, "internal_mount" },
-	{ "POST", WIRE_PATH_UPLOADS, h_push_check, "internal_push_check" },
+	ROUTE_OWN("POST", WIRE_PATH_BLOBS, h_blob_link, "internal_blob_link"),
+	ROUTE_OWN("GET", WIRE_PATH_BLOBS "/:digest", h_blob_get, "internal_blob_get"),
+	ROUTE_OWN("DELETE", WIRE_PATH_BLOBS "/:digest", h_blob_delete, "internal_blob_unlink"),
+	ROUTE_OWN("POST", WIRE_PATH_MOUNTS, h_mount, "internal_mount"),
+	ROUTE_OWN("POST", WIRE_PATH_UPLOADS, h_push_check, "internal_push_check"),
 };
 const size_t internal_blob_nroutes = nitems(internal_blob_routes);

@@ -10,6 +10,7 @@
 #include "pg.h"
 #include "proc.h"
 #include "registry.h"
+#include "routes.h"
 #include "service.h"
 #include "tenancy.h"
 #include "util.h"
@@ -27,16 +28,27 @@ h_readiness(struct http_txn *txn, const struct route_match *m)
 static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
 static const size_t service_nroutes = nitems(service_routes);
 
+/* metad's rows of the public route table. */
+#define ROUTES_HANDLER(h) h
+#define ROUTES_KEEP_GATEWAY(...)
+#define ROUTES_KEEP_AUTHD(...)
+#define ROUTES_KEEP_METAD(...) __VA_ARGS__
+#define ROUTES_KEEP_BLOBD(...)
+static const struct route public_routes[] = {
+#include "routes.def"
+};
+static const size_t public_nroutes = nitems(public_routes);
+
 /* Every module's table, tried in order. */
 static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
+	{ public_routes, &public_nroutes },
 	{ tn_group_routes, &tn_group_nroutes },
 	{ tn_project_routes, &tn_project_nroutes },
 	{ tn_member_routes, &tn_member_nroutes },
 	{ tn_namespace_routes, &tn_namespace_nroutes },
 	{ tn_share_routes, &tn_share_nroutes },
 	{ rg_routes, &rg_nroutes },
-	{ v2_routes, &v2_nroutes },
 	{ internal_blob_routes, &internal_blob_nroutes },
 };
 

@@ -25,9 +25,9 @@ struct v2_call {
 	char *ref;  /* tag or digest (manifests), digest (referrers), "" otherwise */
 };
 
-/* v2.c: dispatch of /v2 requests and shared answers. */
-extern const struct route v2_routes[];
-extern const size_t v2_nroutes;
+/* v2.c: what the /v2 handlers share. */
+/* The call of a request: the caller, :name and :reference (or :digest). */
+struct v2_call *v2_call_new(struct http_txn *txn, const struct route_match *m);
 void v2_call_free(struct v2_call *c);
 /* 503 after a database failure (logged). */
 void v2_db_error(struct http_txn *txn, const char *what, const char *why);
@@ -38,13 +38,13 @@ int v2_page_parse(struct http_txn *txn, long long dflt, long long max, long long
 /* A text[] literal of digests ("{sha256:..,sha256:..}"); digests need no quoting. */
 char *v2_digest_array(const char *const *digests, size_t n);
 
-/* v2_manifests.c */
-void v2_manifest_get(struct v2_call *c);
-void v2_manifest_put(struct http_txn *txn);
-void v2_manifest_delete(struct v2_call *c);
+/* v2_manifests.c: GET (and HEAD), PUT, DELETE /v2/:name/manifests/:reference */
+void v2_manifest_get(struct http_txn *txn, const struct route_match *m);
+void v2_manifest_put(struct http_txn *txn, const struct route_match *m);
+void v2_manifest_delete(struct http_txn *txn, const struct route_match *m);
 
-/* v2_tags.c */
-void v2_tags_list(struct v2_call *c);
+/* v2_tags.c: GET /v2/:name/tags/list */
+void v2_tags_list(struct http_txn *txn, const struct route_match *m);
 
 /* tags_cache.c: tags/list answers per worker, valid while the repository's tags_version is. */
 struct tags_page {
@@ -59,11 +59,11 @@ bool tags_cache_get(const char *name, long long n, const char *last, struct tags
 void tags_cache_put(const char *name, long long n, const char *last, const struct tags_page *page);
 void tags_page_clear(struct tags_page *p);
 
-/* v2_referrers.c */
-void v2_referrers(struct v2_call *c);
+/* v2_referrers.c: GET /v2/:name/referrers/:digest */
+void v2_referrers(struct http_txn *txn, const struct route_match *m);
 
-/* v2_catalog.c */
-void v2_catalog(struct v2_call *c);
+/* v2_catalog.c: GET /v2/_catalog */
+void v2_catalog(struct http_txn *txn, const struct route_match *m);
 
 /* internal_blobs.c: /internal/blobs, /internal/mounts, /internal/uploads for blobd. */
 extern const struct route internal_blob_routes[];

@@ -64,8 +64,9 @@ out:
 }
 
 void
-v2_catalog(struct v2_call *c)
+v2_catalog(struct http_txn *txn, const struct route_match *m)
 {
+	struct v2_call *c = v2_call_new(txn, m);
 	long long n;
 	char *last;
 	if (v2_page_parse(c->txn, CATALOG_DEFAULT_PAGE, CATALOG_MAX_PAGE, &n, &last) < 0) {

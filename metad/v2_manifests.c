@@ -19,7 +19,6 @@
 #include "pg.h"
 #include "registry.h"
 #include "util.h"
-#include "v2path.h"
 
 PG_STMT(q_by_digest,
         "SELECT m.digest, m.media_type, m.payload FROM manifests m"
@@ -159,8 +158,9 @@ out:
 }
 
 void
-v2_manifest_get(struct v2_call *c)
+v2_manifest_get(struct http_txn *txn, const struct route_match *m)
 {
+	struct v2_call *c = v2_call_new(txn, m);
 	bool is_digest = strchr(c->ref, ':') != NULL;
 	if (is_digest ? !digest_valid(c->ref) : !name_valid_tag(c->ref)) {
 		v2_error(c->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, c->ref);
@@ -255,28 +255,26 @@ reference_arrays(const struct manifest_info *mi, char **blobs, char **sizes, cha
 static void
 put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
-	struct http_request *req = http_txn_request(txn);
-	struct v2_path vp;
-	if (body == NULL)
-		return; /* too large: answered already */
-	if (v2_parse(req->path, &vp) < 0) {
-		v2_error(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
+	struct v2_call *vp = arg;
+	if (body == NULL) {
+		v2_call_free(vp); /* too large (answered already), or the client left */
 		return;
 	}
+	struct http_request *req = http_txn_request(txn);
 	size_t len = evbuffer_get_length(body);
 	const char *payload = len ? (const char *)evbuffer_pullup(body, -1) : "";
-	bool by_digest = strchr(vp.ref, ':') != NULL;
+	bool by_digest = strchr(vp->ref, ':') != NULL;
 	enum digest_algo algo = DIGEST_SHA256;
 	const char *hex;
 	struct manifest_info mi;
 	enum manifest_error merr;
 	char *cause = NULL;
-	if (by_digest && !digest_split(vp.ref, &algo, &hex)) {
+	if (by_digest && !digest_split(vp->ref, &algo, &hex)) {
 		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, "unsupported or malformed digest");
 		goto out;
 	}
-	if (!by_digest && !name_valid_tag(vp.ref)) {
-		v2_error(txn, 400, OCI_TAG_INVALID, "invalid tag name", vp.ref);
+	if (!by_digest && !name_valid_tag(vp->ref)) {
+		v2_error(txn, 400, OCI_TAG_INVALID, "invalid tag name", vp->ref);
 		goto out;
 	}
 	if (manifest_parse(headers_get(&req->headers, "Content-Type"), payload, len, &mi, &merr,
@@ -290,9 +288,9 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	}
 	struct put *p = xcalloc(1, sizeof(*p));
 	p->txn = txn;
-	p->name = xstrdup(vp.name);
+	p->name = xstrdup(vp->name);
 	digest_buffer(algo, payload, len, p->digest);
-	if (by_digest && strcmp(p->digest, vp.ref) != 0) {
+	if (by_digest && strcmp(p->digest, vp->ref) != 0) {
 		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, "the manifest's digest is not the one in the URL");
 		put_free(p);
 		manifest_info_clear(&mi);
@@ -302,9 +300,9 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	char *blobs, *sizes, *children;
 	reference_arrays(&mi, &blobs, &sizes, &children);
 	const char *params[13] = {
-		vp.name, p->digest, mi.media_type, mi.artifact_type, mi.config_digest,
+		vp->name, p->digest, mi.media_type, mi.artifact_type, mi.config_digest,
 		mi.config_media_type, mi.subject, mi.annotations, payload, blobs, sizes, children,
-		by_digest ? NULL : vp.ref,
+		by_digest ? NULL : vp->ref,
 	};
 	int lengths[13] = { 0 };
 	int formats[13] = { 0 };
@@ -316,12 +314,11 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	free(children);
 	manifest_info_clear(&mi);
 out:
-	v2_path_clear(&vp);
-	(void)arg;
+	v2_call_free(vp);
 }
 
 void
-v2_manifest_put(struct http_txn *txn)
+v2_manifest_put(struct http_txn *txn, const struct route_match *m)
 {
 	struct http_request *req = http_txn_request(txn);
 	if (req->content_length > MANIFEST_MAX_SIZE) {
@@ -330,7 +327,7 @@ v2_manifest_put(struct http_txn *txn)
 		         "a manifest may be at most 4 MiB");
 		return;
 	}
-	http_txn_read_body(txn, MANIFEST_MAX_SIZE, put_body, NULL);
+	http_txn_read_body(txn, MANIFEST_MAX_SIZE, put_body, v2_call_new(txn, m));
 }
 
 /* ---- DELETE ---------------------------------------------------------------------------------- */
@@ -356,8 +353,9 @@ delete_done(PGresult *res, void *arg)
 }
 
 void
-v2_manifest_delete(struct v2_call *c)
+v2_manifest_delete(struct http_txn *txn, const struct route_match *m)
 {
+	struct v2_call *c = v2_call_new(txn, m);
 	bool is_digest = strchr(c->ref, ':') != NULL;
 	if (is_digest ? !digest_valid(c->ref) : !name_valid_tag(c->ref)) {
 		v2_error(c->txn, 400, is_digest ? OCI_DIGEST_INVALID : OCI_TAG_INVALID, NULL, c->ref);

@@ -78,8 +78,9 @@ out:
 }
 
 void
-v2_referrers(struct v2_call *c)
+v2_referrers(struct http_txn *txn, const struct route_match *m)
 {
+	struct v2_call *c = v2_call_new(txn, m);
 	if (!digest_valid(c->ref)) {
 		v2_error(c->txn, 400, OCI_DIGEST_INVALID, NULL, "invalid or unsupported digest");
 		v2_call_free(c);

@@ -114,8 +114,9 @@ out:
 }
 
 void
-v2_tags_list(struct v2_call *c)
+v2_tags_list(struct http_txn *txn, const struct route_match *m)
 {
+	struct v2_call *c = v2_call_new(txn, m);
 	long long n;
 	char *last;
 	if (v2_page_parse(c->txn, -1, TAGS_MAX_PAGE, &n, &last) < 0) {

@@ -71,14 +71,14 @@ h_users(struct http_txn *txn, const struct route_match *m)
 }
 
 static const struct route projects[] = {
-	{ "GET", "/api/v4/projects/:id", h_project, "project" },
-	{ "POST", "/api/v4/projects/:id", h_project_post, "project" },
-	{ "DELETE", "/api/v4/projects/:id/registry/repositories/:repo/tags/:tag", h_repo_tag, "tag" },
+	ROUTE_OWN("GET", "/api/v4/projects/:id", h_project, "project"),
+	ROUTE_OWN("POST", "/api/v4/projects/:id", h_project_post, "project"),
+	ROUTE_OWN("DELETE", "/api/v4/projects/:id/registry/repositories/:repo/tags/:tag", h_repo_tag, "tag"),
 };
 static const size_t nprojects = sizeof(projects) / sizeof(projects[0]);
 static const struct route misc[] = {
-	{ "GET", "/api/v4/users", h_users, "users" },
-	{ "*", "/files/*rest", h_any, "files" },
+	ROUTE_OWN("GET", "/api/v4/users", h_users, "users"),
+	ROUTE_OWN("*", "/files/*rest", h_any, "files"),
 };
 static const size_t nmisc = sizeof(misc) / sizeof(misc[0]);
 static const struct route_table tables[] = { { projects, &nprojects }, { misc, &nmisc } };
@@ -86,8 +86,14 @@ static const struct route_table tables[] = { { projects, &nprojects }, { misc, &
 static void
 handler(struct http_txn *txn, void *arg)
 {
-	int rc = router_dispatch_tables(tables, 2, txn);
-	if (rc != 0) {
+	struct http_request *req = http_txn_request(txn);
+	struct route_match m;
+	int rc;
+	const struct route *row = router_match_tables(tables, 2, req->method, req->path, &m, &rc);
+	if (row != NULL) {
+		row->handler(txn, &m);
+		route_match_clear(&m);
+	} else {
 		char body[16];
 		int n = snprintf(body, sizeof(body), "unrouted %d", rc);
 		http_txn_respond(txn, rc, NULL, body, (size_t)n);
