@@ -20,6 +20,7 @@ struct event_base;
 struct evbuffer;
 struct httpc_pool;
 struct json_object;
+struct rest_req;
 
 struct blobd {
 	struct event_base *base;
@@ -110,21 +111,21 @@ void meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw);
 
 /* blobs.c: the rows of /v2/:name/blobs/:digest (routes.def; answers: v2reply.h). */
 /* GET and HEAD: the blob, or its descriptor for the gateway (X-Registry-Want-Fd). */
-void blobs_get(struct http_txn *txn, const struct route_match *m);
+void blobs_get(struct rest_req *r);
 /* DELETE: unlinks the blob from the repository. */
-void blobs_delete(struct http_txn *txn, const struct route_match *m);
+void blobs_delete(struct rest_req *r);
 
 /* uploads.c: the rows of /v2/:name/blobs/uploads/[:uuid] (routes.def). */
 /* POST .../uploads/: starts a session, or stores a monolithic upload, or mounts a blob. */
-void uploads_start(struct http_txn *txn, const struct route_match *m);
+void uploads_start(struct rest_req *r);
 /* GET (and HEAD) .../uploads/:uuid: how far the session is. */
-void uploads_progress(struct http_txn *txn, const struct route_match *m);
+void uploads_progress(struct rest_req *r);
 /* PATCH .../uploads/:uuid: appends a chunk or a stream. */
-void uploads_append(struct http_txn *txn, const struct route_match *m);
+void uploads_append(struct rest_req *r);
 /* PUT .../uploads/:uuid?digest=: appends the last bytes, verifies, stores and links. */
-void uploads_finish(struct http_txn *txn, const struct route_match *m);
+void uploads_finish(struct rest_req *r);
 /* DELETE .../uploads/:uuid: cancels the session. */
-void uploads_cancel(struct http_txn *txn, const struct route_match *m);
+void uploads_cancel(struct rest_req *r);
 
 /* purge.c: removes abandoned upload sessions periodically. */
 void purge_start(void);

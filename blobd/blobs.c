@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "blobd.h"
+#include "rest.h"
 #include "errors.h"
 #include "headers.h"
 #include "json.h"
@@ -141,9 +142,10 @@ unlinked(int status, json_object *body, struct evbuffer *raw, void *arg)
 
 /* Starts a blob request on :name and :digest; NULL once answered (a bad digest). */
 static struct blob_req *
-blob_req_new(struct http_txn *txn, const struct route_match *m)
+blob_req_new(struct rest_req *r)
 {
-	const char *digest = route_param(m, "digest");
+	struct http_txn *txn = r->txn;
+	const char *digest = rest_param(r, "digest");
 	if (!digest_valid(digest)) {
 		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL,
 		         digest_well_formed(digest) ? "unsupported digest algorithm" : "malformed digest");
@@ -151,23 +153,23 @@ blob_req_new(struct http_txn *txn, const struct route_match *m)
 	}
 	struct blob_req *b = xcalloc(1, sizeof(*b));
 	b->txn = txn;
-	b->name = xstrdup(route_param(m, "name"));
+	b->name = xstrdup(rest_param(r, "name"));
 	b->digest = xstrdup(digest);
 	return b;
 }
 
 void
-blobs_get(struct http_txn *txn, const struct route_match *m)
+blobs_get(struct rest_req *r)
 {
-	struct blob_req *b = blob_req_new(txn, m);
+	struct blob_req *b = blob_req_new(r);
 	if (b != NULL)
-		meta_blob_get(txn, b->name, b->digest, looked_up, b);
+		meta_blob_get(r->txn, b->name, b->digest, looked_up, b);
 }
 
 void
-blobs_delete(struct http_txn *txn, const struct route_match *m)
+blobs_delete(struct rest_req *r)
 {
-	struct blob_req *b = blob_req_new(txn, m);
+	struct blob_req *b = blob_req_new(r);
 	if (b != NULL)
-		meta_blob_unlink(txn, b->name, b->digest, unlinked, b);
+		meta_blob_unlink(r->txn, b->name, b->digest, unlinked, b);
 }

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "httpc.h"
 #include "proc.h"
+#include "rest.h"
 #include "routes.h"
 #include "service.h"
 #include "util.h"
@@ -18,14 +19,13 @@ struct blobd bd;
 
 /* Ready when the storage root is a writable folder. */
 static void
-h_readiness(struct http_txn *txn, const struct route_match *m)
+h_readiness(struct rest_req *r)
 {
 	struct stat st;
 	if (stat(bd.root, &st) == 0 && S_ISDIR(st.st_mode) && access(bd.root, W_OK) == 0)
-		service_ready(txn);
+		service_ready(r);
 	else
-		service_not_ready(txn, "storage unavailable");
-	(void)m;
+		service_not_ready(r, "storage unavailable");
 }
 
 static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
@@ -56,7 +56,7 @@ static const struct route_table tables[] = {
 static void
 blobd_handle(struct http_txn *txn, void *arg)
 {
-	service_dispatch(txn, tables, nitems(tables));
+	rest_dispatch(txn, tables, nitems(tables));
 	(void)arg;
 }
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "blobd.h"
+#include "rest.h"
 #include "errors.h"
 #include "headers.h"
 #include "json.h"
@@ -485,15 +486,15 @@ job_cancel(void *arg)
 	u->s = NULL;
 }
 
-/* Starts an upload request of op on :name (and :uuid); NULL once answered. */
+/* Starts an upload request of op on :name (and :uuid). */
 static struct upload_req *
-upload_req_new(struct http_txn *txn, const struct route_match *m, enum upload_op op)
+upload_req_new(struct rest_req *r, enum upload_op op)
 {
 	struct upload_req *u = xcalloc(1, sizeof(*u));
-	u->txn = txn;
+	u->txn = r->txn;
 	u->op = op;
-	u->name = xstrdup(route_param(m, "name"));
-	const char *id = route_param(m, "uuid");
+	u->name = xstrdup(rest_param(r, "name"));
+	const char *id = rest_param(r, "uuid");
 	u->id = id != NULL ? xstrdup(id) : NULL;
 	return u;
 }
@@ -530,30 +531,30 @@ upload_resume(struct upload_req *u)
 }
 
 void
-uploads_start(struct http_txn *txn, const struct route_match *m)
+uploads_start(struct rest_req *r)
 {
-	handle_post(upload_req_new(txn, m, OP_POST));
+	handle_post(upload_req_new(r, OP_POST));
 }
 
 void
-uploads_progress(struct http_txn *txn, const struct route_match *m)
+uploads_progress(struct rest_req *r)
 {
-	upload_resume(upload_req_new(txn, m, OP_STATUS));
+	upload_resume(upload_req_new(r, OP_STATUS));
 }
 
 void
-uploads_append(struct http_txn *txn, const struct route_match *m)
+uploads_append(struct rest_req *r)
 {
-	upload_resume(upload_req_new(txn, m, OP_PATCH));
+	upload_resume(upload_req_new(r, OP_PATCH));
 }
 
 void
-uploads_finish(struct http_txn *txn, const struct route_match *m)
+uploads_finish(struct rest_req *r)
 {
-	struct upload_req *u = upload_req_new(txn, m, OP_PUT);
-	u->digest = query_get(http_txn_request(txn)->query, "digest");
+	struct upload_req *u = upload_req_new(r, OP_PUT);
+	u->digest = query_get(http_txn_request(r->txn)->query, "digest");
 	if (u->digest == NULL || !digest_valid(u->digest)) {
-		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL,
+		v2_error(r->txn, 400, OCI_DIGEST_INVALID, NULL,
 		         u->digest == NULL ? "the digest parameter is missing"
 		                           : "invalid or unsupported digest");
 		upload_req_free(u);
@@ -563,7 +564,7 @@ uploads_finish(struct http_txn *txn, const struct route_match *m)
 }
 
 void
-uploads_cancel(struct http_txn *txn, const struct route_match *m)
+uploads_cancel(struct rest_req *r)
 {
-	upload_resume(upload_req_new(txn, m, OP_CANCEL));
+	upload_resume(upload_req_new(r, OP_CANCEL));
 }

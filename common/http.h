@@ -86,7 +86,9 @@ const char *http_txn_peer(const struct http_txn *txn);
 /* Peer IP address as text ("unix" for unix sockets). */
 bool http_txn_peer_is_unix(const struct http_txn *txn);
 bool http_txn_aborted(const struct http_txn *txn);
-void http_txn_set_data(struct http_txn *txn, void *data);
+/* Data that lives as long as the transaction: free_fn (may be NULL) runs on it when the
+ * transaction is freed. */
+void http_txn_set_data(struct http_txn *txn, void *data, void (*free_fn)(void *data));
 void *http_txn_data(const struct http_txn *txn);
 /* Labels the transaction for metrics ("route" index defined by the daemon). */
 void http_txn_set_route(struct http_txn *txn, int route);

@@ -83,6 +83,7 @@ struct http_txn {
 	char peer[INET6_ADDRSTRLEN];
 	bool peer_unix;
 	void *data;
+	void (*data_free)(void *data);
 	int route;
 	/* request body */
 	enum body_mode body_mode;

@@ -849,6 +849,8 @@ on_message_complete(http_parser *p)
 void
 http_txn_destroy(struct http_txn *txn)
 {
+	if (txn->data_free != NULL)
+		txn->data_free(txn->data);
 	free(txn->req.target);
 	free(txn->req.path);
 	free(txn->req.query);

@@ -50,9 +50,10 @@ http_txn_aborted(const struct http_txn *txn)
 }
 
 void
-http_txn_set_data(struct http_txn *txn, void *data)
+http_txn_set_data(struct http_txn *txn, void *data, void (*free_fn)(void *data))
 {
 	txn->data = data;
+	txn->data_free = free_fn;
 }
 
 void *

@@ -21,6 +21,8 @@ common_libcommon_a_SOURCES = \
 	common/pg.c common/pg.h \
 	common/proc.c common/proc.h \
 	common/range.c common/range.h \
+	common/rest.c common/rest.h common/rest_params.c \
+	common/rest_db.c common/rest_db.h \
 	common/router.c common/router.h \
 	common/routes.c common/routes.h common/routes.def \
 	common/service.c common/service.h \

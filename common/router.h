@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-struct http_txn;
+struct rest_req;
 
 #define ROUTE_MAX_PARAMS 8
 
@@ -39,7 +39,7 @@ enum route_check {
 struct route {
 	const char *method; /* "GET" (which HEAD takes too), ... or "*" */
 	const char *pattern;
-	void (*handler)(struct http_txn *txn, const struct route_match *m);
+	void (*handler)(struct rest_req *r); /* rest.h */
 	const char *metric; /* label in registry_http_requests_total{route=...} */
 	enum route_owner owner;
 	enum route_dialect dialect;
@@ -47,10 +47,12 @@ struct route {
 	unsigned need;
 };
 
-/* A daemon's own row (its service and internal endpoints): no check, GitLab's error dialect
- * (an own row that answers OCI errors sets .dialect). */
+/* A daemon's own row (its service and internal endpoints): no check, GitLab's error dialect. */
 #define ROUTE_OWN(method, pattern, handler, metric)                                        \
 	{ method, pattern, handler, metric, ROUTE_GATEWAY, ROUTE_GITLAB, ROUTE_CHECK_NONE, 0 }
+/* The same for a row that answers OCI errors (metad's internal blob endpoints). */
+#define ROUTE_OWN_OCI(method, pattern, handler, metric)                                    \
+	{ method, pattern, handler, metric, ROUTE_GATEWAY, ROUTE_OCI, ROUTE_CHECK_NONE, 0 }
 
 /* The first row of rows[0..n) whose pattern matches path and whose method is method's, with its
  * placeholders in *m (route_match_clear() frees them); NULL when none, *status then 404 (no

@@ -26,6 +26,21 @@
 	ROUTES_KEEP_##owner({ method, pattern, ROUTES_HANDLER(handler), metric,            \
 	                      ROUTE_##owner, ROUTE_OCI, ROUTE_CHECK_GRANT, actions }, )
 
+#define ROUTE_API(owner, method, pattern, scopes, handler, metric)                         \
+	ROUTES_KEEP_##owner({ method, pattern, ROUTES_HANDLER(handler), metric,            \
+	                      ROUTE_##owner, ROUTE_GITLAB, ROUTE_CHECK_SCOPE, scopes }, )
+#define ROUTE_OPEN(owner, method, pattern, handler, metric)                                \
+	ROUTES_KEEP_##owner({ method, pattern, ROUTES_HANDLER(handler), metric,            \
+	                      ROUTE_##owner, ROUTE_GITLAB, ROUTE_CHECK_NONE, 0 }, )
+
+/* The scopes of a personal access or OAuth token that allow a REST API row (GitLab's rules):
+ * api allows everything, read_api any read, read_user the reads of users, and any token may
+ * revoke itself. */
+#define API_WRITE SCOPE_API
+#define API_READ (SCOPE_API | SCOPE_READ_API)
+#define API_READ_USER (SCOPE_API | SCOPE_READ_API | SCOPE_READ_USER)
+#define API_ANY 0
+
 /* Every public row, in order; handlers are NULL (the gateway forwards, it does not serve). */
 extern const struct route routes_public[];
 extern const size_t routes_npublic;

@@ -5,43 +5,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actor.h"
-#include "errors.h"
 #include "headers.h"
 #include "http.h"
 #include "json.h"
 #include "metrics.h"
+#include "rest.h"
 #include "util.h"
-#include "v2path.h"
-#include "wire.h"
 
 static const char ok_body[] = "{\"status\":\"ok\"}";
 
 void
-service_health(struct http_txn *txn, const struct route_match *m)
+service_health(struct rest_req *r)
 {
-	js_respond_text(txn, 200, ok_body);
-	(void)m;
+	js_respond_text(r->txn, 200, ok_body);
 }
 
 void
-service_ready(struct http_txn *txn)
+service_ready(struct rest_req *r)
 {
-	js_respond_text(txn, 200, ok_body);
+	js_respond_text(r->txn, 200, ok_body);
 }
 
 void
-service_not_ready(struct http_txn *txn, const char *why)
+service_not_ready(struct rest_req *r, const char *why)
 {
 	char *body = xasprintf("{\"status\":\"%s\"}", why);
-	js_respond_text(txn, 503, body);
+	js_respond_text(r->txn, 503, body);
 	free(body);
 }
 
 void
-service_metrics(struct http_txn *txn, const struct route_match *m)
+service_metrics(struct rest_req *r)
 {
-	(void)m;
+	struct http_txn *txn = r->txn;
 	struct evbuffer *buf = evbuffer_new();
 	metrics_write_samples(buf);
 	struct http_headers h;
@@ -52,34 +48,3 @@ service_metrics(struct http_txn *txn, const struct route_match *m)
 	evbuffer_free(buf);
 }
 
-bool
-service_grant_covers(const struct route *row, struct http_txn *txn)
-{
-	if (row->check != ROUTE_CHECK_GRANT)
-		return true;
-	unsigned granted = actions_parse(headers_get(&http_txn_request(txn)->headers, WIRE_ACTIONS));
-	return (granted & row->need) == row->need;
-}
-
-void
-service_dispatch(struct http_txn *txn, const struct route_table *tables, size_t ntables)
-{
-	struct http_request *req = http_txn_request(txn);
-	struct route_match m;
-	int status;
-	const struct route *row = router_match_tables(tables, ntables, req->method, req->path, &m,
-	                                              &status);
-	if (row != NULL) {
-		http_txn_set_route(txn, metrics_route_id(row->metric));
-		if (service_grant_covers(row, txn))
-			row->handler(txn, &m);
-		else
-			error_oci(txn, 403, OCI_DENIED, NULL, NULL);
-		route_match_clear(&m);
-		return;
-	}
-	if (v2_is_path(req->path))
-		error_oci(txn, status, status == 405 ? OCI_UNSUPPORTED : OCI_NAME_UNKNOWN, NULL, NULL);
-	else
-		error_gitlab(txn, status, status == 405 ? "405 Method Not Allowed" : "404 Not Found");
-}

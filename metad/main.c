@@ -10,6 +10,7 @@
 #include "pg.h"
 #include "proc.h"
 #include "registry.h"
+#include "rest_db.h"
 #include "routes.h"
 #include "service.h"
 #include "tenancy.h"
@@ -19,10 +20,9 @@ struct metad md;
 
 /* GET /-/readiness: the database answers. */
 static void
-h_readiness(struct http_txn *txn, const struct route_match *m)
+h_readiness(struct rest_req *r)
 {
-	service_db_readiness(txn, md.db);
-	(void)m;
+	service_db_readiness(r, md.db);
 }
 
 static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
@@ -39,16 +39,10 @@ static const struct route public_routes[] = {
 };
 static const size_t public_nroutes = nitems(public_routes);
 
-/* Every module's table, tried in order. */
+/* Every table, tried in order: the service rows, metad's public rows, its internal ones. */
 static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
 	{ public_routes, &public_nroutes },
-	{ tn_group_routes, &tn_group_nroutes },
-	{ tn_project_routes, &tn_project_nroutes },
-	{ tn_member_routes, &tn_member_nroutes },
-	{ tn_namespace_routes, &tn_namespace_nroutes },
-	{ tn_share_routes, &tn_share_nroutes },
-	{ rg_routes, &rg_nroutes },
 	{ internal_blob_routes, &internal_blob_nroutes },
 };
 
@@ -56,7 +50,7 @@ static const struct route_table tables[] = {
 static void
 metad_handle(struct http_txn *txn, void *arg)
 {
-	service_dispatch(txn, tables, nitems(tables));
+	rest_dispatch(txn, tables, nitems(tables));
 	(void)arg;
 }
 
@@ -80,6 +74,7 @@ metad_worker_init(struct proc_worker *w, char **cause)
 	md.cfg = w->cfg;
 	md.db = pg_pool_new(w->base, cfg_database(w->cfg, "metad"),
 	                    (int)cfg_int(w->cfg, CFG_METAD_DB_CONNECTIONS));
+	rest_db_use(md.db);
 	regjobs_start();
 	(void)cause;
 	return 0;

@@ -1,7 +1,7 @@
 /*
- * What metad's /v2 handlers (manifests, tags, referrers, catalog) share: the call of a request
- * (its route rows are in routes.def; the gateway forwards the repository name as one segment),
- * database failures, pagination and digest lists.
+ * What metad's /v2 handlers (manifests, tags, referrers, catalog: rows of routes.def, served
+ * with the REST layer's request) share: query parameters as Distribution reads them, pagination
+ * and digest lists.
  */
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -17,41 +17,6 @@
 #include "registry.h"
 #include "url.h"
 #include "util.h"
-
-struct v2_call *
-v2_call_new(struct http_txn *txn, const struct route_match *m)
-{
-	struct v2_call *c = xcalloc(1, sizeof(*c));
-	c->txn = txn;
-	actor_from_headers(&c->actor, &http_txn_request(txn)->headers);
-	const char *name = route_param(m, "name"), *ref = route_param(m, "reference");
-	if (ref == NULL)
-		ref = route_param(m, "digest");
-	c->name = name != NULL ? xstrdup(name) : NULL;
-	c->ref = xstrdup(ref != NULL ? ref : "");
-	return c;
-}
-
-void
-v2_call_free(struct v2_call *c)
-{
-	if (c == NULL)
-		return;
-	free(c->name);
-	free(c->ref);
-	free(c);
-}
-
-void
-v2_db_error(struct http_txn *txn, const char *what, const char *why)
-{
-	log_error("%s: %s", what, why ? why : "database unreachable");
-	struct http_headers h;
-	v2_headers_init(&h);
-	headers_add(&h, "Retry-After", "5");
-	error_oci(txn, 503, OCI_UNAVAILABLE, "metadata database unavailable", &h);
-	headers_clear(&h);
-}
 
 char *
 v2_query_raw(const char *query, const char *name)
