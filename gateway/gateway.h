@@ -81,8 +81,9 @@ const struct token_claims *gw_token_lookup(const char *jwt, int64_t now);
 const struct token_claims *gw_token_remember(const char *jwt, struct token_claims *claims);
 void gw_token_forget_all(void);
 
-/* api.c: authenticates a /api/v4 request through authd and forwards it to its owner. */
-void gw_api(struct http_txn *txn);
+/* api.c: authenticates a /api/v4 request through authd, checks the scope of its route (row; NULL
+ * when none serves it, status then 404 or 405) and forwards it to the row's owner. */
+void gw_api(struct http_txn *txn, const struct route *row, int status);
 
 /* status.c: /-/health, /-/readiness, /metrics. */
 void gw_health(struct http_txn *txn);

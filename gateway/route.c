@@ -9,6 +9,8 @@
 #include "errors.h"
 #include "gateway.h"
 #include "log.h"
+#include "metrics.h"
+#include "routes.h"
 #include "util.h"
 #include "v2path.h"
 
@@ -51,21 +53,36 @@ gw_backend_of(enum route_owner owner)
 	fatal("no backend serves the gateway's own routes");
 }
 
+/* A request of the REST API or the token services: the route table says who serves it and what
+ * the gateway checks first. */
+static void
+handle_routed(struct http_txn *txn)
+{
+	struct http_request *req = http_txn_request(txn);
+	struct route_match m;
+	int status;
+	const struct route *row = router_match(routes_public, routes_npublic, req->method, req->path,
+	                                       &m, &status);
+	if (row != NULL)
+		route_match_clear(&m);
+	if (row != NULL && row->check == ROUTE_CHECK_NONE) {
+		http_txn_set_route(txn, metrics_route_id(row->metric));
+		gw_proxy(txn, gw_backend_of(row->owner), NULL);
+	} else if (row != NULL || str_has_prefix(req->path, "/api/v4/")) {
+		http_txn_set_route(txn, GR_API);
+		gw_api(txn, row, status);
+	} else {
+		http_txn_set_route(txn, GR_NOT_FOUND);
+		error_gitlab(txn, status, status == 405 ? "405 Method Not Allowed" : "404 Not Found");
+	}
+}
+
 void
 gw_handle(struct http_txn *txn, void *arg)
 {
 	const char *path = http_txn_request(txn)->path;
 	if (v2_is_path(path)) {
 		gw_v2(txn);
-	} else if (strcmp(path, "/jwt/auth") == 0) {
-		http_txn_set_route(txn, GR_JWT_AUTH);
-		gw_proxy(txn, GW_AUTHD, NULL);
-	} else if (strcmp(path, "/oauth/token") == 0) {
-		http_txn_set_route(txn, GR_OAUTH);
-		gw_proxy(txn, GW_AUTHD, NULL);
-	} else if (str_has_prefix(path, "/api/v4/")) {
-		http_txn_set_route(txn, GR_API);
-		gw_api(txn);
 	} else if (strcmp(path, "/-/health") == 0) {
 		http_txn_set_route(txn, GR_HEALTH);
 		gw_health(txn);
@@ -76,8 +93,7 @@ gw_handle(struct http_txn *txn, void *arg)
 		http_txn_set_route(txn, GR_METRICS);
 		gw_metrics(txn);
 	} else {
-		http_txn_set_route(txn, GR_NOT_FOUND);
-		error_gitlab(txn, 404, "404 Not Found");
+		handle_routed(txn);
 	}
 	(void)arg;
 }
