@@ -46,8 +46,7 @@ extern const char *const gw_backend_names[];
 
 /* route.c: the top-level request handler. */
 void gw_handle(struct http_txn *txn, void *arg);
-/* The backend that serves a route's owner (not the gateway). */
-enum gw_backend gw_backend_of(enum route_owner owner);
+
 /* The external base URL for this request, e.g. "https://registry.example.com" (caller frees). */
 char *gw_external_url(struct http_txn *txn);
 bool gw_from_trusted_proxy(struct http_txn *txn);
@@ -64,6 +63,8 @@ void gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_h
 /* The same, forwarding target (path and query) instead of the client's. */
 void gw_proxy_to(struct http_txn *txn, enum gw_backend backend, const char *target,
                  const struct http_headers *extra);
+/* The backend that serves a route's owner (not the gateway). */
+enum gw_backend gw_backend_of(enum route_owner owner);
 /* Answers 503 because a backend is unreachable, in the dialect of the path. */
 void gw_unavailable(struct http_txn *txn, enum gw_backend backend);
 

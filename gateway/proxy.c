@@ -49,6 +49,22 @@ proxy_end_client(struct proxy *p)
 	http_txn_end_response(txn);
 }
 
+enum gw_backend
+gw_backend_of(enum route_owner owner)
+{
+	switch (owner) {
+	case ROUTE_AUTHD:
+		return GW_AUTHD;
+	case ROUTE_METAD:
+		return GW_METAD;
+	case ROUTE_BLOBD:
+		return GW_BLOBD;
+	case ROUTE_GATEWAY:
+		break;
+	}
+	fatal("no backend serves the gateway's own routes");
+}
+
 void
 gw_unavailable(struct http_txn *txn, enum gw_backend backend)
 {

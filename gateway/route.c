@@ -8,7 +8,6 @@
 #include "cfg.h"
 #include "errors.h"
 #include "gateway.h"
-#include "log.h"
 #include "metrics.h"
 #include "routes.h"
 #include "util.h"
@@ -36,22 +35,6 @@ const char *const gw_backend_names[GW_NBACKENDS] = {
 	[GW_METAD] = "metad",
 	[GW_BLOBD] = "blobd",
 };
-
-enum gw_backend
-gw_backend_of(enum route_owner owner)
-{
-	switch (owner) {
-	case ROUTE_AUTHD:
-		return GW_AUTHD;
-	case ROUTE_METAD:
-		return GW_METAD;
-	case ROUTE_BLOBD:
-		return GW_BLOBD;
-	case ROUTE_GATEWAY:
-		break;
-	}
-	fatal("no backend serves the gateway's own routes");
-}
 
 /* A request of the REST API or the token services: the route table says who serves it and what
  * the gateway checks first. */
