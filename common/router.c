@@ -16,7 +16,9 @@ route_match_clear(struct route_match *m)
 	m->n = 0;
 }
 
-/* Whether path matches pattern; fills m with the placeholders. */
+/* Whether path has pattern's shape: its literal segments, and a non-empty segment for each
+ * placeholder. With m, the placeholders are also decoded into it (false when one does not
+ * decode); without, nothing is allocated, so most rows are turned down for free. */
 static bool
 match(const char *pattern, const char *path, struct route_match *m)
 {
@@ -29,6 +31,8 @@ match(const char *pattern, const char *path, struct route_match *m)
 		const char *pend = strchr(p, '/');
 		size_t plen = pend ? (size_t)(pend - p) : strlen(p);
 		if (*p == '*') {
+			if (m == NULL)
+				return true;
 			if (m->n == ROUTE_MAX_PARAMS)
 				return false;
 			m->names[m->n] = p + 1;
@@ -38,13 +42,15 @@ match(const char *pattern, const char *path, struct route_match *m)
 		const char *send = strchr(s, '/');
 		size_t slen = send ? (size_t)(send - s) : strlen(s);
 		if (*p == ':') {
-			if (slen == 0 || m->n == ROUTE_MAX_PARAMS)
+			if (slen == 0)
 				return false;
-			char *v = url_decode(s, slen, false);
-			if (v == NULL)
-				return false;
-			m->names[m->n] = p + 1;
-			m->values[m->n++] = v;
+			if (m != NULL) {
+				char *v = m->n < ROUTE_MAX_PARAMS ? url_decode(s, slen, false) : NULL;
+				if (v == NULL)
+					return false;
+				m->names[m->n] = p + 1;
+				m->values[m->n++] = v;
+			}
 		} else if (plen != slen || strncmp(p, s, plen) != 0) {
 			return false;
 		}
@@ -73,6 +79,8 @@ router_match(const struct route *rows, size_t n, const char *method, const char 
 	bool path_matched = false;
 	m->n = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (!match(rows[i].pattern, path, NULL))
+			continue;
 		if (!match(rows[i].pattern, path, m)) {
 			route_match_clear(m);
 			continue;
