@@ -26,6 +26,7 @@ common_libcommon_a_SOURCES = \
 	common/router.c common/router.h \
 	common/routes.c common/routes.h common/routes.def \
 	common/service.c common/service.h \
+	common/status.c common/status.h common/status.def \
 	common/service_db.c \
 	common/token.c common/token.h \
 	common/url.c common/url.h \

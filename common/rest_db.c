@@ -11,6 +11,7 @@
 #include "headers.h"
 #include "http.h"
 #include "log.h"
+#include "status.h"
 #include "util.h"
 #include "v2reply.h"
 
@@ -122,25 +123,47 @@ rest_db_error(struct rest_req *r, const PGresult *res)
 	}
 }
 
-const char *
+enum status_word
 rest_status(struct rest_req *r, const PGresult *res)
 {
 	if (!pg_ok(res) || pg_rows(res) != 1) {
 		rest_db_error(r, res);
-		return NULL;
+		return STATUS_NONE;
 	}
-	const char *status = pg_get(res, 0, "status");
-	if (strcmp(status, "not_found") == 0)
+	const char *word = pg_get(res, 0, "status");
+	enum status_word w = status_parse(word);
+	if (w == STATUS_NONE) {
+		log_set_request_id(http_txn_id(r->txn));
+		log_error("%s: no status word \"%s\" in status.def", r->route->metric,
+		          word != NULL ? word : "(null)");
+		log_set_request_id(NULL);
+		if (r->route->dialect == ROUTE_OCI)
+			v2_error(r->txn, 500, OCI_UNKNOWN, NULL, word);
+		else
+			rest_fail(r, 500, "500 Internal Server Error");
+	}
+	return w;
+}
+
+void
+rest_status_answer(struct rest_req *r, const PGresult *res, enum status_word w)
+{
+	if (w == STATUS_NONE)
+		return;
+	const struct status_entry *e = status_entry(w);
+	const char *detail = PQfnumber(res, "detail") >= 0 ? pg_get(res, 0, "detail") : NULL;
+	if (w == STATUS_not_found) {
 		rest_not_found(r, NULL);
-	else if (strcmp(status, "forbidden") == 0)
-		rest_fail(r, 403, "403 Forbidden");
-	else if (strcmp(status, "repository_not_found") == 0)
-		rest_fail(r, 404, "404 Not found");
-	else if (strcmp(status, "tag_not_found") == 0)
-		rest_fail(r, 404, "404 Tag Not Found");
+		return;
+	}
+	char *text = status_text(w, detail);
+	if (e->oci != NULL)
+		v2_error(r->txn, e->http, e->oci, NULL, text);
+	else if (e->field != NULL)
+		rest_fail_validation(r, e->field, text);
 	else
-		return status;
-	return NULL;
+		rest_fail(r, e->http, text);
+	free(text);
 }
 
 bool

@@ -13,6 +13,7 @@
 
 #include "pg.h"
 #include "rest.h"
+#include "status.h"
 
 /* The pool rest_exec() runs on: the worker's (once per worker). */
 void rest_db_use(struct pg_pool *db);
@@ -37,10 +38,14 @@ void rest_exec(struct rest_req *r, struct pg_stmt *stmt, pg_cb cb, void *arg);
 /* The answer to a failed query (res NULL: the database is unreachable), logged, in the row's
  * dialect: GitLab's 500 (503 unreachable), or OCI's 503 UNAVAILABLE with Retry-After. */
 void rest_db_error(struct rest_req *r, const PGresult *res);
-/* The status word of a write function's one-row result ("ok", ...); NULL once answered: the
- * query failed, or the word is a refusal every endpoint answers alike (not_found, forbidden,
- * repository_not_found, tag_not_found). */
-const char *rest_status(struct rest_req *r, const PGresult *res);
+/* The status word of a write function's one-row result (its column "status"); STATUS_NONE once
+ * answered: the query failed, or named a word status.def lacks (500). */
+enum status_word rest_status(struct rest_req *r, const PGresult *res);
+/* Answers a word as status.def says, quoting the result's "detail" column where the text has
+ * "%s": an OCI error for a /v2 word, GitLab's model validation for a word about a field,
+ * GitLab's {"message"} otherwise; nothing for STATUS_NONE (answered already). A handler answers
+ * STATUS_ok, and the words its endpoint words otherwise, itself; this the rest. */
+void rest_status_answer(struct rest_req *r, const PGresult *res, enum status_word w);
 /* Whether a read query found its row; false once answered: the query failed, or 404 "<what>
  * Not Found" (what NULL: r->what). */
 bool rest_found(struct rest_req *r, const PGresult *res, const char *what);

@@ -151,40 +151,44 @@ group_save_failed(struct rest_req *r, const char *key, const char *text)
 	free(msg);
 }
 
-/* The model error of a visibility above the parent's or below what the group contains. */
-static char *
-visibility_error(const char *status, const char *visibility)
+/* Whether a word refuses a group's visibility (the parent's is lower, or something below is
+ * higher). */
+static bool
+refuses_visibility(enum status_word s)
 {
-	if (strcmp(status, "visibility_parent") == 0)
-		return xasprintf("%s is not allowed since the parent group has a lower visibility.",
-		                 visibility);
-	if (strcmp(status, "visibility_subgroups") == 0)
-		return xasprintf("%s is not allowed since there are sub-groups with higher visibility.",
-		                 visibility);
-	return xasprintf("%s is not allowed since this group contains projects with higher "
-	                 "visibility.",
-	                 visibility);
+	return s == STATUS_visibility_parent || s == STATUS_visibility_subgroups ||
+	       s == STATUS_visibility_projects;
 }
 
-/* Maps group_create()'s status onto GitLab's answer. */
+/* The model error of such a word: the visibility refused, then why. Caller frees. */
+static char *
+visibility_error(enum status_word s, const char *visibility)
+{
+	char *why = status_text(s, NULL);
+	char *text = xasprintf("%s %s", visibility, why);
+	free(why);
+	return text;
+}
+
+/* Maps group_create()'s status onto GitLab's answer: its refusals in "Failed to save group". */
 static void
 group_created(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	const char *status = rest_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0) {
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
-	} else if (strcmp(status, "parent_not_found") == 0) {
-		rest_not_found(r, NULL);
-	} else if (strcmp(status, "path_taken") == 0) {
-		group_save_failed(r, "path", "has already been taken");
-	} else {
-		const char *vis = rest_str(r, "visibility");
-		char *text = visibility_error(status, vis ? vis : "private");
-		group_save_failed(r, "visibility_level", text);
+	} else if (s == STATUS_path_taken) {
+		char *text = status_text(s, NULL);
+		group_save_failed(r, status_entry(s)->field, text);
 		free(text);
+	} else if (refuses_visibility(s)) {
+		const char *vis = rest_str(r, "visibility");
+		char *text = visibility_error(s, vis ? vis : "private");
+		group_save_failed(r, status_entry(s)->field, text);
+		free(text);
+	} else {
+		rest_status_answer(r, res, s);
 	}
 }
 
@@ -233,17 +237,15 @@ static void
 group_updated(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	const char *status = rest_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0) {
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), 200);
-	} else if (strcmp(status, "path_taken") == 0) {
-		rest_fail_validation(r, "path", "has already been taken");
-	} else {
-		char *text = visibility_error(status, rest_str(r, "visibility"));
-		rest_fail_validation(r, "visibility_level", text);
+	} else if (refuses_visibility(s)) {
+		char *text = visibility_error(s, rest_str(r, "visibility"));
+		rest_fail_validation(r, status_entry(s)->field, text);
 		free(text);
+	} else {
+		rest_status_answer(r, res, s);
 	}
 }
 
@@ -292,18 +294,19 @@ static void
 group_transferred(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	const char *status = rest_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0) {
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
 		bool post = strcmp(http_txn_request(r->txn)->method, "POST") == 0;
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), post ? 201 : 200);
-	} else if (strcmp(status, "target_not_found") == 0) {
-		rest_not_found(r, NULL);
-	} else {
-		char *msg = xasprintf("Transfer failed: %s", pg_get(res, 0, "detail"));
+	} else if (s != STATUS_NONE && status_entry(s)->http == 400) {
+		/* the transfers a group cannot make, as GitLab words them */
+		char *why = status_text(s, NULL);
+		char *msg = xasprintf("Transfer failed: %s", why);
 		rest_fail(r, 400, msg);
 		free(msg);
+		free(why);
+	} else {
+		rest_status_answer(r, res, s);
 	}
 }
 

@@ -150,27 +150,10 @@ member_get(struct rest_req *r)
 static bool
 member_failed(struct rest_req *r, PGresult *res)
 {
-	const char *status = rest_status(r, res);
-	if (status == NULL)
-		return true;
-	if (strcmp(status, "ok") == 0)
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
 		return false;
-	if (strcmp(status, "last_owner") == 0) {
-		rest_fail(r, 403, "403 Forbidden");
-	} else if (strcmp(status, "exists") == 0) {
-		rest_fail(r, 409, "Member already exists");
-	} else if (strcmp(status, "user_not_found") == 0) {
-		rest_not_found(r, "User");
-	} else if (strcmp(status, "member_not_found") == 0) {
-		rest_fail(r, 404, "404 Not found");
-	} else if (strcmp(status, "expires_past") == 0) {
-		rest_fail_validation(r, "expires_at", "cannot be a date in the past");
-	} else {
-		char *text = xasprintf("should be greater than or equal to %s",
-		                       pg_get(res, 0, "detail"));
-		rest_fail_validation(r, "access_level", text);
-		free(text);
-	}
+	rest_status_answer(r, res, s);
 	return true;
 }
 

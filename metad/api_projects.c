@@ -243,15 +243,16 @@ fail_taken(struct rest_req *r, const char *detail)
 	rest_reply(r, 400, o);
 }
 
-/* 400 for a visibility above the group's. */
+/* 400 for a visibility above the group's (its visibility in the result's detail). */
 static void
-fail_visibility(struct rest_req *r, const char *group_visibility)
+fail_visibility(struct rest_req *r, const PGresult *res)
 {
 	const char *vis = rest_str(r, "visibility");
-	char *text = xasprintf("%s is not allowed in a %s group.", vis ? vis : "private",
-	                       group_visibility);
-	rest_fail_validation(r, "visibility_level", text);
+	char *why = status_text(STATUS_visibility, pg_get(res, 0, "detail"));
+	char *text = xasprintf("%s %s", vis ? vis : "private", why);
+	rest_fail_validation(r, status_entry(STATUS_visibility)->field, text);
 	free(text);
+	free(why);
 }
 
 /* Reads container_registry_access_level, or the legacy container_registry_enabled. */
@@ -273,33 +274,28 @@ static void
 project_created(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	const char *status = rest_status(r, res);
-	if (status == NULL)
-		return;
-	const char *detail = pg_get(res, 0, "detail");
-	if (strcmp(status, "ok") == 0) {
+	enum status_word s = rest_status(r, res);
+	const char *detail = s != STATUS_NONE ? pg_get(res, 0, "detail") : NULL;
+	if (s == STATUS_ok) {
 		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 201, tn_project_reply);
-	} else if (strcmp(status, "user_not_found") == 0) {
-		rest_not_found(r, "User");
-	} else if (strcmp(status, "namespace_invalid") == 0) {
-		rest_fail_validation(r, "namespace", "is not valid");
-	} else if (strcmp(status, "limit_reached") == 0) {
+	} else if (s == STATUS_limit_reached) {
+		/* GitLab's message is a list; a limit of 0 is no personal project at all */
 		char *text = strcmp(detail, "0") == 0
 		                     ? xstrdup("Personal project creation is not allowed. Please contact "
 		                               "your administrator with questions")
-		                     : xasprintf("Your project limit is %s projects! Please contact your "
-		                                 "administrator to increase it",
-		                                 detail);
+		                     : status_text(s, detail);
 		json_object *list = json_object_new_array();
 		json_object_array_add(list, json_object_new_string(text));
 		free(text);
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "message", list);
 		rest_reply(r, 403, o);
-	} else if (strcmp(status, "visibility") == 0) {
-		fail_visibility(r, detail);
-	} else {
+	} else if (s == STATUS_visibility) {
+		fail_visibility(r, res);
+	} else if (s == STATUS_taken) {
 		fail_taken(r, detail);
+	} else {
+		rest_status_answer(r, res, s);
 	}
 }
 
@@ -404,16 +400,16 @@ static void
 project_updated(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	const char *status = rest_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0)
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
 		/* the cleanup policy is written once the update passed the rights checks */
 		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 200, tn_project_reply);
-	else if (strcmp(status, "visibility") == 0)
-		fail_visibility(r, pg_get(res, 0, "detail"));
-	else
+	else if (s == STATUS_visibility)
+		fail_visibility(r, res);
+	else if (s == STATUS_taken)
 		fail_taken(r, pg_get(res, 0, "detail"));
+	else
+		rest_status_answer(r, res, s);
 }
 
 /* PUT /projects/:id */
@@ -458,23 +454,21 @@ static void
 project_transferred(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	const char *status = rest_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "group_not_found") == 0) {
-		rest_not_found(r, "Group");
-	} else if (strcmp(status, "ok") == 0) {
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
 		if (r->mode == LIST_GROUP)
 			tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
 		else
 			tn_project_reply(r, pg_get_int(res, 0, "project_id"), 200);
-	} else if (strcmp(status, "namespace_not_found") == 0) {
-		rest_not_found(r, "Namespace");
-	} else {
-		char *msg = xasprintf("Failed to transfer project {:new_namespace=>[\"%s\"]}",
-		                      pg_get(res, 0, "detail"));
+	} else if (s == STATUS_transfer_refused || s == STATUS_namespace_has_project) {
+		/* the transfers a project cannot make, as GitLab words them */
+		char *why = status_text(s, NULL);
+		char *msg = xasprintf("Failed to transfer project {:new_namespace=>[\"%s\"]}", why);
 		rest_fail(r, 400, msg);
 		free(msg);
+		free(why);
+	} else {
+		rest_status_answer(r, res, s);
 	}
 }
 

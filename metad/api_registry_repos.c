@@ -203,8 +203,11 @@ static void
 repo_deleted(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (rest_status(c->r, res) == NULL)
+	enum status_word s = rest_status(c->r, res);
+	if (s != STATUS_ok) {
+		rest_status_answer(c->r, res, s);
 		return;
+	}
 	regjobs_kick();
 	rest_reply(c->r, 202, json_object_new_int(202));
 }

@@ -230,8 +230,11 @@ static void
 tag_deleted(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (rest_status(c->r, res) != NULL)
+	enum status_word s = rest_status(c->r, res);
+	if (s == STATUS_ok)
 		rest_reply(c->r, 200, json_object_new_int(200));
+	else
+		rest_status_answer(c->r, res, s);
 }
 
 /* DELETE .../tags/:tag_name (Developer or more), once the project may be read. */
@@ -285,12 +288,9 @@ static void
 cleanup_requested(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	const char *status = rest_status(c->r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "throttled") == 0) {
-		rest_fail(c->r, 400, "This request has already been made. You can run this at most once an "
-		                "hour for a given container repository");
+	enum status_word s = rest_status(c->r, res);
+	if (s != STATUS_ok) {
+		rest_status_answer(c->r, res, s);
 		return;
 	}
 	regjobs_kick();

@@ -102,10 +102,8 @@ static void
 project_shared(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	const char *status = rest_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0) {
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
 		static const char *const ids[][2] = { { "id", "link_id" },
 			                              { "project_id", "project_id" },
 			                              { "group_id", "group_id" },
@@ -116,12 +114,8 @@ project_shared(PGresult *res, void *arg)
 			                       json_object_new_int64(pg_get_int(res, 0, ids[i][1])));
 		json_object_object_add(o, "expires_at", js_new_str_or_null(pg_get(res, 0, "expires_at")));
 		rest_reply(r, 201, o);
-	} else if (strcmp(status, "group_denied") == 0) {
-		rest_fail(r, 404, "Not Found");
-	} else if (strcmp(status, "exists") == 0) {
-		rest_fail(r, 409, "Group already shared with this group");
 	} else {
-		rest_fail(r, 409, "Project cannot be shared with the group it is in or one of its ancestors.");
+		rest_status_answer(r, res, s);
 	}
 }
 
@@ -144,15 +138,11 @@ static void
 unshared(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	const char *status = rest_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0)
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
 		rest_reply_empty(r, 204);
-	else if (strcmp(status, "link_not_found") == 0)
-		rest_fail(r, 404, "404 Group Link Not Found");
 	else
-		rest_fail(r, 404, "Not Found");
+		rest_status_answer(r, res, s);
 }
 
 /* DELETE /projects/:id/share/:group_id */
@@ -226,17 +216,11 @@ static void
 group_shared(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	const char *status = rest_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0)
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
-	else if (strcmp(status, "group_not_found") == 0)
-		rest_not_found(r, "Group");
-	else if (strcmp(status, "group_denied") == 0)
-		rest_fail(r, 404, "Not Found");
 	else
-		rest_fail(r, 409, "Shared group The group has already been shared with this group");
+		rest_status_answer(r, res, s);
 }
 
 /* POST /groups/:id/share */

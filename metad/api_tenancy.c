@@ -40,9 +40,11 @@ static void
 deleted(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	/* ok is the one status left: the delete functions return not_found, forbidden or ok */
-	if (rest_status(r, res) != NULL)
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
 		rest_fail(r, 202, "202 Accepted");
+	else
+		rest_status_answer(r, res, s);
 }
 
 void

@@ -30,15 +30,15 @@
 PG_STMT(q_blob_get,
         "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.blob_digest"
         " WHERE rb.repository_id = registry_repository_id($1) AND rb.blob_digest = $2");
-PG_STMT(q_blob_link, "SELECT repository_id, error FROM registry_link_blob($1, $2, $3::bigint)");
+PG_STMT(q_blob_link, "SELECT repository_id, status FROM registry_link_blob($1, $2, $3::bigint)");
 PG_STMT(q_blob_unlink,
         "DELETE FROM repository_blobs"
         " WHERE repository_id = registry_repository_id($1) AND blob_digest = $2"
         " RETURNING blob_digest");
 PG_STMT(q_mount,
-        "SELECT size, error FROM registry_mount_blob($1, $2, $3, $4::boolean, $5::bigint,"
+        "SELECT size, status FROM registry_mount_blob($1, $2, $3, $4::boolean, $5::bigint,"
         " $6::boolean, $7::bigint)");
-PG_STMT(q_push_check, "SELECT repository_id, error FROM registry_push_repository($1, false)");
+PG_STMT(q_push_check, "SELECT repository_id, status FROM registry_push_repository($1, false)");
 
 /* What an internal request is about, kept with it. */
 struct ib {
@@ -77,13 +77,6 @@ respond_blob(struct http_txn *txn, int status, const char *digest, int64_t size)
 	json_object_object_add(o, "digest", json_object_new_string(digest));
 	json_object_object_add(o, "size", json_object_new_int64(size));
 	js_respond(txn, status, NULL, o);
-}
-
-/* The DENIED answer for a path that refuses pushes. */
-static void
-respond_denied(struct http_txn *txn, const char *why)
-{
-	v2_error(txn, 403, OCI_DENIED, NULL, why);
 }
 
 /* Checks the digest of /internal/blobs/<digest>?repository= and the repository, then runs stmt
@@ -194,10 +187,9 @@ static void
 link_done(PGresult *res, void *arg)
 {
 	struct ib *b = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rest_db_error(b->r, res);
-	} else if (pg_get(res, 0, "error") != NULL) {
-		respond_denied(b->txn, pg_get(res, 0, "error"));
+	enum status_word s = rest_status(b->r, res);
+	if (s != STATUS_ok) {
+		rest_status_answer(b->r, res, s); /* why the path refuses pushes */
 	} else {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "repository_id",
@@ -242,10 +234,9 @@ static void
 mount_done(PGresult *res, void *arg)
 {
 	struct ib *b = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rest_db_error(b->r, res);
-	} else if (pg_get(res, 0, "error") != NULL) {
-		respond_denied(b->txn, pg_get(res, 0, "error"));
+	enum status_word s = rest_status(b->r, res);
+	if (s != STATUS_ok) {
+		rest_status_answer(b->r, res, s); /* why the path refuses pushes */
 	} else if (pg_get(res, 0, "size") == NULL) {
 		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 	} else {
@@ -294,12 +285,11 @@ static void
 push_check_done(PGresult *res, void *arg)
 {
 	struct ib *b = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1)
-		rest_db_error(b->r, res);
-	else if (pg_get(res, 0, "error") != NULL)
-		respond_denied(b->txn, pg_get(res, 0, "error"));
-	else
+	enum status_word s = rest_status(b->r, res);
+	if (s == STATUS_ok)
 		http_txn_respond(b->txn, 204, NULL, NULL, 0);
+	else
+		rest_status_answer(b->r, res, s); /* why the path refuses pushes */
 }
 
 /* POST /internal/uploads: may a push start in this repository? */

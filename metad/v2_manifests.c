@@ -28,7 +28,7 @@ PG_STMT(q_by_tag,
         "SELECT m.digest, m.media_type, m.payload FROM tags t JOIN manifests m ON m.id = t.manifest_id"
         " WHERE t.repository_id = registry_repository_id($1) AND t.name = $2");
 PG_STMT(q_put,
-        "SELECT manifest_id, error, detail FROM registry_put_manifest($1, $2, $3, $4, $5, $6, $7,"
+        "SELECT manifest_id, status, detail FROM registry_put_manifest($1, $2, $3, $4, $5, $6, $7,"
         " $8::jsonb, $9::bytea, $10::text[], $11::bigint[], $12::text[], $13)");
 PG_STMT(q_delete_manifest,
         "DELETE FROM manifests WHERE repository_id = registry_repository_id($1) AND digest = $2"
@@ -205,12 +205,9 @@ put_done(PGresult *res, void *arg)
 	struct put *p = rest_state(r);
 	struct http_txn *txn = r->txn;
 	const char *name = rest_param(r, "name");
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rest_db_error(r, res);
-		return;
-	}
-	const char *error = pg_get(res, 0, "error"), *detail = pg_get(res, 0, "detail");
-	if (error == NULL) {
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
+		log_info("manifest %s pushed to %s", p->digest, name);
 		struct http_headers h;
 		v2_headers_init(&h);
 		char *loc = xasprintf("/v2/%s/manifests/%s", name, p->digest);
@@ -221,17 +218,13 @@ put_done(PGresult *res, void *arg)
 		http_txn_respond(txn, 201, &h, NULL, 0);
 		headers_clear(&h);
 		free(loc);
-		log_info("manifest %s pushed to %s", p->digest, name);
-	} else if (strcmp(error, "denied") == 0) {
-		v2_error(txn, 403, OCI_DENIED, NULL, detail);
-	} else if (strcmp(error, "blob_unknown") == 0 || strcmp(error, "manifest_unknown") == 0) {
-		v2_error(txn, 400, OCI_MANIFEST_BLOB_UNKNOWN, NULL, detail);
-	} else if (strcmp(error, "size_mismatch") == 0) {
+	} else if (s == STATUS_size_mismatch) {
+		const char *detail = pg_get(res, 0, "detail");
 		char *msg = xasprintf("the size of %s in the manifest is not the size of the blob", detail);
 		v2_error(txn, 400, OCI_MANIFEST_INVALID, msg, detail);
 		free(msg);
 	} else {
-		v2_error(txn, 500, OCI_UNKNOWN, NULL, error);
+		rest_status_answer(r, res, s); /* a path that refuses pushes, a reference unknown */
 	}
 }
 
