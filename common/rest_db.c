@@ -166,6 +166,20 @@ rest_status_answer(struct rest_req *r, const PGresult *res, enum status_word w)
 	free(text);
 }
 
+void
+rest_status_framed(struct rest_req *r, const PGresult *res, enum status_word w, const char *frame)
+{
+	const char *detail = PQfnumber(res, "detail") >= 0 ? pg_get(res, 0, "detail") : NULL;
+	char *text = status_text(w, detail);
+	const char *at = strstr(frame, "%s");
+	char *msg = at == NULL ? xstrdup(frame)
+	                       : xasprintf("%.*s%s%s", (int)(at - frame), frame, text ? text : "",
+	                                   at + 2);
+	rest_fail(r, status_entry(w)->http, msg);
+	free(msg);
+	free(text);
+}
+
 bool
 rest_found(struct rest_req *r, const PGresult *res, const char *what)
 {

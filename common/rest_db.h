@@ -46,6 +46,10 @@ enum status_word rest_status(struct rest_req *r, const PGresult *res);
  * GitLab's {"message"} otherwise; nothing for STATUS_NONE (answered already). A handler answers
  * STATUS_ok, and the words its endpoint words otherwise, itself; this the rest. */
 void rest_status_answer(struct rest_req *r, const PGresult *res, enum status_word w);
+/* Answers a word's GitLab message put in frame, where "%s" stands for it ("Transfer failed: %s"):
+ * the shape some endpoints give their refusals. */
+void rest_status_framed(struct rest_req *r, const PGresult *res, enum status_word w,
+                        const char *frame);
 /* Whether a read query found its row; false once answered: the query failed, or 404 "<what>
  * Not Found" (what NULL: r->what). */
 bool rest_found(struct rest_req *r, const PGresult *res, const char *what);

@@ -300,11 +300,7 @@ group_transferred(PGresult *res, void *arg)
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), post ? 201 : 200);
 	} else if (s != STATUS_NONE && status_entry(s)->http == 400) {
 		/* the transfers a group cannot make, as GitLab words them */
-		char *why = status_text(s, NULL);
-		char *msg = xasprintf("Transfer failed: %s", why);
-		rest_fail(r, 400, msg);
-		free(msg);
-		free(why);
+		rest_status_framed(r, res, s, "Transfer failed: %s");
 	} else {
 		rest_status_answer(r, res, s);
 	}

@@ -462,11 +462,7 @@ project_transferred(PGresult *res, void *arg)
 			tn_project_reply(r, pg_get_int(res, 0, "project_id"), 200);
 	} else if (s == STATUS_transfer_refused || s == STATUS_namespace_has_project) {
 		/* the transfers a project cannot make, as GitLab words them */
-		char *why = status_text(s, NULL);
-		char *msg = xasprintf("Failed to transfer project {:new_namespace=>[\"%s\"]}", why);
-		rest_fail(r, 400, msg);
-		free(msg);
-		free(why);
+		rest_status_framed(r, res, s, "Failed to transfer project {:new_namespace=>[\"%s\"]}");
 	} else {
 		rest_status_answer(r, res, s);
 	}
