@@ -14,6 +14,7 @@
 
 #include "actor.h"
 #include "http.h"
+#include "rest.h"
 #include "router.h"
 #include "token.h"
 
@@ -185,57 +186,6 @@ const char *cred_client(struct http_txn *txn);
 /* Splits "Basic base64(user:password)"; false if it is not one (caller frees both). */
 bool cred_parse_basic(const char *header, char **user, char **password);
 
-/* ---- params.c: GitLab API parameters (read scalars with gl_param_str and gl_param_bool) ---- */
-
-/* params: body (JSON or form) and query merged, valid during the call (json_object_get keeps
- * it). */
-typedef void (*params_cb)(struct http_txn *txn, json_object *params, void *arg);
-/* Reads the parameters, then runs cb; when they cannot be (the error is answered, or the client
- * left) runs fail(arg) instead, to free the request's state (fail may be NULL). */
-void params_read(struct http_txn *txn, params_cb cb, void (*fail)(void *arg), void *arg);
-/* A list parameter (a JSON array, "key[]" in a form, or "a,b"), NULL-terminated, or NULL when
- * missing; caller frees with strv_free. */
-char **params_list(json_object *p, const char *key);
-
-/* ---- rest.c: shared pieces of the REST handlers ------------------------------------------- */
-
-/* The caller as the gateway established it. */
-void rest_actor(struct http_txn *txn, struct actor *a);
-/* 401 unless signed in, 403 unless admin; true when the caller may go on. */
-bool rest_require_user(struct http_txn *txn, const struct actor *a);
-bool rest_require_admin(struct http_txn *txn, const struct actor *a);
-/* Answers 500 after a failed query (503 when the database is unreachable), logging it. */
-void rest_db_error(struct http_txn *txn, const PGresult *res, const char *what);
-/* Answers 204. */
-void rest_no_content(struct http_txn *txn);
-/* A column holding "a,b" as a JSON array of strings. */
-json_object *rest_str_array(const char *csv);
-/* Whether s is a decimal id that fits a bigint. */
-bool rest_is_id(const char *s);
-/* 404 unless id is one (rest_is_id); true when the caller may go on. */
-bool rest_require_id(struct http_txn *txn, const char *id);
-/* One item of a list answer, from a row of a list query. */
-typedef json_object *(*rest_row_fn)(const PGresult *res, int row, void *arg);
-/* Answers a page of a list query whose rows carry "total" (an empty page is one row whose "id"
- * is NULL), each item made by row; 500/503 naming what when the query failed. */
-void rest_respond_page(struct http_txn *txn, const struct gl_page *page, const PGresult *res,
-                       const char *what, rest_row_fn row, void *arg);
-/* A page's LIMIT and OFFSET as query parameters. */
-struct rest_window {
-	char limit[24];
-	char offset[24];
-};
-/* Reads page and per_page into *page and their LIMIT and OFFSET into *w; false after answering
- * 400. */
-bool rest_page(struct http_txn *txn, struct gl_page *page, struct rest_window *w);
-/* A gl_param_bool value as a query parameter: "true", "false", or NULL when it was absent. */
-const char *rest_bool_arg(int b);
-/* Checks the name and scopes of a new token, scopes among allowed (SCOPE_* bits), if_empty the
- * answer to an empty list; answers 400 on the first problem and returns false, else true with
- * the scopes in *bits. */
-bool rest_token_fields(struct http_txn *txn, json_object *p, unsigned allowed,
-                       const char *if_empty, unsigned *bits);
-
 /* ---- pats.c: personal access tokens (impersonation tokens are ones an admin made) --------- */
 
 /* The columns a token's entity is built from (the table as t). */
@@ -247,33 +197,69 @@ bool rest_token_fields(struct http_txn *txn, json_object *p, unsigned allowed,
 	"t.expires_at::text AS expires_at, t.impersonation"
 
 /* Entities::PersonalAccessToken from a row of PAT_FIELDS (a rest_row_fn). */
-json_object *pats_json(const PGresult *res, int row, void *arg);
+json_object *pats_json(struct rest_req *r, const PGresult *res, int row);
 /* Entities::ImpersonationToken: the same and "impersonation" (a rest_row_fn). */
-json_object *pats_impersonation_json(const PGresult *res, int row, void *arg);
+json_object *pats_impersonation_json(struct rest_req *r, const PGresult *res, int row);
 /* POST /users/:id/personal_access_tokens or /impersonation_tokens (admins): checks the name,
  * scopes and expiry, makes the token, stores its hash, and answers it once (201). */
-void pats_create(struct http_txn *txn, const struct route_match *m, bool impersonation);
+void pats_create(struct rest_req *r, bool impersonation);
+/* Checks the name and scopes of a new token, scopes among allowed (SCOPE_* bits), if_empty the
+ * answer to an empty list; answers 400 on the first problem and returns false, else true with
+ * the scopes in *bits. */
+bool pats_token_fields(struct rest_req *r, unsigned allowed, const char *if_empty,
+                       unsigned *bits);
+/* The handlers of routes.def: POST /users/:id/personal_access_tokens, GET
+ * /personal_access_tokens, GET and DELETE .../self and .../:id. */
+void pats_create_for_user(struct rest_req *r);
+void pats_list(struct rest_req *r);
+void pats_self(struct rest_req *r);
+void pats_revoke_self(struct rest_req *r);
+void pats_get(struct rest_req *r);
+void pats_revoke(struct rest_req *r);
 
-/* ---- the route tables of each module --------------------------------------------------------- */
+/* ---- the handlers of each module: the rows of common/routes.def authd serves ------------- */
 
-extern const struct route internal_routes[]; /* internal.c: /internal/authenticate */
+/* jwt.c: GET /jwt/auth, the Docker token service. */
+void jwt_auth(struct rest_req *r);
+/* oauth.c: POST /oauth/token (password and refresh_token grants). */
+void oauth_token(struct rest_req *r);
+/* users.c: /user, /users[/:id[/block|unblock|ban|unban]]. */
+void users_current(struct rest_req *r);
+void users_list(struct rest_req *r);
+void users_create(struct rest_req *r);
+void users_get(struct rest_req *r);
+void users_update(struct rest_req *r);
+void users_delete(struct rest_req *r);
+void users_block(struct rest_req *r);
+void users_unblock(struct rest_req *r);
+void users_ban(struct rest_req *r);
+void users_unban(struct rest_req *r);
+/* imptokens.c: /users/:id/impersonation_tokens[/:token_id]. */
+void imptokens_list(struct rest_req *r);
+void imptokens_create(struct rest_req *r);
+void imptokens_get(struct rest_req *r);
+void imptokens_revoke(struct rest_req *r);
+/* memberships.c: GET /users/:id/memberships. */
+void memberships_list(struct rest_req *r);
+/* status.c: GET, PUT, PATCH /user/status, GET /users/:id/status. */
+void status_own(struct rest_req *r);
+void status_set(struct rest_req *r);
+void status_update(struct rest_req *r);
+void status_of_user(struct rest_req *r);
+/* deploy.c: /deploy_tokens, /(projects|groups)/:id/deploy_tokens[/:token_id]. */
+void deploy_all(struct rest_req *r);
+void deploy_project_list(struct rest_req *r);
+void deploy_project_create(struct rest_req *r);
+void deploy_project_get(struct rest_req *r);
+void deploy_project_delete(struct rest_req *r);
+void deploy_group_list(struct rest_req *r);
+void deploy_group_create(struct rest_req *r);
+void deploy_group_get(struct rest_req *r);
+void deploy_group_delete(struct rest_req *r);
+
+/* internal.c: POST /internal/authenticate, the gateway's question (authd's own row). */
+extern const struct route internal_routes[];
 extern const size_t internal_nroutes;
-extern const struct route jwt_routes[];      /* jwt.c: /jwt/auth */
-extern const size_t jwt_nroutes;
-extern const struct route oauth_routes[];    /* oauth.c: /oauth/token */
-extern const size_t oauth_nroutes;
-extern const struct route users_routes[];    /* users.c: /api/v4/user[s] */
-extern const size_t users_nroutes;
-extern const struct route pats_routes[];     /* pats.c: personal access tokens */
-extern const size_t pats_nroutes;
-extern const struct route imptokens_routes[]; /* imptokens.c: impersonation tokens */
-extern const size_t imptokens_nroutes;
-extern const struct route memberships_routes[]; /* memberships.c: a user's memberships */
-extern const size_t memberships_nroutes;
-extern const struct route status_routes[];   /* status.c: the user status */
-extern const size_t status_nroutes;
-extern const struct route deploy_routes[];   /* deploy.c: deploy tokens */
-extern const size_t deploy_nroutes;
 
 /* ---- bootstrap.c: the first start ---------------------------------------------------------- */
 

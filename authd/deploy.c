@@ -18,6 +18,7 @@
 #include "json.h"
 #include "log.h"
 #include "pg.h"
+#include "rest_db.h"
 #include "util.h"
 
 #define DT_FIELDS                                                                          \
@@ -64,49 +65,42 @@ PG_STMT(q_create,
 
 enum dt_action { DT_LIST, DT_GET, DT_CREATE, DT_DELETE };
 
+/* What a request learns on the way, kept with it (rest_state_new). */
 struct dt_op {
-	struct http_txn *txn;
-	struct actor actor;
+	struct rest_req *r;
 	bool group;           /* a group's tokens, else a project's */
 	enum dt_action action;
-	char *target;         /* :id as given */
-	char *token_id;       /* :token_id */
+	const char *target;   /* :id as given */
+	const char *token_id; /* :token_id */
 	char target_id[32];   /* the project's or group's id */
-	json_object *p;
-	struct gl_page page;
 	char *scopes;
 	char token[SECRET_MAX];
 	char lookup[SECRET_LOOKUP_MAX + 1];
 };
 
-/* Frees a request's state, wiping a token not yet shown. */
+/* Frees what a request holds, wiping a token not yet shown. */
 static void
-op_free(void *arg)
+op_clear(void *arg)
 {
 	struct dt_op *op = arg;
-	free(op->target);
-	free(op->token_id);
-	json_object_put(op->p);
 	free(op->scopes);
 	sodium_memzero(op->token, sizeof(op->token));
-	free(op);
 }
 
-/* A request's state: the caller. */
+/* A request's state. */
 static struct dt_op *
-op_new(struct http_txn *txn)
+op_new(struct rest_req *r)
 {
-	struct dt_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
-	rest_actor(txn, &op->actor);
+	struct dt_op *op = rest_state_new(r, sizeof(*op), op_clear);
+	op->r = r;
 	return op;
 }
 
 /* Entities::DeployToken from a row of DT_FIELDS (a rest_row_fn). */
 static json_object *
-dt_json(const PGresult *res, int row, void *arg)
+dt_json(struct rest_req *r, const PGresult *res, int row)
 {
-	(void)arg;
+	(void)r;
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(pg_get_int(res, row, "id")));
 	json_object_object_add(o, "name", json_object_new_string(pg_get(res, row, "name")));
@@ -114,7 +108,7 @@ dt_json(const PGresult *res, int row, void *arg)
 	json_object_object_add(o, "expires_at", js_new_str_or_null(pg_get(res, row, "expires_at")));
 	json_object_object_add(o, "revoked", json_object_new_boolean(pg_get_bool(res, row, "revoked")));
 	json_object_object_add(o, "expired", json_object_new_boolean(pg_get_bool(res, row, "expired")));
-	json_object_object_add(o, "scopes", rest_str_array(pg_get(res, row, "scopes")));
+	json_object_object_add(o, "scopes", js_csv_array(pg_get(res, row, "scopes")));
 	return o;
 }
 
@@ -131,30 +125,29 @@ static void
 list_got(PGresult *res, void *arg)
 {
 	struct dt_op *op = arg;
-	rest_respond_page(op->txn, &op->page, res, "deploy token list", dt_json, NULL);
-	op_free(op);
+	rest_reply_list(op->r, res, dt_json);
 }
 
 /* Lists the target's deploy tokens, or all of them. */
 static void
 list(struct dt_op *op, bool all)
 {
-	int active = gl_param_bool(op->p, "active");
+	struct rest_req *r = op->r;
+	int active = gl_param_bool(r->params, "active");
 	if (active == -2) {
-		error_gitlab_param(op->txn, "active is invalid");
-		op_free(op);
+		rest_fail_param(r, "active is invalid");
 		return;
 	}
-	struct rest_window w;
-	if (!rest_page(op->txn, &op->page, &w)) {
-		op_free(op);
+	if (rest_page(r) < 0)
 		return;
-	}
 	const char *project = NULL, *group = NULL;
 	if (!all)
 		owner_params(op, &project, &group);
-	const char *v[] = { project, group, rest_bool_arg(active), w.limit, w.offset };
-	pg_exec(ad.db, &q_list, 5, v, list_got, op);
+	rest_arg(r, project);
+	rest_arg(r, group);
+	rest_arg(r, rest_bool_arg(active));
+	rest_arg_page(r);
+	rest_exec(r, &q_list, list_got, op);
 }
 
 /* Answers one deploy token. */
@@ -163,12 +156,11 @@ one_got(PGresult *res, void *arg)
 {
 	struct dt_op *op = arg;
 	if (!pg_ok(res))
-		rest_db_error(op->txn, res, "deploy token lookup");
+		rest_db_error(op->r, res);
 	else if (pg_rows(res) != 1)
-		error_gitlab(op->txn, 404, "404 Not found");
+		rest_fail(op->r, 404, "404 Not found");
 	else
-		js_respond(op->txn, 200, NULL, dt_json(res, 0, NULL));
-	op_free(op);
+		rest_reply(op->r, 200, dt_json(op->r, res, 0));
 }
 
 /* Answers the deletion of one deploy token. */
@@ -177,15 +169,14 @@ one_deleted(PGresult *res, void *arg)
 {
 	struct dt_op *op = arg;
 	if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, "deploy token deletion");
+		rest_db_error(op->r, res);
 	} else if (pg_rows(res) != 1) {
-		error_gitlab(op->txn, 404, "404 Not found");
+		rest_fail(op->r, 404, "404 Not found");
 	} else {
 		log_info("deploy token %s of %s %s deleted by %s", op->token_id,
-		         op->group ? "group" : "project", op->target_id, op->actor.username);
-		rest_no_content(op->txn);
+		         op->group ? "group" : "project", op->target_id, op->r->actor.username);
+		rest_reply_empty(op->r, 204);
 	}
-	op_free(op);
 }
 
 /* GET or DELETE of one token of the target. */
@@ -193,8 +184,7 @@ static void
 one(struct dt_op *op)
 {
 	if (!rest_is_id(op->token_id)) {
-		error_gitlab(op->txn, 404, "404 Not found");
-		op_free(op);
+		rest_fail(op->r, 404, "404 Not found");
 		return;
 	}
 	const char *project, *group;
@@ -215,18 +205,16 @@ created(PGresult *res, void *arg)
 	struct dt_op *op = arg;
 	if (!pg_ok(res) || pg_rows(res) != 1) {
 		if (res != NULL && strncmp(pg_sqlstate(res), "22", 2) == 0)
-			error_gitlab_param(op->txn, "expires_at is invalid");
+			rest_fail_param(op->r, "expires_at is invalid");
 		else
-			rest_db_error(op->txn, res, "deploy token creation");
-		op_free(op);
+			rest_db_error(op->r, res);
 		return;
 	}
-	json_object *o = dt_json(res, 0, NULL);
+	json_object *o = dt_json(op->r, res, 0);
 	json_object_object_add(o, "token", json_object_new_string(op->token));
 	log_info("deploy token %lld (%s) for %s %s created by %s", pg_get_int(res, 0, "id"),
-	         op->scopes, op->group ? "group" : "project", op->target_id, op->actor.username);
-	js_respond(op->txn, 201, NULL, o);
-	op_free(op);
+	         op->scopes, op->group ? "group" : "project", op->target_id, op->r->actor.username);
+	rest_reply(op->r, 201, o);
 }
 
 /* The new token is hashed: store it. */
@@ -235,17 +223,16 @@ token_hashed(bool ok, const char *hash, void *arg)
 {
 	struct dt_op *op = arg;
 	if (!ok) {
-		error_gitlab(op->txn, 500, "500 Internal Server Error");
-		op_free(op);
+		rest_fail(op->r, 500, "500 Internal Server Error");
 		return;
 	}
 	const char *project, *group;
 	owner_params(op, &project, &group);
-	const char *username = gl_param_str(op->p, "username");
-	const char *expires = gl_param_str(op->p, "expires_at");
+	const char *username = rest_str(op->r, "username");
+	const char *expires = rest_str(op->r, "expires_at");
 	const char *v[] = { project,
 		            group,
-		            gl_param_str(op->p, "name"),
+		            rest_str(op->r, "name"),
 		            username && *username ? username : NULL,
 		            op->scopes,
 		            op->lookup,
@@ -271,16 +258,13 @@ static void
 create(struct dt_op *op)
 {
 	unsigned bits;
-	if (!rest_token_fields(op->txn, op->p, SCOPE_READ_REGISTRY | SCOPE_WRITE_REGISTRY,
-	                       "scopes is empty", &bits)) {
-		op_free(op);
+	if (!pats_token_fields(op->r, SCOPE_READ_REGISTRY | SCOPE_WRITE_REGISTRY, "scopes is empty",
+	                       &bits))
 		return;
-	}
-	const char *username = gl_param_str(op->p, "username");
+	const char *username = rest_str(op->r, "username");
 	if (username != NULL && *username != '\0' && !username_valid(username)) {
-		error_gitlab_field(op->txn, "username",
+		rest_fail_validation(op->r, "username",
 		                      "can contain only letters, digits, '_', '-', '+', and '.'");
-		op_free(op);
 		return;
 	}
 	op->scopes = scopes_format(bits);
@@ -296,21 +280,18 @@ target_found(PGresult *res, void *arg)
 {
 	struct dt_op *op = arg;
 	if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, "deploy token target lookup");
-		op_free(op);
+		rest_db_error(op->r, res);
 		return;
 	}
 	if (pg_rows(res) != 1 || !pg_get_bool(res, 0, "visible")) {
-		error_gitlab(op->txn, 404, op->group ? "404 Group Not Found" : "404 Project Not Found");
-		op_free(op);
+		rest_fail(op->r, 404, op->group ? "404 Group Not Found" : "404 Project Not Found");
 		return;
 	}
 	/* Maintainers manage a project's tokens; a group's are listed by Maintainers and created
 	 * or deleted by Owners, since they reach every project below the group. */
 	int need = op->group && (op->action == DT_CREATE || op->action == DT_DELETE) ? 50 : 40;
-	if (!op->actor.admin && pg_get_int(res, 0, "level") < need) {
-		error_gitlab(op->txn, 403, "403 Forbidden");
-		op_free(op);
+	if (!op->r->actor.admin && pg_get_int(res, 0, "level") < need) {
+		rest_fail(op->r, 403, "403 Forbidden");
 		return;
 	}
 	snprintf(op->target_id, sizeof(op->target_id), "%s", pg_get(res, 0, "id"));
@@ -327,91 +308,48 @@ target_found(PGresult *res, void *arg)
 	}
 }
 
-/* Parameters read: look up the project or group (by id or full path). */
+/* Looks up the project or group (by id or full path), then checks the caller's role. */
 static void
-params_ready(struct http_txn *txn, json_object *p, void *arg)
+start(struct rest_req *r, bool group, enum dt_action action)
 {
-	struct dt_op *op = arg;
-	op->p = json_object_get(p);
+	if (!rest_require_user(r))
+		return;
+	struct dt_op *op = op_new(r);
+	op->group = group;
+	op->action = action;
+	const char *id = rest_param(r, "id");
+	op->target = id ? id : "";
+	op->token_id = rest_param(r, "token_id");
 	char uid[32];
-	snprintf(uid, sizeof(uid), "%lld", (long long)op->actor.user_id);
-	const char *v[] = { op->target, uid, op->actor.admin ? "true" : "false" };
+	snprintf(uid, sizeof(uid), "%lld", (long long)r->actor.user_id);
+	const char *v[] = { op->target, uid, r->actor.admin ? "true" : "false" };
 	struct pg_stmt *stmt = op->group ? (rest_is_id(op->target) ? &q_group_by_id : &q_group_by_path)
 	                                 : (rest_is_id(op->target) ? &q_project_by_id
 	                                                           : &q_project_by_path);
 	pg_exec(ad.db, stmt, 3, v, target_found, op);
-	(void)txn;
 }
 
-/* Common start of every project and group deploy token endpoint. */
-static void
-start(struct http_txn *txn, const struct route_match *m, bool group, enum dt_action action)
-{
-	struct dt_op *op = op_new(txn);
-	op->group = group;
-	op->action = action;
-	const char *id = route_param(m, "id"), *token_id = route_param(m, "token_id");
-	op->target = xstrdup(id ? id : "");
-	op->token_id = token_id ? xstrdup(token_id) : NULL;
-	if (!rest_require_user(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	params_read(txn, params_ready, op_free, op);
-}
-
-/* One route entry point per (target, action): GET/POST /projects/:id/deploy_tokens and
+/* One handler per (target, action): GET/POST /projects/:id/deploy_tokens and
  * GET/DELETE /projects/:id/deploy_tokens/:token_id, the same for groups. */
-#define DT_ENTRY(fn, group, action)                                       \
-	static void fn(struct http_txn *txn, const struct route_match *m) \
-	{                                                                 \
-		start(txn, m, group, action);                             \
+#define DT_HANDLER(fn, group, action)      \
+	void fn(struct rest_req *r)        \
+	{                                  \
+		start(r, group, action);   \
 	}
 
-DT_ENTRY(h_project_list, false, DT_LIST)
-DT_ENTRY(h_project_create, false, DT_CREATE)
-DT_ENTRY(h_project_get, false, DT_GET)
-DT_ENTRY(h_project_delete, false, DT_DELETE)
-DT_ENTRY(h_group_list, true, DT_LIST)
-DT_ENTRY(h_group_create, true, DT_CREATE)
-DT_ENTRY(h_group_get, true, DT_GET)
-DT_ENTRY(h_group_delete, true, DT_DELETE)
-
-/* Parameters of GET /deploy_tokens read: list them all. */
-static void
-all_params(struct http_txn *txn, json_object *p, void *arg)
-{
-	struct dt_op *op = arg;
-	(void)txn;
-	op->p = json_object_get(p);
-	list(op, true);
-}
+DT_HANDLER(deploy_project_list, false, DT_LIST)
+DT_HANDLER(deploy_project_create, false, DT_CREATE)
+DT_HANDLER(deploy_project_get, false, DT_GET)
+DT_HANDLER(deploy_project_delete, false, DT_DELETE)
+DT_HANDLER(deploy_group_list, true, DT_LIST)
+DT_HANDLER(deploy_group_create, true, DT_CREATE)
+DT_HANDLER(deploy_group_get, true, DT_GET)
+DT_HANDLER(deploy_group_delete, true, DT_DELETE)
 
 /* GET /deploy_tokens: every deploy token, for admins. */
-static void
-h_all(struct http_txn *txn, const struct route_match *m)
+void
+deploy_all(struct rest_req *r)
 {
-	(void)m;
-	struct dt_op *op = op_new(txn);
-	if (!rest_require_admin(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	params_read(txn, all_params, op_free, op);
+	if (rest_require_admin(r))
+		list(op_new(r), true);
 }
-
-const struct route deploy_routes[] = {
-	{ "GET", "/api/v4/deploy_tokens", h_all, "api_deploy_tokens" },
-	{ "GET", "/api/v4/projects/:id/deploy_tokens", h_project_list, "api_project_deploy_tokens" },
-	{ "POST", "/api/v4/projects/:id/deploy_tokens", h_project_create, "api_project_deploy_tokens" },
-	{ "GET", "/api/v4/projects/:id/deploy_tokens/:token_id", h_project_get,
-	  "api_project_deploy_token" },
-	{ "DELETE", "/api/v4/projects/:id/deploy_tokens/:token_id", h_project_delete,
-	  "api_project_deploy_token" },
-	{ "GET", "/api/v4/groups/:id/deploy_tokens", h_group_list, "api_group_deploy_tokens" },
-	{ "POST", "/api/v4/groups/:id/deploy_tokens", h_group_create, "api_group_deploy_tokens" },
-	{ "GET", "/api/v4/groups/:id/deploy_tokens/:token_id", h_group_get, "api_group_deploy_token" },
-	{ "DELETE", "/api/v4/groups/:id/deploy_tokens/:token_id", h_group_delete,
-	  "api_group_deploy_token" },
-};
-const size_t deploy_nroutes = nitems(deploy_routes);

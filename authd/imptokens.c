@@ -15,6 +15,7 @@
 #include "json.h"
 #include "log.h"
 #include "pg.h"
+#include "rest_db.h"
 #include "util.h"
 
 /* $1 user, $2 state (NULL: all), $3 limit, $4 offset; one row with user_found and total even
@@ -37,49 +38,21 @@ PG_STMT(q_revoke,
         "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_found, "
         "(SELECT count(*) FROM t) AS revoked");
 
-struct imp_op {
-	struct http_txn *txn;
-	struct actor actor;
-	char *user; /* :id */
-	char *token; /* :token_id */
-	struct gl_page page;
-};
-
-/* Frees a request's state. */
-static void
-op_free(void *arg)
+/* Whether an admin asks, with :id (and :token_id when the route has one) an id; false once
+ * refused (401, 403, 404). */
+static bool
+admin_asks(struct rest_req *r)
 {
-	struct imp_op *op = arg;
-	free(op->user);
-	free(op->token);
-	free(op);
-}
-
-/* A request's state for an admin, with :id (and :token_id when the route has one) checked;
- * NULL once refused (401, 403, 404). */
-static struct imp_op *
-op_new(struct http_txn *txn, const struct route_match *m)
-{
-	struct imp_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
-	rest_actor(txn, &op->actor);
-	const char *v = route_param(m, "id");
-	op->user = v ? xstrdup(v) : NULL;
-	v = route_param(m, "token_id");
-	op->token = v ? xstrdup(v) : NULL;
-	if (!rest_require_admin(txn, &op->actor) || !rest_require_id(txn, op->user) ||
-	    (route_param(m, "token_id") != NULL && !rest_require_id(txn, op->token))) {
-		op_free(op);
-		return NULL;
-	}
-	return op;
+	const char *token = rest_param(r, "token_id");
+	return rest_require_admin(r) && rest_require_id(r, rest_param(r, "id")) &&
+	       (token == NULL || rest_require_id(r, token));
 }
 
 /* POST /users/:id/impersonation_tokens (admins) */
-static void
-h_create(struct http_txn *txn, const struct route_match *m)
+void
+imptokens_create(struct rest_req *r)
 {
-	pats_create(txn, m, true);
+	pats_create(r, true);
 }
 
 /* ---- GET /users/:id/impersonation_tokens -------------------------------------------------------- */
@@ -88,44 +61,31 @@ h_create(struct http_txn *txn, const struct route_match *m)
 static void
 list_got(PGresult *res, void *arg)
 {
-	struct imp_op *op = arg;
+	struct rest_req *r = arg;
 	if (pg_ok(res) && pg_rows(res) >= 1 && !pg_get_bool(res, 0, "user_found"))
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	else
-		rest_respond_page(op->txn, &op->page, res, "impersonation token list",
-		                  pats_impersonation_json, NULL);
-	op_free(op);
+		rest_reply_list(r, res, pats_impersonation_json);
 }
 
-/* Lists them, by state: all (the default), active, inactive. */
-static void
-list_params(struct http_txn *txn, json_object *p, void *arg)
+/* GET /users/:id/impersonation_tokens (admins), by state: all (the default), active, inactive. */
+void
+imptokens_list(struct rest_req *r)
 {
-	struct imp_op *op = arg;
-	const char *state = gl_param_str(p, "state");
+	if (!admin_asks(r))
+		return;
+	const char *state = rest_str(r, "state");
 	if (state != NULL && strcmp(state, "all") != 0 && strcmp(state, "active") != 0 &&
 	    strcmp(state, "inactive") != 0) {
-		error_gitlab_param(txn, "state does not have a valid value");
-		op_free(op);
+		rest_fail_param(r, "state does not have a valid value");
 		return;
 	}
-	struct rest_window w;
-	if (!rest_page(txn, &op->page, &w)) {
-		op_free(op);
+	if (rest_page(r) < 0)
 		return;
-	}
-	const char *v[] = { op->user, state && strcmp(state, "all") != 0 ? state : NULL, w.limit,
-		            w.offset };
-	pg_exec(ad.db, &q_list, 4, v, list_got, op);
-}
-
-/* GET /users/:id/impersonation_tokens (admins) */
-static void
-h_list(struct http_txn *txn, const struct route_match *m)
-{
-	struct imp_op *op = op_new(txn, m);
-	if (op != NULL)
-		params_read(txn, list_params, op_free, op);
+	rest_arg(r, rest_param(r, "id"));
+	rest_arg(r, state && strcmp(state, "all") != 0 ? state : NULL);
+	rest_arg_page(r);
+	rest_exec(r, &q_list, list_got, r);
 }
 
 /* ---- GET and DELETE /users/:id/impersonation_tokens/:token_id ------------------------------------ */
@@ -134,64 +94,53 @@ h_list(struct http_txn *txn, const struct route_match *m)
 static void
 got(PGresult *res, void *arg)
 {
-	struct imp_op *op = arg;
+	struct rest_req *r = arg;
 	if (!pg_ok(res))
-		rest_db_error(op->txn, res, "impersonation token lookup");
+		rest_db_error(r, res);
 	else if (pg_rows(res) != 1)
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	else if (pg_get(res, 0, "id") == NULL)
-		error_gitlab(op->txn, 404, "404 Impersonation Token Not Found");
+		rest_fail(r, 404, "404 Impersonation Token Not Found");
 	else
-		js_respond(op->txn, 200, NULL, pats_impersonation_json(res, 0, NULL));
-	op_free(op);
+		rest_reply(r, 200, pats_impersonation_json(r, res, 0));
 }
 
 /* GET /users/:id/impersonation_tokens/:token_id (admins) */
-static void
-h_get(struct http_txn *txn, const struct route_match *m)
+void
+imptokens_get(struct rest_req *r)
 {
-	struct imp_op *op = op_new(txn, m);
-	if (op == NULL)
+	if (!admin_asks(r))
 		return;
-	const char *v[] = { op->user, op->token };
-	pg_exec(ad.db, &q_get, 2, v, got, op);
+	rest_arg(r, rest_param(r, "id"));
+	rest_arg(r, rest_param(r, "token_id"));
+	rest_exec(r, &q_get, got, r);
 }
 
 /* Answers a revocation: 204, as GitLab's destroy. */
 static void
 revoked(PGresult *res, void *arg)
 {
-	struct imp_op *op = arg;
+	struct rest_req *r = arg;
 	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rest_db_error(op->txn, res, "impersonation token revocation");
+		rest_db_error(r, res);
 	} else if (!pg_get_bool(res, 0, "user_found")) {
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	} else if (pg_get_int(res, 0, "revoked") == 0) {
-		error_gitlab(op->txn, 404, "404 Impersonation Token Not Found");
+		rest_fail(r, 404, "404 Impersonation Token Not Found");
 	} else {
-		log_info("impersonation token %s of user %s revoked by %s", op->token, op->user,
-		         op->actor.username);
-		rest_no_content(op->txn);
+		log_info("impersonation token %s of user %s revoked by %s", rest_param(r, "token_id"),
+		         rest_param(r, "id"), r->actor.username);
+		rest_reply_empty(r, 204);
 	}
-	op_free(op);
 }
 
 /* DELETE /users/:id/impersonation_tokens/:token_id (admins) */
-static void
-h_delete(struct http_txn *txn, const struct route_match *m)
+void
+imptokens_revoke(struct rest_req *r)
 {
-	struct imp_op *op = op_new(txn, m);
-	if (op == NULL)
+	if (!admin_asks(r))
 		return;
-	const char *v[] = { op->user, op->token };
-	pg_exec(ad.db, &q_revoke, 2, v, revoked, op);
+	rest_arg(r, rest_param(r, "id"));
+	rest_arg(r, rest_param(r, "token_id"));
+	rest_exec(r, &q_revoke, revoked, r);
 }
-
-const struct route imptokens_routes[] = {
-	{ "GET", "/api/v4/users/:id/impersonation_tokens", h_list, "api_user_imptokens" },
-	{ "POST", "/api/v4/users/:id/impersonation_tokens", h_create, "api_user_imptokens" },
-	{ "GET", "/api/v4/users/:id/impersonation_tokens/:token_id", h_get, "api_user_imptoken" },
-	{ "DELETE", "/api/v4/users/:id/impersonation_tokens/:token_id", h_delete,
-	  "api_user_imptoken" },
-};
-const size_t imptokens_nroutes = nitems(imptokens_routes);

@@ -22,6 +22,7 @@
 #include "json.h"
 #include "log.h"
 #include "pg.h"
+#include "rest_db.h"
 #include "util.h"
 
 /* The body is one small JSON object. */
@@ -32,6 +33,7 @@ PG_STMT(q_sudo_by_name,
         "SELECT id, username, is_admin FROM users WHERE lower(username) = lower($1)");
 
 struct auth_op {
+	struct rest_req *r;
 	struct http_txn *txn;
 	char *sudo; /* the identifier to act as, or NULL */
 	struct cred_result who;
@@ -96,7 +98,7 @@ sudo_found(PGresult *res, void *arg)
 {
 	struct auth_op *op = arg;
 	if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, "sudo lookup");
+		rest_db_error(op->r, res);
 	} else if (pg_rows(res) != 1) {
 		sudo_not_found(op->txn, op->sudo);
 	} else {
@@ -242,15 +244,15 @@ body_read(struct http_txn *txn, struct evbuffer *body, void *arg)
 
 /* POST /internal/authenticate: PRIVATE-TOKEN, Bearer or Basic credentials, and sudo. */
 static void
-h_authenticate(struct http_txn *txn, const struct route_match *m)
+h_authenticate(struct rest_req *r)
 {
 	struct auth_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
-	(void)m;
-	http_txn_read_body(txn, AUTHENTICATE_MAX_BODY, body_read, op);
+	op->r = r;
+	op->txn = r->txn;
+	http_txn_read_body(r->txn, AUTHENTICATE_MAX_BODY, body_read, op);
 }
 
 const struct route internal_routes[] = {
-	{ "POST", "/internal/authenticate", h_authenticate, "internal_authenticate" },
+	ROUTE_OWN("POST", "/internal/authenticate", h_authenticate, "internal_authenticate"),
 };
 const size_t internal_nroutes = nitems(internal_routes);

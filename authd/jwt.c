@@ -254,10 +254,10 @@ query_param(const char *name, const char *value, void *arg)
 }
 
 /* GET /jwt/auth */
-static void
-h_jwt_auth(struct http_txn *txn, const struct route_match *m)
+void
+jwt_auth(struct rest_req *r)
 {
-	(void)m;
+	struct http_txn *txn = r->txn;
 	struct jwt_req *jr = xcalloc(1, sizeof(*jr));
 	jr->txn = txn;
 	struct query_walk w = { .jr = jr };
@@ -295,8 +295,3 @@ h_jwt_auth(struct http_txn *txn, const struct route_match *m)
 	free(user);
 	free(password);
 }
-
-const struct route jwt_routes[] = {
-	{ "GET", "/jwt/auth", h_jwt_auth, "jwt_auth" },
-};
-const size_t jwt_nroutes = nitems(jwt_routes);

@@ -12,11 +12,9 @@ registry_authd_SOURCES = \
 	authd/main.c \
 	authd/memberships.c \
 	authd/oauth.c \
-	authd/params.c \
 	authd/pats.c \
 	authd/ratelimit.c \
-	authd/rest.c \
 	authd/secret.c \
 	authd/status.c \
 	authd/users.c
-registry_authd_LDADD = common/libschema.a $(COMMON_LIBS) $(PCRE2_LIBS) -lpthread
+registry_authd_LDADD = common/libschema.a $(COMMON_LIBS) -lpthread

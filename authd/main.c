@@ -6,10 +6,13 @@
 
 #include "authd.h"
 #include "cfg.h"
+#include "errors.h"
 #include "log.h"
 #include "schema.h"
 #include "pg.h"
 #include "proc.h"
+#include "rest_db.h"
+#include "routes.h"
 #include "service.h"
 #include "util.h"
 
@@ -17,27 +20,30 @@ struct authd ad;
 
 /* GET /-/readiness: the database answers. */
 static void
-h_readiness(struct http_txn *txn, const struct route_match *m)
+h_readiness(struct rest_req *r)
 {
-	service_db_readiness(txn, ad.db);
-	(void)m;
+	service_db_readiness(r, ad.db);
 }
 
 static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
 static const size_t service_nroutes = nitems(service_routes);
 
-/* Every module's table, tried in order. */
+/* authd's rows of the public route table. */
+#define ROUTES_HANDLER(h) h
+#define ROUTES_KEEP_GATEWAY(...)
+#define ROUTES_KEEP_AUTHD(...) __VA_ARGS__
+#define ROUTES_KEEP_METAD(...)
+#define ROUTES_KEEP_BLOBD(...)
+static const struct route public_routes[] = {
+#include "routes.def"
+};
+static const size_t public_nroutes = nitems(public_routes);
+
+/* Every table, tried in order: the service rows, authd's own, its public rows. */
 static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
 	{ internal_routes, &internal_nroutes },
-	{ jwt_routes, &jwt_nroutes },
-	{ oauth_routes, &oauth_nroutes },
-	{ users_routes, &users_nroutes },
-	{ pats_routes, &pats_nroutes },
-	{ imptokens_routes, &imptokens_nroutes },
-	{ memberships_routes, &memberships_nroutes },
-	{ status_routes, &status_nroutes },
-	{ deploy_routes, &deploy_nroutes },
+	{ public_routes, &public_nroutes },
 };
 
 /* Hashing threads per worker: Argon2id is single-threaded and memory-bound. */
@@ -49,7 +55,7 @@ static const struct route_table tables[] = {
 static void
 authd_handle(struct http_txn *txn, void *arg)
 {
-	service_dispatch(txn, tables, nitems(tables));
+	rest_dispatch(txn, tables, nitems(tables));
 	(void)arg;
 }
 
@@ -89,6 +95,7 @@ authd_worker_init(struct proc_worker *w, char **cause)
 		return -1;
 	ad.db = pg_pool_new(w->base, cfg_database(w->cfg, "authd"),
 	                    (int)cfg_int(w->cfg, CFG_AUTHD_DB_CONNECTIONS));
+	rest_db_use(ad.db);
 	ad.worker = w->index;
 	secret_cache_init();
 	if (hash_pool_start(w->base, HASH_THREADS, cause) < 0)
@@ -105,6 +112,7 @@ static const struct proc_role authd_role = {
 	.name = "authd",
 	.master_init = authd_master_init,
 	.worker_init = authd_worker_init,
+	.error_body = error_server_body,
 	.handler = authd_handle,
 };
 

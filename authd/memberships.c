@@ -12,6 +12,7 @@
 #include "gitlab.h"
 #include "json.h"
 #include "pg.h"
+#include "rest_db.h"
 #include "util.h"
 
 /* $1 user, $2 type (NULL: both), $3 limit, $4 offset; one row with user_found and total even
@@ -33,27 +34,11 @@ PG_STMT(q_list,
         "SELECT m.source_id AS id, m.* FROM m ORDER BY m.created_at, m.source_type, m.source_id "
         "LIMIT $3 OFFSET $4) p ON true");
 
-struct membership_op {
-	struct http_txn *txn;
-	struct actor actor;
-	char *id;
-	struct gl_page page;
-};
-
-/* Frees a request's state. */
-static void
-op_free(void *arg)
-{
-	struct membership_op *op = arg;
-	free(op->id);
-	free(op);
-}
-
 /* Entities::Membership from a row of q_list (a rest_row_fn). */
 static json_object *
-membership_json(const PGresult *res, int row, void *arg)
+membership_json(struct rest_req *r, const PGresult *res, int row)
 {
-	(void)arg;
+	(void)r;
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "source_id",
 	                       json_object_new_int64(pg_get_int(res, row, "source_id")));
@@ -70,48 +55,26 @@ membership_json(const PGresult *res, int row, void *arg)
 static void
 list_got(PGresult *res, void *arg)
 {
-	struct membership_op *op = arg;
+	struct rest_req *r = arg;
 	if (pg_ok(res) && pg_rows(res) >= 1 && !pg_get_bool(res, 0, "user_found"))
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	else
-		rest_respond_page(op->txn, &op->page, res, "membership list", membership_json, NULL);
-	op_free(op);
+		rest_reply_list(r, res, membership_json);
 }
 
-/* Checks the type (first, as Grape does), then that the caller is an admin. */
-static void
-list_params(struct http_txn *txn, json_object *p, void *arg)
+/* GET /users/:id/memberships (admins): the type first (as Grape checks it), then the caller. */
+void
+memberships_list(struct rest_req *r)
 {
-	struct membership_op *op = arg;
-	const char *type = gl_param_str(p, "type");
+	const char *type = rest_str(r, "type");
 	if (type != NULL && strcmp(type, "Project") != 0 && strcmp(type, "Namespace") != 0) {
-		error_gitlab_param(txn, "type does not have a valid value");
-		op_free(op);
+		rest_fail_param(r, "type does not have a valid value");
 		return;
 	}
-	struct rest_window w;
-	if (!rest_require_admin(txn, &op->actor) || !rest_require_id(txn, op->id) ||
-	    !rest_page(txn, &op->page, &w)) {
-		op_free(op);
+	if (!rest_require_admin(r) || !rest_require_id(r, rest_param(r, "id")) || rest_page(r) < 0)
 		return;
-	}
-	const char *v[] = { op->id, type, w.limit, w.offset };
-	pg_exec(ad.db, &q_list, 4, v, list_got, op);
+	rest_arg(r, rest_param(r, "id"));
+	rest_arg(r, type);
+	rest_arg_page(r);
+	rest_exec(r, &q_list, list_got, r);
 }
-
-/* GET /users/:id/memberships (admins) */
-static void
-h_list(struct http_txn *txn, const struct route_match *m)
-{
-	struct membership_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
-	rest_actor(txn, &op->actor);
-	const char *id = route_param(m, "id");
-	op->id = id ? xstrdup(id) : NULL;
-	params_read(txn, list_params, op_free, op);
-}
-
-const struct route memberships_routes[] = {
-	{ "GET", "/api/v4/users/:id/memberships", h_list, "api_user_memberships" },
-};
-const size_t memberships_nroutes = nitems(memberships_routes);

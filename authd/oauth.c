@@ -236,9 +236,10 @@ missing(struct http_txn *txn, const char *param)
 
 /* Dispatches on grant_type. */
 static void
-params_ready(struct http_txn *txn, json_object *p, void *arg)
+params_ready(struct rest_req *r)
 {
-	(void)arg;
+	struct http_txn *txn = r->txn;
+	json_object *p = r->params;
 	const char *grant = gl_param_str(p, "grant_type");
 	if (grant == NULL || *grant == '\0') {
 		missing(txn, "grant_type");
@@ -272,14 +273,8 @@ params_ready(struct http_txn *txn, json_object *p, void *arg)
 }
 
 /* POST /oauth/token */
-static void
-h_token(struct http_txn *txn, const struct route_match *m)
+void
+oauth_token(struct rest_req *r)
 {
-	(void)m;
-	params_read(txn, params_ready, NULL, NULL);
+	rest_params_read(r, params_ready);
 }
-
-const struct route oauth_routes[] = {
-	{ "POST", "/oauth/token", h_token, "oauth_token" },
-};
-const size_t oauth_nroutes = nitems(oauth_routes);

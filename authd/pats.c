@@ -16,6 +16,7 @@
 #include "json.h"
 #include "log.h"
 #include "pg.h"
+#include "rest_db.h"
 #include "util.h"
 
 PG_STMT(q_future, "SELECT $1::date > current_date AS future");
@@ -47,52 +48,47 @@ PG_STMT(q_revoke,
         "RETURNING p.id) "
         "SELECT t.user_id, (SELECT count(*) FROM upd) AS revoked FROM t");
 
+/* What a request learns on the way, kept with it (rest_state_new). */
 struct pat_op {
-	struct http_txn *txn;
-	struct actor actor;
-	char *id;
-	json_object *p;
-	struct gl_page page;
-	char *scopes; /* "api,read_api" */
+	struct rest_req *r;
+	const char *id; /* :id, or the token's own id for /self */
+	char *own_id;   /* the latter, held */
+	char *scopes;   /* "api,read_api" */
 	bool impersonation;
 	char token[SECRET_MAX];
 	char lookup[SECRET_LOOKUP_MAX + 1];
 };
 
-/* Frees a request's state, wiping a token not yet shown. */
+/* Frees what a request holds, wiping a token not yet shown. */
 static void
-op_free(void *arg)
+op_clear(void *arg)
 {
 	struct pat_op *op = arg;
-	free(op->id);
-	json_object_put(op->p);
+	free(op->own_id);
 	free(op->scopes);
 	sodium_memzero(op->token, sizeof(op->token));
-	free(op);
 }
 
-/* A request's state: the caller and a copy of :id. */
+/* A request's state: its :id. */
 static struct pat_op *
-op_new(struct http_txn *txn, const struct route_match *m)
+op_new(struct rest_req *r)
 {
-	struct pat_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
-	rest_actor(txn, &op->actor);
-	const char *id = route_param(m, "id");
-	op->id = id ? xstrdup(id) : NULL;
+	struct pat_op *op = rest_state_new(r, sizeof(*op), op_clear);
+	op->r = r;
+	op->id = rest_param(r, "id");
 	return op;
 }
 
 json_object *
-pats_json(const PGresult *res, int row, void *arg)
+pats_json(struct rest_req *r, const PGresult *res, int row)
 {
-	(void)arg;
+	(void)r;
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(pg_get_int(res, row, "id")));
 	json_object_object_add(o, "name", json_object_new_string(pg_get(res, row, "name")));
 	json_object_object_add(o, "revoked", json_object_new_boolean(pg_get_bool(res, row, "revoked")));
 	json_object_object_add(o, "created_at", js_new_str_or_null(pg_get(res, row, "created_at")));
-	json_object_object_add(o, "scopes", rest_str_array(pg_get(res, row, "scopes")));
+	json_object_object_add(o, "scopes", js_csv_array(pg_get(res, row, "scopes")));
 	json_object_object_add(o, "user_id", json_object_new_int64(pg_get_int(res, row, "user_id")));
 	json_object_object_add(o, "last_used_at",
 	                       js_new_str_or_null(pg_get(res, row, "last_used_at")));
@@ -102,12 +98,44 @@ pats_json(const PGresult *res, int row, void *arg)
 }
 
 json_object *
-pats_impersonation_json(const PGresult *res, int row, void *arg)
+pats_impersonation_json(struct rest_req *r, const PGresult *res, int row)
 {
-	json_object *o = pats_json(res, row, arg);
+	json_object *o = pats_json(r, res, row);
 	json_object_object_add(o, "impersonation",
 	                       json_object_new_boolean(pg_get_bool(res, row, "impersonation")));
 	return o;
+}
+
+bool
+pats_token_fields(struct rest_req *r, unsigned allowed, const char *if_empty, unsigned *bits)
+{
+	const char *name = rest_str(r, "name");
+	char **scopes = rest_list(r, "scopes");
+	if (name == NULL || scopes == NULL) {
+		rest_fail_param(r, name == NULL && scopes == NULL ? "name is missing, scopes is missing"
+		                   : name == NULL                 ? "name is missing"
+		                                                  : "scopes is missing");
+		strv_free(scopes);
+		return false;
+	}
+	bool bad = false, empty = scopes[0] == NULL;
+	*bits = 0;
+	for (char **s = scopes; *s; s++) {
+		unsigned b = scope_bit(*s);
+		bad |= b == 0 || (b & ~allowed) != 0;
+		*bits |= b;
+	}
+	strv_free(scopes);
+	if (bad || empty) {
+		rest_fail_param(r, bad ? "scopes does not have a valid value" : if_empty);
+		return false;
+	}
+	if (*name == '\0' || strlen(name) > 255) {
+		rest_fail(r, 400, *name ? "400 Bad request - Name is too long"
+		                        : "400 Bad request - Name can't be blank");
+		return false;
+	}
+	return true;
 }
 
 /* ---- POST /users/:id/personal_access_tokens --------------------------------------------------- */
@@ -117,20 +145,20 @@ static void
 created(PGresult *res, void *arg)
 {
 	struct pat_op *op = arg;
+	struct rest_req *r = op->r;
 	if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, "token creation");
+		rest_db_error(r, res);
 	} else if (pg_rows(res) != 1) {
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	} else {
-		json_object *o = op->impersonation ? pats_impersonation_json(res, 0, NULL)
-		                                   : pats_json(res, 0, NULL);
+		json_object *o = op->impersonation ? pats_impersonation_json(r, res, 0)
+		                                   : pats_json(r, res, 0);
 		json_object_object_add(o, "token", json_object_new_string(op->token));
 		log_info("%s %lld (%s) for user %s created by %s",
 		         op->impersonation ? "impersonation token" : "personal access token",
-		         pg_get_int(res, 0, "id"), op->scopes, op->id, op->actor.username);
-		js_respond(op->txn, 201, NULL, o);
+		         pg_get_int(res, 0, "id"), op->scopes, op->id, r->actor.username);
+		rest_reply(r, 201, o);
 	}
-	op_free(op);
 }
 
 /* The new token is hashed: store it for the user. */
@@ -138,13 +166,13 @@ static void
 token_hashed(bool ok, const char *hash, void *arg)
 {
 	struct pat_op *op = arg;
+	struct rest_req *r = op->r;
 	if (!ok) {
-		error_gitlab(op->txn, 500, "500 Internal Server Error");
-		op_free(op);
+		rest_fail(r, 500, "500 Internal Server Error");
 		return;
 	}
-	const char *expires = gl_param_str(op->p, "expires_at");
-	const char *v[] = { op->id, gl_param_str(op->p, "name"), op->scopes, op->lookup, hash,
+	const char *expires = rest_str(r, "expires_at");
+	const char *v[] = { op->id, rest_str(r, "name"), op->scopes, op->lookup, hash,
 		            expires && *expires ? expires : NULL, op->impersonation ? "true" : "false" };
 	pg_exec(ad.db, &q_create, 7, v, created, op);
 }
@@ -165,15 +193,13 @@ future_checked(PGresult *res, void *arg)
 	if (!pg_ok(res) || pg_rows(res) != 1) {
 		/* an impossible date such as 2030-02-30 */
 		if (res != NULL && strncmp(pg_sqlstate(res), "22", 2) == 0)
-			error_gitlab_param(op->txn, "expires_at is invalid");
+			rest_fail_param(op->r, "expires_at is invalid");
 		else
-			rest_db_error(op->txn, res, "date check");
-		op_free(op);
+			rest_db_error(op->r, res);
 		return;
 	}
 	if (!pg_get_bool(res, 0, "future")) {
-		error_gitlab(op->txn, 400, "400 Bad request - Expiration date must be in the future");
-		op_free(op);
+		rest_fail(op->r, 400, "400 Bad request - Expiration date must be in the future");
 		return;
 	}
 	make_token(op);
@@ -191,23 +217,21 @@ date_shaped(const char *s)
 	return true;
 }
 
-/* Validates the name, scopes and expiry of a new token. */
-static void
-create_params(struct http_txn *txn, json_object *p, void *arg)
+void
+pats_create(struct rest_req *r, bool impersonation)
 {
-	struct pat_op *op = arg;
-	op->p = json_object_get(p);
-	unsigned bits;
-	if (!rest_token_fields(txn, p, SCOPE_ALL, "scopes does not have a valid value", &bits)) {
-		op_free(op);
+	if (!rest_require_admin(r) || !rest_require_id(r, rest_param(r, "id")))
 		return;
-	}
+	unsigned bits;
+	if (!pats_token_fields(r, SCOPE_ALL, "scopes does not have a valid value", &bits))
+		return;
+	struct pat_op *op = op_new(r);
+	op->impersonation = impersonation;
 	op->scopes = scopes_format(bits);
-	const char *expires = gl_param_str(p, "expires_at");
+	const char *expires = rest_str(r, "expires_at");
 	if (expires != NULL && *expires != '\0') {
 		if (!date_shaped(expires)) {
-			error_gitlab_param(txn, "expires_at is invalid");
-			op_free(op);
+			rest_fail_param(r, "expires_at is invalid");
 			return;
 		}
 		const char *v[] = { expires };
@@ -217,23 +241,11 @@ create_params(struct http_txn *txn, json_object *p, void *arg)
 	make_token(op);
 }
 
-void
-pats_create(struct http_txn *txn, const struct route_match *m, bool impersonation)
-{
-	struct pat_op *op = op_new(txn, m);
-	if (!rest_require_admin(txn, &op->actor) || !rest_require_id(txn, op->id)) {
-		op_free(op);
-		return;
-	}
-	op->impersonation = impersonation;
-	params_read(txn, create_params, op_free, op);
-}
-
 /* POST /users/:id/personal_access_tokens (admins) */
-static void
-h_create(struct http_txn *txn, const struct route_match *m)
+void
+pats_create_for_user(struct rest_req *r)
 {
-	pats_create(txn, m, false);
+	pats_create(r, false);
 }
 
 /* ---- GET /personal_access_tokens -------------------------------------------------------------- */
@@ -242,64 +254,48 @@ h_create(struct http_txn *txn, const struct route_match *m)
 static void
 list_got(PGresult *res, void *arg)
 {
-	struct pat_op *op = arg;
-	rest_respond_page(op->txn, &op->page, res, "token list", pats_json, NULL);
-	op_free(op);
+	rest_reply_list(arg, res, pats_json);
 }
 
 /* Lists the caller's tokens (anyone's for admins), with GitLab's filters. */
-static void
-list_params(struct http_txn *txn, json_object *p, void *arg)
+void
+pats_list(struct rest_req *r)
 {
-	struct pat_op *op = arg;
-	op->p = json_object_get(p);
-	const char *user = gl_param_str(p, "user_id");
+	if (!rest_require_user(r))
+		return;
+	const char *user = rest_str(r, "user_id");
 	char own[32];
 	if (user != NULL && !rest_is_id(user)) {
-		error_gitlab_param(txn, "user_id is invalid");
-		op_free(op);
+		rest_fail_param(r, "user_id is invalid");
 		return;
 	}
-	if (!op->actor.admin) {
+	if (!r->actor.admin) {
 		/* Non-admins see their own tokens; asking for someone else's is 401 in GitLab. */
-		snprintf(own, sizeof(own), "%lld", (long long)op->actor.user_id);
+		snprintf(own, sizeof(own), "%lld", (long long)r->actor.user_id);
 		if (user != NULL && strcmp(user, own) != 0) {
-			error_gitlab(txn, 401, "401 Unauthorized");
-			op_free(op);
+			rest_fail(r, 401, "401 Unauthorized");
 			return;
 		}
 		user = own;
 	}
-	int revoked = gl_param_bool(p, "revoked");
-	const char *state = gl_param_str(p, "state");
+	int revoked = gl_param_bool(r->params, "revoked");
+	const char *state = rest_str(r, "state");
 	if (revoked == -2 || (state != NULL && strcmp(state, "active") != 0 &&
 	                      strcmp(state, "inactive") != 0)) {
-		error_gitlab_param(txn, revoked == -2 ? "revoked is invalid"
-		                                      : "state does not have a valid value");
-		op_free(op);
+		rest_fail_param(r, revoked == -2 ? "revoked is invalid"
+		                                 : "state does not have a valid value");
 		return;
 	}
-	struct rest_window w;
-	if (!rest_page(txn, &op->page, &w)) {
-		op_free(op);
+	if (rest_page(r) < 0)
 		return;
-	}
-	const char *search = gl_param_str(p, "search");
-	const char *v[] = { user, rest_bool_arg(revoked), state, search && *search ? search : NULL,
-		            w.limit, w.offset, op->actor.admin ? "true" : "false" };
-	pg_exec(ad.db, &q_list, 7, v, list_got, op);
-}
-
-/* GET /personal_access_tokens */
-static void
-h_list(struct http_txn *txn, const struct route_match *m)
-{
-	struct pat_op *op = op_new(txn, m);
-	if (!rest_require_user(txn, &op->actor)) {
-		op_free(op);
-		return;
-	}
-	params_read(txn, list_params, op_free, op);
+	const char *search = rest_str(r, "search");
+	rest_arg(r, user);
+	rest_arg(r, rest_bool_arg(revoked));
+	rest_arg(r, state);
+	rest_arg(r, search && *search ? search : NULL);
+	rest_arg_page(r);
+	rest_arg_bool(r, r->actor.admin);
+	rest_exec(r, &q_list, list_got, r);
 }
 
 /* ---- GET /personal_access_tokens/:id and /self ------------------------------------------------ */
@@ -309,38 +305,35 @@ static void
 got(PGresult *res, void *arg)
 {
 	struct pat_op *op = arg;
+	struct rest_req *r = op->r;
 	if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, "token lookup");
+		rest_db_error(r, res);
 	} else if (pg_rows(res) == 1 &&
-	           (op->actor.admin || (pg_get_int(res, 0, "user_id") == op->actor.user_id &&
-	                                !pg_get_bool(res, 0, "impersonation")))) {
-		js_respond(op->txn, 200, NULL, pats_json(res, 0, NULL));
-	} else if (op->actor.admin) {
-		error_gitlab(op->txn, 404, "404 Not Found");
+	           (r->actor.admin || (pg_get_int(res, 0, "user_id") == r->actor.user_id &&
+	                               !pg_get_bool(res, 0, "impersonation")))) {
+		rest_reply(r, 200, pats_json(r, res, 0));
+	} else if (r->actor.admin) {
+		rest_fail(r, 404, "404 Not Found");
 	} else {
 		/* GitLab does not tell others whether a token exists. */
-		error_gitlab(op->txn, 401, "401 Unauthorized");
+		rest_fail(r, 401, "401 Unauthorized");
 	}
-	op_free(op);
 }
 
 /* A request's state for /personal_access_tokens/:id; NULL once refused (401, 404). */
 static struct pat_op *
-op_for_id(struct http_txn *txn, const struct route_match *m)
+op_for_id(struct rest_req *r)
 {
-	struct pat_op *op = op_new(txn, m);
-	if (!rest_require_user(txn, &op->actor) || !rest_require_id(txn, op->id)) {
-		op_free(op);
+	if (!rest_require_user(r) || !rest_require_id(r, rest_param(r, "id")))
 		return NULL;
-	}
-	return op;
+	return op_new(r);
 }
 
 /* GET /personal_access_tokens/:id */
-static void
-h_get(struct http_txn *txn, const struct route_match *m)
+void
+pats_get(struct rest_req *r)
 {
-	struct pat_op *op = op_for_id(txn, m);
+	struct pat_op *op = op_for_id(r);
 	if (op == NULL)
 		return;
 	const char *v[] = { op->id };
@@ -366,40 +359,36 @@ self_got(PGresult *res, void *arg)
 {
 	struct pat_op *op = arg;
 	if (!pg_ok(res))
-		rest_db_error(op->txn, res, "token lookup");
+		rest_db_error(op->r, res);
 	else if (pg_rows(res) != 1)
-		error_gitlab(op->txn, 404, "404 Not Found");
+		rest_fail(op->r, 404, "404 Not Found");
 	else
-		js_respond(op->txn, 200, NULL, pats_json(res, 0, NULL));
-	op_free(op);
+		rest_reply(op->r, 200, pats_json(op->r, res, 0));
 }
 
 /* Looks up the token the request came with, for GET and DELETE of /self: 404 unless the
  * caller signed in with a personal access token. */
 static void
-self_lookup(struct http_txn *txn, const struct route_match *m, pg_cb cb)
+self_lookup(struct rest_req *r, pg_cb cb)
 {
-	struct pat_op *op = op_new(txn, m);
-	if (!rest_require_user(txn, &op->actor)) {
-		op_free(op);
+	if (!rest_require_user(r))
 		return;
-	}
-	if (op->actor.kind != AUTH_PERSONAL_ACCESS_TOKEN || !own_token_lookup(txn, op->lookup)) {
-		error_gitlab(txn, 404, "404 Not Found");
-		op_free(op);
+	struct pat_op *op = op_new(r);
+	if (r->actor.kind != AUTH_PERSONAL_ACCESS_TOKEN || !own_token_lookup(r->txn, op->lookup)) {
+		rest_fail(r, 404, "404 Not Found");
 		return;
 	}
 	char uid[32];
-	snprintf(uid, sizeof(uid), "%lld", (long long)op->actor.user_id);
+	snprintf(uid, sizeof(uid), "%lld", (long long)r->actor.user_id);
 	const char *v[] = { op->lookup, uid };
 	pg_exec(ad.db, &q_self, 2, v, cb, op);
 }
 
 /* GET /personal_access_tokens/self */
-static void
-h_self(struct http_txn *txn, const struct route_match *m)
+void
+pats_self(struct rest_req *r)
 {
-	self_lookup(txn, m, self_got);
+	self_lookup(r, self_got);
 }
 
 /* ---- DELETE /personal_access_tokens/:id and /self --------------------------------------------- */
@@ -409,17 +398,17 @@ static void
 revoked(PGresult *res, void *arg)
 {
 	struct pat_op *op = arg;
+	struct rest_req *r = op->r;
 	if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, "token revocation");
+		rest_db_error(r, res);
 	} else if (pg_rows(res) != 1) {
-		error_gitlab(op->txn, 404, "404 Not Found");
+		rest_fail(r, 404, "404 Not Found");
 	} else if (pg_get_int(res, 0, "revoked") == 0) {
-		error_gitlab(op->txn, 400, "400 Bad request");
+		rest_fail(r, 400, "400 Bad request");
 	} else {
-		log_info("personal access token %s revoked by %s", op->id, op->actor.username);
-		rest_no_content(op->txn);
+		log_info("personal access token %s revoked by %s", op->id, r->actor.username);
+		rest_reply_empty(r, 204);
 	}
-	op_free(op);
 }
 
 /* Revokes op->id if it is the caller's (or the caller is an admin). */
@@ -427,16 +416,16 @@ static void
 revoke(struct pat_op *op)
 {
 	char uid[32];
-	snprintf(uid, sizeof(uid), "%lld", (long long)op->actor.user_id);
-	const char *v[] = { op->id, uid, op->actor.admin ? "true" : "false" };
+	snprintf(uid, sizeof(uid), "%lld", (long long)op->r->actor.user_id);
+	const char *v[] = { op->id, uid, op->r->actor.admin ? "true" : "false" };
 	pg_exec(ad.db, &q_revoke, 3, v, revoked, op);
 }
 
 /* DELETE /personal_access_tokens/:id */
-static void
-h_delete(struct http_txn *txn, const struct route_match *m)
+void
+pats_revoke(struct rest_req *r)
 {
-	struct pat_op *op = op_for_id(txn, m);
+	struct pat_op *op = op_for_id(r);
 	if (op != NULL)
 		revoke(op);
 }
@@ -447,30 +436,19 @@ self_found(PGresult *res, void *arg)
 {
 	struct pat_op *op = arg;
 	if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, "token lookup");
-		op_free(op);
+		rest_db_error(op->r, res);
 	} else if (pg_rows(res) != 1) {
-		error_gitlab(op->txn, 404, "404 Not Found");
-		op_free(op);
+		rest_fail(op->r, 404, "404 Not Found");
 	} else {
-		op->id = xstrdup(pg_get(res, 0, "id"));
+		op->own_id = xstrdup(pg_get(res, 0, "id"));
+		op->id = op->own_id;
 		revoke(op);
 	}
 }
 
 /* DELETE /personal_access_tokens/self */
-static void
-h_delete_self(struct http_txn *txn, const struct route_match *m)
+void
+pats_revoke_self(struct rest_req *r)
 {
-	self_lookup(txn, m, self_found);
+	self_lookup(r, self_found);
 }
-
-const struct route pats_routes[] = {
-	{ "POST", "/api/v4/users/:id/personal_access_tokens", h_create, "api_user_pats" },
-	{ "GET", "/api/v4/personal_access_tokens", h_list, "api_pats" },
-	{ "GET", "/api/v4/personal_access_tokens/self", h_self, "api_pat_self" },
-	{ "DELETE", "/api/v4/personal_access_tokens/self", h_delete_self, "api_pat_self" },
-	{ "GET", "/api/v4/personal_access_tokens/:id", h_get, "api_pat" },
-	{ "DELETE", "/api/v4/personal_access_tokens/:id", h_delete, "api_pat" },
-};
-const size_t pats_nroutes = nitems(pats_routes);

@@ -19,6 +19,7 @@
 #include "gl_params.h"
 #include "json.h"
 #include "pg.h"
+#include "rest_db.h"
 #include "util.h"
 
 #define STATUS_MESSAGE_MAX 100
@@ -56,35 +57,6 @@ static const struct {
 	{ "1_day", "86400" },     { "3_days", "259200" }, { "7_days", "604800" },
 	{ "30_days", "2592000" },
 };
-
-struct status_op {
-	struct http_txn *txn;
-	struct actor actor;
-	bool patch;
-	char id[32];
-};
-
-/* Frees a request's state. */
-static void
-op_free(void *arg)
-{
-	free(arg);
-}
-
-/* A request's state for the caller's own status; NULL once refused (401). */
-static struct status_op *
-own_op(struct http_txn *txn)
-{
-	struct status_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
-	rest_actor(txn, &op->actor);
-	if (!rest_require_user(txn, &op->actor)) {
-		free(op);
-		return NULL;
-	}
-	snprintf(op->id, sizeof(op->id), "%lld", (long long)op->actor.user_id);
-	return op;
-}
 
 /* s with &, <, >, " and ' escaped as Rails escapes HTML (caller frees). */
 static char *
@@ -133,48 +105,48 @@ status_json(const PGresult *res, int row)
 static void
 got(PGresult *res, void *arg)
 {
-	struct status_op *op = arg;
+	struct rest_req *r = arg;
 	if (!pg_ok(res))
-		rest_db_error(op->txn, res, "status lookup");
+		rest_db_error(r, res);
 	else if (pg_rows(res) < 1)
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	else
-		js_respond(op->txn, 200, NULL, status_json(res, 0));
-	op_free(op);
+		rest_reply(r, 200, status_json(res, 0));
+}
+
+/* Reads the caller's own status. */
+static void
+get_own(struct rest_req *r)
+{
+	rest_arg_i64(r, r->actor.user_id);
+	rest_arg(r, NULL);
+	rest_exec(r, &q_get, got, r);
 }
 
 /* GET /user/status */
-static void
-h_own(struct http_txn *txn, const struct route_match *m)
+void
+status_own(struct rest_req *r)
 {
-	(void)m;
-	struct status_op *op = own_op(txn);
-	if (op == NULL)
-		return;
-	const char *v[] = { op->id, NULL };
-	pg_exec(ad.db, &q_get, 2, v, got, op);
+	if (rest_require_user(r))
+		get_own(r);
 }
 
 /* GET /users/:id/status: by id (digits) or username; signed-in callers, as GET /users/:id. */
-static void
-h_user(struct http_txn *txn, const struct route_match *m)
+void
+status_of_user(struct rest_req *r)
 {
-	struct status_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
-	rest_actor(txn, &op->actor);
-	if (!actor_signed_in(&op->actor)) {
-		error_gitlab(txn, 403, "403 Forbidden - Not authorized!");
-		op_free(op);
+	if (!actor_signed_in(&r->actor)) {
+		rest_fail(r, 403, "403 Forbidden - Not authorized!");
 		return;
 	}
-	const char *who = route_param(m, "id");
+	const char *who = rest_param(r, "id");
 	if (who == NULL || !gl_params_is_text(who, strlen(who))) {
-		error_gitlab(txn, 404, "404 User Not Found");
-		op_free(op);
+		rest_fail(r, 404, "404 User Not Found");
 		return;
 	}
-	const char *v[] = { rest_is_id(who) ? who : NULL, rest_is_id(who) ? NULL : who };
-	pg_exec(ad.db, &q_get, 2, v, got, op);
+	rest_arg(r, rest_is_id(who) ? who : NULL);
+	rest_arg(r, rest_is_id(who) ? NULL : who);
+	rest_exec(r, &q_get, got, r);
 }
 
 /* ---- PUT and PATCH /user/status ----------------------------------------------------------------- */
@@ -183,12 +155,11 @@ h_user(struct http_txn *txn, const struct route_match *m)
 static void
 written(PGresult *res, void *arg)
 {
-	struct status_op *op = arg;
+	struct rest_req *r = arg;
 	if (!pg_ok(res))
-		rest_db_error(op->txn, res, "status update");
+		rest_db_error(r, res);
 	else
-		js_respond(op->txn, 200, NULL, status_json(pg_rows(res) == 1 ? res : NULL, 0));
-	op_free(op);
+		rest_reply(r, 200, status_json(pg_rows(res) == 1 ? res : NULL, 0));
 }
 
 /* Whether Rails calls s blank: missing, empty, or spaces only. */
@@ -206,35 +177,33 @@ emoji_valid(const char *e)
 	return n > 0 && n <= 64 && strspn(e, "abcdefghijklmnopqrstuvwxyz0123456789_+-") == n;
 }
 
-/* Checks the parameters, then writes or removes the status. */
+/* PUT (patch false: what is not given is forgotten) or PATCH (what is not given stays)
+ * /user/status: checks the parameters, then writes or removes the status. */
 static void
-set_params(struct http_txn *txn, json_object *p, void *arg)
+set_status(struct rest_req *r, bool patch)
 {
-	struct status_op *op = arg;
-	const char *emoji = gl_param_str(p, "emoji"), *message = gl_param_str(p, "message");
-	const char *availability = gl_param_str(p, "availability");
-	const char *after = gl_param_str(p, "clear_status_after");
+	if (!rest_require_user(r))
+		return;
+	const char *emoji = rest_str(r, "emoji"), *message = rest_str(r, "message");
+	const char *availability = rest_str(r, "availability");
+	const char *after = rest_str(r, "clear_status_after");
 	const char *seconds = NULL;
-	bool after_given = json_object_object_get_ex(p, "clear_status_after", NULL);
+	bool after_given = rest_has(r, "clear_status_after");
 	for (size_t i = 0; after != NULL && i < nitems(clear_after); i++)
 		if (strcmp(after, clear_after[i].name) == 0)
 			seconds = clear_after[i].seconds;
 	if (after != NULL && seconds == NULL) {
-		error_gitlab_param(txn, "clear_status_after does not have a valid value");
-		op_free(op);
+		rest_fail_param(r, "clear_status_after does not have a valid value");
 		return;
 	}
-	if (op->patch && !json_object_object_get_ex(p, "emoji", NULL) &&
-	    !json_object_object_get_ex(p, "message", NULL) &&
-	    !json_object_object_get_ex(p, "availability", NULL) && !after_given) {
-		/* nothing to change */
-		const char *v[] = { op->id, NULL };
-		pg_exec(ad.db, &q_get, 2, v, got, op);
+	if (patch && !rest_has(r, "emoji") && !rest_has(r, "message") &&
+	    !rest_has(r, "availability") && !after_given) {
+		get_own(r); /* nothing to change */
 		return;
 	}
 	if (blank(emoji) && blank(message) && blank(availability)) {
-		const char *v[] = { op->id };
-		pg_exec(ad.db, &q_clear, 1, v, written, op);
+		rest_arg_i64(r, r->actor.user_id);
+		rest_exec(r, &q_clear, written, r);
 		return;
 	}
 	bool bad_emoji = !blank(emoji) && !emoji_valid(emoji);
@@ -255,53 +224,30 @@ set_params(struct http_txn *txn, json_object *p, void *arg)
 		}
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "message", fields);
-		js_respond(txn, 400, NULL, o);
-		op_free(op);
+		rest_reply(r, 400, o);
 		return;
 	}
-	bool message_given = !op->patch || json_object_object_get_ex(p, "message", NULL);
-	const char *v[] = { op->id,
-		            blank(emoji) ? STATUS_DEFAULT_EMOJI : emoji,
-		            message,
-		            availability != NULL && strcmp(availability, "busy") == 0 ? "busy"
-		                                                                      : "not_set",
-		            seconds,
-		            message_given ? "true" : "false",
-		            !op->patch || after_given ? "true" : "false" };
-	pg_exec(ad.db, &q_set, 7, v, written, op);
-}
-
-/* PUT or PATCH /user/status */
-static void
-set_status(struct http_txn *txn, bool patch)
-{
-	struct status_op *op = own_op(txn);
-	if (op == NULL)
-		return;
-	op->patch = patch;
-	params_read(txn, set_params, op_free, op);
+	bool message_given = !patch || rest_has(r, "message");
+	rest_arg_i64(r, r->actor.user_id);
+	rest_arg(r, blank(emoji) ? STATUS_DEFAULT_EMOJI : emoji);
+	rest_arg(r, message);
+	rest_arg(r, availability != NULL && strcmp(availability, "busy") == 0 ? "busy" : "not_set");
+	rest_arg(r, seconds);
+	rest_arg_bool(r, message_given);
+	rest_arg_bool(r, !patch || after_given);
+	rest_exec(r, &q_set, written, r);
 }
 
 /* PUT /user/status: what is not given is forgotten */
-static void
-h_put(struct http_txn *txn, const struct route_match *m)
+void
+status_set(struct rest_req *r)
 {
-	(void)m;
-	set_status(txn, false);
+	set_status(r, false);
 }
 
 /* PATCH /user/status: what is not given stays */
-static void
-h_patch(struct http_txn *txn, const struct route_match *m)
+void
+status_update(struct rest_req *r)
 {
-	(void)m;
-	set_status(txn, true);
+	set_status(r, true);
 }
-
-const struct route status_routes[] = {
-	{ "GET", "/api/v4/user/status", h_own, "api_user_status" },
-	{ "PUT", "/api/v4/user/status", h_put, "api_user_status" },
-	{ "PATCH", "/api/v4/user/status", h_patch, "api_user_status" },
-	{ "GET", "/api/v4/users/:id/status", h_user, "api_users_status" },
-};
-const size_t status_nroutes = nitems(status_routes);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "names.h"
 #include "pg.h"
+#include "rest_db.h"
 #include "util.h"
 
 #define PASSWORD_MIN 8
@@ -119,12 +120,10 @@ enum user_view {
 	UV_ADMIN,  /* Entities::UserWithAdmin */
 };
 
+/* What a request learns on the way, kept with it (rest_state_new). */
 struct user_op {
-	struct http_txn *txn;
-	struct actor actor;
-	char *id;       /* :id */
-	json_object *p; /* parameters */
-	struct gl_page page;
+	struct rest_req *r;
+	const char *id; /* :id, or NULL */
 	char *password; /* to hash */
 	char *hash;
 	bool creating;
@@ -132,43 +131,35 @@ struct user_op {
 	bool banning;
 };
 
-/* Frees a request's state, wiping a password not yet hashed. */
+/* Frees what a request holds, wiping a password not yet hashed. */
 static void
-op_free(void *arg)
+op_clear(void *arg)
 {
 	struct user_op *op = arg;
-	free(op->id);
-	json_object_put(op->p);
 	if (op->password != NULL) {
 		sodium_memzero(op->password, strlen(op->password));
 		free(op->password);
 	}
 	free(op->hash);
-	free(op);
 }
 
-/* A request's state: the caller and a copy of :id. */
+/* A request's state: its :id, if any. */
 static struct user_op *
-op_new(struct http_txn *txn, const struct route_match *m)
+op_new(struct rest_req *r)
 {
-	struct user_op *op = xcalloc(1, sizeof(*op));
-	op->txn = txn;
-	rest_actor(txn, &op->actor);
-	const char *id = m ? route_param(m, "id") : NULL;
-	op->id = id ? xstrdup(id) : NULL;
+	struct user_op *op = rest_state_new(r, sizeof(*op), op_clear);
+	op->r = r;
+	op->id = rest_param(r, "id");
 	return op;
 }
 
 /* A request's state for an admin's action on /users/:id; NULL once refused (401, 403, 404). */
 static struct user_op *
-admin_op(struct http_txn *txn, const struct route_match *m)
+admin_op(struct rest_req *r)
 {
-	struct user_op *op = op_new(txn, m);
-	if (!rest_require_admin(txn, &op->actor) || !rest_require_id(txn, op->id)) {
-		op_free(op);
+	if (!rest_require_admin(r) || !rest_require_id(r, rest_param(r, "id")))
 		return NULL;
-	}
-	return op;
+	return op_new(r);
 }
 
 /* A text column as a JSON string, or null. */
@@ -251,52 +242,50 @@ email_valid(const char *e)
 /* Checks the values of the parameters a create or update sets; answers 400 on the first bad
  * one. */
 static bool
-params_valid(struct user_op *op)
+params_valid(struct rest_req *r)
 {
-	struct http_txn *txn = op->txn;
 	const char *v;
-	if ((v = gl_param_str(op->p, "username")) != NULL && !name_valid_path(v)) {
-		error_gitlab_field(txn, "username",
+	if ((v = rest_str(r, "username")) != NULL && !name_valid_path(v)) {
+		rest_fail_validation(r, "username",
 		                 "can contain only letters, digits, '_', '-' and '.'. Cannot start "
 		                 "with '-' or end in '.', '.git' or '.atom'.");
 		return false;
 	}
-	if ((v = gl_param_str(op->p, "email")) != NULL && !email_valid(v)) {
-		error_gitlab_field(txn, "email", "is invalid");
+	if ((v = rest_str(r, "email")) != NULL && !email_valid(v)) {
+		rest_fail_validation(r, "email", "is invalid");
 		return false;
 	}
-	if ((v = gl_param_str(op->p, "name")) != NULL && (*v == '\0' || strlen(v) > 255)) {
-		error_gitlab_field(txn, "name", *v ? "is too long (maximum is 255 characters)"
+	if ((v = rest_str(r, "name")) != NULL && (*v == '\0' || strlen(v) > 255)) {
+		rest_fail_validation(r, "name", *v ? "is too long (maximum is 255 characters)"
 		                                 : "can't be blank");
 		return false;
 	}
-	if ((v = gl_param_str(op->p, "password")) != NULL) {
+	if ((v = rest_str(r, "password")) != NULL) {
 		if (strlen(v) < PASSWORD_MIN) {
-			error_gitlab_field(txn, "password", "is too short (minimum is 8 characters)");
+			rest_fail_validation(r, "password", "is too short (minimum is 8 characters)");
 			return false;
 		}
 		if (strlen(v) > PASSWORD_MAX) {
-			error_gitlab_field(txn, "password", "is too long (maximum is 128 characters)");
+			rest_fail_validation(r, "password", "is too long (maximum is 128 characters)");
 			return false;
 		}
 	}
 	int64_t n;
-	if ((v = gl_param_str(op->p, "projects_limit")) != NULL &&
-	    str_to_i64(v, 0, INT32_MAX, &n) < 0) {
-		error_gitlab_param(txn, "projects_limit is invalid");
+	if ((v = rest_str(r, "projects_limit")) != NULL && str_to_i64(v, 0, INT32_MAX, &n) < 0) {
+		rest_fail_param(r, "projects_limit is invalid");
 		return false;
 	}
 	static const char *const bools[] = { "admin", "can_create_group" };
 	for (size_t i = 0; i < nitems(bools); i++) {
-		if (gl_param_bool(op->p, bools[i]) == -2) {
+		if (gl_param_bool(r->params, bools[i]) == -2) {
 			char *msg = xasprintf("%s is invalid", bools[i]);
-			error_gitlab_param(txn, msg);
+			rest_fail_param(r, msg);
 			free(msg);
 			return false;
 		}
 	}
-	if ((v = gl_param_str(op->p, "bio")) != NULL && strlen(v) > 255) {
-		error_gitlab_field(txn, "bio", "is too long (maximum is 255 characters)");
+	if ((v = rest_str(r, "bio")) != NULL && strlen(v) > 255) {
+		rest_fail_validation(r, "bio", "is too long (maximum is 255 characters)");
 		return false;
 	}
 	return true;
@@ -304,9 +293,9 @@ params_valid(struct user_op *op)
 
 /* "true"/"false" for a boolean parameter, or NULL when it is not given. */
 static const char *
-bool_param(json_object *p, const char *key)
+bool_param(struct rest_req *r, const char *key)
 {
-	return rest_bool_arg(gl_param_bool(p, key));
+	return rest_bool_arg(gl_param_bool(r->params, key));
 }
 
 /* The conflict GitLab reports for a unique violation, or NULL if it is none of ours. */
@@ -328,48 +317,40 @@ static void
 user_got(PGresult *res, void *arg)
 {
 	struct user_op *op = arg;
+	struct rest_req *r = op->r;
 	if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, "user lookup");
+		rest_db_error(r, res);
 	} else if (pg_rows(res) != 1) {
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	} else {
 		bool self = op->id == NULL;
-		enum user_view view = op->actor.admin ? UV_ADMIN : self ? UV_PUBLIC : UV_DETAIL;
-		js_respond(op->txn, 200, NULL, user_json(op->txn, res, 0, view));
+		enum user_view view = r->actor.admin ? UV_ADMIN : self ? UV_PUBLIC : UV_DETAIL;
+		rest_reply(r, 200, user_json(r->txn, res, 0, view));
 	}
-	op_free(op);
 }
 
-/* GET /user */
-static void
-h_current(struct http_txn *txn, const struct route_match *m)
+void
+users_current(struct rest_req *r)
 {
-	(void)m;
-	struct user_op *op = op_new(txn, NULL);
-	if (!rest_require_user(txn, &op->actor)) {
-		op_free(op);
+	if (!rest_require_user(r))
 		return;
-	}
+	struct user_op *op = op_new(r);
 	char id[32];
-	snprintf(id, sizeof(id), "%lld", (long long)op->actor.user_id);
+	snprintf(id, sizeof(id), "%lld", (long long)r->actor.user_id);
 	const char *v[] = { id };
 	pg_exec(ad.db, &q_get, 1, v, user_got, op);
 }
 
-/* GET /users/:id */
-static void
-h_get(struct http_txn *txn, const struct route_match *m)
+void
+users_get(struct rest_req *r)
 {
-	struct user_op *op = op_new(txn, m);
-	if (!actor_signed_in(&op->actor)) {
-		error_gitlab(txn, 403, "403 Forbidden - Not authorized!");
-		op_free(op);
+	if (!actor_signed_in(&r->actor)) {
+		rest_fail(r, 403, "403 Forbidden - Not authorized!");
 		return;
 	}
-	if (!rest_require_id(txn, op->id)) {
-		op_free(op);
+	if (!rest_require_id(r, rest_param(r, "id")))
 		return;
-	}
+	struct user_op *op = op_new(r);
 	const char *v[] = { op->id };
 	pg_exec(ad.db, &q_get, 1, v, user_got, op);
 }
@@ -378,87 +359,66 @@ h_get(struct http_txn *txn, const struct route_match *m)
 
 /* One user of a list, as the caller may see it (a rest_row_fn). */
 static json_object *
-list_item(const PGresult *res, int row, void *arg)
+list_item(struct rest_req *r, const PGresult *res, int row)
 {
-	struct user_op *op = arg;
-	return user_json(op->txn, res, row, op->actor.admin ? UV_ADMIN : UV_BASIC);
+	return user_json(r->txn, res, row, r->actor.admin ? UV_ADMIN : UV_BASIC);
 }
 
 /* Answers a page of users. */
 static void
 list_got(PGresult *res, void *arg)
 {
-	struct user_op *op = arg;
-	rest_respond_page(op->txn, &op->page, res, "user list", list_item, op);
-	op_free(op);
+	rest_reply_list(arg, res, list_item);
 }
 
 /* Lists users with GitLab's filters, order and pagination. */
-static void
-list_params(struct http_txn *txn, json_object *p, void *arg)
+void
+users_list(struct rest_req *r)
 {
-	struct user_op *op = arg;
-	op->p = json_object_get(p);
-	const char *username = gl_param_str(p, "username");
+	const char *username = rest_str(r, "username");
 	/* Anonymous callers may only look up one user by name, as in GitLab. */
-	if (!actor_signed_in(&op->actor) && (username == NULL || *username == '\0')) {
-		error_gitlab(txn, 403, "403 Forbidden - Not authorized to access /api/v4/users");
-		op_free(op);
+	if (!actor_signed_in(&r->actor) && (username == NULL || *username == '\0')) {
+		rest_fail(r, 403, "403 Forbidden - Not authorized to access /api/v4/users");
 		return;
 	}
-	struct rest_window w;
-	if (!rest_page(txn, &op->page, &w)) {
-		op_free(op);
+	if (rest_page(r) < 0)
 		return;
-	}
-	const char *order = gl_param_str(p, "order_by"), *sort = gl_param_str(p, "sort");
+	const char *order = rest_str(r, "order_by"), *sort = rest_str(r, "sort");
 	static const char *const orders[] = { "id", "name", "username", "created_at", "updated_at" };
 	bool order_ok = order == NULL;
 	for (size_t i = 0; i < nitems(orders) && !order_ok; i++)
 		order_ok = strcmp(order, orders[i]) == 0;
 	if (!order_ok) {
-		error_gitlab_param(txn, "order_by does not have a valid value");
-		op_free(op);
+		rest_fail_param(r, "order_by does not have a valid value");
 		return;
 	}
 	if (sort != NULL && strcmp(sort, "asc") != 0 && strcmp(sort, "desc") != 0) {
-		error_gitlab_param(txn, "sort does not have a valid value");
-		op_free(op);
+		rest_fail_param(r, "sort does not have a valid value");
 		return;
 	}
 	static const char *const flags[] = { "active", "blocked", "admins" };
 	const char *fv[3];
 	for (size_t i = 0; i < nitems(flags); i++) {
-		int b = gl_param_bool(p, flags[i]);
+		int b = gl_param_bool(r->params, flags[i]);
 		if (b == -2) {
 			char *msg = xasprintf("%s is invalid", flags[i]);
-			error_gitlab_param(txn, msg);
+			rest_fail_param(r, msg);
 			free(msg);
-			op_free(op);
 			return;
 		}
 		/* Only admins may look for admins. */
-		fv[i] = b == 1 && (i != 2 || op->actor.admin) ? "true" : "false";
+		fv[i] = b == 1 && (i != 2 || r->actor.admin) ? "true" : "false";
 	}
-	const char *search = gl_param_str(p, "search");
-	const char *v[] = { username && *username ? username : NULL,
-		            search && *search ? search : NULL,
-		            op->actor.admin ? "true" : "false",
-		            fv[0],
-		            fv[1],
-		            fv[2],
-		            order ? order : "id",
-		            sort ? sort : "desc",
-		            w.limit,
-		            w.offset };
-	pg_exec(ad.db, &q_list, 10, v, list_got, op);
-}
-
-/* GET /users */
-static void
-h_list(struct http_txn *txn, const struct route_match *m)
-{
-	params_read(txn, list_params, op_free, op_new(txn, m));
+	const char *search = rest_str(r, "search");
+	rest_arg(r, username && *username ? username : NULL);
+	rest_arg(r, search && *search ? search : NULL);
+	rest_arg_bool(r, r->actor.admin);
+	for (size_t i = 0; i < nitems(fv); i++)
+		rest_arg(r, fv[i]);
+	rest_arg(r, order ? order : "id");
+	rest_arg(r, sort ? sort : "desc");
+	rest_arg_page(r);
+	rest_exec(r, &q_list, list_got, r);
 }
 
 /* ---- POST /users, PUT /users/:id -------------------------------------------------------------- */
@@ -468,40 +428,38 @@ static void
 written(PGresult *res, void *arg)
 {
 	struct user_op *op = arg;
+	struct rest_req *r = op->r;
 	const char *conflict = conflict_message(res);
 	if (conflict != NULL) {
-		error_gitlab(op->txn, 409, conflict);
+		rest_fail(r, 409, conflict);
 	} else if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, op->creating ? "user creation" : "user update");
+		rest_db_error(r, res);
 	} else if (pg_rows(res) != 1) {
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	} else {
 		if (op->creating)
-			log_info("user %s created by %s", pg_get(res, 0, "username"),
-			         op->actor.username);
-		js_respond(op->txn, op->creating ? 201 : 200, NULL,
-		           user_json(op->txn, res, 0, UV_ADMIN));
+			log_info("user %s created by %s", pg_get(res, 0, "username"), r->actor.username);
+		rest_reply(r, op->creating ? 201 : 200, user_json(r->txn, res, 0, UV_ADMIN));
 	}
-	op_free(op);
 }
 
 /* Inserts or updates the user (with its namespace). */
 static void
 write_user(struct user_op *op)
 {
-	json_object *p = op->p;
-	const char *limit = gl_param_str(p, "projects_limit");
+	struct rest_req *r = op->r;
+	const char *limit = rest_str(r, "projects_limit");
 	if (op->creating) {
-		const char *v[] = { gl_param_str(p, "username"), gl_param_str(p, "name"),
-			            gl_param_str(p, "email"), op->hash,
-			            bool_param(p, "admin"), gl_param_str(p, "bio"),
-			            bool_param(p, "can_create_group"), limit };
+		const char *v[] = { rest_str(r, "username"), rest_str(r, "name"),
+			            rest_str(r, "email"), op->hash,
+			            bool_param(r, "admin"), rest_str(r, "bio"),
+			            bool_param(r, "can_create_group"), limit };
 		pg_exec(ad.db, &q_create, 8, v, written, op);
 	} else {
-		const char *v[] = { op->id, gl_param_str(p, "username"), gl_param_str(p, "name"),
-			            gl_param_str(p, "email"), op->hash,
-			            bool_param(p, "admin"), gl_param_str(p, "bio"),
-			            bool_param(p, "can_create_group"), limit };
+		const char *v[] = { op->id, rest_str(r, "username"), rest_str(r, "name"),
+			            rest_str(r, "email"), op->hash,
+			            bool_param(r, "admin"), rest_str(r, "bio"),
+			            bool_param(r, "can_create_group"), limit };
 		pg_exec(ad.db, &q_update, 9, v, written, op);
 	}
 }
@@ -512,9 +470,8 @@ password_hashed(bool ok, const char *hash, void *arg)
 {
 	struct user_op *op = arg;
 	if (!ok) {
-		log_error("request %s: cannot hash a password", http_txn_id(op->txn));
-		error_gitlab(op->txn, 500, "500 Internal Server Error");
-		op_free(op);
+		log_error("request %s: cannot hash a password", http_txn_id(op->r->txn));
+		rest_fail(op->r, 500, "500 Internal Server Error");
 		return;
 	}
 	op->hash = xstrdup(hash);
@@ -527,18 +484,15 @@ taken_checked(PGresult *res, void *arg)
 {
 	struct user_op *op = arg;
 	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rest_db_error(op->txn, res, "user conflict check");
-		op_free(op);
+		rest_db_error(op->r, res);
 		return;
 	}
 	if (pg_get_bool(res, 0, "email")) {
-		error_gitlab(op->txn, 409, "Email has already been taken");
-		op_free(op);
+		rest_fail(op->r, 409, "Email has already been taken");
 		return;
 	}
 	if (pg_get_bool(res, 0, "username")) {
-		error_gitlab(op->txn, 409, "Username has already been taken");
-		op_free(op);
+		rest_fail(op->r, 409, "Username has already been taken");
 		return;
 	}
 	if (op->password != NULL)
@@ -551,31 +505,31 @@ taken_checked(PGresult *res, void *arg)
 static void
 check_taken(struct user_op *op)
 {
-	const char *v[] = { gl_param_str(op->p, "email"), gl_param_str(op->p, "username"),
+	const char *v[] = { rest_str(op->r, "email"), rest_str(op->r, "username"),
 		            op->creating ? "0" : op->id };
 	pg_exec(ad.db, &q_taken, 3, v, taken_checked, op);
 }
 
-/* Checks the parameters of a new user, as Grape and GitLab's model do. */
-static void
-create_params(struct http_txn *txn, json_object *p, void *arg)
+/* POST /users (admins): checks the parameters of a new user, as Grape and GitLab's model do. */
+void
+users_create(struct rest_req *r)
 {
-	struct user_op *op = arg;
-	op->p = json_object_get(p);
+	if (!rest_require_admin(r))
+		return;
 	/* Grape's wording for missing parameters, in its order. */
 	char *missing = xstrdup("");
 	static const char *const required[] = { "email", "name", "username" };
 	for (size_t i = 0; i < nitems(required); i++) {
-		if (gl_param_str(p, required[i]) != NULL)
+		if (rest_str(r, required[i]) != NULL)
 			continue;
 		char *next = xasprintf("%s%s%s is missing", missing, *missing ? ", " : "",
 		                       required[i]);
 		free(missing);
 		missing = next;
 	}
-	const char *password = gl_param_str(p, "password");
-	bool random_password = gl_param_bool(p, "reset_password") == 1 ||
-	                       gl_param_bool(p, "force_random_password") == 1;
+	const char *password = rest_str(r, "password");
+	bool random_password = gl_param_bool(r->params, "reset_password") == 1 ||
+	                       gl_param_bool(r->params, "force_random_password") == 1;
 	if (password == NULL && !random_password) {
 		char *next = xasprintf("%s%spassword, reset_password, force_random_password are "
 		                       "missing, at least one parameter must be provided",
@@ -584,16 +538,15 @@ create_params(struct http_txn *txn, json_object *p, void *arg)
 		missing = next;
 	}
 	if (*missing) {
-		error_gitlab_param(txn, missing);
+		rest_fail_param(r, missing);
 		free(missing);
-		op_free(op);
 		return;
 	}
 	free(missing);
-	if (!params_valid(op)) {
-		op_free(op);
+	if (!params_valid(r))
 		return;
-	}
+	struct user_op *op = op_new(r);
+	op->creating = true;
 	if (password != NULL) {
 		op->password = xstrdup(password);
 	} else {
@@ -607,42 +560,17 @@ create_params(struct http_txn *txn, json_object *p, void *arg)
 	check_taken(op);
 }
 
-/* POST /users (admins) */
-static void
-h_create(struct http_txn *txn, const struct route_match *m)
+/* PUT /users/:id (admins) */
+void
+users_update(struct rest_req *r)
 {
-	struct user_op *op = op_new(txn, m);
-	if (!rest_require_admin(txn, &op->actor)) {
-		op_free(op);
+	struct user_op *op = admin_op(r);
+	if (op == NULL || !params_valid(r))
 		return;
-	}
-	op->creating = true;
-	params_read(txn, create_params, op_free, op);
-}
-
-/* Checks the parameters of an update. */
-static void
-update_params(struct http_txn *txn, json_object *p, void *arg)
-{
-	struct user_op *op = arg;
-	op->p = json_object_get(p);
-	if (!params_valid(op)) {
-		op_free(op);
-		return;
-	}
-	const char *password = gl_param_str(p, "password");
+	const char *password = rest_str(r, "password");
 	if (password != NULL)
 		op->password = xstrdup(password);
 	check_taken(op);
-}
-
-/* PUT /users/:id (admins) */
-static void
-h_update(struct http_txn *txn, const struct route_match *m)
-{
-	struct user_op *op = admin_op(txn, m);
-	if (op != NULL)
-		params_read(txn, update_params, op_free, op);
 }
 
 /* ---- DELETE /users/:id ------------------------------------------------------------------------ */
@@ -652,41 +580,33 @@ static void
 deleted(PGresult *res, void *arg)
 {
 	struct user_op *op = arg;
+	struct rest_req *r = op->r;
 	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rest_db_error(op->txn, res, "user deletion");
+		rest_db_error(r, res);
 	} else if (!pg_get_bool(res, 0, "found")) {
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	} else if (pg_get_int(res, 0, "deleted") == 0) {
-		error_gitlab(op->txn, 409, "User cannot be removed while is the sole-owner of a group");
+		rest_fail(r, 409, "User cannot be removed while is the sole-owner of a group");
 	} else {
-		log_info("user %s deleted by %s", op->id, op->actor.username);
-		rest_no_content(op->txn);
+		log_info("user %s deleted by %s", op->id, r->actor.username);
+		rest_reply_empty(r, 204);
 	}
-	op_free(op);
 }
 
-/* Deletes the user (hard_delete: even a group's last owner). */
-static void
-delete_params(struct http_txn *txn, json_object *p, void *arg)
+/* DELETE /users/:id (admins; hard_delete: even a group's last owner) */
+void
+users_delete(struct rest_req *r)
 {
-	struct user_op *op = arg;
-	int hard = gl_param_bool(p, "hard_delete");
+	struct user_op *op = admin_op(r);
+	if (op == NULL)
+		return;
+	int hard = gl_param_bool(r->params, "hard_delete");
 	if (hard == -2) {
-		error_gitlab_param(txn, "hard_delete is invalid");
-		op_free(op);
+		rest_fail_param(r, "hard_delete is invalid");
 		return;
 	}
 	const char *v[] = { op->id, hard == 1 ? "true" : "false" };
 	pg_exec(ad.db, &q_delete, 2, v, deleted, op);
-}
-
-/* DELETE /users/:id (admins) */
-static void
-h_delete(struct http_txn *txn, const struct route_match *m)
-{
-	struct user_op *op = admin_op(txn, m);
-	if (op != NULL)
-		params_read(txn, delete_params, op_free, op);
 }
 
 /* ---- POST /users/:id/block, /unblock ---------------------------------------------------------- */
@@ -696,35 +616,33 @@ static void
 state_set(PGresult *res, void *arg)
 {
 	struct user_op *op = arg;
+	struct rest_req *r = op->r;
 	bool blocking = op->blocking;
 	if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, "user state change");
+		rest_db_error(r, res);
 	} else if (pg_rows(res) != 1) {
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	} else if (pg_get_int(res, 0, "changed") > 0) {
 		log_info("user %s %s by %s", op->id, blocking ? "blocked" : "unblocked",
-		         op->actor.username);
-		js_respond_text(op->txn, 201, "true");
+		         r->actor.username);
+		js_respond_text(r->txn, 201, "true");
 	} else {
 		/* GitLab: blocking a blocked user answers null, unblocking an active one false. */
-		js_respond_text(op->txn, 201, blocking ? "null" : "false");
+		js_respond_text(r->txn, 201, blocking ? "null" : "false");
 	}
-	op_free(op);
 }
 
 /* Blocks or unblocks a user; nobody blocks themselves. */
 static void
-set_state(struct http_txn *txn, const struct route_match *m, bool block)
+set_state(struct rest_req *r, bool block)
 {
-	struct user_op *op = admin_op(txn, m);
+	struct user_op *op = admin_op(r);
 	if (op == NULL)
 		return;
 	op->blocking = block;
 	int64_t id = 0;
-	if (block && str_to_i64(op->id, 1, INT64_MAX, &id) == 0 && id == op->actor.user_id) {
-		error_gitlab(txn, 403,
-		             "403 Forbidden - The API initiating user cannot be blocked by the API");
-		op_free(op);
+	if (block && str_to_i64(op->id, 1, INT64_MAX, &id) == 0 && id == r->actor.user_id) {
+		rest_fail(r, 403, "403 Forbidden - The API initiating user cannot be blocked by the API");
 		return;
 	}
 	const char *v[] = { op->id, block ? "blocked" : "active" };
@@ -732,17 +650,17 @@ set_state(struct http_txn *txn, const struct route_match *m, bool block)
 }
 
 /* POST /users/:id/block (admins) */
-static void
-h_block(struct http_txn *txn, const struct route_match *m)
+void
+users_block(struct rest_req *r)
 {
-	set_state(txn, m, true);
+	set_state(r, true);
 }
 
 /* POST /users/:id/unblock (admins) */
-static void
-h_unblock(struct http_txn *txn, const struct route_match *m)
+void
+users_unblock(struct rest_req *r)
 {
-	set_state(txn, m, false);
+	set_state(r, false);
 }
 
 /* ---- POST /users/:id/ban, /unban ------------------------------------------------------------- */
@@ -753,27 +671,27 @@ static void
 ban_set(PGresult *res, void *arg)
 {
 	struct user_op *op = arg;
+	struct rest_req *r = op->r;
 	const char *action = op->banning ? "ban" : "unban";
 	if (!pg_ok(res)) {
-		rest_db_error(op->txn, res, "user ban");
+		rest_db_error(r, res);
 	} else if (pg_rows(res) != 1) {
-		error_gitlab(op->txn, 404, "404 User Not Found");
+		rest_fail(r, 404, "404 User Not Found");
 	} else if (pg_get_int(res, 0, "changed") > 0) {
-		log_info("user %s %sned by %s", op->id, action, op->actor.username);
-		js_respond_text(op->txn, 201, "true");
+		log_info("user %s %sned by %s", op->id, action, r->actor.username);
+		js_respond_text(r->txn, 201, "true");
 	} else {
 		char *msg = xasprintf("You cannot %s %s users.", action, pg_get(res, 0, "state"));
-		error_gitlab(op->txn, 403, msg);
+		rest_fail(r, 403, msg);
 		free(msg);
 	}
-	op_free(op);
 }
 
 /* Bans (only an active user) or unbans (only a banned one). */
 static void
-set_banned(struct http_txn *txn, const struct route_match *m, bool ban)
+set_banned(struct rest_req *r, bool ban)
 {
-	struct user_op *op = admin_op(txn, m);
+	struct user_op *op = admin_op(r);
 	if (op == NULL)
 		return;
 	op->banning = ban;
@@ -782,29 +700,15 @@ set_banned(struct http_txn *txn, const struct route_match *m, bool ban)
 }
 
 /* POST /users/:id/ban (admins) */
-static void
-h_ban(struct http_txn *txn, const struct route_match *m)
+void
+users_ban(struct rest_req *r)
 {
-	set_banned(txn, m, true);
+	set_banned(r, true);
 }
 
 /* POST /users/:id/unban (admins) */
-static void
-h_unban(struct http_txn *txn, const struct route_match *m)
+void
+users_unban(struct rest_req *r)
 {
-	set_banned(txn, m, false);
+	set_banned(r, false);
 }
-
-const struct route users_routes[] = {
-	{ "GET", "/api/v4/user", h_current, "api_user" },
-	{ "GET", "/api/v4/users", h_list, "api_users" },
-	{ "POST", "/api/v4/users", h_create, "api_users" },
-	{ "GET", "/api/v4/users/:id", h_get, "api_user_id" },
-	{ "PUT", "/api/v4/users/:id", h_update, "api_user_id" },
-	{ "DELETE", "/api/v4/users/:id", h_delete, "api_user_id" },
-	{ "POST", "/api/v4/users/:id/block", h_block, "api_user_block" },
-	{ "POST", "/api/v4/users/:id/unblock", h_unblock, "api_user_block" },
-	{ "POST", "/api/v4/users/:id/ban", h_ban, "api_user_ban" },
-	{ "POST", "/api/v4/users/:id/unban", h_unban, "api_user_ban" },
-};
-const size_t users_nroutes = nitems(users_routes);

@@ -20,6 +20,7 @@ struct event_base;
 struct evbuffer;
 struct httpc_pool;
 struct json_object;
+struct rest_req;
 
 struct blobd {
 	struct event_base *base;
@@ -108,15 +109,23 @@ void meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *a
 /* Answers the client with metad's error (status and OCI body), or 503 when unreachable. */
 void meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw);
 
-/* v2.c: the route of /v2 requests (answers: v2reply.h). */
-extern const struct route blobd_v2_routes[];
-extern const size_t blobd_v2_nroutes;
+/* blobs.c: the rows of /v2/:name/blobs/:digest (routes.def; answers: v2reply.h). */
+/* GET and HEAD: the blob, or its descriptor for the gateway (X-Registry-Want-Fd). */
+void blobs_get(struct rest_req *r);
+/* DELETE: unlinks the blob from the repository. */
+void blobs_delete(struct rest_req *r);
 
-/* blobs.c: GET / HEAD / DELETE /v2/<name>/blobs/<digest>. */
-void blobs_handle(struct http_txn *txn, const char *name, const char *digest);
-
-/* uploads.c: /v2/<name>/blobs/uploads/[<id>]. */
-void uploads_handle(struct http_txn *txn, const char *name, const char *id);
+/* uploads.c: the rows of /v2/:name/blobs/uploads/[:uuid] (routes.def). */
+/* POST .../uploads/: starts a session, or stores a monolithic upload, or mounts a blob. */
+void uploads_start(struct rest_req *r);
+/* GET (and HEAD) .../uploads/:uuid: how far the session is. */
+void uploads_progress(struct rest_req *r);
+/* PATCH .../uploads/:uuid: appends a chunk or a stream. */
+void uploads_append(struct rest_req *r);
+/* PUT .../uploads/:uuid?digest=: appends the last bytes, verifies, stores and links. */
+void uploads_finish(struct rest_req *r);
+/* DELETE .../uploads/:uuid: cancels the session. */
+void uploads_cancel(struct rest_req *r);
 
 /* purge.c: removes abandoned upload sessions periodically. */
 void purge_start(void);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "blobd.h"
+#include "rest.h"
 #include "errors.h"
 #include "headers.h"
 #include "json.h"
@@ -139,26 +140,36 @@ unlinked(int status, json_object *body, struct evbuffer *raw, void *arg)
 	(void)body;
 }
 
-void
-blobs_handle(struct http_txn *txn, const char *name, const char *digest)
+/* Starts a blob request on :name and :digest; NULL once answered (a bad digest). */
+static struct blob_req *
+blob_req_new(struct rest_req *r)
 {
-	const char *method = http_txn_request(txn)->method;
-	bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	if (!read && strcmp(method, "DELETE") != 0) {
-		v2_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
-		return;
-	}
+	struct http_txn *txn = r->txn;
+	const char *digest = rest_param(r, "digest");
 	if (!digest_valid(digest)) {
 		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL,
-		            digest_well_formed(digest) ? "unsupported digest algorithm" : "malformed digest");
-		return;
+		         digest_well_formed(digest) ? "unsupported digest algorithm" : "malformed digest");
+		return NULL;
 	}
 	struct blob_req *b = xcalloc(1, sizeof(*b));
 	b->txn = txn;
-	b->name = xstrdup(name);
+	b->name = xstrdup(rest_param(r, "name"));
 	b->digest = xstrdup(digest);
-	if (read)
-		meta_blob_get(txn, name, digest, looked_up, b);
-	else
-		meta_blob_unlink(txn, name, digest, unlinked, b);
+	return b;
+}
+
+void
+blobs_get(struct rest_req *r)
+{
+	struct blob_req *b = blob_req_new(r);
+	if (b != NULL)
+		meta_blob_get(r->txn, b->name, b->digest, looked_up, b);
+}
+
+void
+blobs_delete(struct rest_req *r)
+{
+	struct blob_req *b = blob_req_new(r);
+	if (b != NULL)
+		meta_blob_unlink(r->txn, b->name, b->digest, unlinked, b);
 }

@@ -2,7 +2,6 @@ sbin_PROGRAMS += registry-blobd
 registry_blobd_SOURCES = \
 	blobd/blobd.h \
 	blobd/main.c \
-	blobd/v2.c \
 	blobd/blobs.c \
 	blobd/uploads.c \
 	blobd/writer.c \

@@ -7,9 +7,12 @@
 
 #include "blobd.h"
 #include "cfg.h"
+#include "errors.h"
 #include "httpc.h"
 #include "log.h"
 #include "proc.h"
+#include "rest.h"
+#include "routes.h"
 #include "service.h"
 #include "util.h"
 
@@ -17,23 +20,33 @@ struct blobd bd;
 
 /* Ready when the storage root is a writable folder. */
 static void
-h_readiness(struct http_txn *txn, const struct route_match *m)
+h_readiness(struct rest_req *r)
 {
 	struct stat st;
 	if (stat(bd.root, &st) == 0 && S_ISDIR(st.st_mode) && access(bd.root, W_OK) == 0)
-		service_ready(txn);
+		service_ready(r);
 	else
-		service_not_ready(txn, "storage unavailable");
-	(void)m;
+		service_not_ready(r, "storage unavailable");
 }
 
 static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
 static const size_t service_nroutes = nitems(service_routes);
 
-/* Every module's table, tried in order. */
+/* blobd's rows of the public route table. */
+#define ROUTES_HANDLER(h) h
+#define ROUTES_KEEP_GATEWAY(...)
+#define ROUTES_KEEP_AUTHD(...)
+#define ROUTES_KEEP_METAD(...)
+#define ROUTES_KEEP_BLOBD(...) __VA_ARGS__
+static const struct route public_routes[] = {
+#include "routes.def"
+};
+static const size_t public_nroutes = nitems(public_routes);
+
+/* Every table, tried in order. */
 static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
-	{ blobd_v2_routes, &blobd_v2_nroutes },
+	{ public_routes, &public_nroutes },
 };
 
 /* Pool threads per worker: enough that an fsync or a slow disk in one upload does not hold up
@@ -44,7 +57,7 @@ static const struct route_table tables[] = {
 static void
 blobd_handle(struct http_txn *txn, void *arg)
 {
-	service_dispatch(txn, tables, nitems(tables));
+	rest_dispatch(txn, tables, nitems(tables));
 	(void)arg;
 }
 
@@ -105,6 +118,7 @@ static const struct proc_role blobd_role = {
 	.master_init = blobd_master_init,
 	.worker_init = blobd_worker_init,
 	.worker_drain = blobd_worker_drain,
+	.error_body = error_server_body,
 	.handler = blobd_handle,
 };
 

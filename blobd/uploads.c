@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "blobd.h"
+#include "rest.h"
 #include "errors.h"
 #include "headers.h"
 #include "json.h"
@@ -485,46 +486,25 @@ job_cancel(void *arg)
 	u->s = NULL;
 }
 
-void
-uploads_handle(struct http_txn *txn, const char *name, const char *id)
+/* Starts an upload request of op on :name (and :uuid). */
+static struct upload_req *
+upload_req_new(struct rest_req *r, enum upload_op op)
 {
-	const char *method = http_txn_request(txn)->method;
 	struct upload_req *u = xcalloc(1, sizeof(*u));
-	u->txn = txn;
-	u->name = xstrdup(name);
-	if (*id == '\0') {
-		if (strcmp(method, "POST") != 0) {
-			v2_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
-			upload_req_free(u);
-			return;
-		}
-		u->op = OP_POST;
-		handle_post(u);
-		return;
-	}
-	u->id = xstrdup(id);
-	if (strcmp(method, "PATCH") == 0) {
-		u->op = OP_PATCH;
-	} else if (strcmp(method, "PUT") == 0) {
-		u->op = OP_PUT;
-		u->digest = query_get(http_txn_request(txn)->query, "digest");
-		if (u->digest == NULL || !digest_valid(u->digest)) {
-			v2_error(txn, 400, OCI_DIGEST_INVALID, NULL,
-			            u->digest == NULL ? "the digest parameter is missing"
-			                              : "invalid or unsupported digest");
-			upload_req_free(u);
-			return;
-		}
-	} else if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
-		u->op = OP_STATUS;
-	} else if (strcmp(method, "DELETE") == 0) {
-		u->op = OP_CANCEL;
-	} else {
-		v2_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
-		upload_req_free(u);
-		return;
-	}
-	enum session_status st = session_open(id, name, u->op != OP_STATUS, &u->s);
+	u->txn = r->txn;
+	u->op = op;
+	u->name = xstrdup(rest_param(r, "name"));
+	const char *id = rest_param(r, "uuid");
+	u->id = id != NULL ? xstrdup(id) : NULL;
+	return u;
+}
+
+/* Opens the session of u (locked unless only its progress is asked) and runs op on it. */
+static void
+upload_resume(struct upload_req *u)
+{
+	struct http_txn *txn = u->txn;
+	enum session_status st = session_open(u->id, u->name, u->op != OP_STATUS, &u->s);
 	if (st != SESSION_OK) {
 		respond_session_status(txn, st);
 		upload_req_free(u);
@@ -538,7 +518,7 @@ uploads_handle(struct http_txn *txn, const char *name, const char *id)
 		handle_put(u);
 		break;
 	case OP_STATUS:
-		respond_progress(txn, 204, name, u->s);
+		respond_progress(txn, 204, u->name, u->s);
 		session_close(u->s);
 		upload_req_free(u);
 		break;
@@ -548,4 +528,43 @@ uploads_handle(struct http_txn *txn, const char *name, const char *id)
 	case OP_POST:
 		fatal("unreachable upload op");
 	}
+}
+
+void
+uploads_start(struct rest_req *r)
+{
+	handle_post(upload_req_new(r, OP_POST));
+}
+
+void
+uploads_progress(struct rest_req *r)
+{
+	upload_resume(upload_req_new(r, OP_STATUS));
+}
+
+void
+uploads_append(struct rest_req *r)
+{
+	upload_resume(upload_req_new(r, OP_PATCH));
+}
+
+void
+uploads_finish(struct rest_req *r)
+{
+	struct upload_req *u = upload_req_new(r, OP_PUT);
+	u->digest = query_get(http_txn_request(r->txn)->query, "digest");
+	if (u->digest == NULL || !digest_valid(u->digest)) {
+		v2_error(r->txn, 400, OCI_DIGEST_INVALID, NULL,
+		         u->digest == NULL ? "the digest parameter is missing"
+		                           : "invalid or unsupported digest");
+		upload_req_free(u);
+		return;
+	}
+	upload_resume(u);
+}
+
+void
+uploads_cancel(struct rest_req *r)
+{
+	upload_resume(upload_req_new(r, OP_CANCEL));
 }

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "json.h"
 #include "util.h"
+#include "v2path.h"
 
 static const struct {
 	const char *code;
@@ -122,9 +123,9 @@ error_gitlab_scope(struct http_txn *txn, const char *scopes)
 }
 
 char *
-error_body_for_path(const char *path, int status, const char *message)
+error_server_body(const char *target, int status, const char *message)
 {
-	if (path != NULL && (strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0)) {
+	if (v2_is_path(target)) {
 		const char *code = status == 413 ? OCI_SIZE_INVALID
 		                   : status == 503 ? OCI_UNAVAILABLE
 		                                   : OCI_UNSUPPORTED;

@@ -45,7 +45,8 @@ void error_gitlab_field(struct http_txn *txn, const char *field, const char *pro
 /* GitLab's 403 for a token without a scope the request needs: {"error": "insufficient_scope",
  * "error_description", "scope": scopes (space-separated, those that would do)}. */
 void error_gitlab_scope(struct http_txn *txn, const char *scopes);
-/* The body for a protocol error the server layer answers itself, in the dialect of path. */
-char *error_body_for_path(const char *path, int status, const char *message);
+/* The body of a protocol error the HTTP server answers itself, in the dialect of the target:
+ * every daemon's http_error_body_fn (struct proc_role). */
+char *error_server_body(const char *target, int status, const char *message);
 
 #endif

@@ -56,6 +56,9 @@ typedef void (*http_body_cb)(struct http_txn *txn, struct evbuffer *buf, void *a
 /* The whole body; or txn and body NULL when there is none to come (larger than the limit, 413
  * already sent, or the client left): free what the handler holds, there is nobody to answer. */
 typedef void (*http_read_cb)(struct http_txn *txn, struct evbuffer *body, void *arg);
+/* The JSON body of an error the server answers itself (a malformed request, a timeout, a body too
+ * large), in the dialect of the request target (NULL when none was read); caller frees. */
+typedef char *(*http_error_body_fn)(const char *target, int status, const char *message);
 
 void http_limits_default(struct http_limits *l);
 
@@ -66,6 +69,9 @@ struct http_server *http_server_new(struct event_base *base, int listen_fd,
 /* Serves a connection on a unix socket only when allow(uid of its peer, SO_PEERCRED) says so;
  * another peer's first request gets 403 and the connection closes. */
 void http_server_peer_filter(struct http_server *srv, bool (*allow)(uid_t uid));
+/* Whose error bodies the server answers protocol errors with (the daemon's dialects); without
+ * one they are plain text. */
+void http_server_set_error_body(struct http_server *srv, http_error_body_fn fn);
 /* Backends take the gateway's X-Request-Id instead of making one. */
 void http_server_trust_request_id(struct http_server *srv, bool trust);
 /* Called once per finished transaction (access log, metrics) before it is freed. */
@@ -85,7 +91,9 @@ bool http_txn_peer_is_unix(const struct http_txn *txn);
 /* The user of the process at the other end of a unix socket (SO_PEERCRED); (uid_t)-1 for TCP. */
 uid_t http_txn_peer_uid(const struct http_txn *txn);
 bool http_txn_aborted(const struct http_txn *txn);
-void http_txn_set_data(struct http_txn *txn, void *data);
+/* Data that lives as long as the transaction: free_fn (may be NULL) runs on it when the
+ * transaction is freed. */
+void http_txn_set_data(struct http_txn *txn, void *data, void (*free_fn)(void *data));
 void *http_txn_data(const struct http_txn *txn);
 /* Labels the transaction for metrics ("route" index defined by the daemon). */
 void http_txn_set_route(struct http_txn *txn, int route);
@@ -130,6 +138,7 @@ int http_txn_respond_fd(struct http_txn *txn, int status, const struct http_head
 /* Marks the connection to close after this answer. */
 void http_txn_close_after(struct http_txn *txn);
 
+/* The reason phrase of a status code ("Not Found"). */
 const char *http_status_text(int status);
 
 #endif

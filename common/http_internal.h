@@ -43,6 +43,7 @@ struct http_server {
 	void *handler_arg;
 	http_txn_cb on_complete;
 	void *complete_arg;
+	http_error_body_fn error_body; /* JSON bodies of the errors conn_fail() answers; NULL: text */
 	bool trust_request_id;
 	bool (*peer_allowed)(uid_t uid); /* NULL: every peer */
 	bool draining;
@@ -85,6 +86,7 @@ struct http_txn {
 	bool peer_unix;
 	uid_t peer_uid;
 	void *data;
+	void (*data_free)(void *data);
 	int route;
 	/* request body */
 	enum body_mode body_mode;

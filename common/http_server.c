@@ -20,7 +20,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "errors.h"
 #include "log.h"
 #include "util.h"
 
@@ -155,6 +154,13 @@ void
 http_server_peer_filter(struct http_server *srv, bool (*allow)(uid_t uid))
 {
 	srv->peer_allowed = allow;
+}
+
+/* Sets the body maker of the errors the server answers itself. */
+void
+http_server_set_error_body(struct http_server *srv, http_error_body_fn fn)
+{
+	srv->error_body = fn;
 }
 
 void
@@ -322,13 +328,59 @@ conn_linger(struct http_conn *c)
 	conn_resume_reading(c);
 }
 
+/* The reason phrase of a status code, for status lines. */
+const char *
+http_status_text(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
 /* Answers a protocol error the handler never saw (or could not answer), then closes. */
 static void
 conn_fail(struct http_conn *c, int status, const char *message)
 {
 	struct http_txn *txn = c->txn;
 	bool can_answer = txn == NULL || !txn->resp_started;
-	char *body = error_body_for_path(txn ? txn->req.target : NULL, status, message);
+	char *body = c->srv->error_body != NULL
+	                     ? c->srv->error_body(txn ? txn->req.target : NULL, status, message)
+	                     : xasprintf("%d %s\n", status, message);
+	const char *type = c->srv->error_body != NULL ? "application/json" : "text/plain";
 	if (txn != NULL && c->state == CS_DISPATCHED) {
 		c->txn = NULL;
 		txn_orphan(txn);
@@ -339,9 +391,9 @@ conn_fail(struct http_conn *c, int status, const char *message)
 	if (status > 0 && can_answer) {
 		struct evbuffer *out = bufferevent_get_output(c->bev);
 		evbuffer_add_printf(out,
-		                    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 		                    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		                    status, http_status_text(status), strlen(body), body);
+		                    status, http_status_text(status), type, strlen(body), body);
 		log_info("closing connection from %s: %d %s", c->peer, status, message);
 	}
 	free(body);
@@ -816,6 +868,8 @@ on_message_complete(http_parser *p)
 void
 http_txn_destroy(struct http_txn *txn)
 {
+	if (txn->data_free != NULL)
+		txn->data_free(txn->data);
 	free(txn->req.target);
 	free(txn->req.path);
 	free(txn->req.query);

@@ -56,9 +56,10 @@ http_txn_aborted(const struct http_txn *txn)
 }
 
 void
-http_txn_set_data(struct http_txn *txn, void *data)
+http_txn_set_data(struct http_txn *txn, void *data, void (*free_fn)(void *data))
 {
 	txn->data = data;
+	txn->data_free = free_fn;
 }
 
 void *
@@ -345,48 +346,6 @@ http_txn_respond(struct http_txn *txn, int status, const struct http_headers *he
 		evbuffer_add(buf, body, len);
 	http_txn_respond_buf(txn, status, headers, buf);
 	evbuffer_free(buf);
-}
-
-const char *
-http_status_text(int status)
-{
-	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 406: return "Not Acceptable";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 412: return "Precondition Failed";
-	case 413: return "Payload Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 416: return "Range Not Satisfiable";
-	case 422: return "Unprocessable Entity";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
-	}
 }
 
 /* Drops bytes we sent ourselves from a bufferevent's output. A socket bufferevent freezes the

@@ -131,3 +131,17 @@ js_new_str_or_null(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
 }
+
+json_object *
+js_csv_array(const char *csv)
+{
+	json_object *arr = json_object_new_array();
+	if (csv == NULL)
+		return arr;
+	char *copy = xstrdup(csv);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
+		json_object_array_add(arr, json_object_new_string(t));
+	free(copy);
+	return arr;
+}

@@ -29,5 +29,7 @@ void js_respond(struct http_txn *txn, int status, const struct http_headers *ext
 /* Answers status with text that is JSON already (a literal such as "true", a fixed body). */
 void js_respond_text(struct http_txn *txn, int status, const char *text);
 json_object *js_new_str_or_null(const char *s);
+/* "a,b" (a column of names joined with commas) as a JSON array of strings; NULL as []. */
+json_object *js_csv_array(const char *csv);
 
 #endif

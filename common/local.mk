@@ -22,8 +22,12 @@ common_libcommon_a_SOURCES = \
 	common/privsep.c common/privsep.h \
 	common/proc.c common/proc.h \
 	common/range.c common/range.h \
+	common/rest.c common/rest.h common/rest_params.c \
+	common/rest_db.c common/rest_db.h \
 	common/router.c common/router.h \
+	common/routes.c common/routes.h common/routes.def \
 	common/service.c common/service.h \
+	common/status.c common/status.h common/status.def \
 	common/service_db.c \
 	common/token.c common/token.h \
 	common/url.c common/url.h \

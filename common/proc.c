@@ -568,6 +568,7 @@ worker_main(int index)
 	if (role->limits != NULL)
 		role->limits(cfg, &limits);
 	worker_server = http_server_new(worker_base, listen_fd, &limits, role->handler, NULL);
+	http_server_set_error_body(worker_server, role->error_body);
 	http_server_trust_request_id(worker_server, !role->tcp);
 	if (!role->tcp)
 		http_server_peer_filter(worker_server, privsep_peer_allowed);

@@ -47,6 +47,8 @@ struct proc_role {
 	void (*worker_drain)(void);
 	/* Fills the HTTP limits from the configuration; NULL keeps the defaults. */
 	void (*limits)(const struct cfg *cfg, struct http_limits *l);
+	/* The body of the errors the HTTP server answers itself, in the daemon's dialects. */
+	http_error_body_fn error_body;
 	http_handler handler;
 };
 

@@ -5,20 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "metrics.h"
 #include "url.h"
 #include "util.h"
 
-static void
-match_clear(struct route_match *m)
+void
+route_match_clear(struct route_match *m)
 {
 	for (int i = 0; i < m->n; i++)
 		free(m->values[i]);
 	m->n = 0;
 }
 
-/* Whether path matches pattern; fills m with the placeholders. */
+/* Whether path has pattern's shape: its literal segments, and a non-empty segment for each
+ * placeholder. With m, the placeholders are also decoded into it (false when one does not
+ * decode); without, nothing is allocated, so most rows are turned down for free. */
 static bool
 match(const char *pattern, const char *path, struct route_match *m)
 {
@@ -31,6 +31,8 @@ match(const char *pattern, const char *path, struct route_match *m)
 		const char *pend = strchr(p, '/');
 		size_t plen = pend ? (size_t)(pend - p) : strlen(p);
 		if (*p == '*') {
+			if (m == NULL)
+				return true;
 			if (m->n == ROUTE_MAX_PARAMS)
 				return false;
 			m->names[m->n] = p + 1;
@@ -40,13 +42,15 @@ match(const char *pattern, const char *path, struct route_match *m)
 		const char *send = strchr(s, '/');
 		size_t slen = send ? (size_t)(send - s) : strlen(s);
 		if (*p == ':') {
-			if (slen == 0 || m->n == ROUTE_MAX_PARAMS)
+			if (slen == 0)
 				return false;
-			char *v = url_decode(s, slen, false);
-			if (v == NULL)
-				return false;
-			m->names[m->n] = p + 1;
-			m->values[m->n++] = v;
+			if (m != NULL) {
+				char *v = m->n < ROUTE_MAX_PARAMS ? url_decode(s, slen, false) : NULL;
+				if (v == NULL)
+					return false;
+				m->names[m->n] = p + 1;
+				m->values[m->n++] = v;
+			}
 		} else if (plen != slen || strncmp(p, s, plen) != 0) {
 			return false;
 		}
@@ -68,43 +72,42 @@ route_param(const struct route_match *m, const char *name)
 	return NULL;
 }
 
-int
-router_dispatch(const struct route *table, size_t n, struct http_txn *txn)
+const struct route *
+router_match(const struct route *rows, size_t n, const char *method, const char *path,
+             struct route_match *m, int *status)
 {
-	struct http_request *req = http_txn_request(txn);
 	bool path_matched = false;
+	m->n = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct route_match m = { 0 };
-		if (!match(table[i].pattern, req->path, &m)) {
-			match_clear(&m);
+		if (!match(rows[i].pattern, path, NULL))
+			continue;
+		if (!match(rows[i].pattern, path, m)) {
+			route_match_clear(m);
 			continue;
 		}
 		path_matched = true;
-		bool method_ok = strcmp(table[i].method, "*") == 0 ||
-		                 strcmp(table[i].method, req->method) == 0 ||
-		                 (strcmp(table[i].method, "GET") == 0 && strcmp(req->method, "HEAD") == 0);
-		if (!method_ok) {
-			match_clear(&m);
-			continue;
-		}
-		http_txn_set_route(txn, metrics_route_id(table[i].metric));
-		table[i].handler(txn, &m);
-		match_clear(&m);
-		return 0;
+		if (strcmp(rows[i].method, "*") == 0 || strcmp(rows[i].method, method) == 0 ||
+		    (strcmp(rows[i].method, "GET") == 0 && strcmp(method, "HEAD") == 0))
+			return &rows[i];
+		route_match_clear(m);
 	}
-	return path_matched ? 405 : 404;
+	*status = path_matched ? 405 : 404;
+	return NULL;
 }
 
-int
-router_dispatch_tables(const struct route_table *tables, size_t ntables, struct http_txn *txn)
+const struct route *
+router_match_tables(const struct route_table *tables, size_t ntables, const char *method,
+                    const char *path, struct route_match *m, int *status)
 {
 	int result = 404;
 	for (size_t i = 0; i < ntables; i++) {
-		int rc = router_dispatch(tables[i].rows, *tables[i].n, txn);
-		if (rc == 0)
-			return 0;
-		if (rc == 405)
+		const struct route *row = router_match(tables[i].rows, *tables[i].n, method, path, m,
+		                                       status);
+		if (row != NULL)
+			return row;
+		if (*status == 405)
 			result = 405;
 	}
-	return result;
+	*status = result;
+	return NULL;
 }

@@ -5,40 +5,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
 #include "headers.h"
 #include "http.h"
 #include "json.h"
 #include "metrics.h"
+#include "rest.h"
 #include "util.h"
 
 static const char ok_body[] = "{\"status\":\"ok\"}";
 
 void
-service_health(struct http_txn *txn, const struct route_match *m)
+service_health(struct rest_req *r)
 {
-	js_respond_text(txn, 200, ok_body);
-	(void)m;
+	js_respond_text(r->txn, 200, ok_body);
 }
 
 void
-service_ready(struct http_txn *txn)
+service_ready(struct rest_req *r)
 {
-	js_respond_text(txn, 200, ok_body);
+	js_respond_text(r->txn, 200, ok_body);
 }
 
 void
-service_not_ready(struct http_txn *txn, const char *why)
+service_not_ready(struct rest_req *r, const char *why)
 {
 	char *body = xasprintf("{\"status\":\"%s\"}", why);
-	js_respond_text(txn, 503, body);
+	js_respond_text(r->txn, 503, body);
 	free(body);
 }
 
 void
-service_metrics(struct http_txn *txn, const struct route_match *m)
+service_metrics(struct rest_req *r)
 {
-	(void)m;
+	struct http_txn *txn = r->txn;
 	struct evbuffer *buf = evbuffer_new();
 	metrics_write_samples(buf);
 	struct http_headers h;
@@ -49,16 +48,3 @@ service_metrics(struct http_txn *txn, const struct route_match *m)
 	evbuffer_free(buf);
 }
 
-void
-service_dispatch(struct http_txn *txn, const struct route_table *tables, size_t ntables)
-{
-	int status = router_dispatch_tables(tables, ntables, txn);
-	if (status == 0)
-		return;
-	const char *path = http_txn_request(txn)->path;
-	bool v2 = strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0;
-	if (v2)
-		error_oci(txn, status, status == 405 ? OCI_UNSUPPORTED : OCI_NAME_UNKNOWN, NULL, NULL);
-	else
-		error_gitlab(txn, status, status == 405 ? "405 Method Not Allowed" : "404 Not Found");
-}

@@ -6,28 +6,25 @@
 
 #include "router.h"
 
-struct http_txn;
+struct rest_req;
 struct pg_pool;
 
 /* The rows of GET /-/health, /-/readiness (readiness: the daemon's own check, a route handler)
  * and /-/metrics, at the head of a daemon's route table. */
-#define SERVICE_ROUTES(readiness)                                  \
-	{ "GET", "/-/health", service_health, "health" },          \
-	{ "GET", "/-/readiness", (readiness), "readiness" },       \
-	{ "GET", "/-/metrics", service_metrics, "metrics" }
+#define SERVICE_ROUTES(readiness)                                        \
+	ROUTE_OWN("GET", "/-/health", service_health, "health"),         \
+	ROUTE_OWN("GET", "/-/readiness", (readiness), "readiness"),      \
+	ROUTE_OWN("GET", "/-/metrics", service_metrics, "metrics")
 
 /* GET /-/health: 200 {"status":"ok"}, the process is alive. */
-void service_health(struct http_txn *txn, const struct route_match *m);
+void service_health(struct rest_req *r);
 /* 200 {"status":"ok"}, or 503 {"status":"<why>"}. */
-void service_ready(struct http_txn *txn);
-void service_not_ready(struct http_txn *txn, const char *why);
+void service_ready(struct rest_req *r);
+void service_not_ready(struct rest_req *r, const char *why);
 /* service_db.c (kept apart so daemons without a database do not link libpq): 200 when the
  * database answers, else 503. */
-void service_db_readiness(struct http_txn *txn, struct pg_pool *db);
+void service_db_readiness(struct rest_req *r, struct pg_pool *db);
 /* GET /-/metrics: this daemon's metric sample lines. */
-void service_metrics(struct http_txn *txn, const struct route_match *m);
-/* A daemon's request handler: the first matching route of its tables, or 404 / 405 in the
- * dialect of the path. */
-void service_dispatch(struct http_txn *txn, const struct route_table *tables, size_t ntables);
+void service_metrics(struct rest_req *r);
 
 #endif

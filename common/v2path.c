@@ -4,27 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actor.h"
+#include "url.h"
 #include "util.h"
-
-unsigned
-v2_needed_actions(enum v2_kind kind, const char *method)
-{
-	bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	bool del = strcmp(method, "DELETE") == 0;
-	switch (kind) {
-	case V2_BLOB:
-	case V2_MANIFEST:
-		return read ? ACT_PULL : del ? ACT_DELETE : ACT_PUSH;
-	case V2_UPLOAD:
-		return ACT_PUSH;
-	case V2_TAGS:
-	case V2_REFERRERS:
-		return ACT_PULL;
-	default:
-		return 0;
-	}
-}
 
 void
 v2_path_clear(struct v2_path *p)
@@ -32,6 +13,13 @@ v2_path_clear(struct v2_path *p)
 	free(p->name);
 	free(p->ref);
 	p->name = p->ref = NULL;
+}
+
+bool
+v2_is_path(const char *target)
+{
+	return target != NULL && strncmp(target, "/v2", 3) == 0 &&
+	       (target[3] == '\0' || target[3] == '/' || target[3] == '?');
 }
 
 /* The start of the segment before end (end points at a '/'), within [start, end). */
@@ -107,4 +95,23 @@ v2_parse(const char *path, struct v2_path *out)
 	out->name = xstrndup(start, (size_t)(name_end - start));
 	out->ref = out->kind == V2_TAGS ? xstrdup("") : xstrndup(last, (size_t)(end - last));
 	return 0;
+}
+
+char *
+v2_target(const struct v2_path *vp, const char *query)
+{
+	static const char *const shapes[] = {
+		[V2_BASE] = "/v2/",           [V2_CATALOG] = "/v2/_catalog",
+		[V2_BLOB] = "/blobs/",        [V2_UPLOAD] = "/blobs/uploads/",
+		[V2_MANIFEST] = "/manifests/", [V2_TAGS] = "/tags/list",
+		[V2_REFERRERS] = "/referrers/",
+	};
+	const char *q = query != NULL ? "?" : "", *qs = query != NULL ? query : "";
+	if (vp->name == NULL)
+		return xasprintf("%s%s%s", shapes[vp->kind], q, qs);
+	char *name = url_encode(vp->name, false), *ref = url_encode(vp->ref, false);
+	char *t = xasprintf("/v2/%s%s%s%s%s", name, shapes[vp->kind], ref, q, qs);
+	free(name);
+	free(ref);
+	return t;
 }

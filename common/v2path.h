@@ -6,6 +6,8 @@
 #ifndef REGISTRY_V2PATH_H
 #define REGISTRY_V2PATH_H
 
+#include <stdbool.h>
+
 enum v2_kind {
 	V2_BASE,      /* /v2/ */
 	V2_CATALOG,   /* /v2/_catalog */
@@ -22,13 +24,16 @@ struct v2_path {
 	char *ref;  /* digest, tag, upload id or "" */
 };
 
-/* The actions (ACT_* of actor.h) an endpoint needs on its repository: pull to read a blob, a
- * manifest, tags or referrers; push to write one or to use an upload; delete to delete. 0 for
- * the base and the catalog (which needs registry:catalog:*). The gateway challenges with it and
- * metad and blobd check the granted actions against it. */
-unsigned v2_needed_actions(enum v2_kind kind, const char *method);
+/* Whether a request target (a path, with or without its query) is the registry API's: "/v2" or
+ * below "/v2/". The one place that decides it. */
+bool v2_is_path(const char *target);
 /* Parses a raw /v2 path; -1 when it is none of the endpoints above. */
 int v2_parse(const char *path, struct v2_path *out);
 void v2_path_clear(struct v2_path *p);
+/* The normalised target the gateway forwards for a parsed path, which the rows of routes.def
+ * match: the repository name and the reference percent-encoded as one segment each (a backend's
+ * router decodes them back to what the client sent), the query as it came:
+ * "/v2/acme%2Fweb/manifests/latest?x=1". Caller frees. */
+char *v2_target(const struct v2_path *vp, const char *query);
 
 #endif

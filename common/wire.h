@@ -21,7 +21,10 @@
 #define WIRE_SCOPES "X-Registry-Scopes"             /* token scopes, comma-separated */
 #define WIRE_DEPLOY_TOKEN_ID "X-Registry-Deploy-Token-Id"
 /* gateway -> backends on /v2: the actions the caller's token grants on the request's repository
- * ("pull,push,delete"), and on the mount source (?from=) of a cross-repository mount */
+ * ("pull,push,delete"; "*" on the catalog: registry:catalog:*), checked again by the owner of the
+ * route (rest_grant_covers), and on the mount source (?from=) of a cross-repository mount. The
+ * target of a /v2 request is the gateway's normalised one (v2_target: the repository name as one
+ * percent-encoded segment), which the rows of routes.def match. */
 #define WIRE_ACTIONS "X-Registry-Actions"
 #define WIRE_FROM_ACTIONS "X-Registry-From-Actions"
 

@@ -1,9 +1,10 @@
 /*
  * Authentication of /api/v4 (GitLab REST) requests. A request with credentials (PRIVATE-TOKEN,
  * or Authorization: Bearer with a personal access token or an OAuth token) is authenticated by
- * authd; the gateway checks the token's scope against the method (api, or read_api for reads)
- * and forwards the caller's identity to the backend that owns the path. Without credentials the
- * request goes on as anonymous (public resources stay readable, as in GitLab).
+ * authd; the gateway checks the token's scope against the scopes its route row allows
+ * (common/routes.def) and forwards the caller's identity to the row's owner. Without credentials
+ * the request goes on as anonymous (public resources stay readable, as in GitLab). A path no row
+ * serves is answered 404 (405 for another method) once the credentials are checked.
  *
  * GitLab's sudo (the sudo parameter of the query, else the Sudo header) goes to authd with the
  * credentials; authd answers the identity of the user acted as, and the token's scope is then not
@@ -21,31 +22,10 @@
 #include "httpc.h"
 #include "json.h"
 #include "log.h"
+#include "routes.h"
 #include "url.h"
 #include "util.h"
 #include "wire.h"
-
-/* Paths (after /api/v4) that authd serves: users, their tokens, deploy tokens. */
-static bool
-api_is_authd(const char *rest)
-{
-	if (strcmp(rest, "/user") == 0 || str_has_prefix(rest, "/user/") ||
-	    strcmp(rest, "/users") == 0 || str_has_prefix(rest, "/users/") ||
-	    strcmp(rest, "/personal_access_tokens") == 0 ||
-	    str_has_prefix(rest, "/personal_access_tokens/") || strcmp(rest, "/deploy_tokens") == 0)
-		return !(str_has_prefix(rest, "/users/") && str_has_suffix(rest, "/projects"));
-	/* /projects/:id/deploy_tokens[/...] and /groups/:id/deploy_tokens[/...] */
-	const char *kinds[] = { "/projects/", "/groups/" };
-	for (size_t i = 0; i < nitems(kinds); i++) {
-		if (!str_has_prefix(rest, kinds[i]))
-			continue;
-		const char *id_end = strchr(rest + strlen(kinds[i]), '/');
-		if (id_end != NULL && (strcmp(id_end, "/deploy_tokens") == 0 ||
-		                       str_has_prefix(id_end, "/deploy_tokens/")))
-			return true;
-	}
-	return false;
-}
 
 static bool
 has_credentials(const struct http_headers *h)
@@ -53,45 +33,46 @@ has_credentials(const struct http_headers *h)
 	return headers_get(h, "PRIVATE-TOKEN") != NULL || headers_get(h, "Authorization") != NULL;
 }
 
+/* The request as a REST API route: its row of routes.def (NULL: none, whose answer is status). */
+struct api_req {
+	struct http_txn *txn;
+	const struct route *row;
+	int status;
+};
+
+/* Forwards to the owner of the row with the caller's identity, or answers the 404 or 405 of a
+ * request no row serves. */
 static void
-forward(struct http_txn *txn, const struct actor *actor)
+forward(struct api_req *a, const struct actor *actor)
 {
-	const char *rest = http_txn_request(txn)->path + strlen("/api/v4");
+	struct http_txn *txn = a->txn;
+	if (a->row == NULL) {
+		error_gitlab(txn, a->status, a->status == 405 ? "405 Method Not Allowed" : "404 Not Found");
+		return;
+	}
 	struct http_headers h;
 	headers_init(&h);
 	actor_to_headers(actor, &h);
-	gw_proxy(txn, api_is_authd(rest) ? GW_AUTHD : GW_METAD, &h);
+	gw_proxy(txn, gw_backend_of(a->row->owner), &h);
 	headers_clear(&h);
 }
 
-/* GitLab's scope rules for the REST API: api allows everything; read_api any read; read_user
- * reads of users only; any token may revoke itself. */
+/* Whether the caller's token has a scope the row allows (GitLab's rules, routes.h); other
+ * credentials than personal access and OAuth tokens have no scopes to check. */
 static bool
-scope_allows(const struct actor *a, struct http_txn *txn)
+scope_allows(const struct actor *a, const struct route *row)
 {
 	if (a->kind != AUTH_PERSONAL_ACCESS_TOKEN && a->kind != AUTH_OAUTH)
 		return true;
-	if (a->scopes & SCOPE_API)
-		return true;
-	struct http_request *req = http_txn_request(txn);
-	const char *rest = req->path + strlen("/api/v4");
-	if (strcmp(req->method, "DELETE") == 0 && strcmp(rest, "/personal_access_tokens/self") == 0)
-		return true;
-	bool read = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-	if (!read)
-		return false;
-	if (a->scopes & SCOPE_READ_API)
-		return true;
-	bool user_path = strcmp(rest, "/user") == 0 || str_has_prefix(rest, "/user/") ||
-	                 strcmp(rest, "/users") == 0 || str_has_prefix(rest, "/users/") ||
-	                 strcmp(rest, "/personal_access_tokens/self") == 0;
-	return (a->scopes & SCOPE_READ_USER) && user_path;
+	return row->need == API_ANY || (a->scopes & row->need) != 0;
 }
 
 static void
 authenticated(int status, struct http_headers *headers, struct evbuffer *body, void *arg)
 {
-	struct http_txn *txn = arg;
+	struct api_req a = *(struct api_req *)arg;
+	free(arg);
+	struct http_txn *txn = a.txn;
 	if (status < 0) {
 		gw_unavailable(txn, GW_AUTHD);
 		return;
@@ -130,11 +111,11 @@ authenticated(int status, struct http_headers *headers, struct evbuffer *body, v
 	bool sudo = false;
 	js_bool(id, "sudo", &sudo);
 	json_object_put(id);
-	if (!sudo && !scope_allows(&actor, txn)) {
+	if (!sudo && a.row != NULL && !scope_allows(&actor, a.row)) {
 		error_gitlab_scope(txn, "api read_api");
 		return;
 	}
-	forward(txn, &actor);
+	forward(&a, &actor);
 }
 
 /* Keeps the value of the last sudo parameter (as Rack keeps the last of a repeated name). */
@@ -163,9 +144,10 @@ sudo_identifier(const struct http_request *req)
 }
 
 void
-gw_api(struct http_txn *txn)
+gw_api(struct http_txn *txn, const struct route *row, int status)
 {
 	struct http_request *req = http_txn_request(txn);
+	struct api_req a = { txn, row, status };
 	char *sudo = sudo_identifier(req);
 	if (!has_credentials(&req->headers)) {
 		if (sudo != NULL) {
@@ -175,7 +157,7 @@ gw_api(struct http_txn *txn)
 		}
 		struct actor anonymous;
 		memset(&anonymous, 0, sizeof(anonymous));
-		forward(txn, &anonymous);
+		forward(&a, &anonymous);
 		return;
 	}
 	struct http_headers h;
@@ -198,8 +180,10 @@ gw_api(struct http_txn *txn)
 		free(sudo);
 	}
 	const char *text = body != NULL ? js_text(body) : NULL;
+	struct api_req *pending = xmalloc(sizeof(*pending));
+	*pending = a;
 	httpc_call(gw.backends[GW_AUTHD], "POST", "/internal/authenticate", &h, text,
-	           text != NULL ? strlen(text) : 0, authenticated, txn);
+	           text != NULL ? strlen(text) : 0, authenticated, pending);
 	json_object_put(body);
 	headers_clear(&h);
 }

@@ -7,6 +7,7 @@
 
 #include "headers.h"
 #include "http.h"
+#include "router.h"
 
 struct cfg;
 struct httpc_pool;
@@ -45,6 +46,7 @@ extern const char *const gw_backend_names[];
 
 /* route.c: the top-level request handler. */
 void gw_handle(struct http_txn *txn, void *arg);
+
 /* The external base URL for this request, e.g. "https://registry.example.com" (caller frees). */
 char *gw_external_url(struct http_txn *txn);
 bool gw_from_trusted_proxy(struct http_txn *txn);
@@ -58,13 +60,18 @@ void gw_forwarded_init(const struct cfg *cfg);
 /* proxy.c: forwards the transaction to a backend and streams the answer back. extra headers
  * (identity) are added after the client's own X-Registry-* headers are removed. */
 void gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_headers *extra);
+/* The same, forwarding target (path and query) instead of the client's. */
+void gw_proxy_to(struct http_txn *txn, enum gw_backend backend, const char *target,
+                 const struct http_headers *extra);
+/* The backend that serves a route's owner (not the gateway). */
+enum gw_backend gw_backend_of(enum route_owner owner);
 /* Answers 503 because a backend is unreachable, in the dialect of the path. */
 void gw_unavailable(struct http_txn *txn, enum gw_backend backend);
 
-/* v2auth.c: verifies the registry token of a /v2 request, checks its scope, and forwards. */
-struct v2_path;
+/* v2auth.c: parses a /v2 request once, verifies its registry token, checks the grant its route
+ * needs, and forwards the normalised target. */
 void gw_v2auth_init(void);
-void gw_v2(struct http_txn *txn, const struct v2_path *vp);
+void gw_v2(struct http_txn *txn);
 
 /* tokencache.c: verified registry tokens, per worker. */
 struct token_claims;
@@ -75,8 +82,9 @@ const struct token_claims *gw_token_lookup(const char *jwt, int64_t now);
 const struct token_claims *gw_token_remember(const char *jwt, struct token_claims *claims);
 void gw_token_forget_all(void);
 
-/* api.c: authenticates a /api/v4 request through authd and forwards it to its owner. */
-void gw_api(struct http_txn *txn);
+/* api.c: authenticates a /api/v4 request through authd, checks the scope of its route (row; NULL
+ * when none serves it, status then 404 or 405) and forwards it to the row's owner. */
+void gw_api(struct http_txn *txn, const struct route *row, int status);
 
 /* status.c: /-/health, /-/readiness, /metrics. */
 void gw_health(struct http_txn *txn);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cfg.h"
+#include "errors.h"
 #include "gateway.h"
 #include "httpc.h"
 #include "proc.h"
@@ -46,6 +47,7 @@ static const struct proc_role gateway_role = {
 	.check = gw_check_config,
 	.worker_init = gateway_worker_init,
 	.limits = gateway_limits,
+	.error_body = error_server_body,
 	.handler = gw_handle,
 };
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "range.h"
 #include "util.h"
+#include "v2path.h"
 #include "wire.h"
 
 struct proxy {
@@ -48,12 +49,27 @@ proxy_end_client(struct proxy *p)
 	http_txn_end_response(txn);
 }
 
+enum gw_backend
+gw_backend_of(enum route_owner owner)
+{
+	switch (owner) {
+	case ROUTE_AUTHD:
+		return GW_AUTHD;
+	case ROUTE_METAD:
+		return GW_METAD;
+	case ROUTE_BLOBD:
+		return GW_BLOBD;
+	case ROUTE_GATEWAY:
+		break;
+	}
+	fatal("no backend serves the gateway's own routes");
+}
+
 void
 gw_unavailable(struct http_txn *txn, enum gw_backend backend)
 {
-	const char *path = http_txn_request(txn)->path;
 	char *msg = xasprintf("%s is unavailable", gw_backend_names[backend]);
-	if (strncmp(path, "/v2", 3) == 0) {
+	if (v2_is_path(http_txn_request(txn)->path)) {
 		struct http_headers h;
 		headers_init(&h);
 		headers_add(&h, "Retry-After", "5");
@@ -278,6 +294,13 @@ static const struct httpc_handlers backend_handlers = {
 void
 gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_headers *extra)
 {
+	gw_proxy_to(txn, backend, http_txn_request(txn)->target, extra);
+}
+
+void
+gw_proxy_to(struct http_txn *txn, enum gw_backend backend, const char *target,
+            const struct http_headers *extra)
+{
 	struct http_request *req = http_txn_request(txn);
 	if (http_txn_aborted(txn)) {
 		/* The client left while an earlier step (authentication) ran: forwarding now would
@@ -311,7 +334,7 @@ gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_header
 	p->backend = backend;
 	http_txn_on_abort(txn, client_abort, p);
 	http_txn_on_drain(txn, client_drain, p);
-	p->breq = httpc_start(gw.backends[backend], req->method, req->target, &h, body,
+	p->breq = httpc_start(gw.backends[backend], req->method, target, &h, body,
 	                      &backend_handlers, p);
 	headers_clear(&h);
 	if (req->has_body)

@@ -8,6 +8,8 @@
 #include "cfg.h"
 #include "errors.h"
 #include "gateway.h"
+#include "metrics.h"
+#include "routes.h"
 #include "util.h"
 #include "v2path.h"
 
@@ -34,41 +36,36 @@ const char *const gw_backend_names[GW_NBACKENDS] = {
 	[GW_BLOBD] = "blobd",
 };
 
-static const enum gw_route v2_routes[] = {
-	[V2_BASE] = GR_V2_BASE,         [V2_CATALOG] = GR_V2_CATALOG, [V2_BLOB] = GR_V2_BLOB,
-	[V2_UPLOAD] = GR_V2_UPLOAD,     [V2_MANIFEST] = GR_V2_MANIFEST, [V2_TAGS] = GR_V2_TAGS,
-	[V2_REFERRERS] = GR_V2_REFERRERS,
-};
-
+/* A request of the REST API or the token services: the route table says who serves it and what
+ * the gateway checks first. */
 static void
-handle_v2(struct http_txn *txn)
+handle_routed(struct http_txn *txn)
 {
-	struct v2_path vp;
-	if (v2_parse(http_txn_request(txn)->path, &vp) < 0) {
+	struct http_request *req = http_txn_request(txn);
+	struct route_match m;
+	int status;
+	const struct route *row = router_match(routes_public, routes_npublic, req->method, req->path,
+	                                       &m, &status);
+	if (row != NULL)
+		route_match_clear(&m);
+	if (row != NULL && row->check == ROUTE_CHECK_NONE) {
+		http_txn_set_route(txn, metrics_route_id(row->metric));
+		gw_proxy(txn, gw_backend_of(row->owner), NULL);
+	} else if (row != NULL || str_has_prefix(req->path, "/api/v4/")) {
+		http_txn_set_route(txn, GR_API);
+		gw_api(txn, row, status);
+	} else {
 		http_txn_set_route(txn, GR_NOT_FOUND);
-		error_oci(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
-		return;
+		error_gitlab(txn, status, status == 405 ? "405 Method Not Allowed" : "404 Not Found");
 	}
-	http_txn_set_route(txn, v2_routes[vp.kind]);
-	gw_v2(txn, &vp);
-	v2_path_clear(&vp);
 }
 
 void
 gw_handle(struct http_txn *txn, void *arg)
 {
 	const char *path = http_txn_request(txn)->path;
-	if (strcmp(path, "/v2") == 0 || str_has_prefix(path, "/v2/")) {
-		handle_v2(txn);
-	} else if (strcmp(path, "/jwt/auth") == 0) {
-		http_txn_set_route(txn, GR_JWT_AUTH);
-		gw_proxy(txn, GW_AUTHD, NULL);
-	} else if (strcmp(path, "/oauth/token") == 0) {
-		http_txn_set_route(txn, GR_OAUTH);
-		gw_proxy(txn, GW_AUTHD, NULL);
-	} else if (str_has_prefix(path, "/api/v4/")) {
-		http_txn_set_route(txn, GR_API);
-		gw_api(txn);
+	if (v2_is_path(path)) {
+		gw_v2(txn);
 	} else if (strcmp(path, "/-/health") == 0) {
 		http_txn_set_route(txn, GR_HEALTH);
 		gw_health(txn);
@@ -79,8 +76,7 @@ gw_handle(struct http_txn *txn, void *arg)
 		http_txn_set_route(txn, GR_METRICS);
 		gw_metrics(txn);
 	} else {
-		http_txn_set_route(txn, GR_NOT_FOUND);
-		error_gitlab(txn, 404, "404 Not Found");
+		handle_routed(txn);
 	}
 	(void)arg;
 }

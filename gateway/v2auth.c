@@ -14,7 +14,9 @@
 #include "errors.h"
 #include "gateway.h"
 #include "log.h"
+#include "metrics.h"
 #include "names.h"
+#include "routes.h"
 #include "token.h"
 #include "url.h"
 #include "util.h"
@@ -136,22 +138,20 @@ respond_base_ok(struct http_txn *txn)
 	headers_clear(&h);
 }
 
-void
-gw_v2(struct http_txn *txn, const struct v2_path *vp)
+/* Verifies the request's token (or takes it from the cache) and runs the route's check; answers
+ * the challenge otherwise. */
+static void
+authorise(struct http_txn *txn, const struct v2_path *vp, const struct route *row,
+          const char *target)
 {
 	struct http_request *req = http_txn_request(txn);
 	const char *jwt = bearer(txn);
-	unsigned needed = v2_needed_actions(vp->kind, req->method);
 	char *from = mount_source(txn, vp);
 	char *scope = NULL;
-	if (vp->kind == V2_CATALOG)
+	if (vp->name != NULL)
+		scope = scope_text(vp->name, row->need, from);
+	else if (row->need & ACT_STAR)
 		scope = xstrdup("registry:catalog:*");
-	else if (vp->name != NULL)
-		scope = scope_text(vp->name, needed, from);
-	if (vp->name != NULL && !name_valid_repository(vp->name)) {
-		error_oci(txn, 400, OCI_NAME_INVALID, NULL, NULL);
-		goto out;
-	}
 	if (jwt == NULL) {
 		challenge(txn, scope, NULL, NULL, OCI_UNAUTHORIZED);
 		goto out;
@@ -180,40 +180,62 @@ gw_v2(struct http_txn *txn, const struct v2_path *vp)
 	}
 	struct actor actor;
 	actor_from_claims(&actor, claims);
-	if (vp->kind == V2_BASE) {
+	actor.actions = vp->name != NULL ? token_actions(claims, "repository", vp->name)
+	                                 : token_actions(claims, "registry", "catalog") & ACT_STAR;
+	if ((actor.actions & row->need) != row->need) {
+		challenge(txn, scope, "insufficient_scope", NULL, OCI_DENIED);
+	} else if (row->owner == ROUTE_GATEWAY) {
 		respond_base_ok(txn);
-	} else if (vp->kind == V2_CATALOG) {
-		if (!(token_actions(claims, "registry", "catalog") & ACT_STAR)) {
-			challenge(txn, scope, "insufficient_scope", NULL, OCI_DENIED);
-		} else {
-			struct http_headers h;
-			headers_init(&h);
-			actor_to_headers(&actor, &h);
-			gw_proxy(txn, GW_METAD, &h);
-			headers_clear(&h);
-		}
 	} else {
-		actor.actions = token_actions(claims, "repository", vp->name);
-		if ((actor.actions & needed) != needed) {
-			challenge(txn, scope, "insufficient_scope", NULL, OCI_DENIED);
-		} else {
-			/* Without pull on the source the mount is not done: blobd starts an ordinary
-			 * upload (202), which the spec allows, rather than a second challenge. */
-			if (from != NULL)
-				actor.from_actions = token_actions(claims, "repository", from);
-			struct http_headers h;
-			headers_init(&h);
-			actor_to_headers(&actor, &h);
-			if (vp->kind == V2_BLOB && strcmp(req->method, "GET") == 0)
-				headers_set(&h, WIRE_WANT_FD, "1"); /* we serve the file with sendfile() */
-			bool blob = vp->kind == V2_BLOB || vp->kind == V2_UPLOAD;
-			gw_proxy(txn, blob ? GW_BLOBD : GW_METAD, &h);
-			headers_clear(&h);
-		}
+		/* Without pull on the source the mount is not done: blobd starts an ordinary upload
+		 * (202), which the spec allows, rather than a second challenge. */
+		if (from != NULL)
+			actor.from_actions = token_actions(claims, "repository", from);
+		struct http_headers h;
+		headers_init(&h);
+		actor_to_headers(&actor, &h);
+		if (vp->kind == V2_BLOB && strcmp(req->method, "GET") == 0)
+			headers_set(&h, WIRE_WANT_FD, "1"); /* we serve the file with sendfile() */
+		gw_proxy_to(txn, gw_backend_of(row->owner), target, &h);
+		headers_clear(&h);
 	}
 	if (own)
 		token_claims_clear(&fresh);
 out:
 	free(scope);
 	free(from);
+}
+
+void
+gw_v2(struct http_txn *txn)
+{
+	struct http_request *req = http_txn_request(txn);
+	struct v2_path vp;
+	if (v2_parse(req->path, &vp) < 0) {
+		http_txn_set_route(txn, GR_NOT_FOUND);
+		error_oci(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
+		return;
+	}
+	char *target = v2_target(&vp, req->query);
+	size_t plen = strcspn(target, "?");
+	char *path = xstrndup(target, plen);
+	struct route_match m;
+	int status;
+	const struct route *row = router_match(routes_public, routes_npublic, req->method, path, &m,
+	                                       &status);
+	free(path);
+	if (row == NULL) {
+		http_txn_set_route(txn, GR_NOT_FOUND);
+		error_oci(txn, status, status == 405 ? OCI_UNSUPPORTED : OCI_NAME_UNKNOWN,
+		          status == 405 ? NULL : "unknown endpoint", NULL);
+	} else {
+		route_match_clear(&m);
+		http_txn_set_route(txn, metrics_route_id(row->metric));
+		if (vp.name != NULL && !name_valid_repository(vp.name))
+			error_oci(txn, 400, OCI_NAME_INVALID, NULL, NULL);
+		else
+			authorise(txn, &vp, row, target);
+	}
+	free(target);
+	v2_path_clear(&vp);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "rest_db.h"
 #include "json.h"
 #include "metad.h"
 #include "names.h"
@@ -70,41 +71,41 @@ PG_STMT(q_group_transfer, "SELECT * FROM group_transfer($1, $2, $3, $4, $5)");
 static void
 group_read(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	if (tn_found(r, res, "Group"))
-		tn_reply(r, (int)r->num, tn_group_detail_json(r, res, 0));
+	struct rest_req *r = arg;
+	if (rest_found(r, res, "Group"))
+		rest_reply(r, (int)r->num, tn_group_detail_json(r, res, 0));
 }
 
 void
-tn_group_reply(struct tn_req *r, int64_t id, int status)
+tn_group_reply(struct rest_req *r, int64_t id, int status)
 {
 	r->num = status;
-	tn_arg_actor(r);
-	tn_arg_i64(r, id);
-	tn_arg(r, NULL);
-	tn_exec(r, &q_group_get, group_read);
+	rest_arg_actor(r);
+	rest_arg_i64(r, id);
+	rest_arg(r, NULL);
+	rest_exec(r, &q_group_get, group_read, r);
 }
 
 /* GET /groups/:id */
-static void
-group_get(struct tn_req *r)
+void
+groups_get(struct rest_req *r)
 {
 	r->num = 200;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_exec(r, &q_group_get, group_read);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_exec(r, &q_group_get, group_read, r);
 }
 
 /* Answers a page of groups. */
 static void
 groups_listed(PGresult *res, void *arg)
 {
-	tn_reply_list(arg, res, tn_group_json);
+	rest_reply_list(arg, res, tn_group_json);
 }
 
 /* GET /groups, /groups/:id/subgroups, /groups/:id/descendant_groups */
-static void
-groups_list(struct tn_req *r)
+void
+groups_list(struct rest_req *r)
 {
 	static const char *const orders[] = { "name", "path", "id", NULL };
 	const char *order_by, *sort;
@@ -112,100 +113,104 @@ groups_list(struct tn_req *r)
 	int64_t min = 0;
 	int min_level = 0;
 	r->what = "Group";
-	if (tn_page(r) < 0 || tn_order(r, orders, "name", "asc", &order_by, &sort) < 0 ||
-	    tn_bool(r, "all_available", &all_available) < 0 ||
-	    tn_bool(r, "top_level_only", &top) < 0 || tn_bool(r, "owned", &owned) < 0 ||
-	    tn_access_level(r, "min_access_level", &min_level) < 0)
+	if (rest_page(r) < 0 || rest_order(r, orders, "name", "asc", &order_by, &sort) < 0 ||
+	    rest_bool(r, "all_available", &all_available) < 0 ||
+	    rest_bool(r, "top_level_only", &top) < 0 || rest_bool(r, "owned", &owned) < 0 ||
+	    rest_access_level(r, "min_access_level", &min_level) < 0)
 		return;
 	char *skip;
-	if (tn_id_list(r, "skip_groups", &skip) < 0)
+	if (rest_id_list(r, "skip_groups", &skip) < 0)
 		return;
 	min = min_level;
 	if (r->actor.user_id <= 0)
 		all_available = true; /* anonymous callers see public groups */
-	const char *search = tn_str(r, "search");
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_arg(r, scope_names[r->mode]);
-	tn_arg_bool(r, all_available);
-	tn_arg_bool(r, top);
-	tn_arg(r, search && *search ? search : NULL);
-	tn_arg_bool(r, owned && r->actor.user_id > 0);
-	tn_arg_i64_opt(r, min > 0, min);
-	tn_arg(r, order_by);
-	tn_arg(r, sort);
-	tn_arg_i64(r, r->page.per_page);
-	tn_arg_i64(r, gl_page_offset(&r->page));
-	tn_arg(r, skip);
+	const char *search = rest_str(r, "search");
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_arg(r, scope_names[r->mode]);
+	rest_arg_bool(r, all_available);
+	rest_arg_bool(r, top);
+	rest_arg(r, search && *search ? search : NULL);
+	rest_arg_bool(r, owned && r->actor.user_id > 0);
+	rest_arg_i64_opt(r, min > 0, min);
+	rest_arg(r, order_by);
+	rest_arg(r, sort);
+	rest_arg_i64(r, r->page.per_page);
+	rest_arg_i64(r, gl_page_offset(&r->page));
+	rest_arg(r, skip);
 	free(skip);
-	tn_exec(r, &q_groups, groups_listed);
+	rest_exec(r, &q_groups, groups_listed, r);
 }
 
 /* ---- writing ----------------------------------------------------------------------------------- */
 
 /* GitLab's "Failed to save group {:key=>["text"]}" (the model's errors, printed by Ruby). */
 static void
-group_save_failed(struct tn_req *r, const char *key, const char *text)
+group_save_failed(struct rest_req *r, const char *key, const char *text)
 {
 	char *msg = xasprintf("Failed to save group {:%s=>[\"%s\"]}", key, text);
-	tn_fail(r, 400, msg);
+	rest_fail(r, 400, msg);
 	free(msg);
 }
 
-/* The model error of a visibility above the parent's or below what the group contains. */
-static char *
-visibility_error(const char *status, const char *visibility)
+/* Whether a word refuses a group's visibility (the parent's is lower, or something below is
+ * higher). */
+static bool
+refuses_visibility(enum status_word s)
 {
-	if (strcmp(status, "visibility_parent") == 0)
-		return xasprintf("%s is not allowed since the parent group has a lower visibility.",
-		                 visibility);
-	if (strcmp(status, "visibility_subgroups") == 0)
-		return xasprintf("%s is not allowed since there are sub-groups with higher visibility.",
-		                 visibility);
-	return xasprintf("%s is not allowed since this group contains projects with higher "
-	                 "visibility.",
-	                 visibility);
+	return s == STATUS_visibility_parent || s == STATUS_visibility_subgroups ||
+	       s == STATUS_visibility_projects;
 }
 
-/* Maps group_create()'s status onto GitLab's answer. */
+/* The model error of such a word: the visibility refused, then why. Caller frees. */
+static char *
+visibility_error(enum status_word s, const char *visibility)
+{
+	char *why = status_text(s, NULL);
+	char *text = xasprintf("%s %s", visibility, why);
+	free(why);
+	return text;
+}
+
+/* Maps group_create()'s status onto GitLab's answer: its refusals in "Failed to save group". */
 static void
 group_created(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	const char *status = tn_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0) {
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
-	} else if (strcmp(status, "parent_not_found") == 0) {
-		tn_not_found(r, NULL);
-	} else if (strcmp(status, "path_taken") == 0) {
-		group_save_failed(r, "path", "has already been taken");
-	} else {
-		const char *vis = tn_str(r, "visibility");
-		char *text = visibility_error(status, vis ? vis : "private");
-		group_save_failed(r, "visibility_level", text);
+	} else if (s == STATUS_path_taken) {
+		char *text = status_text(s, NULL);
+		group_save_failed(r, status_entry(s)->field, text);
 		free(text);
+	} else if (refuses_visibility(s)) {
+		const char *vis = rest_str(r, "visibility");
+		char *text = visibility_error(s, vis ? vis : "private");
+		group_save_failed(r, status_entry(s)->field, text);
+		free(text);
+	} else {
+		rest_status_answer(r, res, s);
 	}
 }
 
 /* POST /groups */
-static void
-group_create(struct tn_req *r)
+void
+groups_create(struct rest_req *r)
 {
 	r->what = "Group";
-	if (!tn_require_user(r))
+	if (!rest_require_user(r))
 		return;
-	const char *name = tn_str(r, "name"), *path = tn_str(r, "path"), *vis, *why;
+	const char *name = rest_str(r, "name"), *path = rest_str(r, "path"), *vis, *why;
 	if (name == NULL || path == NULL) {
-		tn_fail_param(r, name == NULL && path == NULL ? "name is missing, path is missing"
+		rest_fail_param(r, name == NULL && path == NULL ? "name is missing, path is missing"
 		                 : name == NULL               ? "name is missing"
 		                                              : "path is missing");
 		return;
 	}
 	int64_t parent = 0;
-	int has_parent = tn_int(r, "parent_id", &parent);
-	if (has_parent < 0 || tn_enum(r, "visibility", visibilities, &vis) < 0)
+	int has_parent = rest_int(r, "parent_id", &parent);
+	if (has_parent < 0 || rest_enum(r, "visibility", visibilities, &vis) < 0)
 		return;
 	if (!tn_valid_group_name(name, &why)) {
 		group_save_failed(r, "name", why);
@@ -215,74 +220,72 @@ group_create(struct tn_req *r)
 		group_save_failed(r, "path", tn_path_message);
 		return;
 	}
-	const char *description = tn_str(r, "description");
+	const char *description = rest_str(r, "description");
 	if (description != NULL && tn_chars(description) > TN_DESCRIPTION_MAX) {
 		group_save_failed(r, "description", tn_description_message);
 		return;
 	}
-	tn_arg_actor(r);
-	tn_arg(r, name);
-	tn_arg(r, path);
-	tn_arg_i64_opt(r, has_parent, parent);
-	tn_arg(r, vis);
-	tn_arg(r, description);
-	tn_exec(r, &q_group_create, group_created);
+	rest_arg_actor(r);
+	rest_arg(r, name);
+	rest_arg(r, path);
+	rest_arg_i64_opt(r, has_parent, parent);
+	rest_arg(r, vis);
+	rest_arg(r, description);
+	rest_exec(r, &q_group_create, group_created, r);
 }
 
 /* Maps group_update()'s status onto GitLab's answer. */
 static void
 group_updated(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	const char *status = tn_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0) {
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), 200);
-	} else if (strcmp(status, "path_taken") == 0) {
-		tn_fail_validation(r, "path", "has already been taken");
-	} else {
-		char *text = visibility_error(status, tn_str(r, "visibility"));
-		tn_fail_validation(r, "visibility_level", text);
+	} else if (refuses_visibility(s)) {
+		char *text = visibility_error(s, rest_str(r, "visibility"));
+		rest_fail_validation(r, status_entry(s)->field, text);
 		free(text);
+	} else {
+		rest_status_answer(r, res, s);
 	}
 }
 
 /* PUT /groups/:id */
-static void
-group_update(struct tn_req *r)
+void
+groups_update(struct rest_req *r)
 {
 	r->what = "Group";
-	if (!tn_require_user(r))
+	if (!rest_require_user(r))
 		return;
-	const char *name = tn_str(r, "name"), *path = tn_str(r, "path"), *vis, *why;
-	if (tn_enum(r, "visibility", visibilities, &vis) < 0)
+	const char *name = rest_str(r, "name"), *path = rest_str(r, "path"), *vis, *why;
+	if (rest_enum(r, "visibility", visibilities, &vis) < 0)
 		return;
 	if (name != NULL && !tn_valid_group_name(name, &why)) {
-		tn_fail_validation(r, "name", why);
+		rest_fail_validation(r, "name", why);
 		return;
 	}
 	if (path != NULL && !name_valid_path(path)) {
-		tn_fail_validation(r, "path", tn_path_message);
+		rest_fail_validation(r, "path", tn_path_message);
 		return;
 	}
-	const char *description = tn_str(r, "description");
+	const char *description = rest_str(r, "description");
 	if (description != NULL && tn_chars(description) > TN_DESCRIPTION_MAX) {
-		tn_fail_validation(r, "description", tn_description_message);
+		rest_fail_validation(r, "description", tn_description_message);
 		return;
 	}
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_arg(r, name);
-	tn_arg(r, path);
-	tn_arg(r, vis);
-	tn_arg(r, description);
-	tn_exec(r, &q_group_update, group_updated);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_arg(r, name);
+	rest_arg(r, path);
+	rest_arg(r, vis);
+	rest_arg(r, description);
+	rest_exec(r, &q_group_update, group_updated, r);
 }
 
 /* DELETE /groups/:id */
-static void
-group_delete(struct tn_req *r)
+void
+groups_delete(struct rest_req *r)
 {
 	r->what = "Group";
 	tn_delete(r, &q_group_delete);
@@ -292,121 +295,56 @@ group_delete(struct tn_req *r)
 static void
 group_transferred(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	const char *status = tn_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0) {
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
 		bool post = strcmp(http_txn_request(r->txn)->method, "POST") == 0;
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), post ? 201 : 200);
-	} else if (strcmp(status, "target_not_found") == 0) {
-		tn_not_found(r, NULL);
+	} else if (s != STATUS_NONE && status_entry(s)->http == 400) {
+		/* the transfers a group cannot make, as GitLab words them */
+		rest_status_framed(r, res, s, "Transfer failed: %s");
 	} else {
-		char *msg = xasprintf("Transfer failed: %s", pg_get(res, 0, "detail"));
-		tn_fail(r, 400, msg);
-		free(msg);
+		rest_status_answer(r, res, s);
 	}
 }
 
 /* POST (or PUT) /groups/:id/transfer: under group_id, or to the top level without it. */
-static void
-group_transfer(struct tn_req *r)
+void
+groups_transfer(struct rest_req *r)
 {
 	r->what = "Group";
-	if (!tn_require_user(r))
+	if (!rest_require_user(r))
 		return;
 	int64_t target = 0;
-	int has_target = tn_int(r, "group_id", &target);
+	int has_target = rest_int(r, "group_id", &target);
 	if (has_target < 0)
 		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_arg_i64_opt(r, has_target, target);
-	tn_exec(r, &q_group_transfer, group_transferred);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_arg_i64_opt(r, has_target, target);
+	rest_exec(r, &q_group_transfer, group_transferred, r);
 }
 
-/* ---- routes ------------------------------------------------------------------------------------ */
+/* ---- subgroups --------------------------------------------------------------------------------- */
 
-/* Route entry points: each starts a request with the step that serves it. */
+/* Lists the groups below :id. */
 static void
-h_list(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, NULL, NULL, groups_list);
-}
-
-/* Lists the groups below r->id. */
-static void
-start_scoped(struct tn_req *r, enum list_scope scope)
+list_scoped(struct rest_req *r, enum list_scope scope)
 {
 	r->mode = scope;
 	groups_list(r);
 }
 
 /* GET /groups/:id/subgroups: direct children. */
-static void
-subgroups_list(struct tn_req *r)
+void
+groups_subgroups(struct rest_req *r)
 {
-	start_scoped(r, LIST_CHILDREN);
+	list_scoped(r, LIST_CHILDREN);
 }
 
 /* GET /groups/:id/descendant_groups: every group below. */
-static void
-descendants_list(struct tn_req *r)
+void
+groups_descendants(struct rest_req *r)
 {
-	start_scoped(r, LIST_DESCENDANTS);
+	list_scoped(r, LIST_DESCENDANTS);
 }
-
-static void
-h_subgroups(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, subgroups_list);
-}
-
-static void
-h_descendants(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, descendants_list);
-}
-
-static void
-h_create(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, NULL, NULL, group_create);
-}
-
-static void
-h_get(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, group_get);
-}
-
-static void
-h_update(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, group_update);
-}
-
-static void
-h_delete(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, group_delete);
-}
-
-static void
-h_transfer(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, group_transfer);
-}
-
-const struct route tn_group_routes[] = {
-	{ "GET", "/api/v4/groups", h_list, "api_groups" },
-	{ "POST", "/api/v4/groups", h_create, "api_groups" },
-	{ "GET", "/api/v4/groups/:id", h_get, "api_group" },
-	{ "PUT", "/api/v4/groups/:id", h_update, "api_group" },
-	{ "DELETE", "/api/v4/groups/:id", h_delete, "api_group" },
-	{ "GET", "/api/v4/groups/:id/subgroups", h_subgroups, "api_group_subgroups" },
-	{ "GET", "/api/v4/groups/:id/descendant_groups", h_descendants, "api_group_subgroups" },
-	{ "POST", "/api/v4/groups/:id/transfer", h_transfer, "api_group_transfer" },
-	{ "PUT", "/api/v4/groups/:id/transfer", h_transfer, "api_group_transfer" },
-};
-const size_t tn_group_nroutes = nitems(tn_group_routes);

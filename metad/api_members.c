@@ -10,6 +10,7 @@
 #include "http.h"
 #include "json.h"
 #include "metad.h"
+#include "rest_db.h"
 #include "tenancy.h"
 #include "util.h"
 
@@ -51,20 +52,20 @@ PG_STMT(q_member_remove, "SELECT member_remove($1, $2, $3, $4, $5, $6) AS status
 
 /* The source kind as member_source() names it. */
 static const char *
-kind(const struct tn_req *r)
+kind(const struct rest_req *r)
 {
 	return r->mode & MEMBERS_GROUP ? "group" : "project";
 }
 
 /* Starts any members request: signed in, the source named, the member's id read. */
 static bool
-member_begin(struct tn_req *r, int64_t *user)
+member_begin(struct rest_req *r, int64_t *user)
 {
 	r->what = r->mode & MEMBERS_GROUP ? "Group" : "Project";
-	if (!tn_require_user(r))
+	if (!rest_require_user(r))
 		return false;
-	if (user != NULL && str_to_i64(r->sub, 1, INT64_MAX, user) < 0) {
-		tn_fail_param(r, "user_id is invalid");
+	if (user != NULL && str_to_i64(rest_param(r, "user_id"), 1, INT64_MAX, user) < 0) {
+		rest_fail_param(r, "user_id is invalid");
 		return false;
 	}
 	return true;
@@ -72,72 +73,72 @@ member_begin(struct tn_req *r, int64_t *user)
 
 /* The first arguments of every members statement: the caller, the source's kind and reference. */
 static void
-source_args(struct tn_req *r)
+source_args(struct rest_req *r)
 {
-	tn_arg_actor(r);
-	tn_arg(r, kind(r));
-	tn_arg_ref(r, r->id);
+	rest_arg_actor(r);
+	rest_arg(r, kind(r));
+	rest_arg_ref(r, rest_param(r, "id"));
 }
 
 /* Arguments of q_members after the page: one user or all, and the page itself. */
 static void
-members_args(struct tn_req *r, const char *search, const char *ids, int64_t user)
+members_args(struct rest_req *r, const char *search, const char *ids, int64_t user)
 {
 	source_args(r);
-	tn_arg(r, search && *search ? search : NULL);
-	tn_arg(r, ids);
-	tn_arg_i64_opt(r, user > 0, user);
-	tn_arg_bool(r, (r->mode & MEMBERS_ALL) != 0);
-	tn_arg_i64(r, user > 0 ? 1 : r->page.per_page);
-	tn_arg_i64(r, user > 0 ? 0 : gl_page_offset(&r->page));
+	rest_arg(r, search && *search ? search : NULL);
+	rest_arg(r, ids);
+	rest_arg_i64_opt(r, user > 0, user);
+	rest_arg_bool(r, (r->mode & MEMBERS_ALL) != 0);
+	rest_arg_i64(r, user > 0 ? 1 : r->page.per_page);
+	rest_arg_i64(r, user > 0 ? 0 : gl_page_offset(&r->page));
 }
 
 /* Answers a page of members. */
 static void
 members_listed(PGresult *res, void *arg)
 {
-	tn_reply_list(arg, res, tn_member_json);
+	rest_reply_list(arg, res, tn_member_json);
 }
 
 /* GET /(projects|groups)/:id/members[/all] */
 static void
-members_list(struct tn_req *r)
+members_list(struct rest_req *r)
 {
 	char *ids;
-	if (!member_begin(r, NULL) || tn_page(r) < 0 || tn_id_list(r, "user_ids", &ids) < 0)
+	if (!member_begin(r, NULL) || rest_page(r) < 0 || rest_id_list(r, "user_ids", &ids) < 0)
 		return;
-	members_args(r, tn_str(r, "query"), ids, 0);
+	members_args(r, rest_str(r, "query"), ids, 0);
 	free(ids);
-	tn_exec(r, &q_members, members_listed);
+	rest_exec(r, &q_members, members_listed, r);
 }
 
 /* Answers with one member, 404 "Not found" when not one. */
 static void
 member_read(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	if (!tn_list_ok(r, res))
+	struct rest_req *r = arg;
+	if (!rest_list_ok(r, res))
 		return;
 	if (pg_get(res, 0, "id") == NULL) {
-		tn_fail(r, 404, "404 Not found");
+		rest_fail(r, 404, "404 Not found");
 		return;
 	}
-	tn_reply(r, r->num ? (int)r->num : 200, tn_member_json(r, res, 0));
+	rest_reply(r, r->num ? (int)r->num : 200, tn_member_json(r, res, 0));
 }
 
 /* Reads one member back: GET .../members[/all]/:user_id, and after a write. */
 static void
-member_fetch(struct tn_req *r, int64_t user, int status)
+member_fetch(struct rest_req *r, int64_t user, int status)
 {
 	r->num = status;
 	r->page.per_page = 1;
 	members_args(r, NULL, NULL, user);
-	tn_exec(r, &q_members, member_read);
+	rest_exec(r, &q_members, member_read, r);
 }
 
 /* GET .../members[/all]/:user_id */
 static void
-member_get(struct tn_req *r)
+member_get(struct rest_req *r)
 {
 	int64_t user;
 	if (!member_begin(r, &user))
@@ -147,29 +148,12 @@ member_get(struct tn_req *r)
 
 /* Answers a failed query or a refusal of the member functions; false when their status is "ok". */
 static bool
-member_failed(struct tn_req *r, PGresult *res)
+member_failed(struct rest_req *r, PGresult *res)
 {
-	const char *status = tn_status(r, res);
-	if (status == NULL)
-		return true;
-	if (strcmp(status, "ok") == 0)
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
 		return false;
-	if (strcmp(status, "last_owner") == 0) {
-		tn_fail(r, 403, "403 Forbidden");
-	} else if (strcmp(status, "exists") == 0) {
-		tn_fail(r, 409, "Member already exists");
-	} else if (strcmp(status, "user_not_found") == 0) {
-		tn_not_found(r, "User");
-	} else if (strcmp(status, "member_not_found") == 0) {
-		tn_fail(r, 404, "404 Not found");
-	} else if (strcmp(status, "expires_past") == 0) {
-		tn_fail_validation(r, "expires_at", "cannot be a date in the past");
-	} else {
-		char *text = xasprintf("should be greater than or equal to %s",
-		                       pg_get(res, 0, "detail"));
-		tn_fail_validation(r, "access_level", text);
-		free(text);
-	}
+	rest_status_answer(r, res, s);
 	return true;
 }
 
@@ -177,7 +161,7 @@ member_failed(struct tn_req *r, PGresult *res)
 static void
 member_added(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
+	struct rest_req *r = arg;
 	if (!member_failed(r, res)) {
 		r->mode &= ~MEMBERS_ALL;
 		member_fetch(r, r->num, 201);
@@ -186,22 +170,22 @@ member_added(PGresult *res, void *arg)
 
 /* Reads user_id and access_level (both required) and expires_at; -1 when answered. */
 static int
-member_fields(struct tn_req *r, bool want_user, int64_t *user, int *level, const char **expires,
+member_fields(struct rest_req *r, bool want_user, int64_t *user, int *level, const char **expires,
               int *has_expires)
 {
-	int has_user = want_user ? tn_int(r, "user_id", user) : 1;
+	int has_user = want_user ? rest_int(r, "user_id", user) : 1;
 	if (has_user < 0)
 		return -1;
-	int has_level = tn_access_level(r, "access_level", level);
+	int has_level = rest_access_level(r, "access_level", level);
 	if (has_level < 0)
 		return -1;
 	if (!has_user || !has_level) {
-		tn_fail_param(r, !has_user && !has_level ? "user_id is missing, access_level is missing"
+		rest_fail_param(r, !has_user && !has_level ? "user_id is missing, access_level is missing"
 		                 : !has_user            ? "user_id is missing"
 		                                        : "access_level is missing");
 		return -1;
 	}
-	*has_expires = tn_date(r, "expires_at", expires);
+	*has_expires = rest_date(r, "expires_at", expires);
 	return *has_expires < 0 ? -1 : 0;
 }
 
@@ -209,14 +193,14 @@ member_fields(struct tn_req *r, bool want_user, int64_t *user, int *level, const
 static void
 member_updated(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
+	struct rest_req *r = arg;
 	if (!member_failed(r, res))
 		member_fetch(r, r->num, 200);
 }
 
 /* Adds a member (user_id from the body) or changes one (:user_id): role and expiry. */
 static void
-member_write(struct tn_req *r, bool add)
+member_write(struct rest_req *r, bool add)
 {
 	int64_t user;
 	int level, has_expires;
@@ -226,24 +210,24 @@ member_write(struct tn_req *r, bool add)
 		return;
 	r->num = user;
 	source_args(r);
-	tn_arg_i64(r, user);
-	tn_arg_i64(r, level);
+	rest_arg_i64(r, user);
+	rest_arg_i64(r, level);
 	if (!add)
-		tn_arg_bool(r, has_expires == 1); /* an update changes the expiry only when given */
-	tn_arg(r, expires);
-	tn_exec(r, add ? &q_member_add : &q_member_update, add ? member_added : member_updated);
+		rest_arg_bool(r, has_expires == 1); /* an update changes the expiry only when given */
+	rest_arg(r, expires);
+	rest_exec(r, add ? &q_member_add : &q_member_update, add ? member_added : member_updated, r);
 }
 
 /* POST /(projects|groups)/:id/members */
 static void
-member_add(struct tn_req *r)
+member_add(struct rest_req *r)
 {
 	member_write(r, true);
 }
 
 /* PUT /(projects|groups)/:id/members/:user_id */
 static void
-member_update(struct tn_req *r)
+member_update(struct rest_req *r)
 {
 	member_write(r, false);
 }
@@ -252,67 +236,44 @@ member_update(struct tn_req *r)
 static void
 member_removed(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
+	struct rest_req *r = arg;
 	if (!member_failed(r, res))
-		tn_reply_empty(r, 204);
+		rest_reply_empty(r, 204);
 }
 
 /* DELETE /(projects|groups)/:id/members/:user_id */
 static void
-member_remove(struct tn_req *r)
+member_remove(struct rest_req *r)
 {
 	int64_t user;
 	if (!member_begin(r, &user))
 		return;
 	source_args(r);
-	tn_arg_i64(r, user);
-	tn_exec(r, &q_member_remove, member_removed);
+	rest_arg_i64(r, user);
+	rest_exec(r, &q_member_remove, member_removed, r);
 }
 
-/* ---- routes ------------------------------------------------------------------------------------ */
+/* ---- the handlers ---------------------------------------------------------------------------- */
 
-/* One entry point per (action, source, depth): each sets r->mode and runs the action. */
-#define MEMBER_ENTRY(fn, action, mode_bits)                                                        \
-	static void fn##_run(struct tn_req *r)                                                     \
+/* One handler per (action, source, depth): each sets r->mode and runs the action. */
+#define MEMBER_HANDLER(fn, action, mode_bits)                                                      \
+	void fn(struct rest_req *r)                                                                \
 	{                                                                                          \
 		r->mode = (mode_bits);                                                             \
 		action(r);                                                                         \
-	}                                                                                          \
-	static void fn(struct http_txn *txn, const struct route_match *m)                          \
-	{                                                                                          \
-		tn_start(txn, m, "id", "user_id", fn##_run);                                       \
 	}
 
-MEMBER_ENTRY(h_project_list, members_list, 0)
-MEMBER_ENTRY(h_project_list_all, members_list, MEMBERS_ALL)
-MEMBER_ENTRY(h_project_get, member_get, 0)
-MEMBER_ENTRY(h_project_get_all, member_get, MEMBERS_ALL)
-MEMBER_ENTRY(h_project_add, member_add, 0)
-MEMBER_ENTRY(h_project_update, member_update, 0)
-MEMBER_ENTRY(h_project_remove, member_remove, 0)
-MEMBER_ENTRY(h_group_list, members_list, MEMBERS_GROUP)
-MEMBER_ENTRY(h_group_list_all, members_list, MEMBERS_GROUP | MEMBERS_ALL)
-MEMBER_ENTRY(h_group_get, member_get, MEMBERS_GROUP)
-MEMBER_ENTRY(h_group_get_all, member_get, MEMBERS_GROUP | MEMBERS_ALL)
-MEMBER_ENTRY(h_group_add, member_add, MEMBERS_GROUP)
-MEMBER_ENTRY(h_group_update, member_update, MEMBERS_GROUP)
-MEMBER_ENTRY(h_group_remove, member_remove, MEMBERS_GROUP)
-
-/* "members/all" comes before "members/:user_id", which would take it otherwise. */
-const struct route tn_member_routes[] = {
-	{ "GET", "/api/v4/projects/:id/members", h_project_list, "api_members" },
-	{ "POST", "/api/v4/projects/:id/members", h_project_add, "api_members" },
-	{ "GET", "/api/v4/projects/:id/members/all", h_project_list_all, "api_members" },
-	{ "GET", "/api/v4/projects/:id/members/all/:user_id", h_project_get_all, "api_member" },
-	{ "GET", "/api/v4/projects/:id/members/:user_id", h_project_get, "api_member" },
-	{ "PUT", "/api/v4/projects/:id/members/:user_id", h_project_update, "api_member" },
-	{ "DELETE", "/api/v4/projects/:id/members/:user_id", h_project_remove, "api_member" },
-	{ "GET", "/api/v4/groups/:id/members", h_group_list, "api_members" },
-	{ "POST", "/api/v4/groups/:id/members", h_group_add, "api_members" },
-	{ "GET", "/api/v4/groups/:id/members/all", h_group_list_all, "api_members" },
-	{ "GET", "/api/v4/groups/:id/members/all/:user_id", h_group_get_all, "api_member" },
-	{ "GET", "/api/v4/groups/:id/members/:user_id", h_group_get, "api_member" },
-	{ "PUT", "/api/v4/groups/:id/members/:user_id", h_group_update, "api_member" },
-	{ "DELETE", "/api/v4/groups/:id/members/:user_id", h_group_remove, "api_member" },
-};
-const size_t tn_member_nroutes = nitems(tn_member_routes);
+MEMBER_HANDLER(members_project_list, members_list, 0)
+MEMBER_HANDLER(members_project_list_all, members_list, MEMBERS_ALL)
+MEMBER_HANDLER(members_project_get, member_get, 0)
+MEMBER_HANDLER(members_project_get_all, member_get, MEMBERS_ALL)
+MEMBER_HANDLER(members_project_add, member_add, 0)
+MEMBER_HANDLER(members_project_update, member_update, 0)
+MEMBER_HANDLER(members_project_remove, member_remove, 0)
+MEMBER_HANDLER(members_group_list, members_list, MEMBERS_GROUP)
+MEMBER_HANDLER(members_group_list_all, members_list, MEMBERS_GROUP | MEMBERS_ALL)
+MEMBER_HANDLER(members_group_get, member_get, MEMBERS_GROUP)
+MEMBER_HANDLER(members_group_get_all, member_get, MEMBERS_GROUP | MEMBERS_ALL)
+MEMBER_HANDLER(members_group_add, member_add, MEMBERS_GROUP)
+MEMBER_HANDLER(members_group_update, member_update, MEMBERS_GROUP)
+MEMBER_HANDLER(members_group_remove, member_remove, MEMBERS_GROUP)

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "json.h"
 #include "metad.h"
+#include "rest_db.h"
 #include "tenancy.h"
 #include "util.h"
 
@@ -38,54 +39,55 @@ PG_STMT(q_namespace_exists, "SELECT * FROM namespace_exists($1, $2)");
 static void
 namespaces_listed(PGresult *res, void *arg)
 {
-	tn_reply_list(arg, res, tn_namespace_json);
+	rest_reply_list(arg, res, tn_namespace_json);
 }
 
 /* GET /namespaces */
-static void
-namespaces_list(struct tn_req *r)
+void
+namespaces_list(struct rest_req *r)
 {
+	r->what = "Project";
 	bool owned = false, top = false;
-	if (!tn_require_user(r) || tn_page(r) < 0 || tn_bool(r, "owned_only", &owned) < 0 ||
-	    tn_bool(r, "top_level_only", &top) < 0)
+	if (!rest_require_user(r) || rest_page(r) < 0 || rest_bool(r, "owned_only", &owned) < 0 ||
+	    rest_bool(r, "top_level_only", &top) < 0)
 		return;
-	const char *search = tn_str(r, "search");
-	tn_arg_actor(r);
-	tn_arg_bool(r, owned);
-	tn_arg(r, search && *search ? search : NULL);
-	tn_arg_bool(r, top);
-	tn_arg_i64(r, r->page.per_page);
-	tn_arg_i64(r, gl_page_offset(&r->page));
-	tn_exec(r, &q_namespaces, namespaces_listed);
+	const char *search = rest_str(r, "search");
+	rest_arg_actor(r);
+	rest_arg_bool(r, owned);
+	rest_arg(r, search && *search ? search : NULL);
+	rest_arg_bool(r, top);
+	rest_arg_i64(r, r->page.per_page);
+	rest_arg_i64(r, gl_page_offset(&r->page));
+	rest_exec(r, &q_namespaces, namespaces_listed, r);
 }
 
 /* Answers with one namespace, or 404. */
 static void
 namespace_read(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	if (tn_found(r, res, "Namespace"))
-		tn_reply(r, 200, tn_namespace_json(r, res, 0));
+	struct rest_req *r = arg;
+	if (rest_found(r, res, "Namespace"))
+		rest_reply(r, 200, tn_namespace_json(r, res, 0));
 }
 
 /* GET /namespaces/:id (an id or a full path) */
-static void
-namespace_get(struct tn_req *r)
+void
+namespaces_get(struct rest_req *r)
 {
-	if (!tn_require_user(r))
+	if (!rest_require_user(r))
 		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_exec(r, &q_namespace_get, namespace_read);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_exec(r, &q_namespace_get, namespace_read, r);
 }
 
 /* Answers {"exists": bool, "suggests": [a free path]} (suggests empty when the path is free). */
 static void
 namespace_exists_read(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
+	struct rest_req *r = arg;
 	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
+		rest_db_error(r, res);
 		return;
 	}
 	json_object *o = json_object_new_object();
@@ -96,45 +98,20 @@ namespace_exists_read(PGresult *res, void *arg)
 	if (s != NULL)
 		json_object_array_add(suggests, json_object_new_string(s));
 	json_object_object_add(o, "suggests", suggests);
-	tn_reply(r, 200, o);
+	rest_reply(r, 200, o);
 }
 
 /* GET /namespaces/:namespace/exists: among the top-level namespaces, or parent_id's children. */
-static void
-namespace_exists(struct tn_req *r)
+void
+namespaces_exists(struct rest_req *r)
 {
 	int64_t parent = 0;
 	int has_parent;
-	if (!tn_require_user(r) || (has_parent = tn_int(r, "parent_id", &parent)) < 0)
+	if (!rest_require_user(r) || (has_parent = rest_int(r, "parent_id", &parent)) < 0)
 		return;
 	/* a path that is not text names nothing: "" matches no namespace */
-	tn_arg(r, gl_params_is_text(r->id, strlen(r->id)) ? r->id : "");
-	tn_arg_i64_opt(r, has_parent, parent);
-	tn_exec(r, &q_namespace_exists, namespace_exists_read);
+	const char *path = rest_param(r, "id");
+	rest_arg(r, gl_params_is_text(path, strlen(path)) ? path : "");
+	rest_arg_i64_opt(r, has_parent, parent);
+	rest_exec(r, &q_namespace_exists, namespace_exists_read, r);
 }
-
-/* Route entry points. */
-static void
-h_list(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, NULL, NULL, namespaces_list);
-}
-
-static void
-h_get(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, namespace_get);
-}
-
-static void
-h_exists(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, namespace_exists);
-}
-
-const struct route tn_namespace_routes[] = {
-	{ "GET", "/api/v4/namespaces", h_list, "api_namespaces" },
-	{ "GET", "/api/v4/namespaces/:id", h_get, "api_namespace" },
-	{ "GET", "/api/v4/namespaces/:id/exists", h_exists, "api_namespace_exists" },
-};
-const size_t tn_namespace_nroutes = nitems(tn_namespace_routes);

@@ -10,6 +10,7 @@
 #include "http.h"
 #include "json.h"
 #include "metad.h"
+#include "rest_db.h"
 #include "names.h"
 #include "tenancy.h"
 #include "util.h"
@@ -103,43 +104,43 @@ PG_STMT(q_project_to_group,
 static void
 project_read(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	if (tn_found(r, res, "Project"))
-		tn_reply(r, (int)r->num, tn_project_json(r, res, 0, (enum tn_project_shape)r->mode));
+	struct rest_req *r = arg;
+	if (rest_found(r, res, "Project"))
+		rest_reply(r, (int)r->num, tn_project_json(r, res, 0, (enum tn_project_shape)r->mode));
 }
 
 void
-tn_project_reply(struct tn_req *r, int64_t id, int status)
+tn_project_reply(struct rest_req *r, int64_t id, int status)
 {
 	r->num = status;
 	r->mode = TN_PROJECT_WITH_ACCESS;
-	tn_arg_actor(r);
-	tn_arg_i64(r, id);
-	tn_arg(r, NULL);
-	tn_exec(r, &q_project_get, project_read);
+	rest_arg_actor(r);
+	rest_arg_i64(r, id);
+	rest_arg(r, NULL);
+	rest_exec(r, &q_project_get, project_read, r);
 }
 
 /* GET /projects/:id */
-static void
-project_get(struct tn_req *r)
+void
+projects_get(struct rest_req *r)
 {
 	r->num = 200;
 	/* anonymous callers get the basic shape, as GitLab gives them */
 	r->mode = r->actor.user_id > 0 ? TN_PROJECT_WITH_ACCESS : TN_PROJECT_BASIC;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_exec(r, &q_project_get, project_read);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_exec(r, &q_project_get, project_read, r);
 }
 
 /* List item builders: the basic shape (simple=true, anonymous), the full one. */
 static json_object *
-build_basic(struct tn_req *r, PGresult *res, int row)
+build_basic(struct rest_req *r, const PGresult *res, int row)
 {
 	return tn_project_json(r, res, row, TN_PROJECT_BASIC);
 }
 
 static json_object *
-build_full(struct tn_req *r, PGresult *res, int row)
+build_full(struct rest_req *r, const PGresult *res, int row)
 {
 	return tn_project_json(r, res, row, TN_PROJECT_WITH_ACCESS);
 }
@@ -148,13 +149,13 @@ build_full(struct tn_req *r, PGresult *res, int row)
 static void
 projects_listed(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	tn_reply_list(r, res, r->num ? build_basic : build_full);
+	struct rest_req *r = arg;
+	rest_reply_list(r, res, r->num ? build_basic : build_full);
 }
 
 /* GET /projects, /groups/:id/projects, /users/:user_id/projects */
-static void
-projects_list(struct tn_req *r)
+void
+projects_list(struct rest_req *r)
 {
 	static const char *const orders[] = { "id",         "name",       "path",
 		                              "created_at", "updated_at", "last_activity_at",
@@ -166,36 +167,36 @@ projects_list(struct tn_req *r)
 	int64_t after = 0, before = 0;
 	int has_after, has_before;
 	r->what = r->mode == LIST_GROUP ? "Group" : r->mode == LIST_USER ? "User" : "Project";
-	if (tn_page(r) < 0 ||
-	    tn_order(r, orders, "created_at", "desc", &order_by, &sort) < 0 ||
-	    tn_bool(r, "include_subgroups", &subgroups) < 0 ||
-	    tn_bool(r, "membership", &membership) < 0 || tn_bool(r, "owned", &owned) < 0 ||
-	    tn_bool(r, "simple", &simple) < 0 || tn_bool(r, "search_namespaces", &search_ns) < 0 ||
-	    tn_enum(r, "visibility", visibilities, &vis) < 0 ||
-	    tn_access_level(r, "min_access_level", &min) < 0 ||
-	    (has_after = tn_int(r, "id_after", &after)) < 0 ||
-	    (has_before = tn_int(r, "id_before", &before)) < 0)
+	if (rest_page(r) < 0 ||
+	    rest_order(r, orders, "created_at", "desc", &order_by, &sort) < 0 ||
+	    rest_bool(r, "include_subgroups", &subgroups) < 0 ||
+	    rest_bool(r, "membership", &membership) < 0 || rest_bool(r, "owned", &owned) < 0 ||
+	    rest_bool(r, "simple", &simple) < 0 || rest_bool(r, "search_namespaces", &search_ns) < 0 ||
+	    rest_enum(r, "visibility", visibilities, &vis) < 0 ||
+	    rest_access_level(r, "min_access_level", &min) < 0 ||
+	    (has_after = rest_int(r, "id_after", &after)) < 0 ||
+	    (has_before = rest_int(r, "id_before", &before)) < 0)
 		return;
 	/* anonymous callers get the simple shape, as GitLab gives them */
 	r->num = simple || r->actor.user_id <= 0;
-	const char *search = tn_str(r, "search");
-	tn_arg_actor(r);
-	tn_arg(r, scope_names[r->mode]);
-	tn_arg_ref(r, r->id);
-	tn_arg_bool(r, subgroups);
-	tn_arg_bool(r, membership && r->actor.user_id > 0);
-	tn_arg_bool(r, owned && r->actor.user_id > 0);
-	tn_arg(r, search && *search ? search : NULL);
-	tn_arg_bool(r, search_ns);
-	tn_arg(r, vis);
-	tn_arg_i64_opt(r, min > 0, min);
-	tn_arg_i64_opt(r, has_after, after);
-	tn_arg_i64_opt(r, has_before, before);
-	tn_arg(r, order_by);
-	tn_arg(r, sort);
-	tn_arg_i64(r, r->page.per_page);
-	tn_arg_i64(r, gl_page_offset(&r->page));
-	tn_exec(r, r->mode == LIST_ALL ? &q_projects : &q_projects_scoped, projects_listed);
+	const char *search = rest_str(r, "search");
+	rest_arg_actor(r);
+	rest_arg(r, scope_names[r->mode]);
+	rest_arg_ref(r, rest_param(r, r->mode == LIST_USER ? "user_id" : "id"));
+	rest_arg_bool(r, subgroups);
+	rest_arg_bool(r, membership && r->actor.user_id > 0);
+	rest_arg_bool(r, owned && r->actor.user_id > 0);
+	rest_arg(r, search && *search ? search : NULL);
+	rest_arg_bool(r, search_ns);
+	rest_arg(r, vis);
+	rest_arg_i64_opt(r, min > 0, min);
+	rest_arg_i64_opt(r, has_after, after);
+	rest_arg_i64_opt(r, has_before, before);
+	rest_arg(r, order_by);
+	rest_arg(r, sort);
+	rest_arg_i64(r, r->page.per_page);
+	rest_arg_i64(r, gl_page_offset(&r->page));
+	rest_exec(r, r->mode == LIST_ALL ? &q_projects : &q_projects_scoped, projects_listed, r);
 }
 
 /* ---- writing ----------------------------------------------------------------------------------- */
@@ -225,7 +226,7 @@ path_from_name(const char *name)
 
 /* 400 {"message": {"name": [...], "path": [...]}} for the fields detail lists ("name,path"). */
 static void
-fail_taken(struct tn_req *r, const char *detail)
+fail_taken(struct rest_req *r, const char *detail)
 {
 	json_object *errs = json_object_new_object();
 	static const char *const fields[] = { "name", "path" };
@@ -238,29 +239,30 @@ fail_taken(struct tn_req *r, const char *detail)
 	}
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "message", errs);
-	tn_reply(r, 400, o);
+	rest_reply(r, 400, o);
 }
 
-/* 400 for a visibility above the group's. */
+/* 400 for a visibility above the group's (its visibility in the result's detail). */
 static void
-fail_visibility(struct tn_req *r, const char *group_visibility)
+fail_visibility(struct rest_req *r, const PGresult *res)
 {
-	const char *vis = tn_str(r, "visibility");
-	char *text = xasprintf("%s is not allowed in a %s group.", vis ? vis : "private",
-	                       group_visibility);
-	tn_fail_validation(r, "visibility_level", text);
+	const char *vis = rest_str(r, "visibility");
+	char *why = status_text(STATUS_visibility, pg_get(res, 0, "detail"));
+	char *text = xasprintf("%s %s", vis ? vis : "private", why);
+	rest_fail_validation(r, status_entry(STATUS_visibility)->field, text);
 	free(text);
+	free(why);
 }
 
 /* Reads container_registry_access_level, or the legacy container_registry_enabled. */
 static int
-registry_level(struct tn_req *r, const char **out)
+registry_level(struct rest_req *r, const char **out)
 {
-	int rc = tn_enum(r, "container_registry_access_level", registry_levels, out);
+	int rc = rest_enum(r, "container_registry_access_level", registry_levels, out);
 	if (rc != 0)
 		return rc;
 	bool enabled;
-	rc = tn_bool(r, "container_registry_enabled", &enabled);
+	rc = rest_bool(r, "container_registry_enabled", &enabled);
 	if (rc == 1)
 		*out = enabled ? "enabled" : "disabled";
 	return rc;
@@ -270,34 +272,29 @@ registry_level(struct tn_req *r, const char **out)
 static void
 project_created(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	const char *status = tn_status(r, res);
-	if (status == NULL)
-		return;
-	const char *detail = pg_get(res, 0, "detail");
-	if (strcmp(status, "ok") == 0) {
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	const char *detail = s != STATUS_NONE ? pg_get(res, 0, "detail") : NULL;
+	if (s == STATUS_ok) {
 		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 201, tn_project_reply);
-	} else if (strcmp(status, "user_not_found") == 0) {
-		tn_not_found(r, "User");
-	} else if (strcmp(status, "namespace_invalid") == 0) {
-		tn_fail_validation(r, "namespace", "is not valid");
-	} else if (strcmp(status, "limit_reached") == 0) {
+	} else if (s == STATUS_limit_reached) {
+		/* GitLab's message is a list; a limit of 0 is no personal project at all */
 		char *text = strcmp(detail, "0") == 0
 		                     ? xstrdup("Personal project creation is not allowed. Please contact "
 		                               "your administrator with questions")
-		                     : xasprintf("Your project limit is %s projects! Please contact your "
-		                                 "administrator to increase it",
-		                                 detail);
+		                     : status_text(s, detail);
 		json_object *list = json_object_new_array();
 		json_object_array_add(list, json_object_new_string(text));
 		free(text);
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "message", list);
-		tn_reply(r, 403, o);
-	} else if (strcmp(status, "visibility") == 0) {
-		fail_visibility(r, detail);
-	} else {
+		rest_reply(r, 403, o);
+	} else if (s == STATUS_visibility) {
+		fail_visibility(r, res);
+	} else if (s == STATUS_taken) {
 		fail_taken(r, detail);
+	} else {
+		rest_status_answer(r, res, s);
 	}
 }
 
@@ -306,42 +303,42 @@ project_created(PGresult *res, void *arg)
  * description, visibility and registry access to the SQL arguments; -1 when the request was
  * answered. */
 static int
-project_fields(struct tn_req *r, bool create)
+project_fields(struct rest_req *r, bool create)
 {
-	const char *n = tn_str(r, "name"), *p = tn_str(r, "path"), *vis, *registry, *why;
+	const char *n = rest_str(r, "name"), *p = rest_str(r, "path"), *vis, *registry, *why;
 	if (n != NULL && *n == '\0')
 		n = NULL;
 	if (p != NULL && *p == '\0')
 		p = NULL;
-	if (tn_enum(r, "visibility", visibilities, &vis) < 0 || registry_level(r, &registry) < 0)
+	if (rest_enum(r, "visibility", visibilities, &vis) < 0 || registry_level(r, &registry) < 0)
 		return -1;
 	if (create && n == NULL && p == NULL) {
-		tn_fail_param(r, "name, path are missing, at least one parameter must be provided");
+		rest_fail_param(r, "name, path are missing, at least one parameter must be provided");
 		return -1;
 	}
 	if (n != NULL && !tn_valid_project_name(n, &why)) {
-		tn_fail_validation(r, "name", why);
+		rest_fail_validation(r, "name", why);
 		return -1;
 	}
-	const char *description = tn_str(r, "description");
+	const char *description = rest_str(r, "description");
 	if (description != NULL && tn_chars(description) > TN_DESCRIPTION_MAX) {
-		tn_fail_validation(r, "description", tn_description_message);
+		rest_fail_validation(r, "description", tn_description_message);
 		return -1;
 	}
 	char *name = n ? xstrdup(n) : create ? xstrdup(p) : NULL;
 	char *path = p ? xstrdup(p) : create ? path_from_name(n) : NULL;
 	int rc = 0;
 	if (path != NULL && !name_valid_path(path)) {
-		tn_fail_validation(r, "path", tn_path_message);
+		rest_fail_validation(r, "path", tn_path_message);
 		rc = -1;
 	} else if (rg_policy_check(r) < 0) {
 		rc = -1;
 	} else {
-		tn_arg(r, name);
-		tn_arg(r, path);
-		tn_arg(r, description);
-		tn_arg(r, vis);
-		tn_arg(r, registry);
+		rest_arg(r, name);
+		rest_arg(r, path);
+		rest_arg(r, description);
+		rest_arg(r, vis);
+		rest_arg(r, registry);
 	}
 	free(name);
 	free(path);
@@ -350,46 +347,48 @@ project_fields(struct tn_req *r, bool create)
 
 /* Sends the create for user (the caller, or the user of /projects/user/:user_id). */
 static void
-project_create_as(struct tn_req *r, int64_t user, bool admin)
+project_create_as(struct rest_req *r, int64_t user, bool admin)
 {
 	int64_t ns = 0;
-	int has_ns = tn_int(r, "namespace_id", &ns);
+	int has_ns = rest_int(r, "namespace_id", &ns);
 	if (has_ns < 0)
 		return;
-	tn_arg_i64(r, user);
-	tn_arg_bool(r, admin);
-	tn_arg_i64_opt(r, has_ns, ns);
+	rest_arg_i64(r, user);
+	rest_arg_bool(r, admin);
+	rest_arg_i64_opt(r, has_ns, ns);
 	if (project_fields(r, true) < 0)
 		return;
-	tn_exec(r, &q_project_create, project_created);
+	rest_exec(r, &q_project_create, project_created, r);
 }
 
 /* POST /projects */
-static void
-project_create(struct tn_req *r)
+void
+projects_create(struct rest_req *r)
 {
-	if (!tn_require_user(r))
+	r->what = "Project";
+	if (!rest_require_user(r))
 		return;
 	project_create_as(r, r->actor.user_id, r->actor.admin);
 }
 
 /* POST /projects/user/:user_id (admins): a project in that user's name. */
-static void
-project_create_for_user(struct tn_req *r)
+void
+projects_create_for_user(struct rest_req *r)
 {
-	if (!tn_require_user(r))
+	r->what = "Project";
+	if (!rest_require_user(r))
 		return;
 	if (!r->actor.admin) {
-		tn_fail(r, 403, "403 Forbidden");
+		rest_fail(r, 403, "403 Forbidden");
 		return;
 	}
 	int64_t user;
-	if (str_to_i64(r->sub, 1, INT64_MAX, &user) < 0) {
-		tn_fail_param(r, "user_id is invalid");
+	if (str_to_i64(rest_param(r, "user_id"), 1, INT64_MAX, &user) < 0) {
+		rest_fail_param(r, "user_id is invalid");
 		return;
 	}
-	if (tn_str(r, "name") == NULL) {
-		tn_fail_param(r, "name is missing");
+	if (rest_str(r, "name") == NULL) {
+		rest_fail_param(r, "name is missing");
 		return;
 	}
 	project_create_as(r, user, false);
@@ -399,51 +398,53 @@ project_create_for_user(struct tn_req *r)
 static void
 project_updated(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	const char *status = tn_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0)
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
 		/* the cleanup policy is written once the update passed the rights checks */
 		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 200, tn_project_reply);
-	else if (strcmp(status, "visibility") == 0)
-		fail_visibility(r, pg_get(res, 0, "detail"));
-	else
+	else if (s == STATUS_visibility)
+		fail_visibility(r, res);
+	else if (s == STATUS_taken)
 		fail_taken(r, pg_get(res, 0, "detail"));
+	else
+		rest_status_answer(r, res, s);
 }
 
 /* PUT /projects/:id */
-static void
-project_update(struct tn_req *r)
+void
+projects_update(struct rest_req *r)
 {
+	r->what = "Project";
 	static const char *const fields[] = { "name",
 		                              "path",
 		                              "description",
 		                              "visibility",
 		                              "container_registry_access_level",
 		                              "container_registry_enabled" };
-	if (!tn_require_user(r))
+	if (!rest_require_user(r))
 		return;
 	bool any = rg_policy_given(r);
 	for (size_t i = 0; i < nitems(fields); i++)
-		any = any || tn_has(r, fields[i]);
+		any = any || rest_has(r, fields[i]);
 	if (!any) {
-		tn_fail_param(r, "name, path, description, visibility, container_registry_access_level, "
+		rest_fail_param(r, "name, path, description, visibility, container_registry_access_level, "
 		                 "container_registry_enabled, container_expiration_policy_attributes are "
 		                 "missing, at least one parameter must be provided");
 		return;
 	}
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
 	if (project_fields(r, false) < 0)
 		return;
-	tn_exec(r, &q_project_update, project_updated);
+	rest_exec(r, &q_project_update, project_updated, r);
 }
 
 /* DELETE /projects/:id */
-static void
-project_delete(struct tn_req *r)
+void
+projects_delete(struct rest_req *r)
 {
+	r->what = "Project";
 	tn_delete(r, &q_project_delete);
 }
 
@@ -451,150 +452,71 @@ project_delete(struct tn_req *r)
 static void
 project_transferred(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	const char *status = tn_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "group_not_found") == 0) {
-		tn_not_found(r, "Group");
-	} else if (strcmp(status, "ok") == 0) {
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
 		if (r->mode == LIST_GROUP)
 			tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
 		else
 			tn_project_reply(r, pg_get_int(res, 0, "project_id"), 200);
-	} else if (strcmp(status, "namespace_not_found") == 0) {
-		tn_not_found(r, "Namespace");
+	} else if (s == STATUS_transfer_refused || s == STATUS_namespace_has_project) {
+		/* the transfers a project cannot make, as GitLab words them */
+		rest_status_framed(r, res, s, "Failed to transfer project {:new_namespace=>[\"%s\"]}");
 	} else {
-		char *msg = xasprintf("Failed to transfer project {:new_namespace=>[\"%s\"]}",
-		                      pg_get(res, 0, "detail"));
-		tn_fail(r, 400, msg);
-		free(msg);
+		rest_status_answer(r, res, s);
 	}
 }
 
 /* PUT /projects/:id/transfer: namespace is an id or a full path. */
-static void
-project_transfer(struct tn_req *r)
+void
+projects_transfer(struct rest_req *r)
 {
-	if (!tn_require_user(r))
+	r->what = "Project";
+	if (!rest_require_user(r))
 		return;
-	const char *ns = tn_str(r, "namespace");
+	const char *ns = rest_str(r, "namespace");
 	if (ns == NULL || *ns == '\0') {
-		tn_fail_param(r, "namespace is missing");
+		rest_fail_param(r, "namespace is missing");
 		return;
 	}
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_arg_ref(r, ns);
-	tn_exec(r, &q_project_transfer, project_transferred);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_arg_ref(r, ns);
+	rest_exec(r, &q_project_transfer, project_transferred, r);
 }
 
 /* POST /groups/:id/projects/:project_id (admins). */
-static void
-project_to_group(struct tn_req *r)
+void
+projects_transfer_to_group(struct rest_req *r)
 {
-	if (!tn_require_user(r))
+	r->what = "Project";
+	if (!rest_require_user(r))
 		return;
 	if (!r->actor.admin) {
-		tn_fail(r, 403, "403 Forbidden");
+		rest_fail(r, 403, "403 Forbidden");
 		return;
 	}
 	r->mode = LIST_GROUP;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->sub);
-	tn_arg_ref(r, r->id);
-	tn_exec(r, &q_project_to_group, project_transferred);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "project_id"));
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_exec(r, &q_project_to_group, project_transferred, r);
 }
 
-/* ---- routes ------------------------------------------------------------------------------------ */
+/* ---- the lists of a group and of a user -------------------------------------------------------- */
 
 /* GET /groups/:id/projects */
-static void
-group_projects_list(struct tn_req *r)
+void
+projects_of_group(struct rest_req *r)
 {
 	r->mode = LIST_GROUP;
 	projects_list(r);
 }
 
 /* GET /users/:user_id/projects */
-static void
-user_projects_list(struct tn_req *r)
+void
+projects_of_user(struct rest_req *r)
 {
 	r->mode = LIST_USER;
 	projects_list(r);
 }
-
-/* Route entry points: each starts a request with the step that serves it. */
-static void
-h_list(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, NULL, NULL, projects_list);
-}
-
-static void
-h_group_list(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, group_projects_list);
-}
-
-static void
-h_user_list(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "user_id", NULL, user_projects_list);
-}
-
-static void
-h_create(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, NULL, NULL, project_create);
-}
-
-static void
-h_create_for_user(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, NULL, "user_id", project_create_for_user);
-}
-
-static void
-h_get(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, project_get);
-}
-
-static void
-h_update(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, project_update);
-}
-
-static void
-h_delete(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, project_delete);
-}
-
-static void
-h_transfer(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, project_transfer);
-}
-
-static void
-h_to_group(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", "project_id", project_to_group);
-}
-
-const struct route tn_project_routes[] = {
-	{ "GET", "/api/v4/projects", h_list, "api_projects" },
-	{ "POST", "/api/v4/projects", h_create, "api_projects" },
-	{ "POST", "/api/v4/projects/user/:user_id", h_create_for_user, "api_projects" },
-	{ "GET", "/api/v4/projects/:id", h_get, "api_project" },
-	{ "PUT", "/api/v4/projects/:id", h_update, "api_project" },
-	{ "DELETE", "/api/v4/projects/:id", h_delete, "api_project" },
-	{ "PUT", "/api/v4/projects/:id/transfer", h_transfer, "api_project_transfer" },
-	{ "GET", "/api/v4/groups/:id/projects", h_group_list, "api_group_projects" },
-	{ "POST", "/api/v4/groups/:id/projects/:project_id", h_to_group, "api_project_transfer" },
-	{ "GET", "/api/v4/users/:user_id/projects", h_user_list, "api_user_projects" },
-};
-const size_t tn_project_nroutes = nitems(tn_project_routes);

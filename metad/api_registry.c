@@ -14,6 +14,7 @@
 #include "metad.h"
 #include "names.h"
 #include "pg.h"
+#include "rest_db.h"
 #include "util.h"
 
 PG_STMT(q_access,
@@ -21,34 +22,20 @@ PG_STMT(q_access,
 
 /* ---- the request -------------------------------------------------------------------------------- */
 
-void
-rg_free(struct rg_call *c)
+/* Frees what a call holds (the call itself goes with its request). */
+static void
+rg_call_clear(void *state)
 {
-	if (c == NULL)
-		return;
+	struct rg_call *c = state;
 	free(c->tag);
-	free(c);
 }
 
-void
-rg_reply(struct rg_call *c, int status, json_object *obj)
+struct rg_call *
+rg_call_new(struct rest_req *r)
 {
-	tn_reply(c->r, status, obj);
-	rg_free(c);
-}
-
-void
-rg_fail(struct rg_call *c, int status, const char *message)
-{
-	tn_fail(c->r, status, message);
-	rg_free(c);
-}
-
-void
-rg_db_error(struct rg_call *c, PGresult *res)
-{
-	tn_db_error(c->r, res);
-	rg_free(c);
+	struct rg_call *c = rest_state_new(r, sizeof(*c), rg_call_clear);
+	c->r = r;
+	return c;
 }
 
 /* Answers 404/403 from the access row, or goes on with the project. */
@@ -57,16 +44,15 @@ accessed(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
 	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rg_db_error(c, res);
+		rest_db_error(c->r, res);
 		return;
 	}
 	if (pg_get(res, 0, "project_id") == NULL) {
-		tn_not_found(c->r, "Project");
-		rg_free(c);
+		rest_not_found(c->r, "Project");
 		return;
 	}
 	if (!pg_get_bool(res, 0, "can_read")) {
-		rg_fail(c, 403, "403 Forbidden");
+		rest_fail(c->r, 403, "403 Forbidden");
 		return;
 	}
 	c->project_id = pg_get_int(res, 0, "project_id");
@@ -75,65 +61,32 @@ accessed(PGresult *res, void *arg)
 }
 
 void
-rg_begin(struct tn_req *r, bool write, rg_step next)
+rg_begin(struct rest_req *r, bool write, rg_step next)
 {
 	/* GitLab asks anonymous writers to sign in before anything else */
-	if (write && !tn_require_user(r))
+	if (write && !rest_require_user(r))
 		return;
-	struct rg_call *c = xcalloc(1, sizeof(*c));
-	c->r = r;
+	struct rg_call *c = rg_call_new(r);
 	c->next = next;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	rg_exec(c, &q_access, accessed);
-}
-
-void
-rg_exec(struct rg_call *c, struct pg_stmt *stmt, pg_cb cb)
-{
-	struct tn_req *r = c->r;
-	pg_exec(md.db, stmt, r->nargs, (const char *const *)r->args, cb, c);
-	for (int i = 0; i < r->nargs; i++) {
-		free(r->args[i]);
-		r->args[i] = NULL;
-	}
-	r->nargs = 0;
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_exec(c->r, &q_access, accessed, c);
 }
 
 bool
 rg_repository_id(struct rg_call *c)
 {
-	if (c->r->sub == NULL || str_to_i64(c->r->sub, 1, INT64_MAX, &c->repo_id) < 0) {
-		tn_fail_param(c->r, "repository_id is invalid");
-		rg_free(c);
+	if (str_to_i64(rest_param(c->r, "repository_id"), 1, INT64_MAX, &c->repo_id) < 0) {
+		rest_fail_param(c->r, "repository_id is invalid");
 		return false;
 	}
 	return true;
 }
 
-const char *
-rg_status(struct rg_call *c, PGresult *res)
-{
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rg_db_error(c, res);
-		return NULL;
-	}
-	const char *status = pg_get(res, 0, "status");
-	if (strcmp(status, "repository_not_found") == 0)
-		rg_fail(c, 404, "404 Not found");
-	else if (strcmp(status, "forbidden") == 0)
-		rg_fail(c, 403, "403 Forbidden");
-	else if (strcmp(status, "tag_not_found") == 0)
-		rg_fail(c, 404, "404 Tag Not Found");
-	else
-		return status;
-	return NULL;
-}
-
 /* ---- entities ----------------------------------------------------------------------------------- */
 
 char *
-rg_location(struct tn_req *r, const char *path, const char *tag)
+rg_location(struct rest_req *r, const char *path, const char *tag)
 {
 	char *host = gl_registry_host(r->txn);
 	char *loc = tag ? xasprintf("%s/%s:%s", host, path, tag) : xasprintf("%s/%s", host, path);
@@ -142,7 +95,7 @@ rg_location(struct tn_req *r, const char *path, const char *tag)
 }
 
 json_object *
-rg_tag_json(struct tn_req *r, const char *repo_path, const char *tag)
+rg_tag_json(struct rest_req *r, const char *repo_path, const char *tag)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(tag));
@@ -157,14 +110,14 @@ rg_tag_json(struct tn_req *r, const char *repo_path, const char *tag)
 
 /* A column as a JSON number, null for SQL NULL. */
 static json_object *
-int_col(PGresult *res, int row, const char *col)
+int_col(const PGresult *res, int row, const char *col)
 {
 	const char *v = pg_get(res, row, col);
 	return v ? json_object_new_int64(strtoll(v, NULL, 10)) : NULL;
 }
 
 json_object *
-rg_repository_json(struct tn_req *r, PGresult *res, int row, bool can_admin)
+rg_repository_json(struct rest_req *r, const PGresult *res, int row, bool can_admin)
 {
 	json_object *o = json_object_new_object();
 	const char *path = pg_get(res, row, "path");
@@ -206,68 +159,3 @@ rg_repository_json(struct tn_req *r, PGresult *res, int row, bool can_admin)
 	json_object_object_add(o, "status", js_new_str_or_null(pg_get(res, row, "status")));
 	return o;
 }
-
-/* ---- routes ------------------------------------------------------------------------------------- */
-
-/* Route entry points: each starts a request with the step that serves it. */
-static void
-h_repos_project(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, rg_repos_project);
-}
-
-static void
-h_repos_group(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, rg_repos_group);
-}
-
-static void
-h_repo_get(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, rg_repo_get);
-}
-
-static void
-h_repo_delete(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", "repository_id", rg_repo_delete);
-}
-
-static void
-h_tags_list(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", "repository_id", rg_tags_list);
-}
-
-static void
-h_tags_bulk_delete(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", "repository_id", rg_tags_bulk_delete);
-}
-
-static void
-h_tag_get(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", "repository_id", rg_tag_get);
-}
-
-static void
-h_tag_delete(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", "repository_id", rg_tag_delete);
-}
-
-#define REPOS "/api/v4/projects/:id/registry/repositories"
-const struct route rg_routes[] = {
-	{ "GET", REPOS, h_repos_project, "api_registry_repositories" },
-	{ "DELETE", REPOS "/:repository_id", h_repo_delete, "api_registry_repository" },
-	{ "GET", REPOS "/:repository_id/tags", h_tags_list, "api_registry_tags" },
-	{ "DELETE", REPOS "/:repository_id/tags", h_tags_bulk_delete, "api_registry_tags" },
-	{ "GET", REPOS "/:repository_id/tags/:tag_name", h_tag_get, "api_registry_tag" },
-	{ "DELETE", REPOS "/:repository_id/tags/:tag_name", h_tag_delete, "api_registry_tag" },
-	{ "GET", "/api/v4/groups/:id/registry/repositories", h_repos_group,
-	  "api_registry_group_repositories" },
-	{ "GET", "/api/v4/registry/repositories/:id", h_repo_get, "api_registry_repository" },
-};
-const size_t rg_nroutes = nitems(rg_routes);

@@ -2,8 +2,8 @@
  * GitLab's Container Registry API (doc/api/container_registry.md) in metad: repositories and tags
  * of projects and groups, tag deletion one by one or in bulk, repository deletion, cleanup
  * policies, and the background jobs that do the long deletions. Private to metad; prototypes
- * grouped by file. Requests ride on the tenancy helpers (tenancy.h: parameters, SQL arguments,
- * GitLab's answers); a struct rg_call carries what one request learns on the way.
+ * grouped by file. Requests are the REST layer's (common/rest.h); a struct rg_call, kept with
+ * the request, carries what it learns on the way.
  */
 #ifndef REGISTRY_METAD_API_REGISTRY_H
 #define REGISTRY_METAD_API_REGISTRY_H
@@ -25,7 +25,7 @@ struct rg_call;
 typedef void (*rg_step)(struct rg_call *c);
 
 struct rg_call {
-	struct tn_req *r;
+	struct rest_req *r;
 	int64_t project_id;
 	bool can_admin;  /* Maintainer or admin: delete_api_path shown */
 	int64_t repo_id; /* the route's :repository_id */
@@ -39,59 +39,50 @@ struct rg_call {
 	"gl_time(r.created_at) AS created_at, "                                                        \
 	"gl_time(r.cleanup_policy_started_at) AS cleanup_policy_started_at"
 
-/* api_registry.c: the request's project and rights, shared answers and entities. */
+/* api_registry.c: the request's project and rights, and entities. */
+
+/* The call of a request, kept with it (rest_state_new). */
+struct rg_call *rg_call_new(struct rest_req *r);
 
 /* Starts with the project of r->id as the caller sees it: 404 "Project Not Found" when it cannot
  * be seen, 403 when its images cannot be read; otherwise next runs with project_id set. A write
  * (write true) by an anonymous caller is 401 first. */
-void rg_begin(struct tn_req *r, bool write, rg_step next);
-void rg_free(struct rg_call *c);
-/* Runs stmt with the request's SQL arguments (then cleared); cb gets c. */
-void rg_exec(struct rg_call *c, struct pg_stmt *stmt, pg_cb cb);
-/* Answers and frees c (and its request). */
-void rg_reply(struct rg_call *c, int status, json_object *obj);
-void rg_fail(struct rg_call *c, int status, const char *message);
-void rg_db_error(struct rg_call *c, PGresult *res);
+void rg_begin(struct rest_req *r, bool write, rg_step next);
 /* Reads :repository_id into c->repo_id; 400 "repository_id is invalid" (and false) if bad. */
 bool rg_repository_id(struct rg_call *c);
-/* The status word of a registry write function's one-row result; NULL once answered: the query
- * failed, or the status was repository_not_found, forbidden or tag_not_found. */
-const char *rg_status(struct rg_call *c, PGresult *res);
 /* A repository entity; tags (a JSON array text of names), tags_count and size are added when
  * the row has those columns and they are not NULL. */
-json_object *rg_repository_json(struct tn_req *r, PGresult *res, int row, bool can_admin);
+json_object *rg_repository_json(struct rest_req *r, const PGresult *res, int row, bool can_admin);
 /* A tag entity: name, path, location. */
-json_object *rg_tag_json(struct tn_req *r, const char *repo_path, const char *tag);
+json_object *rg_tag_json(struct rest_req *r, const char *repo_path, const char *tag);
 /* <registry host>/<path>[:<tag>] (caller frees). */
-char *rg_location(struct tn_req *r, const char *path, const char *tag);
+char *rg_location(struct rest_req *r, const char *path, const char *tag);
 
-extern const struct route rg_routes[];
-extern const size_t rg_nroutes;
+/* api_registry_repos.c: lists, a repository, its deletion (handlers of routes.def). */
+void rg_repos_project(struct rest_req *r);
+void rg_repos_group(struct rest_req *r);
+void rg_repo_get(struct rest_req *r);
+void rg_repo_delete(struct rest_req *r);
 
-/* api_registry_repos.c: lists, a repository, its deletion. */
-void rg_repos_project(struct tn_req *r);
-void rg_repos_group(struct tn_req *r);
-void rg_repo_get(struct tn_req *r);
-void rg_repo_delete(struct tn_req *r);
-
-/* api_registry_tags.c: tags list, details, deletion one by one and in bulk. */
-void rg_tags_list(struct tn_req *r);
-void rg_tag_get(struct tn_req *r);
-void rg_tag_delete(struct tn_req *r);
-void rg_tags_bulk_delete(struct tn_req *r);
+/* api_registry_tags.c: tags list, details, deletion one by one and in bulk (handlers of
+ * routes.def). */
+void rg_tags_list(struct rest_req *r);
+void rg_tag_get(struct rest_req *r);
+void rg_tag_delete(struct rest_req *r);
+void rg_tags_bulk_delete(struct rest_req *r);
 
 /* api_registry_policy.c: container_expiration_policy of projects (hooks of api_projects.c and
  * api_tenancy.c). */
 /* The project's "container_expiration_policy" from the row's column of that name, or NULL. */
-json_object *rg_policy_json(PGresult *res, int row);
+json_object *rg_policy_json(const PGresult *res, int row);
 /* Whether the request carries container_expiration_policy_attributes (JSON or form keys). */
-bool rg_policy_given(struct tn_req *r);
+bool rg_policy_given(struct rest_req *r);
 /* Validates them; -1 after answering 400. */
-int rg_policy_check(struct tn_req *r);
+int rg_policy_check(struct rest_req *r);
 /* Saves them for the project (already validated and the caller's rights checked), then runs
  * done(r, project_id, status). */
-void rg_policy_save(struct tn_req *r, int64_t project_id, int status,
-                    void (*done)(struct tn_req *r, int64_t project_id, int status));
+void rg_policy_save(struct rest_req *r, int64_t project_id, int status,
+                    void (*done)(struct rest_req *r, int64_t project_id, int status));
 
 /* registry_cleanup.c: the bulk-deletion rules (pure, unit-tested). */
 

@@ -26,7 +26,7 @@ static const int64_t keep_ns[] = { 1, 5, 10, 25, 50, 100 };
 /* The attributes as one object (caller puts it), NULL when none were sent. A JSON body gives an
  * object; a form gives keys "container_expiration_policy_attributes[cadence]". */
 static json_object *
-attrs_of(struct tn_req *r, bool *bad)
+attrs_of(struct rest_req *r, bool *bad)
 {
 	*bad = false;
 	json_object *v = NULL;
@@ -55,7 +55,7 @@ attrs_of(struct tn_req *r, bool *bad)
 }
 
 bool
-rg_policy_given(struct tn_req *r)
+rg_policy_given(struct rest_req *r)
 {
 	bool bad;
 	json_object *a = attrs_of(r, &bad);
@@ -112,7 +112,7 @@ one_of(const char *s, const char *const *values)
  * the model's {"message": {"container_expiration_policy.<key>": [...]}} for a value outside
  * GitLab's lists. */
 static json_object *
-attrs_valid(struct tn_req *r, json_object *attrs)
+attrs_valid(struct rest_req *r, json_object *attrs)
 {
 	json_object *out = json_object_new_object();
 	char *param_error = NULL;
@@ -191,11 +191,11 @@ attrs_valid(struct tn_req *r, json_object *attrs)
 		/* other keys are ignored, as Grape ignores undeclared parameters */
 	}
 	if (param_error != NULL) {
-		tn_fail_param(r, param_error);
+		rest_fail_param(r, param_error);
 		free(param_error);
 	} else if (field != NULL) {
 		char *name = xasprintf("container_expiration_policy.%s", field);
-		tn_fail_validation(r, name, text);
+		rest_fail_validation(r, name, text);
 		free(name);
 	}
 	free(regex_error);
@@ -207,12 +207,12 @@ attrs_valid(struct tn_req *r, json_object *attrs)
 }
 
 int
-rg_policy_check(struct tn_req *r)
+rg_policy_check(struct rest_req *r)
 {
 	bool bad;
 	json_object *attrs = attrs_of(r, &bad);
 	if (bad) {
-		tn_fail_param(r, ATTRS " is invalid");
+		rest_fail_param(r, ATTRS " is invalid");
 		return -1;
 	}
 	if (attrs == NULL)
@@ -226,10 +226,10 @@ rg_policy_check(struct tn_req *r)
 }
 
 struct policy_save {
-	struct tn_req *r;
+	struct rest_req *r;
 	int64_t project_id;
 	int status;
-	void (*done)(struct tn_req *r, int64_t project_id, int status);
+	void (*done)(struct rest_req *r, int64_t project_id, int status);
 };
 
 /* Saved: the project's answer goes on. */
@@ -237,21 +237,21 @@ static void
 policy_saved(PGresult *res, void *arg)
 {
 	struct policy_save *s = arg;
-	struct tn_req *r = s->r;
+	struct rest_req *r = s->r;
 	int64_t id = s->project_id;
 	int status = s->status;
-	void (*done)(struct tn_req *, int64_t, int) = s->done;
+	void (*done)(struct rest_req *, int64_t, int) = s->done;
 	free(s);
 	if (!pg_ok(res)) {
-		tn_db_error(r, res);
+		rest_db_error(r, res);
 		return;
 	}
 	done(r, id, status);
 }
 
 void
-rg_policy_save(struct tn_req *r, int64_t project_id, int status,
-               void (*done)(struct tn_req *r, int64_t project_id, int status))
+rg_policy_save(struct rest_req *r, int64_t project_id, int status,
+               void (*done)(struct rest_req *r, int64_t project_id, int status))
 {
 	bool bad;
 	json_object *attrs = attrs_of(r, &bad);
@@ -277,7 +277,7 @@ rg_policy_save(struct tn_req *r, int64_t project_id, int status,
 }
 
 json_object *
-rg_policy_json(PGresult *res, int row)
+rg_policy_json(const PGresult *res, int row)
 {
 	const char *text = pg_get(res, row, "container_expiration_policy");
 	if (text == NULL)

@@ -86,8 +86,6 @@ repos_page(struct rg_call *c, PGresult *res, bool per_row_admin)
 			                                per_row_admin ? pg_get_bool(res, i, "can_admin")
 			                                              : c->can_admin));
 	gl_page_respond(c->r->txn, &c->r->page, pg_rows(res) ? pg_get_int(res, 0, "total") : 0, arr);
-	tn_free(c->r);
-	rg_free(c);
 }
 
 /* The project's list is in. */
@@ -96,7 +94,7 @@ project_listed(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
 	if (!pg_ok(res)) {
-		rg_db_error(c, res);
+		rest_db_error(c->r, res);
 		return;
 	}
 	repos_page(c, res, false);
@@ -106,26 +104,24 @@ project_listed(PGresult *res, void *arg)
 static void
 project_list(struct rg_call *c)
 {
-	struct tn_req *r = c->r;
+	struct rest_req *r = c->r;
 	bool tags = false, tags_count = false;
-	if (tn_bool(r, "tags", &tags) < 0 || tn_bool(r, "tags_count", &tags_count) < 0 ||
-	    tn_page(r) < 0) {
-		/* answered (and r freed) */
-		rg_free(c);
+	if (rest_bool(r, "tags", &tags) < 0 || rest_bool(r, "tags_count", &tags_count) < 0 ||
+	    rest_page(r) < 0) {
 		return;
 	}
-	const char *name = tn_str(r, "name");
-	tn_arg_i64(r, c->project_id);
-	tn_arg(r, name && *name ? name : NULL);
-	tn_arg_i64(r, r->page.per_page);
-	tn_arg_i64(r, gl_page_offset(&r->page));
-	tn_arg_bool(r, tags_count);
-	tn_arg_bool(r, tags);
-	rg_exec(c, &q_project_repos, project_listed);
+	const char *name = rest_str(r, "name");
+	rest_arg_i64(r, c->project_id);
+	rest_arg(r, name && *name ? name : NULL);
+	rest_arg_i64(r, r->page.per_page);
+	rest_arg_i64(r, gl_page_offset(&r->page));
+	rest_arg_bool(r, tags_count);
+	rest_arg_bool(r, tags);
+	rest_exec(c->r, &q_project_repos, project_listed, c);
 }
 
 void
-rg_repos_project(struct tn_req *r)
+rg_repos_project(struct rest_req *r)
 {
 	rg_begin(r, false, project_list);
 }
@@ -136,29 +132,27 @@ group_listed(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
 	if (!pg_ok(res) || pg_rows(res) == 0) {
-		rg_db_error(c, res);
+		rest_db_error(c->r, res);
 		return;
 	}
 	if (!pg_get_bool(res, 0, "visible")) {
-		tn_not_found(c->r, "Group");
-		rg_free(c);
+		rest_not_found(c->r, "Group");
 		return;
 	}
 	repos_page(c, res, true);
 }
 
 void
-rg_repos_group(struct tn_req *r)
+rg_repos_group(struct rest_req *r)
 {
-	if (tn_page(r) < 0)
+	if (rest_page(r) < 0)
 		return;
-	struct rg_call *c = xcalloc(1, sizeof(*c));
-	c->r = r;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_arg_i64(r, r->page.per_page);
-	tn_arg_i64(r, gl_page_offset(&r->page));
-	rg_exec(c, &q_group_repos, group_listed);
+	struct rg_call *c = rg_call_new(r);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_arg_i64(r, r->page.per_page);
+	rest_arg_i64(r, gl_page_offset(&r->page));
+	rest_exec(c->r, &q_group_repos, group_listed, c);
 }
 
 /* ---- one repository ----------------------------------------------------------------------------- */
@@ -170,40 +164,39 @@ repo_read(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
 	if (!pg_ok(res)) {
-		rg_db_error(c, res);
+		rest_db_error(c->r, res);
 		return;
 	}
 	if (pg_rows(res) == 0 || pg_get(res, 0, "visible_project") == NULL) {
-		rg_fail(c, 404, "404 Not found");
+		rest_fail(c->r, 404, "404 Not found");
 		return;
 	}
 	if (!pg_get_bool(res, 0, "can_read")) {
-		rg_fail(c, 403, "403 Forbidden");
+		rest_fail(c->r, 403, "403 Forbidden");
 		return;
 	}
-	rg_reply(c, 200, rg_repository_json(c->r, res, 0, pg_get_bool(res, 0, "can_admin")));
+	rest_reply(c->r, 200, rg_repository_json(c->r, res, 0, pg_get_bool(res, 0, "can_admin")));
 }
 
 void
-rg_repo_get(struct tn_req *r)
+rg_repo_get(struct rest_req *r)
 {
 	bool tags = false, tags_count = false, size = false;
-	if (tn_bool(r, "tags", &tags) < 0 || tn_bool(r, "tags_count", &tags_count) < 0 ||
-	    tn_bool(r, "size", &size) < 0)
+	if (rest_bool(r, "tags", &tags) < 0 || rest_bool(r, "tags_count", &tags_count) < 0 ||
+	    rest_bool(r, "size", &size) < 0)
 		return;
-	struct rg_call *c = xcalloc(1, sizeof(*c));
-	c->r = r;
+	struct rg_call *c = rg_call_new(r);
 	int64_t id;
-	if (str_to_i64(r->id, 1, INT64_MAX, &id) < 0) {
-		rg_fail(c, 404, "404 Not found");
+	if (str_to_i64(rest_param(r, "id"), 1, INT64_MAX, &id) < 0) {
+		rest_fail(c->r, 404, "404 Not found");
 		return;
 	}
-	tn_arg_actor(r);
-	tn_arg_i64(r, id);
-	tn_arg_bool(r, tags_count);
-	tn_arg_bool(r, tags);
-	tn_arg_bool(r, size);
-	rg_exec(c, &q_repo, repo_read);
+	rest_arg_actor(r);
+	rest_arg_i64(r, id);
+	rest_arg_bool(r, tags_count);
+	rest_arg_bool(r, tags);
+	rest_arg_bool(r, size);
+	rest_exec(c->r, &q_repo, repo_read, c);
 }
 
 /* ---- deletion ----------------------------------------------------------------------------------- */
@@ -213,10 +206,13 @@ static void
 repo_deleted(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (rg_status(c, res) == NULL)
+	enum status_word s = rest_status(c->r, res);
+	if (s != STATUS_ok) {
+		rest_status_answer(c->r, res, s);
 		return;
+	}
 	regjobs_kick();
-	rg_reply(c, 202, json_object_new_int(202));
+	rest_reply(c->r, 202, json_object_new_int(202));
 }
 
 /* DELETE /projects/:id/registry/repositories/:repository_id, once the project may be read. */
@@ -225,15 +221,15 @@ repo_delete(struct rg_call *c)
 {
 	if (!rg_repository_id(c))
 		return;
-	struct tn_req *r = c->r;
-	tn_arg_actor(r);
-	tn_arg_i64(r, c->project_id);
-	tn_arg_i64(r, c->repo_id);
-	rg_exec(c, &q_repo_delete, repo_deleted);
+	struct rest_req *r = c->r;
+	rest_arg_actor(r);
+	rest_arg_i64(r, c->project_id);
+	rest_arg_i64(r, c->repo_id);
+	rest_exec(c->r, &q_repo_delete, repo_deleted, c);
 }
 
 void
-rg_repo_delete(struct tn_req *r)
+rg_repo_delete(struct rest_req *r)
 {
 	rg_begin(r, true, repo_delete);
 }

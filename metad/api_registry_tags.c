@@ -52,7 +52,7 @@ enum { PAGE_OFFSET, PAGE_KEYSET };
 
 /* Link: <this URL with last=<name>>; rel="next" (keyset pagination). */
 static char *
-next_link(struct tn_req *r, const char *last)
+next_link(struct rest_req *r, const char *last)
 {
 	static const char *const drop[] = { "last", "page", NULL };
 	char *query = gl_query_except(r->txn, drop);
@@ -70,11 +70,11 @@ static bool
 found(struct rg_call *c, PGresult *res)
 {
 	if (!pg_ok(res)) {
-		rg_db_error(c, res);
+		rest_db_error(c->r, res);
 		return false;
 	}
 	if (pg_rows(res) == 0) {
-		rg_fail(c, 404, "404 Not found");
+		rest_fail(c->r, 404, "404 Not found");
 		return false;
 	}
 	return true;
@@ -85,7 +85,7 @@ static void
 tags_listed(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	struct tn_req *r = c->r;
+	struct rest_req *r = c->r;
 	if (!found(c, res))
 		return;
 	const char *path = pg_get(res, 0, "path");
@@ -113,8 +113,6 @@ tags_listed(PGresult *res, void *arg)
 	}
 	js_respond(r->txn, 200, &h, arr);
 	headers_clear(&h);
-	tn_free(r);
-	rg_free(c);
 }
 
 /* GET .../tags, once the project may be read. */
@@ -123,35 +121,34 @@ tags_list(struct rg_call *c)
 {
 	static const char *const paginations[] = { "offset", "keyset", NULL };
 	static const char *const sorts[] = { "asc", "desc", NULL };
-	struct tn_req *r = c->r;
+	struct rest_req *r = c->r;
 	const char *pagination, *sort;
 	if (!rg_repository_id(c))
 		return;
-	if (tn_enum(r, "pagination", paginations, &pagination) < 0 ||
-	    tn_enum(r, "sort", sorts, &sort) < 0 || tn_page(r) < 0) {
-		rg_free(c);
+	if (rest_enum(r, "pagination", paginations, &pagination) < 0 ||
+	    rest_enum(r, "sort", sorts, &sort) < 0 || rest_page(r) < 0) {
 		return;
 	}
 	r->mode = pagination != NULL && strcmp(pagination, "keyset") == 0 ? PAGE_KEYSET : PAGE_OFFSET;
 	bool desc = sort != NULL && strcmp(sort, "desc") == 0;
-	const char *last = r->mode == PAGE_KEYSET ? tn_str(r, "last") : NULL;
-	tn_arg_i64(r, c->project_id);
-	tn_arg_i64(r, c->repo_id);
-	tn_arg(r, last != NULL && *last != '\0' ? last : NULL);
+	const char *last = r->mode == PAGE_KEYSET ? rest_str(r, "last") : NULL;
+	rest_arg_i64(r, c->project_id);
+	rest_arg_i64(r, c->repo_id);
+	rest_arg(r, last != NULL && *last != '\0' ? last : NULL);
 	if (r->mode == PAGE_KEYSET) {
 		/* one more than the page tells whether there is a next one */
-		tn_arg_i64(r, r->page.per_page + 1);
-		tn_arg_i64(r, 0);
+		rest_arg_i64(r, r->page.per_page + 1);
+		rest_arg_i64(r, 0);
 	} else {
-		tn_arg_i64(r, r->page.per_page);
-		tn_arg_i64(r, gl_page_offset(&r->page));
+		rest_arg_i64(r, r->page.per_page);
+		rest_arg_i64(r, gl_page_offset(&r->page));
 	}
-	tn_arg_bool(r, r->mode == PAGE_OFFSET);
-	rg_exec(c, desc ? &q_tags_desc : &q_tags_asc, tags_listed);
+	rest_arg_bool(r, r->mode == PAGE_OFFSET);
+	rest_exec(c->r, desc ? &q_tags_desc : &q_tags_asc, tags_listed, c);
 }
 
 void
-rg_tags_list(struct tn_req *r)
+rg_tags_list(struct rest_req *r)
 {
 	rg_begin(r, false, tags_list);
 }
@@ -160,7 +157,7 @@ rg_tags_list(struct tn_req *r)
 
 /* The :tag_name of the request: the path's last segment, decoded as the router decodes it. */
 static char *
-tag_of_path(struct tn_req *r)
+tag_of_path(struct rest_req *r)
 {
 	const char *path = http_txn_request(r->txn)->path;
 	const char *seg = strrchr(path, '/');
@@ -176,13 +173,13 @@ tag_args(struct rg_call *c, bool caller)
 {
 	if (!rg_repository_id(c))
 		return false;
-	struct tn_req *r = c->r;
+	struct rest_req *r = c->r;
 	c->tag = tag_of_path(r);
 	if (caller)
-		tn_arg_actor(r);
-	tn_arg_i64(r, c->project_id);
-	tn_arg_i64(r, c->repo_id);
-	tn_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
+		rest_arg_actor(r);
+	rest_arg_i64(r, c->project_id);
+	rest_arg_i64(r, c->repo_id);
+	rest_arg(r, c->tag != NULL && name_valid_tag(c->tag) ? c->tag : NULL);
 	return true;
 }
 
@@ -195,7 +192,7 @@ tag_read(PGresult *res, void *arg)
 		return;
 	const char *name = pg_get(res, 0, "name");
 	if (name == NULL) {
-		rg_fail(c, 404, "404 Tag Not Found");
+		rest_fail(c->r, 404, "404 Tag Not Found");
 		return;
 	}
 	json_object *o = rg_tag_json(c->r, pg_get(res, 0, "path"), name);
@@ -211,7 +208,7 @@ tag_read(PGresult *res, void *arg)
 	json_object_object_add(o, "created_at", js_new_str_or_null(pg_get(res, 0, "created_at")));
 	json_object_object_add(o, "total_size",
 	                       json_object_new_int64(pg_get_int(res, 0, "total_size")));
-	rg_reply(c, 200, o);
+	rest_reply(c->r, 200, o);
 }
 
 /* GET .../tags/:tag_name, once the project may be read. */
@@ -219,11 +216,11 @@ static void
 tag_get(struct rg_call *c)
 {
 	if (tag_args(c, false))
-		rg_exec(c, &q_tag, tag_read);
+		rest_exec(c->r, &q_tag, tag_read, c);
 }
 
 void
-rg_tag_get(struct tn_req *r)
+rg_tag_get(struct rest_req *r)
 {
 	rg_begin(r, false, tag_get);
 }
@@ -233,8 +230,11 @@ static void
 tag_deleted(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	if (rg_status(c, res) != NULL)
-		rg_reply(c, 200, json_object_new_int(200));
+	enum status_word s = rest_status(c->r, res);
+	if (s == STATUS_ok)
+		rest_reply(c->r, 200, json_object_new_int(200));
+	else
+		rest_status_answer(c->r, res, s);
 }
 
 /* DELETE .../tags/:tag_name (Developer or more), once the project may be read. */
@@ -242,11 +242,11 @@ static void
 tag_delete(struct rg_call *c)
 {
 	if (tag_args(c, true))
-		rg_exec(c, &q_tag_delete, tag_deleted);
+		rest_exec(c->r, &q_tag_delete, tag_deleted, c);
 }
 
 void
-rg_tag_delete(struct tn_req *r)
+rg_tag_delete(struct rest_req *r)
 {
 	rg_begin(r, true, tag_delete);
 }
@@ -256,12 +256,12 @@ rg_tag_delete(struct tn_req *r)
 /* A regexp parameter: absent (1, *out NULL), valid (1), or 400 "<key> is an invalid regexp:
  * ..." (-1, answered). */
 static int
-regex_param(struct tn_req *r, const char *key, const char **out)
+regex_param(struct rest_req *r, const char *key, const char **out)
 {
 	*out = NULL;
-	if (!tn_has(r, key))
+	if (!rest_has(r, key))
 		return 1;
-	const char *s = tn_str(r, key);
+	const char *s = rest_str(r, key);
 	char *msg = NULL;
 	if (s == NULL) {
 		msg = xasprintf("%s is invalid", key);
@@ -275,7 +275,7 @@ regex_param(struct tn_req *r, const char *key, const char **out)
 		pcre2_code_free(re);
 	}
 	if (msg != NULL) {
-		tn_fail_param(r, msg);
+		rest_fail_param(r, msg);
 		free(msg);
 		return -1;
 	}
@@ -288,16 +288,13 @@ static void
 cleanup_requested(PGresult *res, void *arg)
 {
 	struct rg_call *c = arg;
-	const char *status = rg_status(c, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "throttled") == 0) {
-		rg_fail(c, 400, "This request has already been made. You can run this at most once an "
-		                "hour for a given container repository");
+	enum status_word s = rest_status(c->r, res);
+	if (s != STATUS_ok) {
+		rest_status_answer(c->r, res, s);
 		return;
 	}
 	regjobs_kick();
-	rg_reply(c, 202, json_object_new_int(202));
+	rest_reply(c->r, 202, json_object_new_int(202));
 }
 
 /* DELETE .../tags: name_regex_delete (or name_regex), name_regex_keep, keep_n, older_than;
@@ -305,13 +302,12 @@ cleanup_requested(PGresult *res, void *arg)
 static void
 tags_bulk_delete(struct rg_call *c)
 {
-	struct tn_req *r = c->r;
+	struct rest_req *r = c->r;
 	if (!rg_repository_id(c))
 		return;
-	if (!tn_has(r, "name_regex") && !tn_has(r, "name_regex_delete")) {
-		tn_fail_param(r, "name_regex, name_regex_delete are missing, at least one parameter "
+	if (!rest_has(r, "name_regex") && !rest_has(r, "name_regex_delete")) {
+		rest_fail_param(r, "name_regex, name_regex_delete are missing, at least one parameter "
 		                 "must be provided");
-		rg_free(c);
 		return;
 	}
 	const char *del, *old, *keep;
@@ -319,21 +315,18 @@ tags_bulk_delete(struct rg_call *c)
 	int has_keep_n;
 	if (regex_param(r, "name_regex_delete", &del) < 0 || regex_param(r, "name_regex", &old) < 0 ||
 	    regex_param(r, "name_regex_keep", &keep) < 0 ||
-	    (has_keep_n = tn_int(r, "keep_n", &keep_n)) < 0) {
-		rg_free(c);
+	    (has_keep_n = rest_int(r, "keep_n", &keep_n)) < 0) {
 		return;
 	}
 	if (has_keep_n && keep_n < 0) {
-		tn_fail_param(r, "keep_n does not have a valid value");
-		rg_free(c);
+		rest_fail_param(r, "keep_n does not have a valid value");
 		return;
 	}
 	int64_t older_than = -1;
-	const char *older = tn_str(r, "older_than");
-	if (tn_has(r, "older_than") && (older == NULL || (*older != '\0' &&
+	const char *older = rest_str(r, "older_than");
+	if (rest_has(r, "older_than") && (older == NULL || (*older != '\0' &&
 	                                                  (older_than = cleanup_duration(older)) < 0))) {
-		tn_fail_param(r, "older_than is invalid");
-		rg_free(c);
+		rest_fail_param(r, "older_than is invalid");
 		return;
 	}
 	/* GitLab prefers name_regex_delete when both are given */
@@ -343,16 +336,16 @@ tags_bulk_delete(struct rg_call *c)
 	json_object_object_add(params, "keep_n", has_keep_n ? json_object_new_int64(keep_n) : NULL);
 	json_object_object_add(params, "older_than",
 	                       older_than >= 0 ? json_object_new_int64(older_than) : NULL);
-	tn_arg_actor(r);
-	tn_arg_i64(r, c->project_id);
-	tn_arg_i64(r, c->repo_id);
-	tn_arg(r, js_text(params));
+	rest_arg_actor(r);
+	rest_arg_i64(r, c->project_id);
+	rest_arg_i64(r, c->repo_id);
+	rest_arg(r, js_text(params));
 	json_object_put(params);
-	rg_exec(c, &q_cleanup, cleanup_requested);
+	rest_exec(c->r, &q_cleanup, cleanup_requested, c);
 }
 
 void
-rg_tags_bulk_delete(struct tn_req *r)
+rg_tags_bulk_delete(struct rest_req *r)
 {
 	rg_begin(r, true, tags_bulk_delete);
 }

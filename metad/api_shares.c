@@ -10,6 +10,7 @@
 #include "http.h"
 #include "json.h"
 #include "metad.h"
+#include "rest_db.h"
 #include "tenancy.h"
 #include "util.h"
 
@@ -54,12 +55,12 @@ PG_STMT(q_project_groups,
 /* Reads group_id and group_access (both required; the role at most max_level) and expires_at
  * into the SQL arguments; -1 when the request was answered (400, Grape's wording). */
 static int
-share_params(struct tn_req *r, int max_level)
+share_params(struct rest_req *r, int max_level)
 {
-	const char *g = tn_str(r, "group_id"), *l = tn_str(r, "group_access");
+	const char *g = rest_str(r, "group_id"), *l = rest_str(r, "group_access");
 	bool has_group = g != NULL && *g != '\0', has_level = l != NULL && *l != '\0';
 	if (!has_group || !has_level) {
-		tn_fail_param(r, !has_group && !has_level ? "group_id is missing, group_access is missing"
+		rest_fail_param(r, !has_group && !has_level ? "group_id is missing, group_access is missing"
 		                 : !has_group             ? "group_id is missing"
 		                                          : "group_access is missing");
 		return -1;
@@ -67,29 +68,29 @@ share_params(struct tn_req *r, int max_level)
 	int64_t group = 0;
 	int level = 0;
 	const char *expires;
-	if (tn_int(r, "group_id", &group) < 0 || tn_access_level(r, "group_access", &level) < 0 ||
-	    tn_date(r, "expires_at", &expires) < 0)
+	if (rest_int(r, "group_id", &group) < 0 || rest_access_level(r, "group_access", &level) < 0 ||
+	    rest_date(r, "expires_at", &expires) < 0)
 		return -1;
 	if (level > max_level) {
-		tn_fail_param(r, "group_access does not have a valid value");
+		rest_fail_param(r, "group_access does not have a valid value");
 		return -1;
 	}
-	tn_arg_i64(r, group);
-	tn_arg_i64(r, level);
-	tn_arg(r, expires);
+	rest_arg_i64(r, group);
+	rest_arg_i64(r, level);
+	rest_arg(r, expires);
 	return 0;
 }
 
 /* The :group_id of a DELETE as the last SQL argument; -1 when answered (400). */
 static int
-unshare_param(struct tn_req *r)
+unshare_param(struct rest_req *r)
 {
 	int64_t group;
-	if (str_to_i64(r->sub, INT64_MIN, INT64_MAX, &group) < 0) {
-		tn_fail_param(r, "group_id is invalid");
+	if (str_to_i64(rest_param(r, "group_id"), INT64_MIN, INT64_MAX, &group) < 0) {
+		rest_fail_param(r, "group_id is invalid");
 		return -1;
 	}
-	tn_arg_i64(r, group);
+	rest_arg_i64(r, group);
 	return 0;
 }
 
@@ -99,11 +100,9 @@ unshare_param(struct tn_req *r)
 static void
 project_shared(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	const char *status = tn_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0) {
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
 		static const char *const ids[][2] = { { "id", "link_id" },
 			                              { "project_id", "project_id" },
 			                              { "group_id", "group_id" },
@@ -113,61 +112,55 @@ project_shared(PGresult *res, void *arg)
 			json_object_object_add(o, ids[i][0],
 			                       json_object_new_int64(pg_get_int(res, 0, ids[i][1])));
 		json_object_object_add(o, "expires_at", js_new_str_or_null(pg_get(res, 0, "expires_at")));
-		tn_reply(r, 201, o);
-	} else if (strcmp(status, "group_denied") == 0) {
-		tn_fail(r, 404, "Not Found");
-	} else if (strcmp(status, "exists") == 0) {
-		tn_fail(r, 409, "Group already shared with this group");
+		rest_reply(r, 201, o);
 	} else {
-		tn_fail(r, 409, "Project cannot be shared with the group it is in or one of its ancestors.");
+		rest_status_answer(r, res, s);
 	}
 }
 
 /* POST /projects/:id/share: Maintainers share at most at Maintainer, as GitLab's values. */
-static void
-project_share(struct tn_req *r)
+void
+shares_project_share(struct rest_req *r)
 {
-	if (!tn_require_user(r))
+	r->what = "Project";
+	if (!rest_require_user(r))
 		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
 	if (share_params(r, 40) < 0)
 		return;
-	tn_exec(r, &q_project_share, project_shared);
+	rest_exec(r, &q_project_share, project_shared, r);
 }
 
 /* Maps an unshare function's status onto GitLab's answer: 204, or the refusal. */
 static void
 unshared(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	const char *status = tn_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0)
-		tn_reply_empty(r, 204);
-	else if (strcmp(status, "link_not_found") == 0)
-		tn_fail(r, 404, "404 Group Link Not Found");
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
+		rest_reply_empty(r, 204);
 	else
-		tn_fail(r, 404, "Not Found");
+		rest_status_answer(r, res, s);
 }
 
 /* DELETE /projects/:id/share/:group_id */
-static void
-project_unshare(struct tn_req *r)
+void
+shares_project_unshare(struct rest_req *r)
 {
-	if (!tn_require_user(r))
+	r->what = "Project";
+	if (!rest_require_user(r))
 		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
 	if (unshare_param(r) < 0)
 		return;
-	tn_exec(r, &q_project_unshare, unshared);
+	rest_exec(r, &q_project_unshare, unshared, r);
 }
 
 /* Entities::PublicGroupDetails. */
 static json_object *
-public_group_json(struct tn_req *r, PGresult *res, int row)
+public_group_json(struct rest_req *r, const PGresult *res, int row)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(pg_get_int(res, row, "id")));
@@ -185,33 +178,34 @@ public_group_json(struct tn_req *r, PGresult *res, int row)
 static void
 project_groups_listed(PGresult *res, void *arg)
 {
-	tn_reply_list(arg, res, public_group_json);
+	rest_reply_list(arg, res, public_group_json);
 }
 
 /* GET /projects/:id/groups */
-static void
-project_groups(struct tn_req *r)
+void
+shares_project_groups(struct rest_req *r)
 {
+	r->what = "Project";
 	bool shared = false, visible_only = false;
 	int min = 0;
 	char *skip;
-	if (tn_page(r) < 0 || tn_bool(r, "with_shared", &shared) < 0 ||
-	    tn_bool(r, "shared_visible_only", &visible_only) < 0 ||
-	    tn_access_level(r, "shared_min_access_level", &min) < 0 ||
-	    tn_id_list(r, "skip_groups", &skip) < 0)
+	if (rest_page(r) < 0 || rest_bool(r, "with_shared", &shared) < 0 ||
+	    rest_bool(r, "shared_visible_only", &visible_only) < 0 ||
+	    rest_access_level(r, "shared_min_access_level", &min) < 0 ||
+	    rest_id_list(r, "skip_groups", &skip) < 0)
 		return;
-	const char *search = tn_str(r, "search");
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_arg_bool(r, shared);
-	tn_arg_i64_opt(r, min > 0, min);
-	tn_arg_bool(r, visible_only);
-	tn_arg(r, search && *search ? search : NULL);
-	tn_arg(r, skip);
+	const char *search = rest_str(r, "search");
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_arg_bool(r, shared);
+	rest_arg_i64_opt(r, min > 0, min);
+	rest_arg_bool(r, visible_only);
+	rest_arg(r, search && *search ? search : NULL);
+	rest_arg(r, skip);
 	free(skip);
-	tn_arg_i64(r, r->page.per_page);
-	tn_arg_i64(r, gl_page_offset(&r->page));
-	tn_exec(r, &q_project_groups, project_groups_listed);
+	rest_arg_i64(r, r->page.per_page);
+	rest_arg_i64(r, gl_page_offset(&r->page));
+	rest_exec(r, &q_project_groups, project_groups_listed, r);
 }
 
 /* ---- groups ------------------------------------------------------------------------------------ */
@@ -220,86 +214,38 @@ project_groups(struct tn_req *r)
 static void
 group_shared(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	const char *status = tn_status(r, res);
-	if (status == NULL)
-		return;
-	if (strcmp(status, "ok") == 0)
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
 		tn_group_reply(r, pg_get_int(res, 0, "group_id"), 201);
-	else if (strcmp(status, "group_not_found") == 0)
-		tn_not_found(r, "Group");
-	else if (strcmp(status, "group_denied") == 0)
-		tn_fail(r, 404, "Not Found");
 	else
-		tn_fail(r, 409, "Shared group The group has already been shared with this group");
+		rest_status_answer(r, res, s);
 }
 
 /* POST /groups/:id/share */
-static void
-group_share(struct tn_req *r)
+void
+shares_group_share(struct rest_req *r)
 {
 	r->what = "Group";
-	if (!tn_require_user(r))
+	if (!rest_require_user(r))
 		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
 	if (share_params(r, 50) < 0)
 		return;
-	tn_exec(r, &q_group_share, group_shared);
+	rest_exec(r, &q_group_share, group_shared, r);
 }
 
 /* DELETE /groups/:id/share/:group_id */
-static void
-group_unshare(struct tn_req *r)
+void
+shares_group_unshare(struct rest_req *r)
 {
 	r->what = "Group";
-	if (!tn_require_user(r))
+	if (!rest_require_user(r))
 		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
 	if (unshare_param(r) < 0)
 		return;
-	tn_exec(r, &q_group_unshare, unshared);
+	rest_exec(r, &q_group_unshare, unshared, r);
 }
-
-/* ---- routes ------------------------------------------------------------------------------------ */
-
-/* Route entry points: each starts a request with the step that serves it. */
-static void
-h_project_share(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, project_share);
-}
-
-static void
-h_project_unshare(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", "group_id", project_unshare);
-}
-
-static void
-h_project_groups(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, project_groups);
-}
-
-static void
-h_group_share(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", NULL, group_share);
-}
-
-static void
-h_group_unshare(struct http_txn *txn, const struct route_match *m)
-{
-	tn_start(txn, m, "id", "group_id", group_unshare);
-}
-
-const struct route tn_share_routes[] = {
-	{ "POST", "/api/v4/projects/:id/share", h_project_share, "api_project_share" },
-	{ "DELETE", "/api/v4/projects/:id/share/:group_id", h_project_unshare, "api_project_share" },
-	{ "GET", "/api/v4/projects/:id/groups", h_project_groups, "api_project_groups" },
-	{ "POST", "/api/v4/groups/:id/share", h_group_share, "api_group_share" },
-	{ "DELETE", "/api/v4/groups/:id/share/:group_id", h_group_unshare, "api_group_share" },
-};
-const size_t tn_share_nroutes = nitems(tn_share_routes);

@@ -1,7 +1,7 @@
 /*
- * What the groups, projects, namespaces and members endpoints share: the request context, GitLab's
- * parameter rules (read by gl_params_read; Grape's error wording), the answers, and the JSON
- * entities built from query rows.
+ * What the groups, projects, namespaces and members endpoints share beyond the REST layer
+ * (common/rest.h): deletes, GitLab's name rules and wording, and the JSON entities built from
+ * query rows.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
@@ -14,12 +14,11 @@
 
 #include "api_registry.h"
 #include "errors.h"
-#include "gl_params.h"
-#include "headers.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
 #include "metad.h"
+#include "rest_db.h"
 #include "tenancy.h"
 #include "util.h"
 
@@ -34,445 +33,28 @@ tn_chars(const char *s)
 	return str_chars(s);
 }
 
-/* ---- the request ----------------------------------------------------------------------------- */
-
-void
-tn_free(struct tn_req *r)
-{
-	if (r == NULL)
-		return;
-	json_object_put(r->params);
-	free(r->id);
-	free(r->sub);
-	for (int i = 0; i < r->nargs; i++)
-		free(r->args[i]);
-	free(r);
-}
-
-/* The parameters are in (params non-NULL): go on; or the request is over (answered, or the
- * client left). */
-static void
-params_read(struct http_txn *txn, json_object *params, void *arg)
-{
-	struct tn_req *r = arg;
-	(void)txn;
-	if (params == NULL) {
-		tn_free(r);
-		return;
-	}
-	r->params = json_object_get(params);
-	r->next(r);
-}
-
-void
-tn_start(struct http_txn *txn, const struct route_match *m, const char *id_name,
-         const char *sub_name, tn_step next)
-{
-	struct tn_req *r = xcalloc(1, sizeof(*r));
-	r->txn = txn;
-	r->next = next;
-	r->what = "Project";
-	actor_from_headers(&r->actor, &http_txn_request(txn)->headers);
-	const char *v;
-	if (id_name != NULL && (v = route_param(m, id_name)) != NULL)
-		r->id = xstrdup(v);
-	if (sub_name != NULL && (v = route_param(m, sub_name)) != NULL)
-		r->sub = xstrdup(v);
-	gl_params_read(txn, params_read, r);
-}
-
-/* ---- parameters ------------------------------------------------------------------------------ */
-
-/* The parameter's JSON value, NULL when absent or null. */
-static json_object *
-param(struct tn_req *r, const char *key)
-{
-	json_object *v = NULL;
-	json_object_object_get_ex(r->params, key, &v);
-	return v;
-}
-
-bool
-tn_has(struct tn_req *r, const char *key)
-{
-	return json_object_object_get_ex(r->params, key, NULL);
-}
-
-const char *
-tn_str(struct tn_req *r, const char *key)
-{
-	return gl_param_str(r->params, key);
-}
-
-/* 400 {"error": "<key> <how>"} as Grape words it; returns -1. */
-static int
-invalid(struct tn_req *r, const char *key, const char *how)
-{
-	char *msg = xasprintf("%s %s", key, how);
-	tn_fail_param(r, msg);
-	free(msg);
-	return -1;
-}
-
-int
-tn_int(struct tn_req *r, const char *key, int64_t *out)
-{
-	json_object *v = param(r, key);
-	if (v == NULL)
-		return 0; /* absent, or null: Grape's nil */
-	if (json_object_is_type(v, json_type_int)) {
-		*out = json_object_get_int64(v);
-		return 1;
-	}
-	if (json_object_is_type(v, json_type_string)) {
-		const char *s = json_object_get_string(v);
-		if (*s == '\0')
-			return 0; /* Grape treats an empty value as absent */
-		if (gl_int_text(s, out))
-			return 1;
-	}
-	return invalid(r, key, "is invalid");
-}
-
-int
-tn_bool(struct tn_req *r, const char *key, bool *out)
-{
-	int b = gl_param_bool(r->params, key);
-	if (b == -1)
-		return 0; /* absent, or null: Grape's nil */
-	if (b == -2)
-		return invalid(r, key, "is invalid");
-	*out = b == 1;
-	return 1;
-}
-
-int
-tn_enum(struct tn_req *r, const char *key, const char *const *values, const char **out)
-{
-	*out = NULL;
-	if (!tn_has(r, key))
-		return 0;
-	const char *s = tn_str(r, key);
-	for (size_t i = 0; s != NULL && values[i] != NULL; i++) {
-		if (strcmp(s, values[i]) == 0) {
-			*out = values[i];
-			return 1;
-		}
-	}
-	return invalid(r, key, "does not have a valid value");
-}
-
-int
-tn_access_level(struct tn_req *r, const char *key, int *out)
-{
-	int64_t n;
-	int rc = tn_int(r, key, &n);
-	if (rc <= 0)
-		return rc;
-	if (n != 10 && n != 20 && n != 30 && n != 40 && n != 50)
-		return invalid(r, key, "does not have a valid value");
-	*out = (int)n;
-	return 1;
-}
-
-int
-tn_date(struct tn_req *r, const char *key, const char **out)
-{
-	*out = NULL;
-	if (!tn_has(r, key))
-		return 0;
-	json_object *v = param(r, key);
-	if (v == NULL)
-		return 1;
-	const char *s = tn_str(r, key);
-	if (s != NULL && *s == '\0')
-		return 1;
-	/* YYYY-MM-DD that is a real day: the round trip through timegm() must not move it */
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	const char *end = s ? strptime(s, "%Y-%m-%d", &tm) : NULL;
-	if (end == NULL || *end != '\0' || strlen(s) != 10)
-		return invalid(r, key, "is invalid");
-	struct tm check = tm;
-	time_t t = timegm(&check);
-	struct tm back;
-	gmtime_r(&t, &back);
-	if (back.tm_mday != tm.tm_mday || back.tm_mon != tm.tm_mon || back.tm_year != tm.tm_year)
-		return invalid(r, key, "is invalid");
-	*out = s;
-	return 1;
-}
-
-int
-tn_id_list(struct tn_req *r, const char *key, char **out)
-{
-	*out = NULL;
-	json_object *v = NULL;
-	if (!json_object_object_get_ex(r->params, key, &v) || v == NULL)
-		return 0;
-	char *text = xstrdup("{");
-	size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 1;
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_is_type(v, json_type_array) ? json_object_array_get_idx(v, i)
-		                                                         : v;
-		const char *s = e ? json_object_get_string(e) : NULL;
-		char *copy = xstrdup(s ? s : "");
-		char *save = NULL;
-		for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-			int64_t id;
-			if (str_to_i64(t, 1, INT64_MAX, &id) < 0) {
-				free(copy);
-				free(text);
-				invalid(r, key, "is invalid");
-				return -1;
-			}
-			char *next = xasprintf("%s%s%lld", text, text[1] ? "," : "", (long long)id);
-			free(text);
-			text = next;
-		}
-		free(copy);
-	}
-	char *done = xasprintf("%s}", text);
-	free(text);
-	*out = done;
-	return 1;
-}
-
-int
-tn_page(struct tn_req *r)
-{
-	if (gl_page_parse(r->txn, &r->page) < 0) {
-		/* gl_page_parse answered; the request is over */
-		tn_free(r);
-		return -1;
-	}
-	return 0;
-}
-
-int
-tn_order(struct tn_req *r, const char *const *values, const char *dflt, const char *sort_dflt,
-         const char **order_by, const char **sort)
-{
-	static const char *const sorts[] = { "asc", "desc", NULL };
-	if (tn_enum(r, "order_by", values, order_by) < 0 || tn_enum(r, "sort", sorts, sort) < 0)
-		return -1;
-	if (*order_by == NULL)
-		*order_by = dflt;
-	if (*sort == NULL)
-		*sort = sort_dflt;
-	return 0;
-}
-
-/* ---- SQL arguments --------------------------------------------------------------------------- */
-
-void
-tn_arg(struct tn_req *r, const char *v)
-{
-	if (r->nargs == TN_MAX_ARGS)
-		fatal("too many SQL arguments");
-	r->args[r->nargs++] = v ? xstrdup(v) : NULL;
-}
-
-void
-tn_arg_i64(struct tn_req *r, int64_t v)
-{
-	char buf[32];
-	snprintf(buf, sizeof(buf), "%lld", (long long)v);
-	tn_arg(r, buf);
-}
-
-void
-tn_arg_bool(struct tn_req *r, bool v)
-{
-	tn_arg(r, v ? "true" : "false");
-}
-
-void
-tn_arg_i64_opt(struct tn_req *r, bool given, int64_t v)
-{
-	if (given)
-		tn_arg_i64(r, v);
-	else
-		tn_arg(r, NULL);
-}
-
-void
-tn_arg_actor(struct tn_req *r)
-{
-	tn_arg_i64(r, r->actor.user_id);
-	tn_arg_bool(r, r->actor.admin && r->actor.user_id > 0);
-}
-
-void
-tn_arg_ref(struct tn_req *r, const char *ref)
-{
-	int64_t id;
-	if (ref != NULL && ref[0] >= '0' && ref[0] <= '9' &&
-	    str_to_i64(ref, 1, INT64_MAX, &id) == 0) {
-		tn_arg_i64(r, id);
-		tn_arg(r, NULL);
-	} else {
-		/* a path that is not text names nothing (404), rather than failing the query */
-		tn_arg(r, NULL);
-		tn_arg(r, ref != NULL && gl_params_is_text(ref, strlen(ref)) ? ref : NULL);
-	}
-}
-
-void
-tn_exec(struct tn_req *r, struct pg_stmt *stmt, void (*cb)(PGresult *res, void *arg))
-{
-	pg_exec(md.db, stmt, r->nargs, (const char *const *)r->args, cb, r);
-	for (int i = 0; i < r->nargs; i++) {
-		free(r->args[i]);
-		r->args[i] = NULL;
-	}
-	r->nargs = 0;
-}
-
-/* ---- answers --------------------------------------------------------------------------------- */
-
-void
-tn_reply(struct tn_req *r, int status, json_object *obj)
-{
-	js_respond(r->txn, status, NULL, obj);
-	tn_free(r);
-}
-
-void
-tn_reply_empty(struct tn_req *r, int status)
-{
-	http_txn_respond(r->txn, status, NULL, NULL, 0);
-	tn_free(r);
-}
-
-void
-tn_fail(struct tn_req *r, int status, const char *message)
-{
-	error_gitlab(r->txn, status, message);
-	tn_free(r);
-}
-
-void
-tn_fail_param(struct tn_req *r, const char *message)
-{
-	error_gitlab_param(r->txn, message);
-	tn_free(r);
-}
-
-void
-tn_not_found(struct tn_req *r, const char *what)
-{
-	char *msg = xasprintf("404 %s Not Found", what ? what : r->what);
-	tn_fail(r, 404, msg);
-	free(msg);
-}
-
-void
-tn_db_error(struct tn_req *r, PGresult *res)
-{
-	log_set_request_id(http_txn_id(r->txn));
-	log_error("%s %s: %s", http_txn_request(r->txn)->method, http_txn_request(r->txn)->path,
-	          pg_error(res));
-	log_set_request_id(NULL);
-	if (res == NULL)
-		tn_fail(r, 503, "503 Service Unavailable: the database is unreachable");
-	else
-		tn_fail(r, 500, "500 Internal Server Error");
-}
-
-void
-tn_fail_validation(struct tn_req *r, const char *key, const char *text)
-{
-	error_gitlab_field(r->txn, key, text);
-	tn_free(r);
-}
-
-const char *
-tn_status(struct tn_req *r, PGresult *res)
-{
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		tn_db_error(r, res);
-		return NULL;
-	}
-	const char *status = pg_get(res, 0, "status");
-	if (strcmp(status, "not_found") == 0) {
-		tn_not_found(r, NULL);
-		return NULL;
-	}
-	if (strcmp(status, "forbidden") == 0) {
-		tn_fail(r, 403, "403 Forbidden");
-		return NULL;
-	}
-	return status;
-}
+/* ---- deletes ------------------------------------------------------------------------------- */
 
 /* Answers a delete function's status: 202, as GitLab deletes asynchronously, or the refusal. */
 static void
 deleted(PGresult *res, void *arg)
 {
-	struct tn_req *r = arg;
-	/* ok is the one status left: the delete functions return not_found, forbidden or ok */
-	if (tn_status(r, res) != NULL)
-		tn_fail(r, 202, "202 Accepted");
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
+		rest_fail(r, 202, "202 Accepted");
+	else
+		rest_status_answer(r, res, s);
 }
 
 void
-tn_delete(struct tn_req *r, struct pg_stmt *stmt)
+tn_delete(struct rest_req *r, struct pg_stmt *stmt)
 {
-	if (!tn_require_user(r))
+	if (!rest_require_user(r))
 		return;
-	tn_arg_actor(r);
-	tn_arg_ref(r, r->id);
-	tn_exec(r, stmt, deleted);
-}
-
-bool
-tn_require_user(struct tn_req *r)
-{
-	if (r->actor.user_id > 0)
-		return true;
-	tn_fail(r, 401, "401 Unauthorized");
-	return false;
-}
-
-bool
-tn_found(struct tn_req *r, PGresult *res, const char *what)
-{
-	if (!pg_ok(res)) {
-		tn_db_error(r, res);
-		return false;
-	}
-	if (pg_rows(res) == 0) {
-		tn_not_found(r, what);
-		return false;
-	}
-	return true;
-}
-
-bool
-tn_list_ok(struct tn_req *r, PGresult *res)
-{
-	if (!tn_found(r, res, NULL))
-		return false;
-	if (!pg_get_bool(res, 0, "ok")) {
-		tn_not_found(r, NULL);
-		return false;
-	}
-	return true;
-}
-
-void
-tn_reply_list(struct tn_req *r, PGresult *res,
-              json_object *(*build)(struct tn_req *r, PGresult *res, int row))
-{
-	if (!tn_list_ok(r, res))
-		return;
-	json_object *arr = json_object_new_array();
-	for (int i = 0; i < pg_rows(res); i++)
-		if (pg_get(res, i, "id") != NULL)
-			json_object_array_add(arr, build(r, res, i));
-	gl_page_respond(r->txn, &r->page, pg_get_int(res, 0, "total"), arr);
-	tn_free(r);
+	rest_arg_actor(r);
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_exec(r, stmt, deleted, r);
 }
 
 /* ---- names ----------------------------------------------------------------------------------- */
@@ -540,7 +122,7 @@ tn_valid_project_name(const char *name, const char **why)
 /* ---- entities -------------------------------------------------------------------------------- */
 
 char *
-tn_url(struct tn_req *r, const char *fmt, ...)
+tn_url(struct rest_req *r, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -560,14 +142,14 @@ add_str(json_object *o, const char *key, const char *value)
 
 /* Adds a column's text, null for SQL NULL. */
 static void
-add_col(json_object *o, const char *key, PGresult *res, int row, const char *col)
+add_col(json_object *o, const char *key, const PGresult *res, int row, const char *col)
 {
 	add_str(o, key, pg_get(res, row, col));
 }
 
 /* Adds a column as a number, null for SQL NULL. */
 static void
-add_int_col(json_object *o, const char *key, PGresult *res, int row, const char *col)
+add_int_col(json_object *o, const char *key, const PGresult *res, int row, const char *col)
 {
 	const char *v = pg_get(res, row, col);
 	json_object_object_add(o, key, v ? json_object_new_int64(strtoll(v, NULL, 10)) : NULL);
@@ -575,7 +157,7 @@ add_int_col(json_object *o, const char *key, PGresult *res, int row, const char 
 
 /* Adds a column holding JSON text, parsed; null for SQL NULL. */
 static void
-add_json_col(json_object *o, const char *key, PGresult *res, int row, const char *col)
+add_json_col(json_object *o, const char *key, const PGresult *res, int row, const char *col)
 {
 	const char *v = pg_get(res, row, col);
 	char *cause = NULL;
@@ -585,7 +167,7 @@ add_json_col(json_object *o, const char *key, PGresult *res, int row, const char
 
 /* Adds external URL + prefix + path. */
 static void
-add_url(struct tn_req *r, json_object *o, const char *key, const char *prefix, const char *path)
+add_url(struct rest_req *r, json_object *o, const char *key, const char *prefix, const char *path)
 {
 	char *u = tn_url(r, "%s%s", prefix, path);
 	add_str(o, key, u);
@@ -593,7 +175,7 @@ add_url(struct tn_req *r, json_object *o, const char *key, const char *prefix, c
 }
 
 json_object *
-tn_user_basic(struct tn_req *r, const char *id, const char *username, const char *name,
+tn_user_basic(struct rest_req *r, const char *id, const char *username, const char *name,
               const char *state)
 {
 	json_object *o = json_object_new_object();
@@ -607,7 +189,7 @@ tn_user_basic(struct tn_req *r, const char *id, const char *username, const char
 }
 
 json_object *
-tn_group_json(struct tn_req *r, PGresult *res, int row)
+tn_group_json(struct rest_req *r, const PGresult *res, int row)
 {
 	json_object *o = json_object_new_object();
 	add_int_col(o, "id", res, row, "id");
@@ -632,7 +214,7 @@ tn_group_json(struct tn_req *r, PGresult *res, int row)
 }
 
 json_object *
-tn_group_detail_json(struct tn_req *r, PGresult *res, int row)
+tn_group_detail_json(struct rest_req *r, const PGresult *res, int row)
 {
 	json_object *o = tn_group_json(r, res, row);
 	add_json_col(o, "shared_with_groups", res, row, "shared_with_groups");
@@ -640,7 +222,7 @@ tn_group_detail_json(struct tn_req *r, PGresult *res, int row)
 }
 
 json_object *
-tn_namespace_json(struct tn_req *r, PGresult *res, int row)
+tn_namespace_json(struct rest_req *r, const PGresult *res, int row)
 {
 	json_object *o = json_object_new_object();
 	const char *kind = pg_get(res, row, "kind");
@@ -657,7 +239,7 @@ tn_namespace_json(struct tn_req *r, PGresult *res, int row)
 }
 
 json_object *
-tn_member_json(struct tn_req *r, PGresult *res, int row)
+tn_member_json(struct rest_req *r, const PGresult *res, int row)
 {
 	json_object *o = tn_user_basic(r, pg_get(res, row, "id"), pg_get(res, row, "username"),
 	                               pg_get(res, row, "name"), pg_get(res, row, "state"));
@@ -676,7 +258,7 @@ tn_member_json(struct tn_req *r, PGresult *res, int row)
 
 /* {"access_level": n, "notification_level": 3} or null. */
 static json_object *
-access_json(PGresult *res, int row, const char *col)
+access_json(const PGresult *res, int row, const char *col)
 {
 	long long level = pg_get_int(res, row, col);
 	if (level <= 0)
@@ -688,7 +270,7 @@ access_json(PGresult *res, int row, const char *col)
 }
 
 json_object *
-tn_project_json(struct tn_req *r, PGresult *res, int row, enum tn_project_shape shape)
+tn_project_json(struct rest_req *r, const PGresult *res, int row, enum tn_project_shape shape)
 {
 	json_object *o = json_object_new_object();
 	const char *full_path = pg_get(res, row, "full_path");

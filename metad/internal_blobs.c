@@ -20,6 +20,7 @@
 #include "names.h"
 #include "pg.h"
 #include "registry.h"
+#include "rest_db.h"
 #include "url.h"
 #include "util.h"
 #include "wire.h"
@@ -29,41 +30,43 @@
 PG_STMT(q_blob_get,
         "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.blob_digest"
         " WHERE rb.repository_id = registry_repository_id($1) AND rb.blob_digest = $2");
-PG_STMT(q_blob_link, "SELECT repository_id, error FROM registry_link_blob($1, $2, $3::bigint)");
+PG_STMT(q_blob_link, "SELECT repository_id, status FROM registry_link_blob($1, $2, $3::bigint)");
 PG_STMT(q_blob_unlink,
         "DELETE FROM repository_blobs"
         " WHERE repository_id = registry_repository_id($1) AND blob_digest = $2"
         " RETURNING blob_digest");
 PG_STMT(q_mount,
-        "SELECT size, error FROM registry_mount_blob($1, $2, $3, $4::boolean, $5::bigint,"
+        "SELECT size, status FROM registry_mount_blob($1, $2, $3, $4::boolean, $5::bigint,"
         " $6::boolean, $7::bigint)");
-PG_STMT(q_push_check, "SELECT repository_id, error FROM registry_push_repository($1, false)");
+PG_STMT(q_push_check, "SELECT repository_id, status FROM registry_push_repository($1, false)");
 
-/* One pending internal request. */
+/* What an internal request is about, kept with it. */
 struct ib {
+	struct rest_req *r;
 	struct http_txn *txn;
 	char *repository;
 	char *digest;
 };
 
-/* A pending internal request on repository (and digest, which may be NULL); copies both. */
-static struct ib *
-ib_new(struct http_txn *txn, const char *repository, const char *digest)
+/* Frees what an internal request holds. */
+static void
+ib_clear(void *state)
 {
-	struct ib *b = xcalloc(1, sizeof(*b));
-	b->txn = txn;
+	struct ib *b = state;
+	free(b->repository);
+	free(b->digest);
+}
+
+/* The request's state: repository (and digest, which may be NULL), copied. */
+static struct ib *
+ib_new(struct rest_req *r, const char *repository, const char *digest)
+{
+	struct ib *b = rest_state_new(r, sizeof(*b), ib_clear);
+	b->r = r;
+	b->txn = r->txn;
 	b->repository = xstrdup(repository);
 	b->digest = digest ? xstrdup(digest) : NULL;
 	return b;
-}
-
-/* Frees a pending internal request. */
-static void
-ib_free(struct ib *b)
-{
-	free(b->repository);
-	free(b->digest);
-	free(b);
 }
 
 /* Answers status with {"digest","size"} of a blob. */
@@ -76,19 +79,13 @@ respond_blob(struct http_txn *txn, int status, const char *digest, int64_t size)
 	js_respond(txn, status, NULL, o);
 }
 
-/* The DENIED answer for a path that refuses pushes. */
-static void
-respond_denied(struct http_txn *txn, const char *why)
-{
-	v2_error(txn, 403, OCI_DENIED, NULL, why);
-}
-
 /* Checks the digest of /internal/blobs/<digest>?repository= and the repository, then runs stmt
  * ($1 repository, $2 digest); 400 when either is invalid. */
 static void
-blob_query(struct http_txn *txn, const struct route_match *m, struct pg_stmt *stmt, pg_cb cb)
+blob_query(struct rest_req *r, struct pg_stmt *stmt, pg_cb cb)
 {
-	const char *digest = route_param(m, "digest");
+	struct http_txn *txn = r->txn;
+	const char *digest = rest_param(r, "digest");
 	if (!digest_valid(digest)) {
 		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
 		return;
@@ -99,7 +96,7 @@ blob_query(struct http_txn *txn, const struct route_match *m, struct pg_stmt *st
 		v2_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
 		return;
 	}
-	struct ib *b = ib_new(txn, repo, digest);
+	struct ib *b = ib_new(r, repo, digest);
 	free(repo);
 	const char *params[] = { b->repository, b->digest };
 	pg_exec(md.db, stmt, 2, params, cb, b);
@@ -113,20 +110,19 @@ get_done(PGresult *res, void *arg)
 {
 	struct ib *b = arg;
 	if (!pg_ok(res)) {
-		v2_db_error(b->txn, "blob lookup", res ? pg_error(res) : NULL);
+		rest_db_error(b->r, res);
 	} else if (pg_rows(res) == 0) {
 		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 	} else {
 		respond_blob(b->txn, 200, b->digest, pg_get_int(res, 0, "size"));
 	}
-	ib_free(b);
 }
 
 /* GET /internal/blobs/<digest>?repository= */
 static void
-h_blob_get(struct http_txn *txn, const struct route_match *m)
+h_blob_get(struct rest_req *r)
 {
-	blob_query(txn, m, &q_blob_get, get_done);
+	blob_query(r, &q_blob_get, get_done);
 }
 
 /* ---- DELETE /internal/blobs/<digest>?repository= --------------------------------------------- */
@@ -137,21 +133,20 @@ unlink_done(PGresult *res, void *arg)
 {
 	struct ib *b = arg;
 	if (!pg_ok(res)) {
-		v2_db_error(b->txn, "blob unlink", res ? pg_error(res) : NULL);
+		rest_db_error(b->r, res);
 	} else if (pg_rows(res) == 0) {
 		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 	} else {
 		log_info("unlinked blob %s from %s", b->digest, b->repository);
 		http_txn_respond(b->txn, 204, NULL, NULL, 0);
 	}
-	ib_free(b);
 }
 
 /* DELETE /internal/blobs/<digest>?repository= */
 static void
-h_blob_delete(struct http_txn *txn, const struct route_match *m)
+h_blob_delete(struct rest_req *r)
 {
-	blob_query(txn, m, &q_blob_unlink, unlink_done);
+	blob_query(r, &q_blob_unlink, unlink_done);
 }
 
 /* ---- bodies ---------------------------------------------------------------------------------- */
@@ -192,17 +187,15 @@ static void
 link_done(PGresult *res, void *arg)
 {
 	struct ib *b = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		v2_db_error(b->txn, "blob link", res ? pg_error(res) : NULL);
-	} else if (pg_get(res, 0, "error") != NULL) {
-		respond_denied(b->txn, pg_get(res, 0, "error"));
+	enum status_word s = rest_status(b->r, res);
+	if (s != STATUS_ok) {
+		rest_status_answer(b->r, res, s); /* why the path refuses pushes */
 	} else {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "repository_id",
 		                       json_object_new_int64(pg_get_int(res, 0, "repository_id")));
 		js_respond(b->txn, 201, NULL, o);
 	}
-	ib_free(b);
 }
 
 /* POST /internal/blobs: links a verified blob, creating the repository on first push. */
@@ -212,27 +205,26 @@ link_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	json_object *o = body_parse(txn, body, true);
 	if (o == NULL)
 		return;
+	struct rest_req *r = arg;
 	int64_t size;
 	if (!js_int(o, "size", &size) || size < 0) {
 		v2_error(txn, 400, OCI_SIZE_INVALID, NULL, NULL);
 		json_object_put(o);
 		return;
 	}
-	struct ib *b = ib_new(txn, js_str(o, "repository"), js_str(o, "digest"));
+	struct ib *b = ib_new(r, js_str(o, "repository"), js_str(o, "digest"));
 	char sz[32];
 	snprintf(sz, sizeof(sz), "%lld", (long long)size);
 	const char *params[] = { b->repository, b->digest, sz };
 	pg_exec(md.db, &q_blob_link, 3, params, link_done, b);
 	json_object_put(o);
-	(void)arg;
 }
 
 /* Reads the body of POST /internal/blobs. */
 static void
-h_blob_link(struct http_txn *txn, const struct route_match *m)
+h_blob_link(struct rest_req *r)
 {
-	http_txn_read_body(txn, INTERNAL_MAX_BODY, link_body, NULL);
-	(void)m;
+	http_txn_read_body(r->txn, INTERNAL_MAX_BODY, link_body, r);
 }
 
 /* ---- POST /internal/mounts {"repository","digest","from"} ----------------------------------- */
@@ -242,17 +234,15 @@ static void
 mount_done(PGresult *res, void *arg)
 {
 	struct ib *b = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		v2_db_error(b->txn, "blob mount", res ? pg_error(res) : NULL);
-	} else if (pg_get(res, 0, "error") != NULL) {
-		respond_denied(b->txn, pg_get(res, 0, "error"));
+	enum status_word s = rest_status(b->r, res);
+	if (s != STATUS_ok) {
+		rest_status_answer(b->r, res, s); /* why the path refuses pushes */
 	} else if (pg_get(res, 0, "size") == NULL) {
 		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 	} else {
 		log_info("mounted blob %s into %s", b->digest, b->repository);
 		respond_blob(b->txn, 201, b->digest, pg_get_int(res, 0, "size"));
 	}
-	ib_free(b);
 }
 
 /* POST /internal/mounts: links a blob the caller may already read. */
@@ -262,32 +252,30 @@ mount_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	json_object *o = body_parse(txn, body, true);
 	if (o == NULL)
 		return;
+	struct rest_req *r = arg;
 	const char *from = js_str(o, "from");
 	if (from != NULL && !name_valid_repository(from)) {
 		v2_error(txn, 400, OCI_NAME_INVALID, NULL, "from");
 		json_object_put(o);
 		return;
 	}
-	struct actor a;
-	actor_from_headers(&a, &http_txn_request(txn)->headers);
-	struct ib *b = ib_new(txn, js_str(o, "repository"), js_str(o, "digest"));
+	const struct actor *a = &r->actor;
+	struct ib *b = ib_new(r, js_str(o, "repository"), js_str(o, "digest"));
 	char uid[32], dtid[32];
-	snprintf(uid, sizeof(uid), "%lld", (long long)a.user_id);
-	snprintf(dtid, sizeof(dtid), "%lld", (long long)a.deploy_token_id);
+	snprintf(uid, sizeof(uid), "%lld", (long long)a->user_id);
+	snprintf(dtid, sizeof(dtid), "%lld", (long long)a->deploy_token_id);
 	const char *params[] = { b->repository, b->digest, from,
-		                 (a.from_actions & ACT_PULL) ? "true" : "false",
-		                 uid, a.admin ? "true" : "false", dtid };
+		                 (a->from_actions & ACT_PULL) ? "true" : "false",
+		                 uid, a->admin ? "true" : "false", dtid };
 	pg_exec(md.db, &q_mount, 7, params, mount_done, b);
 	json_object_put(o);
-	(void)arg;
 }
 
 /* Reads the body of POST /internal/mounts. */
 static void
-h_mount(struct http_txn *txn, const struct route_match *m)
+h_mount(struct rest_req *r)
 {
-	http_txn_read_body(txn, INTERNAL_MAX_BODY, mount_body, NULL);
-	(void)m;
+	http_txn_read_body(r->txn, INTERNAL_MAX_BODY, mount_body, r);
 }
 
 /* ---- POST /internal/uploads {"repository"}: may a push start here? -------------------------- */
@@ -297,13 +285,11 @@ static void
 push_check_done(PGresult *res, void *arg)
 {
 	struct ib *b = arg;
-	if (!pg_ok(res) || pg_rows(res) != 1)
-		v2_db_error(b->txn, "push check", res ? pg_error(res) : NULL);
-	else if (pg_get(res, 0, "error") != NULL)
-		respond_denied(b->txn, pg_get(res, 0, "error"));
-	else
+	enum status_word s = rest_status(b->r, res);
+	if (s == STATUS_ok)
 		http_txn_respond(b->txn, 204, NULL, NULL, 0);
-	ib_free(b);
+	else
+		rest_status_answer(b->r, res, s); /* why the path refuses pushes */
 }
 
 /* POST /internal/uploads: may a push start in this repository? */
@@ -313,26 +299,24 @@ push_check_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	json_object *o = body_parse(txn, body, false);
 	if (o == NULL)
 		return;
-	struct ib *b = ib_new(txn, js_str(o, "repository"), NULL);
+	struct ib *b = ib_new(arg, js_str(o, "repository"), NULL);
 	const char *params[] = { b->repository };
 	pg_exec(md.db, &q_push_check, 1, params, push_check_done, b);
 	json_object_put(o);
-	(void)arg;
 }
 
 /* Reads the body of POST /internal/uploads. */
 static void
-h_push_check(struct http_txn *txn, const struct route_match *m)
+h_push_check(struct rest_req *r)
 {
-	http_txn_read_body(txn, INTERNAL_MAX_BODY, push_check_body, NULL);
-	(void)m;
+	http_txn_read_body(r->txn, INTERNAL_MAX_BODY, push_check_body, r);
 }
 
 const struct route internal_blob_routes[] = {
-	{ "POST", WIRE_PATH_BLOBS, h_blob_link, "internal_blob_link" },
-	{ "GET", WIRE_PATH_BLOBS "/:digest", h_blob_get, "internal_blob_get" },
-	{ "DELETE", WIRE_PATH_BLOBS "/:digest", h_blob_delete, "internal_blob_unlink" },
-	{ "POST", WIRE_PATH_MOUNTS, h_mount, "internal_mount" },
-	{ "POST", WIRE_PATH_UPLOADS, h_push_check, "internal_push_check" },
+	ROUTE_OWN_OCI("POST", WIRE_PATH_BLOBS, h_blob_link, "internal_blob_link"),
+	ROUTE_OWN_OCI("GET", WIRE_PATH_BLOBS "/:digest", h_blob_get, "internal_blob_get"),
+	ROUTE_OWN_OCI("DELETE", WIRE_PATH_BLOBS "/:digest", h_blob_delete, "internal_blob_unlink"),
+	ROUTE_OWN_OCI("POST", WIRE_PATH_MOUNTS, h_mount, "internal_mount"),
+	ROUTE_OWN_OCI("POST", WIRE_PATH_UPLOADS, h_push_check, "internal_push_check"),
 };
 const size_t internal_blob_nroutes = nitems(internal_blob_routes);

@@ -25,4 +25,4 @@ registry_metad_SOURCES = \
 	metad/api_registry_policy.c \
 	metad/registry_cleanup.c \
 	metad/registry_jobs.c
-registry_metad_LDADD = common/libschema.a $(COMMON_LIBS) $(PCRE2_LIBS)
+registry_metad_LDADD = common/libschema.a $(COMMON_LIBS)

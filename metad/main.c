@@ -12,33 +12,40 @@
 #include "privsep.h"
 #include "proc.h"
 #include "registry.h"
+#include "rest_db.h"
+#include "routes.h"
 #include "service.h"
 #include "tenancy.h"
 #include "util.h"
+#include "v2path.h"
 
 struct metad md;
 
 /* GET /-/readiness: the database answers. */
 static void
-h_readiness(struct http_txn *txn, const struct route_match *m)
+h_readiness(struct rest_req *r)
 {
-	service_db_readiness(txn, md.db);
-	(void)m;
+	service_db_readiness(r, md.db);
 }
 
 static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
 static const size_t service_nroutes = nitems(service_routes);
 
-/* Every module's table, tried in order. */
+/* metad's rows of the public route table. */
+#define ROUTES_HANDLER(h) h
+#define ROUTES_KEEP_GATEWAY(...)
+#define ROUTES_KEEP_AUTHD(...)
+#define ROUTES_KEEP_METAD(...) __VA_ARGS__
+#define ROUTES_KEEP_BLOBD(...)
+static const struct route public_routes[] = {
+#include "routes.def"
+};
+static const size_t public_nroutes = nitems(public_routes);
+
+/* Every table, tried in order: the service rows, metad's public rows, its internal ones. */
 static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
-	{ tn_group_routes, &tn_group_nroutes },
-	{ tn_project_routes, &tn_project_nroutes },
-	{ tn_member_routes, &tn_member_nroutes },
-	{ tn_namespace_routes, &tn_namespace_nroutes },
-	{ tn_share_routes, &tn_share_nroutes },
-	{ rg_routes, &rg_nroutes },
-	{ v2_routes, &v2_nroutes },
+	{ public_routes, &public_nroutes },
 	{ internal_blob_routes, &internal_blob_nroutes },
 };
 
@@ -47,14 +54,26 @@ static const struct route_table blobd_tables[] = {
 	{ internal_blob_routes, &internal_blob_nroutes },
 };
 
+/* The answer to blobd's user asking for anything but an internal endpoint, in the path's dialect. */
+static void
+refuse_peer(struct http_txn *txn)
+{
+	if (v2_is_path(http_txn_request(txn)->target))
+		error_oci(txn, 403, OCI_DENIED, "this peer may use internal endpoints only", NULL);
+	else
+		error_gitlab(txn, 403, "403 Forbidden - this peer may use internal endpoints only");
+}
+
 /* Every request: the first matching route of the module tables the peer may use. */
 static void
 metad_handle(struct http_txn *txn, void *arg)
 {
 	if (privsep_from_gateway(txn))
-		service_dispatch(txn, tables, nitems(tables));
-	else if (router_dispatch_tables(blobd_tables, nitems(blobd_tables), txn) != 0)
-		v2_error(txn, 403, OCI_DENIED, NULL, "this peer may use internal endpoints only");
+		rest_dispatch(txn, tables, nitems(tables));
+	else if (strncmp(http_txn_request(txn)->path, "/internal/", 10) == 0)
+		rest_dispatch(txn, blobd_tables, nitems(blobd_tables));
+	else
+		refuse_peer(txn);
 	(void)arg;
 }
 
@@ -78,6 +97,7 @@ metad_worker_init(struct proc_worker *w, char **cause)
 	md.cfg = w->cfg;
 	md.db = pg_pool_new(w->base, cfg_database(w->cfg, "metad"),
 	                    (int)cfg_int(w->cfg, CFG_METAD_DB_CONNECTIONS));
+	rest_db_use(md.db);
 	regjobs_start();
 	(void)cause;
 	return 0;
@@ -95,6 +115,7 @@ static const struct proc_role metad_role = {
 	.master_init = metad_master_init,
 	.worker_init = metad_worker_init,
 	.worker_drain = metad_worker_drain,
+	.error_body = error_server_body,
 	.handler = metad_handle,
 };
 

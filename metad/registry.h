@@ -16,21 +16,9 @@
 
 struct http_headers;
 struct http_txn;
+struct rest_req;
 
-/* What every /v2 handler gets: the caller, the repository path and the reference. */
-struct v2_call {
-	struct http_txn *txn;
-	struct actor actor;
-	char *name; /* repository path; NULL for the catalog */
-	char *ref;  /* tag or digest (manifests), digest (referrers), "" otherwise */
-};
-
-/* v2.c: dispatch of /v2 requests and shared answers. */
-extern const struct route v2_routes[];
-extern const size_t v2_nroutes;
-void v2_call_free(struct v2_call *c);
-/* 503 after a database failure (logged). */
-void v2_db_error(struct http_txn *txn, const char *what, const char *why);
+/* v2.c: what the /v2 handlers share. */
 /* The raw (percent-decoded, '+' kept) value of a query parameter, or NULL. */
 char *v2_query_raw(const char *query, const char *name);
 /* Reads n (default dflt, at most max) and last; -1 after answering PAGINATION_NUMBER_INVALID. */
@@ -38,13 +26,13 @@ int v2_page_parse(struct http_txn *txn, long long dflt, long long max, long long
 /* A text[] literal of digests ("{sha256:..,sha256:..}"); digests need no quoting. */
 char *v2_digest_array(const char *const *digests, size_t n);
 
-/* v2_manifests.c */
-void v2_manifest_get(struct v2_call *c);
-void v2_manifest_put(struct http_txn *txn);
-void v2_manifest_delete(struct v2_call *c);
+/* v2_manifests.c: GET (and HEAD), PUT, DELETE /v2/:name/manifests/:reference */
+void v2_manifest_get(struct rest_req *r);
+void v2_manifest_put(struct rest_req *r);
+void v2_manifest_delete(struct rest_req *r);
 
-/* v2_tags.c */
-void v2_tags_list(struct v2_call *c);
+/* v2_tags.c: GET /v2/:name/tags/list */
+void v2_tags_list(struct rest_req *r);
 
 /* tags_cache.c: tags/list answers per worker, valid while the repository's tags_version is. */
 struct tags_page {
@@ -59,11 +47,11 @@ bool tags_cache_get(const char *name, long long n, const char *last, struct tags
 void tags_cache_put(const char *name, long long n, const char *last, const struct tags_page *page);
 void tags_page_clear(struct tags_page *p);
 
-/* v2_referrers.c */
-void v2_referrers(struct v2_call *c);
+/* v2_referrers.c: GET /v2/:name/referrers/:digest */
+void v2_referrers(struct rest_req *r);
 
-/* v2_catalog.c */
-void v2_catalog(struct v2_call *c);
+/* v2_catalog.c: GET /v2/_catalog */
+void v2_catalog(struct rest_req *r);
 
 /* internal_blobs.c: /internal/blobs, /internal/mounts, /internal/uploads for blobd. */
 extern const struct route internal_blob_routes[];

@@ -1,10 +1,9 @@
 /*
  * Groups, projects, namespaces and members over GitLab's REST API (v4): what the api_*.c modules
- * share. A request becomes a struct tn_req: the caller (from the gateway's X-Registry-* headers),
- * the parameters GitLab takes from the query, a form or a JSON body (merged, the body winning),
- * the route's placeholders, and the SQL arguments being assembled. Rights and multi-step writes
- * live in SQL (schema/functions/tenancy.sql and rights.sql); the modules validate input, run one statement
- * (or a write and the read of its result) and shape GitLab's answers.
+ * share beyond the REST layer's request (common/rest.h, rest_db.h), and their handlers (the rows
+ * of common/routes.def). Rights and multi-step writes live in SQL (schema/functions/tenancy.sql
+ * and rights.sql); the modules validate input, run one statement (or a write and the read of
+ * its result) and shape GitLab's answers.
  */
 #ifndef REGISTRY_METAD_TENANCY_H
 #define REGISTRY_METAD_TENANCY_H
@@ -18,103 +17,14 @@
 #include "actor.h"
 #include "gitlab.h"
 #include "pg.h"
-#include "router.h"
+#include "rest.h"
+#include "rest_db.h"
 
-struct evbuffer;
-struct http_txn;
+/* api_tenancy.c: deletes, names, entities. */
 
-#define TN_MAX_ARGS 24
-
-struct tn_req;
-typedef void (*tn_step)(struct tn_req *r);
-
-struct tn_req {
-	struct http_txn *txn;
-	struct actor actor;
-	json_object *params;    /* query, form and JSON body, merged */
-	char *id;               /* the route's :id (decoded), or NULL */
-	char *sub;              /* a second placeholder (:user_id, :project_id), or NULL */
-	tn_step next;           /* runs once the parameters are in */
-	struct gl_page page;
-	const char *what;       /* "Project", "Group": for "404 <what> Not Found" */
-	int mode;               /* the endpoint's own switch (entity shape, member kind) */
-	int64_t num;            /* the endpoint's own number */
-	int nargs;
-	char *args[TN_MAX_ARGS];
-};
-
-/* api_tenancy.c: requests, parameters, answers, entities. */
-
-/* Starts a request: copies the placeholders named id_name and sub_name (either may be NULL),
- * reads the parameters (gl_params_read) and runs next. */
-void tn_start(struct http_txn *txn, const struct route_match *m, const char *id_name,
-              const char *sub_name, tn_step next);
-void tn_free(struct tn_req *r);
-
-/* Parameters. tn_str: a string or number as text, NULL when absent or not a scalar. */
-const char *tn_str(struct tn_req *r, const char *key);
-bool tn_has(struct tn_req *r, const char *key);
-/* 1 when present and read, 0 when absent, -1 (and 400 "<key> is invalid" answered) when bad. */
-int tn_int(struct tn_req *r, const char *key, int64_t *out);
-int tn_bool(struct tn_req *r, const char *key, bool *out);
-/* A member of values, NULL when absent; -1 with 400 "<key> does not have a valid value". */
-int tn_enum(struct tn_req *r, const char *key, const char *const *values, const char **out);
-/* An access level 10..50; same contract as tn_int. */
-int tn_access_level(struct tn_req *r, const char *key, int *out);
-/* A YYYY-MM-DD date; "" or null clears (*out = NULL, returns 1). Same contract as tn_int. */
-int tn_date(struct tn_req *r, const char *key, const char **out);
-/* A list of ids ([1,2], "1,2" or key[]=1&key[]=2) as a PostgreSQL array literal "{1,2}" (caller
- * frees), NULL when absent; same contract as tn_int. */
-int tn_id_list(struct tn_req *r, const char *key, char **out);
-/* page and per_page; -1 when answered with 400. */
-int tn_page(struct tn_req *r);
-/* order_by among values (default dflt) and sort asc/desc (default sort_dflt). */
-int tn_order(struct tn_req *r, const char *const *values, const char *dflt,
-             const char *sort_dflt, const char **order_by, const char **sort);
-
-/* SQL arguments, in order. */
-void tn_arg(struct tn_req *r, const char *v);
-void tn_arg_i64(struct tn_req *r, int64_t v);
-void tn_arg_bool(struct tn_req *r, bool v);
-/* v when given, else NULL: an optional number. */
-void tn_arg_i64_opt(struct tn_req *r, bool given, int64_t v);
-/* $1 caller's user id (0: anonymous), $2 admin. */
-void tn_arg_actor(struct tn_req *r);
-/* An ":id" as two arguments: the number, or the full path. */
-void tn_arg_ref(struct tn_req *r, const char *ref);
-/* Runs stmt with the arguments (then cleared); cb gets r. */
-void tn_exec(struct tn_req *r, struct pg_stmt *stmt, void (*cb)(PGresult *res, void *arg));
-
-/* Answers. Each one finishes the request and frees r. */
-void tn_reply(struct tn_req *r, int status, json_object *obj);
-void tn_reply_empty(struct tn_req *r, int status);
-void tn_fail(struct tn_req *r, int status, const char *message);
-void tn_fail_param(struct tn_req *r, const char *message);
-/* 404 "<what> Not Found" (what NULL: r->what). */
-void tn_not_found(struct tn_req *r, const char *what);
-/* A query failed: 500 (or 503 without a database), logged. */
-void tn_db_error(struct tn_req *r, PGresult *res);
-/* 400 {"message": {key: [text]}}: a model validation error. */
-void tn_fail_validation(struct tn_req *r, const char *key, const char *text);
-/* The status word of a tenancy write function's one-row result (schema/functions/tenancy.sql);
- * NULL once answered: the query failed (500/503), "not_found" (404 "<r->what> Not Found") or
- * "forbidden" (403). */
-const char *tn_status(struct tn_req *r, PGresult *res);
-/* DELETE of r->id with a delete function (group_delete, project_delete; $1 $2 the caller,
+/* DELETE of :id with a delete function (group_delete, project_delete; $1 $2 the caller,
  * $3 $4 the reference): 202 Accepted, as GitLab deletes asynchronously, or the refusal. */
-void tn_delete(struct tn_req *r, struct pg_stmt *stmt);
-/* 401 unless a user (not a deploy token) is signed in; true when the caller may go on. */
-bool tn_require_user(struct tn_req *r);
-/* Whether a read query found its row; false once answered: the query failed (500/503), or 404
- * "<what> Not Found" (what NULL: r->what). */
-bool tn_found(struct tn_req *r, PGresult *res, const char *what);
-/* Whether a list query's result may be shown: its first row's "ok" says the source may be seen.
- * false once answered: the query failed (500/503), or 404 "<r->what> Not Found". */
-bool tn_list_ok(struct tn_req *r, PGresult *res);
-/* A page of a list query: its rows carry "ok" (the source may be seen), "total", and items whose
- * "id" is NULL when the page is empty. build makes one item. */
-void tn_reply_list(struct tn_req *r, PGresult *res,
-                   json_object *(*build)(struct tn_req *r, PGresult *res, int row));
+void tn_delete(struct rest_req *r, struct pg_stmt *stmt);
 
 /* Whether text is a valid group or project name (GitLab's rules); *why gets the message. */
 bool tn_valid_group_name(const char *name, const char **why);
@@ -159,34 +69,69 @@ size_t tn_chars(const char *s);
 	"c.id AS by_id, c.username AS by_username, c.name AS by_name, c.state AS by_state"
 
 /* Entities, from rows with the columns above. */
-json_object *tn_user_basic(struct tn_req *r, const char *id, const char *username,
+json_object *tn_user_basic(struct rest_req *r, const char *id, const char *username,
                            const char *name, const char *state);
-json_object *tn_group_json(struct tn_req *r, PGresult *res, int row);
+json_object *tn_group_json(struct rest_req *r, const PGresult *res, int row);
 /* GitLab's GroupDetail: the group and shared_with_groups. */
-json_object *tn_group_detail_json(struct tn_req *r, PGresult *res, int row);
-json_object *tn_namespace_json(struct tn_req *r, PGresult *res, int row);
-json_object *tn_member_json(struct tn_req *r, PGresult *res, int row);
+json_object *tn_group_detail_json(struct rest_req *r, const PGresult *res, int row);
+json_object *tn_namespace_json(struct rest_req *r, const PGresult *res, int row);
+json_object *tn_member_json(struct rest_req *r, const PGresult *res, int row);
 enum tn_project_shape { TN_PROJECT_BASIC, TN_PROJECT_FULL, TN_PROJECT_WITH_ACCESS };
-json_object *tn_project_json(struct tn_req *r, PGresult *res, int row,
+json_object *tn_project_json(struct rest_req *r, const PGresult *res, int row,
                              enum tn_project_shape shape);
 /* A URL under the external URL; caller frees. */
-char *tn_url(struct tn_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *tn_url(struct rest_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Route tables of each module. */
-extern const struct route tn_group_routes[];
-extern const size_t tn_group_nroutes;
-extern const struct route tn_project_routes[];
-extern const size_t tn_project_nroutes;
-extern const struct route tn_member_routes[];
-extern const size_t tn_member_nroutes;
-extern const struct route tn_namespace_routes[];
-extern const size_t tn_namespace_nroutes;
-extern const struct route tn_share_routes[];
-extern const size_t tn_share_nroutes;
+/* The handlers of each module: the rows of common/routes.def they serve. */
+/* api_groups.c */
+void groups_list(struct rest_req *r);
+void groups_create(struct rest_req *r);
+void groups_get(struct rest_req *r);
+void groups_update(struct rest_req *r);
+void groups_delete(struct rest_req *r);
+void groups_subgroups(struct rest_req *r);
+void groups_descendants(struct rest_req *r);
+void groups_transfer(struct rest_req *r);
+/* api_projects.c */
+void projects_list(struct rest_req *r);
+void projects_create(struct rest_req *r);
+void projects_create_for_user(struct rest_req *r);
+void projects_get(struct rest_req *r);
+void projects_update(struct rest_req *r);
+void projects_delete(struct rest_req *r);
+void projects_transfer(struct rest_req *r);
+void projects_of_group(struct rest_req *r);
+void projects_transfer_to_group(struct rest_req *r);
+void projects_of_user(struct rest_req *r);
+/* api_members.c: a project's (members_project_*) or a group's (members_group_*) */
+void members_project_list(struct rest_req *r);
+void members_project_add(struct rest_req *r);
+void members_project_list_all(struct rest_req *r);
+void members_project_get_all(struct rest_req *r);
+void members_project_get(struct rest_req *r);
+void members_project_update(struct rest_req *r);
+void members_project_remove(struct rest_req *r);
+void members_group_list(struct rest_req *r);
+void members_group_add(struct rest_req *r);
+void members_group_list_all(struct rest_req *r);
+void members_group_get_all(struct rest_req *r);
+void members_group_get(struct rest_req *r);
+void members_group_update(struct rest_req *r);
+void members_group_remove(struct rest_req *r);
+/* api_namespaces.c */
+void namespaces_list(struct rest_req *r);
+void namespaces_get(struct rest_req *r);
+void namespaces_exists(struct rest_req *r);
+/* api_shares.c */
+void shares_project_share(struct rest_req *r);
+void shares_project_unshare(struct rest_req *r);
+void shares_project_groups(struct rest_req *r);
+void shares_group_share(struct rest_req *r);
+void shares_group_unshare(struct rest_req *r);
 
 /* api_projects.c: a project's JSON for the caller, read back after a write (201 or 200). */
-void tn_project_reply(struct tn_req *r, int64_t id, int status);
+void tn_project_reply(struct rest_req *r, int64_t id, int status);
 /* api_groups.c: the same for a group. */
-void tn_group_reply(struct tn_req *r, int64_t id, int status);
+void tn_group_reply(struct rest_req *r, int64_t id, int status);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * /v2 requests the gateway forwards to metad (manifests, tags, referrers, catalog): the path is
- * parsed again here (names hold slashes, which route patterns cannot), the caller's identity
- * read from the X-Registry-* headers, and the request handed to its module.
+ * What metad's /v2 handlers (manifests, tags, referrers, catalog: rows of routes.def, served
+ * with the REST layer's request) share: query parameters as Distribution reads them, pagination
+ * and digest lists.
  */
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -13,33 +13,10 @@
 #include "http.h"
 #include "log.h"
 #include "metad.h"
-#include "metrics.h"
 #include "names.h"
 #include "registry.h"
 #include "url.h"
 #include "util.h"
-#include "v2path.h"
-
-void
-v2_call_free(struct v2_call *c)
-{
-	if (c == NULL)
-		return;
-	free(c->name);
-	free(c->ref);
-	free(c);
-}
-
-void
-v2_db_error(struct http_txn *txn, const char *what, const char *why)
-{
-	log_error("%s: %s", what, why ? why : "database unreachable");
-	struct http_headers h;
-	v2_headers_init(&h);
-	headers_add(&h, "Retry-After", "5");
-	error_oci(txn, 503, OCI_UNAVAILABLE, "metadata database unavailable", &h);
-	headers_clear(&h);
-}
 
 char *
 v2_query_raw(const char *query, const char *name)
@@ -101,79 +78,3 @@ v2_digest_array(const char *const *digests, size_t n)
 	return s;
 }
 
-/* Routes a /v2 request to its module after parsing the path again and checking the action. */
-static void
-v2_dispatch(struct http_txn *txn, const struct route_match *m)
-{
-	struct http_request *req = http_txn_request(txn);
-	struct v2_path vp;
-	if (v2_parse(req->path, &vp) < 0 || vp.kind == V2_BASE || vp.kind == V2_BLOB ||
-	    vp.kind == V2_UPLOAD) {
-		v2_path_clear(&vp); /* v2_parse zeroes it first, so this is safe after a failure */
-		v2_error(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
-		return;
-	}
-	static const char *const labels[] = {
-		[V2_CATALOG] = "v2_catalog", [V2_MANIFEST] = "v2_manifest",
-		[V2_TAGS] = "v2_tags",       [V2_REFERRERS] = "v2_referrers",
-	};
-	http_txn_set_route(txn, metrics_route_id(labels[vp.kind]));
-	bool read = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-	bool method_ok = vp.kind == V2_MANIFEST
-	                     ? read || strcmp(req->method, "PUT") == 0 ||
-	                           strcmp(req->method, "DELETE") == 0
-	                     : read;
-	if (!method_ok) {
-		v2_path_clear(&vp);
-		v2_error(txn, 405, OCI_UNSUPPORTED, NULL, NULL);
-		return;
-	}
-	if (vp.name != NULL && !name_valid_repository(vp.name)) {
-		v2_path_clear(&vp);
-		v2_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
-		return;
-	}
-	struct actor actor;
-	actor_from_headers(&actor, &req->headers);
-	unsigned needed = v2_needed_actions(vp.kind, req->method);
-	if ((actor.actions & needed) != needed) {
-		v2_path_clear(&vp);
-		v2_error(txn, 403, OCI_DENIED, NULL, NULL);
-		return;
-	}
-	if (vp.kind == V2_MANIFEST && strcmp(req->method, "PUT") == 0) {
-		v2_path_clear(&vp);
-		v2_manifest_put(txn); /* reads the body first; parses the path again afterwards */
-		return;
-	}
-	struct v2_call *c = xcalloc(1, sizeof(*c));
-	c->txn = txn;
-	c->actor = actor;
-	c->name = vp.name;
-	c->ref = vp.ref;
-	switch (vp.kind) {
-	case V2_CATALOG:
-		v2_catalog(c);
-		break;
-	case V2_MANIFEST:
-		if (strcmp(req->method, "DELETE") == 0)
-			v2_manifest_delete(c);
-		else
-			v2_manifest_get(c);
-		break;
-	case V2_TAGS:
-		v2_tags_list(c);
-		break;
-	case V2_REFERRERS:
-		v2_referrers(c);
-		break;
-	default:
-		fatal("unreachable /v2 kind %d", (int)vp.kind);
-	}
-	(void)m;
-}
-
-const struct route v2_routes[] = {
-	{ "*", "/v2/*path", v2_dispatch, "v2" },
-};
-const size_t v2_nroutes = nitems(v2_routes);

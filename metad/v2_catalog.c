@@ -13,6 +13,7 @@
 #include "metad.h"
 #include "pg.h"
 #include "registry.h"
+#include "rest_db.h"
 #include "url.h"
 #include "util.h"
 
@@ -23,63 +24,51 @@
  * index or the caller's projects, so a page costs about its own size (migration 024). */
 PG_STMT(q_catalog, "SELECT path FROM registry_catalog($1, $2, $3, $4, $5)");
 
-struct catalog_call {
-	struct v2_call *c;
-	long long n;
-};
-
-/* Answers one page of the catalog with a Link to the next. */
+/* Answers one page of the catalog (r->num names) with a Link to the next. */
 static void
 catalog_done(PGresult *res, void *arg)
 {
-	struct catalog_call *k = arg;
-	struct v2_call *c = k->c;
+	struct rest_req *r = arg;
 	if (!pg_ok(res)) {
-		v2_db_error(c->txn, "catalog", res ? pg_error(res) : NULL);
-		goto out;
+		rest_db_error(r, res);
+		return;
 	}
 	json_object *repos = json_object_new_array();
 	int rows = pg_rows(res), shown = 0;
 	const char *last = NULL;
-	for (int i = 0; i < rows && shown < k->n; i++, shown++) {
+	for (int i = 0; i < rows && shown < r->num; i++, shown++) {
 		last = pg_get(res, i, "path");
 		json_object_array_add(repos, json_object_new_string(last));
 	}
 	struct http_headers h;
 	v2_headers_init(&h);
-	if (rows > k->n && last != NULL) {
+	if (rows > r->num && last != NULL) {
 		char *enc = url_encode(last, false);
-		char *link = xasprintf("</v2/_catalog?n=%lld&last=%s>; rel=\"next\"", k->n, enc);
+		char *link = xasprintf("</v2/_catalog?n=%lld&last=%s>; rel=\"next\"", (long long)r->num,
+		                       enc);
 		headers_add(&h, "Link", link);
 		free(link);
 		free(enc);
 	}
 	json_object *root = json_object_new_object();
 	json_object_object_add(root, "repositories", repos);
-	js_respond(c->txn, 200, &h, root);
+	js_respond(r->txn, 200, &h, root);
 	headers_clear(&h);
-out:
-	v2_call_free(c);
-	free(k);
 }
 
 void
-v2_catalog(struct v2_call *c)
+v2_catalog(struct rest_req *r)
 {
 	long long n;
 	char *last;
-	if (v2_page_parse(c->txn, CATALOG_DEFAULT_PAGE, CATALOG_MAX_PAGE, &n, &last) < 0) {
-		v2_call_free(c);
+	if (v2_page_parse(r->txn, CATALOG_DEFAULT_PAGE, CATALOG_MAX_PAGE, &n, &last) < 0)
 		return;
-	}
-	struct catalog_call *k = xcalloc(1, sizeof(*k));
-	k->c = c;
-	k->n = n;
-	char uid[32], dtid[32], limit[32];
-	snprintf(uid, sizeof(uid), "%lld", (long long)c->actor.user_id);
-	snprintf(dtid, sizeof(dtid), "%lld", (long long)c->actor.deploy_token_id);
-	snprintf(limit, sizeof(limit), "%lld", n + 1);
-	const char *params[] = { last, uid, c->actor.admin ? "true" : "false", dtid, limit };
-	pg_exec(md.db, &q_catalog, 5, params, catalog_done, k);
+	r->num = n;
+	rest_arg(r, last);
+	rest_arg_i64(r, r->actor.user_id);
+	rest_arg_bool(r, r->actor.admin);
+	rest_arg_i64(r, r->actor.deploy_token_id);
+	rest_arg_i64(r, n + 1);
+	rest_exec(r, &q_catalog, catalog_done, r);
 	free(last);
 }

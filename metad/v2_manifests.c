@@ -18,8 +18,8 @@
 #include "names.h"
 #include "pg.h"
 #include "registry.h"
+#include "rest_db.h"
 #include "util.h"
-#include "v2path.h"
 
 PG_STMT(q_by_digest,
         "SELECT m.digest, m.media_type, m.payload FROM manifests m"
@@ -28,7 +28,7 @@ PG_STMT(q_by_tag,
         "SELECT m.digest, m.media_type, m.payload FROM tags t JOIN manifests m ON m.id = t.manifest_id"
         " WHERE t.repository_id = registry_repository_id($1) AND t.name = $2");
 PG_STMT(q_put,
-        "SELECT manifest_id, error, detail FROM registry_put_manifest($1, $2, $3, $4, $5, $6, $7,"
+        "SELECT manifest_id, status, detail FROM registry_put_manifest($1, $2, $3, $4, $5, $6, $7,"
         " $8::jsonb, $9::bytea, $10::text[], $11::bigint[], $12::text[], $13)");
 PG_STMT(q_delete_manifest,
         "DELETE FROM manifests WHERE repository_id = registry_repository_id($1) AND digest = $2"
@@ -95,48 +95,59 @@ respond_manifest(struct http_txn *txn, const char *digest, const char *media_typ
 	headers_clear(&h);
 }
 
+/* The reference a GET looks up: the URL's, or the digest of a manifest list's default-platform
+ * entry it looks up again (kept as the request's state). */
+static const char *
+get_ref(const struct rest_req *r)
+{
+	const char *again = rest_state(r);
+	return again != NULL ? again : rest_param(r, "reference");
+}
+
 /* Looks the manifest up again by digest (a manifest list's default-platform entry). */
 static void
-get_by_digest(struct v2_call *c, const char *digest)
+get_by_digest(struct rest_req *r, const char *digest)
 {
-	free(c->ref);
-	c->ref = xstrdup(digest);
-	const char *params[] = { c->name, c->ref };
-	pg_exec(md.db, &q_by_digest, 2, params, get_done, c);
+	char *again = rest_state_new(r, strlen(digest) + 1, NULL);
+	memcpy(again, digest, strlen(digest) + 1);
+	rest_arg(r, rest_param(r, "name"));
+	rest_arg(r, again);
+	rest_exec(r, &q_by_digest, get_done, r);
 }
 
 /* Serves the manifest found, after Distribution's Accept rules. */
 static void
 get_done(PGresult *res, void *arg)
 {
-	struct v2_call *c = arg;
-	struct http_txn *txn = c->txn;
+	struct rest_req *r = arg;
+	struct http_txn *txn = r->txn;
 	if (!pg_ok(res)) {
-		v2_db_error(txn, "manifest lookup", res ? pg_error(res) : NULL);
-		goto out;
+		rest_db_error(r, res);
+		return;
 	}
 	if (pg_rows(res) == 0) {
-		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN, NULL, c->ref);
-		goto out;
+		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN, NULL, get_ref(r));
+		return;
 	}
 	const char *digest = pg_get(res, 0, "digest"), *mt = pg_get(res, 0, "media_type");
-	bool by_tag = !digest_valid(c->ref);
+	bool by_tag = !digest_valid(get_ref(r));
 	if (strcmp(mt, MT_OCI_MANIFEST) == 0 && !request_accepts(txn, MT_OCI_MANIFEST)) {
 		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN,
 		         "OCI manifest found, but accept header does not support OCI manifests", NULL);
-		goto out;
+		return;
 	}
 	if (strcmp(mt, MT_OCI_INDEX) == 0 && !request_accepts(txn, MT_OCI_INDEX)) {
 		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN,
 		         "OCI index found, but accept header does not support OCI indexes", NULL);
-		goto out;
+		return;
 	}
 	size_t len = 0;
 	unsigned char *payload =
 	    PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, PQfnumber(res, "payload")), &len);
 	if (payload == NULL) {
-		v2_db_error(txn, "manifest payload", "cannot decode bytea");
-		goto out;
+		log_error("manifest %s: cannot decode its payload", digest);
+		rest_db_error(r, res);
+		return;
 	}
 	if (by_tag && strcmp(mt, MT_DOCKER_LIST) == 0 && !request_accepts(txn, MT_DOCKER_LIST)) {
 		/* An old client: serve the list's linux/amd64 image, as Distribution does. */
@@ -146,65 +157,60 @@ get_done(PGresult *res, void *arg)
 			v2_error(txn, 404, OCI_MANIFEST_UNKNOWN, NULL,
 			         "the manifest list has no linux/amd64 image for a client that does not "
 			         "accept manifest lists");
-			goto out;
+			return;
 		}
-		get_by_digest(c, child);
+		get_by_digest(r, child);
 		free(child);
 		return;
 	}
 	respond_manifest(txn, digest, mt, payload, len);
 	PQfreemem(payload);
-out:
-	v2_call_free(c);
 }
 
 void
-v2_manifest_get(struct v2_call *c)
+v2_manifest_get(struct rest_req *r)
 {
-	bool is_digest = strchr(c->ref, ':') != NULL;
-	if (is_digest ? !digest_valid(c->ref) : !name_valid_tag(c->ref)) {
-		v2_error(c->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, c->ref);
-		v2_call_free(c);
+	const char *ref = rest_param(r, "reference");
+	bool is_digest = strchr(ref, ':') != NULL;
+	if (is_digest ? !digest_valid(ref) : !name_valid_tag(ref)) {
+		v2_error(r->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, ref);
 		return;
 	}
-	const char *params[] = { c->name, c->ref };
-	pg_exec(md.db, is_digest ? &q_by_digest : &q_by_tag, 2, params, get_done, c);
+	rest_arg(r, rest_param(r, "name"));
+	rest_arg(r, ref);
+	rest_exec(r, is_digest ? &q_by_digest : &q_by_tag, get_done, r);
 }
 
 /* ---- PUT ------------------------------------------------------------------------------------- */
 
+/* What a PUT learns on the way, kept with its request. */
 struct put {
-	struct http_txn *txn;
-	char *name;
 	char digest[DIGEST_STR_MAX];
 	char *subject;
 };
 
-/* Frees a pending PUT. */
+/* Frees what a PUT holds. */
 static void
-put_free(struct put *p)
+put_clear(void *state)
 {
-	free(p->name);
+	struct put *p = state;
 	free(p->subject);
-	free(p);
 }
 
 /* Answers a manifest PUT from what registry_put_manifest() decided. */
 static void
 put_done(PGresult *res, void *arg)
 {
-	struct put *p = arg;
-	struct http_txn *txn = p->txn;
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		v2_db_error(txn, "manifest put", res ? pg_error(res) : NULL);
-		put_free(p);
-		return;
-	}
-	const char *error = pg_get(res, 0, "error"), *detail = pg_get(res, 0, "detail");
-	if (error == NULL) {
+	struct rest_req *r = arg;
+	struct put *p = rest_state(r);
+	struct http_txn *txn = r->txn;
+	const char *name = rest_param(r, "name");
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok) {
+		log_info("manifest %s pushed to %s", p->digest, name);
 		struct http_headers h;
 		v2_headers_init(&h);
-		char *loc = xasprintf("/v2/%s/manifests/%s", p->name, p->digest);
+		char *loc = xasprintf("/v2/%s/manifests/%s", name, p->digest);
 		headers_add(&h, "Location", loc);
 		headers_add(&h, "Docker-Content-Digest", p->digest);
 		if (p->subject != NULL)
@@ -212,19 +218,14 @@ put_done(PGresult *res, void *arg)
 		http_txn_respond(txn, 201, &h, NULL, 0);
 		headers_clear(&h);
 		free(loc);
-		log_info("manifest %s pushed to %s", p->digest, p->name);
-	} else if (strcmp(error, "denied") == 0) {
-		v2_error(txn, 403, OCI_DENIED, NULL, detail);
-	} else if (strcmp(error, "blob_unknown") == 0 || strcmp(error, "manifest_unknown") == 0) {
-		v2_error(txn, 400, OCI_MANIFEST_BLOB_UNKNOWN, NULL, detail);
-	} else if (strcmp(error, "size_mismatch") == 0) {
+	} else if (s == STATUS_size_mismatch) {
+		const char *detail = pg_get(res, 0, "detail");
 		char *msg = xasprintf("the size of %s in the manifest is not the size of the blob", detail);
 		v2_error(txn, 400, OCI_MANIFEST_INVALID, msg, detail);
 		free(msg);
 	} else {
-		v2_error(txn, 500, OCI_UNKNOWN, NULL, error);
+		rest_status_answer(r, res, s); /* a path that refuses pushes, a reference unknown */
 	}
-	put_free(p);
 }
 
 /* Collects the digests and sizes of a manifest's blobs and children as array literals. */
@@ -255,29 +256,26 @@ reference_arrays(const struct manifest_info *mi, char **blobs, char **sizes, cha
 static void
 put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 {
-	struct http_request *req = http_txn_request(txn);
-	struct v2_path vp;
 	if (body == NULL)
-		return; /* too large: answered already */
-	if (v2_parse(req->path, &vp) < 0) {
-		v2_error(txn, 404, OCI_NAME_UNKNOWN, "unknown endpoint", NULL);
-		return;
-	}
+		return; /* too large (answered already), or the client left */
+	struct rest_req *r = arg;
+	const char *name = rest_param(r, "name"), *ref = rest_param(r, "reference");
+	struct http_request *req = http_txn_request(txn);
 	size_t len = evbuffer_get_length(body);
 	const char *payload = len ? (const char *)evbuffer_pullup(body, -1) : "";
-	bool by_digest = strchr(vp.ref, ':') != NULL;
+	bool by_digest = strchr(ref, ':') != NULL;
 	enum digest_algo algo = DIGEST_SHA256;
 	const char *hex;
 	struct manifest_info mi;
 	enum manifest_error merr;
 	char *cause = NULL;
-	if (by_digest && !digest_split(vp.ref, &algo, &hex)) {
+	if (by_digest && !digest_split(ref, &algo, &hex)) {
 		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, "unsupported or malformed digest");
-		goto out;
+		return;
 	}
-	if (!by_digest && !name_valid_tag(vp.ref)) {
-		v2_error(txn, 400, OCI_TAG_INVALID, "invalid tag name", vp.ref);
-		goto out;
+	if (!by_digest && !name_valid_tag(ref)) {
+		v2_error(txn, 400, OCI_TAG_INVALID, "invalid tag name", ref);
+		return;
 	}
 	if (manifest_parse(headers_get(&req->headers, "Content-Type"), payload, len, &mi, &merr,
 	                   &cause) < 0) {
@@ -286,43 +284,38 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 		else
 			v2_error(txn, 400, OCI_MANIFEST_INVALID, cause, NULL);
 		free(cause);
-		goto out;
+		return;
 	}
-	struct put *p = xcalloc(1, sizeof(*p));
-	p->txn = txn;
-	p->name = xstrdup(vp.name);
+	struct put *p = rest_state_new(r, sizeof(*p), put_clear);
 	digest_buffer(algo, payload, len, p->digest);
-	if (by_digest && strcmp(p->digest, vp.ref) != 0) {
+	if (by_digest && strcmp(p->digest, ref) != 0) {
 		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, "the manifest's digest is not the one in the URL");
-		put_free(p);
 		manifest_info_clear(&mi);
-		goto out;
+		return;
 	}
 	p->subject = mi.subject ? xstrdup(mi.subject) : NULL;
 	char *blobs, *sizes, *children;
 	reference_arrays(&mi, &blobs, &sizes, &children);
 	const char *params[13] = {
-		vp.name, p->digest, mi.media_type, mi.artifact_type, mi.config_digest,
+		name, p->digest, mi.media_type, mi.artifact_type, mi.config_digest,
 		mi.config_media_type, mi.subject, mi.annotations, payload, blobs, sizes, children,
-		by_digest ? NULL : vp.ref,
+		by_digest ? NULL : ref,
 	};
 	int lengths[13] = { 0 };
 	int formats[13] = { 0 };
 	lengths[8] = (int)len;
 	formats[8] = 1;
-	pg_exec_params(md.db, &q_put, 13, params, lengths, formats, put_done, p);
+	pg_exec_params(md.db, &q_put, 13, params, lengths, formats, put_done, r);
 	free(blobs);
 	free(sizes);
 	free(children);
 	manifest_info_clear(&mi);
-out:
-	v2_path_clear(&vp);
-	(void)arg;
 }
 
 void
-v2_manifest_put(struct http_txn *txn)
+v2_manifest_put(struct rest_req *r)
 {
+	struct http_txn *txn = r->txn;
 	struct http_request *req = http_txn_request(txn);
 	if (req->content_length > MANIFEST_MAX_SIZE) {
 		http_txn_close_after(txn);
@@ -330,7 +323,7 @@ v2_manifest_put(struct http_txn *txn)
 		         "a manifest may be at most 4 MiB");
 		return;
 	}
-	http_txn_read_body(txn, MANIFEST_MAX_SIZE, put_body, NULL);
+	http_txn_read_body(txn, MANIFEST_MAX_SIZE, put_body, r);
 }
 
 /* ---- DELETE ---------------------------------------------------------------------------------- */
@@ -339,31 +332,31 @@ v2_manifest_put(struct http_txn *txn)
 static void
 delete_done(PGresult *res, void *arg)
 {
-	struct v2_call *c = arg;
+	struct rest_req *r = arg;
+	const char *name = rest_param(r, "name"), *ref = rest_param(r, "reference");
 	if (!pg_ok(res)) {
-		v2_db_error(c->txn, "manifest delete", res ? pg_error(res) : NULL);
+		rest_db_error(r, res);
 	} else if (pg_rows(res) == 0) {
-		v2_error(c->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, c->ref);
+		v2_error(r->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, ref);
 	} else {
+		log_info("deleted %s %s from %s", digest_valid(ref) ? "manifest" : "tag", ref, name);
 		struct http_headers h;
 		v2_headers_init(&h);
-		http_txn_respond(c->txn, 202, &h, NULL, 0);
+		http_txn_respond(r->txn, 202, &h, NULL, 0);
 		headers_clear(&h);
-		log_info("deleted %s %s from %s", digest_valid(c->ref) ? "manifest" : "tag", c->ref,
-		         c->name);
 	}
-	v2_call_free(c);
 }
 
 void
-v2_manifest_delete(struct v2_call *c)
+v2_manifest_delete(struct rest_req *r)
 {
-	bool is_digest = strchr(c->ref, ':') != NULL;
-	if (is_digest ? !digest_valid(c->ref) : !name_valid_tag(c->ref)) {
-		v2_error(c->txn, 400, is_digest ? OCI_DIGEST_INVALID : OCI_TAG_INVALID, NULL, c->ref);
-		v2_call_free(c);
+	const char *ref = rest_param(r, "reference");
+	bool is_digest = strchr(ref, ':') != NULL;
+	if (is_digest ? !digest_valid(ref) : !name_valid_tag(ref)) {
+		v2_error(r->txn, 400, is_digest ? OCI_DIGEST_INVALID : OCI_TAG_INVALID, NULL, ref);
 		return;
 	}
-	const char *params[] = { c->name, c->ref };
-	pg_exec(md.db, is_digest ? &q_delete_manifest : &q_delete_tag, 2, params, delete_done, c);
+	rest_arg(r, rest_param(r, "name"));
+	rest_arg(r, ref);
+	rest_exec(r, is_digest ? &q_delete_manifest : &q_delete_tag, delete_done, r);
 }

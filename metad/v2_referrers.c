@@ -14,6 +14,7 @@
 #include "names.h"
 #include "pg.h"
 #include "registry.h"
+#include "rest_db.h"
 #include "util.h"
 
 /* An image manifest without artifactType is typed by its config's media type (image spec). */
@@ -26,20 +27,14 @@ PG_STMT(q_referrers,
         "   AND ($3::text IS NULL OR coalesce(m.artifact_type, m.config_media_type) = $3::text)"
         " ORDER BY m.id");
 
-struct referrers_call {
-	struct v2_call *c;
-	bool filtered;
-};
-
-/* Answers the referrers as an OCI image index. */
+/* Answers the referrers as an OCI image index (r->mode: filtered by artifactType). */
 static void
 referrers_done(PGresult *res, void *arg)
 {
-	struct referrers_call *r = arg;
-	struct v2_call *c = r->c;
+	struct rest_req *r = arg;
 	if (!pg_ok(res)) {
-		v2_db_error(c->txn, "referrers", res ? pg_error(res) : NULL);
-		goto out;
+		rest_db_error(r, res);
+		return;
 	}
 	json_object *list = json_object_new_array();
 	for (int i = 0; i < pg_rows(res); i++) {
@@ -65,35 +60,32 @@ referrers_done(PGresult *res, void *arg)
 	json_object_object_add(root, "manifests", list);
 	struct http_headers h;
 	v2_headers_init(&h);
-	if (r->filtered)
+	if (r->mode)
 		headers_add(&h, "OCI-Filters-Applied", "artifactType");
 	const char *text = js_text(root);
 	headers_add(&h, "Content-Type", MT_OCI_INDEX);
-	http_txn_respond(c->txn, 200, &h, text, strlen(text));
+	http_txn_respond(r->txn, 200, &h, text, strlen(text));
 	headers_clear(&h);
 	json_object_put(root);
-out:
-	v2_call_free(c);
-	free(r);
 }
 
 void
-v2_referrers(struct v2_call *c)
+v2_referrers(struct rest_req *r)
 {
-	if (!digest_valid(c->ref)) {
-		v2_error(c->txn, 400, OCI_DIGEST_INVALID, NULL, "invalid or unsupported digest");
-		v2_call_free(c);
+	const char *digest = rest_param(r, "digest");
+	if (!digest_valid(digest)) {
+		v2_error(r->txn, 400, OCI_DIGEST_INVALID, NULL, "invalid or unsupported digest");
 		return;
 	}
-	char *type = v2_query_raw(http_txn_request(c->txn)->query, "artifactType");
+	char *type = v2_query_raw(http_txn_request(r->txn)->query, "artifactType");
 	if (type != NULL && *type == '\0') {
 		free(type);
 		type = NULL;
 	}
-	struct referrers_call *r = xcalloc(1, sizeof(*r));
-	r->c = c;
-	r->filtered = type != NULL;
-	const char *params[] = { c->name, c->ref, type };
-	pg_exec(md.db, &q_referrers, 3, params, referrers_done, r);
+	r->mode = type != NULL;
+	rest_arg(r, rest_param(r, "name"));
+	rest_arg(r, digest);
+	rest_arg(r, type);
+	rest_exec(r, &q_referrers, referrers_done, r);
 	free(type);
 }

@@ -12,6 +12,7 @@
 #include "metad.h"
 #include "pg.h"
 #include "registry.h"
+#include "rest_db.h"
 #include "url.h"
 #include "util.h"
 
@@ -35,45 +36,45 @@ PG_STMT(q_tags,
         "   ORDER BY name COLLATE \"C\" LIMIT $3::bigint) t ON true");
 
 struct tags_call {
-	struct v2_call *c;
+	struct rest_req *r;
 	long long n; /* -1: all */
 	char *last;
 	bool kept;              /* a kept answer was found... */
 	struct tags_page page;  /* ...this one; or the answer being built */
 };
 
+/* Frees what a call holds (the call goes with its request). */
 static void
-tags_call_free(struct tags_call *t)
+tags_call_clear(void *state)
 {
-	v2_call_free(t->c);
+	struct tags_call *t = state;
 	free(t->last);
 	tags_page_clear(&t->page);
-	free(t);
 }
 
 /* Builds one page of tags (JSON and Link to the next page) from the query's rows. */
 static void
 tags_build(struct tags_call *t, PGresult *res)
 {
-	struct v2_call *c = t->c;
+	const char *name = rest_param(t->r, "name");
 	json_object *tags = json_object_new_array();
 	int rows = pg_rows(res), shown = 0;
 	for (int i = 0; i < rows; i++) {
-		const char *name = pg_get(res, i, "name");
-		if (name == NULL || (t->n >= 0 && shown == t->n))
+		const char *tag = pg_get(res, i, "name");
+		if (tag == NULL || (t->n >= 0 && shown == t->n))
 			continue;
-		json_object_array_add(tags, json_object_new_string(name));
+		json_object_array_add(tags, json_object_new_string(tag));
 		shown++;
 	}
 	if (t->n >= 0 && rows > t->n && shown > 0) {
 		const char *last = json_object_get_string(json_object_array_get_idx(tags, (size_t)shown - 1));
 		char *enc = url_encode(last, false);
-		t->page.link = xasprintf("</v2/%s/tags/list?n=%lld&last=%s>; rel=\"next\"", c->name,
+		t->page.link = xasprintf("</v2/%s/tags/list?n=%lld&last=%s>; rel=\"next\"", name,
 		                         t->n, enc);
 		free(enc);
 	}
 	json_object *root = json_object_new_object();
-	json_object_object_add(root, "name", json_object_new_string(c->name));
+	json_object_object_add(root, "name", json_object_new_string(name));
 	json_object_object_add(root, "tags", tags);
 	t->page.body = xstrdup(js_text(root));
 	json_object_put(root);
@@ -84,14 +85,15 @@ static void
 tags_done(PGresult *res, void *arg)
 {
 	struct tags_call *t = arg;
-	struct v2_call *c = t->c;
+	struct rest_req *r = t->r;
+	const char *name = rest_param(r, "name");
 	if (!pg_ok(res)) {
-		v2_db_error(c->txn, "tags list", res ? pg_error(res) : NULL);
-		goto out;
+		rest_db_error(r, res);
+		return;
 	}
 	if (pg_rows(res) == 0 || pg_get(res, 0, "id") == NULL) {
-		v2_error(c->txn, 404, OCI_NAME_UNKNOWN, NULL, c->name);
-		goto out;
+		v2_error(r->txn, 404, OCI_NAME_UNKNOWN, NULL, name);
+		return;
 	}
 	int64_t repo = strtoll(pg_get(res, 0, "id"), NULL, 10);
 	int64_t version = strtoll(pg_get(res, 0, "tags_version"), NULL, 10);
@@ -100,38 +102,35 @@ tags_done(PGresult *res, void *arg)
 		t->page.repo = repo;
 		t->page.version = version;
 		tags_build(t, res);
-		tags_cache_put(c->name, t->n, t->last, &t->page);
+		tags_cache_put(name, t->n, t->last, &t->page);
 	}
 	struct http_headers h;
 	v2_headers_init(&h);
 	headers_set(&h, "Content-Type", "application/json");
 	if (t->page.link != NULL)
 		headers_add(&h, "Link", t->page.link);
-	http_txn_respond(c->txn, 200, &h, t->page.body, strlen(t->page.body));
+	http_txn_respond(r->txn, 200, &h, t->page.body, strlen(t->page.body));
 	headers_clear(&h);
-out:
-	tags_call_free(t);
 }
 
 void
-v2_tags_list(struct v2_call *c)
+v2_tags_list(struct rest_req *r)
 {
+	const char *name = rest_param(r, "name");
 	long long n;
 	char *last;
-	if (v2_page_parse(c->txn, -1, TAGS_MAX_PAGE, &n, &last) < 0) {
-		v2_call_free(c);
+	if (v2_page_parse(r->txn, -1, TAGS_MAX_PAGE, &n, &last) < 0)
 		return;
-	}
-	struct tags_call *t = xcalloc(1, sizeof(*t));
-	t->c = c;
+	struct tags_call *t = rest_state_new(r, sizeof(*t), tags_call_clear);
+	t->r = r;
 	t->n = n;
 	t->last = last;
-	t->kept = tags_cache_get(c->name, n, last, &t->page);
+	t->kept = tags_cache_get(name, n, last, &t->page);
 	char limit[32], repo[32], version[32];
 	snprintf(limit, sizeof(limit), "%lld", n + 1);
 	snprintf(repo, sizeof(repo), "%lld", (long long)t->page.repo);
 	snprintf(version, sizeof(version), "%lld", (long long)t->page.version);
-	const char *params[] = { c->name, last, n >= 0 ? limit : NULL, t->kept ? repo : NULL,
+	const char *params[] = { name, last, n >= 0 ? limit : NULL, t->kept ? repo : NULL,
 		                 t->kept ? version : NULL };
 	pg_exec(md.db, &q_tags, 5, params, tags_done, t);
 }

@@ -11,6 +11,7 @@ UNIT_TESTS = \
 	tests/unit/test_names \
 	tests/unit/test_range \
 	tests/unit/test_router \
+	tests/unit/test_status \
 	tests/unit/test_token \
 	tests/unit/test_url \
 	tests/unit/test_util \
@@ -44,6 +45,9 @@ tests_unit_test_range_LDADD = $(UNIT_LDADD)
 tests_unit_test_router_SOURCES = tests/unit/test_router.c tests/unit/unit.h
 tests_unit_test_router_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_router_LDADD = $(UNIT_LDADD)
+tests_unit_test_status_SOURCES = tests/unit/test_status.c tests/unit/unit.h
+tests_unit_test_status_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_status_LDADD = $(UNIT_LDADD)
 tests_unit_test_token_SOURCES = tests/unit/test_token.c tests/unit/unit.h
 tests_unit_test_token_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_token_LDADD = $(UNIT_LDADD)

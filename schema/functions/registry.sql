@@ -123,11 +123,11 @@ BEGIN
 END
 $$;
 
--- The repository a push into p_path writes to, created on first use when p_create. error is
--- set (and repository_id NULL) when the path has no project, is more than two segments below
--- its project, or the repository is being deleted.
+-- The repository a push into p_path writes to, created on first use when p_create. status is
+-- ok, or (repository_id NULL) why the path refuses pushes: no_project, too_deep (more than two
+-- segments below its project), registry_disabled, repository_deleting.
 CREATE OR REPLACE FUNCTION registry_push_repository(p_path text, p_create boolean,
-                                         OUT repository_id bigint, OUT error text)
+                                         OUT repository_id bigint, OUT status status_word)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_project bigint;
@@ -136,15 +136,15 @@ DECLARE
 BEGIN
     SELECT x.project_id, x.name INTO v_project, v_name FROM registry_resolve(p_path) x;
     IF v_project IS NULL THEN
-        error := 'no project at this path';
+        status := 'no_project';
         RETURN;
     END IF;
     IF NOT registry_name_fits(v_name) THEN
-        error := 'at most two path segments may follow the project path';
+        status := 'too_deep';
         RETURN;
     END IF;
     IF (SELECT container_registry_access_level FROM projects WHERE id = v_project) = 'disabled' THEN
-        error := 'the container registry is disabled for this project';
+        status := 'registry_disabled';
         RETURN;
     END IF;
     SELECT r.id, r.status INTO repository_id, v_status
@@ -160,19 +160,22 @@ BEGIN
     END IF;
     IF v_status IN ('delete_scheduled', 'delete_ongoing') THEN
         repository_id := NULL;
-        error := 'the repository is being deleted';
+        status := 'repository_deleting';
+        RETURN;
     END IF;
+    status := 'ok';
 END
 $$;
 
--- Links a verified, stored blob into the repository at p_path (created on first push).
+-- Links a verified, stored blob into the repository at p_path (created on first push); status
+-- is ok or why the path refuses pushes (registry_push_repository).
 CREATE OR REPLACE FUNCTION registry_link_blob(p_path text, p_digest text, p_size bigint,
-                                   OUT repository_id bigint, OUT error text)
+                                   OUT repository_id bigint, OUT status status_word)
 LANGUAGE plpgsql AS $$
 BEGIN
-    SELECT x.repository_id, x.error INTO repository_id, error
+    SELECT x.repository_id, x.status INTO repository_id, status
       FROM registry_push_repository(p_path, true) x;
-    IF error IS NOT NULL THEN
+    IF status <> 'ok' THEN
         RETURN;
     END IF;
     INSERT INTO blobs (digest, size) VALUES (p_digest, p_size) ON CONFLICT (digest) DO NOTHING;
@@ -183,18 +186,18 @@ $$;
 
 -- Links a blob the caller can already read elsewhere into the repository at p_path, without a
 -- copy. With p_from, from that repository only (the caller's token must grant pull on it:
--- p_from_pull); without, from any repository the caller may pull. size is NULL (and error
--- unset) when there is nothing to mount, error is set when p_path refuses pushes.
+-- p_from_pull); without, from any repository the caller may pull. status is ok, with size NULL
+-- when there is nothing to mount, or why p_path refuses pushes.
 CREATE OR REPLACE FUNCTION registry_mount_blob(p_path text, p_digest text, p_from text, p_from_pull boolean,
                                     p_user bigint, p_admin boolean, p_deploy_token bigint,
-                                    OUT size bigint, OUT error text)
+                                    OUT size bigint, OUT status status_word)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_repo bigint;
     s record;
 BEGIN
-    SELECT x.error INTO error FROM registry_push_repository(p_path, false) x;
-    IF error IS NOT NULL THEN
+    SELECT x.status INTO status FROM registry_push_repository(p_path, false) x;
+    IF status <> 'ok' THEN
         RETURN;
     END IF;
     IF p_from IS NOT NULL THEN
@@ -220,8 +223,8 @@ BEGIN
     IF size IS NULL THEN
         RETURN;
     END IF;
-    SELECT x.repository_id, x.error INTO v_repo, error FROM registry_push_repository(p_path, true) x;
-    IF error IS NOT NULL THEN
+    SELECT x.repository_id, x.status INTO v_repo, status FROM registry_push_repository(p_path, true) x;
+    IF status <> 'ok' THEN
         size := NULL;
         RETURN;
     END IF;
@@ -232,13 +235,14 @@ $$;
 
 -- Stores a validated manifest (and tags it when p_tag is given) in one transaction. Every blob
 -- in p_blobs must be linked in the repository with the size p_blob_sizes declares, and every
--- manifest in p_children must exist there. error is 'denied', 'blob_unknown', 'size_mismatch'
--- or 'manifest_unknown' with detail naming the culprit; NULL on success.
+-- manifest in p_children must exist there. status is ok, why the path refuses pushes
+-- (registry_push_repository), or blob_unknown, size_mismatch, manifest_unknown with detail naming
+-- the culprit.
 CREATE OR REPLACE FUNCTION registry_put_manifest(
     p_path text, p_digest text, p_media_type text, p_artifact_type text,
     p_config_digest text, p_config_media_type text, p_subject text, p_annotations jsonb,
     p_payload bytea, p_blobs text[], p_blob_sizes bigint[], p_children text[], p_tag text,
-    OUT manifest_id bigint, OUT error text, OUT detail text)
+    OUT manifest_id bigint, OUT status status_word, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_repo bigint;
@@ -246,9 +250,8 @@ DECLARE
     v_total bigint;
 BEGIN
     -- look the repository up first: a manifest that fails validation creates nothing
-    SELECT x.repository_id, x.error INTO v_repo, detail FROM registry_push_repository(p_path, false) x;
-    IF detail IS NOT NULL THEN
-        error := 'denied';
+    SELECT x.repository_id, x.status INTO v_repo, status FROM registry_push_repository(p_path, false) x;
+    IF status <> 'ok' THEN
         RETURN;
     END IF;
     SELECT d INTO v_bad FROM unnest(p_blobs) AS d
@@ -256,7 +259,7 @@ BEGIN
                         WHERE rb.repository_id = v_repo AND rb.blob_digest = d)
      LIMIT 1;
     IF v_bad IS NOT NULL THEN
-        error := 'blob_unknown';
+        status := 'blob_unknown';
         detail := v_bad;
         RETURN;
     END IF;
@@ -265,7 +268,7 @@ BEGIN
      WHERE b.size <> x.s
      LIMIT 1;
     IF v_bad IS NOT NULL THEN
-        error := 'size_mismatch';
+        status := 'size_mismatch';
         detail := v_bad;
         RETURN;
     END IF;
@@ -273,15 +276,14 @@ BEGIN
      WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = v_repo AND m.digest = d)
      LIMIT 1;
     IF v_bad IS NOT NULL THEN
-        error := 'manifest_unknown';
+        status := 'manifest_unknown';
         detail := v_bad;
         RETURN;
     END IF;
     IF v_repo IS NULL THEN
-        SELECT x.repository_id, x.error INTO v_repo, detail
+        SELECT x.repository_id, x.status INTO v_repo, status
           FROM registry_push_repository(p_path, true) x;
-        IF detail IS NOT NULL THEN
-            error := 'denied';
+        IF status <> 'ok' THEN
             RETURN;
         END IF;
     END IF;

@@ -95,7 +95,7 @@ $$;
 -- 'repository_not_found', 'forbidden' or 'ok' (the repository is marked delete_scheduled and a
 -- job queued; asking again while it runs changes nothing, after a failure it starts again).
 CREATE OR REPLACE FUNCTION registry_repository_delete(p_user bigint, p_admin boolean, p_project bigint,
-                                           p_repo bigint) RETURNS text
+                                           p_repo bigint) RETURNS status_word
 LANGUAGE plpgsql AS $$
 DECLARE
     v_status text;
@@ -130,7 +130,7 @@ $$;
 -- DELETE .../tags (bulk): 'repository_not_found', 'forbidden', 'throttled' (asked less than an
 -- hour ago) or 'ok' with a cleanup job queued with p_params.
 CREATE OR REPLACE FUNCTION registry_cleanup_request(p_user bigint, p_admin boolean, p_project bigint,
-                                         p_repo bigint, p_params jsonb) RETURNS text
+                                         p_repo bigint, p_params jsonb) RETURNS status_word
 LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
@@ -159,7 +159,7 @@ $$;
 -- DELETE .../tags/:tag_name: 'repository_not_found', 'forbidden' (Developer or more),
 -- 'tag_not_found' or 'ok'.
 CREATE OR REPLACE FUNCTION registry_tag_delete(p_user bigint, p_admin boolean, p_project bigint,
-                                    p_repo bigint, p_tag text) RETURNS text
+                                    p_repo bigint, p_tag text) RETURNS status_word
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM 1 FROM repositories WHERE id = p_repo AND project_id = p_project;

@@ -32,11 +32,11 @@ $$;
 
 -- Shares a project with a group (POST /projects/:id/share): the caller needs Maintainer on the
 -- project and a role in the group (GitLab's read_namespace). Statuses: not_found, forbidden,
--- group_denied (GitLab's 404 "Not Found"), exists, same_group, ok (with the link as GitLab shows
--- it).
+-- group_denied (GitLab's 404 "Not Found"), already_shared, same_group, ok (with the link as
+-- GitLab shows it).
 CREATE OR REPLACE FUNCTION project_share(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
                               p_group bigint, p_level integer, p_expires date,
-                              OUT status text, OUT link_id bigint, OUT project_id bigint,
+                              OUT status status_word, OUT link_id bigint, OUT project_id bigint,
                               OUT group_id bigint, OUT group_access integer,
                               OUT expires_at text)
 LANGUAGE plpgsql AS $$
@@ -61,7 +61,7 @@ BEGIN
      WHERE l.project_id = v_project AND l.group_id = p_group AND l.expires_at <= current_date;
     IF EXISTS (SELECT 1 FROM project_group_links l
                 WHERE l.project_id = v_project AND l.group_id = p_group) THEN
-        status := 'exists';
+        status := 'already_shared';
         RETURN;
     END IF;
     IF EXISTS (SELECT 1 FROM projects p JOIN namespaces n ON n.id = p.namespace_id
@@ -79,7 +79,7 @@ BEGIN
     expires_at := to_char(p_expires, 'YYYY-MM-DD');
     status := 'ok';
 EXCEPTION WHEN unique_violation THEN
-    status := 'exists';
+    status := 'already_shared';
     link_id := NULL;
 END
 $$;
@@ -88,7 +88,7 @@ $$;
 -- link_not_found, ok.
 CREATE OR REPLACE FUNCTION project_unshare(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
                                 p_group bigint)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS status_word LANGUAGE plpgsql AS $$
 DECLARE
     v_project bigint := project_ref(p_id, p_ref);
 BEGIN
@@ -106,10 +106,11 @@ $$;
 
 -- Shares a group with a group (POST /groups/:id/share): both must be visible to the caller, who
 -- needs Owner on the shared group (GitLab's admin_group_member). Statuses: not_found,
--- group_not_found, group_denied (GitLab's 404 "Not Found"), exists, ok (with the group's id).
+-- group_not_found, group_denied (GitLab's 404 "Not Found"), group_already_shared, ok (with the
+-- group's id).
 CREATE OR REPLACE FUNCTION group_share(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
                             p_group bigint, p_level integer, p_expires date,
-                            OUT status text, OUT group_id bigint)
+                            OUT status status_word, OUT group_id bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_group bigint := group_ref(p_id, p_ref);
@@ -132,7 +133,7 @@ BEGIN
        AND l.expires_at <= current_date;
     IF EXISTS (SELECT 1 FROM group_group_links l
                 WHERE l.shared_group_id = v_group AND l.shared_with_group_id = p_group) THEN
-        status := 'exists';
+        status := 'group_already_shared';
         RETURN;
     END IF;
     INSERT INTO group_group_links (shared_group_id, shared_with_group_id, group_access,
@@ -140,7 +141,7 @@ BEGIN
     VALUES (v_group, p_group, p_level, p_expires, nullif(p_user, 0));
     status := 'ok';
 EXCEPTION WHEN unique_violation THEN
-    status := 'exists';
+    status := 'group_already_shared';
 END
 $$;
 
@@ -148,7 +149,7 @@ $$;
 -- group_denied, ok.
 CREATE OR REPLACE FUNCTION group_unshare(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
                               p_group bigint)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS status_word LANGUAGE plpgsql AS $$
 DECLARE
     v_group bigint := group_ref(p_id, p_ref);
 BEGIN

@@ -1,8 +1,8 @@
 -- The groups, projects and members API: every multi-step write as one function, so that a request
 -- is one round trip for the write (and one to read the result back) and each write is atomic.
--- Functions answer a status word the API maps onto GitLab's answers: 'ok', 'not_found' (the caller
--- may not see it: GitLab answers 404 either way), 'forbidden', and the validation failures of each
--- write.
+-- Functions answer a status word (the type status_word; common/status.def says what each one tells
+-- a client): 'ok', 'not_found' (the caller may not see it: GitLab answers 404 either way),
+-- 'forbidden', and the refusals of each write.
 
 -- Every write to the shared path space of namespaces and projects takes this lock first, so two
 -- writers cannot both decide that a path is free (the unique indexes cover one table each).
@@ -55,7 +55,7 @@ $$;
 -- Statuses: parent_not_found, forbidden, visibility_parent, path_taken, ok.
 CREATE OR REPLACE FUNCTION group_create(p_user bigint, p_admin boolean, p_name text, p_path text,
                              p_parent bigint, p_visibility text, p_description text,
-                             OUT status text, OUT group_id bigint)
+                             OUT status status_word, OUT group_id bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     par namespaces%ROWTYPE;
@@ -130,7 +130,7 @@ $$;
 -- visibility_projects, ok.
 CREATE OR REPLACE FUNCTION group_update(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
                              p_name text, p_path text, p_visibility text, p_description text,
-                             OUT status text, OUT group_id bigint)
+                             OUT status status_word, OUT group_id bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     g namespaces%ROWTYPE;
@@ -196,7 +196,7 @@ $$;
 -- Deletes a group with its subgroups, projects and memberships.
 -- Statuses: not_found, forbidden, ok.
 CREATE OR REPLACE FUNCTION group_delete(p_user bigint, p_admin boolean, p_id bigint, p_ref text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS status_word LANGUAGE plpgsql AS $$
 DECLARE
     g bigint := group_ref(p_id, p_ref);
 BEGIN
@@ -213,10 +213,10 @@ $$;
 
 -- Moves a group under another group (p_target), or to the top level (p_target NULL); everything
 -- below it follows, and what is more visible than its new parent is lowered to it.
--- Statuses: not_found, target_not_found, and 'failed' with GitLab's reason in detail; ok.
+-- Statuses: not_found, target_not_found, already_root, already_in_parent, transfer_forbidden,
+-- parent_has_path, into_subgroup; ok.
 CREATE OR REPLACE FUNCTION group_transfer(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
-                               p_target bigint, OUT status text, OUT detail text,
-                               OUT group_id bigint)
+                               p_target bigint, OUT status status_word, OUT group_id bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     g namespaces%ROWTYPE;
@@ -237,31 +237,30 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    status := 'failed';
     IF t.id IS NULL AND g.parent_id IS NULL THEN
-        detail := 'Group is already a root group.';
+        status := 'already_root';
         RETURN;
     END IF;
     IF t.id IS NOT NULL AND t.id = g.parent_id THEN
-        detail := 'Group is already associated to the parent group.';
+        status := 'already_in_parent';
         RETURN;
     END IF;
     IF NOT p_admin AND (group_access_level(p_user, g.id) < 50
         OR (t.id IS NOT NULL AND group_access_level(p_user, t.id) < 40)
         OR (t.id IS NULL AND NOT EXISTS (SELECT 1 FROM users
                                           WHERE id = p_user AND can_create_group))) THEN
-        detail := 'You don''t have enough permissions.';
+        status := 'transfer_forbidden';
         RETURN;
     END IF;
     PERFORM tenancy_path_lock();
     v_full := CASE WHEN t.id IS NULL THEN g.path ELSE t.full_path || '/' || g.path END;
     v_full_name := CASE WHEN t.id IS NULL THEN g.name ELSE t.full_name || ' / ' || g.name END;
     IF path_taken(v_full) THEN
-        detail := 'The parent group already has a subgroup or a project with the same path.';
+        status := 'parent_has_path';
         RETURN;
     END IF;
     IF t.id IS NOT NULL AND t.traversal_ids @> ARRAY[g.id] THEN
-        detail := 'Cannot transfer group to one of its subgroup.';
+        status := 'into_subgroup';
         RETURN;
     END IF;
     PERFORM namespace_rewrite(g.id, g.full_path, g.full_name, v_full, v_full_name,
@@ -283,10 +282,8 @@ BEGIN
         ON CONFLICT (namespace_id, user_id) DO UPDATE SET access_level = 50;
     END IF;
     status := 'ok';
-    detail := NULL;
 EXCEPTION WHEN unique_violation THEN
-    status := 'failed';
-    detail := 'The parent group already has a subgroup or a project with the same path.';
+    status := 'parent_has_path';
 END
 $$;
 
@@ -299,7 +296,7 @@ $$;
 CREATE OR REPLACE FUNCTION project_create(p_user bigint, p_admin boolean, p_namespace bigint, p_name text,
                                p_path text, p_description text, p_visibility text,
                                p_registry_access text,
-                               OUT status text, OUT project_id bigint, OUT detail text)
+                               OUT status status_word, OUT project_id bigint, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_limit integer;
@@ -368,7 +365,7 @@ $$;
 CREATE OR REPLACE FUNCTION project_update(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
                                p_name text, p_path text, p_description text, p_visibility text,
                                p_registry_access text,
-                               OUT status text, OUT project_id bigint, OUT detail text)
+                               OUT status status_word, OUT project_id bigint, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     p projects%ROWTYPE;
@@ -426,7 +423,7 @@ $$;
 
 -- Deletes a project (Owner or admin). Statuses: not_found, forbidden, ok.
 CREATE OR REPLACE FUNCTION project_delete(p_user bigint, p_admin boolean, p_id bigint, p_ref text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS status_word LANGUAGE plpgsql AS $$
 DECLARE
     pid bigint := project_ref(p_id, p_ref);
 BEGIN
@@ -449,12 +446,11 @@ $$;
 --
 -- Moves a project to another namespace (by id or full path): the caller needs Owner on the
 -- project and Maintainer or more on the target; a visibility above the target group's is lowered
--- to it. Statuses: not_found, forbidden, namespace_not_found, and 'failed' with GitLab's reason
--- in detail; ok.
+-- to it. Statuses: not_found, forbidden, namespace_not_found, transfer_refused,
+-- namespace_has_project; ok.
 CREATE OR REPLACE FUNCTION project_transfer(p_user bigint, p_admin boolean, p_id bigint,
                                             p_ref text, p_ns_id bigint, p_ns_path text,
-                                            OUT status text, OUT project_id bigint,
-                                            OUT detail text)
+                                            OUT status status_word, OUT project_id bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     p projects%ROWTYPE;
@@ -475,18 +471,17 @@ BEGIN
         status := 'namespace_not_found';
         RETURN;
     END IF;
-    status := 'failed';
     IF n.id = p.namespace_id OR NOT (p_admin
             OR (n.kind = 'user' AND n.owner_id = p_user)
             OR (n.kind = 'group' AND group_access_level(p_user, n.id) >= 40)) THEN
-        detail := 'Transfer failed, please contact an admin.';
+        status := 'transfer_refused';
         RETURN;
     END IF;
     PERFORM tenancy_path_lock();
     IF EXISTS (SELECT 1 FROM projects WHERE namespace_id = n.id
                                         AND (path = p.path OR name = p.name))
        OR path_taken(n.full_path || '/' || p.path) THEN
-        detail := 'Project with same name or path in target namespace already exists';
+        status := 'namespace_has_project';
         RETURN;
     END IF;
     UPDATE projects
@@ -503,10 +498,8 @@ BEGIN
         DO UPDATE SET access_level = 50, expires_at = NULL;
     END IF;
     status := 'ok';
-    detail := NULL;
 EXCEPTION WHEN unique_violation THEN
-    status := 'failed';
-    detail := 'Project with same name or path in target namespace already exists';
+    status := 'namespace_has_project';
 END
 $$;
 
@@ -561,11 +554,11 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
 $$;
 
 -- Adds a member. Managing members needs Maintainer (Owner to grant Owner) or admin.
--- Statuses: not_found, forbidden, exists, user_not_found, expires_past, below_inherited (detail:
+-- Statuses: not_found, forbidden, member_exists, user_not_found, expires_past, below_inherited (detail:
 -- the role and group it is inherited from), ok.
 CREATE OR REPLACE FUNCTION member_add(p_user bigint, p_admin boolean, p_kind text, p_id bigint, p_ref text,
                            p_member bigint, p_level integer, p_expires date,
-                           OUT status text, OUT detail text)
+                           OUT status status_word, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     s record;
@@ -585,7 +578,7 @@ BEGIN
        OR (p_kind = 'group' AND EXISTS (SELECT 1 FROM group_members
                                          WHERE namespace_id = s.source_id
                                            AND user_id = p_member)) THEN
-        status := 'exists';
+        status := 'member_exists';
         RETURN;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM users WHERE id = p_member) THEN
@@ -612,7 +605,7 @@ BEGIN
     END IF;
     status := 'ok';
 EXCEPTION WHEN unique_violation THEN
-    status := 'exists';
+    status := 'member_exists';
 END
 $$;
 
@@ -622,7 +615,7 @@ $$;
 CREATE OR REPLACE FUNCTION member_update(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
                               p_ref text, p_member bigint, p_level integer,
                               p_set_expires boolean, p_expires date,
-                              OUT status text, OUT detail text)
+                              OUT status status_word, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     s record;
@@ -688,7 +681,7 @@ $$;
 -- forbidden, last_owner, ok.
 CREATE OR REPLACE FUNCTION member_remove(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
                               p_ref text, p_member bigint)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS status_word LANGUAGE plpgsql AS $$
 DECLARE
     s record;
     cur integer;

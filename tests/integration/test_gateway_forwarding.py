@@ -80,3 +80,22 @@ def test_token_scopes_on_the_rest_api(registry, uniq):
     assert registry.api("DELETE", "/personal_access_tokens/self",
                         token=registry_only).status_code == 204
     assert registry.api("GET", "/user", token=registry_only).status_code == 401
+
+
+def test_paths_no_endpoint_serves(registry, uniq):
+    """A path no route of the API serves is 404 whatever the token may do (405 for a method the
+    path has no endpoint for), once the credentials are checked, as GitLab's catch-all route."""
+    t = Tenancy(registry)
+    user = t.user(f"{uniq}noroute")
+    read_api = t.pat(user["id"], ["read_api"])["token"]
+    r = registry.api("POST", "/nothing/here", token=read_api)
+    assert r.status_code == 404 and r.json() == {"message": "404 Not Found"}
+    r = registry.api("GET", f"/users/{user['id']}/nothing", token=read_api)
+    assert r.status_code == 404 and r.json() == {"message": "404 Not Found"}
+    r = registry.api("PATCH", f"/users/{user['id']}", token=read_api)
+    assert r.status_code == 405 and r.json() == {"message": "405 Method Not Allowed"}
+    r = registry.api("GET", "/nothing/here", token="glpat-" + "x" * 40)
+    assert r.status_code == 401
+    # a path that is an endpoint still needs the scope
+    r = registry.api("POST", "/projects", token=read_api, json={"name": f"{uniq}np"})
+    assert r.status_code == 403 and r.json()["error"] == "insufficient_scope"

@@ -61,6 +61,20 @@ def test_huge_header_gets_431(gw):
     assert b"too large" in body
 
 
+def test_protocol_errors_speak_the_dialect_of_the_path(gw):
+    """/v2 (with or without a query) gets an OCI error body, anything else GitLab's."""
+    big = b"X-Big: " + b"a" * (100 * 1024) + b"\r\n"
+    for target, oci in ((b"/v2/", True), (b"/v2?n=1", True), (b"/v2/a/tags/list?n=1", True),
+                        (b"/v2x", False), (b"/api/v4/projects", False)):
+        raw = exchange(gw.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n" + big + b"\r\n")
+        status, _, body = parse(raw)
+        assert status == 431, (target, raw[:200])
+        if oci:
+            assert body.startswith(b'{"errors":[{"code":"UNSUPPORTED"'), (target, body)
+        else:
+            assert body.startswith(b'{"message":"431 '), (target, body)
+
+
 def test_too_many_headers_gets_431(gw):
     many = b"".join(b"X-H%d: v\r\n" % i for i in range(150))
     status, _, _ = parse(exchange(gw.port, b"GET /v2/ HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n"))

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -180,10 +181,15 @@ def test_metads_role_reads_no_credential(inst):
                    pg).stdout.strip() == "t"
 
 
+def v2_target(name, rest):
+    """The /v2 target as the gateway forwards it: the name and a digest percent-encoded."""
+    return f"/v2/{quote(name, safe='')}/" + "/".join(quote(p, safe="") for p in rest.split("/"))
+
+
 def test_backends_serve_only_their_peers_users(inst):
     run, layer = inst["run"], inst["layer"]
     metad, blobd, authd = (os.path.join(run, f"{d}.sock") for d in ("metad", "blobd", "authd"))
-    blob_get = ("GET", f"/v2/acme/app/blobs/{layer}", "-H", "X-Registry-Actions: pull")
+    blob_get = ("GET", v2_target("acme/app", f"blobs/{layer}"), "-H", "X-Registry-Actions: pull")
     # the gateway's user is believed (the control that makes the refusals below mean something)
     assert curl_unix("registry-gateway", metad, "GET", "/api/v4/projects",
                      *FORGED_ADMIN)[0] == 200
@@ -215,16 +221,15 @@ def test_backends_serve_only_their_peers_users(inst):
 
 def test_blobd_checks_the_granted_action(inst):
     blobd, layer, gw = os.path.join(inst["run"], "blobd.sock"), inst["layer"], "registry-gateway"
-    path = f"/v2/acme/app/blobs/{layer}"
+    path, uploads = v2_target("acme/app", f"blobs/{layer}"), v2_target("acme/app", "blobs/uploads/")
     for method, path, granted in (("GET", path, "push"), ("HEAD", path, "push,delete"),
                                   ("DELETE", path, "pull,push"),
-                                  ("POST", "/v2/acme/app/blobs/uploads/", "pull,delete")):
+                                  ("POST", uploads, "pull,delete")):
         status, body = curl_unix(gw, blobd, method, path, "-H", f"X-Registry-Actions: {granted}")
         assert status == 403, (method, granted, status, body)
         if method != "HEAD":
             assert json.loads(body)["errors"][0]["code"] == "DENIED"
-    assert curl_unix(gw, blobd, "POST", "/v2/acme/app/blobs/uploads/",
-                     "-H", "X-Registry-Actions: push")[0] == 202
+    assert curl_unix(gw, blobd, "POST", uploads, "-H", "X-Registry-Actions: push")[0] == 202
 
 
 def test_clients_work_through_it(inst):
@@ -263,11 +268,11 @@ def test_blobd_refuses_what_the_granted_actions_do_not_cover(registry, proj):
     name = f"{proj}/granted"
     digest = V2(registry, mint_token(registry, [(name, "pull,push")])).push_blob(name, b"x" * 999)
     blobd = os.path.join(registry.sock_dir, "blobd.sock")
-    path = f"/v2/{name}/blobs/{digest}"
+    path = v2_target(name, f"blobs/{digest}")
     for method, target, granted in (("GET", path, "push"), ("GET", path, ""),
                                     ("HEAD", path, "push,delete"), ("DELETE", path, "pull,push"),
-                                    ("POST", f"/v2/{name}/blobs/uploads/", "pull,delete"),
-                                    ("PATCH", f"/v2/{name}/blobs/uploads/{'0' * 32}", "pull")):
+                                    ("POST", v2_target(name, "blobs/uploads/"), "pull,delete"),
+                                    ("PATCH", v2_target(name, f"blobs/uploads/{'0' * 32}"), "pull")):
         status, body = curl_unix(None, blobd, method, target, "-H",
                                  f"X-Registry-Actions: {granted}")
         assert status == 403, (method, granted, status, body)

@@ -90,3 +90,21 @@ def test_an_older_binary_leaves_a_newer_databases_functions(make_registry):
     restart(reg, "metad")
     assert gl_time(reg) == "newer"
     assert "newer than this binary's" in reg.log("metad")
+
+
+def test_status_words_are_one_set_in_sql_and_c(registry):
+    """The enum status_word the write functions answer and common/status.def, which says what
+    each word tells a client, hold the same words; every write function answers that type."""
+    with open(os.path.join(TOP, "common", "status.def")) as f:
+        in_c = re.findall(r"^STATUS\((\w+),", f.read(), re.M)
+    assert len(in_c) == len(set(in_c))
+    in_sql = registry.pg.psql(registry.name, "SELECT unnest(enum_range(NULL::status_word))").split()
+    assert sorted(in_sql) == sorted(in_c)
+    # no function answers a status as text any more
+    text_status = registry.pg.psql(
+        registry.name,
+        "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'public' AND p.proargnames IS NOT NULL AND EXISTS ("
+        " SELECT 1 FROM unnest(p.proargnames, p.proallargtypes, p.proargmodes) a(name, t, mode)"
+        " WHERE a.name = 'status' AND a.mode = 'o' AND a.t <> 'status_word'::regtype)")
+    assert text_status == ""

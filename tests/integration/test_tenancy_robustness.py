@@ -55,3 +55,13 @@ def test_huge_and_broken_bodies(registry, uniq):
                         (b"x", "text/plain"), (b'{"name": "x"', "application/json")):
         r = alice.post("/groups", data=body, headers={"Content-Type": ctype})
         assert 400 <= r.status_code < 500 and r.json(), (body, r.status_code, r.text)
+
+
+def test_every_rest_endpoint_reads_its_parameters_alike(registry, uniq):
+    """authd's and metad's endpoints take their parameters through one reader: the same bad
+    query is the same 400 on both, whichever endpoint it reaches."""
+    alice = create_user(registry, f"params{uniq}")
+    for path in ("/user", "/personal_access_tokens", f"/users/{alice.id}", "/projects",
+                 "/groups", "/namespaces"):
+        r = alice.request("GET", path + "?search=%ff")
+        assert r.status_code == 400 and r.json() == {"error": "search is invalid"}, (path, r.text)

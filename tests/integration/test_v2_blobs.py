@@ -399,3 +399,41 @@ def test_mount_without_from_finds_a_readable_repository(registry, uniq):
     r = ca.req("POST", f"/v2/{b}/blobs/uploads/", params={"mount": digest})
     assert r.status_code == 201
     assert cbob.get_blob(b, digest).status_code == 200
+
+
+def backend_get(reg, daemon, target, actions):
+    """GET target straight on a backend's socket, with the identity the gateway would forward for
+    a caller granted actions; (status, the body, parsed when it is JSON)."""
+    import http.client
+    import json
+    import socket
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(10)
+            self.sock.connect(os.path.join(reg.sock_dir, f"{daemon}.sock"))
+
+    conn = Unix("localhost")
+    conn.request("GET", target, headers={"X-Registry-User-Id": "1", "X-Registry-Admin": "1",
+                                         "X-Registry-Auth-Kind": "password",
+                                         "X-Registry-Actions": actions})
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, json.loads(body) if r.getheader("Content-Type") == "application/json" else body
+
+
+def test_backends_check_the_forwarded_grant_of_the_route(registry, proj):
+    """blobd and metad serve a /v2 route only when the grant the gateway forwards covers what the
+    route needs (routes.def), whoever asks."""
+    c = client(registry, (proj, "pull,push"))
+    digest = c.push_blob(proj, b"grant")
+    c.push_image(proj, "granted")
+    enc = proj.replace("/", "%2F")
+    for daemon, target in (("blobd", f"/v2/{enc}/blobs/{digest.replace(':', '%3A')}"),
+                           ("metad", f"/v2/{enc}/tags/list")):
+        status, body = backend_get(registry, daemon, target, "push,delete")
+        assert status == 403 and body["errors"][0]["code"] == "DENIED", (daemon, status, body)
+        status, _ = backend_get(registry, daemon, target, "pull")
+        assert status == 200, (daemon, status)

@@ -1,5 +1,5 @@
 /*
- * router.c: route tables over real transactions. A real HTTP server (http.c) listens on a unix
+ * router.c and rest.c's dispatcher: route tables over real transactions. A real HTTP server (http.c) listens on a unix
  * socket in this process; each test writes raw requests to it and reads the raw answers, so the
  * router sees exactly what a daemon's handler sees.
  */
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "rest.h"
 #include "router.h"
 #include "util.h"
 
@@ -24,61 +25,60 @@ static char sock_dir[40], sock_path[80];
 
 /* Answers with the handler's name and its parameters, "name a=1 b=2". */
 static void
-reply(struct http_txn *txn, const char *name, const struct route_match *m, const char *const *keys,
-      size_t nkeys)
+reply(struct rest_req *r, const char *name, const char *const *keys, size_t nkeys)
 {
 	char body[512];
 	size_t o = (size_t)snprintf(body, sizeof(body), "%s", name);
 	for (size_t i = 0; i < nkeys; i++) {
-		const char *v = route_param(m, keys[i]);
+		const char *v = rest_param(r, keys[i]);
 		o += (size_t)snprintf(body + o, sizeof(body) - o, " %s=%s", keys[i], v ? v : "(null)");
 	}
-	http_txn_respond(txn, 200, NULL, body, o);
+	http_txn_respond(r->txn, 200, NULL, body, o);
 }
 
 static void
-h_project(struct http_txn *txn, const struct route_match *m)
+h_project(struct rest_req *r)
 {
 	static const char *const keys[] = { "id" };
-	reply(txn, "project", m, keys, 1);
+	reply(r, "project", keys, 1);
 }
 
 static void
-h_project_post(struct http_txn *txn, const struct route_match *m)
+h_project_post(struct rest_req *r)
 {
 	static const char *const keys[] = { "id" };
-	reply(txn, "project_post", m, keys, 1);
+	reply(r, "project_post", keys, 1);
 }
 
 static void
-h_repo_tag(struct http_txn *txn, const struct route_match *m)
+h_repo_tag(struct rest_req *r)
 {
 	static const char *const keys[] = { "id", "repo", "tag", "missing" };
-	reply(txn, "repo_tag", m, keys, 4);
+	reply(r, "repo_tag", keys, 4);
 }
 
 static void
-h_any(struct http_txn *txn, const struct route_match *m)
+h_any(struct rest_req *r)
 {
 	static const char *const keys[] = { "rest" };
-	reply(txn, "any", m, keys, 1);
+	reply(r, "any", keys, 1);
 }
 
 static void
-h_users(struct http_txn *txn, const struct route_match *m)
+h_users(struct rest_req *r)
 {
-	reply(txn, "users", m, NULL, 0);
+	reply(r, "users", NULL, 0);
 }
 
 static const struct route projects[] = {
-	{ "GET", "/api/v4/projects/:id", h_project, "project" },
-	{ "POST", "/api/v4/projects/:id", h_project_post, "project" },
-	{ "DELETE", "/api/v4/projects/:id/registry/repositories/:repo/tags/:tag", h_repo_tag, "tag" },
+	ROUTE_OWN("GET", "/api/v4/projects/:id", h_project, "project"),
+	ROUTE_OWN("POST", "/api/v4/projects/:id", h_project_post, "project"),
+	ROUTE_OWN("DELETE", "/api/v4/projects/:id/registry/repositories/:repo/tags/:tag", h_repo_tag, "tag"),
 };
 static const size_t nprojects = sizeof(projects) / sizeof(projects[0]);
 static const struct route misc[] = {
-	{ "GET", "/api/v4/users", h_users, "users" },
-	{ "*", "/files/*rest", h_any, "files" },
+	ROUTE_OWN("GET", "/api/v4/users", h_users, "users"),
+	ROUTE_OWN("*", "/files/*rest", h_any, "files"),
 };
 static const size_t nmisc = sizeof(misc) / sizeof(misc[0]);
 static const struct route_table tables[] = { { projects, &nprojects }, { misc, &nmisc } };
@@ -86,12 +86,7 @@ static const struct route_table tables[] = { { projects, &nprojects }, { misc, &
 static void
 handler(struct http_txn *txn, void *arg)
 {
-	int rc = router_dispatch_tables(tables, 2, txn);
-	if (rc != 0) {
-		char body[16];
-		int n = snprintf(body, sizeof(body), "unrouted %d", rc);
-		http_txn_respond(txn, rc, NULL, body, (size_t)n);
-	}
+	rest_dispatch(txn, tables, 2);
 	(void)arg;
 }
 
@@ -199,8 +194,8 @@ methods(void **state)
 	expect("POST", "/api/v4/projects/7", 200, "project_post id=7");
 	/* HEAD is served by the GET row (no body in the answer) */
 	expect("HEAD", "/api/v4/projects/7", 200, "");
-	expect("PUT", "/api/v4/projects/7", 405, "unrouted 405");
-	expect("GET", "/api/v4/projects/7/registry/repositories/3/tags/v1", 405, "unrouted 405");
+	expect("PUT", "/api/v4/projects/7", 405, "{\"message\":\"405 Method Not Allowed\"}");
+	expect("GET", "/api/v4/projects/7/registry/repositories/3/tags/v1", 405, "{\"message\":\"405 Method Not Allowed\"}");
 	expect("PATCH", "/files/a/b%2Fc", 200, "any rest=a/b%2Fc");
 	(void)state;
 }
@@ -208,14 +203,14 @@ methods(void **state)
 static void
 no_match(void **state)
 {
-	expect("GET", "/api/v4/projects", 404, "unrouted 404");
-	expect("GET", "/api/v4/projects/", 404, "unrouted 404");   /* empty placeholder */
-	expect("GET", "/api/v4/projects/7/", 404, "unrouted 404"); /* trailing slash */
-	expect("GET", "/api/v4/projects/a%zz", 404, "unrouted 404"); /* bad escape */
-	expect("GET", "/api/v4/projects/a%00b", 404, "unrouted 404");
-	expect("GET", "/api/v4/userss", 404, "unrouted 404");
+	expect("GET", "/api/v4/projects", 404, "{\"message\":\"404 Not Found\"}");
+	expect("GET", "/api/v4/projects/", 404, "{\"message\":\"404 Not Found\"}");   /* empty placeholder */
+	expect("GET", "/api/v4/projects/7/", 404, "{\"message\":\"404 Not Found\"}"); /* trailing slash */
+	expect("GET", "/api/v4/projects/a%zz", 404, "{\"message\":\"404 Not Found\"}"); /* bad escape */
+	expect("GET", "/api/v4/projects/a%00b", 404, "{\"message\":\"404 Not Found\"}");
+	expect("GET", "/api/v4/userss", 404, "{\"message\":\"404 Not Found\"}");
 	expect("GET", "/api/v4/users", 200, "users");
-	expect("GET", "/files", 404, "unrouted 404");
+	expect("GET", "/files", 404, "{\"message\":\"404 Not Found\"}");
 	(void)state;
 }
 

@@ -1,0 +1,219 @@
+/* The REST layer's database side (rest_db.h). */
+#include "rest_db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "gitlab.h"
+#include "gl_params.h"
+#include "headers.h"
+#include "http.h"
+#include "log.h"
+#include "status.h"
+#include "util.h"
+#include "v2reply.h"
+
+static struct pg_pool *pool;
+
+void
+rest_db_use(struct pg_pool *db)
+{
+	pool = db;
+}
+
+/* ---- SQL arguments --------------------------------------------------------------------------- */
+
+void
+rest_arg(struct rest_req *r, const char *v)
+{
+	if (r->nargs == REST_MAX_ARGS)
+		fatal("too many SQL arguments");
+	r->args[r->nargs++] = v ? xstrdup(v) : NULL;
+}
+
+void
+rest_arg_i64(struct rest_req *r, int64_t v)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%lld", (long long)v);
+	rest_arg(r, buf);
+}
+
+void
+rest_arg_bool(struct rest_req *r, bool v)
+{
+	rest_arg(r, v ? "true" : "false");
+}
+
+void
+rest_arg_i64_opt(struct rest_req *r, bool given, int64_t v)
+{
+	if (given)
+		rest_arg_i64(r, v);
+	else
+		rest_arg(r, NULL);
+}
+
+void
+rest_arg_actor(struct rest_req *r)
+{
+	rest_arg_i64(r, r->actor.user_id);
+	rest_arg_bool(r, r->actor.admin && r->actor.user_id > 0);
+}
+
+void
+rest_arg_ref(struct rest_req *r, const char *ref)
+{
+	int64_t id;
+	if (ref != NULL && ref[0] >= '0' && ref[0] <= '9' &&
+	    str_to_i64(ref, 1, INT64_MAX, &id) == 0) {
+		rest_arg_i64(r, id);
+		rest_arg(r, NULL);
+	} else {
+		/* a path that is not text names nothing (404), rather than failing the query */
+		rest_arg(r, NULL);
+		rest_arg(r, ref != NULL && gl_params_is_text(ref, strlen(ref)) ? ref : NULL);
+	}
+}
+
+void
+rest_arg_page(struct rest_req *r)
+{
+	rest_arg_i64(r, r->page.per_page);
+	rest_arg_i64(r, gl_page_offset(&r->page));
+}
+
+const char *
+rest_bool_arg(int b)
+{
+	return b < 0 ? NULL : b ? "true" : "false";
+}
+
+void
+rest_exec(struct rest_req *r, struct pg_stmt *stmt, pg_cb cb, void *arg)
+{
+	pg_exec(pool, stmt, r->nargs, (const char *const *)r->args, cb, arg);
+	for (int i = 0; i < r->nargs; i++) {
+		free(r->args[i]);
+		r->args[i] = NULL;
+	}
+	r->nargs = 0;
+}
+
+/* ---- answers from results -------------------------------------------------------------------- */
+
+void
+rest_db_error(struct rest_req *r, const PGresult *res)
+{
+	log_set_request_id(http_txn_id(r->txn));
+	log_error("%s: %s", r->route->metric, res != NULL ? pg_error(res) : "database unreachable");
+	log_set_request_id(NULL);
+	if (r->route->dialect == ROUTE_OCI) {
+		struct http_headers h;
+		v2_headers_init(&h);
+		headers_add(&h, "Retry-After", "5");
+		error_oci(r->txn, 503, OCI_UNAVAILABLE, "metadata database unavailable", &h);
+		headers_clear(&h);
+	} else if (res == NULL) {
+		rest_fail(r, 503, "503 Service Unavailable: the database is unreachable");
+	} else {
+		rest_fail(r, 500, "500 Internal Server Error");
+	}
+}
+
+enum status_word
+rest_status(struct rest_req *r, const PGresult *res)
+{
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		rest_db_error(r, res);
+		return STATUS_NONE;
+	}
+	const char *word = pg_get(res, 0, "status");
+	enum status_word w = status_parse(word);
+	if (w == STATUS_NONE) {
+		log_set_request_id(http_txn_id(r->txn));
+		log_error("%s: no status word \"%s\" in status.def", r->route->metric,
+		          word != NULL ? word : "(null)");
+		log_set_request_id(NULL);
+		if (r->route->dialect == ROUTE_OCI)
+			v2_error(r->txn, 500, OCI_UNKNOWN, NULL, word);
+		else
+			rest_fail(r, 500, "500 Internal Server Error");
+	}
+	return w;
+}
+
+void
+rest_status_answer(struct rest_req *r, const PGresult *res, enum status_word w)
+{
+	if (w == STATUS_NONE)
+		return;
+	const struct status_entry *e = status_entry(w);
+	const char *detail = PQfnumber(res, "detail") >= 0 ? pg_get(res, 0, "detail") : NULL;
+	if (w == STATUS_not_found) {
+		rest_not_found(r, NULL);
+		return;
+	}
+	char *text = status_text(w, detail);
+	if (e->oci != NULL)
+		v2_error(r->txn, e->http, e->oci, NULL, text);
+	else if (e->field != NULL)
+		rest_fail_validation(r, e->field, text);
+	else
+		rest_fail(r, e->http, text);
+	free(text);
+}
+
+void
+rest_status_framed(struct rest_req *r, const PGresult *res, enum status_word w, const char *frame)
+{
+	const char *detail = PQfnumber(res, "detail") >= 0 ? pg_get(res, 0, "detail") : NULL;
+	char *text = status_text(w, detail);
+	const char *at = strstr(frame, "%s");
+	char *msg = at == NULL ? xstrdup(frame)
+	                       : xasprintf("%.*s%s%s", (int)(at - frame), frame, text ? text : "",
+	                                   at + 2);
+	rest_fail(r, status_entry(w)->http, msg);
+	free(msg);
+	free(text);
+}
+
+bool
+rest_found(struct rest_req *r, const PGresult *res, const char *what)
+{
+	if (!pg_ok(res)) {
+		rest_db_error(r, res);
+		return false;
+	}
+	if (pg_rows(res) == 0) {
+		rest_not_found(r, what);
+		return false;
+	}
+	return true;
+}
+
+bool
+rest_list_ok(struct rest_req *r, const PGresult *res)
+{
+	if (!rest_found(r, res, NULL))
+		return false;
+	if (PQfnumber(res, "ok") >= 0 && !pg_get_bool(res, 0, "ok")) {
+		rest_not_found(r, NULL);
+		return false;
+	}
+	return true;
+}
+
+void
+rest_reply_list(struct rest_req *r, const PGresult *res, rest_row_fn build)
+{
+	if (!rest_list_ok(r, res))
+		return;
+	json_object *arr = json_object_new_array();
+	for (int i = 0; i < pg_rows(res); i++)
+		if (pg_get(res, i, "id") != NULL)
+			json_object_array_add(arr, build(r, res, i));
+	gl_page_respond(r->txn, &r->page, pg_get_int(res, 0, "total"), arr);
+}
