@@ -127,6 +127,7 @@ unsigned access_credential_actions(enum auth_kind kind, unsigned scopes);
 /* SQL for the seconds a client ($2) signing in as a login ($3, NULL for a bare token) must still
  * wait, and the failures of that client and login so far: the columns "wait" and "failures" of a
  * one-row subquery w the credential queries start from. */
+/* clang-format off */
 #define RATELIMIT_SQL                                                                        \
 	"(SELECT coalesce(max(CASE WHEN f.failures >= f.free THEN greatest(0, ceil(extract("   \
 	"epoch FROM f.last_failure_at + least(300, power(2, f.failures - f.free)) "             \
@@ -137,6 +138,7 @@ unsigned access_credential_actions(enum auth_kind kind, unsigned scopes);
 	" END AS free FROM auth_failures a "                                                    \
 	"WHERE (a.client = $2 OR a.client = $2 || ' ' || lower($3)) "                           \
 	"AND a.last_failure_at > now() - interval '15 minutes') f) w"
+/* clang-format on */
 
 /* Records a failed sign-in of client as login (may be NULL) and logs it; done runs once it is
  * stored. */
@@ -167,7 +169,7 @@ struct cred_result {
 	char username[256]; /* the user's, or the deploy token's */
 	bool admin;
 	unsigned scopes;
-	int64_t token_id;   /* personal access, OAuth (by its refresh token too) or deploy token */
+	int64_t token_id; /* personal access, OAuth (by its refresh token too) or deploy token */
 };
 
 typedef void (*cred_cb)(const struct cred_result *r, void *arg);
@@ -189,11 +191,11 @@ bool cred_parse_basic(const char *header, char **user, char **password);
 /* ---- pats.c: personal access tokens (impersonation tokens are ones an admin made) --------- */
 
 /* The columns a token's entity is built from (the table as t). */
-#define PAT_FIELDS                                                                            \
-	"t.id, t.name, t.revoked, gl_time(t.created_at) AS created_at, "                         \
-	"array_to_string(t.scopes, ',') AS scopes, t.user_id, "                                   \
-	"gl_time(t.last_used_at) AS last_used_at, "                                               \
-	"(NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > current_date)) AS active, " \
+#define PAT_FIELDS                                                                                 \
+	"t.id, t.name, t.revoked, gl_time(t.created_at) AS created_at, "                           \
+	"array_to_string(t.scopes, ',') AS scopes, t.user_id, "                                    \
+	"gl_time(t.last_used_at) AS last_used_at, "                                                \
+	"(NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > current_date)) AS active, "    \
 	"t.expires_at::text AS expires_at, t.impersonation"
 
 /* Entities::PersonalAccessToken from a row of PAT_FIELDS (a rest_row_fn). */
@@ -206,8 +208,7 @@ void pats_create(struct rest_req *r, bool impersonation);
 /* Checks the name and scopes of a new token, scopes among allowed (SCOPE_* bits), if_empty the
  * answer to an empty list; answers 400 on the first problem and returns false, else true with
  * the scopes in *bits. */
-bool pats_token_fields(struct rest_req *r, unsigned allowed, const char *if_empty,
-                       unsigned *bits);
+bool pats_token_fields(struct rest_req *r, unsigned allowed, const char *if_empty, unsigned *bits);
 /* The handlers of routes.def: POST /users/:id/personal_access_tokens, GET
  * /personal_access_tokens, GET and DELETE .../self and .../:id. */
 void pats_create_for_user(struct rest_req *r);

@@ -3,9 +3,9 @@
  * password from REGISTRY_ROOT_PASSWORD (or a generated one) and an admin personal access token,
  * both written to [authd] bootstrap_file (mode 0600, shell syntax). Secrets are never logged:
  * without a file, root gets the password of REGISTRY_ROOT_PASSWORD (which its operator knows)
- * and no token, and with neither the first start is refused. Runs in the master before the workers start, with blocking libpq; an advisory
- * lock makes two instances starting at once create root exactly once, and a start that finds
- * root does nothing.
+ * and no token, and with neither the first start is refused. Runs in the master before the workers
+ * start, with blocking libpq; an advisory lock makes two instances starting at once create root
+ * exactly once, and a start that finds root does nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,18 +21,18 @@
 #include "log.h"
 #include "util.h"
 
-#define BOOTSTRAP_LOCK "7311720530"   /* pg_advisory_xact_lock key: "root" bootstrap */
+#define BOOTSTRAP_LOCK "7311720530" /* pg_advisory_xact_lock key: "root" bootstrap */
 #define ROOT_SCOPES "{api,read_api,read_user,read_registry,write_registry,sudo}"
 
 static const char sql_create[] =
-	"WITH u AS (INSERT INTO users (username, name, email, password_hash, is_admin) "
-	"VALUES ('root', 'Administrator', 'admin@example.com', $1, true) RETURNING id, name), "
-	"n AS (SELECT nextval(pg_get_serial_sequence('namespaces', 'id')) AS id), "
-	"ns AS (INSERT INTO namespaces (id, kind, name, path, full_path, full_name, traversal_ids, "
-	"owner_id) SELECT n.id, 'user', u.name, 'root', 'root', u.name, ARRAY[n.id], u.id "
-	"FROM u, n) "
-	"INSERT INTO personal_access_tokens (user_id, name, scopes, token_lookup, token_hash) "
-	"SELECT u.id, 'bootstrap', '" ROOT_SCOPES "', $2, $3 FROM u WHERE $2::text IS NOT NULL";
+        "WITH u AS (INSERT INTO users (username, name, email, password_hash, is_admin) "
+        "VALUES ('root', 'Administrator', 'admin@example.com', $1, true) RETURNING id, name), "
+        "n AS (SELECT nextval(pg_get_serial_sequence('namespaces', 'id')) AS id), "
+        "ns AS (INSERT INTO namespaces (id, kind, name, path, full_path, full_name, traversal_ids, "
+        "owner_id) SELECT n.id, 'user', u.name, 'root', 'root', u.name, ARRAY[n.id], u.id "
+        "FROM u, n) "
+        "INSERT INTO personal_access_tokens (user_id, name, scopes, token_lookup, token_hash) "
+        "SELECT u.id, 'bootstrap', '" ROOT_SCOPES "', $2, $3 FROM u WHERE $2::text IS NOT NULL";
 
 /* Runs a statement; -1 with *cause when it fails. */
 static int
@@ -80,9 +80,10 @@ static int
 write_tmp(const char *tmp, const char *password, const char *token, char **cause)
 {
 	char *qp = shell_quote(password), *qt = shell_quote(token);
-	char *text = xasprintf("# Credentials of the registry's first admin, written on first start.\n"
-	                       "ROOT_USERNAME='root'\nROOT_PASSWORD=%s\nROOT_TOKEN=%s\n",
-	                       qp, qt);
+	char *text =
+	        xasprintf("# Credentials of the registry's first admin, written on first start.\n"
+	                  "ROOT_USERNAME='root'\nROOT_PASSWORD=%s\nROOT_TOKEN=%s\n",
+	                  qp, qt);
 	int rc = -1;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || fchmod(fd, 0600) < 0 || write_all(fd, text, strlen(text)) < 0 ||
@@ -113,7 +114,8 @@ bootstrap_run(PGconn *conn, const struct cfg *cfg, char **cause)
 	if (run(conn, "BEGIN", 0, NULL, NULL, cause) < 0)
 		return -1;
 	PGresult *res = NULL;
-	if (run(conn, "SELECT pg_advisory_xact_lock(" BOOTSTRAP_LOCK ")", 0, NULL, NULL, cause) < 0 ||
+	if (run(conn, "SELECT pg_advisory_xact_lock(" BOOTSTRAP_LOCK ")", 0, NULL, NULL, cause) <
+	            0 ||
 	    run(conn, "SELECT 1 FROM users WHERE username = 'root'", 0, NULL, &res, cause) < 0) {
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return -1;
@@ -127,9 +129,10 @@ bootstrap_run(PGconn *conn, const struct cfg *cfg, char **cause)
 	bool from_env = env != NULL && *env != '\0';
 	if (*file == '\0' && !from_env) {
 		PQclear(PQexec(conn, "ROLLBACK"));
-		*cause = xstrdup("bootstrap: set [authd] bootstrap_file (where the admin's first "
-		                 "password and token are written) or REGISTRY_ROOT_PASSWORD; secrets "
-		                 "are never logged");
+		*cause = xstrdup(
+		        "bootstrap: set [authd] bootstrap_file (where the admin's first "
+		        "password and token are written) or REGISTRY_ROOT_PASSWORD; secrets "
+		        "are never logged");
 		return -1;
 	}
 
@@ -163,8 +166,9 @@ bootstrap_run(PGconn *conn, const struct cfg *cfg, char **cause)
 	} else if (tmp != NULL) {
 		log_info("created the admin root; its password and token are in %s", file);
 	} else {
-		log_warn("created the admin root with the password of REGISTRY_ROOT_PASSWORD and no "
-		         "token (set [authd] bootstrap_file to receive one)");
+		log_warn(
+		        "created the admin root with the password of REGISTRY_ROOT_PASSWORD and no "
+		        "token (set [authd] bootstrap_file to receive one)");
 	}
 out:
 	if (rc < 0) {

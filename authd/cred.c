@@ -21,9 +21,9 @@
 #include "util.h"
 
 /* Every credential query answers with the same columns. */
-#define CRED_COLS                                                                          \
-	"w.wait, w.failures, (t.id IS NOT NULL OR t.user_id IS NOT NULL) AS found, "       \
-	"t.id AS token_id, t.token_hash, array_to_string(t.scopes, ',') AS scopes, "       \
+#define CRED_COLS                                                                                  \
+	"w.wait, w.failures, (t.id IS NOT NULL OR t.user_id IS NOT NULL) AS found, "               \
+	"t.id AS token_id, t.token_hash, array_to_string(t.scopes, ',') AS scopes, "               \
 	"t.revoked, t.expired, t.user_id, t.username, t.is_admin, t.state "
 
 PG_STMT(q_password,
@@ -32,13 +32,12 @@ PG_STMT(q_password,
         "false AS revoked, false AS expired, u.id AS user_id, u.username, u.is_admin, u.state "
         "FROM users u WHERE lower(u.username) = lower($1) OR lower(u.email) = lower($1) "
         "ORDER BY (lower(u.username) = lower($1)) DESC LIMIT 1) t ON true");
-PG_STMT(q_pat,
-        "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
-        "SELECT p.id, p.token_hash, p.scopes, p.revoked, "
-        "(p.expires_at IS NOT NULL AND p.expires_at <= current_date) AS expired, "
-        "u.id AS user_id, u.username, u.is_admin, u.state "
-        "FROM personal_access_tokens p JOIN users u ON u.id = p.user_id "
-        "WHERE p.token_lookup = $1) t ON true");
+PG_STMT(q_pat, "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
+               "SELECT p.id, p.token_hash, p.scopes, p.revoked, "
+               "(p.expires_at IS NOT NULL AND p.expires_at <= current_date) AS expired, "
+               "u.id AS user_id, u.username, u.is_admin, u.state "
+               "FROM personal_access_tokens p JOIN users u ON u.id = p.user_id "
+               "WHERE p.token_lookup = $1) t ON true");
 PG_STMT(q_oauth,
         "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
         "SELECT o.id, o.token_hash, o.scopes, o.revoked, o.expires_at <= now() AS expired, "
@@ -51,20 +50,18 @@ PG_STMT(q_refresh,
         "u.id AS user_id, u.username, u.is_admin, u.state "
         "FROM oauth_access_tokens o JOIN users u ON u.id = o.user_id "
         "WHERE o.refresh_lookup = $1) t ON true");
-PG_STMT(q_deploy,
-        "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
-        "SELECT d.id, d.token_hash, d.scopes, d.revoked, "
-        "(d.expires_at IS NOT NULL AND d.expires_at <= now()) AS expired, "
-        "NULL::bigint AS user_id, d.username, false AS is_admin, 'active' AS state "
-        "FROM deploy_tokens d WHERE d.token_lookup = $1) t ON true");
-PG_STMT(q_touch_pat,
-        "UPDATE personal_access_tokens SET last_used_at = now() WHERE id = $1 "
-        "AND (last_used_at IS NULL OR last_used_at < now() - interval '10 minutes')");
+PG_STMT(q_deploy, "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
+                  "SELECT d.id, d.token_hash, d.scopes, d.revoked, "
+                  "(d.expires_at IS NOT NULL AND d.expires_at <= now()) AS expired, "
+                  "NULL::bigint AS user_id, d.username, false AS is_admin, 'active' AS state "
+                  "FROM deploy_tokens d WHERE d.token_lookup = $1) t ON true");
+PG_STMT(q_touch_pat, "UPDATE personal_access_tokens SET last_used_at = now() WHERE id = $1 "
+                     "AND (last_used_at IS NULL OR last_used_at < now() - interval '10 minutes')");
 
 struct cred_op {
 	enum secret_kind kind; /* SECRET_NONE: a password */
 	char *client;
-	char *login;           /* as given; for a deploy token, must be its username */
+	char *login; /* as given; for a deploy token, must be its username */
 	char *secret;
 	char *hash;
 	cred_cb cb;
@@ -72,7 +69,7 @@ struct cred_op {
 	struct cred_result r;
 	enum cred_status after; /* what to report once the secret verified */
 	int failures;
-	bool login_known;       /* the login names a user (or the deploy token's username) */
+	bool login_known; /* the login names a user (or the deploy token's username) */
 };
 
 /* How a credential kind is named in log lines. */
@@ -146,8 +143,8 @@ op_fail(struct cred_op *op)
 {
 	char *who = printable(op->login, op->login_known);
 	char *what = op->kind == SECRET_NONE || op->kind == SECRET_DEPLOY
-	                 ? xasprintf("%s for \"%s\"", kind_text(op->kind), who)
-	                 : xstrdup(kind_text(op->kind));
+	                     ? xasprintf("%s for \"%s\"", kind_text(op->kind), who)
+	                     : xstrdup(kind_text(op->kind));
 	ratelimit_fail(op->client, op->login, what, fail_recorded, op);
 	free(what);
 	free(who);
@@ -264,7 +261,8 @@ row_found(PGresult *res, void *arg)
 	else
 		op->after = CRED_OK;
 	/* A deploy token answers only to its own username. */
-	if (op->kind == SECRET_DEPLOY && (op->login == NULL || strcmp(op->login, r->username) != 0)) {
+	if (op->kind == SECRET_DEPLOY &&
+	    (op->login == NULL || strcmp(op->login, r->username) != 0)) {
 		op_fail(op);
 		return;
 	}
@@ -326,8 +324,7 @@ op_start(struct cred_op *op, const char *key)
 }
 
 void
-cred_password(const char *client, const char *login, const char *password, cred_cb cb,
-              void *arg)
+cred_password(const char *client, const char *login, const char *password, cred_cb cb, void *arg)
 {
 	struct cred_op *op = op_new(client, login, password, cb, arg);
 	op->kind = SECRET_NONE;
@@ -349,8 +346,8 @@ cred_token(const char *client, const char *token, unsigned mask, cred_cb cb, voi
 }
 
 void
-cred_basic(const char *client, const char *login, const char *password, unsigned mask,
-           cred_cb cb, void *arg)
+cred_basic(const char *client, const char *login, const char *password, unsigned mask, cred_cb cb,
+           void *arg)
 {
 	char lookup[SECRET_LOOKUP_MAX + 1];
 	unsigned token_mask = mask & ((1u << SECRET_PAT) | (1u << SECRET_DEPLOY));

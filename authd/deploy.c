@@ -21,26 +21,22 @@
 #include "rest_db.h"
 #include "util.h"
 
-#define DT_FIELDS                                                                          \
-	"d.id, d.name, d.username, gl_time(d.expires_at) AS expires_at, d.revoked, "          \
-	"(d.expires_at IS NOT NULL AND d.expires_at <= now()) AS expired, "                   \
+#define DT_FIELDS                                                                                  \
+	"d.id, d.name, d.username, gl_time(d.expires_at) AS expires_at, d.revoked, "               \
+	"(d.expires_at IS NOT NULL AND d.expires_at <= now()) AS expired, "                        \
 	"array_to_string(d.scopes, ',') AS scopes"
 
-PG_STMT(q_project_by_id,
-        "SELECT p.id, project_visible($2, $3, p.id) AS visible, "
-        "project_access_level($2, p.id) AS level FROM projects p WHERE p.id = $1");
-PG_STMT(q_project_by_path,
-        "SELECT p.id, project_visible($2, $3, p.id) AS visible, "
-        "project_access_level($2, p.id) AS level FROM projects p "
-        "WHERE lower(p.full_path) = lower($1)");
-PG_STMT(q_group_by_id,
-        "SELECT n.id, coalesce(group_visible($2, $3, n.id), false) AS visible, "
-        "group_access_level($2, n.id) AS level FROM namespaces n "
-        "WHERE n.id = $1 AND n.kind = 'group'");
-PG_STMT(q_group_by_path,
-        "SELECT n.id, coalesce(group_visible($2, $3, n.id), false) AS visible, "
-        "group_access_level($2, n.id) AS level FROM namespaces n "
-        "WHERE lower(n.full_path) = lower($1) AND n.kind = 'group'");
+PG_STMT(q_project_by_id, "SELECT p.id, project_visible($2, $3, p.id) AS visible, "
+                         "project_access_level($2, p.id) AS level FROM projects p WHERE p.id = $1");
+PG_STMT(q_project_by_path, "SELECT p.id, project_visible($2, $3, p.id) AS visible, "
+                           "project_access_level($2, p.id) AS level FROM projects p "
+                           "WHERE lower(p.full_path) = lower($1)");
+PG_STMT(q_group_by_id, "SELECT n.id, coalesce(group_visible($2, $3, n.id), false) AS visible, "
+                       "group_access_level($2, n.id) AS level FROM namespaces n "
+                       "WHERE n.id = $1 AND n.kind = 'group'");
+PG_STMT(q_group_by_path, "SELECT n.id, coalesce(group_visible($2, $3, n.id), false) AS visible, "
+                         "group_access_level($2, n.id) AS level FROM namespaces n "
+                         "WHERE lower(n.full_path) = lower($1) AND n.kind = 'group'");
 /* $1 project, $2 group (both NULL: all), $3 active, $4 limit, $5 offset */
 PG_STMT(q_list,
         "WITH f AS (SELECT " DT_FIELDS " FROM deploy_tokens d "
@@ -50,9 +46,8 @@ PG_STMT(q_list,
         "(NOT d.revoked AND (d.expires_at IS NULL OR d.expires_at > now())))) "
         "SELECT (SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
         "SELECT * FROM f ORDER BY f.id LIMIT $4 OFFSET $5) p ON true");
-PG_STMT(q_get,
-        "SELECT " DT_FIELDS " FROM deploy_tokens d "
-        "WHERE d.id = $1 AND (d.project_id = $2 OR d.namespace_id = $3)");
+PG_STMT(q_get, "SELECT " DT_FIELDS " FROM deploy_tokens d "
+               "WHERE d.id = $1 AND (d.project_id = $2 OR d.namespace_id = $3)");
 PG_STMT(q_delete,
         "DELETE FROM deploy_tokens d WHERE d.id = $1 AND (d.project_id = $2 OR d.namespace_id = $3) "
         "RETURNING d.id");
@@ -68,7 +63,7 @@ enum dt_action { DT_LIST, DT_GET, DT_CREATE, DT_DELETE };
 /* What a request learns on the way, kept with it (rest_state_new). */
 struct dt_op {
 	struct rest_req *r;
-	bool group;           /* a group's tokens, else a project's */
+	bool group; /* a group's tokens, else a project's */
 	enum dt_action action;
 	const char *target;   /* :id as given */
 	const char *token_id; /* :token_id */
@@ -106,8 +101,10 @@ dt_json(struct rest_req *r, const PGresult *res, int row)
 	json_object_object_add(o, "name", json_object_new_string(pg_get(res, row, "name")));
 	json_object_object_add(o, "username", json_object_new_string(pg_get(res, row, "username")));
 	json_object_object_add(o, "expires_at", js_new_str_or_null(pg_get(res, row, "expires_at")));
-	json_object_object_add(o, "revoked", json_object_new_boolean(pg_get_bool(res, row, "revoked")));
-	json_object_object_add(o, "expired", json_object_new_boolean(pg_get_bool(res, row, "expired")));
+	json_object_object_add(o, "revoked",
+	                       json_object_new_boolean(pg_get_bool(res, row, "revoked")));
+	json_object_object_add(o, "expired",
+	                       json_object_new_boolean(pg_get_bool(res, row, "expired")));
 	json_object_object_add(o, "scopes", js_csv_array(pg_get(res, row, "scopes")));
 	return o;
 }
@@ -196,7 +193,8 @@ one(struct dt_op *op)
 		pg_exec(ad.db, &q_delete, 3, v, one_deleted, op);
 }
 
-/* ---- creation ---------------------------------------------------------------------------------- */
+/* ---- creation ----------------------------------------------------------------------------------
+ */
 
 /* Answers a new deploy token with its secret, shown this once. */
 static void
@@ -264,7 +262,7 @@ create(struct dt_op *op)
 	const char *username = rest_str(op->r, "username");
 	if (username != NULL && *username != '\0' && !username_valid(username)) {
 		rest_fail_validation(op->r, "username",
-		                      "can contain only letters, digits, '_', '-', '+', and '.'");
+		                     "can contain only letters, digits, '_', '-', '+', and '.'");
 		return;
 	}
 	op->scopes = scopes_format(bits);
@@ -272,7 +270,8 @@ create(struct dt_op *op)
 	hash_make(op->token, HASH_TOKEN, token_hashed, op);
 }
 
-/* ---- access to the project or group ----------------------------------------------------------- */
+/* ---- access to the project or group -----------------------------------------------------------
+ */
 
 /* The project or group is known: check the caller's role, then act. */
 static void
@@ -323,18 +322,18 @@ start(struct rest_req *r, bool group, enum dt_action action)
 	char uid[32];
 	snprintf(uid, sizeof(uid), "%lld", (long long)r->actor.user_id);
 	const char *v[] = { op->target, uid, r->actor.admin ? "true" : "false" };
-	struct pg_stmt *stmt = op->group ? (rest_is_id(op->target) ? &q_group_by_id : &q_group_by_path)
-	                                 : (rest_is_id(op->target) ? &q_project_by_id
-	                                                           : &q_project_by_path);
+	struct pg_stmt *stmt =
+	        op->group ? (rest_is_id(op->target) ? &q_group_by_id : &q_group_by_path)
+	                  : (rest_is_id(op->target) ? &q_project_by_id : &q_project_by_path);
 	pg_exec(ad.db, stmt, 3, v, target_found, op);
 }
 
 /* One handler per (target, action): GET/POST /projects/:id/deploy_tokens and
  * GET/DELETE /projects/:id/deploy_tokens/:token_id, the same for groups. */
-#define DT_HANDLER(fn, group, action)      \
-	void fn(struct rest_req *r)        \
-	{                                  \
-		start(r, group, action);   \
+#define DT_HANDLER(fn, group, action)                                                              \
+	void fn(struct rest_req *r)                                                                \
+	{                                                                                          \
+		start(r, group, action);                                                           \
 	}
 
 DT_HANDLER(deploy_project_list, false, DT_LIST)

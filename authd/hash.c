@@ -4,8 +4,8 @@
  * pool (common/jobs.c) runs them on its threads and the callbacks back on the loop.
  *
  * Costs. Passwords are chosen by people and can be guessed, so they get OWASP's Argon2id
- * parameters (2 passes over 19 MiB, see cost_limits). Tokens are 166+ bits drawn from the CSPRNG: no
- * amount of hashing work changes how hopeless it is to guess one from a stolen hash, so they get
+ * parameters (2 passes over 19 MiB, see cost_limits). Tokens are 166+ bits drawn from the CSPRNG:
+ * no amount of hashing work changes how hopeless it is to guess one from a stolen hash, so they get
  * Argon2id's minimum cost (1 pass, 8 KiB, microseconds): the hash still only has to be one-way,
  * and one stored format serves every secret.
  */
@@ -28,7 +28,7 @@ enum hash_op { HASH_OP_MAKE, HASH_OP_VERIFY };
 struct hash_job {
 	enum hash_op op;
 	enum hash_cost cost;
-	char *secret;         /* wiped before it is freed */
+	char *secret; /* wiped before it is freed */
 	size_t secret_len;
 	char hash[crypto_pwhash_argon2id_STRBYTES];
 	bool ok;
@@ -43,9 +43,10 @@ static void
 cost_limits(enum hash_cost cost, unsigned long long *ops, size_t *mem)
 {
 	if (cost == HASH_PASSWORD) {
-		/* OWASP's Argon2id recommendation (19 MiB, 2 passes, 1 lane) rather than libsodium's
-		 * "interactive" 64 MiB: every concurrent sign-in holds this much memory, and a worker
-		 * runs two. Hashes keep their parameters, so older ones still verify. */
+		/* OWASP's Argon2id recommendation (19 MiB, 2 passes, 1 lane) rather than
+		 * libsodium's "interactive" 64 MiB: every concurrent sign-in holds this much
+		 * memory, and a worker runs two. Hashes keep their parameters, so older ones still
+		 * verify. */
 		*ops = 2;
 		*mem = 19 * 1024 * 1024;
 	} else {

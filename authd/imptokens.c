@@ -28,15 +28,13 @@ PG_STMT(q_list,
         "(SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
         "SELECT * FROM f ORDER BY f.id LIMIT $3 OFFSET $4) p ON true");
 /* Token $2 of user $1; no row: no such user, a NULL id: no such token. */
-PG_STMT(q_get,
-        "SELECT p.* FROM users u LEFT JOIN LATERAL (SELECT " PAT_FIELDS
-        " FROM personal_access_tokens t WHERE t.id = $2 AND t.user_id = u.id "
-        "AND t.impersonation) p ON true WHERE u.id = $1");
-PG_STMT(q_revoke,
-        "WITH t AS (UPDATE personal_access_tokens SET revoked = true "
-        "WHERE id = $2 AND user_id = $1 AND impersonation RETURNING id) "
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_found, "
-        "(SELECT count(*) FROM t) AS revoked");
+PG_STMT(q_get, "SELECT p.* FROM users u LEFT JOIN LATERAL (SELECT " PAT_FIELDS
+               " FROM personal_access_tokens t WHERE t.id = $2 AND t.user_id = u.id "
+               "AND t.impersonation) p ON true WHERE u.id = $1");
+PG_STMT(q_revoke, "WITH t AS (UPDATE personal_access_tokens SET revoked = true "
+                  "WHERE id = $2 AND user_id = $1 AND impersonation RETURNING id) "
+                  "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_found, "
+                  "(SELECT count(*) FROM t) AS revoked");
 
 /* Whether an admin asks, with :id (and :token_id when the route has one) an id; false once
  * refused (401, 403, 404). */
@@ -55,7 +53,8 @@ imptokens_create(struct rest_req *r)
 	pats_create(r, true);
 }
 
-/* ---- GET /users/:id/impersonation_tokens -------------------------------------------------------- */
+/* ---- GET /users/:id/impersonation_tokens --------------------------------------------------------
+ */
 
 /* Answers a page of the user's impersonation tokens. */
 static void
@@ -88,7 +87,8 @@ imptokens_list(struct rest_req *r)
 	rest_exec(r, &q_list, list_got, r);
 }
 
-/* ---- GET and DELETE /users/:id/impersonation_tokens/:token_id ------------------------------------ */
+/* ---- GET and DELETE /users/:id/impersonation_tokens/:token_id
+ * ------------------------------------ */
 
 /* Answers one token. */
 static void
@@ -128,8 +128,8 @@ revoked(PGresult *res, void *arg)
 	} else if (pg_get_int(res, 0, "revoked") == 0) {
 		rest_fail(r, 404, "404 Impersonation Token Not Found");
 	} else {
-		log_info("impersonation token %s of user %s revoked by %s", rest_param(r, "token_id"),
-		         rest_param(r, "id"), r->actor.username);
+		log_info("impersonation token %s of user %s revoked by %s",
+		         rest_param(r, "token_id"), rest_param(r, "id"), r->actor.username);
 		rest_reply_empty(r, 204);
 	}
 }

@@ -124,8 +124,9 @@ sudo(struct auth_op *op)
 	if (!r->admin) {
 		error_gitlab(op->txn, 403, "403 Forbidden - Must be admin to use sudo");
 	} else if (r->kind == AUTH_PASSWORD) {
-		error_gitlab(op->txn, 403, "403 Forbidden - Must be authenticated using an OAuth or "
-		                           "Personal Access Token to use sudo");
+		error_gitlab(op->txn, 403,
+		             "403 Forbidden - Must be authenticated using an OAuth or "
+		             "Personal Access Token to use sudo");
 	} else if (!(r->scopes & SCOPE_SUDO)) {
 		error_gitlab_scope(op->txn, "sudo");
 	} else {
@@ -137,7 +138,8 @@ sudo(struct auth_op *op)
 			sudo_not_found(op->txn, id);
 		} else {
 			const char *v[] = { id };
-			pg_exec(ad.db, digits ? &q_sudo_by_id : &q_sudo_by_name, 1, v, sudo_found, op);
+			pg_exec(ad.db, digits ? &q_sudo_by_id : &q_sudo_by_name, 1, v, sudo_found,
+			        op);
 			return;
 		}
 	}
@@ -173,7 +175,8 @@ authenticated(const struct cred_result *r, void *arg)
 		headers_init(&h);
 		headers_set_int(&h, "Retry-After", r->retry_after);
 		json_object *o = json_object_new_object();
-		json_object_object_add(o, "message", json_object_new_string("429 Too Many Requests"));
+		json_object_object_add(o, "message",
+		                       json_object_new_string("429 Too Many Requests"));
 		js_respond(txn, 429, &h, o);
 		headers_clear(&h);
 		break;

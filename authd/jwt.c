@@ -25,15 +25,14 @@
 #include "url.h"
 #include "util.h"
 
-#define ACCESS_DENIED_MESSAGE                                                                  \
-	"HTTP Basic: Access denied. The provided password or token is incorrect or your account " \
+#define ACCESS_DENIED_MESSAGE                                                                      \
+	"HTTP Basic: Access denied. The provided password or token is incorrect or your account "  \
 	"has 2FA enabled and you must use a personal access token instead of a password."
 
 /* What the caller may do with the repository at $1, of the actions $5 names (registry_access():
  * the path's project and the rules of rights, in SQL). */
-PG_STMT(q_access,
-        "SELECT array_to_string(a.actions, ',') AS actions"
-        " FROM registry_access($1, $2, $3, $4, string_to_array($5, ',')) a");
+PG_STMT(q_access, "SELECT array_to_string(a.actions, ',') AS actions"
+                  " FROM registry_access($1, $2, $3, $4, string_to_array($5, ',')) a");
 
 struct jwt_req {
 	struct http_txn *txn;
@@ -52,8 +51,7 @@ struct scope_query {
 
 /* An error in the token service's JSON shape, {"errors":[{"code","message"}]}. */
 static void
-jwt_error(struct http_txn *txn, int status, const char *code, const char *message,
-          int retry_after)
+jwt_error(struct http_txn *txn, int status, const char *code, const char *message, int retry_after)
 {
 	json_object *err = json_object_new_object();
 	json_object_object_add(err, "code", json_object_new_string(code));
@@ -158,8 +156,8 @@ access_found(PGresult *res, void *arg)
 		          pg_error(res));
 		jr->db_failed = true;
 	} else {
-		jr->granted[q->idx] = actions_parse(pg_get(res, 0, "actions")) &
-		                      jr->want.items[q->idx].actions;
+		jr->granted[q->idx] =
+		        actions_parse(pg_get(res, 0, "actions")) & jr->want.items[q->idx].actions;
 	}
 	free(q);
 	scope_done(jr);
@@ -179,12 +177,12 @@ resolve(struct jwt_req *jr)
 	         jr->signed_in && !user ? (long long)jr->who.token_id : 0LL);
 	const char *admin = user && jr->who.admin ? "true" : "false";
 	unsigned mask = access_credential_actions(jr->signed_in ? jr->who.kind : AUTH_ANONYMOUS,
-	                                           jr->signed_in ? jr->who.scopes : 0);
+	                                          jr->signed_in ? jr->who.scopes : 0);
 	for (size_t i = 0; i < jr->want.n; i++) {
 		struct access_item *it = &jr->want.items[i];
 		if (strcmp(it->type, "registry") == 0) {
-			/* The catalog: any signed-in user (metad lists only what each may see), with a
-			 * registry or api scope for a personal access token. */
+			/* The catalog: any signed-in user (metad lists only what each may see),
+			 * with a registry or api scope for a personal access token. */
 			bool scoped = jr->who.kind != AUTH_PERSONAL_ACCESS_TOKEN ||
 			              (jr->who.scopes & (SCOPE_API | SCOPE_READ_REGISTRY));
 			if (strcmp(it->name, "catalog") == 0 && user && scoped &&
@@ -221,7 +219,8 @@ credentials_checked(const struct cred_result *r, void *arg)
 		return;
 	case CRED_LIMITED:
 		jwt_error(jr->txn, 429, "TOOMANYREQUESTS",
-		          "too many failed sign-ins from this address, retry later", r->retry_after);
+		          "too many failed sign-ins from this address, retry later",
+		          r->retry_after);
 		break;
 	case CRED_ERROR:
 		jwt_error(jr->txn, 503, "UNAVAILABLE", "service unavailable", 0);

@@ -1,5 +1,6 @@
 /* registry-authd: credentials and the token service. Its role owns the schema, which it applies
- * (grants to metad's role included), and on first start it creates the signing key and the admin. */
+ * (grants to metad's role included), and on first start it creates the signing key and the admin.
+ */
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>

@@ -163,7 +163,8 @@ refuse(struct http_txn *txn, const struct cred_result *r)
 {
 	if (r->status == CRED_LIMITED)
 		oauth_error(txn, 429, "too_many_requests",
-		            "Too many failed sign-ins from this address; retry later.", r->retry_after);
+		            "Too many failed sign-ins from this address; retry later.",
+		            r->retry_after);
 	else if (r->status == CRED_ERROR)
 		server_error(txn, NULL);
 	else
@@ -263,7 +264,8 @@ params_ready(struct rest_req *r)
 			missing(txn, "refresh_token");
 			return;
 		}
-		cred_token(cred_client(txn), token, 1u << SECRET_REFRESH, refresh_checked, or_new(txn));
+		cred_token(cred_client(txn), token, 1u << SECRET_REFRESH, refresh_checked,
+		           or_new(txn));
 	} else {
 		oauth_error(txn, 400, "unsupported_grant_type",
 		            "The authorization grant type is not supported by the authorization "

@@ -36,9 +36,8 @@ PG_STMT(q_list,
         "SELECT (SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
         "SELECT * FROM f ORDER BY f.id LIMIT $5 OFFSET $6) p ON true");
 PG_STMT(q_get, "SELECT " PAT_FIELDS " FROM personal_access_tokens t WHERE t.id = $1");
-PG_STMT(q_self,
-        "SELECT " PAT_FIELDS " FROM personal_access_tokens t "
-        "WHERE t.token_lookup = $1 AND t.user_id = $2");
+PG_STMT(q_self, "SELECT " PAT_FIELDS " FROM personal_access_tokens t "
+                "WHERE t.token_lookup = $1 AND t.user_id = $2");
 /* Revokes token $1 if it is caller $2's (not an impersonation token) or the caller is an admin
  * ($3). */
 PG_STMT(q_revoke,
@@ -86,13 +85,16 @@ pats_json(struct rest_req *r, const PGresult *res, int row)
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(pg_get_int(res, row, "id")));
 	json_object_object_add(o, "name", json_object_new_string(pg_get(res, row, "name")));
-	json_object_object_add(o, "revoked", json_object_new_boolean(pg_get_bool(res, row, "revoked")));
+	json_object_object_add(o, "revoked",
+	                       json_object_new_boolean(pg_get_bool(res, row, "revoked")));
 	json_object_object_add(o, "created_at", js_new_str_or_null(pg_get(res, row, "created_at")));
 	json_object_object_add(o, "scopes", js_csv_array(pg_get(res, row, "scopes")));
-	json_object_object_add(o, "user_id", json_object_new_int64(pg_get_int(res, row, "user_id")));
+	json_object_object_add(o, "user_id",
+	                       json_object_new_int64(pg_get_int(res, row, "user_id")));
 	json_object_object_add(o, "last_used_at",
 	                       js_new_str_or_null(pg_get(res, row, "last_used_at")));
-	json_object_object_add(o, "active", json_object_new_boolean(pg_get_bool(res, row, "active")));
+	json_object_object_add(o, "active",
+	                       json_object_new_boolean(pg_get_bool(res, row, "active")));
 	json_object_object_add(o, "expires_at", js_new_str_or_null(pg_get(res, row, "expires_at")));
 	return o;
 }
@@ -112,9 +114,10 @@ pats_token_fields(struct rest_req *r, unsigned allowed, const char *if_empty, un
 	const char *name = rest_str(r, "name");
 	char **scopes = rest_list(r, "scopes");
 	if (name == NULL || scopes == NULL) {
-		rest_fail_param(r, name == NULL && scopes == NULL ? "name is missing, scopes is missing"
-		                   : name == NULL                 ? "name is missing"
-		                                                  : "scopes is missing");
+		rest_fail_param(r, name == NULL && scopes == NULL
+		                           ? "name is missing, scopes is missing"
+		                   : name == NULL ? "name is missing"
+		                                  : "scopes is missing");
 		strv_free(scopes);
 		return false;
 	}
@@ -131,14 +134,16 @@ pats_token_fields(struct rest_req *r, unsigned allowed, const char *if_empty, un
 		return false;
 	}
 	if (*name == '\0' || strlen(name) > 255) {
-		rest_fail(r, 400, *name ? "400 Bad request - Name is too long"
-		                        : "400 Bad request - Name can't be blank");
+		rest_fail(r, 400,
+		          *name ? "400 Bad request - Name is too long"
+		                : "400 Bad request - Name can't be blank");
 		return false;
 	}
 	return true;
 }
 
-/* ---- POST /users/:id/personal_access_tokens --------------------------------------------------- */
+/* ---- POST /users/:id/personal_access_tokens ---------------------------------------------------
+ */
 
 /* Answers a new token with its secret, shown this once. */
 static void
@@ -172,8 +177,13 @@ token_hashed(bool ok, const char *hash, void *arg)
 		return;
 	}
 	const char *expires = rest_str(r, "expires_at");
-	const char *v[] = { op->id, rest_str(r, "name"), op->scopes, op->lookup, hash,
-		            expires && *expires ? expires : NULL, op->impersonation ? "true" : "false" };
+	const char *v[] = { op->id,
+		            rest_str(r, "name"),
+		            op->scopes,
+		            op->lookup,
+		            hash,
+		            expires && *expires ? expires : NULL,
+		            op->impersonation ? "true" : "false" };
 	pg_exec(ad.db, &q_create, 7, v, created, op);
 }
 
@@ -248,7 +258,8 @@ pats_create_for_user(struct rest_req *r)
 	pats_create(r, false);
 }
 
-/* ---- GET /personal_access_tokens -------------------------------------------------------------- */
+/* ---- GET /personal_access_tokens --------------------------------------------------------------
+ */
 
 /* Answers a page of tokens. */
 static void
@@ -280,8 +291,8 @@ pats_list(struct rest_req *r)
 	}
 	int revoked = gl_param_bool(r->params, "revoked");
 	const char *state = rest_str(r, "state");
-	if (revoked == -2 || (state != NULL && strcmp(state, "active") != 0 &&
-	                      strcmp(state, "inactive") != 0)) {
+	if (revoked == -2 ||
+	    (state != NULL && strcmp(state, "active") != 0 && strcmp(state, "inactive") != 0)) {
 		rest_fail_param(r, revoked == -2 ? "revoked is invalid"
 		                                 : "state does not have a valid value");
 		return;
@@ -298,7 +309,8 @@ pats_list(struct rest_req *r)
 	rest_exec(r, &q_list, list_got, r);
 }
 
-/* ---- GET /personal_access_tokens/:id and /self ------------------------------------------------ */
+/* ---- GET /personal_access_tokens/:id and /self ------------------------------------------------
+ */
 
 /* Answers one token to its owner or an admin. */
 static void
@@ -391,7 +403,8 @@ pats_self(struct rest_req *r)
 	self_lookup(r, self_got);
 }
 
-/* ---- DELETE /personal_access_tokens/:id and /self --------------------------------------------- */
+/* ---- DELETE /personal_access_tokens/:id and /self ---------------------------------------------
+ */
 
 /* Answers a revocation. */
 static void

@@ -55,9 +55,10 @@ fail_stored(PGresult *res, void *arg)
 				login = pg_get_int(res, i, "failures");
 		}
 		bool slow = client >= RATELIMIT_FREE_CLIENT || login >= RATELIMIT_FREE_LOGIN;
-		log_warn("authentication failed: %s from %s (%lld failures for this login, %lld from "
-		         "this client%s)",
-		         op->what, op->client, login, client, slow ? "; slowing down" : "");
+		log_warn(
+		        "authentication failed: %s from %s (%lld failures for this login, %lld from "
+		        "this client%s)",
+		        op->what, op->client, login, client, slow ? "; slowing down" : "");
 	}
 	if (op->done != NULL)
 		op->done(op->arg);
@@ -101,6 +102,5 @@ ratelimit_purge(void)
 {
 	pg_exec(ad.db, &q_purge_failures, 0, NULL, ignore_result,
 	        (void *)"cannot purge auth_failures");
-	pg_exec(ad.db, &q_purge_oauth, 0, NULL, ignore_result,
-	        (void *)"cannot purge OAuth tokens");
+	pg_exec(ad.db, &q_purge_oauth, 0, NULL, ignore_result, (void *)"cannot purge OAuth tokens");
 }

@@ -95,7 +95,8 @@ secret_parse(const char *token, unsigned mask, char *lookup)
 	size_t len = strlen(token);
 	for (size_t i = 0; i < nitems(prefixes); i++) {
 		size_t plen = strlen(prefixes[i].prefix);
-		if (!(mask & (1u << prefixes[i].kind)) || !str_has_prefix(token, prefixes[i].prefix))
+		if (!(mask & (1u << prefixes[i].kind)) ||
+		    !str_has_prefix(token, prefixes[i].prefix))
 			continue;
 		if (len != plen + BASE62_BODY || !all_in(token + plen, BASE62_BODY, base62))
 			return SECRET_NONE;

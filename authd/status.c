@@ -26,12 +26,11 @@
 #define STATUS_DEFAULT_EMOJI "speech_balloon"
 
 /* A user's status, by id ($1) or username ($2); no row: no such user, a NULL emoji: none. */
-PG_STMT(q_get,
-        "SELECT u.id, s.emoji, s.message, s.availability, "
-        "gl_time(s.clear_status_at) AS clear_status_at FROM users u "
-        "LEFT JOIN user_statuses s ON s.user_id = u.id "
-        "AND (s.clear_status_at IS NULL OR s.clear_status_at > now()) "
-        "WHERE u.id = $1 OR lower(u.username) = lower($2)");
+PG_STMT(q_get, "SELECT u.id, s.emoji, s.message, s.availability, "
+               "gl_time(s.clear_status_at) AS clear_status_at FROM users u "
+               "LEFT JOIN user_statuses s ON s.user_id = u.id "
+               "AND (s.clear_status_at IS NULL OR s.clear_status_at > now()) "
+               "WHERE u.id = $1 OR lower(u.username) = lower($2)");
 /* Sets user $1's status: $2 emoji, $3 message, $4 availability, $5 seconds until it clears
  * (NULL: never); $6 and $7 say whether the message and the clearing time were given (PATCH
  * keeps the others, unless the old status had cleared itself). */
@@ -67,8 +66,12 @@ html_escape(const char *s)
 		n += *c == '&' ? 5 : *c == '<' || *c == '>' ? 4 : *c == '"' || *c == '\'' ? 6 : 1;
 	char *out = xmalloc(n + 1), *o = out;
 	for (const char *c = s; *c; c++) {
-		const char *rep = *c == '&' ? "&amp;" : *c == '<' ? "&lt;" : *c == '>' ? "&gt;"
-		                  : *c == '"' ? "&quot;" : *c == '\'' ? "&#39;" : NULL;
+		const char *rep = *c == '&'    ? "&amp;"
+		                  : *c == '<'  ? "&lt;"
+		                  : *c == '>'  ? "&gt;"
+		                  : *c == '"'  ? "&quot;"
+		                  : *c == '\'' ? "&#39;"
+		                               : NULL;
 		if (rep != NULL) {
 			memcpy(o, rep, strlen(rep));
 			o += strlen(rep);
@@ -87,19 +90,22 @@ status_json(const PGresult *res, int row)
 	json_object *o = json_object_new_object();
 	bool some = res != NULL && pg_get(res, row, "emoji") != NULL;
 	const char *message = some ? pg_get(res, row, "message") : NULL;
-	json_object_object_add(o, "emoji", js_new_str_or_null(some ? pg_get(res, row, "emoji") : NULL));
+	json_object_object_add(o, "emoji",
+	                       js_new_str_or_null(some ? pg_get(res, row, "emoji") : NULL));
 	json_object_object_add(o, "availability",
 	                       js_new_str_or_null(some ? pg_get(res, row, "availability") : NULL));
 	json_object_object_add(o, "message", js_new_str_or_null(message));
 	char *html = html_escape(message ? message : "");
 	json_object_object_add(o, "message_html", json_object_new_string(html));
 	free(html);
-	json_object_object_add(o, "clear_status_at",
-	                       js_new_str_or_null(some ? pg_get(res, row, "clear_status_at") : NULL));
+	json_object_object_add(
+	        o, "clear_status_at",
+	        js_new_str_or_null(some ? pg_get(res, row, "clear_status_at") : NULL));
 	return o;
 }
 
-/* ---- GET /user/status, GET /users/:id/status --------------------------------------------------- */
+/* ---- GET /user/status, GET /users/:id/status ---------------------------------------------------
+ */
 
 /* Answers a user's status. */
 static void
@@ -149,7 +155,8 @@ status_of_user(struct rest_req *r)
 	rest_exec(r, &q_get, got, r);
 }
 
-/* ---- PUT and PATCH /user/status ----------------------------------------------------------------- */
+/* ---- PUT and PATCH /user/status -----------------------------------------------------------------
+ */
 
 /* Answers the status as written (none when it was removed). */
 static void
@@ -213,13 +220,15 @@ set_status(struct rest_req *r, bool patch)
 		json_object *fields = json_object_new_object();
 		if (bad_emoji) {
 			json_object *a = json_object_new_array();
-			json_object_array_add(a, json_object_new_string("is not a valid emoji name"));
+			json_object_array_add(a,
+			                      json_object_new_string("is not a valid emoji name"));
 			json_object_object_add(fields, "emoji", a);
 		}
 		if (long_message) {
 			json_object *a = json_object_new_array();
-			json_object_array_add(a, json_object_new_string(
-			                                 "is too long (maximum is 100 characters)"));
+			json_object_array_add(
+			        a,
+			        json_object_new_string("is too long (maximum is 100 characters)"));
 			json_object_object_add(fields, "message", a);
 		}
 		json_object *o = json_object_new_object();

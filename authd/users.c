@@ -25,11 +25,13 @@
 #define PASSWORD_MAX 128
 
 /* The columns every user entity is built from. */
-#define USER_FIELDS(u)                                                                          \
-	u ".id, " u ".username, " u ".name, " u ".email, " u ".state, " u ".is_admin, " u ".bio, " \
-	u ".can_create_group, " u ".projects_limit, gl_time(" u ".created_at) AS created_at, "     \
-	"gl_time(" u ".updated_at) AS updated_at, " u ".last_activity_on::text AS last_activity_on"
-#define USER_NAMESPACE(u)                                                                       \
+#define USER_FIELDS(u)                                                                             \
+	u ".id, " u ".username, " u ".name, " u ".email, " u ".state, " u ".is_admin, " u          \
+	  ".bio, " u ".can_create_group, " u ".projects_limit, gl_time(" u                         \
+	  ".created_at) AS created_at, "                                                           \
+	  "gl_time(" u ".updated_at) AS updated_at, " u                                            \
+	  ".last_activity_on::text AS last_activity_on"
+#define USER_NAMESPACE(u)                                                                          \
 	"(SELECT n.id FROM namespaces n WHERE n.owner_id = " u ".id AND n.kind = 'user') "         \
 	"AS namespace_id"
 
@@ -38,21 +40,22 @@ PG_STMT(q_get, "SELECT " USER_FIELDS("u") ", " USER_NAMESPACE("u") " FROM users 
 /* $1 username, $2 search, $3 search emails too, $4 active, $5 blocked, $6 admins, $7 order_by,
  * $8 sort, $9 limit, $10 offset. One row with the total even when the page is empty. */
 PG_STMT(q_list,
-        "WITH f AS (SELECT " USER_FIELDS("u") ", " USER_NAMESPACE("u") " FROM users u "
-        "WHERE ($1::text IS NULL OR lower(u.username) = lower($1)) "
-        "AND ($2::text IS NULL OR position(lower($2) IN lower(u.username || ' ' || u.name || "
-        "CASE WHEN $3::boolean THEN ' ' || u.email ELSE '' END)) > 0) "
-        "AND (NOT $4::boolean OR u.state = 'active') AND (NOT $5::boolean OR u.state = 'blocked') "
-        "AND (NOT $6::boolean OR u.is_admin)) "
-        "SELECT (SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
-        "SELECT * FROM f ORDER BY "
-        "CASE WHEN $8 = 'asc' THEN CASE $7 WHEN 'name' THEN f.name WHEN 'username' THEN f.username "
-        "WHEN 'created_at' THEN f.created_at WHEN 'updated_at' THEN f.updated_at "
-        "ELSE lpad(f.id::text, 20, '0') END END ASC, "
-        "CASE WHEN $8 = 'desc' THEN CASE $7 WHEN 'name' THEN f.name WHEN 'username' THEN f.username "
-        "WHEN 'created_at' THEN f.created_at WHEN 'updated_at' THEN f.updated_at "
-        "ELSE lpad(f.id::text, 20, '0') END END DESC, f.id DESC "
-        "LIMIT $9 OFFSET $10) p ON true");
+        "WITH f AS (SELECT " USER_FIELDS("u") ", " USER_NAMESPACE(
+                "u") " FROM users u "
+                     "WHERE ($1::text IS NULL OR lower(u.username) = lower($1)) "
+                     "AND ($2::text IS NULL OR position(lower($2) IN lower(u.username || ' ' || u.name || "
+                     "CASE WHEN $3::boolean THEN ' ' || u.email ELSE '' END)) > 0) "
+                     "AND (NOT $4::boolean OR u.state = 'active') AND (NOT $5::boolean OR u.state = 'blocked') "
+                     "AND (NOT $6::boolean OR u.is_admin)) "
+                     "SELECT (SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
+                     "SELECT * FROM f ORDER BY "
+                     "CASE WHEN $8 = 'asc' THEN CASE $7 WHEN 'name' THEN f.name WHEN 'username' THEN f.username "
+                     "WHEN 'created_at' THEN f.created_at WHEN 'updated_at' THEN f.updated_at "
+                     "ELSE lpad(f.id::text, 20, '0') END END ASC, "
+                     "CASE WHEN $8 = 'desc' THEN CASE $7 WHEN 'name' THEN f.name WHEN 'username' THEN f.username "
+                     "WHEN 'created_at' THEN f.created_at WHEN 'updated_at' THEN f.updated_at "
+                     "ELSE lpad(f.id::text, 20, '0') END END DESC, f.id DESC "
+                     "LIMIT $9 OFFSET $10) p ON true");
 
 /* Whether an email or a username (or a namespace path, which usernames share) is taken by
  * someone other than user $3. */
@@ -107,11 +110,10 @@ PG_STMT(q_set_state,
         "SELECT old.state, (SELECT count(*) FROM upd) AS changed FROM old");
 
 /* Moves user $1 from state $2 to $3 (ban: active to banned; unban: banned to active). */
-PG_STMT(q_ban,
-        "WITH old AS (SELECT id, state FROM users WHERE id = $1), "
-        "upd AS (UPDATE users u SET state = $3, updated_at = now() FROM old "
-        "WHERE u.id = old.id AND old.state = $2 RETURNING u.id) "
-        "SELECT old.state, (SELECT count(*) FROM upd) AS changed FROM old");
+PG_STMT(q_ban, "WITH old AS (SELECT id, state FROM users WHERE id = $1), "
+               "upd AS (UPDATE users u SET state = $3, updated_at = now() FROM old "
+               "WHERE u.id = old.id AND old.state = $2 RETURNING u.id) "
+               "SELECT old.state, (SELECT count(*) FROM upd) AS changed FROM old");
 
 enum user_view {
 	UV_BASIC,  /* Entities::UserBasic */
@@ -246,9 +248,10 @@ params_valid(struct rest_req *r)
 {
 	const char *v;
 	if ((v = rest_str(r, "username")) != NULL && !name_valid_path(v)) {
-		rest_fail_validation(r, "username",
-		                 "can contain only letters, digits, '_', '-' and '.'. Cannot start "
-		                 "with '-' or end in '.', '.git' or '.atom'.");
+		rest_fail_validation(
+		        r, "username",
+		        "can contain only letters, digits, '_', '-' and '.'. Cannot start "
+		        "with '-' or end in '.', '.git' or '.atom'.");
 		return false;
 	}
 	if ((v = rest_str(r, "email")) != NULL && !email_valid(v)) {
@@ -256,17 +259,20 @@ params_valid(struct rest_req *r)
 		return false;
 	}
 	if ((v = rest_str(r, "name")) != NULL && (*v == '\0' || strlen(v) > 255)) {
-		rest_fail_validation(r, "name", *v ? "is too long (maximum is 255 characters)"
-		                                 : "can't be blank");
+		rest_fail_validation(r, "name",
+		                     *v ? "is too long (maximum is 255 characters)"
+		                        : "can't be blank");
 		return false;
 	}
 	if ((v = rest_str(r, "password")) != NULL) {
 		if (strlen(v) < PASSWORD_MIN) {
-			rest_fail_validation(r, "password", "is too short (minimum is 8 characters)");
+			rest_fail_validation(r, "password",
+			                     "is too short (minimum is 8 characters)");
 			return false;
 		}
 		if (strlen(v) > PASSWORD_MAX) {
-			rest_fail_validation(r, "password", "is too long (maximum is 128 characters)");
+			rest_fail_validation(r, "password",
+			                     "is too long (maximum is 128 characters)");
 			return false;
 		}
 	}
@@ -310,7 +316,8 @@ conflict_message(const PGresult *res)
 	return "Username has already been taken";
 }
 
-/* ---- GET /user, GET /users/:id ---------------------------------------------------------------- */
+/* ---- GET /user, GET /users/:id ----------------------------------------------------------------
+ */
 
 /* Answers one user, as the caller may see it. */
 static void
@@ -355,7 +362,8 @@ users_get(struct rest_req *r)
 	pg_exec(ad.db, &q_get, 1, v, user_got, op);
 }
 
-/* ---- GET /users ------------------------------------------------------------------------------- */
+/* ---- GET /users -------------------------------------------------------------------------------
+ */
 
 /* One user of a list, as the caller may see it (a rest_row_fn). */
 static json_object *
@@ -384,7 +392,8 @@ users_list(struct rest_req *r)
 	if (rest_page(r) < 0)
 		return;
 	const char *order = rest_str(r, "order_by"), *sort = rest_str(r, "sort");
-	static const char *const orders[] = { "id", "name", "username", "created_at", "updated_at" };
+	static const char *const orders[] = { "id", "name", "username", "created_at",
+		                              "updated_at" };
 	bool order_ok = order == NULL;
 	for (size_t i = 0; i < nitems(orders) && !order_ok; i++)
 		order_ok = strcmp(order, orders[i]) == 0;
@@ -421,7 +430,8 @@ users_list(struct rest_req *r)
 	rest_exec(r, &q_list, list_got, r);
 }
 
-/* ---- POST /users, PUT /users/:id -------------------------------------------------------------- */
+/* ---- POST /users, PUT /users/:id --------------------------------------------------------------
+ */
 
 /* Answers a created or updated user, or the conflict. */
 static void
@@ -438,7 +448,8 @@ written(PGresult *res, void *arg)
 		rest_fail(r, 404, "404 User Not Found");
 	} else {
 		if (op->creating)
-			log_info("user %s created by %s", pg_get(res, 0, "username"), r->actor.username);
+			log_info("user %s created by %s", pg_get(res, 0, "username"),
+			         r->actor.username);
 		rest_reply(r, op->creating ? 201 : 200, user_json(r->txn, res, 0, UV_ADMIN));
 	}
 }
@@ -450,16 +461,25 @@ write_user(struct user_op *op)
 	struct rest_req *r = op->r;
 	const char *limit = rest_str(r, "projects_limit");
 	if (op->creating) {
-		const char *v[] = { rest_str(r, "username"), rest_str(r, "name"),
-			            rest_str(r, "email"), op->hash,
-			            bool_param(r, "admin"), rest_str(r, "bio"),
-			            bool_param(r, "can_create_group"), limit };
+		const char *v[] = { rest_str(r, "username"),
+			            rest_str(r, "name"),
+			            rest_str(r, "email"),
+			            op->hash,
+			            bool_param(r, "admin"),
+			            rest_str(r, "bio"),
+			            bool_param(r, "can_create_group"),
+			            limit };
 		pg_exec(ad.db, &q_create, 8, v, written, op);
 	} else {
-		const char *v[] = { op->id, rest_str(r, "username"), rest_str(r, "name"),
-			            rest_str(r, "email"), op->hash,
-			            bool_param(r, "admin"), rest_str(r, "bio"),
-			            bool_param(r, "can_create_group"), limit };
+		const char *v[] = { op->id,
+			            rest_str(r, "username"),
+			            rest_str(r, "name"),
+			            rest_str(r, "email"),
+			            op->hash,
+			            bool_param(r, "admin"),
+			            rest_str(r, "bio"),
+			            bool_param(r, "can_create_group"),
+			            limit };
 		pg_exec(ad.db, &q_update, 9, v, written, op);
 	}
 }
@@ -522,8 +542,8 @@ users_create(struct rest_req *r)
 	for (size_t i = 0; i < nitems(required); i++) {
 		if (rest_str(r, required[i]) != NULL)
 			continue;
-		char *next = xasprintf("%s%s%s is missing", missing, *missing ? ", " : "",
-		                       required[i]);
+		char *next =
+		        xasprintf("%s%s%s is missing", missing, *missing ? ", " : "", required[i]);
 		free(missing);
 		missing = next;
 	}
@@ -573,7 +593,8 @@ users_update(struct rest_req *r)
 	check_taken(op);
 }
 
-/* ---- DELETE /users/:id ------------------------------------------------------------------------ */
+/* ---- DELETE /users/:id ------------------------------------------------------------------------
+ */
 
 /* Answers a deletion. */
 static void
@@ -609,7 +630,8 @@ users_delete(struct rest_req *r)
 	pg_exec(ad.db, &q_delete, 2, v, deleted, op);
 }
 
-/* ---- POST /users/:id/block, /unblock ---------------------------------------------------------- */
+/* ---- POST /users/:id/block, /unblock ----------------------------------------------------------
+ */
 
 /* Answers block or unblock as GitLab does: true, or null/false when nothing changed. */
 static void
@@ -642,7 +664,8 @@ set_state(struct rest_req *r, bool block)
 	op->blocking = block;
 	int64_t id = 0;
 	if (block && str_to_i64(op->id, 1, INT64_MAX, &id) == 0 && id == r->actor.user_id) {
-		rest_fail(r, 403, "403 Forbidden - The API initiating user cannot be blocked by the API");
+		rest_fail(r, 403,
+		          "403 Forbidden - The API initiating user cannot be blocked by the API");
 		return;
 	}
 	const char *v[] = { op->id, block ? "blocked" : "active" };

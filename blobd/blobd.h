@@ -25,10 +25,10 @@ struct rest_req;
 struct blobd {
 	struct event_base *base;
 	const struct cfg *cfg;
-	const char *root;           /* storage root */
-	struct httpc_pool *metad;   /* metad's socket */
-	bool fsync;                 /* [blobd] fsync */
-	int64_t purge_after;        /* [blobd] upload_purge_after, seconds */
+	const char *root;         /* storage root */
+	struct httpc_pool *metad; /* metad's socket */
+	bool fsync;               /* [blobd] fsync */
+	int64_t purge_after;      /* [blobd] upload_purge_after, seconds */
 };
 
 extern struct blobd bd;
@@ -49,11 +49,11 @@ struct session {
 	char id[SESSION_ID_LEN + 1];
 	char *repository;
 	enum digest_algo algo;
-	struct digest_ctx hash;  /* over bytes [0, offset) */
-	int64_t offset;          /* bytes received */
-	int64_t saved;           /* offset of the last saved state */
-	int64_t started_at;      /* unix seconds */
-	int fd;                  /* the data file, flock'ed while we hold the session */
+	struct digest_ctx hash; /* over bytes [0, offset) */
+	int64_t offset;         /* bytes received */
+	int64_t saved;          /* offset of the last saved state */
+	int64_t started_at;     /* unix seconds */
+	int fd;                 /* the data file, flock'ed while we hold the session */
 	bool locked;
 };
 
@@ -74,7 +74,8 @@ int session_save(struct session *s, bool sync, char **cause);
 int session_save_as(struct session *s, const struct digest_ctx *hash, bool sync, char **cause);
 /* Blocking: the final digest of the data in algo ("sha256:..."), rereading the file when the
  * session hashed with another algorithm. */
-int session_digest(struct session *s, enum digest_algo algo, char out[DIGEST_STR_MAX], char **cause);
+int session_digest(struct session *s, enum digest_algo algo, char out[DIGEST_STR_MAX],
+                   char **cause);
 char *session_data_path(const struct session *s);
 /* Releases the lock and frees. */
 void session_close(struct session *s);

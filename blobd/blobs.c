@@ -78,7 +78,8 @@ serve(struct blob_req *b, int fd, int64_t size)
 			char cr[64];
 			snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
 			headers_add(&h, "Content-Range", cr);
-			error_oci(txn, 416, OCI_RANGE_INVALID, "requested range not satisfiable", &h);
+			error_oci(txn, 416, OCI_RANGE_INVALID, "requested range not satisfiable",
+			          &h);
 			headers_clear(&h);
 			return;
 		}
@@ -106,7 +107,8 @@ looked_up(int status, json_object *body, struct evbuffer *raw, void *arg)
 	int fd = store_open(b->digest, &fsize);
 	if (fd < 0) {
 		/* metadata names a file that is not there: say so loudly, answer unknown */
-		log_error("blob %s linked in %s but not stored: %s", b->digest, b->name, strerror(errno));
+		log_error("blob %s linked in %s but not stored: %s", b->digest, b->name,
+		          strerror(errno));
 		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 		goto out;
 	}
@@ -148,7 +150,8 @@ blob_req_new(struct rest_req *r)
 	const char *digest = rest_param(r, "digest");
 	if (!digest_valid(digest)) {
 		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL,
-		         digest_well_formed(digest) ? "unsupported digest algorithm" : "malformed digest");
+		         digest_well_formed(digest) ? "unsupported digest algorithm"
+		                                    : "malformed digest");
 		return NULL;
 	}
 	struct blob_req *b = xcalloc(1, sizeof(*b));

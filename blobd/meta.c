@@ -52,7 +52,8 @@ meta_call(struct http_txn *txn, const char *method, const char *target, json_obj
 	headers_init(&h);
 	for (size_t i = 0; i < req->headers.hd_count; i++) {
 		const char *n = req->headers.hd_list[i].name;
-		if (strncasecmp(n, WIRE_PREFIX, strlen(WIRE_PREFIX)) == 0 && !str_eq_nocase(n, WIRE_WANT_FD))
+		if (strncasecmp(n, WIRE_PREFIX, strlen(WIRE_PREFIX)) == 0 &&
+		    !str_eq_nocase(n, WIRE_WANT_FD))
 			headers_add(&h, n, req->headers.hd_list[i].value);
 	}
 	headers_set(&h, "X-Request-Id", http_txn_id(txn));
@@ -106,15 +107,14 @@ meta_blob_get(struct http_txn *txn, const char *repo, const char *digest, meta_c
 }
 
 void
-meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb,
-                 void *arg)
+meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb, void *arg)
 {
 	blob_call(txn, "DELETE", repo, digest, cb, arg);
 }
 
 void
-meta_blob_link(struct http_txn *txn, const char *repo, const char *digest, int64_t size,
-               meta_cb cb, void *arg)
+meta_blob_link(struct http_txn *txn, const char *repo, const char *digest, int64_t size, meta_cb cb,
+               void *arg)
 {
 	json_object *o = repository_body(repo, digest);
 	json_object_object_add(o, "size", json_object_new_int64(size));
@@ -122,8 +122,8 @@ meta_blob_link(struct http_txn *txn, const char *repo, const char *digest, int64
 }
 
 void
-meta_mount(struct http_txn *txn, const char *repo, const char *digest, const char *from,
-           meta_cb cb, void *arg)
+meta_mount(struct http_txn *txn, const char *repo, const char *digest, const char *from, meta_cb cb,
+           void *arg)
 {
 	json_object *o = repository_body(repo, digest);
 	json_object_object_add(o, "from", js_new_str_or_null(from));

@@ -37,7 +37,7 @@ purged(void *arg)
 	if (removed > 0)
 		log_info("purged %u abandoned upload%s", removed, removed == 1 ? "" : "s");
 	int64_t interval = bd.purge_after / 4;
-	purge_arm((int)(interval < MIN_INTERVAL ? MIN_INTERVAL
+	purge_arm((int)(interval < MIN_INTERVAL   ? MIN_INTERVAL
 	                : interval > MAX_INTERVAL ? MAX_INTERVAL
 	                                          : interval));
 	(void)arg;

@@ -189,8 +189,9 @@ state_load(struct session *s)
 	int rc = -1;
 	const char *repo = js_str(o, "repository"), *algo = js_str(o, "algorithm");
 	const char *hash = js_str(o, "hash");
-	if (repo == NULL || !digest_algo_parse(algo, &s->algo) || !js_int(o, "offset", &s->offset) ||
-	    s->offset < 0 || !js_int(o, "started_at", &s->started_at) ||
+	if (repo == NULL || !digest_algo_parse(algo, &s->algo) ||
+	    !js_int(o, "offset", &s->offset) || s->offset < 0 ||
+	    !js_int(o, "started_at", &s->started_at) ||
 	    digest_state_load(&s->hash, s->algo, hash) < 0)
 		goto out;
 	s->repository = xstrdup(repo);
@@ -228,7 +229,8 @@ session_open(const char *id, const char *repository, bool lock, struct session *
 	struct stat st;
 	if (state_load(s) < 0 || strcmp(s->repository, repository) != 0 || fstat(s->fd, &st) < 0 ||
 	    st.st_size < s->offset) {
-		/* gone, someone else's, or broken (bytes lost without fsync): unknown to this caller */
+		/* gone, someone else's, or broken (bytes lost without fsync): unknown to this
+		 * caller */
 		session_close(s);
 		return SESSION_UNKNOWN;
 	}
@@ -266,11 +268,13 @@ session_write(struct session *s, struct evbuffer *buf, char **cause)
 		size_t written = 0;
 		int first = 0;
 		while (written < batch) {
-			ssize_t w = pwritev(s->fd, iov + first, n - first, s->offset + (off_t)written);
+			ssize_t w =
+			        pwritev(s->fd, iov + first, n - first, s->offset + (off_t)written);
 			if (w < 0) {
 				if (errno == EINTR)
 					continue;
-				*cause = xasprintf("write to upload %s: %s", s->id, strerror(errno));
+				*cause =
+				        xasprintf("write to upload %s: %s", s->id, strerror(errno));
 				return -1;
 			}
 			written += (size_t)w;
@@ -286,7 +290,8 @@ session_write(struct session *s, struct evbuffer *buf, char **cause)
 		/* Start the disk writes now (without waiting): the fsync before the blob is
 		 * acknowledged then waits for the last batches only, not for the whole blob. */
 		if (bd.fsync)
-			(void)sync_file_range(s->fd, s->offset, (off_t)batch, SYNC_FILE_RANGE_WRITE);
+			(void)sync_file_range(s->fd, s->offset, (off_t)batch,
+			                      SYNC_FILE_RANGE_WRITE);
 		s->offset += (int64_t)batch;
 		done += batch;
 	}
@@ -308,12 +313,14 @@ session_digest(struct session *s, enum digest_algo algo, char out[DIGEST_STR_MAX
 	int64_t off = 0;
 	int rc = 0;
 	while (off < s->offset) {
-		size_t want = s->offset - off < REHASH_CHUNK ? (size_t)(s->offset - off) : REHASH_CHUNK;
+		size_t want =
+		        s->offset - off < REHASH_CHUNK ? (size_t)(s->offset - off) : REHASH_CHUNK;
 		ssize_t n = pread(s->fd, buf, want, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			*cause = xasprintf("read of upload %s: %s", s->id, n < 0 ? strerror(errno) : "short file");
+			*cause = xasprintf("read of upload %s: %s", s->id,
+			                   n < 0 ? strerror(errno) : "short file");
 			rc = -1;
 			break;
 		}

@@ -36,10 +36,10 @@ struct upload_req {
 	struct http_txn *txn;
 	enum upload_op op;
 	char *name;
-	char *id;       /* the session id in the URL; NULL for POST */
-	char *digest;   /* ?digest= */
-	char *mount;    /* ?mount= */
-	char *from;     /* ?from= */
+	char *id;     /* the session id in the URL; NULL for POST */
+	char *digest; /* ?digest= */
+	char *mount;  /* ?mount= */
+	char *from;   /* ?from= */
 	struct session *s;
 	/* finishing (pool thread results) */
 	bool verified;
@@ -112,7 +112,7 @@ respond_session_status(struct http_txn *txn, enum session_status st)
 		break;
 	case SESSION_BUSY:
 		v2_error(txn, 400, OCI_BLOB_UPLOAD_INVALID,
-		            "another request is writing to this upload", NULL);
+		         "another request is writing to this upload", NULL);
 		break;
 	case SESSION_ERROR:
 	case SESSION_OK:
@@ -186,7 +186,8 @@ check_range(struct upload_req *u, int64_t *expect)
 		return 0;
 	int64_t start, end;
 	if (content_range_parse(cr, &start, &end) < 0) {
-		refuse_range(u, "Content-Range must be <start>-<end> with 0 <= start <= end < 2^63 - 1");
+		refuse_range(
+		        u, "Content-Range must be <start>-<end> with 0 <= start <= end < 2^63 - 1");
 		return -1;
 	}
 	if (start != u->s->offset) {
@@ -201,7 +202,7 @@ check_range(struct upload_req *u, int64_t *expect)
 	int64_t len = end - start + 1;
 	if (req->content_length >= 0 && req->content_length != len) {
 		v2_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
-		            "Content-Length does not match Content-Range");
+		         "Content-Length does not match Content-Range");
 		return -1;
 	}
 	*expect = len;
@@ -249,7 +250,8 @@ finished(void *arg)
 {
 	struct upload_req *u = arg;
 	if (u->s == NULL) {
-		log_info("upload to %s: digest %s, client said %s", u->name, u->computed, u->digest);
+		log_info("upload to %s: digest %s, client said %s", u->name, u->computed,
+		         u->digest);
 		v2_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
 		upload_req_free(u);
 		return;
@@ -270,7 +272,8 @@ linked(int status, json_object *body, struct evbuffer *raw, void *arg)
 {
 	struct upload_req *u = arg;
 	if (status == 201) {
-		log_info("blob %s (%lld bytes) stored in %s", u->digest, (long long)u->s->offset, u->name);
+		log_info("blob %s (%lld bytes) stored in %s", u->digest, (long long)u->s->offset,
+		         u->name);
 		respond_created(u->txn, u->name, u->digest);
 	} else {
 		meta_relay_error(u->txn, status, raw);
@@ -330,7 +333,8 @@ written(enum writer_result r, const char *cause, void *arg)
 		jobs_submit(job_destroy, NULL, u->s);
 		break;
 	case WRITER_SIZE:
-		v2_error(u->txn, 400, OCI_SIZE_INVALID, NULL, "the body is not as long as announced");
+		v2_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
+		         "the body is not as long as announced");
 		session_close(u->s);
 		break;
 	case WRITER_IO_ERROR:

@@ -12,19 +12,19 @@
 #include "blobd.h"
 #include "util.h"
 
-#define PENDING_MAX (1024 * 1024)          /* pause the body beyond this much unwritten data */
+#define PENDING_MAX (1024 * 1024)           /* pause the body beyond this much unwritten data */
 #define CHECKPOINT_EVERY (64 * 1024 * 1024) /* save a long PATCH's progress this often */
 
 struct writer {
 	struct http_txn *txn;
 	struct session *s;
-	int64_t expect;            /* bytes the body must have, -1 any */
-	int64_t received;          /* body bytes taken so far */
+	int64_t expect;   /* bytes the body must have, -1 any */
+	int64_t received; /* body bytes taken so far */
 	bool checkpoint;
-	struct evbuffer *pending;  /* the loop's: taken, not yet handed to a job */
-	struct evbuffer *inflight; /* the running job's */
-	bool busy;                 /* a job runs */
-	bool save;                 /* the running job also saves the session's state... */
+	struct evbuffer *pending;     /* the loop's: taken, not yet handed to a job */
+	struct evbuffer *inflight;    /* the running job's */
+	bool busy;                    /* a job runs */
+	bool save;                    /* the running job also saves the session's state... */
 	struct digest_ctx saved_hash; /* ...as of the end of its batch (the loop hashes ahead) */
 	bool paused;
 	bool body_done;
@@ -95,7 +95,8 @@ writer_kick(struct writer *w)
 		w->inflight = w->pending;
 		w->pending = t;
 		w->busy = true;
-		w->save = w->checkpoint && w->s->offset + (int64_t)len - w->s->saved >= CHECKPOINT_EVERY;
+		w->save = w->checkpoint &&
+		          w->s->offset + (int64_t)len - w->s->saved >= CHECKPOINT_EVERY;
 		/* Everything received is hashed and is either written or in this batch: the hash
 		 * state now is exactly that of the file once the batch is written. */
 		if (w->save)
@@ -110,7 +111,8 @@ writer_kick(struct writer *w)
 	if (w->aborted)
 		writer_finish(w, WRITER_ABORTED);
 	else if (w->body_done)
-		writer_finish(w, w->expect >= 0 && w->received != w->expect ? WRITER_SIZE : WRITER_OK);
+		writer_finish(w,
+		              w->expect >= 0 && w->received != w->expect ? WRITER_SIZE : WRITER_OK);
 }
 
 /* Runs writer_kick() from the loop for a request without a body. */

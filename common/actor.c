@@ -151,7 +151,8 @@ actor_from_headers(struct actor *a, const struct http_headers *h)
 	a->admin = (v = headers_get(h, WIRE_ADMIN)) != NULL && strcmp(v, "1") == 0;
 	a->kind = auth_kind_parse(headers_get(h, WIRE_AUTH_KIND));
 	a->scopes = scopes_parse(headers_get(h, WIRE_SCOPES), NULL);
-	if ((v = headers_get(h, WIRE_DEPLOY_TOKEN_ID)) != NULL && str_to_i64(v, 1, INT64_MAX, &n) == 0)
+	if ((v = headers_get(h, WIRE_DEPLOY_TOKEN_ID)) != NULL &&
+	    str_to_i64(v, 1, INT64_MAX, &n) == 0)
 		a->deploy_token_id = n;
 	a->actions = actions_parse(headers_get(h, WIRE_ACTIONS));
 	a->from_actions = actions_parse(headers_get(h, WIRE_FROM_ACTIONS));

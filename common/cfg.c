@@ -22,7 +22,7 @@ struct cfg_param {
 };
 
 static const struct cfg_param cfg_params[CFG_COUNT] = {
-#define CFG_ROW(id, sec, nm, ty, df, mn, mx, rl, sc, hl) \
+#define CFG_ROW(id, sec, nm, ty, df, mn, mx, rl, sc, hl)                                           \
 	[CFG_##id] = { sec, nm, ty, df, mn, mx, rl, sc, hl },
 	CFG_PARAMS(CFG_ROW)
 #undef CFG_ROW
@@ -45,7 +45,8 @@ static int
 cfg_find(const char *section, const char *name)
 {
 	for (int i = 0; i < CFG_COUNT; i++)
-		if (strcmp(cfg_params[i].section, section) == 0 && strcmp(cfg_params[i].name, name) == 0)
+		if (strcmp(cfg_params[i].section, section) == 0 &&
+		    strcmp(cfg_params[i].name, name) == 0)
 			return i;
 	return -1;
 }
@@ -77,9 +78,9 @@ cfg_set(struct cfg *cfg, int id, const char *value, const char *origin)
 	case CFG_INT: {
 		int64_t v;
 		if (str_to_i64(value, p->min, p->max, &v) < 0) {
-			cfg->error = xasprintf("%s: [%s] %s must be an integer in %lld..%lld, not \"%s\"",
-			                       origin, p->section, p->name, (long long)p->min,
-			                       (long long)p->max, value);
+			cfg->error = xasprintf(
+			        "%s: [%s] %s must be an integer in %lld..%lld, not \"%s\"", origin,
+			        p->section, p->name, (long long)p->min, (long long)p->max, value);
 			return -1;
 		}
 		cfg->ints[id] = v;
@@ -88,8 +89,8 @@ cfg_set(struct cfg *cfg, int id, const char *value, const char *origin)
 	case CFG_BOOL: {
 		bool b;
 		if (!parse_bool(value, &b)) {
-			cfg->error = xasprintf("%s: [%s] %s must be true or false, not \"%s\"", origin,
-			                       p->section, p->name, value);
+			cfg->error = xasprintf("%s: [%s] %s must be true or false, not \"%s\"",
+			                       origin, p->section, p->name, value);
 			return -1;
 		}
 		cfg->ints[id] = b;
@@ -97,8 +98,10 @@ cfg_set(struct cfg *cfg, int id, const char *value, const char *origin)
 	}
 	case CFG_STR:
 		if (id == CFG_GLOBAL_LOG_LEVEL && log_parse_level(value) < 0) {
-			cfg->error = xasprintf("%s: [global] log_level must be debug, info, warn or "
-			                       "error, not \"%s\"", origin, value);
+			cfg->error =
+			        xasprintf("%s: [global] log_level must be debug, info, warn or "
+			                  "error, not \"%s\"",
+			                  origin, value);
 			return -1;
 		}
 		break;
@@ -117,7 +120,8 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 	if (*section == '\0') {
 		/* also what follows a malformed "[section" line, which inih reports only later */
 		cfg->error = xasprintf("%s: \"%s\" is outside any [section] (or under a malformed "
-		                       "section header)", cfg->path, name);
+		                       "section header)",
+		                       cfg->path, name);
 		return 0;
 	}
 	bool known_section = false;
@@ -130,7 +134,8 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 	}
 	int id = cfg_find(section, name);
 	if (id < 0) {
-		cfg->error = xasprintf("%s: unknown parameter \"%s\" in [%s]", cfg->path, name, section);
+		cfg->error =
+		        xasprintf("%s: unknown parameter \"%s\" in [%s]", cfg->path, name, section);
 		return 0;
 	}
 	return cfg_set(cfg, id, value, cfg->path) == 0;
@@ -159,7 +164,8 @@ cfg_load(const char *path, char **cause)
 	}
 	for (int i = 0; i < CFG_COUNT; i++) {
 		char env[128];
-		snprintf(env, sizeof(env), "REGISTRY_%s_%s", cfg_params[i].section, cfg_params[i].name);
+		snprintf(env, sizeof(env), "REGISTRY_%s_%s", cfg_params[i].section,
+		         cfg_params[i].name);
 		for (char *c = env; *c; c++)
 			*c = (char)toupper((unsigned char)*c);
 		const char *v = getenv(env);

@@ -54,7 +54,8 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "header fields per request (431 beyond)")                                                \
 	X(GATEWAY_MAX_REQUEST_LINE, "gateway", "max_request_line", CFG_INT, "8192", 256, 65536,    \
 	  true, false, "bytes of the request target (414 beyond)")                                 \
-	X(AUTHD_WORKERS, "authd", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
+	X(AUTHD_WORKERS, "authd", "workers", CFG_INT, "2", 1, 256, true, false,                    \
+	  "worker processes")                                                                      \
 	X(AUTHD_USER, "authd", "user", CFG_STR, "", 0, 0, false, false,                            \
 	  "Unix user authd runs as (empty: the user it is started as)")                            \
 	X(AUTHD_DATABASE, "authd", "database", CFG_STR, "", 0, 0, true, true,                      \
@@ -67,8 +68,9 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	X(AUTHD_TOKEN_LIFETIME, "authd", "token_lifetime", CFG_INT, "300", 30, 86400, true, false, \
 	  "seconds a registry token is valid")                                                     \
 	X(AUTHD_BOOTSTRAP_FILE, "authd", "bootstrap_file", CFG_STR, "", 0, 0, true, false,         \
-	  "where the first start writes the root password and token (mode 0600)")                 \
-	X(METAD_WORKERS, "metad", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
+	  "where the first start writes the root password and token (mode 0600)")                  \
+	X(METAD_WORKERS, "metad", "workers", CFG_INT, "2", 1, 256, true, false,                    \
+	  "worker processes")                                                                      \
 	X(METAD_USER, "metad", "user", CFG_STR, "", 0, 0, false, false,                            \
 	  "Unix user metad runs as (empty: the user it is started as)")                            \
 	X(METAD_DATABASE, "metad", "database", CFG_STR, "", 0, 0, true, true,                      \
@@ -77,7 +79,8 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "PostgreSQL connections per worker")                                                     \
 	X(METAD_JOBS_INTERVAL, "metad", "jobs_interval", CFG_INT, "5", 1, 3600, true, false,       \
 	  "seconds between looks for background work (repository deletions, tag cleanups)")        \
-	X(BLOBD_WORKERS, "blobd", "workers", CFG_INT, "2", 1, 256, true, false, "worker processes") \
+	X(BLOBD_WORKERS, "blobd", "workers", CFG_INT, "2", 1, 256, true, false,                    \
+	  "worker processes")                                                                      \
 	X(BLOBD_USER, "blobd", "user", CFG_STR, "", 0, 0, false, false,                            \
 	  "Unix user blobd runs as (empty: the user it is started as)")                            \
 	X(BLOBD_STORAGE_ROOT, "blobd", "storage_root", CFG_STR, "/var/lib/registry/storage", 0, 0, \
@@ -91,7 +94,7 @@ enum cfg_id {
 #define CFG_ENUM(id, ...) CFG_##id,
 	CFG_PARAMS(CFG_ENUM)
 #undef CFG_ENUM
-	CFG_COUNT
+	        CFG_COUNT
 };
 
 struct cfg;

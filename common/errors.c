@@ -126,7 +126,7 @@ char *
 error_server_body(const char *target, int status, const char *message)
 {
 	if (v2_is_path(target)) {
-		const char *code = status == 413 ? OCI_SIZE_INVALID
+		const char *code = status == 413   ? OCI_SIZE_INVALID
 		                   : status == 503 ? OCI_UNAVAILABLE
 		                                   : OCI_UNSUPPORTED;
 		return error_oci_body(code, message, NULL);

@@ -29,8 +29,8 @@ parse_param(struct http_txn *txn, const char *name, int64_t dflt, int64_t max, i
 	bool integer = gl_int_text(v, &n);
 	free(v);
 	if (!integer || n < 1) {
-		char *msg = xasprintf("%s %s", name, integer ? "does not have a valid value"
-		                                             : "is invalid");
+		char *msg = xasprintf("%s %s", name,
+		                      integer ? "does not have a valid value" : "is invalid");
 		error_gitlab_param(txn, msg);
 		free(msg);
 		return -1;
@@ -146,7 +146,8 @@ gl_page_headers(struct http_txn *txn, const struct gl_page *p, int64_t total,
 		if (!rels[i].show)
 			continue;
 		char *u = gl_page_url(txn, rels[i].page, p->per_page);
-		char *next = xasprintf("%s%s<%s>; rel=\"%s\"", link, *link ? ", " : "", u, rels[i].rel);
+		char *next =
+		        xasprintf("%s%s<%s>; rel=\"%s\"", link, *link ? ", " : "", u, rels[i].rel);
 		free(u);
 		free(link);
 		link = next;
@@ -214,7 +215,8 @@ gl_param_bool(json_object *params, const char *key)
 	/* Grape's coercion: Ruby clients send "true", Python ones "True", forms "1" or "on". */
 	static const char *const yes[] = { "true", "t", "yes", "y", "on", "1" };
 	static const char *const no[] = { "false", "f", "no", "n", "off", "0" };
-	bool scalar = json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int);
+	bool scalar =
+	        json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int);
 	const char *s = scalar ? json_object_get_string(v) : "";
 	for (size_t i = 0; i < nitems(yes); i++) {
 		if (str_eq_nocase(s, yes[i]))

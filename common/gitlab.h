@@ -42,8 +42,7 @@ void gl_page_respond(struct http_txn *txn, const struct gl_page *p, int64_t tota
 
 /* Adds a decoded name=value pair: "name[]" collects an array; a plain name given again keeps its
  * first value (keep_first) or takes the last. */
-void gl_param_add(struct json_object *params, const char *name, const char *value,
-                  bool keep_first);
+void gl_param_add(struct json_object *params, const char *name, const char *value, bool keep_first);
 /* A scalar parameter (string, number or boolean) as text; NULL when missing, null or a list. */
 const char *gl_param_str(struct json_object *params, const char *key);
 /* An Integer parameter's text as Grape coerces it, on str_to_count's strict rules: digits with

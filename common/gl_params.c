@@ -33,7 +33,7 @@ struct params_op {
 	json_object *params; /* the query's, then the body merged in */
 	json_object *body;   /* the body's */
 	enum body_kind kind;
-	struct evbuffer *text;  /* a JSON or form body; a multipart text part's value */
+	struct evbuffer *text; /* a JSON or form body; a multipart text part's value */
 	struct mp_parser *mp;
 	size_t received; /* body bytes so far */
 	size_t kept;     /* multipart: bytes of names and values kept */
@@ -41,7 +41,8 @@ struct params_op {
 	char *refusal;   /* why a multipart callback stopped the parser: a 400 message */
 };
 
-/* ---- text ------------------------------------------------------------------------------------- */
+/* ---- text -------------------------------------------------------------------------------------
+ */
 
 /* PCRE2 checks the subject of a UTF pattern before matching: an empty pattern checks text. */
 bool
@@ -100,7 +101,8 @@ first_non_text(json_object *params)
 	return NULL;
 }
 
-/* ---- the request -------------------------------------------------------------------------------- */
+/* ---- the request --------------------------------------------------------------------------------
+ */
 
 /* Frees the reading state. */
 static void
@@ -156,8 +158,9 @@ op_finish(struct params_op *op)
 		const char *sudo = gl_param_str(op->body, "sudo");
 		const char *applied = sudo != NULL ? applied_sudo(op) : NULL;
 		if (sudo != NULL && (applied == NULL || strcmp(sudo, applied) != 0)) {
-			op_fail(op, 400, "400 Bad request - sudo is taken from the Sudo header or the "
-			                 "query string only");
+			op_fail(op, 400,
+			        "400 Bad request - sudo is taken from the Sudo header or the "
+			        "query string only");
 			return;
 		}
 		json_object_object_foreach(op->body, key, val)
@@ -216,7 +219,8 @@ parse_text_body(struct params_op *op)
 	return rc;
 }
 
-/* ---- multipart parts ------------------------------------------------------------------------------ */
+/* ---- multipart parts
+ * ------------------------------------------------------------------------------ */
 
 /* Counts bytes kept of a multipart body; false past the limit. */
 static bool
@@ -321,7 +325,8 @@ feed_multipart(struct params_op *op, struct evbuffer *buf)
 	return 0;
 }
 
-/* ---- reading the body --------------------------------------------------------------------------- */
+/* ---- reading the body ---------------------------------------------------------------------------
+ */
 
 /* The client left while sending its body. */
 static void
@@ -400,17 +405,20 @@ body_kind(struct params_op *op, const char *ct)
 	} else if (media_is(ct, "multipart/form-data")) {
 		char boundary[MP_BOUNDARY_MAX + 1];
 		if (mp_boundary(ct, boundary) < 0) {
-			op_fail(op, 400, "400 Bad request - the multipart boundary is missing or invalid");
+			op_fail(op, 400,
+			        "400 Bad request - the multipart boundary is missing or invalid");
 			return -1;
 		}
-		static const struct mp_limits limits = { GL_PARAMS_MAX_PARTS, GL_PARAMS_MAX_PART_HEADER,
+		static const struct mp_limits limits = { GL_PARAMS_MAX_PARTS,
+			                                 GL_PARAMS_MAX_PART_HEADER,
 			                                 GL_PARAMS_MAX_BODY };
 		op->kind = BODY_MULTIPART;
 		op->mp = mp_new(boundary, &limits, &part_callbacks, op);
 		op->body = json_object_new_object();
 	} else {
-		op_fail(op, 415, "415 Unsupported Media Type - send JSON, a URL-encoded form or "
-		                 "multipart/form-data");
+		op_fail(op, 415,
+		        "415 Unsupported Media Type - send JSON, a URL-encoded form or "
+		        "multipart/form-data");
 		return -1;
 	}
 	op->text = evbuffer_new();

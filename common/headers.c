@@ -136,9 +136,10 @@ headers_has_token(const struct http_headers *h, const char *name, const char *to
 bool
 headers_is_hop_by_hop(const char *name)
 {
-	static const char *const hop[] = { "Connection", "Keep-Alive", "Proxy-Connection",
-		                           "Transfer-Encoding", "TE", "Trailer", "Upgrade",
-		                           "Proxy-Authorization", "Proxy-Authenticate" };
+	static const char *const hop[] = {
+		"Connection", "Keep-Alive", "Proxy-Connection",    "Transfer-Encoding", "TE",
+		"Trailer",    "Upgrade",    "Proxy-Authorization", "Proxy-Authenticate"
+	};
 	for (size_t i = 0; i < nitems(hop); i++)
 		if (strcasecmp(name, hop[i]) == 0)
 			return true;

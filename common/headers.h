@@ -1,4 +1,5 @@
-/* An ordered list of HTTP header fields with case-insensitive lookup, shared by server and client. */
+/* An ordered list of HTTP header fields with case-insensitive lookup, shared by server and client.
+ */
 #ifndef REGISTRY_HEADERS_H
 #define REGISTRY_HEADERS_H
 

@@ -13,12 +13,12 @@
 
 #include "http.h"
 
-#define INPUT_HWM (256 * 1024)     /* stop reading the socket beyond this much unparsed input */
-#define BODY_HWM (512 * 1024)      /* stop parsing beyond this much body the handler did not take */
-#define OUTPUT_FULL (512 * 1024)   /* http_txn_write() reports "full" beyond this */
-#define OUTPUT_LWM (128 * 1024)    /* on_drain runs when the output falls to this */
-#define FEED_MAX (256 * 1024)      /* bytes handed to the parser at once */
-#define READ_CHUNK (256 * 1024)    /* bytes asked of the socket at once */
+#define INPUT_HWM (256 * 1024)   /* stop reading the socket beyond this much unparsed input */
+#define BODY_HWM (512 * 1024)    /* stop parsing beyond this much body the handler did not take */
+#define OUTPUT_FULL (512 * 1024) /* http_txn_write() reports "full" beyond this */
+#define OUTPUT_LWM (128 * 1024)  /* on_drain runs when the output falls to this */
+#define FEED_MAX (256 * 1024)    /* bytes handed to the parser at once */
+#define READ_CHUNK (256 * 1024)  /* bytes asked of the socket at once */
 #define WRITE_MAX (8 * 1024 * 1024) /* bytes given to one write or sendfile (libevent: 16 KiB) */
 #define LINGER_SECONDS 2
 #define DRAIN_WAIT_SECONDS 5 /* how long a draining worker waits for a new connection's request */
@@ -43,7 +43,8 @@ struct http_server {
 	void *handler_arg;
 	http_txn_cb on_complete;
 	void *complete_arg;
-	http_error_body_fn error_body; /* JSON bodies of the errors conn_fail() answers; NULL: text */
+	http_error_body_fn
+	        error_body; /* JSON bodies of the errors conn_fail() answers; NULL: text */
 	bool trust_request_id;
 	bool (*peer_allowed)(uid_t uid); /* NULL: every peer */
 	bool draining;
@@ -58,16 +59,16 @@ struct http_conn {
 	struct bufferevent *bev;
 	struct event *timer;
 	struct event *resume; /* runs conn_process() from the loop, never from a handler's stack */
-	struct event *rev;    /* readable socket: we read, not the bufferevent (see conn_readable) */
-	bool read_stopped;    /* input full: the socket is not watched until the parser drains it */
-	struct evbuffer *in;  /* read, not yet parsed */
+	struct event *rev;   /* readable socket: we read, not the bufferevent (see conn_readable) */
+	bool read_stopped;   /* input full: the socket is not watched until the parser drains it */
+	struct evbuffer *in; /* read, not yet parsed */
 	enum conn_state state;
 	enum timer_kind timer_kind;
 	http_parser parser;
 	struct http_txn *txn;
 	char peer[INET6_ADDRSTRLEN];
 	bool peer_unix;
-	uid_t peer_uid; /* unix sockets: SO_PEERCRED; (uid_t)-1 otherwise */
+	uid_t peer_uid;   /* unix sockets: SO_PEERCRED; (uid_t)-1 otherwise */
 	bool head_ready;  /* headers parsed, dispatch pending */
 	bool close_after; /* close once the current answer is out */
 	bool resume_scheduled;

@@ -83,7 +83,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 	if (sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
 	} else if (sa->sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer,
+		          sizeof(c->peer));
 	} else {
 		snprintf(c->peer, sizeof(c->peer), "unix");
 		c->peer_unix = true;
@@ -143,7 +144,8 @@ http_server_new(struct event_base *base, int listen_fd, const struct http_limits
 	srv->handler = handler;
 	srv->handler_arg = arg;
 	TAILQ_INIT(&srv->conns);
-	srv->listener = evconnlistener_new(base, accept_cb, srv, LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
+	srv->listener =
+	        evconnlistener_new(base, accept_cb, srv, LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
 	if (srv->listener == NULL)
 		fatal("cannot listen on inherited socket %d", listen_fd);
 	evconnlistener_set_error_cb(srv->listener, accept_error_cb);
@@ -229,7 +231,7 @@ http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
 		}
 		c->close_after = true;
 		int wait = srv->limits.idle_timeout < DRAIN_WAIT_SECONDS ? srv->limits.idle_timeout
-		                                                          : DRAIN_WAIT_SECONDS;
+		                                                         : DRAIN_WAIT_SECONDS;
 		conn_set_timer(c, TK_IDLE, wait);
 		http_conn_schedule(c);
 	}
@@ -333,41 +335,76 @@ const char *
 http_status_text(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 406: return "Not Acceptable";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 412: return "Precondition Failed";
-	case 413: return "Payload Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 416: return "Range Not Satisfiable";
-	case 422: return "Unprocessable Entity";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 304:
+		return "Not Modified";
+	case 307:
+		return "Temporary Redirect";
+	case 308:
+		return "Permanent Redirect";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 406:
+		return "Not Acceptable";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 412:
+		return "Precondition Failed";
+	case 413:
+		return "Payload Too Large";
+	case 414:
+		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 416:
+		return "Range Not Satisfiable";
+	case 422:
+		return "Unprocessable Entity";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -574,7 +611,8 @@ conn_wants_input(struct http_conn *c)
 static void
 txn_set_id(struct http_txn *txn, struct http_server *srv)
 {
-	const char *given = srv->trust_request_id ? headers_get(&txn->req.headers, "X-Request-Id") : NULL;
+	const char *given =
+	        srv->trust_request_id ? headers_get(&txn->req.headers, "X-Request-Id") : NULL;
 	if (given != NULL && strlen(given) < sizeof(txn->id)) {
 		snprintf(txn->id, sizeof(txn->id), "%s", given);
 		return;

@@ -110,8 +110,10 @@ send_continue(struct http_txn *txn)
 	if (txn->continue_sent || txn->resp_started || txn->conn == NULL)
 		return;
 	txn->continue_sent = true;
-	if (txn->req.http_minor >= 1 && headers_has_token(&txn->req.headers, "Expect", "100-continue"))
-		evbuffer_add(bufferevent_get_output(txn->conn->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	if (txn->req.http_minor >= 1 &&
+	    headers_has_token(&txn->req.headers, "Expect", "100-continue"))
+		evbuffer_add(bufferevent_get_output(txn->conn->bev),
+		             "HTTP/1.1 100 Continue\r\n\r\n", 25);
 }
 
 void
@@ -205,18 +207,20 @@ txn_write_head(struct http_txn *txn, int status, const struct http_headers *head
 	if (headers != NULL) {
 		for (size_t i = 0; i < headers->hd_count; i++) {
 			const char *n = headers->hd_list[i].name;
-			if (str_eq_nocase(n, "Content-Length") || str_eq_nocase(n, "Transfer-Encoding") ||
-			    str_eq_nocase(n, "Connection"))
+			if (str_eq_nocase(n, "Content-Length") ||
+			    str_eq_nocase(n, "Transfer-Encoding") || str_eq_nocase(n, "Connection"))
 				continue;
 			evbuffer_add_printf(out, "%s: %s\r\n", n, headers->hd_list[i].value);
 		}
 	}
 	if (!txn->no_body_status) {
 		if (content_length >= 0) {
-			evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)content_length);
+			evbuffer_add_printf(out, "Content-Length: %lld\r\n",
+			                    (long long)content_length);
 			txn->resp_remaining = content_length;
 		} else if (txn->req.http_minor == 0) {
-			c->close_after = true; /* HTTP/1.0: the end of the body is the end of the connection */
+			c->close_after = true; /* HTTP/1.0: the end of the body is the end of the
+			                          connection */
 			txn->resp_remaining = -1;
 		} else {
 			evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
@@ -259,7 +263,8 @@ http_txn_write(struct http_txn *txn, struct evbuffer *data)
 	struct evbuffer *out = bufferevent_get_output(txn->conn->bev);
 	if (txn->resp_remaining >= 0) {
 		if ((int64_t)len > txn->resp_remaining) {
-			log_error("handler wrote %zu bytes past Content-Length", len - (size_t)txn->resp_remaining);
+			log_error("handler wrote %zu bytes past Content-Length",
+			          len - (size_t)txn->resp_remaining);
 			evbuffer_drain(data, len - (size_t)txn->resp_remaining);
 			len = (size_t)txn->resp_remaining;
 		}
@@ -371,8 +376,10 @@ http_txn_respond_fd(struct http_txn *txn, int status, const struct http_headers 
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	if (evbuffer_get_length(out) != 0) {
 		/* The descriptor must ride on the head's first byte; bytes queued before it would
-		 * separate them. The client reads whole answers before asking again, so this is a bug. */
-		log_error("cannot pass a descriptor behind %zu queued bytes", evbuffer_get_length(out));
+		 * separate them. The client reads whole answers before asking again, so this is a
+		 * bug. */
+		log_error("cannot pass a descriptor behind %zu queued bytes",
+		          evbuffer_get_length(out));
 		http_txn_close_after(txn);
 		http_txn_respond(txn, 503, NULL, NULL, 0);
 		return -1;
@@ -386,7 +393,9 @@ http_txn_respond_fd(struct http_txn *txn, int status, const struct http_headers 
 		struct cmsghdr align;
 	} ctl;
 	memset(&ctl, 0, sizeof(ctl));
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+	struct msghdr msg = { .msg_iov = &iov,
+		              .msg_iovlen = 1,
+		              .msg_control = ctl.buf,
 		              .msg_controllen = sizeof(ctl.buf) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 	cm->cmsg_level = SOL_SOCKET;

@@ -19,9 +19,9 @@
 #include "util.h"
 
 #define READ_CHUNK (128 * 1024)
-#define BODY_HWM (512 * 1024)   /* stop reading beyond this much unconsumed response body */
-#define OUT_FULL (512 * 1024)   /* httpc_write() reports "full" beyond this */
-#define OUT_LWM (128 * 1024)    /* on_drain below this */
+#define BODY_HWM (512 * 1024) /* stop reading beyond this much unconsumed response body */
+#define OUT_FULL (512 * 1024) /* httpc_write() reports "full" beyond this */
+#define OUT_LWM (128 * 1024)  /* on_drain below this */
 #define MAX_IDLE 32
 #define MAX_FDS 4
 #define CALL_MAX_BODY (16 * 1024 * 1024)
@@ -36,10 +36,10 @@ struct hconn {
 	int fds[MAX_FDS];
 	int nfds;
 	bool reused;
-	bool got_bytes;     /* any answer byte for the current request */
+	bool got_bytes; /* any answer byte for the current request */
 	bool eof;
 	bool kicked;
-	char *fail_why;     /* failure to report from the loop */
+	char *fail_why; /* failure to report from the loop */
 	TAILQ_ENTRY(hconn) link;
 };
 
@@ -181,7 +181,8 @@ conn_close(struct hconn *c)
 {
 	if (c->req == NULL && c->pool != NULL) {
 		struct hconn *it;
-		TAILQ_FOREACH(it, &c->pool->idle, link) {
+		TAILQ_FOREACH(it, &c->pool->idle, link)
+		{
 			if (it == c) {
 				TAILQ_REMOVE(&c->pool->idle, c, link);
 				c->pool->nidle--;
@@ -353,7 +354,9 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)nv, .msg_control = ctl.buf,
+	struct msghdr msg = { .msg_iov = iov,
+		              .msg_iovlen = (size_t)nv,
+		              .msg_control = ctl.buf,
 		              .msg_controllen = sizeof(ctl.buf) };
 	ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n < 0) {
@@ -489,7 +492,8 @@ conn_process(struct hconn *c)
 		}
 		if (req->complete && evbuffer_get_length(req->body) == 0 && req->head_delivered) {
 			if (!req->body_ended) {
-				/* The backend answered before taking the whole body: the answer wins. */
+				/* The backend answered before taking the whole body: the answer
+				 * wins. */
 				req->keep_alive = false;
 			}
 			if (req->h.on_end != NULL) {
@@ -523,7 +527,8 @@ conn_process(struct hconn *c)
 		}
 		struct evbuffer_iovec iov;
 		evbuffer_peek(c->in, -1, NULL, &iov, 1);
-		size_t n = http_parser_execute(&c->parser, &parser_settings, iov.iov_base, iov.iov_len);
+		size_t n = http_parser_execute(&c->parser, &parser_settings, iov.iov_base,
+		                               iov.iov_len);
 		evbuffer_drain(c->in, n);
 		enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
 		if (err == HPE_PAUSED) {
@@ -658,9 +663,9 @@ httpc_start(struct httpc_pool *pool, const char *method, const char *target,
 			evbuffer_add_printf(head, "%s: %s\r\n", n, headers->hd_list[i].value);
 		}
 	}
-	if (body_length > 0 || (body_length == 0 && (strcmp(method, "POST") == 0 ||
-	                                             strcmp(method, "PUT") == 0 ||
-	                                             strcmp(method, "PATCH") == 0)))
+	if (body_length > 0 ||
+	    (body_length == 0 && (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+	                          strcmp(method, "PATCH") == 0)))
 		evbuffer_add_printf(head, "Content-Length: %lld\r\n", (long long)body_length);
 	else if (body_length < 0)
 		evbuffer_add(head, "Transfer-Encoding: chunked\r\n", 28);
@@ -689,7 +694,8 @@ httpc_write(struct httpc_req *req, struct evbuffer *data)
 	}
 	if (!req->chunked_out) {
 		if ((int64_t)len > req->body_left) {
-			log_error("request body longer than its Content-Length; extra bytes dropped");
+			log_error(
+			        "request body longer than its Content-Length; extra bytes dropped");
 			evbuffer_drain(data, len - (size_t)req->body_left);
 			len = (size_t)req->body_left;
 		}
@@ -804,7 +810,8 @@ call_end(struct httpc_req *req, void *arg)
 {
 	struct call *call = arg;
 	if (call->too_big) {
-		log_error("answer from %s larger than %d bytes", req->conn->pool->path, CALL_MAX_BODY);
+		log_error("answer from %s larger than %d bytes", req->conn->pool->path,
+		          CALL_MAX_BODY);
 		call->done(-1, NULL, NULL, call->arg);
 	} else {
 		call->done(call->status, &call->headers, call->body, call->arg);
@@ -828,15 +835,18 @@ httpc_call(struct httpc_pool *pool, const char *method, const char *target,
            void *arg)
 {
 	static const struct httpc_handlers handlers = {
-		.on_head = call_head, .on_body = call_body, .on_end = call_end, .on_error = call_error,
+		.on_head = call_head,
+		.on_body = call_body,
+		.on_end = call_end,
+		.on_error = call_error,
 	};
 	struct call *call = xcalloc(1, sizeof(*call));
 	call->done = done;
 	call->arg = arg;
 	call->body = evbuffer_new();
 	headers_init(&call->headers);
-	struct httpc_req *req = httpc_start(pool, method, target, headers, (int64_t)len, &handlers,
-	                                    call);
+	struct httpc_req *req =
+	        httpc_start(pool, method, target, headers, (int64_t)len, &handlers, call);
 	if (len > 0) {
 		struct evbuffer *b = evbuffer_new();
 		evbuffer_add(b, body, len);

@@ -22,9 +22,9 @@ js_parse(const char *buf, size_t len, char **cause)
 	size_t used = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
 	if (obj == NULL || err != json_tokener_success) {
-		*cause = xasprintf("invalid JSON: %s",
-		                   err == json_tokener_continue ? "unexpected end of input"
-		                                                : json_tokener_error_desc(err));
+		*cause = xasprintf("invalid JSON: %s", err == json_tokener_continue
+		                                               ? "unexpected end of input"
+		                                               : json_tokener_error_desc(err));
 		json_object_put(obj);
 		return NULL;
 	}
@@ -99,7 +99,7 @@ const char *
 js_text(json_object *obj)
 {
 	return json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-	                                               JSON_C_TO_STRING_NOSLASHESCAPE);
+	                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 void

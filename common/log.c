@@ -22,7 +22,7 @@ static const char *log_request_id;
 static const char *const level_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 
 static void log_line(enum log_level level, const char *request_id, const char *fmt, va_list ap)
-    PRINTF_LIKE(3, 0);
+        PRINTF_LIKE(3, 0);
 
 void
 log_init(const char *role)
@@ -129,15 +129,15 @@ log_line(enum log_level level, const char *request_id, const char *fmt, va_list 
 	(void)write_all(log_fd, line, used);
 }
 
-#define LOG_FN(fn, lvl)                                                                  \
-	void fn(const char *fmt, ...)                                                    \
-	{                                                                                \
-		if ((lvl) < log_min)                                                     \
-			return;                                                          \
-		va_list ap;                                                              \
-		va_start(ap, fmt);                                                       \
-		log_line((lvl), log_request_id, fmt, ap);                                \
-		va_end(ap);                                                              \
+#define LOG_FN(fn, lvl)                                                                            \
+	void fn(const char *fmt, ...)                                                              \
+	{                                                                                          \
+		if ((lvl) < log_min)                                                               \
+			return;                                                                    \
+		va_list ap;                                                                        \
+		va_start(ap, fmt);                                                                 \
+		log_line((lvl), log_request_id, fmt, ap);                                          \
+		va_end(ap);                                                                        \
 	}
 
 LOG_FN(log_debug, LOG_DEBUG)

@@ -45,7 +45,8 @@ static const struct {
 	const char *type;
 	const char *help;
 } families[] = {
-	{ "registry_http_requests_total", "counter", "HTTP requests answered, by route and status." },
+	{ "registry_http_requests_total", "counter",
+	  "HTTP requests answered, by route and status." },
 	{ "registry_http_request_duration_seconds", "histogram",
 	  "Time from a request's headers to the end of its answer." },
 	{ "registry_http_received_bytes_total", "counter", "Request body bytes received." },
@@ -104,14 +105,13 @@ get(const uint64_t *p)
 }
 
 void
-metrics_observe(int route, int status, uint64_t duration_us, uint64_t bytes_in,
-                uint64_t bytes_out)
+metrics_observe(int route, int status, uint64_t duration_us, uint64_t bytes_in, uint64_t bytes_out)
 {
 	if (shm == NULL)
 		return;
 	unsigned n = __atomic_load_n(&shm->nroutes, __ATOMIC_ACQUIRE);
-	struct route_stats *r = &shm->routes[route >= 0 && (unsigned)route < n ? (unsigned)route
-	                                                                       : MAX_ROUTES];
+	struct route_stats *r =
+	        &shm->routes[route >= 0 && (unsigned)route < n ? (unsigned)route : MAX_ROUTES];
 	size_t si = nitems(tracked_status);
 	for (size_t i = 0; i < nitems(tracked_status); i++)
 		if (tracked_status[i] == status)
@@ -168,10 +168,11 @@ metrics_write_samples(struct evbuffer *out)
 				snprintf(status, sizeof(status), "%d", tracked_status[si]);
 			else
 				snprintf(status, sizeof(status), "other");
-			evbuffer_add_printf(out,
-			                    "registry_http_requests_total{daemon=\"%s\",route=\"%s\","
-			                    "status=\"%s\"} %llu\n",
-			                    d, route, status, (unsigned long long)v);
+			evbuffer_add_printf(
+			        out,
+			        "registry_http_requests_total{daemon=\"%s\",route=\"%s\","
+			        "status=\"%s\"} %llu\n",
+			        d, route, status, (unsigned long long)v);
 		}
 		if (total == 0)
 			continue;
@@ -183,19 +184,22 @@ metrics_write_samples(struct evbuffer *out)
 				snprintf(le, sizeof(le), "%g", buckets[bi]);
 			else
 				snprintf(le, sizeof(le), "+Inf");
-			evbuffer_add_printf(out,
-			                    "registry_http_request_duration_seconds_bucket{daemon=\"%s\","
-			                    "route=\"%s\",le=\"%s\"} %llu\n",
-			                    d, route, le, (unsigned long long)cum);
+			evbuffer_add_printf(
+			        out,
+			        "registry_http_request_duration_seconds_bucket{daemon=\"%s\","
+			        "route=\"%s\",le=\"%s\"} %llu\n",
+			        d, route, le, (unsigned long long)cum);
 		}
-		evbuffer_add_printf(out,
-		                    "registry_http_request_duration_seconds_sum{daemon=\"%s\",route=\"%s\"} "
-		                    "%.6f\n",
-		                    d, route, (double)get(&r->sum_us) / 1e6);
-		evbuffer_add_printf(out,
-		                    "registry_http_request_duration_seconds_count{daemon=\"%s\",route=\"%s\"}"
-		                    " %llu\n",
-		                    d, route, (unsigned long long)cum);
+		evbuffer_add_printf(
+		        out,
+		        "registry_http_request_duration_seconds_sum{daemon=\"%s\",route=\"%s\"} "
+		        "%.6f\n",
+		        d, route, (double)get(&r->sum_us) / 1e6);
+		evbuffer_add_printf(
+		        out,
+		        "registry_http_request_duration_seconds_count{daemon=\"%s\",route=\"%s\"}"
+		        " %llu\n",
+		        d, route, (unsigned long long)cum);
 	}
 	evbuffer_add_printf(out, "registry_http_received_bytes_total{daemon=\"%s\"} %llu\n", d,
 	                    (unsigned long long)get(&shm->bytes_in));

@@ -45,7 +45,8 @@ struct mp_parser {
 	const char *why;
 };
 
-/* ---- Content-Type and Content-Disposition values ---------------------------------------------- */
+/* ---- Content-Type and Content-Disposition values ----------------------------------------------
+ */
 
 /* RFC 2045 tspecials: what ends a token. */
 static bool
@@ -190,7 +191,8 @@ mp_boundary(const char *content_type, char *out)
 	return rc < 0 || found < 0 ? -1 : 0;
 }
 
-/* ---- the parser --------------------------------------------------------------------------------- */
+/* ---- the parser ---------------------------------------------------------------------------------
+ */
 
 /* Refuses the body: every later call fails. */
 static int
@@ -286,8 +288,8 @@ scan(struct mp_parser *p, const char *d, size_t len, size_t *used)
 				break;
 			}
 		} else {
-			/* Not the delimiter: what matched was content, and d[i] is tried afresh. The
-			 * bytes matched in this chunk are already part of its content span. */
+			/* Not the delimiter: what matched was content, and d[i] is tried afresh.
+			 * The bytes matched in this chunk are already part of its content span. */
 			if (carried > 0 && emit(p, p->delim, carried) < 0)
 				return -1;
 			carried = 0;

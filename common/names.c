@@ -66,8 +66,8 @@ name_valid_tag(const char *tag)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = tag[i];
-		bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		            c == '_';
+		bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		            (c >= '0' && c <= '9') || c == '_';
 		if (!word && (i == 0 || (c != '.' && c != '-')))
 			return false;
 	}
@@ -133,7 +133,8 @@ digest_valid(const char *digest)
 bool
 digest_well_formed(const char *digest)
 {
-	/* algorithm ::= component ([+._-] component)*, component ::= [a-z0-9]+; encoded ::= [a-zA-Z0-9=_-]+ */
+	/* algorithm ::= component ([+._-] component)*, component ::= [a-z0-9]+; encoded ::=
+	 * [a-zA-Z0-9=_-]+ */
 	const char *colon = strchr(digest, ':');
 	if (colon == NULL || colon == digest || colon[1] == '\0')
 		return false;
@@ -141,8 +142,8 @@ digest_well_formed(const char *digest)
 		if (!is_lower_alnum(*p) && strchr("+._-", *p) == NULL)
 			return false;
 	for (const char *p = colon + 1; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      strchr("=_-", *p) != NULL))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("=_-", *p) != NULL))
 			return false;
 	return true;
 }

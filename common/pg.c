@@ -37,12 +37,12 @@ struct pgc {
 	struct event *ev;    /* socket readiness */
 	struct event *timer; /* reconnect back-off */
 	int sock;
-	short want;          /* EV_READ / EV_WRITE currently waited for */
+	short want; /* EV_READ / EV_WRITE currently waited for */
 	unsigned backoff_ms;
-	bool *prepared;      /* by statement id */
+	bool *prepared; /* by statement id */
 	int nprepared;
 	struct pg_query *q;
-	PGresult *result;    /* last result of the running query */
+	PGresult *result; /* last result of the running query */
 };
 
 struct pg_pool {
@@ -166,9 +166,10 @@ pgc_down(struct pgc *c, const char *why)
 	c->state = PGC_DOWN;
 	struct pg_query *q = c->q;
 	c->q = NULL;
-	c->backoff_ms = c->backoff_ms == 0 ? RECONNECT_MIN_MS
-	                                   : (c->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
-	                                                                           : c->backoff_ms * 2);
+	c->backoff_ms = c->backoff_ms == 0
+	                        ? RECONNECT_MIN_MS
+	                        : (c->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
+	                                                                : c->backoff_ms * 2);
 	struct timeval tv = { c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000 };
 	evtimer_add(c->timer, &tv);
 	if (q != NULL) {
@@ -265,8 +266,9 @@ pgc_send(struct pgc *c)
 		}
 		c->state = PGC_PREPARING;
 	} else {
-		if (!PQsendQueryPrepared(c->conn, stmt_name(q->stmt, name, sizeof(name)), q->nparams,
-		                         (const char *const *)q->values, q->lengths, q->formats, 0)) {
+		if (!PQsendQueryPrepared(c->conn, stmt_name(q->stmt, name, sizeof(name)),
+		                         q->nparams, (const char *const *)q->values, q->lengths,
+		                         q->formats, 0)) {
 			pgc_down(c, PQerrorMessage(c->conn));
 			return;
 		}
@@ -327,7 +329,8 @@ pgc_read_results(struct pgc *c)
 			continue;
 		}
 		if (c->state == PGC_PREPARING) {
-			bool ok = c->result != NULL && PQresultStatus(c->result) == PGRES_COMMAND_OK;
+			bool ok =
+			        c->result != NULL && PQresultStatus(c->result) == PGRES_COMMAND_OK;
 			if (!ok) {
 				log_error("cannot prepare statement: %s\n%s",
 				          c->result ? PQresultErrorMessage(c->result) : "no result",
@@ -339,7 +342,8 @@ pgc_read_results(struct pgc *c)
 			c->result = NULL;
 			int id = c->q->stmt->id;
 			if (id >= c->nprepared) {
-				c->prepared = xrealloc(c->prepared, (size_t)(id + 1) * sizeof(bool));
+				c->prepared =
+				        xrealloc(c->prepared, (size_t)(id + 1) * sizeof(bool));
 				memset(c->prepared + c->nprepared, 0,
 				       (size_t)(id + 1 - c->nprepared) * sizeof(bool));
 				c->nprepared = id + 1;
@@ -394,7 +398,8 @@ pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const ch
 	for (int i = 0; i < nparams; i++) {
 		if (values[i] == NULL)
 			continue;
-		size_t len = lengths && formats && formats[i] ? (size_t)lengths[i] : strlen(values[i]);
+		size_t len =
+		        lengths && formats && formats[i] ? (size_t)lengths[i] : strlen(values[i]);
 		q->values[i] = xmalloc(len + 1);
 		memcpy(q->values[i], values[i], len);
 		q->values[i][len] = '\0';

@@ -37,7 +37,7 @@ void pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams,
                     void *arg);
 
 /* Helpers on results. */
-bool pg_ok(const PGresult *res);          /* a command or query that succeeded */
+bool pg_ok(const PGresult *res);              /* a command or query that succeeded */
 const char *pg_sqlstate(const PGresult *res); /* "23505", ... or "" */
 /* What went wrong, for a log line: the server's primary message (never its DETAIL, which may
  * quote row values), or libpq's own message. */

@@ -64,7 +64,8 @@ privsep_check(const struct cfg *cfg, char **cause)
 	}
 	if (set != 0 && set != nitems(privsep_roles)) {
 		*cause = xasprintf("[gateway], [authd], [metad] and [blobd] user are set together, "
-		                   "or none of them ([%s] user is not set)", unset);
+		                   "or none of them ([%s] user is not set)",
+		                   unset);
 		return -1;
 	}
 	return 0;
@@ -78,13 +79,14 @@ become(const char *role, const struct passwd *pw, char **cause)
 	gid_t gid = pw->pw_gid;
 	if (initgroups(pw->pw_name, gid) < 0 || setresgid(gid, gid, gid) < 0 ||
 	    setresuid(uid, uid, uid) < 0) {
-		*cause = xasprintf("cannot become [%s] user %s: %s", role, pw->pw_name, strerror(errno));
+		*cause = xasprintf("cannot become [%s] user %s: %s", role, pw->pw_name,
+		                   strerror(errno));
 		return -1;
 	}
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
-	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru != uid || eu != uid ||
-	    su != uid || rg != gid || eg != gid || sg != gid || setuid(0) == 0) {
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru != uid ||
+	    eu != uid || su != uid || rg != gid || eg != gid || sg != gid || setuid(0) == 0) {
 		*cause = xasprintf("dropping privileges to [%s] user %s did not hold", role,
 		                   pw->pw_name);
 		return -1;
@@ -107,9 +109,10 @@ privsep_start(const struct cfg *cfg, const char *role, char **cause)
 			if (become(role, pw, cause) < 0)
 				return -1;
 		} else if (geteuid() != pw->pw_uid) {
-			*cause = xasprintf("[%s] user is %s (uid %d) but this process runs as uid %d: "
-			                   "start it as root or as %s",
-			                   role, name, (int)pw->pw_uid, (int)geteuid(), name);
+			*cause = xasprintf(
+			        "[%s] user is %s (uid %d) but this process runs as uid %d: "
+			        "start it as root or as %s",
+			        role, name, (int)pw->pw_uid, (int)geteuid(), name);
 			return -1;
 		}
 	}

@@ -115,7 +115,8 @@ apply_logging(const struct cfg *c)
 {
 	log_set_level((enum log_level)log_parse_level(cfg_str(c, CFG_GLOBAL_LOG_LEVEL)));
 	if (log_open(cfg_str(c, CFG_GLOBAL_LOG_FILE)) < 0)
-		log_error("cannot open log file %s: %s", cfg_str(c, CFG_GLOBAL_LOG_FILE), strerror(errno));
+		log_error("cannot open log file %s: %s", cfg_str(c, CFG_GLOBAL_LOG_FILE),
+		          strerror(errno));
 }
 
 /* ---- listening socket ------------------------------------------------------------------------ */
@@ -140,7 +141,8 @@ bind_tcp(const char *spec, char **cause)
 	}
 	memcpy(host, spec, hl);
 	host[hl] = '\0';
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+		                  .ai_socktype = SOCK_STREAM,
 		                  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res;
 	int rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
@@ -179,7 +181,8 @@ bind_unix(const char *path, char **cause)
 	if (slash != NULL && slash != dir) {
 		*slash = '\0';
 		if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-			*cause = xasprintf("cannot create socket folder %s: %s", dir, strerror(errno));
+			*cause = xasprintf("cannot create socket folder %s: %s", dir,
+			                   strerror(errno));
 			free(dir);
 			return -1;
 		}
@@ -237,8 +240,9 @@ spawn(int slot)
 		children_cap = children_cap ? children_cap * 2 : 16;
 		children = xrealloc(children, children_cap * sizeof(*children));
 	}
-	children[nchildren++] = (struct child){ .pid = pid, .slot = slot, .generation = generation,
-		                                .started_us = now_monotonic_us() };
+	children[nchildren++] = (struct child){
+		.pid = pid, .slot = slot, .generation = generation, .started_us = now_monotonic_us()
+	};
 	slots[slot].respawn_at_us = 0;
 	log_debug("worker %d started (pid %d)", slot, (int)pid);
 }
@@ -308,9 +312,10 @@ reap(void)
 		struct slot *s = &slots[ch.slot];
 		if (now_monotonic_us() - ch.started_us > STABLE_US)
 			s->backoff_ms = 0;
-		s->backoff_ms = s->backoff_ms == 0 ? RESPAWN_MIN_MS
-		                                   : (s->backoff_ms * 2 > RESPAWN_MAX_MS ? RESPAWN_MAX_MS
-		                                                                       : s->backoff_ms * 2);
+		s->backoff_ms = s->backoff_ms == 0
+		                        ? RESPAWN_MIN_MS
+		                        : (s->backoff_ms * 2 > RESPAWN_MAX_MS ? RESPAWN_MAX_MS
+		                                                              : s->backoff_ms * 2);
 		s->respawn_at_us = now_monotonic_us() + (uint64_t)s->backoff_ms * 1000;
 		metrics_worker_restart();
 		log_error("worker %d (pid %d) %s; respawning in %.1fs", ch.slot, (int)pid, what,
@@ -322,8 +327,8 @@ static void
 reload(void)
 {
 	char *cause = NULL;
-	struct cfg *next = cfg_load(strcmp(cfg_path(cfg), "(defaults)") == 0 ? NULL : cfg_path(cfg),
-	                            &cause);
+	struct cfg *next =
+	        cfg_load(strcmp(cfg_path(cfg), "(defaults)") == 0 ? NULL : cfg_path(cfg), &cause);
 	if (next != NULL && (cfg_check_reload(cfg, next, role->name, &cause) < 0 ||
 	                     check_config(next, &cause) < 0)) {
 		cfg_free(next);
@@ -344,7 +349,7 @@ reload(void)
 	/* The old workers get shutdown_timeout to finish, as on TERM; a request that outlives it
 	 * (a stuck client) must not keep an old generation alive for ever. */
 	uint64_t deadline =
-	    now_monotonic_us() + (uint64_t)cfg_int(cfg, CFG_GLOBAL_SHUTDOWN_TIMEOUT) * 1000000;
+	        now_monotonic_us() + (uint64_t)cfg_int(cfg, CFG_GLOBAL_SHUTDOWN_TIMEOUT) * 1000000;
 	for (size_t i = 0; i < nchildren; i++)
 		if (children[i].generation != generation && children[i].kill_at_us == 0)
 			children[i].kill_at_us = deadline;
@@ -360,8 +365,8 @@ begin_shutdown(int sig)
 		         (long long)cfg_int(cfg, CFG_GLOBAL_SHUTDOWN_TIMEOUT));
 		shutting_down = true;
 		signal_children(SIGTERM, false);
-		kill_deadline_us =
-		    now_monotonic_us() + (uint64_t)cfg_int(cfg, CFG_GLOBAL_SHUTDOWN_TIMEOUT) * 1000000;
+		kill_deadline_us = now_monotonic_us() +
+		                   (uint64_t)cfg_int(cfg, CFG_GLOBAL_SHUTDOWN_TIMEOUT) * 1000000;
 	} else {
 		log_info("exiting now (%s)", strsignal(sig));
 		shutting_down = true;
@@ -423,15 +428,17 @@ run_timers(void)
 			spawn(i);
 	for (size_t i = 0; i < nchildren; i++) {
 		if (children[i].kill_at_us && children[i].kill_at_us <= now) {
-			log_warn("old worker %d (pid %d) still busy at the reload deadline: killing it",
-			         children[i].slot, (int)children[i].pid);
+			log_warn(
+			        "old worker %d (pid %d) still busy at the reload deadline: killing it",
+			        children[i].slot, (int)children[i].pid);
 			kill(children[i].pid, SIGKILL);
 			children[i].kill_at_us = 0;
 		}
 	}
 	if (kill_deadline_us && kill_deadline_us <= now) {
 		if (nchildren > 0)
-			log_warn("%zu workers still running at the deadline: killing them", nchildren);
+			log_warn("%zu workers still running at the deadline: killing them",
+			         nchildren);
 		for (size_t i = 0; i < nchildren; i++)
 			kill(children[i].pid, SIGKILL);
 		kill_deadline_us = 0;
@@ -488,8 +495,7 @@ write_pidfile(void)
 }
 
 /* A failure before the master serves: no pid file left behind, then exit. */
-static void __attribute__((noreturn))
-master_fail(const char *cause)
+static void __attribute__((noreturn)) master_fail(const char *cause)
 {
 	if (pid_fd >= 0)
 		unlink(pid_path);
@@ -532,8 +538,9 @@ static void
 worker_complete(struct http_txn *txn, void *arg)
 {
 	struct http_request *req = http_txn_request(txn);
-	log_access(http_txn_id(txn), http_txn_peer(txn), req->method, req->target, http_txn_status(txn),
-	           http_txn_bytes_in(txn), http_txn_bytes_out(txn), http_txn_duration_us(txn));
+	log_access(http_txn_id(txn), http_txn_peer(txn), req->method, req->target,
+	           http_txn_status(txn), http_txn_bytes_in(txn), http_txn_bytes_out(txn),
+	           http_txn_duration_us(txn));
 	metrics_observe(http_txn_route(txn), http_txn_status(txn), http_txn_duration_us(txn),
 	                http_txn_bytes_in(txn), http_txn_bytes_out(txn));
 	(void)arg;
@@ -558,7 +565,8 @@ worker_main(int index)
 	struct http_limits limits;
 	http_limits_default(&limits);
 	if (!role->tcp) {
-		/* Backends serve the gateway, which bounds what clients send and may stream slowly. */
+		/* Backends serve the gateway, which bounds what clients send and may stream slowly.
+		 */
 		limits.max_header_size = 1024 * 1024;
 		limits.max_headers = 1000;
 		limits.max_target = 64 * 1024;
@@ -573,8 +581,9 @@ worker_main(int index)
 	if (!role->tcp)
 		http_server_peer_filter(worker_server, privsep_peer_allowed);
 	http_server_on_complete(worker_server, worker_complete, NULL);
-	struct proc_worker w = { .base = worker_base, .cfg = cfg, .index = index,
-		                 .server = worker_server };
+	struct proc_worker w = {
+		.base = worker_base, .cfg = cfg, .index = index, .server = worker_server
+	};
 	char *cause = NULL;
 	if (role->worker_init != NULL && role->worker_init(&w, &cause) < 0) {
 		log_error("worker init failed: %s", cause ? cause : "unknown error");
@@ -649,10 +658,10 @@ run_master_init(char **cause)
 
 /*
  * Bodies stream through buffers of a few hundred KiB that are freed as soon as they are written.
- * With glibc's defaults each such buffer is an mmap() (or heap top given back by a trim) whose pages
- * fault in afresh: a quarter of an upload's CPU went to page faults. Keeping up to a few MiB in the
- * heap lets the next buffer reuse warm pages; what a worker holds stays bounded by its largest
- * burst, not by a body's size.
+ * With glibc's defaults each such buffer is an mmap() (or heap top given back by a trim) whose
+ * pages fault in afresh: a quarter of an upload's CPU went to page faults. Keeping up to a few MiB
+ * in the heap lets the next buffer reuse warm pages; what a worker holds stays bounded by its
+ * largest burst, not by a body's size.
  */
 static void
 tune_malloc(void)

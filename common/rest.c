@@ -63,9 +63,11 @@ static void
 unrouted(struct http_txn *txn, int status)
 {
 	if (v2_is_path(http_txn_request(txn)->path))
-		error_oci(txn, status, status == 405 ? OCI_UNSUPPORTED : OCI_NAME_UNKNOWN, NULL, NULL);
+		error_oci(txn, status, status == 405 ? OCI_UNSUPPORTED : OCI_NAME_UNKNOWN, NULL,
+		          NULL);
 	else
-		error_gitlab(txn, status, status == 405 ? "405 Method Not Allowed" : "404 Not Found");
+		error_gitlab(txn, status,
+		             status == 405 ? "405 Method Not Allowed" : "404 Not Found");
 }
 
 void

@@ -139,12 +139,14 @@ rest_id_list(struct rest_req *r, const char *key, char **out)
 	char *text = xstrdup("{");
 	size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 1;
 	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_is_type(v, json_type_array) ? json_object_array_get_idx(v, i)
-		                                                         : v;
+		json_object *e = json_object_is_type(v, json_type_array)
+		                         ? json_object_array_get_idx(v, i)
+		                         : v;
 		const char *s = e ? json_object_get_string(e) : NULL;
 		char *copy = xstrdup(s ? s : "");
 		char *save = NULL;
-		for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		for (char *t = strtok_r(copy, ",", &save); t != NULL;
+		     t = strtok_r(NULL, ",", &save)) {
 			int64_t id;
 			if (str_to_i64(t, 1, INT64_MAX, &id) < 0) {
 				free(copy);
@@ -172,7 +174,7 @@ rest_page(struct rest_req *r)
 
 int
 rest_order(struct rest_req *r, const char *const *values, const char *dflt, const char *sort_dflt,
-         const char **order_by, const char **sort)
+           const char **order_by, const char **sort)
 {
 	static const char *const sorts[] = { "asc", "desc", NULL };
 	if (rest_enum(r, "order_by", values, order_by) < 0 || rest_enum(r, "sort", sorts, sort) < 0)
@@ -225,4 +227,3 @@ rest_list(struct rest_req *r, const char *key)
 	}
 	return l.v;
 }
-

@@ -45,7 +45,8 @@ match(const char *pattern, const char *path, struct route_match *m)
 			if (slen == 0)
 				return false;
 			if (m != NULL) {
-				char *v = m->n < ROUTE_MAX_PARAMS ? url_decode(s, slen, false) : NULL;
+				char *v =
+				        m->n < ROUTE_MAX_PARAMS ? url_decode(s, slen, false) : NULL;
 				if (v == NULL)
 					return false;
 				m->names[m->n] = p + 1;
@@ -101,8 +102,8 @@ router_match_tables(const struct route_table *tables, size_t ntables, const char
 {
 	int result = 404;
 	for (size_t i = 0; i < ntables; i++) {
-		const struct route *row = router_match(tables[i].rows, *tables[i].n, method, path, m,
-		                                       status);
+		const struct route *row =
+		        router_match(tables[i].rows, *tables[i].n, method, path, m, status);
 		if (row != NULL)
 			return row;
 		if (*status == 405)

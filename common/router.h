@@ -40,7 +40,7 @@ struct route {
 	const char *method; /* "GET" (which HEAD takes too), ... or "*" */
 	const char *pattern;
 	void (*handler)(struct rest_req *r); /* rest.h */
-	const char *metric; /* label in registry_http_requests_total{route=...} */
+	const char *metric;                  /* label in registry_http_requests_total{route=...} */
 	enum route_owner owner;
 	enum route_dialect dialect;
 	enum route_check check;
@@ -48,11 +48,15 @@ struct route {
 };
 
 /* A daemon's own row (its service and internal endpoints): no check, GitLab's error dialect. */
-#define ROUTE_OWN(method, pattern, handler, metric)                                        \
-	{ method, pattern, handler, metric, ROUTE_GATEWAY, ROUTE_GITLAB, ROUTE_CHECK_NONE, 0 }
+#define ROUTE_OWN(method, pattern, handler, metric)                                                \
+	{                                                                                          \
+		method, pattern, handler, metric, ROUTE_GATEWAY, ROUTE_GITLAB, ROUTE_CHECK_NONE, 0 \
+	}
 /* The same for a row that answers OCI errors (metad's internal blob endpoints). */
-#define ROUTE_OWN_OCI(method, pattern, handler, metric)                                    \
-	{ method, pattern, handler, metric, ROUTE_GATEWAY, ROUTE_OCI, ROUTE_CHECK_NONE, 0 }
+#define ROUTE_OWN_OCI(method, pattern, handler, metric)                                            \
+	{                                                                                          \
+		method, pattern, handler, metric, ROUTE_GATEWAY, ROUTE_OCI, ROUTE_CHECK_NONE, 0    \
+	}
 
 /* The first row of rows[0..n) whose pattern matches path and whose method is method's, with its
  * placeholders in *m (route_match_clear() frees them); NULL when none, *status then 404 (no
@@ -65,8 +69,8 @@ struct route_table {
 	const size_t *n;
 };
 const struct route *router_match_tables(const struct route_table *tables, size_t ntables,
-                                        const char *method, const char *path,
-                                        struct route_match *m, int *status);
+                                        const char *method, const char *path, struct route_match *m,
+                                        int *status);
 void route_match_clear(struct route_match *m);
 /* A placeholder's value, or NULL. */
 const char *route_param(const struct route_match *m, const char *name);

@@ -22,16 +22,16 @@
 #include "actor.h"
 #include "router.h"
 
-#define ROUTE_V2(owner, method, pattern, actions, handler, metric)                        \
-	ROUTES_KEEP_##owner({ method, pattern, ROUTES_HANDLER(handler), metric,            \
-	                      ROUTE_##owner, ROUTE_OCI, ROUTE_CHECK_GRANT, actions }, )
+#define ROUTE_V2(owner, method, pattern, actions, handler, metric)                                 \
+	ROUTES_KEEP_##owner({ method, pattern, ROUTES_HANDLER(handler), metric, ROUTE_##owner,     \
+	                      ROUTE_OCI, ROUTE_CHECK_GRANT, actions }, )
 
-#define ROUTE_API(owner, method, pattern, scopes, handler, metric)                         \
-	ROUTES_KEEP_##owner({ method, pattern, ROUTES_HANDLER(handler), metric,            \
-	                      ROUTE_##owner, ROUTE_GITLAB, ROUTE_CHECK_SCOPE, scopes }, )
-#define ROUTE_OPEN(owner, method, pattern, handler, metric)                                \
-	ROUTES_KEEP_##owner({ method, pattern, ROUTES_HANDLER(handler), metric,            \
-	                      ROUTE_##owner, ROUTE_GITLAB, ROUTE_CHECK_NONE, 0 }, )
+#define ROUTE_API(owner, method, pattern, scopes, handler, metric)                                 \
+	ROUTES_KEEP_##owner({ method, pattern, ROUTES_HANDLER(handler), metric, ROUTE_##owner,     \
+	                      ROUTE_GITLAB, ROUTE_CHECK_SCOPE, scopes }, )
+#define ROUTE_OPEN(owner, method, pattern, handler, metric)                                        \
+	ROUTES_KEEP_##owner({ method, pattern, ROUTES_HANDLER(handler), metric, ROUTE_##owner,     \
+	                      ROUTE_GITLAB, ROUTE_CHECK_NONE, 0 }, )
 
 /* The scopes of a personal access or OAuth token that allow a REST API row (GitLab's rules):
  * api allows everything, read_api any read, read_user the reads of users, and any token may

@@ -45,7 +45,8 @@ query_value(PGconn *conn, const char *sql, int n, const char *const *params, cha
 		PQclear(res);
 		return -1;
 	}
-	*out = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
+	*out = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? xstrdup(PQgetvalue(res, 0, 0))
+	                                                     : NULL;
 	PQclear(res);
 	return 0;
 }
@@ -66,9 +67,9 @@ apply_migration(PGconn *conn, const struct schema_file *m, char **cause)
 		return -1;
 	}
 	const char *params[] = { version, m->name };
-	PGresult *res = PQexecParams(conn,
-	                             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-	                             2, NULL, params, NULL, NULL, 0);
+	PGresult *res =
+	        PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+	                     2, NULL, params, NULL, NULL, 0);
 	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
 	if (!ok || exec_ok(conn, "COMMIT", cause) < 0) {
@@ -165,17 +166,18 @@ apply_functions(PGconn *conn, char **cause)
 	for (unsigned i = 0; i < schema_nfunctions; i++) {
 		char *err = NULL;
 		if (exec_ok(conn, schema_functions[i].sql, &err) < 0) {
-			*cause = xasprintf("schema/functions/%s.sql failed: %s", schema_functions[i].name,
-			                   err);
+			*cause = xasprintf("schema/functions/%s.sql failed: %s",
+			                   schema_functions[i].name, err);
 			free(err);
 			goto fail;
 		}
 	}
 	const char *dp[] = { digest };
-	PGresult *res = PQexecParams(conn,
-	                             "INSERT INTO schema_functions (id, digest) VALUES (1, $1) "
-	                             "ON CONFLICT (id) DO UPDATE SET digest = $1, applied_at = now()",
-	                             1, NULL, dp, NULL, NULL, 0);
+	PGresult *res =
+	        PQexecParams(conn,
+	                     "INSERT INTO schema_functions (id, digest) VALUES (1, $1) "
+	                     "ON CONFLICT (id) DO UPDATE SET digest = $1, applied_at = now()",
+	                     1, NULL, dp, NULL, NULL, 0);
 	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
 	if (!ok) {
@@ -253,8 +255,8 @@ schema_current(PGconn *conn, bool *current, char **cause)
 		char version[16];
 		snprintf(version, sizeof(version), "%d", schema_migrations[i].version);
 		const char *vp[] = { version };
-		if (query_value(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, vp, &v,
-		                cause) < 0)
+		if (query_value(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, vp,
+		                &v, cause) < 0)
 			return -1;
 		bool applied = v != NULL;
 		free(v);
@@ -284,7 +286,8 @@ wait_current(PGconn *conn, char **cause)
 		if (exec_ok(conn, "SELECT pg_advisory_lock_shared(" SCHEMA_LOCK_KEY ")", cause) < 0)
 			return -1;
 		int rc = schema_current(conn, &current, cause);
-		if (exec_ok(conn, "SELECT pg_advisory_unlock_shared(" SCHEMA_LOCK_KEY ")", &ignored) < 0)
+		if (exec_ok(conn, "SELECT pg_advisory_unlock_shared(" SCHEMA_LOCK_KEY ")",
+		            &ignored) < 0)
 			free(ignored);
 		if (rc < 0)
 			return -1;
@@ -294,9 +297,10 @@ wait_current(PGconn *conn, char **cause)
 			log_info("waiting for the schema's owner (authd) to apply this version");
 		usleep(250 * 1000);
 	}
-	*cause = xasprintf("the database's schema is not at this binary's version, and role %s, "
-	                   "which does not own it, may not apply it: start authd of the same version",
-	                   PQuser(conn));
+	*cause = xasprintf(
+	        "the database's schema is not at this binary's version, and role %s, "
+	        "which does not own it, may not apply it: start authd of the same version",
+	        PQuser(conn));
 	return -1;
 }
 

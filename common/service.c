@@ -47,4 +47,3 @@ service_metrics(struct rest_req *r)
 	headers_clear(&h);
 	evbuffer_free(buf);
 }
-

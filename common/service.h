@@ -11,10 +11,10 @@ struct pg_pool;
 
 /* The rows of GET /-/health, /-/readiness (readiness: the daemon's own check, a route handler)
  * and /-/metrics, at the head of a daemon's route table. */
-#define SERVICE_ROUTES(readiness)                                        \
-	ROUTE_OWN("GET", "/-/health", service_health, "health"),         \
-	ROUTE_OWN("GET", "/-/readiness", (readiness), "readiness"),      \
-	ROUTE_OWN("GET", "/-/metrics", service_metrics, "metrics")
+#define SERVICE_ROUTES(readiness)                                                                  \
+	ROUTE_OWN("GET", "/-/health", service_health, "health"),                                   \
+	        ROUTE_OWN("GET", "/-/readiness", (readiness), "readiness"),                        \
+	        ROUTE_OWN("GET", "/-/metrics", service_metrics, "metrics")
 
 /* GET /-/health: 200 {"status":"ok"}, the process is alive. */
 void service_health(struct rest_req *r);

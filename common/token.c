@@ -129,7 +129,8 @@ keep_private(const char *path, char **cause)
 		return 0;
 	if (chmod(path, 0600) < 0) {
 		*cause = xasprintf("%s is readable by others than its owner and cannot be made "
-		                   "private: %s", path, strerror(errno));
+		                   "private: %s",
+		                   path, strerror(errno));
 		return -1;
 	}
 	log_warn("%s was readable by others than its owner: made it 0600", path);
@@ -146,7 +147,7 @@ token_key_ensure(const char *key_dir, char **cause)
 	char *key_path = xasprintf("%s/token.key", key_dir);
 	char *pub_path = xasprintf("%s/token.pub", key_dir);
 	unsigned char seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES],
-	    sk[crypto_sign_SECRETKEYBYTES];
+	        sk[crypto_sign_SECRETKEYBYTES];
 	int rc = -1;
 	if (access(key_path, F_OK) != 0) {
 		randombytes_buf(seed, sizeof(seed));
@@ -154,12 +155,14 @@ token_key_ensure(const char *key_dir, char **cause)
 		if (write_key_file(key_path, seed, sizeof(seed), 0600, true, cause) < 0 && *cause)
 			goto out; /* EEXIST: another process made it first; use theirs */
 	}
-	if (keep_private(key_path, cause) < 0 || read_b64_file(key_path, seed, sizeof(seed), cause) < 0)
+	if (keep_private(key_path, cause) < 0 ||
+	    read_b64_file(key_path, seed, sizeof(seed), cause) < 0)
 		goto out;
 	crypto_sign_seed_keypair(pk, sk, seed);
 	unsigned char cur[crypto_sign_PUBLICKEYBYTES];
 	char *ignored = NULL;
-	if (read_b64_file(pub_path, cur, sizeof(cur), &ignored) < 0 || memcmp(cur, pk, sizeof(pk))) {
+	if (read_b64_file(pub_path, cur, sizeof(cur), &ignored) < 0 ||
+	    memcmp(cur, pk, sizeof(pk))) {
 		free(ignored);
 		if (write_key_file(pub_path, pk, sizeof(pk), 0644, false, cause) < 0)
 			goto out;
@@ -256,7 +259,9 @@ claims_to_json(const struct token_claims *c)
 		static const struct {
 			unsigned bit;
 			const char *name;
-		} names[] = { { ACT_PULL, "pull" }, { ACT_PUSH, "push" }, { ACT_DELETE, "delete" },
+		} names[] = { { ACT_PULL, "pull" },
+			      { ACT_PUSH, "push" },
+			      { ACT_DELETE, "delete" },
 			      { ACT_STAR, "*" } };
 		for (size_t j = 0; j < nitems(names); j++)
 			if (c->access[i].actions & names[j].bit)
@@ -333,7 +338,8 @@ claims_from_json(json_object *o, struct token_claims *c)
 		json_object *a = json_object_array_get_idx(access, i);
 		const char *type = js_str(a, "type"), *name = js_str(a, "name");
 		json_object *acts;
-		if (type == NULL || name == NULL || !json_object_object_get_ex(a, "actions", &acts) ||
+		if (type == NULL || name == NULL ||
+		    !json_object_object_get_ex(a, "actions", &acts) ||
 		    !json_object_is_type(acts, json_type_array))
 			return -1;
 		unsigned bits = 0;
@@ -384,12 +390,14 @@ token_verify(const char *jwt, const struct token_key *k, const char *aud, int64_
 		goto out;
 	}
 	if (slen != crypto_sign_BYTES ||
-	    crypto_sign_verify_detached(sig, (const unsigned char *)jwt, (size_t)(dot2 - jwt), k->pk) != 0) {
+	    crypto_sign_verify_detached(sig, (const unsigned char *)jwt, (size_t)(dot2 - jwt),
+	                                k->pk) != 0) {
 		*cause = xstrdup("invalid token signature");
 		goto out;
 	}
 	p = js_parse((const char *)payload, plen, &perr);
-	if (p == NULL || !json_object_is_type(p, json_type_object) || claims_from_json(p, out) < 0) {
+	if (p == NULL || !json_object_is_type(p, json_type_object) ||
+	    claims_from_json(p, out) < 0) {
 		*cause = xstrdup("malformed token claims");
 		goto out;
 	}

@@ -57,8 +57,9 @@ url_encode(const char *s, bool keep_slash)
 	size_t o = 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		             c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/');
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		             (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+		             c == '~' || (keep_slash && c == '/');
 		if (plain) {
 			out[o++] = (char)c;
 		} else {

@@ -101,9 +101,12 @@ char *
 v2_target(const struct v2_path *vp, const char *query)
 {
 	static const char *const shapes[] = {
-		[V2_BASE] = "/v2/",           [V2_CATALOG] = "/v2/_catalog",
-		[V2_BLOB] = "/blobs/",        [V2_UPLOAD] = "/blobs/uploads/",
-		[V2_MANIFEST] = "/manifests/", [V2_TAGS] = "/tags/list",
+		[V2_BASE] = "/v2/",
+		[V2_CATALOG] = "/v2/_catalog",
+		[V2_BLOB] = "/blobs/",
+		[V2_UPLOAD] = "/blobs/uploads/",
+		[V2_MANIFEST] = "/manifests/",
+		[V2_TAGS] = "/tags/list",
 		[V2_REFERRERS] = "/referrers/",
 	};
 	const char *q = query != NULL ? "?" : "", *qs = query != NULL ? query : "";

@@ -14,11 +14,12 @@
 #define WIRE_EXTERNAL_URL "X-Registry-External-Url" /* e.g. https://registry.example.com */
 
 /* gateway -> backends: who is asking (absent: anonymous) */
-#define WIRE_USER_ID "X-Registry-User-Id"           /* users.id */
+#define WIRE_USER_ID "X-Registry-User-Id" /* users.id */
 #define WIRE_USERNAME "X-Registry-Username"
-#define WIRE_ADMIN "X-Registry-Admin"               /* "1" for an instance admin */
-#define WIRE_AUTH_KIND "X-Registry-Auth-Kind"       /* password | personal_access_token | oauth | deploy_token */
-#define WIRE_SCOPES "X-Registry-Scopes"             /* token scopes, comma-separated */
+#define WIRE_ADMIN "X-Registry-Admin" /* "1" for an instance admin */
+#define WIRE_AUTH_KIND                                                                             \
+	"X-Registry-Auth-Kind" /* password | personal_access_token | oauth | deploy_token */
+#define WIRE_SCOPES "X-Registry-Scopes" /* token scopes, comma-separated */
 #define WIRE_DEPLOY_TOKEN_ID "X-Registry-Deploy-Token-Id"
 /* gateway -> backends on /v2: the actions the caller's token grants on the request's repository
  * ("pull,push,delete"; "*" on the catalog: registry:catalog:*), checked again by the owner of the

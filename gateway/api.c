@@ -47,7 +47,8 @@ forward(struct api_req *a, const struct actor *actor)
 {
 	struct http_txn *txn = a->txn;
 	if (a->row == NULL) {
-		error_gitlab(txn, a->status, a->status == 405 ? "405 Method Not Allowed" : "404 Not Found");
+		error_gitlab(txn, a->status,
+		             a->status == 405 ? "405 Method Not Allowed" : "404 Not Found");
 		return;
 	}
 	struct http_headers h;

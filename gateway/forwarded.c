@@ -70,10 +70,12 @@ parse_trusted(const char *spec, struct cidr **list, size_t *n, char **cause)
 	char *copy = xstrdup(spec);
 	char *save = NULL;
 	int rc = 0;
-	for (char *tok = strtok_r(copy, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+	for (char *tok = strtok_r(copy, ", ", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", ", &save)) {
 		struct cidr c;
 		if (cidr_parse(tok, &c) < 0) {
-			*cause = xasprintf("[gateway] trusted_proxies: \"%s\" is not an address or CIDR", tok);
+			*cause = xasprintf(
+			        "[gateway] trusted_proxies: \"%s\" is not an address or CIDR", tok);
 			rc = -1;
 			break;
 		}
@@ -100,7 +102,8 @@ gw_check_config(const struct cfg *cfg, char **cause)
 	const char *ext = cfg_str(cfg, CFG_GLOBAL_EXTERNAL_URL);
 	if (*ext != '\0' && !url_is_valid(ext)) {
 		*cause = xasprintf("[global] external_url must be http(s)://host[:port] without a "
-		                   "trailing slash, not \"%s\"", ext);
+		                   "trailing slash, not \"%s\"",
+		                   ext);
 		return -1;
 	}
 	return parse_trusted(cfg_str(cfg, CFG_GATEWAY_TRUSTED_PROXIES), NULL, NULL, cause);
@@ -113,7 +116,8 @@ gw_forwarded_init(const struct cfg *cfg)
 	free(trusted);
 	trusted = NULL;
 	ntrusted = 0;
-	if (parse_trusted(cfg_str(cfg, CFG_GATEWAY_TRUSTED_PROXIES), &trusted, &ntrusted, &cause) < 0)
+	if (parse_trusted(cfg_str(cfg, CFG_GATEWAY_TRUSTED_PROXIES), &trusted, &ntrusted, &cause) <
+	    0)
 		free(cause); /* validated at start and reload; cannot happen */
 }
 
@@ -158,7 +162,8 @@ gw_client_addr(struct http_txn *txn)
 		while (end > item && end[-1] == ' ')
 			*--end = '\0';
 		unsigned char probe[16];
-		bool is_addr = inet_pton(AF_INET, item, probe) == 1 || inet_pton(AF_INET6, item, probe) == 1;
+		bool is_addr = inet_pton(AF_INET, item, probe) == 1 ||
+		               inet_pton(AF_INET6, item, probe) == 1;
 		if (!is_addr)
 			break; /* garbage: do not trust anything further left */
 		if (!addr_trusted(item) || comma == NULL) {

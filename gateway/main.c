@@ -21,7 +21,8 @@ gateway_worker_init(struct proc_worker *w, char **cause)
 	for (int i = 0; i < GW_NBACKENDS; i++) {
 		char *path = proc_socket_path(w->cfg, gw_backend_names[i]);
 		gw.backends[i] = httpc_pool_new(w->base, path);
-		httpc_pool_set_timeout(gw.backends[i], (int)cfg_int(w->cfg, CFG_GATEWAY_BACKEND_TIMEOUT));
+		httpc_pool_set_timeout(gw.backends[i],
+		                       (int)cfg_int(w->cfg, CFG_GATEWAY_BACKEND_TIMEOUT));
 		free(path);
 	}
 	(void)cause;

@@ -23,10 +23,10 @@
 #include "wire.h"
 
 struct proxy {
-	struct http_txn *txn;     /* NULL once our answer is finished */
-	struct httpc_req *breq;   /* NULL once the backend's answer is finished */
+	struct http_txn *txn;   /* NULL once our answer is finished */
+	struct httpc_req *breq; /* NULL once the backend's answer is finished */
 	enum gw_backend backend;
-	bool started;             /* answer head sent to the client */
+	bool started; /* answer head sent to the client */
 };
 
 static void proxy_maybe_free(struct proxy *p);
@@ -224,7 +224,8 @@ backend_head(struct httpc_req *req, int status, struct http_headers *headers, vo
 	int fd = pass_fd ? httpc_take_fd(req) : -1;
 	if (pass_fd && status == 200) {
 		if (fd < 0) {
-			log_error("%s promised a descriptor and sent none", gw_backend_names[p->backend]);
+			log_error("%s promised a descriptor and sent none",
+			          gw_backend_names[p->backend]);
 			error_oci(p->txn, 500, OCI_UNKNOWN, "blob not served", NULL);
 			p->txn = NULL;
 		} else {

@@ -44,8 +44,8 @@ handle_routed(struct http_txn *txn)
 	struct http_request *req = http_txn_request(txn);
 	struct route_match m;
 	int status;
-	const struct route *row = router_match(routes_public, routes_npublic, req->method, req->path,
-	                                       &m, &status);
+	const struct route *row =
+	        router_match(routes_public, routes_npublic, req->method, req->path, &m, &status);
 	if (row != NULL)
 		route_match_clear(&m);
 	if (row != NULL && row->check == ROUTE_CHECK_NONE) {
@@ -56,7 +56,8 @@ handle_routed(struct http_txn *txn)
 		gw_api(txn, row, status);
 	} else {
 		http_txn_set_route(txn, GR_NOT_FOUND);
-		error_gitlab(txn, status, status == 405 ? "405 Method Not Allowed" : "404 Not Found");
+		error_gitlab(txn, status,
+		             status == 405 ? "405 Method Not Allowed" : "404 Not Found");
 	}
 }
 

@@ -75,9 +75,9 @@ readiness_finish(struct fanout *f)
 	json_object *checks = json_object_new_object();
 	bool ok = true;
 	for (int i = 0; i < GW_NBACKENDS; i++) {
-		const char *state = f->status[i] == 200   ? "ok"
-		                    : f->status[i] < 0 ? "unreachable"
-		                                       : "not ready";
+		const char *state = f->status[i] == 200 ? "ok"
+		                    : f->status[i] < 0  ? "unreachable"
+		                                        : "not ready";
 		ok = ok && f->status[i] == 200;
 		json_object_object_add(checks, gw_backend_names[i], json_object_new_string(state));
 	}

@@ -12,9 +12,9 @@
 #include "token.h"
 #include "util.h"
 
-#define SLOTS 1024        /* power of two */
-#define CLOCK_SKEW 60     /* as token_verify() allows */
-#define MAX_TOKEN 8192    /* longer tokens are verified but not kept */
+#define SLOTS 1024     /* power of two */
+#define CLOCK_SKEW 60  /* as token_verify() allows */
+#define MAX_TOKEN 8192 /* longer tokens are verified but not kept */
 
 struct slot {
 	char *jwt;

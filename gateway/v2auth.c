@@ -64,7 +64,8 @@ challenge(struct http_txn *txn, const char *scope, const char *error, const char
 	if (error != NULL && n > 0 && (size_t)n < sizeof(value))
 		n += snprintf(value + n, sizeof(value) - (size_t)n, ",error=\"%s\"", error);
 	if (description != NULL && n > 0 && (size_t)n < sizeof(value))
-		snprintf(value + n, sizeof(value) - (size_t)n, ",error_description=\"%s\"", description);
+		snprintf(value + n, sizeof(value) - (size_t)n, ",error_description=\"%s\"",
+		         description);
 	struct http_headers h;
 	headers_init(&h);
 	headers_add(&h, "WWW-Authenticate", value);
@@ -80,7 +81,9 @@ static char *
 scope_text(const char *name, unsigned needed, const char *from)
 {
 	/* Clients ask for push and pull together when pushing; so do we when we challenge. */
-	const char *acts = needed & ACT_DELETE ? "delete" : needed & ACT_PUSH ? "push,pull" : "pull";
+	const char *acts = needed & ACT_DELETE ? "delete"
+	                   : needed & ACT_PUSH ? "push,pull"
+	                                       : "pull";
 	if (from != NULL && strcmp(from, name) != 0)
 		return xasprintf("repository:%s:%s repository:%s:pull", name, acts, from);
 	return xasprintf("repository:%s:%s", name, acts);
@@ -221,8 +224,8 @@ gw_v2(struct http_txn *txn)
 	char *path = xstrndup(target, plen);
 	struct route_match m;
 	int status;
-	const struct route *row = router_match(routes_public, routes_npublic, req->method, path, &m,
-	                                       &status);
+	const struct route *row =
+	        router_match(routes_public, routes_npublic, req->method, path, &m, &status);
 	free(path);
 	if (row == NULL) {
 		http_txn_set_route(txn, GR_NOT_FOUND);

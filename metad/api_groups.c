@@ -65,7 +65,8 @@ PG_STMT(q_group_update, "SELECT * FROM group_update($1, $2, $3, $4, $5, $6, $7, 
 PG_STMT(q_group_delete, "SELECT group_delete($1, $2, $3, $4) AS status");
 PG_STMT(q_group_transfer, "SELECT * FROM group_transfer($1, $2, $3, $4, $5)");
 
-/* ---- reading ----------------------------------------------------------------------------------- */
+/* ---- reading -----------------------------------------------------------------------------------
+ */
 
 /* Answers with the group just read (status in r->num), or 404. */
 static void
@@ -142,7 +143,8 @@ groups_list(struct rest_req *r)
 	rest_exec(r, &q_groups, groups_listed, r);
 }
 
-/* ---- writing ----------------------------------------------------------------------------------- */
+/* ---- writing -----------------------------------------------------------------------------------
+ */
 
 /* GitLab's "Failed to save group {:key=>["text"]}" (the model's errors, printed by Ruby). */
 static void
@@ -204,8 +206,8 @@ groups_create(struct rest_req *r)
 	const char *name = rest_str(r, "name"), *path = rest_str(r, "path"), *vis, *why;
 	if (name == NULL || path == NULL) {
 		rest_fail_param(r, name == NULL && path == NULL ? "name is missing, path is missing"
-		                 : name == NULL               ? "name is missing"
-		                                              : "path is missing");
+		                   : name == NULL               ? "name is missing"
+		                                                : "path is missing");
 		return;
 	}
 	int64_t parent = 0;
@@ -325,7 +327,8 @@ groups_transfer(struct rest_req *r)
 	rest_exec(r, &q_group_transfer, group_transferred, r);
 }
 
-/* ---- subgroups --------------------------------------------------------------------------------- */
+/* ---- subgroups ---------------------------------------------------------------------------------
+ */
 
 /* Lists the groups below :id. */
 static void

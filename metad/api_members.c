@@ -180,9 +180,10 @@ member_fields(struct rest_req *r, bool want_user, int64_t *user, int *level, con
 	if (has_level < 0)
 		return -1;
 	if (!has_user || !has_level) {
-		rest_fail_param(r, !has_user && !has_level ? "user_id is missing, access_level is missing"
-		                 : !has_user            ? "user_id is missing"
-		                                        : "access_level is missing");
+		rest_fail_param(r, !has_user && !has_level
+		                           ? "user_id is missing, access_level is missing"
+		                   : !has_user ? "user_id is missing"
+		                               : "access_level is missing");
 		return -1;
 	}
 	*has_expires = rest_date(r, "expires_at", expires);
@@ -213,9 +214,11 @@ member_write(struct rest_req *r, bool add)
 	rest_arg_i64(r, user);
 	rest_arg_i64(r, level);
 	if (!add)
-		rest_arg_bool(r, has_expires == 1); /* an update changes the expiry only when given */
+		rest_arg_bool(r,
+		              has_expires == 1); /* an update changes the expiry only when given */
 	rest_arg(r, expires);
-	rest_exec(r, add ? &q_member_add : &q_member_update, add ? member_added : member_updated, r);
+	rest_exec(r, add ? &q_member_add : &q_member_update, add ? member_added : member_updated,
+	          r);
 }
 
 /* POST /(projects|groups)/:id/members */

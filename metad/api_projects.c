@@ -29,60 +29,60 @@ PG_STMT(q_project_get,
  * user_project_levels, joined once). $3 scopes it: 'all', a group ($4/$5, with
  * its subgroups when $6), or a user's personal namespace ($4/$5 the user's id or username).
  * SCOPE is the filter on p.namespace_id: none for 'all', so that scoped lists use the index. */
-#define PROJECTS_SQL(SCOPE)                                                                        \
-	"WITH src AS (SELECT CASE $3::text"                                                        \
-	"               WHEN 'group' THEN group_ref($4, $5)"                                       \
-	"               WHEN 'user' THEN (SELECT n.id FROM users u"                                \
-	"                   JOIN namespaces n ON n.owner_id = u.id AND n.kind = 'user'"            \
-	"                  WHERE CASE WHEN $4::bigint IS NOT NULL THEN u.id = $4::bigint"          \
-	"                             ELSE lower(u.username) = lower($5::text) END)"               \
-	"             END AS ns),"                                                                 \
-	" ctx AS (SELECT CASE $3::text WHEN 'all' THEN true"                                       \
-	"                  WHEN 'group' THEN coalesce(group_visible($1, $2, src.ns), false)"       \
-	"                  ELSE src.ns IS NOT NULL END AS ok,"                                     \
-	"                CASE WHEN $6::boolean AND $3::text = 'group'"                             \
-	"                     THEN ARRAY(SELECT d.id FROM namespaces d"                            \
-	"                                 WHERE d.traversal_ids @> ARRAY[src.ns])"                 \
-	"                     ELSE ARRAY[src.ns] END AS nss FROM src),"                            \
-	" lv AS (SELECT * FROM user_project_levels($1)),"                                          \
-	" items AS ("                                                                              \
-	"  SELECT p.id, p.created_at AS created_ts, p.updated_at AS updated_ts,"                   \
-	"         p.last_activity_at AS activity_ts, lower(p.name) AS sort_name,"                  \
-	"         lower(p.path) AS sort_path"                                                      \
-	"    FROM ctx, projects p LEFT JOIN lv ON lv.project_id = p.id"                            \
-	"   WHERE ctx.ok " SCOPE                                                                    \
-	"     AND project_visible_by($1, $2, p.visibility, lv.access_level)"                        \
-	"     AND (NOT $7::boolean OR lv.access_level IS NOT NULL)"                                \
-	"     AND (NOT $8::boolean OR lv.access_level >= 50)"                                      \
-	"     AND ($9::text IS NULL OR p.name ILIKE like_pattern($9)"                              \
-	"          OR p.path ILIKE like_pattern($9) OR p.description ILIKE like_pattern($9)"       \
-	"          OR ($10::boolean AND p.full_path ILIKE like_pattern($9)))"                      \
-	"     AND ($11::text IS NULL OR p.visibility = $11::text)"                                 \
-	"     AND ($12::integer IS NULL OR coalesce(lv.access_level, 0) >= $12::integer)"          \
-	"     AND ($13::bigint IS NULL OR p.id > $13::bigint)"                                     \
-	"     AND ($14::bigint IS NULL OR p.id < $14::bigint)),"                                   \
-	" page AS ("                                                                               \
-	"  SELECT id, row_number() OVER (ORDER BY"                                                 \
-	"       CASE WHEN $15::text = 'name' AND $16::text = 'asc' THEN sort_name END ASC,"        \
-	"       CASE WHEN $15::text = 'name' AND $16::text = 'desc' THEN sort_name END DESC,"      \
-	"       CASE WHEN $15::text = 'path' AND $16::text = 'asc' THEN sort_path END ASC,"        \
-	"       CASE WHEN $15::text = 'path' AND $16::text = 'desc' THEN sort_path END DESC,"      \
-	"       CASE WHEN $15::text = 'created_at' AND $16::text = 'asc' THEN created_ts END ASC," \
+#define PROJECTS_SQL(SCOPE)                                                                          \
+	"WITH src AS (SELECT CASE $3::text"                                                          \
+	"               WHEN 'group' THEN group_ref($4, $5)"                                         \
+	"               WHEN 'user' THEN (SELECT n.id FROM users u"                                  \
+	"                   JOIN namespaces n ON n.owner_id = u.id AND n.kind = 'user'"              \
+	"                  WHERE CASE WHEN $4::bigint IS NOT NULL THEN u.id = $4::bigint"            \
+	"                             ELSE lower(u.username) = lower($5::text) END)"                 \
+	"             END AS ns),"                                                                   \
+	" ctx AS (SELECT CASE $3::text WHEN 'all' THEN true"                                         \
+	"                  WHEN 'group' THEN coalesce(group_visible($1, $2, src.ns), false)"         \
+	"                  ELSE src.ns IS NOT NULL END AS ok,"                                       \
+	"                CASE WHEN $6::boolean AND $3::text = 'group'"                               \
+	"                     THEN ARRAY(SELECT d.id FROM namespaces d"                              \
+	"                                 WHERE d.traversal_ids @> ARRAY[src.ns])"                   \
+	"                     ELSE ARRAY[src.ns] END AS nss FROM src),"                              \
+	" lv AS (SELECT * FROM user_project_levels($1)),"                                            \
+	" items AS ("                                                                                \
+	"  SELECT p.id, p.created_at AS created_ts, p.updated_at AS updated_ts,"                     \
+	"         p.last_activity_at AS activity_ts, lower(p.name) AS sort_name,"                    \
+	"         lower(p.path) AS sort_path"                                                        \
+	"    FROM ctx, projects p LEFT JOIN lv ON lv.project_id = p.id"                              \
+	"   WHERE ctx.ok " SCOPE                                                                     \
+	"     AND project_visible_by($1, $2, p.visibility, lv.access_level)"                         \
+	"     AND (NOT $7::boolean OR lv.access_level IS NOT NULL)"                                  \
+	"     AND (NOT $8::boolean OR lv.access_level >= 50)"                                        \
+	"     AND ($9::text IS NULL OR p.name ILIKE like_pattern($9)"                                \
+	"          OR p.path ILIKE like_pattern($9) OR p.description ILIKE like_pattern($9)"         \
+	"          OR ($10::boolean AND p.full_path ILIKE like_pattern($9)))"                        \
+	"     AND ($11::text IS NULL OR p.visibility = $11::text)"                                   \
+	"     AND ($12::integer IS NULL OR coalesce(lv.access_level, 0) >= $12::integer)"            \
+	"     AND ($13::bigint IS NULL OR p.id > $13::bigint)"                                       \
+	"     AND ($14::bigint IS NULL OR p.id < $14::bigint)),"                                     \
+	" page AS ("                                                                                 \
+	"  SELECT id, row_number() OVER (ORDER BY"                                                   \
+	"       CASE WHEN $15::text = 'name' AND $16::text = 'asc' THEN sort_name END ASC,"          \
+	"       CASE WHEN $15::text = 'name' AND $16::text = 'desc' THEN sort_name END DESC,"        \
+	"       CASE WHEN $15::text = 'path' AND $16::text = 'asc' THEN sort_path END ASC,"          \
+	"       CASE WHEN $15::text = 'path' AND $16::text = 'desc' THEN sort_path END DESC,"        \
+	"       CASE WHEN $15::text = 'created_at' AND $16::text = 'asc' THEN created_ts END ASC,"   \
 	"       CASE WHEN $15::text = 'created_at' AND $16::text = 'desc' THEN created_ts END DESC," \
-	"       CASE WHEN $15::text = 'updated_at' AND $16::text = 'asc' THEN updated_ts END ASC," \
+	"       CASE WHEN $15::text = 'updated_at' AND $16::text = 'asc' THEN updated_ts END ASC,"   \
 	"       CASE WHEN $15::text = 'updated_at' AND $16::text = 'desc' THEN updated_ts END DESC," \
-	"       CASE WHEN $15::text = 'last_activity_at' AND $16::text = 'asc'"                    \
-	"            THEN activity_ts END ASC,"                                                    \
-	"       CASE WHEN $15::text = 'last_activity_at' AND $16::text = 'desc'"                   \
-	"            THEN activity_ts END DESC,"                                                   \
-	"       CASE WHEN $16::text = 'asc' THEN id END ASC,"                                      \
-	"       CASE WHEN $16::text = 'desc' THEN id END DESC) AS rn"                              \
-	"    FROM items ORDER BY rn LIMIT $17 OFFSET $18)"                                         \
-	" SELECT ctx.ok, (SELECT count(*) FROM items) AS total, i.*"                               \
-	"   FROM ctx LEFT JOIN LATERAL ("                                                          \
-	"     SELECT " TN_PROJECT_COLS ", page.rn FROM page"                                       \
-	"       JOIN projects p ON p.id = page.id"                                                 \
-	"       JOIN namespaces n ON n.id = p.namespace_id LEFT JOIN users o ON o.id = n.owner_id" \
+	"       CASE WHEN $15::text = 'last_activity_at' AND $16::text = 'asc'"                      \
+	"            THEN activity_ts END ASC,"                                                      \
+	"       CASE WHEN $15::text = 'last_activity_at' AND $16::text = 'desc'"                     \
+	"            THEN activity_ts END DESC,"                                                     \
+	"       CASE WHEN $16::text = 'asc' THEN id END ASC,"                                        \
+	"       CASE WHEN $16::text = 'desc' THEN id END DESC) AS rn"                                \
+	"    FROM items ORDER BY rn LIMIT $17 OFFSET $18)"                                           \
+	" SELECT ctx.ok, (SELECT count(*) FROM items) AS total, i.*"                                 \
+	"   FROM ctx LEFT JOIN LATERAL ("                                                            \
+	"     SELECT " TN_PROJECT_COLS ", page.rn FROM page"                                         \
+	"       JOIN projects p ON p.id = page.id"                                                   \
+	"       JOIN namespaces n ON n.id = p.namespace_id LEFT JOIN users o ON o.id = n.owner_id"   \
 	"    ) i ON true ORDER BY i.rn"
 
 PG_STMT(q_projects, PROJECTS_SQL(""));
@@ -98,7 +98,8 @@ PG_STMT(q_project_to_group,
         " g.id AS group_id FROM (SELECT group_ref($5, $6) AS id) g"
         " LEFT JOIN LATERAL project_transfer($1, $2, $3, $4, g.id, NULL) t ON g.id IS NOT NULL");
 
-/* ---- reading ----------------------------------------------------------------------------------- */
+/* ---- reading -----------------------------------------------------------------------------------
+ */
 
 /* Answers with the project just read (status in r->num, shape in r->mode), or 404. */
 static void
@@ -106,7 +107,8 @@ project_read(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
 	if (rest_found(r, res, "Project"))
-		rest_reply(r, (int)r->num, tn_project_json(r, res, 0, (enum tn_project_shape)r->mode));
+		rest_reply(r, (int)r->num,
+		           tn_project_json(r, res, 0, (enum tn_project_shape)r->mode));
 }
 
 void
@@ -167,11 +169,11 @@ projects_list(struct rest_req *r)
 	int64_t after = 0, before = 0;
 	int has_after, has_before;
 	r->what = r->mode == LIST_GROUP ? "Group" : r->mode == LIST_USER ? "User" : "Project";
-	if (rest_page(r) < 0 ||
-	    rest_order(r, orders, "created_at", "desc", &order_by, &sort) < 0 ||
+	if (rest_page(r) < 0 || rest_order(r, orders, "created_at", "desc", &order_by, &sort) < 0 ||
 	    rest_bool(r, "include_subgroups", &subgroups) < 0 ||
 	    rest_bool(r, "membership", &membership) < 0 || rest_bool(r, "owned", &owned) < 0 ||
-	    rest_bool(r, "simple", &simple) < 0 || rest_bool(r, "search_namespaces", &search_ns) < 0 ||
+	    rest_bool(r, "simple", &simple) < 0 ||
+	    rest_bool(r, "search_namespaces", &search_ns) < 0 ||
 	    rest_enum(r, "visibility", visibilities, &vis) < 0 ||
 	    rest_access_level(r, "min_access_level", &min) < 0 ||
 	    (has_after = rest_int(r, "id_after", &after)) < 0 ||
@@ -199,7 +201,8 @@ projects_list(struct rest_req *r)
 	rest_exec(r, r->mode == LIST_ALL ? &q_projects : &q_projects_scoped, projects_listed, r);
 }
 
-/* ---- writing ----------------------------------------------------------------------------------- */
+/* ---- writing -----------------------------------------------------------------------------------
+ */
 
 /* GitLab's path from a name: lowercase, anything but letters, digits and '_' becomes '-'. */
 static char *
@@ -279,10 +282,11 @@ project_created(PGresult *res, void *arg)
 		rg_policy_save(r, pg_get_int(res, 0, "project_id"), 201, tn_project_reply);
 	} else if (s == STATUS_limit_reached) {
 		/* GitLab's message is a list; a limit of 0 is no personal project at all */
-		char *text = strcmp(detail, "0") == 0
-		                     ? xstrdup("Personal project creation is not allowed. Please contact "
-		                               "your administrator with questions")
-		                     : status_text(s, detail);
+		char *text =
+		        strcmp(detail, "0") == 0
+		                ? xstrdup("Personal project creation is not allowed. Please contact "
+		                          "your administrator with questions")
+		                : status_text(s, detail);
 		json_object *list = json_object_new_array();
 		json_object_array_add(list, json_object_new_string(text));
 		free(text);
@@ -313,7 +317,8 @@ project_fields(struct rest_req *r, bool create)
 	if (rest_enum(r, "visibility", visibilities, &vis) < 0 || registry_level(r, &registry) < 0)
 		return -1;
 	if (create && n == NULL && p == NULL) {
-		rest_fail_param(r, "name, path are missing, at least one parameter must be provided");
+		rest_fail_param(r,
+		                "name, path are missing, at least one parameter must be provided");
 		return -1;
 	}
 	if (n != NULL && !tn_valid_project_name(n, &why)) {
@@ -428,9 +433,10 @@ projects_update(struct rest_req *r)
 	for (size_t i = 0; i < nitems(fields); i++)
 		any = any || rest_has(r, fields[i]);
 	if (!any) {
-		rest_fail_param(r, "name, path, description, visibility, container_registry_access_level, "
-		                 "container_registry_enabled, container_expiration_policy_attributes are "
-		                 "missing, at least one parameter must be provided");
+		rest_fail_param(
+		        r, "name, path, description, visibility, container_registry_access_level, "
+		           "container_registry_enabled, container_expiration_policy_attributes are "
+		           "missing, at least one parameter must be provided");
 		return;
 	}
 	rest_arg_actor(r);
@@ -461,7 +467,8 @@ project_transferred(PGresult *res, void *arg)
 			tn_project_reply(r, pg_get_int(res, 0, "project_id"), 200);
 	} else if (s == STATUS_transfer_refused || s == STATUS_namespace_has_project) {
 		/* the transfers a project cannot make, as GitLab words them */
-		rest_status_framed(r, res, s, "Failed to transfer project {:new_namespace=>[\"%s\"]}");
+		rest_status_framed(r, res, s,
+		                   "Failed to transfer project {:new_namespace=>[\"%s\"]}");
 	} else {
 		rest_status_answer(r, res, s);
 	}
@@ -503,7 +510,8 @@ projects_transfer_to_group(struct rest_req *r)
 	rest_exec(r, &q_project_to_group, project_transferred, r);
 }
 
-/* ---- the lists of a group and of a user -------------------------------------------------------- */
+/* ---- the lists of a group and of a user --------------------------------------------------------
+ */
 
 /* GET /groups/:id/projects */
 void

@@ -20,7 +20,8 @@
 PG_STMT(q_access,
         "SELECT project_id, can_read, can_admin FROM registry_api_access($1, $2, $3, $4)");
 
-/* ---- the request -------------------------------------------------------------------------------- */
+/* ---- the request --------------------------------------------------------------------------------
+ */
 
 /* Frees what a call holds (the call itself goes with its request). */
 static void
@@ -83,7 +84,8 @@ rg_repository_id(struct rg_call *c)
 	return true;
 }
 
-/* ---- entities ----------------------------------------------------------------------------------- */
+/* ---- entities -----------------------------------------------------------------------------------
+ */
 
 char *
 rg_location(struct rest_req *r, const char *path, const char *tag)
@@ -139,12 +141,14 @@ rg_repository_json(struct rest_req *r, const PGresult *res, int row, bool can_ad
 		json_object *names = js_parse(tags, strlen(tags), &cause);
 		free(cause);
 		json_object *arr = json_object_new_array();
-		size_t n = json_object_is_type(names, json_type_array) ? json_object_array_length(names)
-		                                                       : 0;
+		size_t n = json_object_is_type(names, json_type_array)
+		                   ? json_object_array_length(names)
+		                   : 0;
 		for (size_t i = 0; i < n; i++)
 			json_object_array_add(
 			        arr, rg_tag_json(r, path,
-			                         json_object_get_string(json_object_array_get_idx(names, i))));
+			                         json_object_get_string(
+			                                 json_object_array_get_idx(names, i))));
 		json_object_put(names);
 		json_object_object_add(o, "tags", arr);
 	}

@@ -35,8 +35,8 @@ struct rg_call {
 
 /* Columns of a repository row (r: repositories) that rg_repository_json reads. */
 #define RG_REPO_COLS                                                                               \
-	"r.id, r.name, r.project_id, r.status, r.path, "                                               \
-	"gl_time(r.created_at) AS created_at, "                                                        \
+	"r.id, r.name, r.project_id, r.status, r.path, "                                           \
+	"gl_time(r.created_at) AS created_at, "                                                    \
 	"gl_time(r.cleanup_policy_started_at) AS cleanup_policy_started_at"
 
 /* api_registry.c: the request's project and rights, and entities. */

@@ -133,7 +133,8 @@ attrs_valid(struct rest_req *r, json_object *attrs)
 			if (val != NULL && s == NULL)
 				param_error = xasprintf(ATTRS "[cadence] is invalid");
 			else if (!one_of(s, cadences))
-				field = "cadence", text = s ? "is not included in the list" : "can't be blank";
+				field = "cadence",
+				text = s ? "is not included in the list" : "can't be blank";
 			else
 				json_object_object_add(out, "cadence", json_object_new_string(s));
 		} else if (strcmp(key, "keep_n") == 0) {
@@ -148,7 +149,8 @@ attrs_valid(struct rest_req *r, json_object *attrs)
 				for (size_t i = 0; i < nitems(keep_ns); i++)
 					ok = ok || keep_ns[i] == n;
 				if (ok)
-					json_object_object_add(out, "keep_n", json_object_new_int64(n));
+					json_object_object_add(out, "keep_n",
+					                       json_object_new_int64(n));
 				else
 					field = "keep_n", text = "is not included in the list";
 			}
@@ -161,12 +163,14 @@ attrs_valid(struct rest_req *r, json_object *attrs)
 			else if (!one_of(s, older_thans))
 				field = "older_than", text = "is not included in the list";
 			else
-				json_object_object_add(out, "older_than", json_object_new_string(s));
-		} else if (strcmp(key, "name_regex") == 0 || strcmp(key, "name_regex_delete") == 0 ||
+				json_object_object_add(out, "older_than",
+				                       json_object_new_string(s));
+		} else if (strcmp(key, "name_regex") == 0 ||
+		           strcmp(key, "name_regex_delete") == 0 ||
 		           strcmp(key, "name_regex_keep") == 0) {
 			/* name_regex_delete is what newer clients send for name_regex */
 			const char *column = strcmp(key, "name_regex_keep") == 0 ? "name_regex_keep"
-			                                                          : "name_regex";
+			                                                         : "name_regex";
 			const char *s = val == NULL ? NULL : json_object_get_string(val);
 			if (val != NULL && !json_object_is_type(val, json_type_string)) {
 				param_error = xasprintf(ATTRS "[%s] is invalid", key);

@@ -16,18 +16,18 @@
 
 /* What a repository row may carry besides RG_REPO_COLS, each only when asked for ($n true). */
 #define TAGS_COUNT_COL(n)                                                                          \
-	"CASE WHEN " n "::boolean THEN (SELECT count(*) FROM tags t WHERE t.repository_id = r.id)"    \
+	"CASE WHEN " n "::boolean THEN (SELECT count(*) FROM tags t WHERE t.repository_id = r.id)" \
 	" END AS tags_count"
 #define TAGS_COL(n)                                                                                \
-	"CASE WHEN " n "::boolean THEN (SELECT coalesce(json_agg(t.name ORDER BY t.name), '[]')"      \
+	"CASE WHEN " n "::boolean THEN (SELECT coalesce(json_agg(t.name ORDER BY t.name), '[]')"   \
 	"   FROM tags t WHERE t.repository_id = r.id) END AS tags"
 /* Deduplicated: every blob the repository's manifests reference once, plus the manifests. */
-#define SIZE_COL(n)                                                                                \
-	"CASE WHEN " n "::boolean THEN"                                                               \
-	" (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.digest IN ("                           \
-	"    SELECT mb.blob_digest FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id"  \
-	"     WHERE m.repository_id = r.id))"                                                          \
-	" + (SELECT coalesce(sum(octet_length(m.payload)), 0) FROM manifests m"                        \
+#define SIZE_COL(n)                                                                                  \
+	"CASE WHEN " n "::boolean THEN"                                                              \
+	" (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.digest IN ("                         \
+	"    SELECT mb.blob_digest FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id" \
+	"     WHERE m.repository_id = r.id))"                                                        \
+	" + (SELECT coalesce(sum(octet_length(m.payload)), 0) FROM manifests m"                      \
 	"     WHERE m.repository_id = r.id) END AS size"
 
 /* $1 project, $2 name filter, $3 limit, $4 offset, $5 tags_count, $6 tags. */
@@ -37,10 +37,10 @@ PG_STMT(q_project_repos,
         "                  AND ($2::text IS NULL OR r.name ILIKE like_pattern($2))),"
         " page AS (SELECT id FROM items ORDER BY name, id LIMIT $3 OFFSET $4)"
         " SELECT (SELECT count(*) FROM items) AS total, x.* FROM (SELECT 1) one"
-        " LEFT JOIN LATERAL (SELECT " RG_REPO_COLS ", " TAGS_COUNT_COL("$5") ", " TAGS_COL("$6")
-        ", NULL::bigint AS size"
-        "   FROM page JOIN repositories r ON r.id = page.id"
-        " ) x ON true ORDER BY x.name, x.id");
+        " LEFT JOIN LATERAL (SELECT " RG_REPO_COLS ", " TAGS_COUNT_COL("$5") ", " TAGS_COL(
+                "$6") ", NULL::bigint AS size"
+                      "   FROM page JOIN repositories r ON r.id = page.id"
+                      " ) x ON true ORDER BY x.name, x.id");
 
 /* $1 user, $2 admin, $3/$4 the group (id or path), $5 limit, $6 offset. The caller's pull
  * rights as sets (registry_pull_scope), joined once: no check per repository. */
@@ -64,14 +64,15 @@ PG_STMT(q_group_repos,
 
 /* $1 user, $2 admin, $3 repository, $4 tags_count, $5 tags, $6 size. */
 PG_STMT(q_repo,
-        "SELECT a.project_id AS visible_project, a.can_read, a.can_admin, " RG_REPO_COLS ", "
-        TAGS_COUNT_COL("$4") ", " TAGS_COL("$5") ", " SIZE_COL("$6")
-        " FROM repositories r,"
-        " LATERAL registry_api_access($1, $2, r.project_id, NULL) a WHERE r.id = $3");
+        "SELECT a.project_id AS visible_project, a.can_read, a.can_admin, " RG_REPO_COLS
+        ", " TAGS_COUNT_COL("$4") ", " TAGS_COL("$5") ", " SIZE_COL(
+                "$6") " FROM repositories r,"
+                      " LATERAL registry_api_access($1, $2, r.project_id, NULL) a WHERE r.id = $3");
 
 PG_STMT(q_repo_delete, "SELECT registry_repository_delete($1, $2, $3, $4) AS status");
 
-/* ---- lists -------------------------------------------------------------------------------------- */
+/* ---- lists --------------------------------------------------------------------------------------
+ */
 
 /* Answers a page of repositories (offset pagination headers); group lists carry can_admin per
  * row, a project's list the caller's right on the project. */
@@ -82,10 +83,12 @@ repos_page(struct rg_call *c, PGresult *res, bool per_row_admin)
 	for (int i = 0; i < pg_rows(res); i++)
 		if (pg_get(res, i, "id") != NULL)
 			json_object_array_add(
-			        arr, rg_repository_json(c->r, res, i,
-			                                per_row_admin ? pg_get_bool(res, i, "can_admin")
-			                                              : c->can_admin));
-	gl_page_respond(c->r->txn, &c->r->page, pg_rows(res) ? pg_get_int(res, 0, "total") : 0, arr);
+			        arr,
+			        rg_repository_json(c->r, res, i,
+			                           per_row_admin ? pg_get_bool(res, i, "can_admin")
+			                                         : c->can_admin));
+	gl_page_respond(c->r->txn, &c->r->page, pg_rows(res) ? pg_get_int(res, 0, "total") : 0,
+	                arr);
 }
 
 /* The project's list is in. */
@@ -155,7 +158,8 @@ rg_repos_group(struct rest_req *r)
 	rest_exec(c->r, &q_group_repos, group_listed, c);
 }
 
-/* ---- one repository ----------------------------------------------------------------------------- */
+/* ---- one repository -----------------------------------------------------------------------------
+ */
 
 /* GET /registry/repositories/:id answered: 404 for what the caller cannot see, 403 when it may
  * see the project but not read its images. */
@@ -199,7 +203,8 @@ rg_repo_get(struct rest_req *r)
 	rest_exec(c->r, &q_repo, repo_read, c);
 }
 
-/* ---- deletion ----------------------------------------------------------------------------------- */
+/* ---- deletion -----------------------------------------------------------------------------------
+ */
 
 /* Scheduled (202, as GitLab answers), or refused. */
 static void

@@ -22,33 +22,33 @@
 /* $1 project, $2 repository, $3 after this name (keyset), $4 limit, $5 offset, $6 count them.
  * One statement per direction, so that both walk the (repository_id, name) index. */
 #define TAGS_SQL(CMP, DIR)                                                                         \
-	"SELECT r.path,"                                                                              \
-	" CASE WHEN $6::boolean THEN (SELECT count(*) FROM tags WHERE repository_id = r.id) END"     \
-	"   AS total, t.name"                                                                         \
-	" FROM repositories r"                                                                        \
-	" LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"                        \
-	"   AND ($3::text IS NULL OR name " CMP " $3::text COLLATE \"C\")"                            \
-	"   ORDER BY name COLLATE \"C\" " DIR " LIMIT $4 OFFSET $5) t ON true"                        \
+	"SELECT r.path,"                                                                           \
+	" CASE WHEN $6::boolean THEN (SELECT count(*) FROM tags WHERE repository_id = r.id) END"   \
+	"   AS total, t.name"                                                                      \
+	" FROM repositories r"                                                                     \
+	" LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"                     \
+	"   AND ($3::text IS NULL OR name " CMP " $3::text COLLATE \"C\")"                         \
+	"   ORDER BY name COLLATE \"C\" " DIR " LIMIT $4 OFFSET $5) t ON true"                     \
 	" WHERE r.id = $2 AND r.project_id = $1 ORDER BY t.name COLLATE \"C\" " DIR
 PG_STMT(q_tags_asc, TAGS_SQL(">", "ASC"));
 PG_STMT(q_tags_desc, TAGS_SQL("<", "DESC"));
 
 /* $1 project, $2 repository, $3 tag (NULL for a name that cannot be a tag). */
-PG_STMT(q_tag,
-        "SELECT r.path, t.name, m.digest, m.config_digest, m.total_size,"
-        " to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"')"
-        "   AS created_at"
-        " FROM repositories r"
-        " LEFT JOIN tags t ON t.repository_id = r.id AND t.name = $3"
-        " LEFT JOIN manifests m ON m.id = t.manifest_id"
-        " WHERE r.id = $2 AND r.project_id = $1");
+PG_STMT(q_tag, "SELECT r.path, t.name, m.digest, m.config_digest, m.total_size,"
+               " to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"')"
+               "   AS created_at"
+               " FROM repositories r"
+               " LEFT JOIN tags t ON t.repository_id = r.id AND t.name = $3"
+               " LEFT JOIN manifests m ON m.id = t.manifest_id"
+               " WHERE r.id = $2 AND r.project_id = $1");
 
 PG_STMT(q_tag_delete, "SELECT registry_tag_delete($1, $2, $3, $4, $5) AS status");
 PG_STMT(q_cleanup, "SELECT registry_cleanup_request($1, $2, $3, $4, $5::jsonb) AS status");
 
 enum { PAGE_OFFSET, PAGE_KEYSET };
 
-/* ---- list --------------------------------------------------------------------------------------- */
+/* ---- list ---------------------------------------------------------------------------------------
+ */
 
 /* Link: <this URL with last=<name>>; rel="next" (keyset pagination). */
 static char *
@@ -129,7 +129,8 @@ tags_list(struct rg_call *c)
 	    rest_enum(r, "sort", sorts, &sort) < 0 || rest_page(r) < 0) {
 		return;
 	}
-	r->mode = pagination != NULL && strcmp(pagination, "keyset") == 0 ? PAGE_KEYSET : PAGE_OFFSET;
+	r->mode =
+	        pagination != NULL && strcmp(pagination, "keyset") == 0 ? PAGE_KEYSET : PAGE_OFFSET;
 	bool desc = sort != NULL && strcmp(sort, "desc") == 0;
 	const char *last = r->mode == PAGE_KEYSET ? rest_str(r, "last") : NULL;
 	rest_arg_i64(r, c->project_id);
@@ -153,7 +154,8 @@ rg_tags_list(struct rest_req *r)
 	rg_begin(r, false, tags_list);
 }
 
-/* ---- one tag ------------------------------------------------------------------------------------ */
+/* ---- one tag ------------------------------------------------------------------------------------
+ */
 
 /* The :tag_name of the request: the path's last segment, decoded as the router decodes it. */
 static char *
@@ -251,7 +253,8 @@ rg_tag_delete(struct rest_req *r)
 	rg_begin(r, true, tag_delete);
 }
 
-/* ---- bulk deletion ------------------------------------------------------------------------------ */
+/* ---- bulk deletion ------------------------------------------------------------------------------
+ */
 
 /* A regexp parameter: absent (1, *out NULL), valid (1), or 400 "<key> is an invalid regexp:
  * ..." (-1, answered). */
@@ -306,14 +309,16 @@ tags_bulk_delete(struct rg_call *c)
 	if (!rg_repository_id(c))
 		return;
 	if (!rest_has(r, "name_regex") && !rest_has(r, "name_regex_delete")) {
-		rest_fail_param(r, "name_regex, name_regex_delete are missing, at least one parameter "
-		                 "must be provided");
+		rest_fail_param(r,
+		                "name_regex, name_regex_delete are missing, at least one parameter "
+		                "must be provided");
 		return;
 	}
 	const char *del, *old, *keep;
 	int64_t keep_n = -1;
 	int has_keep_n;
-	if (regex_param(r, "name_regex_delete", &del) < 0 || regex_param(r, "name_regex", &old) < 0 ||
+	if (regex_param(r, "name_regex_delete", &del) < 0 ||
+	    regex_param(r, "name_regex", &old) < 0 ||
 	    regex_param(r, "name_regex_keep", &keep) < 0 ||
 	    (has_keep_n = rest_int(r, "keep_n", &keep_n)) < 0) {
 		return;
@@ -324,14 +329,15 @@ tags_bulk_delete(struct rg_call *c)
 	}
 	int64_t older_than = -1;
 	const char *older = rest_str(r, "older_than");
-	if (rest_has(r, "older_than") && (older == NULL || (*older != '\0' &&
-	                                                  (older_than = cleanup_duration(older)) < 0))) {
+	if (rest_has(r, "older_than") &&
+	    (older == NULL || (*older != '\0' && (older_than = cleanup_duration(older)) < 0))) {
 		rest_fail_param(r, "older_than is invalid");
 		return;
 	}
 	/* GitLab prefers name_regex_delete when both are given */
 	json_object *params = json_object_new_object();
-	json_object_object_add(params, "name_regex_delete", json_object_new_string(del ? del : old));
+	json_object_object_add(params, "name_regex_delete",
+	                       json_object_new_string(del ? del : old));
 	json_object_object_add(params, "name_regex_keep", js_new_str_or_null(keep));
 	json_object_object_add(params, "keep_n", has_keep_n ? json_object_new_int64(keep_n) : NULL);
 	json_object_object_add(params, "older_than",

@@ -2,7 +2,8 @@
  * Sharing with groups (GitLab's doc/api/projects.md "Share project with group", doc/api/groups.md
  * "Share groups with groups"): POST and DELETE /projects/:id/share and /groups/:id/share, and a
  * project's groups (GET /projects/:id/groups: its ancestors, and with with_shared the groups it
- * is shared with). Who may share, and what a share grants, is SQL (schema/functions/sharing.sql and rights.sql).
+ * is shared with). Who may share, and what a share grants, is SQL (schema/functions/sharing.sql and
+ * rights.sql).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,8 @@ PG_STMT(q_project_groups,
         "     SELECT * FROM kept ORDER BY id DESC LIMIT $10 OFFSET $11) i ON true"
         "  ORDER BY i.id DESC");
 
-/* ---- parameters -------------------------------------------------------------------------------- */
+/* ---- parameters --------------------------------------------------------------------------------
+ */
 
 /* Reads group_id and group_access (both required; the role at most max_level) and expires_at
  * into the SQL arguments; -1 when the request was answered (400, Grape's wording). */
@@ -60,15 +62,17 @@ share_params(struct rest_req *r, int max_level)
 	const char *g = rest_str(r, "group_id"), *l = rest_str(r, "group_access");
 	bool has_group = g != NULL && *g != '\0', has_level = l != NULL && *l != '\0';
 	if (!has_group || !has_level) {
-		rest_fail_param(r, !has_group && !has_level ? "group_id is missing, group_access is missing"
-		                 : !has_group             ? "group_id is missing"
-		                                          : "group_access is missing");
+		rest_fail_param(r, !has_group && !has_level
+		                           ? "group_id is missing, group_access is missing"
+		                   : !has_group ? "group_id is missing"
+		                                : "group_access is missing");
 		return -1;
 	}
 	int64_t group = 0;
 	int level = 0;
 	const char *expires;
-	if (rest_int(r, "group_id", &group) < 0 || rest_access_level(r, "group_access", &level) < 0 ||
+	if (rest_int(r, "group_id", &group) < 0 ||
+	    rest_access_level(r, "group_access", &level) < 0 ||
 	    rest_date(r, "expires_at", &expires) < 0)
 		return -1;
 	if (level > max_level) {
@@ -94,7 +98,8 @@ unshare_param(struct rest_req *r)
 	return 0;
 }
 
-/* ---- projects ---------------------------------------------------------------------------------- */
+/* ---- projects ----------------------------------------------------------------------------------
+ */
 
 /* Maps project_share()'s status onto GitLab's answer: the link (Entities::ProjectGroupLink). */
 static void
@@ -109,9 +114,10 @@ project_shared(PGresult *res, void *arg)
 			                              { "group_access", "group_access" } };
 		json_object *o = json_object_new_object();
 		for (size_t i = 0; i < nitems(ids); i++)
-			json_object_object_add(o, ids[i][0],
-			                       json_object_new_int64(pg_get_int(res, 0, ids[i][1])));
-		json_object_object_add(o, "expires_at", js_new_str_or_null(pg_get(res, 0, "expires_at")));
+			json_object_object_add(
+			        o, ids[i][0], json_object_new_int64(pg_get_int(res, 0, ids[i][1])));
+		json_object_object_add(o, "expires_at",
+		                       js_new_str_or_null(pg_get(res, 0, "expires_at")));
 		rest_reply(r, 201, o);
 	} else {
 		rest_status_answer(r, res, s);
@@ -208,7 +214,8 @@ shares_project_groups(struct rest_req *r)
 	rest_exec(r, &q_project_groups, project_groups_listed, r);
 }
 
-/* ---- groups ------------------------------------------------------------------------------------ */
+/* ---- groups ------------------------------------------------------------------------------------
+ */
 
 /* Maps group_share()'s status onto GitLab's answer: the shared group (Entities::GroupDetail). */
 static void

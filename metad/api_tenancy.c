@@ -246,11 +246,10 @@ tn_member_json(struct rest_req *r, const PGresult *res, int row)
 	add_int_col(o, "access_level", res, row, "access_level");
 	add_col(o, "created_at", res, row, "created_at");
 	if (pg_get(res, row, "by_id") != NULL)
-		json_object_object_add(o, "created_by",
-		                       tn_user_basic(r, pg_get(res, row, "by_id"),
-		                                     pg_get(res, row, "by_username"),
-		                                     pg_get(res, row, "by_name"),
-		                                     pg_get(res, row, "by_state")));
+		json_object_object_add(
+		        o, "created_by",
+		        tn_user_basic(r, pg_get(res, row, "by_id"), pg_get(res, row, "by_username"),
+		                      pg_get(res, row, "by_name"), pg_get(res, row, "by_state")));
 	add_col(o, "expires_at", res, row, "expires_at");
 	add_str(o, "membership_state", "active");
 	return o;
@@ -279,7 +278,8 @@ tn_project_json(struct rest_req *r, const PGresult *res, int row, enum tn_projec
 	add_int_col(o, "id", res, row, "id");
 	add_col(o, "description", res, row, "description");
 	add_col(o, "name", res, row, "name");
-	char *nwn = xasprintf("%s / %s", pg_get(res, row, "ns_full_name"), pg_get(res, row, "name"));
+	char *nwn =
+	        xasprintf("%s / %s", pg_get(res, row, "ns_full_name"), pg_get(res, row, "name"));
 	add_str(o, "name_with_namespace", nwn);
 	free(nwn);
 	add_col(o, "path", res, row, "path");
@@ -335,8 +335,9 @@ tn_project_json(struct rest_req *r, const PGresult *res, int row, enum tn_projec
 		                                     pg_get(res, row, "owner_name"),
 		                                     pg_get(res, row, "owner_state")));
 	const char *crl = pg_get(res, row, "container_registry_access_level");
-	json_object_object_add(o, "container_registry_enabled",
-	                       json_object_new_boolean(crl != NULL && strcmp(crl, "disabled") != 0));
+	json_object_object_add(
+	        o, "container_registry_enabled",
+	        json_object_new_boolean(crl != NULL && strcmp(crl, "disabled") != 0));
 	add_str(o, "container_registry_access_level", crl);
 	/* the cleanup policy: api_registry_policy.c */
 	json_object_object_add(o, "container_expiration_policy", rg_policy_json(res, row));

@@ -31,13 +31,11 @@ PG_STMT(q_blob_get,
         "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.blob_digest"
         " WHERE rb.repository_id = registry_repository_id($1) AND rb.blob_digest = $2");
 PG_STMT(q_blob_link, "SELECT repository_id, status FROM registry_link_blob($1, $2, $3::bigint)");
-PG_STMT(q_blob_unlink,
-        "DELETE FROM repository_blobs"
-        " WHERE repository_id = registry_repository_id($1) AND blob_digest = $2"
-        " RETURNING blob_digest");
-PG_STMT(q_mount,
-        "SELECT size, status FROM registry_mount_blob($1, $2, $3, $4::boolean, $5::bigint,"
-        " $6::boolean, $7::bigint)");
+PG_STMT(q_blob_unlink, "DELETE FROM repository_blobs"
+                       " WHERE repository_id = registry_repository_id($1) AND blob_digest = $2"
+                       " RETURNING blob_digest");
+PG_STMT(q_mount, "SELECT size, status FROM registry_mount_blob($1, $2, $3, $4::boolean, $5::bigint,"
+                 " $6::boolean, $7::bigint)");
 PG_STMT(q_push_check, "SELECT repository_id, status FROM registry_push_repository($1, false)");
 
 /* What an internal request is about, kept with it. */
@@ -264,9 +262,10 @@ mount_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	char uid[32], dtid[32];
 	snprintf(uid, sizeof(uid), "%lld", (long long)a->user_id);
 	snprintf(dtid, sizeof(dtid), "%lld", (long long)a->deploy_token_id);
-	const char *params[] = { b->repository, b->digest, from,
-		                 (a->from_actions & ACT_PULL) ? "true" : "false",
-		                 uid, a->admin ? "true" : "false", dtid };
+	const char *params[] = { b->repository, b->digest,
+		                 from,          (a->from_actions & ACT_PULL) ? "true" : "false",
+		                 uid,           a->admin ? "true" : "false",
+		                 dtid };
 	pg_exec(md.db, &q_mount, 7, params, mount_done, b);
 	json_object_put(o);
 }

@@ -54,7 +54,8 @@ static const struct route_table blobd_tables[] = {
 	{ internal_blob_routes, &internal_blob_nroutes },
 };
 
-/* The answer to blobd's user asking for anything but an internal endpoint, in the path's dialect. */
+/* The answer to blobd's user asking for anything but an internal endpoint, in the path's dialect.
+ */
 static void
 refuse_peer(struct http_txn *txn)
 {

@@ -86,9 +86,8 @@ manifest_accepts(const char *accept, const char *media_type)
 }
 
 /* Sets *cause and returns -1; a helper for the many refusals below. */
-static int
-fail(char **cause, enum manifest_error *err, enum manifest_error kind, const char *fmt, ...)
-	PRINTF_LIKE(4, 5);
+static int fail(char **cause, enum manifest_error *err, enum manifest_error kind, const char *fmt,
+                ...) PRINTF_LIKE(4, 5);
 
 static int
 fail(char **cause, enum manifest_error *err, enum manifest_error kind, const char *fmt, ...)
@@ -116,10 +115,10 @@ desc_parse(json_object *o, const char *what, struct manifest_desc *d, enum manif
 	if (digest == NULL)
 		return fail(cause, err, MERR_INVALID, "%s has no digest", what);
 	if (!digest_valid(digest))
-		return fail(cause, err, MERR_DIGEST_INVALID, "%s has an invalid or unsupported digest %.80s",
-		            what, digest);
-	if (!json_object_object_get_ex(o, "size", &size) || !json_object_is_type(size, json_type_int) ||
-	    json_object_get_int64(size) < 0)
+		return fail(cause, err, MERR_DIGEST_INVALID,
+		            "%s has an invalid or unsupported digest %.80s", what, digest);
+	if (!json_object_object_get_ex(o, "size", &size) ||
+	    !json_object_is_type(size, json_type_int) || json_object_get_int64(size) < 0)
 		return fail(cause, err, MERR_INVALID, "%s has no valid size", what);
 	d->media_type = xstrdup(mt);
 	d->digest = xstrdup(digest);
@@ -150,8 +149,7 @@ is_foreign(json_object *layer, const char *media_type)
 
 /* The OCI-only members shared by manifests and indexes: artifactType, subject, annotations. */
 static int
-parse_oci_extras(json_object *root, struct manifest_info *m, enum manifest_error *err,
-                 char **cause)
+parse_oci_extras(json_object *root, struct manifest_info *m, enum manifest_error *err, char **cause)
 {
 	json_object *v;
 	if (json_object_object_get_ex(root, "artifactType", &v) && v != NULL) {
@@ -171,9 +169,11 @@ parse_oci_extras(json_object *root, struct manifest_info *m, enum manifest_error
 	if (json_object_object_get_ex(root, "annotations", &v) && v != NULL) {
 		if (!json_object_is_type(v, json_type_object))
 			return fail(cause, err, MERR_INVALID, "annotations must be an object");
-		json_object_object_foreach(v, key, val) {
+		json_object_object_foreach(v, key, val)
+		{
 			if (!json_object_is_type(val, json_type_string))
-				return fail(cause, err, MERR_INVALID, "annotation %.80s is not a string", key);
+				return fail(cause, err, MERR_INVALID,
+				            "annotation %.80s is not a string", key);
 		}
 		m->annotations = xstrdup(js_text(v));
 	}
@@ -187,7 +187,8 @@ parse_image(json_object *root, bool oci, struct manifest_info *m, enum manifest_
 {
 	json_object *config, *layers;
 	if (!json_object_object_get_ex(root, "config", &config))
-		return fail(cause, err, MERR_INVALID, "an image manifest needs a config descriptor");
+		return fail(cause, err, MERR_INVALID,
+		            "an image manifest needs a config descriptor");
 	if (!json_object_object_get_ex(root, "layers", &layers) ||
 	    !json_object_is_type(layers, json_type_array))
 		return fail(cause, err, MERR_INVALID, "an image manifest needs a layers array");
@@ -269,11 +270,12 @@ known_type(const char *mt)
 static bool
 schema1_type(const char *mt)
 {
-	return mt != NULL && (strcmp(mt, MT_DOCKER_V1) == 0 || strcmp(mt, MT_DOCKER_V1_SIGNED) == 0);
+	return mt != NULL &&
+	       (strcmp(mt, MT_DOCKER_V1) == 0 || strcmp(mt, MT_DOCKER_V1_SIGNED) == 0);
 }
 
-#define SCHEMA1_REFUSED                                                                           \
-	"Docker image manifest v2 schema 1 is not supported: push a schema 2 or OCI manifest "       \
+#define SCHEMA1_REFUSED                                                                            \
+	"Docker image manifest v2 schema 1 is not supported: push a schema 2 or OCI manifest "     \
 	"(current Docker, Podman, Buildah and Skopeo do so)"
 
 /* Works out which media type the manifest is, from its body and the request's Content-Type. */
@@ -282,7 +284,8 @@ decide_type(json_object *root, const char *ct, struct manifest_info *m, enum man
             char **cause)
 {
 	json_object *v;
-	if (!json_object_object_get_ex(root, "schemaVersion", &v) || !json_object_is_type(v, json_type_int))
+	if (!json_object_object_get_ex(root, "schemaVersion", &v) ||
+	    !json_object_is_type(v, json_type_int))
 		return fail(cause, err, MERR_INVALID, "schemaVersion is missing");
 	int64_t version = json_object_get_int64(v);
 	if (version == 1 || schema1_type(ct))
@@ -302,20 +305,22 @@ decide_type(json_object *root, const char *ct, struct manifest_info *m, enum man
 	if (!generic_type(ct)) {
 		type = known_type(ct);
 		if (type == NULL)
-			return fail(cause, err, MERR_INVALID, "manifest media type %.100s is not supported",
-			            ct);
-		if (body_mt != NULL && strcmp(body_mt, type) != 0)
 			return fail(cause, err, MERR_INVALID,
-			            "mediaType %.100s in the manifest does not match Content-Type %.100s",
-			            body_mt, ct);
-		if (body_mt == NULL && (strcmp(type, MT_DOCKER_MANIFEST) == 0 ||
-		                        strcmp(type, MT_DOCKER_LIST) == 0))
-			return fail(cause, err, MERR_INVALID, "a Docker manifest must carry its mediaType");
+			            "manifest media type %.100s is not supported", ct);
+		if (body_mt != NULL && strcmp(body_mt, type) != 0)
+			return fail(
+			        cause, err, MERR_INVALID,
+			        "mediaType %.100s in the manifest does not match Content-Type %.100s",
+			        body_mt, ct);
+		if (body_mt == NULL &&
+		    (strcmp(type, MT_DOCKER_MANIFEST) == 0 || strcmp(type, MT_DOCKER_LIST) == 0))
+			return fail(cause, err, MERR_INVALID,
+			            "a Docker manifest must carry its mediaType");
 	} else if (body_mt != NULL) {
 		type = known_type(body_mt);
 		if (type == NULL)
-			return fail(cause, err, MERR_INVALID, "manifest media type %.100s is not supported",
-			            body_mt);
+			return fail(cause, err, MERR_INVALID,
+			            "manifest media type %.100s is not supported", body_mt);
 	} else if (json_object_object_get_ex(root, "manifests", NULL)) {
 		type = MT_OCI_INDEX;
 	} else if (json_object_object_get_ex(root, "config", NULL)) {
@@ -325,8 +330,8 @@ decide_type(json_object *root, const char *ct, struct manifest_info *m, enum man
 	}
 	m->media_type = type;
 	m->kind = strcmp(type, MT_OCI_INDEX) == 0 || strcmp(type, MT_DOCKER_LIST) == 0
-	              ? MANIFEST_INDEX
-	              : MANIFEST_IMAGE;
+	                  ? MANIFEST_INDEX
+	                  : MANIFEST_IMAGE;
 	return 0;
 }
 
@@ -380,9 +385,11 @@ manifest_list_default(const char *payload, size_t len)
 			json_object *d = json_object_array_get_idx(manifests, i), *platform;
 			if (!json_object_object_get_ex(d, "platform", &platform))
 				continue;
-			const char *os = js_str(platform, "os"), *arch = js_str(platform, "architecture");
+			const char *os = js_str(platform, "os"),
+			           *arch = js_str(platform, "architecture");
 			const char *digest = js_str(d, "digest");
-			if (os && arch && digest && strcmp(os, "linux") == 0 && strcmp(arch, "amd64") == 0)
+			if (os && arch && digest && strcmp(os, "linux") == 0 &&
+			    strcmp(arch, "amd64") == 0)
 				found = xstrdup(digest);
 		}
 	}

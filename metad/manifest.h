@@ -35,8 +35,8 @@ struct manifest_info {
 	char *artifact_type;     /* artifactType, or NULL */
 	char *config_media_type; /* image manifests */
 	char *config_digest;
-	char *subject;           /* subject digest, or NULL */
-	char *annotations;       /* the annotations object as JSON text, or NULL */
+	char *subject;     /* subject digest, or NULL */
+	char *annotations; /* the annotations object as JSON text, or NULL */
 	/* Blobs that must be in the repository: config then layers (not foreign layers). */
 	struct manifest_desc *blobs;
 	size_t nblobs;

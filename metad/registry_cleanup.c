@@ -61,7 +61,8 @@ cleanup_regex_compile(const char *pattern, char **why)
 	uint32_t backrefs = 0;
 	pcre2_pattern_info(re, PCRE2_INFO_BACKREFMAX, &backrefs);
 	if (backrefs > 0) {
-		/* RE2, which GitLab validates with, has none; they are also what makes matching slow */
+		/* RE2, which GitLab validates with, has none; they are also what makes matching
+		 * slow */
 		pcre2_code_free(re);
 		*why = xstrdup("backreferences are not supported");
 		return NULL;
@@ -89,14 +90,38 @@ unit_seconds(const char *unit, size_t len)
 		const char *name;
 		int64_t seconds;
 	} units[] = {
-		{ "s", 1 },          { "sec", 1 },         { "secs", 1 },        { "second", 1 },
-		{ "seconds", 1 },    { "m", 60 },          { "min", 60 },        { "mins", 60 },
-		{ "minute", 60 },    { "minutes", 60 },    { "h", 3600 },        { "hr", 3600 },
-		{ "hrs", 3600 },     { "hour", 3600 },     { "hours", 3600 },    { "d", 86400 },
-		{ "day", 86400 },    { "days", 86400 },    { "w", 604800 },      { "wk", 604800 },
-		{ "wks", 604800 },   { "week", 604800 },   { "weeks", 604800 },  { "mo", 2592000 },
-		{ "mon", 2592000 },  { "mos", 2592000 },   { "month", 2592000 }, { "months", 2592000 },
-		{ "y", 31536000 },   { "yr", 31536000 },   { "yrs", 31536000 },  { "year", 31536000 },
+		{ "s", 1 },
+		{ "sec", 1 },
+		{ "secs", 1 },
+		{ "second", 1 },
+		{ "seconds", 1 },
+		{ "m", 60 },
+		{ "min", 60 },
+		{ "mins", 60 },
+		{ "minute", 60 },
+		{ "minutes", 60 },
+		{ "h", 3600 },
+		{ "hr", 3600 },
+		{ "hrs", 3600 },
+		{ "hour", 3600 },
+		{ "hours", 3600 },
+		{ "d", 86400 },
+		{ "day", 86400 },
+		{ "days", 86400 },
+		{ "w", 604800 },
+		{ "wk", 604800 },
+		{ "wks", 604800 },
+		{ "week", 604800 },
+		{ "weeks", 604800 },
+		{ "mo", 2592000 },
+		{ "mon", 2592000 },
+		{ "mos", 2592000 },
+		{ "month", 2592000 },
+		{ "months", 2592000 },
+		{ "y", 31536000 },
+		{ "yr", 31536000 },
+		{ "yrs", 31536000 },
+		{ "year", 31536000 },
 		{ "years", 31536000 },
 	};
 	for (size_t i = 0; i < nitems(units); i++)
@@ -108,7 +133,8 @@ unit_seconds(const char *unit, size_t len)
 int64_t
 cleanup_duration(const char *text)
 {
-	/* a century is more than any registry keeps a tag; it also keeps the sum from overflowing */
+	/* a century is more than any registry keeps a tag; it also keeps the sum from overflowing
+	 */
 	const int64_t max = 100LL * 31536000;
 	const char *p = text;
 	int64_t total = 0;
@@ -139,8 +165,7 @@ cleanup_duration(const char *text)
 }
 
 size_t
-cleanup_select(const struct cleanup_rules *rules, struct cleanup_tag *tags, size_t n,
-               size_t *kept)
+cleanup_select(const struct cleanup_rules *rules, struct cleanup_tag *tags, size_t n, size_t *kept)
 {
 	size_t doomed = 0;
 	for (size_t i = 0; i < n; i++) {

@@ -79,7 +79,7 @@ static struct {
 	int64_t older_than; /* seconds, -1: none */
 	char *cursor_at;
 	int64_t cursor_id;
-	bool more;          /* the page was full: there may be another */
+	bool more; /* the page was full: there may be another */
 	size_t kept, seen;
 	int64_t *ids;
 	int64_t *mids;
@@ -186,7 +186,8 @@ job_finish(void)
 	pg_exec(md.db, &q_finish, 2, params, finished, NULL);
 }
 
-/* ---- deleting a repository ---------------------------------------------------------------------- */
+/* ---- deleting a repository ----------------------------------------------------------------------
+ */
 
 static void delete_step(void);
 
@@ -226,7 +227,8 @@ delete_step(void)
 	pg_exec(md.db, &q_delete_step, 4, params, delete_stepped, NULL);
 }
 
-/* ---- deleting tags in bulk ---------------------------------------------------------------------- */
+/* ---- deleting tags in bulk ----------------------------------------------------------------------
+ */
 
 static void delete_batch(void);
 
@@ -382,7 +384,8 @@ cleanup_start(void)
 	char *cause = NULL, *why = NULL;
 	json_object *params = js_parse(rj.params, strlen(rj.params), &cause);
 	if (params == NULL || rules_of(params, &why) < 0) {
-		/* validated when asked for: only a changed rule could get here; retrying cannot help */
+		/* validated when asked for: only a changed rule could get here; retrying cannot
+		 * help */
 		log_error("registry job %lld: bad parameters (%s); dropped", (long long)rj.job,
 		          cause ? cause : why);
 		free(cause);
@@ -395,7 +398,8 @@ cleanup_start(void)
 	list_page();
 }
 
-/* ---- claiming ----------------------------------------------------------------------------------- */
+/* ---- claiming -----------------------------------------------------------------------------------
+ */
 
 /* A job, or nothing to do until the next tick. */
 static void

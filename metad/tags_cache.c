@@ -13,8 +13,8 @@
 #include "registry.h"
 #include "util.h"
 
-#define SLOTS 64                /* power of two */
-#define MAX_BODY (64 * 1024)    /* larger answers are not kept: at most 4 MiB per worker */
+#define SLOTS 64             /* power of two */
+#define MAX_BODY (64 * 1024) /* larger answers are not kept: at most 4 MiB per worker */
 
 struct slot {
 	char *key;

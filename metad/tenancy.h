@@ -39,14 +39,14 @@ size_t tn_chars(const char *s);
 /* Columns the entity builders read. A project row joins its namespace n and the namespace's owner
  * o; the caller's direct project role (pm_level), group role (gm_level) and the shares the caller
  * may see need $1 and $2, the caller. A group detail row adds TN_GROUP_DETAIL_COLS. */
-#define TN_GROUP_COLS                                                                              \
-	"n.id, n.name, n.path, n.full_path, n.full_name, n.parent_id, n.visibility, n.description, "   \
+#define TN_GROUP_COLS                                                                                \
+	"n.id, n.name, n.path, n.full_path, n.full_name, n.parent_id, n.visibility, n.description, " \
 	"gl_time(n.created_at) AS created_at"
 #define TN_GROUP_DETAIL_COLS                                                                       \
-	TN_GROUP_COLS ", group_shared_with_groups_json($1::bigint, $2::boolean, n.id)"                \
+	TN_GROUP_COLS ", group_shared_with_groups_json($1::bigint, $2::boolean, n.id)"             \
 	              " AS shared_with_groups"
 #define TN_NAMESPACE_COLS "n.id, n.name, n.path, n.kind, n.full_path, n.parent_id"
-#define TN_PROJECT_COLS                                                                            \
+#define TN_PROJECT_COLS                                                                                \
 	"p.id, p.name, p.path, p.full_path, p.description, p.visibility, "                             \
 	"p.container_registry_access_level, p.creator_id, gl_time(p.created_at) AS created_at, "       \
 	"gl_time(p.updated_at) AS updated_at, gl_time(p.last_activity_at) AS last_activity_at, "       \
@@ -64,8 +64,8 @@ size_t tn_chars(const char *s);
 #define TN_PROJECT_FROM                                                                            \
 	"projects p JOIN namespaces n ON n.id = p.namespace_id LEFT JOIN users o ON o.id = n.owner_id"
 #define TN_MEMBER_COLS                                                                             \
-	"u.id, u.username, u.name, u.state, m.access_level, "                                          \
-	"to_char(m.expires_at, 'YYYY-MM-DD') AS expires_at, gl_time(m.created_at) AS created_at, "     \
+	"u.id, u.username, u.name, u.state, m.access_level, "                                      \
+	"to_char(m.expires_at, 'YYYY-MM-DD') AS expires_at, gl_time(m.created_at) AS created_at, " \
 	"c.id AS by_id, c.username AS by_username, c.name AS by_name, c.state AS by_state"
 
 /* Entities, from rows with the columns above. */

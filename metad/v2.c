@@ -77,4 +77,3 @@ v2_digest_array(const char *const *digests, size_t n)
 	evbuffer_free(b);
 	return s;
 }
-

@@ -44,8 +44,8 @@ catalog_done(PGresult *res, void *arg)
 	v2_headers_init(&h);
 	if (rows > r->num && last != NULL) {
 		char *enc = url_encode(last, false);
-		char *link = xasprintf("</v2/_catalog?n=%lld&last=%s>; rel=\"next\"", (long long)r->num,
-		                       enc);
+		char *link = xasprintf("</v2/_catalog?n=%lld&last=%s>; rel=\"next\"",
+		                       (long long)r->num, enc);
 		headers_add(&h, "Link", link);
 		free(link);
 		free(enc);

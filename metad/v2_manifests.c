@@ -21,9 +21,8 @@
 #include "rest_db.h"
 #include "util.h"
 
-PG_STMT(q_by_digest,
-        "SELECT m.digest, m.media_type, m.payload FROM manifests m"
-        " WHERE m.repository_id = registry_repository_id($1) AND m.digest = $2");
+PG_STMT(q_by_digest, "SELECT m.digest, m.media_type, m.payload FROM manifests m"
+                     " WHERE m.repository_id = registry_repository_id($1) AND m.digest = $2");
 PG_STMT(q_by_tag,
         "SELECT m.digest, m.media_type, m.payload FROM tags t JOIN manifests m ON m.id = t.manifest_id"
         " WHERE t.repository_id = registry_repository_id($1) AND t.name = $2");
@@ -64,7 +63,8 @@ etag_matches(struct http_txn *txn, const char *digest)
 		const char *v = h->hd_list[i].value;
 		size_t len = strlen(v), dlen = strlen(digest);
 		if (strcmp(v, digest) == 0 ||
-		    (len == dlen + 2 && v[0] == '"' && v[len - 1] == '"' && strncmp(v + 1, digest, dlen) == 0))
+		    (len == dlen + 2 && v[0] == '"' && v[len - 1] == '"' &&
+		     strncmp(v + 1, digest, dlen) == 0))
 			return true;
 	}
 	return false;
@@ -133,7 +133,8 @@ get_done(PGresult *res, void *arg)
 	bool by_tag = !digest_valid(get_ref(r));
 	if (strcmp(mt, MT_OCI_MANIFEST) == 0 && !request_accepts(txn, MT_OCI_MANIFEST)) {
 		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN,
-		         "OCI manifest found, but accept header does not support OCI manifests", NULL);
+		         "OCI manifest found, but accept header does not support OCI manifests",
+		         NULL);
 		return;
 	}
 	if (strcmp(mt, MT_OCI_INDEX) == 0 && !request_accepts(txn, MT_OCI_INDEX)) {
@@ -142,8 +143,8 @@ get_done(PGresult *res, void *arg)
 		return;
 	}
 	size_t len = 0;
-	unsigned char *payload =
-	    PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, PQfnumber(res, "payload")), &len);
+	unsigned char *payload = PQunescapeBytea(
+	        (const unsigned char *)PQgetvalue(res, 0, PQfnumber(res, "payload")), &len);
 	if (payload == NULL) {
 		log_error("manifest %s: cannot decode its payload", digest);
 		rest_db_error(r, res);
@@ -154,9 +155,10 @@ get_done(PGresult *res, void *arg)
 		char *child = manifest_list_default((const char *)payload, len);
 		PQfreemem(payload);
 		if (child == NULL) {
-			v2_error(txn, 404, OCI_MANIFEST_UNKNOWN, NULL,
-			         "the manifest list has no linux/amd64 image for a client that does not "
-			         "accept manifest lists");
+			v2_error(
+			        txn, 404, OCI_MANIFEST_UNKNOWN, NULL,
+			        "the manifest list has no linux/amd64 image for a client that does not "
+			        "accept manifest lists");
 			return;
 		}
 		get_by_digest(r, child);
@@ -220,7 +222,8 @@ put_done(PGresult *res, void *arg)
 		free(loc);
 	} else if (s == STATUS_size_mismatch) {
 		const char *detail = pg_get(res, 0, "detail");
-		char *msg = xasprintf("the size of %s in the manifest is not the size of the blob", detail);
+		char *msg = xasprintf("the size of %s in the manifest is not the size of the blob",
+		                      detail);
 		v2_error(txn, 400, OCI_MANIFEST_INVALID, msg, detail);
 		free(msg);
 	} else {
@@ -289,7 +292,8 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	struct put *p = rest_state_new(r, sizeof(*p), put_clear);
 	digest_buffer(algo, payload, len, p->digest);
 	if (by_digest && strcmp(p->digest, ref) != 0) {
-		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, "the manifest's digest is not the one in the URL");
+		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL,
+		         "the manifest's digest is not the one in the URL");
 		manifest_info_clear(&mi);
 		return;
 	}
@@ -297,8 +301,18 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	char *blobs, *sizes, *children;
 	reference_arrays(&mi, &blobs, &sizes, &children);
 	const char *params[13] = {
-		name, p->digest, mi.media_type, mi.artifact_type, mi.config_digest,
-		mi.config_media_type, mi.subject, mi.annotations, payload, blobs, sizes, children,
+		name,
+		p->digest,
+		mi.media_type,
+		mi.artifact_type,
+		mi.config_digest,
+		mi.config_media_type,
+		mi.subject,
+		mi.annotations,
+		payload,
+		blobs,
+		sizes,
+		children,
 		by_digest ? NULL : ref,
 	};
 	int lengths[13] = { 0 };
@@ -339,7 +353,8 @@ delete_done(PGresult *res, void *arg)
 	} else if (pg_rows(res) == 0) {
 		v2_error(r->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, ref);
 	} else {
-		log_info("deleted %s %s from %s", digest_valid(ref) ? "manifest" : "tag", ref, name);
+		log_info("deleted %s %s from %s", digest_valid(ref) ? "manifest" : "tag", ref,
+		         name);
 		struct http_headers h;
 		v2_headers_init(&h);
 		http_txn_respond(r->txn, 202, &h, NULL, 0);

@@ -39,10 +39,14 @@ referrers_done(PGresult *res, void *arg)
 	json_object *list = json_object_new_array();
 	for (int i = 0; i < pg_rows(res); i++) {
 		json_object *d = json_object_new_object();
-		json_object_object_add(d, "mediaType", json_object_new_string(pg_get(res, i, "media_type")));
-		json_object_object_add(d, "digest", json_object_new_string(pg_get(res, i, "digest")));
-		json_object_object_add(d, "size", json_object_new_int64(pg_get_int(res, i, "size")));
-		const char *at = pg_get(res, i, "artifact_type"), *ann = pg_get(res, i, "annotations");
+		json_object_object_add(d, "mediaType",
+		                       json_object_new_string(pg_get(res, i, "media_type")));
+		json_object_object_add(d, "digest",
+		                       json_object_new_string(pg_get(res, i, "digest")));
+		json_object_object_add(d, "size",
+		                       json_object_new_int64(pg_get_int(res, i, "size")));
+		const char *at = pg_get(res, i, "artifact_type"),
+		           *ann = pg_get(res, i, "annotations");
 		if (at != NULL)
 			json_object_object_add(d, "artifactType", json_object_new_string(at));
 		if (ann != NULL) {

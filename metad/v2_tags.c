@@ -26,21 +26,20 @@
  * version and the names come from the same snapshot. The repository is materialised: inlined,
  * the resolving function would run once per tag listed.
  */
-PG_STMT(q_tags,
-        "WITH r AS MATERIALIZED (SELECT id, tags_version FROM repositories"
-        "   WHERE id = registry_repository_id($1))"
-        " SELECT r.id, r.tags_version, t.name FROM r"
-        " LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"
-        "   AND (r.id, r.tags_version) IS DISTINCT FROM ($4::bigint, $5::bigint)"
-        "   AND ($2::text IS NULL OR name > $2::text COLLATE \"C\")"
-        "   ORDER BY name COLLATE \"C\" LIMIT $3::bigint) t ON true");
+PG_STMT(q_tags, "WITH r AS MATERIALIZED (SELECT id, tags_version FROM repositories"
+                "   WHERE id = registry_repository_id($1))"
+                " SELECT r.id, r.tags_version, t.name FROM r"
+                " LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"
+                "   AND (r.id, r.tags_version) IS DISTINCT FROM ($4::bigint, $5::bigint)"
+                "   AND ($2::text IS NULL OR name > $2::text COLLATE \"C\")"
+                "   ORDER BY name COLLATE \"C\" LIMIT $3::bigint) t ON true");
 
 struct tags_call {
 	struct rest_req *r;
 	long long n; /* -1: all */
 	char *last;
-	bool kept;              /* a kept answer was found... */
-	struct tags_page page;  /* ...this one; or the answer being built */
+	bool kept;             /* a kept answer was found... */
+	struct tags_page page; /* ...this one; or the answer being built */
 };
 
 /* Frees what a call holds (the call goes with its request). */
@@ -67,7 +66,8 @@ tags_build(struct tags_call *t, PGresult *res)
 		shown++;
 	}
 	if (t->n >= 0 && rows > t->n && shown > 0) {
-		const char *last = json_object_get_string(json_object_array_get_idx(tags, (size_t)shown - 1));
+		const char *last =
+		        json_object_get_string(json_object_array_get_idx(tags, (size_t)shown - 1));
 		char *enc = url_encode(last, false);
 		t->page.link = xasprintf("</v2/%s/tags/list?n=%lld&last=%s>; rel=\"next\"", name,
 		                         t->n, enc);

@@ -72,8 +72,8 @@ static void
 scopes_and_actions(void **state)
 {
 	bool bad = false;
-	assert_int_equal(scopes_parse("api read_api,read_user", &bad), SCOPE_API | SCOPE_READ_API |
-	                                                                  SCOPE_READ_USER);
+	assert_int_equal(scopes_parse("api read_api,read_user", &bad),
+	                 SCOPE_API | SCOPE_READ_API | SCOPE_READ_USER);
 	assert_false(bad);
 	assert_int_equal(scopes_parse("api,bogus", &bad), SCOPE_API);
 	assert_true(bad);

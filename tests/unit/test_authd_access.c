@@ -52,7 +52,8 @@ test_parse_port_in_name(void **state)
 	(void)state;
 	struct access_list l = { 0 };
 	access_parse(&l, "repository:localhost:5000/foo/bar:pull,push");
-	assert_int_equal(actions_of(&l, "repository", "localhost:5000/foo/bar"), ACT_PULL | ACT_PUSH);
+	assert_int_equal(actions_of(&l, "repository", "localhost:5000/foo/bar"),
+	                 ACT_PULL | ACT_PUSH);
 	access_list_clear(&l);
 }
 
@@ -95,8 +96,9 @@ test_credential_actions(void **state)
 	/* a personal access token by its scopes */
 	assert_int_equal(access_credential_actions(AUTH_PERSONAL_ACCESS_TOKEN, SCOPE_READ_REGISTRY),
 	                 ACT_PULL);
-	assert_int_equal(access_credential_actions(AUTH_PERSONAL_ACCESS_TOKEN, SCOPE_WRITE_REGISTRY),
-	                 ACT_PUSH);
+	assert_int_equal(
+	        access_credential_actions(AUTH_PERSONAL_ACCESS_TOKEN, SCOPE_WRITE_REGISTRY),
+	        ACT_PUSH);
 	assert_int_equal(access_credential_actions(AUTH_PERSONAL_ACCESS_TOKEN,
 	                                           SCOPE_READ_REGISTRY | SCOPE_WRITE_REGISTRY),
 	                 ACT_PULL | ACT_PUSH);

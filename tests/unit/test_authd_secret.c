@@ -22,7 +22,7 @@ test_pat_format(void **state)
 	assert_int_equal(strlen(lookup), 12);
 	assert_memory_equal(token + 6, lookup, 12);
 	static const char base62[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	for (const char *p = token + 6; *p; p++)
 		assert_non_null(strchr(base62, *p));
 	assert_int_equal(secret_parse(token, ALL_KINDS, parsed), SECRET_PAT);
@@ -65,8 +65,12 @@ test_malformed(void **state)
 	(void)state;
 	char lookup[SECRET_LOOKUP_MAX + 1];
 	static const char *const bad[] = {
-		"", "glpat-", "glpat-short", "glpat-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-		"glpat-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!", "gldt-AAAA",
+		"",
+		"glpat-",
+		"glpat-short",
+		"glpat-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"glpat-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!",
+		"gldt-AAAA",
 		"GLPAT-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 		"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
 		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",
@@ -122,11 +126,11 @@ test_cache(void **state)
 	assert_false(secret_cache_hit(token, "stored", SECRET_PAT, 7));
 	secret_cache_put(token, "stored", SECRET_PAT, 7);
 	assert_true(secret_cache_hit(token, "stored", SECRET_PAT, 7));
-	assert_false(secret_cache_hit(token, "stored", SECRET_PAT, 8));     /* another row */
-	assert_false(secret_cache_hit(token, "stored", SECRET_DEPLOY, 7));  /* another kind */
-	assert_false(secret_cache_hit(token, "rehashed", SECRET_PAT, 7));   /* another stored hash */
+	assert_false(secret_cache_hit(token, "stored", SECRET_PAT, 8));    /* another row */
+	assert_false(secret_cache_hit(token, "stored", SECRET_DEPLOY, 7)); /* another kind */
+	assert_false(secret_cache_hit(token, "rehashed", SECRET_PAT, 7));  /* another stored hash */
 	token[10] ^= 1;
-	assert_false(secret_cache_hit(token, "stored", SECRET_PAT, 7));     /* another secret */
+	assert_false(secret_cache_hit(token, "stored", SECRET_PAT, 7)); /* another secret */
 	/* a new key (a new worker) forgets everything */
 	token[10] ^= 1;
 	secret_cache_init();
@@ -139,9 +143,9 @@ main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pat_format),     cmocka_unit_test(test_deploy_format),
-		cmocka_unit_test(test_oauth_format),   cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_tokens_differ),  cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_pat_format),    cmocka_unit_test(test_deploy_format),
+		cmocka_unit_test(test_oauth_format),  cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_tokens_differ), cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_looks_like),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

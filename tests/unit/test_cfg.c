@@ -138,7 +138,8 @@ bad_values(void **state)
 	expect_refused("[gateway]\nworkers =\n", "workers");
 	expect_refused("[global]\nshutdown_timeout = -1\n", "shutdown_timeout");
 	expect_refused("[blobd]\nfsync = maybe\n", "fsync must be true or false");
-	expect_refused("[global]\nlog_level = loud\n", "log_level must be debug, info, warn or error");
+	expect_refused("[global]\nlog_level = loud\n",
+	               "log_level must be debug, info, warn or error");
 	(void)state;
 }
 

@@ -15,12 +15,15 @@ test_known_answers(void **state)
 {
 	char out[DIGEST_STR_MAX];
 	digest_buffer(DIGEST_SHA256, "", 0, out);
-	assert_string_equal(out, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(
+	        out, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	digest_buffer(DIGEST_SHA256, "abc", 3, out);
-	assert_string_equal(out, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(
+	        out, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	digest_buffer(DIGEST_SHA512, "abc", 3, out);
-	assert_string_equal(out, "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
-	                         "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
+	assert_string_equal(
+	        out, "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+	             "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
 	assert_true(digest_valid(out));
 	(void)state;
 }
@@ -38,7 +41,8 @@ test_incremental_equals_whole(void **state)
 		struct digest_ctx d;
 		digest_init(&d, algo);
 		for (size_t off = 0; off < sizeof(buf); off += 333)
-			digest_update(&d, buf + off, sizeof(buf) - off < 333 ? sizeof(buf) - off : 333);
+			digest_update(&d, buf + off,
+			              sizeof(buf) - off < 333 ? sizeof(buf) - off : 333);
 		digest_final(&d, parts);
 		assert_string_equal(whole, parts);
 	}
@@ -64,7 +68,8 @@ test_state_round_trip(void **state)
 		digest_buffer(algo, text, strlen(text), want);
 		assert_string_equal(got, want);
 		/* a state of the other algorithm, or damaged text, is refused */
-		assert_int_equal(digest_state_load(&restored, a ? DIGEST_SHA256 : DIGEST_SHA512, saved), -1);
+		assert_int_equal(
+		        digest_state_load(&restored, a ? DIGEST_SHA256 : DIGEST_SHA512, saved), -1);
 		saved[0] = 'z';
 		assert_int_equal(digest_state_load(&restored, algo, saved), -1);
 		saved[0] = 'f'; /* a wrong version byte */

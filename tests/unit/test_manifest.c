@@ -44,13 +44,18 @@ test_oci_image(void **state)
 	struct manifest_info m;
 	enum manifest_error err;
 	char *cause;
-	const char *body = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
-	                   "\"artifactType\":\"application/vnd.example\","
-	                   "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"" D1 "\",\"size\":2},"
-	                   "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" D2 "\",\"size\":10},"
-	                   "{\"mediaType\":\"application/vnd.oci.image.layer.nondistributable.v1.tar\",\"digest\":\"" D3 "\",\"size\":5,\"urls\":[\"https://example.com/x\"]}],"
-	                   "\"subject\":{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D3 "\",\"size\":7},"
-	                   "\"annotations\":{\"a\":\"b\"}}";
+	const char *body =
+	        "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+	        "\"artifactType\":\"application/vnd.example\","
+	        "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"" D1
+	        "\",\"size\":2},"
+	        "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" D2
+	        "\",\"size\":10},"
+	        "{\"mediaType\":\"application/vnd.oci.image.layer.nondistributable.v1.tar\",\"digest\":\"" D3
+	        "\",\"size\":5,\"urls\":[\"https://example.com/x\"]}],"
+	        "\"subject\":{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D3
+	        "\",\"size\":7},"
+	        "\"annotations\":{\"a\":\"b\"}}";
 	assert_int_equal(parse(MT_OCI_MANIFEST, body, &m, &err, &cause), 0);
 	assert_int_equal(m.kind, MANIFEST_IMAGE);
 	assert_string_equal(m.media_type, MT_OCI_MANIFEST);
@@ -77,11 +82,12 @@ test_docker_list_and_oci_index(void **state)
 	struct manifest_info m;
 	enum manifest_error err;
 	char *cause;
-	const char *list = "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_LIST "\",\"manifests\":["
-	                   "{\"mediaType\":\"" MT_DOCKER_MANIFEST "\",\"digest\":\"" D1 "\",\"size\":5,"
-	                   "\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\"}},"
-	                   "{\"mediaType\":\"" MT_DOCKER_MANIFEST "\",\"digest\":\"" D2 "\",\"size\":6,"
-	                   "\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}";
+	const char *list =
+	        "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_LIST "\",\"manifests\":["
+	        "{\"mediaType\":\"" MT_DOCKER_MANIFEST "\",\"digest\":\"" D1 "\",\"size\":5,"
+	        "\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\"}},"
+	        "{\"mediaType\":\"" MT_DOCKER_MANIFEST "\",\"digest\":\"" D2 "\",\"size\":6,"
+	        "\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}";
 	assert_int_equal(parse(MT_DOCKER_LIST, list, &m, &err, &cause), 0);
 	assert_int_equal(m.kind, MANIFEST_INDEX);
 	assert_int_equal(m.nchildren, 2);
@@ -91,7 +97,8 @@ test_docker_list_and_oci_index(void **state)
 	char *def = manifest_list_default(list, strlen(list));
 	assert_string_equal(def, D2);
 	free(def);
-	assert_int_equal(parse(NULL, "{\"schemaVersion\":2,\"manifests\":[]}", &m, &err, &cause), 0);
+	assert_int_equal(parse(NULL, "{\"schemaVersion\":2,\"manifests\":[]}", &m, &err, &cause),
+	                 0);
 	assert_string_equal(m.media_type, MT_OCI_INDEX);
 	manifest_info_clear(&m);
 	(void)state;
@@ -100,25 +107,30 @@ test_docker_list_and_oci_index(void **state)
 static void
 test_refusals(void **state)
 {
-	refused(MT_DOCKER_V1_SIGNED, "{\"schemaVersion\":1,\"fsLayers\":[]}", MERR_INVALID, "schema 1");
+	refused(MT_DOCKER_V1_SIGNED, "{\"schemaVersion\":1,\"fsLayers\":[]}", MERR_INVALID,
+	        "schema 1");
 	refused("application/json", "{\"schemaVersion\":1}", MERR_INVALID, "schema 1");
 	refused(MT_OCI_MANIFEST, "{not json", MERR_INVALID, "invalid JSON");
 	refused(MT_OCI_MANIFEST, "[1,2]", MERR_INVALID, "JSON object");
 	refused(MT_OCI_MANIFEST, "{\"schemaVersion\":3}", MERR_INVALID, "schemaVersion 3");
 	refused(MT_OCI_MANIFEST, "{\"mediaType\":\"x\"}", MERR_INVALID, "schemaVersion is missing");
-	refused(MT_OCI_MANIFEST, "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[]}",
+	refused(MT_OCI_MANIFEST,
+	        "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[]}",
 	        MERR_INVALID, "does not match");
-	refused("application/vnd.example+json", "{\"schemaVersion\":2}", MERR_INVALID, "not supported");
-	refused(MT_DOCKER_MANIFEST, "{\"schemaVersion\":2,\"config\":{},\"layers\":[]}", MERR_INVALID,
-	        "must carry its mediaType");
+	refused("application/vnd.example+json", "{\"schemaVersion\":2}", MERR_INVALID,
+	        "not supported");
+	refused(MT_DOCKER_MANIFEST, "{\"schemaVersion\":2,\"config\":{},\"layers\":[]}",
+	        MERR_INVALID, "must carry its mediaType");
 	refused(MT_OCI_MANIFEST, "{\"schemaVersion\":2,\"layers\":[]}", MERR_INVALID, "config");
 	refused(MT_OCI_MANIFEST,
-	        "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a\",\"digest\":\"" D1 "\",\"size\":-1},\"layers\":[]}",
+	        "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a\",\"digest\":\"" D1
+	        "\",\"size\":-1},\"layers\":[]}",
 	        MERR_INVALID, "size");
 	refused(MT_OCI_MANIFEST,
 	        "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a\",\"digest\":\"sha256:abc\",\"size\":1},\"layers\":[]}",
 	        MERR_DIGEST_INVALID, "digest");
-	refused(MT_OCI_INDEX, "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"a\",\"size\":1}]}",
+	refused(MT_OCI_INDEX,
+	        "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"a\",\"size\":1}]}",
 	        MERR_INVALID, "no digest");
 	refused(MT_OCI_INDEX, "{\"schemaVersion\":2,\"manifests\":[],\"annotations\":{\"a\":1}}",
 	        MERR_INVALID, "annotation");
@@ -131,7 +143,8 @@ test_accept(void **state)
 {
 	assert_true(manifest_accepts(MT_OCI_MANIFEST, MT_OCI_MANIFEST));
 	assert_true(manifest_accepts("text/html, " MT_OCI_INDEX ";q=0.5", MT_OCI_INDEX));
-	assert_true(manifest_accepts(" Application/Vnd.Oci.Image.Manifest.V1+Json ", MT_OCI_MANIFEST));
+	assert_true(
+	        manifest_accepts(" Application/Vnd.Oci.Image.Manifest.V1+Json ", MT_OCI_MANIFEST));
 	assert_false(manifest_accepts("*/*", MT_OCI_MANIFEST));
 	assert_false(manifest_accepts(MT_OCI_MANIFEST "x", MT_OCI_MANIFEST));
 	assert_false(manifest_accepts(NULL, MT_OCI_MANIFEST));

@@ -58,15 +58,18 @@ counters_and_histogram(void **state)
 	int status;
 	waitpid(pid, &status, 0);
 	char *s = samples();
-	assert_non_null(strstr(s, "registry_http_requests_total{daemon=\"gateway\",route=\"v2_base\","
-	                          "status=\"401\"} 3\n"));
-	assert_non_null(strstr(s, "registry_http_requests_total{daemon=\"gateway\",route=\"v2_blob\","
-	                          "status=\"200\"} 1\n"));
+	assert_non_null(strstr(s,
+	                       "registry_http_requests_total{daemon=\"gateway\",route=\"v2_base\","
+	                       "status=\"401\"} 3\n"));
+	assert_non_null(strstr(s,
+	                       "registry_http_requests_total{daemon=\"gateway\",route=\"v2_blob\","
+	                       "status=\"200\"} 1\n"));
 	assert_non_null(strstr(s, "route=\"other\",status=\"404\"} 1\n"));
 	assert_non_null(strstr(s, "registry_http_request_duration_seconds_count{daemon=\"gateway\","
 	                          "route=\"v2_base\"} 3\n"));
-	assert_non_null(strstr(s, "registry_http_request_duration_seconds_bucket{daemon=\"gateway\","
-	                          "route=\"v2_base\",le=\"+Inf\"} 3\n"));
+	assert_non_null(strstr(s,
+	                       "registry_http_request_duration_seconds_bucket{daemon=\"gateway\","
+	                       "route=\"v2_base\",le=\"+Inf\"} 3\n"));
 	assert_non_null(strstr(s, "registry_http_received_bytes_total{daemon=\"gateway\"} 10\n"));
 	assert_non_null(strstr(s, "registry_http_sent_bytes_total{daemon=\"gateway\"} 5240\n"));
 	assert_non_null(strstr(s, "registry_worker_restarts_total{daemon=\"gateway\"} 1\n"));
@@ -80,12 +83,14 @@ counters_and_histogram(void **state)
 static void
 render_groups_families(void **state)
 {
-	const char *a = "registry_http_requests_total{daemon=\"gateway\",route=\"x\",status=\"200\"} 1\n"
-	                "registry_workers{daemon=\"gateway\"} 2\n";
-	const char *b = "registry_workers{daemon=\"authd\"} 3\n"
-	                "registry_http_requests_total{daemon=\"authd\",route=\"y\",status=\"200\"} 5\n"
-	                "registry_http_request_duration_seconds_bucket{daemon=\"authd\",route=\"y\","
-	                "le=\"+Inf\"} 5\n";
+	const char *a =
+	        "registry_http_requests_total{daemon=\"gateway\",route=\"x\",status=\"200\"} 1\n"
+	        "registry_workers{daemon=\"gateway\"} 2\n";
+	const char *b =
+	        "registry_workers{daemon=\"authd\"} 3\n"
+	        "registry_http_requests_total{daemon=\"authd\",route=\"y\",status=\"200\"} 5\n"
+	        "registry_http_request_duration_seconds_bucket{daemon=\"authd\",route=\"y\","
+	        "le=\"+Inf\"} 5\n";
 	const char *in[] = { a, b };
 	struct evbuffer *out = evbuffer_new();
 	metrics_render(out, in, 2);
@@ -112,7 +117,8 @@ render_groups_families(void **state)
 	assert_non_null(first);
 	assert_null(strstr(first + 1, "le=\"+Inf\"} 5"));
 	assert_non_null(strstr(text, "# TYPE registry_http_request_duration_seconds histogram\n"));
-	assert_true(strstr(text, "# TYPE registry_http_request_duration_seconds histogram") < first);
+	assert_true(strstr(text, "# TYPE registry_http_request_duration_seconds histogram") <
+	            first);
 	/* exactly one HELP per family */
 	char *help = strstr(text, "# HELP registry_workers ");
 	assert_non_null(help);

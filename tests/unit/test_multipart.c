@@ -25,8 +25,8 @@ on_part(const struct mp_part *part, void *arg)
 {
 	struct events *e = arg;
 	char buf[512];
-	snprintf(buf, sizeof(buf), "[%s|%s|%s]", part->name,
-	         part->filename ? part->filename : "-", part->content_type ? part->content_type : "-");
+	snprintf(buf, sizeof(buf), "[%s|%s|%s]", part->name, part->filename ? part->filename : "-",
+	         part->content_type ? part->content_type : "-");
 	add(e, buf, strlen(buf));
 	return ++e->parts == e->stop_at_part ? -1 : 0;
 }
@@ -171,7 +171,8 @@ preamble_epilogue_padding(void **state)
 	       "\r\nepilogue\r\n--b\r\nnot a part",
 	       "[n|-|-]v.");
 	/* a body that opens with its delimiter after a blank preamble line */
-	EXPECT("b", "\r\n--b\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--b--", "[a|-|-]1.");
+	EXPECT("b", "\r\n--b\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--b--",
+	       "[a|-|-]1.");
 	(void)state;
 }
 
@@ -225,12 +226,14 @@ malformed_bodies(void **state)
 	             MP_ERR_SYNTAX);
 	expect_error("b", "--b\r\nContent-Disposition: form-data; name=a\n\r\nv\r\n--b--",
 	             MP_ERR_SYNTAX);
-	expect_error("b", "--b\r\nContent-Disposition: form-data; name=a\r\nnocolon\r\n\r\nv\r\n--b--",
+	expect_error("b",
+	             "--b\r\nContent-Disposition: form-data; name=a\r\nnocolon\r\n\r\nv\r\n--b--",
 	             MP_ERR_SYNTAX);
 	expect_error("b", "--b\r\nContent-Disposition: form-data; name=a; name=b\r\n\r\nv\r\n--b--",
 	             MP_ERR_SYNTAX);
-	expect_error("b", "--b\r\nContent-Disposition: form-data; name=a\r\n"
-	                  "Content-Disposition: form-data; name=b\r\n\r\nv\r\n--b--",
+	expect_error("b",
+	             "--b\r\nContent-Disposition: form-data; name=a\r\n"
+	             "Content-Disposition: form-data; name=b\r\n\r\nv\r\n--b--",
 	             MP_ERR_SYNTAX);
 	(void)state;
 }
@@ -242,25 +245,27 @@ limits_hold(void **state)
 	size_t n = 0;
 	/* nine parts where eight are allowed */
 	for (int i = 0; i < 9; i++)
-		n += (size_t)snprintf(body + n, sizeof(body) - n,
-		                      "--b\r\nContent-Disposition: form-data; name=p%d\r\n\r\nv\r\n", i);
+		n += (size_t)snprintf(
+		        body + n, sizeof(body) - n,
+		        "--b\r\nContent-Disposition: form-data; name=p%d\r\n\r\nv\r\n", i);
 	snprintf(body + n, sizeof(body) - n, "--b--");
 	expect_error("b", body, MP_ERR_LIMIT);
 	/* a header block of 257 bytes */
-	snprintf(body, sizeof(body), "--b\r\nContent-Disposition: form-data; name=%0*d\r\n\r\nv\r\n--b--",
-	         257 - 41, 0);
+	snprintf(body, sizeof(body),
+	         "--b\r\nContent-Disposition: form-data; name=%0*d\r\n\r\nv\r\n--b--", 257 - 41, 0);
 	expect_error("b", body, MP_ERR_LIMIT);
 	/* exactly 256 is fine */
-	snprintf(body, sizeof(body), "--b\r\nContent-Disposition: form-data; name=%0*d\r\n\r\nv\r\n--b--",
-	         256 - 41, 0);
+	snprintf(body, sizeof(body),
+	         "--b\r\nContent-Disposition: form-data; name=%0*d\r\n\r\nv\r\n--b--", 256 - 41, 0);
 	struct events e = { .len = 0 };
 	assert_int_equal(parse("b", body, strlen(body), 0, &e, NULL), 0);
 	/* a text field of 65 bytes; a file part of 65 is fine */
-	snprintf(body, sizeof(body), "--b\r\nContent-Disposition: form-data; name=a\r\n\r\n%065d\r\n--b--",
-	         0);
+	snprintf(body, sizeof(body),
+	         "--b\r\nContent-Disposition: form-data; name=a\r\n\r\n%065d\r\n--b--", 0);
 	expect_error("b", body, MP_ERR_LIMIT);
 	snprintf(body, sizeof(body),
-	         "--b\r\nContent-Disposition: form-data; name=a; filename=f\r\n\r\n%0650d\r\n--b--", 0);
+	         "--b\r\nContent-Disposition: form-data; name=a; filename=f\r\n\r\n%0650d\r\n--b--",
+	         0);
 	e.len = 0;
 	assert_int_equal(parse("b", body, strlen(body), 7, &e, NULL), 0);
 	assert_int_equal(e.len, strlen("[a|f|-].") + 650);

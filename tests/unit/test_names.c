@@ -6,10 +6,11 @@
 static void
 repositories(void **state)
 {
-	const char *good[] = { "a", "acme/web", "acme/devops/my/image", "a0/b-c/d.e/f_g/h__i",
+	const char *good[] = { "a",     "acme/web", "acme/devops/my/image", "a0/b-c/d.e/f_g/h__i",
 		               "x---y", "1/2" };
-	const char *bad[] = { "", "A", "acme/Web", "/acme", "acme/", "acme//web", "-a", "a-",
-		              "a..b", "a._b", "a___b", "a b", "a/b:c", "a@b", "a_-b" };
+	const char *bad[] = { "",          "A",   "acme/Web", "/acme", "acme/",
+		              "acme//web", "-a",  "a-",       "a..b",  "a._b",
+		              "a___b",     "a b", "a/b:c",    "a@b",   "a_-b" };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		if (!name_valid_repository(good[i]))
 			fail_msg("\"%s\" should be valid", good[i]);
@@ -94,7 +95,8 @@ digests(void **state)
 	assert_false(digest_valid(""));
 	/* well-formed but unsupported, and malformed */
 	assert_true(digest_well_formed("md5:d41d8cd98f00b204e9800998ecf8427e"));
-	assert_true(digest_well_formed("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"));
+	assert_true(digest_well_formed(
+	        "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"));
 	assert_false(digest_well_formed("nocolon"));
 	assert_false(digest_well_formed(":abc"));
 	assert_false(digest_well_formed("sha256:"));

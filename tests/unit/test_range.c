@@ -9,7 +9,8 @@ expect(const char *h, int64_t size, enum range_result want, int64_t want_start, 
 	int64_t start = -7, len = -7;
 	enum range_result r = range_parse(h, size, &start, &len);
 	if (r != want)
-		fail_msg("\"%s\" of %lld: got %d, want %d", h ? h : "(null)", (long long)size, r, want);
+		fail_msg("\"%s\" of %lld: got %d, want %d", h ? h : "(null)", (long long)size, r,
+		         want);
 	if (want == RANGE_SATISFIABLE) {
 		assert_int_equal(start, want_start);
 		assert_int_equal(len, want_len);

@@ -143,7 +143,9 @@ doomed(const char *delete_pattern, const char *keep_pattern, int64_t keep_n, con
 static void
 test_selection(void **state)
 {
-	const char *names[] = { "v5", "latest", "v4", "stable-2", "v3", "stable-1", "v2", "v1", NULL };
+	const char *names[] = {
+		"v5", "latest", "v4", "stable-2", "v3", "stable-1", "v2", "v1", NULL
+	};
 	/* everything but latest */
 	assert_str_free(doomed(".*", NULL, -1, names, NULL), "v5,v4,stable-2,v3,stable-1,v2,v1");
 	/* the newest matching ones are kept; latest never counts */
@@ -176,7 +178,8 @@ test_selection_in_pages(void **state)
 		}
 		size_t kept = 0, doomed = 0;
 		for (size_t at = 0; at < 8; at += page)
-			doomed += cleanup_select(&rules, tags + at, at + page > 8 ? 8 - at : page, &kept);
+			doomed += cleanup_select(&rules, tags + at, at + page > 8 ? 8 - at : page,
+			                         &kept);
 		assert_int_equal(kept, 4);
 		assert_int_equal(doomed, 3);
 		for (size_t i = 0; i < 8; i++)

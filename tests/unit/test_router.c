@@ -1,7 +1,7 @@
 /*
- * router.c and rest.c's dispatcher: route tables over real transactions. A real HTTP server (http.c) listens on a unix
- * socket in this process; each test writes raw requests to it and reads the raw answers, so the
- * router sees exactly what a daemon's handler sees.
+ * router.c and rest.c's dispatcher: route tables over real transactions. A real HTTP server
+ * (http.c) listens on a unix socket in this process; each test writes raw requests to it and reads
+ * the raw answers, so the router sees exactly what a daemon's handler sees.
  */
 #include "unit.h"
 
@@ -31,7 +31,8 @@ reply(struct rest_req *r, const char *name, const char *const *keys, size_t nkey
 	size_t o = (size_t)snprintf(body, sizeof(body), "%s", name);
 	for (size_t i = 0; i < nkeys; i++) {
 		const char *v = rest_param(r, keys[i]);
-		o += (size_t)snprintf(body + o, sizeof(body) - o, " %s=%s", keys[i], v ? v : "(null)");
+		o += (size_t)snprintf(body + o, sizeof(body) - o, " %s=%s", keys[i],
+		                      v ? v : "(null)");
 	}
 	http_txn_respond(r->txn, 200, NULL, body, o);
 }
@@ -73,7 +74,8 @@ h_users(struct rest_req *r)
 static const struct route projects[] = {
 	ROUTE_OWN("GET", "/api/v4/projects/:id", h_project, "project"),
 	ROUTE_OWN("POST", "/api/v4/projects/:id", h_project_post, "project"),
-	ROUTE_OWN("DELETE", "/api/v4/projects/:id/registry/repositories/:repo/tags/:tag", h_repo_tag, "tag"),
+	ROUTE_OWN("DELETE", "/api/v4/projects/:id/registry/repositories/:repo/tags/:tag",
+	          h_repo_tag, "tag"),
 };
 static const size_t nprojects = sizeof(projects) / sizeof(projects[0]);
 static const struct route misc[] = {
@@ -195,7 +197,8 @@ methods(void **state)
 	/* HEAD is served by the GET row (no body in the answer) */
 	expect("HEAD", "/api/v4/projects/7", 200, "");
 	expect("PUT", "/api/v4/projects/7", 405, "{\"message\":\"405 Method Not Allowed\"}");
-	expect("GET", "/api/v4/projects/7/registry/repositories/3/tags/v1", 405, "{\"message\":\"405 Method Not Allowed\"}");
+	expect("GET", "/api/v4/projects/7/registry/repositories/3/tags/v1", 405,
+	       "{\"message\":\"405 Method Not Allowed\"}");
 	expect("PATCH", "/files/a/b%2Fc", 200, "any rest=a/b%2Fc");
 	(void)state;
 }
@@ -204,9 +207,12 @@ static void
 no_match(void **state)
 {
 	expect("GET", "/api/v4/projects", 404, "{\"message\":\"404 Not Found\"}");
-	expect("GET", "/api/v4/projects/", 404, "{\"message\":\"404 Not Found\"}");   /* empty placeholder */
-	expect("GET", "/api/v4/projects/7/", 404, "{\"message\":\"404 Not Found\"}"); /* trailing slash */
-	expect("GET", "/api/v4/projects/a%zz", 404, "{\"message\":\"404 Not Found\"}"); /* bad escape */
+	expect("GET", "/api/v4/projects/", 404,
+	       "{\"message\":\"404 Not Found\"}"); /* empty placeholder */
+	expect("GET", "/api/v4/projects/7/", 404,
+	       "{\"message\":\"404 Not Found\"}"); /* trailing slash */
+	expect("GET", "/api/v4/projects/a%zz", 404,
+	       "{\"message\":\"404 Not Found\"}"); /* bad escape */
 	expect("GET", "/api/v4/projects/a%00b", 404, "{\"message\":\"404 Not Found\"}");
 	expect("GET", "/api/v4/userss", 404, "{\"message\":\"404 Not Found\"}");
 	expect("GET", "/api/v4/users", 200, "users");

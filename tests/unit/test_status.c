@@ -24,7 +24,8 @@ words_round_trip(void **state)
 static void
 texts_quote_values(void **state)
 {
-	char *t = status_text(STATUS_below_inherited, "Developer inherited membership from group g");
+	char *t =
+	        status_text(STATUS_below_inherited, "Developer inherited membership from group g");
 	assert_string_equal(t, "should be greater than or equal to Developer inherited membership "
 	                       "from group g");
 	free(t);

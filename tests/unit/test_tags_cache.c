@@ -16,8 +16,8 @@ page(int64_t repo, int64_t version, const char *body, const char *link)
 static void
 test_found_again_as_a_copy(void **state)
 {
-	struct tags_page in = page(7, 3, "{\"name\":\"g/p\",\"tags\":[\"a\"]}",
-	                           "</v2/g/p/tags/list?n=1&last=a>");
+	struct tags_page in =
+	        page(7, 3, "{\"name\":\"g/p\",\"tags\":[\"a\"]}", "</v2/g/p/tags/list?n=1&last=a>");
 	tags_cache_put("g/p", 1, NULL, &in);
 	struct tags_page out = { 0 };
 	assert_true(tags_cache_get("g/p", 1, NULL, &out));
@@ -49,7 +49,7 @@ test_only_the_same_path_n_and_last(void **state)
 	tags_cache_put("g/r", 2, "", &in);
 	struct tags_page out = { 0 };
 	assert_false(tags_cache_get("g/q", 0, NULL, &out));
-	assert_false(tags_cache_get("g/q", -1, "", &out));  /* last="" is not no last */
+	assert_false(tags_cache_get("g/q", -1, "", &out)); /* last="" is not no last */
 	assert_false(tags_cache_get("g/q/a", -1, NULL, &out));
 	assert_false(tags_cache_get("g/r", 2, NULL, &out));
 	assert_false(tags_cache_get("g/r", 2, "\n", &out));

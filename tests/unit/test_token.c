@@ -258,12 +258,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(sign_then_verify),
-		cmocka_unit_test(kid_format),
-		cmocka_unit_test(tampered_payload),
-		cmocka_unit_test(wrong_key),
-		cmocka_unit_test(expired_and_not_yet),
-		cmocka_unit_test(wrong_audience),
+		cmocka_unit_test(sign_then_verify),    cmocka_unit_test(kid_format),
+		cmocka_unit_test(tampered_payload),    cmocka_unit_test(wrong_key),
+		cmocka_unit_test(expired_and_not_yet), cmocka_unit_test(wrong_audience),
 		cmocka_unit_test(malformed),
 	};
 	return cmocka_run_group_tests_name("token", tests, setup, NULL);

@@ -103,14 +103,20 @@ static void
 secret_names(void **state)
 {
 	static const char *const secret[] = {
-		"password", "token", "private_token", "access_token", "refresh_token", "client_secret",
-		"secret", "a_token", "PASSWORD", "Private_Token", "new_password", "password_confirmation",
-		"user[password]", "user[private_token]", "private_token[]", "x[y][job_token]",
-		"shared_secret", "TOKEN",
+		"password",        "token",
+		"private_token",   "access_token",
+		"refresh_token",   "client_secret",
+		"secret",          "a_token",
+		"PASSWORD",        "Private_Token",
+		"new_password",    "password_confirmation",
+		"user[password]",  "user[private_token]",
+		"private_token[]", "x[y][job_token]",
+		"shared_secret",   "TOKEN",
 	};
 	static const char *const plain[] = {
-		"", "username", "scope", "service", "grant_type", "tokens", "token_id", "name",
-		"pass", "scopes[]", "user[name]", "passwor", "expires_at",
+		"",           "username", "scope",      "service", "grant_type",
+		"tokens",     "token_id", "name",       "pass",    "scopes[]",
+		"user[name]", "passwor",  "expires_at",
 	};
 	for (size_t i = 0; i < nitems(secret); i++)
 		if (!query_name_secret(secret[i]))

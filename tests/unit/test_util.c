@@ -51,7 +51,8 @@ counts_over_the_bound(void **state)
 	assert_true(v == INT64_MAX);
 	assert_int_equal(count("18446744073709551616", INT64_MAX, &v), COUNT_OVER);
 	assert_true(v == INT64_MAX);
-	assert_int_equal(count("99999999999999999999999999999999999999", INT64_MAX, &v), COUNT_OVER);
+	assert_int_equal(count("99999999999999999999999999999999999999", INT64_MAX, &v),
+	                 COUNT_OVER);
 	assert_true(v == INT64_MAX);
 	assert_int_equal(count("9223372036854775807", INT64_MAX - 1, &v), COUNT_OVER);
 	assert_true(v == INT64_MAX - 1);
@@ -62,9 +63,29 @@ static void
 counts_refused(void **state)
 {
 	static const char *const bad[] = {
-		"", "-1", "-0", "+1", "+0", " 1", "1 ", "\t1", "1\n", "0x10", "1e3", "1.0", "1,000",
-		"1_000", "abc", "12a", "a12", "-", "+", "--1", "\xd9\xa1", /* Arabic-Indic one */
-		"-9223372036854775808", "99999999999999999999x",
+		"",
+		"-1",
+		"-0",
+		"+1",
+		"+0",
+		" 1",
+		"1 ",
+		"\t1",
+		"1\n",
+		"0x10",
+		"1e3",
+		"1.0",
+		"1,000",
+		"1_000",
+		"abc",
+		"12a",
+		"a12",
+		"-",
+		"+",
+		"--1",
+		"\xd9\xa1", /* Arabic-Indic one */
+		"-9223372036854775808",
+		"99999999999999999999x",
 	};
 	for (size_t i = 0; i < nitems(bad); i++) {
 		int64_t v = 77;
@@ -92,8 +113,18 @@ signed_values(void **state)
 	assert_true(v == INT64_MAX);
 	assert_int_equal(str_to_i64("-0", -1, 1, &v), 0);
 	assert_int_equal(v, 0);
-	static const char *const bad[] = { "-11", "11", "+5", " 5", "5 ", "-", "", "--5", "-+5",
-		                           "- 5", "99999999999999999999", "-99999999999999999999" };
+	static const char *const bad[] = { "-11",
+		                           "11",
+		                           "+5",
+		                           " 5",
+		                           "5 ",
+		                           "-",
+		                           "",
+		                           "--5",
+		                           "-+5",
+		                           "- 5",
+		                           "99999999999999999999",
+		                           "-99999999999999999999" };
 	for (size_t i = 0; i < nitems(bad); i++)
 		if (str_to_i64(bad[i], -10, 10, &v) == 0)
 			fail_msg("\"%s\" was taken as a number in [-10, 10]", bad[i]);

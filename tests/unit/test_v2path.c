@@ -55,7 +55,8 @@ static void
 names_with_keywords(void **state)
 {
 	/* Segments named like endpoints inside a name: the last ones decide. */
-	expect("/v2/acme/devops/my/image/manifests/1.0", V2_MANIFEST, "acme/devops/my/image", "1.0");
+	expect("/v2/acme/devops/my/image/manifests/1.0", V2_MANIFEST, "acme/devops/my/image",
+	       "1.0");
 	expect("/v2/a/manifests/b/manifests/c", V2_MANIFEST, "a/manifests/b", "c");
 	expect("/v2/blobs/blobs/x", V2_BLOB, "blobs", "x");
 	expect("/v2/tags/tags/list", V2_TAGS, "tags", "");
@@ -96,7 +97,8 @@ routed(const char *method, const char *path, const char *query, const char *targ
 	t[strcspn(t, "?")] = '\0';
 	struct route_match m;
 	int status;
-	const struct route *row = router_match(routes_public, routes_npublic, method, t, &m, &status);
+	const struct route *row =
+	        router_match(routes_public, routes_npublic, method, t, &m, &status);
 	if (row == NULL)
 		fail_msg("%s %s: no row (%d)", method, t, status);
 	assert_string_equal(row->metric, metric);
@@ -125,8 +127,8 @@ normalised_targets_match_their_rows(void **state)
 	       "/v2/a%2Fmanifests%2Fb/manifests/sha256%3Aab", "v2_manifest", "a/manifests/b",
 	       "reference", "sha256:ab");
 	/* a reference is passed on as the client wrote it, escapes and all */
-	routed("GET", "/v2/a/manifests/x%2541", NULL, "/v2/a/manifests/x%252541", "v2_manifest", "a",
-	       "reference", "x%2541");
+	routed("GET", "/v2/a/manifests/x%2541", NULL, "/v2/a/manifests/x%252541", "v2_manifest",
+	       "a", "reference", "x%2541");
 	routed("GET", "/v2/a/b/blobs/sha256:ab", NULL, "/v2/a%2Fb/blobs/sha256%3Aab", "v2_blob",
 	       "a/b", "digest", "sha256:ab");
 	routed("POST", "/v2/a/blobs/uploads", "from=b&mount=sha256:ab",
@@ -134,8 +136,8 @@ normalised_targets_match_their_rows(void **state)
 	routed("PATCH", "/v2/a/blobs/uploads/blobs/uploads/u1", NULL,
 	       "/v2/a%2Fblobs%2Fuploads/blobs/uploads/u1", "v2_upload", "a/blobs/uploads", "uuid",
 	       "u1");
-	routed("GET", "/v2/tags/tags/list", "n=2", "/v2/tags/tags/list?n=2", "v2_tags", "tags", NULL,
-	       NULL);
+	routed("GET", "/v2/tags/tags/list", "n=2", "/v2/tags/tags/list?n=2", "v2_tags", "tags",
+	       NULL, NULL);
 	routed("GET", "/v2/a/referrers/sha256:ab", NULL, "/v2/a/referrers/sha256%3Aab",
 	       "v2_referrers", "a", "digest", "sha256:ab");
 	(void)state;
@@ -147,8 +149,8 @@ other_methods_have_no_row(void **state)
 {
 	static const char *const cases[][2] = {
 		{ "POST", "/v2/a/manifests/latest" }, { "PUT", "/v2/a/blobs/sha256:ab" },
-		{ "GET", "/v2/a/blobs/uploads/" },     { "POST", "/v2/a/blobs/uploads/u1" },
-		{ "DELETE", "/v2/a/tags/list" },       { "DELETE", "/v2/_catalog" },
+		{ "GET", "/v2/a/blobs/uploads/" },    { "POST", "/v2/a/blobs/uploads/u1" },
+		{ "DELETE", "/v2/a/tags/list" },      { "DELETE", "/v2/_catalog" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct v2_path vp;
@@ -156,7 +158,8 @@ other_methods_have_no_row(void **state)
 		char *t = v2_target(&vp, NULL);
 		struct route_match m;
 		int status = 0;
-		if (router_match(routes_public, routes_npublic, cases[i][0], t, &m, &status) != NULL)
+		if (router_match(routes_public, routes_npublic, cases[i][0], t, &m, &status) !=
+		    NULL)
 			fail_msg("%s %s: routed", cases[i][0], cases[i][1]);
 		assert_int_equal(status, 405);
 		free(t);

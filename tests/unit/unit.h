@@ -13,17 +13,17 @@
 #include <cmocka.h>
 
 /* Asserts a heap string equals want, then frees it (NULL matches NULL only). */
-#define assert_str_free(got, want)                               \
-	do {                                                     \
-		char *got_ = (got);                              \
-		const char *want_ = (want);                      \
-		if (want_ == NULL) {                             \
-			assert_null(got_);                       \
-		} else {                                         \
-			assert_non_null(got_);                   \
-			assert_string_equal(got_, want_);        \
-		}                                                \
-		free(got_);                                      \
+#define assert_str_free(got, want)                                                                 \
+	do {                                                                                       \
+		char *got_ = (got);                                                                \
+		const char *want_ = (want);                                                        \
+		if (want_ == NULL) {                                                               \
+			assert_null(got_);                                                         \
+		} else {                                                                           \
+			assert_non_null(got_);                                                     \
+			assert_string_equal(got_, want_);                                          \
+		}                                                                                  \
+		free(got_);                                                                        \
 	} while (0)
 
 #endif
