@@ -153,7 +153,7 @@ tally_count(int64_t *files, int64_t *stored, int64_t *original)
 static bool
 count(struct count_run *res)
 {
-	char *lock_path = xasprintf("%s/blobs/.count.lock", bd.root);
+	char *lock_path = xasprintf("%s/tmp/.count.lock", bd.root);
 	int lfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	free(lock_path);
 	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
