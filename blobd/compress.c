@@ -35,6 +35,9 @@
 #define BACKGROUND_THREADS 1
 #define BACKGROUND_NICE 10
 #define SCRATCH_GRACE 60 /* seconds: a scratch file nobody holds that long is a dead worker's */
+#define YIELD_QUIET_US 250000 /* uploads stream while their bytes came this recently */
+#define YIELD_MAX_US 10000000 /* the longest a frame waits for them */
+#define YIELD_STEP_US 50000
 
 enum outcome { OUT_NONE, OUT_COMPRESSED, OUT_PRECOMPRESSED, OUT_INCOMPRESSIBLE, OUT_FAILED };
 
@@ -72,6 +75,23 @@ static bool
 shrinks(int64_t out, int64_t in)
 {
 	return out <= in - in / 8;
+}
+
+/*
+ * Waits while uploads stream at any worker, at most YIELD_MAX_US: the compressor then takes
+ * neither CPU nor disk from a push. A nice value is not enough: the scheduler shares the CPU
+ * between sessions (autogroups) or services (cgroups) first, and blobd's session competes with
+ * the gateway's as a whole, background thread included. The bound keeps a registry that is never
+ * idle compressing, one frame at a time.
+ */
+static void
+yield_to_uploads(void)
+{
+	uint64_t start = now_monotonic_us(), now = start;
+	while (now - metrics_blob_upload_last() < YIELD_QUIET_US && now - start < YIELD_MAX_US) {
+		usleep(YIELD_STEP_US);
+		now = now_monotonic_us();
+	}
 }
 
 /* Reads exactly len bytes at off of fd; -1 with *cause. */
@@ -112,13 +132,9 @@ write_compressed(struct compress_job *j, int fd, int64_t size, int out)
 		goto out;
 	for (int64_t off = 0; off < size;) {
 		size_t n = size - off < frame ? (size_t)(size - off) : frame;
+		yield_to_uploads();
 		if (read_at(fd, buf, n, off, &j->cause) < 0)
 			goto out;
-		if (off == 0 && precompressed(buf, n)) {
-			j->outcome = OUT_PRECOMPRESSED;
-			rc = 0;
-			goto out;
-		}
 		digest_update(&hash, buf, n);
 		int64_t c = zst_writer_frame(w, buf, n, &j->cause);
 		if (c < 0)
@@ -211,8 +227,14 @@ job_compress(void *arg)
 		return;
 	}
 	j->size = held.st_size;
+	uint8_t magic[8];
+	size_t n = held.st_size < (off_t)sizeof(magic) ? (size_t)held.st_size : sizeof(magic);
 	if (held.st_size == 0)
 		j->outcome = OUT_INCOMPRESSIBLE;
+	else if (read_at(fd, magic, n, 0, &j->cause) < 0)
+		j->outcome = OUT_FAILED;
+	else if (precompressed(magic, n))
+		j->outcome = OUT_PRECOMPRESSED; /* most layers: known without a scratch file */
 	else
 		compress_held(j, fd, &held);
 	if (j->outcome == OUT_FAILED && j->cause == NULL)

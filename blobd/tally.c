@@ -28,10 +28,9 @@
 
 #define FANS 256
 
-struct count_run;
-static bool count(struct count_run *res);
-
+/* The folders' algorithms, in the order of enum digest_algo. */
 static const enum digest_algo algos[] = { DIGEST_SHA256, DIGEST_SHA512 };
+_Static_assert(nitems(algos) * FANS == METRICS_BLOB_FOLDERS, "a mark for every folder");
 
 /* What the start-up count found, for its log line. */
 struct count_run {
@@ -39,6 +38,8 @@ struct count_run {
 	bool done; /* every folder is counted */
 	uint64_t started_us;
 };
+
+static bool count(struct count_run *res);
 
 /* The index of digest's folder among METRICS_BLOB_FOLDERS. */
 static unsigned

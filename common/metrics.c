@@ -42,6 +42,7 @@ struct metrics_shm {
 	int64_t blob_original[METRICS_BLOB_FORMS];
 	uint64_t blob_counted[METRICS_BLOB_FOLDERS / 64]; /* folders the start-up count did */
 	uint64_t blob_outcomes[METRICS_BLOB_OUTCOMES];
+	uint64_t blob_upload_us; /* an upload's last bytes (not rendered) */
 };
 
 static struct metrics_shm *shm;
@@ -205,6 +206,19 @@ metrics_blob_outcome(enum metrics_blob_outcome outcome)
 {
 	if (shm != NULL)
 		add(&shm->blob_outcomes[outcome], 1);
+}
+
+void
+metrics_blob_upload_seen(void)
+{
+	if (shm != NULL)
+		__atomic_store_n(&shm->blob_upload_us, now_monotonic_us(), __ATOMIC_RELAXED);
+}
+
+uint64_t
+metrics_blob_upload_last(void)
+{
+	return shm != NULL ? __atomic_load_n(&shm->blob_upload_us, __ATOMIC_RELAXED) : 0;
 }
 
 /* blobd's storage samples. */

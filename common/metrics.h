@@ -40,6 +40,10 @@ void metrics_blob_add(enum metrics_blob_form form, int64_t files, int64_t stored
 bool metrics_blob_counted(unsigned folder);
 void metrics_blob_set_counted(unsigned folder);
 void metrics_blob_outcome(enum metrics_blob_outcome outcome);
+/* When an upload's bytes last arrived at any blobd worker (now_monotonic_us), so that
+ * background work can yield to pushes. */
+void metrics_blob_upload_seen(void);
+uint64_t metrics_blob_upload_last(void);
 /* This daemon's sample lines (no HELP/TYPE), labelled daemon="<name>". */
 void metrics_write_samples(struct evbuffer *out);
 /* One exposition from the sample lines of several daemons (each a NUL-terminated string). */
