@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import threading
 import time
 
 import pytest
@@ -267,9 +268,12 @@ def test_a_worker_killed_while_compressing_leaves_the_blob_plain_and_no_scratch(
     c = client(reg, ("g/p", "pull,push"))
     data = system_tar(24 * MiB)  # level 19 takes seconds over it
     scratch = os.path.join(reg.storage, "tmp")
+
+    def scratch_files():
+        return [n for n in os.listdir(scratch) if not n.startswith(".")]  # .count.lock stays
     digest = c.push_blob("g/p", data)
-    wait_for(lambda: os.listdir(scratch), timeout=20, interval=0.01, what="a scratch file")
-    (name,) = os.listdir(scratch)
+    wait_for(scratch_files, timeout=20, interval=0.01, what="a scratch file")
+    (name,) = scratch_files()
     worker = reg.worker_pids("blobd")
     for pid in worker:  # stopped first, so that it writes no more to the scratch file
         os.kill(pid, signal.SIGSTOP)
@@ -279,7 +283,39 @@ def test_a_worker_killed_while_compressing_leaves_the_blob_plain_and_no_scratch(
         os.kill(pid, signal.SIGKILL)
     # the new worker sweeps what the dead one left; the blob is as it was stored
     wait_for(lambda: set(reg.worker_pids("blobd")) - set(worker), what="a new worker")
-    wait_for(lambda: not os.listdir(scratch), timeout=20, what="the scratch file swept")
+    wait_for(lambda: not scratch_files(), timeout=20, what="the scratch file swept")
     assert stored(reg, digest) == ("plain", len(data))
     check_reads(c, "g/p", digest, data)
     wait_for(lambda: gauges_agree(reg), timeout=20, what="gauges equal to a recount")
+
+
+def test_compression_waits_while_uploads_stream(make_registry):
+    """A blob pushed while another upload trickles in is compressed only once the upload
+    stops: the compressor takes no CPU from pushes, at whichever worker they land."""
+    reg = make_registry(workers=2).start()
+    make_project(reg, "g/p")
+    c = client(reg, ("g/p", "pull,push"))
+    loc = c.start_upload("g/p").headers["Location"]
+    streaming = threading.Event()
+    result = {}
+
+    def trickle():
+        for _ in range(40):  # 4 s
+            streaming.set()
+            yield os.urandom(16 * 1024)
+            time.sleep(0.1)
+
+    def patch():
+        result["r"] = c.req("PATCH", loc, data=trickle(),
+                            headers={"Content-Type": "application/octet-stream"})
+    t = threading.Thread(target=patch)
+    t.start()
+    assert streaming.wait(10)
+    data = system_tar(8 * MiB)
+    digest = c.push_blob("g/p", data)
+    time.sleep(2.5)
+    assert stored(reg, digest)[0] == "plain"  # 8 MiB take milliseconds when nothing streams
+    t.join(30)
+    assert result["r"].status_code == 202
+    wait_compressed(reg, digest, timeout=30)
+    check_reads(c, "g/p", digest, data)
