@@ -132,9 +132,12 @@ void tally_start(void);
 bool tally_count(int64_t *files, int64_t *stored, int64_t *original);
 
 /* compress.c: compression at rest, in the background after a blob is stored. */
-/* Queues digest's new file for compression (when [blobd] compression is on). */
+/* Queues digest's file for compression, unless [blobd] compression is none (a compressed file,
+ * or content that does not compress, is left as it is). */
 void compress_blob(const char *digest);
-/* Worker start: the background threads, and scratch files a dead worker left go. */
+/* Removes, in the background, the scratch files of compressions whose worker died. */
+void compress_sweep(void);
+/* Worker start: the background threads. */
 int compress_start(char **cause);
 
 /* zstream.c: reads of compressed blobs. */

@@ -15,8 +15,10 @@
  * as a whole is not 7/8 of it or less. The bytes compressed are hashed on the way and must give
  * the blob's digest, and every frame is decompressed and compared before it is written.
  *
- * A worker that dies mid-way leaves a scratch file, which the next worker's start removes, and a
- * blob that stays plain: reads never depend on a compression finishing.
+ * A worker that dies (or is retired by a reload) mid-way leaves a scratch file, which a later
+ * purge round removes, and a blob that stays plain: reads never depend on a compression
+ * finishing. A blob pushed again while its file is plain is examined again, which is also how
+ * blobs stored before compression was turned on get compressed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -311,11 +313,14 @@ job_sweep(void *arg)
 	(void)arg;
 }
 
+void
+compress_sweep(void)
+{
+	jobs_submit_background(job_sweep, NULL, NULL);
+}
+
 int
 compress_start(char **cause)
 {
-	if (jobs_init_background(BACKGROUND_THREADS, BACKGROUND_NICE, cause) < 0)
-		return -1;
-	jobs_submit_background(job_sweep, NULL, NULL);
-	return 0;
+	return jobs_init_background(BACKGROUND_THREADS, BACKGROUND_NICE, cause);
 }

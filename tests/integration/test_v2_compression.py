@@ -250,7 +250,9 @@ def test_a_compressed_blob_mounts_into_another_repository(registry, uniq):
     check_reads(c, dst, digest, data)
 
 
-def test_compression_none_stores_every_blob_as_sent(make_registry):
+def test_compression_none_then_zstd_after_a_reload(make_registry):
+    """With compression = none every blob stays as sent; after a reload to zstd, a blob pushed
+    again is compressed (as blobs stored before compression was on are, when pushed again)."""
     reg = make_registry(workers=1, extra_config={"blobd": {"compression": "none"}}).start()
     make_project(reg, "g/p")
     c = client(reg, ("g/p", "pull,push"))
@@ -260,6 +262,15 @@ def test_compression_none_stores_every_blob_as_sent(make_registry):
     assert stored(reg, digest) == ("plain", len(data))
     assert sum(outcomes(reg).values()) == 0
     assert c.get_blob("g/p", digest).content == data
+    old = set(reg.worker_pids("blobd"))
+    reg.sections["blobd"]["compression"] = "zstd"
+    reg.write_config()
+    reg.signal("blobd", signal.SIGHUP)
+    wait_for(lambda: set(reg.worker_pids("blobd")) and not set(reg.worker_pids("blobd")) & old,
+             timeout=30, what="the new generation of blobd")
+    assert c.push_blob("g/p", data, how="stream") == digest
+    wait_compressed(reg, digest)
+    check_reads(c, "g/p", digest, data)
 
 
 def test_a_worker_killed_while_compressing_leaves_the_blob_plain_and_no_scratch(make_registry):
