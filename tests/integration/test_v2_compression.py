@@ -330,3 +330,32 @@ def test_compression_waits_while_uploads_stream(make_registry):
     assert result["r"].status_code == 202
     wait_compressed(reg, digest, timeout=30)
     check_reads(c, "g/p", digest, data)
+
+
+def read_bytes(reg):
+    """Bytes blobd's processes have read so far (read, pread, recv: /proc/<pid>/io rchar)."""
+    total = 0
+    for pid in [reg.master_pid("blobd")] + reg.worker_pids("blobd"):
+        with open(f"/proc/{pid}/io") as f:
+            total += int(next(line for line in f if line.startswith("rchar:")).split()[1])
+    return total
+
+
+def test_a_range_reads_only_the_frames_it_lies_in(make_registry):
+    """A 1 MiB range of a 64 MiB compressed blob reads about two frames of the file, not the
+    file; a whole GET reads all of it."""
+    reg = make_registry(workers=1).start()
+    make_project(reg, "g/p")
+    c = client(reg, ("g/p", "pull,push"))
+    data = system_tar(64 * MiB)
+    digest = c.push_blob("g/p", data)
+    on_disk = wait_compressed(reg, digest)
+    start = 40 * MiB + 12345
+    before = read_bytes(reg)
+    r = c.get_blob("g/p", digest, headers={"Range": f"bytes={start}-{start + MiB - 1}"})
+    assert r.status_code == 206 and r.content == data[start:start + MiB]
+    ranged = read_bytes(reg) - before
+    assert ranged < on_disk / 10, (ranged, on_disk)
+    before = read_bytes(reg)
+    assert c.get_blob("g/p", digest).content == data
+    assert read_bytes(reg) - before >= on_disk
