@@ -37,8 +37,8 @@
 #define BACKGROUND_THREADS 1
 #define BACKGROUND_NICE 10
 #define SCRATCH_GRACE 60 /* seconds: a scratch file nobody holds that long is a dead worker's */
-#define YIELD_QUIET_US 250000 /* uploads stream while their bytes came this recently */
-#define YIELD_MAX_US 10000000 /* the longest a frame waits for them */
+#define YIELD_QUIET_US 1000000 /* uploads stream while their bytes came this recently */
+#define YIELD_MAX_US 10000000  /* the longest a frame waits for them */
 #define YIELD_STEP_US 50000
 
 enum outcome { OUT_NONE, OUT_COMPRESSED, OUT_PRECOMPRESSED, OUT_INCOMPRESSIBLE, OUT_FAILED };
@@ -187,6 +187,8 @@ compress_held(struct compress_job *j, int fd, const struct stat *held)
 	(void)fchmod(out, held->st_mode & 0777);
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	int64_t total = write_compressed(j, fd, held->st_size, out);
+	if (total > 0)
+		yield_to_uploads(); /* the fsync is the disk's too */
 	if (total > 0 && bd.fsync && fsync(out) < 0) {
 		j->cause = xasprintf("fsync of %s: %s", tmp, strerror(errno));
 		total = -1;

@@ -314,10 +314,15 @@ def report(run, layers, speeds, machine, commit, elapsed, rounds, size):
         if len(values) < 2:
             return f"{med:,.1f}"
         return f"{med:,.1f} <sub>({min(values):,.1f}–{max(values):,.1f})</sub>"
-    lines = ["| figure | compression = none | compression = zstd |", "|---|---:|---:|"]
+    lines = ["| figure | compression = none | compression = zstd | zstd / none, by round |",
+             "|---|---:|---:|---:|"]
     for fig in figures:
-        lines.append(f"| {fig} | {cell(run.results.get((fig, 'none'), []))} "
-                     f"| {cell(run.results.get((fig, 'zstd'), []))} |")
+        a, b = run.results.get((fig, "none"), []), run.results.get((fig, "zstd"), [])
+        # each round measures both, one right after the other: the ratio within a round is
+        # less disturbed by the machine's other work than the medians are
+        paired = [y / x for x, y in zip(a, b) if x]
+        ratio = f"{statistics.median(paired):.2f}" if paired else "-"
+        lines.append(f"| {fig} | {cell(a)} | {cell(b)} | {ratio} |")
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
@@ -326,7 +331,8 @@ def report(run, layers, speeds, machine, commit, elapsed, rounds, size):
 `/usr/bin/python3 tests/bench/compression.py` (see README.md). Machine: {machine}, load average
 {load} at the end. Commit: `{commit}`. Two registries in one run, `[blobd] compression = none`
 and `zstd` (level 3, 1 MiB frames), {rounds} rounds interleaved, medians with the smallest and
-largest round. Blobs of {size // MiB} MiB; wall time {elapsed:.0f} s.
+largest round, and the median over the rounds of zstd's figure divided by none's in the same
+round. Blobs of {size // MiB} MiB; wall time {elapsed:.0f} s.
 
 {chr(10).join(lines)}
 
