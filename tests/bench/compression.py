@@ -207,12 +207,18 @@ class Run:
         done_before = sum(outcomes(target).values())
         comp = os.path.join(self.workdir, "comp.tar")
         d = system_tar(comp, self.size, f"round {rnd} {target.label}".encode())
+        cpu0 = target.cpu_seconds()
         secs = timed_put(target, repo, comp, d)
         self.add("upload, compressible (MB/s)", target, self.size / MiB / secs)
+        self.add("registry CPU per GiB uploaded, compressible (s)", target,
+                 (target.cpu_seconds() - cpu0) * 1024 * MiB / self.size)
         noise = os.path.join(self.workdir, "noise.bin")
         dn = random_file(noise, self.size)
+        cpu0 = target.cpu_seconds()
         secs = timed_put(target, repo, noise, dn)
         self.add("upload, incompressible (MB/s)", target, self.size / MiB / secs)
+        self.add("registry CPU per GiB uploaded, incompressible (s)", target,
+                 (target.cpu_seconds() - cpu0) * 1024 * MiB / self.size)
         os.unlink(noise)
         # eight in a row, while the earlier ones are compressed
         small = []
@@ -328,8 +334,8 @@ def report(run, layers, speeds, machine, commit, elapsed, rounds, size):
         load = f.read().split()[0]
     return f"""## Compression at rest, {when}
 
-`/usr/bin/python3 tests/bench/compression.py` (see README.md). Machine: {machine}, load average
-{load} at the end. Commit: `{commit}`. Two registries in one run, `[blobd] compression = none`
+`/usr/bin/python3 tests/bench/compression.py` (see README.md).
+Machine: {machine}, load average {load} at the end. Commit: `{commit}`. Two registries in one run, `[blobd] compression = none`
 and `zstd` (level 3, 1 MiB frames), {rounds} rounds interleaved, medians with the smallest and
 largest round, and the median over the rounds of zstd's figure divided by none's in the same
 round. Blobs of {size // MiB} MiB; wall time {elapsed:.0f} s.
@@ -364,6 +370,11 @@ def main():
     os.chmod(workdir, 0o755)
     commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
+    changed = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--untracked-files=no",
+                              "--", ".", ":!tests/bench/RESULTS.md"],
+                             capture_output=True, text=True).stdout.strip()
+    if changed:
+        commit += " with local changes"
     targets = []
     try:
         for label, cfg in (("none", {"compression": "none"}), ("zstd", {})):
