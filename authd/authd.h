@@ -243,10 +243,10 @@ void imptokens_revoke(struct rest_req *r);
 /* memberships.c: GET /users/:id/memberships. */
 void memberships_list(struct rest_req *r);
 /* status.c: GET, PUT, PATCH /user/status, GET /users/:id/status. */
-void status_own(struct rest_req *r);
-void status_set(struct rest_req *r);
-void status_update(struct rest_req *r);
-void status_of_user(struct rest_req *r);
+void user_status_own(struct rest_req *r);
+void user_status_set(struct rest_req *r);
+void user_status_update(struct rest_req *r);
+void user_status_of_user(struct rest_req *r);
 /* deploy.c: /deploy_tokens, /(projects|groups)/:id/deploy_tokens[/:token_id]. */
 void deploy_all(struct rest_req *r);
 void deploy_project_list(struct rest_req *r);

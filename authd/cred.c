@@ -178,7 +178,7 @@ op_verified(struct cred_op *op)
 
 /* The secret was compared with the stored hash. */
 static void
-hash_checked(bool ok, const char *hash, void *arg)
+cred_hash_checked(bool ok, const char *hash, void *arg)
 {
 	struct cred_op *op = arg;
 	(void)hash;
@@ -236,7 +236,7 @@ row_found(PGresult *res, void *arg)
 	if (!pg_get_bool(res, 0, "found")) {
 		if (op->kind == SECRET_NONE) {
 			op->after = CRED_INVALID;
-			hash_verify(hash_dummy(), op->secret, hash_checked, op);
+			hash_verify(hash_dummy(), op->secret, cred_hash_checked, op);
 		} else {
 			op_fail(op);
 		}
@@ -281,7 +281,7 @@ row_found(PGresult *res, void *arg)
 		return;
 	}
 	op->hash = xstrdup(hash);
-	hash_verify(op->hash, op->secret, hash_checked, op);
+	hash_verify(op->hash, op->secret, cred_hash_checked, op);
 }
 
 /* A check of secret (copied) for client and login. */

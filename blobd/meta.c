@@ -140,7 +140,7 @@ void
 meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw)
 {
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	if (status < 0 || status >= 500 || raw == NULL || evbuffer_get_length(raw) == 0) {
 		headers_add(&h, "Retry-After", "5");
 		error_oci(txn, 503, OCI_UNAVAILABLE, "metadata service unavailable", &h);

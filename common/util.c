@@ -195,7 +195,7 @@ write_all(int fd, const void *buf, size_t len)
 }
 
 uint64_t
-hash_keyed(const void *data, size_t len)
+shorthash(const void *data, size_t len)
 {
 	static unsigned char key[crypto_shorthash_KEYBYTES];
 	static bool keyed;

@@ -26,7 +26,7 @@ static struct slot slots[SLOTS];
 static struct slot *
 slot_for(const char *jwt, size_t len)
 {
-	return &slots[hash_keyed(jwt, len) & (SLOTS - 1)];
+	return &slots[shorthash(jwt, len) & (SLOTS - 1)];
 }
 
 const struct token_claims *

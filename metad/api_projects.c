@@ -6,13 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_registry.h"
 #include "http.h"
 #include "json.h"
 #include "metad.h"
 #include "rest_db.h"
 #include "names.h"
-#include "tenancy.h"
 #include "util.h"
 
 static const char *const visibilities[] = { "private", "internal", "public", NULL };

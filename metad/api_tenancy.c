@@ -12,14 +12,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "api_registry.h"
 #include "errors.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
 #include "metad.h"
 #include "rest_db.h"
-#include "tenancy.h"
 #include "util.h"
 
 const char tn_path_message[] = "can contain only letters, digits, '_', '-' and '.'. Cannot start "

@@ -114,7 +114,7 @@ desc_parse(json_object *o, const char *what, struct manifest_desc *d, enum manif
 		return fail(cause, err, MERR_INVALID, "%s has no mediaType", what);
 	if (digest == NULL)
 		return fail(cause, err, MERR_INVALID, "%s has no digest", what);
-	if (!digest_valid(digest))
+	if (!name_valid_digest(digest))
 		return fail(cause, err, MERR_DIGEST_INVALID,
 		            "%s has an invalid or unsupported digest %.80s", what, digest);
 	if (!json_object_object_get_ex(o, "size", &size) ||

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "registry.h"
+#include "metad.h"
 #include "util.h"
 
 #define SLOTS 64             /* power of two */
@@ -33,7 +33,7 @@ key_for(const char *name, long long n, const char *last)
 static struct slot *
 slot_for(const char *key)
 {
-	return &slots[hash_keyed(key, strlen(key)) & (SLOTS - 1)];
+	return &slots[shorthash(key, strlen(key)) & (SLOTS - 1)];
 }
 
 void

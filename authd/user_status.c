@@ -85,7 +85,7 @@ html_escape(const char *s)
 
 /* Entities::UserStatus from a row (emoji NULL: no status, every field null). */
 static json_object *
-status_json(const PGresult *res, int row)
+user_status_json(const PGresult *res, int row)
 {
 	json_object *o = json_object_new_object();
 	bool some = res != NULL && pg_get(res, row, "emoji") != NULL;
@@ -117,7 +117,7 @@ got(PGresult *res, void *arg)
 	else if (pg_rows(res) < 1)
 		rest_fail(r, 404, "404 User Not Found");
 	else
-		rest_reply(r, 200, status_json(res, 0));
+		rest_reply(r, 200, user_status_json(res, 0));
 }
 
 /* Reads the caller's own status. */
@@ -131,7 +131,7 @@ get_own(struct rest_req *r)
 
 /* GET /user/status */
 void
-status_own(struct rest_req *r)
+user_status_own(struct rest_req *r)
 {
 	if (rest_require_user(r))
 		get_own(r);
@@ -139,7 +139,7 @@ status_own(struct rest_req *r)
 
 /* GET /users/:id/status: by id (digits) or username; signed-in callers, as GET /users/:id. */
 void
-status_of_user(struct rest_req *r)
+user_status_of_user(struct rest_req *r)
 {
 	if (!actor_signed_in(&r->actor)) {
 		rest_fail(r, 403, "403 Forbidden - Not authorized!");
@@ -166,7 +166,7 @@ written(PGresult *res, void *arg)
 	if (!pg_ok(res))
 		rest_db_error(r, res);
 	else
-		rest_reply(r, 200, status_json(pg_rows(res) == 1 ? res : NULL, 0));
+		rest_reply(r, 200, user_status_json(pg_rows(res) == 1 ? res : NULL, 0));
 }
 
 /* Whether Rails calls s blank: missing, empty, or spaces only. */
@@ -249,14 +249,14 @@ set_status(struct rest_req *r, bool patch)
 
 /* PUT /user/status: what is not given is forgotten */
 void
-status_set(struct rest_req *r)
+user_status_set(struct rest_req *r)
 {
 	set_status(r, false);
 }
 
 /* PATCH /user/status: what is not given stays */
 void
-status_update(struct rest_req *r)
+user_status_update(struct rest_req *r)
 {
 	set_status(r, true);
 }

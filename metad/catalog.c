@@ -12,7 +12,6 @@
 #include "json.h"
 #include "metad.h"
 #include "pg.h"
-#include "registry.h"
 #include "rest_db.h"
 #include "url.h"
 #include "util.h"
@@ -41,7 +40,7 @@ catalog_done(PGresult *res, void *arg)
 		json_object_array_add(repos, json_object_new_string(last));
 	}
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	if (rows > r->num && last != NULL) {
 		char *enc = url_encode(last, false);
 		char *link = xasprintf("</v2/_catalog?n=%lld&last=%s>; rel=\"next\"",
@@ -57,11 +56,11 @@ catalog_done(PGresult *res, void *arg)
 }
 
 void
-v2_catalog(struct rest_req *r)
+catalog_list(struct rest_req *r)
 {
 	long long n;
 	char *last;
-	if (v2_page_parse(r->txn, CATALOG_DEFAULT_PAGE, CATALOG_MAX_PAGE, &n, &last) < 0)
+	if (v2params_page(r->txn, CATALOG_DEFAULT_PAGE, CATALOG_MAX_PAGE, &n, &last) < 0)
 		return;
 	r->num = n;
 	rest_arg(r, last);

@@ -14,12 +14,11 @@
 #include "log.h"
 #include "metad.h"
 #include "names.h"
-#include "registry.h"
 #include "url.h"
 #include "util.h"
 
 char *
-v2_query_raw(const char *query, const char *name)
+v2params_query(const char *query, const char *name)
 {
 	if (query == NULL)
 		return NULL;
@@ -40,21 +39,21 @@ v2_query_raw(const char *query, const char *name)
 }
 
 int
-v2_page_parse(struct http_txn *txn, long long dflt, long long max, long long *n, char **last)
+v2params_page(struct http_txn *txn, long long dflt, long long max, long long *n, char **last)
 {
 	const char *query = http_txn_request(txn)->query;
-	char *nv = v2_query_raw(query, "n");
+	char *nv = v2params_query(query, "n");
 	int64_t v = dflt;
 	/* As Distribution reads n: empty is absent, past int64 is no number, past max is max. */
 	if (nv != NULL && *nv != '\0' && str_to_count(nv, strlen(nv), INT64_MAX, &v) != COUNT_OK) {
 		free(nv);
-		v2_error(txn, 400, OCI_PAGINATION_NUMBER_INVALID, NULL,
-		         "n must be a whole number from 0 to 9223372036854775807");
+		v2reply_error(txn, 400, OCI_PAGINATION_NUMBER_INVALID, NULL,
+		              "n must be a whole number from 0 to 9223372036854775807");
 		return -1;
 	}
 	free(nv);
 	*n = v > max ? max : v;
-	*last = v2_query_raw(query, "last");
+	*last = v2params_query(query, "last");
 	if (*last != NULL && **last == '\0') {
 		free(*last);
 		*last = NULL;
@@ -63,7 +62,7 @@ v2_page_parse(struct http_txn *txn, long long dflt, long long max, long long *n,
 }
 
 char *
-v2_digest_array(const char *const *digests, size_t n)
+v2params_digest_array(const char *const *digests, size_t n)
 {
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add(b, "{", 1);

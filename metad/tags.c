@@ -11,7 +11,6 @@
 #include "json.h"
 #include "metad.h"
 #include "pg.h"
-#include "registry.h"
 #include "rest_db.h"
 #include "url.h"
 #include "util.h"
@@ -92,7 +91,7 @@ tags_done(PGresult *res, void *arg)
 		return;
 	}
 	if (pg_rows(res) == 0 || pg_get(res, 0, "id") == NULL) {
-		v2_error(r->txn, 404, OCI_NAME_UNKNOWN, NULL, name);
+		v2reply_error(r->txn, 404, OCI_NAME_UNKNOWN, NULL, name);
 		return;
 	}
 	int64_t repo = strtoll(pg_get(res, 0, "id"), NULL, 10);
@@ -105,7 +104,7 @@ tags_done(PGresult *res, void *arg)
 		tags_cache_put(name, t->n, t->last, &t->page);
 	}
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	headers_set(&h, "Content-Type", "application/json");
 	if (t->page.link != NULL)
 		headers_add(&h, "Link", t->page.link);
@@ -114,12 +113,12 @@ tags_done(PGresult *res, void *arg)
 }
 
 void
-v2_tags_list(struct rest_req *r)
+tags_list(struct rest_req *r)
 {
 	const char *name = rest_param(r, "name");
 	long long n;
 	char *last;
-	if (v2_page_parse(r->txn, -1, TAGS_MAX_PAGE, &n, &last) < 0)
+	if (v2params_page(r->txn, -1, TAGS_MAX_PAGE, &n, &last) < 0)
 		return;
 	struct tags_call *t = rest_state_new(r, sizeof(*t), tags_call_clear);
 	t->r = r;

@@ -17,7 +17,6 @@
 #include "metad.h"
 #include "names.h"
 #include "pg.h"
-#include "registry.h"
 #include "rest_db.h"
 #include "util.h"
 
@@ -76,7 +75,7 @@ respond_manifest(struct http_txn *txn, const char *digest, const char *media_typ
                  const unsigned char *payload, size_t len)
 {
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	char etag[DIGEST_STR_MAX + 2];
 	snprintf(etag, sizeof(etag), "\"%s\"", digest);
 	headers_add(&h, "Docker-Content-Digest", digest);
@@ -126,20 +125,22 @@ get_done(PGresult *res, void *arg)
 		return;
 	}
 	if (pg_rows(res) == 0) {
-		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN, NULL, get_ref(r));
+		v2reply_error(txn, 404, OCI_MANIFEST_UNKNOWN, NULL, get_ref(r));
 		return;
 	}
 	const char *digest = pg_get(res, 0, "digest"), *mt = pg_get(res, 0, "media_type");
-	bool by_tag = !digest_valid(get_ref(r));
+	bool by_tag = !name_valid_digest(get_ref(r));
 	if (strcmp(mt, MT_OCI_MANIFEST) == 0 && !request_accepts(txn, MT_OCI_MANIFEST)) {
-		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN,
-		         "OCI manifest found, but accept header does not support OCI manifests",
-		         NULL);
+		v2reply_error(
+		        txn, 404, OCI_MANIFEST_UNKNOWN,
+		        "OCI manifest found, but accept header does not support OCI manifests",
+		        NULL);
 		return;
 	}
 	if (strcmp(mt, MT_OCI_INDEX) == 0 && !request_accepts(txn, MT_OCI_INDEX)) {
-		v2_error(txn, 404, OCI_MANIFEST_UNKNOWN,
-		         "OCI index found, but accept header does not support OCI indexes", NULL);
+		v2reply_error(txn, 404, OCI_MANIFEST_UNKNOWN,
+		              "OCI index found, but accept header does not support OCI indexes",
+		              NULL);
 		return;
 	}
 	size_t len = 0;
@@ -155,7 +156,7 @@ get_done(PGresult *res, void *arg)
 		char *child = manifest_list_default((const char *)payload, len);
 		PQfreemem(payload);
 		if (child == NULL) {
-			v2_error(
+			v2reply_error(
 			        txn, 404, OCI_MANIFEST_UNKNOWN, NULL,
 			        "the manifest list has no linux/amd64 image for a client that does not "
 			        "accept manifest lists");
@@ -170,12 +171,12 @@ get_done(PGresult *res, void *arg)
 }
 
 void
-v2_manifest_get(struct rest_req *r)
+manifests_get(struct rest_req *r)
 {
 	const char *ref = rest_param(r, "reference");
 	bool is_digest = strchr(ref, ':') != NULL;
-	if (is_digest ? !digest_valid(ref) : !name_valid_tag(ref)) {
-		v2_error(r->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, ref);
+	if (is_digest ? !name_valid_digest(ref) : !name_valid_tag(ref)) {
+		v2reply_error(r->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, ref);
 		return;
 	}
 	rest_arg(r, rest_param(r, "name"));
@@ -211,7 +212,7 @@ put_done(PGresult *res, void *arg)
 	if (s == STATUS_ok) {
 		log_info("manifest %s pushed to %s", p->digest, name);
 		struct http_headers h;
-		v2_headers_init(&h);
+		v2reply_headers_init(&h);
 		char *loc = xasprintf("/v2/%s/manifests/%s", name, p->digest);
 		headers_add(&h, "Location", loc);
 		headers_add(&h, "Docker-Content-Digest", p->digest);
@@ -224,7 +225,7 @@ put_done(PGresult *res, void *arg)
 		const char *detail = pg_get(res, 0, "detail");
 		char *msg = xasprintf("the size of %s in the manifest is not the size of the blob",
 		                      detail);
-		v2_error(txn, 400, OCI_MANIFEST_INVALID, msg, detail);
+		v2reply_error(txn, 400, OCI_MANIFEST_INVALID, msg, detail);
 		free(msg);
 	} else {
 		rest_status_answer(r, res, s); /* a path that refuses pushes, a reference unknown */
@@ -243,10 +244,10 @@ reference_arrays(const struct manifest_info *mi, char **blobs, char **sizes, cha
 		evbuffer_add_printf(sz, "%s%lld", i ? "," : "", (long long)mi->blobs[i].size);
 	}
 	evbuffer_add(sz, "}", 1);
-	*blobs = v2_digest_array(d, mi->nblobs);
+	*blobs = v2params_digest_array(d, mi->nblobs);
 	for (size_t i = 0; i < mi->nchildren; i++)
 		d[i] = mi->children[i].digest;
-	*children = v2_digest_array(d, mi->nchildren);
+	*children = v2params_digest_array(d, mi->nchildren);
 	free(d);
 	size_t len = evbuffer_get_length(sz);
 	*sizes = xmalloc(len + 1);
@@ -272,28 +273,29 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	struct manifest_info mi;
 	enum manifest_error merr;
 	char *cause = NULL;
-	if (by_digest && !digest_split(ref, &algo, &hex)) {
-		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, "unsupported or malformed digest");
+	if (by_digest && !name_split_digest(ref, &algo, &hex)) {
+		v2reply_error(txn, 400, OCI_DIGEST_INVALID, NULL,
+		              "unsupported or malformed digest");
 		return;
 	}
 	if (!by_digest && !name_valid_tag(ref)) {
-		v2_error(txn, 400, OCI_TAG_INVALID, "invalid tag name", ref);
+		v2reply_error(txn, 400, OCI_TAG_INVALID, "invalid tag name", ref);
 		return;
 	}
 	if (manifest_parse(headers_get(&req->headers, "Content-Type"), payload, len, &mi, &merr,
 	                   &cause) < 0) {
 		if (merr == MERR_DIGEST_INVALID)
-			v2_error(txn, 400, OCI_DIGEST_INVALID, cause, NULL);
+			v2reply_error(txn, 400, OCI_DIGEST_INVALID, cause, NULL);
 		else
-			v2_error(txn, 400, OCI_MANIFEST_INVALID, cause, NULL);
+			v2reply_error(txn, 400, OCI_MANIFEST_INVALID, cause, NULL);
 		free(cause);
 		return;
 	}
 	struct put *p = rest_state_new(r, sizeof(*p), put_clear);
 	digest_buffer(algo, payload, len, p->digest);
 	if (by_digest && strcmp(p->digest, ref) != 0) {
-		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL,
-		         "the manifest's digest is not the one in the URL");
+		v2reply_error(txn, 400, OCI_DIGEST_INVALID, NULL,
+		              "the manifest's digest is not the one in the URL");
 		manifest_info_clear(&mi);
 		return;
 	}
@@ -327,14 +329,14 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 }
 
 void
-v2_manifest_put(struct rest_req *r)
+manifests_put(struct rest_req *r)
 {
 	struct http_txn *txn = r->txn;
 	struct http_request *req = http_txn_request(txn);
 	if (req->content_length > MANIFEST_MAX_SIZE) {
 		http_txn_close_after(txn);
-		v2_error(txn, 413, OCI_MANIFEST_INVALID, "manifest too large",
-		         "a manifest may be at most 4 MiB");
+		v2reply_error(txn, 413, OCI_MANIFEST_INVALID, "manifest too large",
+		              "a manifest may be at most 4 MiB");
 		return;
 	}
 	http_txn_read_body(txn, MANIFEST_MAX_SIZE, put_body, r);
@@ -351,24 +353,25 @@ delete_done(PGresult *res, void *arg)
 	if (!pg_ok(res)) {
 		rest_db_error(r, res);
 	} else if (pg_rows(res) == 0) {
-		v2_error(r->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, ref);
+		v2reply_error(r->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, ref);
 	} else {
-		log_info("deleted %s %s from %s", digest_valid(ref) ? "manifest" : "tag", ref,
+		log_info("deleted %s %s from %s", name_valid_digest(ref) ? "manifest" : "tag", ref,
 		         name);
 		struct http_headers h;
-		v2_headers_init(&h);
+		v2reply_headers_init(&h);
 		http_txn_respond(r->txn, 202, &h, NULL, 0);
 		headers_clear(&h);
 	}
 }
 
 void
-v2_manifest_delete(struct rest_req *r)
+manifests_delete(struct rest_req *r)
 {
 	const char *ref = rest_param(r, "reference");
 	bool is_digest = strchr(ref, ':') != NULL;
-	if (is_digest ? !digest_valid(ref) : !name_valid_tag(ref)) {
-		v2_error(r->txn, 400, is_digest ? OCI_DIGEST_INVALID : OCI_TAG_INVALID, NULL, ref);
+	if (is_digest ? !name_valid_digest(ref) : !name_valid_tag(ref)) {
+		v2reply_error(r->txn, 400, is_digest ? OCI_DIGEST_INVALID : OCI_TAG_INVALID, NULL,
+		              ref);
 		return;
 	}
 	rest_arg(r, rest_param(r, "name"));

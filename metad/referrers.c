@@ -13,7 +13,6 @@
 #include "metad.h"
 #include "names.h"
 #include "pg.h"
-#include "registry.h"
 #include "rest_db.h"
 #include "util.h"
 
@@ -63,7 +62,7 @@ referrers_done(PGresult *res, void *arg)
 	json_object_object_add(root, "mediaType", json_object_new_string(MT_OCI_INDEX));
 	json_object_object_add(root, "manifests", list);
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	if (r->mode)
 		headers_add(&h, "OCI-Filters-Applied", "artifactType");
 	const char *text = js_text(root);
@@ -74,14 +73,15 @@ referrers_done(PGresult *res, void *arg)
 }
 
 void
-v2_referrers(struct rest_req *r)
+referrers_list(struct rest_req *r)
 {
 	const char *digest = rest_param(r, "digest");
-	if (!digest_valid(digest)) {
-		v2_error(r->txn, 400, OCI_DIGEST_INVALID, NULL, "invalid or unsupported digest");
+	if (!name_valid_digest(digest)) {
+		v2reply_error(r->txn, 400, OCI_DIGEST_INVALID, NULL,
+		              "invalid or unsupported digest");
 		return;
 	}
-	char *type = v2_query_raw(http_txn_request(r->txn)->query, "artifactType");
+	char *type = v2params_query(http_txn_request(r->txn)->query, "artifactType");
 	if (type != NULL && *type == '\0') {
 		free(type);
 		type = NULL;
