@@ -29,6 +29,7 @@
 #define IOV_BATCH 64
 #define REHASH_CHUNK (1024 * 1024)
 
+/* Whether an id from a URL or a folder name has our form (lowercase hex): safe in a path. */
 bool
 session_id_valid(const char *id)
 {
@@ -47,6 +48,7 @@ session_dir(const char *id)
 	return xasprintf("%s/uploads/%s", bd.root, id);
 }
 
+/* The file an upload's bytes gather in, made the blob's file once verified; caller frees. */
 char *
 session_data_path(const struct session *s)
 {

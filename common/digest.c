@@ -18,6 +18,7 @@ ctx_size(enum digest_algo algo)
 	return algo == DIGEST_SHA512 ? sizeof(SHA512_CTX) : sizeof(SHA256_CTX);
 }
 
+/* Starts the running hash of a blob or manifest with the algorithm its digest names. */
 void
 digest_init(struct digest_ctx *d, enum digest_algo algo)
 {
@@ -29,6 +30,7 @@ digest_init(struct digest_ctx *d, enum digest_algo algo)
 		SHA256_Init(&d->u.sha256);
 }
 
+/* Hashes the next bytes of the content, in the order they arrive. */
 void
 digest_update(struct digest_ctx *d, const void *data, size_t len)
 {

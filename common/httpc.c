@@ -94,6 +94,7 @@ static const http_parser_settings parser_settings = {
 	.on_message_complete = on_message_complete,
 };
 
+/* A pool of kept-alive connections to one backend's unix socket, opened as requests need them. */
 struct httpc_pool *
 httpc_pool_new(struct event_base *base, const char *unix_path)
 {
@@ -129,6 +130,7 @@ httpc_pool_free(struct httpc_pool *pool)
 
 /* ---- connections ----------------------------------------------------------------------------- */
 
+/* Arms the wait for the backend's answer, or stops it (seconds <= 0) while we hold it up. */
 static void
 conn_set_timer(struct hconn *c, int seconds)
 {
@@ -140,6 +142,7 @@ conn_set_timer(struct hconn *c, int seconds)
 	evtimer_add(c->timer, &tv);
 }
 
+/* Connects to the pool's socket without blocking; NULL with *why when that fails at once. */
 static struct hconn *
 conn_open(struct httpc_pool *pool, char **why)
 {
@@ -168,6 +171,7 @@ conn_open(struct httpc_pool *pool, char **why)
 	return c;
 }
 
+/* Closes the descriptors the backend passed that the request's owner did not take. */
 static void
 conn_close_fds(struct hconn *c)
 {
@@ -176,6 +180,7 @@ conn_close_fds(struct hconn *c)
 	c->nfds = 0;
 }
 
+/* Closes a connection for good, taking it off the idle list when it was there. */
 static void
 conn_close(struct hconn *c)
 {
@@ -202,6 +207,7 @@ conn_close(struct hconn *c)
 	free(c);
 }
 
+/* Frees a request's answer state; the connection it used is the caller's to keep or close. */
 static void
 req_free(struct httpc_req *req)
 {
@@ -238,6 +244,7 @@ conn_release(struct hconn *c)
 	c->pool->nidle++;
 }
 
+/* Runs the connection from the loop soon, so a caller's call never re-enters its callbacks. */
 static void
 conn_kick(struct hconn *c)
 {
@@ -247,6 +254,7 @@ conn_kick(struct hconn *c)
 	}
 }
 
+/* The deferred run: reports a failure noted earlier, or moves the answer along. */
 static void
 conn_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -324,6 +332,7 @@ conn_wants_read(const struct hconn *c)
 	       evbuffer_get_length(c->in) < BODY_HWM;
 }
 
+/* Watches the socket only while the answer may grow (back-pressure from the owner). */
 static void
 conn_update_read(struct hconn *c)
 {
@@ -335,6 +344,7 @@ conn_update_read(struct hconn *c)
 		event_del(c->rev);
 }
 
+/* Reads the answer with recvmsg(), keeping any descriptors passed with it (SCM_RIGHTS). */
 static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -407,6 +417,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* Writes the queued request; once below the low-water mark, asks the owner for more body. */
 static void
 conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -436,6 +447,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* The backend did not answer in time: the request fails. */
 static void
 conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -545,6 +557,7 @@ conn_process(struct hconn *c)
 
 /* ---- parser callbacks ------------------------------------------------------------------------ */
 
+/* Collects an answer header name, storing the previous header once its value is complete. */
 static int
 on_header_field(http_parser *p, const char *at, size_t len)
 {
@@ -557,6 +570,7 @@ on_header_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Collects an answer header value, which may arrive in pieces. */
 static int
 on_header_value(http_parser *p, const char *at, size_t len)
 {
@@ -567,6 +581,7 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Notes status and keep-alive of the final (not 1xx) answer, and pauses to deliver its head. */
 static int
 on_headers_complete(http_parser *p)
 {
@@ -583,6 +598,7 @@ on_headers_complete(http_parser *p)
 	return req->head_only ? 1 : 0;
 }
 
+/* Queues answer body bytes, pausing the parser when the owner falls behind. */
 static int
 on_body(http_parser *p, const char *at, size_t len)
 {
@@ -593,6 +609,7 @@ on_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Marks the answer complete, and whether its connection may serve another request. */
 static int
 on_message_complete(http_parser *p)
 {
@@ -775,6 +792,7 @@ struct call {
 	bool too_big;
 };
 
+/* Keeps the status and headers of an answer the caller gets whole. */
 static void
 call_head(struct httpc_req *req, int status, struct http_headers *headers, void *arg)
 {
@@ -784,6 +802,7 @@ call_head(struct httpc_req *req, int status, struct http_headers *headers, void 
 	(void)req;
 }
 
+/* Gathers the body of a whole answer, noting when it grows past CALL_MAX_BODY. */
 static void
 call_body(struct httpc_req *req, struct evbuffer *data, void *arg)
 {
@@ -797,6 +816,7 @@ call_body(struct httpc_req *req, struct evbuffer *data, void *arg)
 	(void)req;
 }
 
+/* Frees what a whole-answer call gathered. */
 static void
 call_free(struct call *call)
 {
@@ -805,6 +825,7 @@ call_free(struct call *call)
 	free(call);
 }
 
+/* The answer is complete: hands it to the caller (-1 when it was too large). */
 static void
 call_end(struct httpc_req *req, void *arg)
 {
@@ -819,6 +840,7 @@ call_end(struct httpc_req *req, void *arg)
 	call_free(call);
 }
 
+/* The backend failed: logs why and tells the caller with status -1. */
 static void
 call_error(struct httpc_req *req, const char *why, void *arg)
 {
@@ -829,6 +851,7 @@ call_error(struct httpc_req *req, const char *why, void *arg)
 	(void)req;
 }
 
+/* Sends a request with a small body and calls done with the whole answer (see httpc.h). */
 void
 httpc_call(struct httpc_pool *pool, const char *method, const char *target,
            const struct http_headers *headers, const void *body, size_t len, httpc_done_cb done,

@@ -5,6 +5,7 @@
 
 #include "util.h"
 
+/* The characters a repository name component may start and end with. */
 static bool
 is_lower_alnum(char c)
 {
@@ -95,6 +96,7 @@ name_valid_path(const char *path)
 	return true;
 }
 
+/* Whether a digest's hex part has exactly len lowercase hex digits, the only form we accept. */
 static bool
 all_lower_hex(const char *s, size_t len)
 {

@@ -74,6 +74,7 @@ static struct http_server *worker_server;
 static void master_loop(void) __attribute__((noreturn));
 static void worker_main(int index) __attribute__((noreturn));
 
+/* The command line help, for -h and a bad option. */
 static void
 usage(const char *prog)
 {
@@ -91,6 +92,7 @@ proc_socket_path(const struct cfg *c, const char *name)
 	return xasprintf("%s/%s.sock", cfg_str(c, CFG_GLOBAL_SOCKET_DIR), name);
 }
 
+/* Checks a configuration before it is used, at start, for -n and on reload; -1 with *cause. */
 static int
 check_config(const struct cfg *c, char **cause)
 {
@@ -110,6 +112,7 @@ check_config(const struct cfg *c, char **cause)
 	return 0;
 }
 
+/* Applies the log level and file of a (re)loaded configuration. */
 static void
 apply_logging(const struct cfg *c)
 {
@@ -121,6 +124,7 @@ apply_logging(const struct cfg *c)
 
 /* ---- listening socket ------------------------------------------------------------------------ */
 
+/* Listens on the gateway's HOST:PORT ([v6]:PORT too), before the master drops root. */
 static int
 bind_tcp(const char *spec, char **cause)
 {
@@ -171,6 +175,7 @@ bind_tcp(const char *spec, char **cause)
 	return fd;
 }
 
+/* Listens on a backend's unix socket, replacing a stale one but never a live daemon's. */
 static int
 bind_unix(const char *path, char **cause)
 {
@@ -216,6 +221,7 @@ bind_unix(const char *path, char **cause)
 
 /* ---- master ---------------------------------------------------------------------------------- */
 
+/* Removes the socket and pid file the master made, as it exits. */
 static void
 master_cleanup(void)
 {
@@ -225,6 +231,7 @@ master_cleanup(void)
 		unlink(pid_path);
 }
 
+/* Forks the worker of a slot; a failed fork is retried a second later. */
 static void
 spawn(int slot)
 {
@@ -247,6 +254,7 @@ spawn(int slot)
 	log_debug("worker %d started (pid %d)", slot, (int)pid);
 }
 
+/* Starts n new workers, a new generation, at start and on reload. */
 static void
 start_generation(int n)
 {
@@ -259,6 +267,7 @@ start_generation(int n)
 	metrics_set_workers((unsigned)n);
 }
 
+/* Passes a signal to every worker, or only to older generations' (reload); TERM marks draining. */
 static void
 signal_children(int sig, bool only_old)
 {
@@ -271,6 +280,7 @@ signal_children(int sig, bool only_old)
 	}
 }
 
+/* How a worker ended, in words, for the log. */
 static void
 describe_status(int status, char *buf, size_t len)
 {
@@ -283,6 +293,7 @@ describe_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "stopped (status 0x%x)", status);
 }
 
+/* Collects dead workers; an unexpected death schedules a respawn with growing back-off. */
 static void
 reap(void)
 {
@@ -323,6 +334,7 @@ reap(void)
 	}
 }
 
+/* HUP: loads the configuration again; if valid, new workers start and the old ones drain. */
 static void
 reload(void)
 {
@@ -355,6 +367,7 @@ reload(void)
 			children[i].kill_at_us = deadline;
 }
 
+/* TERM drains workers until shutdown_timeout; INT and QUIT stop them at once. */
 static void
 begin_shutdown(int sig)
 {
@@ -375,6 +388,7 @@ begin_shutdown(int sig)
 	}
 }
 
+/* What each signal means to the master, run from its loop, never in signal context. */
 static void
 handle_signal(int sig)
 {
@@ -401,6 +415,7 @@ handle_signal(int sig)
 	}
 }
 
+/* How long the master may sleep until its next respawn or kill deadline; -1 for none. */
 static int
 next_timeout_ms(void)
 {
@@ -419,6 +434,7 @@ next_timeout_ms(void)
 	return next <= now ? 0 : (int)((next - now) / 1000 + 1);
 }
 
+/* Respawns workers whose back-off is over, and kills those past their deadline. */
 static void
 run_timers(void)
 {
@@ -445,6 +461,7 @@ run_timers(void)
 	}
 }
 
+/* The master's life: waits on signals and timers, until shutdown ends with no worker left. */
 static void
 master_loop(void)
 {
@@ -504,6 +521,7 @@ static void __attribute__((noreturn)) master_fail(const char *cause)
 
 /* ---- worker ---------------------------------------------------------------------------------- */
 
+/* The draining worker's last connection is gone: its loop ends, and so does the worker. */
 static void
 worker_drained(void *arg)
 {
@@ -511,6 +529,7 @@ worker_drained(void *arg)
 	(void)arg;
 }
 
+/* What each signal means to a worker: TERM drains, INT and QUIT exit now, USR1 reopens logs. */
 static void
 worker_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -534,6 +553,7 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	(void)arg;
 }
 
+/* Logs and counts each finished request of a worker (access log, metrics). */
 static void
 worker_complete(struct http_txn *txn, void *arg)
 {
@@ -546,6 +566,7 @@ worker_complete(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
+/* A worker's life: serves the inherited socket with the role's handler until drained. */
 static void
 worker_main(int index)
 {

@@ -20,6 +20,7 @@ read_num(const char **p, int64_t *out)
 	return true;
 }
 
+/* Which bytes of a size-byte blob a GET's Range header asks for: all, one range, or 416. */
 enum range_result
 range_parse(const char *header, int64_t size, int64_t *start, int64_t *len)
 {

@@ -62,6 +62,7 @@ token_kid(const unsigned char pk[crypto_sign_PUBLICKEYBYTES], char out[64])
 
 /* ---- key files ------------------------------------------------------------------------------- */
 
+/* Reads a key file: one base64 line that must decode to exactly len bytes. */
 static int
 read_b64_file(const char *path, unsigned char *out, size_t len, char **cause)
 {
@@ -203,6 +204,7 @@ token_key_load(const char *key_dir, bool secret, struct token_key *k, char **cau
 
 /* ---- claims ---------------------------------------------------------------------------------- */
 
+/* Frees what claims hold (names, scopes of access), and leaves them empty for reuse. */
 void
 token_claims_clear(struct token_claims *c)
 {
@@ -239,6 +241,7 @@ token_actions(const struct token_claims *c, const char *type, const char *name)
 	return bits;
 }
 
+/* The JWT payload of claims: registered claims, access list, and our own uid/dtid/adm/knd. */
 static json_object *
 claims_to_json(const struct token_claims *c)
 {
@@ -307,6 +310,7 @@ token_sign(const struct token_claims *c, const struct token_key *k)
 	return jwt;
 }
 
+/* A copy of a string member of the payload, or NULL when it is absent or not a string. */
 static char *
 dup_str(json_object *o, const char *key)
 {
@@ -314,6 +318,7 @@ dup_str(json_object *o, const char *key)
 	return s ? xstrdup(s) : NULL;
 }
 
+/* Reads a verified payload back into claims; -1 when a required claim is missing or malformed. */
 static int
 claims_from_json(json_object *o, struct token_claims *c)
 {

@@ -32,6 +32,7 @@ prev_segment(const char *start, const char *end)
 	return p;
 }
 
+/* Whether the segment [seg, end) is exactly word: how the /v2 endpoints are told apart. */
 static bool
 seg_is(const char *seg, const char *end, const char *word)
 {

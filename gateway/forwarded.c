@@ -49,6 +49,7 @@ cidr_parse(const char *s, struct cidr *out)
 	return 0;
 }
 
+/* Whether an address (of family) lies inside one trusted_proxies entry. */
 static bool
 cidr_contains(const struct cidr *c, int family, const unsigned char *addr)
 {
@@ -88,6 +89,7 @@ parse_trusted(const char *spec, struct cidr **list, size_t *n, char **cause)
 	return rc;
 }
 
+/* Whether external_url can prefix the paths of Location and realm URLs: http(s), no trailing /. */
 static bool
 url_is_valid(const char *url)
 {
@@ -121,6 +123,7 @@ gw_forwarded_init(const struct cfg *cfg)
 		free(cause); /* validated at start and reload; cannot happen */
 }
 
+/* Whether a peer or X-Forwarded-For address is one of trusted_proxies, whose headers we believe. */
 static bool
 addr_trusted(const char *text)
 {

@@ -11,6 +11,7 @@
 
 struct gw gw;
 
+/* Sets up a worker: proxy trust, the /v2 token checks and a connection pool per backend. */
 static int
 gateway_worker_init(struct proc_worker *w, char **cause)
 {
@@ -29,6 +30,7 @@ gateway_worker_init(struct proc_worker *w, char **cause)
 	return 0;
 }
 
+/* The public listener's limits on requests, from [gateway] (backends keep their own). */
 static void
 gateway_limits(const struct cfg *cfg, struct http_limits *l)
 {
@@ -52,6 +54,7 @@ static const struct proc_role gateway_role = {
 	.handler = gw_handle,
 };
 
+/* Runs the gateway under the common supervisor: master, workers, signals. */
 int
 main(int argc, char **argv)
 {

@@ -23,6 +23,7 @@ struct slot {
 
 static struct slot slots[SLOTS];
 
+/* The one slot a token may live in; a newer token there replaces the older one. */
 static struct slot *
 slot_for(const char *jwt, size_t len)
 {

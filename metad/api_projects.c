@@ -139,6 +139,7 @@ build_basic(struct rest_req *r, const PGresult *res, int row)
 	return tn_project_json(r, res, row, TN_PROJECT_BASIC);
 }
 
+/* The full shape of a project in a list, for signed-in callers who did not ask for simple. */
 static json_object *
 build_full(struct rest_req *r, const PGresult *res, int row)
 {

@@ -186,6 +186,7 @@ tn_user_basic(struct rest_req *r, const char *id, const char *username, const ch
 	return o;
 }
 
+/* GitLab's Group entity from a row: what group lists answer, and the base of GroupDetail. */
 json_object *
 tn_group_json(struct rest_req *r, const PGresult *res, int row)
 {

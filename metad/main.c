@@ -117,6 +117,7 @@ static const struct proc_role metad_role = {
 	.handler = metad_handle,
 };
 
+/* Runs metad under the common supervisor: master, workers, signals. */
 int
 main(int argc, char **argv)
 {

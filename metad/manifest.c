@@ -30,6 +30,7 @@ desc_clear(struct manifest_desc *d)
 	free(d->arch);
 }
 
+/* Frees what a parsed manifest holds (descriptors, subject, annotations) and empties it. */
 void
 manifest_info_clear(struct manifest_info *m)
 {
@@ -89,6 +90,7 @@ manifest_accepts(const char *accept, const char *media_type)
 static int fail(char **cause, enum manifest_error *err, enum manifest_error kind, const char *fmt,
                 ...) PRINTF_LIKE(4, 5);
 
+/* Records why a manifest is refused, and which error it is, for the refusals below. */
 static int
 fail(char **cause, enum manifest_error *err, enum manifest_error kind, const char *fmt, ...)
 {

@@ -30,6 +30,7 @@ key_for(const char *name, long long n, const char *last)
 	return xasprintf("%s\n%lld\n%c%s", name, n, last ? '=' : '-', last ? last : "");
 }
 
+/* The one slot an answer may live in; a newer answer there replaces the older one. */
 static struct slot *
 slot_for(const char *key)
 {
