@@ -39,7 +39,10 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "Unix user the gateway runs as, and whose connections the backends serve (empty: the "   \
 	  "user every daemon is started as)")                                                      \
 	X(GATEWAY_TRUSTED_PROXIES, "gateway", "trusted_proxies", CFG_STR, "", 0, 0, true, false,   \
-	  "comma-separated addresses or CIDRs whose X-Forwarded-Proto/-Host are honoured")         \
+	  "comma-separated addresses or CIDRs whose X-Forwarded-For/-Proto are honoured")          \
+	X(GATEWAY_FORWARDED_HOSTS, "gateway", "forwarded_hosts", CFG_STR, "", 0, 0, true, false,   \
+	  "comma-separated host[:port] values a trusted proxy's X-Forwarded-Host (or Host) may "   \
+	  "name; others are ignored, and all are when external_url is set")                        \
 	X(GATEWAY_HEADER_TIMEOUT, "gateway", "header_timeout", CFG_INT, "30", 1, 3600, true,       \
 	  false, "seconds a client may take to send a request's line and headers")                 \
 	X(GATEWAY_IDLE_TIMEOUT, "gateway", "idle_timeout", CFG_INT, "60", 1, 3600, true, false,    \

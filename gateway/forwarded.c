@@ -1,12 +1,14 @@
 /*
- * Which URL the client used: X-Forwarded-Proto/-Host from a trusted proxy, else the configured
- * external_url, else the Host header. Location and realm URLs are built from it.
+ * Which URL the client used: the configured external_url; else X-Forwarded-Proto/-Host from a
+ * trusted proxy when the host is one of forwarded_hosts; else the Host header. Location and
+ * realm URLs are built from it, so no header may name a host the operator did not list.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cfg.h"
 #include "gateway.h"
@@ -89,6 +91,19 @@ parse_trusted(const char *spec, struct cidr **list, size_t *n, char **cause)
 	return rc;
 }
 
+/* A host[:port] that is safe to echo into a URL. */
+static bool
+host_is_valid(const char *h)
+{
+	size_t len = strlen(h);
+	if (len == 0 || len > 255)
+		return false;
+	for (const char *p = h; *p; p++)
+		if (!isalnum((unsigned char)*p) && strchr(".-:[]_", *p) == NULL)
+			return false;
+	return true;
+}
+
 /* Whether external_url can prefix the paths of Location and realm URLs: http(s), no trailing /. */
 static bool
 url_is_valid(const char *url)
@@ -108,7 +123,27 @@ gw_check_config(const struct cfg *cfg, char **cause)
 		                   ext);
 		return -1;
 	}
-	return parse_trusted(cfg_str(cfg, CFG_GATEWAY_TRUSTED_PROXIES), NULL, NULL, cause);
+	const char *proxies = cfg_str(cfg, CFG_GATEWAY_TRUSTED_PROXIES);
+	if (parse_trusted(proxies, NULL, NULL, cause) < 0)
+		return -1;
+	const char *hosts = cfg_str(cfg, CFG_GATEWAY_FORWARDED_HOSTS);
+	char *copy = xstrdup(hosts), *save = NULL;
+	int rc = 0;
+	for (char *tok = strtok_r(copy, ", ", &save); tok != NULL && rc == 0;
+	     tok = strtok_r(NULL, ", ", &save))
+		if (!host_is_valid(tok)) {
+			*cause = xasprintf("[gateway] forwarded_hosts: \"%s\" is not a host[:port]",
+			                   tok);
+			rc = -1;
+		}
+	free(copy);
+	if (rc == 0 && proxies[strspn(proxies, ", ")] != '\0' && *ext == '\0' &&
+	    hosts[strspn(hosts, ", ")] == '\0') {
+		*cause = xstrdup("[gateway] trusted_proxies is set: set [global] external_url, or "
+		                 "[gateway] forwarded_hosts to the host names clients use");
+		rc = -1;
+	}
+	return rc;
 }
 
 void
@@ -179,35 +214,45 @@ gw_client_addr(struct http_txn *txn)
 	return result ? result : xstrdup(http_txn_peer(txn));
 }
 
-/* A host[:port] that is safe to echo into a URL. */
+/* Whether host is one of [gateway] forwarded_hosts (case-insensitive, port included). */
 static bool
-host_is_valid(const char *h)
+host_forwardable(const char *host)
 {
-	size_t len = strlen(h);
-	if (len == 0 || len > 255)
-		return false;
-	for (const char *p = h; *p; p++)
-		if (!isalnum((unsigned char)*p) && strchr(".-:[]_", *p) == NULL)
-			return false;
-	return true;
+	const char *list = cfg_str(gw.cfg, CFG_GATEWAY_FORWARDED_HOSTS);
+	size_t len = strlen(host);
+	for (const char *p = list; *p;) {
+		p += strspn(p, ", ");
+		size_t n = strcspn(p, ", ");
+		if (n == len && strncasecmp(p, host, n) == 0)
+			return true;
+		p += n;
+	}
+	return false;
 }
 
 char *
 gw_external_url(struct http_txn *txn)
 {
 	const struct http_headers *h = &http_txn_request(txn)->headers;
+	const char *ext = cfg_str(gw.cfg, CFG_GLOBAL_EXTERNAL_URL);
+	if (*ext != '\0')
+		return xstrdup(
+		        ext); /* the operator said where the registry is: no header overrides it */
 	if (gw_from_trusted_proxy(txn)) {
+		/* A proxy passes its client's Host on: only a listed host is believed, else the
+		 * first listed one stands (gw_check_config makes sure there is one). */
 		const char *proto = headers_get(h, "X-Forwarded-Proto");
+		if (proto == NULL || (strcmp(proto, "http") != 0 && strcmp(proto, "https") != 0))
+			proto = "http";
 		const char *host = headers_get(h, "X-Forwarded-Host");
 		if (host == NULL)
 			host = headers_get(h, "Host");
-		if (proto != NULL && (strcmp(proto, "http") == 0 || strcmp(proto, "https") == 0) &&
-		    host != NULL && host_is_valid(host))
+		if (host != NULL && host_is_valid(host) && host_forwardable(host))
 			return xasprintf("%s://%s", proto, host);
+		const char *list = cfg_str(gw.cfg, CFG_GATEWAY_FORWARDED_HOSTS);
+		list += strspn(list, ", ");
+		return xasprintf("%s://%.*s", proto, (int)strcspn(list, ", "), list);
 	}
-	const char *ext = cfg_str(gw.cfg, CFG_GLOBAL_EXTERNAL_URL);
-	if (*ext != '\0')
-		return xstrdup(ext);
 	const char *host = headers_get(h, "Host");
 	if (host != NULL && host_is_valid(host))
 		return xasprintf("http://%s", host);
