@@ -40,6 +40,10 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "user every daemon is started as)")                                                      \
 	X(GATEWAY_TRUSTED_PROXIES, "gateway", "trusted_proxies", CFG_STR, "", 0, 0, true, false,   \
 	  "comma-separated addresses or CIDRs whose X-Forwarded-For/-Proto are honoured")          \
+	X(GATEWAY_MONITORING_ALLOWLIST, "gateway", "monitoring_allowlist", CFG_STR,                \
+	  "127.0.0.0/8, ::1/128", 0, 0, true, false,                                               \
+	  "comma-separated addresses or CIDRs that may read /metrics and the details of "          \
+	  "/-/readiness (others get 404 and the bare status)")                                     \
 	X(GATEWAY_FORWARDED_HOSTS, "gateway", "forwarded_hosts", CFG_STR, "", 0, 0, true, false,   \
 	  "comma-separated host[:port] values a trusted proxy's X-Forwarded-Host (or Host) may "   \
 	  "name; others are ignored, and all are when external_url is set")                        \

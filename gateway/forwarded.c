@@ -20,8 +20,10 @@ struct cidr {
 	int bits;
 };
 
-static struct cidr *trusted;
+static struct cidr *trusted; /* [gateway] trusted_proxies */
 static size_t ntrusted;
+static struct cidr *monitoring; /* [gateway] monitoring_allowlist */
+static size_t nmonitoring;
 
 /* Parses "10.0.0.1", "10.0.0.0/8", "::1" or "fd00::/8". */
 static int
@@ -66,9 +68,9 @@ cidr_contains(const struct cidr *c, int family, const unsigned char *addr)
 	return (c->addr[full] & mask) == (addr[full] & mask);
 }
 
-/* Parses the comma-separated list; into list/n when given. */
+/* Parses the comma-separated list of the parameter named param; into list/n when given. */
 static int
-parse_trusted(const char *spec, struct cidr **list, size_t *n, char **cause)
+parse_cidrs(const char *param, const char *spec, struct cidr **list, size_t *n, char **cause)
 {
 	char *copy = xstrdup(spec);
 	char *save = NULL;
@@ -77,8 +79,8 @@ parse_trusted(const char *spec, struct cidr **list, size_t *n, char **cause)
 	     tok = strtok_r(NULL, ", ", &save)) {
 		struct cidr c;
 		if (cidr_parse(tok, &c) < 0) {
-			*cause = xasprintf(
-			        "[gateway] trusted_proxies: \"%s\" is not an address or CIDR", tok);
+			*cause = xasprintf("[gateway] %s: \"%s\" is not an address or CIDR", param,
+			                   tok);
 			rc = -1;
 			break;
 		}
@@ -124,7 +126,9 @@ gw_check_config(const struct cfg *cfg, char **cause)
 		return -1;
 	}
 	const char *proxies = cfg_str(cfg, CFG_GATEWAY_TRUSTED_PROXIES);
-	if (parse_trusted(proxies, NULL, NULL, cause) < 0)
+	if (parse_cidrs("trusted_proxies", proxies, NULL, NULL, cause) < 0 ||
+	    parse_cidrs("monitoring_allowlist", cfg_str(cfg, CFG_GATEWAY_MONITORING_ALLOWLIST),
+	                NULL, NULL, cause) < 0)
 		return -1;
 	const char *hosts = cfg_str(cfg, CFG_GATEWAY_FORWARDED_HOSTS);
 	char *copy = xstrdup(hosts), *save = NULL;
@@ -151,16 +155,20 @@ gw_forwarded_init(const struct cfg *cfg)
 {
 	char *cause = NULL;
 	free(trusted);
-	trusted = NULL;
-	ntrusted = 0;
-	if (parse_trusted(cfg_str(cfg, CFG_GATEWAY_TRUSTED_PROXIES), &trusted, &ntrusted, &cause) <
-	    0)
-		free(cause); /* validated at start and reload; cannot happen */
+	free(monitoring);
+	trusted = monitoring = NULL;
+	ntrusted = nmonitoring = 0;
+	/* validated at start and reload: cannot fail here */
+	if (parse_cidrs("trusted_proxies", cfg_str(cfg, CFG_GATEWAY_TRUSTED_PROXIES), &trusted,
+	                &ntrusted, &cause) < 0 ||
+	    parse_cidrs("monitoring_allowlist", cfg_str(cfg, CFG_GATEWAY_MONITORING_ALLOWLIST),
+	                &monitoring, &nmonitoring, &cause) < 0)
+		free(cause);
 }
 
-/* Whether a peer or X-Forwarded-For address is one of trusted_proxies, whose headers we believe. */
+/* Whether an address in text form lies inside one entry of list. */
 static bool
-addr_trusted(const char *text)
+addr_in(const char *text, const struct cidr *list, size_t n)
 {
 	unsigned char addr[16];
 	int family;
@@ -170,16 +178,32 @@ addr_trusted(const char *text)
 		family = AF_INET6;
 	else
 		return false;
-	for (size_t i = 0; i < ntrusted; i++)
-		if (cidr_contains(&trusted[i], family, addr))
+	for (size_t i = 0; i < n; i++)
+		if (cidr_contains(&list[i], family, addr))
 			return true;
 	return false;
+}
+
+/* Whether a peer or X-Forwarded-For address is one of trusted_proxies, whose headers we believe. */
+static bool
+addr_trusted(const char *text)
+{
+	return addr_in(text, trusted, ntrusted);
 }
 
 bool
 gw_from_trusted_proxy(struct http_txn *txn)
 {
 	return addr_trusted(http_txn_peer(txn));
+}
+
+bool
+gw_monitoring_allowed(struct http_txn *txn)
+{
+	char *client = gw_client_addr(txn);
+	bool ok = addr_in(client, monitoring, nmonitoring);
+	free(client);
+	return ok;
 }
 
 char *

@@ -86,7 +86,10 @@ readiness_finish(struct fanout *f)
 	}
 	json_object *root = json_object_new_object();
 	json_object_object_add(root, "status", json_object_new_string(ok ? "ok" : "failed"));
-	json_object_object_add(root, "checks", checks);
+	if (gw_monitoring_allowed(f->txn))
+		json_object_object_add(root, "checks", checks);
+	else
+		json_object_put(checks);
 	js_respond(f->txn, ok ? 200 : 503, NULL, root);
 }
 
