@@ -194,7 +194,7 @@ state_load(struct session *s)
 	if (repo == NULL || !digest_algo_parse(algo, &s->algo) ||
 	    !js_int(o, "offset", &s->offset) || s->offset < 0 ||
 	    !js_int(o, "started_at", &s->started_at) ||
-	    digest_state_load(&s->hash, s->algo, hash) < 0)
+	    digest_state_load(&s->hash, s->algo, hash, (uint64_t)s->offset) < 0)
 		goto out;
 	s->repository = xstrdup(repo);
 	s->saved = s->offset;
