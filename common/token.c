@@ -385,9 +385,13 @@ token_verify(const char *jwt, const struct token_key *k, const char *aud, int64_
 		*cause = xstrdup("malformed token header");
 		goto out;
 	}
-	const char *alg = js_str(h, "alg"), *kid = js_str(h, "kid");
+	const char *alg = js_str(h, "alg"), *kid = js_str(h, "kid"), *typ = js_str(h, "typ");
 	if (alg == NULL || strcmp(alg, "EdDSA") != 0) {
 		*cause = xstrdup("unsupported token algorithm");
+		goto out;
+	}
+	if (typ == NULL || strcmp(typ, "JWT") != 0) {
+		*cause = xstrdup("not a JWT");
 		goto out;
 	}
 	if (kid == NULL || strcmp(kid, k->kid) != 0) {
@@ -404,6 +408,10 @@ token_verify(const char *jwt, const struct token_key *k, const char *aud, int64_
 	if (p == NULL || !json_object_is_type(p, json_type_object) ||
 	    claims_from_json(p, out) < 0) {
 		*cause = xstrdup("malformed token claims");
+		goto out;
+	}
+	if (out->iss == NULL || strcmp(out->iss, TOKEN_ISSUER) != 0) {
+		*cause = xstrdup("token issued by another issuer");
 		goto out;
 	}
 	if (out->aud == NULL || strcmp(out->aud, aud) != 0) {
