@@ -144,6 +144,10 @@ unsigned access_credential_actions(enum auth_kind kind, unsigned scopes);
  * stored. */
 void ratelimit_fail(const char *client, const char *login, const char *what, void (*done)(void *),
                     void *arg);
+/* The key failures of client are counted under (caller frees): an IPv6 client by its /64, as one
+ * host commonly holds a whole /64 and could otherwise rotate addresses between guesses; an
+ * IPv4-mapped IPv6 address as the IPv4 address; anything else as it is. */
+char *ratelimit_client_key(const char *client);
 /* Forgets the failures of client as login after a successful sign-in. */
 void ratelimit_clear(const char *client, const char *login);
 /* Deletes old rows of auth_failures and spent OAuth tokens. */

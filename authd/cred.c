@@ -289,7 +289,7 @@ static struct cred_op *
 op_new(const char *client, const char *login, const char *secret, cred_cb cb, void *arg)
 {
 	struct cred_op *op = xcalloc(1, sizeof(*op));
-	op->client = xstrdup(client);
+	op->client = ratelimit_client_key(client);
 	op->login = login ? xstrdup(login) : NULL;
 	op->secret = xstrdup(secret ? secret : "");
 	op->cb = cb;

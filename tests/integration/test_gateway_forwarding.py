@@ -118,3 +118,23 @@ def test_paths_no_endpoint_serves(registry, uniq):
     # a path that is an endpoint still needs the scope
     r = registry.api("POST", "/projects", token=read_api, json={"name": f"{uniq}np"})
     assert r.status_code == 403 and r.json()["error"] == "insufficient_scope"
+
+
+def test_rate_limit_counts_an_ipv6_client_by_its_64(make_registry):
+    reg = make_registry(extra_config={"gateway": {
+        "trusted_proxies": "127.0.0.1", "forwarded_hosts": "registry.example.com"}}).start()
+    Tenancy(reg).user("erin")
+    # five free failures spread over five addresses of one /64 ...
+    for i in range(5):
+        assert wrong_sign_ins(reg, "erin", f"2001:db8:1:2::{i + 1:x}", 1) == [401]
+    # ... so new addresses of that /64 are slowed down: each failure doubles the wait, so one of
+    # them must meet a 429 (were each address counted alone, none ever would)
+    statuses = []
+    for i in range(8):
+        statuses += wrong_sign_ins(reg, "erin", f"2001:db8:1:2:ffff::{i + 1:x}", 1)
+        if statuses[-1] == 429:
+            break
+    assert statuses[-1] == 429 and set(statuses) <= {401, 429}, statuses
+    # another /64 is not held up, nor the same host written as IPv4-mapped IPv6 of another
+    assert wrong_sign_ins(reg, "erin", "2001:db8:1:3::1", 1) == [401]
+    assert wrong_sign_ins(reg, "erin", "::ffff:10.7.7.7", 1) == [401]
