@@ -237,6 +237,7 @@ void users_update(struct rest_req *r);
 void users_delete(struct rest_req *r);
 void users_block(struct rest_req *r);
 void users_unblock(struct rest_req *r);
+void users_unlock(struct rest_req *r);
 void users_ban(struct rest_req *r);
 void users_unban(struct rest_req *r);
 /* imptokens.c: /users/:id/impersonation_tokens[/:token_id]. */

@@ -72,6 +72,10 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "another role than authd's (empty: metad shares authd's role)")                          \
 	X(AUTHD_DB_CONNECTIONS, "authd", "db_connections", CFG_INT, "2", 1, 64, true, false,       \
 	  "PostgreSQL connections per worker")                                                     \
+	X(AUTHD_MAX_LOGIN_ATTEMPTS, "authd", "max_login_attempts", CFG_INT, "10", 1, 1000, true,   \
+	  false, "failed password sign-ins in a row, from any address, that lock an account")      \
+	X(AUTHD_LOCK_MINUTES, "authd", "lock_minutes", CFG_INT, "10", 1, 10080, true, false,       \
+	  "minutes a locked account takes no password (an admin may unlock it sooner)")            \
 	X(AUTHD_TOKEN_LIFETIME, "authd", "token_lifetime", CFG_INT, "300", 30, 86400, true, false, \
 	  "seconds a registry token is valid")                                                     \
 	X(AUTHD_BOOTSTRAP_FILE, "authd", "bootstrap_file", CFG_STR, "", 0, 0, true, false,         \
