@@ -55,6 +55,10 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "seconds without body bytes (either way) before the connection is dropped")              \
 	X(GATEWAY_BACKEND_TIMEOUT, "gateway", "backend_timeout", CFG_INT, "300", 1, 86400, true,   \
 	  false, "seconds a backend may take to start its answer")                                 \
+	X(GATEWAY_BACKEND_CONNECTIONS, "gateway", "backend_connections", CFG_INT, "64", 1, 4096,   \
+	  true, false,                                                                             \
+	  "connections a gateway worker keeps open to each backend at most; past them a request "  \
+	  "waits for one (up to backend_timeout)")                                                 \
 	X(GATEWAY_MAX_HEADER_SIZE, "gateway", "max_header_size", CFG_INT, "65536", 1024, 1048576,  \
 	  true, false, "bytes of request line and headers together (431 beyond)")                  \
 	X(GATEWAY_MAX_HEADERS, "gateway", "max_headers", CFG_INT, "100", 8, 1000, true, false,     \

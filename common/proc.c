@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -124,6 +125,34 @@ apply_logging(const struct cfg *c)
 
 /* ---- listening socket ------------------------------------------------------------------------ */
 
+/* Every connection is a descriptor: the soft limit (often 1024) goes up to the hard one, so that
+ * thousands of clients and the backend connections they need fit in a worker. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The listen backlog: the kernel's somaxconn (it caps any larger value), so that a burst of
+ * connections queues instead of being refused. */
+static int
+listen_backlog(void)
+{
+	int n = SOMAXCONN;
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "re");
+	if (f != NULL) {
+		int v;
+		if (fscanf(f, "%d", &v) == 1 && v > n)
+			n = v;
+		fclose(f);
+	}
+	return n;
+}
+
 /* Listens on the gateway's HOST:PORT ([v6]:PORT too), before the master drops root. */
 static int
 bind_tcp(const char *spec, char **cause)
@@ -161,7 +190,7 @@ bind_tcp(const char *spec, char **cause)
 			continue;
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, listen_backlog()) == 0)
 			break;
 		*cause = xasprintf("cannot listen on %s: %s", spec, strerror(errno));
 		close(fd);
@@ -210,7 +239,7 @@ bind_unix(const char *path, char **cause)
 	mode_t old = umask(0117);
 	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (rc < 0 || listen(fd, 1024) < 0) {
+	if (rc < 0 || listen(fd, listen_backlog()) < 0) {
 		*cause = xasprintf("cannot listen on %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
@@ -735,6 +764,7 @@ proc_main(const struct proc_role *r, int argc, char **argv)
 	}
 	apply_logging(cfg);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	/* A privileged port is bound as root; then the master becomes its user before anything
 	 * else, so its setup, files and Unix socket are that user's. */

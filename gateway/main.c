@@ -24,6 +24,8 @@ gateway_worker_init(struct proc_worker *w, char **cause)
 		gw.backends[i] = httpc_pool_new(w->base, path);
 		httpc_pool_set_timeout(gw.backends[i],
 		                       (int)cfg_int(w->cfg, CFG_GATEWAY_BACKEND_TIMEOUT));
+		httpc_pool_set_max_open(gw.backends[i],
+		                        (unsigned)cfg_int(w->cfg, CFG_GATEWAY_BACKEND_CONNECTIONS));
 		free(path);
 	}
 	(void)cause;
