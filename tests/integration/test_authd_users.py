@@ -83,7 +83,10 @@ def test_user_lifecycle(registry, gl, uniq):
         gl.users.get(carol.id)
     assert e.value.response_code == 404
     assert e.value.error_message == "404 User Not Found"
-    assert t.sql(f"SELECT count(*) FROM namespaces WHERE owner_id = {carol.id}") == "0"
+    # and its namespace with it
+    r = registry.api("GET", "/namespaces", params={"search": f"{uniq}carol"})
+    assert r.status_code == 200 and r.json() == [], r.text
+    assert registry.api("GET", f"/namespaces/{ns}").status_code == 404
 
 
 def test_personal_access_tokens(registry, gl, uniq):
