@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <zstd.h>
 
 #include "digest.h"
 #include "http.h"
@@ -29,17 +30,121 @@ struct blobd {
 	struct httpc_pool *metad; /* metad's socket */
 	bool fsync;               /* [blobd] fsync */
 	int64_t purge_after;      /* [blobd] upload_purge_after, seconds */
+	bool compress;            /* [blobd] compression = zstd */
+	int compress_level;       /* [blobd] compression_level */
+	uint32_t frame_size;      /* [blobd] compression_frame_size */
 };
 
 extern struct blobd bd;
 
-/* store.c: the content-addressed blob files (blobs/<algo>/<2 hex>/<hex>). */
+/* zst.c: the compressed form of a blob file, zstd's seekable format behind a header frame that
+ * names the blob (format in zst.c). Pure: files and buffers only. */
+#define ZST_HEADER_MAX 256        /* bytes a reader reads to tell the form */
+#define ZST_FRAME_MAX (64u << 20) /* largest frame (original bytes) a file may have */
+
+struct zst_header {
+	int64_t size;        /* the blob's original bytes */
+	uint32_t frame_size; /* original bytes per frame (the last one may hold fewer) */
+	size_t len;          /* bytes of the header frame */
+};
+/* Writes the header frame of digest into buf; its length. */
+size_t zst_header_encode(uint8_t buf[ZST_HEADER_MAX], const char *digest, int64_t size,
+                         uint32_t frame_size);
+/* Whether the len first bytes of a file are the header of digest's compressed form. */
+bool zst_header_parse(const uint8_t *buf, size_t len, const char *digest, struct zst_header *h);
+
+struct zst_writer;
+/* Starts the compressed form of digest (size original bytes) in fd, writing its header; NULL
+ * with *cause. */
+struct zst_writer *zst_writer_new(int fd, const char *digest, int64_t size, uint32_t frame_size,
+                                  int level, char **cause);
+/* Compresses and appends the next frame (frame_size bytes, the last one the rest), after
+ * checking that it decompresses to the same bytes; its compressed size, -1 with *cause. */
+int64_t zst_writer_frame(struct zst_writer *w, const void *data, size_t len, char **cause);
+/* Appends the seek table once every byte is in; the file's size, -1 with *cause. */
+int64_t zst_writer_finish(struct zst_writer *w, char **cause);
+void zst_writer_free(struct zst_writer *w);
+
+struct zst_reader {
+	int fd;        /* the caller's */
+	uint32_t n;    /* data frames */
+	int64_t *coff; /* n + 1: where frame i starts in the file (coff[n]: the seek table) */
+	int64_t *doff; /* n + 1: its first original byte (doff[n]: the blob's size) */
+	ZSTD_DCtx *dctx;
+	uint8_t *cbuf; /* one compressed frame */
+	size_t cbuf_cap;
+};
+/* Reads and checks the seek table of fd (file_size bytes, header h); NULL with *cause when it is
+ * not the table the header promises. */
+struct zst_reader *zst_reader_open(int fd, int64_t file_size, const struct zst_header *h,
+                                   char **cause);
+/* The frame holding original byte pos (0 <= pos < size). */
+uint32_t zst_reader_find(const struct zst_reader *r, int64_t pos);
+/* Decompresses frame i into out (doff[i + 1] - doff[i] bytes); -1 with *cause. */
+int zst_reader_frame(struct zst_reader *r, uint32_t i, void *out, char **cause);
+void zst_reader_free(struct zst_reader *r);
+
+/* store.c: the content-addressed blob files (blobs/<algo>/<2 hex>/<hex>), plain or compressed
+ * (zst.c) under the same name. */
+enum store_form { STORE_PLAIN, STORE_ZSTD };
+
+struct store_file {
+	int fd;
+	enum store_form form;
+	int64_t size;         /* the blob's bytes, as pushed */
+	int64_t stored;       /* the file's bytes */
+	struct zst_header zh; /* STORE_ZSTD */
+};
+
 char *store_blob_path(const char *digest);
 /* Opens a stored blob for reading; -1 with errno (ENOENT: not stored). */
-int store_open(const char *digest, int64_t *size);
+int store_open(const char *digest, struct store_file *f);
+/* What the open file fd of digest holds (fd is not taken); -1 with errno. */
+int store_identify(int fd, const char *digest, struct store_file *f);
 /* Blocking (a job): makes the verified file at src the blob's file unless it already exists,
- * durably when sync (the file itself must already be fsync'd). -1 with *cause. */
-int store_commit(const char *src, const char *digest, bool sync, char **cause);
+ * durably when sync (the file itself must already be fsync'd); *created tells whether this
+ * call placed it. -1 with *cause. */
+int store_commit(const char *src, const char *digest, bool sync, bool *created, char **cause);
+/* Blocking (a job): puts src, the compressed form of digest (stored bytes, already durable), in
+ * place of held, the plain file open and flock'ed by the caller. The folder needs no fsync: after
+ * a crash the name holds either form, each whole. 1 when the file is no longer held's (deleted
+ * or replaced meanwhile), -1 with *cause. */
+int store_replace(const char *digest, int held, const char *src, int64_t stored, char **cause);
+/* Blocking (a job): the one way a blob's file goes, whatever its form; waits for a compression
+ * of it that is under way. 0 also when there was no file. -1 with *cause. */
+int store_delete(const char *digest, char **cause);
+
+/* tally.c: the storage gauges (registry_blob_*), counted once when blobd starts and kept
+ * current by every change to a blob's file: tally_begin(), the change, tally_add() for what it
+ * did, tally_end(). */
+struct tally {
+	int dfd; /* the blob's folder, held shared; -1 */
+	unsigned folder;
+};
+void tally_begin(const char *digest, struct tally *t);
+void tally_add(struct tally *t, enum store_form form, int64_t files, int64_t stored,
+               int64_t original);
+void tally_end(struct tally *t);
+/* Worker start: the count, in the background, unless it is done already. */
+void tally_start(void);
+/* Blocking: the count itself (the folders not counted yet, unless another process is counting);
+ * what it found, and whether every folder is counted now. */
+bool tally_count(int64_t *files, int64_t *stored, int64_t *original);
+
+/* compress.c: compression at rest, in the background after a blob is stored. */
+/* Queues digest's file for compression, unless [blobd] compression is none (a compressed file,
+ * or content that does not compress, is left as it is). */
+void compress_blob(const char *digest);
+/* Removes, in the background, the scratch files of compressions whose worker died. */
+void compress_sweep(void);
+/* Worker start: the background threads. */
+int compress_start(char **cause);
+
+/* zstream.c: reads of compressed blobs. */
+/* Answers status with headers h and bytes [start, start + len) of digest's compressed file f
+ * (taken), decompressing only the frames they lie in, one at a time in a pool thread. */
+void zstream_send(struct http_txn *txn, const char *digest, int status,
+                  const struct http_headers *h, struct store_file *f, int64_t start, int64_t len);
 
 /* session.c: upload sessions on disk (uploads/<id>/data and state), so that any worker, or a
  * restarted one, continues an upload. */

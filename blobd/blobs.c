@@ -1,7 +1,8 @@
 /*
  * Blob reads and deletes. A read asks metad whether the repository links the blob (a digest
- * alone reads nothing), opens the stored file and, for the gateway, passes the descriptor so the
- * gateway sendfile()s it (Range included); other callers get the bytes (or a range) directly.
+ * alone reads nothing), opens the stored file and, for the gateway, passes the descriptor of a
+ * plain file so the gateway sendfile()s it (Range included); other callers, and every read of a
+ * compressed file (zstream.c), get the bytes (or a range) from blobd itself.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -36,13 +37,14 @@ blob_req_free(struct blob_req *b)
 	free(b);
 }
 
-/* Serves fd (owned) of size bytes: headers only for HEAD, the descriptor for the gateway, else
- * the bytes or the requested range. */
+/* Serves the blob file f (taken): headers only for HEAD; for the gateway, the descriptor of a
+ * plain file; else the bytes or the requested range (decompressed from a compressed file). */
 static void
-serve(struct blob_req *b, int fd, int64_t size)
+serve(struct blob_req *b, struct store_file *f)
 {
 	struct http_txn *txn = b->txn;
 	struct http_request *req = http_txn_request(txn);
+	int64_t size = f->size;
 	struct http_headers h;
 	v2reply_headers_init(&h);
 	char etag[DIGEST_STR_MAX + 2];
@@ -54,13 +56,13 @@ serve(struct blob_req *b, int fd, int64_t size)
 	/* content-addressed: the bytes behind a digest never change */
 	headers_add(&h, "Cache-Control", "max-age=31536000");
 	if (strcmp(req->method, "HEAD") == 0) {
-		close(fd);
+		close(f->fd);
 		http_txn_start_response(txn, 200, &h, size);
 		http_txn_end_response(txn);
-	} else if (headers_get(&req->headers, WIRE_WANT_FD) != NULL) {
+	} else if (f->form == STORE_PLAIN && headers_get(&req->headers, WIRE_WANT_FD) != NULL) {
 		headers_add(&h, WIRE_FD, "1");
-		http_txn_respond_fd(txn, 200, &h, fd);
-		close(fd);
+		http_txn_respond_fd(txn, 200, &h, f->fd);
+		close(f->fd);
 	} else {
 		int64_t start = 0, len = size;
 		int status = 200;
@@ -74,7 +76,7 @@ serve(struct blob_req *b, int fd, int64_t size)
 			break;
 		}
 		case RANGE_UNSATISFIABLE: {
-			close(fd);
+			close(f->fd);
 			char cr[64];
 			snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
 			headers_add(&h, "Content-Range", cr);
@@ -86,9 +88,13 @@ serve(struct blob_req *b, int fd, int64_t size)
 		case RANGE_NONE:
 			break;
 		}
-		http_txn_start_response(txn, status, &h, len);
-		http_txn_write_file(txn, fd, (off_t)start, (off_t)len);
-		http_txn_end_response(txn);
+		if (f->form == STORE_ZSTD) {
+			zstream_send(txn, b->digest, status, &h, f, start, len);
+		} else {
+			http_txn_start_response(txn, status, &h, len);
+			http_txn_write_file(txn, f->fd, (off_t)start, (off_t)len);
+			http_txn_end_response(txn);
+		}
 	}
 	headers_clear(&h);
 }
@@ -103,23 +109,22 @@ looked_up(int status, json_object *body, struct evbuffer *raw, void *arg)
 		meta_relay_error(b->txn, status == 200 ? -1 : status, raw);
 		goto out;
 	}
-	int64_t fsize;
-	int fd = store_open(b->digest, &fsize);
-	if (fd < 0) {
+	struct store_file f;
+	if (store_open(b->digest, &f) < 0) {
 		/* metadata names a file that is not there: say so loudly, answer unknown */
 		log_error("blob %s linked in %s but not stored: %s", b->digest, b->name,
 		          strerror(errno));
 		v2reply_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 		goto out;
 	}
-	if (fsize != size) {
-		close(fd);
-		log_error("blob %s is %lld bytes on disk, %lld in the metadata", b->digest,
-		          (long long)fsize, (long long)size);
+	if (f.size != size) {
+		close(f.fd);
+		log_error("blob %s holds %lld bytes on disk, %lld in the metadata", b->digest,
+		          (long long)f.size, (long long)size);
 		v2reply_error(b->txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", b->digest);
 		goto out;
 	}
-	serve(b, fd, size);
+	serve(b, &f);
 out:
 	blob_req_free(b);
 }

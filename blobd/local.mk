@@ -7,6 +7,10 @@ registry_blobd_SOURCES = \
 	blobd/writer.c \
 	blobd/session.c \
 	blobd/store.c \
+	blobd/zst.c \
+	blobd/compress.c \
+	blobd/zstream.c \
+	blobd/tally.c \
 	blobd/meta.c \
 	blobd/purge.c
 registry_blobd_LDADD = $(COMMON_LIBS) -lpthread

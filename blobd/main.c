@@ -61,13 +61,14 @@ blobd_handle(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
-/* Creates the storage root's folders (blobs/, uploads/) if missing, and keeps the root blobd's
- * alone (0700): the gateway's user shares blobd's group to reach its socket, never its files. */
+/* Creates the storage root's folders (blobs/, uploads/, tmp/ for compressions under way) if
+ * missing, and keeps the root blobd's alone (0700): the gateway's user shares blobd's group to
+ * reach its socket, never its files. */
 static int
 blobd_master_init(const struct cfg *cfg, char **cause)
 {
 	const char *root = cfg_str(cfg, CFG_BLOBD_STORAGE_ROOT);
-	const char *subs[] = { "", "/blobs", "/uploads" };
+	const char *subs[] = { "", "/blobs", "/uploads", "/tmp" };
 	for (size_t i = 0; i < nitems(subs); i++) {
 		char *p = xasprintf("%s%s", root, subs[i]);
 		int rc = mkdir(p, 0700);
@@ -88,7 +89,8 @@ blobd_master_init(const struct cfg *cfg, char **cause)
 	return 0;
 }
 
-/* Per worker: configuration, the metad client, the thread pool and the purge timer. */
+/* Per worker: configuration, the metad client, the thread pools, the purge timer and the
+ * storage count. */
 static int
 blobd_worker_init(struct proc_worker *w, char **cause)
 {
@@ -97,12 +99,16 @@ blobd_worker_init(struct proc_worker *w, char **cause)
 	bd.root = cfg_str(w->cfg, CFG_BLOBD_STORAGE_ROOT);
 	bd.fsync = cfg_bool(w->cfg, CFG_BLOBD_FSYNC);
 	bd.purge_after = cfg_int(w->cfg, CFG_BLOBD_UPLOAD_PURGE_AFTER);
+	bd.compress = strcmp(cfg_str(w->cfg, CFG_BLOBD_COMPRESSION), "zstd") == 0;
+	bd.compress_level = (int)cfg_int(w->cfg, CFG_BLOBD_COMPRESSION_LEVEL);
+	bd.frame_size = (uint32_t)cfg_int(w->cfg, CFG_BLOBD_COMPRESSION_FRAME_SIZE);
 	char *path = proc_socket_path(w->cfg, "metad");
 	bd.metad = httpc_pool_new(w->base, path);
 	free(path);
-	if (jobs_init(w->base, BLOBD_IO_THREADS, cause) < 0)
+	if (jobs_init(w->base, BLOBD_IO_THREADS, cause) < 0 || compress_start(cause) < 0)
 		return -1;
 	purge_start();
+	tally_start();
 	return 0;
 }
 

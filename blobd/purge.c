@@ -1,5 +1,6 @@
 /*
- * Purges upload sessions nobody touched for [blobd] upload_purge_after seconds. Every worker
+ * Purges upload sessions nobody touched for [blobd] upload_purge_after seconds, and the scratch
+ * files of compressions whose worker died (compress.c). Every worker
  * runs the timer; a lock file lets one of them walk the folder at a time, and a session some
  * request holds (its flock) is never removed. The first round runs soon after a worker starts,
  * so a restart cleans up what a crash left behind.
@@ -50,6 +51,7 @@ purge_tick(evutil_socket_t fd, short what, void *arg)
 	if (!running) {
 		running = true;
 		jobs_submit(job_purge, purged, NULL);
+		compress_sweep();
 	}
 	(void)fd;
 	(void)what;

@@ -1,12 +1,17 @@
 /*
  * Content-addressed blob files: <root>/blobs/<algo>/<first two hex digits>/<hex>, one file per
  * digest for the whole instance. A file appears there only after its bytes were verified (and
- * fsync'd), by link() from the upload, so a reader never sees a partial blob.
+ * fsync'd), by link() from the upload, so a reader never sees a partial blob. Compression at rest
+ * (compress.c) later replaces it, under the same name, by its compressed form (zst.c), which its
+ * first bytes tell apart. Whoever replaces or deletes a blob's file holds flock on it: a deletion
+ * waits for a compression under way, and a compression gives up on a file deleted meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,7 +30,31 @@ store_blob_path(const char *digest)
 }
 
 int
-store_open(const char *digest, int64_t *size)
+store_identify(int fd, const char *digest, struct store_file *f)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		errno = EIO;
+		return -1;
+	}
+	f->fd = fd;
+	f->form = STORE_PLAIN;
+	f->size = f->stored = st.st_size;
+	uint8_t head[ZST_HEADER_MAX];
+	ssize_t n;
+	while ((n = pread(fd, head, sizeof(head), 0)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return -1;
+	if (zst_header_parse(head, (size_t)n, digest, &f->zh)) {
+		f->form = STORE_ZSTD;
+		f->size = f->zh.size;
+	}
+	return 0;
+}
+
+int
+store_open(const char *digest, struct store_file *f)
 {
 	char *path = store_blob_path(digest);
 	if (path == NULL) {
@@ -36,13 +65,12 @@ store_open(const char *digest, int64_t *size)
 	free(path);
 	if (fd < 0)
 		return -1;
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (store_identify(fd, digest, f) < 0) {
+		int err = errno;
 		close(fd);
-		errno = EIO;
+		errno = err;
 		return -1;
 	}
-	*size = st.st_size;
 	return fd;
 }
 
@@ -71,8 +99,9 @@ make_dir(const char *path, bool *created)
 }
 
 int
-store_commit(const char *src, const char *digest, bool sync, char **cause)
+store_commit(const char *src, const char *digest, bool sync, bool *created, char **cause)
 {
+	*created = false;
 	enum digest_algo algo;
 	const char *hex;
 	if (!name_split_digest(digest, &algo, &hex)) {
@@ -97,10 +126,22 @@ store_commit(const char *src, const char *digest, bool sync, char **cause)
 		*cause = xasprintf("cannot sync %s: %s", algo_dir, strerror(errno));
 		goto out;
 	}
-	if (link(src, path) < 0 && errno != EEXIST) {
-		*cause = xasprintf("cannot link %s: %s", path, strerror(errno));
+	struct stat st;
+	if (stat(src, &st) < 0) {
+		*cause = xasprintf("cannot stat %s: %s", src, strerror(errno));
 		goto out;
 	}
+	struct tally t;
+	tally_begin(digest, &t);
+	if (link(src, path) == 0) {
+		*created = true;
+		tally_add(&t, STORE_PLAIN, 1, st.st_size, st.st_size);
+	} else if (errno != EEXIST) {
+		*cause = xasprintf("cannot link %s: %s", path, strerror(errno));
+		tally_end(&t);
+		goto out;
+	}
+	tally_end(&t);
 	if (sync && sync_dir(fan_dir) < 0) {
 		*cause = xasprintf("cannot sync %s: %s", fan_dir, strerror(errno));
 		goto out;
@@ -110,6 +151,87 @@ out:
 	free(blobs);
 	free(algo_dir);
 	free(fan_dir);
+	free(path);
+	return rc;
+}
+
+int
+store_replace(const char *digest, int held, const char *src, int64_t stored, char **cause)
+{
+	char *path = store_blob_path(digest);
+	struct stat old, now;
+	struct store_file f;
+	int rc = -1;
+	if (fstat(held, &old) < 0 || store_identify(held, digest, &f) < 0) {
+		*cause = xasprintf("cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	struct tally t;
+	tally_begin(digest, &t);
+	if (stat(path, &now) < 0 || now.st_ino != old.st_ino || now.st_dev != old.st_dev) {
+		rc = 1; /* deleted or replaced by someone who did not hold the file */
+	} else if (rename(src, path) < 0) {
+		*cause = xasprintf("cannot rename %s: %s", src, strerror(errno));
+	} else {
+		tally_add(&t, f.form, -1, -f.stored, -f.size);
+		tally_add(&t, STORE_ZSTD, 1, stored, f.size);
+		rc = 0;
+	}
+	tally_end(&t);
+out:
+	free(path);
+	return rc;
+}
+
+int
+store_delete(const char *digest, char **cause)
+{
+	char *path = store_blob_path(digest);
+	if (path == NULL) {
+		*cause = xasprintf("invalid digest %s", digest);
+		return -1;
+	}
+	int rc = -1;
+	for (;;) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				rc = 0;
+			else
+				*cause = xasprintf("cannot open %s: %s", path, strerror(errno));
+			break;
+		}
+		/* wait for a compression of the file to place its result or give up */
+		struct stat held, now;
+		struct store_file f;
+		if (flock(fd, LOCK_EX) < 0 || fstat(fd, &held) < 0) {
+			*cause = xasprintf("cannot lock %s: %s", path, strerror(errno));
+			close(fd);
+			break;
+		}
+		if (stat(path, &now) < 0 || now.st_ino != held.st_ino ||
+		    now.st_dev != held.st_dev) {
+			close(fd); /* replaced meanwhile: delete what is there now */
+			continue;
+		}
+		if (store_identify(fd, digest, &f) < 0) {
+			f.form = STORE_PLAIN;
+			f.size = f.stored = held.st_size;
+		}
+		struct tally t;
+		tally_begin(digest, &t);
+		if (unlink(path) == 0) {
+			tally_add(&t, f.form, -1, -f.stored, -f.size);
+			rc = 0;
+		} else if (errno == ENOENT) {
+			rc = 0;
+		} else {
+			*cause = xasprintf("cannot remove %s: %s", path, strerror(errno));
+		}
+		tally_end(&t);
+		close(fd);
+		break;
+	}
 	free(path);
 	return rc;
 }

@@ -239,7 +239,8 @@ job_finish(void *arg)
 		return;
 	}
 	char *src = session_data_path(u->s);
-	if (store_commit(src, u->digest, bd.fsync, &u->cause) == 0)
+	bool created;
+	if (store_commit(src, u->digest, bd.fsync, &created, &u->cause) == 0)
 		u->verified = true;
 	free(src);
 }
@@ -275,6 +276,10 @@ linked(int status, json_object *body, struct evbuffer *raw, void *arg)
 		log_info("blob %s (%lld bytes) stored in %s", u->digest, (long long)u->s->offset,
 		         u->name);
 		respond_created(u->txn, u->name, u->digest);
+		/* after the answer, in the background: the client does not wait for it (a file
+		 * stored before, plain, is examined again: its compression may have been cut short)
+		 */
+		compress_blob(u->digest);
 	} else {
 		meta_relay_error(u->txn, status, raw);
 	}

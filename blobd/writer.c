@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "blobd.h"
+#include "metrics.h"
 #include "util.h"
 
 #define PENDING_MAX (1024 * 1024)           /* pause the body beyond this much unwritten data */
@@ -170,6 +171,7 @@ on_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 		evbuffer_drain(buf, len);
 		return;
 	}
+	metrics_blob_upload_seen(); /* compression at rest waits while pushes stream */
 	writer_hash_buffer(&w->s->hash, buf, len);
 	evbuffer_remove_buffer(buf, w->pending, len);
 	w->received += (int64_t)len;

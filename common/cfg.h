@@ -103,7 +103,15 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	X(BLOBD_UPLOAD_PURGE_AFTER, "blobd", "upload_purge_after", CFG_INT, "86400", 60, 31536000, \
 	  true, false, "seconds after which an untouched upload session is purged")                \
 	X(BLOBD_FSYNC, "blobd", "fsync", CFG_BOOL, "true", 0, 0, true, false,                      \
-	  "fsync every blob before it is acknowledged (turn off only for throwaway instances)")
+	  "fsync every blob before it is acknowledged (turn off only for throwaway instances)")    \
+	X(BLOBD_COMPRESSION, "blobd", "compression", CFG_STR, "zstd", 0, 0, true, false,           \
+	  "zstd: store blobs that compress well compressed, in the background after they are "     \
+	  "acknowledged; none: store every blob as it was sent")                                   \
+	X(BLOBD_COMPRESSION_LEVEL, "blobd", "compression_level", CFG_INT, "3", 1, 19, true, false, \
+	  "zstd level of compression at rest")                                                     \
+	X(BLOBD_COMPRESSION_FRAME_SIZE, "blobd", "compression_frame_size", CFG_INT, "1048576",     \
+	  65536, 16777216, true, false,                                                            \
+	  "bytes of a blob per zstd frame: a Range read decompresses whole frames")
 
 enum cfg_id {
 #define CFG_ENUM(id, ...) CFG_##id,

@@ -35,6 +35,14 @@ struct metrics_shm {
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	struct route_stats routes[MAX_ROUTES + 1]; /* last one: unlabelled requests */
+	/* blobd's storage */
+	int blob_on;
+	int64_t blob_files[METRICS_BLOB_FORMS];
+	int64_t blob_stored[METRICS_BLOB_FORMS];
+	int64_t blob_original[METRICS_BLOB_FORMS];
+	uint64_t blob_counted[METRICS_BLOB_FOLDERS / 64]; /* folders the start-up count did */
+	uint64_t blob_outcomes[METRICS_BLOB_OUTCOMES];
+	uint64_t blob_upload_us; /* an upload's last bytes (not rendered) */
 };
 
 static struct metrics_shm *shm;
@@ -53,7 +61,21 @@ static const struct {
 	{ "registry_http_sent_bytes_total", "counter", "Response body bytes sent." },
 	{ "registry_worker_restarts_total", "counter", "Workers respawned after dying." },
 	{ "registry_workers", "gauge", "Workers the master keeps running." },
+	{ "registry_blob_files", "gauge", "Blob files in storage, by form (plain, zstd)." },
+	{ "registry_blob_stored_bytes", "gauge",
+	  "Bytes the blob files take in storage (their sizes), by form." },
+	{ "registry_blob_original_bytes", "gauge",
+	  "Bytes of the stored blobs as pushed (what digests and sizes describe), by form." },
+	{ "registry_blob_count_complete", "gauge",
+	  "1 once blobd's start-up count of its storage is done: the blob gauges are exact from "
+	  "then on." },
+	{ "registry_blob_compressions_total", "counter",
+	  "Blobs examined for compression at rest, by outcome." },
 };
+
+static const char *const blob_forms[METRICS_BLOB_FORMS] = { "plain", "zstd" };
+static const char *const blob_outcomes[METRICS_BLOB_OUTCOMES] = { "compressed", "precompressed",
+	                                                          "incompressible", "failed" };
 
 void
 metrics_init(const char *daemon, const char *const *route_names, size_t nroutes)
@@ -150,6 +172,90 @@ metrics_set_workers(unsigned n)
 }
 
 void
+metrics_blob_enable(void)
+{
+	if (shm != NULL)
+		__atomic_store_n(&shm->blob_on, 1, __ATOMIC_RELAXED);
+}
+
+void
+metrics_blob_add(enum metrics_blob_form form, int64_t files, int64_t stored, int64_t original)
+{
+	if (shm == NULL)
+		return;
+	__atomic_fetch_add(&shm->blob_files[form], files, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&shm->blob_stored[form], stored, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&shm->blob_original[form], original, __ATOMIC_RELAXED);
+}
+
+bool
+metrics_blob_counted(unsigned folder)
+{
+	if (shm == NULL || folder >= METRICS_BLOB_FOLDERS)
+		return false;
+	uint64_t w = __atomic_load_n(&shm->blob_counted[folder / 64], __ATOMIC_ACQUIRE);
+	return (w >> (folder % 64)) & 1;
+}
+
+void
+metrics_blob_set_counted(unsigned folder)
+{
+	if (shm != NULL && folder < METRICS_BLOB_FOLDERS)
+		__atomic_fetch_or(&shm->blob_counted[folder / 64], (uint64_t)1 << (folder % 64),
+		                  __ATOMIC_RELEASE);
+}
+
+void
+metrics_blob_outcome(enum metrics_blob_outcome outcome)
+{
+	if (shm != NULL)
+		add(&shm->blob_outcomes[outcome], 1);
+}
+
+void
+metrics_blob_upload_seen(void)
+{
+	if (shm != NULL)
+		__atomic_store_n(&shm->blob_upload_us, now_monotonic_us(), __ATOMIC_RELAXED);
+}
+
+uint64_t
+metrics_blob_upload_last(void)
+{
+	return shm != NULL ? __atomic_load_n(&shm->blob_upload_us, __ATOMIC_RELAXED) : 0;
+}
+
+/* blobd's storage samples. */
+static void
+write_blob_samples(struct evbuffer *out, const char *d)
+{
+	for (int f = 0; f < METRICS_BLOB_FORMS; f++) {
+		evbuffer_add_printf(
+		        out, "registry_blob_files{daemon=\"%s\",form=\"%s\"} %lld\n", d,
+		        blob_forms[f],
+		        (long long)__atomic_load_n(&shm->blob_files[f], __ATOMIC_RELAXED));
+		evbuffer_add_printf(
+		        out, "registry_blob_stored_bytes{daemon=\"%s\",form=\"%s\"} %lld\n", d,
+		        blob_forms[f],
+		        (long long)__atomic_load_n(&shm->blob_stored[f], __ATOMIC_RELAXED));
+		evbuffer_add_printf(
+		        out, "registry_blob_original_bytes{daemon=\"%s\",form=\"%s\"} %lld\n", d,
+		        blob_forms[f],
+		        (long long)__atomic_load_n(&shm->blob_original[f], __ATOMIC_RELAXED));
+	}
+	bool complete = true;
+	for (unsigned i = 0; i < METRICS_BLOB_FOLDERS; i++)
+		complete = complete && metrics_blob_counted(i);
+	evbuffer_add_printf(out, "registry_blob_count_complete{daemon=\"%s\"} %d\n", d,
+	                    complete ? 1 : 0);
+	for (int o = 0; o < METRICS_BLOB_OUTCOMES; o++)
+		evbuffer_add_printf(
+		        out,
+		        "registry_blob_compressions_total{daemon=\"%s\",outcome=\"%s\"} %llu\n", d,
+		        blob_outcomes[o], (unsigned long long)get(&shm->blob_outcomes[o]));
+}
+
+void
 metrics_write_samples(struct evbuffer *out)
 {
 	if (shm == NULL)
@@ -213,6 +319,8 @@ metrics_write_samples(struct evbuffer *out)
 	                    (unsigned long long)get(&shm->restarts));
 	evbuffer_add_printf(out, "registry_workers{daemon=\"%s\"} %llu\n", d,
 	                    (unsigned long long)get(&shm->workers));
+	if (__atomic_load_n(&shm->blob_on, __ATOMIC_RELAXED))
+		write_blob_samples(out, d);
 }
 
 /* Whether line is a sample of family (the family name, then '{', ' ' or a histogram suffix). */

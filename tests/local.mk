@@ -91,6 +91,18 @@ tests_unit_test_registry_cleanup_SOURCES = tests/unit/test_registry_cleanup.c \
 tests_unit_test_registry_cleanup_CFLAGS = $(UNIT_CFLAGS) $(PCRE2_CFLAGS) -I$(srcdir)/metad
 tests_unit_test_registry_cleanup_LDADD = $(UNIT_LDADD) $(PCRE2_LIBS)
 
+# blobd: the compressed form of blob files, and the store's changes with the storage gauges.
+UNIT_BLOBD_CFLAGS = $(UNIT_CFLAGS) -I$(srcdir)/blobd
+check_PROGRAMS += tests/unit/test_blobd_zst tests/unit/test_blobd_store
+TESTS += tests/unit/test_blobd_zst tests/unit/test_blobd_store
+tests_unit_test_blobd_zst_SOURCES = tests/unit/test_blobd_zst.c blobd/zst.c blobd/blobd.h
+tests_unit_test_blobd_zst_CFLAGS = $(UNIT_BLOBD_CFLAGS)
+tests_unit_test_blobd_zst_LDADD = $(UNIT_LDADD)
+tests_unit_test_blobd_store_SOURCES = tests/unit/test_blobd_store.c blobd/store.c blobd/zst.c \
+	blobd/tally.c blobd/blobd.h
+tests_unit_test_blobd_store_CFLAGS = $(UNIT_BLOBD_CFLAGS)
+tests_unit_test_blobd_store_LDADD = $(UNIT_LDADD) -lpthread
+
 # tags/list answers kept per metad worker.
 check_PROGRAMS += tests/unit/test_tags_cache
 TESTS += tests/unit/test_tags_cache

@@ -104,13 +104,13 @@ def descendants(*pids):
 class Ours(Target):
     name = "ours"
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, name="bench", blobd=None):
         self.pg = PgCluster(workdir)
         # Two workers where requests are served in bulk; one for authd, which signs a token
         # per client session (its answers are cached by clients and by the gateway).
-        self.reg = Registry(self.pg, workdir, "bench", workers=2,
+        self.reg = Registry(self.pg, workdir, name, workers=2,
                             extra_config={"global": {"log_level": "warn"},
-                                          "authd": {"workers": "1"}})
+                                          "authd": {"workers": "1"}, "blobd": blobd or {}})
         self.reg.start()
         self.url = self.reg.url
         self.host = self.reg.host

@@ -88,7 +88,8 @@ file_values(void **state)
 	                          "[authd]\n"
 	                          "database = dbname=auth\n"
 	                          "[blobd]\n"
-	                          "fsync = off\n",
+	                          "fsync = off\n"
+	                          "compression = none\n",
 	                          &cause);
 	assert_non_null(c);
 	assert_string_equal(cfg_str(c, CFG_GLOBAL_DATABASE), "host=/tmp dbname=reg");
@@ -96,6 +97,8 @@ file_values(void **state)
 	assert_int_equal(cfg_workers(c, "gateway"), 8);
 	assert_int_equal(cfg_workers(c, "blobd"), 2);
 	assert_false(cfg_bool(c, CFG_BLOBD_FSYNC));
+	assert_string_equal(cfg_str(c, CFG_BLOBD_COMPRESSION), "none");
+	assert_int_equal(cfg_int(c, CFG_BLOBD_COMPRESSION_LEVEL), 3);
 	/* a daemon's own database wins; the others use [global] */
 	assert_string_equal(cfg_database(c, "authd"), "dbname=auth");
 	assert_string_equal(cfg_database(c, "metad"), "host=/tmp dbname=reg");
@@ -140,6 +143,9 @@ bad_values(void **state)
 	expect_refused("[blobd]\nfsync = maybe\n", "fsync must be true or false");
 	expect_refused("[global]\nlog_level = loud\n",
 	               "log_level must be debug, info, warn or error");
+	expect_refused("[blobd]\ncompression = lz4\n", "compression must be zstd or none");
+	expect_refused("[blobd]\ncompression_level = 20\n", "compression_level must be");
+	expect_refused("[blobd]\ncompression_frame_size = 1024\n", "compression_frame_size");
 	(void)state;
 }
 

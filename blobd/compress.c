@@ -1,0 +1,326 @@
+/*
+ * Compression at rest. A blob is stored as it arrives (verified, fsync'd, acknowledged with 201);
+ * then a background thread of the worker (jobs_submit_background, at a lower priority) decides
+ * whether it is worth compressing and, if so, writes its compressed form (zst.c) in <root>/tmp,
+ * checks it, makes it durable and renames it over the plain file (store_replace). Readers that
+ * opened the plain file keep reading it; later opens find the compressed form.
+ *
+ * Why afterwards rather than while the upload streams: zstd compresses about 170-240 MB/s on one
+ * core here where an upload streams at about 900 MB/s, so compressing in the upload's path would
+ * make the client wait for it (tests/bench/RESULTS.md has the figures).
+ *
+ * What stays plain, as it was stored (and keeps the gateway's sendfile() path): content that
+ * starts with a compressor's magic number (gzip, zstd, xz, bzip2, lz4: most layers), content
+ * whose first frame does not shrink to 7/8 of its size or less, and content whose compressed form
+ * as a whole is not 7/8 of it or less. The bytes compressed are hashed on the way and must give
+ * the blob's digest, and every frame is decompressed and compared before it is written.
+ *
+ * A worker that dies (or is retired by a reload) mid-way leaves a scratch file, which a later
+ * purge round removes, and a blob that stays plain: reads never depend on a compression
+ * finishing. A blob pushed again while its file is plain is examined again, which is also how
+ * blobs stored before compression was turned on get compressed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blobd.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+#define BACKGROUND_THREADS 1
+#define BACKGROUND_NICE 10
+#define SCRATCH_GRACE 60 /* seconds: a scratch file nobody holds that long is a dead worker's */
+#define YIELD_QUIET_US 250000 /* uploads stream while their bytes came this recently */
+#define YIELD_MAX_US 10000000 /* the longest a frame waits for them */
+#define YIELD_STEP_US 50000
+
+enum outcome { OUT_NONE, OUT_COMPRESSED, OUT_PRECOMPRESSED, OUT_INCOMPRESSIBLE, OUT_FAILED };
+
+struct compress_job {
+	char *digest;
+	enum outcome outcome;
+	int64_t size, stored;
+	uint64_t started_us;
+	char *cause;
+};
+
+/* Whether content starting with the n bytes at b is a compressor's output. */
+static bool
+precompressed(const uint8_t *b, size_t n)
+{
+	static const struct {
+		size_t len;
+		const char *magic;
+	} magics[] = {
+		{ 2, "\x1f\x8b" },                 /* gzip */
+		{ 4, "\x28\xb5\x2f\xfd" },         /* zstd */
+		{ 6, "\xfd\x37\x7a\x58\x5a\x00" }, /* xz */
+		{ 3, "BZh" },                      /* bzip2 */
+		{ 4, "\x04\x22\x4d\x18" },         /* lz4 */
+	};
+	for (size_t i = 0; i < nitems(magics); i++)
+		if (n >= magics[i].len && memcmp(b, magics[i].magic, magics[i].len) == 0)
+			return true;
+	/* a zstd stream may start with a skippable frame (0x184D2A50..5F) */
+	return n >= 4 && (b[0] & 0xf0) == 0x50 && b[1] == 0x2a && b[2] == 0x4d && b[3] == 0x18;
+}
+
+/* Whether compressed bytes out of in original ones are worth keeping (7/8 or less). */
+static bool
+shrinks(int64_t out, int64_t in)
+{
+	return out <= in - in / 8;
+}
+
+/*
+ * Waits while uploads stream at any worker, at most YIELD_MAX_US: the compressor then takes
+ * neither CPU nor disk from a push. A nice value is not enough: the scheduler shares the CPU
+ * between sessions (autogroups) or services (cgroups) first, and blobd's session competes with
+ * the gateway's as a whole, background thread included. The bound keeps a registry that is never
+ * idle compressing, one frame at a time.
+ */
+static void
+yield_to_uploads(void)
+{
+	uint64_t start = now_monotonic_us(), now = start;
+	while (now - metrics_blob_upload_last() < YIELD_QUIET_US && now - start < YIELD_MAX_US) {
+		usleep(YIELD_STEP_US);
+		now = now_monotonic_us();
+	}
+}
+
+/* Reads exactly len bytes at off of fd; -1 with *cause. */
+static int
+read_at(int fd, uint8_t *buf, size_t len, int64_t off, char **cause)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + (int64_t)got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*cause = xasprintf("read at %lld: %s", (long long)(off + (int64_t)got),
+			                   n < 0 ? strerror(errno) : "short file");
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes the compressed form of the plain file fd (size bytes) into the scratch file out;
+ * its size, 0 when it is not worth it, -1 with j->cause. */
+static int64_t
+write_compressed(struct compress_job *j, int fd, int64_t size, int out)
+{
+	enum digest_algo algo;
+	const char *hex;
+	name_split_digest(j->digest, &algo, &hex);
+	struct digest_ctx hash;
+	digest_init(&hash, algo);
+	uint32_t frame = bd.frame_size;
+	uint8_t *buf = xmalloc(frame);
+	int64_t rc = -1;
+	struct zst_writer *w =
+	        zst_writer_new(out, j->digest, size, frame, bd.compress_level, &j->cause);
+	if (w == NULL)
+		goto out;
+	for (int64_t off = 0; off < size;) {
+		size_t n = size - off < frame ? (size_t)(size - off) : frame;
+		yield_to_uploads();
+		if (read_at(fd, buf, n, off, &j->cause) < 0)
+			goto out;
+		digest_update(&hash, buf, n);
+		int64_t c = zst_writer_frame(w, buf, n, &j->cause);
+		if (c < 0)
+			goto out;
+		if (off == 0 && !shrinks(c, (int64_t)n)) {
+			j->outcome = OUT_INCOMPRESSIBLE; /* the sample says so: stop here */
+			rc = 0;
+			goto out;
+		}
+		off += (int64_t)n;
+	}
+	int64_t total = zst_writer_finish(w, &j->cause);
+	if (total < 0)
+		goto out;
+	char computed[DIGEST_STR_MAX];
+	digest_final(&hash, computed);
+	if (strcmp(computed, j->digest) != 0) {
+		j->cause = xasprintf("the stored file's digest is %s", computed);
+		goto out;
+	}
+	if (!shrinks(total, size)) {
+		j->outcome = OUT_INCOMPRESSIBLE;
+		rc = 0;
+		goto out;
+	}
+	rc = total;
+out:
+	zst_writer_free(w);
+	free(buf);
+	return rc;
+}
+
+/* Compresses the held plain file fd of j->digest (size bytes) through a scratch file and puts
+ * the result in its place. */
+static void
+compress_held(struct compress_job *j, int fd, const struct stat *held)
+{
+	const char *hex = strchr(j->digest, ':') + 1;
+	char *tmp = xasprintf("%s/tmp/%s.XXXXXX", bd.root, hex);
+	int out = mkstemp(tmp);
+	if (out < 0) {
+		j->cause = xasprintf("cannot create %s: %s", tmp, strerror(errno));
+		free(tmp);
+		return;
+	}
+	/* held while we write, so that a sweep of the scratch folder leaves it alone */
+	(void)flock(out, LOCK_EX);
+	(void)fchmod(out, held->st_mode & 0777);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	int64_t total = write_compressed(j, fd, held->st_size, out);
+	if (total > 0 && bd.fsync && fsync(out) < 0) {
+		j->cause = xasprintf("fsync of %s: %s", tmp, strerror(errno));
+		total = -1;
+	}
+	if (total > 0) {
+		int r = store_replace(j->digest, fd, tmp, total, &j->cause);
+		if (r == 0) {
+			j->outcome = OUT_COMPRESSED;
+			j->stored = total;
+		} else if (r > 0) {
+			j->outcome = OUT_NONE; /* deleted or replaced meanwhile */
+		}
+	}
+	if (j->outcome != OUT_COMPRESSED)
+		unlink(tmp);
+	close(out);
+	free(tmp);
+}
+
+/* Background thread: compresses j->digest's file if it is plain and worth it. */
+static void
+job_compress(void *arg)
+{
+	struct compress_job *j = arg;
+	j->outcome = OUT_FAILED;
+	char *path = store_blob_path(j->digest);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	struct stat held;
+	struct store_file f;
+	if (fd < 0) {
+		j->outcome = OUT_NONE; /* deleted before its turn */
+		return;
+	}
+	/* the file may be deleted (store_delete) only once we are done with it */
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &held) < 0 || held.st_nlink == 0 ||
+	    store_identify(fd, j->digest, &f) < 0 || f.form != STORE_PLAIN) {
+		j->outcome = OUT_NONE; /* gone, or another worker compressed it */
+		close(fd);
+		return;
+	}
+	j->size = held.st_size;
+	uint8_t magic[8];
+	size_t n = held.st_size < (off_t)sizeof(magic) ? (size_t)held.st_size : sizeof(magic);
+	if (held.st_size == 0)
+		j->outcome = OUT_INCOMPRESSIBLE;
+	else if (read_at(fd, magic, n, 0, &j->cause) < 0)
+		j->outcome = OUT_FAILED;
+	else if (precompressed(magic, n))
+		j->outcome = OUT_PRECOMPRESSED; /* most layers: known without a scratch file */
+	else
+		compress_held(j, fd, &held);
+	if (j->outcome == OUT_FAILED && j->cause == NULL)
+		j->cause = xstrdup("unknown error");
+	close(fd);
+}
+
+/* In the loop after a compression: the log line and the counter. */
+static void
+compressed(void *arg)
+{
+	struct compress_job *j = arg;
+	double secs = (double)(now_monotonic_us() - j->started_us) / 1e6;
+	switch (j->outcome) {
+	case OUT_COMPRESSED:
+		metrics_blob_outcome(METRICS_BLOB_COMPRESSED);
+		log_info("blob %s compressed: %lld bytes stored for %lld (%.1f%%) after %.1f s",
+		         j->digest, (long long)j->stored, (long long)j->size,
+		         100.0 * (double)j->stored / (double)j->size, secs);
+		break;
+	case OUT_PRECOMPRESSED:
+		metrics_blob_outcome(METRICS_BLOB_PRECOMPRESSED);
+		log_debug("blob %s stays plain: compressed content", j->digest);
+		break;
+	case OUT_INCOMPRESSIBLE:
+		metrics_blob_outcome(METRICS_BLOB_INCOMPRESSIBLE);
+		log_debug("blob %s stays plain: it does not shrink enough", j->digest);
+		break;
+	case OUT_FAILED:
+		metrics_blob_outcome(METRICS_BLOB_FAILED);
+		log_error("blob %s stays plain: compression failed: %s", j->digest, j->cause);
+		break;
+	case OUT_NONE:
+		break;
+	}
+	free(j->digest);
+	free(j->cause);
+	free(j);
+}
+
+void
+compress_blob(const char *digest)
+{
+	if (!bd.compress)
+		return;
+	struct compress_job *j = xcalloc(1, sizeof(*j));
+	j->digest = xstrdup(digest);
+	j->started_us = now_monotonic_us();
+	jobs_submit_background(job_compress, compressed, j);
+}
+
+/* Background thread: removes scratch files that no compression holds any more. */
+static void
+job_sweep(void *arg)
+{
+	char *dir = xasprintf("%s/tmp", bd.root);
+	DIR *d = opendir(dir);
+	int64_t now = now_unix();
+	struct dirent *e;
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		struct stat st;
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+		    S_ISREG(st.st_mode) && now - st.st_mtime >= SCRATCH_GRACE)
+			unlinkat(dirfd(d), e->d_name, 0);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(dir);
+	(void)arg;
+}
+
+void
+compress_sweep(void)
+{
+	jobs_submit_background(job_sweep, NULL, NULL);
+}
+
+int
+compress_start(char **cause)
+{
+	return jobs_init_background(BACKGROUND_THREADS, BACKGROUND_NICE, cause);
+}
