@@ -31,7 +31,7 @@ static struct event_base *base;
 static struct http_server *server;
 static char *server_path, *backend_path;
 static int backend_fd = -1;
-static bool trace; /* FUZZ_TRACE set: what peers answer goes to stderr */
+static bool trace; /* FUZZ_TRACE set: the bytes sent and answered go to stderr */
 
 struct event_base *
 fuzz_base(void)

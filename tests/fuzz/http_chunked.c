@@ -46,6 +46,7 @@ server_resume(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* Takes a piece of the request body, then pauses until the loop comes round. */
 static void
 server_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 {
@@ -58,6 +59,7 @@ server_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 	event_active(s->resume, EV_TIMEOUT, 0);
 }
 
+/* The request body ended well: answer. */
 static void
 server_end(struct http_txn *txn, void *arg)
 {
@@ -93,6 +95,7 @@ handle(struct http_txn *txn, void *arg)
 
 /* ---- the client reading an answer's body ---------------------------------------------------- */
 
+/* The owner's sink drained: more answer body. */
 static void
 client_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -103,6 +106,7 @@ client_resume(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* Takes a piece of the answer body, then pauses until the loop comes round. */
 static void
 client_body(struct httpc_req *req, struct evbuffer *data, void *arg)
 {
@@ -115,6 +119,7 @@ client_body(struct httpc_req *req, struct evbuffer *data, void *arg)
 	event_active(s->resume, EV_TIMEOUT, 0);
 }
 
+/* The answer ended well. */
 static void
 client_end(struct httpc_req *req, void *arg)
 {
@@ -123,6 +128,7 @@ client_end(struct httpc_req *req, void *arg)
 	(void)req;
 }
 
+/* The answer was refused or broke off. */
 static void
 client_error(struct httpc_req *req, const char *why, void *arg)
 {
@@ -138,6 +144,7 @@ static const struct httpc_handlers client_handlers = {
 	.on_error = client_error,
 };
 
+/* Whether the request is over. */
 static bool
 client_done(void *arg)
 {

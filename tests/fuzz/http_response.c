@@ -90,6 +90,7 @@ call_done(int status, struct http_headers *headers, struct evbuffer *body, void 
 
 /* ---- a streamed answer (httpc_start) -------------------------------------------------------- */
 
+/* Notes a streamed answer's head. */
 static void
 stream_head(struct httpc_req *req, int status, struct http_headers *headers, void *arg)
 {
@@ -118,6 +119,7 @@ stream_body(struct httpc_req *req, struct evbuffer *data, void *arg)
 	event_active(o->resume, EV_TIMEOUT, 0);
 }
 
+/* A streamed answer ended well. */
 static void
 stream_end(struct httpc_req *req, void *arg)
 {
@@ -125,6 +127,7 @@ stream_end(struct httpc_req *req, void *arg)
 	(void)req;
 }
 
+/* A streamed answer was refused or broke off: with a reason. */
 static void
 stream_error(struct httpc_req *req, const char *why, void *arg)
 {
@@ -141,6 +144,7 @@ static const struct httpc_handlers stream_handlers = {
 	.on_error = stream_error,
 };
 
+/* Whether the request is over. */
 static bool
 finished(void *arg)
 {
