@@ -27,6 +27,7 @@
 #include "json.h"
 #include "log.h"
 #include "names.h"
+#include "range.h"
 #include "url.h"
 #include "util.h"
 
@@ -121,45 +122,6 @@ respond_session_status(struct http_txn *txn, enum session_status st)
 	}
 }
 
-/* ---- Content-Range --------------------------------------------------------------------------- */
-
-/* Reads one bound of a range: digits, at most INT64_MAX - 1 so that the byte after it is a
- * size an int64 holds; false otherwise. */
-static bool
-range_bound(const char *s, size_t len, int64_t *out)
-{
-	return str_to_count(s, len, INT64_MAX - 1, out) == COUNT_OK;
-}
-
-/* Parses "<start>-<end>", also with a "bytes " (or "bytes=") prefix and a "/<total>" suffix
- * (the total a count or a star); -1 when malformed or impossible (end before start, or past
- * what an int64 counts). */
-static int
-content_range_parse(const char *v, int64_t *start, int64_t *end)
-{
-	if (strncmp(v, "bytes", 5) == 0) {
-		v += 5;
-		if (*v != ' ' && *v != '=')
-			return -1;
-		v++;
-	}
-	const char *dash = strchr(v, '-');
-	if (dash == NULL)
-		return -1;
-	const char *b = dash + 1;
-	size_t blen = strcspn(b, "/");
-	if (b[blen] == '/') {
-		const char *total = b + blen + 1;
-		int64_t ignored;
-		if (strcmp(total, "*") != 0 && !range_bound(total, strlen(total), &ignored))
-			return -1;
-	}
-	if (!range_bound(v, (size_t)(dash - v), start) || !range_bound(b, blen, end) ||
-	    *end < *start)
-		return -1;
-	return 0;
-}
-
 /* 416 RANGE_INVALID with where the session stands, so the client knows where to go on. */
 static void
 refuse_range(struct upload_req *u, const char *detail)
@@ -185,7 +147,7 @@ check_range(struct upload_req *u, int64_t *expect)
 	if (cr == NULL)
 		return 0;
 	int64_t start, end;
-	if (content_range_parse(cr, &start, &end) < 0) {
+	if (range_content_parse(cr, &start, &end) < 0) {
 		refuse_range(
 		        u, "Content-Range must be <start>-<end> with 0 <= start <= end < 2^63 - 1");
 		return -1;

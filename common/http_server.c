@@ -421,9 +421,11 @@ conn_fail(struct http_conn *c, int status, const char *message)
 {
 	struct http_txn *txn = c->txn;
 	bool can_answer = txn == NULL || !txn->resp_started;
-	char *body = c->srv->error_body != NULL
-	                     ? c->srv->error_body(txn ? txn->req.target : NULL, status, message)
-	                     : xasprintf("%d %s\n", status, message);
+	/* A target cut short by the error says nothing of the dialect: whether its first bytes
+	 * arrived before the error depends on how the client's bytes were segmented. */
+	const char *target = txn != NULL && c->target_read ? txn->req.target : NULL;
+	char *body = c->srv->error_body != NULL ? c->srv->error_body(target, status, message)
+	                                        : xasprintf("%d %s\n", status, message);
 	const char *type = c->srv->error_body != NULL ? "application/json" : "text/plain";
 	if (txn != NULL && c->state == CS_DISPATCHED) {
 		c->txn = NULL;
@@ -730,6 +732,7 @@ conn_process(struct http_conn *c)
 		if (evbuffer_peek(in, -1, NULL, &iov, 1) < 1 || iov.iov_len == 0)
 			return;
 		size_t len = iov.iov_len < FEED_MAX ? iov.iov_len : FEED_MAX;
+		c->feed_end = (const char *)iov.iov_base + len;
 		if (c->state == CS_IDLE) {
 			c->state = CS_HEAD;
 			conn_set_timer(c, TK_HEAD, c->srv->limits.header_timeout);
@@ -773,6 +776,7 @@ static int
 on_message_begin(http_parser *p)
 {
 	struct http_conn *c = p->data;
+	c->target_read = false;
 	if (c->state != CS_HEAD)
 		return 0;
 	struct http_txn *txn = xcalloc(1, sizeof(*txn));
@@ -801,7 +805,8 @@ head_grow(struct http_conn *c, size_t len)
 	return true;
 }
 
-/* Collects the request target, which may arrive in pieces; 414 past its limit. */
+/* Collects the request target, which may arrive in pieces (a piece that ends the input being
+ * parsed may go on in the next); 414 past its limit. */
 static int
 on_url(http_parser *p, const char *at, size_t len)
 {
@@ -817,6 +822,7 @@ on_url(http_parser *p, const char *at, size_t len)
 	txn->req.target = xrealloc(txn->req.target, old + len + 1);
 	memcpy(txn->req.target + old, at, len);
 	txn->req.target[old + len] = '\0';
+	c->target_read = at + len < c->feed_end;
 	return 0;
 }
 

@@ -639,11 +639,14 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-/* Notes status and keep-alive of the final (not 1xx) answer, and pauses to deliver its head. */
+/* Notes status and keep-alive of the final (not 1xx) answer, and pauses to deliver its head. A
+ * status of fewer than three digits, which http-parser lets through, makes a bad answer. */
 static int
 on_headers_complete(http_parser *p)
 {
 	struct httpc_req *req = p->data;
+	if (p->status_code < 100)
+		return -1;
 	header_parts_commit(&req->field, &req->headers);
 	if (p->status_code >= 100 && p->status_code < 200) {
 		headers_clear(&req->headers); /* an interim answer: the real one follows */

@@ -318,6 +318,16 @@ dup_str(json_object *o, const char *key)
 	return s ? xstrdup(s) : NULL;
 }
 
+int
+token_window(const struct token_claims *c, int64_t now)
+{
+	/* now is a clock's: now - CLOCK_SKEW and now + CLOCK_SKEW cannot overflow, exp + CLOCK_SKEW
+	 * can (a signed exp is any int64) */
+	if (c->exp < now - CLOCK_SKEW)
+		return -1;
+	return c->nbf > now + CLOCK_SKEW ? 1 : 0;
+}
+
 /* Reads a verified payload back into claims; -1 when a required claim is missing or malformed. */
 static int
 claims_from_json(json_object *o, struct token_claims *c)
@@ -418,12 +428,9 @@ token_verify(const char *jwt, const struct token_key *k, const char *aud, int64_
 		*cause = xstrdup("token issued for another service");
 		goto out;
 	}
-	if (now > out->exp + CLOCK_SKEW) {
-		*cause = xstrdup("token expired");
-		goto out;
-	}
-	if (now + CLOCK_SKEW < out->nbf) {
-		*cause = xstrdup("token not valid yet");
+	if (token_window(out, now) != 0) {
+		*cause = xstrdup(token_window(out, now) < 0 ? "token expired"
+		                                            : "token not valid yet");
 		goto out;
 	}
 	rc = 0;

@@ -79,6 +79,8 @@ v2_parse(const char *path, struct v2_path *out)
 		out->kind = V2_UPLOAD;
 		name_end = blobs - 1;
 	} else if (seg_is(last, end, "uploads") && seg_is(prev, prev_end, "blobs")) {
+		if (prev - 1 <= start)
+			return -1; /* "/v2//blobs/uploads": no name */
 		out->kind = V2_UPLOAD;
 		out->name = xstrndup(start, (size_t)(prev - 1 - start));
 		out->ref = xstrdup("");

@@ -76,6 +76,26 @@ def test_protocol_errors_speak_the_dialect_of_the_path(gw):
             assert json.loads(body)["message"].startswith("431 "), (target, body)
 
 
+def test_error_dialect_does_not_depend_on_how_the_target_arrived(gw):
+    """A request line broken off inside its target (a bad byte, or past the target's limit)
+    gets the same answer whether its first bytes came in a segment of their own or not: the
+    part read before the error says nothing of the dialect."""
+    for line in (b"GET /v2/acme/web/manifests/lat\x01est HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"GET /v2/acme/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"):
+        whole = exchange(gw.port, line)
+        with connect(gw.port) as s:
+            s.sendall(line[:20])  # "GET /v2/acme/web/ma": a /v2 target so far
+            time.sleep(0.3)
+            try:
+                s.sendall(line[20:])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            cut = read_all(s)
+        status, _, body = parse(whole)
+        assert status in (400, 414), whole[:200]
+        assert parse(cut)[0] == status and parse(cut)[2] == body, (whole[:300], cut[:300])
+
+
 def test_too_many_headers_gets_431(gw):
     many = b"".join(b"X-H%d: v\r\n" % i for i in range(150))
     status, _, _ = parse(exchange(gw.port, b"GET /v2/ HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n"))

@@ -212,6 +212,35 @@ expired_and_not_yet(void **state)
 	(void)state;
 }
 
+/* A signed token may name any int64 times: the window is checked without overflowing. */
+static void
+window_at_the_ends_of_time(void **state)
+{
+	struct token_claims c;
+	fill_claims(&c);
+	c.exp = INT64_MAX;
+	c.nbf = INT64_MIN;
+	char *jwt = token_sign(&c, &key);
+	struct token_claims out;
+	char *cause = NULL;
+	assert_int_equal(token_verify(jwt, &key, AUD, NOW, &out, &cause), 0);
+	assert_int_equal(token_window(&out, NOW), 0);
+	token_claims_clear(&out);
+	free(jwt);
+	c.exp = INT64_MIN;
+	c.nbf = INT64_MIN;
+	jwt = token_sign(&c, &key);
+	expect_refused(jwt, &key, AUD, NOW, "token expired");
+	free(jwt);
+	c.exp = INT64_MAX;
+	c.nbf = INT64_MAX;
+	jwt = token_sign(&c, &key);
+	expect_refused(jwt, &key, AUD, NOW, "not valid yet");
+	free(jwt);
+	token_claims_clear(&c);
+	(void)state;
+}
+
 static void
 wrong_audience(void **state)
 {
@@ -294,10 +323,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(sign_then_verify),      cmocka_unit_test(kid_format),
-		cmocka_unit_test(tampered_payload),      cmocka_unit_test(wrong_key),
-		cmocka_unit_test(expired_and_not_yet),   cmocka_unit_test(wrong_audience),
-		cmocka_unit_test(wrong_issuer_and_type), cmocka_unit_test(malformed),
+		cmocka_unit_test(sign_then_verify),           cmocka_unit_test(kid_format),
+		cmocka_unit_test(tampered_payload),           cmocka_unit_test(wrong_key),
+		cmocka_unit_test(expired_and_not_yet),        cmocka_unit_test(wrong_audience),
+		cmocka_unit_test(wrong_issuer_and_type),      cmocka_unit_test(malformed),
+		cmocka_unit_test(window_at_the_ends_of_time),
 	};
 	return cmocka_run_group_tests_name("token", tests, setup, NULL);
 }
