@@ -286,7 +286,8 @@ def test_changed_password_is_not_served_from_the_cache(make_registry):
     password must end the old one at once, on every worker. Behind a trusted proxy, each sign-in
     from an address of its own, so that the wrong passwords asked of every worker are not slowed
     down."""
-    reg = make_registry(extra_config={"gateway": {"trusted_proxies": "127.0.0.1"}}).start()
+    reg = make_registry(extra_config={"gateway": {
+        "trusted_proxies": "127.0.0.1", "forwarded_hosts": "registry.example.com"}}).start()
     t = Tenancy(reg)
     user = t.user("pwcache")
     clients = iter(range(1, 60000))
