@@ -144,6 +144,10 @@ unsigned access_credential_actions(enum auth_kind kind, unsigned scopes);
  * stored. */
 void ratelimit_fail(const char *client, const char *login, const char *what, void (*done)(void *),
                     void *arg);
+/* The key failures of client are counted under (caller frees): an IPv6 client by its /64, as one
+ * host commonly holds a whole /64 and could otherwise rotate addresses between guesses; an
+ * IPv4-mapped IPv6 address as the IPv4 address; anything else as it is. */
+char *ratelimit_client_key(const char *client);
 /* Forgets the failures of client as login after a successful sign-in. */
 void ratelimit_clear(const char *client, const char *login);
 /* Deletes old rows of auth_failures and spent OAuth tokens. */
@@ -233,6 +237,7 @@ void users_update(struct rest_req *r);
 void users_delete(struct rest_req *r);
 void users_block(struct rest_req *r);
 void users_unblock(struct rest_req *r);
+void users_unlock(struct rest_req *r);
 void users_ban(struct rest_req *r);
 void users_unban(struct rest_req *r);
 /* imptokens.c: /users/:id/impersonation_tokens[/:token_id]. */
@@ -243,10 +248,10 @@ void imptokens_revoke(struct rest_req *r);
 /* memberships.c: GET /users/:id/memberships. */
 void memberships_list(struct rest_req *r);
 /* status.c: GET, PUT, PATCH /user/status, GET /users/:id/status. */
-void status_own(struct rest_req *r);
-void status_set(struct rest_req *r);
-void status_update(struct rest_req *r);
-void status_of_user(struct rest_req *r);
+void user_status_own(struct rest_req *r);
+void user_status_set(struct rest_req *r);
+void user_status_update(struct rest_req *r);
+void user_status_of_user(struct rest_req *r);
 /* deploy.c: /deploy_tokens, /(projects|groups)/:id/deploy_tokens[/:token_id]. */
 void deploy_all(struct rest_req *r);
 void deploy_project_list(struct rest_req *r);

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "authd.h"
+#include "cfg.h"
 #include "log.h"
 #include "pg.h"
 #include "util.h"
@@ -24,37 +25,45 @@
 #define CRED_COLS                                                                                  \
 	"w.wait, w.failures, (t.id IS NOT NULL OR t.user_id IS NOT NULL) AS found, "               \
 	"t.id AS token_id, t.token_hash, array_to_string(t.scopes, ',') AS scopes, "               \
-	"t.revoked, t.expired, t.user_id, t.username, t.is_admin, t.state "
+	"t.revoked, t.expired, t.user_id, t.username, t.is_admin, t.state, t.failed_attempts, "    \
+	"ceil(extract(epoch FROM t.locked_until - now()))::int AS locked_for "
+
+/* Tokens are not locked with their account: a lock stops password guessing. */
+#define NO_LOCK "0 AS failed_attempts, NULL::timestamptz AS locked_until "
 
 PG_STMT(q_password,
         "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
         "SELECT NULL::bigint AS id, u.password_hash AS token_hash, '{}'::text[] AS scopes, "
-        "false AS revoked, false AS expired, u.id AS user_id, u.username, u.is_admin, u.state "
+        "false AS revoked, false AS expired, u.id AS user_id, u.username, u.is_admin, u.state, "
+        "u.failed_attempts, u.locked_until "
         "FROM users u WHERE lower(u.username) = lower($1) OR lower(u.email) = lower($1) "
         "ORDER BY (lower(u.username) = lower($1)) DESC LIMIT 1) t ON true");
 PG_STMT(q_pat, "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
                "SELECT p.id, p.token_hash, p.scopes, p.revoked, "
                "(p.expires_at IS NOT NULL AND p.expires_at <= current_date) AS expired, "
-               "u.id AS user_id, u.username, u.is_admin, u.state "
+               "u.id AS user_id, u.username, u.is_admin, u.state, " NO_LOCK
                "FROM personal_access_tokens p JOIN users u ON u.id = p.user_id "
                "WHERE p.token_lookup = $1) t ON true");
 PG_STMT(q_oauth,
         "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
         "SELECT o.id, o.token_hash, o.scopes, o.revoked, o.expires_at <= now() AS expired, "
-        "u.id AS user_id, u.username, u.is_admin, u.state "
+        "u.id AS user_id, u.username, u.is_admin, u.state, " NO_LOCK
         "FROM oauth_access_tokens o JOIN users u ON u.id = o.user_id "
         "WHERE o.token_lookup = $1) t ON true");
 PG_STMT(q_refresh,
         "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
         "SELECT o.id, o.refresh_hash AS token_hash, o.scopes, o.revoked, false AS expired, "
-        "u.id AS user_id, u.username, u.is_admin, u.state "
+        "u.id AS user_id, u.username, u.is_admin, u.state, " NO_LOCK
         "FROM oauth_access_tokens o JOIN users u ON u.id = o.user_id "
         "WHERE o.refresh_lookup = $1) t ON true");
-PG_STMT(q_deploy, "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
-                  "SELECT d.id, d.token_hash, d.scopes, d.revoked, "
-                  "(d.expires_at IS NOT NULL AND d.expires_at <= now()) AS expired, "
-                  "NULL::bigint AS user_id, d.username, false AS is_admin, 'active' AS state "
-                  "FROM deploy_tokens d WHERE d.token_lookup = $1) t ON true");
+PG_STMT(q_deploy,
+        "SELECT " CRED_COLS "FROM " RATELIMIT_SQL " LEFT JOIN ("
+        "SELECT d.id, d.token_hash, d.scopes, d.revoked, "
+        "(d.expires_at IS NOT NULL AND d.expires_at <= now()) AS expired, "
+        "NULL::bigint AS user_id, d.username, false AS is_admin, 'active' AS state, " NO_LOCK
+        "FROM deploy_tokens d WHERE d.token_lookup = $1) t ON true");
+PG_STMT(q_account_failed, "SELECT user_sign_in_failed($1, $2, $3) AS locked");
+PG_STMT(q_account_reset, "SELECT user_sign_in_reset($1)");
 PG_STMT(q_touch_pat, "UPDATE personal_access_tokens SET last_used_at = now() WHERE id = $1 "
                      "AND (last_used_at IS NULL OR last_used_at < now() - interval '10 minutes')");
 
@@ -69,7 +78,8 @@ struct cred_op {
 	struct cred_result r;
 	enum cred_status after; /* what to report once the secret verified */
 	int failures;
-	bool login_known; /* the login names a user (or the deploy token's username) */
+	int account_failures; /* a password's account: failures in a row (user_sign_in_failed) */
+	bool login_known;     /* the login names a user (or the deploy token's username) */
 };
 
 /* How a credential kind is named in log lines. */
@@ -137,9 +147,9 @@ printable(const char *s, bool known)
 	return xstrdup(buf);
 }
 
-/* A wrong or unknown secret: counts against the client, then answers CRED_INVALID. */
+/* Counts the failure against the client (ratelimit.c), then answers CRED_INVALID. */
 static void
-op_fail(struct cred_op *op)
+op_fail_client(struct cred_op *op)
 {
 	char *who = printable(op->login, op->login_known);
 	char *what = op->kind == SECRET_NONE || op->kind == SECRET_DEPLOY
@@ -148,6 +158,40 @@ op_fail(struct cred_op *op)
 	ratelimit_fail(op->client, op->login, what, fail_recorded, op);
 	free(what);
 	free(who);
+}
+
+/* The account's failure is counted: say so when it locked the account, then count the client's. */
+static void
+account_fail_recorded(PGresult *res, void *arg)
+{
+	struct cred_op *op = arg;
+	if (!pg_ok(res))
+		log_error("cannot count a failed sign-in of an account: %s", pg_error(res));
+	else if (pg_rows(res) == 1 && pg_get_bool(res, 0, "locked"))
+		log_warn("account \"%s\" locked for %lld minutes after %lld failed sign-ins",
+		         op->r.username, (long long)cfg_int(ad.cfg, CFG_AUTHD_LOCK_MINUTES),
+		         (long long)cfg_int(ad.cfg, CFG_AUTHD_MAX_LOGIN_ATTEMPTS));
+	op_fail_client(op);
+}
+
+/* A wrong or unknown secret: a wrong password of an account counts against the account (which
+ * locks after [authd] max_login_attempts in a row, from any address), and every failure against
+ * the client; then answers CRED_INVALID. */
+static void
+op_fail(struct cred_op *op)
+{
+	if (op->kind != SECRET_NONE || op->r.user_id <= 0) {
+		op_fail_client(op);
+		return;
+	}
+	char id[24], max[24], minutes[24];
+	snprintf(id, sizeof(id), "%lld", (long long)op->r.user_id);
+	snprintf(max, sizeof(max), "%lld",
+	         (long long)cfg_int(ad.cfg, CFG_AUTHD_MAX_LOGIN_ATTEMPTS));
+	snprintf(minutes, sizeof(minutes), "%lld",
+	         (long long)cfg_int(ad.cfg, CFG_AUTHD_LOCK_MINUTES));
+	const char *v[] = { id, max, minutes };
+	pg_exec(ad.db, &q_account_failed, 3, v, account_fail_recorded, op);
 }
 
 /* Result of a query nobody waits for (last use of a token). */
@@ -166,6 +210,12 @@ op_verified(struct cred_op *op)
 	if (op->after == CRED_OK) {
 		if (op->failures > 0)
 			ratelimit_clear(op->client, op->login);
+		if (op->kind == SECRET_NONE && op->account_failures > 0) {
+			char id[24];
+			snprintf(id, sizeof(id), "%lld", (long long)op->r.user_id);
+			const char *v[] = { id };
+			pg_exec(ad.db, &q_account_reset, 1, v, ignore, NULL);
+		}
 		if (op->kind == SECRET_PAT) {
 			char id[32];
 			snprintf(id, sizeof(id), "%lld", (long long)op->r.token_id);
@@ -178,7 +228,7 @@ op_verified(struct cred_op *op)
 
 /* The secret was compared with the stored hash. */
 static void
-hash_checked(bool ok, const char *hash, void *arg)
+cred_hash_checked(bool ok, const char *hash, void *arg)
 {
 	struct cred_op *op = arg;
 	(void)hash;
@@ -236,7 +286,7 @@ row_found(PGresult *res, void *arg)
 	if (!pg_get_bool(res, 0, "found")) {
 		if (op->kind == SECRET_NONE) {
 			op->after = CRED_INVALID;
-			hash_verify(hash_dummy(), op->secret, hash_checked, op);
+			hash_verify(hash_dummy(), op->secret, cred_hash_checked, op);
 		} else {
 			op_fail(op);
 		}
@@ -245,6 +295,18 @@ row_found(PGresult *res, void *arg)
 	struct cred_result *r = &op->r;
 	r->kind = auth_kind_of(op->kind);
 	r->user_id = pg_get_int(res, 0, "user_id");
+	op->account_failures = (int)pg_get_int(res, 0, "failed_attempts");
+	int locked_for = (int)pg_get_int(res, 0, "locked_for");
+	if (locked_for > 0) {
+		/* a locked account takes no password, the right one included, until the lock ends
+		 * (or an admin lifts it): guessing stops for everyone, as GitLab does */
+		log_warn("sign-in refused: account \"%s\" is locked for %d more seconds",
+		         pg_get(res, 0, "username"), locked_for);
+		op->r.status = CRED_LIMITED;
+		op->r.retry_after = locked_for;
+		op_report(op);
+		return;
+	}
 	r->token_id = pg_get_int(res, 0, "token_id");
 	snprintf(r->username, sizeof(r->username), "%s", pg_get(res, 0, "username"));
 	op->login_known = op->kind == SECRET_NONE ||
@@ -281,7 +343,7 @@ row_found(PGresult *res, void *arg)
 		return;
 	}
 	op->hash = xstrdup(hash);
-	hash_verify(op->hash, op->secret, hash_checked, op);
+	hash_verify(op->hash, op->secret, cred_hash_checked, op);
 }
 
 /* A check of secret (copied) for client and login. */
@@ -289,7 +351,7 @@ static struct cred_op *
 op_new(const char *client, const char *login, const char *secret, cred_cb cb, void *arg)
 {
 	struct cred_op *op = xcalloc(1, sizeof(*op));
-	op->client = xstrdup(client);
+	op->client = ratelimit_client_key(client);
 	op->login = login ? xstrdup(login) : NULL;
 	op->secret = xstrdup(secret ? secret : "");
 	op->cb = cb;

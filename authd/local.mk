@@ -15,6 +15,6 @@ registry_authd_SOURCES = \
 	authd/pats.c \
 	authd/ratelimit.c \
 	authd/secret.c \
-	authd/status.c \
+	authd/user_status.c \
 	authd/users.c
 registry_authd_LDADD = common/libschema.a $(COMMON_LIBS) -lpthread

@@ -117,6 +117,7 @@ static const struct proc_role authd_role = {
 	.handler = authd_handle,
 };
 
+/* Runs authd under the common supervisor: master, workers, signals. */
 int
 main(int argc, char **argv)
 {

@@ -6,6 +6,7 @@
  * up, and a client that must wait is answered 429 without any hashing, which also keeps a
  * flood of guesses from eating the hashing threads.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,23 @@ fail_stored(PGresult *res, void *arg)
 	free(op->client);
 	free(op->what);
 	free(op);
+}
+
+char *
+ratelimit_client_key(const char *client)
+{
+	unsigned char a[16];
+	char text[INET6_ADDRSTRLEN];
+	if (inet_pton(AF_INET6, client, a) != 1)
+		return xstrdup(client);
+	static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0 &&
+	    inet_ntop(AF_INET, a + 12, text, sizeof(text)) != NULL)
+		return xstrdup(text);
+	memset(a + 8, 0, 8);
+	if (inet_ntop(AF_INET6, a, text, sizeof(text)) == NULL)
+		return xstrdup(client);
+	return xasprintf("%s/64", text);
 }
 
 void

@@ -30,7 +30,9 @@
 	  ".bio, " u ".can_create_group, " u ".projects_limit, gl_time(" u                         \
 	  ".created_at) AS created_at, "                                                           \
 	  "gl_time(" u ".updated_at) AS updated_at, " u                                            \
-	  ".last_activity_on::text AS last_activity_on"
+	  ".last_activity_on::text AS last_activity_on, coalesce(" u                               \
+	  ".locked_until > now(), false) "                                                         \
+	  "AS locked"
 #define USER_NAMESPACE(u)                                                                          \
 	"(SELECT n.id FROM namespaces n WHERE n.owner_id = " u ".id AND n.kind = 'user') "         \
 	"AS namespace_id"
@@ -182,7 +184,8 @@ user_json(struct http_txn *txn, const PGresult *res, int row, enum user_view vie
 	json_object_object_add(o, "username", json_object_new_string(username));
 	json_object_object_add(o, "name", str_or_null(res, row, "name"));
 	json_object_object_add(o, "state", str_or_null(res, row, "state"));
-	json_object_object_add(o, "locked", json_object_new_boolean(0));
+	json_object_object_add(o, "locked",
+	                       json_object_new_boolean(pg_get_bool(res, row, "locked")));
 	json_object_object_add(o, "avatar_url", NULL);
 	char *web = xasprintf("%s/%s", gl_external_url(txn), username);
 	json_object_object_add(o, "web_url", json_object_new_string(web));
@@ -684,6 +687,41 @@ void
 users_unblock(struct rest_req *r)
 {
 	set_state(r, false);
+}
+
+/* ---- POST /users/:id/unlock ------------------------------------------------------------------ */
+
+PG_STMT(q_unlock, "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS found, "
+                  "coalesce((SELECT user_sign_in_reset($1)), false) AS changed");
+
+/* Answers an unlock: true when a lock (or a count of failures) was lifted, false otherwise. */
+static void
+unlocked(PGresult *res, void *arg)
+{
+	struct user_op *op = arg;
+	struct rest_req *r = op->r;
+	if (!pg_ok(res)) {
+		rest_db_error(r, res);
+	} else if (!pg_get_bool(res, 0, "found")) {
+		rest_fail(r, 404, "404 User Not Found");
+	} else if (pg_get_bool(res, 0, "changed")) {
+		log_info("user %s unlocked by %s", op->id, r->actor.username);
+		js_respond_text(r->txn, 201, "true");
+	} else {
+		js_respond_text(r->txn, 201, "false");
+	}
+}
+
+/* POST /users/:id/unlock (admins): lifts the lock failed sign-ins put on an account, as GitLab's
+ * Admin area does (an extension of the API, in the manner of /block). */
+void
+users_unlock(struct rest_req *r)
+{
+	struct user_op *op = admin_op(r);
+	if (op == NULL)
+		return;
+	const char *v[] = { op->id };
+	pg_exec(ad.db, &q_unlock, 1, v, unlocked, op);
 }
 
 /* ---- POST /users/:id/ban, /unban ------------------------------------------------------------- */

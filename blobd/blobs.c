@@ -46,7 +46,7 @@ serve(struct blob_req *b, struct store_file *f)
 	struct http_request *req = http_txn_request(txn);
 	int64_t size = f->size;
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	char etag[DIGEST_STR_MAX + 2];
 	snprintf(etag, sizeof(etag), "\"%s\"", b->digest);
 	headers_add(&h, "Content-Type", "application/octet-stream");
@@ -114,14 +114,14 @@ looked_up(int status, json_object *body, struct evbuffer *raw, void *arg)
 		/* metadata names a file that is not there: say so loudly, answer unknown */
 		log_error("blob %s linked in %s but not stored: %s", b->digest, b->name,
 		          strerror(errno));
-		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+		v2reply_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 		goto out;
 	}
 	if (f.size != size) {
 		close(f.fd);
 		log_error("blob %s holds %lld bytes on disk, %lld in the metadata", b->digest,
 		          (long long)f.size, (long long)size);
-		v2_error(b->txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", b->digest);
+		v2reply_error(b->txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", b->digest);
 		goto out;
 	}
 	serve(b, &f);
@@ -136,7 +136,7 @@ unlinked(int status, json_object *body, struct evbuffer *raw, void *arg)
 	struct blob_req *b = arg;
 	if (status == 204) {
 		struct http_headers h;
-		v2_headers_init(&h);
+		v2reply_headers_init(&h);
 		headers_add(&h, "Docker-Content-Digest", b->digest);
 		http_txn_respond(b->txn, 202, &h, NULL, 0);
 		headers_clear(&h);
@@ -153,10 +153,10 @@ blob_req_new(struct rest_req *r)
 {
 	struct http_txn *txn = r->txn;
 	const char *digest = rest_param(r, "digest");
-	if (!digest_valid(digest)) {
-		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL,
-		         digest_well_formed(digest) ? "unsupported digest algorithm"
-		                                    : "malformed digest");
+	if (!name_valid_digest(digest)) {
+		v2reply_error(txn, 400, OCI_DIGEST_INVALID, NULL,
+		              name_well_formed_digest(digest) ? "unsupported digest algorithm"
+		                                              : "malformed digest");
 		return NULL;
 	}
 	struct blob_req *b = xcalloc(1, sizeof(*b));

@@ -122,7 +122,7 @@ write_compressed(struct compress_job *j, int fd, int64_t size, int out)
 {
 	enum digest_algo algo;
 	const char *hex;
-	digest_split(j->digest, &algo, &hex);
+	name_split_digest(j->digest, &algo, &hex);
 	struct digest_ctx hash;
 	digest_init(&hash, algo);
 	uint32_t frame = bd.frame_size;

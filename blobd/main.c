@@ -128,6 +128,7 @@ static const struct proc_role blobd_role = {
 	.handler = blobd_handle,
 };
 
+/* Runs blobd under the common supervisor: master, workers, signals. */
 int
 main(int argc, char **argv)
 {

@@ -106,12 +106,14 @@ meta_blob_get(struct http_txn *txn, const char *repo, const char *digest, meta_c
 	blob_call(txn, "GET", repo, digest, cb, arg);
 }
 
+/* DELETE of a blob: asks metad to unlink it from the repository. */
 void
 meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest, meta_cb cb, void *arg)
 {
 	blob_call(txn, "DELETE", repo, digest, cb, arg);
 }
 
+/* A finished upload: asks metad to link the blob to the repository, creating it on first push. */
 void
 meta_blob_link(struct http_txn *txn, const char *repo, const char *digest, int64_t size, meta_cb cb,
                void *arg)
@@ -121,6 +123,7 @@ meta_blob_link(struct http_txn *txn, const char *repo, const char *digest, int64
 	post(txn, WIRE_PATH_BLOBS, o, cb, arg);
 }
 
+/* A mount: asks metad to link a blob the caller may read elsewhere, without copying it. */
 void
 meta_mount(struct http_txn *txn, const char *repo, const char *digest, const char *from, meta_cb cb,
            void *arg)
@@ -130,6 +133,7 @@ meta_mount(struct http_txn *txn, const char *repo, const char *digest, const cha
 	post(txn, WIRE_PATH_MOUNTS, o, cb, arg);
 }
 
+/* Asks metad whether the caller may push to the repository before an upload starts. */
 void
 meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg)
 {
@@ -140,7 +144,7 @@ void
 meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw)
 {
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	if (status < 0 || status >= 500 || raw == NULL || evbuffer_get_length(raw) == 0) {
 		headers_add(&h, "Retry-After", "5");
 		error_oci(txn, 503, OCI_UNAVAILABLE, "metadata service unavailable", &h);

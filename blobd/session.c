@@ -29,6 +29,7 @@
 #define IOV_BATCH 64
 #define REHASH_CHUNK (1024 * 1024)
 
+/* Whether an id from a URL or a folder name has our form (lowercase hex): safe in a path. */
 bool
 session_id_valid(const char *id)
 {
@@ -47,6 +48,7 @@ session_dir(const char *id)
 	return xasprintf("%s/uploads/%s", bd.root, id);
 }
 
+/* The file an upload's bytes gather in, made the blob's file once verified; caller frees. */
 char *
 session_data_path(const struct session *s)
 {
@@ -192,7 +194,7 @@ state_load(struct session *s)
 	if (repo == NULL || !digest_algo_parse(algo, &s->algo) ||
 	    !js_int(o, "offset", &s->offset) || s->offset < 0 ||
 	    !js_int(o, "started_at", &s->started_at) ||
-	    digest_state_load(&s->hash, s->algo, hash) < 0)
+	    digest_state_load(&s->hash, s->algo, hash, (uint64_t)s->offset) < 0)
 		goto out;
 	s->repository = xstrdup(repo);
 	s->saved = s->offset;

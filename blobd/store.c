@@ -24,7 +24,7 @@ store_blob_path(const char *digest)
 {
 	enum digest_algo algo;
 	const char *hex;
-	if (!digest_split(digest, &algo, &hex))
+	if (!name_split_digest(digest, &algo, &hex))
 		return NULL;
 	return xasprintf("%s/blobs/%s/%.2s/%s", bd.root, digest_algo_name(algo), hex, hex);
 }
@@ -104,7 +104,7 @@ store_commit(const char *src, const char *digest, bool sync, bool *created, char
 	*created = false;
 	enum digest_algo algo;
 	const char *hex;
-	if (!digest_split(digest, &algo, &hex)) {
+	if (!name_split_digest(digest, &algo, &hex)) {
 		*cause = xasprintf("invalid digest %s", digest);
 		return -1;
 	}

@@ -47,7 +47,7 @@ folder_of(const char *digest)
 {
 	enum digest_algo algo;
 	const char *hex;
-	if (!digest_split(digest, &algo, &hex))
+	if (!name_split_digest(digest, &algo, &hex))
 		return METRICS_BLOB_FOLDERS;
 	unsigned fan;
 	sscanf(hex, "%2x", &fan);

@@ -27,6 +27,7 @@
 #include "json.h"
 #include "log.h"
 #include "names.h"
+#include "range.h"
 #include "url.h"
 #include "util.h"
 
@@ -82,7 +83,7 @@ static void
 respond_progress(struct http_txn *txn, int status, const char *name, const struct session *s)
 {
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	progress_headers(&h, name, s);
 	http_txn_respond(txn, status, &h, NULL, 0);
 	headers_clear(&h);
@@ -93,7 +94,7 @@ static void
 respond_created(struct http_txn *txn, const char *name, const char *digest)
 {
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	char *loc = xasprintf("/v2/%s/blobs/%s", name, digest);
 	headers_add(&h, "Location", loc);
 	headers_add(&h, "Docker-Content-Digest", digest);
@@ -108,56 +109,17 @@ respond_session_status(struct http_txn *txn, enum session_status st)
 {
 	switch (st) {
 	case SESSION_UNKNOWN:
-		v2_error(txn, 404, OCI_BLOB_UPLOAD_UNKNOWN, NULL, NULL);
+		v2reply_error(txn, 404, OCI_BLOB_UPLOAD_UNKNOWN, NULL, NULL);
 		break;
 	case SESSION_BUSY:
-		v2_error(txn, 400, OCI_BLOB_UPLOAD_INVALID,
-		         "another request is writing to this upload", NULL);
+		v2reply_error(txn, 400, OCI_BLOB_UPLOAD_INVALID,
+		              "another request is writing to this upload", NULL);
 		break;
 	case SESSION_ERROR:
 	case SESSION_OK:
-		v2_error(txn, 500, OCI_UNKNOWN, "upload session unreadable", NULL);
+		v2reply_error(txn, 500, OCI_UNKNOWN, "upload session unreadable", NULL);
 		break;
 	}
-}
-
-/* ---- Content-Range --------------------------------------------------------------------------- */
-
-/* Reads one bound of a range: digits, at most INT64_MAX - 1 so that the byte after it is a
- * size an int64 holds; false otherwise. */
-static bool
-range_bound(const char *s, size_t len, int64_t *out)
-{
-	return str_to_count(s, len, INT64_MAX - 1, out) == COUNT_OK;
-}
-
-/* Parses "<start>-<end>", also with a "bytes " (or "bytes=") prefix and a "/<total>" suffix
- * (the total a count or a star); -1 when malformed or impossible (end before start, or past
- * what an int64 counts). */
-static int
-content_range_parse(const char *v, int64_t *start, int64_t *end)
-{
-	if (strncmp(v, "bytes", 5) == 0) {
-		v += 5;
-		if (*v != ' ' && *v != '=')
-			return -1;
-		v++;
-	}
-	const char *dash = strchr(v, '-');
-	if (dash == NULL)
-		return -1;
-	const char *b = dash + 1;
-	size_t blen = strcspn(b, "/");
-	if (b[blen] == '/') {
-		const char *total = b + blen + 1;
-		int64_t ignored;
-		if (strcmp(total, "*") != 0 && !range_bound(total, strlen(total), &ignored))
-			return -1;
-	}
-	if (!range_bound(v, (size_t)(dash - v), start) || !range_bound(b, blen, end) ||
-	    *end < *start)
-		return -1;
-	return 0;
 }
 
 /* 416 RANGE_INVALID with where the session stands, so the client knows where to go on. */
@@ -165,7 +127,7 @@ static void
 refuse_range(struct upload_req *u, const char *detail)
 {
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	progress_headers(&h, u->name, u->s);
 	headers_add(&h, "Content-Type", "application/json");
 	char *body = error_oci_body(OCI_RANGE_INVALID, NULL, detail);
@@ -185,7 +147,7 @@ check_range(struct upload_req *u, int64_t *expect)
 	if (cr == NULL)
 		return 0;
 	int64_t start, end;
-	if (content_range_parse(cr, &start, &end) < 0) {
+	if (range_content_parse(cr, &start, &end) < 0) {
 		refuse_range(
 		        u, "Content-Range must be <start>-<end> with 0 <= start <= end < 2^63 - 1");
 		return -1;
@@ -201,8 +163,8 @@ check_range(struct upload_req *u, int64_t *expect)
 	/* end - start + 1 cannot overflow: 0 <= start <= end < INT64_MAX */
 	int64_t len = end - start + 1;
 	if (req->content_length >= 0 && req->content_length != len) {
-		v2_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
-		         "Content-Length does not match Content-Range");
+		v2reply_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
+		              "Content-Length does not match Content-Range");
 		return -1;
 	}
 	*expect = len;
@@ -226,7 +188,7 @@ job_finish(void *arg)
 	struct upload_req *u = arg;
 	enum digest_algo algo;
 	const char *hex;
-	digest_split(u->digest, &algo, &hex);
+	name_split_digest(u->digest, &algo, &hex);
 	if (session_digest(u->s, algo, u->computed, &u->cause) < 0)
 		return;
 	if (strcmp(u->computed, u->digest) != 0) {
@@ -253,13 +215,13 @@ finished(void *arg)
 	if (u->s == NULL) {
 		log_info("upload to %s: digest %s, client said %s", u->name, u->computed,
 		         u->digest);
-		v2_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
+		v2reply_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
 		upload_req_free(u);
 		return;
 	}
 	if (!u->verified) {
 		log_error("upload %s: %s", u->s->id, u->cause ? u->cause : "cannot store the blob");
-		v2_error(u->txn, 500, OCI_UNKNOWN, "cannot store the blob", NULL);
+		v2reply_error(u->txn, 500, OCI_UNKNOWN, "cannot store the blob", NULL);
 		session_close(u->s);
 		upload_req_free(u);
 		return;
@@ -307,7 +269,7 @@ saved(void *arg)
 	struct upload_req *u = arg;
 	if (!u->verified) {
 		log_error("upload %s: %s", u->s->id, u->cause);
-		v2_error(u->txn, 500, OCI_UNKNOWN, "cannot save the upload's progress", NULL);
+		v2reply_error(u->txn, 500, OCI_UNKNOWN, "cannot save the upload's progress", NULL);
 	} else {
 		respond_progress(u->txn, 202, u->name, u->s);
 	}
@@ -334,17 +296,17 @@ written(enum writer_result r, const char *cause, void *arg)
 			jobs_submit(job_save, saved, u);
 			return;
 		}
-		v2_error(u->txn, 400, OCI_BLOB_UPLOAD_INVALID, NULL, NULL);
+		v2reply_error(u->txn, 400, OCI_BLOB_UPLOAD_INVALID, NULL, NULL);
 		jobs_submit(job_destroy, NULL, u->s);
 		break;
 	case WRITER_SIZE:
-		v2_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
-		         "the body is not as long as announced");
+		v2reply_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
+		              "the body is not as long as announced");
 		session_close(u->s);
 		break;
 	case WRITER_IO_ERROR:
 		log_error("upload %s: %s", u->s->id, cause);
-		v2_error(u->txn, 500, OCI_UNKNOWN, "cannot write the upload", NULL);
+		v2reply_error(u->txn, 500, OCI_UNKNOWN, "cannot write the upload", NULL);
 		session_close(u->s);
 		break;
 	}
@@ -360,13 +322,13 @@ post_start(struct upload_req *u)
 	enum digest_algo algo = DIGEST_SHA256;
 	const char *hex;
 	if (u->digest != NULL)
-		digest_split(u->digest, &algo, &hex);
+		name_split_digest(u->digest, &algo, &hex);
 	char *cause = NULL;
 	u->s = session_create(u->name, algo, &cause);
 	if (u->s == NULL) {
 		log_error("%s", cause);
 		free(cause);
-		v2_error(u->txn, 500, OCI_UNKNOWN, "cannot start an upload", NULL);
+		v2reply_error(u->txn, 500, OCI_UNKNOWN, "cannot start an upload", NULL);
 		upload_req_free(u);
 		return;
 	}
@@ -425,8 +387,8 @@ handle_post(struct upload_req *u)
 	u->digest = query_get(query, "digest");
 	u->mount = query_get(query, "mount");
 	u->from = query_get(query, "from");
-	if (u->digest != NULL && !digest_valid(u->digest)) {
-		v2_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->digest);
+	if (u->digest != NULL && !name_valid_digest(u->digest)) {
+		v2reply_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->digest);
 		upload_req_free(u);
 		return;
 	}
@@ -436,7 +398,7 @@ handle_post(struct upload_req *u)
 		free(u->mount); /* a bad source mounts nothing */
 		u->mount = NULL;
 	}
-	if (u->mount != NULL && digest_valid(u->mount) && u->digest == NULL) {
+	if (u->mount != NULL && name_valid_digest(u->mount) && u->digest == NULL) {
 		meta_mount(u->txn, u->name, u->mount, u->from, mounted, u);
 		return;
 	}
@@ -480,7 +442,7 @@ cancelled(void *arg)
 {
 	struct upload_req *u = arg;
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	http_txn_respond(u->txn, 204, &h, NULL, 0);
 	headers_clear(&h);
 	upload_req_free(u);
@@ -562,10 +524,10 @@ uploads_finish(struct rest_req *r)
 {
 	struct upload_req *u = upload_req_new(r, OP_PUT);
 	u->digest = query_get(http_txn_request(r->txn)->query, "digest");
-	if (u->digest == NULL || !digest_valid(u->digest)) {
-		v2_error(r->txn, 400, OCI_DIGEST_INVALID, NULL,
-		         u->digest == NULL ? "the digest parameter is missing"
-		                           : "invalid or unsupported digest");
+	if (u->digest == NULL || !name_valid_digest(u->digest)) {
+		v2reply_error(r->txn, 400, OCI_DIGEST_INVALID, NULL,
+		              u->digest == NULL ? "the digest parameter is missing"
+		                                : "invalid or unsupported digest");
 		upload_req_free(u);
 		return;
 	}

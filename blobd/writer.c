@@ -127,7 +127,7 @@ finish_later(evutil_socket_t fd, short what, void *arg)
 
 /* Hashes the first len bytes of buf where they lie. */
 static void
-hash_buffer(struct digest_ctx *d, struct evbuffer *buf, size_t len)
+writer_hash_buffer(struct digest_ctx *d, struct evbuffer *buf, size_t len)
 {
 	struct evbuffer_ptr pos;
 	evbuffer_ptr_set(buf, &pos, 0, EVBUFFER_PTR_SET);
@@ -172,7 +172,7 @@ on_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 		return;
 	}
 	metrics_blob_upload_seen(); /* compression at rest waits while pushes stream */
-	hash_buffer(&w->s->hash, buf, len);
+	writer_hash_buffer(&w->s->hash, buf, len);
 	evbuffer_remove_buffer(buf, w->pending, len);
 	w->received += (int64_t)len;
 	writer_kick(w);

@@ -65,7 +65,7 @@ zstream_finish(struct zstream *z)
 	} else if (z->aborted) {
 		http_txn_respond(txn, 499, NULL, NULL, 0); /* goes nowhere: it frees the txn */
 	} else {
-		v2_error(txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", NULL);
+		v2reply_error(txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", NULL);
 	}
 	zstream_free(z);
 }

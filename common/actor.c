@@ -39,12 +39,14 @@ static const struct {
 	{ "*", ACT_STAR },
 };
 
+/* How a credential kind is spelled on the wire, in tokens and in logs. */
 const char *
 auth_kind_name(enum auth_kind kind)
 {
 	return kind_names[kind];
 }
 
+/* Reads a credential kind back from that spelling; anything unknown is anonymous. */
 enum auth_kind
 auth_kind_parse(const char *name)
 {
@@ -88,6 +90,7 @@ scopes_parse(const char *list, bool *bad)
 	return parse_list(list, scope_bit, bad);
 }
 
+/* The bit of one registry action name ("pull", "push", "delete", "*"), 0 if unknown. */
 static unsigned
 action_bit(const char *name)
 {
@@ -103,6 +106,7 @@ actions_parse(const char *list)
 	return parse_list(list, action_bit, NULL);
 }
 
+/* Lists the names of the scope or action bits set, comma-separated; caller frees. */
 static char *
 format_bits(unsigned bits, bool actions)
 {
@@ -132,12 +136,14 @@ actions_format(unsigned actions)
 	return format_bits(actions, true);
 }
 
+/* Whether a user is behind the request (not anonymous, not a deploy token): REST needs one. */
 bool
 actor_signed_in(const struct actor *a)
 {
 	return a->user_id > 0;
 }
 
+/* How a backend learns who calls: from the identity headers the gateway set (wire.h). */
 void
 actor_from_headers(struct actor *a, const struct http_headers *h)
 {
@@ -158,6 +164,7 @@ actor_from_headers(struct actor *a, const struct http_headers *h)
 	a->from_actions = actions_parse(headers_get(h, WIRE_FROM_ACTIONS));
 }
 
+/* How the gateway tells a backend who calls: the identity headers of wire.h. */
 void
 actor_to_headers(const struct actor *a, struct http_headers *h)
 {

@@ -56,7 +56,7 @@ const char *auth_kind_name(enum auth_kind kind);
 enum auth_kind auth_kind_parse(const char *name);
 /* "api,read_registry" <-> bits; unknown names set *bad (when given). */
 unsigned scopes_parse(const char *list, bool *bad);
-/* One scope name, or NULL if unknown. */
+/* The bit of one scope name, 0 if unknown. */
 unsigned scope_bit(const char *name);
 char *scopes_format(unsigned scopes);
 /* "pull,push" / "pull" / "*" <-> bits; unknown names are ignored (the token spec says so). */

@@ -41,6 +41,7 @@ static int cfg_find(const char *section, const char *name);
 static int cfg_set(struct cfg *cfg, int id, const char *value, const char *origin);
 static int ini_cb(void *user, const char *section, const char *name, const char *value);
 
+/* The row of a parameter in the table, by section and name; -1 when there is none. */
 static int
 cfg_find(const char *section, const char *name)
 {
@@ -51,6 +52,7 @@ cfg_find(const char *section, const char *name)
 	return -1;
 }
 
+/* Reads the spellings of true and false a config file or environment may use; false if none. */
 static bool
 parse_bool(const char *v, bool *out)
 {
@@ -118,6 +120,7 @@ cfg_set(struct cfg *cfg, int id, const char *value, const char *origin)
 	return 0;
 }
 
+/* Takes one "name = value" line from inih; an unknown section or name is an error, not ignored. */
 static int
 ini_cb(void *user, const char *section, const char *name, const char *value)
 {
@@ -205,18 +208,21 @@ cfg_path(const struct cfg *cfg)
 	return cfg->path;
 }
 
+/* A parameter's value as written (or its default), valid as long as the cfg. */
 const char *
 cfg_str(const struct cfg *cfg, enum cfg_id id)
 {
 	return cfg->values[id];
 }
 
+/* An integer parameter's value, already checked against its range. */
 int64_t
 cfg_int(const struct cfg *cfg, enum cfg_id id)
 {
 	return cfg->ints[id];
 }
 
+/* A boolean parameter's value, already checked to be true or false. */
 bool
 cfg_bool(const struct cfg *cfg, enum cfg_id id)
 {

@@ -39,7 +39,14 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "Unix user the gateway runs as, and whose connections the backends serve (empty: the "   \
 	  "user every daemon is started as)")                                                      \
 	X(GATEWAY_TRUSTED_PROXIES, "gateway", "trusted_proxies", CFG_STR, "", 0, 0, true, false,   \
-	  "comma-separated addresses or CIDRs whose X-Forwarded-Proto/-Host are honoured")         \
+	  "comma-separated addresses or CIDRs whose X-Forwarded-For/-Proto are honoured")          \
+	X(GATEWAY_MONITORING_ALLOWLIST, "gateway", "monitoring_allowlist", CFG_STR,                \
+	  "127.0.0.0/8, ::1/128", 0, 0, true, false,                                               \
+	  "comma-separated addresses or CIDRs that may read /metrics and the details of "          \
+	  "/-/readiness (others get 404 and the bare status)")                                     \
+	X(GATEWAY_FORWARDED_HOSTS, "gateway", "forwarded_hosts", CFG_STR, "", 0, 0, true, false,   \
+	  "comma-separated host[:port] values a trusted proxy's X-Forwarded-Host (or Host) may "   \
+	  "name; others are ignored, and all are when external_url is set")                        \
 	X(GATEWAY_HEADER_TIMEOUT, "gateway", "header_timeout", CFG_INT, "30", 1, 3600, true,       \
 	  false, "seconds a client may take to send a request's line and headers")                 \
 	X(GATEWAY_IDLE_TIMEOUT, "gateway", "idle_timeout", CFG_INT, "60", 1, 3600, true, false,    \
@@ -48,6 +55,10 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "seconds without body bytes (either way) before the connection is dropped")              \
 	X(GATEWAY_BACKEND_TIMEOUT, "gateway", "backend_timeout", CFG_INT, "300", 1, 86400, true,   \
 	  false, "seconds a backend may take to start its answer")                                 \
+	X(GATEWAY_BACKEND_CONNECTIONS, "gateway", "backend_connections", CFG_INT, "64", 1, 4096,   \
+	  true, false,                                                                             \
+	  "connections a gateway worker keeps open to each backend at most; past them a request "  \
+	  "waits for one (up to backend_timeout)")                                                 \
 	X(GATEWAY_MAX_HEADER_SIZE, "gateway", "max_header_size", CFG_INT, "65536", 1024, 1048576,  \
 	  true, false, "bytes of request line and headers together (431 beyond)")                  \
 	X(GATEWAY_MAX_HEADERS, "gateway", "max_headers", CFG_INT, "100", 8, 1000, true, false,     \
@@ -65,6 +76,10 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "another role than authd's (empty: metad shares authd's role)")                          \
 	X(AUTHD_DB_CONNECTIONS, "authd", "db_connections", CFG_INT, "2", 1, 64, true, false,       \
 	  "PostgreSQL connections per worker")                                                     \
+	X(AUTHD_MAX_LOGIN_ATTEMPTS, "authd", "max_login_attempts", CFG_INT, "10", 1, 1000, true,   \
+	  false, "failed password sign-ins in a row, from any address, that lock an account")      \
+	X(AUTHD_LOCK_MINUTES, "authd", "lock_minutes", CFG_INT, "10", 1, 10080, true, false,       \
+	  "minutes a locked account takes no password (an admin may unlock it sooner)")            \
 	X(AUTHD_TOKEN_LIFETIME, "authd", "token_lifetime", CFG_INT, "300", 30, 86400, true, false, \
 	  "seconds a registry token is valid")                                                     \
 	X(AUTHD_BOOTSTRAP_FILE, "authd", "bootstrap_file", CFG_STR, "", 0, 0, true, false,         \

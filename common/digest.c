@@ -18,6 +18,7 @@ ctx_size(enum digest_algo algo)
 	return algo == DIGEST_SHA512 ? sizeof(SHA512_CTX) : sizeof(SHA256_CTX);
 }
 
+/* Starts the running hash of a blob or manifest with the algorithm its digest names. */
 void
 digest_init(struct digest_ctx *d, enum digest_algo algo)
 {
@@ -29,6 +30,7 @@ digest_init(struct digest_ctx *d, enum digest_algo algo)
 		SHA256_Init(&d->u.sha256);
 }
 
+/* Hashes the next bytes of the content, in the order they arrive. */
 void
 digest_update(struct digest_ctx *d, const void *data, size_t len)
 {
@@ -122,8 +124,26 @@ hex_value(char c)
 	return -1;
 }
 
+/* Whether a loaded context is one libcrypto could have made after hashing exactly bytes bytes:
+ * the digest length of its algorithm, a partial block shorter than a block, and a bit count
+ * that agrees with both (OpenSSL trusts these fields as indexes into its buffers). */
+static bool
+state_consistent(const struct digest_ctx *c, uint64_t bytes)
+{
+	if (c->algo == DIGEST_SHA512) {
+		const SHA512_CTX *x = &c->u.sha512;
+		return x->md_len == SHA512_DIGEST_LENGTH && x->num < SHA512_CBLOCK &&
+		       x->num == bytes % SHA512_CBLOCK && x->Nh == bytes >> 61 &&
+		       x->Nl == bytes << 3;
+	}
+	const SHA256_CTX *x = &c->u.sha256;
+	return x->md_len == SHA256_DIGEST_LENGTH && x->num < SHA256_CBLOCK &&
+	       x->num == bytes % SHA256_CBLOCK && x->Nl == (uint32_t)(bytes << 3) &&
+	       x->Nh == (uint32_t)(bytes >> 29);
+}
+
 int
-digest_state_load(struct digest_ctx *d, enum digest_algo algo, const char *hex)
+digest_state_load(struct digest_ctx *d, enum digest_algo algo, const char *hex, uint64_t bytes)
 {
 	size_t n = ctx_size(algo);
 	if (hex == NULL || strlen(hex) != 2 * (n + 1))
@@ -137,8 +157,12 @@ digest_state_load(struct digest_ctx *d, enum digest_algo algo, const char *hex)
 	}
 	if (buf[0] != STATE_VERSION)
 		return -1;
-	memset(d, 0, sizeof(*d));
-	d->algo = algo;
-	memcpy(&d->u, buf + 1, n);
+	struct digest_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.algo = algo;
+	memcpy(&c.u, buf + 1, n);
+	if (!state_consistent(&c, bytes))
+		return -1;
+	*d = c;
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <openssl/sha.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "names.h"
 
@@ -36,9 +37,10 @@ const char *digest_algo_name(enum digest_algo algo);
 /* Parses an algorithm name; false when unsupported. */
 bool digest_algo_parse(const char *name, enum digest_algo *algo);
 
-/* The running state as lowercase hex (caller frees), and back; -1 when the text is not a state
- * of this build for that algorithm. */
+/* The running state as lowercase hex (caller frees), and back; -1 (d untouched) when the text is
+ * not a state of this build for that algorithm after exactly bytes bytes: a state file is
+ * validated before libcrypto uses it. */
 char *digest_state_save(const struct digest_ctx *d);
-int digest_state_load(struct digest_ctx *d, enum digest_algo algo, const char *hex);
+int digest_state_load(struct digest_ctx *d, enum digest_algo algo, const char *hex, uint64_t bytes);
 
 #endif

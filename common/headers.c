@@ -10,12 +10,14 @@
 
 #include "util.h"
 
+/* Starts an empty header list, owning nothing yet. */
 void
 headers_init(struct http_headers *h)
 {
 	memset(h, 0, sizeof(*h));
 }
 
+/* Frees every name and value of the list and leaves it empty, ready for reuse. */
 void
 headers_clear(struct http_headers *h)
 {
@@ -146,6 +148,7 @@ headers_is_hop_by_hop(const char *name)
 	return false;
 }
 
+/* Appends one piece of a name or value the parser split, keeping it NUL-terminated. */
 static void
 parts_append(char **buf, size_t *blen, const char *at, size_t len)
 {
@@ -155,12 +158,14 @@ parts_append(char **buf, size_t *blen, const char *at, size_t len)
 	(*buf)[*blen] = '\0';
 }
 
+/* Gathers a piece of a field's name. */
 void
 header_parts_name(struct header_parts *p, const char *at, size_t len)
 {
 	parts_append(&p->name, &p->name_len, at, len);
 }
 
+/* Gathers a piece of a field's value; the field is complete once the next name starts. */
 void
 header_parts_value(struct header_parts *p, const char *at, size_t len)
 {

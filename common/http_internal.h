@@ -72,7 +72,9 @@ struct http_conn {
 	bool head_ready;  /* headers parsed, dispatch pending */
 	bool close_after; /* close once the current answer is out */
 	bool resume_scheduled;
-	unsigned served; /* transactions completed on this connection */
+	const char *feed_end; /* end of the input being parsed: a target cut there may go on */
+	bool target_read;     /* the request's target is read whole: it names the error dialect */
+	unsigned served;      /* transactions completed on this connection */
 	/* header accumulation while parsing */
 	struct header_parts field;
 	size_t head_bytes;

@@ -56,6 +56,7 @@ static const http_parser_settings parser_settings = {
 	.on_message_complete = on_message_complete,
 };
 
+/* The limits a public listener starts from; backends widen them, a role's hook adjusts them. */
 void
 http_limits_default(struct http_limits *l)
 {
@@ -69,6 +70,7 @@ http_limits_default(struct http_limits *l)
 
 /* ---- server ---------------------------------------------------------------------------------- */
 
+/* Takes a new connection: notes its peer (and uid on a unix socket), then waits for a request. */
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
@@ -125,6 +127,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 	(void)salen;
 }
 
+/* Logs a failed accept (out of descriptors, ...) and keeps listening. */
 static void
 accept_error_cb(struct evconnlistener *lev, void *arg)
 {
@@ -184,6 +187,7 @@ http_server_connections(const struct http_server *srv)
 	return srv->nconns;
 }
 
+/* Tells the drain's caller once the last connection of a draining server is gone. */
 static void
 server_check_drained(struct http_server *srv)
 {
@@ -251,6 +255,7 @@ http_server_free(struct http_server *srv)
 
 /* ---- connection ------------------------------------------------------------------------------ */
 
+/* Arms the one timer of a connection for what it now waits on, or stops it (TK_NONE). */
 static void
 conn_set_timer(struct http_conn *c, enum timer_kind kind, int seconds)
 {
@@ -272,6 +277,7 @@ http_conn_schedule(struct http_conn *c)
 	}
 }
 
+/* Forgets the header being read and the count of head bytes: the head is dispatched or failed. */
 static void
 conn_free_head_state(struct http_conn *c)
 {
@@ -279,6 +285,7 @@ conn_free_head_state(struct http_conn *c)
 	c->head_bytes = 0;
 }
 
+/* Closes a connection; its transaction is finished, freed or left to its handler as orphan. */
 static void
 conn_free(struct http_conn *c)
 {
@@ -414,9 +421,11 @@ conn_fail(struct http_conn *c, int status, const char *message)
 {
 	struct http_txn *txn = c->txn;
 	bool can_answer = txn == NULL || !txn->resp_started;
-	char *body = c->srv->error_body != NULL
-	                     ? c->srv->error_body(txn ? txn->req.target : NULL, status, message)
-	                     : xasprintf("%d %s\n", status, message);
+	/* A target cut short by the error says nothing of the dialect: whether its first bytes
+	 * arrived before the error depends on how the client's bytes were segmented. */
+	const char *target = txn != NULL && c->target_read ? txn->req.target : NULL;
+	char *body = c->srv->error_body != NULL ? c->srv->error_body(target, status, message)
+	                                        : xasprintf("%d %s\n", status, message);
 	const char *type = c->srv->error_body != NULL ? "application/json" : "text/plain";
 	if (txn != NULL && c->state == CS_DISPATCHED) {
 		c->txn = NULL;
@@ -494,6 +503,7 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* Output written: finishes a closing connection, or lets a streaming answer send more. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -514,6 +524,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		txn->on_drain(txn, txn->drain_arg);
 }
 
+/* A write failed or stalled past the timeout: closes the connection. */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -527,6 +538,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 }
 
+/* A wait ran out: idle and lingering connections close, a slow head or body gets 408. */
 static void
 conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -551,6 +563,7 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* Runs conn_process from the loop, so a handler's call never re-enters it. */
 static void
 conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -561,6 +574,7 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* The message a client gets for what http-parser refused, in plainer words. */
 static const char *
 parser_error_message(enum http_errno err)
 {
@@ -608,6 +622,7 @@ conn_wants_input(struct http_conn *c)
 	return false;
 }
 
+/* Gives the transaction its request id: the gateway's when trusted, else a random one. */
 static void
 txn_set_id(struct http_txn *txn, struct http_server *srv)
 {
@@ -645,6 +660,7 @@ request_split_target(struct http_request *req)
 	return true;
 }
 
+/* A head is read: checks what the handler must not see (target, version, peer), then calls it. */
 static void
 conn_dispatch(struct http_conn *c)
 {
@@ -716,6 +732,7 @@ conn_process(struct http_conn *c)
 		if (evbuffer_peek(in, -1, NULL, &iov, 1) < 1 || iov.iov_len == 0)
 			return;
 		size_t len = iov.iov_len < FEED_MAX ? iov.iov_len : FEED_MAX;
+		c->feed_end = (const char *)iov.iov_base + len;
 		if (c->state == CS_IDLE) {
 			c->state = CS_HEAD;
 			conn_set_timer(c, TK_HEAD, c->srv->limits.header_timeout);
@@ -754,10 +771,12 @@ conn_process(struct http_conn *c)
 
 /* ---- parser callbacks ------------------------------------------------------------------------ */
 
+/* Starts the transaction of the request whose head is about to be read. */
 static int
 on_message_begin(http_parser *p)
 {
 	struct http_conn *c = p->data;
+	c->target_read = false;
 	if (c->state != CS_HEAD)
 		return 0;
 	struct http_txn *txn = xcalloc(1, sizeof(*txn));
@@ -774,6 +793,7 @@ on_message_begin(http_parser *p)
 	return 0;
 }
 
+/* Counts bytes of the request head; false (431) past the limit on its size. */
 static bool
 head_grow(struct http_conn *c, size_t len)
 {
@@ -785,6 +805,8 @@ head_grow(struct http_conn *c, size_t len)
 	return true;
 }
 
+/* Collects the request target, which may arrive in pieces (a piece that ends the input being
+ * parsed may go on in the next); 414 past its limit. */
 static int
 on_url(http_parser *p, const char *at, size_t len)
 {
@@ -800,9 +822,11 @@ on_url(http_parser *p, const char *at, size_t len)
 	txn->req.target = xrealloc(txn->req.target, old + len + 1);
 	memcpy(txn->req.target + old, at, len);
 	txn->req.target[old + len] = '\0';
+	c->target_read = at + len < c->feed_end;
 	return 0;
 }
 
+/* Adds the header just read to the request; false (431) past the limit on their number. */
 static bool
 commit_header(struct http_conn *c)
 {
@@ -815,6 +839,7 @@ commit_header(struct http_conn *c)
 	return true;
 }
 
+/* Collects a header name, storing the previous header once its value is complete. */
 static int
 on_header_field(http_parser *p, const char *at, size_t len)
 {
@@ -829,6 +854,7 @@ on_header_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Collects a header value, which may arrive in pieces. */
 static int
 on_header_value(http_parser *p, const char *at, size_t len)
 {
@@ -841,6 +867,7 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Records method, version and body framing, and pauses the parser to dispatch before the body. */
 static int
 on_headers_complete(http_parser *p)
 {
@@ -874,6 +901,7 @@ on_headers_complete(http_parser *p)
 	return 0;
 }
 
+/* Queues body bytes for the handler: 413 past a buffered body's limit, a pause when it lags. */
 static int
 on_body(http_parser *p, const char *at, size_t len)
 {
@@ -891,6 +919,7 @@ on_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Marks the body complete and pauses, so the next request waits for this answer. */
 static int
 on_message_complete(http_parser *p)
 {

@@ -104,6 +104,7 @@ http_txn_duration_us(const struct http_txn *txn)
 	return now_monotonic_us() - txn->start_us;
 }
 
+/* Sends "100 Continue" once, when a client waits for it before sending the body we now read. */
 static void
 send_continue(struct http_txn *txn)
 {
@@ -177,6 +178,7 @@ http_txn_close_after(struct http_txn *txn)
 		txn->conn->close_after = true;
 }
 
+/* The Date header's value, formatted once per second rather than per answer. */
 static const char *
 http_date(void)
 {
@@ -192,6 +194,7 @@ http_date(void)
 	return buf;
 }
 
+/* Writes the status line and headers; chooses the body's framing and whether to close after. */
 static void
 txn_write_head(struct http_txn *txn, int status, const struct http_headers *headers,
                int64_t content_length)

@@ -23,6 +23,9 @@
 #define OUT_FULL (512 * 1024) /* httpc_write() reports "full" beyond this */
 #define OUT_LWM (128 * 1024)  /* on_drain below this */
 #define MAX_IDLE 32
+#define DEFAULT_MAX_OPEN 64
+#define RETRY_FIRST_MS 2 /* a full listen backlog: the first wait before connecting again */
+#define RETRY_MAX_MS 50
 #define MAX_FDS 4
 #define CALL_MAX_BODY (16 * 1024 * 1024)
 
@@ -39,6 +42,7 @@ struct hconn {
 	bool got_bytes; /* any answer byte for the current request */
 	bool eof;
 	bool kicked;
+	bool waiting;   /* no connection yet: queued in the pool until one is free */
 	char *fail_why; /* failure to report from the loop */
 	TAILQ_ENTRY(hconn) link;
 };
@@ -49,6 +53,11 @@ struct httpc_pool {
 	int timeout;
 	unsigned nidle;
 	TAILQ_HEAD(, hconn) idle;
+	unsigned nopen;    /* connected sockets, idle or busy */
+	unsigned max_open; /* beyond this, requests wait for a connection */
+	int retry_ms;      /* the wait before connecting again after a full backlog */
+	struct event *retry;
+	TAILQ_HEAD(, hconn) waiting; /* requests without a connection, oldest first */
 };
 
 struct httpc_req {
@@ -56,6 +65,7 @@ struct httpc_req {
 	struct httpc_handlers h;
 	void *arg;
 	bool head_only;
+	bool no_body; /* the head is all the request sends */
 	bool chunked_out;
 	int64_t body_left; /* Content-Length bytes still to write; -1 chunked */
 	bool body_ended;
@@ -77,6 +87,8 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_kick_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_process(struct hconn *c);
+static void pool_retry_cb(evutil_socket_t fd, short what, void *arg);
+static void pool_serve_waiting(struct httpc_pool *pool);
 static void conn_close(struct hconn *c);
 static void req_fail(struct hconn *c, const char *why);
 
@@ -94,6 +106,7 @@ static const http_parser_settings parser_settings = {
 	.on_message_complete = on_message_complete,
 };
 
+/* A pool of kept-alive connections to one backend's unix socket, opened as requests need them. */
 struct httpc_pool *
 httpc_pool_new(struct event_base *base, const char *unix_path)
 {
@@ -101,8 +114,17 @@ httpc_pool_new(struct event_base *base, const char *unix_path)
 	pool->base = base;
 	pool->path = xstrdup(unix_path);
 	pool->timeout = 300;
+	pool->max_open = DEFAULT_MAX_OPEN;
 	TAILQ_INIT(&pool->idle);
+	TAILQ_INIT(&pool->waiting);
+	pool->retry = evtimer_new(base, pool_retry_cb, pool);
 	return pool;
+}
+
+void
+httpc_pool_set_max_open(struct httpc_pool *pool, unsigned n)
+{
+	pool->max_open = n > 0 ? n : 1;
 }
 
 void
@@ -123,12 +145,14 @@ httpc_pool_free(struct httpc_pool *pool)
 	struct hconn *c;
 	while ((c = TAILQ_FIRST(&pool->idle)) != NULL)
 		conn_close(c);
+	event_free(pool->retry);
 	free(pool->path);
 	free(pool);
 }
 
 /* ---- connections ----------------------------------------------------------------------------- */
 
+/* Arms the wait for the backend's answer, or stops it (seconds <= 0) while we hold it up. */
 static void
 conn_set_timer(struct hconn *c, int seconds)
 {
@@ -140,9 +164,12 @@ conn_set_timer(struct hconn *c, int seconds)
 	evtimer_add(c->timer, &tv);
 }
 
+/* Connects to the pool's socket without blocking; NULL with *why when that fails at once (with
+ * *busy set when only because the backend's listen backlog is full: worth a retry). */
 static struct hconn *
-conn_open(struct httpc_pool *pool, char **why)
+conn_open(struct httpc_pool *pool, char **why, bool *busy)
 {
+	*busy = false;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		*why = xasprintf("socket: %s", strerror(errno));
@@ -151,10 +178,12 @@ conn_open(struct httpc_pool *pool, char **why)
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", pool->path);
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 && errno != EINPROGRESS) {
+		*busy = errno == EAGAIN;
 		*why = xasprintf("cannot connect to %s: %s", pool->path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
+	pool->nopen++;
 	struct hconn *c = xcalloc(1, sizeof(*c));
 	c->pool = pool;
 	c->fd = fd;
@@ -168,6 +197,24 @@ conn_open(struct httpc_pool *pool, char **why)
 	return c;
 }
 
+/* A connection-less stand-in for a request: it keeps what the request writes until a
+ * connection takes it over (waiting), or reports why none can be had (fail_why). */
+static struct hconn *
+conn_placeholder(struct httpc_pool *pool)
+{
+	struct hconn *c = xcalloc(1, sizeof(*c));
+	c->pool = pool;
+	c->fd = -1;
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	c->rev = event_new(pool->base, -1, 0, conn_read_cb, c);
+	c->wev = event_new(pool->base, -1, 0, conn_write_cb, c);
+	c->timer = evtimer_new(pool->base, conn_timer_cb, c);
+	c->kick = event_new(pool->base, -1, 0, conn_kick_cb, c);
+	return c;
+}
+
+/* Closes the descriptors the backend passed that the request's owner did not take. */
 static void
 conn_close_fds(struct hconn *c)
 {
@@ -176,6 +223,7 @@ conn_close_fds(struct hconn *c)
 	c->nfds = 0;
 }
 
+/* Closes a connection for good, taking it off the idle list when it was there. */
 static void
 conn_close(struct hconn *c)
 {
@@ -190,6 +238,12 @@ conn_close(struct hconn *c)
 			}
 		}
 	}
+	if (c->waiting) {
+		TAILQ_REMOVE(&c->pool->waiting, c, link);
+		c->waiting = false;
+	}
+	struct httpc_pool *pool = c->pool;
+	bool was_open = c->fd >= 0;
 	conn_close_fds(c);
 	event_free(c->rev);
 	event_free(c->wev);
@@ -198,10 +252,16 @@ conn_close(struct hconn *c)
 	evbuffer_free(c->in);
 	evbuffer_free(c->out);
 	free(c->fail_why);
-	close(c->fd);
+	if (was_open)
+		close(c->fd);
 	free(c);
+	if (was_open && pool != NULL) {
+		pool->nopen--;
+		pool_serve_waiting(pool);
+	}
 }
 
+/* Frees a request's answer state; the connection it used is the caller's to keep or close. */
 static void
 req_free(struct httpc_req *req)
 {
@@ -236,8 +296,10 @@ conn_release(struct hconn *c)
 	c->got_bytes = false;
 	TAILQ_INSERT_HEAD(&c->pool->idle, c, link);
 	c->pool->nidle++;
+	pool_serve_waiting(c->pool);
 }
 
+/* Runs the connection from the loop soon, so a caller's call never re-enters its callbacks. */
 static void
 conn_kick(struct hconn *c)
 {
@@ -247,6 +309,7 @@ conn_kick(struct hconn *c)
 	}
 }
 
+/* The deferred run: reports a failure noted earlier, or moves the answer along. */
 static void
 conn_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -273,7 +336,8 @@ req_retry(struct hconn *c)
 	    req->in_cb > 0)
 		return false;
 	char *why = NULL;
-	struct hconn *fresh = conn_open(c->pool, &why);
+	bool busy;
+	struct hconn *fresh = conn_open(c->pool, &why, &busy);
 	if (fresh == NULL) {
 		free(why);
 		return false;
@@ -324,6 +388,7 @@ conn_wants_read(const struct hconn *c)
 	       evbuffer_get_length(c->in) < BODY_HWM;
 }
 
+/* Watches the socket only while the answer may grow (back-pressure from the owner). */
 static void
 conn_update_read(struct hconn *c)
 {
@@ -335,6 +400,7 @@ conn_update_read(struct hconn *c)
 		event_del(c->rev);
 }
 
+/* Reads the answer with recvmsg(), keeping any descriptors passed with it (SCM_RIGHTS). */
 static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -407,6 +473,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* Writes the queued request; once below the low-water mark, asks the owner for more body. */
 static void
 conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -436,11 +503,14 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* The backend did not answer in time: the request fails. */
 static void
 conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hconn *c = arg;
-	char *why = xasprintf("%s did not answer in time", c->pool->path);
+	char *why = c->waiting ? xasprintf("no connection to %s within %d s (the backend is busy)",
+	                                   c->pool->path, c->pool->timeout)
+	                       : xasprintf("%s did not answer in time", c->pool->path);
 	req_fail(c, why);
 	free(why);
 	(void)fd;
@@ -545,6 +615,7 @@ conn_process(struct hconn *c)
 
 /* ---- parser callbacks ------------------------------------------------------------------------ */
 
+/* Collects an answer header name, storing the previous header once its value is complete. */
 static int
 on_header_field(http_parser *p, const char *at, size_t len)
 {
@@ -557,6 +628,7 @@ on_header_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Collects an answer header value, which may arrive in pieces. */
 static int
 on_header_value(http_parser *p, const char *at, size_t len)
 {
@@ -567,10 +639,14 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Notes status and keep-alive of the final (not 1xx) answer, and pauses to deliver its head. A
+ * status of fewer than three digits, which http-parser lets through, makes a bad answer. */
 static int
 on_headers_complete(http_parser *p)
 {
 	struct httpc_req *req = p->data;
+	if (p->status_code < 100)
+		return -1;
 	header_parts_commit(&req->field, &req->headers);
 	if (p->status_code >= 100 && p->status_code < 200) {
 		headers_clear(&req->headers); /* an interim answer: the real one follows */
@@ -583,6 +659,7 @@ on_headers_complete(http_parser *p)
 	return req->head_only ? 1 : 0;
 }
 
+/* Queues answer body bytes, pausing the parser when the owner falls behind. */
 static int
 on_body(http_parser *p, const char *at, size_t len)
 {
@@ -593,6 +670,7 @@ on_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Marks the answer complete, and whether its connection may serve another request. */
 static int
 on_message_complete(http_parser *p)
 {
@@ -603,6 +681,90 @@ on_message_complete(http_parser *p)
 	req->keep_alive = req->keep_alive && http_should_keep_alive(p);
 	http_parser_pause(p, 1);
 	return 0;
+}
+
+/* ---- requests waiting for a connection ------------------------------------------------------ */
+
+/* Tries again after a full listen backlog, waiting twice as long each time (up to RETRY_MAX_MS). */
+static void
+pool_retry_later(struct httpc_pool *pool)
+{
+	pool->retry_ms = pool->retry_ms == 0              ? RETRY_FIRST_MS
+	                 : pool->retry_ms >= RETRY_MAX_MS ? RETRY_MAX_MS
+	                                                  : pool->retry_ms * 2;
+	struct timeval tv = { 0, pool->retry_ms * 1000 };
+	evtimer_add(pool->retry, &tv);
+}
+
+/* The retry timer: connect for the waiting requests again. */
+static void
+pool_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pool_serve_waiting(arg);
+	(void)fd;
+	(void)what;
+}
+
+/* Hands live connection c to the request waiting in placeholder ph, which goes. */
+static void
+conn_adopt(struct hconn *c, struct hconn *ph)
+{
+	struct httpc_req *req = ph->req;
+	TAILQ_REMOVE(&ph->pool->waiting, ph, link);
+	ph->waiting = false;
+	ph->req = NULL;
+	c->req = req;
+	req->conn = c;
+	http_parser_init(&c->parser, HTTP_RESPONSE);
+	c->parser.data = req;
+	if (c->reused && req->no_body) {
+		req->head_copy = evbuffer_new();
+		evbuffer_add(req->head_copy, evbuffer_pullup(ph->out, -1),
+		             evbuffer_get_length(ph->out));
+	}
+	evbuffer_add_buffer(c->out, ph->out);
+	conn_close(ph);
+	event_add(c->wev, NULL);
+	if (req->body_ended && !req->paused)
+		conn_set_timer(c, c->pool->timeout);
+}
+
+/* Gives the oldest waiting requests the connections there are: idle ones, or new ones while
+ * fewer than max_open are open; a full backlog is tried again soon. */
+static void
+pool_serve_waiting(struct httpc_pool *pool)
+{
+	struct hconn *ph;
+	while ((ph = TAILQ_FIRST(&pool->waiting)) != NULL) {
+		struct hconn *c = TAILQ_FIRST(&pool->idle);
+		if (c != NULL) {
+			TAILQ_REMOVE(&pool->idle, c, link);
+			pool->nidle--;
+		} else if (pool->nopen < pool->max_open) {
+			char *why = NULL;
+			bool busy;
+			c = conn_open(pool, &why, &busy);
+			if (c == NULL && busy) {
+				free(why);
+				if (!evtimer_pending(pool->retry, NULL))
+					pool_retry_later(pool);
+				return;
+			}
+			if (c == NULL) {
+				/* the backend is gone: the request fails now, from the loop */
+				TAILQ_REMOVE(&pool->waiting, ph, link);
+				ph->waiting = false;
+				conn_set_timer(ph, 0);
+				ph->fail_why = why;
+				conn_kick(ph);
+				continue;
+			}
+			pool->retry_ms = 0;
+		} else {
+			return; /* every connection is busy: the next release serves the queue */
+		}
+		conn_adopt(c, ph);
+	}
 }
 
 /* ---- requests -------------------------------------------------------------------------------- */
@@ -622,29 +784,38 @@ httpc_start(struct httpc_pool *pool, const char *method, const char *target,
 	req->body_left = body_length;
 	req->body_ended = body_length == 0;
 
+	req->no_body = body_length == 0;
 	struct hconn *c = TAILQ_FIRST(&pool->idle);
-	if (c != NULL) {
+	if (c != NULL && TAILQ_EMPTY(&pool->waiting)) {
 		TAILQ_REMOVE(&pool->idle, c, link);
 		pool->nidle--;
 	} else {
 		char *why = NULL;
-		c = conn_open(pool, &why);
+		bool busy = true;
+		c = NULL;
+		if (pool->nopen < pool->max_open && TAILQ_EMPTY(&pool->waiting))
+			c = conn_open(pool, &why, &busy);
 		if (c == NULL) {
-			/* Report from the loop, like every other failure. */
-			c = xcalloc(1, sizeof(*c));
-			c->pool = pool;
-			c->fd = -1;
-			c->in = evbuffer_new();
-			c->out = evbuffer_new();
-			c->rev = event_new(pool->base, -1, 0, conn_read_cb, c);
-			c->wev = event_new(pool->base, -1, 0, conn_write_cb, c);
-			c->timer = evtimer_new(pool->base, conn_timer_cb, c);
-			c->kick = event_new(pool->base, -1, 0, conn_kick_cb, c);
-			c->fail_why = why;
-			c->req = req;
-			req->conn = c;
-			conn_kick(c);
-			return req;
+			struct hconn *ph = conn_placeholder(pool);
+			ph->req = req;
+			req->conn = ph;
+			if (busy) {
+				/* no connection free, or the backlog full: wait for one, at most
+				 * the pool's timeout */
+				free(why);
+				ph->waiting = true;
+				TAILQ_INSERT_TAIL(&pool->waiting, ph, link);
+				conn_set_timer(ph, pool->timeout);
+				if (pool->nopen < pool->max_open &&
+				    !evtimer_pending(pool->retry, NULL))
+					pool_retry_later(pool);
+				c = ph;
+			} else {
+				/* Report from the loop, like every other failure. */
+				ph->fail_why = why;
+				conn_kick(ph);
+				return req;
+			}
 		}
 	}
 	c->req = req;
@@ -676,6 +847,8 @@ httpc_start(struct httpc_pool *pool, const char *method, const char *target,
 	}
 	evbuffer_add_buffer(c->out, head);
 	evbuffer_free(head);
+	if (c->waiting)
+		return req;
 	event_add(c->wev, NULL);
 	/* The answer timer runs once the request is out; a long upload is not a slow backend. */
 	if (req->body_ended)
@@ -717,7 +890,7 @@ httpc_end(struct httpc_req *req)
 	if (req->body_ended)
 		return;
 	req->body_ended = true;
-	if (req->conn->fd >= 0 && !req->paused)
+	if (req->conn->fd >= 0 && !req->paused && !req->conn->waiting)
 		conn_set_timer(req->conn, req->conn->pool->timeout);
 	if (req->chunked_out) {
 		evbuffer_add(req->conn->out, "0\r\n\r\n", 5);
@@ -735,6 +908,8 @@ httpc_pause(struct httpc_req *req, bool paused)
 		return;
 	req->paused = paused;
 	struct hconn *c = req->conn;
+	if (c->waiting)
+		return; /* nothing was read yet; its deadline stands */
 	conn_set_timer(c, paused || !req->body_ended ? 0 : c->pool->timeout);
 	if (!paused)
 		conn_kick(c);
@@ -775,6 +950,7 @@ struct call {
 	bool too_big;
 };
 
+/* Keeps the status and headers of an answer the caller gets whole. */
 static void
 call_head(struct httpc_req *req, int status, struct http_headers *headers, void *arg)
 {
@@ -784,6 +960,7 @@ call_head(struct httpc_req *req, int status, struct http_headers *headers, void 
 	(void)req;
 }
 
+/* Gathers the body of a whole answer, noting when it grows past CALL_MAX_BODY. */
 static void
 call_body(struct httpc_req *req, struct evbuffer *data, void *arg)
 {
@@ -797,6 +974,7 @@ call_body(struct httpc_req *req, struct evbuffer *data, void *arg)
 	(void)req;
 }
 
+/* Frees what a whole-answer call gathered. */
 static void
 call_free(struct call *call)
 {
@@ -805,6 +983,7 @@ call_free(struct call *call)
 	free(call);
 }
 
+/* The answer is complete: hands it to the caller (-1 when it was too large). */
 static void
 call_end(struct httpc_req *req, void *arg)
 {
@@ -819,6 +998,7 @@ call_end(struct httpc_req *req, void *arg)
 	call_free(call);
 }
 
+/* The backend failed: logs why and tells the caller with status -1. */
 static void
 call_error(struct httpc_req *req, const char *why, void *arg)
 {
@@ -829,6 +1009,7 @@ call_error(struct httpc_req *req, const char *why, void *arg)
 	(void)req;
 }
 
+/* Sends a request with a small body and calls done with the whole answer (see httpc.h). */
 void
 httpc_call(struct httpc_pool *pool, const char *method, const char *target,
            const struct http_headers *headers, const void *body, size_t len, httpc_done_cb done,

@@ -33,6 +33,10 @@ struct httpc_handlers {
 };
 
 struct httpc_pool *httpc_pool_new(struct event_base *base, const char *unix_path);
+/* At most n connections open at once (default 64): past them, and while the backend's listen
+ * backlog is full, a request waits for a connection (at most the pool's timeout) instead of
+ * failing. */
+void httpc_pool_set_max_open(struct httpc_pool *pool, unsigned n);
 /* Seconds to wait for an answer's head or further body bytes (default 300). */
 void httpc_pool_set_timeout(struct httpc_pool *pool, int seconds);
 const char *httpc_pool_path(const struct httpc_pool *pool);

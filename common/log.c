@@ -24,6 +24,7 @@ static const char *const level_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 static void log_line(enum log_level level, const char *request_id, const char *fmt, va_list ap)
         PRINTF_LIKE(3, 0);
 
+/* Names the process's role (gateway, authd, ...) that every line of it starts with. */
 void
 log_init(const char *role)
 {
@@ -157,6 +158,7 @@ fatal(const char *fmt, ...)
 
 static void access_line(const char *request_id, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
+/* Logs an access line with the id of the request it is about, set or not as the current one. */
 static void
 access_line(const char *request_id, const char *fmt, ...)
 {

@@ -114,12 +114,14 @@ metrics_route_id(const char *name)
 	return id;
 }
 
+/* Adds to a counter other processes add to at the same time. */
 static void
 add(uint64_t *p, uint64_t v)
 {
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 
+/* Reads a counter other processes may be adding to. */
 static uint64_t
 get(const uint64_t *p)
 {
@@ -153,6 +155,7 @@ metrics_observe(int route, int status, uint64_t duration_us, uint64_t bytes_in, 
 	add(&shm->bytes_out, bytes_out);
 }
 
+/* Counts a worker the master respawned after it died (registry_worker_restarts_total). */
 void
 metrics_worker_restart(void)
 {
@@ -160,6 +163,7 @@ metrics_worker_restart(void)
 		add(&shm->restarts, 1);
 }
 
+/* Records how many workers the master keeps running (the registry_workers gauge). */
 void
 metrics_set_workers(unsigned n)
 {

@@ -5,6 +5,7 @@
 
 #include "util.h"
 
+/* The characters a repository name component may start and end with. */
 static bool
 is_lower_alnum(char c)
 {
@@ -95,6 +96,7 @@ name_valid_path(const char *path)
 	return true;
 }
 
+/* Whether a digest's hex part has exactly len lowercase hex digits, the only form we accept. */
 static bool
 all_lower_hex(const char *s, size_t len)
 {
@@ -107,7 +109,7 @@ all_lower_hex(const char *s, size_t len)
 }
 
 bool
-digest_split(const char *digest, enum digest_algo *algo, const char **hex)
+name_split_digest(const char *digest, enum digest_algo *algo, const char **hex)
 {
 	if (strncmp(digest, "sha256:", 7) == 0 && all_lower_hex(digest + 7, 64)) {
 		*algo = DIGEST_SHA256;
@@ -123,15 +125,15 @@ digest_split(const char *digest, enum digest_algo *algo, const char **hex)
 }
 
 bool
-digest_valid(const char *digest)
+name_valid_digest(const char *digest)
 {
 	enum digest_algo a;
 	const char *h;
-	return digest_split(digest, &a, &h);
+	return name_split_digest(digest, &a, &h);
 }
 
 bool
-digest_well_formed(const char *digest)
+name_well_formed_digest(const char *digest)
 {
 	/* algorithm ::= component ([+._-] component)*, component ::= [a-z0-9]+; encoded ::=
 	 * [a-zA-Z0-9=_-]+ */

@@ -19,10 +19,10 @@ bool name_valid_path(const char *path);
 enum digest_algo { DIGEST_SHA256, DIGEST_SHA512 };
 
 /* "sha256:<64 hex>" or "sha512:<128 hex>", lowercase; false otherwise. */
-bool digest_valid(const char *digest);
+bool name_valid_digest(const char *digest);
 /* Splits a valid digest; hex points into digest. */
-bool digest_split(const char *digest, enum digest_algo *algo, const char **hex);
+bool name_split_digest(const char *digest, enum digest_algo *algo, const char **hex);
 /* A well-formed digest of an algorithm we do not support ("md5:..." etc.) */
-bool digest_well_formed(const char *digest);
+bool name_well_formed_digest(const char *digest);
 
 #endif

@@ -61,6 +61,7 @@ static void pgc_retry(evutil_socket_t fd, short what, void *arg);
 static void pgc_dispatch(struct pgc *c);
 static void pool_kick(struct pg_pool *pool);
 
+/* Opens nconns database connections in the background; queries queue until one is up. */
 struct pg_pool *
 pg_pool_new(struct event_base *base, const char *conninfo, int nconns)
 {
@@ -80,6 +81,7 @@ pg_pool_new(struct event_base *base, const char *conninfo, int nconns)
 	return pool;
 }
 
+/* Frees a query and the copies of its parameters it was queued with. */
 static void
 query_free(struct pg_query *q)
 {
@@ -91,6 +93,7 @@ query_free(struct pg_query *q)
 	free(q);
 }
 
+/* Closes every connection and drops queued queries without calling their callbacks. */
 void
 pg_pool_free(struct pg_pool *pool)
 {
@@ -187,6 +190,7 @@ pgc_down(struct pgc *c, const char *why)
 	}
 }
 
+/* The back-off pause is over: tries to connect again. */
 static void
 pgc_retry(evutil_socket_t fd, short what, void *arg)
 {
@@ -195,6 +199,7 @@ pgc_retry(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
+/* Starts connecting without blocking; the socket's events drive it on (pgc_connect_step). */
 static void
 pgc_connect(struct pgc *c)
 {
@@ -208,6 +213,7 @@ pgc_connect(struct pgc *c)
 	pgc_wait(c, EV_WRITE);
 }
 
+/* Advances a connection attempt; once up, the connection takes the next queued query. */
 static void
 pgc_connect_step(struct pgc *c)
 {
@@ -236,6 +242,7 @@ pgc_connect_step(struct pgc *c)
 	}
 }
 
+/* Sends what libpq still holds, waiting for writability while the socket is full. */
 static void
 pgc_flush(struct pgc *c)
 {
@@ -246,6 +253,7 @@ pgc_flush(struct pgc *c)
 		pgc_wait(c, rc == 1 ? (EV_READ | EV_WRITE) : EV_READ);
 }
 
+/* The server-side name of a prepared statement, the same on every connection. */
 static char *
 stmt_name(const struct pg_stmt *stmt, char *buf, size_t len)
 {
@@ -253,6 +261,7 @@ stmt_name(const struct pg_stmt *stmt, char *buf, size_t len)
 	return buf;
 }
 
+/* Sends the connection's query, preparing its statement first on this connection if needed. */
 static void
 pgc_send(struct pgc *c)
 {
@@ -291,6 +300,7 @@ pgc_dispatch(struct pgc *c)
 	pgc_send(c);
 }
 
+/* Hands the result (or the error) to the query's caller, then takes the next queued query. */
 static void
 pgc_finish_query(struct pgc *c)
 {
@@ -306,6 +316,7 @@ pgc_finish_query(struct pgc *c)
 	pgc_dispatch(c);
 }
 
+/* Reads what the server answered; after a prepare the query itself is sent, else it ends. */
 static void
 pgc_read_results(struct pgc *c)
 {
@@ -360,6 +371,7 @@ pgc_read_results(struct pgc *c)
 		pgc_down(c, "server closed the connection");
 }
 
+/* The socket is ready: goes on connecting, sending or reading, as the state requires. */
 static void
 pgc_event(evutil_socket_t fd, short what, void *arg)
 {
@@ -378,6 +390,7 @@ pgc_event(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 }
 
+/* Gives queued queries to every idle connection. */
 static void
 pool_kick(struct pg_pool *pool)
 {

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -74,6 +75,7 @@ static struct http_server *worker_server;
 static void master_loop(void) __attribute__((noreturn));
 static void worker_main(int index) __attribute__((noreturn));
 
+/* The command line help, for -h and a bad option. */
 static void
 usage(const char *prog)
 {
@@ -91,6 +93,7 @@ proc_socket_path(const struct cfg *c, const char *name)
 	return xasprintf("%s/%s.sock", cfg_str(c, CFG_GLOBAL_SOCKET_DIR), name);
 }
 
+/* Checks a configuration before it is used, at start, for -n and on reload; -1 with *cause. */
 static int
 check_config(const struct cfg *c, char **cause)
 {
@@ -110,6 +113,7 @@ check_config(const struct cfg *c, char **cause)
 	return 0;
 }
 
+/* Applies the log level and file of a (re)loaded configuration. */
 static void
 apply_logging(const struct cfg *c)
 {
@@ -121,6 +125,35 @@ apply_logging(const struct cfg *c)
 
 /* ---- listening socket ------------------------------------------------------------------------ */
 
+/* Every connection is a descriptor: the soft limit (often 1024) goes up to the hard one, so that
+ * thousands of clients and the backend connections they need fit in a worker. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The listen backlog: the kernel's somaxconn (it caps any larger value), so that a burst of
+ * connections queues instead of being refused. */
+static int
+listen_backlog(void)
+{
+	int n = SOMAXCONN;
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "re");
+	if (f != NULL) {
+		int v;
+		if (fscanf(f, "%d", &v) == 1 && v > n)
+			n = v;
+		fclose(f);
+	}
+	return n;
+}
+
+/* Listens on the gateway's HOST:PORT ([v6]:PORT too), before the master drops root. */
 static int
 bind_tcp(const char *spec, char **cause)
 {
@@ -157,7 +190,7 @@ bind_tcp(const char *spec, char **cause)
 			continue;
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, listen_backlog()) == 0)
 			break;
 		*cause = xasprintf("cannot listen on %s: %s", spec, strerror(errno));
 		close(fd);
@@ -171,6 +204,7 @@ bind_tcp(const char *spec, char **cause)
 	return fd;
 }
 
+/* Listens on a backend's unix socket, replacing a stale one but never a live daemon's. */
 static int
 bind_unix(const char *path, char **cause)
 {
@@ -205,7 +239,7 @@ bind_unix(const char *path, char **cause)
 	mode_t old = umask(0117);
 	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (rc < 0 || listen(fd, 1024) < 0) {
+	if (rc < 0 || listen(fd, listen_backlog()) < 0) {
 		*cause = xasprintf("cannot listen on %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
@@ -216,6 +250,7 @@ bind_unix(const char *path, char **cause)
 
 /* ---- master ---------------------------------------------------------------------------------- */
 
+/* Removes the socket and pid file the master made, as it exits. */
 static void
 master_cleanup(void)
 {
@@ -225,6 +260,7 @@ master_cleanup(void)
 		unlink(pid_path);
 }
 
+/* Forks the worker of a slot; a failed fork is retried a second later. */
 static void
 spawn(int slot)
 {
@@ -247,6 +283,7 @@ spawn(int slot)
 	log_debug("worker %d started (pid %d)", slot, (int)pid);
 }
 
+/* Starts n new workers, a new generation, at start and on reload. */
 static void
 start_generation(int n)
 {
@@ -259,6 +296,7 @@ start_generation(int n)
 	metrics_set_workers((unsigned)n);
 }
 
+/* Passes a signal to every worker, or only to older generations' (reload); TERM marks draining. */
 static void
 signal_children(int sig, bool only_old)
 {
@@ -271,6 +309,7 @@ signal_children(int sig, bool only_old)
 	}
 }
 
+/* How a worker ended, in words, for the log. */
 static void
 describe_status(int status, char *buf, size_t len)
 {
@@ -283,6 +322,7 @@ describe_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "stopped (status 0x%x)", status);
 }
 
+/* Collects dead workers; an unexpected death schedules a respawn with growing back-off. */
 static void
 reap(void)
 {
@@ -323,6 +363,7 @@ reap(void)
 	}
 }
 
+/* HUP: loads the configuration again; if valid, new workers start and the old ones drain. */
 static void
 reload(void)
 {
@@ -355,6 +396,7 @@ reload(void)
 			children[i].kill_at_us = deadline;
 }
 
+/* TERM drains workers until shutdown_timeout; INT and QUIT stop them at once. */
 static void
 begin_shutdown(int sig)
 {
@@ -375,6 +417,7 @@ begin_shutdown(int sig)
 	}
 }
 
+/* What each signal means to the master, run from its loop, never in signal context. */
 static void
 handle_signal(int sig)
 {
@@ -401,6 +444,7 @@ handle_signal(int sig)
 	}
 }
 
+/* How long the master may sleep until its next respawn or kill deadline; -1 for none. */
 static int
 next_timeout_ms(void)
 {
@@ -419,6 +463,7 @@ next_timeout_ms(void)
 	return next <= now ? 0 : (int)((next - now) / 1000 + 1);
 }
 
+/* Respawns workers whose back-off is over, and kills those past their deadline. */
 static void
 run_timers(void)
 {
@@ -445,6 +490,7 @@ run_timers(void)
 	}
 }
 
+/* The master's life: waits on signals and timers, until shutdown ends with no worker left. */
 static void
 master_loop(void)
 {
@@ -504,6 +550,7 @@ static void __attribute__((noreturn)) master_fail(const char *cause)
 
 /* ---- worker ---------------------------------------------------------------------------------- */
 
+/* The draining worker's last connection is gone: its loop ends, and so does the worker. */
 static void
 worker_drained(void *arg)
 {
@@ -511,6 +558,7 @@ worker_drained(void *arg)
 	(void)arg;
 }
 
+/* What each signal means to a worker: TERM drains, INT and QUIT exit now, USR1 reopens logs. */
 static void
 worker_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -534,6 +582,7 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	(void)arg;
 }
 
+/* Logs and counts each finished request of a worker (access log, metrics). */
 static void
 worker_complete(struct http_txn *txn, void *arg)
 {
@@ -546,6 +595,7 @@ worker_complete(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
+/* A worker's life: serves the inherited socket with the role's handler until drained. */
 static void
 worker_main(int index)
 {
@@ -714,6 +764,7 @@ proc_main(const struct proc_role *r, int argc, char **argv)
 	}
 	apply_logging(cfg);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	/* A privileged port is bound as root; then the master becomes its user before anything
 	 * else, so its setup, files and Unix socket are that user's. */

@@ -1,4 +1,4 @@
-/* Range header parsing. */
+/* Range and Content-Range header parsing. */
 #include "range.h"
 
 #include <stdbool.h>
@@ -20,6 +20,7 @@ read_num(const char **p, int64_t *out)
 	return true;
 }
 
+/* Which bytes of a size-byte blob a GET's Range header asks for: all, one range, or 416. */
 enum range_result
 range_parse(const char *header, int64_t size, int64_t *start, int64_t *len)
 {
@@ -57,4 +58,38 @@ range_parse(const char *header, int64_t size, int64_t *start, int64_t *len)
 	*start = a;
 	*len = b - a + 1;
 	return RANGE_SATISFIABLE;
+}
+
+/* Reads one bound of a Content-Range: digits, at most INT64_MAX - 1 so that the byte after it is
+ * a size an int64 holds; false otherwise. */
+static bool
+content_bound(const char *s, size_t len, int64_t *out)
+{
+	return str_to_count(s, len, INT64_MAX - 1, out) == COUNT_OK;
+}
+
+int
+range_content_parse(const char *v, int64_t *start, int64_t *end)
+{
+	if (strncmp(v, "bytes", 5) == 0) {
+		v += 5;
+		if (*v != ' ' && *v != '=')
+			return -1;
+		v++;
+	}
+	const char *dash = strchr(v, '-');
+	if (dash == NULL)
+		return -1;
+	const char *b = dash + 1;
+	size_t blen = strcspn(b, "/");
+	if (b[blen] == '/') {
+		const char *total = b + blen + 1;
+		int64_t ignored;
+		if (strcmp(total, "*") != 0 && !content_bound(total, strlen(total), &ignored))
+			return -1;
+	}
+	if (!content_bound(v, (size_t)(dash - v), start) || !content_bound(b, blen, end) ||
+	    *end < *start)
+		return -1;
+	return 0;
 }

@@ -112,7 +112,7 @@ rest_db_error(struct rest_req *r, const PGresult *res)
 	log_set_request_id(NULL);
 	if (r->route->dialect == ROUTE_OCI) {
 		struct http_headers h;
-		v2_headers_init(&h);
+		v2reply_headers_init(&h);
 		headers_add(&h, "Retry-After", "5");
 		error_oci(r->txn, 503, OCI_UNAVAILABLE, "metadata database unavailable", &h);
 		headers_clear(&h);
@@ -138,7 +138,7 @@ rest_status(struct rest_req *r, const PGresult *res)
 		          word != NULL ? word : "(null)");
 		log_set_request_id(NULL);
 		if (r->route->dialect == ROUTE_OCI)
-			v2_error(r->txn, 500, OCI_UNKNOWN, NULL, word);
+			v2reply_error(r->txn, 500, OCI_UNKNOWN, NULL, word);
 		else
 			rest_fail(r, 500, "500 Internal Server Error");
 	}
@@ -158,7 +158,7 @@ rest_status_answer(struct rest_req *r, const PGresult *res, enum status_word w)
 	}
 	char *text = status_text(w, detail);
 	if (e->oci != NULL)
-		v2_error(r->txn, e->http, e->oci, NULL, text);
+		v2reply_error(r->txn, e->http, e->oci, NULL, text);
 	else if (e->field != NULL)
 		rest_fail_validation(r, e->field, text);
 	else

@@ -8,6 +8,7 @@
 #include "url.h"
 #include "util.h"
 
+/* Frees the placeholder values a match decoded, so the match can be reused. */
 void
 route_match_clear(struct route_match *m)
 {
@@ -96,6 +97,7 @@ router_match(const struct route *rows, size_t n, const char *method, const char 
 	return NULL;
 }
 
+/* Matches a request against each table in turn; 405 wins over 404 when any path matched. */
 const struct route *
 router_match_tables(const struct route_table *tables, size_t ntables, const char *method,
                     const char *path, struct route_match *m, int *status)

@@ -5,6 +5,7 @@
 
 PG_STMT(q_ping, "SELECT 1");
 
+/* The readiness probe's answer: ready when the database answered the ping. */
 static void
 ping_done(PGresult *res, void *arg)
 {

@@ -62,6 +62,7 @@ token_kid(const unsigned char pk[crypto_sign_PUBLICKEYBYTES], char out[64])
 
 /* ---- key files ------------------------------------------------------------------------------- */
 
+/* Reads a key file: one base64 line that must decode to exactly len bytes. */
 static int
 read_b64_file(const char *path, unsigned char *out, size_t len, char **cause)
 {
@@ -203,6 +204,7 @@ token_key_load(const char *key_dir, bool secret, struct token_key *k, char **cau
 
 /* ---- claims ---------------------------------------------------------------------------------- */
 
+/* Frees what claims hold (names, scopes of access), and leaves them empty for reuse. */
 void
 token_claims_clear(struct token_claims *c)
 {
@@ -239,6 +241,7 @@ token_actions(const struct token_claims *c, const char *type, const char *name)
 	return bits;
 }
 
+/* The JWT payload of claims: registered claims, access list, and our own uid/dtid/adm/knd. */
 static json_object *
 claims_to_json(const struct token_claims *c)
 {
@@ -307,6 +310,7 @@ token_sign(const struct token_claims *c, const struct token_key *k)
 	return jwt;
 }
 
+/* A copy of a string member of the payload, or NULL when it is absent or not a string. */
 static char *
 dup_str(json_object *o, const char *key)
 {
@@ -314,6 +318,17 @@ dup_str(json_object *o, const char *key)
 	return s ? xstrdup(s) : NULL;
 }
 
+int
+token_window(const struct token_claims *c, int64_t now)
+{
+	/* now is a clock's: now - CLOCK_SKEW and now + CLOCK_SKEW cannot overflow, exp + CLOCK_SKEW
+	 * can (a signed exp is any int64) */
+	if (c->exp < now - CLOCK_SKEW)
+		return -1;
+	return c->nbf > now + CLOCK_SKEW ? 1 : 0;
+}
+
+/* Reads a verified payload back into claims; -1 when a required claim is missing or malformed. */
 static int
 claims_from_json(json_object *o, struct token_claims *c)
 {
@@ -380,9 +395,13 @@ token_verify(const char *jwt, const struct token_key *k, const char *aud, int64_
 		*cause = xstrdup("malformed token header");
 		goto out;
 	}
-	const char *alg = js_str(h, "alg"), *kid = js_str(h, "kid");
+	const char *alg = js_str(h, "alg"), *kid = js_str(h, "kid"), *typ = js_str(h, "typ");
 	if (alg == NULL || strcmp(alg, "EdDSA") != 0) {
 		*cause = xstrdup("unsupported token algorithm");
+		goto out;
+	}
+	if (typ == NULL || strcmp(typ, "JWT") != 0) {
+		*cause = xstrdup("not a JWT");
 		goto out;
 	}
 	if (kid == NULL || strcmp(kid, k->kid) != 0) {
@@ -401,16 +420,17 @@ token_verify(const char *jwt, const struct token_key *k, const char *aud, int64_
 		*cause = xstrdup("malformed token claims");
 		goto out;
 	}
+	if (out->iss == NULL || strcmp(out->iss, TOKEN_ISSUER) != 0) {
+		*cause = xstrdup("token issued by another issuer");
+		goto out;
+	}
 	if (out->aud == NULL || strcmp(out->aud, aud) != 0) {
 		*cause = xstrdup("token issued for another service");
 		goto out;
 	}
-	if (now > out->exp + CLOCK_SKEW) {
-		*cause = xstrdup("token expired");
-		goto out;
-	}
-	if (now + CLOCK_SKEW < out->nbf) {
-		*cause = xstrdup("token not valid yet");
+	if (token_window(out, now) != 0) {
+		*cause = xstrdup(token_window(out, now) < 0 ? "token expired"
+		                                            : "token not valid yet");
 		goto out;
 	}
 	rc = 0;

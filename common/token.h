@@ -53,10 +53,13 @@ void token_kid(const unsigned char pk[crypto_sign_PUBLICKEYBYTES], char out[64])
 
 /* A signed compact JWT (caller frees). */
 char *token_sign(const struct token_claims *c, const struct token_key *k);
-/* Checks signature, key id, audience and time window (now, with a minute of clock skew);
- * -1 with *cause ("token expired", "invalid signature", ...). */
+/* Checks type (JWT), signature, key id, issuer, audience and time window (now, with a minute of
+ * clock skew); -1 with *cause ("token expired", "invalid signature", ...). */
 int token_verify(const char *jwt, const struct token_key *k, const char *aud, int64_t now,
                  struct token_claims *out, char **cause);
+/* Where now lies against the claims' time window, with the clock skew token_verify allows: 0
+ * inside, -1 past exp, 1 before nbf (any int64 claims: no overflow). */
+int token_window(const struct token_claims *c, int64_t now);
 void token_claims_clear(struct token_claims *c);
 /* Adds an access entry (copies). */
 void token_claims_add_access(struct token_claims *c, const char *type, const char *name,

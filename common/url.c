@@ -7,6 +7,7 @@
 
 #include "util.h"
 
+/* The value of one digit of a %XX escape, either case; -1 when it is not a hex digit. */
 static int
 hexval(char c)
 {
@@ -104,6 +105,7 @@ struct find {
 	char *value;
 };
 
+/* Keeps the first value of the parameter query_get looks for; later repeats are ignored. */
 static int
 find_cb(const char *name, const char *value, void *arg)
 {

@@ -12,6 +12,7 @@
 
 #include "log.h"
 
+/* malloc that never returns NULL: running out of memory is fatal; 0 bytes is still a pointer. */
 void *
 xmalloc(size_t n)
 {
@@ -21,6 +22,7 @@ xmalloc(size_t n)
 	return p;
 }
 
+/* Zeroed memory for n items that never returns NULL; how structs here start out. */
 void *
 xcalloc(size_t n, size_t size)
 {
@@ -30,6 +32,7 @@ xcalloc(size_t n, size_t size)
 	return p;
 }
 
+/* Resizes an allocation, never returning NULL; the old pointer must not be used again. */
 void *
 xrealloc(void *p, size_t n)
 {
@@ -39,12 +42,14 @@ xrealloc(void *p, size_t n)
 	return q;
 }
 
+/* A copy of a string, for the caller to free; never NULL. */
 char *
 xstrdup(const char *s)
 {
 	return xstrndup(s, strlen(s));
 }
 
+/* A NUL-terminated copy of the first n bytes of s (which needs no NUL); never NULL. */
 char *
 xstrndup(const char *s, size_t n)
 {
@@ -54,6 +59,7 @@ xstrndup(const char *s, size_t n)
 	return p;
 }
 
+/* xasprintf for functions that take their own variable arguments. */
 char *
 xvasprintf(const char *fmt, va_list ap)
 {
@@ -63,6 +69,7 @@ xvasprintf(const char *fmt, va_list ap)
 	return s;
 }
 
+/* A formatted string for the caller to free, never NULL: how messages and paths are built. */
 char *
 xasprintf(const char *fmt, ...)
 {
@@ -83,12 +90,14 @@ strv_free(char **v)
 	free(v);
 }
 
+/* Whether s starts with prefix, byte for byte. */
 bool
 str_has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* Whether s ends with suffix, byte for byte. */
 bool
 str_has_suffix(const char *s, const char *suffix)
 {
@@ -96,6 +105,7 @@ str_has_suffix(const char *s, const char *suffix)
 	return ls >= lx && memcmp(s + ls - lx, suffix, lx) == 0;
 }
 
+/* Whether two strings are equal ignoring ASCII case, as header names and HTTP tokens compare. */
 bool
 str_eq_nocase(const char *a, const char *b)
 {
@@ -195,7 +205,7 @@ write_all(int fd, const void *buf, size_t len)
 }
 
 uint64_t
-hash_keyed(const void *data, size_t len)
+shorthash(const void *data, size_t len)
 {
 	static unsigned char key[crypto_shorthash_KEYBYTES];
 	static bool keyed;

@@ -48,7 +48,7 @@ void format_iso8601(char *buf, size_t len, int64_t unix_ms);
 
 /* A keyed hash (SipHash, a random key per process) for in-memory tables that untrusted input
  * fills: nobody can aim their entries at one slot. */
-uint64_t hash_keyed(const void *data, size_t len);
+uint64_t shorthash(const void *data, size_t len);
 
 /* Writes a whole buffer to a file descriptor, retrying short writes; -1 on error. */
 int write_all(int fd, const void *buf, size_t len);

@@ -32,6 +32,7 @@ prev_segment(const char *start, const char *end)
 	return p;
 }
 
+/* Whether the segment [seg, end) is exactly word: how the /v2 endpoints are told apart. */
 static bool
 seg_is(const char *seg, const char *end, const char *word)
 {
@@ -78,6 +79,8 @@ v2_parse(const char *path, struct v2_path *out)
 		out->kind = V2_UPLOAD;
 		name_end = blobs - 1;
 	} else if (seg_is(last, end, "uploads") && seg_is(prev, prev_end, "blobs")) {
+		if (prev - 1 <= start)
+			return -1; /* "/v2//blobs/uploads": no name */
 		out->kind = V2_UPLOAD;
 		out->name = xstrndup(start, (size_t)(prev - 1 - start));
 		out->ref = xstrdup("");

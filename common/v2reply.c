@@ -9,18 +9,18 @@
 #include "http.h"
 
 void
-v2_headers_init(struct http_headers *h)
+v2reply_headers_init(struct http_headers *h)
 {
 	headers_init(h);
 	headers_add(h, "Docker-Distribution-API-Version", "registry/2.0");
 }
 
 void
-v2_error(struct http_txn *txn, int status, const char *code, const char *message,
-         const char *detail)
+v2reply_error(struct http_txn *txn, int status, const char *code, const char *message,
+              const char *detail)
 {
 	struct http_headers h;
-	v2_headers_init(&h);
+	v2reply_headers_init(&h);
 	headers_add(&h, "Content-Type", "application/json");
 	char *body = error_oci_body(code, message, detail);
 	http_txn_respond(txn, status, &h, body, strlen(body));

@@ -27,6 +27,7 @@
 #include "util.h"
 #include "wire.h"
 
+/* Whether authd must check the request's credentials; without any it goes on as anonymous. */
 static bool
 has_credentials(const struct http_headers *h)
 {
@@ -68,6 +69,8 @@ scope_allows(const struct actor *a, const struct route *row)
 	return row->need == API_ANY || (a->scopes & row->need) != 0;
 }
 
+/* authd's answer on the credentials: its refusal is passed on, else the scope is checked
+ * and the request forwarded as the user it names. */
 static void
 authenticated(int status, struct http_headers *headers, struct evbuffer *body, void *arg)
 {

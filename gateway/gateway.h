@@ -53,6 +53,9 @@ bool gw_from_trusted_proxy(struct http_txn *txn);
 /* The client's address: the peer, or behind a trusted proxy the nearest untrusted address in
  * X-Forwarded-For (caller frees). Rate limits key on it. */
 char *gw_client_addr(struct http_txn *txn);
+/* Whether the client (gw_client_addr) is one of [gateway] monitoring_allowlist: /metrics and the
+ * details of /-/readiness are theirs alone. */
+bool gw_monitoring_allowed(struct http_txn *txn);
 int gw_check_config(const struct cfg *cfg, char **cause);
 /* Reads [gateway] trusted_proxies for this worker. */
 void gw_forwarded_init(const struct cfg *cfg);

@@ -11,6 +11,7 @@
 
 struct gw gw;
 
+/* Sets up a worker: proxy trust, the /v2 token checks and a connection pool per backend. */
 static int
 gateway_worker_init(struct proc_worker *w, char **cause)
 {
@@ -23,12 +24,15 @@ gateway_worker_init(struct proc_worker *w, char **cause)
 		gw.backends[i] = httpc_pool_new(w->base, path);
 		httpc_pool_set_timeout(gw.backends[i],
 		                       (int)cfg_int(w->cfg, CFG_GATEWAY_BACKEND_TIMEOUT));
+		httpc_pool_set_max_open(gw.backends[i],
+		                        (unsigned)cfg_int(w->cfg, CFG_GATEWAY_BACKEND_CONNECTIONS));
 		free(path);
 	}
 	(void)cause;
 	return 0;
 }
 
+/* The public listener's limits on requests, from [gateway] (backends keep their own). */
 static void
 gateway_limits(const struct cfg *cfg, struct http_limits *l)
 {
@@ -52,6 +56,7 @@ static const struct proc_role gateway_role = {
 	.handler = gw_handle,
 };
 
+/* Runs the gateway under the common supervisor: master, workers, signals. */
 int
 main(int argc, char **argv)
 {

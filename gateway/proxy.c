@@ -31,6 +31,7 @@ struct proxy {
 
 static void proxy_maybe_free(struct proxy *p);
 
+/* Frees the proxy once both sides, client and backend, are done with it. */
 static void
 proxy_maybe_free(struct proxy *p)
 {
@@ -85,6 +86,7 @@ gw_unavailable(struct http_txn *txn, enum gw_backend backend)
 
 /* ---- client side ----------------------------------------------------------------------------- */
 
+/* Passes request body bytes on to the backend, pausing the client while the backend is full. */
 static void
 client_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 {
@@ -97,6 +99,7 @@ client_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
 		http_txn_pause_body(txn, true);
 }
 
+/* The client's body is complete: so is the request to the backend. */
 static void
 client_end(struct http_txn *txn, void *arg)
 {
@@ -106,6 +109,7 @@ client_end(struct http_txn *txn, void *arg)
 	(void)txn;
 }
 
+/* The client took the answer sent so far: the backend's answer may flow again. */
 static void
 client_drain(struct http_txn *txn, void *arg)
 {
@@ -115,6 +119,7 @@ client_drain(struct http_txn *txn, void *arg)
 	(void)txn;
 }
 
+/* The client left: the backend request is cancelled, nobody waits for its answer. */
 static void
 client_abort(struct http_txn *txn, void *arg)
 {
@@ -130,6 +135,7 @@ client_abort(struct http_txn *txn, void *arg)
 
 /* ---- backend side ---------------------------------------------------------------------------- */
 
+/* The backend took the body sent so far: the client's body may flow again. */
 static void
 backend_drain(struct httpc_req *req, void *arg)
 {
@@ -184,6 +190,8 @@ serve_fd(struct proxy *p, int fd, struct http_headers *out)
 	proxy_end_client(p);
 }
 
+/* Passes the backend's answer head on, minus hop-by-hop and internal headers, with absolute
+ * Locations; a passed blob descriptor is served here instead. */
 static void
 backend_head(struct httpc_req *req, int status, struct http_headers *headers, void *arg)
 {
@@ -241,6 +249,7 @@ backend_head(struct httpc_req *req, int status, struct http_headers *headers, vo
 	headers_clear(&out);
 }
 
+/* Passes answer bytes on to the client, pausing the backend while the client is slow. */
 static void
 backend_body(struct httpc_req *req, struct evbuffer *data, void *arg)
 {
@@ -253,6 +262,7 @@ backend_body(struct httpc_req *req, struct evbuffer *data, void *arg)
 		httpc_pause(req, true);
 }
 
+/* The backend's answer is complete: so is ours. */
 static void
 backend_end(struct httpc_req *req, void *arg)
 {
@@ -263,6 +273,7 @@ backend_end(struct httpc_req *req, void *arg)
 	(void)req;
 }
 
+/* The backend failed: 503 if the client has no answer yet, else a cut connection. */
 static void
 backend_error(struct httpc_req *req, const char *why, void *arg)
 {

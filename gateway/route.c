@@ -75,7 +75,10 @@ gw_handle(struct http_txn *txn, void *arg)
 		gw_readiness(txn);
 	} else if (strcmp(path, "/metrics") == 0) {
 		http_txn_set_route(txn, GR_METRICS);
-		gw_metrics(txn);
+		if (gw_monitoring_allowed(txn))
+			gw_metrics(txn);
+		else
+			error_gitlab(txn, 404, "404 Not Found");
 	} else {
 		handle_routed(txn);
 	}

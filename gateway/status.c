@@ -30,6 +30,7 @@ struct fanout_slot {
 	int backend;
 };
 
+/* Keeps one backend's answer (status -1: unreachable); the last one in finishes the fan-out. */
 static void
 fanout_done(int status, struct http_headers *headers, struct evbuffer *body, void *arg)
 {
@@ -50,6 +51,7 @@ fanout_done(int status, struct http_headers *headers, struct evbuffer *body, voi
 	(void)headers;
 }
 
+/* Asks every backend the same GET at once, so one answer can sum up all of them. */
 static void
 fanout(struct http_txn *txn, const char *path, void (*finish)(struct fanout *f))
 {
@@ -69,6 +71,7 @@ fanout(struct http_txn *txn, const char *path, void (*finish)(struct fanout *f))
 	headers_clear(&h);
 }
 
+/* Ready (200) only when every backend is, with each one's state in "checks"; else 503. */
 static void
 readiness_finish(struct fanout *f)
 {
@@ -83,7 +86,10 @@ readiness_finish(struct fanout *f)
 	}
 	json_object *root = json_object_new_object();
 	json_object_object_add(root, "status", json_object_new_string(ok ? "ok" : "failed"));
-	json_object_object_add(root, "checks", checks);
+	if (gw_monitoring_allowed(f->txn))
+		json_object_object_add(root, "checks", checks);
+	else
+		json_object_put(checks);
 	js_respond(f->txn, ok ? 200 : 503, NULL, root);
 }
 
@@ -93,6 +99,7 @@ gw_readiness(struct http_txn *txn)
 	fanout(txn, "/-/readiness", readiness_finish);
 }
 
+/* One Prometheus page from the gateway's samples and those of the backends that answered. */
 static void
 metrics_finish(struct fanout *f)
 {

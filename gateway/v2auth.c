@@ -118,6 +118,7 @@ bearer(struct http_txn *txn)
 	return *auth ? auth : NULL;
 }
 
+/* Who the caller is, as a verified token says, for the headers the backends trust. */
 static void
 actor_from_claims(struct actor *a, const struct token_claims *c)
 {
@@ -130,6 +131,7 @@ actor_from_claims(struct actor *a, const struct token_claims *c)
 		snprintf(a->username, sizeof(a->username), "%s", c->sub);
 }
 
+/* Answers /v2/ to a valid token: the check clients make before they pull or push. */
 static void
 respond_base_ok(struct http_txn *txn)
 {

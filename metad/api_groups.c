@@ -10,7 +10,6 @@
 #include "json.h"
 #include "metad.h"
 #include "names.h"
-#include "tenancy.h"
 #include "util.h"
 
 static const char *const visibilities[] = { "private", "internal", "public", NULL };

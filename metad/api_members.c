@@ -11,7 +11,6 @@
 #include "json.h"
 #include "metad.h"
 #include "rest_db.h"
-#include "tenancy.h"
 #include "util.h"
 
 /* r->mode bits: which source, and whether inherited members count */

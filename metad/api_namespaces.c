@@ -10,7 +10,6 @@
 #include "json.h"
 #include "metad.h"
 #include "rest_db.h"
-#include "tenancy.h"
 #include "util.h"
 
 PG_STMT(q_namespace_get,

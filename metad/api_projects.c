@@ -6,13 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_registry.h"
 #include "http.h"
 #include "json.h"
 #include "metad.h"
 #include "rest_db.h"
 #include "names.h"
-#include "tenancy.h"
 #include "util.h"
 
 static const char *const visibilities[] = { "private", "internal", "public", NULL };
@@ -141,6 +139,7 @@ build_basic(struct rest_req *r, const PGresult *res, int row)
 	return tn_project_json(r, res, row, TN_PROJECT_BASIC);
 }
 
+/* The full shape of a project in a list, for signed-in callers who did not ask for simple. */
 static json_object *
 build_full(struct rest_req *r, const PGresult *res, int row)
 {

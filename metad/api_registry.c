@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_registry.h"
 #include "http.h"
 #include "json.h"
 #include "metad.h"

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_registry.h"
 #include "json.h"
 #include "metad.h"
 #include "pg.h"

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_registry.h"
 #include "headers.h"
 #include "http.h"
 #include "json.h"
@@ -117,7 +116,7 @@ tags_listed(PGresult *res, void *arg)
 
 /* GET .../tags, once the project may be read. */
 static void
-tags_list(struct rg_call *c)
+tags_query(struct rg_call *c)
 {
 	static const char *const paginations[] = { "offset", "keyset", NULL };
 	static const char *const sorts[] = { "asc", "desc", NULL };
@@ -151,7 +150,7 @@ tags_list(struct rg_call *c)
 void
 rg_tags_list(struct rest_req *r)
 {
-	rg_begin(r, false, tags_list);
+	rg_begin(r, false, tags_query);
 }
 
 /* ---- one tag ------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@
 #include "json.h"
 #include "metad.h"
 #include "rest_db.h"
-#include "tenancy.h"
 #include "util.h"
 
 PG_STMT(q_project_share, "SELECT * FROM project_share($1, $2, $3, $4, $5, $6, $7)");

@@ -12,14 +12,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "api_registry.h"
 #include "errors.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
 #include "metad.h"
 #include "rest_db.h"
-#include "tenancy.h"
 #include "util.h"
 
 const char tn_path_message[] = "can contain only letters, digits, '_', '-' and '.'. Cannot start "
@@ -188,6 +186,7 @@ tn_user_basic(struct rest_req *r, const char *id, const char *username, const ch
 	return o;
 }
 
+/* GitLab's Group entity from a row: what group lists answer, and the base of GroupDetail. */
 json_object *
 tn_group_json(struct rest_req *r, const PGresult *res, int row)
 {

@@ -19,7 +19,6 @@
 #include "metad.h"
 #include "names.h"
 #include "pg.h"
-#include "registry.h"
 #include "rest_db.h"
 #include "url.h"
 #include "util.h"
@@ -84,14 +83,14 @@ blob_query(struct rest_req *r, struct pg_stmt *stmt, pg_cb cb)
 {
 	struct http_txn *txn = r->txn;
 	const char *digest = rest_param(r, "digest");
-	if (!digest_valid(digest)) {
-		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
+	if (!name_valid_digest(digest)) {
+		v2reply_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
 		return;
 	}
 	char *repo = query_get(http_txn_request(txn)->query, "repository");
 	if (repo == NULL || !name_valid_repository(repo)) {
 		free(repo);
-		v2_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
+		v2reply_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
 		return;
 	}
 	struct ib *b = ib_new(r, repo, digest);
@@ -110,7 +109,7 @@ get_done(PGresult *res, void *arg)
 	if (!pg_ok(res)) {
 		rest_db_error(b->r, res);
 	} else if (pg_rows(res) == 0) {
-		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+		v2reply_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 	} else {
 		respond_blob(b->txn, 200, b->digest, pg_get_int(res, 0, "size"));
 	}
@@ -133,7 +132,7 @@ unlink_done(PGresult *res, void *arg)
 	if (!pg_ok(res)) {
 		rest_db_error(b->r, res);
 	} else if (pg_rows(res) == 0) {
-		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+		v2reply_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 	} else {
 		log_info("unlinked blob %s from %s", b->digest, b->repository);
 		http_txn_respond(b->txn, 204, NULL, NULL, 0);
@@ -159,19 +158,20 @@ body_parse(struct http_txn *txn, struct evbuffer *body, bool need_digest)
 	char *cause = NULL;
 	json_object *o = js_parse_buffer(body, &cause);
 	if (o == NULL || !json_object_is_type(o, json_type_object)) {
-		v2_error(txn, 400, OCI_UNKNOWN, cause ? cause : "a JSON object is expected", NULL);
+		v2reply_error(txn, 400, OCI_UNKNOWN, cause ? cause : "a JSON object is expected",
+		              NULL);
 		free(cause);
 		json_object_put(o);
 		return NULL;
 	}
 	const char *repo = js_str(o, "repository"), *digest = js_str(o, "digest");
 	if (repo == NULL || !name_valid_repository(repo)) {
-		v2_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
+		v2reply_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
 		json_object_put(o);
 		return NULL;
 	}
-	if (need_digest && (digest == NULL || !digest_valid(digest))) {
-		v2_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
+	if (need_digest && (digest == NULL || !name_valid_digest(digest))) {
+		v2reply_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
 		json_object_put(o);
 		return NULL;
 	}
@@ -206,7 +206,7 @@ link_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	struct rest_req *r = arg;
 	int64_t size;
 	if (!js_int(o, "size", &size) || size < 0) {
-		v2_error(txn, 400, OCI_SIZE_INVALID, NULL, NULL);
+		v2reply_error(txn, 400, OCI_SIZE_INVALID, NULL, NULL);
 		json_object_put(o);
 		return;
 	}
@@ -236,7 +236,7 @@ mount_done(PGresult *res, void *arg)
 	if (s != STATUS_ok) {
 		rest_status_answer(b->r, res, s); /* why the path refuses pushes */
 	} else if (pg_get(res, 0, "size") == NULL) {
-		v2_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+		v2reply_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
 	} else {
 		log_info("mounted blob %s into %s", b->digest, b->repository);
 		respond_blob(b->txn, 201, b->digest, pg_get_int(res, 0, "size"));
@@ -253,7 +253,7 @@ mount_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	struct rest_req *r = arg;
 	const char *from = js_str(o, "from");
 	if (from != NULL && !name_valid_repository(from)) {
-		v2_error(txn, 400, OCI_NAME_INVALID, NULL, "from");
+		v2reply_error(txn, 400, OCI_NAME_INVALID, NULL, "from");
 		json_object_put(o);
 		return;
 	}

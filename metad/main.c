@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_registry.h"
 #include "cfg.h"
 #include "errors.h"
 #include "metad.h"
@@ -11,11 +10,9 @@
 #include "pg.h"
 #include "privsep.h"
 #include "proc.h"
-#include "registry.h"
 #include "rest_db.h"
 #include "routes.h"
 #include "service.h"
-#include "tenancy.h"
 #include "util.h"
 #include "v2path.h"
 
@@ -120,6 +117,7 @@ static const struct proc_role metad_role = {
 	.handler = metad_handle,
 };
 
+/* Runs metad under the common supervisor: master, workers, signals. */
 int
 main(int argc, char **argv)
 {

@@ -30,6 +30,7 @@ desc_clear(struct manifest_desc *d)
 	free(d->arch);
 }
 
+/* Frees what a parsed manifest holds (descriptors, subject, annotations) and empties it. */
 void
 manifest_info_clear(struct manifest_info *m)
 {
@@ -89,6 +90,7 @@ manifest_accepts(const char *accept, const char *media_type)
 static int fail(char **cause, enum manifest_error *err, enum manifest_error kind, const char *fmt,
                 ...) PRINTF_LIKE(4, 5);
 
+/* Records why a manifest is refused, and which error it is, for the refusals below. */
 static int
 fail(char **cause, enum manifest_error *err, enum manifest_error kind, const char *fmt, ...)
 {
@@ -114,7 +116,7 @@ desc_parse(json_object *o, const char *what, struct manifest_desc *d, enum manif
 		return fail(cause, err, MERR_INVALID, "%s has no mediaType", what);
 	if (digest == NULL)
 		return fail(cause, err, MERR_INVALID, "%s has no digest", what);
-	if (!digest_valid(digest))
+	if (!name_valid_digest(digest))
 		return fail(cause, err, MERR_DIGEST_INVALID,
 		            "%s has an invalid or unsupported digest %.80s", what, digest);
 	if (!json_object_object_get_ex(o, "size", &size) ||

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api_registry.h"
+#include "metad.h"
 #include "util.h"
 
 #define PATTERN_MAX 1024

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api_registry.h"
 #include "cfg.h"
 #include "json.h"
 #include "log.h"

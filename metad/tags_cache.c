@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "registry.h"
+#include "metad.h"
 #include "util.h"
 
 #define SLOTS 64             /* power of two */
@@ -30,10 +30,11 @@ key_for(const char *name, long long n, const char *last)
 	return xasprintf("%s\n%lld\n%c%s", name, n, last ? '=' : '-', last ? last : "");
 }
 
+/* The one slot an answer may live in; a newer answer there replaces the older one. */
 static struct slot *
 slot_for(const char *key)
 {
-	return &slots[hash_keyed(key, strlen(key)) & (SLOTS - 1)];
+	return &slots[shorthash(key, strlen(key)) & (SLOTS - 1)];
 }
 
 void

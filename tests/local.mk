@@ -87,7 +87,7 @@ tests_unit_test_manifest_LDADD = $(UNIT_LDADD)
 check_PROGRAMS += tests/unit/test_registry_cleanup
 TESTS += tests/unit/test_registry_cleanup
 tests_unit_test_registry_cleanup_SOURCES = tests/unit/test_registry_cleanup.c \
-	metad/registry_cleanup.c metad/api_registry.h
+	metad/registry_cleanup.c metad/metad.h
 tests_unit_test_registry_cleanup_CFLAGS = $(UNIT_CFLAGS) $(PCRE2_CFLAGS) -I$(srcdir)/metad
 tests_unit_test_registry_cleanup_LDADD = $(UNIT_LDADD) $(PCRE2_LIBS)
 
@@ -107,7 +107,7 @@ tests_unit_test_blobd_store_LDADD = $(UNIT_LDADD) -lpthread
 check_PROGRAMS += tests/unit/test_tags_cache
 TESTS += tests/unit/test_tags_cache
 tests_unit_test_tags_cache_SOURCES = tests/unit/test_tags_cache.c metad/tags_cache.c \
-	metad/registry.h
+	metad/metad.h
 tests_unit_test_tags_cache_CFLAGS = $(UNIT_CFLAGS) -I$(srcdir)/metad
 tests_unit_test_tags_cache_LDADD = $(UNIT_LDADD)
 endif

@@ -212,9 +212,11 @@ END
 $$;
 
 -- Moves a group under another group (p_target), or to the top level (p_target NULL); everything
--- below it follows, and what is more visible than its new parent is lowered to it.
--- Statuses: not_found, target_not_found, already_root, already_in_parent, transfer_forbidden,
--- parent_has_path, into_subgroup; ok.
+-- below it follows, and what is more visible than its new parent is lowered to it. As GitLab,
+-- only the group's Owner gets past its lookup (forbidden); what the move needs beyond that is
+-- transfer_forbidden.
+-- Statuses: not_found, forbidden, target_not_found, already_root, already_in_parent,
+-- transfer_forbidden, parent_has_path, into_subgroup; ok.
 CREATE OR REPLACE FUNCTION group_transfer(p_user bigint, p_admin boolean, p_id bigint, p_ref text,
                                p_target bigint, OUT status status_word, OUT group_id bigint)
 LANGUAGE plpgsql AS $$
@@ -230,6 +232,10 @@ BEGIN
         RETURN;
     END IF;
     group_id := g.id;
+    IF NOT p_admin AND group_access_level(p_user, g.id) < 50 THEN
+        status := 'forbidden';
+        RETURN;
+    END IF;
     IF p_target IS NOT NULL THEN
         SELECT * INTO t FROM namespaces WHERE id = p_target AND kind = 'group';
         IF NOT FOUND OR NOT coalesce(group_visible(p_user, p_admin, t.id), false) THEN
@@ -245,8 +251,7 @@ BEGIN
         status := 'already_in_parent';
         RETURN;
     END IF;
-    IF NOT p_admin AND (group_access_level(p_user, g.id) < 50
-        OR (t.id IS NOT NULL AND group_access_level(p_user, t.id) < 40)
+    IF NOT p_admin AND ((t.id IS NOT NULL AND group_access_level(p_user, t.id) < 40)
         OR (t.id IS NULL AND NOT EXISTS (SELECT 1 FROM users
                                           WHERE id = p_user AND can_create_group))) THEN
         status := 'transfer_forbidden';

@@ -31,6 +31,34 @@ def read_all(s, timeout=10):
     return data
 
 
+def read_response(s, timeout=10):
+    """One whole answer with a Content-Length (the connection stays open): its bytes."""
+    s.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            _, headers, _ = parse(data)
+            if len(body) >= int(headers.get("content-length", 0)):
+                return data
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    raise AssertionError(f"no whole answer within {timeout}s: {data[:300]!r}")
+
+
+def served_request(port, path="/-/health", timeout=30):
+    """A new connection on which a request was served, so a worker has taken it (it waits for
+    the next request); a signal sent to the daemon after this finds the connection in hand."""
+    s = connect(port, timeout=timeout)
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, _ = parse(read_response(s, timeout))
+    assert status == 200 and headers.get("connection") != "close", (status, headers)
+    return s
+
+
 def exchange(port, payload, timeout=10):
     """Sends payload on a new connection and returns the whole answer."""
     with connect(port, timeout=timeout) as s:

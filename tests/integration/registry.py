@@ -7,12 +7,14 @@ requests, curl, skopeo, podman or python-gitlab.
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -243,6 +245,41 @@ class Registry:
     def log(self, daemon):
         with open(os.path.join(self.dir, f"{daemon}.log"), errors="replace") as f:
             return f.read()
+
+    def workers_of(self, daemon, request_ids, timeout=15):
+        """{request id: index of the daemon's worker that served it}, for requests the gateway
+        answered with those X-Request-Id: each worker's access line names the request id the
+        gateway forwarded ("<daemon>/w<N> INFO req=<id> access ...")."""
+        wanted = set(request_ids)
+        line = re.compile(rf"^\S+ {daemon}/w(\d+) INFO req=([0-9a-f]+) access ", re.M)
+
+        def found():
+            seen = {m.group(2): int(m.group(1)) for m in line.finditer(self.log(daemon))
+                    if m.group(2) in wanted}
+            return seen if len(seen) == len(wanted) else None
+        return wait_for(found, timeout=timeout, what=f"{daemon}'s access lines")
+
+    def every_worker(self, daemon, ask, each=1, limit=400):
+        """Calls ask() (a request through the gateway on a connection of its own; returns the
+        response) until each worker of daemon has served `each` of them, and returns the
+        responses by worker index. One request after another would all take the gateway's
+        kept-alive connection to the backend, always the same worker: they go several at once,
+        so that the gateway opens more and the workers share them. Fails when `limit` requests
+        did not reach every worker."""
+        n = int(self.sections[daemon]["workers"])
+        by_worker = {}
+        asked = 0
+        while True:
+            with ThreadPoolExecutor(2 * n) as pool:
+                answers = list(pool.map(lambda _: ask(), range(2 * n)))
+            served = self.workers_of(daemon, [r.headers["X-Request-Id"] for r in answers])
+            for r in answers:
+                by_worker.setdefault(served[r.headers["X-Request-Id"]], []).append(r)
+            asked += len(answers)
+            if len(by_worker) == n and all(len(v) >= each for v in by_worker.values()):
+                return by_worker
+            assert asked < limit, (f"{asked} requests reached only workers {sorted(by_worker)} "
+                                   f"of the {n} of {daemon}")
 
     # -- credentials -----------------------------------------------------------------------------
 

@@ -56,6 +56,10 @@ def test_environment_overrides_the_file(tmp_path):
     ("[gatewy]\nworkers = 2\n", "unknown section [gatewy]"),
     ("[global]\nlog_level = chatty\n", "log_level must be debug, info, warn or error"),
     ("[blobd]\nfsync = perhaps\n", "fsync must be true or false"),
+    ("[gateway]\ntrusted_proxies = 127.0.0.1\n",
+     "trusted_proxies is set: set [global] external_url, or [gateway] forwarded_hosts"),
+    ("[gateway]\ntrusted_proxies = 127.0.0.1\nforwarded_hosts = ok.example, bad\"host\n",
+     "forwarded_hosts: \"bad\"host\" is not a host[:port]"),
 ])
 def test_bad_configuration_is_refused_with_its_reason(tmp_path, text, message):
     res = run_check(write(tmp_path, text))

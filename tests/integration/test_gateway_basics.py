@@ -29,6 +29,24 @@ def test_metrics_cover_every_daemon(registry):
     assert "registry_http_request_duration_seconds_bucket" in text
 
 
+
+def test_monitoring_only_for_its_allowlist(make_registry):
+    # clients outside the list (here: every client) get 404 for /metrics and the bare state of
+    # /-/readiness; behind a trusted proxy the forwarded client address is the one that counts
+    reg = make_registry(extra_config={"gateway": {
+        "monitoring_allowlist": "10.20.0.0/16", "trusted_proxies": "127.0.0.1",
+        "forwarded_hosts": "registry.example.com"}}).start()
+    r = requests.get(reg.url + "/metrics")
+    assert r.status_code == 404 and r.json() == {"message": "404 Not Found"}
+    assert "registry_http_requests_total" not in r.text
+    r = requests.get(reg.url + "/-/readiness")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    inside = {"X-Forwarded-For": "10.20.3.4"}
+    r = requests.get(reg.url + "/metrics", headers=inside)
+    assert r.status_code == 200 and "registry_http_requests_total" in r.text
+    assert requests.get(reg.url + "/-/readiness", headers=inside).json()["checks"]["metad"] == "ok"
+    assert requests.get(reg.url + "/-/health").status_code == 200
+
 def test_unknown_paths_answer_in_their_dialect(registry):
     r = requests.get(registry.url + "/nope")
     assert r.status_code == 404 and r.json() == {"message": "404 Not Found"}

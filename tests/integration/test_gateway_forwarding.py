@@ -9,13 +9,31 @@ def test_forwarded_headers_only_from_trusted_proxies(registry, make_registry):
     fwd = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "registry.example.com"}
     r = requests.get(registry.url + "/v2/", headers=fwd)
     assert f'realm="{registry.url}/jwt/auth"' in r.headers["WWW-Authenticate"]
-    behind = make_registry(extra_config={"gateway": {"trusted_proxies": "127.0.0.1, ::1"}}).start()
+    behind = make_registry(extra_config={"gateway": {
+        "trusted_proxies": "127.0.0.1, ::1",
+        "forwarded_hosts": "registry.example.com, Mirror.example.com:8443"}}).start()
     r = requests.get(behind.url + "/v2/", headers=fwd)
     assert 'realm="https://registry.example.com/jwt/auth"' in r.headers["WWW-Authenticate"]
-    # a forged host is not echoed into URLs
-    r = requests.get(behind.url + "/v2/", headers={"X-Forwarded-Proto": "https",
-                                                   "X-Forwarded-Host": 'evil"x'})
-    assert "evil" not in r.headers["WWW-Authenticate"]
+    r = requests.get(behind.url + "/v2/", headers=dict(fwd, **{
+        "X-Forwarded-Host": "mirror.example.com:8443"}))
+    assert 'realm="https://mirror.example.com:8443/jwt/auth"' in r.headers["WWW-Authenticate"]
+    # a host the operator did not list is never echoed into URLs, through either header (a
+    # proxy passes its client's Host on): the first listed host stands
+    for hdrs in ({"X-Forwarded-Host": "attacker.example"}, {"Host": "attacker.example"},
+                 {"X-Forwarded-Host": 'evil"x'}, {"X-Forwarded-Host": "registry.example.com.evil"}):
+        r = requests.get(behind.url + "/v2/", headers=dict({"X-Forwarded-Proto": "https"}, **hdrs))
+        challenge = r.headers["WWW-Authenticate"]
+        assert 'realm="https://registry.example.com/jwt/auth"' in challenge, (hdrs, challenge)
+
+
+def test_external_url_wins_over_forwarded_hosts(make_registry):
+    reg = make_registry(extra_config={
+        "global": {"external_url": "https://registry.example.com"},
+        "gateway": {"trusted_proxies": "127.0.0.1", "forwarded_hosts": "other.example.com"}}).start()
+    r = requests.get(reg.url + "/v2/", headers={"X-Forwarded-Proto": "http",
+                                                "X-Forwarded-Host": "other.example.com"})
+    assert 'realm="https://registry.example.com/jwt/auth"' in r.headers["WWW-Authenticate"]
+
 
 
 def wrong_sign_ins(reg, username, client, n):
@@ -40,7 +58,8 @@ def until_limited(reg, username, client):
 
 
 def test_rate_limit_keys_on_the_real_client_behind_a_proxy(make_registry):
-    reg = make_registry(extra_config={"gateway": {"trusted_proxies": "127.0.0.1"}}).start()
+    reg = make_registry(extra_config={"gateway": {
+        "trusted_proxies": "127.0.0.1", "forwarded_hosts": "registry.example.com"}}).start()
     Tenancy(reg).user("dora")
     assert wrong_sign_ins(reg, "dora", "10.9.0.9", 5) == [401] * 5
     until_limited(reg, "dora", "10.9.0.9")
@@ -99,3 +118,23 @@ def test_paths_no_endpoint_serves(registry, uniq):
     # a path that is an endpoint still needs the scope
     r = registry.api("POST", "/projects", token=read_api, json={"name": f"{uniq}np"})
     assert r.status_code == 403 and r.json()["error"] == "insufficient_scope"
+
+
+def test_rate_limit_counts_an_ipv6_client_by_its_64(make_registry):
+    reg = make_registry(extra_config={"gateway": {
+        "trusted_proxies": "127.0.0.1", "forwarded_hosts": "registry.example.com"}}).start()
+    Tenancy(reg).user("erin")
+    # five free failures spread over five addresses of one /64 ...
+    for i in range(5):
+        assert wrong_sign_ins(reg, "erin", f"2001:db8:1:2::{i + 1:x}", 1) == [401]
+    # ... so new addresses of that /64 are slowed down: each failure doubles the wait, so one of
+    # them must meet a 429 (were each address counted alone, none ever would)
+    statuses = []
+    for i in range(8):
+        statuses += wrong_sign_ins(reg, "erin", f"2001:db8:1:2:ffff::{i + 1:x}", 1)
+        if statuses[-1] == 429:
+            break
+    assert statuses[-1] == 429 and set(statuses) <= {401, 429}, statuses
+    # another /64 is not held up, nor the same host written as IPv4-mapped IPv6 of another
+    assert wrong_sign_ins(reg, "erin", "2001:db8:1:3::1", 1) == [401]
+    assert wrong_sign_ins(reg, "erin", "::ffff:10.7.7.7", 1) == [401]

@@ -287,11 +287,15 @@ def test_tenant_isolation_and_deduplication(registry, uniq):
     assert r.status_code == 404 and cb.error_code(r) == "BLOB_UNKNOWN"
     r = cb.req("HEAD", f"/v2/{b}/blobs/{digest}")
     assert r.status_code == 404
-    # nor can B mount it: B cannot pull from A
-    r = cb.req("POST", f"/v2/{b}/blobs/uploads/", params={"mount": digest, "from": a})
-    assert r.status_code == 202
-    r = cb.req("POST", f"/v2/{b}/blobs/uploads/", params={"mount": digest})
-    assert r.status_code == 202
+    # nor can B mount it: B cannot pull from A, so it gets an ordinary upload, and still cannot
+    # read the blob
+    for mount in ({"mount": digest, "from": a}, {"mount": digest}):
+        r = cb.req("POST", f"/v2/{b}/blobs/uploads/", params=mount)
+        assert r.status_code == 202 and "Docker-Upload-UUID" in r.headers, (mount, r.text)
+        assert r.headers["Location"].startswith(f"{registry.url}/v2/{b}/blobs/uploads/")
+        r = cb.get_blob(b, digest)
+        assert r.status_code == 404 and cb.error_code(r) == "BLOB_UNKNOWN", mount
+        assert cb.req("HEAD", f"/v2/{b}/blobs/{digest}").status_code == 404
     # B pushing the same bytes stores no second copy
     path = blob_files(registry)[digest]
     inode = os.stat(path).st_ino
@@ -314,9 +318,11 @@ def test_cross_repository_mount(registry, uniq):
     assert c.get_blob(dst, digest).content == b"mount me"
     # a token without pull on the source gets an ordinary upload instead
     nopull = client(registry, (f"{uniq}/dst", "pull,push"))
-    r = nopull.req("POST", f"/v2/{dst}/blobs/uploads/",
-                   params={"mount": c.push_blob(src, b"other"), "from": src})
+    other = c.push_blob(src, b"other")
+    r = nopull.req("POST", f"/v2/{dst}/blobs/uploads/", params={"mount": other, "from": src})
     assert r.status_code == 202 and "Docker-Upload-UUID" in r.headers
+    r = nopull.get_blob(dst, other)
+    assert r.status_code == 404 and nopull.error_code(r) == "BLOB_UNKNOWN"
     # mounting what the source does not have starts an upload too
     r = c.req("POST", f"/v2/{dst}/blobs/uploads/", params={"mount": sha256(b"nope"), "from": src})
     assert r.status_code == 202

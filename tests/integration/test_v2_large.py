@@ -135,11 +135,12 @@ def make_certs(folder):
 @pytest.fixture
 def tls_registry(make_registry):
     """A registry behind nginx configured with deploy/nginx/registry.conf."""
-    reg = make_registry(workers=1, extra_config={"gateway": {"trusted_proxies": "127.0.0.1"}})
+    port, http_port = free_port(), free_port()
+    reg = make_registry(workers=1, extra_config={"gateway": {
+        "trusted_proxies": "127.0.0.1", "forwarded_hosts": f"127.0.0.1:{port}"}})
     reg.start()
     folder = tmpdir("nginx-")
     make_certs(folder)
-    port, http_port = free_port(), free_port()
     with open(os.path.join(TOP, "deploy", "nginx", "registry.conf")) as f:
         conf = f.read()
     # the shipped file with this test's ports, certificate and gateway (and no IPv6 listeners)

@@ -2,6 +2,8 @@
 import http.client
 import json
 
+import requests
+
 from v2util import (ACCEPT_ALL, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_EMPTY, OCI_INDEX,
                     OCI_LAYER, OCI_MANIFEST, add_member, client, make_project, make_user, sha256)
 
@@ -170,8 +172,13 @@ def test_delete_by_tag_and_by_digest(registry, proj):
     for tag in ("two", "three"):
         assert c.put_manifest(proj, tag, body, OCI_MANIFEST).status_code == 201
 
-    def tags():  # asked until every metad worker has answered (and kept the answer)
-        answers = [c.req("GET", f"/v2/{proj}/tags/list").json()["tags"] for _ in range(6)]
+    def tags():  # asked until every metad worker has answered twice (the second time from
+        # what it kept); all answers must agree
+        def ask():
+            return requests.get(c.url(f"/v2/{proj}/tags/list"), headers=dict(c.s.headers),
+                                timeout=30)
+        served = registry.every_worker("metad", ask, each=2).values()
+        answers = [r.json()["tags"] for rs in served for r in rs]
         assert all(a == answers[0] for a in answers), answers
         return answers[0]
     assert tags() == ["one", "three", "two"]

@@ -24,7 +24,7 @@ test_known_answers(void **state)
 	assert_string_equal(
 	        out, "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
 	             "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
-	assert_true(digest_valid(out));
+	assert_true(name_valid_digest(out));
 	(void)state;
 }
 
@@ -61,23 +61,60 @@ test_state_round_trip(void **state)
 		digest_init(&d, algo);
 		digest_update(&d, text, half);
 		char *saved = digest_state_save(&d);
-		assert_int_equal(digest_state_load(&restored, algo, saved), 0);
+		assert_int_equal(digest_state_load(&restored, algo, saved, half), 0);
 		digest_update(&restored, text + half, strlen(text) - half);
 		char got[DIGEST_STR_MAX], want[DIGEST_STR_MAX];
 		digest_final(&restored, got);
 		digest_buffer(algo, text, strlen(text), want);
 		assert_string_equal(got, want);
 		/* a state of the other algorithm, or damaged text, is refused */
-		assert_int_equal(
-		        digest_state_load(&restored, a ? DIGEST_SHA256 : DIGEST_SHA512, saved), -1);
-		saved[0] = 'z';
-		assert_int_equal(digest_state_load(&restored, algo, saved), -1);
+		assert_int_equal(digest_state_load(&restored, a ? DIGEST_SHA256 : DIGEST_SHA512,
+		                                   saved, half),
+		                 -1);
+		/* a state of another length than the upload's offset */
+		assert_int_equal(digest_state_load(&restored, algo, saved, half + 1), -1);
+		assert_int_equal(digest_state_load(&restored, algo, saved, half + 64), -1);
+		saved[2] = 'z';
+		assert_int_equal(digest_state_load(&restored, algo, saved, half), -1);
 		saved[0] = 'f'; /* a wrong version byte */
-		assert_int_equal(digest_state_load(&restored, algo, saved), -1);
+		assert_int_equal(digest_state_load(&restored, algo, saved, half), -1);
 		free(saved);
 	}
-	assert_int_equal(digest_state_load(&(struct digest_ctx){ 0 }, DIGEST_SHA256, "00"), -1);
-	assert_int_equal(digest_state_load(&(struct digest_ctx){ 0 }, DIGEST_SHA256, NULL), -1);
+	assert_int_equal(digest_state_load(&(struct digest_ctx){ 0 }, DIGEST_SHA256, "00", 0), -1);
+	assert_int_equal(digest_state_load(&(struct digest_ctx){ 0 }, DIGEST_SHA256, NULL, 0), -1);
+	(void)state;
+}
+
+/* A state whose fields libcrypto would use as indexes is refused when they are out of range,
+ * even with the right length and version. */
+static void
+test_state_fields_validated(void **state)
+{
+	for (int a = 0; a < 2; a++) {
+		enum digest_algo algo = a ? DIGEST_SHA512 : DIGEST_SHA256;
+		struct digest_ctx d, restored;
+		digest_init(&d, algo);
+		digest_update(&d, "abc", 3);
+		struct digest_ctx bad = d;
+		if (a)
+			bad.u.sha512.num = 4096;
+		else
+			bad.u.sha256.num = 4096;
+		char *saved = digest_state_save(&bad);
+		assert_int_equal(digest_state_load(&restored, algo, saved, 3), -1);
+		free(saved);
+		bad = d;
+		if (a)
+			bad.u.sha512.md_len = 1000;
+		else
+			bad.u.sha256.md_len = 1000;
+		saved = digest_state_save(&bad);
+		assert_int_equal(digest_state_load(&restored, algo, saved, 3), -1);
+		free(saved);
+		saved = digest_state_save(&d);
+		assert_int_equal(digest_state_load(&restored, algo, saved, 3), 0);
+		free(saved);
+	}
 	(void)state;
 }
 
@@ -100,6 +137,7 @@ main(void)
 		cmocka_unit_test(test_known_answers),
 		cmocka_unit_test(test_incremental_equals_whole),
 		cmocka_unit_test(test_state_round_trip),
+		cmocka_unit_test(test_state_fields_validated),
 		cmocka_unit_test(test_algorithm_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,35 +73,35 @@ digests(void **state)
 	const char *h64 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 	char d[300];
 	snprintf(d, sizeof(d), "sha256:%s", h64);
-	assert_true(digest_valid(d));
+	assert_true(name_valid_digest(d));
 	enum digest_algo algo;
 	const char *hex;
-	assert_true(digest_split(d, &algo, &hex));
+	assert_true(name_split_digest(d, &algo, &hex));
 	assert_int_equal(algo, DIGEST_SHA256);
 	assert_ptr_equal(hex, d + 7);
 	snprintf(d, sizeof(d), "sha512:%s%s", h64, h64);
-	assert_true(digest_split(d, &algo, &hex));
+	assert_true(name_split_digest(d, &algo, &hex));
 	assert_int_equal(algo, DIGEST_SHA512);
 	snprintf(d, sizeof(d), "sha256:%s", h64);
 	d[10] = 'A'; /* uppercase hex */
-	assert_false(digest_valid(d));
+	assert_false(name_valid_digest(d));
 	snprintf(d, sizeof(d), "sha256:%.63s", h64);
-	assert_false(digest_valid(d));
+	assert_false(name_valid_digest(d));
 	snprintf(d, sizeof(d), "sha256:%s0", h64);
-	assert_false(digest_valid(d));
+	assert_false(name_valid_digest(d));
 	snprintf(d, sizeof(d), "sha512:%s", h64);
-	assert_false(digest_valid(d));
-	assert_false(digest_valid("md5:d41d8cd98f00b204e9800998ecf8427e"));
-	assert_false(digest_valid(""));
+	assert_false(name_valid_digest(d));
+	assert_false(name_valid_digest("md5:d41d8cd98f00b204e9800998ecf8427e"));
+	assert_false(name_valid_digest(""));
 	/* well-formed but unsupported, and malformed */
-	assert_true(digest_well_formed("md5:d41d8cd98f00b204e9800998ecf8427e"));
-	assert_true(digest_well_formed(
+	assert_true(name_well_formed_digest("md5:d41d8cd98f00b204e9800998ecf8427e"));
+	assert_true(name_well_formed_digest(
 	        "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"));
-	assert_false(digest_well_formed("nocolon"));
-	assert_false(digest_well_formed(":abc"));
-	assert_false(digest_well_formed("sha256:"));
-	assert_false(digest_well_formed("SHA256:abc"));
-	assert_false(digest_well_formed("sha256:ab/cd"));
+	assert_false(name_well_formed_digest("nocolon"));
+	assert_false(name_well_formed_digest(":abc"));
+	assert_false(name_well_formed_digest("sha256:"));
+	assert_false(name_well_formed_digest("SHA256:abc"));
+	assert_false(name_well_formed_digest("sha256:ab/cd"));
 	(void)state;
 }
 

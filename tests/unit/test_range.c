@@ -1,4 +1,5 @@
-/* range.c: single byte ranges, suffixes, and what is ignored or unsatisfiable. */
+/* range.c: single byte ranges, suffixes, and what is ignored or unsatisfiable; the Content-Range
+ * of an upload chunk. */
 #include "unit.h"
 
 #include "range.h"
@@ -72,6 +73,44 @@ ignored(void **state)
 	(void)state;
 }
 
+/* A chunk's Content-Range: start and end, or -1. */
+static void
+expect_content(const char *v, int want, int64_t want_start, int64_t want_end)
+{
+	int64_t start = -7, end = -7;
+	int rc = range_content_parse(v, &start, &end);
+	if (rc != want)
+		fail_msg("\"%s\": got %d, want %d", v, rc, want);
+	if (want == 0) {
+		assert_int_equal(start, want_start);
+		assert_int_equal(end, want_end);
+	}
+}
+
+static void
+content_range(void **state)
+{
+	expect_content("0-99", 0, 0, 99);
+	expect_content("bytes 100-199", 0, 100, 199);
+	expect_content("bytes=100-199", 0, 100, 199);
+	expect_content("0-0/1", 0, 0, 0);
+	expect_content("5-9/*", 0, 5, 9);
+	expect_content("0-9223372036854775806", 0, 0, INT64_MAX - 1);
+	/* malformed or impossible */
+	expect_content("", -1, 0, 0);
+	expect_content("bytes", -1, 0, 0);
+	expect_content("bytes:0-1", -1, 0, 0);
+	expect_content("5-4", -1, 0, 0);
+	expect_content("-5", -1, 0, 0);
+	expect_content("5-", -1, 0, 0);
+	expect_content("0-9223372036854775807", -1, 0, 0);
+	expect_content("0-1/x", -1, 0, 0);
+	expect_content("0-1/", -1, 0, 0);
+	expect_content("+0-1", -1, 0, 0);
+	expect_content("0 -1", -1, 0, 0);
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -79,6 +118,7 @@ main(void)
 		cmocka_unit_test(satisfiable),
 		cmocka_unit_test(unsatisfiable),
 		cmocka_unit_test(ignored),
+		cmocka_unit_test(content_range),
 	};
 	return cmocka_run_group_tests_name("range", tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
  * deletion or cleanup policy removes. */
 #include "unit.h"
 
-#include "api_registry.h"
+#include "metad.h"
 
 /* Compiles a pattern that must compile. */
 static pcre2_code *

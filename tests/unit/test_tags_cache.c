@@ -2,9 +2,9 @@
  * repository path, n and last, as an independent copy, and large answers are not kept. */
 #include "unit.h"
 
-#include <sodium.h>
+#include "metad.h"
 
-#include "registry.h"
+#include <sodium.h>
 
 static struct tags_page
 page(int64_t repo, int64_t version, const char *body, const char *link)

@@ -212,11 +212,76 @@ expired_and_not_yet(void **state)
 	(void)state;
 }
 
+/* A signed token may name any int64 times: the window is checked without overflowing. */
+static void
+window_at_the_ends_of_time(void **state)
+{
+	struct token_claims c;
+	fill_claims(&c);
+	c.exp = INT64_MAX;
+	c.nbf = INT64_MIN;
+	char *jwt = token_sign(&c, &key);
+	struct token_claims out;
+	char *cause = NULL;
+	assert_int_equal(token_verify(jwt, &key, AUD, NOW, &out, &cause), 0);
+	assert_int_equal(token_window(&out, NOW), 0);
+	token_claims_clear(&out);
+	free(jwt);
+	c.exp = INT64_MIN;
+	c.nbf = INT64_MIN;
+	jwt = token_sign(&c, &key);
+	expect_refused(jwt, &key, AUD, NOW, "token expired");
+	free(jwt);
+	c.exp = INT64_MAX;
+	c.nbf = INT64_MAX;
+	jwt = token_sign(&c, &key);
+	expect_refused(jwt, &key, AUD, NOW, "not valid yet");
+	free(jwt);
+	token_claims_clear(&c);
+	(void)state;
+}
+
 static void
 wrong_audience(void **state)
 {
 	char *jwt = signed_token();
 	expect_refused(jwt, &key, "another_registry", NOW, "another service");
+	free(jwt);
+	(void)state;
+}
+
+static void
+wrong_issuer_and_type(void **state)
+{
+	/* signed by our key, but naming another issuer */
+	struct token_claims c;
+	fill_claims(&c);
+	c.iss = strdup("someone-else");
+	char *jwt = token_sign(&c, &key);
+	token_claims_clear(&c);
+	expect_refused(jwt, &key, AUD, NOW, "another issuer");
+	/* the same payload under a header of another type, signed by our key */
+	char *htext = NULL, *t = NULL;
+	assert_true(asprintf(&htext, "{\"alg\":\"EdDSA\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}",
+	                     key.kid) > 0);
+	char *h64 = b64url_encode((const unsigned char *)htext, strlen(htext));
+	fill_claims(&c);
+	char *good = token_sign(&c, &key);
+	token_claims_clear(&c);
+	const char *p1 = strchr(good, '.') + 1, *p2 = strchr(p1, '.');
+	assert_true(asprintf(&t, "%s.%.*s", h64, (int)(p2 - p1), p1) > 0);
+	unsigned char sig[crypto_sign_BYTES];
+	crypto_sign_detached(sig, NULL, (const unsigned char *)t, strlen(t), key.sk);
+	char *s64 = b64url_encode(sig, sizeof(sig));
+	char *typed = NULL;
+	assert_true(asprintf(&typed, "%s.%s", t, s64) > 0);
+	expect_refused(typed, &key, AUD, NOW, "not a JWT");
+	free(typed);
+	free(s64);
+	free(t);
+	free(h64);
+	free(htext);
+	free(good);
 	free(jwt);
 	(void)state;
 }
@@ -258,10 +323,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(sign_then_verify),    cmocka_unit_test(kid_format),
-		cmocka_unit_test(tampered_payload),    cmocka_unit_test(wrong_key),
-		cmocka_unit_test(expired_and_not_yet), cmocka_unit_test(wrong_audience),
-		cmocka_unit_test(malformed),
+		cmocka_unit_test(sign_then_verify),           cmocka_unit_test(kid_format),
+		cmocka_unit_test(tampered_payload),           cmocka_unit_test(wrong_key),
+		cmocka_unit_test(expired_and_not_yet),        cmocka_unit_test(wrong_audience),
+		cmocka_unit_test(wrong_issuer_and_type),      cmocka_unit_test(malformed),
+		cmocka_unit_test(window_at_the_ends_of_time),
 	};
 	return cmocka_run_group_tests_name("token", tests, setup, NULL);
 }

@@ -77,6 +77,8 @@ refused(void **state)
 	reject("/v2/a/uploads/x"); /* uploads without blobs */
 	reject("/v2/a/tags/other");
 	reject("/v2/blobs/uploads/");
+	reject("/v2//blobs/uploads"); /* an empty name: found by the names fuzz target */
+	reject("/v2//blobs/uploads/");
 	reject("/v2/a/manifests/");
 	reject("/v2/a/blobs/");
 	reject("/v2/a/referrers/");
