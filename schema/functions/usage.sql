@@ -1,0 +1,801 @@
+-- Exact container registry usage (GitLab's definition) and the storage limits of top-level
+-- namespaces (tables: migrations/034_usage.sql).
+--
+-- Usage is the distinct layer and config blobs (manifest_blobs) of every manifest a tag reaches,
+-- directly or through tagged indexes, nested: per project over its repositories, per top-level
+-- namespace over its projects, each blob once however many repositories share it. Triggers on
+-- tags, manifests, manifest_blobs, manifest_references, projects and namespaces keep reference
+-- counts at three levels, and a count going 0 <-> 1 moves the level above:
+--
+--   tag added / removed, index reached   -> registry_usage_manifests.refs      (per manifest)
+--   manifest reachable / not any more    -> registry_usage_project_blobs.refs  (per project, blob)
+--   blob counted in a project / not      -> registry_usage_root_blobs.refs     (per namespace, blob)
+--                                           and the project's size
+--   blob counted in a namespace / not    -> the namespace's size
+--
+-- Locks, so that concurrent changes count exactly and never wait on each other in a circle:
+-- every change to a project's counts (its manifests, its blobs, its size, its namespace) first
+-- locks the project's registry_usage_projects row, after the registry rows its statement locks
+-- (statement triggers run when the statement's rows are all locked), so two pushes into one
+-- project take turns from there to their commit, and a transfer waits for them or they for it.
+-- Counts shared between projects (a namespace's blobs and size) are not touched before the
+-- commit: a transaction queues them (registry_usage_pending) and a deferred trigger applies them
+-- when it commits, in one pass ordered by (namespace, digest) and then namespace, taking no lock
+-- after those. Two commits meeting on a blob take turns on its row (INSERT ... ON CONFLICT), and
+-- the one that finds it at 0 is the one that adds its size.
+
+-- ---- sizes as people read them -----------------------------------------------------------------
+
+-- "9.5 MiB (9961472 bytes)", "512 bytes".
+CREATE OR REPLACE FUNCTION usage_size_text(p_bytes bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_bytes < 1024 THEN p_bytes || ' bytes'
+                ELSE to_char(p_bytes / 1024.0 ^ e, 'FM9999990.0') || ' '
+                     || (ARRAY['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'])[e]
+                     || ' (' || p_bytes || ' bytes)' END
+      FROM (SELECT least(6, floor(log(1024.0, greatest(p_bytes, 1)::numeric)))::integer AS e) x
+$$;
+
+-- ---- counting ------------------------------------------------------------------------------------
+
+-- The top-level namespace a project is in now.
+CREATE OR REPLACE FUNCTION usage_project_root(p_project bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(n.traversal_ids[1], n.id)
+      FROM projects p JOIN namespaces n ON n.id = p.namespace_id WHERE p.id = p_project
+$$;
+
+-- Locks the usage rows of projects, in id order, until the transaction ends (see the top).
+CREATE OR REPLACE FUNCTION usage_lock_projects(p_projects bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM registry_usage_projects WHERE project_id = ANY (p_projects)
+     ORDER BY project_id FOR UPDATE;
+END
+$$;
+
+-- Queues changes to blob counts of top-level namespaces; usage_apply_pending() applies them
+-- when the transaction commits.
+CREATE OR REPLACE FUNCTION usage_pending_add(p_roots bigint[], p_digests text[], p_deltas integer[])
+RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO registry_usage_pending AS q (xid, root_ids, blob_digests, deltas)
+    SELECT pg_current_xact_id(), p_roots, p_digests, p_deltas WHERE cardinality(p_roots) > 0
+    ON CONFLICT (xid) DO UPDATE
+        SET root_ids = q.root_ids || EXCLUDED.root_ids,
+            blob_digests = q.blob_digests || EXCLUDED.blob_digests,
+            deltas = q.deltas || EXCLUDED.deltas
+$$;
+
+-- Adds p_deltas to the counts of blobs in projects (a reachable manifest naming the blob came or
+-- went). A count going 0 <-> 1 moves the project's size and queues the blob's count in the
+-- project's top-level namespace. The caller holds the projects' locks.
+CREATE OR REPLACE FUNCTION usage_blob_deltas(p_projects bigint[], p_digests text[],
+                                             p_deltas integer[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_projects bigint[];
+    v_digests text[];
+    v_dirs integer[];
+    v_roots bigint[];
+BEGIN
+    WITH d AS (
+        SELECT x.p, x.dg, sum(x.delta)::integer AS delta
+          FROM unnest(p_projects, p_digests, p_deltas) AS x(p, dg, delta)
+         GROUP BY x.p, x.dg HAVING sum(x.delta) <> 0),
+    inc AS (
+        INSERT INTO registry_usage_project_blobs AS u (project_id, blob_digest, refs)
+        SELECT d.p, d.dg, d.delta FROM d WHERE d.delta > 0
+        ON CONFLICT (project_id, blob_digest) DO UPDATE SET refs = u.refs + EXCLUDED.refs
+        RETURNING u.project_id, u.blob_digest, u.refs),
+    dec AS (
+        UPDATE registry_usage_project_blobs u SET refs = u.refs + d.delta
+          FROM d WHERE d.delta < 0 AND u.project_id = d.p AND u.blob_digest = d.dg
+        RETURNING u.project_id, u.blob_digest, u.refs, d.delta),
+    changed AS (
+        SELECT i.project_id, i.blob_digest, 1 AS dir
+          FROM inc i JOIN d ON d.p = i.project_id AND d.dg = i.blob_digest
+         WHERE i.refs = d.delta
+        UNION ALL
+        SELECT c.project_id, c.blob_digest, -1 FROM dec c WHERE c.refs <= 0 AND c.refs - c.delta > 0)
+    SELECT array_agg(c.project_id), array_agg(c.blob_digest), array_agg(c.dir), array_agg(u.root_id)
+      INTO v_projects, v_digests, v_dirs, v_roots
+      FROM changed c JOIN registry_usage_projects u ON u.project_id = c.project_id;
+    DELETE FROM registry_usage_project_blobs u
+     USING unnest(p_projects, p_digests) AS x(p, dg)
+     WHERE u.project_id = x.p AND u.blob_digest = x.dg AND u.refs <= 0;
+    IF v_projects IS NULL THEN
+        RETURN;
+    END IF;
+    UPDATE registry_usage_projects u SET size = u.size + s.delta
+      FROM (SELECT x.p, sum(x.dir * b.size) AS delta
+              FROM unnest(v_projects, v_digests, v_dirs) AS x(p, dg, dir)
+              JOIN blobs b ON b.digest = x.dg
+             GROUP BY x.p) s
+     WHERE u.project_id = s.p;
+    PERFORM usage_pending_add(v_roots, v_digests, v_dirs);
+END
+$$;
+
+-- Adds p_deltas to the reference counts of manifests p_ids (a tag came or went, or an index
+-- naming it became reachable or not), then follows each manifest that becomes reachable (0 -> n)
+-- or unreachable (n -> 0) to its blobs and to the manifests its index lists in its repository,
+-- level by level. Locks the projects first.
+CREATE OR REPLACE FUNCTION usage_manifest_deltas(p_ids bigint[], p_deltas integer[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ids bigint[] := p_ids;
+    v_deltas integer[] := p_deltas;
+    v_changed bigint[];
+    v_projects bigint[];
+    v_repos bigint[];
+    v_dirs integer[];
+    v_up bigint[];
+    v_level integer := 0;
+    b record;
+BEGIN
+    PERFORM usage_lock_projects(ARRAY(
+        SELECT DISTINCT coalesce(u.project_id, r.project_id)
+          FROM unnest(p_ids) AS x(id)
+          LEFT JOIN registry_usage_manifests u ON u.manifest_id = x.id
+          LEFT JOIN manifests m ON m.id = x.id
+          LEFT JOIN repositories r ON r.id = m.repository_id
+         WHERE coalesce(u.project_id, r.project_id) IS NOT NULL));
+    WHILE cardinality(v_ids) > 0 LOOP
+        v_level := v_level + 1;
+        IF v_level > 64 THEN  -- digests make cycles impossible; depth is what clients nest
+            RAISE EXCEPTION 'usage: manifests nested more than 64 deep';
+        END IF;
+        WITH d AS (
+            SELECT x.id, sum(x.delta)::integer AS delta
+              FROM unnest(v_ids, v_deltas) AS x(id, delta)
+             GROUP BY x.id HAVING sum(x.delta) <> 0),
+        inc AS (
+            INSERT INTO registry_usage_manifests AS u (manifest_id, project_id, repository_id, refs)
+            SELECT d.id, r.project_id, m.repository_id, d.delta
+              FROM d JOIN manifests m ON m.id = d.id JOIN repositories r ON r.id = m.repository_id
+             WHERE d.delta > 0
+            ON CONFLICT (manifest_id) DO UPDATE SET refs = u.refs + EXCLUDED.refs
+            RETURNING u.manifest_id, u.project_id, u.repository_id, u.refs),
+        dec AS (
+            UPDATE registry_usage_manifests u SET refs = u.refs + d.delta
+              FROM d WHERE d.delta < 0 AND u.manifest_id = d.id
+            RETURNING u.manifest_id, u.project_id, u.repository_id, u.refs, d.delta),
+        changed AS (
+            SELECT i.manifest_id, i.project_id, i.repository_id, 1 AS dir
+              FROM inc i JOIN d ON d.id = i.manifest_id WHERE i.refs = d.delta
+            UNION ALL
+            SELECT c.manifest_id, c.project_id, c.repository_id, -1 FROM dec c
+             WHERE c.refs <= 0 AND c.refs - c.delta > 0)
+        SELECT array_agg(manifest_id), array_agg(project_id), array_agg(repository_id),
+               array_agg(dir)
+          INTO v_changed, v_projects, v_repos, v_dirs FROM changed;
+        DELETE FROM registry_usage_manifests WHERE manifest_id = ANY (v_ids) AND refs <= 0;
+        EXIT WHEN v_changed IS NULL;
+        -- their blobs
+        SELECT array_agg(x.p) AS p, array_agg(mb.blob_digest) AS dg, array_agg(x.dir) AS dir
+          INTO b
+          FROM unnest(v_changed, v_projects, v_dirs) AS x(id, p, dir)
+          JOIN manifest_blobs mb ON mb.manifest_id = x.id;
+        IF b.p IS NOT NULL THEN
+            PERFORM usage_blob_deltas(b.p, b.dg, b.dir);
+        END IF;
+        -- the manifests their indexes list: one about to be counted is locked first, so that a
+        -- concurrent delete of it either waits for this transaction or is seen by it
+        v_up := ARRAY(
+            SELECT m.id
+              FROM unnest(v_changed, v_repos, v_dirs) AS x(id, repository_id, dir)
+              JOIN manifest_references mr ON mr.parent_id = x.id
+              JOIN manifests m ON m.repository_id = x.repository_id AND m.digest = mr.child_digest
+             WHERE x.dir = 1
+             ORDER BY m.id FOR KEY SHARE OF m);
+        SELECT array_agg(c.id), array_agg(c.dir) INTO v_ids, v_deltas
+          FROM (SELECT m.id, x.dir
+                  FROM unnest(v_changed, v_repos, v_dirs) AS x(id, repository_id, dir)
+                  JOIN manifest_references mr ON mr.parent_id = x.id
+                  JOIN manifests m ON m.repository_id = x.repository_id
+                                  AND m.digest = mr.child_digest
+                 WHERE x.dir = -1 OR m.id = ANY (v_up)) c;
+    END LOOP;
+END
+$$;
+
+-- Applies the transaction's queued changes to the blob counts of top-level namespaces (see the
+-- top): the constraint trigger registry_usage_commit runs it when the transaction commits.
+CREATE OR REPLACE FUNCTION usage_apply_pending() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    q registry_usage_pending%ROWTYPE;
+    v_roots bigint[];
+    v_digests text[];
+    v_deltas integer[];
+BEGIN
+    DELETE FROM registry_usage_pending WHERE xid = pg_current_xact_id() RETURNING * INTO q;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(x.r ORDER BY x.r, x.dg), array_agg(x.dg ORDER BY x.r, x.dg),
+           array_agg(x.delta ORDER BY x.r, x.dg)
+      INTO v_roots, v_digests, v_deltas
+      FROM (SELECT y.r, y.dg, sum(y.delta)::integer AS delta
+              FROM unnest(q.root_ids, q.blob_digests, q.deltas) AS y(r, dg, delta)
+             GROUP BY y.r, y.dg HAVING sum(y.delta) <> 0) x;
+    IF v_roots IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- one pass in (namespace, digest) order: the row locks of every commit come in that order
+    WITH up AS (
+        INSERT INTO registry_usage_root_blobs AS u (root_id, blob_digest, refs)
+        SELECT x.r, x.dg, x.delta FROM unnest(v_roots, v_digests, v_deltas) WITH ORDINALITY
+                                         AS x(r, dg, delta, n)
+         ORDER BY x.n
+        ON CONFLICT (root_id, blob_digest) DO UPDATE SET refs = u.refs + EXCLUDED.refs
+        RETURNING u.root_id, u.blob_digest, u.refs),
+    changed AS (
+        SELECT up.root_id, up.blob_digest,
+               CASE WHEN up.refs > 0 AND up.refs - x.delta <= 0 THEN 1
+                    WHEN up.refs <= 0 AND up.refs - x.delta > 0 THEN -1 ELSE 0 END AS dir
+          FROM up JOIN unnest(v_roots, v_digests, v_deltas) AS x(r, dg, delta)
+            ON x.r = up.root_id AND x.dg = up.blob_digest)
+    SELECT array_agg(s.root_id ORDER BY s.root_id), array_agg(s.delta ORDER BY s.root_id)
+      INTO v_roots, v_deltas
+      FROM (SELECT c.root_id, sum(c.dir * b.size)::bigint AS delta
+              FROM changed c JOIN blobs b ON b.digest = c.blob_digest
+             WHERE c.dir <> 0 GROUP BY c.root_id) s
+     WHERE s.delta <> 0;
+    DELETE FROM registry_usage_root_blobs u
+     USING unnest(q.root_ids, q.blob_digests) AS x(r, dg)
+     WHERE u.root_id = x.r AND u.blob_digest = x.dg AND u.refs <= 0;
+    IF v_roots IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO registry_usage_roots AS u (namespace_id, size)
+    SELECT x.r, x.delta FROM unnest(v_roots, v_deltas) WITH ORDINALITY AS x(r, delta, n)
+     ORDER BY x.n
+    ON CONFLICT (namespace_id) DO UPDATE SET size = u.size + EXCLUDED.size;
+    DELETE FROM registry_usage_roots WHERE namespace_id = ANY (v_roots) AND size = 0;
+    RETURN NULL;
+END
+$$;
+
+-- (a constraint trigger cannot be replaced in place: it is made again)
+DROP TRIGGER IF EXISTS registry_usage_commit ON registry_usage_pending;
+CREATE CONSTRAINT TRIGGER registry_usage_commit AFTER INSERT ON registry_usage_pending
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION usage_apply_pending();
+
+-- Moves projects whose top-level namespace changed (a transfer of the project or of a group
+-- above it): their blobs leave the old namespace's counts and join the new one's. Cost: the
+-- projects' distinct blobs.
+CREATE OR REPLACE FUNCTION usage_move_projects(p_projects bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v record;
+BEGIN
+    PERFORM usage_lock_projects(p_projects);
+    FOR v IN SELECT u.project_id, u.root_id AS old_root, usage_project_root(u.project_id) AS new_root
+               FROM registry_usage_projects u
+              WHERE u.project_id = ANY (p_projects)
+                AND u.root_id IS DISTINCT FROM usage_project_root(u.project_id)
+              ORDER BY u.project_id LOOP
+        PERFORM usage_pending_add(array_agg(x.r), array_agg(x.dg), array_agg(x.delta))
+           FROM (SELECT v.old_root AS r, pb.blob_digest AS dg, -1 AS delta
+                   FROM registry_usage_project_blobs pb WHERE pb.project_id = v.project_id
+                 UNION ALL
+                 SELECT v.new_root, pb.blob_digest, 1
+                   FROM registry_usage_project_blobs pb WHERE pb.project_id = v.project_id) x;
+        UPDATE registry_usage_projects SET root_id = v.new_root WHERE project_id = v.project_id;
+    END LOOP;
+END
+$$;
+
+-- ---- the triggers ------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION usage_tags_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ids bigint[];
+BEGIN
+    v_ids := ARRAY(SELECT manifest_id FROM new_rows);
+    IF cardinality(v_ids) > 0 THEN
+        PERFORM usage_manifest_deltas(v_ids, array_fill(1, ARRAY[cardinality(v_ids)]));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION usage_tags_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ids bigint[];
+    v_deltas integer[];
+BEGIN
+    SELECT array_agg(x.id), array_agg(x.delta) INTO v_ids, v_deltas
+      FROM old_rows o JOIN new_rows n ON n.id = o.id
+     CROSS JOIN LATERAL (VALUES (o.manifest_id, -1), (n.manifest_id, 1)) AS x(id, delta)
+     WHERE n.manifest_id <> o.manifest_id;
+    IF v_ids IS NOT NULL THEN
+        PERFORM usage_manifest_deltas(v_ids, v_deltas);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION usage_tags_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ids bigint[];
+BEGIN
+    v_ids := ARRAY(SELECT manifest_id FROM old_rows);
+    IF cardinality(v_ids) > 0 THEN
+        PERFORM usage_manifest_deltas(v_ids, array_fill(-1, ARRAY[cardinality(v_ids)]));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER usage_tags_insert AFTER INSERT ON tags
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION usage_tags_inserted();
+CREATE OR REPLACE TRIGGER usage_tags_update AFTER UPDATE ON tags
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION usage_tags_updated();
+CREATE OR REPLACE TRIGGER usage_tags_delete AFTER DELETE ON tags
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION usage_tags_deleted();
+
+-- A manifest stored where a reachable index of its repository names its digest (pushed again
+-- after a delete) is reachable from the start.
+CREATE OR REPLACE FUNCTION usage_manifests_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ids bigint[];
+    v_deltas integer[];
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_rows n
+                     JOIN manifest_references mr ON mr.child_digest = n.digest) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM usage_lock_projects(ARRAY(SELECT DISTINCT r.project_id FROM new_rows n
+                                        JOIN repositories r ON r.id = n.repository_id));
+    SELECT array_agg(n.id), array_agg(c.refs) INTO v_ids, v_deltas
+      FROM new_rows n
+     CROSS JOIN LATERAL (SELECT count(*)::integer AS refs
+                           FROM manifest_references mr
+                           JOIN registry_usage_manifests u ON u.manifest_id = mr.parent_id
+                          WHERE mr.child_digest = n.digest
+                            AND u.repository_id = n.repository_id) c
+     WHERE c.refs > 0;
+    IF v_ids IS NOT NULL THEN
+        PERFORM usage_manifest_deltas(v_ids, v_deltas);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- A manifest about to be deleted while reachable stops counting what it names (a row trigger
+-- before the delete: its blobs and index entries are still there, the cascades that take them
+-- and its tags come after and find it forgotten).
+CREATE OR REPLACE FUNCTION usage_manifest_deleting() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_project bigint;
+    v_refs integer;
+BEGIN
+    SELECT project_id INTO v_project FROM registry_usage_manifests WHERE manifest_id = OLD.id;
+    IF FOUND THEN
+        PERFORM usage_lock_projects(ARRAY[v_project]);
+        SELECT refs INTO v_refs FROM registry_usage_manifests WHERE manifest_id = OLD.id;
+        IF FOUND THEN
+            PERFORM usage_manifest_deltas(ARRAY[OLD.id], ARRAY[-v_refs]);
+        END IF;
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER usage_manifests_insert AFTER INSERT ON manifests
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION usage_manifests_inserted();
+CREATE OR REPLACE TRIGGER usage_manifests_delete BEFORE DELETE ON manifests
+    FOR EACH ROW EXECUTE FUNCTION usage_manifest_deleting();
+
+
+-- Blobs (manifest_blobs) or index entries (manifest_references) of a reachable manifest, added
+-- (a manifest pushed again under a reachable index) or removed by hand (a deleted manifest is
+-- forgotten before its cascades run). A manifest's rows are written with it, in its transaction,
+-- so no other transaction can make it reachable meanwhile.
+CREATE OR REPLACE FUNCTION usage_manifest_blobs_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_dir integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
+    b record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM changed_rows c
+                     JOIN registry_usage_manifests u ON u.manifest_id = c.manifest_id) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM usage_lock_projects(ARRAY(SELECT DISTINCT u.project_id FROM changed_rows c
+                                        JOIN registry_usage_manifests u
+                                          ON u.manifest_id = c.manifest_id));
+    SELECT array_agg(u.project_id) AS p, array_agg(c.blob_digest) AS dg,
+           array_agg(v_dir) AS dir INTO b
+      FROM changed_rows c JOIN registry_usage_manifests u ON u.manifest_id = c.manifest_id;
+    IF b.p IS NOT NULL THEN
+        PERFORM usage_blob_deltas(b.p, b.dg, b.dir);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION usage_manifest_references_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_dir integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
+    v_ids bigint[];
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM changed_rows c
+                     JOIN registry_usage_manifests u ON u.manifest_id = c.parent_id) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM usage_lock_projects(ARRAY(SELECT DISTINCT u.project_id FROM changed_rows c
+                                        JOIN registry_usage_manifests u
+                                          ON u.manifest_id = c.parent_id));
+    v_ids := ARRAY(SELECT m.id FROM changed_rows c
+                     JOIN registry_usage_manifests u ON u.manifest_id = c.parent_id
+                     JOIN manifests m ON m.repository_id = u.repository_id
+                                     AND m.digest = c.child_digest);
+    IF cardinality(v_ids) > 0 THEN
+        PERFORM usage_manifest_deltas(v_ids, array_fill(v_dir, ARRAY[cardinality(v_ids)]));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER usage_manifest_blobs_insert AFTER INSERT ON manifest_blobs
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION usage_manifest_blobs_changed();
+CREATE OR REPLACE TRIGGER usage_manifest_blobs_delete AFTER DELETE ON manifest_blobs
+    REFERENCING OLD TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION usage_manifest_blobs_changed();
+CREATE OR REPLACE TRIGGER usage_manifest_references_insert AFTER INSERT ON manifest_references
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION usage_manifest_references_changed();
+CREATE OR REPLACE TRIGGER usage_manifest_references_delete AFTER DELETE ON manifest_references
+    REFERENCING OLD TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION usage_manifest_references_changed();
+
+-- A new project gets its usage row (the lock of its counts) in its top-level namespace.
+CREATE OR REPLACE FUNCTION usage_projects_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO registry_usage_projects (project_id, root_id)
+    SELECT n.id, usage_project_root(n.id) FROM new_rows n
+    ON CONFLICT (project_id) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+-- A project moved to another namespace.
+CREATE OR REPLACE FUNCTION usage_project_moved() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM usage_move_projects(ARRAY[NEW.id]);
+    RETURN NULL;
+END
+$$;
+
+-- A project about to be deleted leaves its namespace's counts, and its own go (a row trigger
+-- before the delete: the cascades that take its repositories come after and find nothing).
+CREATE OR REPLACE FUNCTION usage_project_deleting() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM usage_lock_projects(ARRAY[OLD.id]);
+    PERFORM usage_pending_add(array_agg(u.root_id), array_agg(pb.blob_digest),
+                              array_fill(-1, ARRAY[count(*)::integer]))
+       FROM registry_usage_project_blobs pb
+       JOIN registry_usage_projects u ON u.project_id = pb.project_id
+      WHERE pb.project_id = OLD.id;
+    DELETE FROM registry_usage_project_blobs WHERE project_id = OLD.id;
+    DELETE FROM registry_usage_manifests WHERE project_id = OLD.id;
+    DELETE FROM registry_usage_projects WHERE project_id = OLD.id;
+    RETURN OLD;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER usage_projects_insert AFTER INSERT ON projects
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION usage_projects_inserted();
+CREATE OR REPLACE TRIGGER usage_projects_move AFTER UPDATE OF namespace_id ON projects
+    FOR EACH ROW WHEN (OLD.namespace_id IS DISTINCT FROM NEW.namespace_id)
+    EXECUTE FUNCTION usage_project_moved();
+CREATE OR REPLACE TRIGGER usage_projects_delete BEFORE DELETE ON projects
+    FOR EACH ROW EXECUTE FUNCTION usage_project_deleting();
+
+-- A namespace whose top-level namespace changed (a group transfer moves every namespace below the
+-- group): the projects right in it move.
+CREATE OR REPLACE FUNCTION usage_namespace_moved() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM usage_move_projects(ARRAY(SELECT id FROM projects WHERE namespace_id = NEW.id));
+    RETURN NULL;
+END
+$$;
+
+-- A namespace that becomes top-level (created, or a group moved to the top) gets the instance's
+-- default limit, unless it was given one.
+CREATE OR REPLACE FUNCTION usage_namespace_limit_default() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.parent_id IS NULL AND (TG_OP = 'UPDATE' OR NEW.container_registry_storage_limit = 0) THEN
+        NEW.container_registry_storage_limit :=
+            coalesce((SELECT default_container_registry_storage_limit FROM application_settings), 0);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER usage_namespaces_move AFTER UPDATE OF traversal_ids ON namespaces
+    FOR EACH ROW WHEN (OLD.traversal_ids[1] IS DISTINCT FROM NEW.traversal_ids[1])
+    EXECUTE FUNCTION usage_namespace_moved();
+CREATE OR REPLACE TRIGGER usage_namespaces_limit_insert BEFORE INSERT ON namespaces
+    FOR EACH ROW EXECUTE FUNCTION usage_namespace_limit_default();
+CREATE OR REPLACE TRIGGER usage_namespaces_limit_top BEFORE UPDATE OF parent_id ON namespaces
+    FOR EACH ROW WHEN (OLD.parent_id IS NOT NULL AND NEW.parent_id IS NULL)
+    EXECUTE FUNCTION usage_namespace_limit_default();
+
+-- ---- recount, check, repair --------------------------------------------------------------------
+
+-- Every count the triggers keep, recomputed from the registry's tables: (kind, id, digest,
+-- value), digest '' where it names none. manifest: refs; project_blob, root_blob: refs;
+-- project_size, project_root, root_size.
+CREATE OR REPLACE FUNCTION usage_recount()
+RETURNS TABLE (kind text, id bigint, digest text, value bigint)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE reach(manifest_id, repository_id) AS (
+        SELECT m.id, m.repository_id FROM manifests m
+         WHERE EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
+        UNION
+        SELECT c.id, c.repository_id
+          FROM reach r
+          JOIN manifest_references mr ON mr.parent_id = r.manifest_id
+          JOIN manifests c ON c.repository_id = r.repository_id AND c.digest = mr.child_digest
+    ),
+    roots AS (
+        SELECT p.id AS project_id, coalesce(n.traversal_ids[1], n.id) AS root_id
+          FROM projects p JOIN namespaces n ON n.id = p.namespace_id
+    ),
+    mrefs AS (
+        SELECT r.manifest_id, rp.project_id,
+               (SELECT count(*) FROM tags t WHERE t.manifest_id = r.manifest_id)
+               + (SELECT count(*) FROM manifest_references mr
+                    JOIN reach pr ON pr.manifest_id = mr.parent_id
+                                 AND pr.repository_id = r.repository_id
+                   WHERE mr.child_digest = m.digest) AS refs
+          FROM reach r JOIN manifests m ON m.id = r.manifest_id
+          JOIN repositories rp ON rp.id = r.repository_id
+    ),
+    pblobs AS (
+        SELECT u.project_id, mb.blob_digest, count(*) AS refs
+          FROM mrefs u JOIN manifest_blobs mb ON mb.manifest_id = u.manifest_id
+         GROUP BY u.project_id, mb.blob_digest
+    ),
+    rblobs AS (
+        SELECT ro.root_id, pb.blob_digest, count(*) AS refs
+          FROM pblobs pb JOIN roots ro ON ro.project_id = pb.project_id
+         GROUP BY ro.root_id, pb.blob_digest
+    )
+    SELECT 'manifest', manifest_id, '', refs FROM mrefs
+    UNION ALL
+    SELECT 'project_blob', project_id, blob_digest, refs FROM pblobs
+    UNION ALL
+    SELECT 'root_blob', root_id, blob_digest, refs FROM rblobs
+    UNION ALL
+    SELECT 'project_size', ro.project_id, '', coalesce(sum(b.size), 0)::bigint
+      FROM roots ro LEFT JOIN pblobs pb ON pb.project_id = ro.project_id
+      LEFT JOIN blobs b ON b.digest = pb.blob_digest
+     GROUP BY ro.project_id
+    UNION ALL
+    SELECT 'project_root', project_id, '', root_id FROM roots
+    UNION ALL
+    SELECT 'root_size', rb.root_id, '', sum(b.size)::bigint
+      FROM rblobs rb JOIN blobs b ON b.digest = rb.blob_digest
+     GROUP BY rb.root_id
+$$;
+
+-- The counts as the triggers keep them, in usage_recount()'s shape.
+CREATE OR REPLACE FUNCTION usage_stored()
+RETURNS TABLE (kind text, id bigint, digest text, value bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT 'manifest', manifest_id, '', refs::bigint FROM registry_usage_manifests
+    UNION ALL
+    SELECT 'project_blob', project_id, blob_digest, refs::bigint FROM registry_usage_project_blobs
+    UNION ALL
+    SELECT 'root_blob', root_id, blob_digest, refs::bigint FROM registry_usage_root_blobs
+    UNION ALL
+    SELECT 'project_size', project_id, '', size FROM registry_usage_projects
+    UNION ALL
+    SELECT 'project_root', project_id, '', root_id FROM registry_usage_projects
+    UNION ALL
+    SELECT 'root_size', namespace_id, '', size FROM registry_usage_roots
+$$;
+
+-- Where the kept counts differ from a recount (no row: exact).
+CREATE OR REPLACE FUNCTION usage_check()
+RETURNS TABLE (kind text, id bigint, digest text, stored bigint, recounted bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT kind, id, digest, s.value, r.value
+      FROM usage_stored() s FULL JOIN usage_recount() r USING (kind, id, digest)
+     WHERE s.value IS DISTINCT FROM r.value
+     ORDER BY kind, id, digest
+$$;
+
+-- Rewrites the kept counts from a recount when they differ (an administrator's repair); returns
+-- how many counts were wrong. Pushes and deletes wait for it (the usage tables are locked in
+-- the order every change takes them).
+CREATE OR REPLACE FUNCTION usage_repair() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    LOCK TABLE registry_usage_projects, registry_usage_manifests, registry_usage_project_blobs,
+               registry_usage_pending, registry_usage_root_blobs, registry_usage_roots
+        IN EXCLUSIVE MODE;
+    SELECT count(*) INTO n FROM usage_check();
+    IF n = 0 THEN
+        RETURN 0;
+    END IF;
+    DROP TABLE IF EXISTS pg_temp.usage_repair_counts;
+    CREATE TEMP TABLE usage_repair_counts ON COMMIT DROP AS SELECT * FROM usage_recount();
+    DELETE FROM registry_usage_manifests;
+    DELETE FROM registry_usage_project_blobs;
+    DELETE FROM registry_usage_root_blobs;
+    DELETE FROM registry_usage_roots;
+    DELETE FROM registry_usage_projects;
+    INSERT INTO registry_usage_projects (project_id, root_id, size)
+    SELECT r.id, r.value, s.value FROM usage_repair_counts r
+      JOIN usage_repair_counts s ON s.kind = 'project_size' AND s.id = r.id
+     WHERE r.kind = 'project_root';
+    INSERT INTO registry_usage_manifests (manifest_id, project_id, repository_id, refs)
+    SELECT c.id, r.project_id, m.repository_id, c.value
+      FROM usage_repair_counts c JOIN manifests m ON m.id = c.id
+      JOIN repositories r ON r.id = m.repository_id
+     WHERE c.kind = 'manifest';
+    INSERT INTO registry_usage_project_blobs (project_id, blob_digest, refs)
+    SELECT id, digest, value FROM usage_repair_counts WHERE kind = 'project_blob';
+    INSERT INTO registry_usage_root_blobs (root_id, blob_digest, refs)
+    SELECT id, digest, value FROM usage_repair_counts WHERE kind = 'root_blob';
+    INSERT INTO registry_usage_roots (namespace_id, size)
+    SELECT id, value FROM usage_repair_counts WHERE kind = 'root_size';
+    RETURN n;
+END
+$$;
+
+-- ---- reading -----------------------------------------------------------------------------------
+
+-- A top-level namespace's usage (bytes).
+CREATE OR REPLACE FUNCTION usage_of_root(p_namespace bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT size FROM registry_usage_roots WHERE namespace_id = p_namespace), 0)
+$$;
+
+-- ---- limits ------------------------------------------------------------------------------------
+
+-- A project's top-level namespace: its id, path, limit and usage.
+CREATE OR REPLACE FUNCTION usage_quota_of(p_project bigint, OUT root_id bigint, OUT full_path text,
+                                          OUT storage_limit bigint, OUT used bigint)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    SELECT u.root_id, n.full_path, n.container_registry_storage_limit
+      INTO root_id, full_path, storage_limit
+      FROM registry_usage_projects u JOIN namespaces n ON n.id = u.root_id
+     WHERE u.project_id = p_project;
+    IF coalesce(storage_limit, 0) > 0 THEN
+        used := usage_of_root(root_id);
+    END IF;
+END
+$$;
+
+-- Why a blob upload into a project may not start: its namespace has reached its limit (the
+-- quota_exceeded detail), or NULL.
+CREATE OR REPLACE FUNCTION usage_quota_upload(p_project bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    q record;
+BEGIN
+    SELECT * INTO q FROM usage_quota_of(p_project);
+    IF coalesce(q.storage_limit, 0) = 0 OR q.used < q.storage_limit THEN
+        RETURN NULL;
+    END IF;
+    RETURN format('namespace %s uses %s of its limit of %s', q.full_path,
+                  usage_size_text(q.used), usage_size_text(q.storage_limit));
+END
+$$;
+
+-- Why tagging a manifest of repository p_repo that names p_blobs and the manifests p_children
+-- may not be: the blobs it would add to its namespace (those the namespace does not count yet,
+-- its own and its children's, nested) take it over its limit (the quota_exceeded detail), or
+-- NULL. What the namespace holds already always fits.
+CREATE OR REPLACE FUNCTION usage_quota_manifest(p_repo bigint, p_blobs text[], p_children text[])
+RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    q record;
+    v_new bigint;
+BEGIN
+    SELECT * INTO q FROM usage_quota_of((SELECT project_id FROM repositories WHERE id = p_repo));
+    IF coalesce(q.storage_limit, 0) = 0 THEN
+        RETURN NULL;
+    END IF;
+    WITH RECURSIVE kids(id) AS (
+        SELECT m.id FROM manifests m WHERE m.repository_id = p_repo AND m.digest = ANY (p_children)
+        UNION
+        SELECT c.id FROM kids k
+          JOIN manifest_references mr ON mr.parent_id = k.id
+          JOIN manifests c ON c.repository_id = p_repo AND c.digest = mr.child_digest
+    ),
+    wanted(digest) AS (
+        SELECT unnest(p_blobs)
+        UNION
+        SELECT mb.blob_digest FROM kids k JOIN manifest_blobs mb ON mb.manifest_id = k.id
+    )
+    SELECT coalesce(sum(b.size), 0) INTO v_new
+      FROM wanted w JOIN blobs b ON b.digest = w.digest
+     WHERE NOT EXISTS (SELECT 1 FROM registry_usage_root_blobs rb
+                        WHERE rb.root_id = q.root_id AND rb.blob_digest = w.digest);
+    IF v_new = 0 OR q.used + v_new <= q.storage_limit THEN
+        RETURN NULL;
+    END IF;
+    RETURN format('namespace %s uses %s of its limit of %s, and this push adds %s', q.full_path,
+                  usage_size_text(q.used), usage_size_text(q.storage_limit),
+                  usage_size_text(v_new));
+END
+$$;
+
+-- Whether a blob upload may start at p_path (POST /internal/uploads): why the path refuses pushes
+-- (registry_push_repository), quota_exceeded (detail: the usage and the limit) once its
+-- namespace has reached its limit, or ok.
+CREATE OR REPLACE FUNCTION registry_upload_check(p_path text, OUT status status_word,
+                                                 OUT detail text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT x.status INTO status FROM registry_push_repository(p_path, false) x;
+    IF status <> 'ok' THEN
+        RETURN;
+    END IF;
+    detail := usage_quota_upload((SELECT x.project_id FROM registry_resolve(p_path) x));
+    IF detail IS NOT NULL THEN
+        status := 'quota_exceeded';
+    END IF;
+END
+$$;
+
+-- PUT /namespaces/:id {container_registry_storage_limit} (admins): namespace_not_found,
+-- limit_not_root (a subgroup counts in its top-level namespace), ok.
+CREATE OR REPLACE FUNCTION namespace_storage_limit_set(p_id bigint, p_ref text, p_limit bigint,
+                                                       OUT status status_word,
+                                                       OUT namespace_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_parent bigint;
+BEGIN
+    SELECT n.id, n.parent_id INTO namespace_id, v_parent
+      FROM namespaces n WHERE n.id = namespace_ref(p_id, p_ref) FOR UPDATE;
+    IF namespace_id IS NULL THEN
+        status := 'namespace_not_found';
+        RETURN;
+    END IF;
+    IF p_limit IS NOT NULL THEN
+        IF v_parent IS NOT NULL THEN
+            status := 'limit_not_root';
+            RETURN;
+        END IF;
+        UPDATE namespaces SET container_registry_storage_limit = p_limit, updated_at = now()
+         WHERE id = namespace_id;
+    END IF;
+    status := 'ok';
+END
+$$;
+
+-- The instance's default limit for new top-level namespaces ([metad]
+-- default_container_registry_storage_limit), written when a metad worker starts.
+CREATE OR REPLACE FUNCTION usage_default_limit_set(p_limit bigint) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE application_settings SET default_container_registry_storage_limit = p_limit
+     WHERE default_container_registry_storage_limit IS DISTINCT FROM p_limit
+$$;
