@@ -290,3 +290,244 @@ def test_usage_follows_every_change(reg, uniq):
     check(reg, model, [b["id"]], [g, h])
     assert stored_root(reg, g) == 0
     assert sql(reg, f"SELECT count(*) FROM registry_usage_root_blobs WHERE root_id = {g}") == "0"
+
+
+# ---- what the API shows --------------------------------------------------------------------------
+
+
+STAT_KEYS = {"commit_count", "storage_size", "repository_size", "wiki_size", "lfs_objects_size",
+             "job_artifacts_size", "pipeline_artifacts_size", "packages_size", "snippets_size",
+             "uploads_size", "container_registry_size"}
+ROOT_KEYS = {"build_artifacts_size", "container_registry_size",
+             "container_registry_size_is_estimated", "dependency_proxy_size", "lfs_objects_size",
+             "packages_size", "pipeline_artifacts_size", "repository_size", "snippets_size",
+             "storage_size", "uploads_size", "wiki_size"}
+
+
+def test_group_and_project_figures_agree_through_the_api(reg, uniq):
+    """Two projects of a group share a layer: each project counts it, the group once; GitLab's
+    fields show it to those GitLab shows them to, and python-gitlab reads them unchanged."""
+    alice = create_user(reg, f"{uniq}al")
+    bob = create_user(reg, f"{uniq}bo")
+    gl = alice.gitlab()
+    g = gl.groups.create({"name": f"{uniq}grp", "path": f"{uniq}grp"})
+    sub = gl.groups.create({"name": "sub", "path": "sub", "parent_id": g.id})
+    p1 = gl.projects.create({"name": "one", "namespace_id": g.id})
+    p2 = gl.projects.create({"name": "two", "namespace_id": sub.id})
+    g.members.create({"user_id": bob.id, "access_level": 30})
+    model = Model()
+    model.roots.update({p1.id: g.id, p2.id: g.id})
+    p = Pusher(reg, model)
+    base = blob(f"{uniq}base", 20_000)
+    p.image(p1.path_with_namespace, p1.id, "1", [base, blob(f"{uniq}1", 3000)], "one")
+    p.image(p2.path_with_namespace, p2.id, "1", [base, blob(f"{uniq}2", 4000)], "two")
+    check(reg, model, [p1.id, p2.id], [g.id])
+    u1, u2, ug = model.project_usage(p1.id), model.project_usage(p2.id), model.root_usage(g.id)
+    assert ug == u1 + u2 - 20_000
+
+    # GET /projects/:id?statistics=true (Reporter or more, admins)
+    stats = alice.ok("GET", f"/projects/{p1.id}", params={"statistics": "true"})["statistics"]
+    assert set(stats) == STAT_KEYS
+    assert stats["container_registry_size"] == u1
+    assert stats["storage_size"] == 0  # GitLab's project storage_size leaves the registry out
+    assert "statistics" not in alice.ok("GET", f"/projects/{p1.id}")
+    assert bob.ok("GET", f"/projects/{p2.id}", params={"statistics": "true"}
+                  )["statistics"]["container_registry_size"] == u2
+    assert api(reg, "GET", f"/projects/{p2.id}?statistics=true")["statistics"][
+        "container_registry_size"] == u2
+    assert gl.projects.get(p1.id, statistics=True).statistics["container_registry_size"] == u1
+    guest = create_user(reg, f"{uniq}gu")
+    gl.projects.get(p1.id).members.create({"user_id": guest.id, "access_level": 10})
+    assert "statistics" not in guest.ok("GET", f"/projects/{p1.id}",
+                                        params={"statistics": "true"})
+
+    # GET /groups/:id: root_storage_statistics for the top-level group's Owners and admins
+    rs = alice.ok("GET", f"/groups/{g.id}")["root_storage_statistics"]
+    assert set(rs) == ROOT_KEYS
+    assert rs["container_registry_size"] == rs["storage_size"] == ug
+    assert rs["container_registry_size_is_estimated"] is False
+    assert api(reg, "GET", f"/groups/{g.id}")["root_storage_statistics"][
+        "container_registry_size"] == ug
+    assert gl.groups.get(g.id).root_storage_statistics["container_registry_size"] == ug
+    assert "root_storage_statistics" not in bob.ok("GET", f"/groups/{g.id}")  # a Developer
+    assert "root_storage_statistics" not in alice.ok("GET", f"/groups/{sub.id}")
+
+    # GET /namespaces/:id and the list: the top-level namespace's usage and limit
+    ns = alice.ok("GET", f"/namespaces/{g.id}")
+    assert ns["container_registry_size"] == ug and ns["container_registry_storage_limit"] == 0
+    got = gl.namespaces.get(g.id)
+    assert got.container_registry_size == ug and got.container_registry_storage_limit == 0
+    listed = {n.id: n for n in gl.namespaces.list(get_all=True)}
+    assert listed[g.id].container_registry_size == ug
+    # a subgroup counts in its top-level group: the keys, no figures
+    s = alice.ok("GET", f"/namespaces/{sub.id}")
+    assert s["container_registry_size"] is None and s["container_registry_storage_limit"] is None
+    # a Developer of the group does not see them; the user's own namespace shows its own
+    assert "container_registry_size" not in bob.ok("GET", f"/namespaces/{g.id}")
+    mine = alice.ok("GET", f"/namespaces/{alice.username}")
+    assert mine["container_registry_size"] == 0
+
+
+def test_storage_limit_update_answers_as_gitlab(reg, uniq):
+    """PUT /namespaces/:id: admins only, bytes, 0 for none, a top-level namespace's."""
+    alice = create_user(reg, f"{uniq}al")
+    g = alice.ok("POST", "/groups", json={"name": f"{uniq}g", "path": f"{uniq}g"})
+    sub = alice.ok("POST", "/groups", json={"name": "s", "path": "s", "parent_id": g["id"]})
+    key = "container_registry_storage_limit"
+    r = requests.put(f"{reg.url}/api/v4/namespaces/{g['id']}", json={key: 5}, timeout=30)
+    assert r.status_code == 401 and r.json() == {"message": "401 Unauthorized"}
+    r = alice.put(f"/namespaces/{g['id']}", json={key: 5})
+    assert r.status_code == 403 and r.json() == {"message": "403 Forbidden"}
+    for bad in ("lots", "1.5", True):
+        r = reg.api("PUT", f"/namespaces/{g['id']}", json={key: bad})
+        assert r.status_code == 400 and r.json() == {"error": f"{key} is invalid"}, r.text
+    r = reg.api("PUT", f"/namespaces/{g['id']}", json={key: -1})
+    assert r.status_code == 400
+    assert r.json() == {"message": {key: ["must be greater than or equal to 0"]}}
+    r = reg.api("PUT", f"/namespaces/{sub['id']}", json={key: 5})
+    assert r.status_code == 400
+    assert r.json() == {"message": {key: ["can only be set on a top-level namespace"]}}
+    r = reg.api("PUT", "/namespaces/999999999", json={key: 5})
+    assert r.status_code == 404 and r.json() == {"message": "404 Namespace Not Found"}
+    # by id, by path, as a form; the answer is the namespace
+    assert api(reg, "PUT", f"/namespaces/{g['id']}", json={key: 12345})[key] == 12345
+    assert api(reg, "PUT", f"/namespaces/{uniq}g", data={key: "0"})[key] == 0
+    assert alice.ok("GET", f"/namespaces/{g['id']}")[key] == 0
+    # python-gitlab, as an admin's script would
+    root = gitlab.Gitlab(reg.url, private_token=reg.root_token)
+    root.http_put(f"/namespaces/{g['id']}", post_data={key: 777})
+    assert root.namespaces.get(g["id"]).container_registry_storage_limit == 777
+    assert sql(reg, f"SELECT container_registry_storage_limit FROM namespaces"
+                    f" WHERE id = {g['id']}") == "777"
+
+
+# ---- limits --------------------------------------------------------------------------------------
+
+
+def layout_with(path, label, size):
+    """An OCI layout with one image of one incompressible layer of about size bytes, "img"."""
+    lay = Layout(path)
+    desc = lay.image([{f"data/{label}": os.urandom(size)}], label=label)
+    lay.tag(desc, "img")
+    return lay
+
+
+def copy(reg, creds, lay, ref, check=True):
+    return skopeo("copy", "--dest-tls-verify=false", "--dest-creds", creds,
+                  f"oci:{lay.path}:img", f"docker://{reg.host}/{ref}", check=check)
+
+
+def test_over_quota_push_fails_with_the_quota_message(reg, uniq, tmp_path):
+    """skopeo prints the quota, the usage and the limit; raising the limit lets the same push
+    through; a limit lowered below the usage blocks new content only."""
+    alice = create_user(reg, f"{uniq}al")
+    g = alice.ok("POST", "/groups", json={"name": f"{uniq}q", "path": f"{uniq}q"})
+    alice.ok("POST", "/projects", json={"name": "app", "namespace_id": g["id"]})
+    creds = f"{alice.username}:{alice.token}"
+    key = "container_registry_storage_limit"
+    api(reg, "PUT", f"/namespaces/{g['id']}", json={key: 150_000})
+    big = layout_with(str(tmp_path / "big"), "big", 300_000)
+    res = copy(reg, creds, big, f"{uniq}q/app:1", check=False)
+    assert res.returncode != 0
+    assert "container registry storage quota exceeded" in res.stderr, res.stderr
+    assert f"namespace {uniq}q uses 0 bytes of its limit of 146.5 KiB (150000 bytes)" \
+        in res.stderr, res.stderr
+    assert "this push adds 29" in res.stderr, res.stderr
+    assert stored_root(reg, g["id"]) == 0
+    assert_exact(reg)
+
+    api(reg, "PUT", f"/namespaces/{g['id']}", json={key: 1_000_000})
+    copy(reg, creds, big, f"{uniq}q/app:1")
+    used = stored_root(reg, g["id"])
+    assert 300_000 < used < 310_000
+    assert_exact(reg)
+
+    # lowered below the usage: new content is refused when its upload starts ...
+    api(reg, "PUT", f"/namespaces/{g['id']}", json={key: 1000})
+    small = layout_with(str(tmp_path / "small"), "small", 2000)
+    res = copy(reg, creds, small, f"{uniq}q/app:2", check=False)
+    assert res.returncode != 0
+    assert (f"container registry storage quota exceeded: namespace {uniq}q uses "
+            f"{used / 1024:.1f} KiB ({used} bytes) of its limit of 1000 bytes") in res.stderr, \
+        res.stderr
+    # ... what the namespace holds is pushed again under another tag, pulled, deleted
+    copy(reg, creds, big, f"{uniq}q/app:again")
+    skopeo("copy", "--src-tls-verify=false", "--src-creds", creds,
+           f"docker://{reg.host}/{uniq}q/app:again", f"dir:{tmp_path / 'pulled'}")
+    c = V2(reg, mint_token(reg, [(f"{uniq}q/app", "pull,push,delete")], user_id=alice.id,
+                           username=alice.username))
+    assert c.req("DELETE", f"/v2/{uniq}q/app/manifests/again").status_code == 202
+    assert stored_root(reg, g["id"]) == used
+    # and into another repository of the namespace, its blobs mounted
+    manifest = c.get_manifest(f"{uniq}q/app", "1").content
+    other = V2(reg, mint_token(reg, [(f"{uniq}q/app/other", "pull,push"),
+                                    (f"{uniq}q/app", "pull")], user_id=alice.id,
+                               username=alice.username))
+    for d in [json.loads(manifest)["config"]["digest"]] + [
+            x["digest"] for x in json.loads(manifest)["layers"]]:
+        r = other.req("POST", f"/v2/{uniq}q/app/other/blobs/uploads/",
+                      params={"mount": d, "from": f"{uniq}q/app"})
+        assert r.status_code == 201, r.text
+    assert other.put_manifest(f"{uniq}q/app/other", "1", manifest, OCI_MANIFEST).status_code == 201
+    assert stored_root(reg, g["id"]) == used
+    # an upload starting over /v2 gets the error skopeo printed
+    r = c.start_upload(f"{uniq}q/app")
+    assert r.status_code == 403
+    err = r.json()["errors"][0]
+    assert err["code"] == "DENIED"
+    assert err["message"].startswith("container registry storage quota exceeded: namespace ")
+    assert_exact(reg)
+
+    # raised again: the new image goes in
+    api(reg, "PUT", f"/namespaces/{g['id']}", json={key: 0})
+    copy(reg, creds, small, f"{uniq}q/app:2")
+    assert stored_root(reg, g["id"]) > used
+    assert_exact(reg)
+
+
+def test_manifest_over_the_limit_adds_only_new_blobs(reg, uniq):
+    """A manifest PUT is refused when the blobs it adds (not those the namespace counts, in any
+    repository or project) take the namespace over; an index counts its children's blobs."""
+    model = Model()
+    p = Pusher(reg, model)
+    g = group(reg, f"{uniq}m")
+    a = project(reg, "a", g)
+    b = project(reg, "b", g)
+    model.roots.update({a["id"]: g, b["id"]: g})
+    pa, pb = a["path_with_namespace"], b["path_with_namespace"]
+    base = blob(f"{uniq}base", 10_000)
+    p.image(pa, a["id"], "1", [base], "x")
+    used = stored_root(reg, g)
+    api(reg, "PUT", f"/namespaces/{g}", json={"container_registry_storage_limit": used + 600})
+    # the same base layer in project b, a new config under 600 bytes: fits
+    p.image(pb, b["id"], "1", [base], "y")
+    assert stored_root(reg, g) < used + 600
+    # a new 1000-byte layer does not
+    c = p.client(pb)
+    layer = blob(f"{uniq}new", 1000)
+    c.push_blob(pb, layer)
+    cfg = json.dumps({"label": "z"}).encode()
+    c.push_blob(pb, cfg)
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                       "config": {"mediaType": OCI_CONFIG, "digest": sha256(cfg),
+                                  "size": len(cfg)},
+                       "layers": [{"mediaType": OCI_LAYER, "digest": sha256(layer),
+                                   "size": 1000}]}).encode()
+    r = c.put_manifest(pb, "2", body, OCI_MANIFEST)
+    assert r.status_code == 403, r.text
+    assert r.json()["errors"][0]["code"] == "DENIED"
+    assert "and this push adds" in r.json()["errors"][0]["message"]
+    # by digest (untagged) it is stored: it counts only once tagged (or reached by a tag)
+    assert c.put_manifest(pb, sha256(body), body, OCI_MANIFEST).status_code == 201
+    idx = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": sha256(body), "size": len(body)}]}).encode()
+    r = c.put_manifest(pb, "multi", idx, OCI_INDEX)
+    assert r.status_code == 403, r.text
+    assert r.json()["errors"][0]["message"].endswith(
+        f"and this push adds {1000 + len(cfg)} bytes"), r.text
+    assert_exact(reg)
+    # once the limit allows it, the index is tagged and its child's blobs count
+    api(reg, "PUT", f"/namespaces/{g}", json={"container_registry_storage_limit": used + 5000})
+    assert c.put_manifest(pb, "multi", idx, OCI_INDEX).status_code == 201
+    assert_exact(reg)
+    assert stored_root(reg, g) >= used + 1000 + len(cfg)
