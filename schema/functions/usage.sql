@@ -13,16 +13,25 @@
 --                                           and the project's size
 --   blob counted in a namespace / not    -> the namespace's size
 --
--- Locks, so that concurrent changes count exactly and never wait on each other in a circle:
--- every change to a project's counts (its manifests, its blobs, its size, its namespace) first
--- locks the project's registry_usage_projects row, after the registry rows its statement locks
--- (statement triggers run when the statement's rows are all locked), so two pushes into one
--- project take turns from there to their commit, and a transfer waits for them or they for it.
--- Counts shared between projects (a namespace's blobs and size) are not touched before the
--- commit: a transaction queues them (registry_usage_pending) and a deferred trigger applies them
--- when it commits, in one pass ordered by (namespace, digest) and then namespace, taking no lock
--- after those. Two commits meeting on a blob take turns on its row (INSERT ... ON CONFLICT), and
--- the one that finds it at 0 is the one that adds its size.
+-- Exact under concurrency: every count row changes by INSERT ... ON CONFLICT DO UPDATE or
+-- UPDATE, which serialise on the row, and the one transaction that moves a count 0 <-> 1 (it reads
+-- the new value back) is the one that moves the level above. Two pushes tagging images that share
+-- a blob cannot both count it, nor both take it back.
+--
+-- Never waiting in a circle: locks are taken in one order by every writer. First the registry's
+-- rows its statement changes (tags, manifests), then the repository rows the change is in (the
+-- order tags_version and the catalog's path triggers already take them), then the project's
+-- registry_usage_projects row, then count rows of the project. So two changes in one project
+-- take turns from there to their commit, and a transfer (which locks every repository of the
+-- projects it moves) waits for a push in flight or the push for it: the namespace a change is
+-- counted in is always the one the project is in when it commits. Counts shared between projects
+-- (a namespace's blobs and size) are not touched before the commit: a transaction queues them
+-- (registry_usage_pending) and a deferred trigger applies them when it commits, in one pass
+-- ordered by (namespace, digest), then the sizes by namespace, taking no lock after those.
+--
+-- Deletes: a manifest or a project is forgotten by a row trigger before its delete, while what it
+-- names is still there; the cascades that follow find nothing to count (PostgreSQL fires a
+-- cascade's statement triggers after the parent's, when the rows they would read are gone).
 
 -- ---- sizes as people read them -----------------------------------------------------------------
 
@@ -45,12 +54,23 @@ LANGUAGE sql STABLE AS $$
       FROM projects p JOIN namespaces n ON n.id = p.namespace_id WHERE p.id = p_project
 $$;
 
--- Locks the usage rows of projects, in id order, until the transaction ends (see the top).
+-- Locks, until the transaction ends, the repositories a change is in, then the usage rows of
+-- their projects, each in id order (see the top).
+CREATE OR REPLACE FUNCTION usage_lock(p_repositories bigint[], p_projects bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM repositories WHERE id = ANY (p_repositories) ORDER BY id FOR NO KEY UPDATE;
+    PERFORM 1 FROM registry_usage_projects WHERE project_id = ANY (p_projects)
+     ORDER BY project_id FOR UPDATE;
+END
+$$;
+
+-- The same for whole projects (a transfer, a delete): every repository of theirs.
 CREATE OR REPLACE FUNCTION usage_lock_projects(p_projects bigint[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM registry_usage_projects WHERE project_id = ANY (p_projects)
-     ORDER BY project_id FOR UPDATE;
+    PERFORM usage_lock(ARRAY(SELECT id FROM repositories WHERE project_id = ANY (p_projects)),
+                       p_projects);
 END
 $$;
 
@@ -134,13 +154,14 @@ DECLARE
     v_level integer := 0;
     b record;
 BEGIN
-    PERFORM usage_lock_projects(ARRAY(
-        SELECT DISTINCT coalesce(u.project_id, r.project_id)
-          FROM unnest(p_ids) AS x(id)
-          LEFT JOIN registry_usage_manifests u ON u.manifest_id = x.id
-          LEFT JOIN manifests m ON m.id = x.id
-          LEFT JOIN repositories r ON r.id = m.repository_id
-         WHERE coalesce(u.project_id, r.project_id) IS NOT NULL));
+    SELECT array_agg(DISTINCT coalesce(u.repository_id, m.repository_id)) AS repos,
+           array_agg(DISTINCT coalesce(u.project_id, r.project_id)) AS projects INTO b
+      FROM unnest(p_ids) AS x(id)
+      LEFT JOIN registry_usage_manifests u ON u.manifest_id = x.id
+      LEFT JOIN manifests m ON m.id = x.id
+      LEFT JOIN repositories r ON r.id = m.repository_id
+     WHERE coalesce(u.project_id, r.project_id) IS NOT NULL;
+    PERFORM usage_lock(b.repos, b.projects);
     WHILE cardinality(v_ids) > 0 LOOP
         v_level := v_level + 1;
         IF v_level > 64 THEN  -- digests make cycles impossible; depth is what clients nest
@@ -353,8 +374,9 @@ BEGIN
                      JOIN manifest_references mr ON mr.child_digest = n.digest) THEN
         RETURN NULL;
     END IF;
-    PERFORM usage_lock_projects(ARRAY(SELECT DISTINCT r.project_id FROM new_rows n
-                                        JOIN repositories r ON r.id = n.repository_id));
+    PERFORM usage_lock(ARRAY(SELECT DISTINCT repository_id FROM new_rows),
+                       ARRAY(SELECT DISTINCT r.project_id FROM new_rows n
+                               JOIN repositories r ON r.id = n.repository_id));
     SELECT array_agg(n.id), array_agg(c.refs) INTO v_ids, v_deltas
       FROM new_rows n
      CROSS JOIN LATERAL (SELECT count(*)::integer AS refs
@@ -381,7 +403,7 @@ DECLARE
 BEGIN
     SELECT project_id INTO v_project FROM registry_usage_manifests WHERE manifest_id = OLD.id;
     IF FOUND THEN
-        PERFORM usage_lock_projects(ARRAY[v_project]);
+        PERFORM usage_lock(ARRAY[OLD.repository_id], ARRAY[v_project]);
         SELECT refs INTO v_refs FROM registry_usage_manifests WHERE manifest_id = OLD.id;
         IF FOUND THEN
             PERFORM usage_manifest_deltas(ARRAY[OLD.id], ARRAY[-v_refs]);
@@ -411,9 +433,10 @@ BEGIN
                      JOIN registry_usage_manifests u ON u.manifest_id = c.manifest_id) THEN
         RETURN NULL;
     END IF;
-    PERFORM usage_lock_projects(ARRAY(SELECT DISTINCT u.project_id FROM changed_rows c
-                                        JOIN registry_usage_manifests u
-                                          ON u.manifest_id = c.manifest_id));
+    PERFORM usage_lock(ARRAY(SELECT DISTINCT u.repository_id FROM changed_rows c
+                               JOIN registry_usage_manifests u ON u.manifest_id = c.manifest_id),
+                       ARRAY(SELECT DISTINCT u.project_id FROM changed_rows c
+                               JOIN registry_usage_manifests u ON u.manifest_id = c.manifest_id));
     SELECT array_agg(u.project_id) AS p, array_agg(c.blob_digest) AS dg,
            array_agg(v_dir) AS dir INTO b
       FROM changed_rows c JOIN registry_usage_manifests u ON u.manifest_id = c.manifest_id;
@@ -434,9 +457,10 @@ BEGIN
                      JOIN registry_usage_manifests u ON u.manifest_id = c.parent_id) THEN
         RETURN NULL;
     END IF;
-    PERFORM usage_lock_projects(ARRAY(SELECT DISTINCT u.project_id FROM changed_rows c
-                                        JOIN registry_usage_manifests u
-                                          ON u.manifest_id = c.parent_id));
+    PERFORM usage_lock(ARRAY(SELECT DISTINCT u.repository_id FROM changed_rows c
+                               JOIN registry_usage_manifests u ON u.manifest_id = c.parent_id),
+                       ARRAY(SELECT DISTINCT u.project_id FROM changed_rows c
+                               JOIN registry_usage_manifests u ON u.manifest_id = c.parent_id));
     v_ids := ARRAY(SELECT m.id FROM changed_rows c
                      JOIN registry_usage_manifests u ON u.manifest_id = c.parent_id
                      JOIN manifests m ON m.repository_id = u.repository_id

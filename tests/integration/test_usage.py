@@ -8,6 +8,7 @@ pushes in this file computes on its own. Limits refuse pushes of new content ove
 message skopeo prints, and never what a namespace holds already."""
 import json
 import os
+import subprocess
 import threading
 
 import gitlab
@@ -531,3 +532,230 @@ def test_manifest_over_the_limit_adds_only_new_blobs(reg, uniq):
     assert c.put_manifest(pb, "multi", idx, OCI_INDEX).status_code == 201
     assert_exact(reg)
     assert stored_root(reg, g) >= used + 1000 + len(cfg)
+
+
+def test_new_top_level_namespaces_take_the_configured_default(make_registry, uniq):
+    """[metad] default_container_registry_storage_limit (here from the environment, as any
+    parameter): groups and users made after it, and a group moved to the top, take it; groups
+    made before keep theirs."""
+    r = make_registry(env={"REGISTRY_METAD_DEFAULT_CONTAINER_REGISTRY_STORAGE_LIMIT": "4096"})
+    r.start()
+    key = "container_registry_storage_limit"
+    g = api(r, "POST", "/groups", 201, json={"name": "top", "path": "top"})
+    assert api(r, "GET", f"/namespaces/{g['id']}")[key] == 4096
+    s = api(r, "POST", "/groups", 201, json={"name": "s", "path": "s", "parent_id": g["id"]})
+    assert api(r, "GET", f"/namespaces/{s['id']}")[key] is None
+    u = create_user(r, f"{uniq}u")
+    assert api(r, "GET", f"/namespaces/{u.username}")[key] == 4096
+    api(r, "PUT", f"/namespaces/{g['id']}", json={key: 0})
+    api(r, "POST", f"/groups/{s['id']}/transfer", 201)
+    assert api(r, "GET", f"/namespaces/{s['id']}")[key] == 4096
+    assert api(r, "GET", f"/namespaces/{g['id']}")[key] == 0
+    assert "default_container_registry_storage_limit = 4096" in subprocess.run(
+        [r.binary("metad"), "-n", "-c", r.config_path], env=r.env, capture_output=True,
+        text=True, check=True).stdout
+
+
+def test_concurrent_pushes_and_deletes_count_exactly(reg, uniq):
+    """Eight pushers into four projects of one group (two repositories each), sharing a pool of
+    layers, tagging, moving and deleting tags at once: the counts equal a recount and the
+    model's figures, with no transaction lost to a deadlock."""
+    model = Model()
+    g = group(reg, f"{uniq}c")
+    projects = [project(reg, f"p{i}", g) for i in range(4)]
+    for pr in projects:
+        model.roots[pr["id"]] = g
+    pool = [blob(f"{uniq}pool{i}", 500 + 37 * i) for i in range(6)]
+    lock = threading.Lock()
+    errors = []
+
+    def pusher(n):
+        pr = projects[n % 4]
+        path = pr["path_with_namespace"] + ("" if n < 4 else "/second")
+        local = Model()
+        p = Pusher(reg, local)
+        try:
+            for i in range(12):
+                layers = [pool[(n + i) % 6], pool[(n * 3 + i) % 6], blob(f"{uniq}{n}-{i}", 300)]
+                p.image(path, pr["id"], f"t{i % 4}", layers, f"{n}-{i}")
+                if i % 3 == 2:
+                    p.untag(path, f"t{(i + 1) % 4}") if f"t{(i + 1) % 4}" in \
+                        local.repos[path]["tags"] else None
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+        with lock:
+            model.sizes.update(local.sizes)
+            model.repos[path] = local.repos[path]
+
+    threads = [threading.Thread(target=pusher, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    check(reg, model, [pr["id"] for pr in projects], [g])
+    assert "deadlock" not in reg.log("metad")
+
+
+def test_repair_rewrites_counts_that_went_wrong(reg, uniq):
+    """usage_repair(): what an administrator runs if counts were ever changed by hand."""
+    model = Model()
+    g = group(reg, f"{uniq}r")
+    pr = project(reg, "p", g)
+    model.roots[pr["id"]] = g
+    Pusher(reg, model).image(pr["path_with_namespace"], pr["id"], "1", [blob(uniq, 900)], "r")
+    sql(reg, f"UPDATE registry_usage_roots SET size = size + 5 WHERE namespace_id = {g};"
+             f"DELETE FROM registry_usage_project_blobs WHERE project_id = {pr['id']}")
+    assert sql(reg, "SELECT count(*) FROM usage_check()") != "0"
+    assert int(sql(reg, "SELECT usage_repair()")) >= 3
+    check(reg, model, [pr["id"]], [g])
+    assert sql(reg, "SELECT usage_repair()") == "0"
+
+
+def test_the_migration_counts_what_is_there(reg, uniq):
+    """Migration 034 fills the counts of a registry that had images before it: its statements,
+    run on this instance's registry with the counts emptied, give the recount's figures."""
+    model = Model()
+    g = group(reg, f"{uniq}f")
+    pr = project(reg, "p", g)
+    model.roots[pr["id"]] = g
+    p = Pusher(reg, model)
+    path = pr["path_with_namespace"]
+    child = p.image(path, pr["id"], None, [blob(uniq, 800), blob(uniq + "x", 90)], "f")
+    p.index(path, pr["id"], "multi", [p.index(path, pr["id"], None, [child])])
+    p.image(path, pr["id"], "1", [blob(uniq, 800)], "g")
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "schema", "migrations",
+                           "034_usage.sql")) as f:
+        text = f.read()
+    fill = text[text.index("-- The counts of what is there already"):]
+    out = sql(reg, "BEGIN;"
+                   "DELETE FROM registry_usage_manifests; DELETE FROM registry_usage_project_blobs;"
+                   "DELETE FROM registry_usage_root_blobs; DELETE FROM registry_usage_roots;"
+                   "DELETE FROM registry_usage_projects;"
+                   + fill +
+                   "SELECT 'differ', count(*) FROM usage_check();"
+                   "SELECT 'root', usage_of_root(" + str(g) + ");"
+                   "ROLLBACK;")
+    assert "differ|0" in out.split(), out
+    assert f"root|{model.root_usage(g)}" in out.split(), out
+
+
+def test_racing_transactions_count_exactly(reg, uniq):
+    """The counts under SQL-level contention, each statement its own transaction: six sessions
+    tag, move and delete tags of manifests sharing blobs in three projects of one group (images
+    and indexes of them); a seventh deletes manifests that tags or indexes reach and stores them
+    again; an eighth moves one of the projects between two top-level groups back and forth.
+    Every statement succeeds (no deadlock), and the counts equal a recount."""
+    import random
+    g = group(reg, f"{uniq}x")
+    h = group(reg, f"{uniq}y")
+    model = Model()
+    p = Pusher(reg, model)
+    projects = [project(reg, f"p{i}", g) for i in range(3)]
+    shared = [blob(f"{uniq}s{i}", 400 + i) for i in range(5)]
+    repos = {}  # repository id -> digests of its manifests
+    for i, pr in enumerate(projects):
+        for sub in ("", "/b"):
+            path = pr["path_with_namespace"] + sub
+            images = [p.image(path, pr["id"], None, [shared[(i + k) % 5], shared[(i * 2 + k) % 5],
+                                                     blob(f"{uniq}{path}{k}", 100 + k)],
+                              f"{path}{k}") for k in range(4)]
+            idx = p.index(path, pr["id"], None, images[:2])
+            rid = sql(reg, f"SELECT id FROM repositories WHERE path = '{path}'")
+            repos[rid] = [d["digest"] for d in images] + [idx["digest"]]
+    rnd = random.Random(7)
+    ids = sorted(repos)
+
+    def manifest_id(rid, digest):
+        return f"(SELECT id FROM manifests WHERE repository_id = {rid} AND digest = '{digest}')"
+
+    scripts = []
+    for w in range(6):
+        lines = []
+        for _ in range(200):
+            # half of the changes in the project being moved
+            rid = rnd.choice(ids[:2] if rnd.random() < 0.5 else ids)
+            tag = f"t{rnd.randrange(3)}"
+            if rnd.random() < 0.3:
+                lines.append(f"DELETE FROM tags WHERE repository_id = {rid} AND name = '{tag}';")
+            else:
+                lines.append("INSERT INTO tags (repository_id, name, manifest_id) SELECT "
+                             f"{rid}, '{tag}', id FROM manifests WHERE repository_id = {rid}"
+                             f" AND digest = '{rnd.choice(repos[rid])}' "
+                             "ON CONFLICT (repository_id, name) DO UPDATE"
+                             " SET manifest_id = EXCLUDED.manifest_id;")
+        scripts.append("\n".join(lines))
+    # the deleter: the two children of each index and an image, deleted and stored again (a
+    # manifest with its blobs in one transaction, as a push stores it)
+    saved = {}
+    for rid, digests in repos.items():
+        for d in digests[:3]:
+            row = sql(reg, "SELECT media_type || '|' || config_digest || '|' || config_media_type"
+                           " || '|' || encode(payload, 'hex') || '|' || total_size ||"
+                           " '|' || (SELECT string_agg(blob_digest, ',') FROM manifest_blobs"
+                           "         WHERE manifest_id = m.id)"
+                           f" FROM manifests m WHERE repository_id = {rid} AND digest = '{d}'")
+            saved[(rid, d)] = row.split("|")
+    lines = []
+    for _ in range(40):
+        rid = rnd.choice(ids)
+        d = rnd.choice(repos[rid][:3])
+        mt, cd, cmt, payload, total, bl = saved[(rid, d)]
+        lines.append(f"DELETE FROM manifests WHERE id = {manifest_id(rid, d)};")
+        lines.append("BEGIN;"
+                     "INSERT INTO manifests (repository_id, digest, media_type, config_digest,"
+                     " config_media_type, payload, total_size) VALUES"
+                     f" ({rid}, '{d}', '{mt}', '{cd}', '{cmt}', '\\x{payload}', {total});"
+                     "INSERT INTO manifest_blobs (manifest_id, blob_digest) SELECT"
+                     f" {manifest_id(rid, d)}, unnest('{{{bl}}}'::text[]);"
+                     "COMMIT;")
+    scripts.append("\n".join(lines))
+    moved = projects[0]["id"]
+    scripts.append("\n".join(f"UPDATE projects SET namespace_id = {h if k % 2 == 0 else g}"
+                             f" WHERE id = {moved};" for k in range(200)))
+    procs = [subprocess.Popen(["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-h",
+                               reg.pg.sock_dir, "-U", "postgres", "-d", reg.name],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in scripts]
+    outs = [pr.communicate(s, timeout=300) for pr, s in zip(procs, scripts)]
+    assert [pr.returncode for pr in procs] == [0] * len(procs), [o[1] for o in outs]
+    assert_exact(reg)
+    assert int(sql(reg, f"SELECT usage_of_root({g}) + usage_of_root({h})")) > 0
+
+
+def test_a_transfer_waits_for_a_push_in_flight(reg, uniq):
+    """A push that counted a new blob in a project and has not committed yet, and a transfer of
+    the project to another top-level group at that moment: the transfer waits for the push (the
+    repository it holds), then moves the blob with the rest, so the new group counts it and the
+    old one does not."""
+    from regapi import SqlSession
+    model = Model()
+    g = group(reg, f"{uniq}a")
+    h = group(reg, f"{uniq}b")
+    pr = project(reg, "p", g)
+    path = pr["path_with_namespace"]
+    p = Pusher(reg, model)
+    p.image(path, pr["id"], "1", [blob(uniq + "old", 700)], "old")
+    new = p.image(path, pr["id"], None, [blob(uniq + "new", 900)], "new")
+    rid = sql(reg, f"SELECT id FROM repositories WHERE path = '{path}'")
+    mid = sql(reg, f"SELECT id FROM manifests WHERE digest = '{new['digest']}'"
+                   f" AND repository_id = {rid}")
+    push = SqlSession(reg)
+    try:
+        push.run(f"BEGIN; INSERT INTO tags (repository_id, name, manifest_id)"
+                 f" VALUES ({rid}, 'new', {mid});")
+        done = []
+        t = threading.Thread(target=lambda: done.append(
+            reg.api("PUT", f"/projects/{pr['id']}/transfer", json={"namespace": h})))
+        t.start()
+        t.join(1.5)
+        assert t.is_alive() and not done, "the transfer did not wait for the push"
+        push.run("COMMIT;")
+        t.join(30)
+        assert done and done[0].status_code == 200, done and done[0].text
+    finally:
+        push.close()
+    model.repos[path]["tags"]["new"] = new["digest"]
+    model.roots[pr["id"]] = h
+    check(reg, model, [pr["id"]], [g, h])
+    assert stored_root(reg, g) == 0 and stored_root(reg, h) == stored_project(reg, pr["id"])
