@@ -90,14 +90,15 @@ $$;
 -- Adds p_deltas to the counts of blobs in projects (a reachable manifest naming the blob came or
 -- went). A count going 0 <-> 1 moves the project's size and queues the blob's count in the
 -- project's top-level namespace. The caller holds the projects' locks.
+--
+-- (What runs on every push is written to be planned well whatever the statistics say: lookups
+-- by a key, each row of an array probing an index, "OFFSET 0" keeping the planner from turning
+-- a probe into a scan.)
 CREATE OR REPLACE FUNCTION usage_blob_deltas(p_projects bigint[], p_digests text[],
                                              p_deltas integer[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_projects bigint[];
-    v_digests text[];
-    v_dirs integer[];
-    v_roots bigint[];
+    v_down boolean;
 BEGIN
     WITH d AS (
         SELECT x.p, x.dg, sum(x.delta)::integer AS delta
@@ -113,68 +114,78 @@ BEGIN
           FROM d WHERE d.delta < 0 AND u.project_id = d.p AND u.blob_digest = d.dg
         RETURNING u.project_id, u.blob_digest, u.refs, d.delta),
     changed AS (
-        SELECT i.project_id, i.blob_digest, 1 AS dir
-          FROM inc i JOIN d ON d.p = i.project_id AND d.dg = i.blob_digest
-         WHERE i.refs = d.delta
-        UNION ALL
-        SELECT c.project_id, c.blob_digest, -1 FROM dec c WHERE c.refs <= 0 AND c.refs - c.delta > 0)
-    SELECT array_agg(c.project_id), array_agg(c.blob_digest), array_agg(c.dir), array_agg(u.root_id)
-      INTO v_projects, v_digests, v_dirs, v_roots
-      FROM changed c JOIN registry_usage_projects u ON u.project_id = c.project_id;
-    DELETE FROM registry_usage_project_blobs u
-     USING unnest(p_projects, p_digests) AS x(p, dg)
-     WHERE u.project_id = x.p AND u.blob_digest = x.dg AND u.refs <= 0;
-    IF v_projects IS NULL THEN
-        RETURN;
+        SELECT c.project_id, c.blob_digest, c.dir, u.root_id, c.dir * b.size AS size
+          FROM (SELECT i.project_id, i.blob_digest, 1 AS dir
+                  FROM inc i JOIN d ON d.p = i.project_id AND d.dg = i.blob_digest
+                 WHERE i.refs = d.delta
+                UNION ALL
+                SELECT c.project_id, c.blob_digest, -1 FROM dec c
+                 WHERE c.refs <= 0 AND c.refs - c.delta > 0) c
+         CROSS JOIN LATERAL (SELECT u.root_id FROM registry_usage_projects u
+                              WHERE u.project_id = c.project_id OFFSET 0) u
+         CROSS JOIN LATERAL (SELECT b.size FROM blobs b WHERE b.digest = c.blob_digest OFFSET 0) b),
+    sized AS (
+        UPDATE registry_usage_projects u SET size = u.size + s.delta
+          FROM (SELECT c.project_id, sum(c.size) AS delta FROM changed c GROUP BY c.project_id) s
+         WHERE u.project_id = s.project_id),
+    queued AS (
+        INSERT INTO registry_usage_pending AS q (xid, root_ids, blob_digests, deltas)
+        SELECT pg_current_xact_id(), array_agg(c.root_id), array_agg(c.blob_digest),
+               array_agg(c.dir)
+          FROM changed c HAVING count(*) > 0
+        ON CONFLICT (xid) DO UPDATE
+            SET root_ids = q.root_ids || EXCLUDED.root_ids,
+                blob_digests = q.blob_digests || EXCLUDED.blob_digests,
+                deltas = q.deltas || EXCLUDED.deltas)
+    SELECT bool_or(d.delta < 0) INTO v_down FROM d;
+    IF v_down THEN
+        DELETE FROM registry_usage_project_blobs u
+         USING unnest(p_projects, p_digests) AS x(p, dg)
+         WHERE u.project_id = x.p AND u.blob_digest = x.dg AND u.refs <= 0;
     END IF;
-    UPDATE registry_usage_projects u SET size = u.size + s.delta
-      FROM (SELECT x.p, sum(x.dir * b.size) AS delta
-              FROM unnest(v_projects, v_digests, v_dirs) AS x(p, dg, dir)
-              JOIN blobs b ON b.digest = x.dg
-             GROUP BY x.p) s
-     WHERE u.project_id = s.p;
-    PERFORM usage_pending_add(v_roots, v_digests, v_dirs);
 END
 $$;
 
 -- Adds p_deltas to the reference counts of manifests p_ids (a tag came or went, or an index
 -- naming it became reachable or not), then follows each manifest that becomes reachable (0 -> n)
 -- or unreachable (n -> 0) to its blobs and to the manifests its index lists in its repository,
--- level by level. Locks the projects first.
+-- level by level. A count that only moves between 1 and n changes that row alone; the first
+-- change of reachability locks the repositories and projects (the caller holds the repositories
+-- already: a tag's statement locks its repository's row first, see the triggers).
 CREATE OR REPLACE FUNCTION usage_manifest_deltas(p_ids bigint[], p_deltas integer[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_ids bigint[] := p_ids;
     v_deltas integer[] := p_deltas;
-    v_changed bigint[];
+    v_counted bigint[];
     v_projects bigint[];
-    v_repos bigint[];
-    v_dirs integer[];
+    v_down boolean;
+    v_bprojects bigint[];
+    v_bdigests text[];
+    v_bdirs integer[];
     v_up bigint[];
     v_level integer := 0;
-    b record;
+    v_locked boolean := false;
 BEGIN
-    SELECT array_agg(DISTINCT coalesce(u.repository_id, m.repository_id)) AS repos,
-           array_agg(DISTINCT coalesce(u.project_id, r.project_id)) AS projects INTO b
-      FROM unnest(p_ids) AS x(id)
-      LEFT JOIN registry_usage_manifests u ON u.manifest_id = x.id
-      LEFT JOIN manifests m ON m.id = x.id
-      LEFT JOIN repositories r ON r.id = m.repository_id
-     WHERE coalesce(u.project_id, r.project_id) IS NOT NULL;
-    PERFORM usage_lock(b.repos, b.projects);
     WHILE cardinality(v_ids) > 0 LOOP
         v_level := v_level + 1;
         IF v_level > 64 THEN  -- digests make cycles impossible; depth is what clients nest
             RAISE EXCEPTION 'usage: manifests nested more than 64 deep';
         END IF;
+        v_counted := v_ids;
+        -- the counts; of the manifests whose reachability changed (+1 reachable, -1 not), the
+        -- projects, the blobs they name and the manifests their indexes list (in their
+        -- repository)
         WITH d AS (
             SELECT x.id, sum(x.delta)::integer AS delta
               FROM unnest(v_ids, v_deltas) AS x(id, delta)
              GROUP BY x.id HAVING sum(x.delta) <> 0),
         inc AS (
             INSERT INTO registry_usage_manifests AS u (manifest_id, project_id, repository_id, refs)
-            SELECT d.id, r.project_id, m.repository_id, d.delta
-              FROM d JOIN manifests m ON m.id = d.id JOIN repositories r ON r.id = m.repository_id
+            SELECT d.id, m.project_id, m.repository_id, d.delta
+              FROM d CROSS JOIN LATERAL (SELECT r.project_id, m.repository_id FROM manifests m
+                                           JOIN repositories r ON r.id = m.repository_id
+                                          WHERE m.id = d.id OFFSET 0) m
              WHERE d.delta > 0
             ON CONFLICT (manifest_id) DO UPDATE SET refs = u.refs + EXCLUDED.refs
             RETURNING u.manifest_id, u.project_id, u.repository_id, u.refs),
@@ -188,35 +199,47 @@ BEGIN
             UNION ALL
             SELECT c.manifest_id, c.project_id, c.repository_id, -1 FROM dec c
              WHERE c.refs <= 0 AND c.refs - c.delta > 0)
-        SELECT array_agg(manifest_id), array_agg(project_id), array_agg(repository_id),
-               array_agg(dir)
-          INTO v_changed, v_projects, v_repos, v_dirs FROM changed;
-        DELETE FROM registry_usage_manifests WHERE manifest_id = ANY (v_ids) AND refs <= 0;
-        EXIT WHEN v_changed IS NULL;
-        -- their blobs
-        SELECT array_agg(x.p) AS p, array_agg(mb.blob_digest) AS dg, array_agg(x.dir) AS dir
-          INTO b
-          FROM unnest(v_changed, v_projects, v_dirs) AS x(id, p, dir)
-          JOIN manifest_blobs mb ON mb.manifest_id = x.id;
-        IF b.p IS NOT NULL THEN
-            PERFORM usage_blob_deltas(b.p, b.dg, b.dir);
+        SELECT pr.projects, dn.down, bl.p, bl.dg, bl.dir, ch.ids, ch.dirs
+          INTO v_projects, v_down, v_bprojects, v_bdigests, v_bdirs, v_ids, v_deltas
+          FROM (SELECT array_agg(DISTINCT project_id) AS projects FROM changed) pr,
+               (SELECT bool_or(delta < 0) AS down FROM d) dn,
+               (SELECT array_agg(c.project_id) AS p, array_agg(mb.blob_digest) AS dg,
+                       array_agg(c.dir) AS dir
+                  FROM changed c
+                 CROSS JOIN LATERAL (SELECT mb.blob_digest FROM manifest_blobs mb
+                                      WHERE mb.manifest_id = c.manifest_id OFFSET 0) mb) bl,
+               (SELECT array_agg(m.id) AS ids, array_agg(c.dir) AS dirs
+                  FROM changed c
+                 CROSS JOIN LATERAL (SELECT mr.child_digest FROM manifest_references mr
+                                      WHERE mr.parent_id = c.manifest_id OFFSET 0) mr
+                 CROSS JOIN LATERAL (SELECT m.id FROM manifests m
+                                      WHERE m.repository_id = c.repository_id
+                                        AND m.digest = mr.child_digest OFFSET 0) m) ch;
+        IF v_down THEN
+            DELETE FROM registry_usage_manifests u USING unnest(v_counted) AS x(id)
+             WHERE u.manifest_id = x.id AND u.refs <= 0;
         END IF;
-        -- the manifests their indexes list: one about to be counted is locked first, so that a
-        -- concurrent delete of it either waits for this transaction or is seen by it
-        v_up := ARRAY(
-            SELECT m.id
-              FROM unnest(v_changed, v_repos, v_dirs) AS x(id, repository_id, dir)
-              JOIN manifest_references mr ON mr.parent_id = x.id
-              JOIN manifests m ON m.repository_id = x.repository_id AND m.digest = mr.child_digest
-             WHERE x.dir = 1
-             ORDER BY m.id FOR KEY SHARE OF m);
-        SELECT array_agg(c.id), array_agg(c.dir) INTO v_ids, v_deltas
-          FROM (SELECT m.id, x.dir
-                  FROM unnest(v_changed, v_repos, v_dirs) AS x(id, repository_id, dir)
-                  JOIN manifest_references mr ON mr.parent_id = x.id
-                  JOIN manifests m ON m.repository_id = x.repository_id
-                                  AND m.digest = mr.child_digest
-                 WHERE x.dir = -1 OR m.id = ANY (v_up)) c;
+        EXIT WHEN v_projects IS NULL;
+        IF NOT v_locked THEN  -- children are in their parents' projects: once is enough
+            PERFORM 1 FROM registry_usage_projects WHERE project_id = ANY (v_projects)
+             ORDER BY project_id FOR UPDATE;
+            v_locked := true;
+        END IF;
+        IF v_bprojects IS NOT NULL THEN
+            PERFORM usage_blob_deltas(v_bprojects, v_bdigests, v_bdirs);
+        END IF;
+        IF v_ids IS NOT NULL AND 1 = ANY (v_deltas) THEN
+            -- one about to be counted is locked first, so that a concurrent delete of it either
+            -- waits for this transaction or is seen by it (and it is left out)
+            v_up := ARRAY(SELECT m.id FROM manifests m
+                           WHERE m.id = ANY (ARRAY(SELECT x.id FROM unnest(v_ids, v_deltas)
+                                                                    AS x(id, delta)
+                                                    WHERE x.delta > 0))
+                           ORDER BY m.id FOR KEY SHARE);
+            SELECT array_agg(x.id), array_agg(x.delta) INTO v_ids, v_deltas
+              FROM unnest(v_ids, v_deltas) AS x(id, delta)
+             WHERE x.delta < 0 OR x.id = ANY (v_up);
+        END IF;
     END LOOP;
 END
 $$;
@@ -226,55 +249,44 @@ $$;
 CREATE OR REPLACE FUNCTION usage_apply_pending() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    q registry_usage_pending%ROWTYPE;
     v_roots bigint[];
     v_digests text[];
-    v_deltas integer[];
 BEGIN
-    DELETE FROM registry_usage_pending WHERE xid = pg_current_xact_id() RETURNING * INTO q;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    SELECT array_agg(x.r ORDER BY x.r, x.dg), array_agg(x.dg ORDER BY x.r, x.dg),
-           array_agg(x.delta ORDER BY x.r, x.dg)
-      INTO v_roots, v_digests, v_deltas
-      FROM (SELECT y.r, y.dg, sum(y.delta)::integer AS delta
-              FROM unnest(q.root_ids, q.blob_digests, q.deltas) AS y(r, dg, delta)
-             GROUP BY y.r, y.dg HAVING sum(y.delta) <> 0) x;
-    IF v_roots IS NULL THEN
-        RETURN NULL;
-    END IF;
-    -- one pass in (namespace, digest) order: the row locks of every commit come in that order
-    WITH up AS (
+    -- one pass in (namespace, digest) order, then the sizes in namespace order: the row locks of
+    -- every commit come in that order
+    WITH q AS (
+        DELETE FROM registry_usage_pending WHERE xid = pg_current_xact_id()
+        RETURNING root_ids, blob_digests, deltas),
+    d AS (
+        SELECT y.r, y.dg, sum(y.delta)::integer AS delta
+          FROM q, unnest(q.root_ids, q.blob_digests, q.deltas) AS y(r, dg, delta)
+         GROUP BY y.r, y.dg HAVING sum(y.delta) <> 0),
+    up AS (
         INSERT INTO registry_usage_root_blobs AS u (root_id, blob_digest, refs)
-        SELECT x.r, x.dg, x.delta FROM unnest(v_roots, v_digests, v_deltas) WITH ORDINALITY
-                                         AS x(r, dg, delta, n)
-         ORDER BY x.n
+        SELECT d.r, d.dg, d.delta FROM d ORDER BY d.r, d.dg
         ON CONFLICT (root_id, blob_digest) DO UPDATE SET refs = u.refs + EXCLUDED.refs
         RETURNING u.root_id, u.blob_digest, u.refs),
     changed AS (
         SELECT up.root_id, up.blob_digest,
-               CASE WHEN up.refs > 0 AND up.refs - x.delta <= 0 THEN 1
-                    WHEN up.refs <= 0 AND up.refs - x.delta > 0 THEN -1 ELSE 0 END AS dir
-          FROM up JOIN unnest(v_roots, v_digests, v_deltas) AS x(r, dg, delta)
-            ON x.r = up.root_id AND x.dg = up.blob_digest)
-    SELECT array_agg(s.root_id ORDER BY s.root_id), array_agg(s.delta ORDER BY s.root_id)
-      INTO v_roots, v_deltas
-      FROM (SELECT c.root_id, sum(c.dir * b.size)::bigint AS delta
-              FROM changed c JOIN blobs b ON b.digest = c.blob_digest
-             WHERE c.dir <> 0 GROUP BY c.root_id) s
-     WHERE s.delta <> 0;
-    DELETE FROM registry_usage_root_blobs u
-     USING unnest(q.root_ids, q.blob_digests) AS x(r, dg)
-     WHERE u.root_id = x.r AND u.blob_digest = x.dg AND u.refs <= 0;
-    IF v_roots IS NULL THEN
-        RETURN NULL;
+               CASE WHEN up.refs > 0 AND up.refs - d.delta <= 0 THEN 1
+                    WHEN up.refs <= 0 AND up.refs - d.delta > 0 THEN -1 ELSE 0 END AS dir
+          FROM up JOIN d ON d.r = up.root_id AND d.dg = up.blob_digest),
+    sizes AS (
+        SELECT c.root_id, sum(c.dir * b.size)::bigint AS delta
+          FROM changed c
+         CROSS JOIN LATERAL (SELECT b.size FROM blobs b WHERE b.digest = c.blob_digest OFFSET 0) b
+         WHERE c.dir <> 0 GROUP BY c.root_id HAVING sum(c.dir * b.size) <> 0),
+    grown AS (
+        INSERT INTO registry_usage_roots AS u (namespace_id, size)
+        SELECT s.root_id, s.delta FROM sizes s ORDER BY s.root_id
+        ON CONFLICT (namespace_id) DO UPDATE SET size = u.size + EXCLUDED.size)
+    SELECT array_agg(d.r), array_agg(d.dg) INTO v_roots, v_digests FROM d WHERE d.delta < 0;
+    IF v_roots IS NOT NULL THEN  -- counts and sizes that went down may have reached 0
+        DELETE FROM registry_usage_root_blobs u
+         USING unnest(v_roots, v_digests) AS x(r, dg)
+         WHERE u.root_id = x.r AND u.blob_digest = x.dg AND u.refs <= 0;
+        DELETE FROM registry_usage_roots WHERE namespace_id = ANY (v_roots) AND size = 0;
     END IF;
-    INSERT INTO registry_usage_roots AS u (namespace_id, size)
-    SELECT x.r, x.delta FROM unnest(v_roots, v_deltas) WITH ORDINALITY AS x(r, delta, n)
-     ORDER BY x.n
-    ON CONFLICT (namespace_id) DO UPDATE SET size = u.size + EXCLUDED.size;
-    DELETE FROM registry_usage_roots WHERE namespace_id = ANY (v_roots) AND size = 0;
     RETURN NULL;
 END
 $$;
@@ -311,6 +323,9 @@ $$;
 
 -- ---- the triggers ------------------------------------------------------------------------------
 
+-- Tags added, moved or removed change their manifests' counts. A statement that writes tags has
+-- locked their repositories' rows by the time these run (registry.sql's tags_version row
+-- triggers run before statement triggers); one that deletes them locks them here first.
 CREATE OR REPLACE FUNCTION usage_tags_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -348,6 +363,8 @@ DECLARE
 BEGIN
     v_ids := ARRAY(SELECT manifest_id FROM old_rows);
     IF cardinality(v_ids) > 0 THEN
+        PERFORM 1 FROM repositories
+         WHERE id IN (SELECT DISTINCT repository_id FROM old_rows) ORDER BY id FOR NO KEY UPDATE;
         PERFORM usage_manifest_deltas(v_ids, array_fill(-1, ARRAY[cardinality(v_ids)]));
     END IF;
     RETURN NULL;
