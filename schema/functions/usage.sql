@@ -388,7 +388,8 @@ DECLARE
     v_deltas integer[];
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM new_rows n
-                     JOIN manifest_references mr ON mr.child_digest = n.digest) THEN
+                    CROSS JOIN LATERAL (SELECT 1 FROM manifest_references mr
+                                         WHERE mr.child_digest = n.digest LIMIT 1) mr) THEN
         RETURN NULL;
     END IF;
     PERFORM usage_lock(ARRAY(SELECT DISTINCT repository_id FROM new_rows),
@@ -397,10 +398,12 @@ BEGIN
     SELECT array_agg(n.id), array_agg(c.refs) INTO v_ids, v_deltas
       FROM new_rows n
      CROSS JOIN LATERAL (SELECT count(*)::integer AS refs
-                           FROM manifest_references mr
-                           JOIN registry_usage_manifests u ON u.manifest_id = mr.parent_id
-                          WHERE mr.child_digest = n.digest
-                            AND u.repository_id = n.repository_id) c
+                           FROM (SELECT mr.parent_id FROM manifest_references mr
+                                  WHERE mr.child_digest = n.digest OFFSET 0) mr
+                          CROSS JOIN LATERAL (SELECT 1 FROM registry_usage_manifests u
+                                               WHERE u.manifest_id = mr.parent_id
+                                                 AND u.repository_id = n.repository_id
+                                              OFFSET 0) u) c
      WHERE c.refs > 0;
     IF v_ids IS NOT NULL THEN
         PERFORM usage_manifest_deltas(v_ids, v_deltas);
@@ -446,17 +449,20 @@ DECLARE
     v_dir integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
     b record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM changed_rows c
-                     JOIN registry_usage_manifests u ON u.manifest_id = c.manifest_id) THEN
+    SELECT array_agg(DISTINCT u.repository_id) AS repos, array_agg(DISTINCT u.project_id) AS ps
+      INTO b
+      FROM changed_rows c
+     CROSS JOIN LATERAL (SELECT u.repository_id, u.project_id FROM registry_usage_manifests u
+                          WHERE u.manifest_id = c.manifest_id OFFSET 0) u;
+    IF b.ps IS NULL THEN
         RETURN NULL;
     END IF;
-    PERFORM usage_lock(ARRAY(SELECT DISTINCT u.repository_id FROM changed_rows c
-                               JOIN registry_usage_manifests u ON u.manifest_id = c.manifest_id),
-                       ARRAY(SELECT DISTINCT u.project_id FROM changed_rows c
-                               JOIN registry_usage_manifests u ON u.manifest_id = c.manifest_id));
+    PERFORM usage_lock(b.repos, b.ps);
     SELECT array_agg(u.project_id) AS p, array_agg(c.blob_digest) AS dg,
            array_agg(v_dir) AS dir INTO b
-      FROM changed_rows c JOIN registry_usage_manifests u ON u.manifest_id = c.manifest_id;
+      FROM changed_rows c
+     CROSS JOIN LATERAL (SELECT u.project_id FROM registry_usage_manifests u
+                          WHERE u.manifest_id = c.manifest_id OFFSET 0) u;
     IF b.p IS NOT NULL THEN
         PERFORM usage_blob_deltas(b.p, b.dg, b.dir);
     END IF;
@@ -469,19 +475,23 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_dir integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
     v_ids bigint[];
+    b record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM changed_rows c
-                     JOIN registry_usage_manifests u ON u.manifest_id = c.parent_id) THEN
+    SELECT array_agg(DISTINCT u.repository_id) AS repos, array_agg(DISTINCT u.project_id) AS ps
+      INTO b
+      FROM changed_rows c
+     CROSS JOIN LATERAL (SELECT u.repository_id, u.project_id FROM registry_usage_manifests u
+                          WHERE u.manifest_id = c.parent_id OFFSET 0) u;
+    IF b.ps IS NULL THEN
         RETURN NULL;
     END IF;
-    PERFORM usage_lock(ARRAY(SELECT DISTINCT u.repository_id FROM changed_rows c
-                               JOIN registry_usage_manifests u ON u.manifest_id = c.parent_id),
-                       ARRAY(SELECT DISTINCT u.project_id FROM changed_rows c
-                               JOIN registry_usage_manifests u ON u.manifest_id = c.parent_id));
+    PERFORM usage_lock(b.repos, b.ps);
     v_ids := ARRAY(SELECT m.id FROM changed_rows c
-                     JOIN registry_usage_manifests u ON u.manifest_id = c.parent_id
-                     JOIN manifests m ON m.repository_id = u.repository_id
-                                     AND m.digest = c.child_digest);
+                    CROSS JOIN LATERAL (SELECT u.repository_id FROM registry_usage_manifests u
+                                         WHERE u.manifest_id = c.parent_id OFFSET 0) u
+                    CROSS JOIN LATERAL (SELECT m.id FROM manifests m
+                                         WHERE m.repository_id = u.repository_id
+                                           AND m.digest = c.child_digest OFFSET 0) m);
     IF cardinality(v_ids) > 0 THEN
         PERFORM usage_manifest_deltas(v_ids, array_fill(v_dir, ARRAY[cardinality(v_ids)]));
     END IF;
@@ -763,22 +773,31 @@ BEGIN
     IF coalesce(q.storage_limit, 0) = 0 THEN
         RETURN NULL;
     END IF;
+    -- (each a probe by key, as usage_blob_deltas' lookups)
     WITH RECURSIVE kids(id) AS (
-        SELECT m.id FROM manifests m WHERE m.repository_id = p_repo AND m.digest = ANY (p_children)
+        SELECT m.id FROM unnest(p_children) AS c(digest)
+         CROSS JOIN LATERAL (SELECT m.id FROM manifests m
+                              WHERE m.repository_id = p_repo AND m.digest = c.digest OFFSET 0) m
         UNION
         SELECT c.id FROM kids k
-          JOIN manifest_references mr ON mr.parent_id = k.id
-          JOIN manifests c ON c.repository_id = p_repo AND c.digest = mr.child_digest
+         CROSS JOIN LATERAL (SELECT mr.child_digest FROM manifest_references mr
+                              WHERE mr.parent_id = k.id OFFSET 0) mr
+         CROSS JOIN LATERAL (SELECT c.id FROM manifests c
+                              WHERE c.repository_id = p_repo AND c.digest = mr.child_digest
+                             OFFSET 0) c
     ),
     wanted(digest) AS (
         SELECT unnest(p_blobs)
         UNION
-        SELECT mb.blob_digest FROM kids k JOIN manifest_blobs mb ON mb.manifest_id = k.id
+        SELECT mb.blob_digest FROM kids k
+         CROSS JOIN LATERAL (SELECT mb.blob_digest FROM manifest_blobs mb
+                              WHERE mb.manifest_id = k.id OFFSET 0) mb
     )
     SELECT coalesce(sum(b.size), 0) INTO v_new
-      FROM wanted w JOIN blobs b ON b.digest = w.digest
-     WHERE NOT EXISTS (SELECT 1 FROM registry_usage_root_blobs rb
-                        WHERE rb.root_id = q.root_id AND rb.blob_digest = w.digest);
+      FROM wanted w
+     CROSS JOIN LATERAL (SELECT b.size FROM blobs b WHERE b.digest = w.digest OFFSET 0) b
+     WHERE NOT coalesce((SELECT true FROM registry_usage_root_blobs rb
+                          WHERE rb.root_id = q.root_id AND rb.blob_digest = w.digest), false);
     IF v_new = 0 OR q.used + v_new <= q.storage_limit THEN
         RETURN NULL;
     END IF;

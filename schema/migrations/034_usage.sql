@@ -69,12 +69,14 @@ CREATE TABLE registry_usage_root_blobs (
     PRIMARY KEY (root_id, blob_digest)
 );
 
+-- (every row lives for one transaction: vacuumed often, so that it stays a page or two)
 CREATE TABLE registry_usage_pending (
     xid xid8 PRIMARY KEY,
     root_ids bigint[] NOT NULL,
     blob_digests text[] NOT NULL,
     deltas integer[] NOT NULL
-);
+) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
+        autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000);
 
 -- A manifest pushed again under an index that names its digest (usage: is it reachable?).
 CREATE INDEX manifest_references_child_idx ON manifest_references (child_digest);
