@@ -9,8 +9,8 @@
 --
 --   tag added / removed, index reached   -> registry_usage_manifests.refs      (per manifest)
 --   manifest reachable / not any more    -> registry_usage_project_blobs.refs  (per project, blob)
---   blob counted in a project / not      -> registry_usage_root_blobs.refs     (per namespace, blob)
---                                           and the project's size
+--   blob counted in a project / not      -> the project's size, and
+--                                           registry_usage_root_blobs.refs     (per namespace, blob)
 --   blob counted in a namespace / not    -> the namespace's size
 --
 -- Exact under concurrency: every count row changes by INSERT ... ON CONFLICT DO UPDATE or
@@ -18,20 +18,24 @@
 -- the new value back) is the one that moves the level above. Two pushes tagging images that share
 -- a blob cannot both count it, nor both take it back.
 --
--- Never waiting in a circle: locks are taken in one order by every writer. First the registry's
--- rows its statement changes (tags, manifests), then the repository rows the change is in (the
--- order tags_version and the catalog's path triggers already take them), then the project's
--- registry_usage_projects row, then count rows of the project. So two changes in one project
--- take turns from there to their commit, and a transfer (which locks every repository of the
--- projects it moves) waits for a push in flight or the push for it: the namespace a change is
--- counted in is always the one the project is in when it commits. Counts shared between projects
--- (a namespace's blobs and size) are not touched before the commit: a transaction queues them
--- (registry_usage_pending) and a deferred trigger applies them when it commits, in one pass
--- ordered by (namespace, digest), then the sizes by namespace, taking no lock after those.
+-- What a push holds, and for how long. The counts of manifests and of a project's blobs are
+-- changed by the push's own statement, before it locks its repository's row (the tag triggers
+-- run before registry.sql's tags_version triggers, by name) and in one pass ordered by key. What
+-- projects and namespaces share (sizes, a namespace's blobs) is queued (registry_usage_pending)
+-- and applied when the transaction commits, by a deferred trigger, in one order for everyone:
+-- project rows, then a namespace's blob rows by (namespace, digest), then namespace rows. The
+-- namespace a project's change counts in is read there, under the project's row lock, which a
+-- transfer holds (after every repository of the projects it moves) while it moves their blobs:
+-- the change counts where the project is when it commits. So no two writers wait on each other
+-- in a circle, and the repository row pushes take turns on is held for little more than the
+-- commit.
 --
 -- Deletes: a manifest or a project is forgotten by a row trigger before its delete, while what it
 -- names is still there; the cascades that follow find nothing to count (PostgreSQL fires a
 -- cascade's statement triggers after the parent's, when the rows they would read are gone).
+--
+-- What runs on every push is planned as key lookups whatever the statistics say: each row of an
+-- array probes an index, and "OFFSET 0" keeps the planner from turning a probe into a scan.
 
 -- ---- sizes as people read them -----------------------------------------------------------------
 
@@ -54,46 +58,24 @@ LANGUAGE sql STABLE AS $$
       FROM projects p JOIN namespaces n ON n.id = p.namespace_id WHERE p.id = p_project
 $$;
 
--- Locks, until the transaction ends, the repositories a change is in, then the usage rows of
--- their projects, each in id order (see the top).
-CREATE OR REPLACE FUNCTION usage_lock(p_repositories bigint[], p_projects bigint[]) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM 1 FROM repositories WHERE id = ANY (p_repositories) ORDER BY id FOR NO KEY UPDATE;
-    PERFORM 1 FROM registry_usage_projects WHERE project_id = ANY (p_projects)
-     ORDER BY project_id FOR UPDATE;
-END
-$$;
-
--- The same for whole projects (a transfer, a delete): every repository of theirs.
-CREATE OR REPLACE FUNCTION usage_lock_projects(p_projects bigint[]) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM usage_lock(ARRAY(SELECT id FROM repositories WHERE project_id = ANY (p_projects)),
-                       p_projects);
-END
-$$;
-
--- Queues changes to blob counts of top-level namespaces; usage_apply_pending() applies them
--- when the transaction commits.
-CREATE OR REPLACE FUNCTION usage_pending_add(p_roots bigint[], p_digests text[], p_deltas integer[])
-RETURNS void
+-- Queues changes for the commit (usage_apply_pending): a blob counted in a project or not any
+-- more (p_projects, with NULL namespaces: the commit reads the project's), or in a namespace
+-- (p_roots, with NULL projects).
+CREATE OR REPLACE FUNCTION usage_queue(p_projects bigint[], p_roots bigint[], p_digests text[],
+                                       p_deltas integer[]) RETURNS void
 LANGUAGE sql AS $$
-    INSERT INTO registry_usage_pending AS q (xid, root_ids, blob_digests, deltas)
-    SELECT pg_current_xact_id(), p_roots, p_digests, p_deltas WHERE cardinality(p_roots) > 0
+    INSERT INTO registry_usage_pending AS q (xid, project_ids, root_ids, blob_digests, deltas)
+    SELECT pg_current_xact_id(), p_projects, p_roots, p_digests, p_deltas
+     WHERE cardinality(p_digests) > 0
     ON CONFLICT (xid) DO UPDATE
-        SET root_ids = q.root_ids || EXCLUDED.root_ids,
+        SET project_ids = q.project_ids || EXCLUDED.project_ids,
+            root_ids = q.root_ids || EXCLUDED.root_ids,
             blob_digests = q.blob_digests || EXCLUDED.blob_digests,
             deltas = q.deltas || EXCLUDED.deltas
 $$;
 
--- Adds p_deltas to the counts of blobs in projects (a reachable manifest naming the blob came or
--- went). A count going 0 <-> 1 moves the project's size and queues the blob's count in the
--- project's top-level namespace. The caller holds the projects' locks.
---
--- (What runs on every push is written to be planned well whatever the statistics say: lookups
--- by a key, each row of an array probing an index, "OFFSET 0" keeping the planner from turning
--- a probe into a scan.)
+-- Adds p_deltas to the counts of blobs in projects (reachable manifests naming them came or
+-- went), in one pass ordered by (project, digest), and queues those that start or stop counting.
 CREATE OR REPLACE FUNCTION usage_blob_deltas(p_projects bigint[], p_digests text[],
                                              p_deltas integer[]) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -104,37 +86,24 @@ BEGIN
         SELECT x.p, x.dg, sum(x.delta)::integer AS delta
           FROM unnest(p_projects, p_digests, p_deltas) AS x(p, dg, delta)
          GROUP BY x.p, x.dg HAVING sum(x.delta) <> 0),
-    inc AS (
+    up AS (
         INSERT INTO registry_usage_project_blobs AS u (project_id, blob_digest, refs)
-        SELECT d.p, d.dg, d.delta FROM d WHERE d.delta > 0
+        SELECT d.p, d.dg, d.delta FROM d ORDER BY d.p, d.dg
         ON CONFLICT (project_id, blob_digest) DO UPDATE SET refs = u.refs + EXCLUDED.refs
         RETURNING u.project_id, u.blob_digest, u.refs),
-    dec AS (
-        UPDATE registry_usage_project_blobs u SET refs = u.refs + d.delta
-          FROM d WHERE d.delta < 0 AND u.project_id = d.p AND u.blob_digest = d.dg
-        RETURNING u.project_id, u.blob_digest, u.refs, d.delta),
     changed AS (
-        SELECT c.project_id, c.blob_digest, c.dir, u.root_id, c.dir * b.size AS size
-          FROM (SELECT i.project_id, i.blob_digest, 1 AS dir
-                  FROM inc i JOIN d ON d.p = i.project_id AND d.dg = i.blob_digest
-                 WHERE i.refs = d.delta
-                UNION ALL
-                SELECT c.project_id, c.blob_digest, -1 FROM dec c
-                 WHERE c.refs <= 0 AND c.refs - c.delta > 0) c
-         CROSS JOIN LATERAL (SELECT u.root_id FROM registry_usage_projects u
-                              WHERE u.project_id = c.project_id OFFSET 0) u
-         CROSS JOIN LATERAL (SELECT b.size FROM blobs b WHERE b.digest = c.blob_digest OFFSET 0) b),
-    sized AS (
-        UPDATE registry_usage_projects u SET size = u.size + s.delta
-          FROM (SELECT c.project_id, sum(c.size) AS delta FROM changed c GROUP BY c.project_id) s
-         WHERE u.project_id = s.project_id),
+        SELECT up.project_id, up.blob_digest,
+               CASE WHEN up.refs > 0 AND up.refs - d.delta <= 0 THEN 1
+                    WHEN up.refs <= 0 AND up.refs - d.delta > 0 THEN -1 END AS dir
+          FROM up JOIN d ON d.p = up.project_id AND d.dg = up.blob_digest),
     queued AS (
-        INSERT INTO registry_usage_pending AS q (xid, root_ids, blob_digests, deltas)
-        SELECT pg_current_xact_id(), array_agg(c.root_id), array_agg(c.blob_digest),
-               array_agg(c.dir)
-          FROM changed c HAVING count(*) > 0
+        INSERT INTO registry_usage_pending AS q (xid, project_ids, root_ids, blob_digests, deltas)
+        SELECT pg_current_xact_id(), array_agg(c.project_id), array_agg(NULL::bigint),
+               array_agg(c.blob_digest), array_agg(c.dir)
+          FROM changed c WHERE c.dir IS NOT NULL HAVING count(*) > 0
         ON CONFLICT (xid) DO UPDATE
-            SET root_ids = q.root_ids || EXCLUDED.root_ids,
+            SET project_ids = q.project_ids || EXCLUDED.project_ids,
+                root_ids = q.root_ids || EXCLUDED.root_ids,
                 blob_digests = q.blob_digests || EXCLUDED.blob_digests,
                 deltas = q.deltas || EXCLUDED.deltas)
     SELECT bool_or(d.delta < 0) INTO v_down FROM d;
@@ -148,24 +117,21 @@ $$;
 
 -- Adds p_deltas to the reference counts of manifests p_ids (a tag came or went, or an index
 -- naming it became reachable or not), then follows each manifest that becomes reachable (0 -> n)
--- or unreachable (n -> 0) to its blobs and to the manifests its index lists in its repository,
--- level by level. A count that only moves between 1 and n changes that row alone; the first
--- change of reachability locks the repositories and projects (the caller holds the repositories
--- already: a tag's statement locks its repository's row first, see the triggers).
+-- or unreachable (n -> 0) to the manifests its index lists in its repository, level by level,
+-- and at the end to the blobs of all of them (usage_blob_deltas, one ordered pass).
 CREATE OR REPLACE FUNCTION usage_manifest_deltas(p_ids bigint[], p_deltas integer[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_ids bigint[] := p_ids;
     v_deltas integer[] := p_deltas;
     v_counted bigint[];
-    v_projects bigint[];
     v_down boolean;
-    v_bprojects bigint[];
-    v_bdigests text[];
-    v_bdirs integer[];
     v_up bigint[];
     v_level integer := 0;
-    v_locked boolean := false;
+    v_bprojects bigint[] := '{}';
+    v_bdigests text[] := '{}';
+    v_bdirs integer[] := '{}';
+    b record;
 BEGIN
     WHILE cardinality(v_ids) > 0 LOOP
         v_level := v_level + 1;
@@ -173,9 +139,8 @@ BEGIN
             RAISE EXCEPTION 'usage: manifests nested more than 64 deep';
         END IF;
         v_counted := v_ids;
-        -- the counts; of the manifests whose reachability changed (+1 reachable, -1 not), the
-        -- projects, the blobs they name and the manifests their indexes list (in their
-        -- repository)
+        -- the counts (one pass by id); of the manifests whose reachability changed (+1
+        -- reachable, -1 not), the blobs they name and the manifests their indexes list
         WITH d AS (
             SELECT x.id, sum(x.delta)::integer AS delta
               FROM unnest(v_ids, v_deltas) AS x(id, delta)
@@ -187,6 +152,7 @@ BEGIN
                                            JOIN repositories r ON r.id = m.repository_id
                                           WHERE m.id = d.id OFFSET 0) m
              WHERE d.delta > 0
+             ORDER BY d.id
             ON CONFLICT (manifest_id) DO UPDATE SET refs = u.refs + EXCLUDED.refs
             RETURNING u.manifest_id, u.project_id, u.repository_id, u.refs),
         dec AS (
@@ -199,10 +165,9 @@ BEGIN
             UNION ALL
             SELECT c.manifest_id, c.project_id, c.repository_id, -1 FROM dec c
              WHERE c.refs <= 0 AND c.refs - c.delta > 0)
-        SELECT pr.projects, dn.down, bl.p, bl.dg, bl.dir, ch.ids, ch.dirs
-          INTO v_projects, v_down, v_bprojects, v_bdigests, v_bdirs, v_ids, v_deltas
-          FROM (SELECT array_agg(DISTINCT project_id) AS projects FROM changed) pr,
-               (SELECT bool_or(delta < 0) AS down FROM d) dn,
+        SELECT dn.down, bl.p, bl.dg, bl.dir, ch.ids, ch.dirs
+          INTO b
+          FROM (SELECT bool_or(delta < 0) AS down FROM d) dn,
                (SELECT array_agg(c.project_id) AS p, array_agg(mb.blob_digest) AS dg,
                        array_agg(c.dir) AS dir
                   FROM changed c
@@ -215,19 +180,17 @@ BEGIN
                  CROSS JOIN LATERAL (SELECT m.id FROM manifests m
                                       WHERE m.repository_id = c.repository_id
                                         AND m.digest = mr.child_digest OFFSET 0) m) ch;
-        IF v_down THEN
+        IF b.down THEN
             DELETE FROM registry_usage_manifests u USING unnest(v_counted) AS x(id)
              WHERE u.manifest_id = x.id AND u.refs <= 0;
         END IF;
-        EXIT WHEN v_projects IS NULL;
-        IF NOT v_locked THEN  -- children are in their parents' projects: once is enough
-            PERFORM 1 FROM registry_usage_projects WHERE project_id = ANY (v_projects)
-             ORDER BY project_id FOR UPDATE;
-            v_locked := true;
+        IF b.p IS NOT NULL THEN
+            v_bprojects := v_bprojects || b.p;
+            v_bdigests := v_bdigests || b.dg;
+            v_bdirs := v_bdirs || b.dir;
         END IF;
-        IF v_bprojects IS NOT NULL THEN
-            PERFORM usage_blob_deltas(v_bprojects, v_bdigests, v_bdirs);
-        END IF;
+        v_ids := b.ids;
+        v_deltas := b.dirs;
         IF v_ids IS NOT NULL AND 1 = ANY (v_deltas) THEN
             -- one about to be counted is locked first, so that a concurrent delete of it either
             -- waits for this transaction or is seen by it (and it is left out)
@@ -241,44 +204,63 @@ BEGIN
              WHERE x.delta < 0 OR x.id = ANY (v_up);
         END IF;
     END LOOP;
+    IF cardinality(v_bprojects) > 0 THEN
+        PERFORM usage_blob_deltas(v_bprojects, v_bdigests, v_bdirs);
+    END IF;
 END
 $$;
 
--- Applies the transaction's queued changes to the blob counts of top-level namespaces (see the
--- top): the constraint trigger registry_usage_commit runs it when the transaction commits.
+-- Applies the transaction's queue when it commits (the constraint trigger registry_usage_commit):
+-- projects' sizes and their namespaces (read here, under the projects' row locks), namespaces'
+-- blob counts in (namespace, digest) order, then namespaces' sizes.
 CREATE OR REPLACE FUNCTION usage_apply_pending() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
+    q registry_usage_pending%ROWTYPE;
     v_roots bigint[];
     v_digests text[];
 BEGIN
-    -- one pass in (namespace, digest) order, then the sizes in namespace order: the row locks of
-    -- every commit come in that order
-    WITH q AS (
-        DELETE FROM registry_usage_pending WHERE xid = pg_current_xact_id()
-        RETURNING root_ids, blob_digests, deltas),
+    DELETE FROM registry_usage_pending WHERE xid = pg_current_xact_id() RETURNING * INTO q;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    -- the projects' rows, locked in id order (one project, the usual case: the UPDATE below
+    -- locks it)
+    IF (SELECT count(DISTINCT p) FROM unnest(q.project_ids) AS p) > 1 THEN
+        PERFORM 1 FROM registry_usage_projects WHERE project_id = ANY (q.project_ids)
+         ORDER BY project_id FOR UPDATE;
+    END IF;
+    WITH x AS (
+        SELECT x.p, x.r, x.dg, x.delta, b.size
+          FROM unnest(q.project_ids, q.root_ids, q.blob_digests, q.deltas) AS x(p, r, dg, delta)
+         CROSS JOIN LATERAL (SELECT b.size FROM blobs b WHERE b.digest = x.dg OFFSET 0) b),
+    sized AS (  -- the projects' sizes, and the namespaces they count in now
+        UPDATE registry_usage_projects u SET size = u.size + s.delta
+          FROM (SELECT x.p, sum(x.delta * x.size) AS delta FROM x
+                 WHERE x.p IS NOT NULL GROUP BY x.p) s
+         WHERE u.project_id = s.p
+        RETURNING u.project_id, u.root_id),
+    e AS (
+        SELECT coalesce(x.r, sized.root_id) AS r, x.dg, x.delta, x.size
+          FROM x LEFT JOIN sized ON sized.project_id = x.p),
     d AS (
-        SELECT y.r, y.dg, sum(y.delta)::integer AS delta
-          FROM q, unnest(q.root_ids, q.blob_digests, q.deltas) AS y(r, dg, delta)
-         GROUP BY y.r, y.dg HAVING sum(y.delta) <> 0),
+        SELECT e.r, e.dg, sum(e.delta)::integer AS delta, min(e.size) AS size FROM e
+         WHERE e.r IS NOT NULL GROUP BY e.r, e.dg HAVING sum(e.delta) <> 0),
     up AS (
         INSERT INTO registry_usage_root_blobs AS u (root_id, blob_digest, refs)
         SELECT d.r, d.dg, d.delta FROM d ORDER BY d.r, d.dg
         ON CONFLICT (root_id, blob_digest) DO UPDATE SET refs = u.refs + EXCLUDED.refs
         RETURNING u.root_id, u.blob_digest, u.refs),
-    changed AS (
-        SELECT up.root_id, up.blob_digest,
-               CASE WHEN up.refs > 0 AND up.refs - d.delta <= 0 THEN 1
-                    WHEN up.refs <= 0 AND up.refs - d.delta > 0 THEN -1 ELSE 0 END AS dir
-          FROM up JOIN d ON d.r = up.root_id AND d.dg = up.blob_digest),
     sizes AS (
-        SELECT c.root_id, sum(c.dir * b.size)::bigint AS delta
-          FROM changed c
-         CROSS JOIN LATERAL (SELECT b.size FROM blobs b WHERE b.digest = c.blob_digest OFFSET 0) b
-         WHERE c.dir <> 0 GROUP BY c.root_id HAVING sum(c.dir * b.size) <> 0),
+        SELECT up.root_id,
+               sum(CASE WHEN up.refs > 0 AND up.refs - d.delta <= 0 THEN d.size
+                        WHEN up.refs <= 0 AND up.refs - d.delta > 0 THEN -d.size
+                        ELSE 0 END)::bigint AS delta
+          FROM up JOIN d ON d.r = up.root_id AND d.dg = up.blob_digest
+         GROUP BY up.root_id),
     grown AS (
         INSERT INTO registry_usage_roots AS u (namespace_id, size)
-        SELECT s.root_id, s.delta FROM sizes s ORDER BY s.root_id
+        SELECT s.root_id, s.delta FROM sizes s WHERE s.delta <> 0 ORDER BY s.root_id
         ON CONFLICT (namespace_id) DO UPDATE SET size = u.size + EXCLUDED.size)
     SELECT array_agg(d.r), array_agg(d.dg) INTO v_roots, v_digests FROM d WHERE d.delta < 0;
     IF v_roots IS NOT NULL THEN  -- counts and sizes that went down may have reached 0
@@ -297,60 +279,48 @@ CREATE CONSTRAINT TRIGGER registry_usage_commit AFTER INSERT ON registry_usage_p
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION usage_apply_pending();
 
 -- Moves projects whose top-level namespace changed (a transfer of the project or of a group
--- above it): their blobs leave the old namespace's counts and join the new one's. Cost: the
--- projects' distinct blobs.
+-- above it): every repository of theirs and their usage rows are locked (pushes in flight finish
+-- first), and their blobs leave the old namespace's counts and join the new one's at the commit.
+-- Cost: the projects' distinct blobs.
 CREATE OR REPLACE FUNCTION usage_move_projects(p_projects bigint[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v record;
 BEGIN
-    PERFORM usage_lock_projects(p_projects);
-    FOR v IN SELECT u.project_id, u.root_id AS old_root, usage_project_root(u.project_id) AS new_root
+    PERFORM 1 FROM repositories WHERE project_id = ANY (p_projects) ORDER BY id
+        FOR NO KEY UPDATE;
+    FOR v IN SELECT u.project_id, u.root_id AS old_root
                FROM registry_usage_projects u
               WHERE u.project_id = ANY (p_projects)
-                AND u.root_id IS DISTINCT FROM usage_project_root(u.project_id)
-              ORDER BY u.project_id LOOP
-        PERFORM usage_pending_add(array_agg(x.r), array_agg(x.dg), array_agg(x.delta))
+              ORDER BY u.project_id FOR UPDATE LOOP
+        PERFORM usage_queue(array_agg(NULL::bigint), array_agg(x.r), array_agg(x.dg),
+                            array_agg(x.delta))
            FROM (SELECT v.old_root AS r, pb.blob_digest AS dg, -1 AS delta
-                   FROM registry_usage_project_blobs pb WHERE pb.project_id = v.project_id
+                   FROM registry_usage_project_blobs pb
+                  WHERE pb.project_id = v.project_id AND pb.refs > 0
                  UNION ALL
-                 SELECT v.new_root, pb.blob_digest, 1
-                   FROM registry_usage_project_blobs pb WHERE pb.project_id = v.project_id) x;
-        UPDATE registry_usage_projects SET root_id = v.new_root WHERE project_id = v.project_id;
+                 SELECT usage_project_root(v.project_id), pb.blob_digest, 1
+                   FROM registry_usage_project_blobs pb
+                  WHERE pb.project_id = v.project_id AND pb.refs > 0) x
+          WHERE usage_project_root(v.project_id) IS DISTINCT FROM v.old_root;
+        UPDATE registry_usage_projects SET root_id = usage_project_root(v.project_id)
+         WHERE project_id = v.project_id AND root_id IS DISTINCT FROM usage_project_root(v.project_id);
     END LOOP;
 END
 $$;
 
 -- ---- the triggers ------------------------------------------------------------------------------
 
--- Tags added, moved or removed change their manifests' counts. A statement that writes tags has
--- locked their repositories' rows by the time these run (registry.sql's tags_version row
--- triggers run before statement triggers); one that deletes them locks them here first.
-CREATE OR REPLACE FUNCTION usage_tags_inserted() RETURNS trigger
+-- A tag added or moved, removed. Named to run before registry.sql's tags_version triggers
+-- (PostgreSQL runs a table's triggers of one kind in name order), which lock the tag's
+-- repository row until the commit: the counting is done by then.
+CREATE OR REPLACE FUNCTION usage_tag_written() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    v_ids bigint[];
 BEGIN
-    v_ids := ARRAY(SELECT manifest_id FROM new_rows);
-    IF cardinality(v_ids) > 0 THEN
-        PERFORM usage_manifest_deltas(v_ids, array_fill(1, ARRAY[cardinality(v_ids)]));
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION usage_tags_updated() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_ids bigint[];
-    v_deltas integer[];
-BEGIN
-    SELECT array_agg(x.id), array_agg(x.delta) INTO v_ids, v_deltas
-      FROM old_rows o JOIN new_rows n ON n.id = o.id
-     CROSS JOIN LATERAL (VALUES (o.manifest_id, -1), (n.manifest_id, 1)) AS x(id, delta)
-     WHERE n.manifest_id <> o.manifest_id;
-    IF v_ids IS NOT NULL THEN
-        PERFORM usage_manifest_deltas(v_ids, v_deltas);
+    IF TG_OP = 'INSERT' THEN
+        PERFORM usage_manifest_deltas(ARRAY[NEW.manifest_id], ARRAY[1]);
+    ELSIF NEW.manifest_id <> OLD.manifest_id THEN
+        PERFORM usage_manifest_deltas(ARRAY[OLD.manifest_id, NEW.manifest_id], ARRAY[-1, 1]);
     END IF;
     RETURN NULL;
 END
@@ -363,20 +333,15 @@ DECLARE
 BEGIN
     v_ids := ARRAY(SELECT manifest_id FROM old_rows);
     IF cardinality(v_ids) > 0 THEN
-        PERFORM 1 FROM repositories
-         WHERE id IN (SELECT DISTINCT repository_id FROM old_rows) ORDER BY id FOR NO KEY UPDATE;
         PERFORM usage_manifest_deltas(v_ids, array_fill(-1, ARRAY[cardinality(v_ids)]));
     END IF;
     RETURN NULL;
 END
 $$;
 
-CREATE OR REPLACE TRIGGER usage_tags_insert AFTER INSERT ON tags
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION usage_tags_inserted();
-CREATE OR REPLACE TRIGGER usage_tags_update AFTER UPDATE ON tags
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION usage_tags_updated();
-CREATE OR REPLACE TRIGGER usage_tags_delete AFTER DELETE ON tags
+CREATE OR REPLACE TRIGGER tags_usage_write AFTER INSERT OR UPDATE OF manifest_id ON tags
+    FOR EACH ROW EXECUTE FUNCTION usage_tag_written();
+CREATE OR REPLACE TRIGGER tags_usage_delete AFTER DELETE ON tags
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION usage_tags_deleted();
 
 -- A manifest stored where a reachable index of its repository names its digest (pushed again
@@ -392,9 +357,6 @@ BEGIN
                                          WHERE mr.child_digest = n.digest LIMIT 1) mr) THEN
         RETURN NULL;
     END IF;
-    PERFORM usage_lock(ARRAY(SELECT DISTINCT repository_id FROM new_rows),
-                       ARRAY(SELECT DISTINCT r.project_id FROM new_rows n
-                               JOIN repositories r ON r.id = n.repository_id));
     SELECT array_agg(n.id), array_agg(c.refs) INTO v_ids, v_deltas
       FROM new_rows n
      CROSS JOIN LATERAL (SELECT count(*)::integer AS refs
@@ -407,6 +369,8 @@ BEGIN
      WHERE c.refs > 0;
     IF v_ids IS NOT NULL THEN
         PERFORM usage_manifest_deltas(v_ids, v_deltas);
+        -- its blobs and index entries, written next, count too (the row triggers below)
+        PERFORM set_config('registry.usage_new_reachable', 'on', true);
     END IF;
     RETURN NULL;
 END
@@ -414,20 +378,16 @@ $$;
 
 -- A manifest about to be deleted while reachable stops counting what it names (a row trigger
 -- before the delete: its blobs and index entries are still there, the cascades that take them
--- and its tags come after and find it forgotten).
+-- and its tags come after and find it forgotten). A tag or an index being counted for it holds
+-- a lock on its row that this delete waits for.
 CREATE OR REPLACE FUNCTION usage_manifest_deleting() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_project bigint;
     v_refs integer;
 BEGIN
-    SELECT project_id INTO v_project FROM registry_usage_manifests WHERE manifest_id = OLD.id;
+    SELECT refs INTO v_refs FROM registry_usage_manifests WHERE manifest_id = OLD.id;
     IF FOUND THEN
-        PERFORM usage_lock(ARRAY[OLD.repository_id], ARRAY[v_project]);
-        SELECT refs INTO v_refs FROM registry_usage_manifests WHERE manifest_id = OLD.id;
-        IF FOUND THEN
-            PERFORM usage_manifest_deltas(ARRAY[OLD.id], ARRAY[-v_refs]);
-        END IF;
+        PERFORM usage_manifest_deltas(ARRAY[OLD.id], ARRAY[-v_refs]);
     END IF;
     RETURN OLD;
 END
@@ -438,31 +398,27 @@ CREATE OR REPLACE TRIGGER usage_manifests_insert AFTER INSERT ON manifests
 CREATE OR REPLACE TRIGGER usage_manifests_delete BEFORE DELETE ON manifests
     FOR EACH ROW EXECUTE FUNCTION usage_manifest_deleting();
 
-
 -- Blobs (manifest_blobs) or index entries (manifest_references) of a reachable manifest, added
--- (a manifest pushed again under a reachable index) or removed by hand (a deleted manifest is
--- forgotten before its cascades run). A manifest's rows are written with it, in its transaction,
--- so no other transaction can make it reachable meanwhile.
+-- or removed. Added: only to a manifest pushed again under a reachable index (the rows of a
+-- manifest are written with it, in its transaction, and nothing else can make it reachable
+-- meanwhile), so these run only after usage_manifests_inserted() found one (a setting of the
+-- transaction, tested before any call). Removed: by hand (a deleted manifest is forgotten before
+-- its cascades run).
 CREATE OR REPLACE FUNCTION usage_manifest_blobs_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_dir integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
     b record;
 BEGIN
-    SELECT array_agg(DISTINCT u.repository_id) AS repos, array_agg(DISTINCT u.project_id) AS ps
-      INTO b
-      FROM changed_rows c
-     CROSS JOIN LATERAL (SELECT u.repository_id, u.project_id FROM registry_usage_manifests u
-                          WHERE u.manifest_id = c.manifest_id OFFSET 0) u;
-    IF b.ps IS NULL THEN
-        RETURN NULL;
+    IF TG_LEVEL = 'ROW' THEN
+        SELECT ARRAY[u.project_id] AS p, ARRAY[NEW.blob_digest] AS dg, ARRAY[1] AS dir INTO b
+          FROM registry_usage_manifests u WHERE u.manifest_id = NEW.manifest_id;
+    ELSE
+        SELECT array_agg(u.project_id) AS p, array_agg(c.blob_digest) AS dg,
+               array_agg(-1) AS dir INTO b
+          FROM changed_rows c
+         CROSS JOIN LATERAL (SELECT u.project_id FROM registry_usage_manifests u
+                              WHERE u.manifest_id = c.manifest_id OFFSET 0) u;
     END IF;
-    PERFORM usage_lock(b.repos, b.ps);
-    SELECT array_agg(u.project_id) AS p, array_agg(c.blob_digest) AS dg,
-           array_agg(v_dir) AS dir INTO b
-      FROM changed_rows c
-     CROSS JOIN LATERAL (SELECT u.project_id FROM registry_usage_manifests u
-                          WHERE u.manifest_id = c.manifest_id OFFSET 0) u;
     IF b.p IS NOT NULL THEN
         PERFORM usage_blob_deltas(b.p, b.dg, b.dir);
     END IF;
@@ -473,46 +429,43 @@ $$;
 CREATE OR REPLACE FUNCTION usage_manifest_references_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_dir integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
     v_ids bigint[];
-    b record;
 BEGIN
-    SELECT array_agg(DISTINCT u.repository_id) AS repos, array_agg(DISTINCT u.project_id) AS ps
-      INTO b
-      FROM changed_rows c
-     CROSS JOIN LATERAL (SELECT u.repository_id, u.project_id FROM registry_usage_manifests u
-                          WHERE u.manifest_id = c.parent_id OFFSET 0) u;
-    IF b.ps IS NULL THEN
-        RETURN NULL;
+    IF TG_LEVEL = 'ROW' THEN
+        v_ids := ARRAY(SELECT m.id FROM registry_usage_manifests u
+                         JOIN manifests m ON m.repository_id = u.repository_id
+                                         AND m.digest = NEW.child_digest
+                        WHERE u.manifest_id = NEW.parent_id);
+    ELSE
+        v_ids := ARRAY(SELECT m.id FROM changed_rows c
+                        CROSS JOIN LATERAL (SELECT u.repository_id FROM registry_usage_manifests u
+                                             WHERE u.manifest_id = c.parent_id OFFSET 0) u
+                        CROSS JOIN LATERAL (SELECT m.id FROM manifests m
+                                             WHERE m.repository_id = u.repository_id
+                                               AND m.digest = c.child_digest OFFSET 0) m);
     END IF;
-    PERFORM usage_lock(b.repos, b.ps);
-    v_ids := ARRAY(SELECT m.id FROM changed_rows c
-                    CROSS JOIN LATERAL (SELECT u.repository_id FROM registry_usage_manifests u
-                                         WHERE u.manifest_id = c.parent_id OFFSET 0) u
-                    CROSS JOIN LATERAL (SELECT m.id FROM manifests m
-                                         WHERE m.repository_id = u.repository_id
-                                           AND m.digest = c.child_digest OFFSET 0) m);
     IF cardinality(v_ids) > 0 THEN
-        PERFORM usage_manifest_deltas(v_ids, array_fill(v_dir, ARRAY[cardinality(v_ids)]));
+        PERFORM usage_manifest_deltas(v_ids, array_fill(CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END,
+                                                        ARRAY[cardinality(v_ids)]));
     END IF;
     RETURN NULL;
 END
 $$;
 
 CREATE OR REPLACE TRIGGER usage_manifest_blobs_insert AFTER INSERT ON manifest_blobs
-    REFERENCING NEW TABLE AS changed_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION usage_manifest_blobs_changed();
+    FOR EACH ROW WHEN (current_setting('registry.usage_new_reachable', true) = 'on')
+    EXECUTE FUNCTION usage_manifest_blobs_changed();
 CREATE OR REPLACE TRIGGER usage_manifest_blobs_delete AFTER DELETE ON manifest_blobs
     REFERENCING OLD TABLE AS changed_rows
     FOR EACH STATEMENT EXECUTE FUNCTION usage_manifest_blobs_changed();
 CREATE OR REPLACE TRIGGER usage_manifest_references_insert AFTER INSERT ON manifest_references
-    REFERENCING NEW TABLE AS changed_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION usage_manifest_references_changed();
+    FOR EACH ROW WHEN (current_setting('registry.usage_new_reachable', true) = 'on')
+    EXECUTE FUNCTION usage_manifest_references_changed();
 CREATE OR REPLACE TRIGGER usage_manifest_references_delete AFTER DELETE ON manifest_references
     REFERENCING OLD TABLE AS changed_rows
     FOR EACH STATEMENT EXECUTE FUNCTION usage_manifest_references_changed();
 
--- A new project gets its usage row (the lock of its counts) in its top-level namespace.
+-- A new project gets its usage row (its size, the namespace it counts in).
 CREATE OR REPLACE FUNCTION usage_projects_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -533,17 +486,25 @@ END
 $$;
 
 -- A project about to be deleted leaves its namespace's counts, and its own go (a row trigger
--- before the delete: the cascades that take its repositories come after and find nothing).
+-- before the delete: the cascades that take its repositories come after and find nothing). Its
+-- blob counts first, then its usage row: the order a push takes them in.
 CREATE OR REPLACE FUNCTION usage_project_deleting() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_digests text[];
+    v_root bigint;
 BEGIN
-    PERFORM usage_lock_projects(ARRAY[OLD.id]);
-    PERFORM usage_pending_add(array_agg(u.root_id), array_agg(pb.blob_digest),
-                              array_fill(-1, ARRAY[count(*)::integer]))
-       FROM registry_usage_project_blobs pb
-       JOIN registry_usage_projects u ON u.project_id = pb.project_id
-      WHERE pb.project_id = OLD.id;
+    WITH gone AS (
+        DELETE FROM registry_usage_project_blobs WHERE project_id = OLD.id AND refs > 0
+        RETURNING blob_digest)
+    SELECT array_agg(blob_digest) INTO v_digests FROM gone;
     DELETE FROM registry_usage_project_blobs WHERE project_id = OLD.id;
+    SELECT root_id INTO v_root FROM registry_usage_projects WHERE project_id = OLD.id FOR UPDATE;
+    IF v_digests IS NOT NULL THEN
+        PERFORM usage_queue(array_fill(NULL::bigint, ARRAY[cardinality(v_digests)]),
+                            array_fill(v_root, ARRAY[cardinality(v_digests)]), v_digests,
+                            array_fill(-1, ARRAY[cardinality(v_digests)]));
+    END IF;
     DELETE FROM registry_usage_manifests WHERE project_id = OLD.id;
     DELETE FROM registry_usage_projects WHERE project_id = OLD.id;
     RETURN OLD;
@@ -684,8 +645,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
 BEGIN
-    LOCK TABLE registry_usage_projects, registry_usage_manifests, registry_usage_project_blobs,
-               registry_usage_pending, registry_usage_root_blobs, registry_usage_roots
+    LOCK TABLE registry_usage_manifests, registry_usage_project_blobs, registry_usage_pending,
+               registry_usage_projects, registry_usage_root_blobs, registry_usage_roots
         IN EXCLUSIVE MODE;
     SELECT count(*) INTO n FROM usage_check();
     IF n = 0 THEN
@@ -762,9 +723,12 @@ $$;
 -- may not be: the blobs it would add to its namespace (those the namespace does not count yet,
 -- its own and its children's, nested) take it over its limit (the quota_exceeded detail), or
 -- NULL. What the namespace holds already always fits.
+--
+-- (jit off: the walk of an index's children is estimated at thousands of rows, which made
+-- PostgreSQL compile the statement on every push under a limit, half a second each time)
 CREATE OR REPLACE FUNCTION usage_quota_manifest(p_repo bigint, p_blobs text[], p_children text[])
 RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET jit = off AS $$
 DECLARE
     q record;
     v_new bigint;

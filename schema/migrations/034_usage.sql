@@ -72,7 +72,8 @@ CREATE TABLE registry_usage_root_blobs (
 -- (every row lives for one transaction: vacuumed often, so that it stays a page or two)
 CREATE TABLE registry_usage_pending (
     xid xid8 PRIMARY KEY,
-    root_ids bigint[] NOT NULL,
+    project_ids bigint[] NOT NULL,   -- a blob counted in a project or not (namespace: read then)
+    root_ids bigint[] NOT NULL,      -- or in a namespace (project NULL)
     blob_digests text[] NOT NULL,
     deltas integer[] NOT NULL
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
