@@ -35,7 +35,10 @@
 -- cascade's statement triggers after the parent's, when the rows they would read are gone).
 --
 -- What runs on every push is planned as key lookups whatever the statistics say: each row of an
--- array probes an index, and "OFFSET 0" keeps the planner from turning a probe into a scan.
+-- array probes an index, and "OFFSET 0" keeps the planner from turning a probe into a scan. Its
+-- statements are planned once per connection (plan_cache_mode = force_generic_plan): with array
+-- parameters PostgreSQL otherwise judged a plan for each call's values worth making again on
+-- every call, which was a third of a push's instructions.
 
 -- ---- sizes as people read them -----------------------------------------------------------------
 
@@ -78,7 +81,7 @@ $$;
 -- went), in one pass ordered by (project, digest), and queues those that start or stop counting.
 CREATE OR REPLACE FUNCTION usage_blob_deltas(p_projects bigint[], p_digests text[],
                                              p_deltas integer[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_down boolean;
 BEGIN
@@ -120,7 +123,7 @@ $$;
 -- or unreachable (n -> 0) to the manifests its index lists in its repository, level by level,
 -- and at the end to the blobs of all of them (usage_blob_deltas, one ordered pass).
 CREATE OR REPLACE FUNCTION usage_manifest_deltas(p_ids bigint[], p_deltas integer[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_ids bigint[] := p_ids;
     v_deltas integer[] := p_deltas;
@@ -214,9 +217,10 @@ $$;
 -- projects' sizes and their namespaces (read here, under the projects' row locks), namespaces'
 -- blob counts in (namespace, digest) order, then namespaces' sizes.
 CREATE OR REPLACE FUNCTION usage_apply_pending() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     q registry_usage_pending%ROWTYPE;
+    v_others bigint[];
     v_roots bigint[];
     v_digests text[];
 BEGIN
@@ -226,7 +230,9 @@ BEGIN
     END IF;
     -- the projects' rows, locked in id order (one project, the usual case: the UPDATE below
     -- locks it)
-    IF (SELECT count(DISTINCT p) FROM unnest(q.project_ids) AS p) > 1 THEN
+    v_others := array_remove(array_remove(q.project_ids, NULL),
+                             (array_remove(q.project_ids, NULL))[1]);
+    IF cardinality(v_others) > 0 THEN
         PERFORM 1 FROM registry_usage_projects WHERE project_id = ANY (q.project_ids)
          ORDER BY project_id FOR UPDATE;
     END IF;
@@ -318,7 +324,11 @@ CREATE OR REPLACE FUNCTION usage_tag_written() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM usage_manifest_deltas(ARRAY[NEW.manifest_id], ARRAY[1]);
+        -- another tag of a manifest counted already: one more reference, nothing else
+        UPDATE registry_usage_manifests SET refs = refs + 1 WHERE manifest_id = NEW.manifest_id;
+        IF NOT FOUND THEN
+            PERFORM usage_manifest_deltas(ARRAY[NEW.manifest_id], ARRAY[1]);
+        END IF;
     ELSIF NEW.manifest_id <> OLD.manifest_id THEN
         PERFORM usage_manifest_deltas(ARRAY[OLD.manifest_id, NEW.manifest_id], ARRAY[-1, 1]);
     END IF;
@@ -688,55 +698,72 @@ $$;
 
 -- ---- limits ------------------------------------------------------------------------------------
 
--- A project's top-level namespace: its id, path, limit and usage.
-CREATE OR REPLACE FUNCTION usage_quota_of(p_project bigint, OUT root_id bigint, OUT full_path text,
-                                          OUT storage_limit bigint, OUT used bigint)
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    SELECT u.root_id, n.full_path, n.container_registry_storage_limit
-      INTO root_id, full_path, storage_limit
-      FROM registry_usage_projects u JOIN namespaces n ON n.id = u.root_id
-     WHERE u.project_id = p_project;
-    IF coalesce(storage_limit, 0) > 0 THEN
-        used := usage_of_root(root_id);
-    END IF;
-END
-$$;
-
 -- Why a blob upload into a project may not start: its namespace has reached its limit (the
 -- quota_exceeded detail), or NULL.
 CREATE OR REPLACE FUNCTION usage_quota_upload(p_project bigint) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    q record;
+    v_root bigint;
+    v_path text;
+    v_limit bigint;
+    v_used bigint;
 BEGIN
-    SELECT * INTO q FROM usage_quota_of(p_project);
-    IF coalesce(q.storage_limit, 0) = 0 OR q.used < q.storage_limit THEN
+    SELECT u.root_id, n.full_path, n.container_registry_storage_limit INTO v_root, v_path, v_limit
+      FROM registry_usage_projects u JOIN namespaces n ON n.id = u.root_id
+     WHERE u.project_id = p_project;
+    IF coalesce(v_limit, 0) = 0 THEN
         RETURN NULL;
     END IF;
-    RETURN format('namespace %s uses %s of its limit of %s', q.full_path,
-                  usage_size_text(q.used), usage_size_text(q.storage_limit));
+    v_used := usage_of_root(v_root);
+    IF v_used < v_limit THEN
+        RETURN NULL;
+    END IF;
+    RETURN format('namespace %s uses %s of its limit of %s', v_path, usage_size_text(v_used),
+                  usage_size_text(v_limit));
 END
 $$;
 
 -- Why tagging a manifest of repository p_repo that names p_blobs and the manifests p_children
--- may not be: the blobs it would add to its namespace (those the namespace does not count yet,
--- its own and its children's, nested) take it over its limit (the quota_exceeded detail), or
--- NULL. What the namespace holds already always fits.
---
--- (jit off: the walk of an index's children is estimated at thousands of rows, which made
--- PostgreSQL compile the statement on every push under a limit, half a second each time)
+-- may not be: the blobs it would add to its namespace (usage_new_bytes) take it over its limit
+-- (the quota_exceeded detail), or NULL. What the namespace holds already always fits.
 CREATE OR REPLACE FUNCTION usage_quota_manifest(p_repo bigint, p_blobs text[], p_children text[])
 RETURNS text
-LANGUAGE plpgsql STABLE SET jit = off AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    q record;
+    v_root bigint;
+    v_path text;
+    v_limit bigint;
+    v_used bigint;
     v_new bigint;
 BEGIN
-    SELECT * INTO q FROM usage_quota_of((SELECT project_id FROM repositories WHERE id = p_repo));
-    IF coalesce(q.storage_limit, 0) = 0 THEN
+    -- (the same lookup as usage_quota_upload's, by repository: this runs on every tag)
+    SELECT u.root_id, n.full_path, n.container_registry_storage_limit INTO v_root, v_path, v_limit
+      FROM repositories r JOIN registry_usage_projects u ON u.project_id = r.project_id
+      JOIN namespaces n ON n.id = u.root_id
+     WHERE r.id = p_repo;
+    IF coalesce(v_limit, 0) = 0 THEN
         RETURN NULL;
     END IF;
+    v_used := usage_of_root(v_root);
+    v_new := usage_new_bytes(v_root, p_repo, p_blobs, p_children);
+    IF v_new = 0 OR v_used + v_new <= v_limit THEN
+        RETURN NULL;
+    END IF;
+    RETURN format('namespace %s uses %s of its limit of %s, and this push adds %s', v_path,
+                  usage_size_text(v_used), usage_size_text(v_limit), usage_size_text(v_new));
+END
+$$;
+
+-- The bytes a manifest of repository p_repo naming p_blobs and the manifests p_children (its
+-- children's blobs too, nested) would add to namespace p_root: those it does not count yet.
+-- (jit off: the walk of an index's children is estimated at thousands of rows, which made
+-- PostgreSQL compile the statement on every push under a limit, half a second each time)
+CREATE OR REPLACE FUNCTION usage_new_bytes(p_root bigint, p_repo bigint, p_blobs text[],
+                                           p_children text[]) RETURNS bigint
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+DECLARE
+    v_new bigint;
+BEGIN
     -- (each a probe by key, as usage_blob_deltas' lookups)
     WITH RECURSIVE kids(id) AS (
         SELECT m.id FROM unnest(p_children) AS c(digest)
@@ -761,13 +788,8 @@ BEGIN
       FROM wanted w
      CROSS JOIN LATERAL (SELECT b.size FROM blobs b WHERE b.digest = w.digest OFFSET 0) b
      WHERE NOT coalesce((SELECT true FROM registry_usage_root_blobs rb
-                          WHERE rb.root_id = q.root_id AND rb.blob_digest = w.digest), false);
-    IF v_new = 0 OR q.used + v_new <= q.storage_limit THEN
-        RETURN NULL;
-    END IF;
-    RETURN format('namespace %s uses %s of its limit of %s, and this push adds %s', q.full_path,
-                  usage_size_text(q.used), usage_size_text(q.storage_limit),
-                  usage_size_text(v_new));
+                          WHERE rb.root_id = p_root AND rb.blob_digest = w.digest), false);
+    RETURN v_new;
 END
 $$;
 
