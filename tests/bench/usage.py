@@ -16,7 +16,10 @@ keep-alive, a push token), 5 s each:
 - and, without HTTP, what the database spends: 2,000 calls of registry_put_manifest() in one
   session, one after the other (a new tag of one manifest; then 2,000 distinct manifests), and
   the CPU time of that PostgreSQL backend per call (from /proc: less at the mercy of other work
-  on the machine than a rate is).
+  on the machine than a rate is);
+- with --instructions, the same calls counted in instructions by valgrind (callgrind) in a
+  single-user PostgreSQL backend on the instance's database: the one figure other work on a
+  shared machine cannot move (run as root; valgrind; a few minutes).
 
 The blobs the manifests name are linked with SQL (a manifest PUT checks the links, not the
 files). Prints requests/s, p50 and p99 (ms) of each, the medians of --rounds. A benchmark: it
@@ -37,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 
-from registry import PgCluster, Registry  # noqa: E402
+from registry import PG_BIN, PgCluster, Registry  # noqa: E402
 from v2util import make_project, mint_token  # noqa: E402
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -110,7 +113,52 @@ def serial_cpu(reg, path, bodies, blobs):
     return out
 
 
-def run(workdir, manifests):
+def instructions(reg, workdir, path, bodies, blobs, n=100):
+    """Million instructions per registry_put_manifest() call in a single-user backend (valgrind):
+    a run of 20 calls and one of 20 + n, the difference divided by n, after a run that warms
+    the files."""
+    data = os.path.join(reg.pg.dir, "data")
+    reg.stop()
+    reg.pg._run([f"{PG_BIN}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"])
+    config, base = blobs[0], blobs[1]
+    out = {}
+
+    def calls(items):
+        return "".join(
+            f"SELECT status FROM registry_put_manifest('{path}', '{sha(b.encode())}',"
+            f" '{OCI_MANIFEST}', NULL, '{config[0]}', 'x', NULL, NULL,"
+            f" '\\x{b.encode().hex()}'::bytea, ARRAY['{config[0]}', '{base[0]}', '{l[0]}'],"
+            f" ARRAY[{config[1]}, {base[1]}, {l[1]}]::bigint[], '{{}}'::text[], '{t}')\n"
+            for b, l, t in items)
+
+    def count(script):
+        res = subprocess.run(["runuser", "-u", "postgres", "--", "valgrind", "--tool=callgrind",
+                              "--callgrind-out-file=/dev/null", f"{PG_BIN}/postgres", "--single",
+                              "-D", data, "-c", "jit=off", reg.name],
+                             input=script, capture_output=True, text=True)
+        statuses = re.findall(r'status = "([a-z_]+)"', res.stdout)
+        if statuses != ["ok"] * script.count("\n"):
+            raise RuntimeError("single-user calls failed: " + res.stdout[-500:])
+        return int(re.search(r"Collected : (\d+)", res.stderr).group(1))
+
+    spare = list(zip(bodies[-4001:-2001], blobs[-4001:-2001]))  # never PUT before
+    one = spare[0]
+    for name, warm, more in (
+            ("instructions per PUT, a new tag (millions)",
+             lambda k: [(one[0], one[1], f"{k}{i}") for i in range(20)],
+             [(one[0], one[1], f"t{i}") for i in range(n)]),
+            ("instructions per PUT, a new manifest (millions)",
+             lambda k: [(b, l, f"{k}{i}") for i, (b, l) in
+                        enumerate(spare[{"u": 1, "v": 21, "w": 41}[k]:][:20])],
+             [(b, l, f"m{i}") for i, (b, l) in enumerate(spare[61:61 + n])])):
+        count(calls(warm("u")))
+        a = count(calls(warm("v")))
+        b = count(calls(warm("w") + more))
+        out[name] = (float("nan"), (b - a) / n / 1e6, float("nan"), n)
+    return out
+
+
+def run(workdir, manifests, with_instructions=False):
     pg = PgCluster(workdir)
     reg = Registry(pg, workdir, "usagebench", workers=2).start()
     try:
@@ -142,7 +190,7 @@ def run(workdir, manifests):
                 separators=(",", ":")))
         for k in range(0, len(blobs), 5000):
             link_blobs(reg, repos, blobs[k:k + 5000])
-        spread = bodies[:-2001]  # the last ones are the serial calls
+        spread = bodies[:-4001]  # the last ones are the serial calls and --instructions' calls
         half = len(spread) // 2
         files = {}
         for name, part in (("one", spread[:half // 2]), ("four", spread[half // 2:half]),
@@ -175,6 +223,10 @@ def run(workdir, manifests):
             diff = reg.pg.psql(reg.name, "SELECT count(*) FROM usage_check()")
             if diff != "0":
                 raise RuntimeError(f"usage differs from a recount in {diff} counts")
+        if with_instructions:  # as the serial figures: without a limit
+            if has_limits == "1":
+                reg.pg.psql(reg.name, "UPDATE namespaces SET container_registry_storage_limit = 0")
+            figures.update(instructions(reg, workdir, paths[0], bodies, blobs))
         for name, (rps, p50, p99, total) in figures.items():
             if "distinct" in name or "limit" in name:
                 if total > half // 2:
@@ -192,20 +244,22 @@ def main():
     ap.add_argument("--manifests", type=int, default=60000,
                     help="distinct manifests made for the three distinct-PUT figures")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count a PUT's instructions with valgrind (root, a few minutes)")
     args = ap.parse_args()
     rounds = []
     for _ in range(args.rounds):
         workdir = tempfile.mkdtemp(prefix="usagebench-")
         os.chmod(workdir, 0o755)
         try:
-            rounds.append(run(workdir, args.manifests))
+            rounds.append(run(workdir, args.manifests, args.instructions))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     print(f"binaries: {os.environ.get('REGISTRY_BIN_DIR', TOP)}")
     print(f"{'figure':<48} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for name in rounds[0]:
         vals = [r[name] for r in rounds if name in r]
-        if "CPU" in name:
+        if "CPU" in name or "instructions" in name:
             print(f"{name:<48} {statistics.median(v[1] for v in vals):>9.3f}")
             continue
         print(f"{name:<48} {statistics.median(v[0] for v in vals):>9.1f}"
