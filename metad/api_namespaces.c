@@ -21,12 +21,17 @@ PG_STMT(q_namespace_get,
         "SELECT " TN_NAMESPACE_COLS " FROM namespaces n"
         " WHERE n.id = namespace_ref($3, $4) AND coalesce(namespace_visible($1, $2, n.id), false)");
 
+/* A list row's usage_shown from the caller's group levels (lv), not one call per row. */
+#define NAMESPACE_LIST_COLS                                                                        \
+	TN_NAMESPACE_COLS_SHOWN("($2::boolean OR (n.kind = 'user' AND n.owner_id = $1::bigint)"    \
+	                        " OR coalesce(lv.access_level, 0) >= 50)")
+
 /* Admins see every namespace (unless owned_only); others their own and the groups they hold a
  * role in (Owner with owned_only). */
 PG_STMT(q_namespaces,
         "WITH lv AS (SELECT * FROM user_group_levels($1)),"
         " items AS ("
-        "  SELECT " TN_NAMESPACE_COLS " FROM namespaces n LEFT JOIN lv ON lv.namespace_id = n.id"
+        "  SELECT " NAMESPACE_LIST_COLS " FROM namespaces n LEFT JOIN lv ON lv.namespace_id = n.id"
         "   WHERE (($2::boolean AND NOT $3::boolean)"
         "          OR (n.kind = 'user' AND n.owner_id = $1::bigint)"
         "          OR (n.kind = 'group' AND lv.access_level >= CASE WHEN $3::boolean THEN 50"

@@ -51,15 +51,17 @@ size_t tn_chars(const char *s);
 	              "END AS root_container_registry_size"
 /* A namespace's container registry usage and limit (a top-level namespace's; NULL for a
  * subgroup, which counts in its top-level namespace) shown to whom may manage it: admins, the
- * owner of a user namespace, a group's Owners. */
-#define TN_NAMESPACE_COLS                                                                          \
-	"n.id, n.name, n.path, n.kind, n.full_path, n.parent_id, "                                 \
-	"CASE WHEN $2::boolean THEN true WHEN n.kind = 'user' THEN n.owner_id = $1::bigint "       \
-	"     ELSE coalesce(group_access_level($1::bigint, n.id), 0) >= 50 END AS usage_shown, "   \
+ * owner of a user namespace, a group's Owners (shown: that test, given the caller's levels). */
+#define TN_NAMESPACE_COLS_SHOWN(shown)                                                             \
+	"n.id, n.name, n.path, n.kind, n.full_path, n.parent_id, " shown " AS usage_shown, "       \
 	"CASE WHEN n.parent_id IS NULL THEN usage_of_root(n.id) END "                              \
 	"     AS container_registry_size, "                                                        \
 	"CASE WHEN n.parent_id IS NULL THEN n.container_registry_storage_limit END "               \
 	"     AS container_registry_storage_limit"
+#define TN_NAMESPACE_COLS                                                                            \
+	TN_NAMESPACE_COLS_SHOWN(                                                                     \
+	        "CASE WHEN $2::boolean THEN true WHEN n.kind = 'user' THEN n.owner_id = $1::bigint " \
+	        "     ELSE coalesce(group_access_level($1::bigint, n.id), 0) >= 50 END")
 #define TN_PROJECT_COLS                                                                                \
 	"p.id, p.name, p.path, p.full_path, p.description, p.visibility, "                             \
 	"p.container_registry_access_level, p.creator_id, gl_time(p.created_at) AS created_at, "       \
