@@ -10,11 +10,11 @@
 --                                 reachable indexes of its repository listing its digest
 --   registry_usage_project_blobs  refs = the reachable manifests of the project naming the blob
 --   registry_usage_root_blobs     refs = the projects of the top-level namespace counting it
---   registry_usage_projects       one row per project: its top-level namespace and its size (the
---                                 row every change to the project's counts locks first)
+--   registry_usage_projects       one row per project: its size and the top-level namespace it
+--                                 counts in (a transfer locks it while it moves the project)
 --   registry_usage_roots          a top-level namespace's size (no row: 0)
---   registry_usage_pending        a transaction's changes to the namespace level, applied at
---                                 its commit in one ordered pass
+--   registry_usage_pending        a transaction's changes to what projects and namespaces share,
+--                                 applied at its commit in one ordered pass
 --
 -- A count going 0 <-> 1 moves the size above it. No table here has a foreign key: rows go with
 -- the triggers, in the order the triggers choose, never with a cascade's own.
