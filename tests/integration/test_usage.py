@@ -8,6 +8,7 @@ pushes in this file computes on its own. Limits refuse pushes of new content ove
 message skopeo prints, and never what a namespace holds already."""
 import json
 import os
+import random
 import subprocess
 import threading
 
@@ -16,7 +17,7 @@ import pytest
 import requests
 
 from images import Layout
-from regapi import wait_until
+from regapi import SqlSession, wait_until
 from registry import Registry, skopeo
 from tenancy import create_user
 from v2util import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, V2, mint_token, sha256
@@ -217,7 +218,7 @@ def test_usage_follows_every_change(reg, uniq):
     check(reg, model, ids, [g, h])
     assert model.project_usage(c["id"]) == 0
     idx = p.index(pc, c["id"], None, [c1, c2])
-    top = p.index(pc, c["id"], "multi", [idx])  # an index of an index
+    p.index(pc, c["id"], "multi", [idx])  # an index of an index
     check(reg, model, ids, [g, h])
     cfg = {d["digest"]: model.repos[pc]["manifests"][d["digest"]][0][0] for d in (c1, c2)}
     assert stored_project(reg, c["id"]) == 3000 + 4000 + 5000 + sum(model.sizes[x]
@@ -578,9 +579,8 @@ def test_concurrent_pushes_and_deletes_count_exactly(reg, uniq):
             for i in range(12):
                 layers = [pool[(n + i) % 6], pool[(n * 3 + i) % 6], blob(f"{uniq}{n}-{i}", 300)]
                 p.image(path, pr["id"], f"t{i % 4}", layers, f"{n}-{i}")
-                if i % 3 == 2:
-                    p.untag(path, f"t{(i + 1) % 4}") if f"t{(i + 1) % 4}" in \
-                        local.repos[path]["tags"] else None
+                if i % 3 == 2 and f"t{(i + 1) % 4}" in local.repos[path]["tags"]:
+                    p.untag(path, f"t{(i + 1) % 4}")
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(repr(e))
         with lock:
@@ -646,7 +646,6 @@ def test_racing_transactions_count_exactly(reg, uniq):
     and indexes of them); a seventh deletes manifests that tags or indexes reach and stores them
     again; an eighth moves one of the projects between two top-level groups back and forth.
     Every statement succeeds (no deadlock), and the counts equal a recount."""
-    import random
     g = group(reg, f"{uniq}x")
     h = group(reg, f"{uniq}y")
     model = Model()
@@ -728,7 +727,6 @@ def test_a_transfer_waits_for_a_push_in_flight(reg, uniq):
     the project to another top-level group at that moment: the transfer waits for the push (the
     repository it holds), then moves the blob with the rest, so the new group counts it and the
     old one does not."""
-    from regapi import SqlSession
     model = Model()
     g = group(reg, f"{uniq}a")
     h = group(reg, f"{uniq}b")
