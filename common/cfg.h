@@ -94,6 +94,9 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "PostgreSQL connections per worker")                                                     \
 	X(METAD_JOBS_INTERVAL, "metad", "jobs_interval", CFG_INT, "5", 1, 3600, true, false,       \
 	  "seconds between looks for background work (repository deletions, tag cleanups)")        \
+	X(METAD_DEFAULT_CONTAINER_REGISTRY_STORAGE_LIMIT, "metad",                                 \
+	  "default_container_registry_storage_limit", CFG_INT, "0", 0, INT64_MAX, true, false,     \
+	  "container registry storage limit of a new top-level namespace, in bytes (0: none)")     \
 	X(BLOBD_WORKERS, "blobd", "workers", CFG_INT, "2", 1, 256, true, false,                    \
 	  "worker processes")                                                                      \
 	X(BLOBD_USER, "blobd", "user", CFG_STR, "", 0, 0, false, false,                            \

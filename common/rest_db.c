@@ -157,7 +157,9 @@ rest_status_answer(struct rest_req *r, const PGresult *res, enum status_word w)
 		return;
 	}
 	char *text = status_text(w, detail);
-	if (e->oci != NULL)
+	if (e->oci != NULL && e->field != NULL && strcmp(e->field, "message") == 0)
+		v2reply_error(r->txn, e->http, e->oci, text, NULL);
+	else if (e->oci != NULL)
 		v2reply_error(r->txn, e->http, e->oci, NULL, text);
 	else if (e->field != NULL)
 		rest_fail_validation(r, e->field, text);

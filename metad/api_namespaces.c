@@ -1,13 +1,17 @@
 /*
  * Namespaces (GitLab's doc/api/namespaces.md): the user and group namespaces a caller can put
- * projects in or manage, one of them by id or path, and whether a path is taken.
+ * projects in or manage, one of them by id or path, whether a path is taken, and an admin's
+ * update of a top-level namespace's container registry storage limit.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg.h"
 #include "gl_params.h"
 #include "http.h"
 #include "json.h"
+#include "log.h"
 #include "metad.h"
 #include "rest_db.h"
 #include "util.h"
@@ -16,12 +20,17 @@ PG_STMT(q_namespace_get,
         "SELECT " TN_NAMESPACE_COLS " FROM namespaces n"
         " WHERE n.id = namespace_ref($3, $4) AND coalesce(namespace_visible($1, $2, n.id), false)");
 
+/* A list row's usage_shown from the caller's group levels (lv), not one call per row. */
+#define NAMESPACE_LIST_COLS                                                                        \
+	TN_NAMESPACE_COLS_SHOWN("($2::boolean OR (n.kind = 'user' AND n.owner_id = $1::bigint)"    \
+	                        " OR coalesce(lv.access_level, 0) >= 50)")
+
 /* Admins see every namespace (unless owned_only); others their own and the groups they hold a
  * role in (Owner with owned_only). */
 PG_STMT(q_namespaces,
         "WITH lv AS (SELECT * FROM user_group_levels($1)),"
         " items AS ("
-        "  SELECT " TN_NAMESPACE_COLS " FROM namespaces n LEFT JOIN lv ON lv.namespace_id = n.id"
+        "  SELECT " NAMESPACE_LIST_COLS " FROM namespaces n LEFT JOIN lv ON lv.namespace_id = n.id"
         "   WHERE (($2::boolean AND NOT $3::boolean)"
         "          OR (n.kind = 'user' AND n.owner_id = $1::bigint)"
         "          OR (n.kind = 'group' AND lv.access_level >= CASE WHEN $3::boolean THEN 50"
@@ -33,6 +42,8 @@ PG_STMT(q_namespaces,
         "     SELECT * FROM items ORDER BY id LIMIT $6 OFFSET $7) i ON true");
 
 PG_STMT(q_namespace_exists, "SELECT * FROM namespace_exists($1, $2)");
+PG_STMT(q_namespace_limit, "SELECT * FROM namespace_storage_limit_set($1, $2, $3)");
+PG_STMT(q_default_limit, "SELECT usage_default_limit_set($1)");
 
 /* Answers a page of namespaces. */
 static void
@@ -113,4 +124,59 @@ namespaces_exists(struct rest_req *r)
 	rest_arg(r, gl_params_is_text(path, strlen(path)) ? path : "");
 	rest_arg_i64_opt(r, has_parent, parent);
 	rest_exec(r, &q_namespace_exists, namespace_exists_read, r);
+}
+
+/* Answers the namespace an update wrote, or the refusal. */
+static void
+namespace_updated(PGresult *res, void *arg)
+{
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s != STATUS_ok) {
+		rest_status_answer(r, res, s); /* 404 Namespace Not Found, a subgroup's limit */
+		return;
+	}
+	rest_arg_actor(r);
+	rest_arg_i64(r, pg_get_int(res, 0, "namespace_id"));
+	rest_arg(r, NULL);
+	rest_exec(r, &q_namespace_get, namespace_read, r);
+}
+
+/* PUT /namespaces/:id (admins): container_registry_storage_limit, bytes (0: no limit), of a
+ * top-level namespace. */
+void
+namespaces_update(struct rest_req *r)
+{
+	static const char key[] = "container_registry_storage_limit";
+	int64_t limit = 0;
+	int has;
+	if (!rest_require_admin(r) || (has = rest_int(r, key, &limit)) < 0)
+		return;
+	if (has && limit < 0) {
+		rest_fail_validation(r, key, "must be greater than or equal to 0");
+		return;
+	}
+	rest_arg_ref(r, rest_param(r, "id"));
+	rest_arg_i64_opt(r, has, limit);
+	rest_exec(r, &q_namespace_limit, namespace_updated, r);
+}
+
+/* Logs a failed write of the default limit (the previous default stays). */
+static void
+default_limit_written(PGresult *res, void *arg)
+{
+	if (!pg_ok(res))
+		log_warn("default_container_registry_storage_limit not written: %s",
+		         res ? pg_error(res) : "no database connection");
+	(void)arg;
+}
+
+void
+namespaces_default_limit_write(void)
+{
+	char v[32];
+	snprintf(v, sizeof(v), "%lld",
+	         (long long)cfg_int(md.cfg, CFG_METAD_DEFAULT_CONTAINER_REGISTRY_STORAGE_LIMIT));
+	const char *params[] = { v };
+	pg_exec(md.db, &q_default_limit, 1, params, default_limit_written, NULL);
 }

@@ -22,6 +22,15 @@ static const char *const scope_names[] = { "all", "group", "user" };
 PG_STMT(q_project_get,
         "SELECT " TN_PROJECT_COLS " FROM " TN_PROJECT_FROM
         " WHERE p.id = project_ref($3, $4) AND coalesce(project_visible($1, $2, p.id), false)");
+/* With ?statistics=true: the project's registry size for Reporters and admins (GitLab's
+ * read_statistics), NULL for others. */
+PG_STMT(q_project_get_statistics,
+        "SELECT " TN_PROJECT_COLS ","
+        " CASE WHEN $2::boolean OR coalesce(project_access_level($1, p.id), 0) >= 20"
+        "      THEN coalesce((SELECT u.size FROM registry_usage_projects u"
+        "                      WHERE u.project_id = p.id), 0) END AS container_registry_size"
+        " FROM " TN_PROJECT_FROM
+        " WHERE p.id = project_ref($3, $4) AND coalesce(project_visible($1, $2, p.id), false)");
 
 /* GitLab's ProjectsFinder: the projects the caller may see (project_visible_by over its roles,
  * user_project_levels, joined once). $3 scopes it: 'all', a group ($4/$5, with
@@ -120,16 +129,22 @@ tn_project_reply(struct rest_req *r, int64_t id, int status)
 	rest_exec(r, &q_project_get, project_read, r);
 }
 
-/* GET /projects/:id */
+/* GET /projects/:id[?statistics=true] */
 void
 projects_get(struct rest_req *r)
 {
+	bool statistics = false;
+	if (rest_bool(r, "statistics", &statistics) < 0)
+		return;
 	r->num = 200;
 	/* anonymous callers get the basic shape, as GitLab gives them */
 	r->mode = r->actor.user_id > 0 ? TN_PROJECT_WITH_ACCESS : TN_PROJECT_BASIC;
 	rest_arg_actor(r);
 	rest_arg_ref(r, rest_param(r, "id"));
-	rest_exec(r, &q_project_get, project_read, r);
+	rest_exec(r,
+	          statistics && r->mode != TN_PROJECT_BASIC ? &q_project_get_statistics
+	                                                    : &q_project_get,
+	          project_read, r);
 }
 
 /* List item builders: the basic shape (simple=true, anonymous), the full one. */

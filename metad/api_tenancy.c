@@ -212,11 +212,55 @@ tn_group_json(struct rest_req *r, const PGresult *res, int row)
 	return o;
 }
 
+/* GitLab's storage statistics with the container registry's size (bytes) and zeros for what
+ * this registry does not store. A project's storage_size leaves the registry out, as GitLab's
+ * does; a top-level namespace's counts it (GitLab's root_storage_statistics). */
+static json_object *
+storage_statistics(bool root, long long registry_size)
+{
+	static const char *const project_keys[] = { "commit_count",
+		                                    "storage_size",
+		                                    "repository_size",
+		                                    "wiki_size",
+		                                    "lfs_objects_size",
+		                                    "job_artifacts_size",
+		                                    "pipeline_artifacts_size",
+		                                    "packages_size",
+		                                    "snippets_size",
+		                                    "uploads_size",
+		                                    NULL };
+	static const char *const root_keys[] = { "build_artifacts_size",
+		                                 "dependency_proxy_size",
+		                                 "lfs_objects_size",
+		                                 "packages_size",
+		                                 "pipeline_artifacts_size",
+		                                 "repository_size",
+		                                 "snippets_size",
+		                                 "uploads_size",
+		                                 "wiki_size",
+		                                 NULL };
+	json_object *o = json_object_new_object();
+	for (const char *const *k = root ? root_keys : project_keys; *k != NULL; k++)
+		json_object_object_add(o, *k, json_object_new_int(0));
+	json_object_object_add(o, "container_registry_size", json_object_new_int64(registry_size));
+	if (root) {
+		json_object_object_add(o, "container_registry_size_is_estimated",
+		                       json_object_new_boolean(false));
+		json_object_object_add(o, "storage_size", json_object_new_int64(registry_size));
+	}
+	return o;
+}
+
 json_object *
 tn_group_detail_json(struct rest_req *r, const PGresult *res, int row)
 {
 	json_object *o = tn_group_json(r, res, row);
 	add_json_col(o, "shared_with_groups", res, row, "shared_with_groups");
+	if (pg_get(res, row, "root_container_registry_size") != NULL)
+		json_object_object_add(
+		        o, "root_storage_statistics",
+		        storage_statistics(true,
+		                           pg_get_int(res, row, "root_container_registry_size")));
 	return o;
 }
 
@@ -234,6 +278,11 @@ tn_namespace_json(struct rest_req *r, const PGresult *res, int row)
 	add_int_col(o, "parent_id", res, row, "parent_id");
 	json_object_object_add(o, "avatar_url", NULL);
 	add_url(r, o, "web_url", group ? "/groups/" : "/", pg_get(res, row, "full_path"));
+	if (pg_get_bool(res, row, "usage_shown")) {
+		add_int_col(o, "container_registry_size", res, row, "container_registry_size");
+		add_int_col(o, "container_registry_storage_limit", res, row,
+		            "container_registry_storage_limit");
+	}
 	return o;
 }
 
@@ -343,6 +392,12 @@ tn_project_json(struct rest_req *r, const PGresult *res, int row, enum tn_projec
 	add_json_col(o, "shared_with_groups", res, row, "shared_with_groups");
 	add_int_col(o, "creator_id", res, row, "creator_id");
 	add_col(o, "updated_at", res, row, "updated_at");
+	/* ?statistics=true, to Reporters and admins (a row of q_project_get_statistics) */
+	if (PQfnumber(res, "container_registry_size") >= 0 &&
+	    pg_get(res, row, "container_registry_size") != NULL)
+		json_object_object_add(
+		        o, "statistics",
+		        storage_statistics(false, pg_get_int(res, row, "container_registry_size")));
 	if (shape == TN_PROJECT_WITH_ACCESS) {
 		json_object *perm = json_object_new_object();
 		json_object_object_add(perm, "project_access", access_json(res, row, "pm_level"));

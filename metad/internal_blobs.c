@@ -1,7 +1,8 @@
 /*
  * Internal endpoints blobd calls over metad's socket (blobd has no database): whether a
  * repository links a blob, linking a verified blob (creating the repository on first push),
- * cross-repository mounts, unlinking, and whether a push may start. Contract in
+ * cross-repository mounts, unlinking, and whether a push may start (the path, the storage limit
+ * of its namespace). Contract in
  * docs/INTERNALS.md. Failures answer with an OCI error body that blobd passes on unchanged.
  */
 #include <event2/buffer.h>
@@ -35,7 +36,7 @@ PG_STMT(q_blob_unlink, "DELETE FROM repository_blobs"
                        " RETURNING blob_digest");
 PG_STMT(q_mount, "SELECT size, status FROM registry_mount_blob($1, $2, $3, $4::boolean, $5::bigint,"
                  " $6::boolean, $7::bigint)");
-PG_STMT(q_push_check, "SELECT repository_id, status FROM registry_push_repository($1, false)");
+PG_STMT(q_push_check, "SELECT status, detail FROM registry_upload_check($1)");
 
 /* What an internal request is about, kept with it. */
 struct ib {
@@ -288,10 +289,11 @@ push_check_done(PGresult *res, void *arg)
 	if (s == STATUS_ok)
 		http_txn_respond(b->txn, 204, NULL, NULL, 0);
 	else
-		rest_status_answer(b->r, res, s); /* why the path refuses pushes */
+		rest_status_answer(b->r, res, s); /* why the path refuses pushes, or the quota */
 }
 
-/* POST /internal/uploads: may a push start in this repository? */
+/* POST /internal/uploads: may a push start in this repository (its path, its namespace's
+ * storage limit)? */
 static void
 push_check_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 {

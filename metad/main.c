@@ -87,7 +87,8 @@ metad_master_init(const struct cfg *cfg, char **cause)
 	return rc;
 }
 
-/* Per worker: database pool and the background jobs. */
+/* Per worker: database pool, the default storage limit of new top-level namespaces, and the
+ * background jobs. */
 static int
 metad_worker_init(struct proc_worker *w, char **cause)
 {
@@ -96,6 +97,7 @@ metad_worker_init(struct proc_worker *w, char **cause)
 	md.db = pg_pool_new(w->base, cfg_database(w->cfg, "metad"),
 	                    (int)cfg_int(w->cfg, CFG_METAD_DB_CONNECTIONS));
 	rest_db_use(md.db);
+	namespaces_default_limit_write();
 	regjobs_start();
 	(void)cause;
 	return 0;

@@ -62,14 +62,30 @@ size_t tn_chars(const char *s);
 
 /* Columns the entity builders read. A project row joins its namespace n and the namespace's owner
  * o; the caller's direct project role (pm_level), group role (gm_level) and the shares the caller
- * may see need $1 and $2, the caller. A group detail row adds TN_GROUP_DETAIL_COLS. */
+ * may see need $1 and $2, the caller. A group detail row adds TN_GROUP_DETAIL_COLS (with the
+ * top-level group's usage for admins and its Owners: root_storage_statistics). */
 #define TN_GROUP_COLS                                                                                \
 	"n.id, n.name, n.path, n.full_path, n.full_name, n.parent_id, n.visibility, n.description, " \
 	"gl_time(n.created_at) AS created_at"
 #define TN_GROUP_DETAIL_COLS                                                                       \
 	TN_GROUP_COLS ", group_shared_with_groups_json($1::bigint, $2::boolean, n.id)"             \
-	              " AS shared_with_groups"
-#define TN_NAMESPACE_COLS "n.id, n.name, n.path, n.kind, n.full_path, n.parent_id"
+	              " AS shared_with_groups, "                                                   \
+	              "CASE WHEN n.parent_id IS NULL AND ($2::boolean OR coalesce("                \
+	              "group_access_level($1::bigint, n.id), 0) >= 50) THEN usage_of_root(n.id) "  \
+	              "END AS root_container_registry_size"
+/* A namespace's container registry usage and limit (a top-level namespace's; NULL for a
+ * subgroup, which counts in its top-level namespace) shown to whom may manage it: admins, the
+ * owner of a user namespace, a group's Owners (shown: that test, given the caller's levels). */
+#define TN_NAMESPACE_COLS_SHOWN(shown)                                                             \
+	"n.id, n.name, n.path, n.kind, n.full_path, n.parent_id, " shown " AS usage_shown, "       \
+	"CASE WHEN n.parent_id IS NULL THEN usage_of_root(n.id) END "                              \
+	"     AS container_registry_size, "                                                        \
+	"CASE WHEN n.parent_id IS NULL THEN n.container_registry_storage_limit END "               \
+	"     AS container_registry_storage_limit"
+#define TN_NAMESPACE_COLS                                                                            \
+	TN_NAMESPACE_COLS_SHOWN(                                                                     \
+	        "CASE WHEN $2::boolean THEN true WHEN n.kind = 'user' THEN n.owner_id = $1::bigint " \
+	        "     ELSE coalesce(group_access_level($1::bigint, n.id), 0) >= 50 END")
 #define TN_PROJECT_COLS                                                                                \
 	"p.id, p.name, p.path, p.full_path, p.description, p.visibility, "                             \
 	"p.container_registry_access_level, p.creator_id, gl_time(p.created_at) AS created_at, "       \
@@ -146,6 +162,10 @@ void members_group_remove(struct rest_req *r);
 void namespaces_list(struct rest_req *r);
 void namespaces_get(struct rest_req *r);
 void namespaces_exists(struct rest_req *r);
+void namespaces_update(struct rest_req *r);
+/* Writes [metad] default_container_registry_storage_limit where new top-level namespaces take
+ * it (a worker's start). */
+void namespaces_default_limit_write(void);
 /* api_shares.c */
 void shares_project_share(struct rest_req *r);
 void shares_project_unshare(struct rest_req *r);

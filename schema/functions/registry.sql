@@ -236,8 +236,8 @@ $$;
 -- Stores a validated manifest (and tags it when p_tag is given) in one transaction. Every blob
 -- in p_blobs must be linked in the repository with the size p_blob_sizes declares, and every
 -- manifest in p_children must exist there. status is ok, why the path refuses pushes
--- (registry_push_repository), or blob_unknown, size_mismatch, manifest_unknown with detail naming
--- the culprit.
+-- (registry_push_repository), blob_unknown, size_mismatch, manifest_unknown with detail naming
+-- the culprit, or quota_exceeded (usage_quota_manifest, detail: the usage, the limit, the push).
 CREATE OR REPLACE FUNCTION registry_put_manifest(
     p_path text, p_digest text, p_media_type text, p_artifact_type text,
     p_config_digest text, p_config_media_type text, p_subject text, p_annotations jsonb,
@@ -279,6 +279,14 @@ BEGIN
         status := 'manifest_unknown';
         detail := v_bad;
         RETURN;
+    END IF;
+    -- a tag makes the manifest count: refused when what it adds takes the namespace over its limit
+    IF p_tag IS NOT NULL AND v_repo IS NOT NULL THEN
+        detail := usage_quota_manifest(v_repo, p_blobs, p_children);
+        IF detail IS NOT NULL THEN
+            status := 'quota_exceeded';
+            RETURN;
+        END IF;
     END IF;
     IF v_repo IS NULL THEN
         SELECT x.repository_id, x.status INTO v_repo, status
