@@ -40,6 +40,11 @@ int store_open(const char *digest, int64_t *size);
 /* Blocking (a job): makes the verified file at src the blob's file unless it already exists,
  * durably when sync (the file itself must already be fsync'd). -1 with *cause. */
 int store_commit(const char *src, const char *digest, bool sync, char **cause);
+/* Whether the blob's file is stored. */
+bool store_exists(const char *digest);
+/* Blocking (a job): deletes the blob's file, on metad's word only (garbage collection, gc.c);
+ * *bytes: what it held (0 when it was gone already). -1 with errno. */
+int store_remove(const char *digest, int64_t *bytes);
 
 /* session.c: upload sessions on disk (uploads/<id>/data and state), so that any worker, or a
  * restarted one, continues an upload. */
@@ -107,6 +112,11 @@ void meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest
 void meta_mount(struct http_txn *txn, const char *repo, const char *digest, const char *from,
                 meta_cb cb, void *arg);
 void meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg);
+/* Garbage collection (no caller: blobd's own work): blob files to delete for this host, their
+ * acknowledgement, and files placed without a link past their grace. */
+void meta_gc_claim(const char *host, int limit, meta_cb cb, void *arg);
+void meta_gc_done(const char *host, char *const *digests, size_t n, meta_cb cb, void *arg);
+void meta_gc_orphans(char *const *digests, size_t n, meta_cb cb, void *arg);
 /* Answers the client with metad's error (status and OCI body), or 503 when unreachable. */
 void meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw);
 
@@ -131,5 +141,17 @@ void uploads_cancel(struct rest_req *r);
 /* purge.c: removes abandoned upload sessions periodically. */
 void purge_start(void);
 void purge_stop(void);
+
+/* gc.c: garbage collection's files: deleting those metad names, and the placement journal
+ * (placing/<algo>-<hex>), which remembers a blob file placed until metad has linked it, so that a
+ * file whose link never came is found without walking the store. */
+/* Blocking (a job): before placing the file of digest, unless it is stored already: its journal
+ * entry (durable when sync). -1 with *cause. */
+int gc_placing(const char *digest, bool sync, char **cause);
+/* Blocking (a job): the file of digest is linked: its journal entry goes. */
+void gc_placed(const char *digest);
+/* The worker's rounds ([gc] enabled): every second, one worker at a time. */
+int gc_start(char **cause);
+void gc_stop(void);
 
 #endif

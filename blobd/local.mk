@@ -8,5 +8,6 @@ registry_blobd_SOURCES = \
 	blobd/session.c \
 	blobd/store.c \
 	blobd/meta.c \
-	blobd/purge.c
+	blobd/purge.c \
+	blobd/gc.c
 registry_blobd_LDADD = $(COMMON_LIBS) -lpthread

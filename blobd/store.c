@@ -46,6 +46,38 @@ store_open(const char *digest, int64_t *size)
 	return fd;
 }
 
+bool
+store_exists(const char *digest)
+{
+	char *path = store_blob_path(digest);
+	bool found = path != NULL && access(path, F_OK) == 0;
+	free(path);
+	return found;
+}
+
+int
+store_remove(const char *digest, int64_t *bytes)
+{
+	*bytes = 0;
+	char *path = store_blob_path(digest);
+	if (path == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct stat st;
+	int rc = 0;
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+		*bytes = (int64_t)st.st_size;
+	if (unlink(path) < 0) {
+		if (errno == ENOENT)
+			*bytes = 0;
+		else
+			rc = -1;
+	}
+	free(path);
+	return rc;
+}
+
 /* fsync of a folder, so that a new entry in it survives a crash. */
 static int
 sync_dir(const char *path)

@@ -18,6 +18,8 @@ registry_metad_SOURCES = \
 	metad/v2_referrers.c \
 	metad/v2_catalog.c \
 	metad/internal_blobs.c \
+	metad/internal_gc.c \
+	metad/gc.c \
 	metad/api_registry.h \
 	metad/api_registry.c \
 	metad/api_registry_repos.c \
