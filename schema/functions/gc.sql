@@ -45,6 +45,9 @@ $$;
 CREATE OR REPLACE FUNCTION gc_manifests_stored() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;  -- nothing to queue (a cascade that found no row)
+    END IF;
     INSERT INTO gc_manifest_queue (manifest_id, review_after, event)
     SELECT n.id, gc_review_after(), 'manifest_upload' FROM new_rows n;
     RETURN NULL;
@@ -80,6 +83,9 @@ CREATE OR REPLACE TRIGGER gc_manifest_deleting BEFORE DELETE ON manifests
 CREATE OR REPLACE FUNCTION gc_manifest_blobs_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;  -- nothing to queue (a cascade that found no row)
+    END IF;
     INSERT INTO gc_blob_queue (digest, review_after, event)
     SELECT DISTINCT o.blob_digest, gc_review_after(), 'manifest_delete' FROM old_rows o;
     RETURN NULL;
@@ -95,6 +101,9 @@ CREATE OR REPLACE TRIGGER gc_manifest_blobs_deleted AFTER DELETE ON manifest_blo
 CREATE OR REPLACE FUNCTION gc_blob_links_added() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;  -- nothing to queue (a cascade that found no row)
+    END IF;
     INSERT INTO gc_blob_queue (digest, review_after, event)
     SELECT DISTINCT n.blob_digest, gc_review_after(), 'blob_link' FROM new_rows n;
     RETURN NULL;
@@ -109,6 +118,9 @@ CREATE OR REPLACE TRIGGER gc_blob_links_added AFTER INSERT ON repository_blobs
 CREATE OR REPLACE FUNCTION gc_blob_links_removed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;  -- nothing to queue (a cascade that found no row)
+    END IF;
     INSERT INTO gc_blob_queue (digest, review_after, event)
     SELECT DISTINCT o.blob_digest, gc_review_after(), 'blob_unlink' FROM old_rows o;
     RETURN NULL;
@@ -124,6 +136,9 @@ CREATE OR REPLACE TRIGGER gc_blob_links_removed AFTER DELETE ON repository_blobs
 CREATE OR REPLACE FUNCTION gc_tags_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;  -- nothing to queue (a cascade that found no row)
+    END IF;
     INSERT INTO gc_manifest_queue (manifest_id, review_after, event)
     SELECT DISTINCT m.id, gc_review_after(), 'tag_delete'
       FROM old_rows o JOIN manifests m ON m.id = o.manifest_id;
@@ -153,6 +168,9 @@ CREATE OR REPLACE TRIGGER gc_tag_moved AFTER UPDATE OF manifest_id ON tags
 CREATE OR REPLACE FUNCTION gc_blobs_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;  -- nothing to queue (a cascade that found no row)
+    END IF;
     INSERT INTO gc_blob_files (digest, size)
     SELECT o.digest, o.size FROM old_rows o
     ON CONFLICT (digest) DO NOTHING;

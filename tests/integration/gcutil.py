@@ -84,7 +84,7 @@ def pull_and_verify(reg, name, ref, expect_blobs, all_=False):
     token = mint_token(reg, [(name, "pull")])
     back = tmpdir("gc-back-")
     try:
-        args = ["copy"] + (["--all"] if all_ else []) + [
+        args = ["copy", "--preserve-digests"] + (["--all"] if all_ else []) + [
             "--src-registry-token", token, "--src-tls-verify=false",
             f"docker://{reg.host}/{name}:{ref}", f"oci:{back}:x"]
         skopeo(*args)
