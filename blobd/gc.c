@@ -37,7 +37,7 @@
 #include "wire.h"
 
 #define ROUND_SECONDS 1
-#define CLAIM_LIMIT 100
+#define CLAIM_LIMIT WIRE_GC_MAX_DIGESTS
 
 enum gc_stage { GC_IDLE, GC_SWEEPING, GC_ORPHANS, GC_CLAIMING, GC_DELETING, GC_ACKING };
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api_registry.h"
 #include "cfg.h"
@@ -82,22 +83,31 @@ metad_handle(struct http_txn *txn, void *arg)
 }
 
 /* Writes [gc] review_delay where the garbage collection's triggers read it, before the first
- * request can queue anything (workers write it again after a reload). */
+ * request can queue anything (workers write it again after a reload). A role of its own gets the
+ * right to from authd's grants, which may follow the schema by a moment: it waits for them, as
+ * for the schema (up to a minute). */
 static int
 gc_settings_write(PGconn *conn, const struct cfg *cfg, char **cause)
 {
 	char delay[32];
 	snprintf(delay, sizeof(delay), "%lld", (long long)cfg_int(cfg, CFG_GC_REVIEW_DELAY));
 	const char *params[] = { delay };
-	PGresult *res = PQexecParams(conn, "SELECT gc_set_review_delay($1)", 1, NULL, params, NULL,
-	                             NULL, 0);
-	int rc = 0;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		*cause = xasprintf("cannot write the review delay: %s", PQresultErrorMessage(res));
-		rc = -1;
+	for (int tries = 0;; tries++) {
+		PGresult *res = PQexecParams(conn, "SELECT gc_set_review_delay($1)", 1, NULL,
+		                             params, NULL, NULL, 0);
+		bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		bool denied = state != NULL && strcmp(state, "42501") == 0;
+		if (!ok && (!denied || tries == 120))
+			*cause = xasprintf("cannot write the review delay: %s",
+			                   PQresultErrorMessage(res));
+		PQclear(res);
+		if (ok)
+			return 0;
+		if (!denied || tries == 120)
+			return -1;
+		usleep(500 * 1000);
 	}
-	PQclear(res);
-	return rc;
 }
 
 /* Once, in the master: the schema (schema.h), and the settings garbage collection reads. */
