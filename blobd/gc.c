@@ -6,7 +6,8 @@
  * One worker of the storage does this: the first that takes the lock file (placing/.lock, flock)
  * keeps it for its life, and the others try again every second, so another takes over within a
  * second of its death; the claims of this host that are not acknowledged are then a dead
- * worker's, and the next round takes them again. Its round, every second:
+ * worker's, and the next round takes them again. Its round, every second while there is work
+ * (the pause doubles up to [gc] interval while there is none):
  *   1. the placement journal: a file placing/<algo>-<hex> is written (durably) before a blob file
  *      is placed and removed once metad linked it; an entry older than [gc] orphan_grace is a file
  *      whose link never came (refused, or blobd died): metad queues it for deletion unless a blob
@@ -56,6 +57,9 @@ static struct {
 	int lock_fd;
 	char host[256];
 	int64_t grace;
+	int interval; /* [gc] interval: the longest pause between rounds */
+	int pause;    /* seconds until the next round */
+	bool busy;    /* the round found something to do */
 	/* the round */
 	uint64_t started_us;
 	char **orphans;
@@ -246,6 +250,7 @@ swept(void *arg)
 {
 	(void)arg;
 	if (g.norphans > 0 && !g.stopping) {
+		g.busy = true;
 		g.stage = GC_ORPHANS;
 		meta_gc_orphans(g.orphans, g.norphans, orphans_answered, NULL);
 		return;
@@ -378,6 +383,7 @@ claimed(int status, json_object *body, struct evbuffer *raw, void *arg)
 		gc_round_end();
 		return;
 	}
+	g.busy = true;
 	g.stage = GC_DELETING;
 	jobs_submit(job_delete, deleted, NULL);
 }
@@ -396,7 +402,8 @@ gc_claim(void)
 
 /* ---- rounds -------------------------------------------------------------------------------- */
 
-/* The round is over: a line says what went; the next in a second. */
+/* The round is over: a line says what went; the next in a second after work, later (up to [gc]
+ * interval) while there is none. */
 static void
 gc_round_end(void)
 {
@@ -412,7 +419,8 @@ gc_round_end(void)
 		g.lock_fd = -1;
 		return;
 	}
-	struct timeval tv = { ROUND_SECONDS, 0 };
+	g.pause = g.busy ? ROUND_SECONDS : g.pause * 2 < g.interval ? g.pause * 2 : g.interval;
+	struct timeval tv = { g.pause, 0 };
 	evtimer_add(g.timer, &tv);
 }
 
@@ -437,6 +445,7 @@ gc_tick(evutil_socket_t fd, short what, void *arg)
 	g.started_us = now_monotonic_us();
 	g.deleted = 0;
 	g.bytes = 0;
+	g.busy = false;
 	jobs_submit(job_sweep, swept, NULL);
 }
 
@@ -456,6 +465,8 @@ gc_start(char **cause)
 	if (gethostname(g.host, sizeof(g.host) - 1) < 0 || g.host[0] == '\0')
 		snprintf(g.host, sizeof(g.host), "localhost");
 	g.grace = cfg_int(bd.cfg, CFG_GC_ORPHAN_GRACE);
+	g.interval = (int)cfg_int(bd.cfg, CFG_GC_INTERVAL);
+	g.pause = ROUND_SECONDS;
 	metrics_add(METRICS_GC_DELETED_FILES, 0);
 	metrics_add(METRICS_GC_FREED_BYTES, 0);
 	g.timer = evtimer_new(bd.base, gc_tick, NULL);
