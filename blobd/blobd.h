@@ -110,9 +110,12 @@ int store_commit(const char *src, const char *digest, bool sync, bool *created, 
  * a crash the name holds either form, each whole. 1 when the file is no longer held's (deleted
  * or replaced meanwhile), -1 with *cause. */
 int store_replace(const char *digest, int held, const char *src, int64_t stored, char **cause);
-/* Blocking (a job): the one way a blob's file goes, whatever its form; waits for a compression
- * of it that is under way. 0 also when there was no file. -1 with *cause. */
-int store_delete(const char *digest, char **cause);
+/* Whether the blob's file is stored (in either form). */
+bool store_exists(const char *digest);
+/* Blocking (a job): the one way a blob's file goes, whatever its form, on metad's word only
+ * (garbage collection, gc.c); waits for a compression of it that is under way. *bytes: what the
+ * file held on disk (0 when there was none). 0 also when there was no file, -1 with *cause. */
+int store_delete(const char *digest, int64_t *bytes, char **cause);
 
 /* tally.c: the storage gauges (registry_blob_*), counted once when blobd starts and kept
  * current by every change to a blob's file: tally_begin(), the change, tally_add() for what it
@@ -212,6 +215,11 @@ void meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest
 void meta_mount(struct http_txn *txn, const char *repo, const char *digest, const char *from,
                 meta_cb cb, void *arg);
 void meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg);
+/* Garbage collection (no caller: blobd's own work): blob files to delete for this host, their
+ * acknowledgement, and files placed without a link past their grace. */
+void meta_gc_claim(const char *host, int limit, meta_cb cb, void *arg);
+void meta_gc_done(const char *host, char *const *digests, size_t n, meta_cb cb, void *arg);
+void meta_gc_orphans(char *const *digests, size_t n, meta_cb cb, void *arg);
 /* Answers the client with metad's error (status and OCI body), or 503 when unreachable. */
 void meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw);
 
@@ -236,5 +244,17 @@ void uploads_cancel(struct rest_req *r);
 /* purge.c: removes abandoned upload sessions periodically. */
 void purge_start(void);
 void purge_stop(void);
+
+/* gc.c: garbage collection's files: deleting those metad names, and the placement journal
+ * (placing/<algo>-<hex>), which remembers a blob file placed until metad has linked it, so that a
+ * file whose link never came is found without walking the store. */
+/* Blocking (a job): before placing the file of digest, unless it is stored already: its journal
+ * entry (durable when sync). -1 with *cause. */
+int gc_placing(const char *digest, bool sync, char **cause);
+/* Blocking (a job): the file of digest is linked: its journal entry goes. */
+void gc_placed(const char *digest);
+/* The worker's rounds ([gc] enabled): every second, one worker at a time. */
+int gc_start(char **cause);
+void gc_stop(void);
 
 #endif

@@ -12,5 +12,6 @@ registry_blobd_SOURCES = \
 	blobd/zstream.c \
 	blobd/tally.c \
 	blobd/meta.c \
-	blobd/purge.c
+	blobd/purge.c \
+	blobd/gc.c
 registry_blobd_LDADD = $(COMMON_LIBS) -lpthread

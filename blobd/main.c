@@ -61,14 +61,14 @@ blobd_handle(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
-/* Creates the storage root's folders (blobs/, uploads/, tmp/ for compressions under way) if
- * missing, and keeps the root blobd's alone (0700): the gateway's user shares blobd's group to
- * reach its socket, never its files. */
+/* Creates the storage root's folders (blobs/, uploads/, tmp/ for compressions under way,
+ * placing/: the placement journal of gc.c) if missing, and keeps the root blobd's alone (0700):
+ * the gateway's user shares blobd's group to reach its socket, never its files. */
 static int
 blobd_master_init(const struct cfg *cfg, char **cause)
 {
 	const char *root = cfg_str(cfg, CFG_BLOBD_STORAGE_ROOT);
-	const char *subs[] = { "", "/blobs", "/uploads", "/tmp" };
+	const char *subs[] = { "", "/blobs", "/uploads", "/tmp", "/placing" };
 	for (size_t i = 0; i < nitems(subs); i++) {
 		char *p = xasprintf("%s%s", root, subs[i]);
 		int rc = mkdir(p, 0700);
@@ -89,8 +89,8 @@ blobd_master_init(const struct cfg *cfg, char **cause)
 	return 0;
 }
 
-/* Per worker: configuration, the metad client, the thread pools, the purge timer and the
- * storage count. */
+/* Per worker: configuration, the metad client, the thread pools, the purge and garbage
+ * collection timers and the storage count. */
 static int
 blobd_worker_init(struct proc_worker *w, char **cause)
 {
@@ -109,14 +109,15 @@ blobd_worker_init(struct proc_worker *w, char **cause)
 		return -1;
 	purge_start();
 	tally_start();
-	return 0;
+	return gc_start(cause);
 }
 
-/* TERM: no new purge rounds; uploads in flight finish. */
+/* TERM: no new purge or garbage collection rounds; uploads in flight finish. */
 static void
 blobd_worker_drain(void)
 {
 	purge_stop();
+	gc_stop();
 }
 
 static const struct proc_role blobd_role = {

@@ -42,21 +42,24 @@ meta_done(int status, struct http_headers *headers, struct evbuffer *body, void 
 	(void)headers;
 }
 
-/* Sends one request to metad with the caller's identity; body may be NULL. */
+/* Sends one request to metad with the caller's identity (txn NULL: blobd's own background work,
+ * no caller); body may be NULL. */
 static void
 meta_call(struct http_txn *txn, const char *method, const char *target, json_object *body,
           meta_cb cb, void *arg)
 {
-	struct http_request *req = http_txn_request(txn);
 	struct http_headers h;
 	headers_init(&h);
-	for (size_t i = 0; i < req->headers.hd_count; i++) {
-		const char *n = req->headers.hd_list[i].name;
-		if (strncasecmp(n, WIRE_PREFIX, strlen(WIRE_PREFIX)) == 0 &&
-		    !str_eq_nocase(n, WIRE_WANT_FD))
-			headers_add(&h, n, req->headers.hd_list[i].value);
+	if (txn != NULL) {
+		struct http_request *req = http_txn_request(txn);
+		for (size_t i = 0; i < req->headers.hd_count; i++) {
+			const char *n = req->headers.hd_list[i].name;
+			if (strncasecmp(n, WIRE_PREFIX, strlen(WIRE_PREFIX)) == 0 &&
+			    !str_eq_nocase(n, WIRE_WANT_FD))
+				headers_add(&h, n, req->headers.hd_list[i].value);
+		}
 	}
-	headers_set(&h, "X-Request-Id", http_txn_id(txn));
+	headers_set(&h, "X-Request-Id", txn != NULL ? http_txn_id(txn) : "gc");
 	const char *text = NULL;
 	if (body != NULL) {
 		headers_set(&h, "Content-Type", "application/json");
@@ -138,6 +141,42 @@ void
 meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg)
 {
 	post(txn, WIRE_PATH_UPLOADS, repository_body(repo, NULL), cb, arg);
+}
+
+/* A JSON array of digests (n of them). */
+static json_object *
+digest_array(char *const *digests, size_t n)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(digests[i]));
+	return a;
+}
+
+void
+meta_gc_claim(const char *host, int limit, meta_cb cb, void *arg)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "host", json_object_new_string(host));
+	json_object_object_add(o, "limit", json_object_new_int(limit));
+	post(NULL, WIRE_PATH_GC_CLAIM, o, cb, arg);
+}
+
+void
+meta_gc_done(const char *host, char *const *digests, size_t n, meta_cb cb, void *arg)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "host", json_object_new_string(host));
+	json_object_object_add(o, "digests", digest_array(digests, n));
+	post(NULL, WIRE_PATH_GC_DONE, o, cb, arg);
+}
+
+void
+meta_gc_orphans(char *const *digests, size_t n, meta_cb cb, void *arg)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "digests", digest_array(digests, n));
+	post(NULL, WIRE_PATH_GC_ORPHANS, o, cb, arg);
 }
 
 void

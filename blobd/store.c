@@ -74,6 +74,15 @@ store_open(const char *digest, struct store_file *f)
 	return fd;
 }
 
+bool
+store_exists(const char *digest)
+{
+	char *path = store_blob_path(digest);
+	bool found = path != NULL && access(path, F_OK) == 0;
+	free(path);
+	return found;
+}
+
 /* fsync of a folder, so that a new entry in it survives a crash. */
 static int
 sync_dir(const char *path)
@@ -184,8 +193,9 @@ out:
 }
 
 int
-store_delete(const char *digest, char **cause)
+store_delete(const char *digest, int64_t *bytes, char **cause)
 {
+	*bytes = 0;
 	char *path = store_blob_path(digest);
 	if (path == NULL) {
 		*cause = xasprintf("invalid digest %s", digest);
@@ -222,6 +232,7 @@ store_delete(const char *digest, char **cause)
 		tally_begin(digest, &t);
 		if (unlink(path) == 0) {
 			tally_add(&t, f.form, -1, -f.stored, -f.size);
+			*bytes = f.stored;
 			rc = 0;
 		} else if (errno == ENOENT) {
 			rc = 0;

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +47,17 @@ struct upload_req {
 	bool verified;
 	char computed[DIGEST_STR_MAX];
 	char *cause;
+	/* linking again while the digest's file is being deleted (garbage collection) */
+	struct event *relink;
+	int link_attempts;
 };
 
+/* Links refused because the blob's file was being deleted (409 blob_deleting) are made again,
+ * storing the file again first, after 0.1, 0.2, 0.4 ... 2 s; past this many the client gets 503. */
+#define LINK_ATTEMPTS 10
+
 static void linked(int status, json_object *body, struct evbuffer *raw, void *arg);
+static int place(struct upload_req *u);
 
 /* Frees an upload request (not its session). */
 static void
@@ -60,6 +69,8 @@ upload_req_free(struct upload_req *u)
 	free(u->mount);
 	free(u->from);
 	free(u->cause);
+	if (u->relink != NULL)
+		event_free(u->relink);
 	free(u);
 }
 
@@ -180,6 +191,17 @@ job_destroy(void *arg)
 	session_destroy(arg);
 }
 
+/* Pool thread: puts the verified upload in place as the blob's file (kept when it is there). */
+static int
+place(struct upload_req *u)
+{
+	char *src = session_data_path(u->s);
+	bool created;
+	int rc = store_commit(src, u->digest, bd.fsync, &created, &u->cause);
+	free(src);
+	return rc;
+}
+
 /* Pool thread: the final digest; on a match, fsync and put the file in place; on a mismatch,
  * throw the bytes away. */
 static void
@@ -200,11 +222,66 @@ job_finish(void *arg)
 		u->cause = xasprintf("fsync of upload %s: %s", u->s->id, strerror(errno));
 		return;
 	}
-	char *src = session_data_path(u->s);
-	bool created;
-	if (store_commit(src, u->digest, bd.fsync, &created, &u->cause) == 0)
+	/* the placement journal first: a file whose link never comes is found and deleted */
+	if (gc_placing(u->digest, bd.fsync, &u->cause) == 0 && place(u) == 0)
 		u->verified = true;
-	free(src);
+}
+
+/* Pool thread, once metad linked the blob: its file is there (a deletion of the digest's file,
+ * claimed before the link made the row again, may have finished after it was placed: then it
+ * is placed again, before anyone is told the blob exists), and its journal entry goes. */
+static void
+job_settle(void *arg)
+{
+	struct upload_req *u = arg;
+	u->verified = place(u) == 0;
+	if (u->verified)
+		gc_placed(u->digest);
+}
+
+/* In the loop after job_settle: 201, and the session goes. */
+static void
+settled(void *arg)
+{
+	struct upload_req *u = arg;
+	if (u->verified) {
+		log_info("blob %s (%lld bytes) stored in %s", u->digest, (long long)u->s->offset,
+		         u->name);
+		respond_created(u->txn, u->name, u->digest);
+		/* after the answer, in the background: the client does not wait for it (a file
+		 * stored before, plain, is examined again: its compression may have been cut short)
+		 */
+		compress_blob(u->digest);
+	} else {
+		log_error("upload %s: %s", u->s->id, u->cause ? u->cause : "cannot store the blob");
+		v2reply_error(u->txn, 500, OCI_UNKNOWN, "cannot store the blob", NULL);
+	}
+	jobs_submit(job_destroy, NULL, u->s);
+	upload_req_free(u);
+}
+
+/* Timer: links the blob again (its file was being deleted). */
+static void
+relink(evutil_socket_t fd, short what, void *arg)
+{
+	struct upload_req *u = arg;
+	meta_blob_link(u->txn, u->name, u->digest, u->s->offset, linked, u);
+	(void)fd;
+	(void)what;
+}
+
+/* The blob's file is being deleted: link again a little later (and store it again then). */
+static void
+link_later(struct upload_req *u)
+{
+	int ms = 100 << (u->link_attempts < 5 ? u->link_attempts : 5);
+	if (ms > 2000)
+		ms = 2000;
+	u->link_attempts++;
+	if (u->relink == NULL)
+		u->relink = evtimer_new(bd.base, relink, u);
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	evtimer_add(u->relink, &tv);
 }
 
 /* In the loop after job_finish(): answer a mismatch or an error, or have metad link the blob. */
@@ -229,26 +306,34 @@ finished(void *arg)
 	meta_blob_link(u->txn, u->name, u->digest, u->s->offset, linked, u);
 }
 
-/* metad's answer to linking the stored blob: 201, or its refusal; the session goes either way. */
+/* metad's answer to linking the stored blob: 201 (once its file is surely there), a link again
+ * later while the digest's file is being deleted, or the refusal; the session goes then. */
 static void
 linked(int status, json_object *body, struct evbuffer *raw, void *arg)
 {
 	struct upload_req *u = arg;
+	(void)body;
 	if (status == 201) {
-		log_info("blob %s (%lld bytes) stored in %s", u->digest, (long long)u->s->offset,
-		         u->name);
-		respond_created(u->txn, u->name, u->digest);
-		/* after the answer, in the background: the client does not wait for it (a file
-		 * stored before, plain, is examined again: its compression may have been cut short)
-		 */
-		compress_blob(u->digest);
+		jobs_submit(job_settle, settled, u);
+		return;
+	}
+	if (status == 409 && u->link_attempts < LINK_ATTEMPTS) {
+		link_later(u);
+		return;
+	}
+	if (status == 409) {
+		struct http_headers h;
+		v2reply_headers_init(&h);
+		headers_add(&h, "Retry-After", "5");
+		error_oci(u->txn, 503, OCI_UNAVAILABLE,
+		          "the blob's file is being deleted; push again", &h);
+		headers_clear(&h);
 	} else {
 		meta_relay_error(u->txn, status, raw);
 	}
 	/* the blob file is in place (or was already): the session has served its purpose */
 	jobs_submit(job_destroy, NULL, u->s);
 	upload_req_free(u);
-	(void)body;
 }
 
 /* Pool thread: saves the session's progress (a PATCH done, or cut short). */

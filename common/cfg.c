@@ -28,7 +28,7 @@ static const struct cfg_param cfg_params[CFG_COUNT] = {
 #undef CFG_ROW
 };
 
-static const char *const cfg_sections[] = { "global", "gateway", "authd", "metad", "blobd" };
+static const char *const cfg_sections[] = { "global", "gateway", "authd", "metad", "blobd", "gc" };
 
 struct cfg {
 	char *path;
@@ -252,11 +252,19 @@ cfg_database(const struct cfg *cfg, const char *role)
 	return cfg->values[CFG_GLOBAL_DATABASE];
 }
 
+/* Whether a daemon reads the shared section [gc] (garbage collection: metad and blobd). */
+static bool
+cfg_role_reads_gc(const char *role)
+{
+	return strcmp(role, "metad") == 0 || strcmp(role, "blobd") == 0;
+}
+
 void
 cfg_print(const struct cfg *cfg, const char *role, FILE *out)
 {
-	const char *sections[] = { "global", role };
-	for (size_t s = 0; s < nitems(sections); s++) {
+	const char *sections[] = { "global", role, "gc" };
+	size_t n = cfg_role_reads_gc(role) ? 3 : 2;
+	for (size_t s = 0; s < n; s++) {
 		fprintf(out, "[%s]\n", sections[s]);
 		for (int i = 0; i < CFG_COUNT; i++) {
 			const struct cfg_param *p = &cfg_params[i];
@@ -277,7 +285,8 @@ cfg_check_reload(const struct cfg *old, const struct cfg *new, const char *role,
 		const struct cfg_param *p = &cfg_params[i];
 		if (p->reloadable)
 			continue;
-		if (strcmp(p->section, "global") != 0 && strcmp(p->section, role) != 0)
+		if (strcmp(p->section, "global") != 0 && strcmp(p->section, role) != 0 &&
+		    !(strcmp(p->section, "gc") == 0 && cfg_role_reads_gc(role)))
 			continue;
 		if (strcmp(old->values[i], new->values[i]) != 0) {
 			*cause = xasprintf("[%s] %s cannot change on reload (restart instead)",

@@ -1,5 +1,6 @@
 /*
- * Configuration: one INI file for all daemons ([global] plus one section per daemon), read with
+ * Configuration: one INI file for all daemons ([global], one section per daemon, and [gc], which
+ * metad and blobd share), read with
  * libinih. Every parameter is a row of CFG_PARAMS: section, name, type, default, bounds, whether a
  * reload (SIGHUP) may change it, and whether it is a secret (masked when printed).
  * REGISTRY_<SECTION>_<NAME> in the environment overrides the file.
@@ -114,7 +115,15 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "zstd level of compression at rest")                                                     \
 	X(BLOBD_COMPRESSION_FRAME_SIZE, "blobd", "compression_frame_size", CFG_INT, "1048576",     \
 	  65536, 16777216, true, false,                                                            \
-	  "bytes of a blob per zstd frame: a Range read decompresses whole frames")
+	  "bytes of a blob per zstd frame: a Range read decompresses whole frames")                \
+	X(GC_ENABLED, "gc", "enabled", CFG_BOOL, "true", 0, 0, true, false,                        \
+	  "online garbage collection: metad reviews and deletes, blobd deletes the files")         \
+	X(GC_REVIEW_DELAY, "gc", "review_delay", CFG_INT, "86400", 1, 31536000, true, false,       \
+	  "seconds an untagged manifest or an unreferenced blob is kept before it is reviewed")    \
+	X(GC_INTERVAL, "gc", "interval", CFG_INT, "5", 1, 3600, true, false,                       \
+	  "seconds between metad's reviews of what is due")                                        \
+	X(GC_ORPHAN_GRACE, "gc", "orphan_grace", CFG_INT, "3600", 1, 31536000, true, false,        \
+	  "seconds after which a blob file stored without a link is deleted")
 
 enum cfg_id {
 #define CFG_ENUM(id, ...) CFG_##id,
@@ -140,7 +149,8 @@ const char *cfg_user(const struct cfg *cfg, const char *role);
 /* The daemon's own database string, or [global] database when it has none. */
 const char *cfg_database(const struct cfg *cfg, const char *role);
 
-/* Prints [global] and the role's section with effective values, secrets masked. */
+/* Prints [global], the role's section (and [gc] for metad and blobd) with effective values,
+ * secrets masked. */
 void cfg_print(const struct cfg *cfg, const char *role, FILE *out);
 /* Lists parameters that differ between a and b but cannot change on reload; -1 if any. */
 int cfg_check_reload(const struct cfg *old, const struct cfg *new, const char *role, char **cause);

@@ -43,6 +43,18 @@ struct metrics_shm {
 	uint64_t blob_counted[METRICS_BLOB_FOLDERS / 64]; /* folders the start-up count did */
 	uint64_t blob_outcomes[METRICS_BLOB_OUTCOMES];
 	uint64_t blob_upload_us; /* an upload's last bytes (not rendered) */
+	uint64_t values[METRICS_NVALUES];
+	uint8_t touched[METRICS_NVALUES]; /* shown by this daemon */
+};
+
+static const struct {
+	const char *family;
+	const char *labels;
+	unsigned scale;
+} value_rows[METRICS_NVALUES] = {
+#define METRICS_ROW(id, fam, lab, sc) [METRICS_##id] = { fam, lab, sc },
+	METRICS_VALUES(METRICS_ROW)
+#undef METRICS_ROW
 };
 
 static struct metrics_shm *shm;
@@ -71,6 +83,15 @@ static const struct {
 	  "then on." },
 	{ "registry_blob_compressions_total", "counter",
 	  "Blobs examined for compression at rest, by outcome." },
+	{ "registry_gc_reviewed_total", "counter",
+	  "Manifests and blobs garbage collection reviewed (metad)." },
+	{ "registry_gc_deleted_total", "counter",
+	  "What garbage collection deleted: manifest and blob rows (metad), blob files (blobd)." },
+	{ "registry_gc_freed_bytes_total", "counter", "Bytes of blob files deleted (blobd)." },
+	{ "registry_gc_queue_depth", "gauge",
+	  "Entries of the review queues, and files waiting to be deleted." },
+	{ "registry_gc_oldest_due_seconds", "gauge",
+	  "How long the oldest due entry of a queue has waited past its review time." },
 };
 
 static const char *const blob_forms[METRICS_BLOB_FORMS] = { "plain", "zstd" };
@@ -256,6 +277,42 @@ write_blob_samples(struct evbuffer *out, const char *d)
 }
 
 void
+metrics_add(enum metrics_value id, uint64_t n)
+{
+	if (shm == NULL || (unsigned)id >= METRICS_NVALUES)
+		return;
+	add(&shm->values[id], n);
+	__atomic_store_n(&shm->touched[id], 1, __ATOMIC_RELAXED);
+}
+
+void
+metrics_set(enum metrics_value id, uint64_t v)
+{
+	if (shm == NULL || (unsigned)id >= METRICS_NVALUES)
+		return;
+	__atomic_store_n(&shm->values[id], v, __ATOMIC_RELAXED);
+	__atomic_store_n(&shm->touched[id], 1, __ATOMIC_RELAXED);
+}
+
+/* The sample lines of the values this daemon touched. */
+static void
+write_values(struct evbuffer *out)
+{
+	for (int i = 0; i < METRICS_NVALUES; i++) {
+		if (!__atomic_load_n(&shm->touched[i], __ATOMIC_RELAXED))
+			continue;
+		const char *labels = value_rows[i].labels;
+		uint64_t v = get(&shm->values[i]);
+		evbuffer_add_printf(out, "%s{daemon=\"%s\"%s%s} ", value_rows[i].family,
+		                    daemon_name, *labels ? "," : "", labels);
+		if (value_rows[i].scale > 1)
+			evbuffer_add_printf(out, "%.3f\n", (double)v / value_rows[i].scale);
+		else
+			evbuffer_add_printf(out, "%llu\n", (unsigned long long)v);
+	}
+}
+
+void
 metrics_write_samples(struct evbuffer *out)
 {
 	if (shm == NULL)
@@ -321,6 +378,7 @@ metrics_write_samples(struct evbuffer *out)
 	                    (unsigned long long)get(&shm->workers));
 	if (__atomic_load_n(&shm->blob_on, __ATOMIC_RELAXED))
 		write_blob_samples(out, d);
+	write_values(out);
 }
 
 /* Whether line is a sample of family (the family name, then '{', ' ' or a histogram suffix). */

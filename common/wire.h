@@ -56,4 +56,22 @@
 #define WIRE_PATH_MOUNTS "/internal/mounts"
 #define WIRE_PATH_UPLOADS "/internal/uploads"
 
+/*
+ * blobd -> metad, garbage collection (metad/internal_gc.c, blobd/gc.c): blobd deletes a blob file
+ * only on metad's word, once the blob's row is gone and committed. Bodies are JSON; "host" names
+ * the storage's host (one GC deleter per storage, holding its lock file).
+ *   POST /internal/gc/files/claim {"host","limit"}     200 {"files":[{"digest","size"}],"lease"}
+ *                                                      files to delete, leased for lease seconds
+ *   POST /internal/gc/files/done {"host","digests"}    200 {"acknowledged"}: deleted (or found
+ *                                                      gone); their rows go
+ *   POST /internal/gc/orphans {"digests"}              200 {"queued":[...]}: files placed without
+ *                                                      a link, queued for deletion unless a blob
+ *                                                      row names them
+ */
+#define WIRE_PATH_GC_CLAIM "/internal/gc/files/claim"
+#define WIRE_PATH_GC_DONE "/internal/gc/files/done"
+#define WIRE_PATH_GC_ORPHANS "/internal/gc/orphans"
+/* Digests one request of those may name. */
+#define WIRE_GC_MAX_DIGESTS 1000
+
 #endif

@@ -16,6 +16,8 @@ registry_metad_SOURCES = \
 	metad/referrers.c \
 	metad/catalog.c \
 	metad/internal_blobs.c \
+	metad/internal_gc.c \
+	metad/gc.c \
 	metad/api_registry.c \
 	metad/api_registry_repos.c \
 	metad/api_registry_tags.c \

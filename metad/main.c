@@ -1,7 +1,9 @@
 /* registry-metad: metadata in PostgreSQL; at start it applies the schema when its role owns it (one
  * role for both), else waits for authd to. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "errors.h"
@@ -44,11 +46,13 @@ static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
 	{ public_routes, &public_nroutes },
 	{ internal_blob_routes, &internal_blob_nroutes },
+	{ internal_gc_routes, &internal_gc_nroutes },
 };
 
 /* What blobd's user may call: the internal endpoints, never the API or /v2 on its own. */
 static const struct route_table blobd_tables[] = {
 	{ internal_blob_routes, &internal_blob_nroutes },
+	{ internal_gc_routes, &internal_gc_nroutes },
 };
 
 /* The answer to blobd's user asking for anything but an internal endpoint, in the path's dialect.
@@ -75,7 +79,35 @@ metad_handle(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
-/* Once, in the master: the schema (schema.h). */
+/* Writes [gc] review_delay where the garbage collection's triggers read it, before the first
+ * request can queue anything (workers write it again after a reload). A role of its own gets the
+ * right to from authd's grants, which may follow the schema by a moment: it waits for them, as
+ * for the schema (up to a minute). */
+static int
+gc_settings_write(PGconn *conn, const struct cfg *cfg, char **cause)
+{
+	char delay[32];
+	snprintf(delay, sizeof(delay), "%lld", (long long)cfg_int(cfg, CFG_GC_REVIEW_DELAY));
+	const char *params[] = { delay };
+	for (int tries = 0;; tries++) {
+		PGresult *res = PQexecParams(conn, "SELECT gc_set_review_delay($1)", 1, NULL,
+		                             params, NULL, NULL, 0);
+		bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		bool denied = state != NULL && strcmp(state, "42501") == 0;
+		if (!ok && (!denied || tries == 120))
+			*cause = xasprintf("cannot write the review delay: %s",
+			                   PQresultErrorMessage(res));
+		PQclear(res);
+		if (ok)
+			return 0;
+		if (!denied || tries == 120)
+			return -1;
+		usleep(500 * 1000);
+	}
+}
+
+/* Once, in the master: the schema (schema.h), and the settings garbage collection reads. */
 static int
 metad_master_init(const struct cfg *cfg, char **cause)
 {
@@ -83,6 +115,8 @@ metad_master_init(const struct cfg *cfg, char **cause)
 	if (conn == NULL)
 		return -1;
 	int rc = schema_apply(conn, cfg_str(cfg, CFG_AUTHD_METAD_ROLE), cause);
+	if (rc == 0)
+		rc = gc_settings_write(conn, cfg, cause);
 	PQfinish(conn);
 	return rc;
 }
@@ -99,15 +133,18 @@ metad_worker_init(struct proc_worker *w, char **cause)
 	rest_db_use(md.db);
 	namespaces_default_limit_write();
 	regjobs_start();
+	gc_start();
 	(void)cause;
 	return 0;
 }
 
-/* TERM: no new background job; one in progress gives its lease back at its next step. */
+/* TERM: no new background job; one in progress gives its lease back at its next step; a garbage
+ * collection run stops after its statement in flight. */
 static void
 metad_worker_drain(void)
 {
 	regjobs_stop();
+	gc_stop();
 }
 
 static const struct proc_role metad_role = {

@@ -319,4 +319,14 @@ void catalog_list(struct rest_req *r);
 extern const struct route internal_blob_routes[];
 extern const size_t internal_blob_nroutes;
 
+/* internal_gc.c: /internal/gc/... for blobd: blob files to delete, their acknowledgement, orphans
+ * of the placement journal. */
+extern const struct route internal_gc_routes[];
+extern const size_t internal_gc_nroutes;
+
+/* gc.c: the garbage collection runs of every worker ([gc]). */
+void gc_start(void);
+/* Draining: no new run; one in progress ends after its statement in flight. */
+void gc_stop(void);
+
 #endif

@@ -168,7 +168,8 @@ END
 $$;
 
 -- Links a verified, stored blob into the repository at p_path (created on first push); status
--- is ok or why the path refuses pushes (registry_push_repository).
+-- is ok, why the path refuses pushes (registry_push_repository), or blob_deleting: the blob's
+-- file is being deleted (blobd stores it again and asks again).
 CREATE OR REPLACE FUNCTION registry_link_blob(p_path text, p_digest text, p_size bigint,
                                    OUT repository_id bigint, OUT status status_word)
 LANGUAGE plpgsql AS $$
@@ -178,9 +179,16 @@ BEGIN
     IF status <> 'ok' THEN
         RETURN;
     END IF;
-    INSERT INTO blobs (digest, size) VALUES (p_digest, p_size) ON CONFLICT (digest) DO NOTHING;
+    -- the blob's row, held against garbage collection (or made again): gc.sql
+    status := gc_blob_hold(p_digest, p_size);
+    IF status <> 'ok' THEN
+        RETURN;
+    END IF;
     INSERT INTO repository_blobs (repository_id, blob_digest) VALUES (repository_id, p_digest)
         ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        PERFORM gc_blob_relinked(p_digest);
+    END IF;
 END
 $$;
 
@@ -223,6 +231,12 @@ BEGIN
     IF size IS NULL THEN
         RETURN;
     END IF;
+    -- held against garbage collection; a review that deleted it meanwhile leaves nothing to mount
+    PERFORM 1 FROM blobs b WHERE b.digest = p_digest FOR KEY SHARE;
+    IF NOT FOUND THEN
+        size := NULL;
+        RETURN;
+    END IF;
     SELECT x.repository_id, x.status INTO v_repo, status FROM registry_push_repository(p_path, true) x;
     IF status <> 'ok' THEN
         size := NULL;
@@ -230,6 +244,9 @@ BEGIN
     END IF;
     INSERT INTO repository_blobs (repository_id, blob_digest) VALUES (v_repo, p_digest)
         ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        PERFORM gc_blob_relinked(p_digest);
+    END IF;
 END
 $$;
 
@@ -254,6 +271,12 @@ BEGIN
     IF status <> 'ok' THEN
         RETURN;
     END IF;
+    -- what the manifest names is held against garbage collection until it is stored (FOR KEY
+    -- SHARE, in one order): a review deleting one of them finishes first, and the checks below
+    -- then find it gone
+    PERFORM 1 FROM blobs b WHERE b.digest = ANY (p_blobs) ORDER BY b.digest FOR KEY SHARE;
+    PERFORM 1 FROM manifests m WHERE m.repository_id = v_repo AND m.digest = ANY (p_children)
+      ORDER BY m.id FOR KEY SHARE;
     SELECT d INTO v_bad FROM unnest(p_blobs) AS d
      WHERE NOT EXISTS (SELECT 1 FROM repository_blobs rb
                         WHERE rb.repository_id = v_repo AND rb.blob_digest = d)
@@ -295,7 +318,12 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    SELECT m.id INTO manifest_id FROM manifests m WHERE m.repository_id = v_repo AND m.digest = p_digest;
+    -- the manifest stored before, held against garbage collection (gone meanwhile: stored again)
+    SELECT m.id INTO manifest_id FROM manifests m WHERE m.repository_id = v_repo AND m.digest = p_digest
+       FOR KEY SHARE;
+    IF manifest_id IS NOT NULL AND p_tag IS NULL THEN
+        PERFORM gc_manifest_repushed(manifest_id);
+    END IF;
     IF manifest_id IS NULL THEN
         v_total := length(p_payload)
                    + coalesce((SELECT sum(s) FROM unnest(p_blob_sizes) AS s), 0)
@@ -310,7 +338,7 @@ BEGIN
         RETURNING id INTO manifest_id;
         IF manifest_id IS NULL THEN  -- stored concurrently
             SELECT m.id INTO manifest_id FROM manifests m
-             WHERE m.repository_id = v_repo AND m.digest = p_digest;
+             WHERE m.repository_id = v_repo AND m.digest = p_digest FOR KEY SHARE;
         ELSE
             INSERT INTO manifest_blobs (manifest_id, blob_digest)
                 SELECT DISTINCT manifest_id, d FROM unnest(p_blobs) AS d ON CONFLICT DO NOTHING;

@@ -79,8 +79,8 @@ CREATE TABLE registry_usage_pending (
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
         autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000);
 
--- A manifest pushed again under an index that names its digest (usage: is it reachable?).
-CREATE INDEX manifest_references_child_idx ON manifest_references (child_digest);
+-- A manifest pushed again under an index that names its digest (usage: is it reachable?) is
+-- found by manifest_references_child_idx, which 033_gc.sql made.
 
 -- The counts of what is there already, as usage_recount() of schema/functions/usage.sql has them
 -- (spelled out: migrations run before the functions are defined).

@@ -187,8 +187,11 @@ class Registry:
             self.start_daemon(d)
             if d == "authd":
                 # authd creates the signing key and applies migrations: let it finish first.
-                wait_for(lambda: os.path.exists(os.path.join(self.sock_dir, "authd.sock")),
-                         what="authd socket")
+                try:
+                    wait_for(lambda: os.path.exists(os.path.join(self.sock_dir, "authd.sock")),
+                             what="authd socket")
+                except TimeoutError as e:
+                    raise TimeoutError(f"{e}; authd's log:\n{self.log('authd')[-3000:]}")
         if wait:
             self.wait_ready()
         return self

@@ -162,11 +162,15 @@ changes_keep_the_gauges(void **state)
 	expect_gauges("zstd", 1, zb, 300000);
 
 	char *cause = NULL;
-	assert_int_equal(store_delete(b, &cause), 0);
+	int64_t freed;
+	assert_int_equal(store_delete(b, &freed, &cause), 0);
+	assert_int_equal(freed, zb); /* what the file took on disk */
 	assert_false(stored(b));
 	expect_gauges("zstd", 0, 0, 0);
-	assert_int_equal(store_delete(b, &cause), 0); /* nothing left: fine */
-	assert_int_equal(store_delete(a, &cause), 0);
+	assert_int_equal(store_delete(b, &freed, &cause), 0); /* nothing left: fine */
+	assert_int_equal(freed, 0);
+	assert_int_equal(store_delete(a, &freed, &cause), 0);
+	assert_int_equal(freed, 1000);
 	expect_gauges("plain", 0, 0, 0);
 	free(ta);
 	free(tb);
@@ -185,7 +189,8 @@ run_delete(void *arg)
 {
 	struct deleter *d = arg;
 	char *cause = NULL;
-	d->rc = store_delete(d->digest, &cause);
+	int64_t freed;
+	d->rc = store_delete(d->digest, &freed, &cause);
 	free(cause);
 	__atomic_store_n(&d->done, true, __ATOMIC_RELEASE);
 	return NULL;
@@ -240,7 +245,9 @@ lookalike_stays_plain(void **state)
 	commit(t, 5000, d, true);
 	expect_open(d, STORE_PLAIN, 5000);
 	char *cause = NULL;
-	assert_int_equal(store_delete(d, &cause), 0);
+	int64_t freed;
+	assert_int_equal(store_delete(d, &freed, &cause), 0);
+	assert_int_equal(freed, 5000);
 	free(t);
 	(void)state;
 }

@@ -52,6 +52,7 @@ clear_env(void)
 	unsetenv("REGISTRY_GLOBAL_LOG_LEVEL");
 	unsetenv("REGISTRY_BLOBD_FSYNC");
 	unsetenv("REGISTRY_GATEWAY_LISTEN");
+	unsetenv("REGISTRY_GC_REVIEW_DELAY");
 }
 
 static void
@@ -69,6 +70,11 @@ defaults(void **state)
 	assert_int_equal(cfg_workers(c, "metad"), 2);
 	assert_true(cfg_bool(c, CFG_BLOBD_FSYNC));
 	assert_string_equal(cfg_database(c, "authd"), "dbname=registry");
+	/* garbage collection: on, GitLab's day of review delay, a run every 5 s */
+	assert_true(cfg_bool(c, CFG_GC_ENABLED));
+	assert_int_equal(cfg_int(c, CFG_GC_REVIEW_DELAY), 86400);
+	assert_int_equal(cfg_int(c, CFG_GC_INTERVAL), 5);
+	assert_int_equal(cfg_int(c, CFG_GC_ORPHAN_GRACE), 3600);
 	cfg_free(c);
 	(void)state;
 }
@@ -113,11 +119,13 @@ environment_overrides(void **state)
 	clear_env();
 	setenv("REGISTRY_GATEWAY_WORKERS", "5", 1);
 	setenv("REGISTRY_BLOBD_FSYNC", "no", 1);
+	setenv("REGISTRY_GC_REVIEW_DELAY", "1", 1);
 	char *cause = NULL;
-	struct cfg *c = load_text("[gateway]\nworkers = 3\n", &cause);
+	struct cfg *c = load_text("[gateway]\nworkers = 3\n[gc]\nreview_delay = 600\n", &cause);
 	assert_non_null(c);
 	assert_int_equal(cfg_workers(c, "gateway"), 5);
 	assert_false(cfg_bool(c, CFG_BLOBD_FSYNC));
+	assert_int_equal(cfg_int(c, CFG_GC_REVIEW_DELAY), 1);
 	cfg_free(c);
 	/* a bad value from the environment names the variable */
 	setenv("REGISTRY_GATEWAY_WORKERS", "lots", 1);
@@ -141,6 +149,8 @@ bad_values(void **state)
 	expect_refused("[gateway]\nworkers =\n", "workers");
 	expect_refused("[global]\nshutdown_timeout = -1\n", "shutdown_timeout");
 	expect_refused("[blobd]\nfsync = maybe\n", "fsync must be true or false");
+	expect_refused("[gc]\nreview_delay = 0\n", "[gc] review_delay must be an integer in 1..");
+	expect_refused("[gc]\nenabled = sometimes\n", "enabled must be true or false");
 	expect_refused("[global]\nlog_level = loud\n",
 	               "log_level must be debug, info, warn or error");
 	expect_refused("[blobd]\ncompression = lz4\n", "compression must be zstd or none");
@@ -185,6 +195,15 @@ print_masks_secrets(void **state)
 	assert_non_null(strstr(text, "[gateway]\n"));
 	assert_non_null(strstr(text, "workers = 3\n"));
 	assert_null(strstr(text, "[blobd]")); /* only [global] and the role's own section */
+	assert_null(strstr(text, "[gc]"));
+	free(text);
+	text = NULL;
+	f = open_memstream(&text, &len);
+	cfg_print(c, "metad", f); /* metad and blobd read [gc] too */
+	fclose(f);
+	assert_non_null(strstr(text, "[metad]\n"));
+	assert_non_null(strstr(text, "[gc]\n"));
+	assert_non_null(strstr(text, "review_delay = 86400\n"));
 	free(text);
 	cfg_free(c);
 	(void)state;

@@ -81,6 +81,44 @@ counters_and_histogram(void **state)
 }
 
 static void
+values_shown_once_touched(void **state)
+{
+	char *s = samples();
+	assert_null(strstr(s, "registry_gc_"));
+	free(s);
+	metrics_add(METRICS_GC_DELETED_FILES, 2);
+	metrics_add(METRICS_GC_DELETED_FILES, 1);
+	metrics_add(METRICS_GC_FREED_BYTES, 7);
+	metrics_set(METRICS_GC_QUEUE_BLOBS, 9);
+	metrics_set(METRICS_GC_QUEUE_BLOBS, 4);
+	metrics_set(METRICS_GC_OLDEST_DUE_BLOBS, 1500); /* milliseconds, shown in seconds */
+	s = samples();
+	assert_non_null(
+	        strstr(s, "registry_gc_deleted_total{daemon=\"gateway\",object=\"file\"} 3\n"));
+	assert_non_null(strstr(s, "registry_gc_freed_bytes_total{daemon=\"gateway\"} 7\n"));
+	assert_non_null(
+	        strstr(s, "registry_gc_queue_depth{daemon=\"gateway\",queue=\"blob\"} 4\n"));
+	assert_non_null(strstr(
+	        s, "registry_gc_oldest_due_seconds{daemon=\"gateway\",queue=\"blob\"} 1.500\n"));
+	/* untouched values stay out */
+	assert_null(strstr(s, "object=\"manifest\""));
+	/* and the exposition declares their families */
+	const char *in[] = { s };
+	struct evbuffer *out = evbuffer_new();
+	metrics_render(out, in, 1);
+	size_t len = evbuffer_get_length(out);
+	char *text = strndup((const char *)evbuffer_pullup(out, -1), len);
+	evbuffer_free(out);
+	char *type = strstr(text, "# TYPE registry_gc_queue_depth gauge\n");
+	assert_non_null(type);
+	assert_true(type < strstr(text, "registry_gc_queue_depth{daemon="));
+	assert_non_null(strstr(text, "# TYPE registry_gc_freed_bytes_total counter\n"));
+	free(text);
+	free(s);
+	(void)state;
+}
+
+static void
 render_groups_families(void **state)
 {
 	const char *a =
@@ -133,6 +171,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(route_ids),
 		cmocka_unit_test(counters_and_histogram),
+		cmocka_unit_test(values_shown_once_touched),
 		cmocka_unit_test(render_groups_families),
 	};
 	return cmocka_run_group_tests_name("metrics", tests, setup, NULL);
