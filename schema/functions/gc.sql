@@ -79,57 +79,34 @@ $$;
 CREATE OR REPLACE TRIGGER gc_manifest_deleting BEFORE DELETE ON manifests
     FOR EACH ROW EXECUTE FUNCTION gc_manifest_deleting();
 
--- manifest_blobs AFTER DELETE (statement): the blobs of deleted manifests.
-CREATE OR REPLACE FUNCTION gc_manifest_blobs_deleted() RETURNS trigger
+-- manifest_blobs and repository_blobs, AFTER INSERT or DELETE (statement): each blob of the rows
+-- is queued for review, with the event the trigger names (TG_ARGV[0]). The blobs of deleted
+-- manifests (manifest_delete); a blob uploaded or mounted (blob_link: kept for the delay, the
+-- manifest naming it should come by then); a blob unlinked (blob_unlink: DELETE of a blob, a
+-- repository deleted), which may have been held by that link alone.
+CREATE OR REPLACE FUNCTION gc_blob_rows_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+    IF NOT EXISTS (SELECT 1 FROM changed_rows) THEN
         RETURN NULL;  -- nothing to queue (a cascade that found no row)
     END IF;
     INSERT INTO gc_blob_queue (digest, review_after, event)
-    SELECT DISTINCT o.blob_digest, gc_review_after(), 'manifest_delete' FROM old_rows o;
+    SELECT DISTINCT c.blob_digest, gc_review_after(), TG_ARGV[0] FROM changed_rows c;
     RETURN NULL;
 END
 $$;
 
 CREATE OR REPLACE TRIGGER gc_manifest_blobs_deleted AFTER DELETE ON manifest_blobs
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION gc_manifest_blobs_deleted();
-
--- repository_blobs AFTER INSERT (statement): a blob uploaded or mounted is kept for the delay
--- (the manifest naming it should come by then), then reviewed.
-CREATE OR REPLACE FUNCTION gc_blob_links_added() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM new_rows) THEN
-        RETURN NULL;  -- nothing to queue (a cascade that found no row)
-    END IF;
-    INSERT INTO gc_blob_queue (digest, review_after, event)
-    SELECT DISTINCT n.blob_digest, gc_review_after(), 'blob_link' FROM new_rows n;
-    RETURN NULL;
-END
-$$;
+    REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION gc_blob_rows_changed('manifest_delete');
 
 CREATE OR REPLACE TRIGGER gc_blob_links_added AFTER INSERT ON repository_blobs
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gc_blob_links_added();
-
--- repository_blobs AFTER DELETE (statement): a blob unlinked (DELETE of a blob, a repository
--- deleted) may have been held by that link alone.
-CREATE OR REPLACE FUNCTION gc_blob_links_removed() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
-        RETURN NULL;  -- nothing to queue (a cascade that found no row)
-    END IF;
-    INSERT INTO gc_blob_queue (digest, review_after, event)
-    SELECT DISTINCT o.blob_digest, gc_review_after(), 'blob_unlink' FROM old_rows o;
-    RETURN NULL;
-END
-$$;
+    REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION gc_blob_rows_changed('blob_link');
 
 CREATE OR REPLACE TRIGGER gc_blob_links_removed AFTER DELETE ON repository_blobs
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION gc_blob_links_removed();
+    REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION gc_blob_rows_changed('blob_unlink');
 
 -- tags AFTER DELETE (statement): the manifests of deleted tags (those still there: a manifest
 -- deleted takes its tags with it).
