@@ -767,6 +767,20 @@ def test_api_matrix(world):
     summary("/api/v4", API, cases)
     assert wrong == [], "\n".join(map(repr, wrong[:60])) + f"\n({len(wrong)} wrong)"
     assert seen == {m for t in w.targets.values() for m in (t.names_marker, t.content_marker)}
+    # the refused calls on destructive routes named the targets' own objects: all still there
+    for t in w.targets.values():
+        tags = w.root("GET", f"/projects/{t.pid}/registry/repositories/{t.repo_id}/tags", 200)
+        assert [x["name"] for x in tags] == [t.tag]
+        assert w.root("GET", f"/groups/{t.gid}", 200)["description"] == t.description
+        members = w.root("GET", f"/projects/{t.pid}/members", 200)
+        assert [m["access_level"] for m in members if m["id"] == w.subject.id] == [20]
+        tokens = w.root("GET", f"/projects/{t.pid}/deploy_tokens", 200)
+        assert t.project_token["id"] in [x["id"] for x in tokens if not x["revoked"]]
+        tokens = w.root("GET", f"/groups/{t.gid}/deploy_tokens", 200)
+        assert {t.group_token["id"], t.group_write_token["id"]} <= {
+            x["id"] for x in tokens if not x["revoked"]}
+    assert w.root("GET", f"/users/{w.subject.id}", 200)["state"] == "active"
+    assert w.root("GET", f"/personal_access_tokens/{w.subject_pat}", 200)["active"] is True
 
 
 def v2_right(role, target, action):
@@ -834,8 +848,15 @@ def test_v2_matrix(world):
                 wrong.append((method, pattern, role, vis, r.status_code, r.text[:200], ok))
         else:
             challenge = r.headers.get("WWW-Authenticate", "")
+            # the challenge names the scope to ask for (pushes ask pull too, as Distribution)
+            scope = re.search(r'scope="([^"]*)"', challenge)
+            scope = scope.group(1).rsplit(":", 1) if scope else None
+            named = (scope is None if not need or need == "0"
+                     else scope == ["registry:catalog", "*"] if need == "ACT_STAR"
+                     else scope and scope[0] == f"repository:{name}"
+                     and ACTIONS[need] in scope[1].split(","))
             good = (r.status_code == 401 and challenge.startswith('Bearer realm="')
-                    and 'service="container_registry"' in challenge
+                    and 'service="container_registry"' in challenge and named
                     and (token is None or 'error="insufficient_scope"' in challenge)
                     and c.error_code(r) == ("DENIED" if token else "UNAUTHORIZED"))
             if not good:
