@@ -1,14 +1,16 @@
 """The tenant-isolation matrix, generated from the route table: every row of common/routes.def
 (a new row fails test_every_route_has_a_matrix_entry until it gets one) x every kind of caller
 (anonymous, a user of another tenant, each role, an admin, deploy tokens, a revoked and an
-expired token) x private, internal and public projects or groups. Each answer must be GitLab's
+expired token) x private, internal and public projects or groups, and a private one of a tenant
+none of them belongs to. Each answer must be GitLab's
 (404 for what the caller cannot see, 403 for a visible object it may not change, 401 for bad
 credentials; on /v2 the token service's grants and Docker token auth's 401 challenge), and no
 body may carry data the caller may not see: unique markers sit in each target's names,
 descriptions, tags and layers, and in a hidden tenant's, and every body is searched for them.
 
-The expected answers are rules per route kind and role (RULES), not literal lines; the world is
-built once per module and the requests run concurrently."""
+The expected answers are rules per route kind and role (rule() and its forms in the API and V2
+tables), not literal lines; the world is built once per module, on an instance of its own, and
+the requests run concurrently."""
 import concurrent.futures
 import itertools
 import json
@@ -110,10 +112,12 @@ def rule(sees=None, need=0, ok=200, anon_read=True, admin_only=False, not_found=
 
 
 def project(need=0, ok=200, write=True, **kw):
+    """A project's route: 404 Project Not Found unseen; anonymous callers 401 on writes."""
     return rule(sees=lambda w: w.sees, need=need, ok=ok, anon_read=not write, **kw)
 
 
 def group(need=0, ok=200, write=True, not_found=G404, **kw):
+    """A group's route: 404 Group Not Found unseen; anonymous callers 401 on writes."""
     return rule(sees=lambda w: w.sees, need=need, ok=ok, anon_read=not write, not_found=not_found,
                 **kw)
 
@@ -125,6 +129,7 @@ def anyone(ok=200, write=False, anon=None):
 
 
 def admins(ok=200):
+    """An admin-only route: 401 anonymous, 403 to other users."""
     return rule(ok=ok, anon_read=False, admin_only=True)
 
 
@@ -138,6 +143,7 @@ READ, WRITE = dict(write=False), dict(write=True)
 # it changes nothing the other calls look at, and on the target's own when they refuse it.
 
 def P(w, vis):
+    """The target of a case."""
     return w.targets[vis]
 
 
@@ -440,6 +446,8 @@ class Target:
 
 
 class World:
+    """The instance, the callers, the targets, and what the fills ask of them."""
+
     def __init__(self, registry):
         import threading
         self.reg = registry
@@ -450,28 +458,34 @@ class World:
         self.pool = []
 
     def sql(self, statement):
+        """Runs SQL (only for what no API offers: many users at once, an expired token)."""
         return self.reg.pg.psql(self.reg.name, statement)
 
     def root(self, method, path, status, **kw):
+        """A call as root that must answer status; its JSON."""
         r = self.reg.api(method, path, **kw)
         assert r.status_code == status, (method, path, r.status_code, r.text)
         return r.json() if r.content else None
 
     def n(self):
+        """A number for a unique name."""
         with self.lock:
             return next(self.count)
 
     # -- what the matrix's fills ask for
     def new_user_body(self):
+        """POST /users's body for a new user."""
         i = self.n()
         return {"username": f"mx{self.tag}n{i}", "name": "N", "email": f"mx{self.tag}n{i}@e.org",
                 "password": f"Pw-{self.tag}-{i}-long!"}
 
     def new_group_body(self):
+        """POST /groups's body for a new top-level group."""
         i = self.n()
         return {"name": f"mx{self.tag}g{i}", "path": f"mx{self.tag}g{i}"}
 
     def new_project_body(self):
+        """POST /projects's body for a new project."""
         return {"name": f"mx{self.tag}p{self.n()}"}
 
     # -- objects a destructive route acts on: a fresh one for a call the rules allow, the
@@ -487,12 +501,14 @@ class World:
             setattr(self, attr, [int(x) for x in out.split()])
 
     def fresh_user(self, c, banned=False):
+        """A user of the pool, or the subject."""
         if not c.allowed:
             return self.subject.id
         with self.lock:
             return (self.banned_pool if banned else self.pool).pop()
 
     def fresh_pat(self, c):
+        """A personal access token of the subject's."""
         if not c.allowed:
             return self.subject_pat
         return self.root("POST", f"/users/{self.subject.id}/personal_access_tokens", 201,
@@ -506,12 +522,14 @@ class World:
                          201, json={"name": "f", "scopes": ["api"]})["token"]
 
     def fresh_imp(self, c):
+        """An impersonation token of the subject's."""
         if not c.allowed:
             return self.subject_imp
         return self.root("POST", f"/users/{self.subject.id}/impersonation_tokens", 201,
                          json={"name": "f", "scopes": ["read_api"]})["id"]
 
     def fresh_deploy_token(self, c, kind, oid):
+        """A deploy token of the target's project or group."""
         if not c.allowed:
             t = self.targets[c.target]
             return (t.project_token if kind == "projects" else t.group_token)["id"]
@@ -519,7 +537,7 @@ class World:
                          json={"name": "f", "scopes": ["read_registry"]})["id"]
 
     def fresh_subgroup(self, c, vis, shared=False):
-        """(shared with the target's subgroup: always fresh)"""
+        """A subgroup of the target's group (shared with its subgroup: always a fresh one)."""
         if not (c.allowed or shared):
             return self.targets[vis].gid
         i = self.n()
@@ -532,6 +550,7 @@ class World:
         return g
 
     def fresh_project(self, c, vis, shared=False):
+        """A project in the target's group (shared with its subgroup: always a fresh one)."""
         if not (c.allowed or shared):
             return self.targets[vis].pid
         p = self.root("POST", "/projects", 201, json={
@@ -543,6 +562,7 @@ class World:
         return p
 
     def fresh_member(self, c, kind, vis):
+        """A direct member (Guest) of the target's project or group."""
         if not c.allowed:
             return self.subject.id
         uid = self.fresh_user(c)
@@ -561,9 +581,11 @@ class World:
         return next(r["id"] for r in repos if r["path"] == name), "t"
 
     def oid(self, kind, vis):
+        """The id of the target's project or group."""
         return self.targets[vis].pid if kind == "projects" else self.targets[vis].gid
 
     def member_tail(self, kind, tail, vis):
+        """A members route's tail with the subject (a direct member) for :user_id."""
         return tail.replace(":user_id", str(self.subject.id))
 
 
@@ -714,11 +736,13 @@ def summary(prefix, table, cases):
 
 
 def run_all(cases, fn, workers=8):
+    """fn over the cases, concurrently; the concatenated lists of what was wrong."""
     with concurrent.futures.ThreadPoolExecutor(workers) as ex:
         return [x for r in ex.map(fn, cases) for x in r]
 
 
 def api_cases():
+    """(method, pattern, role, target) of every /api/v4 case."""
     for (method, pattern), (kind, _, _) in sorted(API.items()):
         for role in ROLES:
             for vis in (TARGETS if kind != "none" else (None,)):
