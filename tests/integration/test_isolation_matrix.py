@@ -918,3 +918,15 @@ def test_oauth_token_refuses_tokens_as_passwords(world):
         return wrong
 
     assert run_all(ROLES, one) == []
+
+
+def test_an_admin_moves_a_project_into_a_group(world):
+    """POST /groups/:id/projects/:project_id (admins): the group answers 201 and the project
+    is in it (its query once named a column the transfer does not return: a 500 each time)."""
+    w = world
+    admin = w.callers["admin"]
+    t = w.targets["private"]
+    pid = w.root("POST", "/projects", 201, json={"name": f"m{w.n()}", "namespace_id": t.gid})["id"]
+    moved = admin.ok("POST", f"/groups/{t.sub_gid}/projects/{pid}")
+    assert moved["id"] == t.sub_gid
+    assert w.root("GET", f"/projects/{pid}", 200)["namespace"]["id"] == t.sub_gid
