@@ -101,7 +101,7 @@ PG_STMT(q_project_delete, "SELECT project_delete($1, $2, $3, $4) AS status");
 PG_STMT(q_project_transfer, "SELECT * FROM project_transfer($1, $2, $3, $4, $5, $6)");
 /* POST /groups/:id/projects/:project_id: the same transfer, into a group only */
 PG_STMT(q_project_to_group,
-        "SELECT coalesce(t.status, 'group_not_found') AS status, t.project_id, t.detail,"
+        "SELECT coalesce(t.status, 'group_not_found') AS status, t.project_id,"
         " g.id AS group_id FROM (SELECT group_ref($5, $6) AS id) g"
         " LEFT JOIN LATERAL project_transfer($1, $2, $3, $4, g.id, NULL) t ON g.id IS NOT NULL");
 
