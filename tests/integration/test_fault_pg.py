@@ -130,7 +130,7 @@ def check_down_and_back(reg, v2, project_id, manifest, seen):
     wait_for(lambda: requests.get(reg.url + "/-/readiness", timeout=FAST).status_code == 200,
              timeout=30, what="ready again")
     print(f"ready {time.monotonic() - up:.2f} s after PostgreSQL started; slowest 503: "
-          f"{max(t for _, c, t, _ in seen if c == 503):.2f} s")
+          f"{max((t for _, c, t, _ in seen if c == 503), default=0):.2f} s")
     v2.push_image("pg/app", "after")
     assert v2.get_manifest("pg/app", "before").status_code == 200
     r = reg.api("GET", f"/projects/{project_id}")
