@@ -11,9 +11,7 @@ a figure.
     /usr/bin/python3 tests/bench/soak.py [--minutes N] [--interval S]
 """
 import argparse
-import json
 import os
-import random
 import shutil
 import statistics
 import sys
@@ -27,7 +25,7 @@ sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 
 import requests  # noqa: E402
 
-from faults import FaultClient, Violation, call, expect, open_fds, rss_kib  # noqa: E402
+from faults import FaultClient, call, expect, open_fds, rss_kib  # noqa: E402
 from registry import DAEMONS, PgCluster, Registry  # noqa: E402
 from v2util import make_project, mint_token  # noqa: E402
 
