@@ -101,6 +101,8 @@ char *store_blob_path(const char *digest);
 int store_open(const char *digest, struct store_file *f);
 /* What the open file fd of digest holds (fd is not taken); -1 with errno. */
 int store_identify(int fd, const char *digest, struct store_file *f);
+/* Whether a failure's errno says the storage is full (ENOSPC, EDQUOT): answered 507. */
+bool store_no_space(int err);
 /* Blocking (a job): makes the verified file at src the blob's file unless it already exists,
  * durably when sync (the file itself must already be fsync'd); *created tells whether this
  * call placed it. -1 with *cause. */
@@ -168,7 +170,7 @@ struct session {
 enum session_status { SESSION_OK, SESSION_UNKNOWN, SESSION_BUSY, SESSION_ERROR };
 
 bool session_id_valid(const char *id);
-/* A new, locked session of repository; NULL with *cause. */
+/* A new, locked session of repository; NULL with *cause and errno. */
 struct session *session_create(const char *repository, enum digest_algo algo, char **cause);
 /* Opens session id of repository (another repository's id is unknown), locked when lock. */
 enum session_status session_open(const char *id, const char *repository, bool lock,
@@ -189,12 +191,16 @@ char *session_data_path(const struct session *s);
 void session_close(struct session *s);
 /* Blocking: removes the session's files, then closes it. */
 void session_destroy(struct session *s);
+/* Blocking: cuts the data back to the last saved state (giving back the room of bytes never
+ * acknowledged), then closes the session. */
+void session_rewind(struct session *s);
 /* Blocking: removes sessions untouched for older_than seconds that nobody holds; how many. */
 unsigned session_purge(int64_t older_than);
 
 /* writer.c: streams a request body into a session with back-pressure, writing and hashing in
  * pool threads so the loop never waits on the disk. */
-enum writer_result { WRITER_OK, WRITER_ABORTED, WRITER_IO_ERROR, WRITER_SIZE };
+/* WRITER_NO_SPACE: the storage is full (ENOSPC, EDQUOT); WRITER_IO_ERROR: any other failure */
+enum writer_result { WRITER_OK, WRITER_ABORTED, WRITER_IO_ERROR, WRITER_NO_SPACE, WRITER_SIZE };
 struct writer;
 typedef void (*writer_done_fn)(enum writer_result r, const char *cause, void *arg);
 /* expect: bytes the body must have (-1: any). checkpoint: save the session's state every so

@@ -160,12 +160,14 @@ session_create(const char *repository, enum digest_algo algo, char **cause)
 	free(dir);
 	free(data);
 	return s;
-fail:
+fail:;
+	int err = errno; /* the caller tells a full disk by it */
 	unlink(data);
 	rmdir(dir);
 	free(dir);
 	free(data);
 	session_close(s);
+	errno = err;
 	return NULL;
 }
 
@@ -349,6 +351,15 @@ remove_dir(const char *id)
 	}
 	rmdir(dir);
 	free(dir);
+}
+
+void
+session_rewind(struct session *s)
+{
+	if (s->fd >= 0 && s->locked && ftruncate(s->fd, s->saved) < 0)
+		log_error("cannot cut upload %s back to %lld bytes: %s", s->id, (long long)s->saved,
+		          strerror(errno));
+	session_close(s);
 }
 
 void

@@ -246,3 +246,10 @@ store_delete(const char *digest, int64_t *bytes, char **cause)
 	free(path);
 	return rc;
 }
+
+/* Whether a failure's errno says the storage is full. */
+bool
+store_no_space(int err)
+{
+	return err == ENOSPC || err == EDQUOT;
+}

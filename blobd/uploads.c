@@ -47,6 +47,7 @@ struct upload_req {
 	bool verified;
 	char computed[DIGEST_STR_MAX];
 	char *cause;
+	int err; /* errno of the failure cause tells */
 	/* linking again while the digest's file is being deleted (garbage collection) */
 	struct event *relink;
 	int link_attempts;
@@ -112,6 +113,16 @@ respond_created(struct http_txn *txn, const char *name, const char *digest)
 	http_txn_respond(txn, 201, &h, NULL, 0);
 	headers_clear(&h);
 	free(loc);
+}
+
+/* A failure to store: 507 when the storage is full (err ENOSPC or EDQUOT), else 500 what. */
+static void
+respond_store_failure(struct http_txn *txn, int err, const char *what)
+{
+	if (store_no_space(err))
+		v2reply_error(txn, 507, OCI_UNKNOWN, "storage is full", NULL);
+	else
+		v2reply_error(txn, 500, OCI_UNKNOWN, what, NULL);
 }
 
 /* Answers a session that could not be opened. */
@@ -191,6 +202,13 @@ job_destroy(void *arg)
 	session_destroy(arg);
 }
 
+/* Pool thread: cuts the session back to what was acknowledged (and closes it). */
+static void
+job_rewind(void *arg)
+{
+	session_rewind(arg);
+}
+
 /* Pool thread: puts the verified upload in place as the blob's file (kept when it is there). */
 static int
 place(struct upload_req *u)
@@ -211,20 +229,25 @@ job_finish(void *arg)
 	enum digest_algo algo;
 	const char *hex;
 	name_split_digest(u->digest, &algo, &hex);
-	if (session_digest(u->s, algo, u->computed, &u->cause) < 0)
+	if (session_digest(u->s, algo, u->computed, &u->cause) < 0) {
+		u->err = errno;
 		return;
+	}
 	if (strcmp(u->computed, u->digest) != 0) {
 		session_destroy(u->s);
 		u->s = NULL;
 		return;
 	}
 	if (bd.fsync && fdatasync(u->s->fd) < 0) {
-		u->cause = xasprintf("fsync of upload %s: %s", u->s->id, strerror(errno));
+		u->err = errno;
+		u->cause = xasprintf("fsync of upload %s: %s", u->s->id, strerror(u->err));
 		return;
 	}
 	/* the placement journal first: a file whose link never comes is found and deleted */
 	if (gc_placing(u->digest, bd.fsync, &u->cause) == 0 && place(u) == 0)
 		u->verified = true;
+	else
+		u->err = errno;
 }
 
 /* Pool thread, once metad linked the blob: its file is there (a deletion of the digest's file,
@@ -237,6 +260,8 @@ job_settle(void *arg)
 	u->verified = place(u) == 0;
 	if (u->verified)
 		gc_placed(u->digest);
+	else
+		u->err = errno;
 }
 
 /* In the loop after job_settle: 201, and the session goes. */
@@ -254,7 +279,7 @@ settled(void *arg)
 		compress_blob(u->digest);
 	} else {
 		log_error("upload %s: %s", u->s->id, u->cause ? u->cause : "cannot store the blob");
-		v2reply_error(u->txn, 500, OCI_UNKNOWN, "cannot store the blob", NULL);
+		respond_store_failure(u->txn, u->err, "cannot store the blob");
 	}
 	jobs_submit(job_destroy, NULL, u->s);
 	upload_req_free(u);
@@ -298,7 +323,7 @@ finished(void *arg)
 	}
 	if (!u->verified) {
 		log_error("upload %s: %s", u->s->id, u->cause ? u->cause : "cannot store the blob");
-		v2reply_error(u->txn, 500, OCI_UNKNOWN, "cannot store the blob", NULL);
+		respond_store_failure(u->txn, u->err, "cannot store the blob");
 		session_close(u->s);
 		upload_req_free(u);
 		return;
@@ -341,9 +366,10 @@ static void
 job_save(void *arg)
 {
 	struct upload_req *u = arg;
-	if (session_save(u->s, bd.fsync, &u->cause) < 0)
+	if (session_save(u->s, bd.fsync, &u->cause) < 0) {
+		u->err = errno;
 		u->verified = false;
-	else
+	} else
 		u->verified = true;
 }
 
@@ -354,7 +380,7 @@ saved(void *arg)
 	struct upload_req *u = arg;
 	if (!u->verified) {
 		log_error("upload %s: %s", u->s->id, u->cause);
-		v2reply_error(u->txn, 500, OCI_UNKNOWN, "cannot save the upload's progress", NULL);
+		respond_store_failure(u->txn, u->err, "cannot save the upload's progress");
 	} else {
 		respond_progress(u->txn, 202, u->name, u->s);
 	}
@@ -394,6 +420,14 @@ written(enum writer_result r, const char *cause, void *arg)
 		v2reply_error(u->txn, 500, OCI_UNKNOWN, "cannot write the upload", NULL);
 		session_close(u->s);
 		break;
+	case WRITER_NO_SPACE:
+		/* the bytes past the last saved state go, giving their room back: a monolithic
+		 * upload's session entirely (no client can resume it), a PATCH's or PUT's back to
+		 * what was acknowledged (the client may go on from there) */
+		log_error("upload %s: %s", u->s->id, cause);
+		respond_store_failure(u->txn, ENOSPC, "cannot write the upload");
+		jobs_submit(u->op == OP_POST ? job_destroy : job_rewind, NULL, u->s);
+		break;
 	}
 	upload_req_free(u);
 }
@@ -411,9 +445,10 @@ post_start(struct upload_req *u)
 	char *cause = NULL;
 	u->s = session_create(u->name, algo, &cause);
 	if (u->s == NULL) {
+		int err = errno;
 		log_error("%s", cause);
 		free(cause);
-		v2reply_error(u->txn, 500, OCI_UNKNOWN, "cannot start an upload", NULL);
+		respond_store_failure(u->txn, err, "cannot start an upload");
 		upload_req_free(u);
 		return;
 	}

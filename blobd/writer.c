@@ -5,6 +5,7 @@
  * The body is paused while `pending` is full, so memory stays bounded whatever the body's size
  * and a slow disk slows the client instead of the loop.
  */
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct writer {
 	bool refused;              /* the body is larger than expected: the rest is not read */
 	enum writer_result failed; /* WRITER_OK while all is well (the loop's) */
 	bool job_failed;           /* the running job's verdict, read by the loop afterwards */
+	int job_errno;             /* and its errno */
 	char *cause;
 	writer_done_fn done;
 	void *arg;
@@ -64,8 +66,10 @@ job_write(void *arg)
 {
 	struct writer *w = arg;
 	if (session_write(w->s, w->inflight, &w->cause) < 0 ||
-	    (w->save && session_save_as(w->s, &w->saved_hash, bd.fsync, &w->cause) < 0))
+	    (w->save && session_save_as(w->s, &w->saved_hash, bd.fsync, &w->cause) < 0)) {
 		w->job_failed = true;
+		w->job_errno = errno;
+	}
 }
 
 /* In the loop after a batch: stops on a failed write, else goes on. */
@@ -76,7 +80,7 @@ job_written(void *arg)
 	w->busy = false;
 	evbuffer_drain(w->inflight, evbuffer_get_length(w->inflight));
 	if (w->job_failed)
-		w->failed = WRITER_IO_ERROR;
+		w->failed = store_no_space(w->job_errno) ? WRITER_NO_SPACE : WRITER_IO_ERROR;
 	if (w->failed != WRITER_OK) {
 		writer_finish(w, w->failed);
 		return;

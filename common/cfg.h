@@ -60,6 +60,10 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  true, false,                                                                             \
 	  "connections a gateway worker keeps open to each backend at most; past them a request "  \
 	  "waits for one (up to backend_timeout)")                                                 \
+	X(GATEWAY_MAX_CONNECTIONS, "gateway", "max_connections", CFG_INT, "0", 0, 1000000, true,   \
+	  false,                                                                                   \
+	  "client connections a worker serves at once (0: sized from the descriptor limit); "      \
+	  "past them a request gets 503 with Retry-After, then the connection closes")             \
 	X(GATEWAY_MAX_HEADER_SIZE, "gateway", "max_header_size", CFG_INT, "65536", 1024, 1048576,  \
 	  true, false, "bytes of request line and headers together (431 beyond)")                  \
 	X(GATEWAY_MAX_HEADERS, "gateway", "max_headers", CFG_INT, "100", 8, 1000, true, false,     \

@@ -34,6 +34,7 @@ struct http_limits {
 	int header_timeout;     /* seconds from a request's first byte to the end of its headers */
 	int idle_timeout;       /* seconds a kept-alive connection may wait for the next request */
 	int body_timeout;       /* seconds without progress reading a body or writing a response */
+	int max_connections;    /* connections served at once (0: no cap); past it, 503 and close */
 };
 
 struct http_request {

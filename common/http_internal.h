@@ -22,6 +22,8 @@
 #define WRITE_MAX (8 * 1024 * 1024) /* bytes given to one write or sendfile (libevent: 16 KiB) */
 #define LINGER_SECONDS 2
 #define DRAIN_WAIT_SECONDS 5 /* how long a draining worker waits for a new connection's request */
+#define OVER_CAP_ANSWERED 64 /* connections past max_connections taken only to answer 503 */
+#define OVER_CAP_WAIT_SECONDS 5 /* how long such a connection may take to send its request */
 
 enum conn_state {
 	CS_IDLE,       /* waiting for the first byte of a request */
@@ -48,6 +50,7 @@ struct http_server {
 	bool trust_request_id;
 	bool (*peer_allowed)(uid_t uid); /* NULL: every peer */
 	bool draining;
+	bool cap_warned; /* the closing of connections past the cap is logged once a burst */
 	void (*drained)(void *);
 	void *drained_arg;
 	unsigned nconns;
@@ -74,6 +77,7 @@ struct http_conn {
 	bool resume_scheduled;
 	const char *feed_end; /* end of the input being parsed: a target cut there may go on */
 	bool target_read;     /* the request's target is read whole: it names the error dialect */
+	bool over_cap;        /* accepted past max_connections: its request is refused with 503 */
 	unsigned served;      /* transactions completed on this connection */
 	/* header accumulation while parsing */
 	struct header_parts field;

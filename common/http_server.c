@@ -33,6 +33,8 @@ static void conn_process(struct http_conn *c);
 static void conn_free(struct http_conn *c);
 static void conn_close_after_flush(struct http_conn *c);
 static void conn_fail(struct http_conn *c, int status, const char *message);
+static void conn_fail_headers(struct http_conn *c, int status, const char *message,
+                              const char *extra);
 static void conn_set_timer(struct http_conn *c, enum timer_kind kind, int seconds);
 static void txn_orphan(struct http_txn *txn);
 static void txn_complete(struct http_conn *c);
@@ -66,6 +68,7 @@ http_limits_default(struct http_limits *l)
 	l->header_timeout = 30;
 	l->idle_timeout = 60;
 	l->body_timeout = 60;
+	l->max_connections = 0;
 }
 
 /* ---- server ---------------------------------------------------------------------------------- */
@@ -79,7 +82,21 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 		close(fd);
 		return;
 	}
+	/* Past the cap, a few more connections are taken only to tell their clients so (503,
+	 * Retry-After, close: conn_dispatch), briefly; past those, they are closed at once. */
+	unsigned cap = srv->limits.max_connections > 0 ? (unsigned)srv->limits.max_connections : 0;
+	bool over_cap = cap > 0 && srv->nconns >= cap;
+	if (over_cap && srv->nconns >= cap + OVER_CAP_ANSWERED) {
+		if (!srv->cap_warned)
+			log_warn("%u connections: closing new ones at once", srv->nconns);
+		srv->cap_warned = true;
+		close(fd);
+		return;
+	}
+	if (!over_cap)
+		srv->cap_warned = false;
 	struct http_conn *c = xcalloc(1, sizeof(*c));
+	c->over_cap = over_cap;
 	c->srv = srv;
 	c->peer_uid = (uid_t)-1;
 	if (sa->sa_family == AF_INET) {
@@ -120,7 +137,10 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	c->state = CS_IDLE;
-	conn_set_timer(c, TK_IDLE, srv->limits.idle_timeout);
+	conn_set_timer(c, TK_IDLE,
+	               over_cap && srv->limits.idle_timeout > OVER_CAP_WAIT_SECONDS
+	                       ? OVER_CAP_WAIT_SECONDS
+	                       : srv->limits.idle_timeout);
 	TAILQ_INSERT_TAIL(&srv->conns, c, link);
 	srv->nconns++;
 	(void)lev;
@@ -419,6 +439,13 @@ http_status_text(int status)
 static void
 conn_fail(struct http_conn *c, int status, const char *message)
 {
+	conn_fail_headers(c, status, message, "");
+}
+
+/* conn_fail() with extra header lines (each ending in CRLF). */
+static void
+conn_fail_headers(struct http_conn *c, int status, const char *message, const char *extra)
+{
 	struct http_txn *txn = c->txn;
 	bool can_answer = txn == NULL || !txn->resp_started;
 	/* A target cut short by the error says nothing of the dialect: whether its first bytes
@@ -437,9 +464,10 @@ conn_fail(struct http_conn *c, int status, const char *message)
 	if (status > 0 && can_answer) {
 		struct evbuffer *out = bufferevent_get_output(c->bev);
 		evbuffer_add_printf(out,
-		                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+		                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
 		                    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		                    status, http_status_text(status), type, strlen(body), body);
+		                    status, http_status_text(status), type, extra, strlen(body),
+		                    body);
 		log_info("closing connection from %s: %d %s", c->peer, status, message);
 	}
 	free(body);
@@ -673,6 +701,11 @@ conn_dispatch(struct http_conn *c)
 	}
 	if (txn->req.http_major != 1) {
 		conn_fail(c, 505, "only HTTP/1.x is served");
+		return;
+	}
+	if (c->over_cap) {
+		conn_fail_headers(c, 503, "too many connections; try again later",
+		                  "Retry-After: 1\r\n");
 		return;
 	}
 	if (c->srv->peer_allowed != NULL && !c->srv->peer_allowed(c->peer_uid)) {

@@ -51,6 +51,7 @@ struct pg_pool {
 	int nconns;
 	struct pgc *conns;
 	TAILQ_HEAD(, pg_query) queue;
+	struct event *fail_ev; /* fails the queue from the loop while every connection is down */
 };
 
 static int next_stmt_id;
@@ -60,6 +61,7 @@ static void pgc_event(evutil_socket_t fd, short what, void *arg);
 static void pgc_retry(evutil_socket_t fd, short what, void *arg);
 static void pgc_dispatch(struct pgc *c);
 static void pool_kick(struct pg_pool *pool);
+static void pool_fail_queued(evutil_socket_t fd, short what, void *arg);
 
 /* Opens nconns database connections in the background; queries queue until one is up. */
 struct pg_pool *
@@ -71,6 +73,7 @@ pg_pool_new(struct event_base *base, const char *conninfo, int nconns)
 	pool->nconns = nconns;
 	pool->conns = xcalloc((size_t)nconns, sizeof(*pool->conns));
 	TAILQ_INIT(&pool->queue);
+	pool->fail_ev = evtimer_new(base, pool_fail_queued, pool);
 	for (int i = 0; i < nconns; i++) {
 		struct pgc *c = &pool->conns[i];
 		c->pool = pool;
@@ -115,6 +118,7 @@ pg_pool_free(struct pg_pool *pool)
 		TAILQ_REMOVE(&pool->queue, q, link);
 		query_free(q);
 	}
+	event_free(pool->fail_ev);
 	free(pool->conns);
 	free(pool->conninfo);
 	free(pool);
@@ -180,14 +184,35 @@ pgc_down(struct pgc *c, const char *why)
 		query_free(q);
 	}
 	/* With no connection up, queued queries fail now rather than hang. */
-	if (!pg_pool_connected(c->pool)) {
-		struct pg_query *w;
-		while ((w = TAILQ_FIRST(&c->pool->queue)) != NULL) {
-			TAILQ_REMOVE(&c->pool->queue, w, link);
-			w->cb(NULL, w->arg);
-			query_free(w);
-		}
+	if (!pg_pool_connected(c->pool))
+		pool_fail_queued(-1, 0, c->pool);
+}
+
+/* Whether a connection is up or on its way up (not every one waiting out its back-off). */
+static bool
+pool_trying(const struct pg_pool *pool)
+{
+	for (int i = 0; i < pool->nconns; i++)
+		if (pool->conns[i].state != PGC_DOWN)
+			return true;
+	return false;
+}
+
+/* Fails the queued queries (their callbacks get NULL) unless a connection came up meanwhile. */
+static void
+pool_fail_queued(evutil_socket_t fd, short what, void *arg)
+{
+	struct pg_pool *pool = arg;
+	if (pg_pool_connected(pool))
+		return;
+	struct pg_query *w;
+	while ((w = TAILQ_FIRST(&pool->queue)) != NULL) {
+		TAILQ_REMOVE(&pool->queue, w, link);
+		w->cb(NULL, w->arg);
+		query_free(w);
 	}
+	(void)fd;
+	(void)what;
 }
 
 /* The back-off pause is over: tries to connect again. */
@@ -427,10 +452,16 @@ pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const ch
 	}
 	q->cb = cb;
 	q->arg = arg;
-	/* Always queued, never answered on the caller's stack: with every connection down, the
-	 * next failed reconnect (at most seconds away) fails the queue. */
+	/* Always queued, never answered on the caller's stack. With a connection on its way up
+	 * the query waits for it (the attempt fails the queue if it fails); with every connection
+	 * waiting out its back-off (the database is down) it fails at the loop's next turn rather
+	 * than waiting up to RECONNECT_MAX_MS for the next attempt. */
 	TAILQ_INSERT_TAIL(&pool->queue, q, link);
 	pool_kick(pool);
+	if (!pool_trying(pool)) {
+		struct timeval now = { 0, 0 };
+		evtimer_add(pool->fail_ev, &now);
+	}
 }
 
 void

@@ -1,11 +1,13 @@
 /* registry-gateway: the public HTTP listener. */
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "cfg.h"
 #include "errors.h"
 #include "gateway.h"
 #include "httpc.h"
+#include "log.h"
 #include "proc.h"
 #include "util.h"
 
@@ -32,6 +34,25 @@ gateway_worker_init(struct proc_worker *w, char **cause)
 	return 0;
 }
 
+/* [gateway] max_connections, or when 0 what the descriptor limit holds: each client may take
+ * two descriptors (its socket, and a blob's file being sent), beside the connections to the
+ * three backends and a reserve (log, listener, signals, key files). */
+static int
+gateway_max_connections(const struct cfg *cfg)
+{
+	int64_t set = cfg_int(cfg, CFG_GATEWAY_MAX_CONNECTIONS);
+	if (set > 0)
+		return (int)set;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	int64_t backends = 3 * cfg_int(cfg, CFG_GATEWAY_BACKEND_CONNECTIONS);
+	int64_t n = ((int64_t)rl.rlim_cur - backends - 64) / 2;
+	if (n > 1000000)
+		n = 1000000;
+	return n < 16 ? 16 : (int)n;
+}
+
 /* The public listener's limits on requests, from [gateway] (backends keep their own). */
 static void
 gateway_limits(const struct cfg *cfg, struct http_limits *l)
@@ -42,6 +63,8 @@ gateway_limits(const struct cfg *cfg, struct http_limits *l)
 	l->header_timeout = (int)cfg_int(cfg, CFG_GATEWAY_HEADER_TIMEOUT);
 	l->idle_timeout = (int)cfg_int(cfg, CFG_GATEWAY_IDLE_TIMEOUT);
 	l->body_timeout = (int)cfg_int(cfg, CFG_GATEWAY_BODY_TIMEOUT);
+	l->max_connections = gateway_max_connections(cfg);
+	log_info("serving at most %d client connections per worker", l->max_connections);
 }
 
 static const struct proc_role gateway_role = {

@@ -74,6 +74,9 @@ class PgCluster:
                     + PG_LOG_SETTINGS)
         # The server log: every test may grep it (secrets must never reach it).
         self.log_path = self.dir + "/log"
+        self.start()
+
+    def start(self):
         self._run([f"{PG_BIN}/pg_ctl", "-D", self.dir + "/data", "-l", self.log_path,
                    "-w", "start"])
 
@@ -98,9 +101,9 @@ class PgCluster:
     def create_db(self, name):
         self.psql("postgres", f'CREATE DATABASE "{name}"')
 
-    def stop(self):
+    def stop(self, mode="immediate"):
         with contextlib.suppress(Exception):
-            self._run([f"{PG_BIN}/pg_ctl", "-D", self.dir + "/data", "-m", "immediate", "stop"])
+            self._run([f"{PG_BIN}/pg_ctl", "-D", self.dir + "/data", "-m", mode, "stop"])
 
 
 class Registry:
