@@ -211,7 +211,8 @@ def test_backends_serve_only_their_peers_users(inst):
     assert "may not use this socket" in body
     # blobd's user is metad's peer for the internal endpoints only
     digest_path = f"/internal/blobs/{layer}?repository=acme/app"
-    assert curl_unix("registry-blobd", metad, "GET", digest_path)[0] == 200
+    assert curl_unix("registry-blobd", metad, "GET", digest_path,
+                     "-H", f"X-Registry-Grant: {grant_of(inst)}")[0] == 200
     for req in (("GET", "/api/v4/projects"), ("GET", "/v2/acme/app/manifests/1"),
                 ("DELETE", f"/api/v4/projects/{inst['project_id']}")):
         status, body = curl_unix("registry-blobd", metad, *req, *FORGED_ADMIN,
