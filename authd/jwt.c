@@ -30,14 +30,20 @@
 	"has 2FA enabled and you must use a personal access token instead of a password."
 
 /* What the caller may do with the repository at $1, of the actions $5 names (registry_access():
- * the path's project and the rules of rights, in SQL). */
-PG_STMT(q_access, "SELECT array_to_string(a.actions, ',') AS actions"
-                  " FROM registry_access($1, $2, $3, $4, string_to_array($5, ',')) a");
+ * the path's project and the rules of rights, in SQL), and what the grant is made on: the
+ * project and its path generation, read in the same snapshot. */
+PG_STMT(q_access, "SELECT array_to_string(a.actions, ',') AS actions, a.project_id,"
+                  " p.path_generation"
+                  " FROM registry_access($1, $2, $3, $4, string_to_array($5, ',')) a"
+                  " LEFT JOIN projects p ON p.id = a.project_id");
 
 struct jwt_req {
 	struct http_txn *txn;
 	struct access_list want;
 	unsigned *granted; /* per item of want */
+	struct token_grant_on {
+		int64_t project_id, generation;
+	} * on; /* per item of want: what a repository grant is made on */
 	size_t pending;
 	bool db_failed;
 	bool signed_in;
@@ -74,6 +80,7 @@ jr_free(struct jwt_req *jr)
 {
 	access_list_clear(&jr->want);
 	free(jr->granted);
+	free(jr->on);
 	free(jr);
 }
 
@@ -95,7 +102,8 @@ issue(struct jwt_req *jr)
 	for (size_t i = 0; i < jr->want.n; i++)
 		if (jr->granted[i] != 0)
 			token_claims_add_access(&c, jr->want.items[i].type, jr->want.items[i].name,
-			                        jr->granted[i]);
+			                        jr->granted[i], jr->on[i].project_id,
+			                        jr->on[i].generation);
 	if (!jr->signed_in && c.naccess == 0) {
 		token_claims_clear(&c);
 		jwt_error(txn, 403, "DENIED", "access forbidden", 0);
@@ -155,9 +163,12 @@ access_found(PGresult *res, void *arg)
 		log_error("request %s: access lookup failed: %s", http_txn_id(jr->txn),
 		          pg_error(res));
 		jr->db_failed = true;
-	} else {
+	} else if (pg_get(res, 0, "path_generation") != NULL) {
+		/* a path without a project grants nothing; a grant is bound to its project */
 		jr->granted[q->idx] =
 		        actions_parse(pg_get(res, 0, "actions")) & jr->want.items[q->idx].actions;
+		jr->on[q->idx].project_id = pg_get_int(res, 0, "project_id");
+		jr->on[q->idx].generation = pg_get_int(res, 0, "path_generation");
 	}
 	free(q);
 	scope_done(jr);
@@ -169,6 +180,7 @@ static void
 resolve(struct jwt_req *jr)
 {
 	jr->granted = xcalloc(jr->want.n ? jr->want.n : 1, sizeof(unsigned));
+	jr->on = xcalloc(jr->want.n ? jr->want.n : 1, sizeof(*jr->on));
 	jr->pending = 1; /* held until every query is sent */
 	bool user = jr->signed_in && jr->who.kind != AUTH_DEPLOY_TOKEN;
 	char uid[32], dtid[32];

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <zstd.h>
 
+#include "actor.h"
 #include "digest.h"
 #include "http.h"
 #include "jobs.h"
@@ -158,6 +159,8 @@ void zstream_send(struct http_txn *txn, const char *digest, int status,
 struct session {
 	char id[SESSION_ID_LEN + 1];
 	char *repository;
+	struct actor_grant grant; /* what the token's push was granted on (zeros: a session older
+	                           * than the binding, checked by metad at its link alone) */
 	enum digest_algo algo;
 	struct digest_ctx hash; /* over bytes [0, offset) */
 	int64_t offset;         /* bytes received */
@@ -170,11 +173,13 @@ struct session {
 enum session_status { SESSION_OK, SESSION_UNKNOWN, SESSION_BUSY, SESSION_ERROR };
 
 bool session_id_valid(const char *id);
-/* A new, locked session of repository; NULL with *cause and errno. */
-struct session *session_create(const char *repository, enum digest_algo algo, char **cause);
-/* Opens session id of repository (another repository's id is unknown), locked when lock. */
-enum session_status session_open(const char *id, const char *repository, bool lock,
-                                 struct session **out);
+/* A new, locked session of repository for a push granted on grant; NULL with *cause and errno. */
+struct session *session_create(const char *repository, const struct actor_grant *grant,
+                               enum digest_algo algo, char **cause);
+/* Opens session id of repository (another repository's id is unknown, and so is a session
+ * started under a grant made on another project than grant's), locked when lock. */
+enum session_status session_open(const char *id, const char *repository,
+                                 const struct actor_grant *grant, bool lock, struct session **out);
 /* Blocking: writes the bytes of buf (not drained) at the offset and advances it; the caller
  * hashes them (see writer.c: in the loop, while the previous batch is being written). */
 int session_write(struct session *s, struct evbuffer *buf, char **cause);

@@ -94,6 +94,10 @@ session_save_as(struct session *s, const struct digest_ctx *state, bool sync, ch
 	json_object_object_add(o, "offset", json_object_new_int64(s->offset));
 	json_object_object_add(o, "hash", json_object_new_string(hash));
 	json_object_object_add(o, "started_at", json_object_new_int64(s->started_at));
+	if (s->grant.project_id > 0) {
+		json_object_object_add(o, "project_id", json_object_new_int64(s->grant.project_id));
+		json_object_object_add(o, "generation", json_object_new_int64(s->grant.generation));
+	}
 	const char *text = js_text(o);
 	char *dir = session_dir(s->id);
 	char *tmp = xasprintf("%s/state.tmp", dir), *path = xasprintf("%s/state", dir);
@@ -128,9 +132,11 @@ out:
 }
 
 struct session *
-session_create(const char *repository, enum digest_algo algo, char **cause)
+session_create(const char *repository, const struct actor_grant *grant, enum digest_algo algo,
+               char **cause)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
+	s->grant = *grant;
 	s->fd = -1;
 	unsigned char rnd[SESSION_ID_LEN / 2];
 	randombytes_buf(rnd, sizeof(rnd));
@@ -198,6 +204,8 @@ state_load(struct session *s)
 	    !js_int(o, "started_at", &s->started_at) ||
 	    digest_state_load(&s->hash, s->algo, hash, (uint64_t)s->offset) < 0)
 		goto out;
+	js_int(o, "project_id", &s->grant.project_id);
+	js_int(o, "generation", &s->grant.generation);
 	s->repository = xstrdup(repo);
 	s->saved = s->offset;
 	rc = 0;
@@ -207,7 +215,8 @@ out:
 }
 
 enum session_status
-session_open(const char *id, const char *repository, bool lock, struct session **out)
+session_open(const char *id, const char *repository, const struct actor_grant *grant, bool lock,
+             struct session **out)
 {
 	*out = NULL;
 	if (!session_id_valid(id))
@@ -231,10 +240,13 @@ session_open(const char *id, const char *repository, bool lock, struct session *
 		s->locked = true;
 	}
 	struct stat st;
-	if (state_load(s) < 0 || strcmp(s->repository, repository) != 0 || fstat(s->fd, &st) < 0 ||
-	    st.st_size < s->offset) {
-		/* gone, someone else's, or broken (bytes lost without fsync): unknown to this
-		 * caller */
+	if (state_load(s) < 0 || strcmp(s->repository, repository) != 0 ||
+	    (s->grant.project_id > 0 && (s->grant.project_id != grant->project_id ||
+	                                 s->grant.generation != grant->generation)) ||
+	    fstat(s->fd, &st) < 0 || st.st_size < s->offset) {
+		/* gone, someone else's (another repository's, or one started on a project that
+		 * has given its path up since: registry_grant_check), or broken (bytes lost
+		 * without fsync): unknown to this caller */
 		session_close(s);
 		return SESSION_UNKNOWN;
 	}

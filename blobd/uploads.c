@@ -38,10 +38,11 @@ struct upload_req {
 	struct http_txn *txn;
 	enum upload_op op;
 	char *name;
-	char *id;     /* the session id in the URL; NULL for POST */
-	char *digest; /* ?digest= */
-	char *mount;  /* ?mount= */
-	char *from;   /* ?from= */
+	char *id;                 /* the session id in the URL; NULL for POST */
+	char *digest;             /* ?digest= */
+	char *mount;              /* ?mount= */
+	char *from;               /* ?from= */
+	struct actor_grant grant; /* what the token's push was granted on */
 	struct session *s;
 	/* finishing (pool thread results) */
 	bool verified;
@@ -443,7 +444,7 @@ post_start(struct upload_req *u)
 	if (u->digest != NULL)
 		name_split_digest(u->digest, &algo, &hex);
 	char *cause = NULL;
-	u->s = session_create(u->name, algo, &cause);
+	u->s = session_create(u->name, &u->grant, algo, &cause);
 	if (u->s == NULL) {
 		int err = errno;
 		log_error("%s", cause);
@@ -585,6 +586,7 @@ upload_req_new(struct rest_req *r, enum upload_op op)
 	u->txn = r->txn;
 	u->op = op;
 	u->name = xstrdup(rest_param(r, "name"));
+	u->grant = r->actor.grant;
 	const char *id = rest_param(r, "uuid");
 	u->id = id != NULL ? xstrdup(id) : NULL;
 	return u;
@@ -595,7 +597,7 @@ static void
 upload_resume(struct upload_req *u)
 {
 	struct http_txn *txn = u->txn;
-	enum session_status st = session_open(u->id, u->name, u->op != OP_STATUS, &u->s);
+	enum session_status st = session_open(u->id, u->name, &u->grant, u->op != OP_STATUS, &u->s);
 	if (st != SESSION_OK) {
 		respond_session_status(txn, st);
 		upload_req_free(u);

@@ -143,6 +143,36 @@ actor_signed_in(const struct actor *a)
 	return a->user_id > 0;
 }
 
+/* Reads a grant's binding, "<project_id>:<generation>" (wire.h); zeros when absent or bad. */
+static struct actor_grant
+grant_parse(const char *v)
+{
+	struct actor_grant g = { 0, 0 };
+	const char *colon = v != NULL ? strchr(v, ':') : NULL;
+	if (colon == NULL)
+		return g;
+	char *project = xstrndup(v, (size_t)(colon - v));
+	int64_t id, gen;
+	if (str_to_i64(project, 1, INT64_MAX, &id) == 0 &&
+	    str_to_i64(colon + 1, 1, INT64_MAX, &gen) == 0) {
+		g.project_id = id;
+		g.generation = gen;
+	}
+	free(project);
+	return g;
+}
+
+/* Writes a grant's binding into header name, when there is one. */
+static void
+grant_to_header(const struct actor_grant *g, struct http_headers *h, const char *name)
+{
+	if (g->project_id <= 0)
+		return;
+	char v[48];
+	snprintf(v, sizeof(v), "%lld:%lld", (long long)g->project_id, (long long)g->generation);
+	headers_set(h, name, v);
+}
+
 /* How a backend learns who calls: from the identity headers the gateway set (wire.h). */
 void
 actor_from_headers(struct actor *a, const struct http_headers *h)
@@ -162,6 +192,8 @@ actor_from_headers(struct actor *a, const struct http_headers *h)
 		a->deploy_token_id = n;
 	a->actions = actions_parse(headers_get(h, WIRE_ACTIONS));
 	a->from_actions = actions_parse(headers_get(h, WIRE_FROM_ACTIONS));
+	a->grant = grant_parse(headers_get(h, WIRE_GRANT));
+	a->from_grant = grant_parse(headers_get(h, WIRE_FROM_GRANT));
 }
 
 /* How the gateway tells a backend who calls: the identity headers of wire.h. */
@@ -191,4 +223,6 @@ actor_to_headers(const struct actor *a, struct http_headers *h)
 		headers_set(h, WIRE_FROM_ACTIONS, s);
 		free(s);
 	}
+	grant_to_header(&a->grant, h, WIRE_GRANT);
+	grant_to_header(&a->from_grant, h, WIRE_FROM_GRANT);
 }

@@ -37,6 +37,13 @@ enum {
 	ACT_STAR = 1 << 3, /* "*", used by registry:catalog:* */
 };
 
+/* What a /v2 grant was made on: the project and its path generation (registry tokens bind each
+ * repository grant to them; metad checks them against the project the path belongs to). */
+struct actor_grant {
+	int64_t project_id; /* 0: none forwarded */
+	int64_t generation;
+};
+
 struct actor {
 	int64_t user_id; /* 0: anonymous, or a deploy token */
 	char username[256];
@@ -44,8 +51,10 @@ struct actor {
 	enum auth_kind kind;
 	unsigned scopes;
 	int64_t deploy_token_id;
-	unsigned actions;      /* /v2: granted on the request's repository */
-	unsigned from_actions; /* /v2: granted on a mount's source repository */
+	unsigned actions;              /* /v2: granted on the request's repository */
+	unsigned from_actions;         /* /v2: granted on a mount's source repository */
+	struct actor_grant grant;      /* /v2: what actions was granted on */
+	struct actor_grant from_grant; /* /v2: what from_actions was granted on */
 };
 
 void actor_from_headers(struct actor *a, const struct http_headers *h);

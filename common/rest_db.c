@@ -64,6 +64,20 @@ rest_arg_actor(struct rest_req *r)
 }
 
 void
+rest_arg_grant(struct rest_req *r)
+{
+	rest_arg_i64(r, r->actor.grant.project_id);
+	rest_arg_i64(r, r->actor.grant.generation);
+}
+
+void
+rest_grant_text(const struct actor_grant *g, struct rest_grant_text *out)
+{
+	snprintf(out->project_id, sizeof(out->project_id), "%lld", (long long)g->project_id);
+	snprintf(out->generation, sizeof(out->generation), "%lld", (long long)g->generation);
+}
+
+void
 rest_arg_ref(struct rest_req *r, const char *ref)
 {
 	int64_t id;
@@ -107,6 +121,14 @@ rest_exec(struct rest_req *r, struct pg_stmt *stmt, pg_cb cb, void *arg)
 void
 rest_db_error(struct rest_req *r, const PGresult *res)
 {
+	if (res != NULL && strcmp(pg_sqlstate(res), REST_STALE_GRANT) == 0) {
+		/* the token's grant was made on another project than the path's now: 401, to which
+		 * the gateway adds the challenge that sends the client for a new token */
+		v2reply_error(r->txn, 401, OCI_UNAUTHORIZED,
+		              "the token was granted on another project: ask for a new token",
+		              NULL);
+		return;
+	}
 	log_set_request_id(http_txn_id(r->txn));
 	log_error("%s: %s", r->route->metric, res != NULL ? pg_error(res) : "database unreachable");
 	log_set_request_id(NULL);

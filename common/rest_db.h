@@ -26,6 +26,17 @@ void rest_arg_bool(struct rest_req *r, bool v);
 void rest_arg_i64_opt(struct rest_req *r, bool given, int64_t v);
 /* The caller: its user id (0: anonymous) and whether it is an admin. */
 void rest_arg_actor(struct rest_req *r);
+/* Adds what the caller's /v2 grant was made on (project id and path generation: two bigints),
+ * for registry_grant_repository_id() and registry_grant_path(), which refuse a path that has
+ * changed hands since (SQLSTATE REST_STALE_GRANT, answered by rest_db_error). */
+void rest_arg_grant(struct rest_req *r);
+/* The same for a statement run with pg_exec: the two values as text. */
+struct rest_grant_text {
+	char project_id[24], generation[24];
+};
+void rest_grant_text(const struct actor_grant *g, struct rest_grant_text *out);
+/* The SQLSTATE registry_grant_check() raises. */
+#define REST_STALE_GRANT "RG401"
 /* An ":id" as two arguments: the number, or the full path (NULL when it is not text). */
 void rest_arg_ref(struct rest_req *r, const char *ref);
 /* The page's LIMIT and OFFSET. */

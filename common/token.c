@@ -138,6 +138,19 @@ keep_private(const char *path, char **cause)
 	return 0;
 }
 
+/* Writes the public key of k to pub_path unless the file holds it already. */
+static int
+publish_key(const char *pub_path, const struct token_key *k, char **cause)
+{
+	unsigned char cur[crypto_sign_PUBLICKEYBYTES];
+	char *ignored = NULL;
+	if (read_b64_file(pub_path, cur, sizeof(cur), &ignored) == 0 &&
+	    memcmp(cur, k->pk, sizeof(cur)) == 0)
+		return 0;
+	free(ignored);
+	return write_key_file(pub_path, k->pk, sizeof(k->pk), 0644, false, cause);
+}
+
 int
 token_key_ensure(const char *key_dir, char **cause)
 {
@@ -160,14 +173,10 @@ token_key_ensure(const char *key_dir, char **cause)
 	    read_b64_file(key_path, seed, sizeof(seed), cause) < 0)
 		goto out;
 	crypto_sign_seed_keypair(pk, sk, seed);
-	unsigned char cur[crypto_sign_PUBLICKEYBYTES];
-	char *ignored = NULL;
-	if (read_b64_file(pub_path, cur, sizeof(cur), &ignored) < 0 ||
-	    memcmp(cur, pk, sizeof(pk))) {
-		free(ignored);
-		if (write_key_file(pub_path, pk, sizeof(pk), 0644, false, cause) < 0)
-			goto out;
-	}
+	struct token_key k = { .has_secret = false };
+	memcpy(k.pk, pk, sizeof(pk));
+	if (publish_key(pub_path, &k, cause) < 0)
+		goto out;
 	rc = 0;
 out:
 	sodium_memzero(seed, sizeof(seed));
@@ -177,21 +186,41 @@ out:
 	return rc;
 }
 
+/* The key pair of a seed file (kept private). */
+static int
+load_seed(const char *path, struct token_key *k, char **cause)
+{
+	unsigned char seed[crypto_sign_SEEDBYTES];
+	int rc = keep_private(path, cause);
+	if (rc == 0)
+		rc = read_b64_file(path, seed, sizeof(seed), cause);
+	if (rc == 0) {
+		crypto_sign_seed_keypair(k->pk, k->sk, seed);
+		k->has_secret = true;
+	}
+	sodium_memzero(seed, sizeof(seed));
+	return rc;
+}
+
 int
 token_key_load(const char *key_dir, bool secret, struct token_key *k, char **cause)
 {
 	memset(k, 0, sizeof(*k));
 	int rc;
 	if (secret) {
-		unsigned char seed[crypto_sign_SEEDBYTES];
-		char *path = xasprintf("%s/token.key", key_dir);
-		rc = read_b64_file(path, seed, sizeof(seed), cause);
-		free(path);
-		if (rc == 0) {
-			crypto_sign_seed_keypair(k->pk, k->sk, seed);
-			k->has_secret = true;
+		char *next = xasprintf("%s/token.next.key", key_dir);
+		if (access(next, F_OK) == 0) {
+			char *pub = xasprintf("%s/token.next.pub", key_dir);
+			rc = load_seed(next, k, cause);
+			if (rc == 0)
+				rc = publish_key(pub, k, cause);
+			free(pub);
+		} else {
+			char *path = xasprintf("%s/token.key", key_dir);
+			rc = load_seed(path, k, cause);
+			free(path);
 		}
-		sodium_memzero(seed, sizeof(seed));
+		free(next);
 	} else {
 		char *path = xasprintf("%s/token.pub", key_dir);
 		rc = read_b64_file(path, k->pk, sizeof(k->pk), cause);
@@ -199,7 +228,29 @@ token_key_load(const char *key_dir, bool secret, struct token_key *k, char **cau
 	}
 	if (rc == 0)
 		token_kid(k->pk, k->kid);
+	else
+		sodium_memzero(k, sizeof(*k));
 	return rc;
+}
+
+int
+token_keys_load(const char *key_dir, struct token_key *keys, char **cause)
+{
+	if (token_key_load(key_dir, false, &keys[0], cause) < 0)
+		return -1;
+	char *next = xasprintf("%s/token.next.pub", key_dir);
+	int n = 1;
+	if (access(next, F_OK) == 0) {
+		memset(&keys[1], 0, sizeof(keys[1]));
+		if (read_b64_file(next, keys[1].pk, sizeof(keys[1].pk), cause) < 0)
+			n = -1;
+		else if (memcmp(keys[1].pk, keys[0].pk, sizeof(keys[0].pk)) != 0) {
+			token_kid(keys[1].pk, keys[1].kid);
+			n = 2;
+		}
+	}
+	free(next);
+	return n;
 }
 
 /* ---- claims ---------------------------------------------------------------------------------- */
@@ -222,23 +273,31 @@ token_claims_clear(struct token_claims *c)
 
 void
 token_claims_add_access(struct token_claims *c, const char *type, const char *name,
-                        unsigned actions)
+                        unsigned actions, int64_t project_id, int64_t generation)
 {
 	c->access = xrealloc(c->access, (c->naccess + 1) * sizeof(*c->access));
-	c->access[c->naccess].type = xstrdup(type);
-	c->access[c->naccess].name = xstrdup(name);
-	c->access[c->naccess].actions = actions;
-	c->naccess++;
+	struct token_access *a = &c->access[c->naccess++];
+	a->type = xstrdup(type);
+	a->name = xstrdup(name);
+	a->actions = actions;
+	a->project_id = project_id;
+	a->generation = generation;
 }
 
-unsigned
-token_actions(const struct token_claims *c, const char *type, const char *name)
+struct token_grant
+token_grant(const struct token_claims *c, const char *type, const char *name)
 {
-	unsigned bits = 0;
-	for (size_t i = 0; i < c->naccess; i++)
-		if (strcmp(c->access[i].type, type) == 0 && strcmp(c->access[i].name, name) == 0)
-			bits |= c->access[i].actions;
-	return bits;
+	struct token_grant g = { 0, 0, 0 };
+	for (size_t i = 0; i < c->naccess; i++) {
+		const struct token_access *a = &c->access[i];
+		if (strcmp(a->type, type) == 0 && strcmp(a->name, name) == 0) {
+			g.actions = a->actions;
+			g.project_id = a->project_id;
+			g.generation = a->generation;
+			break;
+		}
+	}
+	return g;
 }
 
 /* The JWT payload of claims: registered claims, access list, and our own uid/dtid/adm/knd. */
@@ -270,6 +329,12 @@ claims_to_json(const struct token_claims *c)
 			if (c->access[i].actions & names[j].bit)
 				json_object_array_add(acts, json_object_new_string(names[j].name));
 		json_object_object_add(a, "actions", acts);
+		if (strcmp(c->access[i].type, "repository") == 0) {
+			json_object_object_add(a, "project_id",
+			                       json_object_new_int64(c->access[i].project_id));
+			json_object_object_add(a, "generation",
+			                       json_object_new_int64(c->access[i].generation));
+		}
 		json_object_array_add(access, a);
 	}
 	json_object_object_add(o, "access", access);
@@ -363,14 +428,20 @@ claims_from_json(json_object *o, struct token_claims *c)
 			if (json_object_is_type(v, json_type_string))
 				bits |= actions_parse(json_object_get_string(v));
 		}
-		token_claims_add_access(c, type, name, bits);
+		/* a repository grant is bound to its project: one without is not ours (or older) */
+		int64_t project_id = 0, generation = 0;
+		if (strcmp(type, "repository") == 0 &&
+		    (!js_int(a, "project_id", &project_id) ||
+		     !js_int(a, "generation", &generation) || project_id <= 0 || generation <= 0))
+			return -1;
+		token_claims_add_access(c, type, name, bits, project_id, generation);
 	}
 	return 0;
 }
 
 int
-token_verify(const char *jwt, const struct token_key *k, const char *aud, int64_t now,
-             struct token_claims *out, char **cause)
+token_verify(const char *jwt, const struct token_key *keys, size_t nkeys, const char *aud,
+             int64_t now, struct token_claims *out, char **cause)
 {
 	memset(out, 0, sizeof(*out));
 	const char *dot1 = strchr(jwt, '.');
@@ -404,8 +475,13 @@ token_verify(const char *jwt, const struct token_key *k, const char *aud, int64_
 		*cause = xstrdup("not a JWT");
 		goto out;
 	}
-	if (kid == NULL || strcmp(kid, k->kid) != 0) {
+	const struct token_key *k = NULL;
+	for (size_t i = 0; kid != NULL && i < nkeys && k == NULL; i++)
+		if (strcmp(kid, keys[i].kid) == 0)
+			k = &keys[i];
+	if (k == NULL) {
 		*cause = xstrdup("token signed by an unknown key");
+		rc = TOKEN_UNKNOWN_KEY;
 		goto out;
 	}
 	if (slen != crypto_sign_BYTES ||

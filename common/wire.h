@@ -28,6 +28,12 @@
  * percent-encoded segment), which the rows of routes.def match. */
 #define WIRE_ACTIONS "X-Registry-Actions"
 #define WIRE_FROM_ACTIONS "X-Registry-From-Actions"
+/* gateway -> backends on /v2: what the token's grant on the request's repository (and on the
+ * mount source) was made on, "<project_id>:<generation>" (common/token.h); metad checks it in the
+ * statement that reads or writes the path (registry_grant_check) and answers the 401 challenge
+ * when the path has changed hands since. blobd forwards it to metad with the other headers. */
+#define WIRE_GRANT "X-Registry-Grant"
+#define WIRE_FROM_GRANT "X-Registry-From-Grant"
 
 /* gateway -> blobd: answer a blob GET with a descriptor instead of bytes */
 #define WIRE_WANT_FD "X-Registry-Want-Fd"

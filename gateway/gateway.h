@@ -63,9 +63,10 @@ void gw_forwarded_init(const struct cfg *cfg);
 /* proxy.c: forwards the transaction to a backend and streams the answer back. extra headers
  * (identity) are added after the client's own X-Registry-* headers are removed. */
 void gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_headers *extra);
-/* The same, forwarding target (path and query) instead of the client's. */
+/* The same, forwarding target (path and query) instead of the client's; challenge (may be NULL)
+ * is the WWW-Authenticate added to a 401 the backend answers without one (/v2). */
 void gw_proxy_to(struct http_txn *txn, enum gw_backend backend, const char *target,
-                 const struct http_headers *extra);
+                 const struct http_headers *extra, const char *challenge);
 /* The backend that serves a route's owner (not the gateway). */
 enum gw_backend gw_backend_of(enum route_owner owner);
 /* Answers 503 because a backend is unreachable, in the dialect of the path. */

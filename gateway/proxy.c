@@ -26,7 +26,8 @@ struct proxy {
 	struct http_txn *txn;   /* NULL once our answer is finished */
 	struct httpc_req *breq; /* NULL once the backend's answer is finished */
 	enum gw_backend backend;
-	bool started; /* answer head sent to the client */
+	bool started;    /* answer head sent to the client */
+	char *challenge; /* /v2: the WWW-Authenticate of a 401 the backend answers without one */
 };
 
 static void proxy_maybe_free(struct proxy *p);
@@ -35,8 +36,10 @@ static void proxy_maybe_free(struct proxy *p);
 static void
 proxy_maybe_free(struct proxy *p)
 {
-	if (p->txn == NULL && p->breq == NULL)
+	if (p->txn == NULL && p->breq == NULL) {
+		free(p->challenge);
 		free(p);
+	}
 }
 
 /* Finishes our answer to the client. */
@@ -229,6 +232,10 @@ backend_head(struct httpc_req *req, int status, struct http_headers *headers, vo
 		}
 		headers_add(&out, n, v);
 	}
+	/* metad refused the token's grant (the path changed hands since it was made): the client
+	 * is sent for a new token */
+	if (status == 401 && p->challenge != NULL && headers_get(&out, "WWW-Authenticate") == NULL)
+		headers_add(&out, "WWW-Authenticate", p->challenge);
 	int fd = pass_fd ? httpc_take_fd(req) : -1;
 	if (pass_fd && status == 200) {
 		if (fd < 0) {
@@ -306,12 +313,12 @@ static const struct httpc_handlers backend_handlers = {
 void
 gw_proxy(struct http_txn *txn, enum gw_backend backend, const struct http_headers *extra)
 {
-	gw_proxy_to(txn, backend, http_txn_request(txn)->target, extra);
+	gw_proxy_to(txn, backend, http_txn_request(txn)->target, extra, NULL);
 }
 
 void
 gw_proxy_to(struct http_txn *txn, enum gw_backend backend, const char *target,
-            const struct http_headers *extra)
+            const struct http_headers *extra, const char *challenge)
 {
 	struct http_request *req = http_txn_request(txn);
 	if (http_txn_aborted(txn)) {
@@ -344,6 +351,7 @@ gw_proxy_to(struct http_txn *txn, enum gw_backend backend, const char *target,
 	struct proxy *p = xcalloc(1, sizeof(*p));
 	p->txn = txn;
 	p->backend = backend;
+	p->challenge = challenge != NULL ? xstrdup(challenge) : NULL;
 	http_txn_on_abort(txn, client_abort, p);
 	http_txn_on_drain(txn, client_drain, p);
 	p->breq = httpc_start(gw.backends[backend], req->method, target, &h, body,

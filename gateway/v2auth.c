@@ -1,8 +1,10 @@
 /*
  * Authorization of /v2 requests. Every request carries a registry token (a JWT from
- * /jwt/auth); the gateway verifies it with authd's public key, checks that it grants the actions
- * the endpoint needs on the repository, and forwards the caller's identity to the backend.
- * Anything short of that gets the 401 challenge that sends clients to the token service.
+ * /jwt/auth); the gateway verifies it with authd's public keys (the one its kid names: two
+ * during a key rotation), checks that it grants the actions the endpoint needs on the
+ * repository, and forwards the caller's identity and what the grant was made on (project and
+ * path generation, which metad checks against the path's project) to the backend. Anything
+ * short of that gets the 401 challenge that sends clients to the token service.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,37 +25,61 @@
 #include "v2path.h"
 #include "wire.h"
 
-static struct token_key key;
-static bool key_loaded;
+static struct token_key keys[TOKEN_KEYS_MAX];
+static int nkeys;            /* 0: not loaded yet */
+static int64_t keys_read_at; /* when key_dir was last read after an unknown kid */
 
-/* Loads authd's public key; retried on demand while authd has not created it yet. */
+/* Loads authd's public keys (token.pub, and token.next.pub during a rotation); retried on
+ * demand while authd has not created them yet. */
 static bool
-key_ready(void)
+keys_load(void)
 {
-	if (key_loaded)
-		return true;
 	char *cause = NULL;
-	if (token_key_load(cfg_str(gw.cfg, CFG_GLOBAL_KEY_DIR), false, &key, &cause) < 0) {
-		log_error("token key not loaded: %s", cause);
+	struct token_key read[TOKEN_KEYS_MAX] = { 0 };
+	int n = token_keys_load(cfg_str(gw.cfg, CFG_GLOBAL_KEY_DIR), read, &cause);
+	if (n < 0) {
+		log_error("token keys not loaded: %s", cause);
 		free(cause);
-		return false;
+		return false; /* the keys read before stay */
 	}
-	key_loaded = true;
+	memcpy(keys, read, sizeof(keys));
+	nkeys = n;
 	return true;
+}
+
+/* The keys are loaded. */
+static bool
+keys_ready(void)
+{
+	return nkeys > 0 || keys_load();
+}
+
+/* A token names a key we do not hold: authd may have published its next key since we read the
+ * folder (a rotation's first step), so read it again, at most once a second. */
+static bool
+keys_reread(int64_t now)
+{
+	if (now == keys_read_at)
+		return false;
+	keys_read_at = now;
+	int before = nkeys;
+	char before_kid[sizeof(keys[0].kid)];
+	memcpy(before_kid, keys[nkeys - 1].kid, sizeof(before_kid));
+	return keys_load() && (nkeys != before || strcmp(keys[nkeys - 1].kid, before_kid) != 0);
 }
 
 void
 gw_v2auth_init(void)
 {
-	key_loaded = false;
+	nkeys = 0;
+	keys_read_at = 0;
 	gw_token_forget_all();
-	(void)key_ready();
+	(void)keys_ready();
 }
 
-/* 401 with a Bearer challenge; scope and error are optional. */
-static void
-challenge(struct http_txn *txn, const char *scope, const char *error, const char *description,
-          const char *code)
+/* The value of a Bearer challenge (caller frees); scope, error and description are optional. */
+static char *
+challenge_value(struct http_txn *txn, const char *scope, const char *error, const char *description)
 {
 	char *base = gw_external_url(txn);
 	char value[2048];
@@ -66,12 +92,22 @@ challenge(struct http_txn *txn, const char *scope, const char *error, const char
 	if (description != NULL && n > 0 && (size_t)n < sizeof(value))
 		snprintf(value + n, sizeof(value) - (size_t)n, ",error_description=\"%s\"",
 		         description);
+	free(base);
+	return xstrdup(value);
+}
+
+/* 401 with a Bearer challenge; scope and error are optional. */
+static void
+challenge(struct http_txn *txn, const char *scope, const char *error, const char *description,
+          const char *code)
+{
+	char *value = challenge_value(txn, scope, error, description);
 	struct http_headers h;
 	headers_init(&h);
 	headers_add(&h, "WWW-Authenticate", value);
 	error_oci(txn, 401, code, NULL, &h);
 	headers_clear(&h);
-	free(base);
+	free(value);
 }
 
 /* The scopes a challenge names: the repository's, and for a cross-repository mount pull on
@@ -161,17 +197,24 @@ authorise(struct http_txn *txn, const struct v2_path *vp, const struct route *ro
 		challenge(txn, scope, NULL, NULL, OCI_UNAUTHORIZED);
 		goto out;
 	}
-	if (!key_ready()) {
+	if (!keys_ready()) {
 		error_oci(txn, 503, OCI_UNAVAILABLE, "token verification key unavailable", NULL);
 		goto out;
 	}
 	struct token_claims fresh;
-	const struct token_claims *claims = gw_token_lookup(jwt, now_unix());
+	int64_t now = now_unix();
+	const struct token_claims *claims = gw_token_lookup(jwt, now);
 	bool own = false;
 	if (claims == NULL) {
 		char *cause = NULL;
-		if (token_verify(jwt, &key, cfg_str(gw.cfg, CFG_GLOBAL_SERVICE), now_unix(), &fresh,
-		                 &cause) < 0) {
+		const char *service = cfg_str(gw.cfg, CFG_GLOBAL_SERVICE);
+		int rc = token_verify(jwt, keys, (size_t)nkeys, service, now, &fresh, &cause);
+		if (rc == TOKEN_UNKNOWN_KEY && keys_reread(now)) {
+			free(cause);
+			cause = NULL;
+			rc = token_verify(jwt, keys, (size_t)nkeys, service, now, &fresh, &cause);
+		}
+		if (rc < 0) {
 			log_info("refused token: %s", cause);
 			challenge(txn, scope, "invalid_token", cause, OCI_UNAUTHORIZED);
 			free(cause);
@@ -185,8 +228,13 @@ authorise(struct http_txn *txn, const struct v2_path *vp, const struct route *ro
 	}
 	struct actor actor;
 	actor_from_claims(&actor, claims);
-	actor.actions = vp->name != NULL ? token_actions(claims, "repository", vp->name)
-	                                 : token_actions(claims, "registry", "catalog") & ACT_STAR;
+	if (vp->name != NULL) {
+		struct token_grant g = token_grant(claims, "repository", vp->name);
+		actor.actions = g.actions;
+		actor.grant = (struct actor_grant){ g.project_id, g.generation };
+	} else {
+		actor.actions = token_grant(claims, "registry", "catalog").actions & ACT_STAR;
+	}
 	if ((actor.actions & row->need) != row->need) {
 		challenge(txn, scope, "insufficient_scope", NULL, OCI_DENIED);
 	} else if (row->owner == ROUTE_GATEWAY) {
@@ -194,14 +242,21 @@ authorise(struct http_txn *txn, const struct v2_path *vp, const struct route *ro
 	} else {
 		/* Without pull on the source the mount is not done: blobd starts an ordinary upload
 		 * (202), which the spec allows, rather than a second challenge. */
-		if (from != NULL)
-			actor.from_actions = token_actions(claims, "repository", from);
+		if (from != NULL) {
+			struct token_grant g = token_grant(claims, "repository", from);
+			actor.from_actions = g.actions;
+			actor.from_grant = (struct actor_grant){ g.project_id, g.generation };
+		}
 		struct http_headers h;
 		headers_init(&h);
 		actor_to_headers(&actor, &h);
 		if (vp->kind == V2_BLOB && strcmp(req->method, "GET") == 0)
 			headers_set(&h, WIRE_WANT_FD, "1"); /* we serve the file with sendfile() */
-		gw_proxy_to(txn, gw_backend_of(row->owner), target, &h);
+		/* metad answers 401 when the path has changed hands since the grant was made */
+		char *stale = challenge_value(txn, scope, "invalid_token",
+		                              "the token was granted on another project");
+		gw_proxy_to(txn, gw_backend_of(row->owner), target, &h, stale);
+		free(stale);
 		headers_clear(&h);
 	}
 	if (own)

@@ -29,14 +29,20 @@
 
 PG_STMT(q_blob_get,
         "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.blob_digest"
-        " WHERE rb.repository_id = registry_repository_id($1) AND rb.blob_digest = $2");
-PG_STMT(q_blob_link, "SELECT repository_id, status FROM registry_link_blob($1, $2, $3::bigint)");
-PG_STMT(q_blob_unlink, "DELETE FROM repository_blobs"
-                       " WHERE repository_id = registry_repository_id($1) AND blob_digest = $2"
-                       " RETURNING blob_digest");
-PG_STMT(q_mount, "SELECT size, status FROM registry_mount_blob($1, $2, $3, $4::boolean, $5::bigint,"
-                 " $6::boolean, $7::bigint)");
-PG_STMT(q_push_check, "SELECT status, detail FROM registry_upload_check($1)");
+        " WHERE rb.repository_id = registry_grant_repository_id($1, $3, $4) AND rb.blob_digest = $2");
+PG_STMT(q_blob_link, "SELECT repository_id, status FROM registry_link_blob("
+                     "registry_grant_path($1, $4, $5), $2, $3::bigint)");
+PG_STMT(q_blob_unlink,
+        "DELETE FROM repository_blobs"
+        " WHERE repository_id = registry_grant_repository_id($1, $3, $4) AND blob_digest = $2"
+        " RETURNING blob_digest");
+/* the source's grant is checked when the token grants pull there (registry_mount_blob reads the
+ * source by that grant; without it, by the caller's rights) */
+PG_STMT(q_mount, "SELECT size, status FROM registry_mount_blob(registry_grant_path($1, $8, $9), $2,"
+                 " CASE WHEN $4::boolean THEN registry_grant_path($3, $10, $11) ELSE $3 END,"
+                 " $4::boolean, $5::bigint, $6::boolean, $7::bigint)");
+PG_STMT(q_push_check, "SELECT status, detail FROM registry_upload_check("
+                      "registry_grant_path($1, $2, $3))");
 
 /* What an internal request is about, kept with it. */
 struct ib {
@@ -96,8 +102,10 @@ blob_query(struct rest_req *r, struct pg_stmt *stmt, pg_cb cb)
 	}
 	struct ib *b = ib_new(r, repo, digest);
 	free(repo);
-	const char *params[] = { b->repository, b->digest };
-	pg_exec(md.db, stmt, 2, params, cb, b);
+	struct rest_grant_text grant;
+	rest_grant_text(&r->actor.grant, &grant);
+	const char *params[] = { b->repository, b->digest, grant.project_id, grant.generation };
+	pg_exec(md.db, stmt, 4, params, cb, b);
 }
 
 /* ---- GET /internal/blobs/<digest>?repository= ------------------------------------------------ */
@@ -214,8 +222,10 @@ link_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	struct ib *b = ib_new(r, js_str(o, "repository"), js_str(o, "digest"));
 	char sz[32];
 	snprintf(sz, sizeof(sz), "%lld", (long long)size);
-	const char *params[] = { b->repository, b->digest, sz };
-	pg_exec(md.db, &q_blob_link, 3, params, link_done, b);
+	struct rest_grant_text grant;
+	rest_grant_text(&r->actor.grant, &grant);
+	const char *params[] = { b->repository, b->digest, sz, grant.project_id, grant.generation };
+	pg_exec(md.db, &q_blob_link, 5, params, link_done, b);
 	json_object_put(o);
 }
 
@@ -263,11 +273,21 @@ mount_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	char uid[32], dtid[32];
 	snprintf(uid, sizeof(uid), "%lld", (long long)a->user_id);
 	snprintf(dtid, sizeof(dtid), "%lld", (long long)a->deploy_token_id);
-	const char *params[] = { b->repository, b->digest,
-		                 from,          (a->from_actions & ACT_PULL) ? "true" : "false",
-		                 uid,           a->admin ? "true" : "false",
-		                 dtid };
-	pg_exec(md.db, &q_mount, 7, params, mount_done, b);
+	struct rest_grant_text grant, from_grant;
+	rest_grant_text(&a->grant, &grant);
+	rest_grant_text(&a->from_grant, &from_grant);
+	const char *params[] = { b->repository,
+		                 b->digest,
+		                 from,
+		                 (a->from_actions & ACT_PULL) ? "true" : "false",
+		                 uid,
+		                 a->admin ? "true" : "false",
+		                 dtid,
+		                 grant.project_id,
+		                 grant.generation,
+		                 from_grant.project_id,
+		                 from_grant.generation };
+	pg_exec(md.db, &q_mount, 11, params, mount_done, b);
 	json_object_put(o);
 }
 
@@ -300,9 +320,12 @@ push_check_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	json_object *o = body_parse(txn, body, false);
 	if (o == NULL)
 		return;
-	struct ib *b = ib_new(arg, js_str(o, "repository"), NULL);
-	const char *params[] = { b->repository };
-	pg_exec(md.db, &q_push_check, 1, params, push_check_done, b);
+	struct rest_req *r = arg;
+	struct ib *b = ib_new(r, js_str(o, "repository"), NULL);
+	struct rest_grant_text grant;
+	rest_grant_text(&r->actor.grant, &grant);
+	const char *params[] = { b->repository, grant.project_id, grant.generation };
+	pg_exec(md.db, &q_push_check, 3, params, push_check_done, b);
 	json_object_put(o);
 }
 

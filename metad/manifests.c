@@ -20,19 +20,21 @@
 #include "rest_db.h"
 #include "util.h"
 
-PG_STMT(q_by_digest, "SELECT m.digest, m.media_type, m.payload FROM manifests m"
-                     " WHERE m.repository_id = registry_repository_id($1) AND m.digest = $2");
+PG_STMT(q_by_digest,
+        "SELECT m.digest, m.media_type, m.payload FROM manifests m"
+        " WHERE m.repository_id = registry_grant_repository_id($1, $3, $4) AND m.digest = $2");
 PG_STMT(q_by_tag,
         "SELECT m.digest, m.media_type, m.payload FROM tags t JOIN manifests m ON m.id = t.manifest_id"
-        " WHERE t.repository_id = registry_repository_id($1) AND t.name = $2");
-PG_STMT(q_put,
-        "SELECT manifest_id, status, detail FROM registry_put_manifest($1, $2, $3, $4, $5, $6, $7,"
-        " $8::jsonb, $9::bytea, $10::text[], $11::bigint[], $12::text[], $13)");
+        " WHERE t.repository_id = registry_grant_repository_id($1, $3, $4) AND t.name = $2");
+PG_STMT(q_put, "SELECT manifest_id, status, detail FROM registry_put_manifest("
+               " registry_grant_path($1, $14, $15), $2, $3, $4, $5, $6, $7,"
+               " $8::jsonb, $9::bytea, $10::text[], $11::bigint[], $12::text[], $13)");
 PG_STMT(q_delete_manifest,
-        "DELETE FROM manifests WHERE repository_id = registry_repository_id($1) AND digest = $2"
+        "DELETE FROM manifests WHERE repository_id = registry_grant_repository_id($1, $3, $4)"
+        " AND digest = $2"
         " RETURNING id");
 PG_STMT(q_delete_tag,
-        "DELETE FROM tags WHERE repository_id = registry_repository_id($1) AND name = $2"
+        "DELETE FROM tags WHERE repository_id = registry_grant_repository_id($1, $3, $4) AND name = $2"
         " RETURNING id");
 
 static void get_done(PGresult *res, void *arg);
@@ -111,6 +113,7 @@ get_by_digest(struct rest_req *r, const char *digest)
 	memcpy(again, digest, strlen(digest) + 1);
 	rest_arg(r, rest_param(r, "name"));
 	rest_arg(r, again);
+	rest_arg_grant(r);
 	rest_exec(r, &q_by_digest, get_done, r);
 }
 
@@ -181,6 +184,7 @@ manifests_get(struct rest_req *r)
 	}
 	rest_arg(r, rest_param(r, "name"));
 	rest_arg(r, ref);
+	rest_arg_grant(r);
 	rest_exec(r, is_digest ? &q_by_digest : &q_by_tag, get_done, r);
 }
 
@@ -302,7 +306,9 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	p->subject = mi.subject ? xstrdup(mi.subject) : NULL;
 	char *blobs, *sizes, *children;
 	reference_arrays(&mi, &blobs, &sizes, &children);
-	const char *params[13] = {
+	struct rest_grant_text grant;
+	rest_grant_text(&r->actor.grant, &grant);
+	const char *params[15] = {
 		name,
 		p->digest,
 		mi.media_type,
@@ -316,12 +322,14 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 		sizes,
 		children,
 		by_digest ? NULL : ref,
+		grant.project_id,
+		grant.generation,
 	};
-	int lengths[13] = { 0 };
-	int formats[13] = { 0 };
+	int lengths[15] = { 0 };
+	int formats[15] = { 0 };
 	lengths[8] = (int)len;
 	formats[8] = 1;
-	pg_exec_params(md.db, &q_put, 13, params, lengths, formats, put_done, r);
+	pg_exec_params(md.db, &q_put, 15, params, lengths, formats, put_done, r);
 	free(blobs);
 	free(sizes);
 	free(children);
@@ -376,5 +384,6 @@ manifests_delete(struct rest_req *r)
 	}
 	rest_arg(r, rest_param(r, "name"));
 	rest_arg(r, ref);
+	rest_arg_grant(r);
 	rest_exec(r, is_digest ? &q_delete_manifest : &q_delete_tag, delete_done, r);
 }

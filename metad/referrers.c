@@ -22,7 +22,7 @@ PG_STMT(q_referrers,
         " coalesce(m.artifact_type, m.config_media_type) AS artifact_type,"
         " m.annotations::text AS annotations"
         " FROM manifests m"
-        " WHERE m.repository_id = registry_repository_id($1) AND m.subject_digest = $2"
+        " WHERE m.repository_id = registry_grant_repository_id($1, $4, $5) AND m.subject_digest = $2"
         "   AND ($3::text IS NULL OR coalesce(m.artifact_type, m.config_media_type) = $3::text)"
         " ORDER BY m.id");
 
@@ -90,6 +90,7 @@ referrers_list(struct rest_req *r)
 	rest_arg(r, rest_param(r, "name"));
 	rest_arg(r, digest);
 	rest_arg(r, type);
+	rest_arg_grant(r);
 	rest_exec(r, &q_referrers, referrers_done, r);
 	free(type);
 }

@@ -26,7 +26,7 @@
  * the resolving function would run once per tag listed.
  */
 PG_STMT(q_tags, "WITH r AS MATERIALIZED (SELECT id, tags_version FROM repositories"
-                "   WHERE id = registry_repository_id($1))"
+                "   WHERE id = registry_grant_repository_id($1, $6, $7))"
                 " SELECT r.id, r.tags_version, t.name FROM r"
                 " LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"
                 "   AND (r.id, r.tags_version) IS DISTINCT FROM ($4::bigint, $5::bigint)"
@@ -129,7 +129,14 @@ tags_list(struct rest_req *r)
 	snprintf(limit, sizeof(limit), "%lld", n + 1);
 	snprintf(repo, sizeof(repo), "%lld", (long long)t->page.repo);
 	snprintf(version, sizeof(version), "%lld", (long long)t->page.version);
-	const char *params[] = { name, last, n >= 0 ? limit : NULL, t->kept ? repo : NULL,
-		                 t->kept ? version : NULL };
-	pg_exec(md.db, &q_tags, 5, params, tags_done, t);
+	struct rest_grant_text grant;
+	rest_grant_text(&r->actor.grant, &grant);
+	const char *params[] = { name,
+		                 last,
+		                 n >= 0 ? limit : NULL,
+		                 t->kept ? repo : NULL,
+		                 t->kept ? version : NULL,
+		                 grant.project_id,
+		                 grant.generation };
+	pg_exec(md.db, &q_tags, 7, params, tags_done, t);
 }

@@ -107,6 +107,77 @@ BEGIN
 END
 $$;
 
+-- The one check of a registry token's binding. A grant on a repository path names the project it
+-- was granted on and that project's path generation (the gateway forwards them, X-Registry-Grant);
+-- p_resolved is the project the path belongs to now. When that is another project, or the same
+-- project after its path changed hands (projects_path_generation), the grant no longer holds and
+-- the statement fails with SQLSTATE RG401, which metad answers with the 401 challenge that sends
+-- the client for a new token (common/rest_db.c). A path no project holds has nothing to protect:
+-- the caller answers as for any path without a project.
+CREATE OR REPLACE FUNCTION registry_grant_check(p_resolved bigint, p_project bigint,
+                                                p_generation bigint) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_resolved IS NULL THEN
+        RETURN;
+    END IF;
+    IF p_resolved IS DISTINCT FROM p_project
+       OR NOT EXISTS (SELECT 1 FROM projects p
+                       WHERE p.id = p_resolved AND p.path_generation = p_generation) THEN
+        RAISE EXCEPTION 'the registry token was granted on another project at this path'
+              USING ERRCODE = 'RG401';
+    END IF;
+END
+$$;
+
+-- p_path once the grant on it holds (registry_grant_check), for the statements that take a path.
+CREATE OR REPLACE FUNCTION registry_grant_path(p_path text, p_project bigint, p_generation bigint)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM registry_grant_check((SELECT x.project_id FROM registry_resolve(p_path) x),
+                                 p_project, p_generation);
+    RETURN p_path;
+END
+$$;
+
+-- The repository at p_path (NULL when there is none) for a caller whose grant on the path names
+-- p_project at p_generation: registry_repository_id with the grant checked, resolving once.
+CREATE OR REPLACE FUNCTION registry_grant_repository_id(p_path text, p_project bigint,
+                                                  p_generation bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_project bigint;
+    v_name text;
+    v_id bigint;
+BEGIN
+    SELECT x.project_id, x.name INTO v_project, v_name FROM registry_resolve(p_path) x;
+    IF v_project IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM registry_grant_check(v_project, p_project, p_generation);
+    SELECT r.id INTO v_id FROM repositories r WHERE r.project_id = v_project AND r.name = v_name;
+    RETURN v_id;
+END
+$$;
+
+-- projects BEFORE UPDATE (row): a project's path changing hands (its full path, by a rename, a
+-- transfer or a namespace's move or rename; or its namespace) bumps its path generation, so that
+-- no registry token granted before reaches it at its new path, nor at its old one should it come
+-- back there (registry_grant_check).
+CREATE OR REPLACE FUNCTION projects_path_generation() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.full_path IS DISTINCT FROM OLD.full_path
+       OR NEW.namespace_id IS DISTINCT FROM OLD.namespace_id THEN
+        NEW.path_generation := OLD.path_generation + 1;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER projects_path_generation BEFORE UPDATE ON projects
+    FOR EACH ROW EXECUTE FUNCTION projects_path_generation();
+
 CREATE OR REPLACE FUNCTION registry_repository_id(p_path text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE

@@ -136,7 +136,11 @@ def test_token_claims_and_signature(registry, world):
     assert len(claims["jti"]) == 32
     assert claims["uid"] == user["id"] and claims["knd"] == "password"
     assert "adm" not in claims and "dtid" not in claims
-    assert claims["access"] == [{"type": "repository", "name": repo, "actions": ["pull", "push"]}]
+    # the grant is bound to the project it was made on, at its path generation
+    project = registry.pg.psql(registry.name, "SELECT id || ' ' || path_generation FROM projects"
+                               f" WHERE full_path = '{repo}'").split()
+    assert claims["access"] == [{"type": "repository", "name": repo, "actions": ["pull", "push"],
+                                 "project_id": int(project[0]), "generation": int(project[1])}]
     again = token_request(registry, [f"repository:{repo}:pull"], auth=world["creds"]["maintainer"])
     assert jwtutil.decode(again.json()["token"])[1]["jti"] != claims["jti"]
 

@@ -15,7 +15,7 @@ import requests
 
 from images import Layout
 from registry import BIN_DIR, TOP, free_port, skopeo, tmpdir, wait_for
-from v2util import V2, mint_token
+from v2util import V2, grant_binding, mint_token
 
 SCRIPT = os.path.join(TOP, "deploy", "registry-local")
 DAEMONS = ("gateway", "authd", "metad", "blobd")
@@ -143,6 +143,13 @@ def test_the_gateway_holds_the_public_key_and_nothing_else(inst):
                   "-d", "registry", "-c", "SELECT 1").returncode != 0
 
 
+def grant_of(inst):
+    """The X-Registry-Grant of a token's grant on acme/app: its project and path generation."""
+    return psql_as("registry-metad", "registry_metad",
+                   "SELECT id || ':' || path_generation FROM projects"
+                   f" WHERE id = {int(inst['project_id'])}", inst["pg"]).stdout.strip()
+
+
 def psql_as(user, role, sql, pg):
     return run_as(user, "psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-h", pg, "-U", role,
                   "-d", "registry", "-c", sql)
@@ -189,7 +196,8 @@ def v2_target(name, rest):
 def test_backends_serve_only_their_peers_users(inst):
     run, layer = inst["run"], inst["layer"]
     metad, blobd, authd = (os.path.join(run, f"{d}.sock") for d in ("metad", "blobd", "authd"))
-    blob_get = ("GET", v2_target("acme/app", f"blobs/{layer}"), "-H", "X-Registry-Actions: pull")
+    blob_get = ("GET", v2_target("acme/app", f"blobs/{layer}"), "-H", "X-Registry-Actions: pull",
+                "-H", f"X-Registry-Grant: {grant_of(inst)}")
     # the gateway's user is believed (the control that makes the refusals below mean something)
     assert curl_unix("registry-gateway", metad, "GET", "/api/v4/projects",
                      *FORGED_ADMIN)[0] == 200
@@ -203,7 +211,8 @@ def test_backends_serve_only_their_peers_users(inst):
     assert "may not use this socket" in body
     # blobd's user is metad's peer for the internal endpoints only
     digest_path = f"/internal/blobs/{layer}?repository=acme/app"
-    assert curl_unix("registry-blobd", metad, "GET", digest_path)[0] == 200
+    assert curl_unix("registry-blobd", metad, "GET", digest_path,
+                     "-H", f"X-Registry-Grant: {grant_of(inst)}")[0] == 200
     for req in (("GET", "/api/v4/projects"), ("GET", "/v2/acme/app/manifests/1"),
                 ("DELETE", f"/api/v4/projects/{inst['project_id']}")):
         status, body = curl_unix("registry-blobd", metad, *req, *FORGED_ADMIN,
@@ -229,7 +238,8 @@ def test_blobd_checks_the_granted_action(inst):
         assert status == 403, (method, granted, status, body)
         if method != "HEAD":
             assert json.loads(body)["errors"][0]["code"] == "DENIED"
-    assert curl_unix(gw, blobd, "POST", uploads, "-H", "X-Registry-Actions: push")[0] == 202
+    assert curl_unix(gw, blobd, "POST", uploads, "-H", "X-Registry-Actions: push",
+                     "-H", f"X-Registry-Grant: {grant_of(inst)}")[0] == 202
 
 
 def test_clients_work_through_it(inst):
@@ -278,7 +288,8 @@ def test_blobd_refuses_what_the_granted_actions_do_not_cover(registry, proj):
         assert status == 403, (method, granted, status, body)
         if method != "HEAD":
             assert json.loads(body)["errors"][0]["code"] == "DENIED"
-    status, body = curl_unix(None, blobd, "GET", path, "-H", "X-Registry-Actions: pull")
+    status, body = curl_unix(None, blobd, "GET", path, "-H", "X-Registry-Actions: pull",
+                             "-H", "X-Registry-Grant: %d:%d" % grant_binding(registry, name))
     assert status == 200 and body == "x" * 999
     # nothing was deleted
     assert V2(registry, mint_token(registry, [(name, "pull")])).get_blob(

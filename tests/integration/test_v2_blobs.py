@@ -10,8 +10,8 @@ import requests
 import jwtutil
 from tenants import Tenancy
 
-from v2util import (V2, add_member, blob_files, client, make_project, make_user, mint_token,
-                    sha256, upload_dirs)
+from v2util import (V2, add_member, blob_files, client, grant_binding, make_project, make_user,
+                    mint_token, sha256, upload_dirs)
 
 
 @pytest.mark.parametrize("how", ["monolithic", "put", "stream", "chunked"])
@@ -407,9 +407,10 @@ def test_mount_without_from_finds_a_readable_repository(registry, uniq):
     assert cbob.get_blob(b, digest).status_code == 200
 
 
-def backend_get(reg, daemon, target, actions):
+def backend_get(reg, daemon, target, actions, grant):
     """GET target straight on a backend's socket, with the identity the gateway would forward for
-    a caller granted actions; (status, the body, parsed when it is JSON)."""
+    a caller granted actions on grant ((project id, generation)); (status, the body, parsed when
+    it is JSON)."""
     import http.client
     import json
     import socket
@@ -423,7 +424,8 @@ def backend_get(reg, daemon, target, actions):
     conn = Unix("localhost")
     conn.request("GET", target, headers={"X-Registry-User-Id": "1", "X-Registry-Admin": "1",
                                          "X-Registry-Auth-Kind": "password",
-                                         "X-Registry-Actions": actions})
+                                         "X-Registry-Actions": actions,
+                                         "X-Registry-Grant": "%d:%d" % grant})
     r = conn.getresponse()
     body = r.read()
     conn.close()
@@ -437,9 +439,15 @@ def test_backends_check_the_forwarded_grant_of_the_route(registry, proj):
     digest = c.push_blob(proj, b"grant")
     c.push_image(proj, "granted")
     enc = proj.replace("/", "%2F")
+    grant = grant_binding(registry, proj)
     for daemon, target in (("blobd", f"/v2/{enc}/blobs/{digest.replace(':', '%3A')}"),
                            ("metad", f"/v2/{enc}/tags/list")):
-        status, body = backend_get(registry, daemon, target, "push,delete")
+        status, body = backend_get(registry, daemon, target, "push,delete", grant)
         assert status == 403 and body["errors"][0]["code"] == "DENIED", (daemon, status, body)
-        status, _ = backend_get(registry, daemon, target, "pull")
+        status, _ = backend_get(registry, daemon, target, "pull", grant)
         assert status == 200, (daemon, status)
+        # a grant made on another project, or on this one at another path generation
+        for other in ((grant[0] + 1000000, grant[1]), (grant[0], grant[1] + 1), (0, 0)):
+            status, body = backend_get(registry, daemon, target, "pull", other)
+            assert status == 401 and body["errors"][0]["code"] == "UNAUTHORIZED", \
+                (daemon, other, status, body)

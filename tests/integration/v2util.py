@@ -47,6 +47,19 @@ def _kid(verify_key):
     return ":".join(b32[i:i + 4] for i in range(0, 48, 4))
 
 
+def grant_binding(reg, name):
+    """What authd binds a grant on repository path name to: the project the path belongs to now
+    and its path generation; a project id no project has for a path no project holds (a grant
+    there reaches no project, and any project that takes the path later refuses it)."""
+    row = reg.pg.psql(reg.name, (
+        "SELECT p.id || ' ' || p.path_generation FROM registry_resolve("
+        f"{sql_quote(name)}) x JOIN projects p ON p.id = x.project_id"))
+    if not row:
+        return 2 ** 62, 1
+    project_id, generation = row.split()
+    return int(project_id), int(generation)
+
+
 def mint_token(reg, access, user_id=0, username="tester", admin=False, kind="password",
                deploy_token_id=0, lifetime=600):
     """A registry token for access [(name, "pull,push"), ("registry:catalog", "*"), ...]."""
@@ -57,8 +70,10 @@ def mint_token(reg, access, user_id=0, username="tester", admin=False, kind="pas
         if name == "registry:catalog":
             entries.append({"type": "registry", "name": "catalog", "actions": ["*"]})
         else:
+            project_id, generation = grant_binding(reg, name)
             entries.append({"type": "repository", "name": name,
-                            "actions": [a for a in actions.split(",") if a]})
+                            "actions": [a for a in actions.split(",") if a],
+                            "project_id": project_id, "generation": generation})
     claims = {"iss": "registry-token-issuer", "sub": username, "aud": SERVICE,
               "exp": now + lifetime, "nbf": now - 5, "iat": now, "jti": uuid.uuid4().hex,
               "access": entries, "knd": kind}

@@ -65,8 +65,8 @@ fill_claims(struct token_claims *c)
 	c->exp = NOW + 300;
 	c->user_id = 42;
 	c->kind = AUTH_PASSWORD;
-	token_claims_add_access(c, "repository", "acme/web", ACT_PULL | ACT_PUSH);
-	token_claims_add_access(c, "registry", "catalog", ACT_STAR);
+	token_claims_add_access(c, "repository", "acme/web", ACT_PULL | ACT_PUSH, 7, 3);
+	token_claims_add_access(c, "registry", "catalog", ACT_STAR, 0, 0);
 }
 
 static char *
@@ -86,7 +86,7 @@ expect_refused(const char *jwt, const struct token_key *k, const char *aud, int6
 {
 	struct token_claims out;
 	char *cause = NULL;
-	if (token_verify(jwt, k, aud, now, &out, &cause) == 0) {
+	if (token_verify(jwt, k, 1, aud, now, &out, &cause) == 0) {
 		token_claims_clear(&out);
 		fail_msg("token accepted, want \"%s\"", want);
 	}
@@ -105,15 +105,19 @@ sign_then_verify(void **state)
 	char *jwt = signed_token();
 	struct token_claims out;
 	char *cause = NULL;
-	assert_int_equal(token_verify(jwt, &key, AUD, NOW + 10, &out, &cause), 0);
+	assert_int_equal(token_verify(jwt, &key, 1, AUD, NOW + 10, &out, &cause), 0);
 	assert_string_equal(out.sub, "alice");
 	assert_string_equal(out.iss, TOKEN_ISSUER);
 	assert_int_equal(out.user_id, 42);
 	assert_int_equal(out.kind, AUTH_PASSWORD);
 	assert_int_equal(out.exp, NOW + 300);
-	assert_int_equal(token_actions(&out, "repository", "acme/web"), ACT_PULL | ACT_PUSH);
-	assert_int_equal(token_actions(&out, "repository", "acme/other"), 0);
-	assert_int_equal(token_actions(&out, "registry", "catalog"), ACT_STAR);
+	struct token_grant g = token_grant(&out, "repository", "acme/web");
+	assert_int_equal(g.actions, ACT_PULL | ACT_PUSH);
+	/* the grant names the project it was made on and its path generation */
+	assert_int_equal(g.project_id, 7);
+	assert_int_equal(g.generation, 3);
+	assert_int_equal(token_grant(&out, "repository", "acme/other").actions, 0);
+	assert_int_equal(token_grant(&out, "registry", "catalog").actions, ACT_STAR);
 	token_claims_clear(&out);
 	/* a verifier holding only the public key accepts it too */
 	struct token_key pub;
@@ -121,7 +125,7 @@ sign_then_verify(void **state)
 	memcpy(pub.pk, key.pk, sizeof(pub.pk));
 	token_kid(pub.pk, pub.kid);
 	assert_string_equal(pub.kid, key.kid);
-	assert_int_equal(token_verify(jwt, &pub, AUD, NOW, &out, &cause), 0);
+	assert_int_equal(token_verify(jwt, &pub, 1, AUD, NOW, &out, &cause), 0);
 	token_claims_clear(&out);
 	free(jwt);
 	(void)state;
@@ -195,6 +199,52 @@ wrong_key(void **state)
 	(void)state;
 }
 
+/* During a rotation a verifier holds two keys: a token of either verifies; the unknown kid is
+ * told apart (TOKEN_UNKNOWN_KEY) so that the gateway can look for a key published since. */
+static void
+two_keys(void **state)
+{
+	struct token_key both[2] = { other, key };
+	char *jwt = signed_token();
+	struct token_claims c, out;
+	char *cause = NULL;
+	assert_int_equal(token_verify(jwt, both, 2, AUD, NOW, &out, &cause), 0);
+	token_claims_clear(&out);
+	fill_claims(&c);
+	char *by_other = token_sign(&c, &other);
+	token_claims_clear(&c);
+	assert_int_equal(token_verify(by_other, both, 2, AUD, NOW, &out, &cause), 0);
+	token_claims_clear(&out);
+	/* the old key retired: its tokens are refused, with a cause saying why */
+	assert_int_equal(token_verify(by_other, &key, 1, AUD, NOW, &out, &cause),
+	                 TOKEN_UNKNOWN_KEY);
+	assert_string_equal(cause, "token signed by an unknown key");
+	free(cause);
+	free(by_other);
+	free(jwt);
+	(void)state;
+}
+
+/* A repository grant without its project and generation (a token of an older issuer) is refused
+ * whole; a catalog grant needs neither. */
+static void
+unbound_repository_grant(void **state)
+{
+	struct token_claims c;
+	fill_claims(&c);
+	c.access[0].project_id = 0;
+	char *jwt = token_sign(&c, &key);
+	expect_refused(jwt, &key, AUD, NOW, "malformed token claims");
+	free(jwt);
+	c.access[0].project_id = 7;
+	c.access[0].generation = 0;
+	jwt = token_sign(&c, &key);
+	expect_refused(jwt, &key, AUD, NOW, "malformed token claims");
+	free(jwt);
+	token_claims_clear(&c);
+	(void)state;
+}
+
 static void
 expired_and_not_yet(void **state)
 {
@@ -202,9 +252,9 @@ expired_and_not_yet(void **state)
 	struct token_claims out;
 	char *cause = NULL;
 	/* a minute of clock skew is tolerated both ways */
-	assert_int_equal(token_verify(jwt, &key, AUD, NOW + 300 + 30, &out, &cause), 0);
+	assert_int_equal(token_verify(jwt, &key, 1, AUD, NOW + 300 + 30, &out, &cause), 0);
 	token_claims_clear(&out);
-	assert_int_equal(token_verify(jwt, &key, AUD, NOW - 30, &out, &cause), 0);
+	assert_int_equal(token_verify(jwt, &key, 1, AUD, NOW - 30, &out, &cause), 0);
 	token_claims_clear(&out);
 	expect_refused(jwt, &key, AUD, NOW + 300 + 3600, "token expired");
 	expect_refused(jwt, &key, AUD, NOW - 3600, "not valid yet");
@@ -223,7 +273,7 @@ window_at_the_ends_of_time(void **state)
 	char *jwt = token_sign(&c, &key);
 	struct token_claims out;
 	char *cause = NULL;
-	assert_int_equal(token_verify(jwt, &key, AUD, NOW, &out, &cause), 0);
+	assert_int_equal(token_verify(jwt, &key, 1, AUD, NOW, &out, &cause), 0);
 	assert_int_equal(token_window(&out, NOW), 0);
 	token_claims_clear(&out);
 	free(jwt);
@@ -327,7 +377,8 @@ main(void)
 		cmocka_unit_test(tampered_payload),           cmocka_unit_test(wrong_key),
 		cmocka_unit_test(expired_and_not_yet),        cmocka_unit_test(wrong_audience),
 		cmocka_unit_test(wrong_issuer_and_type),      cmocka_unit_test(malformed),
-		cmocka_unit_test(window_at_the_ends_of_time),
+		cmocka_unit_test(window_at_the_ends_of_time), cmocka_unit_test(two_keys),
+		cmocka_unit_test(unbound_repository_grant),
 	};
 	return cmocka_run_group_tests_name("token", tests, setup, NULL);
 }
