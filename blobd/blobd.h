@@ -142,6 +142,9 @@ void compress_blob(const char *digest);
 void compress_sweep(void);
 /* Worker start: the background threads. */
 int compress_start(char **cause);
+/* Drain: stored sizes still waiting to be told again are dropped (the next push of the blob
+ * tells them). */
+void compress_stop(void);
 
 /* zstream.c: reads of compressed blobs. */
 /* Answers status with headers h and bytes [start, start + len) of digest's compressed file f
@@ -215,6 +218,8 @@ void meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest
 void meta_mount(struct http_txn *txn, const char *repo, const char *digest, const char *from,
                 meta_cb cb, void *arg);
 void meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg);
+/* Compression (no caller): the bytes digest's file takes on disk now. */
+void meta_blob_stored(const char *digest, int64_t stored, meta_cb cb, void *arg);
 /* Garbage collection (no caller: blobd's own work): blob files to delete for this host, their
  * acknowledgement, and files placed without a link past their grace. */
 void meta_gc_claim(const char *host, int limit, meta_cb cb, void *arg);

@@ -19,13 +19,21 @@
  * purge round removes, and a blob that stays plain: reads never depend on a compression
  * finishing. A blob pushed again while its file is plain is examined again, which is also how
  * blobs stored before compression was turned on get compressed.
+ *
+ * metad keeps the bytes each blob takes on disk (administrators see them per namespace): after a
+ * compression places the compressed form, and whenever a job finds a blob's file compressed
+ * already (the blob was pushed again), the worker tells metad the file's size (POST
+ * /internal/blobs/stored), asking again with a growing pause while metad cannot take it. A
+ * figure lost anyway (the worker died in between) is told again by the next push of the blob.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,6 +48,8 @@
 #define YIELD_QUIET_US 1000000 /* uploads stream while their bytes came this recently */
 #define YIELD_MAX_US 10000000  /* the longest a frame waits for them */
 #define YIELD_STEP_US 50000
+#define REPORT_TRIES 12     /* a stored size is told at most this many times */
+#define REPORT_PAUSE_MAX 60 /* seconds between two tries, at most */
 
 enum outcome { OUT_NONE, OUT_COMPRESSED, OUT_PRECOMPRESSED, OUT_INCOMPRESSIBLE, OUT_FAILED };
 
@@ -47,9 +57,24 @@ struct compress_job {
 	char *digest;
 	enum outcome outcome;
 	int64_t size, stored;
+	int64_t report; /* the file's bytes on disk to tell metad; -1: nothing to tell */
 	uint64_t started_us;
 	char *cause;
 };
+
+/* A stored size being told to metad, or waiting to be told again. */
+struct report {
+	char *digest;
+	int64_t stored;
+	int tries;
+	struct event *timer; /* set while it waits */
+	LIST_ENTRY(report) link;
+};
+
+static LIST_HEAD(, report) reports = LIST_HEAD_INITIALIZER(reports);
+static bool reports_stopping;
+
+static void report_send(struct report *rp);
 
 /* Whether content starting with the n bytes at b is a compressor's output. */
 static bool
@@ -197,7 +222,7 @@ compress_held(struct compress_job *j, int fd, const struct stat *held)
 		int r = store_replace(j->digest, fd, tmp, total, &j->cause);
 		if (r == 0) {
 			j->outcome = OUT_COMPRESSED;
-			j->stored = total;
+			j->stored = j->report = total;
 		} else if (r > 0) {
 			j->outcome = OUT_NONE; /* deleted or replaced meanwhile */
 		}
@@ -217,8 +242,8 @@ job_compress(void *arg)
 	char *path = store_blob_path(j->digest);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	free(path);
-	struct stat held;
-	struct store_file f;
+	struct stat held = { 0 };
+	struct store_file f = { .form = STORE_PLAIN };
 	if (fd < 0) {
 		j->outcome = OUT_NONE; /* deleted before its turn */
 		return;
@@ -226,7 +251,9 @@ job_compress(void *arg)
 	/* the file may be deleted (store_delete) only once we are done with it */
 	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &held) < 0 || held.st_nlink == 0 ||
 	    store_identify(fd, j->digest, &f) < 0 || f.form != STORE_PLAIN) {
-		j->outcome = OUT_NONE; /* gone, or another worker compressed it */
+		j->outcome = OUT_NONE; /* gone, or compressed already: metad hears its size again */
+		if (held.st_nlink > 0 && f.form == STORE_ZSTD)
+			j->report = f.stored;
 		close(fd);
 		return;
 	}
@@ -274,6 +301,14 @@ compressed(void *arg)
 	case OUT_NONE:
 		break;
 	}
+	if (j->report >= 0) {
+		struct report *rp = xcalloc(1, sizeof(*rp));
+		rp->digest = j->digest;
+		rp->stored = j->report;
+		j->digest = NULL;
+		LIST_INSERT_HEAD(&reports, rp, link);
+		report_send(rp);
+	}
 	free(j->digest);
 	free(j->cause);
 	free(j);
@@ -286,8 +321,84 @@ compress_blob(const char *digest)
 		return;
 	struct compress_job *j = xcalloc(1, sizeof(*j));
 	j->digest = xstrdup(digest);
+	j->report = -1;
 	j->started_us = now_monotonic_us();
 	jobs_submit_background(job_compress, compressed, j);
+}
+
+/* Forgets a report. */
+static void
+report_free(struct report *rp)
+{
+	LIST_REMOVE(rp, link);
+	if (rp->timer != NULL)
+		event_free(rp->timer);
+	free(rp->digest);
+	free(rp);
+}
+
+/* The pause is over: tell metad again. */
+static void
+report_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct report *rp = arg;
+	event_free(rp->timer);
+	rp->timer = NULL;
+	report_send(rp);
+	(void)fd;
+	(void)what;
+}
+
+/* metad's answer to a stored size: taken (or the blob is gone), or to be told again later. */
+static void
+report_answered(int status, struct json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct report *rp = arg;
+	bool transient = status < 0 || status >= 500;
+	if (status == 204 || status == 404) {
+		log_debug("blob %s: metad knows it takes %lld bytes", rp->digest,
+		          (long long)rp->stored);
+	} else if (!transient) {
+		log_error("blob %s: metad refused its stored size (%d)", rp->digest, status);
+	} else if (rp->tries >= REPORT_TRIES || reports_stopping) {
+		log_warn("blob %s: metad did not take its stored size (%lld bytes) after %d tries; "
+		         "the next push of the blob tells it again",
+		         rp->digest, (long long)rp->stored, rp->tries);
+	} else {
+		int pause = rp->tries < 7 ? 1 << (rp->tries - 1) : REPORT_PAUSE_MAX;
+		struct timeval tv = { pause, 0 };
+		rp->timer = evtimer_new(bd.base, report_retry, rp);
+		evtimer_add(rp->timer, &tv);
+		return;
+	}
+	report_free(rp);
+	(void)body;
+	(void)raw;
+}
+
+/* Tells metad the bytes rp's blob takes on disk. */
+static void
+report_send(struct report *rp)
+{
+	rp->tries++;
+	meta_blob_stored(rp->digest, rp->stored, report_answered, rp);
+}
+
+void
+compress_stop(void)
+{
+	reports_stopping = true;
+	struct report *rp = LIST_FIRST(&reports), *next;
+	for (; rp != NULL; rp = next) {
+		next = LIST_NEXT(rp, link);
+		if (rp->timer != NULL) {
+			log_warn(
+			        "blob %s: its stored size (%lld bytes) is not told again: the worker "
+			        "stops; the next push of the blob tells it",
+			        rp->digest, (long long)rp->stored);
+			report_free(rp);
+		}
+	}
 }
 
 /* Background thread: removes scratch files that no compression holds any more. */

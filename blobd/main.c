@@ -112,12 +112,14 @@ blobd_worker_init(struct proc_worker *w, char **cause)
 	return gc_start(cause);
 }
 
-/* TERM: no new purge or garbage collection rounds; uploads in flight finish. */
+/* TERM: no new purge or garbage collection rounds, no stored size told again; uploads in flight
+ * finish. */
 static void
 blobd_worker_drain(void)
 {
 	purge_stop();
 	gc_stop();
+	compress_stop();
 }
 
 static const struct proc_role blobd_role = {
