@@ -6,7 +6,8 @@
 ALTER TABLE blobs ADD COLUMN stored_size bigint CHECK (stored_size >= 0);
 
 -- The stored bytes of the blobs a top-level namespace counts (next to size, their original bytes).
--- Every blob stored so far counts as pushed; blobd tells the compressed ones again.
+-- Every blob stored so far counts as pushed (stored_size NULL) until blobd tells its stored size:
+-- after a compression, or when the blob is pushed again and its file is found compressed.
 ALTER TABLE registry_usage_roots ADD COLUMN stored_size bigint;
 UPDATE registry_usage_roots SET stored_size = size;
 ALTER TABLE registry_usage_roots ALTER COLUMN stored_size SET NOT NULL,
