@@ -142,9 +142,19 @@ void compress_blob(const char *digest);
 void compress_sweep(void);
 /* Worker start: the background threads. */
 int compress_start(char **cause);
-/* Drain: stored sizes still waiting to be told again are dropped (the next push of the blob
- * tells them). */
-void compress_stop(void);
+
+/* stored.c: the bytes blob files take on disk, told to metad, and the journal (stored/<algo>-<hex>)
+ * of those it may not have heard yet, swept by the workers so that a lost figure is told again. */
+/* Blocking (a job): before a change of digest's file, its journal entry (durable when [blobd]
+ * fsync); -1 with *cause. */
+int stored_note(const char *digest, char **cause);
+/* Blocking (a job): the journal entry of digest goes (the change did not happen). */
+void stored_forget(const char *digest);
+/* Tells metad that digest's file takes stored bytes; its entry goes once metad has it. */
+void stored_report(const char *digest, int64_t stored);
+/* Worker start, drain: the sweeps of the journal. */
+void stored_start(void);
+void stored_stop(void);
 
 /* zstream.c: reads of compressed blobs. */
 /* Answers status with headers h and bytes [start, start + len) of digest's compressed file f

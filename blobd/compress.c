@@ -20,20 +20,17 @@
  * finishing. A blob pushed again while its file is plain is examined again, which is also how
  * blobs stored before compression was turned on get compressed.
  *
- * metad keeps the bytes each blob takes on disk (administrators see them per namespace): after a
- * compression places the compressed form, and whenever a job finds a blob's file compressed
- * already (the blob was pushed again), the worker tells metad the file's size (POST
- * /internal/blobs/stored), asking again with a growing pause while metad cannot take it. A
- * figure lost anyway (the worker died in between) is told again by the next push of the blob.
+ * metad keeps the bytes each blob takes on disk (administrators see them per namespace): before
+ * a compression puts the compressed form in place it notes the blob in stored.c's journal, and
+ * the worker then tells metad the file's size; a job that finds a blob's file compressed already
+ * (pushed again, maybe after garbage collection made its row again) tells it too.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <event2/event.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/queue.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,8 +45,6 @@
 #define YIELD_QUIET_US 1000000 /* uploads stream while their bytes came this recently */
 #define YIELD_MAX_US 10000000  /* the longest a frame waits for them */
 #define YIELD_STEP_US 50000
-#define REPORT_TRIES 12     /* a stored size is told at most this many times */
-#define REPORT_PAUSE_MAX 60 /* seconds between two tries, at most */
 
 enum outcome { OUT_NONE, OUT_COMPRESSED, OUT_PRECOMPRESSED, OUT_INCOMPRESSIBLE, OUT_FAILED };
 
@@ -61,20 +56,6 @@ struct compress_job {
 	uint64_t started_us;
 	char *cause;
 };
-
-/* A stored size being told to metad, or waiting to be told again. */
-struct report {
-	char *digest;
-	int64_t stored;
-	int tries;
-	struct event *timer; /* set while it waits */
-	LIST_ENTRY(report) link;
-};
-
-static LIST_HEAD(, report) reports = LIST_HEAD_INITIALIZER(reports);
-static bool reports_stopping;
-
-static void report_send(struct report *rp);
 
 /* Whether content starting with the n bytes at b is a compressor's output. */
 static bool
@@ -218,6 +199,8 @@ compress_held(struct compress_job *j, int fd, const struct stat *held)
 		j->cause = xasprintf("fsync of %s: %s", tmp, strerror(errno));
 		total = -1;
 	}
+	if (total > 0 && stored_note(j->digest, &j->cause) < 0)
+		total = -1;
 	if (total > 0) {
 		int r = store_replace(j->digest, fd, tmp, total, &j->cause);
 		if (r == 0) {
@@ -226,6 +209,8 @@ compress_held(struct compress_job *j, int fd, const struct stat *held)
 		} else if (r > 0) {
 			j->outcome = OUT_NONE; /* deleted or replaced meanwhile */
 		}
+		if (r != 0)
+			stored_forget(j->digest);
 	}
 	if (j->outcome != OUT_COMPRESSED)
 		unlink(tmp);
@@ -252,8 +237,13 @@ job_compress(void *arg)
 	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &held) < 0 || held.st_nlink == 0 ||
 	    store_identify(fd, j->digest, &f) < 0 || f.form != STORE_PLAIN) {
 		j->outcome = OUT_NONE; /* gone, or compressed already: metad hears its size again */
-		if (held.st_nlink > 0 && f.form == STORE_ZSTD)
+		char *cause = NULL;
+		if (held.st_nlink > 0 && f.form == STORE_ZSTD) {
+			if (stored_note(j->digest, &cause) < 0)
+				log_warn("blob %s: %s", j->digest, cause);
 			j->report = f.stored;
+		}
+		free(cause);
 		close(fd);
 		return;
 	}
@@ -301,14 +291,8 @@ compressed(void *arg)
 	case OUT_NONE:
 		break;
 	}
-	if (j->report >= 0) {
-		struct report *rp = xcalloc(1, sizeof(*rp));
-		rp->digest = j->digest;
-		rp->stored = j->report;
-		j->digest = NULL;
-		LIST_INSERT_HEAD(&reports, rp, link);
-		report_send(rp);
-	}
+	if (j->report >= 0)
+		stored_report(j->digest, j->report);
 	free(j->digest);
 	free(j->cause);
 	free(j);
@@ -324,81 +308,6 @@ compress_blob(const char *digest)
 	j->report = -1;
 	j->started_us = now_monotonic_us();
 	jobs_submit_background(job_compress, compressed, j);
-}
-
-/* Forgets a report. */
-static void
-report_free(struct report *rp)
-{
-	LIST_REMOVE(rp, link);
-	if (rp->timer != NULL)
-		event_free(rp->timer);
-	free(rp->digest);
-	free(rp);
-}
-
-/* The pause is over: tell metad again. */
-static void
-report_retry(evutil_socket_t fd, short what, void *arg)
-{
-	struct report *rp = arg;
-	event_free(rp->timer);
-	rp->timer = NULL;
-	report_send(rp);
-	(void)fd;
-	(void)what;
-}
-
-/* metad's answer to a stored size: taken (or the blob is gone), or to be told again later. */
-static void
-report_answered(int status, struct json_object *body, struct evbuffer *raw, void *arg)
-{
-	struct report *rp = arg;
-	bool transient = status < 0 || status >= 500;
-	if (status == 204 || status == 404) {
-		log_debug("blob %s: metad knows it takes %lld bytes", rp->digest,
-		          (long long)rp->stored);
-	} else if (!transient) {
-		log_error("blob %s: metad refused its stored size (%d)", rp->digest, status);
-	} else if (rp->tries >= REPORT_TRIES || reports_stopping) {
-		log_warn("blob %s: metad did not take its stored size (%lld bytes) after %d tries; "
-		         "the next push of the blob tells it again",
-		         rp->digest, (long long)rp->stored, rp->tries);
-	} else {
-		int pause = rp->tries < 7 ? 1 << (rp->tries - 1) : REPORT_PAUSE_MAX;
-		struct timeval tv = { pause, 0 };
-		rp->timer = evtimer_new(bd.base, report_retry, rp);
-		evtimer_add(rp->timer, &tv);
-		return;
-	}
-	report_free(rp);
-	(void)body;
-	(void)raw;
-}
-
-/* Tells metad the bytes rp's blob takes on disk. */
-static void
-report_send(struct report *rp)
-{
-	rp->tries++;
-	meta_blob_stored(rp->digest, rp->stored, report_answered, rp);
-}
-
-void
-compress_stop(void)
-{
-	reports_stopping = true;
-	struct report *rp = LIST_FIRST(&reports), *next;
-	for (; rp != NULL; rp = next) {
-		next = LIST_NEXT(rp, link);
-		if (rp->timer != NULL) {
-			log_warn(
-			        "blob %s: its stored size (%lld bytes) is not told again: the worker "
-			        "stops; the next push of the blob tells it",
-			        rp->digest, (long long)rp->stored);
-			report_free(rp);
-		}
-	}
 }
 
 /* Background thread: removes scratch files that no compression holds any more. */

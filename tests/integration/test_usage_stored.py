@@ -5,12 +5,15 @@ blobs usage counts (schema/functions/usage.sql), summing a project's when it is 
 must equal the sizes of the files under storage_root/blobs, while usage keeps the original sizes;
 the kept counts must equal a recount (usage_check()); garbage collection takes both to 0."""
 import os
+import time
 
 import pytest
+import requests
 
-from gcutil import gc_registry, settle
+from gcutil import GC_CONFIG, settle
 from regapi import wait_until
-from tenancy import create_user
+from registry import Registry
+from tenancy import UnixAdapter, create_user
 from test_usage import Model, Pusher, assert_exact
 from test_v2_compression import system_tar, wait_compressed
 from v2util import blob_files, sha256
@@ -20,9 +23,12 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def reg(pg, workdir):
-    """An instance that compresses (the default) and collects garbage within seconds."""
+    """An instance that compresses (the default) and collects garbage within seconds: a run
+    every second, a review delay of 10 s (a blob uploaded stays that long without a manifest,
+    which a 16 MiB push on a loaded machine may need)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
-    r = gc_registry(pg, workdir, f"regstored_{worker}").start()
+    r = Registry(pg, workdir, f"regstored_{worker}", extra_config=GC_CONFIG,
+                 env={"REGISTRY_GC_REVIEW_DELAY": "10"}).start()
     yield r
     r.stop()
 
@@ -159,6 +165,36 @@ def test_a_stored_size_lost_is_told_again_by_the_next_push(reg, uniq, compressib
     assert_exact(reg)
 
 
+def test_a_stored_size_lost_is_told_again_from_the_journal(reg, uniq, compressible):
+    """A compression notes its blob in storage_root/stored/ before it puts the compressed form in
+    place, and the entry goes once metad has the figure. An entry left (the report lost: metad
+    down, the worker killed) is told again by a sweep; one whose file is gone just goes."""
+    alice = create_user(reg, f"{uniq}al")
+    g = alice.ok("POST", "/groups", json={"name": f"{uniq}g", "path": f"{uniq}g"})
+    pr = alice.ok("POST", "/projects", json={"name": "p", "namespace_id": g["id"]})
+    model = Model()
+    model.roots[pr["id"]] = g["id"]
+    p = Pusher(reg, model)
+    data = compressible + b"journal" + uniq.encode()
+    d = sha256(data)
+    blobs = image(p, model, pr["path_with_namespace"], pr["id"], "1", [data], uniq)
+    wait_compressed(reg, d)
+    usage, stored = settled_to(reg, g["id"], pr["id"], blobs)
+    entry = os.path.join(reg.storage, "stored", "sha256-" + d[7:])
+    wait_until(lambda: not os.path.exists(entry), what="the journal entry to go")
+    # the report lost: metad believes the file is as pushed, the entry is still there
+    assert sql(reg, f"SELECT status FROM usage_blob_stored_set('{d}', NULL)") == "ok"
+    assert admin_figures(reg, g["id"], pr["id"])[1] > stored
+    gone = os.path.join(reg.storage, "stored", "sha256-" + "e" * 64)
+    for path in (entry, gone):
+        open(path, "w").close()
+        os.utime(path, (time.time() - 60, time.time() - 60))
+    assert settled_to(reg, g["id"], pr["id"], blobs, timeout=60) == (usage, stored)
+    wait_until(lambda: not os.path.exists(entry) and not os.path.exists(gone),
+               what="the swept entries to go")
+    assert_exact(reg)
+
+
 def test_stored_size_changes_move_every_namespace_counting_the_blob(reg, uniq):
     """usage_blob_stored_set() on its own: the namespaces counting a blob move by the difference,
     one that does not count it does not, NULL is the size as pushed, an unknown digest is
@@ -198,4 +234,40 @@ def test_stored_size_changes_move_every_namespace_counting_the_blob(reg, uniq):
     assert "root_stored" in sql(reg, "SELECT kind FROM usage_check()")
     assert int(sql(reg, "SELECT usage_repair()")) >= 1
     assert stored(0) == before[0]
+    assert_exact(reg)
+
+
+def test_the_internal_endpoint_checks_what_it_is_told(reg, uniq):
+    """POST /internal/blobs/stored on metad's socket (blobd's peer): bad input is a clear OCI
+    error and changes nothing; an unknown blob is BLOB_UNKNOWN; a known one 204."""
+    s = requests.Session()
+    s.mount("http://metad.sock/", UnixAdapter(os.path.join(reg.sock_dir, "metad.sock")))
+    url = "http://metad.sock/internal/blobs/stored"
+    data = os.urandom(3000)
+    g = reg.api("POST", "/groups", json={"name": uniq, "path": uniq}).json()
+    pr = reg.api("POST", "/projects", json={"name": "p", "namespace_id": g["id"]}).json()
+    model = Model()
+    model.roots[pr["id"]] = g["id"]
+    blobs = image(Pusher(reg, model), model, pr["path_with_namespace"], pr["id"], "1", [data],
+                  uniq)
+    d = sha256(data)
+    before = sql(reg, "SELECT digest, stored_size FROM blobs ORDER BY 1")
+    for body, status, code in ((b"{", 400, "UNKNOWN"), (b"[]", 400, "UNKNOWN"),
+                               (b'{"digest":"sha256:xyz","stored":1}', 400, "DIGEST_INVALID"),
+                               (b'{"digest":"' + d.encode() + b'"}', 400, "SIZE_INVALID"),
+                               (b'{"digest":"' + d.encode() + b'","stored":-1}', 400,
+                                "SIZE_INVALID"),
+                               (b'{"digest":"' + d.encode() + b'","stored":1.5}', 400,
+                                "SIZE_INVALID"),
+                               (b'{"digest":"' + d.encode() + b'","stored":"x"}', 400,
+                                "SIZE_INVALID"),
+                               (b'{"digest":"sha256:' + b"a" * 64 + b'","stored":1}', 404,
+                                "BLOB_UNKNOWN")):
+        r = s.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+        assert r.status_code == status, (body, r.text)
+        assert r.json()["errors"][0]["code"] == code, (body, r.text)
+    assert sql(reg, "SELECT digest, stored_size FROM blobs ORDER BY 1") == before
+    r = s.post(url, json={"digest": d, "stored": 1000}, timeout=30)
+    assert r.status_code == 204, r.text
+    assert admin_figures(reg, g["id"], pr["id"])[1] == on_disk(reg, blobs[:1]) + 1000
     assert_exact(reg)
