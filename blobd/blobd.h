@@ -146,6 +146,19 @@ void compress_sweep(void);
 /* Worker start: the background threads. */
 int compress_start(char **cause);
 
+/* stored.c: the bytes blob files take on disk, told to metad, and the journal (stored/<algo>-<hex>)
+ * of those it may not have heard yet, swept by the workers so that a lost figure is told again. */
+/* Blocking (a job): before a change of digest's file, its journal entry (durable when [blobd]
+ * fsync); -1 with *cause. */
+int stored_note(const char *digest, char **cause);
+/* Blocking (a job): the journal entry of digest goes (the change did not happen). */
+void stored_forget(const char *digest);
+/* Tells metad that digest's file takes stored bytes; its entry goes once metad has it. */
+void stored_report(const char *digest, int64_t stored);
+/* Worker start, drain: the sweeps of the journal. */
+void stored_start(void);
+void stored_stop(void);
+
 /* zstream.c: reads of compressed blobs. */
 /* Answers status with headers h and bytes [start, start + len) of digest's compressed file f
  * (taken), decompressing only the frames they lie in, one at a time in a pool thread. */
@@ -226,6 +239,8 @@ void meta_blob_unlink(struct http_txn *txn, const char *repo, const char *digest
 void meta_mount(struct http_txn *txn, const char *repo, const char *digest, const char *from,
                 meta_cb cb, void *arg);
 void meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg);
+/* Compression (no caller): the bytes digest's file takes on disk now. */
+void meta_blob_stored(const char *digest, int64_t stored, meta_cb cb, void *arg);
 /* Garbage collection (no caller: blobd's own work): blob files to delete for this host, their
  * acknowledgement, and files placed without a link past their grace. */
 void meta_gc_claim(const char *host, int limit, meta_cb cb, void *arg);

@@ -19,6 +19,11 @@
  * purge round removes, and a blob that stays plain: reads never depend on a compression
  * finishing. A blob pushed again while its file is plain is examined again, which is also how
  * blobs stored before compression was turned on get compressed.
+ *
+ * metad keeps the bytes each blob takes on disk (administrators see them per namespace): before
+ * a compression puts the compressed form in place it notes the blob in stored.c's journal, and
+ * the worker then tells metad the file's size; a job that finds a blob's file compressed already
+ * (pushed again, maybe after garbage collection made its row again) tells it too.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -47,6 +52,7 @@ struct compress_job {
 	char *digest;
 	enum outcome outcome;
 	int64_t size, stored;
+	int64_t report; /* the file's bytes on disk to tell metad; -1: nothing to tell */
 	uint64_t started_us;
 	char *cause;
 };
@@ -193,14 +199,18 @@ compress_held(struct compress_job *j, int fd, const struct stat *held)
 		j->cause = xasprintf("fsync of %s: %s", tmp, strerror(errno));
 		total = -1;
 	}
+	if (total > 0 && stored_note(j->digest, &j->cause) < 0)
+		total = -1;
 	if (total > 0) {
 		int r = store_replace(j->digest, fd, tmp, total, &j->cause);
 		if (r == 0) {
 			j->outcome = OUT_COMPRESSED;
-			j->stored = total;
+			j->stored = j->report = total;
 		} else if (r > 0) {
 			j->outcome = OUT_NONE; /* deleted or replaced meanwhile */
 		}
+		if (r != 0)
+			stored_forget(j->digest);
 	}
 	if (j->outcome != OUT_COMPRESSED)
 		unlink(tmp);
@@ -217,8 +227,8 @@ job_compress(void *arg)
 	char *path = store_blob_path(j->digest);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	free(path);
-	struct stat held;
-	struct store_file f;
+	struct stat held = { 0 };
+	struct store_file f = { .form = STORE_PLAIN };
 	if (fd < 0) {
 		j->outcome = OUT_NONE; /* deleted before its turn */
 		return;
@@ -226,7 +236,14 @@ job_compress(void *arg)
 	/* the file may be deleted (store_delete) only once we are done with it */
 	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &held) < 0 || held.st_nlink == 0 ||
 	    store_identify(fd, j->digest, &f) < 0 || f.form != STORE_PLAIN) {
-		j->outcome = OUT_NONE; /* gone, or another worker compressed it */
+		j->outcome = OUT_NONE; /* gone, or compressed already: metad hears its size again */
+		char *cause = NULL;
+		if (held.st_nlink > 0 && f.form == STORE_ZSTD) {
+			if (stored_note(j->digest, &cause) < 0)
+				log_warn("blob %s: %s", j->digest, cause);
+			j->report = f.stored;
+		}
+		free(cause);
 		close(fd);
 		return;
 	}
@@ -274,6 +291,8 @@ compressed(void *arg)
 	case OUT_NONE:
 		break;
 	}
+	if (j->report >= 0)
+		stored_report(j->digest, j->report);
 	free(j->digest);
 	free(j->cause);
 	free(j);
@@ -286,6 +305,7 @@ compress_blob(const char *digest)
 		return;
 	struct compress_job *j = xcalloc(1, sizeof(*j));
 	j->digest = xstrdup(digest);
+	j->report = -1;
 	j->started_us = now_monotonic_us();
 	jobs_submit_background(job_compress, compressed, j);
 }

@@ -9,6 +9,7 @@ registry_blobd_SOURCES = \
 	blobd/store.c \
 	blobd/zst.c \
 	blobd/compress.c \
+	blobd/stored.c \
 	blobd/zstream.c \
 	blobd/tally.c \
 	blobd/meta.c \

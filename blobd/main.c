@@ -62,13 +62,14 @@ blobd_handle(struct http_txn *txn, void *arg)
 }
 
 /* Creates the storage root's folders (blobs/, uploads/, tmp/ for compressions under way,
- * placing/: the placement journal of gc.c) if missing, and keeps the root blobd's alone (0700):
- * the gateway's user shares blobd's group to reach its socket, never its files. */
+ * placing/: the placement journal of gc.c, stored/: the journal of stored.c) if missing, and
+ * keeps the root blobd's alone (0700): the gateway's user shares blobd's group to reach its
+ * socket, never its files. */
 static int
 blobd_master_init(const struct cfg *cfg, char **cause)
 {
 	const char *root = cfg_str(cfg, CFG_BLOBD_STORAGE_ROOT);
-	const char *subs[] = { "", "/blobs", "/uploads", "/tmp", "/placing" };
+	const char *subs[] = { "", "/blobs", "/uploads", "/tmp", "/placing", "/stored" };
 	for (size_t i = 0; i < nitems(subs); i++) {
 		char *p = xasprintf("%s%s", root, subs[i]);
 		int rc = mkdir(p, 0700);
@@ -108,16 +109,18 @@ blobd_worker_init(struct proc_worker *w, char **cause)
 	if (jobs_init(w->base, BLOBD_IO_THREADS, cause) < 0 || compress_start(cause) < 0)
 		return -1;
 	purge_start();
+	stored_start();
 	tally_start();
 	return gc_start(cause);
 }
 
-/* TERM: no new purge or garbage collection rounds; uploads in flight finish. */
+/* TERM: no new purge, garbage collection or stored size rounds; uploads in flight finish. */
 static void
 blobd_worker_drain(void)
 {
 	purge_stop();
 	gc_stop();
+	stored_stop();
 }
 
 static const struct proc_role blobd_role = {

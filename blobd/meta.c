@@ -43,7 +43,7 @@ meta_done(int status, struct http_headers *headers, struct evbuffer *body, void 
 }
 
 /* Sends one request to metad with the caller's identity (txn NULL: blobd's own background work,
- * no caller); body may be NULL. */
+ * garbage collection's and compression's, no caller); body may be NULL. */
 static void
 meta_call(struct http_txn *txn, const char *method, const char *target, json_object *body,
           meta_cb cb, void *arg)
@@ -141,6 +141,15 @@ void
 meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg)
 {
 	post(txn, WIRE_PATH_UPLOADS, repository_body(repo, NULL), cb, arg);
+}
+
+void
+meta_blob_stored(const char *digest, int64_t stored, meta_cb cb, void *arg)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "digest", json_object_new_string(digest));
+	json_object_object_add(o, "stored", json_object_new_int64(stored));
+	post(NULL, WIRE_PATH_BLOBS_STORED, o, cb, arg);
 }
 
 /* A JSON array of digests (n of them). */

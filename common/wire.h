@@ -57,8 +57,12 @@
  *                                                     404 BLOB_UNKNOWN nothing the caller may
  *                                                     mount, 403 DENIED
  *   POST   /internal/uploads {"repository"}            204 a push may start there, 403 DENIED
+ *   POST   /internal/blobs/stored {"digest","stored"}  204 the bytes the blob's file takes on
+ *                                                     disk now (after a compression), no caller
+ *                                                     headers; 404 BLOB_UNKNOWN: no such blob
  */
 #define WIRE_PATH_BLOBS "/internal/blobs"
+#define WIRE_PATH_BLOBS_STORED "/internal/blobs/stored"
 #define WIRE_PATH_MOUNTS "/internal/mounts"
 #define WIRE_PATH_UPLOADS "/internal/uploads"
 

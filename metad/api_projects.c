@@ -23,12 +23,14 @@ PG_STMT(q_project_get,
         "SELECT " TN_PROJECT_COLS " FROM " TN_PROJECT_FROM
         " WHERE p.id = project_ref($3, $4) AND coalesce(project_visible($1, $2, p.id), false)");
 /* With ?statistics=true: the project's registry size for Reporters and admins (GitLab's
- * read_statistics), NULL for others. */
+ * read_statistics), NULL for others; the bytes it takes on disk for admins (NULL for others). */
 PG_STMT(q_project_get_statistics,
         "SELECT " TN_PROJECT_COLS ","
         " CASE WHEN $2::boolean OR coalesce(project_access_level($1, p.id), 0) >= 20"
         "      THEN coalesce((SELECT u.size FROM registry_usage_projects u"
-        "                      WHERE u.project_id = p.id), 0) END AS container_registry_size"
+        "                      WHERE u.project_id = p.id), 0) END AS container_registry_size,"
+        " CASE WHEN $2::boolean THEN usage_stored_of_project(p.id) END"
+        "      AS container_registry_stored_size"
         " FROM " TN_PROJECT_FROM
         " WHERE p.id = project_ref($3, $4) AND coalesce(project_visible($1, $2, p.id), false)");
 

@@ -214,9 +214,10 @@ tn_group_json(struct rest_req *r, const PGresult *res, int row)
 
 /* GitLab's storage statistics with the container registry's size (bytes) and zeros for what
  * this registry does not store. A project's storage_size leaves the registry out, as GitLab's
- * does; a top-level namespace's counts it (GitLab's root_storage_statistics). */
+ * does; a top-level namespace's counts it (GitLab's root_storage_statistics). stored, unless
+ * NULL: the bytes the registry's size takes on disk (container_registry_stored_size, admins'). */
 static json_object *
-storage_statistics(bool root, long long registry_size)
+storage_statistics(bool root, long long registry_size, const char *stored)
 {
 	static const char *const project_keys[] = { "commit_count",
 		                                    "storage_size",
@@ -243,6 +244,9 @@ storage_statistics(bool root, long long registry_size)
 	for (const char *const *k = root ? root_keys : project_keys; *k != NULL; k++)
 		json_object_object_add(o, *k, json_object_new_int(0));
 	json_object_object_add(o, "container_registry_size", json_object_new_int64(registry_size));
+	if (stored != NULL)
+		json_object_object_add(o, "container_registry_stored_size",
+		                       json_object_new_int64(strtoll(stored, NULL, 10)));
 	if (root) {
 		json_object_object_add(o, "container_registry_size_is_estimated",
 		                       json_object_new_boolean(false));
@@ -259,8 +263,9 @@ tn_group_detail_json(struct rest_req *r, const PGresult *res, int row)
 	if (pg_get(res, row, "root_container_registry_size") != NULL)
 		json_object_object_add(
 		        o, "root_storage_statistics",
-		        storage_statistics(true,
-		                           pg_get_int(res, row, "root_container_registry_size")));
+		        storage_statistics(
+		                true, pg_get_int(res, row, "root_container_registry_size"),
+		                pg_get(res, row, "root_container_registry_stored_size")));
 	return o;
 }
 
@@ -282,6 +287,9 @@ tn_namespace_json(struct rest_req *r, const PGresult *res, int row)
 		add_int_col(o, "container_registry_size", res, row, "container_registry_size");
 		add_int_col(o, "container_registry_storage_limit", res, row,
 		            "container_registry_storage_limit");
+		if (r->actor.admin)
+			add_int_col(o, "container_registry_stored_size", res, row,
+			            "container_registry_stored_size");
 	}
 	return o;
 }
@@ -397,7 +405,8 @@ tn_project_json(struct rest_req *r, const PGresult *res, int row, enum tn_projec
 	    pg_get(res, row, "container_registry_size") != NULL)
 		json_object_object_add(
 		        o, "statistics",
-		        storage_statistics(false, pg_get_int(res, row, "container_registry_size")));
+		        storage_statistics(false, pg_get_int(res, row, "container_registry_size"),
+		                           pg_get(res, row, "container_registry_stored_size")));
 	if (shape == TN_PROJECT_WITH_ACCESS) {
 		json_object *perm = json_object_new_object();
 		json_object_object_add(perm, "project_access", access_json(res, row, "pm_level"));

@@ -1,8 +1,8 @@
 /*
  * Internal endpoints blobd calls over metad's socket (blobd has no database): whether a
  * repository links a blob, linking a verified blob (creating the repository on first push),
- * cross-repository mounts, unlinking, and whether a push may start (the path, the storage limit
- * of its namespace). Contract in
+ * cross-repository mounts, unlinking, whether a push may start (the path, the storage limit
+ * of its namespace), and the bytes a blob's file takes on disk after a compression. Contract in
  * docs/INTERNALS.md. Failures answer with an OCI error body that blobd passes on unchanged.
  */
 #include <event2/buffer.h>
@@ -43,6 +43,7 @@ PG_STMT(q_mount, "SELECT size, status FROM registry_mount_blob(registry_grant_pa
                  " $4::boolean, $5::bigint, $6::boolean, $7::bigint)");
 PG_STMT(q_push_check, "SELECT status, detail FROM registry_upload_check("
                       "registry_grant_path($1, $2, $3))");
+PG_STMT(q_stored, "SELECT status FROM usage_blob_stored_set($1, $2::bigint)");
 
 /* What an internal request is about, kept with it. */
 struct ib {
@@ -336,7 +337,59 @@ h_push_check(struct rest_req *r)
 	http_txn_read_body(r->txn, INTERNAL_MAX_BODY, push_check_body, r);
 }
 
+/* ---- POST /internal/blobs/stored {"digest","stored"}: the bytes a blob takes on disk ------- */
+
+/* Answers a stored size: recorded, or no such blob any more. */
+static void
+stored_done(PGresult *res, void *arg)
+{
+	struct ib *b = arg;
+	enum status_word s = rest_status(b->r, res);
+	if (s == STATUS_ok)
+		http_txn_respond(b->txn, 204, NULL, NULL, 0);
+	else if (s == STATUS_not_found)
+		v2reply_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+	else if (s != STATUS_NONE)
+		rest_status_answer(b->r, res, s);
+}
+
+/* POST /internal/blobs/stored: records the stored size of a blob (usage_blob_stored_set). */
+static void
+stored_body(struct http_txn *txn, struct evbuffer *body, void *arg)
+{
+	if (body == NULL)
+		return;
+	char *cause = NULL;
+	json_object *o = js_parse_buffer(body, &cause);
+	const char *digest = o != NULL ? js_str(o, "digest") : NULL;
+	int64_t stored;
+	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		v2reply_error(txn, 400, OCI_UNKNOWN, cause ? cause : "a JSON object is expected",
+		              NULL);
+	} else if (digest == NULL || !name_valid_digest(digest)) {
+		v2reply_error(txn, 400, OCI_DIGEST_INVALID, NULL, NULL);
+	} else if (!js_int(o, "stored", &stored) || stored < 0) {
+		v2reply_error(txn, 400, OCI_SIZE_INVALID, NULL, "stored");
+	} else {
+		struct ib *b = ib_new(arg, "", digest);
+		char sz[32];
+		snprintf(sz, sizeof(sz), "%lld", (long long)stored);
+		const char *params[] = { b->digest, sz };
+		pg_exec(md.db, &q_stored, 2, params, stored_done, b);
+	}
+	free(cause);
+	json_object_put(o);
+}
+
+/* Reads the body of POST /internal/blobs/stored. */
+static void
+h_stored(struct rest_req *r)
+{
+	http_txn_read_body(r->txn, INTERNAL_MAX_BODY, stored_body, r);
+}
+
 const struct route internal_blob_routes[] = {
+	ROUTE_OWN_OCI("POST", WIRE_PATH_BLOBS_STORED, h_stored, "internal_blob_stored"),
 	ROUTE_OWN_OCI("POST", WIRE_PATH_BLOBS, h_blob_link, "internal_blob_link"),
 	ROUTE_OWN_OCI("GET", WIRE_PATH_BLOBS "/:digest", h_blob_get, "internal_blob_get"),
 	ROUTE_OWN_OCI("DELETE", WIRE_PATH_BLOBS "/:digest", h_blob_delete, "internal_blob_unlink"),

@@ -63,7 +63,8 @@ size_t tn_chars(const char *s);
 /* Columns the entity builders read. A project row joins its namespace n and the namespace's owner
  * o; the caller's direct project role (pm_level), group role (gm_level) and the shares the caller
  * may see need $1 and $2, the caller. A group detail row adds TN_GROUP_DETAIL_COLS (with the
- * top-level group's usage for admins and its Owners: root_storage_statistics). */
+ * top-level group's usage for admins and its Owners: root_storage_statistics; the bytes it takes
+ * on disk, this registry's own figure, for admins only). */
 #define TN_GROUP_COLS                                                                                \
 	"n.id, n.name, n.path, n.full_path, n.full_name, n.parent_id, n.visibility, n.description, " \
 	"gl_time(n.created_at) AS created_at"
@@ -72,14 +73,19 @@ size_t tn_chars(const char *s);
 	              " AS shared_with_groups, "                                                   \
 	              "CASE WHEN n.parent_id IS NULL AND ($2::boolean OR coalesce("                \
 	              "group_access_level($1::bigint, n.id), 0) >= 50) THEN usage_of_root(n.id) "  \
-	              "END AS root_container_registry_size"
+	              "END AS root_container_registry_size, "                                      \
+	              "CASE WHEN n.parent_id IS NULL AND $2::boolean "                             \
+	              "THEN usage_stored_of_root(n.id) END AS root_container_registry_stored_size"
 /* A namespace's container registry usage and limit (a top-level namespace's; NULL for a
  * subgroup, which counts in its top-level namespace) shown to whom may manage it: admins, the
- * owner of a user namespace, a group's Owners (shown: that test, given the caller's levels). */
+ * owner of a user namespace, a group's Owners (shown: that test, given the caller's levels); the
+ * bytes its usage takes on disk to admins ($2) only. */
 #define TN_NAMESPACE_COLS_SHOWN(shown)                                                             \
 	"n.id, n.name, n.path, n.kind, n.full_path, n.parent_id, " shown " AS usage_shown, "       \
 	"CASE WHEN n.parent_id IS NULL THEN usage_of_root(n.id) END "                              \
 	"     AS container_registry_size, "                                                        \
+	"CASE WHEN n.parent_id IS NULL AND $2::boolean THEN usage_stored_of_root(n.id) END "       \
+	"     AS container_registry_stored_size, "                                                 \
 	"CASE WHEN n.parent_id IS NULL THEN n.container_registry_storage_limit END "               \
 	"     AS container_registry_storage_limit"
 #define TN_NAMESPACE_COLS                                                                            \

@@ -11,7 +11,10 @@
 --   manifest reachable / not any more    -> registry_usage_project_blobs.refs  (per project, blob)
 --   blob counted in a project / not      -> the project's size, and
 --                                           registry_usage_root_blobs.refs     (per namespace, blob)
---   blob counted in a namespace / not    -> the namespace's size
+--   blob counted in a namespace / not    -> the namespace's size, and its stored size (the
+--                                           bytes its blobs take on disk, for administrators)
+--   a blob's stored size changed         -> the stored size of the namespaces counting it
+--                                           (usage_blob_stored_set)
 --
 -- Exact under concurrency: every count row changes by INSERT ... ON CONFLICT DO UPDATE or
 -- UPDATE, which serialise on the row, and the one transaction that moves a count 0 <-> 1 (it reads
@@ -214,8 +217,9 @@ END
 $$;
 
 -- Applies the transaction's queue when it commits (the constraint trigger registry_usage_commit):
--- projects' sizes and their namespaces (read here, under the projects' row locks), namespaces'
--- blob counts in (namespace, digest) order, then namespaces' sizes.
+-- the blobs' rows held (their stored sizes), projects' sizes and their namespaces (read here,
+-- under the projects' row locks), namespaces' blob counts in (namespace, digest) order, then
+-- namespaces' sizes and stored sizes.
 CREATE OR REPLACE FUNCTION usage_apply_pending() RETURNS trigger
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
@@ -228,6 +232,11 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
+    -- the blobs' rows, in digest order, held until the commit (FOR KEY SHARE, as a push holds
+    -- what it names): a change of a blob's stored size (usage_blob_stored_set) locks its row FOR
+    -- UPDATE before it reads which namespaces count the blob, so either it waits for this commit
+    -- and finds the namespaces it adds, or this pass waits for it and reads the new stored size
+    PERFORM 1 FROM blobs b WHERE b.digest = ANY (q.blob_digests) ORDER BY b.digest FOR KEY SHARE;
     -- the projects' rows, locked in id order (one project, the usual case: the UPDATE below
     -- locks it)
     v_others := array_remove(array_remove(q.project_ids, NULL),
@@ -237,9 +246,10 @@ BEGIN
          ORDER BY project_id FOR UPDATE;
     END IF;
     WITH x AS (
-        SELECT x.p, x.r, x.dg, x.delta, b.size
+        SELECT x.p, x.r, x.dg, x.delta, b.size, b.stored
           FROM unnest(q.project_ids, q.root_ids, q.blob_digests, q.deltas) AS x(p, r, dg, delta)
-         CROSS JOIN LATERAL (SELECT b.size FROM blobs b WHERE b.digest = x.dg OFFSET 0) b),
+         CROSS JOIN LATERAL (SELECT b.size, coalesce(b.stored_size, b.size) AS stored
+                               FROM blobs b WHERE b.digest = x.dg OFFSET 0) b),
     sized AS (  -- the projects' sizes, and the namespaces they count in now
         UPDATE registry_usage_projects u SET size = u.size + s.delta
           FROM (SELECT x.p, sum(x.delta * x.size) AS delta FROM x
@@ -247,33 +257,40 @@ BEGIN
          WHERE u.project_id = s.p
         RETURNING u.project_id, u.root_id),
     e AS (
-        SELECT coalesce(x.r, sized.root_id) AS r, x.dg, x.delta, x.size
+        SELECT coalesce(x.r, sized.root_id) AS r, x.dg, x.delta, x.size, x.stored
           FROM x LEFT JOIN sized ON sized.project_id = x.p),
     d AS (
-        SELECT e.r, e.dg, sum(e.delta)::integer AS delta, min(e.size) AS size FROM e
+        SELECT e.r, e.dg, sum(e.delta)::integer AS delta, min(e.size) AS size,
+               min(e.stored) AS stored FROM e
          WHERE e.r IS NOT NULL GROUP BY e.r, e.dg HAVING sum(e.delta) <> 0),
     up AS (
         INSERT INTO registry_usage_root_blobs AS u (root_id, blob_digest, refs)
         SELECT d.r, d.dg, d.delta FROM d ORDER BY d.r, d.dg
         ON CONFLICT (root_id, blob_digest) DO UPDATE SET refs = u.refs + EXCLUDED.refs
         RETURNING u.root_id, u.blob_digest, u.refs),
+    dirs AS (
+        SELECT up.root_id, d.size, d.stored,
+               CASE WHEN up.refs > 0 AND up.refs - d.delta <= 0 THEN 1
+                    WHEN up.refs <= 0 AND up.refs - d.delta > 0 THEN -1
+                    ELSE 0 END AS dir
+          FROM up JOIN d ON d.r = up.root_id AND d.dg = up.blob_digest),
     sizes AS (
-        SELECT up.root_id,
-               sum(CASE WHEN up.refs > 0 AND up.refs - d.delta <= 0 THEN d.size
-                        WHEN up.refs <= 0 AND up.refs - d.delta > 0 THEN -d.size
-                        ELSE 0 END)::bigint AS delta
-          FROM up JOIN d ON d.r = up.root_id AND d.dg = up.blob_digest
-         GROUP BY up.root_id),
+        SELECT dirs.root_id, sum(dirs.dir * dirs.size)::bigint AS delta,
+               sum(dirs.dir * dirs.stored)::bigint AS stored
+          FROM dirs GROUP BY dirs.root_id),
     grown AS (
-        INSERT INTO registry_usage_roots AS u (namespace_id, size)
-        SELECT s.root_id, s.delta FROM sizes s WHERE s.delta <> 0 ORDER BY s.root_id
-        ON CONFLICT (namespace_id) DO UPDATE SET size = u.size + EXCLUDED.size)
+        INSERT INTO registry_usage_roots AS u (namespace_id, size, stored_size)
+        SELECT s.root_id, s.delta, s.stored FROM sizes s
+         WHERE s.delta <> 0 OR s.stored <> 0 ORDER BY s.root_id
+        ON CONFLICT (namespace_id) DO UPDATE
+            SET size = u.size + EXCLUDED.size, stored_size = u.stored_size + EXCLUDED.stored_size)
     SELECT array_agg(d.r), array_agg(d.dg) INTO v_roots, v_digests FROM d WHERE d.delta < 0;
     IF v_roots IS NOT NULL THEN  -- counts and sizes that went down may have reached 0
         DELETE FROM registry_usage_root_blobs u
          USING unnest(v_roots, v_digests) AS x(r, dg)
          WHERE u.root_id = x.r AND u.blob_digest = x.dg AND u.refs <= 0;
-        DELETE FROM registry_usage_roots WHERE namespace_id = ANY (v_roots) AND size = 0;
+        DELETE FROM registry_usage_roots
+         WHERE namespace_id = ANY (v_roots) AND size = 0 AND stored_size = 0;
     END IF;
     RETURN NULL;
 END
@@ -565,7 +582,7 @@ CREATE OR REPLACE TRIGGER usage_namespaces_limit_top BEFORE UPDATE OF parent_id 
 
 -- Every count the triggers keep, recomputed from the registry's tables: (kind, id, digest,
 -- value), digest '' where it names none. manifest: refs; project_blob, root_blob: refs;
--- project_size, project_root, root_size.
+-- project_size, project_root, root_size, root_stored (a blob's stored size: NULL, as pushed).
 CREATE OR REPLACE FUNCTION usage_recount()
 RETURNS TABLE (kind text, id bigint, digest text, value bigint)
 LANGUAGE sql STABLE AS $$
@@ -618,6 +635,10 @@ LANGUAGE sql STABLE AS $$
     SELECT 'root_size', rb.root_id, '', sum(b.size)::bigint
       FROM rblobs rb JOIN blobs b ON b.digest = rb.blob_digest
      GROUP BY rb.root_id
+    UNION ALL
+    SELECT 'root_stored', rb.root_id, '', sum(coalesce(b.stored_size, b.size))::bigint
+      FROM rblobs rb JOIN blobs b ON b.digest = rb.blob_digest
+     GROUP BY rb.root_id
 $$;
 
 -- The counts as the triggers keep them, in usage_recount()'s shape.
@@ -635,6 +656,8 @@ LANGUAGE sql STABLE AS $$
     SELECT 'project_root', project_id, '', root_id FROM registry_usage_projects
     UNION ALL
     SELECT 'root_size', namespace_id, '', size FROM registry_usage_roots
+    UNION ALL
+    SELECT 'root_stored', namespace_id, '', stored_size FROM registry_usage_roots
 $$;
 
 -- Where the kept counts differ from a recount (no row: exact).
@@ -682,8 +705,10 @@ BEGIN
     SELECT id, digest, value FROM usage_repair_counts WHERE kind = 'project_blob';
     INSERT INTO registry_usage_root_blobs (root_id, blob_digest, refs)
     SELECT id, digest, value FROM usage_repair_counts WHERE kind = 'root_blob';
-    INSERT INTO registry_usage_roots (namespace_id, size)
-    SELECT id, value FROM usage_repair_counts WHERE kind = 'root_size';
+    INSERT INTO registry_usage_roots (namespace_id, size, stored_size)
+    SELECT s.id, s.value, coalesce(t.value, 0) FROM usage_repair_counts s
+      LEFT JOIN usage_repair_counts t ON t.kind = 'root_stored' AND t.id = s.id
+     WHERE s.kind = 'root_size';
     RETURN n;
 END
 $$;
@@ -694,6 +719,59 @@ $$;
 CREATE OR REPLACE FUNCTION usage_of_root(p_namespace bigint) RETURNS bigint
 LANGUAGE sql STABLE AS $$
     SELECT coalesce((SELECT size FROM registry_usage_roots WHERE namespace_id = p_namespace), 0)
+$$;
+
+-- The bytes a top-level namespace's usage takes on disk (its blobs' stored sizes).
+CREATE OR REPLACE FUNCTION usage_stored_of_root(p_namespace bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT stored_size FROM registry_usage_roots
+                      WHERE namespace_id = p_namespace), 0)
+$$;
+
+-- The bytes a project's usage takes on disk, summed when read (its distinct counted blobs): kept
+-- per project, a change of a blob's stored size would lock project rows after the blob's, and a
+-- transfer, which holds its projects' rows before its commit locks their blobs, would wait on it
+-- in a circle.
+CREATE OR REPLACE FUNCTION usage_stored_of_project(p_project bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(coalesce(b.stored_size, b.size)), 0)::bigint
+      FROM registry_usage_project_blobs pb JOIN blobs b ON b.digest = pb.blob_digest
+     WHERE pb.project_id = p_project AND pb.refs > 0
+$$;
+
+-- ---- stored sizes ------------------------------------------------------------------------------
+
+-- POST /internal/blobs/stored: blobd tells the bytes a blob's file takes on disk (after a
+-- compression; p_stored = its size, or NULL: as pushed). The namespaces counting the blob move
+-- by the difference. The blob's row is locked FOR UPDATE first (waiting, at most lock_timeout,
+-- for pushes and commits that hold it FOR KEY SHARE: blobd asks again on an error), then the
+-- namespaces' rows in id order, the order of usage_apply_pending. not_found: no such blob (its
+-- row went with garbage collection), ok.
+CREATE OR REPLACE FUNCTION usage_blob_stored_set(p_digest text, p_stored bigint,
+                                                 OUT status status_word)
+LANGUAGE plpgsql SET lock_timeout = '10s' AS $$
+DECLARE
+    v_size bigint;
+    v_old bigint;
+    v_new bigint;
+BEGIN
+    SELECT b.size, coalesce(b.stored_size, b.size) INTO v_size, v_old
+      FROM blobs b WHERE b.digest = p_digest FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    status := 'ok';
+    v_new := coalesce(p_stored, v_size);
+    IF v_new = v_old THEN
+        RETURN;
+    END IF;
+    UPDATE blobs SET stored_size = nullif(v_new, v_size) WHERE digest = p_digest;
+    INSERT INTO registry_usage_roots AS u (namespace_id, size, stored_size)
+    SELECT rb.root_id, 0, v_new - v_old FROM registry_usage_root_blobs rb
+     WHERE rb.blob_digest = p_digest AND rb.refs > 0 ORDER BY rb.root_id
+    ON CONFLICT (namespace_id) DO UPDATE SET stored_size = u.stored_size + EXCLUDED.stored_size;
+END
 $$;
 
 -- ---- limits ------------------------------------------------------------------------------------

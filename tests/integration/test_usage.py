@@ -613,8 +613,9 @@ def test_repair_rewrites_counts_that_went_wrong(reg, uniq):
 
 
 def test_the_migration_counts_what_is_there(reg, uniq):
-    """Migration 034 fills the counts of a registry that had images before it: its statements,
-    run on this instance's registry with the counts emptied, give the recount's figures."""
+    """Migration 034 fills the counts of a registry that had images before it (and 039 their
+    stored sizes): their statements, run on this instance's registry with the counts emptied,
+    give the recount's figures."""
     model = Model()
     g = group(reg, f"{uniq}f")
     pr = project(reg, "p", g)
@@ -628,10 +629,14 @@ def test_the_migration_counts_what_is_there(reg, uniq):
                            "034_usage.sql")) as f:
         text = f.read()
     fill = text[text.index("-- The counts of what is there already"):]
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "schema", "migrations",
+                           "039_stored_size.sql")) as f:
+        fill += next(line for line in f if line.startswith("UPDATE registry_usage_roots"))
     out = sql(reg, "BEGIN;"
                    "DELETE FROM registry_usage_manifests; DELETE FROM registry_usage_project_blobs;"
                    "DELETE FROM registry_usage_root_blobs; DELETE FROM registry_usage_roots;"
                    "DELETE FROM registry_usage_projects;"
+                   "UPDATE blobs SET stored_size = NULL;"  # as 039 finds them
                    + fill +
                    "SELECT 'differ', count(*) FROM usage_check();"
                    "SELECT 'root', usage_of_root(" + str(g) + ");"

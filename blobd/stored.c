@@ -1,0 +1,247 @@
+/*
+ * The bytes each blob's file takes on disk, told to metad (POST /internal/blobs/stored), which
+ * keeps them per blob and sums them per namespace for administrators. A compression changes them
+ * (compress.c); metad cannot see the files, so blobd tells it, and makes sure a figure it could
+ * not tell is told later.
+ *
+ * The journal: stored/<algo>-<hex>, written (durably) by the compression before it puts the
+ * compressed form in place, and removed once metad took the figure (or said the blob is gone).
+ * The report is sent at once, fire-and-forget; an entry whose report was lost (metad down or
+ * failing, the worker killed between the rename and the answer) is older than SWEEP_AGE the
+ * next time a worker sweeps the journal (every SWEEP_SECONDS, one worker at a time), which then
+ * reads the file's current size and tells it again. Telling a figure twice is harmless: metad
+ * sets it, and moves the namespaces by the difference only. Only the journal is read, never the
+ * store: its size is the figures not told yet.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blobd.h"
+#include "log.h"
+#include "names.h"
+#include "util.h"
+
+#define SWEEP_SECONDS 5 /* between two sweeps of a worker */
+#define SWEEP_AGE 10    /* seconds: an entry that old lost its report */
+#define SWEEP_MAX 100   /* figures one sweep tells */
+
+/* A figure being told. */
+struct report {
+	char *digest;
+	int64_t stored;
+};
+
+/* What a sweep found: figures to tell again. */
+struct sweep {
+	struct report *found;
+	size_t n;
+};
+
+static struct event *timer;
+static bool sweeping;
+
+/* The journal entry of a digest: stored/<algo>-<hex>; NULL for an invalid digest. */
+static char *
+entry_path(const char *digest)
+{
+	enum digest_algo algo;
+	const char *hex;
+	if (!name_split_digest(digest, &algo, &hex))
+		return NULL;
+	return xasprintf("%s/stored/%s-%s", bd.root, digest_algo_name(algo), hex);
+}
+
+/* The digest a journal entry's name stands for; NULL when the name is not one. */
+static char *
+entry_digest(const char *name)
+{
+	const char *dash = strchr(name, '-');
+	if (name[0] == '.' || dash == NULL)
+		return NULL;
+	char *digest = xasprintf("%.*s:%s", (int)(dash - name), name, dash + 1);
+	if (!name_valid_digest(digest)) {
+		free(digest);
+		return NULL;
+	}
+	return digest;
+}
+
+int
+stored_note(const char *digest, char **cause)
+{
+	char *path = entry_path(digest);
+	if (path == NULL) {
+		*cause = xasprintf("invalid digest %s", digest);
+		return -1;
+	}
+	/* a new entry, or a fresh mtime for an old one */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = -1;
+	if (fd < 0 || futimens(fd, NULL) < 0) {
+		*cause = xasprintf("cannot write %s: %s", path, strerror(errno));
+	} else if (bd.fsync) {
+		char *dir = xasprintf("%s/stored", bd.root);
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) < 0)
+			*cause = xasprintf("cannot sync %s: %s", dir, strerror(errno));
+		else
+			rc = 0;
+		if (dfd >= 0)
+			close(dfd);
+		free(dir);
+	} else {
+		rc = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+void
+stored_forget(const char *digest)
+{
+	char *path = entry_path(digest);
+	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", path, strerror(errno));
+	free(path);
+}
+
+/* Pool thread: metad has the figure; its journal entry goes. */
+static void
+job_forget(void *arg)
+{
+	stored_forget(arg);
+}
+
+/* Frees a report after its entry went. */
+static void
+forgotten(void *arg)
+{
+	free(arg);
+}
+
+/* metad's answer: taken (or the blob is gone): the entry goes; else a sweep tells it again. */
+static void
+answered(int status, struct json_object *body, struct evbuffer *raw, void *arg)
+{
+	char *digest = arg;
+	if (status == 204 || status == 404) {
+		jobs_submit(job_forget, forgotten, digest);
+		return;
+	}
+	log_warn("blob %s: metad did not take its stored size (status %d); told again later",
+	         digest, status);
+	free(digest);
+	(void)body;
+	(void)raw;
+}
+
+void
+stored_report(const char *digest, int64_t stored)
+{
+	meta_blob_stored(digest, stored, answered, xstrdup(digest));
+}
+
+/* Pool thread: the entries past SWEEP_AGE and their files' sizes now (one worker at a time); an
+ * entry whose file is gone goes (the blob's row went first). */
+static void
+job_sweep(void *arg)
+{
+	struct sweep *s = arg;
+	char *dir = xasprintf("%s/stored", bd.root);
+	char *lock = xasprintf("%s/.lock", dir);
+	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(lock);
+	DIR *d = NULL;
+	if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) == 0)
+		d = opendir(dir);
+	int64_t now = now_unix();
+	struct dirent *e;
+	while (d != NULL && s->n < SWEEP_MAX && (e = readdir(d)) != NULL) {
+		char *digest = entry_digest(e->d_name);
+		struct stat st;
+		if (digest == NULL || fstatat(dirfd(d), e->d_name, &st, 0) < 0 ||
+		    now - (int64_t)st.st_mtime < SWEEP_AGE) {
+			free(digest);
+			continue;
+		}
+		struct store_file f;
+		int fd = store_open(digest, &f);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				unlinkat(dirfd(d), e->d_name, 0);
+			free(digest);
+			continue;
+		}
+		close(fd);
+		if (s->found == NULL)
+			s->found = xcalloc(SWEEP_MAX, sizeof(*s->found));
+		s->found[s->n].digest = digest;
+		s->found[s->n++].stored = f.stored;
+	}
+	if (d != NULL)
+		closedir(d);
+	if (lfd >= 0)
+		close(lfd);
+	free(dir);
+}
+
+/* In the loop after a sweep: the figures told again, the next sweep armed. */
+static void
+swept(void *arg)
+{
+	struct sweep *s = arg;
+	for (size_t i = 0; i < s->n; i++) {
+		if (timer != NULL)
+			stored_report(s->found[i].digest, s->found[i].stored);
+		free(s->found[i].digest);
+	}
+	if (s->n > 0)
+		log_info("told metad %zu stored size%s again", s->n, s->n == 1 ? "" : "s");
+	free(s->found);
+	free(s);
+	sweeping = false;
+	if (timer != NULL) {
+		struct timeval tv = { SWEEP_SECONDS, 0 };
+		evtimer_add(timer, &tv);
+	}
+}
+
+/* Timer: a sweep of the journal. */
+static void
+tick(evutil_socket_t fd, short what, void *arg)
+{
+	if (!sweeping) {
+		sweeping = true;
+		jobs_submit(job_sweep, swept, xcalloc(1, sizeof(struct sweep)));
+	}
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+void
+stored_start(void)
+{
+	timer = evtimer_new(bd.base, tick, NULL);
+	struct timeval tv = { SWEEP_SECONDS, 0 };
+	evtimer_add(timer, &tv);
+}
+
+void
+stored_stop(void)
+{
+	if (timer != NULL) {
+		event_free(timer);
+		timer = NULL;
+	}
+}
