@@ -98,6 +98,11 @@ struct store_file {
 };
 
 char *store_blob_path(const char *digest);
+/* A journal's entry for digest: <root>/<journal>/<algo>-<hex> (placing/ of gc.c, stored/ of
+ * stored.c); NULL for an invalid digest. */
+char *store_journal_path(const char *journal, const char *digest);
+/* The digest a journal entry's name stands for; NULL when the name is not one. */
+char *store_journal_digest(const char *name);
 /* Opens a stored blob for reading; -1 with errno (ENOENT: not stored). */
 int store_open(const char *digest, struct store_file *f);
 /* What the open file fd of digest holds (fd is not taken); -1 with errno. */

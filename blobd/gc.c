@@ -73,32 +73,6 @@ static struct {
 static void gc_claim(void);
 static void gc_round_end(void);
 
-/* The journal entry of a digest: placing/<algo>-<hex>; NULL for an invalid digest. */
-static char *
-placing_path(const char *digest)
-{
-	enum digest_algo algo;
-	const char *hex;
-	if (!name_split_digest(digest, &algo, &hex))
-		return NULL;
-	return xasprintf("%s/placing/%s-%s", bd.root, digest_algo_name(algo), hex);
-}
-
-/* The digest a journal entry's name stands for; NULL when the name is not one. */
-static char *
-placing_digest(const char *name)
-{
-	const char *dash = strchr(name, '-');
-	if (name[0] == '.' || dash == NULL)
-		return NULL;
-	char *digest = xasprintf("%.*s:%s", (int)(dash - name), name, dash + 1);
-	if (!name_valid_digest(digest)) {
-		free(digest);
-		return NULL;
-	}
-	return digest;
-}
-
 /* fsync of the journal's folder. */
 static int
 sync_placing(void)
@@ -118,7 +92,7 @@ gc_placing(const char *digest, bool sync, char **cause)
 {
 	if (store_exists(digest))
 		return 0; /* nothing new is placed: the file has its rows, or its deletion */
-	char *path = placing_path(digest);
+	char *path = store_journal_path("placing", digest);
 	if (path == NULL) {
 		*cause = xasprintf("invalid digest %s", digest);
 		return -1;
@@ -141,7 +115,7 @@ gc_placing(const char *digest, bool sync, char **cause)
 void
 gc_placed(const char *digest)
 {
-	char *path = placing_path(digest);
+	char *path = store_journal_path("placing", digest);
 	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
 		log_warn("gc: cannot remove %s: %s", path, strerror(errno));
 	free(path);
@@ -176,7 +150,7 @@ job_sweep(void *arg)
 	struct dirent *e;
 	size_t cap = 0;
 	while (d != NULL && g.norphans < WIRE_GC_MAX_DIGESTS && (e = readdir(d)) != NULL) {
-		char *digest = placing_digest(e->d_name);
+		char *digest = store_journal_digest(e->d_name);
 		if (digest == NULL)
 			continue;
 		struct stat st;
@@ -206,7 +180,7 @@ job_forget_orphans(void *arg)
 	(void)arg;
 	int64_t now = now_unix();
 	for (size_t i = 0; i < g.norphans; i++) {
-		char *path = placing_path(g.orphans[i]);
+		char *path = store_journal_path("placing", g.orphans[i]);
 		struct stat st;
 		if (path != NULL && stat(path, &st) == 0 && now - (int64_t)st.st_mtime >= g.grace &&
 		    unlink(path) < 0 && errno != ENOENT)

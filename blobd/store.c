@@ -29,6 +29,30 @@ store_blob_path(const char *digest)
 	return xasprintf("%s/blobs/%s/%.2s/%s", bd.root, digest_algo_name(algo), hex, hex);
 }
 
+char *
+store_journal_path(const char *journal, const char *digest)
+{
+	enum digest_algo algo;
+	const char *hex;
+	if (!name_split_digest(digest, &algo, &hex))
+		return NULL;
+	return xasprintf("%s/%s/%s-%s", bd.root, journal, digest_algo_name(algo), hex);
+}
+
+char *
+store_journal_digest(const char *name)
+{
+	const char *dash = strchr(name, '-');
+	if (name[0] == '.' || dash == NULL)
+		return NULL;
+	char *digest = xasprintf("%.*s:%s", (int)(dash - name), name, dash + 1);
+	if (!name_valid_digest(digest)) {
+		free(digest);
+		return NULL;
+	}
+	return digest;
+}
+
 int
 store_identify(int fd, const char *digest, struct store_file *f)
 {

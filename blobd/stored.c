@@ -48,36 +48,10 @@ struct sweep {
 static struct event *timer;
 static bool sweeping;
 
-/* The journal entry of a digest: stored/<algo>-<hex>; NULL for an invalid digest. */
-static char *
-entry_path(const char *digest)
-{
-	enum digest_algo algo;
-	const char *hex;
-	if (!name_split_digest(digest, &algo, &hex))
-		return NULL;
-	return xasprintf("%s/stored/%s-%s", bd.root, digest_algo_name(algo), hex);
-}
-
-/* The digest a journal entry's name stands for; NULL when the name is not one. */
-static char *
-entry_digest(const char *name)
-{
-	const char *dash = strchr(name, '-');
-	if (name[0] == '.' || dash == NULL)
-		return NULL;
-	char *digest = xasprintf("%.*s:%s", (int)(dash - name), name, dash + 1);
-	if (!name_valid_digest(digest)) {
-		free(digest);
-		return NULL;
-	}
-	return digest;
-}
-
 int
 stored_note(const char *digest, char **cause)
 {
-	char *path = entry_path(digest);
+	char *path = store_journal_path("stored", digest);
 	if (path == NULL) {
 		*cause = xasprintf("invalid digest %s", digest);
 		return -1;
@@ -109,7 +83,7 @@ stored_note(const char *digest, char **cause)
 void
 stored_forget(const char *digest)
 {
-	char *path = entry_path(digest);
+	char *path = store_journal_path("stored", digest);
 	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
 		log_warn("cannot remove %s: %s", path, strerror(errno));
 	free(path);
@@ -167,7 +141,7 @@ job_sweep(void *arg)
 	int64_t now = now_unix();
 	struct dirent *e;
 	while (d != NULL && s->n < SWEEP_MAX && (e = readdir(d)) != NULL) {
-		char *digest = entry_digest(e->d_name);
+		char *digest = store_journal_digest(e->d_name);
 		struct stat st;
 		if (digest == NULL || fstatat(dirfd(d), e->d_name, &st, 0) < 0 ||
 		    now - (int64_t)st.st_mtime < SWEEP_AGE) {
