@@ -73,15 +73,15 @@ class Model:
 
     def reachable(self, path):
         r = self.repos[path]
-        seen, out, todo = set(), set(), list(r["tags"].values())
-        while todo:
-            d = todo.pop()
+        seen, out, pending = set(), set(), list(r["tags"].values())
+        while pending:
+            d = pending.pop()
             if d in seen or d not in r["manifests"]:
                 continue
             seen.add(d)
             blobs, children = r["manifests"][d]
             out |= set(blobs)
-            todo += children
+            pending += children
         return out
 
     def blobs_of(self, pred):
