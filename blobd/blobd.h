@@ -103,6 +103,11 @@ char *store_blob_path(const char *digest);
 char *store_journal_path(const char *journal, const char *digest);
 /* The digest a journal entry's name stands for; NULL when the name is not one. */
 char *store_journal_digest(const char *name);
+/* Blocking: writes digest's entry in the journal (or gives an old one a fresh mtime), durably
+ * when sync (the journal's folder fsync'd); -1 with *cause. */
+int store_journal_note(const char *journal, const char *digest, bool sync, char **cause);
+/* Blocking: removes digest's entry from the journal, if there is one. */
+void store_journal_forget(const char *journal, const char *digest);
 /* Opens a stored blob for reading; -1 with errno (ENOENT: not stored). */
 int store_open(const char *digest, struct store_file *f);
 /* What the open file fd of digest holds (fd is not taken); -1 with errno. */

@@ -73,52 +73,18 @@ static struct {
 static void gc_claim(void);
 static void gc_round_end(void);
 
-/* fsync of the journal's folder. */
-static int
-sync_placing(void)
-{
-	char *dir = xasprintf("%s/placing", bd.root);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 int
 gc_placing(const char *digest, bool sync, char **cause)
 {
 	if (store_exists(digest))
 		return 0; /* nothing new is placed: the file has its rows, or its deletion */
-	char *path = store_journal_path("placing", digest);
-	if (path == NULL) {
-		*cause = xasprintf("invalid digest %s", digest);
-		return -1;
-	}
-	/* a new entry, or a fresh mtime for one another upload of the digest left */
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int rc = -1;
-	if (fd < 0 || futimens(fd, NULL) < 0)
-		*cause = xasprintf("cannot write %s: %s", path, strerror(errno));
-	else if (sync && sync_placing() < 0)
-		*cause = xasprintf("cannot sync the placement journal: %s", strerror(errno));
-	else
-		rc = 0;
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return rc;
+	return store_journal_note("placing", digest, sync, cause);
 }
 
 void
 gc_placed(const char *digest)
 {
-	char *path = store_journal_path("placing", digest);
-	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
-		log_warn("gc: cannot remove %s: %s", path, strerror(errno));
-	free(path);
+	store_journal_forget("placing", digest);
 }
 
 /* Frees what a round collected. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "blobd.h"
+#include "log.h"
 #include "names.h"
 #include "util.h"
 
@@ -117,6 +118,40 @@ sync_dir(const char *path)
 	int rc = fsync(fd);
 	close(fd);
 	return rc;
+}
+
+int
+store_journal_note(const char *journal, const char *digest, bool sync, char **cause)
+{
+	char *path = store_journal_path(journal, digest);
+	if (path == NULL) {
+		*cause = xasprintf("invalid digest %s", digest);
+		return -1;
+	}
+	/* a new entry, or a fresh mtime for one left before */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = -1;
+	char *dir = xasprintf("%s/%s", bd.root, journal);
+	if (fd < 0 || futimens(fd, NULL) < 0)
+		*cause = xasprintf("cannot write %s: %s", path, strerror(errno));
+	else if (sync && sync_dir(dir) < 0)
+		*cause = xasprintf("cannot sync %s: %s", dir, strerror(errno));
+	else
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	free(path);
+	return rc;
+}
+
+void
+store_journal_forget(const char *journal, const char *digest)
+{
+	char *path = store_journal_path(journal, digest);
+	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", path, strerror(errno));
+	free(path);
 }
 
 /* mkdir that tolerates a concurrent creator; *created tells whether we made it. */

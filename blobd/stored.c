@@ -51,42 +51,13 @@ static bool sweeping;
 int
 stored_note(const char *digest, char **cause)
 {
-	char *path = store_journal_path("stored", digest);
-	if (path == NULL) {
-		*cause = xasprintf("invalid digest %s", digest);
-		return -1;
-	}
-	/* a new entry, or a fresh mtime for an old one */
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int rc = -1;
-	if (fd < 0 || futimens(fd, NULL) < 0) {
-		*cause = xasprintf("cannot write %s: %s", path, strerror(errno));
-	} else if (bd.fsync) {
-		char *dir = xasprintf("%s/stored", bd.root);
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || fsync(dfd) < 0)
-			*cause = xasprintf("cannot sync %s: %s", dir, strerror(errno));
-		else
-			rc = 0;
-		if (dfd >= 0)
-			close(dfd);
-		free(dir);
-	} else {
-		rc = 0;
-	}
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return rc;
+	return store_journal_note("stored", digest, bd.fsync, cause);
 }
 
 void
 stored_forget(const char *digest)
 {
-	char *path = store_journal_path("stored", digest);
-	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
-		log_warn("cannot remove %s: %s", path, strerror(errno));
-	free(path);
+	store_journal_forget("stored", digest);
 }
 
 /* Pool thread: metad has the figure; its journal entry goes. */
