@@ -634,6 +634,17 @@ Machine ceilings measured in the same run:
 """
 
 
+def source_commit():
+    """The commit the figures are of, for RESULTS.md: HEAD's short hash, and "with local changes"
+    when files other than RESULTS.md itself (a run before this one wrote it) differ from it."""
+    commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    changed = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--untracked-files=no",
+                              "--", ".", ":!tests/bench/RESULTS.md"],
+                             capture_output=True, text=True).stdout.strip()
+    return commit + " with local changes" if changed else commit
+
+
 def machine_desc():
     cores = os.cpu_count()
     with open("/proc/meminfo") as f:
@@ -657,14 +668,7 @@ def main():
     start = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     os.chmod(workdir, 0o755)
-    commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
-    # Local changes, other than to RESULTS.md itself (a run before this one wrote it).
-    changed = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--untracked-files=no",
-                              "--", ".", ":!tests/bench/RESULTS.md"],
-                             capture_output=True, text=True).stdout.strip()
-    if changed:
-        commit += " with local changes"
+    commit = source_commit()
     ours = dist = None
     try:
         ceil = ceilings(workdir)

@@ -28,7 +28,6 @@ import contextlib
 import datetime
 import gzip
 import hashlib
-import io
 import json
 import os
 import re
@@ -45,7 +44,7 @@ sys.path.insert(0, HERE)
 
 import requests  # noqa: E402
 
-from bench import (TOP, MiB, Ours, machine_desc, put_file, random_file,  # noqa: E402
+from bench import (MiB, Ours, machine_desc, source_commit, put_file, random_file,  # noqa: E402
                    start_upload, with_digest)
 from registry import wait_for  # noqa: E402
 
@@ -368,13 +367,7 @@ def main():
     start = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="bench-zstd-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     os.chmod(workdir, 0o755)
-    commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
-    changed = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--untracked-files=no",
-                              "--", ".", ":!tests/bench/RESULTS.md"],
-                             capture_output=True, text=True).stdout.strip()
-    if changed:
-        commit += " with local changes"
+    commit = source_commit()
     targets = []
     try:
         for label, cfg in (("none", {"compression": "none"}), ("zstd", {})):
