@@ -34,6 +34,7 @@ struct cfg {
 	char *path;
 	char *values[CFG_COUNT];
 	int64_t ints[CFG_COUNT];
+	bool in_file[CFG_COUNT]; /* set by a line of the file already */
 	char *error;
 };
 
@@ -148,6 +149,15 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 		        xasprintf("%s: unknown parameter \"%s\" in [%s]", cfg->path, name, section);
 		return 0;
 	}
+	/* inih also hands over a line that starts with a space as a second value of the name
+	 * above it: one value per name, so both that and a repeated line are refused. */
+	if (cfg->in_file[id]) {
+		cfg->error = xasprintf("%s: \"%s\" in [%s] is set twice (or continued by a line "
+		                       "that starts with a space)",
+		                       cfg->path, name, section);
+		return 0;
+	}
+	cfg->in_file[id] = true;
 	return cfg_set(cfg, id, value, cfg->path) == 0;
 }
 

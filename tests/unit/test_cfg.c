@@ -169,6 +169,9 @@ unknown_keys(void **state)
 	expect_refused("workers = 2\n", "\"workers\" is outside any [section]");
 	expect_refused("[gateway\nworkers = 2\n", "malformed section header");
 	expect_refused("[gateway]\nworkers 2\n", "syntax error");
+	expect_refused("[gateway]\nworkers = 2\nworkers = 3\n",
+	               "\"workers\" in [gateway] is set twice");
+	expect_refused("[gateway]\nworkers = 2\n 3 ;x\n", "is set twice (or continued");
 	char *cause = NULL;
 	assert_null(cfg_load("/nonexistent/registry.conf", &cause));
 	assert_non_null(strstr(cause, "cannot open"));
