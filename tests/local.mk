@@ -103,6 +103,17 @@ tests_unit_test_blobd_store_SOURCES = tests/unit/test_blobd_store.c blobd/store.
 tests_unit_test_blobd_store_CFLAGS = $(UNIT_BLOBD_CFLAGS)
 tests_unit_test_blobd_store_LDADD = $(UNIT_LDADD) -lpthread
 
+# blobd's S3 client: signatures against AWS's documented examples, XML answers, settings.
+BLOBD_S3_SOURCES = blobd/s3.c blobd/s3sign.c blobd/s3xml.c blobd/s3.h
+check_PROGRAMS += tests/unit/test_blobd_s3sign tests/unit/test_blobd_s3
+TESTS += tests/unit/test_blobd_s3sign tests/unit/test_blobd_s3
+tests_unit_test_blobd_s3sign_SOURCES = tests/unit/test_blobd_s3sign.c blobd/s3sign.c blobd/s3.h
+tests_unit_test_blobd_s3sign_CFLAGS = $(UNIT_BLOBD_CFLAGS)
+tests_unit_test_blobd_s3sign_LDADD = $(UNIT_LDADD)
+tests_unit_test_blobd_s3_SOURCES = tests/unit/test_blobd_s3.c $(BLOBD_S3_SOURCES)
+tests_unit_test_blobd_s3_CFLAGS = $(UNIT_BLOBD_CFLAGS)
+tests_unit_test_blobd_s3_LDADD = $(UNIT_LDADD) $(LIBCURL_LIBS)
+
 # tags/list answers kept per metad worker.
 check_PROGRAMS += tests/unit/test_tags_cache
 TESTS += tests/unit/test_tags_cache
