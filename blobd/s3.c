@@ -87,6 +87,7 @@ struct s3_list {
 static int s3_creds_cb(void *user, const char *section, const char *name, const char *value);
 static bool s3_key_ok(const char *k);
 static int s3_endpoint_parse(struct s3_config *c, const char *endpoint, char **cause);
+static bool s3_endpoint_is_ip(const char *endpoint);
 static int s3_socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp);
 static int s3_timer_cb(CURLM *multi, long timeout_ms, void *userp);
 static void s3_event_cb(evutil_socket_t fd, short what, void *arg);
@@ -184,6 +185,19 @@ s3_endpoint_parse(struct s3_config *c, const char *endpoint, char **cause)
 	return 0;
 }
 
+/* Whether the endpoint's host is an IP address (IPv4 digits and dots, or [IPv6]). */
+static bool
+s3_endpoint_is_ip(const char *endpoint)
+{
+	const char *h = strstr(endpoint, "://") + 3;
+	if (*h == '[')
+		return true;
+	for (; *h != '\0' && *h != ':'; h++)
+		if ((*h < '0' || *h > '9') && *h != '.')
+			return false;
+	return true;
+}
+
 int
 s3_config_load(const struct cfg *cfg, struct s3_config *c, char **cause)
 {
@@ -229,6 +243,12 @@ s3_config_load(const struct cfg *cfg, struct s3_config *c, char **cause)
 			                 "empty path segment");
 			goto fail;
 		}
+	if (!cfg_bool(cfg, CFG_BLOBD_S3_PATH_STYLE) && s3_endpoint_is_ip(c->endpoint)) {
+		*cause = xasprintf("[blobd] s3_endpoint %s is an IP address, which cannot take the "
+		                   "bucket in its name: set s3_path_style = true",
+		                   c->endpoint);
+		goto fail;
+	}
 	c->bucket = xstrdup(bucket);
 	c->region = xstrdup(region);
 	c->prefix = xstrndup(prefix, plen);
@@ -596,9 +616,11 @@ s3_finish(struct s3_req *r, const char *cause_now)
 	long status = 0;
 	if (r->easy != NULL)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-	struct s3_result res = {
-		.status = (int)status, .etag = r->etag, .size = r->length, .total = r->total
-	};
+	bool object = r->op == S3_OP_GET || r->op == S3_OP_HEAD;
+	struct s3_result res = { .status = (int)status,
+		                 .etag = r->etag,
+		                 .size = object ? r->length : -1,
+		                 .total = r->total };
 	char *cause = NULL, *code = NULL, *upload_id = NULL;
 	struct s3_list list = { .s3 = s3 };
 	char *root = r->answer != NULL ? s3xml_root(r->answer, r->answer_len) : NULL;
@@ -610,11 +632,13 @@ s3_finish(struct s3_req *r, const char *cause_now)
 		code = r->answer != NULL ? s3xml_text(r->answer, r->answer_len, "Code") : NULL;
 		char *msg =
 		        r->answer != NULL ? s3xml_text(r->answer, r->answer_len, "Message") : NULL;
-		if (code == NULL && status == 404)
-			code = xstrdup("NotFound"); /* HEAD answers have no body */
+		if (code == NULL &&
+		    (status == 403 || status == 404)) /* HEAD answers have no body */
+			code = xstrdup(status == 403 ? "Forbidden" : "NotFound");
+		bool said = msg != NULL && *msg != '\0';
 		cause = xasprintf("S3 %s: %ld %s%s%s", r->what, status,
-		                  code != NULL ? code : "(no error code)", msg != NULL ? ": " : "",
-		                  msg != NULL ? msg : "");
+		                  code != NULL ? code : "(no error code)", said ? ": " : "",
+		                  said ? msg : "");
 		free(msg);
 	} else if (r->op == S3_OP_MP_CREATE) {
 		upload_id =

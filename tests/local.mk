@@ -122,3 +122,11 @@ tests_unit_test_tags_cache_SOURCES = tests/unit/test_tags_cache.c metad/tags_cac
 tests_unit_test_tags_cache_CFLAGS = $(UNIT_CFLAGS) -I$(srcdir)/metad
 tests_unit_test_tags_cache_LDADD = $(UNIT_LDADD)
 endif
+
+# Test programs the integration tests run (built by `make check`, not tests themselves).
+# s3probe: blobd's S3 client, one operation per command, against the tests' Ceph RADOS Gateway.
+check_PROGRAMS += tests/tools/s3probe
+tests_tools_s3probe_SOURCES = tests/tools/s3probe.c blobd/s3.c blobd/s3sign.c blobd/s3xml.c \
+	blobd/s3.h
+tests_tools_s3probe_CFLAGS = $(AM_CFLAGS) -I$(srcdir)/blobd
+tests_tools_s3probe_LDADD = $(COMMON_LIBS) $(LIBCURL_LIBS)

@@ -10,6 +10,7 @@ No ceph-mgr (the data path does not need one) and no cephx (nothing but 127.0.0.
 Everything, admin sockets and pid files included, lives in the folder; its path is kept short
 because a Unix socket path over 107 bytes breaks the admin sockets.
 """
+import atexit
 import os
 import secrets
 import shutil
@@ -86,6 +87,9 @@ osd fast shutdown notify mon = false
 [client.rgw]
 rgw data = {dir}/rgw
 rgw frontends = beast endpoint=127.0.0.1:{port}
+# Virtual-host addressing (http://bucket.localhost:port/key; clients resolve *.localhost to the
+# loopback): the host name the bucket is a subdomain of.
+rgw dns name = localhost
 rgw thread pool size = 64
 # MemStore keeps deleted objects in memory until radosgw's garbage collection: every minute.
 rgw gc obj min wait = 60
@@ -153,6 +157,8 @@ class CephRgw:
     def start(self):
         """Builds and starts the cluster, the gateway, an S3 user and the bucket."""
         self.dir = tempfile.mkdtemp(prefix="ceph-", dir="/tmp")
+        # the daemons outlive their parent: a test run that ends abnormally still stops them
+        atexit.register(self.stop)
         try:
             self._start()
         except BaseException:

@@ -162,6 +162,9 @@ test_config(void **state)
 	assert_str_free(s3_cause("s3_endpoint = https://x\ns3_bucket = Blobs\n", NULL),
 	                "[blobd] s3_bucket must be a bucket name (3 to 63 lowercase letters, "
 	                "digits, dots and hyphens), not \"Blobs\"");
+	assert_str_free(s3_cause("s3_endpoint = http://127.0.0.1:7480\ns3_bucket = blobs\n", NULL),
+	                "[blobd] s3_endpoint http://127.0.0.1:7480 is an IP address, which cannot "
+	                "take the bucket in its name: set s3_path_style = true");
 	assert_str_free(s3_cause("s3_endpoint = https://x\n", NULL),
 	                "[blobd] s3_bucket must be a bucket name (3 to 63 lowercase letters, "
 	                "digits, dots and hyphens), not \"\"");
