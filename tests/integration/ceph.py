@@ -86,7 +86,8 @@ osd fast shutdown notify mon = false
 
 [client.rgw]
 rgw data = {dir}/rgw
-rgw frontends = beast endpoint=127.0.0.1:{port}
+# Plain HTTP on port, and TLS (a self-signed certificate for localhost and 127.0.0.1) on tls_port.
+rgw frontends = beast endpoint=127.0.0.1:{port} ssl_endpoint=127.0.0.1:{tls_port} ssl_certificate={dir}/rgw.crt ssl_private_key={dir}/rgw.key
 # Virtual-host addressing (http://bucket.localhost:port/key; clients resolve *.localhost to the
 # loopback): the host name the bucket is a subdomain of.
 rgw dns name = localhost
@@ -136,6 +137,8 @@ class CephRgw:
         self.dir = None
         self.port = None
         self.endpoint = None
+        self.tls_endpoint = None  # https, with a self-signed certificate (cert_file)
+        self.tls_port = None
         self.access_key = None
         self.secret_key = None
         self.region = "default"
@@ -177,10 +180,17 @@ class CephRgw:
         self.port = free_port()
         while self.port == mon_port:
             self.port = free_port()
+        self.tls_port = free_port()
+        while self.tls_port in (mon_port, self.port):
+            self.tls_port = free_port()
+        self._run("client.rgw", "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                  "-days", "2", "-subj", "/CN=localhost", "-addext",
+                  "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout",
+                  os.path.join(d, "rgw.key"), "-out", os.path.join(d, "rgw.crt"))
         conf = self.conf = os.path.join(d, "ceph.conf")
         with open(conf, "w") as f:
             f.write(_CONF.format(fsid=self.fsid, mon_port=mon_port, port=self.port, dir=d,
-                                 memstore_bytes=self.memstore_bytes))
+                                 tls_port=self.tls_port, memstore_bytes=self.memstore_bytes))
         monmap = os.path.join(d, "monmap")
         self._run("mon.a", "monmaptool", "--create", "--fsid", self.fsid, "--enable-all-features",
                   "--addv", "a", f"[v2:127.0.0.1:{mon_port}]", monmap)
@@ -216,6 +226,8 @@ class CephRgw:
             if pid is not None and _port_owner(self.port) == pid:
                 try:
                     if requests.get(self.endpoint + "/", timeout=5).status_code == 200:
+                        self.tls_endpoint = f"https://127.0.0.1:{self.tls_port}"
+                        self.cert_file = os.path.join(self.dir, "rgw.crt")
                         return
                 except requests.RequestException:
                     pass

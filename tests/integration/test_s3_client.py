@@ -19,7 +19,7 @@ class Probe:
     """Runs s3probe with one configuration; answers parsed from its "name value" lines."""
 
     def __init__(self, rgw, folder, path_style=True, prefix="", endpoint=None, env=None,
-                 bucket=None):
+                 bucket=None, tls_verify=True):
         self.rgw = rgw
         self.folder = folder
         self.prefix = prefix
@@ -28,7 +28,8 @@ class Probe:
             f.write("[blobd]\nstorage = s3\n"
                     f"s3_endpoint = {endpoint or rgw.endpoint}\n"
                     f"s3_bucket = {bucket or rgw.bucket}\ns3_region = {rgw.region}\n"
-                    f"s3_prefix = {prefix}\ns3_path_style = {str(path_style).lower()}\n")
+                    f"s3_prefix = {prefix}\ns3_path_style = {str(path_style).lower()}\n"
+                    f"s3_tls_verify = {str(tls_verify).lower()}\n")
         self.env = dict(os.environ, AWS_ACCESS_KEY_ID=rgw.access_key,
                         AWS_SECRET_ACCESS_KEY=rgw.secret_key)
         self.env.update(env or {})
@@ -205,6 +206,24 @@ def test_virtual_host_addressing(ceph_rgw, folder, uniq):
                        text=True, timeout=30)
     assert r.stdout == "200", r.stderr
     assert read(out) == body
+
+
+def test_tls_verification(ceph_rgw, folder, uniq):
+    """Over TLS the store's certificate is verified unless s3_tls_verify = false: the fixture's
+    is self-signed."""
+    path, body = data_file(folder, 64 * 1024)
+    strict = Probe(ceph_rgw, folder, endpoint=ceph_rgw.tls_endpoint)
+    r = strict.run("put", f"{uniq}/tls", path, ok=False)
+    assert r["status"] == "0"
+    assert r["error"].startswith(f"S3 PUT {uniq}/tls: SSL certificate problem"), r["error"]
+    lax = Probe(ceph_rgw, folder, endpoint=ceph_rgw.tls_endpoint, tls_verify=False)
+    assert lax.run("put", f"{uniq}/tls", path)["status"] == "200"
+    out = os.path.join(folder, "out-tls")
+    lax.run("get", f"{uniq}/tls", out, 100, 199)
+    assert read(out) == body[100:200]
+    # the bytes went over TLS to the same store
+    assert ceph_rgw.client().get_object(Bucket=ceph_rgw.bucket,
+                                        Key=f"{uniq}/tls")["Body"].read() == body
 
 
 def test_presigned_get(ceph_rgw, probe, folder, uniq):
