@@ -25,6 +25,7 @@
 #include "util.h"
 
 #define S3_ANSWER_MAX (8u << 20) /* bytes of an XML answer kept (a page of 1000 uploads fits) */
+#define S3_BLOCK (256u << 10)    /* bytes libcurl moves per read or write callback */
 #define S3_CONNECT_TIMEOUT_MS 10000
 #define S3_STALL_SECONDS 60 /* a transfer with no byte either way for this long fails */
 
@@ -621,6 +622,8 @@ s3_finish(struct s3_req *r, const char *cause_now)
 		                 .etag = r->etag,
 		                 .size = object ? r->length : -1,
 		                 .total = r->total };
+	if (r->easy != NULL)
+		curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &res.connects);
 	char *cause = NULL, *code = NULL, *upload_id = NULL;
 	struct s3_list list = { .s3 = s3 };
 	char *root = r->answer != NULL ? s3xml_root(r->answer, r->answer_len) : NULL;
@@ -863,6 +866,9 @@ s3_start(struct s3 *s3, enum s3_op op, const char *method, const char *name,
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)S3_STALL_SECONDS);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, s3->c.tls_verify ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, s3->c.tls_verify ? 2L : 0L);
+	/* big blocks: fewer callbacks and system calls per MiB than libcurl's 16 and 64 KiB */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)S3_BLOCK);
+	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)S3_BLOCK);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s3_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s3_header_cb);

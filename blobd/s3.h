@@ -115,6 +115,7 @@ struct s3_result {
 	const char *etag;      /* PUT, UploadPart, HEAD, GET, CopyObject: the object's ETag */
 	int64_t size;          /* HEAD: the object's bytes; GET: Content-Length */
 	int64_t total;         /* GET of a range: the object's bytes (Content-Range) */
+	long connects;         /* connections the request had to open (0: it reused one) */
 	const char *upload_id; /* CreateMultipartUpload */
 	const struct s3_upload *uploads; /* ListMultipartUploads */
 	size_t nuploads;

@@ -105,6 +105,9 @@ def test_put_get_ranges_head(ceph_rgw, probe, folder, uniq):
         assert read(out) == want, (first, last)
     head = probe.run("head", name)
     assert head["size"] == str(len(body)) and head["etag"] == put["etag"]
+    # one connection, kept alive, for requests one after the other
+    heads = probe.run("heads", 20, name)
+    assert heads["connects"] == "1" and heads["size"] == str(len(body))
 
 
 def test_signed_payload(ceph_rgw, probe, folder, uniq):

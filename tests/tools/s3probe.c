@@ -13,6 +13,7 @@
  *   mpstart NAME | mpabort NAME UPLOADID
  *   list PREFIX                 every page of the multipart uploads under PREFIX
  *   presign NAME SECONDS        a pre-signed GET URL
+ *   heads N NAME                N HEADs one after the other (connections opened: "connects")
  *
  * It prints "name value" lines (status, etag, size, total, upload_id, upload NAME ID, url,
  * ticks, max_gap_ms) and exits 0; on failure "error CAUSE" and "code CODE" on stderr, exit 1.
@@ -48,6 +49,8 @@ struct probe {
 	size_t nparts, parts_done;
 	/* list */
 	const char *prefix;
+	/* heads */
+	long heads_left, connects;
 	/* the loop's heartbeat */
 	struct event *tick;
 	uint64_t last_tick_us, max_gap_us, ticks;
@@ -84,6 +87,23 @@ probe_done(const struct s3_result *r, void *arg)
 			printf("upload_id %s\n", r->upload_id);
 	}
 	event_base_loopbreak(P.base);
+}
+
+/* heads: the next HEAD once one is answered, so that each may reuse the last one's connection. */
+static void
+probe_head_done(const struct s3_result *r, void *arg)
+{
+	if (!r->ok) {
+		probe_done(r, arg);
+		return;
+	}
+	P.connects += r->connects;
+	if (--P.heads_left > 0) {
+		s3_head(P.s3, arg, probe_head_done, arg);
+		return;
+	}
+	printf("connects %ld\n", P.connects);
+	probe_done(r, arg);
 }
 
 /* GET data: into the output file. */
@@ -271,6 +291,11 @@ probe_start(int argc, char **argv, int *fd, char **buf)
 		s3_multipart_create(P.s3, argv[1], probe_done, NULL);
 	} else if (strcmp(cmd, "mpabort") == 0 && argc == 3) {
 		s3_multipart_abort(P.s3, argv[1], argv[2], probe_done, NULL);
+	} else if (strcmp(cmd, "heads") == 0 && argc == 3) {
+		P.heads_left = strtol(argv[1], NULL, 10);
+		if (P.heads_left < 1)
+			return -1;
+		s3_head(P.s3, argv[2], probe_head_done, argv[2]);
 	} else if (strcmp(cmd, "list") == 0 && argc == 2) {
 		P.prefix = argv[1];
 		s3_multipart_list(P.s3, argv[1], NULL, NULL, probe_listed, NULL);
@@ -300,6 +325,8 @@ main(int argc, char **argv)
 	struct s3_config c;
 	if (cfg == NULL || s3_config_load(cfg, &c, &cause) < 0) {
 		fprintf(stderr, "error %s\n", cause);
+		free(cause);
+		cfg_free(cfg);
 		return 1;
 	}
 	P.base = event_base_new();
@@ -308,6 +335,8 @@ main(int argc, char **argv)
 	cfg_free(cfg);
 	if (P.s3 == NULL) {
 		fprintf(stderr, "error %s\n", cause);
+		free(cause);
+		event_base_free(P.base);
 		return 1;
 	}
 	if (strcmp(argv[0], "presign") == 0) {
