@@ -14,5 +14,9 @@ registry_blobd_SOURCES = \
 	blobd/tally.c \
 	blobd/meta.c \
 	blobd/purge.c \
-	blobd/gc.c
-registry_blobd_LDADD = $(COMMON_LIBS) -lpthread
+	blobd/gc.c \
+	blobd/s3.h \
+	blobd/s3.c \
+	blobd/s3sign.c \
+	blobd/s3xml.c
+registry_blobd_LDADD = $(COMMON_LIBS) $(LIBCURL_LIBS) -lpthread

@@ -13,6 +13,7 @@
 #include "proc.h"
 #include "rest.h"
 #include "routes.h"
+#include "s3.h"
 #include "service.h"
 #include "util.h"
 
@@ -68,6 +69,18 @@ blobd_handle(struct http_txn *txn, void *arg)
 static int
 blobd_master_init(const struct cfg *cfg, char **cause)
 {
+	if (strcmp(cfg_str(cfg, CFG_BLOBD_STORAGE), "s3") == 0) {
+		/* the settings are checked, so that a start says what is wrong with them first */
+		struct s3_config c;
+		if (s3_config_load(cfg, &c, cause) < 0)
+			return -1;
+		s3_config_clear(&c);
+		*cause =
+		        xstrdup("[blobd] storage = s3: blobd does not keep blobs in S3 yet (its S3 "
+		                "client is there, the storage on it comes next: docs/S3.md); use "
+		                "storage = filesystem");
+		return -1;
+	}
 	const char *root = cfg_str(cfg, CFG_BLOBD_STORAGE_ROOT);
 	const char *subs[] = { "", "/blobs", "/uploads", "/tmp", "/placing", "/stored" };
 	for (size_t i = 0; i < nitems(subs); i++) {

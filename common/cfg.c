@@ -107,6 +107,13 @@ cfg_set(struct cfg *cfg, int id, const char *value, const char *origin)
 			                  origin, value);
 			return -1;
 		}
+		if (id == CFG_BLOBD_STORAGE && strcmp(value, "filesystem") != 0 &&
+		    strcmp(value, "s3") != 0) {
+			cfg->error = xasprintf(
+			        "%s: [blobd] storage must be filesystem or s3, not \"%s\"", origin,
+			        value);
+			return -1;
+		}
 		if (id == CFG_BLOBD_COMPRESSION && strcmp(value, "zstd") != 0 &&
 		    strcmp(value, "none") != 0) {
 			cfg->error = xasprintf(

@@ -120,6 +120,27 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	X(BLOBD_COMPRESSION_FRAME_SIZE, "blobd", "compression_frame_size", CFG_INT, "1048576",     \
 	  65536, 16777216, true, false,                                                            \
 	  "bytes of a blob per zstd frame: a Range read decompresses whole frames")                \
+	X(BLOBD_STORAGE, "blobd", "storage", CFG_STR, "filesystem", 0, 0, false, false,            \
+	  "where blobs are kept: filesystem (under storage_root) or s3 (an S3-compatible object "  \
+	  "store, the s3_* parameters)")                                                           \
+	X(BLOBD_S3_ENDPOINT, "blobd", "s3_endpoint", CFG_STR, "", 0, 0, false, false,              \
+	  "scheme://host[:port] of the S3 service, e.g. https://s3.eu-west-1.amazonaws.com")       \
+	X(BLOBD_S3_REGION, "blobd", "s3_region", CFG_STR, "us-east-1", 0, 0, false, false,         \
+	  "region the S3 requests are signed for")                                                 \
+	X(BLOBD_S3_BUCKET, "blobd", "s3_bucket", CFG_STR, "", 0, 0, false, false,                  \
+	  "bucket holding the blobs (it must exist)")                                              \
+	X(BLOBD_S3_PREFIX, "blobd", "s3_prefix", CFG_STR, "", 0, 0, false, false,                  \
+	  "folder of the bucket the registry's objects go under (empty: its top)")                 \
+	X(BLOBD_S3_CREDENTIALS_FILE, "blobd", "s3_credentials_file", CFG_STR, "", 0, 0, false,     \
+	  false,                                                                                   \
+	  "file of the S3 keys, AWS's format ([default] aws_access_key_id, "                       \
+	  "aws_secret_access_key); empty: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the "   \
+	  "environment")                                                                           \
+	X(BLOBD_S3_PATH_STYLE, "blobd", "s3_path_style", CFG_BOOL, "false", 0, 0, false, false,    \
+	  "address the bucket in the path (https://host/bucket/key) rather than in the host name " \
+	  "(https://bucket.host/key)")                                                             \
+	X(BLOBD_S3_TLS_VERIFY, "blobd", "s3_tls_verify", CFG_BOOL, "true", 0, 0, false, false,     \
+	  "verify the S3 service's TLS certificate and host name")                                 \
 	X(GC_ENABLED, "gc", "enabled", CFG_BOOL, "true", 0, 0, true, false,                        \
 	  "online garbage collection: metad reviews and deletes, blobd deletes the files")         \
 	X(GC_REVIEW_DELAY, "gc", "review_delay", CFG_INT, "86400", 1, 31536000, true, false,       \

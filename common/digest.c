@@ -42,9 +42,8 @@ digest_update(struct digest_ctx *d, const void *data, size_t len)
 		SHA256_Update(&d->u.sha256, data, len);
 }
 
-/* Lowercase hex of len bytes into out (2 * len + 1 bytes). */
-static void
-to_hex(const unsigned char *bin, size_t len, char *out)
+void
+digest_hex(const unsigned char *bin, size_t len, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	for (size_t i = 0; i < len; i++) {
@@ -67,7 +66,7 @@ digest_final(struct digest_ctx *d, char out[DIGEST_STR_MAX])
 		len = SHA256_DIGEST_LENGTH;
 	}
 	size_t n = (size_t)snprintf(out, DIGEST_STR_MAX, "%s:", digest_algo_name(d->algo));
-	to_hex(md, len, out + n);
+	digest_hex(md, len, out + n);
 }
 
 void
@@ -109,7 +108,7 @@ digest_state_save(const struct digest_ctx *d)
 	buf[0] = STATE_VERSION;
 	memcpy(buf + 1, &d->u, n);
 	char *out = xmalloc(2 * (n + 1) + 1);
-	to_hex(buf, n + 1, out);
+	digest_hex(buf, n + 1, out);
 	return out;
 }
 

@@ -32,6 +32,8 @@ void digest_final(struct digest_ctx *d, char out[DIGEST_STR_MAX]);
 /* The digest of a whole buffer. */
 void digest_buffer(enum digest_algo algo, const void *data, size_t len, char out[DIGEST_STR_MAX]);
 
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes). */
+void digest_hex(const unsigned char *bin, size_t len, char *out);
 /* "sha256" / "sha512". */
 const char *digest_algo_name(enum digest_algo algo);
 /* Parses an algorithm name; false when unsupported. */

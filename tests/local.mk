@@ -103,6 +103,17 @@ tests_unit_test_blobd_store_SOURCES = tests/unit/test_blobd_store.c blobd/store.
 tests_unit_test_blobd_store_CFLAGS = $(UNIT_BLOBD_CFLAGS)
 tests_unit_test_blobd_store_LDADD = $(UNIT_LDADD) -lpthread
 
+# blobd's S3 client: signatures against AWS's documented examples, XML answers, settings.
+BLOBD_S3_SOURCES = blobd/s3.c blobd/s3sign.c blobd/s3xml.c blobd/s3.h
+check_PROGRAMS += tests/unit/test_blobd_s3sign tests/unit/test_blobd_s3
+TESTS += tests/unit/test_blobd_s3sign tests/unit/test_blobd_s3
+tests_unit_test_blobd_s3sign_SOURCES = tests/unit/test_blobd_s3sign.c blobd/s3sign.c blobd/s3.h
+tests_unit_test_blobd_s3sign_CFLAGS = $(UNIT_BLOBD_CFLAGS)
+tests_unit_test_blobd_s3sign_LDADD = $(UNIT_LDADD)
+tests_unit_test_blobd_s3_SOURCES = tests/unit/test_blobd_s3.c $(BLOBD_S3_SOURCES)
+tests_unit_test_blobd_s3_CFLAGS = $(UNIT_BLOBD_CFLAGS)
+tests_unit_test_blobd_s3_LDADD = $(UNIT_LDADD) $(LIBCURL_LIBS)
+
 # tags/list answers kept per metad worker.
 check_PROGRAMS += tests/unit/test_tags_cache
 TESTS += tests/unit/test_tags_cache
@@ -111,3 +122,11 @@ tests_unit_test_tags_cache_SOURCES = tests/unit/test_tags_cache.c metad/tags_cac
 tests_unit_test_tags_cache_CFLAGS = $(UNIT_CFLAGS) -I$(srcdir)/metad
 tests_unit_test_tags_cache_LDADD = $(UNIT_LDADD)
 endif
+
+# Test programs the integration tests run (built by `make check`, not tests themselves).
+# s3probe: blobd's S3 client, one operation per command, against the tests' Ceph RADOS Gateway.
+check_PROGRAMS += tests/tools/s3probe
+tests_tools_s3probe_SOURCES = tests/tools/s3probe.c blobd/s3.c blobd/s3sign.c blobd/s3xml.c \
+	blobd/s3.h
+tests_tools_s3probe_CFLAGS = $(AM_CFLAGS) -I$(srcdir)/blobd
+tests_tools_s3probe_LDADD = $(COMMON_LIBS) $(LIBCURL_LIBS)

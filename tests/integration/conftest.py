@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from ceph import CephRgw
 from registry import PgCluster, Registry, tmpdir
 from v2util import make_project
 
@@ -55,6 +56,15 @@ def make_registry(pg, workdir):
     yield make
     for reg in made:
         reg.stop()
+
+
+@pytest.fixture(scope="session")
+def ceph_rgw():
+    """A private Ceph cluster with a RADOS Gateway (S3) and one bucket, per test process; started
+    only by the tests that use it."""
+    rgw = CephRgw().start()
+    yield rgw
+    rgw.stop()
 
 
 @pytest.fixture

@@ -56,6 +56,8 @@ def test_environment_overrides_the_file(tmp_path):
     ("[gatewy]\nworkers = 2\n", "unknown section [gatewy]"),
     ("[global]\nlog_level = chatty\n", "log_level must be debug, info, warn or error"),
     ("[blobd]\nfsync = perhaps\n", "fsync must be true or false"),
+    ("[blobd]\nstorage = tape\n", "[blobd] storage must be filesystem or s3, not \"tape\""),
+    ("[blobd]\ns3_path_style = sometimes\n", "s3_path_style must be true or false"),
     ("[gateway]\ntrusted_proxies = 127.0.0.1\n",
      "trusted_proxies is set: set [global] external_url, or [gateway] forwarded_hosts"),
     ("[gateway]\ntrusted_proxies = 127.0.0.1\nforwarded_hosts = ok.example, bad\"host\n",
