@@ -91,20 +91,27 @@ test_xml_escape(void **state)
 	free(e);
 }
 
-/* A configuration file with the [blobd] lines given, loaded; NULL with *cause. */
+/* A configuration file with [blobd] storage and the lines given, loaded; NULL with *cause. */
 static struct cfg *
-load(const char *lines, char **cause)
+load_storage(const char *storage, const char *lines, char **cause)
 {
 	char path[] = "/tmp/test-s3-cfg-XXXXXX";
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
-	char *text = xasprintf("[blobd]\nstorage = s3\n%s", lines);
+	char *text = xasprintf("[blobd]\nstorage = %s\n%s", storage, lines);
 	assert_int_equal(write_all(fd, text, strlen(text)), 0);
 	close(fd);
 	free(text);
 	struct cfg *cfg = cfg_load(path, cause);
 	unlink(path);
 	return cfg;
+}
+
+/* Loads a configuration of [blobd] storage = s3 and lines; NULL and the cause when refused. */
+static struct cfg *
+load(const char *lines, char **cause)
+{
+	return load_storage("s3", lines, cause);
 }
 
 /* Loads the s3 settings of lines; the cause on failure (caller frees), NULL on success. */
@@ -173,7 +180,7 @@ test_config(void **state)
 	        "[blobd] s3_prefix may hold no control character and no empty path "
 	        "segment");
 	char *cause = NULL;
-	assert_null(load("storage = tape\n", &cause));
+	assert_null(load_storage("tape", "", &cause));
 	assert_non_null(strstr(cause, "[blobd] storage must be filesystem or s3, not \"tape\""));
 	free(cause);
 
