@@ -29,6 +29,10 @@ from registry import free_port
 # shutdown (radosgw waits for RADOS), while in this order each exits at once.
 _STOP_ORDER = ("client.rgw", "osd.0", "mon.a")
 
+class RgwExited(RuntimeError):
+    """radosgw ended while starting."""
+
+
 _CONF = """\
 [global]
 fsid = {fsid}
@@ -176,21 +180,14 @@ class CephRgw:
         d = self.dir
         for sub in ("mon", "osd", "rgw", "run", "log", "crash"):
             os.mkdir(os.path.join(d, sub))
-        mon_port = free_port()
-        self.port = free_port()
-        while self.port == mon_port:
-            self.port = free_port()
-        self.tls_port = free_port()
-        while self.tls_port in (mon_port, self.port):
-            self.tls_port = free_port()
+        mon_port = self.mon_port = free_port()
+        self._pick_rgw_ports()
         self._run("client.rgw", "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
                   "-days", "2", "-subj", "/CN=localhost", "-addext",
                   "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout",
                   os.path.join(d, "rgw.key"), "-out", os.path.join(d, "rgw.crt"))
         conf = self.conf = os.path.join(d, "ceph.conf")
-        with open(conf, "w") as f:
-            f.write(_CONF.format(fsid=self.fsid, mon_port=mon_port, port=self.port, dir=d,
-                                 tls_port=self.tls_port, memstore_bytes=self.memstore_bytes))
+        self._write_conf()
         monmap = os.path.join(d, "monmap")
         self._run("mon.a", "monmaptool", "--create", "--fsid", self.fsid, "--enable-all-features",
                   "--addv", "a", f"[v2:127.0.0.1:{mon_port}]", monmap)
@@ -204,14 +201,48 @@ class CephRgw:
             raise RuntimeError(f"expected osd id 0, got {osd_id!r}")
         self._run("osd.0", "ceph-osd", "-c", conf, "-i", "0", "--mkfs", "--osd-uuid", osd_uuid)
         self._run("osd.0", "ceph-osd", "-c", conf, "-i", "0")
-        self._run("client.rgw", "radosgw", "-c", conf, "-n", "client.rgw")
-        self._wait_rgw()
+        self._start_rgw()
         self.access_key = _token(20)
         self.secret_key = _token(40)
         self._run("client.admin", "radosgw-admin", "-c", conf, "-n", "client.admin", "user",
                   "create", "--uid=registry", "--display-name=registry tests",
                   f"--access-key={self.access_key}", f"--secret-key={self.secret_key}")
         self.client().create_bucket(Bucket=self.bucket)
+
+    def _pick_rgw_ports(self):
+        """Two free ports for radosgw (HTTP, TLS), neither the monitor's."""
+        self.port = free_port()
+        while self.port == self.mon_port:
+            self.port = free_port()
+        self.tls_port = free_port()
+        while self.tls_port in (self.mon_port, self.port):
+            self.tls_port = free_port()
+
+    def _write_conf(self):
+        """ceph.conf with this cluster's folder, fsid and ports."""
+        with open(self.conf, "w") as f:
+            f.write(_CONF.format(fsid=self.fsid, mon_port=self.mon_port, port=self.port,
+                                 dir=self.dir, tls_port=self.tls_port,
+                                 memstore_bytes=self.memstore_bytes))
+
+    def _start_rgw(self, attempts=3):
+        """Starts radosgw; when it exits at start (a port another process took between our
+        check and its bind), again on other ports, a bounded number of times."""
+        for attempt in range(attempts):
+            self._run("client.rgw", "radosgw", "-c", self.conf, "-n", "client.rgw")
+            try:
+                return self._wait_rgw()
+            except RgwExited:
+                if attempt == attempts - 1:
+                    raise
+            pid_file = os.path.join(self.dir, "run", "client.rgw.pid")
+            if os.path.exists(pid_file):
+                os.unlink(pid_file)
+            log = os.path.join(self.dir, "log", "client.rgw.log")
+            if os.path.exists(log):
+                os.rename(log, f"{log}.{attempt}")
+            self._pick_rgw_ports()
+            self._write_conf()
 
     def _wait_rgw(self):
         """Waits until our radosgw owns the listening socket and answers (with the port taken,
@@ -220,8 +251,14 @@ class CephRgw:
         deadline = time.monotonic() + self.timeout
         while True:
             pid = self._pid("client.rgw")
+            if self._rgw_bind_failed():
+                # it then removes its pid file and crashes in a thread or hangs: end it here
+                for stray in self._pids_with_conf("client.rgw"):
+                    self._kill(stray)
+                raise RgwExited(f"radosgw could not bind port {self.port} or {self.tls_port}")
             if pid is None and os.path.exists(os.path.join(self.dir, "run", "client.rgw.pid")):
-                raise RuntimeError("radosgw exited (see log/client.rgw.log)")
+                raise RgwExited(f"radosgw exited on ports {self.port}, {self.tls_port}; "
+                                f"its stderr: {self._stderr_tail('client.rgw')}")
             # (radosgw may write its pid file a moment after its start command returned)
             if pid is not None and _port_owner(self.port) == pid:
                 try:
@@ -254,6 +291,38 @@ class CephRgw:
         return {"S3_ENDPOINT": self.endpoint, "S3_REGION": self.region, "S3_BUCKET": self.bucket,
                 "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
 
+    def _pids_with_conf(self, name):
+        """The live processes started with our ceph.conf as daemon name (pid file or not)."""
+        conf = os.path.join(self.dir, "ceph.conf").encode()
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if conf in argv and name.encode() in argv and _alive(int(pid)):
+                found.append(int(pid))
+        return found
+
+    def _rgw_bind_failed(self):
+        """Whether radosgw's log says that it could not listen on a port of ours."""
+        try:
+            with open(os.path.join(self.dir, "log", "client.rgw.log"), errors="replace") as f:
+                return "failed initializing frontend" in f.read()
+        except OSError:
+            return False
+
+    def _stderr_tail(self, name, n=1000):
+        """The end of what daemon name wrote to its stderr (errors, with `err to stderr`)."""
+        try:
+            with open(os.path.join(self.dir, "log", f"{name}.stderr"), errors="replace") as f:
+                return f.read()[-n:].strip() or "(empty)"
+        except OSError:
+            return "(none)"
+
     def logs_tail(self, n=3000):
         """The end of radosgw's log, for a failing test's message."""
         try:
@@ -282,22 +351,26 @@ class CephRgw:
         """SIGTERM to each daemon in turn (5 s grace, then SIGKILL), clients first."""
         for name in _STOP_ORDER:
             pid = self._pid(name)
-            if pid is None:
-                continue
+            if pid is not None:
+                self._kill(pid, grace=5)
+
+    @staticmethod
+    def _kill(pid, grace=0):
+        """Ends process pid: SIGTERM and up to grace seconds, then SIGKILL; returns once gone."""
+        try:
+            os.kill(pid, 15 if grace else 9)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
             try:
-                os.kill(pid, 15)
+                os.kill(pid, 9)
             except ProcessLookupError:
-                continue
-            deadline = time.monotonic() + 5
-            while _alive(pid) and time.monotonic() < deadline:
+                pass
+            while _alive(pid):
                 time.sleep(0.05)
-            if _alive(pid):
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
-                while _alive(pid):
-                    time.sleep(0.05)
 
     def stop(self):
         """Ends the daemons this cluster started and removes its folder."""
