@@ -3,11 +3,13 @@ each, their own port, sockets, key folder and logs) sharing the tests' PostgreSQ
 one storage_root, behind Debian's nginx running deploy/nginx/registry-nodes.conf. Clients go
 through nginx, or to each node directly when a test needs to say which node serves what."""
 import base64
+import http.client
 import json
 import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import threading
 import urllib.parse
@@ -336,3 +338,36 @@ def test_a_node_killed_mid_push_and_the_retry_finishes_on_the_other(cluster):
     # every request after the kill went to the survivor
     after = c.lb.upstreams()[-4:]
     assert all(up.split(", ")[-1] == survivor.host for _, up in after), after
+
+
+def sign_in(lb, source, login, password):
+    """GET /jwt/auth through the balancer from a loopback address of the client's choosing;
+    the status."""
+    conn = http.client.HTTPSConnection("127.0.0.1", lb.port, source_address=(source, 0),
+                                       context=ssl._create_unverified_context(), timeout=30)
+    basic = base64.b64encode(f"{login}:{password}".encode()).decode()
+    try:
+        conn.request("GET", f"/jwt/auth?service={SERVICE}",
+                     headers={"Authorization": "Basic " + basic})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
+def test_failed_sign_ins_count_per_client_across_nodes(cluster):
+    """The nodes believe nginx's X-Forwarded-For ([gateway] trusted_proxies), and count failed
+    sign-ins in the shared database: a client's failures slow it down whichever node takes its
+    next attempt, and another client behind the same balancer is not slowed down."""
+    c = cluster.start()
+    login = "nobody-here"
+    statuses = []
+    while 429 not in statuses:
+        assert len(statuses) < 12, statuses
+        statuses.append(sign_in(c.lb, "127.0.0.5", login, "wrong"))
+    assert statuses[:5] == [401] * 5, statuses
+    tried = {up.split(", ")[-1] for line, up in c.lb.upstreams() if "/jwt/auth" in line}
+    assert tried == {c.a.host, c.b.host}  # the attempts went to both nodes
+    assert sign_in(c.lb, "127.0.0.6", login, "wrong") == 401  # another client: not slowed down
+    assert sign_in(c.lb, "127.0.0.5", login, "wrong") == 429
