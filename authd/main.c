@@ -3,7 +3,9 @@
  */
 #include <event2/event.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "authd.h"
 #include "cfg.h"
@@ -60,11 +62,32 @@ authd_handle(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
+/* Whether the start must be refused: no token.key where the nodes of a cluster must each have
+ * the one key they share ([authd] create_token_key false), rather than a key of this node's own
+ * whose tokens the other nodes' gateways would refuse. */
+static bool
+signing_key_missing(const struct cfg *cfg, char **cause)
+{
+	if (cfg_bool(cfg, CFG_AUTHD_CREATE_TOKEN_KEY))
+		return false;
+	char *path = xasprintf("%s/token.key", cfg_str(cfg, CFG_GLOBAL_KEY_DIR));
+	bool missing = access(path, F_OK) != 0;
+	if (missing)
+		*cause =
+		        xasprintf("%s is missing and [authd] create_token_key is false: copy the "
+		                  "signing key the other nodes use (token.key and token.pub) there "
+		                  "(docs/SCALING.md)",
+		                  path);
+	free(path);
+	return missing;
+}
+
 /* Once, in the master: signing key, the schema, the admin root. */
 static int
 authd_master_init(const struct cfg *cfg, char **cause)
 {
-	if (token_key_ensure(cfg_str(cfg, CFG_GLOBAL_KEY_DIR), cause) < 0)
+	if (signing_key_missing(cfg, cause) ||
+	    token_key_ensure(cfg_str(cfg, CFG_GLOBAL_KEY_DIR), cause) < 0)
 		return -1;
 	PGconn *conn = pg_connect_blocking(cfg_database(cfg, "authd"), cause);
 	if (conn == NULL)
@@ -118,8 +141,32 @@ static const struct proc_role authd_role = {
 };
 
 /* Runs authd under the common supervisor: master, workers, signals. */
+/* registry-authd --public-key FILE: prints the public key of a signing key file in token.pub's
+ * format, so that a next key's public half can reach every node's key_dir before any authd signs
+ * with it (README.md, "Rotating the token signing key"). */
+static int
+print_public_key(const char *path)
+{
+	if (sodium_init() < 0) {
+		fprintf(stderr, "registry-authd: libsodium cannot start\n");
+		return 1;
+	}
+	char *cause = NULL;
+	char *pub = token_public_key_of(path, &cause);
+	if (pub == NULL) {
+		fprintf(stderr, "registry-authd: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	printf("%s\n", pub);
+	free(pub);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--public-key") == 0)
+		return print_public_key(argv[2]);
 	proc_main(&authd_role, argc, argv);
 }

@@ -87,6 +87,10 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "minutes a locked account takes no password (an admin may unlock it sooner)")            \
 	X(AUTHD_TOKEN_LIFETIME, "authd", "token_lifetime", CFG_INT, "300", 30, 86400, true, false, \
 	  "seconds a registry token is valid")                                                     \
+	X(AUTHD_CREATE_TOKEN_KEY, "authd", "create_token_key", CFG_BOOL, "true", 0, 0, true,       \
+	  false,                                                                                   \
+	  "create key_dir/token.key when it is missing (false on the nodes of a cluster: they "    \
+	  "must all sign with the one key copied to each, so a missing key refuses the start)")    \
 	X(AUTHD_BOOTSTRAP_FILE, "authd", "bootstrap_file", CFG_STR, "", 0, 0, true, false,         \
 	  "where the first start writes the root password and token (mode 0600)")                  \
 	X(METAD_WORKERS, "metad", "workers", CFG_INT, "2", 1, 256, true, false,                    \

@@ -186,6 +186,23 @@ out:
 	return rc;
 }
 
+/* The public key of a seed file, base64 as token.pub holds it (caller frees); NULL with *cause. */
+char *
+token_public_key_of(const char *seed_path, char **cause)
+{
+	unsigned char seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES],
+	        sk[crypto_sign_SECRETKEYBYTES];
+	if (read_b64_file(seed_path, seed, sizeof(seed), cause) < 0)
+		return NULL;
+	crypto_sign_seed_keypair(pk, sk, seed);
+	sodium_memzero(seed, sizeof(seed));
+	sodium_memzero(sk, sizeof(sk));
+	char b64[sodium_base64_ENCODED_LEN(crypto_sign_PUBLICKEYBYTES,
+	                                   sodium_base64_VARIANT_ORIGINAL)];
+	sodium_bin2base64(b64, sizeof(b64), pk, sizeof(pk), sodium_base64_VARIANT_ORIGINAL);
+	return xstrdup(b64);
+}
+
 /* The key pair of a seed file (kept private). */
 static int
 load_seed(const char *path, struct token_key *k, char **cause)

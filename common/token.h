@@ -73,6 +73,10 @@ int token_key_load(const char *key_dir, bool secret, struct token_key *k, char *
 /* Loads every public key a verifier accepts (token.pub, and token.next.pub when present) into
  * keys[TOKEN_KEYS_MAX]; their count, or -1 with *cause. */
 int token_keys_load(const char *key_dir, struct token_key *keys, char **cause);
+/* The public key of a seed file (token.key, token.next.key), base64 as token.pub holds it, for
+ * an operator to publish a next key on every node before any authd signs with it (caller frees;
+ * NULL with *cause). */
+char *token_public_key_of(const char *seed_path, char **cause);
 /* libtrust-style key id: 12 groups of 4 base32 characters of the key's SHA-256. */
 void token_kid(const unsigned char pk[crypto_sign_PUBLICKEYBYTES], char out[64]);
 

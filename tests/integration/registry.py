@@ -111,24 +111,31 @@ class Registry:
 
     ROOT_PASSWORD = "Root-Passw0rd-for-tests"
 
-    def __init__(self, pg, base, name, workers=2, extra_config=None, env=None, db_roles=None):
+    def __init__(self, pg, base, name, workers=2, extra_config=None, env=None, db_roles=None,
+                 node_of=None):
+        """node_of: another instance this one is a node of (docs/SCALING.md): the same database,
+        storage_root and bootstrap file, its own port, sockets, key_dir and logs."""
         self.pg = pg
         self.name = name
+        self.db = node_of.db if node_of else name
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
-        pg.create_db(name)
+        if node_of is None:
+            pg.create_db(name)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
         self.config_path = os.path.join(self.dir, "registry.conf")
         self.sock_dir = os.path.join(self.dir, "sock")
-        self.storage = os.path.join(self.dir, "storage")
-        self.bootstrap_file = os.path.join(self.dir, "bootstrap.env")
+        self.storage = node_of.storage if node_of else os.path.join(self.dir, "storage")
+        self.bootstrap_file = (node_of.bootstrap_file if node_of
+                               else os.path.join(self.dir, "bootstrap.env"))
+        self.key_dir = os.path.join(self.dir, "keys")
         self.sections = {
             "global": {
                 "socket_dir": self.sock_dir,
-                "database": pg.conninfo(name),
-                "key_dir": os.path.join(self.dir, "keys"),
+                "database": pg.conninfo(self.db),
+                "key_dir": self.key_dir,
                 "log_level": "info",
                 "shutdown_timeout": "20",
             },
@@ -139,7 +146,12 @@ class Registry:
         }
         if db_roles is None:
             db_roles = os.environ.get("REGISTRY_TEST_DB_ROLES") == "1"
-        if db_roles:
+        if node_of is not None:
+            for section in ("authd", "metad"):
+                for k in ("database", "metad_role"):
+                    if k in node_of.sections[section]:
+                        self.sections[section][k] = node_of.sections[section][k]
+        elif db_roles:
             self.use_db_roles()
         for section, values in (extra_config or {}).items():
             self.sections.setdefault(section, {}).update(values)

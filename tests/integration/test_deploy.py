@@ -32,9 +32,16 @@ def read_env(path):
     return values
 
 
-def pids_of(data):
-    """Every pid the instance started: daemon masters and their workers, and PostgreSQL."""
+def pids_of(data, node=None):
+    """Every pid the instance started: daemon masters and their workers, and PostgreSQL (with
+    node, that node's daemons only: data/node<N>)."""
     pids = []
+    if node is None:
+        for d in os.listdir(data) if os.path.isdir(data) else ():
+            if re.fullmatch(r"node\d+", d):
+                pids += pids_of(data, int(d[4:]))
+    else:
+        data = os.path.join(data, f"node{node}")
     run = os.path.join(data, "run")
     for d in ("authd", "metad", "blobd", "gateway"):
         p = os.path.join(run, f"{d}.pid")
@@ -43,6 +50,8 @@ def pids_of(data):
             pids.append(master)
             out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
             pids += [int(x) for x in out.stdout.split()]
+    if node is not None:
+        return pids
     pm = os.path.join(data, "pg", "data", "postmaster.pid")
     if os.path.exists(pm):
         postmaster = int(open(pm).readline())
@@ -158,3 +167,57 @@ def test_bad_arguments_are_refused(data):
     assert res.returncode != 0 and "HOST:PORT" in res.stderr
     res = subprocess.run([SCRIPT, "sideways"], capture_output=True, text=True)
     assert res.returncode == 2 and "up" in res.stderr
+
+
+def test_a_second_node_shares_the_database_the_storage_and_the_key(data):
+    """docs/SCALING.md on one machine: node 2 in data/node2, its own daemons and port, the first
+    node's database, storage folder and signing key."""
+    res = local("up", "--node", "2", data=data, check=False)
+    assert res.returncode != 0 and "start the first node first" in res.stderr
+    url1 = f"http://127.0.0.1:{free_port()}"
+    local("up", "--listen", url1[7:], data=data)
+    host2 = f"127.0.0.1:{free_port()}"
+    url2 = f"http://{host2}"
+    res = local("up", "--node", "2", "--listen", host2, data=data)
+    assert f"registry ready: {url2}" in res.stdout
+    assert "admin password" not in res.stdout  # the admin is the first node's
+    node2 = os.path.join(data, "node2")
+    values = read_env(os.path.join(node2, "instance.env"))
+    assert values["REGISTRY_URL"] == url2
+    assert values["ROOT_TOKEN"] == read_env(os.path.join(data, "instance.env"))["ROOT_TOKEN"]
+    conf = open(os.path.join(node2, "registry.conf")).read()
+    assert re.search(r"^create_token_key = false$", conf, re.M)
+    assert f"storage_root = {data}/storage" in conf
+    for f in ("token.key", "token.pub"):
+        assert open(os.path.join(node2, "keys", f)).read() == \
+            open(os.path.join(data, "keys", f)).read()
+
+    # a project made on node 1, a blob pushed there with node 1's token, read on node 2 with it
+    r = requests.post(f"{url1}/api/v4/projects", json={"name": "shared"}, timeout=30,
+                      headers={"PRIVATE-TOKEN": values["ROOT_TOKEN"]})
+    assert r.status_code == 201, r.text
+    tok = requests.get(f"{url1}/jwt/auth", timeout=30, auth=("root", values["ROOT_PASSWORD"]),
+                       params={"service": "container_registry",
+                               "scope": "repository:root/shared:pull,push"}).json()["token"]
+    blob = os.urandom(4096)
+    digest = "sha256:" + __import__("hashlib").sha256(blob).hexdigest()
+    auth = {"Authorization": f"Bearer {tok}"}
+    r = requests.post(f"{url1}/v2/root/shared/blobs/uploads/", params={"digest": digest},
+                      data=blob, headers=auth, timeout=30)
+    assert r.status_code == 201, r.text
+    r = requests.get(f"{url2}/v2/root/shared/blobs/{digest}", headers=auth, timeout=30)
+    assert r.status_code == 200 and r.content == blob
+
+    st = local("status", "--node", "2", data=data)
+    assert re.search(r"^registry-gateway\s+running", st.stdout, re.M) and ": 200 " in st.stdout
+    # down --node 2 stops that node only
+    pids2 = pids_of(data, 2)
+    local("down", "--node", "2", data=data)
+    assert [p for p in pids2 if running(p)] == []
+    assert requests.get(f"{url1}/-/readiness", timeout=10).status_code == 200
+    # down stops every node, then PostgreSQL
+    local("up", "--node", "2", data=data)
+    assert requests.get(f"{url2}/-/readiness", timeout=10).status_code == 200
+    pids = pids_of(data)
+    local("down", data=data)
+    assert [p for p in pids if running(p)] == []

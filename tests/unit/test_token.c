@@ -369,16 +369,63 @@ malformed(void **state)
 	(void)state;
 }
 
+/* The public half of a key file, as token.pub holds it (registry-authd --public-key). */
+static void
+public_key_of_a_seed_file(void **state)
+{
+	char dir[] = "/tmp/tokenpub-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *cause = NULL, *key_path = NULL, *pub_path = NULL, *bad_path = NULL;
+	assert_true(asprintf(&key_path, "%s/token.key", dir) > 0);
+	assert_true(asprintf(&pub_path, "%s/token.pub", dir) > 0);
+	assert_true(asprintf(&bad_path, "%s/bad.key", dir) > 0);
+	assert_int_equal(token_key_ensure(dir, &cause), 0);
+	char written[128] = "";
+	FILE *f = fopen(pub_path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(written, sizeof(written), f));
+	fclose(f);
+	written[strcspn(written, "\n")] = '\0';
+	char *pub = token_public_key_of(key_path, &cause);
+	assert_non_null(pub);
+	assert_string_equal(pub, written);
+	free(pub);
+	/* a file that is no key, and no file */
+	f = fopen(bad_path, "w");
+	assert_non_null(f);
+	fputs("c2hvcnQ=\n", f);
+	fclose(f);
+	assert_null(token_public_key_of(bad_path, &cause));
+	assert_non_null(strstr(cause, "does not hold a 32-byte base64 key"));
+	free(cause);
+	cause = NULL;
+	unlink(bad_path);
+	assert_null(token_public_key_of(bad_path, &cause));
+	assert_non_null(strstr(cause, "cannot read"));
+	free(cause);
+	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(key_path);
+	free(pub_path);
+	free(bad_path);
+	(void)state;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(sign_then_verify),           cmocka_unit_test(kid_format),
-		cmocka_unit_test(tampered_payload),           cmocka_unit_test(wrong_key),
-		cmocka_unit_test(expired_and_not_yet),        cmocka_unit_test(wrong_audience),
-		cmocka_unit_test(wrong_issuer_and_type),      cmocka_unit_test(malformed),
-		cmocka_unit_test(window_at_the_ends_of_time), cmocka_unit_test(two_keys),
+		cmocka_unit_test(sign_then_verify),
+		cmocka_unit_test(kid_format),
+		cmocka_unit_test(tampered_payload),
+		cmocka_unit_test(wrong_key),
+		cmocka_unit_test(expired_and_not_yet),
+		cmocka_unit_test(wrong_audience),
+		cmocka_unit_test(wrong_issuer_and_type),
+		cmocka_unit_test(malformed),
+		cmocka_unit_test(window_at_the_ends_of_time),
+		cmocka_unit_test(two_keys),
 		cmocka_unit_test(unbound_repository_grant),
+		cmocka_unit_test(public_key_of_a_seed_file),
 	};
 	return cmocka_run_group_tests_name("token", tests, setup, NULL);
 }
