@@ -33,6 +33,8 @@
 
 /* Parts of a multipart upload in flight at once from one commit. */
 #define S3_PARTS_IN_FLIGHT 4
+/* Parts an S3 multipart upload may have. */
+#define S3_PARTS_MAX 10000
 
 /* ---- the pool threads' clients ----------------------------------------------------------- */
 
@@ -120,7 +122,8 @@ wait_all(struct s3_sync *c, struct s3_wait *w, size_t n)
 		size_t left = 0;
 		for (size_t i = 0; i < n; i++)
 			left += !w[i].done;
-		if (left == 0 || event_base_loop(c->base, EVLOOP_ONCE) < 0)
+		/* 1: nothing left to wait for, which a request in flight never is */
+		if (left == 0 || event_base_loop(c->base, EVLOOP_ONCE) != 0)
 			return;
 	}
 }
@@ -152,8 +155,8 @@ sync_head(struct s3_sync *c, const char *name, int64_t *size, char **cause)
 }
 
 /* Blocking multipart upload of the size bytes of fd as name, S3_PARTS_IN_FLIGHT parts of
- * bd.part_size at a time, each streamed from the file (memory: libcurl's buffers); aborted on
- * failure. -1 with *cause. */
+ * bd.part_size (larger past S3_PARTS_MAX parts) at a time, each streamed from the file (memory:
+ * libcurl's buffers); aborted on failure. -1 with *cause. */
 static int
 sync_multipart(struct s3_sync *c, const char *name, int fd, int64_t size, char **cause)
 {
@@ -168,7 +171,12 @@ sync_multipart(struct s3_sync *c, const char *name, int fd, int64_t size, char *
 	char *upload_id = w.upload_id;
 	w.upload_id = NULL;
 	wait_clear(&w);
-	size_t nparts = (size_t)((size + bd.part_size - 1) / bd.part_size);
+	/* S3 takes at most 10,000 parts: a blob larger than that many gets larger parts */
+	int64_t part = bd.part_size;
+	if ((size + part - 1) / part > S3_PARTS_MAX)
+		part = ((size + S3_PARTS_MAX - 1) / S3_PARTS_MAX + (1 << 20) - 1) &
+		       ~(int64_t)((1 << 20) - 1);
+	size_t nparts = (size_t)((size + part - 1) / part);
 	char **etags = xcalloc(nparts, sizeof(*etags));
 	struct s3_wait parts[S3_PARTS_IN_FLIGHT];
 	int rc = 0;
@@ -177,8 +185,8 @@ sync_multipart(struct s3_sync *c, const char *name, int fd, int64_t size, char *
 		        nparts - first < S3_PARTS_IN_FLIGHT ? nparts - first : S3_PARTS_IN_FLIGHT;
 		memset(parts, 0, sizeof(parts));
 		for (size_t i = 0; i < n; i++) {
-			int64_t off = (int64_t)(first + i) * bd.part_size;
-			int64_t len = size - off < bd.part_size ? size - off : bd.part_size;
+			int64_t off = (int64_t)(first + i) * part;
+			int64_t len = size - off < part ? size - off : part;
 			struct s3_body body = S3_BODY_FD(fd, off, len);
 			s3_multipart_part(c->s3, name, upload_id, (int)(first + i + 1), &body,
 			                  wait_done, &parts[i]);
