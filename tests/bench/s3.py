@@ -60,7 +60,10 @@ def main():
         for name, blobd, s3 in (("filesystem", {"compression": "none"}, None),
                                 ("s3", {}, rgw),
                                 ("s3-redirect", {"redirect": "true"}, rgw)):
-            t = Ours(workdir, name=name.replace("-", "_"), blobd=blobd, s3=s3)
+            folder = os.path.join(workdir, name)  # a PostgreSQL cluster of its own
+            os.makedirs(folder)
+            os.chmod(folder, 0o755)
+            t = Ours(folder, name=name.replace("-", "_"), blobd=blobd, s3=s3)
             t.name = name
             targets.append(t)
         up = {t.name: [] for t in targets}
