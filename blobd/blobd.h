@@ -23,6 +23,9 @@ struct evbuffer;
 struct httpc_pool;
 struct json_object;
 struct rest_req;
+struct s3;
+struct s3_config;
+struct store_driver;
 
 struct blobd {
 	struct event_base *base;
@@ -34,6 +37,13 @@ struct blobd {
 	bool compress;            /* [blobd] compression = zstd */
 	int compress_level;       /* [blobd] compression_level */
 	uint32_t frame_size;      /* [blobd] compression_frame_size */
+	/* where the blobs' bytes are: store.c's files, or store_s3.c's objects */
+	const struct store_driver *store;
+	struct s3 *s3;               /* storage = s3: the worker's client, on its loop */
+	const struct s3_config *s3c; /* storage = s3: its settings, for the pool threads' clients */
+	int64_t part_size;           /* [blobd] s3_part_size */
+	bool redirect;               /* [blobd] redirect */
+	int64_t redirect_expiry;     /* [blobd] redirect_expiry, seconds */
 };
 
 extern struct blobd bd;
@@ -85,19 +95,48 @@ uint32_t zst_reader_find(const struct zst_reader *r, int64_t pos);
 int zst_reader_frame(struct zst_reader *r, uint32_t i, void *out, char **cause);
 void zst_reader_free(struct zst_reader *r);
 
-/* store.c: the content-addressed blob files (blobs/<algo>/<2 hex>/<hex>), plain or compressed
- * (zst.c) under the same name. */
+/* store.c: the one interface to the blobs' bytes, content-addressed (one per digest for the
+ * instance), over two drivers: files under storage_root (blobs/<algo>/<2 hex>/<hex>, store.c) or
+ * objects in an S3-compatible store (<s3_prefix>/blobs/<algo>/<2 hex>/<hex>, store_s3.c). A file
+ * is plain or compressed (zst.c) under the same name. Uploads, reads, compression and garbage
+ * collection go through the store_* calls below, never to the disk or the S3 client directly. */
 enum store_form { STORE_PLAIN, STORE_ZSTD };
 
 struct store_file {
-	int fd;
+	int fd; /* a file; -1: a stream (store_send) */
 	enum store_form form;
 	int64_t size;         /* the blob's bytes, as pushed */
 	int64_t stored;       /* the file's bytes */
 	struct zst_header zh; /* STORE_ZSTD */
 };
 
+/* What a read of a blob found: 0 and f (its fd is the callback's to close), or -1 with err
+ * (ENOENT: not stored) and, when known, a cause for the log. */
+typedef void (*store_read_fn)(int rc, int err, const char *cause, struct store_file *f, void *arg);
+
+/* A driver. The blocking calls run in pool threads (jobs), the others on the worker's loop. */
+struct store_driver {
+	const char *name;
+	/* blocking: store_commit, store_exists, store_delete, store_sync_deleted below */
+	int (*commit)(const char *src, const char *digest, bool sync, bool *created, char **cause);
+	bool (*exists)(const char *digest);
+	int (*delete)(const char *digest, int64_t *bytes, char **cause);
+	void (*sync_deleted)(char *const *digests, bool *deleted, size_t n);
+	/* loop: store_read, store_send, store_url below */
+	void (*read)(const char *digest, store_read_fn cb, void *arg);
+	void (*send)(struct http_txn *txn, const char *digest, int status,
+	             const struct http_headers *h, struct store_file *f, int64_t start,
+	             int64_t len);
+	char *(*url)(const char *digest, int64_t expires);
+};
+extern const struct store_driver store_fs_driver; /* store.c */
+extern const struct store_driver store_s3_driver; /* store_s3.c */
+
+/* The blob's file under storage_root (the filesystem driver's). */
 char *store_blob_path(const char *digest);
+/* The blob's object name under s3_prefix: blobs/<algo>/<2 hex>/<hex>; NULL for an invalid
+ * digest. */
+char *store_blob_name(const char *digest);
 /* A journal's entry for digest: <root>/<journal>/<algo>-<hex> (placing/ of gc.c, stored/ of
  * stored.c); NULL for an invalid digest. */
 char *store_journal_path(const char *journal, const char *digest);
@@ -108,27 +147,44 @@ char *store_journal_digest(const char *name);
 int store_journal_note(const char *journal, const char *digest, bool sync, char **cause);
 /* Blocking: removes digest's entry from the journal, if there is one. */
 void store_journal_forget(const char *journal, const char *digest);
-/* Opens a stored blob for reading; -1 with errno (ENOENT: not stored). */
+/* Filesystem driver: opens a stored blob's file for reading; -1 with errno (ENOENT: not
+ * stored). */
 int store_open(const char *digest, struct store_file *f);
 /* What the open file fd of digest holds (fd is not taken); -1 with errno. */
 int store_identify(int fd, const char *digest, struct store_file *f);
 /* Whether a failure's errno says the storage is full (ENOSPC, EDQUOT): answered 507. */
 bool store_no_space(int err);
-/* Blocking (a job): makes the verified file at src the blob's file unless it already exists,
- * durably when sync (the file itself must already be fsync'd); *created tells whether this
- * call placed it. -1 with *cause. */
+/* Blocking (a job): makes the verified file at src the blob's (file or object) unless it is
+ * stored already, durably when sync (the file itself must already be fsync'd); *created tells
+ * whether this call placed it. -1 with *cause (and errno). */
 int store_commit(const char *src, const char *digest, bool sync, bool *created, char **cause);
-/* Blocking (a job): puts src, the compressed form of digest (stored bytes, already durable), in
- * place of held, the plain file open and flock'ed by the caller. The folder needs no fsync: after
- * a crash the name holds either form, each whole. 1 when the file is no longer held's (deleted
- * or replaced meanwhile), -1 with *cause. */
+/* Blocking (a job), filesystem driver: puts src, the compressed form of digest (stored bytes,
+ * already durable), in place of held, the plain file open and flock'ed by the caller. The folder
+ * needs no fsync: after a crash the name holds either form, each whole. 1 when the file is no
+ * longer held's (deleted or replaced meanwhile), -1 with *cause. */
 int store_replace(const char *digest, int held, const char *src, int64_t stored, char **cause);
-/* Whether the blob's file is stored (in either form). */
+/* Blocking: whether the blob is stored (in either form). */
 bool store_exists(const char *digest);
-/* Blocking (a job): the one way a blob's file goes, whatever its form, on metad's word only
- * (garbage collection, gc.c); waits for a compression of it that is under way. *bytes: what the
- * file held on disk (0 when there was none). 0 also when there was no file, -1 with *cause. */
+/* Blocking (a job): the one way a blob goes, whatever its form, on metad's word only (garbage
+ * collection, gc.c); waits for a compression of it that is under way. *bytes: what it held in
+ * storage (0 when there was none). 0 also when there was none, -1 with *cause. */
 int store_delete(const char *digest, int64_t *bytes, char **cause);
+/* Blocking (a job): makes the deletions of digests[i] with deleted[i] durable (the files'
+ * folders fsync'd; nothing for S3, durable once it answered); clears deleted[i] of those that
+ * may not be. */
+void store_sync_deleted(char *const *digests, bool *deleted, size_t n);
+/* Loop: opens digest for reading; cb runs once (maybe before this returns). */
+void store_read(const char *digest, store_read_fn cb, void *arg);
+/* Loop: answers status with headers h and bytes [start, start + len) of f (taken) from
+ * store_read: a file's through the HTTP layer (zstream.c for a compressed one), an object's
+ * streamed from S3 with the client's back-pressure. */
+void store_send(struct http_txn *txn, const char *digest, int status, const struct http_headers *h,
+                struct store_file *f, int64_t start, int64_t len);
+/* A URL that reads the plain blob for expires seconds (S3's pre-signed GET), NULL when the
+ * driver has none (caller frees). */
+char *store_url(const char *digest, int64_t expires);
+/* Worker start of the S3 driver: the worker's client; -1 with *cause. */
+int store_s3_start(const struct s3_config *c, char **cause);
 
 /* tally.c: the storage gauges (registry_blob_*), counted once when blobd starts and kept
  * current by every change to a blob's file: tally_begin(), the change, tally_add() for what it

@@ -1,8 +1,10 @@
 /*
  * Blob reads and deletes. A read asks metad whether the repository links the blob (a digest
- * alone reads nothing), opens the stored file and, for the gateway, passes the descriptor of a
- * plain file so the gateway sendfile()s it (Range included); other callers, and every read of a
- * compressed file (zstream.c), get the bytes (or a range) from blobd itself.
+ * alone reads nothing), then opens it in the store (store_read) and, for the gateway, passes the
+ * descriptor of a plain file so the gateway sendfile()s it (Range included); other callers,
+ * every read of a compressed file (zstream.c) and of an S3 object get the bytes (or a range)
+ * from blobd itself (store_send). With [blobd] redirect, a GET of a blob the repository links is
+ * answered 307 to a pre-signed URL of its S3 object instead.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -26,6 +28,7 @@ struct blob_req {
 	struct http_txn *txn;
 	char *name;
 	char *digest;
+	int64_t size; /* metad's */
 };
 
 /* Frees a blob request. */
@@ -37,8 +40,9 @@ blob_req_free(struct blob_req *b)
 	free(b);
 }
 
-/* Serves the blob file f (taken): headers only for HEAD; for the gateway, the descriptor of a
- * plain file; else the bytes or the requested range (decompressed from a compressed file). */
+/* Serves the blob f (taken): headers only for HEAD; for the gateway, the descriptor of a plain
+ * file; else the bytes or the requested range (decompressed from a compressed file, streamed
+ * from an S3 object). */
 static void
 serve(struct blob_req *b, struct store_file *f)
 {
@@ -56,10 +60,12 @@ serve(struct blob_req *b, struct store_file *f)
 	/* content-addressed: the bytes behind a digest never change */
 	headers_add(&h, "Cache-Control", "max-age=31536000");
 	if (strcmp(req->method, "HEAD") == 0) {
-		close(f->fd);
+		if (f->fd >= 0)
+			close(f->fd);
 		http_txn_start_response(txn, 200, &h, size);
 		http_txn_end_response(txn);
-	} else if (f->form == STORE_PLAIN && headers_get(&req->headers, WIRE_WANT_FD) != NULL) {
+	} else if (f->form == STORE_PLAIN && f->fd >= 0 &&
+	           headers_get(&req->headers, WIRE_WANT_FD) != NULL) {
 		headers_add(&h, WIRE_FD, "1");
 		http_txn_respond_fd(txn, 200, &h, f->fd);
 		close(f->fd);
@@ -76,7 +82,8 @@ serve(struct blob_req *b, struct store_file *f)
 			break;
 		}
 		case RANGE_UNSATISFIABLE: {
-			close(f->fd);
+			if (f->fd >= 0)
+				close(f->fd);
 			char cr[64];
 			snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
 			headers_add(&h, "Content-Range", cr);
@@ -88,45 +95,72 @@ serve(struct blob_req *b, struct store_file *f)
 		case RANGE_NONE:
 			break;
 		}
-		if (f->form == STORE_ZSTD) {
-			zstream_send(txn, b->digest, status, &h, f, start, len);
-		} else {
-			http_txn_start_response(txn, status, &h, len);
-			http_txn_write_file(txn, f->fd, (off_t)start, (off_t)len);
-			http_txn_end_response(txn);
-		}
+		store_send(txn, b->digest, status, &h, f, start, len);
 	}
 	headers_clear(&h);
 }
 
-/* metad's answer to "does this repository link the blob": serve the file or the error. */
+/* The store opened the blob: serve it, or say why not. */
+static void
+opened(int rc, int err, const char *cause, struct store_file *f, void *arg)
+{
+	struct blob_req *b = arg;
+	if (rc < 0 && err == ENOENT) {
+		/* metadata names a blob that is not stored: say so loudly, answer unknown */
+		log_error("blob %s linked in %s but not stored: %s", b->digest, b->name,
+		          cause != NULL ? cause : strerror(err));
+		v2reply_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
+	} else if (rc < 0) {
+		log_error("blob %s of %s unreadable: %s", b->digest, b->name,
+		          cause != NULL ? cause : strerror(err));
+		v2reply_error(b->txn, 503, OCI_UNAVAILABLE, "blob storage unavailable", b->digest);
+	} else if (f->size != b->size) {
+		if (f->fd >= 0)
+			close(f->fd);
+		log_error("blob %s holds %lld bytes in storage, %lld in the metadata", b->digest,
+		          (long long)f->size, (long long)b->size);
+		v2reply_error(b->txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", b->digest);
+	} else {
+		serve(b, f);
+	}
+	blob_req_free(b);
+}
+
+/* Answers a GET with 307 to a URL of the blob that expires; false when the store has none. */
+static bool
+redirect(struct blob_req *b)
+{
+	char *url = store_url(b->digest, bd.redirect_expiry);
+	if (url == NULL)
+		return false;
+	struct http_headers h;
+	v2reply_headers_init(&h);
+	headers_add(&h, "Location", url);
+	headers_add(&h, "Docker-Content-Digest", b->digest);
+	/* the URL expires: no cache may keep the answer */
+	headers_add(&h, "Cache-Control", "no-store");
+	http_txn_respond(b->txn, 307, &h, NULL, 0);
+	headers_clear(&h);
+	free(url);
+	return true;
+}
+
+/* metad's answer to "does this repository link the blob": serve the blob (or redirect to it), or
+ * the error. Only a linked blob is ever read or named by a URL. */
 static void
 looked_up(int status, json_object *body, struct evbuffer *raw, void *arg)
 {
 	struct blob_req *b = arg;
-	int64_t size;
-	if (status != 200 || !js_int(body, "size", &size)) {
+	if (status != 200 || !js_int(body, "size", &b->size)) {
 		meta_relay_error(b->txn, status == 200 ? -1 : status, raw);
-		goto out;
+		blob_req_free(b);
+		return;
 	}
-	struct store_file f;
-	if (store_open(b->digest, &f) < 0) {
-		/* metadata names a file that is not there: say so loudly, answer unknown */
-		log_error("blob %s linked in %s but not stored: %s", b->digest, b->name,
-		          strerror(errno));
-		v2reply_error(b->txn, 404, OCI_BLOB_UNKNOWN, NULL, b->digest);
-		goto out;
+	if (bd.redirect && strcmp(http_txn_request(b->txn)->method, "GET") == 0 && redirect(b)) {
+		blob_req_free(b);
+		return;
 	}
-	if (f.size != size) {
-		close(f.fd);
-		log_error("blob %s holds %lld bytes on disk, %lld in the metadata", b->digest,
-		          (long long)f.size, (long long)size);
-		v2reply_error(b->txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", b->digest);
-		goto out;
-	}
-	serve(b, &f);
-out:
-	blob_req_free(b);
+	store_read(b->digest, opened, b);
 }
 
 /* metad's answer to a blob DELETE. */

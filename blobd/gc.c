@@ -200,55 +200,31 @@ swept(void *arg)
 
 /* ---- 2. files to delete -------------------------------------------------------------------- */
 
-/* Pool thread: deletes the claimed files, then makes the deletions durable (their folders). */
+/* Pool thread: deletes the claimed files, then makes the deletions durable (store_sync_deleted:
+ * their folders, on the filesystem). */
 static void
 job_delete(void *arg)
 {
 	(void)arg;
-	char **dirs = xcalloc(g.nfiles + 1, sizeof(*dirs));
-	size_t ndirs = 0;
+	char **digests = xcalloc(g.nfiles + 1, sizeof(*digests));
+	bool *deleted = xcalloc(g.nfiles + 1, sizeof(*deleted));
 	for (size_t i = 0; i < g.nfiles; i++) {
 		struct gc_file *f = &g.files[i];
 		char *cause = NULL;
+		digests[i] = f->digest;
 		if (store_delete(f->digest, &f->bytes, &cause) < 0) {
 			log_warn("gc: cannot delete the file of %s: %s", f->digest, cause);
 			free(cause);
 			continue;
 		}
-		f->deleted = true;
-		char *path = store_blob_path(f->digest);
-		char *slash = path != NULL ? strrchr(path, '/') : NULL;
-		if (slash == NULL) {
-			free(path);
-			continue;
-		}
-		*slash = '\0';
-		bool seen = false;
-		for (size_t k = 0; k < ndirs && !seen; k++)
-			seen = strcmp(dirs[k], path) == 0;
-		if (seen)
-			free(path);
-		else
-			dirs[ndirs++] = path;
+		deleted[i] = true;
 	}
-	for (size_t k = 0; k < ndirs; k++) {
-		int fd = bd.fsync ? open(dirs[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-		if (fd >= 0 && fsync(fd) < 0) {
-			/* not durable: acknowledge none of this folder's; they are claimed again */
-			log_warn("gc: cannot sync %s: %s", dirs[k], strerror(errno));
-			size_t len = strlen(dirs[k]);
-			for (size_t i = 0; i < g.nfiles; i++) {
-				char *p = store_blob_path(g.files[i].digest);
-				if (p != NULL && strncmp(p, dirs[k], len) == 0 && p[len] == '/')
-					g.files[i].deleted = false;
-				free(p);
-			}
-		}
-		if (fd >= 0)
-			close(fd);
-		free(dirs[k]);
-	}
-	free(dirs);
+	/* not durable: not acknowledged, so claimed again */
+	store_sync_deleted(digests, deleted, g.nfiles);
+	for (size_t i = 0; i < g.nfiles; i++)
+		g.files[i].deleted = deleted[i];
+	free(digests);
+	free(deleted);
 }
 
 /* metad forgot the acknowledged files: another batch when this one was full. */

@@ -7,6 +7,7 @@ registry_blobd_SOURCES = \
 	blobd/writer.c \
 	blobd/session.c \
 	blobd/store.c \
+	blobd/store_s3.c \
 	blobd/zst.c \
 	blobd/compress.c \
 	blobd/stored.c \

@@ -19,6 +19,9 @@
 
 struct blobd bd;
 
+/* storage = s3: the worker's settings, read by its client and its pool threads' */
+static struct s3_config s3_settings;
+
 /* Ready when the storage root is a writable folder. */
 static void
 h_readiness(struct rest_req *r)
@@ -62,7 +65,8 @@ blobd_handle(struct http_txn *txn, void *arg)
 	(void)arg;
 }
 
-/* Creates the storage root's folders (blobs/, uploads/, tmp/ for compressions under way,
+/* Checks the S3 settings with storage = s3. Creates the storage root's folders (blobs/,
+ * uploads/: the upload sessions, whatever the storage, tmp/ for compressions under way,
  * placing/: the placement journal of gc.c, stored/: the journal of stored.c) if missing, and
  * keeps the root blobd's alone (0700): the gateway's user shares blobd's group to reach its
  * socket, never its files. */
@@ -75,11 +79,6 @@ blobd_master_init(const struct cfg *cfg, char **cause)
 		if (s3_config_load(cfg, &c, cause) < 0)
 			return -1;
 		s3_config_clear(&c);
-		*cause =
-		        xstrdup("[blobd] storage = s3: blobd does not keep blobs in S3 yet (its S3 "
-		                "client is there, the storage on it comes next: docs/S3.md); use "
-		                "storage = filesystem");
-		return -1;
 	}
 	const char *root = cfg_str(cfg, CFG_BLOBD_STORAGE_ROOT);
 	const char *subs[] = { "", "/blobs", "/uploads", "/tmp", "/placing", "/stored" };
@@ -116,6 +115,14 @@ blobd_worker_init(struct proc_worker *w, char **cause)
 	bd.compress = strcmp(cfg_str(w->cfg, CFG_BLOBD_COMPRESSION), "zstd") == 0;
 	bd.compress_level = (int)cfg_int(w->cfg, CFG_BLOBD_COMPRESSION_LEVEL);
 	bd.frame_size = (uint32_t)cfg_int(w->cfg, CFG_BLOBD_COMPRESSION_FRAME_SIZE);
+	bd.part_size = cfg_int(w->cfg, CFG_BLOBD_S3_PART_SIZE);
+	bd.redirect = cfg_bool(w->cfg, CFG_BLOBD_REDIRECT);
+	bd.redirect_expiry = cfg_int(w->cfg, CFG_BLOBD_REDIRECT_EXPIRY);
+	bool s3 = strcmp(cfg_str(w->cfg, CFG_BLOBD_STORAGE), "s3") == 0;
+	/* the client before the pool threads, which make theirs from the same settings */
+	if (s3 && (s3_config_load(w->cfg, &s3_settings, cause) < 0 ||
+	           store_s3_start(&s3_settings, cause) < 0))
+		return -1;
 	char *path = proc_socket_path(w->cfg, "metad");
 	bd.metad = httpc_pool_new(w->base, path);
 	free(path);
@@ -123,7 +130,9 @@ blobd_worker_init(struct proc_worker *w, char **cause)
 		return -1;
 	purge_start();
 	stored_start();
-	tally_start();
+	/* the gauges count files under storage_root; S3's objects are not counted yet */
+	if (!s3)
+		tally_start();
 	return gc_start(cause);
 }
 

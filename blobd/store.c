@@ -1,4 +1,6 @@
 /*
+ * The store's one interface (blobd.h) and its filesystem driver.
+ *
  * Content-addressed blob files: <root>/blobs/<algo>/<first two hex digits>/<hex>, one file per
  * digest for the whole instance. A file appears there only after its bytes were verified (and
  * fsync'd), by link() from the upload, so a reader never sees a partial blob. Compression at rest
@@ -28,6 +30,16 @@ store_blob_path(const char *digest)
 	if (!name_split_digest(digest, &algo, &hex))
 		return NULL;
 	return xasprintf("%s/blobs/%s/%.2s/%s", bd.root, digest_algo_name(algo), hex, hex);
+}
+
+char *
+store_blob_name(const char *digest)
+{
+	enum digest_algo algo;
+	const char *hex;
+	if (!name_split_digest(digest, &algo, &hex))
+		return NULL;
+	return xasprintf("blobs/%s/%.2s/%s", digest_algo_name(algo), hex, hex);
 }
 
 char *
@@ -99,8 +111,9 @@ store_open(const char *digest, struct store_file *f)
 	return fd;
 }
 
-bool
-store_exists(const char *digest)
+/* Filesystem driver: whether the blob's file is there. */
+static bool
+fs_exists(const char *digest)
 {
 	char *path = store_blob_path(digest);
 	bool found = path != NULL && access(path, F_OK) == 0;
@@ -166,8 +179,9 @@ make_dir(const char *path, bool *created)
 	return errno == EEXIST ? 0 : -1;
 }
 
-int
-store_commit(const char *src, const char *digest, bool sync, bool *created, char **cause)
+/* Filesystem driver: links the verified file src as the blob's (store_commit). */
+static int
+fs_commit(const char *src, const char *digest, bool sync, bool *created, char **cause)
 {
 	*created = false;
 	enum digest_algo algo;
@@ -251,8 +265,9 @@ out:
 	return rc;
 }
 
-int
-store_delete(const char *digest, int64_t *bytes, char **cause)
+/* Filesystem driver: unlinks the blob's file under its flock (store_delete). */
+static int
+fs_delete(const char *digest, int64_t *bytes, char **cause)
 {
 	*bytes = 0;
 	char *path = store_blob_path(digest);
@@ -304,6 +319,148 @@ store_delete(const char *digest, int64_t *bytes, char **cause)
 	}
 	free(path);
 	return rc;
+}
+
+/* Filesystem driver: fsyncs the folders the deleted files were in (store_sync_deleted). */
+static void
+fs_sync_deleted(char *const *digests, bool *deleted, size_t n)
+{
+	if (!bd.fsync)
+		return;
+	char **dirs = xcalloc(n + 1, sizeof(*dirs));
+	size_t ndirs = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *path = deleted[i] ? store_blob_path(digests[i]) : NULL;
+		char *slash = path != NULL ? strrchr(path, '/') : NULL;
+		if (slash == NULL) {
+			free(path);
+			continue;
+		}
+		*slash = '\0';
+		bool seen = false;
+		for (size_t k = 0; k < ndirs && !seen; k++)
+			seen = strcmp(dirs[k], path) == 0;
+		if (seen)
+			free(path);
+		else
+			dirs[ndirs++] = path;
+	}
+	for (size_t k = 0; k < ndirs; k++) {
+		int fd = open(dirs[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0 && fsync(fd) < 0) {
+			/* not durable: none of this folder's deletions is */
+			log_warn("cannot sync %s: %s", dirs[k], strerror(errno));
+			size_t len = strlen(dirs[k]);
+			for (size_t i = 0; i < n; i++) {
+				char *p = store_blob_path(digests[i]);
+				if (p != NULL && strncmp(p, dirs[k], len) == 0 && p[len] == '/')
+					deleted[i] = false;
+				free(p);
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		free(dirs[k]);
+	}
+	free(dirs);
+}
+
+/* Filesystem driver: opens the file, at once (store_read). */
+static void
+fs_read(const char *digest, store_read_fn cb, void *arg)
+{
+	struct store_file f;
+	if (store_open(digest, &f) < 0) {
+		int err = errno;
+		cb(-1, err, strerror(err), NULL, arg);
+		return;
+	}
+	cb(0, 0, NULL, &f, arg);
+}
+
+/* Filesystem driver: a plain file's range through the HTTP layer (sendfile), a compressed one
+ * decompressed by zstream.c (store_send). */
+static void
+fs_send(struct http_txn *txn, const char *digest, int status, const struct http_headers *h,
+        struct store_file *f, int64_t start, int64_t len)
+{
+	if (f->form == STORE_ZSTD) {
+		zstream_send(txn, digest, status, h, f, start, len);
+		return;
+	}
+	http_txn_start_response(txn, status, h, len);
+	http_txn_write_file(txn, f->fd, (off_t)start, (off_t)len);
+	http_txn_end_response(txn);
+}
+
+/* Filesystem driver: files have no URL of their own. */
+static char *
+fs_url(const char *digest, int64_t expires)
+{
+	(void)digest;
+	(void)expires;
+	return NULL;
+}
+
+const struct store_driver store_fs_driver = {
+	.name = "filesystem",
+	.commit = fs_commit,
+	.exists = fs_exists,
+	.delete = fs_delete,
+	.sync_deleted = fs_sync_deleted,
+	.read = fs_read,
+	.send = fs_send,
+	.url = fs_url,
+};
+
+/* The configured driver (the filesystem's until main.c says otherwise). */
+static const struct store_driver *
+driver(void)
+{
+	return bd.store != NULL ? bd.store : &store_fs_driver;
+}
+
+int
+store_commit(const char *src, const char *digest, bool sync, bool *created, char **cause)
+{
+	return driver()->commit(src, digest, sync, created, cause);
+}
+
+bool
+store_exists(const char *digest)
+{
+	return driver()->exists(digest);
+}
+
+int
+store_delete(const char *digest, int64_t *bytes, char **cause)
+{
+	return driver()->delete (digest, bytes, cause);
+}
+
+void
+store_sync_deleted(char *const *digests, bool *deleted, size_t n)
+{
+	driver()->sync_deleted(digests, deleted, n);
+}
+
+void
+store_read(const char *digest, store_read_fn cb, void *arg)
+{
+	driver()->read(digest, cb, arg);
+}
+
+void
+store_send(struct http_txn *txn, const char *digest, int status, const struct http_headers *h,
+           struct store_file *f, int64_t start, int64_t len)
+{
+	driver()->send(txn, digest, status, h, f, start, len);
+}
+
+char *
+store_url(const char *digest, int64_t expires)
+{
+	return driver()->url(digest, expires);
 }
 
 /* Whether a failure's errno says the storage is full. */

@@ -168,6 +168,27 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 	return cfg_set(cfg, id, value, cfg->path) == 0;
 }
 
+/* The rules between [blobd]'s storage parameters; -1 with cfg->error. */
+static int
+cfg_check_storage(struct cfg *cfg)
+{
+	bool s3 = strcmp(cfg->values[CFG_BLOBD_STORAGE], "s3") == 0;
+	if (s3 && strcmp(cfg->values[CFG_BLOBD_COMPRESSION], "zstd") == 0) {
+		cfg->error =
+		        xasprintf("%s: [blobd] compression = zstd is not available with storage "
+		                  "= s3 yet (docs/S3.md): set compression = none",
+		                  cfg->path);
+		return -1;
+	}
+	if (!s3 && cfg->ints[CFG_BLOBD_REDIRECT]) {
+		cfg->error = xasprintf("%s: [blobd] redirect = true needs storage = s3 (a file has "
+		                       "no URL of its own)",
+		                       cfg->path);
+		return -1;
+	}
+	return 0;
+}
+
 struct cfg *
 cfg_load(const char *path, char **cause)
 {
@@ -199,6 +220,8 @@ cfg_load(const char *path, char **cause)
 		if (v != NULL && cfg_set(cfg, i, v, env) < 0)
 			goto fail;
 	}
+	if (cfg_check_storage(cfg) < 0)
+		goto fail;
 	return cfg;
 fail:
 	*cause = cfg->error;

@@ -99,6 +99,7 @@ tests_unit_test_blobd_zst_SOURCES = tests/unit/test_blobd_zst.c blobd/zst.c blob
 tests_unit_test_blobd_zst_CFLAGS = $(UNIT_BLOBD_CFLAGS)
 tests_unit_test_blobd_zst_LDADD = $(UNIT_LDADD)
 tests_unit_test_blobd_store_SOURCES = tests/unit/test_blobd_store.c blobd/store.c blobd/zst.c \
+	blobd/zstream.c \
 	blobd/tally.c blobd/blobd.h
 tests_unit_test_blobd_store_CFLAGS = $(UNIT_BLOBD_CFLAGS)
 tests_unit_test_blobd_store_LDADD = $(UNIT_LDADD) -lpthread

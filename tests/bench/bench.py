@@ -104,11 +104,12 @@ def descendants(*pids):
 class Ours(Target):
     name = "ours"
 
-    def __init__(self, workdir, name="bench", blobd=None):
+    def __init__(self, workdir, name="bench", blobd=None, s3=None):
         self.pg = PgCluster(workdir)
         # Two workers where requests are served in bulk; one for authd, which signs a token
-        # per client session (its answers are cached by clients and by the gateway).
-        self.reg = Registry(self.pg, workdir, name, workers=2,
+        # per client session (its answers are cached by clients and by the gateway). s3: a
+        # CephRgw whose store keeps the blobs (storage = s3).
+        self.reg = Registry(self.pg, workdir, name, workers=2, s3=s3,
                             extra_config={"global": {"log_level": "warn"},
                                           "authd": {"workers": "1"}, "blobd": blobd or {}})
         self.reg.start()

@@ -43,6 +43,22 @@ def registry(pg, workdir):
     reg.stop()
 
 
+@pytest.fixture(scope="session")
+def registry_s3(pg, workdir, ceph_rgw):
+    """A shared instance that keeps its blobs in S3 (the Ceph RADOS Gateway of ceph_rgw)."""
+    reg = _new_registry(pg, workdir, s3=ceph_rgw).start()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def any_registry(request):
+    """The shared instance of each storage driver in turn: a test using it runs against both."""
+    if request.param == "s3":
+        return request.getfixturevalue("registry_s3")
+    return request.getfixturevalue("registry")
+
+
 @pytest.fixture
 def make_registry(pg, workdir):
     """Builds private instances (a test that signals or kills daemons gets its own)."""

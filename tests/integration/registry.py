@@ -112,9 +112,10 @@ class Registry:
     ROOT_PASSWORD = "Root-Passw0rd-for-tests"
 
     def __init__(self, pg, base, name, workers=2, extra_config=None, env=None, db_roles=None,
-                 node_of=None):
+                 node_of=None, s3=None):
         """node_of: another instance this one is a node of (docs/SCALING.md): the same database,
-        storage_root and bootstrap file, its own port, sockets, key_dir and logs."""
+        storage_root and bootstrap file, its own port, sockets, key_dir and logs. s3: a Ceph
+        RADOS Gateway (ceph.CephRgw) to keep blobs in (storage = s3)."""
         self.pg = pg
         self.name = name
         self.db = node_of.db if node_of else name
@@ -153,6 +154,10 @@ class Registry:
                         self.sections[section][k] = node_of.sections[section][k]
         elif db_roles:
             self.use_db_roles()
+        self.s3 = s3
+        self.s3_prefix = None
+        if s3 is not None:
+            self.use_s3(s3)
         for section, values in (extra_config or {}).items():
             self.sections.setdefault(section, {}).update(values)
         self.env = dict(os.environ, REGISTRY_ROOT_PASSWORD=self.ROOT_PASSWORD, **(env or {}))
@@ -173,6 +178,25 @@ class Registry:
             metad_role=self.metad_role)
         self.sections["metad"]["database"] = base.replace("user=postgres",
                                                           f"user={self.metad_role}")
+
+    def use_s3(self, rgw):
+        """Blobs in the S3 store of a CephRgw (fixture ceph_rgw), under a prefix of their own;
+        the keys in a credentials file only blobd's user reads."""
+        self.s3_prefix = f"{self.name}/data"
+        creds = os.path.join(self.dir, "s3-credentials")
+        with open(creds, "w") as f:
+            f.write(f"[default]\naws_access_key_id = {rgw.access_key}\n"
+                    f"aws_secret_access_key = {rgw.secret_key}\n")
+        os.chmod(creds, 0o600)
+        self.sections["blobd"].update(
+            storage="s3", s3_endpoint=rgw.endpoint, s3_region=rgw.region,
+            s3_bucket=rgw.bucket, s3_prefix=self.s3_prefix, s3_path_style="true",
+            s3_credentials_file=creds, compression="none")
+
+    def s3_blob_key(self, digest):
+        """The object key of a blob in S3 (storage = s3)."""
+        algo, hexa = digest.split(":", 1)
+        return f"{self.s3_prefix}/blobs/{algo}/{hexa[:2]}/{hexa}"
 
     # -- lifecycle -------------------------------------------------------------------------------
 

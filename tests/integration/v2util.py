@@ -133,8 +133,17 @@ def add_member(reg, project_id, user_id, level=30):
 
 
 def blob_files(reg):
-    """Every stored blob file under the storage root: {digest: path}."""
+    """Every stored blob: {digest: its file's path under the storage root, or its object's key
+    in S3 (storage = s3)}."""
     out = {}
+    if getattr(reg, "s3", None) is not None:
+        pages = reg.s3.client().get_paginator("list_objects_v2").paginate(
+            Bucket=reg.s3.bucket, Prefix=reg.s3_prefix + "/blobs/")
+        for page in pages:
+            for o in page.get("Contents", []):
+                algo, _, hexa = o["Key"][len(reg.s3_prefix) + len("/blobs/"):].split("/")
+                out[f"{algo}:{hexa}"] = o["Key"]
+        return out
     root = os.path.join(reg.storage, "blobs")
     for algo in ("sha256", "sha512"):
         base = os.path.join(root, algo)
@@ -144,6 +153,15 @@ def blob_files(reg):
             for name in os.listdir(os.path.join(base, fan)):
                 out[f"{algo}:{name}"] = os.path.join(base, fan, name)
     return out
+
+
+def remove_blob_file(reg, digest):
+    """Removes a blob's file (or object) behind the registry's back, as a deletion does."""
+    if getattr(reg, "s3", None) is not None:
+        reg.s3.client().delete_object(Bucket=reg.s3.bucket, Key=reg.s3_blob_key(digest))
+    else:
+        algo, hexa = digest.split(":", 1)
+        os.unlink(os.path.join(reg.storage, "blobs", algo, hexa[:2], hexa))
 
 
 def upload_dirs(reg):

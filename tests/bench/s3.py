@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""The S3 storage driver against the filesystem one: upload and download rates.
+
+Starts a private Ceph cluster with a RADOS Gateway (tests/integration/ceph.py: one monitor, one
+OSD on MemStore, radosgw on loopback, plain HTTP) and three registries as tests/bench/run starts
+ours (private PostgreSQL, the four daemons, tokens, every blob fsync'd, compression = none so that
+both drivers store the same bytes):
+
+- filesystem: storage = filesystem;
+- s3: storage = s3 on the gateway, reads streamed through blobd;
+- s3-redirect: the same with redirect = true (a blob GET is a 307 to a pre-signed URL; curl
+  follows it to the store).
+
+Each round pushes a fresh file of random bytes to each (curl PUT, monolithic: MB/s at the client,
+which waits for the 201, so the S3 driver's PutObject or multipart upload is inside the time),
+then downloads it three times (curl to /dev/null, the median). Rounds are interleaved (A B C,
+C B A, ...). Prints a table; a benchmark: it never fails on a figure.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from bench import MiB, Ours, machine_desc, put_file, random_file, source_commit  # noqa: E402
+from ceph import CephRgw  # noqa: E402
+
+
+def download(target, repo, digest):
+    """Seconds curl takes to GET the blob (following a redirect) to /dev/null."""
+    hdrs = []
+    for k, v in target.headers(repo, "pull").items():
+        hdrs += ["-H", f"{k}: {v}"]
+    t0 = time.monotonic()
+    out = subprocess.run(["curl", "-sS", "-L", "-f", "-o", "/dev/null", "-w", "%{size_download}"]
+                         + hdrs + [f"{target.url}/v2/{repo}/blobs/{digest}"],
+                         capture_output=True, text=True)
+    took = time.monotonic() - t0
+    if out.returncode != 0:
+        raise RuntimeError(f"{target.name}: GET blob failed: {out.stderr}")
+    return took, int(out.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--size-mib", type=int, default=256)
+    args = ap.parse_args()
+    workdir = tempfile.mkdtemp(prefix="bench-s3-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
+    os.chmod(workdir, 0o755)
+    rgw = CephRgw(memstore_bytes=(3 * args.rounds * args.size_mib + 1024) << 20).start()
+    targets = []
+    try:
+        for name, blobd, s3 in (("filesystem", {"compression": "none"}, None),
+                                ("s3", {}, rgw),
+                                ("s3-redirect", {"redirect": "true"}, rgw)):
+            folder = os.path.join(workdir, name)  # a PostgreSQL cluster of its own
+            os.makedirs(folder)
+            os.chmod(folder, 0o755)
+            t = Ours(folder, name=name.replace("-", "_"), blobd=blobd, s3=s3)
+            t.name = name
+            targets.append(t)
+        up = {t.name: [] for t in targets}
+        down = {t.name: [] for t in targets}
+        size = args.size_mib * MiB
+        for rnd in range(args.rounds):
+            order = targets if rnd % 2 == 0 else list(reversed(targets))
+            for t in order:
+                path = os.path.join(workdir, "blob")
+                digest = random_file(path, size)
+                repo = t.repo(f"s3bench{rnd}")
+                t0 = time.monotonic()
+                put_file(t, repo, path, digest)
+                up[t.name].append(size / MiB / (time.monotonic() - t0))
+                os.unlink(path)
+                speeds = []
+                for _ in range(3):
+                    took, n = download(t, repo, digest)
+                    assert n == size, (t.name, n)
+                    speeds.append(size / MiB / took)
+                down[t.name].append(statistics.median(speeds))
+        print(f"S3 storage driver, {args.size_mib} MiB of random bytes, {args.rounds} rounds, "
+              f"medians; {machine_desc()}; load {os.getloadavg()[0]:.1f}; "
+              f"commit {source_commit()}")
+        print("| driver | upload MiB/s | download MiB/s |")
+        print("|---|---:|---:|")
+        for t in targets:
+            print(f"| {t.name} | {statistics.median(up[t.name]):.0f} "
+                  f"| {statistics.median(down[t.name]):.0f} |")
+        print("all rounds:", {k: [round(x) for x in v] for k, v in up.items()},
+              {k: [round(x) for x in v] for k, v in down.items()})
+    finally:
+        for t in targets:
+            t.stop()
+        rgw.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
