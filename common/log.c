@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <libpq-fe.h>
 
 #include "url.h"
 
@@ -348,6 +349,24 @@ fatal(const char *fmt, ...)
 	log_line(LOG_ERROR, log_request_id, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+void
+log_pg_notice(void *arg, const PGresult *res)
+{
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (severity == NULL)
+		severity = "NOTICE";
+	enum log_level level = strcmp(severity, "WARNING") == 0     ? LOG_WARN
+	                       : strncmp(severity, "DEBUG", 5) == 0 ? LOG_DEBUG
+	                                                            : LOG_INFO;
+	if (level >= log_min) {
+		char msg[LOG_LINE_MAX];
+		snprintf(msg, sizeof(msg), "PostgreSQL %s: %s", severity, primary ? primary : "");
+		log_write(level, log_request_id, msg, NULL);
+	}
+	(void)arg;
 }
 
 void

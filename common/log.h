@@ -38,6 +38,12 @@ void log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
 /* For broken invariants only: logs and exits(1). Never for a client's bad input. */
 void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2) __attribute__((noreturn));
 
+struct pg_result;
+/* A PostgreSQL notice as a log line (a libpq PQnoticeReceiver: PQsetNoticeReceiver(conn,
+ * log_pg_notice, NULL)): its severity and primary message only, never its DETAIL (which may
+ * quote a row), instead of libpq's default print to standard error. */
+void log_pg_notice(void *arg, const struct pg_result *res);
+
 /* What the access line of a finished request says. */
 struct log_access {
 	const char *request_id;
