@@ -48,8 +48,8 @@ def json_records(reg, daemon):
 
 def traffic(reg, tag, sentinel):
     """Requests that cross the daemons, with a secret in their queries; returns the user's name
-    and the X-Request-Id of a blob push (gateway, blobd, metad) and of an API read (gateway,
-    authd, metad)."""
+    and the X-Request-Id of a blob push (gateway, blobd, metad), of an API read (gateway,
+    authd, metad) and of a token request (gateway, authd)."""
     t = Tenancy(reg)
     alice = t.user(f"logs{tag}", password=f"{tag}-Passw0rd")
     gid = t.group(f"logsg{tag}")
@@ -61,6 +61,7 @@ def traffic(reg, tag, sentinel):
                      params={"service": "container_registry", "scope": scope,
                              "password": sentinel}, timeout=30)
     assert r.status_code == 200, r.text
+    jwt = r.headers["X-Request-Id"]
     v2 = V2(reg, r.json()["token"])
     data = f"layer {tag}".encode()
     r = v2.req("POST", f"/v2/{path}/img/blobs/uploads/?digest={sha256(data)}"
@@ -71,14 +72,14 @@ def traffic(reg, tag, sentinel):
     r = requests.get(f"{reg.url}/api/v4/projects/{pid}?private_token={sentinel}&code={sentinel}",
                      headers={"PRIVATE-TOKEN": pat}, timeout=30)
     assert r.status_code == 200, r.text
-    return alice["username"], push, r.headers["X-Request-Id"]
+    return alice["username"], push, r.headers["X-Request-Id"], jwt
 
 
 def test_json_logs_follow_a_request_through_every_daemon(make_registry):
     reg = make_registry(extra_config={"global": {"log_format": "json"}}).start()
     tag = uuid.uuid4().hex[:8]
     sentinel = f"SntlJson{uuid.uuid4().hex}"
-    user, push, api = traffic(reg, tag, sentinel)
+    user, push, api, jwt = traffic(reg, tag, sentinel)
 
     def lines_of(rid, daemons):
         """{daemon: its records of request rid} once each of daemons has an access line."""
@@ -108,10 +109,17 @@ def test_json_logs_follow_a_request_through_every_daemon(make_registry):
     gw = [r for r in seen["gateway"] if r["message"] == "access"]
     assert gw[0]["status"] == 200 and gw[0]["actor"] == user
     assert gw[0]["path"].endswith("?private_token=[FILTERED]&code=[FILTERED]")
-    assert [r["path"] for r in seen["authd"] if r["message"] == "access"] == [
-        "/internal/authenticate"]
+    assert [(r["path"], r["actor"]) for r in seen["authd"] if r["message"] == "access"] == [
+        ("/internal/authenticate", user)]
     md = [r for r in seen["metad"] if r["message"] == "access"]
     assert len(md) == 1 and md[0]["actor"] == user and md[0]["status"] == 200
+
+    # the token service: the gateway does not know who asks, authd's line names them
+    seen = wait_for(lambda: lines_of(jwt, ("gateway", "authd")), what="token lines")
+    gw = [r for r in seen["gateway"] if r["message"] == "access"]
+    assert gw[0]["actor"] is None and "password=[FILTERED]" in gw[0]["path"]
+    ad = [r for r in seen["authd"] if r["message"] == "access"]
+    assert len(ad) == 1 and ad[0]["actor"] == user and ad[0]["path"].startswith("/jwt/auth?")
 
     # the masters' lines too, and the secret nowhere
     for d in DAEMONS:
@@ -126,7 +134,7 @@ def test_json_logs_follow_a_request_through_every_daemon(make_registry):
 def test_text_logs_follow_a_request_through_every_daemon(registry):
     tag = uuid.uuid4().hex[:8]
     sentinel = f"SntlText{uuid.uuid4().hex}"
-    user, push, api = traffic(registry, tag, sentinel)
+    user, push, api, jwt = traffic(registry, tag, sentinel)
 
     def access_line(daemon, rid):
         pattern = re.compile(rf"^\S+ {daemon}/w\d+ INFO req={rid} access (.*)$", re.M)
