@@ -187,6 +187,9 @@ void cred_token(const char *client, const char *token, unsigned mask, cred_cb cb
  * (a deploy token with its own username, an OAuth token with "oauth2"), tokens allowed by mask. */
 void cred_basic(const char *client, const char *login, const char *password, unsigned mask,
                 cred_cb cb, void *arg);
+/* Names the owner of accepted credentials (their username, or their kind) on the request's
+ * access line. */
+void cred_name_actor(struct http_txn *txn, const struct cred_result *r);
 /* The client address a request comes from (the gateway's X-Forwarded-For). */
 const char *cred_client(struct http_txn *txn);
 /* Splits "Basic base64(user:password)"; false if it is not one (caller frees both). */

@@ -425,6 +425,14 @@ cred_basic(const char *client, const char *login, const char *password, unsigned
 	op_start(op, lookup);
 }
 
+void
+cred_name_actor(struct http_txn *txn, const struct cred_result *r)
+{
+	struct actor a = { .kind = r->kind };
+	snprintf(a.username, sizeof(a.username), "%s", r->username);
+	http_txn_set_actor(txn, actor_log_name(&a));
+}
+
 const char *
 cred_client(struct http_txn *txn)
 {

@@ -61,6 +61,7 @@ invalid_token(struct http_txn *txn, const char *description)
 static void
 respond_identity(struct http_txn *txn, const struct cred_result *r, bool sudo)
 {
+	cred_name_actor(txn, r);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "user_id", json_object_new_int64(r->user_id));
 	json_object_object_add(o, "username", json_object_new_string(r->username));

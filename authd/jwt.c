@@ -227,6 +227,7 @@ credentials_checked(const struct cred_result *r, void *arg)
 	case CRED_OK:
 		jr->who = *r;
 		jr->signed_in = true;
+		cred_name_actor(jr->txn, r);
 		resolve(jr);
 		return;
 	case CRED_LIMITED:

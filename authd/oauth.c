@@ -182,6 +182,7 @@ accepted(struct oauth_req *o, const struct cred_result *r)
 		return false;
 	}
 	o->user_id = r->user_id;
+	cred_name_actor(o->txn, r);
 	return true;
 }
 

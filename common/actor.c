@@ -196,6 +196,14 @@ actor_from_headers(struct actor *a, const struct http_headers *h)
 	a->from_grant = grant_parse(headers_get(h, WIRE_FROM_GRANT));
 }
 
+const char *
+actor_log_name(const struct actor *a)
+{
+	if (a->username[0])
+		return a->username;
+	return a->kind == AUTH_ANONYMOUS ? NULL : auth_kind_name(a->kind);
+}
+
 /* How the gateway tells a backend who calls: the identity headers of wire.h. */
 void
 actor_to_headers(const struct actor *a, struct http_headers *h)

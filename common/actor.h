@@ -60,6 +60,9 @@ struct actor {
 void actor_from_headers(struct actor *a, const struct http_headers *h);
 void actor_to_headers(const struct actor *a, struct http_headers *h);
 bool actor_signed_in(const struct actor *a);
+/* Who the access line names: the username, else the credential's kind ("deploy_token"); NULL
+ * for an anonymous caller. */
+const char *actor_log_name(const struct actor *a);
 
 const char *auth_kind_name(enum auth_kind kind);
 enum auth_kind auth_kind_parse(const char *name);

@@ -107,6 +107,12 @@ cfg_set(struct cfg *cfg, int id, const char *value, const char *origin)
 			                  origin, value);
 			return -1;
 		}
+		if (id == CFG_GLOBAL_LOG_FORMAT && log_parse_format(value) < 0) {
+			cfg->error = xasprintf(
+			        "%s: [global] log_format must be text or json, not \"%s\"", origin,
+			        value);
+			return -1;
+		}
 		if (id == CFG_BLOBD_STORAGE && strcmp(value, "filesystem") != 0 &&
 		    strcmp(value, "s3") != 0) {
 			cfg->error = xasprintf(

@@ -18,6 +18,10 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 #define CFG_PARAMS(X)                                                                               \
 	X(GLOBAL_LOG_LEVEL, "global", "log_level", CFG_STR, "info", 0, 0, true, false,              \
 	  "debug, info, warn or error")                                                             \
+	X(GLOBAL_LOG_FORMAT, "global", "log_format", CFG_STR, "text", 0, 0, true, false,            \
+	  "text: \"<time> <daemon>/<worker> <LEVEL> [req=<id>] <message>\" lines; json: one JSON "  \
+	  "object per line (time, level, daemon, worker, request_id, message; the access line's "   \
+	  "method, path, status, bytes, duration_ms, actor, remote_addr)")                          \
 	X(GLOBAL_LOG_FILE, "global", "log_file", CFG_STR, "", 0, 0, true, false,                    \
 	  "append log lines to this file (empty: standard error); SIGUSR1 reopens it")              \
 	X(GLOBAL_SOCKET_DIR, "global", "socket_dir", CFG_STR, "/run/registry", 0, 0, false, false,  \

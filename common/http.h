@@ -99,6 +99,10 @@ void *http_txn_data(const struct http_txn *txn);
 /* Labels the transaction for metrics ("route" index defined by the daemon). */
 void http_txn_set_route(struct http_txn *txn, int route);
 int http_txn_route(const struct http_txn *txn);
+/* Who the request is from, as its access line names them (a username, or a token kind: see
+ * actor_log_name()); NULL or "": nobody known. */
+void http_txn_set_actor(struct http_txn *txn, const char *name);
+const char *http_txn_actor(const struct http_txn *txn);
 int http_txn_status(const struct http_txn *txn);
 uint64_t http_txn_bytes_in(const struct http_txn *txn);
 uint64_t http_txn_bytes_out(const struct http_txn *txn);

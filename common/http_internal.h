@@ -95,6 +95,7 @@ struct http_txn {
 	void *data;
 	void (*data_free)(void *data);
 	int route;
+	char *actor; /* who the access line names; NULL: nobody known */
 	/* request body */
 	enum body_mode body_mode;
 	struct evbuffer *body;

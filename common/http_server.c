@@ -970,6 +970,7 @@ http_txn_destroy(struct http_txn *txn)
 {
 	if (txn->data_free != NULL)
 		txn->data_free(txn->data);
+	free(txn->actor);
 	free(txn->req.target);
 	free(txn->req.path);
 	free(txn->req.query);

@@ -80,6 +80,19 @@ http_txn_route(const struct http_txn *txn)
 	return txn->route;
 }
 
+void
+http_txn_set_actor(struct http_txn *txn, const char *name)
+{
+	free(txn->actor);
+	txn->actor = name != NULL && *name != '\0' ? xstrdup(name) : NULL;
+}
+
+const char *
+http_txn_actor(const struct http_txn *txn)
+{
+	return txn->actor;
+}
+
 int
 http_txn_status(const struct http_txn *txn)
 {

@@ -113,11 +113,12 @@ check_config(const struct cfg *c, char **cause)
 	return 0;
 }
 
-/* Applies the log level and file of a (re)loaded configuration. */
+/* Applies the log level, format and file of a (re)loaded configuration. */
 static void
 apply_logging(const struct cfg *c)
 {
 	log_set_level((enum log_level)log_parse_level(cfg_str(c, CFG_GLOBAL_LOG_LEVEL)));
+	log_set_format((enum log_format)log_parse_format(cfg_str(c, CFG_GLOBAL_LOG_FORMAT)));
 	if (log_open(cfg_str(c, CFG_GLOBAL_LOG_FILE)) < 0)
 		log_error("cannot open log file %s: %s", cfg_str(c, CFG_GLOBAL_LOG_FILE),
 		          strerror(errno));
@@ -587,9 +588,18 @@ static void
 worker_complete(struct http_txn *txn, void *arg)
 {
 	struct http_request *req = http_txn_request(txn);
-	log_access(http_txn_id(txn), http_txn_peer(txn), req->method, req->target,
-	           http_txn_status(txn), http_txn_bytes_in(txn), http_txn_bytes_out(txn),
-	           http_txn_duration_us(txn));
+	struct log_access a = {
+		.request_id = http_txn_id(txn),
+		.peer = http_txn_peer(txn),
+		.method = req->method,
+		.target = req->target,
+		.status = http_txn_status(txn),
+		.bytes_in = http_txn_bytes_in(txn),
+		.bytes_out = http_txn_bytes_out(txn),
+		.duration_us = http_txn_duration_us(txn),
+		.actor = http_txn_actor(txn),
+	};
+	log_access(&a);
 	metrics_observe(http_txn_route(txn), http_txn_status(txn), http_txn_duration_us(txn),
 	                http_txn_bytes_in(txn), http_txn_bytes_out(txn));
 	(void)arg;

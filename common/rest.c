@@ -86,6 +86,7 @@ rest_dispatch(struct http_txn *txn, const struct route_table *tables, size_t nta
 	http_txn_set_data(txn, r, req_free);
 	http_txn_set_route(txn, metrics_route_id(r->route->metric));
 	actor_from_headers(&r->actor, &req->headers);
+	http_txn_set_actor(txn, actor_log_name(&r->actor));
 	if (!rest_grant_covers(r))
 		error_oci(txn, 403, OCI_DENIED, NULL, NULL);
 	else if (r->route->check == ROUTE_CHECK_SCOPE)

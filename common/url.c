@@ -133,10 +133,15 @@ static bool
 secret_key(const char *k, size_t len)
 {
 	static const char *const inside[] = { "password", "secret" };
+	/* OAuth's authorization code; a presigned S3 URL's signature and credential */
+	static const char *const whole[] = { "code", "x-amz-signature", "x-amz-credential" };
 	static const char end[] = "token";
 	size_t elen = sizeof(end) - 1;
 	if (len >= elen && strncasecmp(k + len - elen, end, elen) == 0)
 		return true;
+	for (size_t i = 0; i < nitems(whole); i++)
+		if (len == strlen(whole[i]) && strncasecmp(k, whole[i], len) == 0)
+			return true;
 	for (size_t i = 0; i < nitems(inside); i++) {
 		size_t n = strlen(inside[i]);
 		for (size_t at = 0; at + n <= len; at++)

@@ -17,7 +17,9 @@ int query_each(const char *query, int (*fn)(const char *name, const char *value,
                void *arg);
 
 /* Whether a parameter name (decoded) names a secret, as GitLab's filter_parameters do, in any
- * case: a key ending in "token" or holding "password" or "secret" ("a[b]" has keys a and b). */
+ * case: a key ending in "token" or holding "password" or "secret", or one of "code" (OAuth),
+ * "X-Amz-Signature" and "X-Amz-Credential" (presigned S3 URLs) ("a[b]" has keys a and b). The
+ * one rule of which values no log line, text or JSON, may show. */
 bool query_name_secret(const char *name);
 /* The request target with the value of every secret parameter of its query replaced by
  * [FILTERED] (names kept as sent; a name that does not decode is taken for a secret). What

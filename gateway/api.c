@@ -115,6 +115,7 @@ authenticated(int status, struct http_headers *headers, struct evbuffer *body, v
 	bool sudo = false;
 	js_bool(id, "sudo", &sudo);
 	json_object_put(id);
+	http_txn_set_actor(txn, actor_log_name(&actor));
 	if (!sudo && a.row != NULL && !scope_allows(&actor, a.row)) {
 		error_gitlab_scope(txn, "api read_api");
 		return;

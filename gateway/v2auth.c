@@ -228,6 +228,7 @@ authorise(struct http_txn *txn, const struct v2_path *vp, const struct route *ro
 	}
 	struct actor actor;
 	actor_from_claims(&actor, claims);
+	http_txn_set_actor(txn, actor_log_name(&actor));
 	if (vp->name != NULL) {
 		struct token_grant g = token_grant(claims, "repository", vp->name);
 		actor.actions = g.actions;

@@ -6,6 +6,7 @@ UNIT_TESTS = \
 	tests/unit/test_actor \
 	tests/unit/test_cfg \
 	tests/unit/test_headers \
+	tests/unit/test_log \
 	tests/unit/test_metrics \
 	tests/unit/test_multipart \
 	tests/unit/test_names \
@@ -30,6 +31,9 @@ tests_unit_test_cfg_LDADD = $(UNIT_LDADD)
 tests_unit_test_headers_SOURCES = tests/unit/test_headers.c tests/unit/unit.h
 tests_unit_test_headers_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_headers_LDADD = $(UNIT_LDADD)
+tests_unit_test_log_SOURCES = tests/unit/test_log.c tests/unit/unit.h
+tests_unit_test_log_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_log_LDADD = $(UNIT_LDADD)
 tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c tests/unit/unit.h
 tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_metrics_LDADD = $(UNIT_LDADD)

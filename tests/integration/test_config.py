@@ -55,6 +55,7 @@ def test_environment_overrides_the_file(tmp_path):
     ("[gateway]\nworkerz = 2\n", "unknown parameter \"workerz\" in [gateway]"),
     ("[gatewy]\nworkers = 2\n", "unknown section [gatewy]"),
     ("[global]\nlog_level = chatty\n", "log_level must be debug, info, warn or error"),
+    ("[global]\nlog_format = xml\n", "[global] log_format must be text or json, not \"xml\""),
     ("[blobd]\nfsync = perhaps\n", "fsync must be true or false"),
     ("[blobd]\nstorage = tape\n", "[blobd] storage must be filesystem or s3, not \"tape\""),
     ("[blobd]\ns3_path_style = sometimes\n", "s3_path_style must be true or false"),

@@ -5,10 +5,12 @@ neither the four daemons' logs nor PostgreSQL's hold it, nor any token the regis
 import base64
 import glob
 import http.client
+import json
 import os
 import subprocess
 import uuid
 
+import pytest
 import requests
 
 import rawhttp
@@ -21,8 +23,9 @@ SECRET_NAMES = ["password", "token", "private_token", "access_token", "refresh_t
                 "pass%77ord", "private%5Ftoken", "user%5Bpassword%5D", "new_password"]
 
 
-def test_no_secret_reaches_any_log(make_registry):
-    reg = make_registry().start()
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_secret_reaches_any_log(make_registry, log_format):
+    reg = make_registry(extra_config={"global": {"log_format": log_format}}).start()
     url = reg.url
     tag = uuid.uuid4().hex[:8]
     sentinel = f"SntlLeak{uuid.uuid4().hex}"
@@ -192,6 +195,10 @@ def test_no_secret_reaches_any_log(make_registry):
         assert b"password=[FILTERED]" in text and b"pass%77ord=[FILTERED]" in text, d
     assert b"/oauth/token?grant_type=password&username=" + alice["username"].encode() + \
         b"&password=[FILTERED]" in texts[os.path.join(reg.dir, "authd.log")]
+    if log_format == "json":  # every line of the daemons' logs is a JSON object
+        for d in ("gateway", "authd", "metad", "blobd"):
+            for line in texts[os.path.join(reg.dir, f"{d}.log")].splitlines():
+                assert isinstance(json.loads(line), dict), line[:300]
     leaks = []
     for secret in [sentinel] + handed_out:
         needles = {secret.encode(), base64.b64encode(f"root:{secret}".encode())}

@@ -153,6 +153,8 @@ bad_values(void **state)
 	expect_refused("[gc]\nenabled = sometimes\n", "enabled must be true or false");
 	expect_refused("[global]\nlog_level = loud\n",
 	               "log_level must be debug, info, warn or error");
+	expect_refused("[global]\nlog_format = xml\n",
+	               "[global] log_format must be text or json, not \"xml\"");
 	expect_refused("[blobd]\ncompression = lz4\n", "compression must be zstd or none");
 	expect_refused("[blobd]\ncompression_level = 20\n", "compression_level must be");
 	expect_refused("[blobd]\ncompression_frame_size = 1024\n", "compression_frame_size");
@@ -243,10 +245,18 @@ reload_rules(void **state)
 	assert_int_equal(cfg_check_reload(a, s, "gateway", &cause), 0);
 	assert_int_equal(cfg_check_reload(a, s, "blobd", &cause), -1);
 	free(cause);
+	/* the log's format changes on reload, as its level does */
+	struct cfg *j = load_text("[global]\nlog_format = json\nlog_level = debug\n", &cause);
+	assert_non_null(j);
+	assert_string_equal(cfg_str(a, CFG_GLOBAL_LOG_FORMAT), "text");
+	assert_string_equal(cfg_str(j, CFG_GLOBAL_LOG_FORMAT), "json");
+	assert_int_equal(cfg_check_reload(a, j, "gateway", &cause), 0);
+	assert_int_equal(cfg_check_reload(j, a, "blobd", &cause), 0);
 	cfg_free(a);
 	cfg_free(b);
 	cfg_free(d);
 	cfg_free(s);
+	cfg_free(j);
 	(void)state;
 }
 

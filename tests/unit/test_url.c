@@ -103,20 +103,51 @@ static void
 secret_names(void **state)
 {
 	static const char *const secret[] = {
-		"password",        "token",
-		"private_token",   "access_token",
-		"refresh_token",   "client_secret",
-		"secret",          "a_token",
-		"PASSWORD",        "Private_Token",
-		"new_password",    "password_confirmation",
-		"user[password]",  "user[private_token]",
-		"private_token[]", "x[y][job_token]",
-		"shared_secret",   "TOKEN",
+		"password",
+		"token",
+		"private_token",
+		"access_token",
+		"refresh_token",
+		"client_secret",
+		"secret",
+		"a_token",
+		"PASSWORD",
+		"Private_Token",
+		"new_password",
+		"password_confirmation",
+		"user[password]",
+		"user[private_token]",
+		"private_token[]",
+		"x[y][job_token]",
+		"shared_secret",
+		"TOKEN",
+		"code",
+		"CODE",
+		"X-Amz-Signature",
+		"x-amz-credential",
+		"a[code]",
+		"X-Amz-Security-Token",
 	};
 	static const char *const plain[] = {
-		"",           "username", "scope",      "service", "grant_type",
-		"tokens",     "token_id", "name",       "pass",    "scopes[]",
-		"user[name]", "passwor",  "expires_at",
+		"",
+		"username",
+		"scope",
+		"service",
+		"grant_type",
+		"tokens",
+		"token_id",
+		"name",
+		"pass",
+		"scopes[]",
+		"user[name]",
+		"passwor",
+		"expires_at",
+		"codes",
+		"postcode",
+		"X-Amz-Date",
+		"X-Amz-Algorithm",
+		"X-Amz-Expires",
+		"X-Amz-SignedHeaders",
 	};
 	for (size_t i = 0; i < nitems(secret); i++)
 		if (!query_name_secret(secret[i]))
@@ -159,6 +190,16 @@ redact_targets(void **state)
 	assert_str_free(url_redact("/x?pass+word=s"), "/x?pass+word=s");
 	/* the worst case of growth: many empty secret values */
 	assert_str_free(url_redact("/x?%=&%=&%="), "/x?%=[FILTERED]&%=[FILTERED]&%=[FILTERED]");
+	/* an OAuth authorization code, a presigned S3 URL: its signature and credential go */
+	assert_str_free(url_redact("/oauth/token?grant_type=authorization_code&code=c0de&state=s"),
+	                "/oauth/token?grant_type=authorization_code&code=[FILTERED]&state=s");
+	assert_str_free(url_redact("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F"
+	                           "20261206%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261206T0"
+	                           "00000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-"
+	                           "Signature=abcdef"),
+	                "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=[FILTERED]&X-Amz-"
+	                "Date=20261206T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-"
+	                "Signature=[FILTERED]");
 	/* only the query: a path is shown as it is */
 	assert_str_free(url_redact("/password=x/y?a=1"), "/password=x/y?a=1");
 	(void)state;
