@@ -555,9 +555,9 @@ pg_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *con
 
 void
 pg_exec_lsn(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
-            pg_cb cb, void *arg)
+            const int *lengths, const int *formats, pg_cb cb, void *arg)
 {
-	pool_exec(pool, stmt, nparams, values, NULL, NULL, true, cb, arg);
+	pool_exec(pool, stmt, nparams, values, lengths, formats, true, cb, arg);
 }
 
 bool

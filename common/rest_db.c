@@ -158,23 +158,30 @@ rest_write_done(PGresult *res, void *arg)
 }
 
 void
-rest_exec_values(struct rest_req *r, struct pg_stmt *stmt, int nparams, const char *const *values,
-                 pg_cb cb, void *arg)
+rest_exec_params(struct rest_req *r, struct pg_stmt *stmt, int nparams, const char *const *values,
+                 const int *lengths, const int *formats, pg_cb cb, void *arg)
 {
 	if (replica == NULL) {
-		pg_exec(pool, stmt, nparams, values, cb, arg);
+		pg_exec_params(pool, stmt, nparams, values, lengths, formats, cb, arg);
 	} else if (rest_only_reads(r)) {
-		if (stmt->replica)
+		if (stmt->replica && lengths == NULL && formats == NULL)
 			pgread_exec(replica, rest_read_fence(r), stmt, nparams, values, cb, arg);
 		else
-			pg_exec(pool, stmt, nparams, values, cb, arg);
+			pg_exec_params(pool, stmt, nparams, values, lengths, formats, cb, arg);
 	} else {
 		struct rest_write *w = xcalloc(1, sizeof(*w));
 		w->r = r;
 		w->cb = cb;
 		w->arg = arg;
-		pg_exec_lsn(pool, stmt, nparams, values, rest_write_done, w);
+		pg_exec_lsn(pool, stmt, nparams, values, lengths, formats, rest_write_done, w);
 	}
+}
+
+void
+rest_exec_values(struct rest_req *r, struct pg_stmt *stmt, int nparams, const char *const *values,
+                 pg_cb cb, void *arg)
+{
+	rest_exec_params(r, stmt, nparams, values, NULL, NULL, cb, arg);
 }
 
 void

@@ -56,6 +56,10 @@ void rest_exec(struct rest_req *r, struct pg_stmt *stmt, pg_cb cb, void *arg);
 /* The same with parameters assembled by the caller (pg_exec's), for the request r. */
 void rest_exec_values(struct rest_req *r, struct pg_stmt *stmt, int nparams,
                       const char *const *values, pg_cb cb, void *arg);
+/* The same with lengths and formats (pg_exec_params'), for binary parameters. */
+void rest_exec_params(struct rest_req *r, struct pg_stmt *stmt, int nparams,
+                      const char *const *values, const int *lengths, const int *formats, pg_cb cb,
+                      void *arg);
 
 /* The answer to a failed query (res NULL: the database is unreachable), logged, in the row's
  * dialect: GitLab's 500 (503 unreachable), or OCI's 503 UNAVAILABLE with Retry-After. */

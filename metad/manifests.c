@@ -330,7 +330,7 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	int formats[15] = { 0 };
 	lengths[8] = (int)len;
 	formats[8] = 1;
-	pg_exec_params(md.db, &q_put, 15, params, lengths, formats, put_done, r);
+	rest_exec_params(r, &q_put, 15, params, lengths, formats, put_done, r);
 	free(blobs);
 	free(sizes);
 	free(children);

@@ -119,7 +119,7 @@ class PgStandby(PgCluster):
         if self.user:
             shutil.chown(self.dir, user=self.user)
         self._run([f"{PG_BIN}/pg_basebackup", "-h", primary.sock_dir, "-U", "postgres", "-D",
-                   self.dir + "/data", "-R", "-X", "stream", "--no-sync"])
+                   self.dir + "/data", "-R", "-X", "stream", "--no-sync", "-c", "fast"])
         with open(self.dir + "/data/postgresql.auto.conf", "a") as f:
             f.write(f"unix_socket_directories = '{self.sock_dir}'\nhot_standby = on\n")
         self.log_path = self.dir + "/log"
