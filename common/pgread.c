@@ -28,6 +28,7 @@ struct pgread_read {
 	pg_cb cb;
 	void *arg;
 	uint64_t fence;
+	uint64_t *learned; /* where the caller keeps the primary's position asked for it */
 	uint64_t deadline_us;
 	TAILQ_ENTRY(pgread_read) link;
 };
@@ -221,6 +222,8 @@ primary_lsn_done(PGresult *res, void *arg)
 	while ((r = TAILQ_FIRST(&g->asking)) != NULL) {
 		TAILQ_REMOVE(&g->asking, r, link);
 		r->fence = lsn;
+		if (ok && r->learned != NULL && *r->learned == 0)
+			*r->learned = lsn;
 		if (ok)
 			read_route(r);
 		else
@@ -242,17 +245,18 @@ ask_primary(struct pgread *g)
 }
 
 void
-pgread_exec(struct pgread *g, uint64_t fence, struct pg_stmt *stmt, int nparams,
+pgread_exec(struct pgread *g, uint64_t *fence, struct pg_stmt *stmt, int nparams,
             const char *const *values, pg_cb cb, void *arg)
 {
 	struct pgread_read *r = read_new(g, stmt, nparams, values, cb, arg);
 	if (g->state != PGREAD_UP) {
 		read_on_primary(r);
-	} else if (fence == 0) {
+	} else if (*fence == 0) {
+		r->learned = fence;
 		TAILQ_INSERT_TAIL(&g->need_lsn, r, link);
 		ask_primary(g);
 	} else {
-		r->fence = fence;
+		r->fence = *fence;
 		read_route(r);
 	}
 }

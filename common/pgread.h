@@ -41,9 +41,11 @@ enum pgread_state {
  * than max_lag_s seconds. */
 struct pgread *pgread_new(struct event_base *base, struct pg_pool *primary, const char *conninfo,
                           int nconns, int max_lag_s, int wait_ms);
-/* Runs a read that must see the WAL position fence (0: the primary's position now) on the
- * replica if it has replayed it in time, else on the primary; cb as pg_exec's. */
-void pgread_exec(struct pgread *g, uint64_t fence, struct pg_stmt *stmt, int nparams,
+/* Runs a read that must see the WAL position *fence on the replica if it has replayed it in
+ * time, else on the primary; cb as pg_exec's. *fence 0: the primary's position now, which is
+ * written to *fence once known (it must stay valid until cb runs), so that the request's next
+ * reads need not ask again. */
+void pgread_exec(struct pgread *g, uint64_t *fence, struct pg_stmt *stmt, int nparams,
                  const char *const *values, pg_cb cb, void *arg);
 enum pgread_state pgread_state(const struct pgread *g);
 /* Where reads go now, for readiness: "replica", or "primary (replica <why>)". */

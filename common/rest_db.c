@@ -130,13 +130,17 @@ rest_only_reads(const struct rest_req *r)
 	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 }
 
-/* The WAL position the request carries (X-Registry-Read-Lsn), 0 when none. */
-static uint64_t
-rest_read_fence(const struct rest_req *r)
+/* The WAL position the request's reads must see: the one it carries (X-Registry-Read-Lsn), or
+ * once known the primary's when its first read came (0 until then: pgread_exec asks for it). */
+static uint64_t *
+rest_read_fence(struct rest_req *r)
 {
-	uint64_t lsn;
-	const char *v = headers_get(&http_txn_request(r->txn)->headers, WIRE_READ_LSN);
-	return lsn_parse(v, &lsn) ? lsn : 0;
+	if (r->read_fence == 0) {
+		const char *v = headers_get(&http_txn_request(r->txn)->headers, WIRE_READ_LSN);
+		if (!lsn_parse(v, &r->read_fence))
+			r->read_fence = 0;
+	}
+	return &r->read_fence;
 }
 
 /* A statement of a write request is done: its answer carries the furthest WAL position the
