@@ -22,11 +22,13 @@ struct cfg;
 struct event_base;
 struct gl_page;
 struct pg_pool;
+struct pgread;
 
 struct authd {
 	struct event_base *base;
 	const struct cfg *cfg;
 	struct pg_pool *db;
+	struct pgread *read; /* the replica of [*] database_read, or NULL */
 	struct token_key key;
 	int worker;
 };

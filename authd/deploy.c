@@ -26,28 +26,30 @@
 	"(d.expires_at IS NOT NULL AND d.expires_at <= now()) AS expired, "                        \
 	"array_to_string(d.scopes, ',') AS scopes"
 
-PG_STMT(q_project_by_id, "SELECT p.id, project_visible($2, $3, p.id) AS visible, "
-                         "project_access_level($2, p.id) AS level FROM projects p WHERE p.id = $1");
-PG_STMT(q_project_by_path, "SELECT p.id, project_visible($2, $3, p.id) AS visible, "
-                           "project_access_level($2, p.id) AS level FROM projects p "
-                           "WHERE lower(p.full_path) = lower($1)");
-PG_STMT(q_group_by_id, "SELECT n.id, coalesce(group_visible($2, $3, n.id), false) AS visible, "
-                       "group_access_level($2, n.id) AS level FROM namespaces n "
-                       "WHERE n.id = $1 AND n.kind = 'group'");
-PG_STMT(q_group_by_path, "SELECT n.id, coalesce(group_visible($2, $3, n.id), false) AS visible, "
-                         "group_access_level($2, n.id) AS level FROM namespaces n "
-                         "WHERE lower(n.full_path) = lower($1) AND n.kind = 'group'");
+PG_STMT_READ(q_project_by_id,
+             "SELECT p.id, project_visible($2, $3, p.id) AS visible, "
+             "project_access_level($2, p.id) AS level FROM projects p WHERE p.id = $1");
+PG_STMT_READ(q_project_by_path, "SELECT p.id, project_visible($2, $3, p.id) AS visible, "
+                                "project_access_level($2, p.id) AS level FROM projects p "
+                                "WHERE lower(p.full_path) = lower($1)");
+PG_STMT_READ(q_group_by_id, "SELECT n.id, coalesce(group_visible($2, $3, n.id), false) AS visible, "
+                            "group_access_level($2, n.id) AS level FROM namespaces n "
+                            "WHERE n.id = $1 AND n.kind = 'group'");
+PG_STMT_READ(q_group_by_path,
+             "SELECT n.id, coalesce(group_visible($2, $3, n.id), false) AS visible, "
+             "group_access_level($2, n.id) AS level FROM namespaces n "
+             "WHERE lower(n.full_path) = lower($1) AND n.kind = 'group'");
 /* $1 project, $2 group (both NULL: all), $3 active, $4 limit, $5 offset */
-PG_STMT(q_list,
-        "WITH f AS (SELECT " DT_FIELDS " FROM deploy_tokens d "
-        "WHERE ($1::bigint IS NULL OR d.project_id = $1) "
-        "AND ($2::bigint IS NULL OR d.namespace_id = $2) "
-        "AND ($3::boolean IS NULL OR $3 = "
-        "(NOT d.revoked AND (d.expires_at IS NULL OR d.expires_at > now())))) "
-        "SELECT (SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
-        "SELECT * FROM f ORDER BY f.id LIMIT $4 OFFSET $5) p ON true");
-PG_STMT(q_get, "SELECT " DT_FIELDS " FROM deploy_tokens d "
-               "WHERE d.id = $1 AND (d.project_id = $2 OR d.namespace_id = $3)");
+PG_STMT_READ(q_list,
+             "WITH f AS (SELECT " DT_FIELDS " FROM deploy_tokens d "
+             "WHERE ($1::bigint IS NULL OR d.project_id = $1) "
+             "AND ($2::bigint IS NULL OR d.namespace_id = $2) "
+             "AND ($3::boolean IS NULL OR $3 = "
+             "(NOT d.revoked AND (d.expires_at IS NULL OR d.expires_at > now())))) "
+             "SELECT (SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
+             "SELECT * FROM f ORDER BY f.id LIMIT $4 OFFSET $5) p ON true");
+PG_STMT_READ(q_get, "SELECT " DT_FIELDS " FROM deploy_tokens d "
+                    "WHERE d.id = $1 AND (d.project_id = $2 OR d.namespace_id = $3)");
 PG_STMT(q_delete,
         "DELETE FROM deploy_tokens d WHERE d.id = $1 AND (d.project_id = $2 OR d.namespace_id = $3) "
         "RETURNING d.id");
@@ -188,9 +190,9 @@ one(struct dt_op *op)
 	owner_params(op, &project, &group);
 	const char *v[] = { op->token_id, project, group };
 	if (op->action == DT_GET)
-		pg_exec(ad.db, &q_get, 3, v, one_got, op);
+		rest_exec_values(op->r, &q_get, 3, v, one_got, op);
 	else
-		pg_exec(ad.db, &q_delete, 3, v, one_deleted, op);
+		rest_exec_values(op->r, &q_delete, 3, v, one_deleted, op);
 }
 
 /* ---- creation ----------------------------------------------------------------------------------
@@ -236,7 +238,7 @@ token_hashed(bool ok, const char *hash, void *arg)
 		            op->lookup,
 		            hash,
 		            expires && *expires ? expires : NULL };
-	pg_exec(ad.db, &q_create, 8, v, created, op);
+	rest_exec_values(op->r, &q_create, 8, v, created, op);
 }
 
 /* GitLab's rule for deploy token usernames: letters, digits, '_', '-', '+', '.'. */
@@ -325,7 +327,7 @@ start(struct rest_req *r, bool group, enum dt_action action)
 	struct pg_stmt *stmt =
 	        op->group ? (rest_is_id(op->target) ? &q_group_by_id : &q_group_by_path)
 	                  : (rest_is_id(op->target) ? &q_project_by_id : &q_project_by_path);
-	pg_exec(ad.db, stmt, 3, v, target_found, op);
+	rest_exec_values(op->r, stmt, 3, v, target_found, op);
 }
 
 /* One handler per (target, action): GET/POST /projects/:id/deploy_tokens and

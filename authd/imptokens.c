@@ -20,17 +20,17 @@
 
 /* $1 user, $2 state (NULL: all), $3 limit, $4 offset; one row with user_found and total even
  * when the page is empty. */
-PG_STMT(q_list,
-        "WITH f AS (SELECT " PAT_FIELDS " FROM personal_access_tokens t "
-        "WHERE t.user_id = $1 AND t.impersonation AND ($2::text IS NULL OR ($2 = 'active') = "
-        "(NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > current_date)))) "
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_found, "
-        "(SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
-        "SELECT * FROM f ORDER BY f.id LIMIT $3 OFFSET $4) p ON true");
+PG_STMT_READ(q_list,
+             "WITH f AS (SELECT " PAT_FIELDS " FROM personal_access_tokens t "
+             "WHERE t.user_id = $1 AND t.impersonation AND ($2::text IS NULL OR ($2 = 'active') = "
+             "(NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > current_date)))) "
+             "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_found, "
+             "(SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
+             "SELECT * FROM f ORDER BY f.id LIMIT $3 OFFSET $4) p ON true");
 /* Token $2 of user $1; no row: no such user, a NULL id: no such token. */
-PG_STMT(q_get, "SELECT p.* FROM users u LEFT JOIN LATERAL (SELECT " PAT_FIELDS
-               " FROM personal_access_tokens t WHERE t.id = $2 AND t.user_id = u.id "
-               "AND t.impersonation) p ON true WHERE u.id = $1");
+PG_STMT_READ(q_get, "SELECT p.* FROM users u LEFT JOIN LATERAL (SELECT " PAT_FIELDS
+                    " FROM personal_access_tokens t WHERE t.id = $2 AND t.user_id = u.id "
+                    "AND t.impersonation) p ON true WHERE u.id = $1");
 PG_STMT(q_revoke, "WITH t AS (UPDATE personal_access_tokens SET revoked = true "
                   "WHERE id = $2 AND user_id = $1 AND impersonation RETURNING id) "
                   "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_found, "

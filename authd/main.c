@@ -13,6 +13,7 @@
 #include "log.h"
 #include "schema.h"
 #include "pg.h"
+#include "pgread.h"
 #include "proc.h"
 #include "rest_db.h"
 #include "routes.h"
@@ -25,7 +26,7 @@ struct authd ad;
 static void
 h_readiness(struct rest_req *r)
 {
-	service_db_readiness(r, ad.db);
+	service_db_readiness(r, ad.db, ad.read);
 }
 
 static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
@@ -120,6 +121,14 @@ authd_worker_init(struct proc_worker *w, char **cause)
 	ad.db = pg_pool_new(w->base, cfg_database(w->cfg, "authd"),
 	                    (int)cfg_int(w->cfg, CFG_AUTHD_DB_CONNECTIONS));
 	rest_db_use(ad.db);
+	const char *replica = cfg_database_read(w->cfg, "authd");
+	if (replica[0] != '\0') {
+		ad.read = pgread_new(w->base, ad.db, replica,
+		                     (int)cfg_int(w->cfg, CFG_AUTHD_DB_CONNECTIONS),
+		                     (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_READ_MAX_LAG),
+		                     (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_READ_WAIT));
+		rest_db_use_read(ad.read);
+	}
 	ad.worker = w->index;
 	secret_cache_init();
 	if (hash_pool_start(w->base, HASH_THREADS, cause) < 0)

@@ -17,7 +17,8 @@
 
 /* $1 user, $2 type (NULL: both), $3 limit, $4 offset; one row with user_found and total even
  * when the page is empty. */
-PG_STMT(q_list,
+PG_STMT_READ(
+        q_list,
         "WITH m AS ("
         "SELECT gm.namespace_id AS source_id, n.name AS source_name, 'Namespace' AS source_type, "
         "gm.access_level, gm.created_at FROM group_members gm "

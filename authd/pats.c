@@ -26,7 +26,8 @@ PG_STMT(q_create,
         "$5, $6::date, $7::boolean FROM users u WHERE u.id = $1 RETURNING " PAT_FIELDS);
 /* $1 user, $2 revoked, $3 state, $4 search, $5 limit, $6 offset, $7 impersonation tokens too
  * (admins) */
-PG_STMT(q_list,
+PG_STMT_READ(
+        q_list,
         "WITH f AS (SELECT " PAT_FIELDS " FROM personal_access_tokens t "
         "WHERE ($1::bigint IS NULL OR t.user_id = $1) AND ($7::boolean OR NOT t.impersonation) "
         "AND ($2::boolean IS NULL OR t.revoked = $2) "
@@ -35,9 +36,9 @@ PG_STMT(q_list,
         "AND ($4::text IS NULL OR position(lower($4) IN lower(t.name)) > 0)) "
         "SELECT (SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
         "SELECT * FROM f ORDER BY f.id LIMIT $5 OFFSET $6) p ON true");
-PG_STMT(q_get, "SELECT " PAT_FIELDS " FROM personal_access_tokens t WHERE t.id = $1");
-PG_STMT(q_self, "SELECT " PAT_FIELDS " FROM personal_access_tokens t "
-                "WHERE t.token_lookup = $1 AND t.user_id = $2");
+PG_STMT_READ(q_get, "SELECT " PAT_FIELDS " FROM personal_access_tokens t WHERE t.id = $1");
+PG_STMT_READ(q_self, "SELECT " PAT_FIELDS " FROM personal_access_tokens t "
+                     "WHERE t.token_lookup = $1 AND t.user_id = $2");
 /* Revokes token $1 if it is caller $2's (not an impersonation token) or the caller is an admin
  * ($3). */
 PG_STMT(q_revoke,
@@ -184,7 +185,7 @@ token_hashed(bool ok, const char *hash, void *arg)
 		            hash,
 		            expires && *expires ? expires : NULL,
 		            op->impersonation ? "true" : "false" };
-	pg_exec(ad.db, &q_create, 7, v, created, op);
+	rest_exec_values(op->r, &q_create, 7, v, created, op);
 }
 
 /* Makes the token and has it hashed. */
@@ -245,7 +246,7 @@ pats_create(struct rest_req *r, bool impersonation)
 			return;
 		}
 		const char *v[] = { expires };
-		pg_exec(ad.db, &q_future, 1, v, future_checked, op);
+		rest_exec_values(op->r, &q_future, 1, v, future_checked, op);
 		return;
 	}
 	make_token(op);
@@ -349,7 +350,7 @@ pats_get(struct rest_req *r)
 	if (op == NULL)
 		return;
 	const char *v[] = { op->id };
-	pg_exec(ad.db, &q_get, 1, v, got, op);
+	rest_exec_values(op->r, &q_get, 1, v, got, op);
 }
 
 /* The lookup prefix of the personal access token this request was made with. */
@@ -393,7 +394,7 @@ self_lookup(struct rest_req *r, pg_cb cb)
 	char uid[32];
 	snprintf(uid, sizeof(uid), "%lld", (long long)r->actor.user_id);
 	const char *v[] = { op->lookup, uid };
-	pg_exec(ad.db, &q_self, 2, v, cb, op);
+	rest_exec_values(op->r, &q_self, 2, v, cb, op);
 }
 
 /* GET /personal_access_tokens/self */
@@ -431,7 +432,7 @@ revoke(struct pat_op *op)
 	char uid[32];
 	snprintf(uid, sizeof(uid), "%lld", (long long)op->r->actor.user_id);
 	const char *v[] = { op->id, uid, op->r->actor.admin ? "true" : "false" };
-	pg_exec(ad.db, &q_revoke, 3, v, revoked, op);
+	rest_exec_values(op->r, &q_revoke, 3, v, revoked, op);
 }
 
 /* DELETE /personal_access_tokens/:id */

@@ -26,11 +26,11 @@
 #define STATUS_DEFAULT_EMOJI "speech_balloon"
 
 /* A user's status, by id ($1) or username ($2); no row: no such user, a NULL emoji: none. */
-PG_STMT(q_get, "SELECT u.id, s.emoji, s.message, s.availability, "
-               "gl_time(s.clear_status_at) AS clear_status_at FROM users u "
-               "LEFT JOIN user_statuses s ON s.user_id = u.id "
-               "AND (s.clear_status_at IS NULL OR s.clear_status_at > now()) "
-               "WHERE u.id = $1 OR lower(u.username) = lower($2)");
+PG_STMT_READ(q_get, "SELECT u.id, s.emoji, s.message, s.availability, "
+                    "gl_time(s.clear_status_at) AS clear_status_at FROM users u "
+                    "LEFT JOIN user_statuses s ON s.user_id = u.id "
+                    "AND (s.clear_status_at IS NULL OR s.clear_status_at > now()) "
+                    "WHERE u.id = $1 OR lower(u.username) = lower($2)");
 /* Sets user $1's status: $2 emoji, $3 message, $4 availability, $5 seconds until it clears
  * (NULL: never); $6 and $7 say whether the message and the clearing time were given (PATCH
  * keeps the others, unless the old status had cleared itself). */

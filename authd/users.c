@@ -37,11 +37,13 @@
 	"(SELECT n.id FROM namespaces n WHERE n.owner_id = " u ".id AND n.kind = 'user') "         \
 	"AS namespace_id"
 
-PG_STMT(q_get, "SELECT " USER_FIELDS("u") ", " USER_NAMESPACE("u") " FROM users u WHERE u.id = $1");
+PG_STMT_READ(q_get,
+             "SELECT " USER_FIELDS("u") ", " USER_NAMESPACE("u") " FROM users u WHERE u.id = $1");
 
 /* $1 username, $2 search, $3 search emails too, $4 active, $5 blocked, $6 admins, $7 order_by,
  * $8 sort, $9 limit, $10 offset. One row with the total even when the page is empty. */
-PG_STMT(q_list,
+PG_STMT_READ(
+        q_list,
         "WITH f AS (SELECT " USER_FIELDS("u") ", " USER_NAMESPACE(
                 "u") " FROM users u "
                      "WHERE ($1::text IS NULL OR lower(u.username) = lower($1)) "
@@ -348,7 +350,7 @@ users_current(struct rest_req *r)
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)r->actor.user_id);
 	const char *v[] = { id };
-	pg_exec(ad.db, &q_get, 1, v, user_got, op);
+	rest_exec_values(op->r, &q_get, 1, v, user_got, op);
 }
 
 void
@@ -362,7 +364,7 @@ users_get(struct rest_req *r)
 		return;
 	struct user_op *op = op_new(r);
 	const char *v[] = { op->id };
-	pg_exec(ad.db, &q_get, 1, v, user_got, op);
+	rest_exec_values(op->r, &q_get, 1, v, user_got, op);
 }
 
 /* ---- GET /users -------------------------------------------------------------------------------
@@ -472,7 +474,7 @@ write_user(struct user_op *op)
 			            rest_str(r, "bio"),
 			            bool_param(r, "can_create_group"),
 			            limit };
-		pg_exec(ad.db, &q_create, 8, v, written, op);
+		rest_exec_values(op->r, &q_create, 8, v, written, op);
 	} else {
 		const char *v[] = { op->id,
 			            rest_str(r, "username"),
@@ -483,7 +485,7 @@ write_user(struct user_op *op)
 			            rest_str(r, "bio"),
 			            bool_param(r, "can_create_group"),
 			            limit };
-		pg_exec(ad.db, &q_update, 9, v, written, op);
+		rest_exec_values(op->r, &q_update, 9, v, written, op);
 	}
 }
 
@@ -530,7 +532,7 @@ check_taken(struct user_op *op)
 {
 	const char *v[] = { rest_str(op->r, "email"), rest_str(op->r, "username"),
 		            op->creating ? "0" : op->id };
-	pg_exec(ad.db, &q_taken, 3, v, taken_checked, op);
+	rest_exec_values(op->r, &q_taken, 3, v, taken_checked, op);
 }
 
 /* POST /users (admins): checks the parameters of a new user, as Grape and GitLab's model do. */
@@ -630,7 +632,7 @@ users_delete(struct rest_req *r)
 		return;
 	}
 	const char *v[] = { op->id, hard == 1 ? "true" : "false" };
-	pg_exec(ad.db, &q_delete, 2, v, deleted, op);
+	rest_exec_values(op->r, &q_delete, 2, v, deleted, op);
 }
 
 /* ---- POST /users/:id/block, /unblock ----------------------------------------------------------
@@ -672,7 +674,7 @@ set_state(struct rest_req *r, bool block)
 		return;
 	}
 	const char *v[] = { op->id, block ? "blocked" : "active" };
-	pg_exec(ad.db, &q_set_state, 2, v, state_set, op);
+	rest_exec_values(op->r, &q_set_state, 2, v, state_set, op);
 }
 
 /* POST /users/:id/block (admins) */
@@ -721,7 +723,7 @@ users_unlock(struct rest_req *r)
 	if (op == NULL)
 		return;
 	const char *v[] = { op->id };
-	pg_exec(ad.db, &q_unlock, 1, v, unlocked, op);
+	rest_exec_values(op->r, &q_unlock, 1, v, unlocked, op);
 }
 
 /* ---- POST /users/:id/ban, /unban ------------------------------------------------------------- */
@@ -757,7 +759,7 @@ set_banned(struct rest_req *r, bool ban)
 		return;
 	op->banning = ban;
 	const char *v[] = { op->id, ban ? "active" : "banned", ban ? "banned" : "active" };
-	pg_exec(ad.db, &q_ban, 3, v, ban_set, op);
+	rest_exec_values(op->r, &q_ban, 3, v, ban_set, op);
 }
 
 /* POST /users/:id/ban (admins) */

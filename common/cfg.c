@@ -298,6 +298,15 @@ cfg_database(const struct cfg *cfg, const char *role)
 	return cfg->values[CFG_GLOBAL_DATABASE];
 }
 
+const char *
+cfg_database_read(const struct cfg *cfg, const char *role)
+{
+	int id = cfg_find(role, "database_read");
+	if (id >= 0 && cfg->values[id][0] != '\0')
+		return cfg->values[id];
+	return cfg->values[CFG_GLOBAL_DATABASE_READ];
+}
+
 /* Whether a daemon reads the shared section [gc] (garbage collection: metad and blobd). */
 static bool
 cfg_role_reads_gc(const char *role)

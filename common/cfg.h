@@ -28,6 +28,17 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "folder holding the daemons' unix sockets (authd.sock, metad.sock, blobd.sock)")          \
 	X(GLOBAL_DATABASE, "global", "database", CFG_STR, "dbname=registry", 0, 0, true, true,      \
 	  "libpq connection string of the PostgreSQL database")                                     \
+	X(GLOBAL_DATABASE_READ, "global", "database_read", CFG_STR, "", 0, 0, true, true,           \
+	  "libpq connection string of a streaming replica of the database, which serves the "       \
+	  "reads of requests that only read (empty: the primary serves every query)")               \
+	X(GLOBAL_DATABASE_READ_MAX_LAG, "global", "database_read_max_lag", CFG_INT, "10", 1, 60,    \
+	  true, false,                                                                              \
+	  "seconds the replica may be behind the primary; past them the primary serves every "      \
+	  "read until it catches up")                                                               \
+	X(GLOBAL_DATABASE_READ_WAIT, "global", "database_read_wait", CFG_INT, "100", 0, 5000,       \
+	  true, false,                                                                              \
+	  "milliseconds a read waits for the replica to replay the client's last write (or, for "   \
+	  "a client that carries none, the primary's position) before the primary serves it")       \
 	X(GLOBAL_EXTERNAL_URL, "global", "external_url", CFG_STR, "", 0, 0, true, false,            \
 	  "public URL of the registry, e.g. https://registry.example.com (empty: from Host)")       \
 	X(GLOBAL_SHUTDOWN_TIMEOUT, "global", "shutdown_timeout", CFG_INT, "30", 1, 3600, true,      \
@@ -80,6 +91,8 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "Unix user authd runs as (empty: the user it is started as)")                             \
 	X(AUTHD_DATABASE, "authd", "database", CFG_STR, "", 0, 0, true, true,                       \
 	  "libpq connection string for authd (empty: [global] database)")                           \
+	X(AUTHD_DATABASE_READ, "authd", "database_read", CFG_STR, "", 0, 0, true, true,             \
+	  "libpq connection string of authd's replica (empty: [global] database_read)")             \
 	X(AUTHD_METAD_ROLE, "authd", "metad_role", CFG_STR, "", 0, 0, false, false,                 \
 	  "PostgreSQL role authd grants metad's privileges to at start, when metad connects as "    \
 	  "another role than authd's (empty: metad shares authd's role)")                           \
@@ -103,6 +116,8 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "Unix user metad runs as (empty: the user it is started as)")                             \
 	X(METAD_DATABASE, "metad", "database", CFG_STR, "", 0, 0, true, true,                       \
 	  "libpq connection string for metad (empty: [global] database)")                           \
+	X(METAD_DATABASE_READ, "metad", "database_read", CFG_STR, "", 0, 0, true, true,             \
+	  "libpq connection string of metad's replica (empty: [global] database_read)")             \
 	X(METAD_DB_CONNECTIONS, "metad", "db_connections", CFG_INT, "4", 1, 64, true, false,        \
 	  "PostgreSQL connections per worker")                                                      \
 	X(METAD_JOBS_INTERVAL, "metad", "jobs_interval", CFG_INT, "5", 1, 3600, true, false,        \
@@ -189,6 +204,8 @@ int cfg_workers(const struct cfg *cfg, const char *role);
 const char *cfg_user(const struct cfg *cfg, const char *role);
 /* The daemon's own database string, or [global] database when it has none. */
 const char *cfg_database(const struct cfg *cfg, const char *role);
+/* The same for the replica: the daemon's database_read, or [global] database_read ("": none). */
+const char *cfg_database_read(const struct cfg *cfg, const char *role);
 
 /* Prints [global], the role's section (and [gc] for metad and blobd) with effective values,
  * secrets masked. */

@@ -118,6 +118,9 @@ void http_txn_read_body(struct http_txn *txn, size_t max, http_read_cb done, voi
 /* Runs when the client goes away before the handler finished. */
 void http_txn_on_abort(struct http_txn *txn, http_txn_cb cb, void *arg);
 
+/* A header the answer carries, whichever way the handler answers (unless it sets one of that
+ * name itself); set again, it replaces the value. Before the answer starts. */
+void http_txn_set_header(struct http_txn *txn, const char *name, const char *value);
 /* A complete answer. headers may be NULL; Content-Length is added. */
 void http_txn_respond(struct http_txn *txn, int status, const struct http_headers *headers,
                       const void *body, size_t len);

@@ -113,6 +113,7 @@ struct http_txn {
 	http_txn_cb on_drain;
 	void *drain_arg;
 	/* response */
+	struct http_headers resp_extra; /* http_txn_set_header: on whatever answer goes out */
 	int status;
 	bool resp_started;
 	bool resp_done;

@@ -819,6 +819,7 @@ on_message_begin(http_parser *p)
 	txn->body = evbuffer_new();
 	txn->req.content_length = -1;
 	headers_init(&txn->req.headers);
+	headers_init(&txn->resp_extra);
 	snprintf(txn->peer, sizeof(txn->peer), "%s", c->peer);
 	txn->peer_unix = c->peer_unix;
 	txn->peer_uid = c->peer_uid;
@@ -975,6 +976,7 @@ http_txn_destroy(struct http_txn *txn)
 	free(txn->req.path);
 	free(txn->req.query);
 	headers_clear(&txn->req.headers);
+	headers_clear(&txn->resp_extra);
 	if (txn->body != NULL)
 		evbuffer_free(txn->body);
 	free(txn);

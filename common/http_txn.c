@@ -244,6 +244,11 @@ txn_write_head(struct http_txn *txn, int status, const struct http_headers *head
 			txn->resp_remaining = -1;
 		}
 	}
+	for (size_t i = 0; i < txn->resp_extra.hd_count; i++)
+		if (headers == NULL ||
+		    headers_get(headers, txn->resp_extra.hd_list[i].name) == NULL)
+			evbuffer_add_printf(out, "%s: %s\r\n", txn->resp_extra.hd_list[i].name,
+			                    txn->resp_extra.hd_list[i].value);
 	if (headers == NULL || headers_get(headers, "X-Request-Id") == NULL)
 		evbuffer_add_printf(out, "X-Request-Id: %s\r\n", txn->id);
 	evbuffer_add_printf(out, "Date: %s\r\n", http_date());
@@ -252,6 +257,12 @@ txn_write_head(struct http_txn *txn, int status, const struct http_headers *head
 	else if (txn->req.http_minor == 0)
 		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
 	evbuffer_add(out, "\r\n", 2);
+}
+
+void
+http_txn_set_header(struct http_txn *txn, const char *name, const char *value)
+{
+	headers_set(&txn->resp_extra, name, value);
 }
 
 void

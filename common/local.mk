@@ -15,10 +15,12 @@ common_libcommon_a_SOURCES = \
 	common/jobs.c common/jobs.h \
 	common/json.c common/json.h \
 	common/log.c common/log.h \
+	common/lsn.c common/lsn.h \
 	common/metrics.c common/metrics.h \
 	common/multipart.c common/multipart.h \
 	common/names.c common/names.h \
 	common/pg.c common/pg.h \
+	common/pgread.c common/pgread.h \
 	common/privsep.c common/privsep.h \
 	common/proc.c common/proc.h \
 	common/range.c common/range.h \

@@ -92,6 +92,13 @@ static const struct {
 	  "Entries of the review queues, and files waiting to be deleted." },
 	{ "registry_gc_oldest_due_seconds", "gauge",
 	  "How long the oldest due entry of a queue has waited past its review time." },
+	{ "registry_db_reads_total", "counter",
+	  "Reads a replica may serve ([*] database_read), by the server that answered them." },
+	{ "registry_db_replica_usable", "gauge",
+	  "1 while the replica serves reads; 0 while it is unreachable, lagging or not a standby "
+	  "(the primary reads)." },
+	{ "registry_db_replica_lag_seconds", "gauge",
+	  "How long the replica has been behind the primary's WAL position, at the last check." },
 };
 
 static const char *const blob_forms[METRICS_BLOB_FORMS] = { "plain", "zstd" };

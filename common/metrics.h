@@ -31,7 +31,11 @@ struct evbuffer;
 	X(GC_QUEUE_FILES, "registry_gc_queue_depth", "queue=\"file\"", 1)                          \
 	X(GC_OLDEST_DUE_MANIFESTS, "registry_gc_oldest_due_seconds", "queue=\"manifest\"", 1000)   \
 	X(GC_OLDEST_DUE_BLOBS, "registry_gc_oldest_due_seconds", "queue=\"blob\"", 1000)           \
-	X(GC_OLDEST_DUE_FILES, "registry_gc_oldest_due_seconds", "queue=\"file\"", 1000)
+	X(GC_OLDEST_DUE_FILES, "registry_gc_oldest_due_seconds", "queue=\"file\"", 1000)           \
+	X(DB_READS_REPLICA, "registry_db_reads_total", "served_by=\"replica\"", 1)                 \
+	X(DB_READS_PRIMARY, "registry_db_reads_total", "served_by=\"primary\"", 1)                 \
+	X(DB_REPLICA_USABLE, "registry_db_replica_usable", "", 1)                                  \
+	X(DB_REPLICA_LAG, "registry_db_replica_lag_seconds", "", 1000)
 
 enum metrics_value {
 #define METRICS_ENUM(id, ...) METRICS_##id,

@@ -12,12 +12,13 @@
 #include <sys/queue.h>
 
 #include "log.h"
+#include "lsn.h"
 #include "util.h"
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
 
-enum pgc_state { PGC_DOWN, PGC_CONNECTING, PGC_IDLE, PGC_PREPARING, PGC_QUERYING };
+enum pgc_state { PGC_DOWN, PGC_CONNECTING, PGC_IDLE, PGC_PREPARING, PGC_QUERYING, PGC_LSN };
 
 struct pg_query {
 	struct pg_stmt *stmt;
@@ -27,6 +28,8 @@ struct pg_query {
 	int *formats;
 	pg_cb cb;
 	void *arg;
+	bool want_lsn; /* pg_exec_lsn: read the WAL position after the statement */
+	uint64_t lsn;  /* what it read */
 	TAILQ_ENTRY(pg_query) link;
 };
 
@@ -43,6 +46,7 @@ struct pgc {
 	int nprepared;
 	struct pg_query *q;
 	PGresult *result; /* last result of the running query */
+	PGresult *held;   /* the statement's result while its WAL position is read (PGC_LSN) */
 };
 
 struct pg_pool {
@@ -52,9 +56,12 @@ struct pg_pool {
 	struct pgc *conns;
 	TAILQ_HEAD(, pg_query) queue;
 	struct event *fail_ev; /* fails the queue from the loop while every connection is down */
+	unsigned losses;       /* connections lost so far */
 };
 
 static int next_stmt_id;
+/* The WAL position of the pg_exec_lsn query whose callback runs (pg_result_lsn). */
+static uint64_t callback_lsn;
 
 static void pgc_connect(struct pgc *c);
 static void pgc_event(evutil_socket_t fd, short what, void *arg);
@@ -62,6 +69,8 @@ static void pgc_retry(evutil_socket_t fd, short what, void *arg);
 static void pgc_dispatch(struct pgc *c);
 static void pool_kick(struct pg_pool *pool);
 static void pool_fail_queued(evutil_socket_t fd, short what, void *arg);
+static void pgc_send_lsn(struct pgc *c);
+static void pgc_take_lsn(struct pgc *c);
 
 /* Opens nconns database connections in the background; queries queue until one is up. */
 struct pg_pool *
@@ -109,6 +118,8 @@ pg_pool_free(struct pg_pool *pool)
 			PQfinish(c->conn);
 		if (c->result != NULL)
 			PQclear(c->result);
+		if (c->held != NULL)
+			PQclear(c->held);
 		if (c->q != NULL)
 			query_free(c->q);
 		free(c->prepared);
@@ -122,6 +133,18 @@ pg_pool_free(struct pg_pool *pool)
 	free(pool->conns);
 	free(pool->conninfo);
 	free(pool);
+}
+
+unsigned
+pg_pool_losses(const struct pg_pool *pool)
+{
+	return pool->losses;
+}
+
+uint64_t
+pg_result_lsn(void)
+{
+	return callback_lsn;
 }
 
 bool
@@ -154,8 +177,10 @@ pgc_wait(struct pgc *c, short what)
 static void
 pgc_down(struct pgc *c, const char *why)
 {
-	if (c->state != PGC_DOWN)
+	if (c->state != PGC_DOWN) {
 		log_error("database connection lost: %s", why);
+		c->pool->losses++;
+	}
 	if (c->ev != NULL) {
 		event_free(c->ev);
 		c->ev = NULL;
@@ -170,6 +195,9 @@ pgc_down(struct pgc *c, const char *why)
 	}
 	if (c->nprepared > 0) /* no statement prepared yet: nothing to forget (prepared is NULL) */
 		memset(c->prepared, 0, (size_t)c->nprepared * sizeof(bool));
+	bool lsn_lost = c->state == PGC_LSN;
+	PGresult *held = c->held;
+	c->held = NULL;
 	c->state = PGC_DOWN;
 	struct pg_query *q = c->q;
 	c->q = NULL;
@@ -180,9 +208,13 @@ pgc_down(struct pgc *c, const char *why)
 	struct timeval tv = { c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000 };
 	evtimer_add(c->timer, &tv);
 	if (q != NULL) {
-		q->cb(NULL, q->arg);
+		/* a statement that succeeded before its position could be read keeps its result:
+		 * what it wrote is committed */
+		q->cb(lsn_lost ? held : NULL, q->arg);
 		query_free(q);
 	}
+	if (held != NULL)
+		PQclear(held);
 	/* With no connection up, queued queries fail now rather than hang. */
 	if (!pg_pool_connected(c->pool))
 		pool_fail_queued(-1, 0, c->pool);
@@ -311,6 +343,39 @@ pgc_send(struct pgc *c)
 	pgc_flush(c);
 }
 
+/* The statement of a pg_exec_lsn query succeeded: keeps its result and asks, on the same
+ * connection, the WAL position the server has reached since. */
+static void
+pgc_send_lsn(struct pgc *c)
+{
+	c->held = c->result;
+	c->result = NULL;
+	if (!PQsendQueryParams(c->conn, "SELECT pg_current_wal_insert_lsn()", 0, NULL, NULL, NULL,
+	                       NULL, 0)) {
+		c->state = PGC_LSN;
+		pgc_down(c, PQerrorMessage(c->conn));
+		return;
+	}
+	c->state = PGC_LSN;
+	pgc_flush(c);
+}
+
+/* The position came back (or not): the statement's own result becomes the query's again. */
+static void
+pgc_take_lsn(struct pgc *c)
+{
+	uint64_t lsn;
+	if (pg_ok(c->result) && pg_rows(c->result) == 1 &&
+	    lsn_parse(PQgetvalue(c->result, 0, 0), &lsn))
+		c->q->lsn = lsn;
+	else
+		log_warn("cannot read the WAL position after a write: %s", pg_error(c->result));
+	if (c->result != NULL)
+		PQclear(c->result);
+	c->result = c->held;
+	c->held = NULL;
+}
+
 /* Takes the next queued query if this connection is free. */
 static void
 pgc_dispatch(struct pgc *c)
@@ -334,7 +399,9 @@ pgc_finish_query(struct pgc *c)
 	c->q = NULL;
 	c->result = NULL;
 	c->state = PGC_IDLE;
+	callback_lsn = q->lsn;
 	q->cb(res, q->arg);
+	callback_lsn = 0;
 	if (res != NULL)
 		PQclear(res);
 	query_free(q);
@@ -349,7 +416,7 @@ pgc_read_results(struct pgc *c)
 		pgc_down(c, PQerrorMessage(c->conn));
 		return;
 	}
-	while (c->state == PGC_PREPARING || c->state == PGC_QUERYING) {
+	while (c->state == PGC_PREPARING || c->state == PGC_QUERYING || c->state == PGC_LSN) {
 		if (PQisBusy(c->conn))
 			return;
 		PGresult *res = PQgetResult(c->conn);
@@ -388,11 +455,17 @@ pgc_read_results(struct pgc *c)
 			pgc_send(c);
 			continue;
 		}
+		if (c->state == PGC_QUERYING && c->q->want_lsn && pg_ok(c->result)) {
+			pgc_send_lsn(c);
+			continue;
+		}
+		if (c->state == PGC_LSN)
+			pgc_take_lsn(c);
 		pgc_finish_query(c);
 		return;
 	}
 	/* Idle: drain notices; a closed server connection shows up here. */
-	if (PQstatus(c->conn) == CONNECTION_BAD)
+	if (c->state != PGC_DOWN && PQstatus(c->conn) == CONNECTION_BAD)
 		pgc_down(c, "server closed the connection");
 }
 
@@ -423,9 +496,10 @@ pool_kick(struct pg_pool *pool)
 		pgc_dispatch(&pool->conns[i]);
 }
 
-void
-pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
-               const int *lengths, const int *formats, pg_cb cb, void *arg)
+/* Queues a query (pg_exec_params), reading the WAL position after it when want_lsn. */
+static void
+pool_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
+          const int *lengths, const int *formats, bool want_lsn, pg_cb cb, void *arg)
 {
 	if (stmt->id == 0)
 		stmt->id = ++next_stmt_id;
@@ -452,6 +526,7 @@ pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const ch
 	}
 	q->cb = cb;
 	q->arg = arg;
+	q->want_lsn = want_lsn;
 	/* Always queued, never answered on the caller's stack. With a connection on its way up
 	 * the query waits for it (the attempt fails the queue if it fails); with every connection
 	 * waiting out its back-off (the database is down) it fails at the loop's next turn rather
@@ -465,10 +540,24 @@ pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const ch
 }
 
 void
+pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
+               const int *lengths, const int *formats, pg_cb cb, void *arg)
+{
+	pool_exec(pool, stmt, nparams, values, lengths, formats, false, cb, arg);
+}
+
+void
 pg_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
         pg_cb cb, void *arg)
 {
-	pg_exec_params(pool, stmt, nparams, values, NULL, NULL, cb, arg);
+	pool_exec(pool, stmt, nparams, values, NULL, NULL, false, cb, arg);
+}
+
+void
+pg_exec_lsn(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
+            const int *lengths, const int *formats, pg_cb cb, void *arg)
+{
+	pool_exec(pool, stmt, nparams, values, lengths, formats, true, cb, arg);
 }
 
 bool

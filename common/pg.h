@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct event_base;
 struct pg_pool;
@@ -16,9 +17,14 @@ struct pg_pool;
 /* A statement known at build time; declare with PG_STMT and pass its address. */
 struct pg_stmt {
 	const char *sql;
-	int id; /* assigned on first use */
+	int id;       /* assigned on first use */
+	bool replica; /* it only reads: a replica may serve it (PG_STMT_READ, common/pgread.h) */
 };
 #define PG_STMT(var, text) static struct pg_stmt var = { .sql = (text), .id = 0 }
+/* A statement that only reads, which a request that only reads (GET, HEAD) may have a streaming
+ * replica answer (rest_exec, [*] database_read). */
+#define PG_STMT_READ(var, text)                                                                    \
+	static struct pg_stmt var = { .sql = (text), .id = 0, .replica = true }
 
 /* res is NULL when the connection failed; it is freed when the callback returns. */
 typedef void (*pg_cb)(PGresult *res, void *arg);
@@ -27,6 +33,9 @@ struct pg_pool *pg_pool_new(struct event_base *base, const char *conninfo, int n
 void pg_pool_free(struct pg_pool *pool);
 /* Whether at least one connection is up. */
 bool pg_pool_connected(const struct pg_pool *pool);
+/* How many times a connection of the pool was lost: what was read on an earlier connection may
+ * not hold on the next (a replica restarted may have replayed less than before). */
+unsigned pg_pool_losses(const struct pg_pool *pool);
 
 /* Runs stmt with text parameters (NULL values are SQL NULL). */
 void pg_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
@@ -35,6 +44,15 @@ void pg_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char
 void pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams,
                     const char *const *values, const int *lengths, const int *formats, pg_cb cb,
                     void *arg);
+
+/* Same as pg_exec_params, and once the statement succeeded the WAL position the server reached
+ * after it (pg_current_wal_insert_lsn(), asked on the same connection, so past the statement's
+ * commit) is read before the callback runs, which finds it in pg_result_lsn(). When that question
+ * fails, the callback still gets the statement's result, and no position. */
+void pg_exec_lsn(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
+                 const int *lengths, const int *formats, pg_cb cb, void *arg);
+/* In the callback of pg_exec_lsn: the position read (0: none); 0 in any other callback. */
+uint64_t pg_result_lsn(void);
 
 /* Helpers on results. */
 bool pg_ok(const PGresult *res);              /* a command or query that succeeded */

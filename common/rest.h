@@ -43,6 +43,8 @@ struct rest_req {
 	int mode;                  /* the endpoint's own switch (entity shape, member kind) */
 	int64_t num;               /* the endpoint's own number */
 	int nargs;                 /* SQL arguments (rest_db.h) */
+	uint64_t lsn;              /* the furthest WAL position its writes reached (rest_db.c) */
+	uint64_t read_fence;       /* the WAL position its reads must see (rest_db.c) */
 	char *args[REST_MAX_ARGS];
 	void *state; /* the handler's, freed with the request */
 	void (*state_clear)(void *state);

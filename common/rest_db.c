@@ -11,16 +11,26 @@
 #include "headers.h"
 #include "http.h"
 #include "log.h"
+#include "lsn.h"
+#include "pgread.h"
 #include "status.h"
 #include "util.h"
 #include "v2reply.h"
+#include "wire.h"
 
 static struct pg_pool *pool;
+static struct pgread *replica;
 
 void
 rest_db_use(struct pg_pool *db)
 {
 	pool = db;
+}
+
+void
+rest_db_use_read(struct pgread *read)
+{
+	replica = read;
 }
 
 /* ---- SQL arguments --------------------------------------------------------------------------- */
@@ -105,10 +115,83 @@ rest_bool_arg(int b)
 	return b < 0 ? NULL : b ? "true" : "false";
 }
 
+/* A statement of a request that may write, on its way: where its answer goes. */
+struct rest_write {
+	struct rest_req *r;
+	pg_cb cb;
+	void *arg;
+};
+
+/* Whether the request only reads: GET or HEAD. */
+static bool
+rest_only_reads(const struct rest_req *r)
+{
+	const char *m = http_txn_request(r->txn)->method;
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+}
+
+/* The WAL position the request's reads must see: the one it carries (X-Registry-Read-Lsn), or
+ * once known the primary's when its first read came (0 until then: pgread_exec asks for it). */
+static uint64_t *
+rest_read_fence(struct rest_req *r)
+{
+	if (r->read_fence == 0) {
+		const char *v = headers_get(&http_txn_request(r->txn)->headers, WIRE_READ_LSN);
+		if (!lsn_parse(v, &r->read_fence))
+			r->read_fence = 0;
+	}
+	return &r->read_fence;
+}
+
+/* A statement of a write request is done: its answer carries the furthest WAL position the
+ * request's statements reached (the client's next reads must see it), then the handler goes on. */
+static void
+rest_write_done(PGresult *res, void *arg)
+{
+	struct rest_write *w = arg;
+	uint64_t lsn = pg_result_lsn();
+	if (lsn != 0 && w->r->txn != NULL) {
+		char text[LSN_TEXT_MAX];
+		if (lsn > w->r->lsn) {
+			w->r->lsn = lsn;
+			http_txn_set_header(w->r->txn, WIRE_LSN, lsn_format(lsn, text));
+		}
+	}
+	w->cb(res, w->arg);
+	free(w);
+}
+
+void
+rest_exec_params(struct rest_req *r, struct pg_stmt *stmt, int nparams, const char *const *values,
+                 const int *lengths, const int *formats, pg_cb cb, void *arg)
+{
+	if (replica == NULL) {
+		pg_exec_params(pool, stmt, nparams, values, lengths, formats, cb, arg);
+	} else if (rest_only_reads(r)) {
+		if (stmt->replica && lengths == NULL && formats == NULL)
+			pgread_exec(replica, rest_read_fence(r), stmt, nparams, values, cb, arg);
+		else
+			pg_exec_params(pool, stmt, nparams, values, lengths, formats, cb, arg);
+	} else {
+		struct rest_write *w = xcalloc(1, sizeof(*w));
+		w->r = r;
+		w->cb = cb;
+		w->arg = arg;
+		pg_exec_lsn(pool, stmt, nparams, values, lengths, formats, rest_write_done, w);
+	}
+}
+
+void
+rest_exec_values(struct rest_req *r, struct pg_stmt *stmt, int nparams, const char *const *values,
+                 pg_cb cb, void *arg)
+{
+	rest_exec_params(r, stmt, nparams, values, NULL, NULL, cb, arg);
+}
+
 void
 rest_exec(struct rest_req *r, struct pg_stmt *stmt, pg_cb cb, void *arg)
 {
-	pg_exec(pool, stmt, r->nargs, (const char *const *)r->args, cb, arg);
+	rest_exec_values(r, stmt, r->nargs, (const char *const *)r->args, cb, arg);
 	for (int i = 0; i < r->nargs; i++) {
 		free(r->args[i]);
 		r->args[i] = NULL;

@@ -15,8 +15,14 @@
 #include "rest.h"
 #include "status.h"
 
+struct pgread;
+
 /* The pool rest_exec() runs on: the worker's (once per worker). */
 void rest_db_use(struct pg_pool *db);
+/* The worker's replica (NULL: none): rest_exec() then runs a PG_STMT_READ statement of a GET or
+ * HEAD there, at the WAL position the request carries (X-Registry-Read-Lsn), and answers every
+ * other request that wrote with the position it reached (X-Registry-Lsn). */
+void rest_db_use_read(struct pgread *read);
 
 /* SQL arguments, in order. */
 void rest_arg(struct rest_req *r, const char *v);
@@ -43,8 +49,17 @@ void rest_arg_ref(struct rest_req *r, const char *ref);
 void rest_arg_page(struct rest_req *r);
 /* A gl_param_bool() value as an argument's text: "true", "false", or NULL when absent. */
 const char *rest_bool_arg(int b);
-/* Runs stmt with the arguments (then cleared); cb gets arg. */
+/* Runs stmt with the arguments (then cleared); cb gets arg. With a replica (rest_db_use_read):
+ * a PG_STMT_READ statement of a GET or HEAD may run there, and any statement of another method
+ * runs on the primary and its answer carries the WAL position it reached. */
 void rest_exec(struct rest_req *r, struct pg_stmt *stmt, pg_cb cb, void *arg);
+/* The same with parameters assembled by the caller (pg_exec's), for the request r. */
+void rest_exec_values(struct rest_req *r, struct pg_stmt *stmt, int nparams,
+                      const char *const *values, pg_cb cb, void *arg);
+/* The same with lengths and formats (pg_exec_params'), for binary parameters. */
+void rest_exec_params(struct rest_req *r, struct pg_stmt *stmt, int nparams,
+                      const char *const *values, const int *lengths, const int *formats, pg_cb cb,
+                      void *arg);
 
 /* The answer to a failed query (res NULL: the database is unreachable), logged, in the row's
  * dialect: GitLab's 500 (503 unreachable), or OCI's 503 UNAVAILABLE with Retry-After. */

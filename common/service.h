@@ -8,6 +8,7 @@
 
 struct rest_req;
 struct pg_pool;
+struct pgread;
 
 /* The rows of GET /-/health, /-/readiness (readiness: the daemon's own check, a route handler)
  * and /-/metrics, at the head of a daemon's route table. */
@@ -22,8 +23,9 @@ void service_health(struct rest_req *r);
 void service_ready(struct rest_req *r);
 void service_not_ready(struct rest_req *r, const char *why);
 /* service_db.c (kept apart so daemons without a database do not link libpq): 200 when the
- * database answers, else 503. */
-void service_db_readiness(struct rest_req *r, struct pg_pool *db);
+ * database answers, else 503; with a replica (read, may be NULL) "database_read" says where reads
+ * go ("replica", or "primary (replica <why>)"). */
+void service_db_readiness(struct rest_req *r, struct pg_pool *db, struct pgread *read);
 /* GET /-/metrics: this daemon's metric sample lines. */
 void service_metrics(struct rest_req *r);
 

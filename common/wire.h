@@ -35,6 +35,14 @@
 #define WIRE_GRANT "X-Registry-Grant"
 #define WIRE_FROM_GRANT "X-Registry-From-Grant"
 
+/* Read-your-writes with a replica ([*] database_read, common/pgread.h). authd and metad -> the
+ * gateway: the WAL position a write request reached ("16/B374D848", common/lsn.h), which the
+ * gateway gives the client as the cookie GW_LSN_COOKIE; gateway -> authd and metad: the position
+ * the client's cookie carries, which a read must see (the replica serves it once it has replayed
+ * that far). */
+#define WIRE_LSN "X-Registry-Lsn"
+#define WIRE_READ_LSN "X-Registry-Read-Lsn"
+
 /* gateway -> blobd: answer a blob GET with a descriptor instead of bytes */
 #define WIRE_WANT_FD "X-Registry-Want-Fd"
 /* blobd -> gateway: this answer carries the blob's descriptor (SCM_RIGHTS) */

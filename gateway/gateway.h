@@ -72,6 +72,17 @@ enum gw_backend gw_backend_of(enum route_owner owner);
 /* Answers 503 because a backend is unreachable, in the dialect of the path. */
 void gw_unavailable(struct http_txn *txn, enum gw_backend backend);
 
+/* fence.c: read-your-writes with a database replica. The cookie that carries the WAL position of
+ * the client's last write. */
+#define GW_LSN_COOKIE "registry_lsn"
+/* The position the request's cookie carries (0: none). */
+uint64_t gw_fence_of(struct http_txn *txn);
+/* Adds X-Registry-Read-Lsn for authd or metad when the client carries a position. */
+void gw_fence_forward(struct http_txn *txn, struct http_headers *out);
+/* A backend's write reached the position written (X-Registry-Lsn): the answer's cookie (out)
+ * carries it, or the request's own when that is further. */
+void gw_fence_answer(struct http_txn *txn, const char *written, struct http_headers *out);
+
 /* v2auth.c: parses a /v2 request once, verifies its registry token, checks the grant its route
  * needs, and forwards the normalised target. */
 void gw_v2auth_init(void);

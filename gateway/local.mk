@@ -2,6 +2,7 @@ sbin_PROGRAMS += registry-gateway
 registry_gateway_SOURCES = \
 	gateway/gateway.h \
 	gateway/api.c \
+	gateway/fence.c \
 	gateway/forwarded.c \
 	gateway/main.c \
 	gateway/proxy.c \

@@ -214,6 +214,10 @@ backend_head(struct httpc_req *req, int status, struct http_headers *headers, vo
 			pass_fd = true;
 			continue;
 		}
+		if (str_eq_nocase(n, WIRE_LSN) && p->backend != GW_BLOBD) {
+			gw_fence_answer(p->txn, v, &out);
+			continue;
+		}
 		if (strncasecmp(n, WIRE_PREFIX, strlen(WIRE_PREFIX)) == 0)
 			continue;
 		if (str_eq_nocase(n, "Content-Length")) {
@@ -346,6 +350,8 @@ gw_proxy_to(struct http_txn *txn, enum gw_backend backend, const char *target,
 	char *base = gw_external_url(txn);
 	headers_set(&h, WIRE_EXTERNAL_URL, base);
 	free(base);
+	if (backend != GW_BLOBD)
+		gw_fence_forward(txn, &h);
 
 	int64_t body = req->chunked ? -1 : (req->content_length > 0 ? req->content_length : 0);
 	struct proxy *p = xcalloc(1, sizeof(*p));

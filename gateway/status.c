@@ -84,6 +84,19 @@ readiness_finish(struct fanout *f)
 		ok = ok && f->status[i] == 200;
 		json_object_object_add(checks, gw_backend_names[i], json_object_new_string(state));
 	}
+	/* where authd's and metad's reads go, when they have a replica */
+	json_object *reads = json_object_new_object();
+	for (int i = 0; i < GW_NBACKENDS; i++) {
+		json_object *body = f->body[i] != NULL ? json_tokener_parse(f->body[i]) : NULL, *v;
+		if (body != NULL && json_object_object_get_ex(body, "database_read", &v) &&
+		    json_object_is_type(v, json_type_string))
+			json_object_object_add(reads, gw_backend_names[i], json_object_get(v));
+		json_object_put(body);
+	}
+	if (json_object_object_length(reads) > 0)
+		json_object_object_add(checks, "database_read", reads);
+	else
+		json_object_put(reads);
 	json_object *root = json_object_new_object();
 	json_object_object_add(root, "status", json_object_new_string(ok ? "ok" : "failed"));
 	if (gw_monitoring_allowed(f->txn))

@@ -17,14 +17,15 @@ static const char *const visibilities[] = { "private", "internal", "public", NUL
 enum list_scope { LIST_ALL, LIST_CHILDREN, LIST_DESCENDANTS };
 static const char *const scope_names[] = { "all", "children", "descendants" };
 
-PG_STMT(q_group_get,
-        "SELECT " TN_GROUP_DETAIL_COLS " FROM namespaces n"
-        " WHERE n.id = group_ref($3, $4) AND coalesce(group_visible($1, $2, n.id), false)");
+PG_STMT_READ(q_group_get,
+             "SELECT " TN_GROUP_DETAIL_COLS " FROM namespaces n"
+             " WHERE n.id = group_ref($3, $4) AND coalesce(group_visible($1, $2, n.id), false)");
 
 /* GitLab's GroupsFinder: the groups a caller sees through membership (user_member_groups), or
  * with all_available (the default for admins and anonymous callers) every group visible to it
  * (group_visible_by over that set, joined once). */
-PG_STMT(q_groups,
+PG_STMT_READ(
+        q_groups,
         "WITH par AS (SELECT group_ref($3, $4) AS id),"
         " ctx AS (SELECT $5::text = 'all' OR coalesce(group_visible($1, $2, par.id), false) AS ok,"
         "                par.id AS parent FROM par),"

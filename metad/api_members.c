@@ -18,7 +18,8 @@ enum { MEMBERS_GROUP = 1, MEMBERS_ALL = 2 };
 
 /* Members of a source as the caller sees them. $3 'project' or 'group', $4/$5 its reference,
  * $6 a search in username and name, $7 user ids, $8 one user, $9 inherited members too. */
-PG_STMT(q_members,
+PG_STMT_READ(
+        q_members,
         "WITH s AS (SELECT * FROM member_source($1, $2, $3, $4, $5)),"
         " items AS ("
         "  SELECT " TN_MEMBER_COLS ", m.created_at AS sort_ts"

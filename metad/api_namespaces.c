@@ -16,7 +16,8 @@
 #include "rest_db.h"
 #include "util.h"
 
-PG_STMT(q_namespace_get,
+PG_STMT_READ(
+        q_namespace_get,
         "SELECT " TN_NAMESPACE_COLS " FROM namespaces n"
         " WHERE n.id = namespace_ref($3, $4) AND coalesce(namespace_visible($1, $2, n.id), false)");
 
@@ -27,7 +28,8 @@ PG_STMT(q_namespace_get,
 
 /* Admins see every namespace (unless owned_only); others their own and the groups they hold a
  * role in (Owner with owned_only). */
-PG_STMT(q_namespaces,
+PG_STMT_READ(
+        q_namespaces,
         "WITH lv AS (SELECT * FROM user_group_levels($1)),"
         " items AS ("
         "  SELECT " NAMESPACE_LIST_COLS " FROM namespaces n LEFT JOIN lv ON lv.namespace_id = n.id"
@@ -41,7 +43,7 @@ PG_STMT(q_namespaces,
         "   FROM (SELECT 1) one LEFT JOIN LATERAL ("
         "     SELECT * FROM items ORDER BY id LIMIT $6 OFFSET $7) i ON true");
 
-PG_STMT(q_namespace_exists, "SELECT * FROM namespace_exists($1, $2)");
+PG_STMT_READ(q_namespace_exists, "SELECT * FROM namespace_exists($1, $2)");
 PG_STMT(q_namespace_limit, "SELECT * FROM namespace_storage_limit_set($1, $2, $3)");
 PG_STMT(q_default_limit, "SELECT usage_default_limit_set($1)");
 

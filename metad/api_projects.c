@@ -19,12 +19,14 @@ static const char *const registry_levels[] = { "enabled", "private", "disabled",
 enum list_scope { LIST_ALL, LIST_GROUP, LIST_USER };
 static const char *const scope_names[] = { "all", "group", "user" };
 
-PG_STMT(q_project_get,
+PG_STMT_READ(
+        q_project_get,
         "SELECT " TN_PROJECT_COLS " FROM " TN_PROJECT_FROM
         " WHERE p.id = project_ref($3, $4) AND coalesce(project_visible($1, $2, p.id), false)");
 /* With ?statistics=true: the project's registry size for Reporters and admins (GitLab's
  * read_statistics), NULL for others; the bytes it takes on disk for admins (NULL for others). */
-PG_STMT(q_project_get_statistics,
+PG_STMT_READ(
+        q_project_get_statistics,
         "SELECT " TN_PROJECT_COLS ","
         " CASE WHEN $2::boolean OR coalesce(project_access_level($1, p.id), 0) >= 20"
         "      THEN coalesce((SELECT u.size FROM registry_usage_projects u"
@@ -94,8 +96,8 @@ PG_STMT(q_project_get_statistics,
 	"       JOIN namespaces n ON n.id = p.namespace_id LEFT JOIN users o ON o.id = n.owner_id"   \
 	"    ) i ON true ORDER BY i.rn"
 
-PG_STMT(q_projects, PROJECTS_SQL(""));
-PG_STMT(q_projects_scoped, PROJECTS_SQL("AND p.namespace_id = ANY (ctx.nss)"));
+PG_STMT_READ(q_projects, PROJECTS_SQL(""));
+PG_STMT_READ(q_projects_scoped, PROJECTS_SQL("AND p.namespace_id = ANY (ctx.nss)"));
 
 PG_STMT(q_project_create, "SELECT * FROM project_create($1, $2, $3, $4, $5, $6, $7, $8)");
 PG_STMT(q_project_update, "SELECT * FROM project_update($1, $2, $3, $4, $5, $6, $7, $8, $9)");

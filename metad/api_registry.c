@@ -16,8 +16,8 @@
 #include "rest_db.h"
 #include "util.h"
 
-PG_STMT(q_access,
-        "SELECT project_id, can_read, can_admin FROM registry_api_access($1, $2, $3, $4)");
+PG_STMT_READ(q_access,
+             "SELECT project_id, can_read, can_admin FROM registry_api_access($1, $2, $3, $4)");
 
 /* ---- the request --------------------------------------------------------------------------------
  */

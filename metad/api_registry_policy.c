@@ -275,7 +275,7 @@ rg_policy_save(struct rest_req *r, int64_t project_id, int status,
 	char id[32];
 	snprintf(id, sizeof(id), "%lld", (long long)project_id);
 	const char *params[] = { id, js_text(valid) };
-	pg_exec(md.db, &q_policy_save, 2, params, policy_saved, s);
+	rest_exec_values(r, &q_policy_save, 2, params, policy_saved, s);
 	json_object_put(valid);
 }
 

@@ -30,20 +30,21 @@
 	"     WHERE m.repository_id = r.id) END AS size"
 
 /* $1 project, $2 name filter, $3 limit, $4 offset, $5 tags_count, $6 tags. */
-PG_STMT(q_project_repos,
-        "WITH items AS (SELECT r.id, r.name FROM repositories r"
-        "                WHERE r.project_id = $1"
-        "                  AND ($2::text IS NULL OR r.name ILIKE like_pattern($2))),"
-        " page AS (SELECT id FROM items ORDER BY name, id LIMIT $3 OFFSET $4)"
-        " SELECT (SELECT count(*) FROM items) AS total, x.* FROM (SELECT 1) one"
-        " LEFT JOIN LATERAL (SELECT " RG_REPO_COLS ", " TAGS_COUNT_COL("$5") ", " TAGS_COL(
-                "$6") ", NULL::bigint AS size"
-                      "   FROM page JOIN repositories r ON r.id = page.id"
-                      " ) x ON true ORDER BY x.name, x.id");
+PG_STMT_READ(q_project_repos,
+             "WITH items AS (SELECT r.id, r.name FROM repositories r"
+             "                WHERE r.project_id = $1"
+             "                  AND ($2::text IS NULL OR r.name ILIKE like_pattern($2))),"
+             " page AS (SELECT id FROM items ORDER BY name, id LIMIT $3 OFFSET $4)"
+             " SELECT (SELECT count(*) FROM items) AS total, x.* FROM (SELECT 1) one"
+             " LEFT JOIN LATERAL (SELECT " RG_REPO_COLS ", " TAGS_COUNT_COL("$5") ", " TAGS_COL(
+                     "$6") ", NULL::bigint AS size"
+                           "   FROM page JOIN repositories r ON r.id = page.id"
+                           " ) x ON true ORDER BY x.name, x.id");
 
 /* $1 user, $2 admin, $3/$4 the group (id or path), $5 limit, $6 offset. The caller's pull
  * rights as sets (registry_pull_scope), joined once: no check per repository. */
-PG_STMT(q_group_repos,
+PG_STMT_READ(
+        q_group_repos,
         "WITH g AS (SELECT group_ref($3, $4) AS id),"
         " ok AS (SELECT g.id, coalesce(group_visible($1, $2, g.id), false) AS visible FROM g),"
         " s AS (SELECT * FROM registry_pull_scope($1, $2, 0)),"
@@ -62,7 +63,8 @@ PG_STMT(q_group_repos,
         " ) x ON true ORDER BY x.name, x.id");
 
 /* $1 user, $2 admin, $3 repository, $4 tags_count, $5 tags, $6 size. */
-PG_STMT(q_repo,
+PG_STMT_READ(
+        q_repo,
         "SELECT a.project_id AS visible_project, a.can_read, a.can_admin, " RG_REPO_COLS
         ", " TAGS_COUNT_COL("$4") ", " TAGS_COL("$5") ", " SIZE_COL(
                 "$6") " FROM repositories r,"

@@ -29,17 +29,18 @@
 	"   AND ($3::text IS NULL OR name " CMP " $3::text COLLATE \"C\")"                         \
 	"   ORDER BY name COLLATE \"C\" " DIR " LIMIT $4 OFFSET $5) t ON true"                     \
 	" WHERE r.id = $2 AND r.project_id = $1 ORDER BY t.name COLLATE \"C\" " DIR
-PG_STMT(q_tags_asc, TAGS_SQL(">", "ASC"));
-PG_STMT(q_tags_desc, TAGS_SQL("<", "DESC"));
+PG_STMT_READ(q_tags_asc, TAGS_SQL(">", "ASC"));
+PG_STMT_READ(q_tags_desc, TAGS_SQL("<", "DESC"));
 
 /* $1 project, $2 repository, $3 tag (NULL for a name that cannot be a tag). */
-PG_STMT(q_tag, "SELECT r.path, t.name, m.digest, m.config_digest, m.total_size,"
-               " to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"')"
-               "   AS created_at"
-               " FROM repositories r"
-               " LEFT JOIN tags t ON t.repository_id = r.id AND t.name = $3"
-               " LEFT JOIN manifests m ON m.id = t.manifest_id"
-               " WHERE r.id = $2 AND r.project_id = $1");
+PG_STMT_READ(q_tag,
+             "SELECT r.path, t.name, m.digest, m.config_digest, m.total_size,"
+             " to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"')"
+             "   AS created_at"
+             " FROM repositories r"
+             " LEFT JOIN tags t ON t.repository_id = r.id AND t.name = $3"
+             " LEFT JOIN manifests m ON m.id = t.manifest_id"
+             " WHERE r.id = $2 AND r.project_id = $1");
 
 PG_STMT(q_tag_delete, "SELECT registry_tag_delete($1, $2, $3, $4, $5) AS status");
 PG_STMT(q_cleanup, "SELECT registry_cleanup_request($1, $2, $3, $4, $5::jsonb) AS status");

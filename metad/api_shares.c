@@ -23,7 +23,8 @@ PG_STMT(q_group_unshare, "SELECT group_unshare($1, $2, $3, $4, $5) AS status");
  * the groups it is shared with: at least $6's role, and with shared_visible_only ($7) only those
  * open to the caller (group_visible_by) and those it is a direct member of, as GitLab has it.
  * Then search ($8) and skip_groups ($9); newest id first. */
-PG_STMT(q_project_groups,
+PG_STMT_READ(
+        q_project_groups,
         "WITH src AS (SELECT project_ref($3, $4) AS id),"
         " ctx AS (SELECT coalesce(project_visible($1, $2, src.id), false) AS ok,"
         "                src.id AS project FROM src),"

@@ -21,7 +21,7 @@
 
 /* One page (n + 1 rows tell whether a next page exists); registry_catalog() walks the path
  * index or the caller's projects, so a page costs about its own size (migration 024). */
-PG_STMT(q_catalog, "SELECT path FROM registry_catalog($1, $2, $3, $4, $5)");
+PG_STMT_READ(q_catalog, "SELECT path FROM registry_catalog($1, $2, $3, $4, $5)");
 
 /* Answers one page of the catalog (r->num names) with a Link to the next. */
 static void

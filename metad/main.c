@@ -10,6 +10,7 @@
 #include "metad.h"
 #include "schema.h"
 #include "pg.h"
+#include "pgread.h"
 #include "privsep.h"
 #include "proc.h"
 #include "rest_db.h"
@@ -24,7 +25,7 @@ struct metad md;
 static void
 h_readiness(struct rest_req *r)
 {
-	service_db_readiness(r, md.db);
+	service_db_readiness(r, md.db, md.read);
 }
 
 static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
@@ -131,6 +132,14 @@ metad_worker_init(struct proc_worker *w, char **cause)
 	md.db = pg_pool_new(w->base, cfg_database(w->cfg, "metad"),
 	                    (int)cfg_int(w->cfg, CFG_METAD_DB_CONNECTIONS));
 	rest_db_use(md.db);
+	const char *replica = cfg_database_read(w->cfg, "metad");
+	if (replica[0] != '\0') {
+		md.read = pgread_new(w->base, md.db, replica,
+		                     (int)cfg_int(w->cfg, CFG_METAD_DB_CONNECTIONS),
+		                     (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_READ_MAX_LAG),
+		                     (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_READ_WAIT));
+		rest_db_use_read(md.read);
+	}
 	namespaces_default_limit_write();
 	regjobs_start();
 	gc_start();

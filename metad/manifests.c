@@ -20,10 +20,11 @@
 #include "rest_db.h"
 #include "util.h"
 
-PG_STMT(q_by_digest,
-        "SELECT m.digest, m.media_type, m.payload FROM manifests m"
-        " WHERE m.repository_id = registry_grant_repository_id($1, $3, $4) AND m.digest = $2");
-PG_STMT(q_by_tag,
+PG_STMT_READ(q_by_digest,
+             "SELECT m.digest, m.media_type, m.payload FROM manifests m"
+             " WHERE m.repository_id = registry_grant_repository_id($1, $3, $4) AND m.digest = $2");
+PG_STMT_READ(
+        q_by_tag,
         "SELECT m.digest, m.media_type, m.payload FROM tags t JOIN manifests m ON m.id = t.manifest_id"
         " WHERE t.repository_id = registry_grant_repository_id($1, $3, $4) AND t.name = $2");
 PG_STMT(q_put, "SELECT manifest_id, status, detail FROM registry_put_manifest("
@@ -329,7 +330,7 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	int formats[15] = { 0 };
 	lengths[8] = (int)len;
 	formats[8] = 1;
-	pg_exec_params(md.db, &q_put, 15, params, lengths, formats, put_done, r);
+	rest_exec_params(r, &q_put, 15, params, lengths, formats, put_done, r);
 	free(blobs);
 	free(sizes);
 	free(children);

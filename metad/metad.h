@@ -33,11 +33,13 @@ struct cfg;
 struct event_base;
 struct http_headers;
 struct pg_pool;
+struct pgread;
 
 struct metad {
 	struct event_base *base;
 	const struct cfg *cfg;
 	struct pg_pool *db;
+	struct pgread *read; /* the replica of [*] database_read, or NULL */
 };
 
 extern struct metad md;

@@ -17,7 +17,8 @@
 #include "util.h"
 
 /* An image manifest without artifactType is typed by its config's media type (image spec). */
-PG_STMT(q_referrers,
+PG_STMT_READ(
+        q_referrers,
         "SELECT m.media_type, m.digest, length(m.payload) AS size,"
         " coalesce(m.artifact_type, m.config_media_type) AS artifact_type,"
         " m.annotations::text AS annotations"

@@ -25,13 +25,13 @@
  * version and the names come from the same snapshot. The repository is materialised: inlined,
  * the resolving function would run once per tag listed.
  */
-PG_STMT(q_tags, "WITH r AS MATERIALIZED (SELECT id, tags_version FROM repositories"
-                "   WHERE id = registry_grant_repository_id($1, $6, $7))"
-                " SELECT r.id, r.tags_version, t.name FROM r"
-                " LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"
-                "   AND (r.id, r.tags_version) IS DISTINCT FROM ($4::bigint, $5::bigint)"
-                "   AND ($2::text IS NULL OR name > $2::text COLLATE \"C\")"
-                "   ORDER BY name COLLATE \"C\" LIMIT $3::bigint) t ON true");
+PG_STMT_READ(q_tags, "WITH r AS MATERIALIZED (SELECT id, tags_version FROM repositories"
+                     "   WHERE id = registry_grant_repository_id($1, $6, $7))"
+                     " SELECT r.id, r.tags_version, t.name FROM r"
+                     " LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"
+                     "   AND (r.id, r.tags_version) IS DISTINCT FROM ($4::bigint, $5::bigint)"
+                     "   AND ($2::text IS NULL OR name > $2::text COLLATE \"C\")"
+                     "   ORDER BY name COLLATE \"C\" LIMIT $3::bigint) t ON true");
 
 struct tags_call {
 	struct rest_req *r;
@@ -138,5 +138,5 @@ tags_list(struct rest_req *r)
 		                 t->kept ? version : NULL,
 		                 grant.project_id,
 		                 grant.generation };
-	pg_exec(md.db, &q_tags, 7, params, tags_done, t);
+	rest_exec_values(t->r, &q_tags, 7, params, tags_done, t);
 }

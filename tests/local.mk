@@ -7,6 +7,7 @@ UNIT_TESTS = \
 	tests/unit/test_cfg \
 	tests/unit/test_headers \
 	tests/unit/test_log \
+	tests/unit/test_lsn \
 	tests/unit/test_metrics \
 	tests/unit/test_multipart \
 	tests/unit/test_names \
@@ -55,6 +56,9 @@ tests_unit_test_status_LDADD = $(UNIT_LDADD)
 tests_unit_test_token_SOURCES = tests/unit/test_token.c tests/unit/unit.h
 tests_unit_test_token_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_token_LDADD = $(UNIT_LDADD)
+tests_unit_test_lsn_SOURCES = tests/unit/test_lsn.c tests/unit/unit.h
+tests_unit_test_lsn_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_lsn_LDADD = $(UNIT_LDADD)
 tests_unit_test_url_SOURCES = tests/unit/test_url.c tests/unit/unit.h
 tests_unit_test_url_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_url_LDADD = $(UNIT_LDADD)

@@ -106,22 +106,52 @@ class PgCluster:
             self._run([f"{PG_BIN}/pg_ctl", "-D", self.dir + "/data", "-m", mode, "stop"])
 
 
+class PgStandby(PgCluster):
+    """A streaming replica of a PgCluster: pg_basebackup -R from the primary's socket, hot
+    standby on a socket folder of its own, run as the same unprivileged user."""
+
+    def __init__(self, primary, base):
+        self.primary = primary
+        self.dir = os.path.join(base, "pg-standby")
+        self.sock_dir = self.dir
+        self.user = primary.user
+        os.makedirs(self.dir, exist_ok=True)
+        if self.user:
+            shutil.chown(self.dir, user=self.user)
+        self._run([f"{PG_BIN}/pg_basebackup", "-h", primary.sock_dir, "-U", "postgres", "-D",
+                   self.dir + "/data", "-R", "-X", "stream", "--no-sync", "-c", "fast"])
+        with open(self.dir + "/data/postgresql.auto.conf", "a") as f:
+            f.write(f"unix_socket_directories = '{self.sock_dir}'\nhot_standby = on\n")
+        self.log_path = self.dir + "/log"
+        self.start()
+
+    def replayed(self):
+        """The WAL position the standby has replayed."""
+        return self.psql("postgres", "SELECT pg_last_wal_replay_lsn()")
+
+    def wait_replayed(self, lsn, timeout=30):
+        """Waits until the standby has replayed lsn (text form)."""
+        wait_for(lambda: self.psql("postgres", f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'")
+                 == "t", timeout=timeout, what=f"the standby to replay {lsn}")
+
+
 class Registry:
     """One registry instance: its own database, sockets, keys, storage and listen port."""
 
     ROOT_PASSWORD = "Root-Passw0rd-for-tests"
 
     def __init__(self, pg, base, name, workers=2, extra_config=None, env=None, db_roles=None,
-                 node_of=None, s3=None):
+                 node_of=None, s3=None, create_db=True):
         """node_of: another instance this one is a node of (docs/SCALING.md): the same database,
         storage_root and bootstrap file, its own port, sockets, key_dir and logs. s3: a Ceph
-        RADOS Gateway (ceph.CephRgw) to keep blobs in (storage = s3)."""
+        RADOS Gateway (ceph.CephRgw) to keep blobs in (storage = s3).
+        create_db: False when the database exists already (a restored or replicated one)."""
         self.pg = pg
         self.name = name
         self.db = node_of.db if node_of else name
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
-        if node_of is None:
+        if node_of is None and create_db:
             pg.create_db(name)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
