@@ -266,6 +266,7 @@ pgc_connect(struct pgc *c)
 		return;
 	}
 	PQsetnonblocking(c->conn, 1);
+	PQsetNoticeReceiver(c->conn, log_pg_notice, NULL); /* a log line, never raw stderr */
 	c->state = PGC_CONNECTING;
 	pgc_wait(c, EV_WRITE);
 }
@@ -634,5 +635,7 @@ pg_connect_blocking(const char *conninfo, char **cause)
 		PQfinish(conn);
 		return NULL;
 	}
+	/* "... does not exist, skipping" and other notices: log lines, not libpq's stderr */
+	PQsetNoticeReceiver(conn, log_pg_notice, NULL);
 	return conn;
 }

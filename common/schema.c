@@ -307,8 +307,6 @@ wait_current(PGconn *conn, char **cause)
 int
 schema_apply(PGconn *conn, const char *metad_role, char **cause)
 {
-	/* "... does not exist, skipping" and other notices: log lines, not libpq's stderr */
-	PQsetNoticeReceiver(conn, log_pg_notice, NULL);
 	bool may;
 	if (may_apply(conn, &may, cause) < 0)
 		return -1;
