@@ -30,6 +30,9 @@ static const struct cfg_param cfg_params[CFG_COUNT] = {
 
 static const char *const cfg_sections[] = { "global", "gateway", "authd", "metad", "blobd", "gc" };
 
+/* Characters of text on one comment line that cfg_print writes (plus "; "). */
+#define CFG_COMMENT_WIDTH 96
+
 struct cfg {
 	char *path;
 	char *values[CFG_COUNT];
@@ -314,6 +317,28 @@ cfg_role_reads_gc(const char *role)
 	return strcmp(role, "metad") == 0 || strcmp(role, "blobd") == 0;
 }
 
+/* Writes text as "; " comment lines of at most CFG_COMMENT_WIDTH characters, broken between
+ * words: inih reads a longer line as two, and the second would not be a comment. */
+static void
+print_comment(FILE *out, const char *text)
+{
+	while (*text != '\0') {
+		size_t len = strlen(text);
+		size_t take = len;
+		if (len > CFG_COMMENT_WIDTH) {
+			take = CFG_COMMENT_WIDTH;
+			while (take > 0 && text[take] != ' ')
+				take--;
+			if (take == 0) /* one word longer than the width: cut it */
+				take = CFG_COMMENT_WIDTH;
+		}
+		fprintf(out, "; %.*s\n", (int)take, text);
+		text += take;
+		while (*text == ' ')
+			text++;
+	}
+}
+
 void
 cfg_print(const struct cfg *cfg, const char *role, FILE *out)
 {
@@ -325,7 +350,7 @@ cfg_print(const struct cfg *cfg, const char *role, FILE *out)
 			const struct cfg_param *p = &cfg_params[i];
 			if (strcmp(p->section, sections[s]) != 0)
 				continue;
-			fprintf(out, "; %s\n", p->help);
+			print_comment(out, p->help);
 			const char *v = cfg->values[i];
 			fprintf(out, "%s = %s\n", p->name, p->secret && *v ? "********" : v);
 		}

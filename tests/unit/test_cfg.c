@@ -191,6 +191,37 @@ unknown_keys(void **state)
 	(void)state;
 }
 
+/* What cfg_print shows for every role loads again (long descriptions are wrapped: inih would
+ * read the rest of a long comment line as a line of its own). */
+static void
+print_loads_again(void **state)
+{
+	clear_env();
+	char *cause = NULL;
+	struct cfg *defaults = cfg_load(NULL, &cause);
+	assert_non_null(defaults);
+	const char *roles[] = { "gateway", "authd", "metad", "blobd" };
+	for (size_t r = 0; r < sizeof(roles) / sizeof(roles[0]); r++) {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+		cfg_print(defaults, roles[r], f);
+		fclose(f);
+		for (char *line = text; *line != '\0';) {
+			size_t n = strcspn(line, "\n");
+			assert_true(n <= 100);
+			line += n + (line[n] == '\n');
+		}
+		struct cfg *again = load_text(text, &cause);
+		if (again == NULL)
+			fail_msg("%s: %s", roles[r], cause);
+		cfg_free(again);
+		free(text);
+	}
+	cfg_free(defaults);
+	(void)state;
+}
+
 static void
 print_masks_secrets(void **state)
 {
@@ -270,6 +301,7 @@ main(void)
 		cmocka_unit_test(bad_values),
 		cmocka_unit_test(unknown_keys),
 		cmocka_unit_test(print_masks_secrets),
+		cmocka_unit_test(print_loads_again),
 		cmocka_unit_test(reload_rules),
 	};
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
