@@ -331,25 +331,31 @@ class Registry:
             return seen if len(seen) == len(wanted) else None
         return wait_for(found, timeout=timeout, what=f"{daemon}'s access lines")
 
-    def every_worker(self, daemon, ask, each=1, limit=400):
+    def every_worker(self, daemon, ask, each=1, limit=600):
         """Calls ask() (a request through the gateway on a connection of its own; returns the
         response) until each worker of daemon has served `each` of them, and returns the
         responses by worker index. One request after another would all take the gateway's
         kept-alive connection to the backend, always the same worker: they go several at once,
-        so that the gateway opens more and the workers share them. Fails when `limit` requests
-        did not reach every worker."""
+        so that the gateway opens more and the workers share them; when the gateway already
+        keeps that many connections (all to one worker, by chance), each round that reached no
+        new worker goes twice as wide, until the gateway must open new ones. Fails when `limit`
+        requests did not reach every worker."""
         n = int(self.sections[daemon]["workers"])
         by_worker = {}
         asked = 0
+        width = 2 * n
         while True:
-            with ThreadPoolExecutor(2 * n) as pool:
-                answers = list(pool.map(lambda _: ask(), range(2 * n)))
+            reached = sum(min(len(v), each) for v in by_worker.values())
+            with ThreadPoolExecutor(width) as pool:
+                answers = list(pool.map(lambda _: ask(), range(width)))
             served = self.workers_of(daemon, [r.headers["X-Request-Id"] for r in answers])
             for r in answers:
                 by_worker.setdefault(served[r.headers["X-Request-Id"]], []).append(r)
             asked += len(answers)
             if len(by_worker) == n and all(len(v) >= each for v in by_worker.values()):
                 return by_worker
+            if sum(min(len(v), each) for v in by_worker.values()) == reached:
+                width = min(2 * width, 128)  # past the 32 idle connections a gateway worker keeps
             assert asked < limit, (f"{asked} requests reached only workers {sorted(by_worker)} "
                                    f"of the {n} of {daemon}")
 
