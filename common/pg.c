@@ -351,8 +351,7 @@ pgc_send_lsn(struct pgc *c)
 {
 	c->held = c->result;
 	c->result = NULL;
-	if (!PQsendQueryParams(c->conn, "SELECT pg_current_wal_insert_lsn()", 0, NULL, NULL, NULL,
-	                       NULL, 0)) {
+	if (!PQsendQueryParams(c->conn, "SELECT wal_written_lsn()", 0, NULL, NULL, NULL, NULL, 0)) {
 		c->state = PGC_LSN;
 		pgc_down(c, PQerrorMessage(c->conn));
 		return;
