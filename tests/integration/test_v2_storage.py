@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from images import Layout
-from registry import Registry, skopeo, tmpdir
+from registry import Registry, skopeo, tmpdir, wait_for
 from v2util import V2, client, make_project, mint_token, remove_blob_file, sha256
 
 MIB = 1 << 20
@@ -211,3 +211,24 @@ def test_redirect_needs_a_link(redirecting, uniq):
     # a blob nobody pushed
     r = ca.get_blob(a, sha256(b"never pushed " + uniq.encode()))
     assert r.status_code == 404 and "Location" not in r.headers
+
+
+# ---- readiness -----------------------------------------------------------------------------
+
+
+def test_readiness_asks_the_object_store(make_registry, ceph_rgw, registry_s3):
+    """On S3, blobd is ready only when the bucket answers with its credentials: an instance
+    pointed at a bucket that does not exist starts, and says it is not ready, and why."""
+    assert requests.get(registry_s3.url + "/-/readiness", timeout=10).status_code == 200
+    reg = make_registry(s3=ceph_rgw)
+    reg.sections["blobd"]["s3_bucket"] = "no-such-bucket"
+    reg.write_config()
+    reg.start(wait=False)
+
+    def not_ready():  # a tuple: a 503 Response is falsy
+        r = requests.get(reg.url + "/-/readiness", timeout=5)
+        return (r,) if "object storage" in r.text else None
+    r, = wait_for(not_ready, timeout=30, what="readiness naming the object store")
+    assert r.status_code == 503, r.text
+    assert r.json()["checks"]["blobd"] == "not ready: object storage unavailable", r.text
+    assert "does not answer" in reg.log("blobd")
