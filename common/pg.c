@@ -7,6 +7,7 @@
 #include "pg.h"
 
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -17,6 +18,8 @@
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
+#define CONNECT_TIMEOUT_DEFAULT_S 10 /* without connect_timeout in the connection string */
+#define CONNECT_TIMEOUT_MIN_S 2      /* libpq's own floor for connect_timeout */
 
 enum pgc_state { PGC_DOWN, PGC_CONNECTING, PGC_IDLE, PGC_PREPARING, PGC_QUERYING, PGC_LSN };
 
@@ -38,7 +41,7 @@ struct pgc {
 	PGconn *conn;
 	enum pgc_state state;
 	struct event *ev;    /* socket readiness */
-	struct event *timer; /* reconnect back-off */
+	struct event *timer; /* reconnect back-off; while connecting, the attempt's deadline */
 	int sock;
 	short want; /* EV_READ / EV_WRITE currently waited for */
 	unsigned backoff_ms;
@@ -52,6 +55,7 @@ struct pgc {
 struct pg_pool {
 	struct event_base *base;
 	char *conninfo;
+	int connect_timeout_s; /* an attempt that has not connected by then is given up */
 	int nconns;
 	struct pgc *conns;
 	TAILQ_HEAD(, pg_query) queue;
@@ -72,6 +76,24 @@ static void pool_fail_queued(evutil_socket_t fd, short what, void *arg);
 static void pgc_send_lsn(struct pgc *c);
 static void pgc_take_lsn(struct pgc *c);
 
+/* The connection string's connect_timeout in seconds (libpq leaves it to the application when it
+ * connects without blocking, as the pool does), or the default. */
+static int
+conninfo_connect_timeout(const char *conninfo)
+{
+	int seconds = CONNECT_TIMEOUT_DEFAULT_S;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL &&
+		    atoi(o->val) > 0) {
+			seconds = atoi(o->val) < CONNECT_TIMEOUT_MIN_S ? CONNECT_TIMEOUT_MIN_S
+			                                               : atoi(o->val);
+		}
+	}
+	PQconninfoFree(opts);
+	return seconds;
+}
+
 /* Opens nconns database connections in the background; queries queue until one is up. */
 struct pg_pool *
 pg_pool_new(struct event_base *base, const char *conninfo, int nconns)
@@ -79,6 +101,7 @@ pg_pool_new(struct event_base *base, const char *conninfo, int nconns)
 	struct pg_pool *pool = xcalloc(1, sizeof(*pool));
 	pool->base = base;
 	pool->conninfo = xstrdup(conninfo);
+	pool->connect_timeout_s = conninfo_connect_timeout(conninfo);
 	pool->nconns = nconns;
 	pool->conns = xcalloc((size_t)nconns, sizeof(*pool->conns));
 	TAILQ_INIT(&pool->queue);
@@ -247,11 +270,20 @@ pool_fail_queued(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
-/* The back-off pause is over: tries to connect again. */
+/* The back-off pause is over: tries to connect again; or an attempt ran out of time (a server
+ * that accepts and never answers, packets dropped on the way): gives it up. */
 static void
 pgc_retry(evutil_socket_t fd, short what, void *arg)
 {
-	pgc_connect(arg);
+	struct pgc *c = arg;
+	if (c->state == PGC_CONNECTING) {
+		char why[96];
+		snprintf(why, sizeof(why), "no connection within %d s (connect_timeout)",
+		         c->pool->connect_timeout_s);
+		pgc_down(c, why);
+	} else {
+		pgc_connect(c);
+	}
 	(void)fd;
 	(void)what;
 }
@@ -268,6 +300,8 @@ pgc_connect(struct pgc *c)
 	PQsetnonblocking(c->conn, 1);
 	PQsetNoticeReceiver(c->conn, log_pg_notice, NULL); /* a log line, never raw stderr */
 	c->state = PGC_CONNECTING;
+	struct timeval deadline = { c->pool->connect_timeout_s, 0 };
+	evtimer_add(c->timer, &deadline);
 	pgc_wait(c, EV_WRITE);
 }
 
@@ -283,6 +317,7 @@ pgc_connect_step(struct pgc *c)
 		pgc_wait(c, EV_WRITE);
 		break;
 	case PGRES_POLLING_OK:
+		evtimer_del(c->timer);
 		if (c->backoff_ms != 0)
 			log_info("database connection restored");
 		c->backoff_ms = 0;
