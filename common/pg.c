@@ -63,6 +63,13 @@ struct pg_pool {
 	unsigned losses;       /* connections lost so far */
 };
 
+/* TCP keepalives unless the connection string says otherwise: a database host that vanished
+ * (packets dropped, no reset) ends its connections after about a minute, not the kernel's two
+ * hours. The connection string comes last (expanded from dbname), so its own values win. */
+static const char *const connect_keywords[] = { "keepalives_idle", "keepalives_interval",
+	                                        "keepalives_count", "dbname", NULL };
+#define CONNECT_DEFAULTS "30", "10", "3"
+
 static int next_stmt_id;
 /* The WAL position of the pg_exec_lsn query whose callback runs (pg_result_lsn). */
 static uint64_t callback_lsn;
@@ -292,7 +299,8 @@ pgc_retry(evutil_socket_t fd, short what, void *arg)
 static void
 pgc_connect(struct pgc *c)
 {
-	c->conn = PQconnectStart(c->pool->conninfo);
+	const char *const values[] = { CONNECT_DEFAULTS, c->pool->conninfo, NULL };
+	c->conn = PQconnectStartParams(connect_keywords, values, 1);
 	if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
 		pgc_down(c, c->conn ? PQerrorMessage(c->conn) : "out of memory");
 		return;
@@ -662,7 +670,8 @@ pg_get_bool(const PGresult *res, int row, const char *col)
 PGconn *
 pg_connect_blocking(const char *conninfo, char **cause)
 {
-	PGconn *conn = PQconnectdb(conninfo);
+	const char *const values[] = { CONNECT_DEFAULTS, conninfo, NULL };
+	PGconn *conn = PQconnectdbParams(connect_keywords, values, 1);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		*cause = xasprintf("cannot connect to the database: %s", PQerrorMessage(conn));
 		(*cause)[strcspn(*cause, "\n")] = '\0';

@@ -4,7 +4,9 @@ The test has a PostgreSQL cluster of its own: stopping the shared one would brea
 running beside it."""
 import contextlib
 import os
+import re
 import socket
+import subprocess
 import shutil
 import threading
 import time
@@ -224,10 +226,11 @@ class SilentHost:
 
 
 def test_a_database_host_that_never_answers(make_registry):
-    """metad's connections go through a host that accepts and then says nothing: each attempt
-    is given up after connect_timeout (libpq leaves that bound to a caller that connects without
-    blocking), so readiness says not ready, and once the host answers again metad is back on its
-    own within seconds, never stuck on an attempt that will not end."""
+    """metad's connections (over TCP, with keepalives) go through a host that then accepts and
+    says nothing: each attempt is given up after connect_timeout (libpq leaves that bound to a
+    caller that connects without blocking), so readiness says not ready, and once the host
+    answers again metad is back on its own within seconds, never stuck on an attempt that will
+    not end."""
     reg = make_registry()
     host = SilentHost(os.path.join(reg.pg.sock_dir, ".s.PGSQL.5432"))
     try:
@@ -236,6 +239,12 @@ def test_a_database_host_that_never_answers(make_registry):
             f"host={reg.pg.sock_dir}", f"host=127.0.0.1 port={host.port}") + " connect_timeout=2"
         reg.write_config()
         reg.start()
+        # TCP keepalives on metad's connections (30 s idle unless the string says otherwise):
+        # a host that vanishes without a reset ends them in a minute, not two hours
+        timers = subprocess.run(["ss", "-tnoH", "state", "established", "dst",
+                                 f"127.0.0.1:{host.port}"], capture_output=True, text=True).stdout
+        idle = [int(m.group(1)) for m in re.finditer(r"timer:\(keepalive,(\d+)sec", timers)]
+        assert idle and all(i <= 30 for i in idle), timers
         host.silence()
 
         def not_ready():
