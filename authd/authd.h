@@ -268,6 +268,18 @@ void deploy_group_create(struct rest_req *r);
 void deploy_group_get(struct rest_req *r);
 void deploy_group_delete(struct rest_req *r);
 
+/* restokens.c: /(projects|groups)/:id/access_tokens[/:token_id[/rotate]]. */
+void restokens_project_list(struct rest_req *r);
+void restokens_project_get(struct rest_req *r);
+void restokens_project_create(struct rest_req *r);
+void restokens_project_revoke(struct rest_req *r);
+void restokens_project_rotate(struct rest_req *r);
+void restokens_group_list(struct rest_req *r);
+void restokens_group_get(struct rest_req *r);
+void restokens_group_create(struct rest_req *r);
+void restokens_group_revoke(struct rest_req *r);
+void restokens_group_rotate(struct rest_req *r);
+
 /* internal.c: POST /internal/authenticate, the gateway's question (authd's own row). */
 extern const struct route internal_routes[];
 extern const size_t internal_nroutes;

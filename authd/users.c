@@ -32,7 +32,7 @@
 	  "gl_time(" u ".updated_at) AS updated_at, " u                                            \
 	  ".last_activity_on::text AS last_activity_on, coalesce(" u                               \
 	  ".locked_until > now(), false) "                                                         \
-	  "AS locked"
+	  "AS locked, (" u ".user_type = 'project_bot') AS bot"
 #define USER_NAMESPACE(u)                                                                          \
 	"(SELECT n.id FROM namespaces n WHERE n.owner_id = " u ".id AND n.kind = 'user') "         \
 	"AS namespace_id"
@@ -204,7 +204,7 @@ user_json(struct http_txn *txn, const PGresult *res, int row, enum user_view vie
 	json_object_object_add(o, "website_url", json_object_new_string(""));
 	json_object_object_add(o, "organization", json_object_new_string(""));
 	json_object_object_add(o, "job_title", json_object_new_string(""));
-	json_object_object_add(o, "bot", json_object_new_boolean(0));
+	json_object_object_add(o, "bot", json_object_new_boolean(pg_get_bool(res, row, "bot")));
 	if (view == UV_DETAIL)
 		return o;
 	json_object_object_add(o, "last_sign_in_at", NULL);
