@@ -1,11 +1,12 @@
 /*
  * Project and group access tokens, GitLab's API (/projects/:id/access_tokens and
- * /groups/:id/access_tokens: list, get, create, revoke, rotate). A token is a personal access
- * token ("glpat-...") of a bot user made for it, member of the project or group at the token's
- * access level (schema/functions/access_tokens.sql): it signs in wherever a personal access
- * token does (cred.c), its scopes narrow it as theirs do (access.c), and the bot's role decides
- * the rest, as anyone's. Maintainers manage a project's tokens, Owners a group's; nobody gives a
- * token a role above their own. The secret is shown once, in the answer that makes it.
+ * /groups/:id/access_tokens: list, get, create, revoke, rotate, and a bot's rotation of its own
+ * token, .../access_tokens/self/rotate). A token is a personal access token ("glpat-...") of a
+ * bot user made for it, member of the project or group at the token's access level
+ * (schema/functions/access_tokens.sql): it signs in wherever a personal access token does
+ * (cred.c), its scopes narrow it as theirs do (access.c), and the bot's role decides the rest,
+ * as anyone's. Maintainers manage a project's tokens, Owners a group's; nobody gives a token a
+ * role above their own. The secret is shown once, in the answer that makes it.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -44,7 +45,8 @@ PG_STMT_READ(q_get, "SELECT " RAT_FIELDS " " RAT_FROM "WHERE " RAT_OF
                     "AND NOT t.impersonation AND t.id = $3");
 PG_STMT(q_create, "SELECT * FROM access_token_create($1, $2, $3, $4, $5, $6, "
                   "string_to_array($7, ','), $8, $9::date, $10, $11, $12, $13)");
-PG_STMT(q_rotate, "SELECT * FROM access_token_rotate($1, $2, $3, $4, $5, $6, $7::date, $8, $9)");
+PG_STMT(q_rotate,
+        "SELECT * FROM access_token_rotate($1, $2, $3, $4, $5, $6, $7, $8::date, $9, $10)");
 /* the token a write made (a statement of its own: the write's statement does not see it) */
 PG_STMT(q_made, "SELECT " RAT_FIELDS " " RAT_FROM "WHERE t.id = $1");
 PG_STMT(q_revoke, "SELECT * FROM access_token_revoke($1, $2, $3, $4, $5, $6)");
@@ -54,7 +56,7 @@ PG_STMT(q_revoke, "SELECT * FROM access_token_revoke($1, $2, $3, $4, $5, $6)");
  * to act on here and are refused as unknown). */
 #define RAT_SCOPES (SCOPE_API | SCOPE_READ_API | SCOPE_READ_REGISTRY | SCOPE_WRITE_REGISTRY)
 
-enum rat_action { RAT_LIST, RAT_GET, RAT_CREATE, RAT_REVOKE, RAT_ROTATE };
+enum rat_action { RAT_LIST, RAT_GET, RAT_CREATE, RAT_REVOKE, RAT_ROTATE, RAT_ROTATE_SELF };
 
 /* What a request learns on the way, kept with it (rest_state_new). */
 struct rat_op {
@@ -68,6 +70,7 @@ struct rat_op {
 	const char *expires;  /* the new token's expiry, or NULL */
 	char token[SECRET_MAX];
 	char lookup[SECRET_LOOKUP_MAX + 1];
+	char own[SECRET_LOOKUP_MAX + 1]; /* self/rotate: the lookup of the token signed in with */
 };
 
 /* Frees what a request holds, wiping a token not yet shown. */
@@ -110,7 +113,8 @@ token_not_found(struct rat_op *op)
 static void
 refused(struct rat_op *op, const PGresult *res, enum status_word w)
 {
-	if (w == STATUS_token_not_found && op->action != RAT_ROTATE)
+	if (w == STATUS_token_not_found && op->action != RAT_ROTATE &&
+	    op->action != RAT_ROTATE_SELF)
 		token_not_found(op);
 	else
 		rest_status_answer(op->r, res, w);
@@ -230,8 +234,9 @@ token_hashed(bool ok, const char *hash, void *arg)
 	rest_arg_actor(r);
 	rest_arg_bool(r, op->group);
 	rest_arg_ref(r, rest_param(r, "id"));
-	if (op->action == RAT_ROTATE) {
+	if (op->action == RAT_ROTATE || op->action == RAT_ROTATE_SELF) {
 		rest_arg(r, op->token_id);
+		rest_arg(r, op->action == RAT_ROTATE_SELF ? op->own : NULL);
 		rest_arg(r, op->expires);
 		rest_arg(r, op->lookup);
 		rest_arg(r, hash);
@@ -335,6 +340,16 @@ start(struct rest_req *r, bool group, enum rat_action action)
 			return;
 		}
 		break;
+	case RAT_ROTATE_SELF:
+		if (rest_date(r, "expires_at", &op->expires) < 0)
+			return;
+		/* GitLab: only a bot's personal access token rotates itself here */
+		if (r->actor.kind != AUTH_PERSONAL_ACCESS_TOKEN ||
+		    !pats_own_lookup(r->txn, op->own)) {
+			rest_fail(r, 405, "405 Method Not Allowed");
+			return;
+		}
+		break;
 	case RAT_REVOKE:
 		if (!rest_is_id(op->token_id)) {
 			token_not_found(op);
@@ -363,8 +378,10 @@ RAT_HANDLER(restokens_project_get, false, RAT_GET)
 RAT_HANDLER(restokens_project_create, false, RAT_CREATE)
 RAT_HANDLER(restokens_project_revoke, false, RAT_REVOKE)
 RAT_HANDLER(restokens_project_rotate, false, RAT_ROTATE)
+RAT_HANDLER(restokens_project_rotate_self, false, RAT_ROTATE_SELF)
 RAT_HANDLER(restokens_group_list, true, RAT_LIST)
 RAT_HANDLER(restokens_group_get, true, RAT_GET)
 RAT_HANDLER(restokens_group_create, true, RAT_CREATE)
 RAT_HANDLER(restokens_group_revoke, true, RAT_REVOKE)
 RAT_HANDLER(restokens_group_rotate, true, RAT_ROTATE)
+RAT_HANDLER(restokens_group_rotate_self, true, RAT_ROTATE_SELF)

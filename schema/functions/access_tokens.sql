@@ -181,42 +181,56 @@ BEGIN
 END
 $$;
 
--- Rotates token p_token of the resource: revokes it and makes the bot a new one with the same
--- name and scopes, expiring on p_expires (NULL: a week from today), as its membership then
--- does. Statuses: not_found, unauthorized (a caller who may not manage the tokens, or a token
--- not there: GitLab tells only admins, who get token_not_found), token_revoked,
--- token_rotate_level, token_expires_past, token_expires_far (detail), ok.
+-- Rotates token p_token of the resource, or with p_self_lookup the caller's own (a bot rotating
+-- the token it signed in with, found by its lookup prefix): revokes it and makes the bot a new
+-- one with the same name and scopes, expiring on p_expires (NULL: a week from today), as its
+-- membership then does. Statuses: not_found, not_allowed (self: the caller is not a bot),
+-- unauthorized (a caller who may not manage the tokens, or a token not there: GitLab tells only
+-- admins, who get token_not_found), token_revoked, token_rotate_level, token_expires_past,
+-- token_expires_far (detail), ok.
 CREATE OR REPLACE FUNCTION access_token_rotate(p_user bigint, p_admin boolean, p_group boolean,
                                                p_id bigint, p_path text, p_token bigint,
-                                               p_expires date, p_lookup text, p_hash text,
+                                               p_self_lookup text, p_expires date,
+                                               p_lookup text, p_hash text,
                                                OUT status status_word, OUT detail text,
                                                OUT token_id bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_res record;
     v_bot record;
+    v_token bigint := p_token;
     v_expires date := coalesce(p_expires, current_date + 7);
 BEGIN
+    IF p_self_lookup IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = p_user
+                                                    AND u.user_type = 'project_bot') THEN
+        status := 'not_allowed';
+        RETURN;
+    END IF;
     SELECT * INTO v_res FROM access_token_resource(p_user, p_admin, p_group, p_id, p_path);
     IF v_res.status <> 'ok' THEN
         status := v_res.status;
         RETURN;
     END IF;
-    IF NOT v_res.manages THEN
+    IF p_self_lookup IS NOT NULL THEN
+        v_token := (SELECT t.id FROM personal_access_tokens t
+                     WHERE t.token_lookup = p_self_lookup AND t.user_id = p_user);
+    ELSIF NOT v_res.manages THEN
         status := 'unauthorized';
         RETURN;
     END IF;
-    PERFORM 1 FROM personal_access_tokens WHERE id = p_token FOR UPDATE;
-    SELECT * INTO v_bot FROM access_token_bot(p_group, v_res.resource_id, p_token);
+    PERFORM 1 FROM personal_access_tokens WHERE id = v_token FOR UPDATE;
+    SELECT * INTO v_bot FROM access_token_bot(p_group, v_res.resource_id, v_token);
     IF v_bot.bot_id IS NULL THEN
-        status := CASE WHEN p_admin THEN 'token_not_found' ELSE 'unauthorized' END;
+        status := CASE WHEN p_admin AND p_self_lookup IS NULL THEN 'token_not_found'
+                       ELSE 'unauthorized' END;
         RETURN;
     END IF;
-    IF (SELECT revoked FROM personal_access_tokens WHERE id = p_token) THEN
+    IF v_bot.revoked THEN
         status := 'token_revoked';
         RETURN;
     END IF;
-    IF coalesce(v_bot.level, 0) > v_res.level THEN
+    -- GitLab: a Maintainer does not renew an Owner's token; a bot renews its own
+    IF p_self_lookup IS NULL AND coalesce(v_bot.level, 0) > v_res.level THEN
         status := 'token_rotate_level';
         RETURN;
     END IF;
@@ -224,11 +238,11 @@ BEGIN
     IF status <> 'ok' THEN
         RETURN;
     END IF;
-    UPDATE personal_access_tokens SET revoked = true WHERE id = p_token;
+    UPDATE personal_access_tokens SET revoked = true WHERE id = v_token;
     INSERT INTO personal_access_tokens (user_id, name, scopes, token_lookup, token_hash,
                                         expires_at)
     SELECT t.user_id, t.name, t.scopes, p_lookup, p_hash, v_expires
-      FROM personal_access_tokens t WHERE t.id = p_token
+      FROM personal_access_tokens t WHERE t.id = v_token
     RETURNING id INTO token_id;
     UPDATE project_members SET expires_at = v_expires WHERE user_id = v_bot.bot_id;
     UPDATE group_members SET expires_at = v_expires WHERE user_id = v_bot.bot_id;

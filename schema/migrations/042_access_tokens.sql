@@ -14,6 +14,7 @@ CREATE INDEX users_bot_group_idx ON users (bot_group_id) WHERE bot_group_id IS N
 
 -- the refusals of the access tokens' writes (common/status.def)
 ALTER TYPE status_word ADD VALUE 'unauthorized';
+ALTER TYPE status_word ADD VALUE 'not_allowed';
 ALTER TYPE status_word ADD VALUE 'token_create_denied';
 ALTER TYPE status_word ADD VALUE 'token_owner_level';
 ALTER TYPE status_word ADD VALUE 'token_level_above';

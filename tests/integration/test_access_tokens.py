@@ -146,6 +146,12 @@ def test_token_speaks_as_its_bot(registry, world):
     r = requests.post(f"{registry.url}/api/v4/projects/{w.pid}/access_tokens", headers=h,
                       json={"name": "x", "scopes": ["api"], "expires_at": day(3)}, timeout=30)
     assert r.status_code == 403
+    # the bot is no human in user lists
+    users = registry.api("GET", f"/users?username={me.json()['username']}").json()
+    assert [u["bot"] for u in users] == [True]
+    for flag in ("humans", "without_project_bots"):
+        assert registry.api("GET", f"/users?username={me.json()['username']}&{flag}=true"
+                            ).json() == []
     # GET /personal_access_tokens/self answers the bot's token
     r = requests.get(f"{registry.url}/api/v4/personal_access_tokens/self", headers=h, timeout=30)
     assert r.status_code == 200 and r.json()["id"] == t["id"]
@@ -252,3 +258,39 @@ def test_group_token_reaches_subgroup_project(registry, world, tmp_path):
     assert res.returncode != 0
     r = w.outsider.request("GET", f"/groups/{w.gid}/access_tokens")
     assert (r.status_code, r.json()) == (404, {"message": "404 Group Not Found"})
+
+
+def test_bot_rotates_its_own_token(registry, world):
+    w = world
+    t = w.maint.ok("POST", f"/projects/{w.pid}/access_tokens",
+                   json={"name": "self", "scopes": ["api", "read_registry"],
+                         "expires_at": day(3), "access_level": 30})
+    h = {"PRIVATE-TOKEN": t["token"]}
+    base = f"{registry.url}/api/v4/projects/{w.pid}/access_tokens/self/rotate"
+    # another tenant's project: the bot does not see it
+    r = requests.post(f"{registry.url}/api/v4/projects/{w.b_pid}/access_tokens/self/rotate",
+                      headers=h, timeout=30)
+    assert (r.status_code, r.json()) == (404, {"message": "404 Project Not Found"})
+    # a project the bot sees but whose token it is not (GitLab: 401)
+    seen = w.other.ok("POST", "/projects", json={"name": f"i{w.tag}",
+                                                 "visibility": "internal"})["id"]
+    r = requests.post(f"{registry.url}/api/v4/projects/{seen}/access_tokens/self/rotate",
+                      headers=h, timeout=30)
+    assert (r.status_code, r.json()) == (401, {"message": "401 Unauthorized"})
+    r = requests.post(base, headers=h, json={"expires_at": day(9)}, timeout=30)
+    assert r.status_code == 200, r.text
+    new = r.json()
+    assert new["token"] != t["token"] and new["user_id"] == t["user_id"]
+    assert new["expires_at"] == day(9) and new["access_level"] == 30
+    assert requests.get(f"{registry.url}/api/v4/user", headers=h, timeout=30).status_code == 401
+    me = requests.get(f"{registry.url}/api/v4/user",
+                      headers={"PRIVATE-TOKEN": new["token"]}, timeout=30)
+    assert me.status_code == 200 and me.json()["id"] == t["user_id"]
+    # a person's token does not rotate here (GitLab: 405)
+    r = w.maint.request("POST", f"/projects/{w.pid}/access_tokens/self/rotate")
+    assert (r.status_code, r.json()) == (405, {"message": "405 Method Not Allowed"})
+    # nor does a token without the api scope
+    ro = w.maint.ok("POST", f"/projects/{w.pid}/access_tokens",
+                    json={"name": "ro", "scopes": ["read_api"], "expires_at": day(3)})
+    r = requests.post(base, headers={"PRIVATE-TOKEN": ro["token"]}, timeout=30)
+    assert r.status_code == 403

@@ -148,6 +148,18 @@ def P(w, vis):
     return w.targets[vis]
 
 
+def people_not_bots():
+    """A bot's own route (.../access_tokens/self/rotate): 405 to every person, before anything
+    is looked up; 401 anonymous and to deploy tokens."""
+    def answer(w):
+        if w.bad:
+            return INVALID_TOKEN[w.role]
+        if w.deploy or w.anon:
+            return UNAUTHORIZED
+        return (405, {"message": "405 Method Not Allowed"})
+    return answer
+
+
 def access_token_body():
     """POST .../access_tokens's body: a registry token expiring in ten days."""
     expires = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=10)
@@ -267,6 +279,9 @@ API = {
         "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/access_tokens/"
                                  f"{W.fresh_access_token(c, 'projects')}/rotate", None),
         project(40, 200, refused=UNAUTHORIZED)),
+    ("POST", "/api/v4/projects/:id/access_tokens/self/rotate"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/access_tokens/self/rotate",
+                                 None), people_not_bots()),
     ("GET", "/api/v4/groups/:id/access_tokens"): (
         "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/access_tokens", None),
         group(need=50, refused=UNAUTHORIZED)),
@@ -283,6 +298,9 @@ API = {
         "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/access_tokens/"
                                f"{W.fresh_access_token(c, 'groups')}", None),
         group(50, 204, refused=400)),
+    ("POST", "/api/v4/groups/:id/access_tokens/self/rotate"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/access_tokens/self/rotate", None),
+        people_not_bots()),
     ("POST", "/api/v4/groups/:id/access_tokens/:token_id/rotate"): (
         "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/access_tokens/"
                                f"{W.fresh_access_token(c, 'groups')}/rotate", None),
