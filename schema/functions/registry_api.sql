@@ -157,7 +157,8 @@ END
 $$;
 
 -- DELETE .../tags/:tag_name: 'repository_not_found', 'forbidden' (Developer or more),
--- 'tag_not_found' or 'ok'.
+-- 'tag_not_found', 'tag_protected' (a protection rule keeps the caller from deleting it:
+-- registry_tag_refusal) or 'ok'.
 CREATE OR REPLACE FUNCTION registry_tag_delete(p_user bigint, p_admin boolean, p_project bigint,
                                     p_repo bigint, p_tag text) RETURNS status_word
 LANGUAGE plpgsql AS $$
@@ -169,10 +170,15 @@ BEGIN
     IF NOT registry_api_can(p_user, p_admin, p_project, 'push') THEN
         RETURN 'forbidden';
     END IF;
-    DELETE FROM tags WHERE repository_id = p_repo AND name = p_tag;
+    PERFORM 1 FROM tags WHERE repository_id = p_repo AND name = p_tag FOR UPDATE;
     IF NOT FOUND THEN
         RETURN 'tag_not_found';
     END IF;
+    IF registry_tag_refusal(p_project, p_tag, 'delete',
+                            registry_caller_level(p_user, p_admin, p_project), false) IS NOT NULL THEN
+        RETURN 'tag_protected';
+    END IF;
+    DELETE FROM tags WHERE repository_id = p_repo AND name = p_tag;
     UPDATE repositories SET updated_at = now() WHERE id = p_repo;
     RETURN 'ok';
 END

@@ -369,6 +369,25 @@ API = {
         "project", lambda W, c: (lambda rid, tag: (
             f"/projects/{P(W, c.target).pid}/registry/repositories/{rid}/tags/{tag}", None))(
             *W.fresh_repo(c, c.target)), project(30, 200, need_pull=True)),
+    # protection rules of the registry: Maintainers manage them (GitLab's admin_container_image)
+    ("GET", "/api/v4/projects/:id/registry/protection/tag/rules"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/registry/protection/tag/rules",
+                                 None), project(40, 200, need_pull=True)),
+    ("POST", "/api/v4/projects/:id/registry/protection/tag/rules"): (
+        "project", lambda W, c: (f"/projects/{W.fresh_project(c, c.target)}/registry/protection/"
+                                 "tag/rules", {"tag_name_pattern": "^v.*",
+                                               "minimum_access_level_for_push": "maintainer",
+                                               "minimum_access_level_for_delete": "owner"}),
+        project(40, 201, need_pull=True)),
+    ("PATCH", "/api/v4/projects/:id/registry/protection/tag/rules/:protection_rule_id"): (
+        "project", lambda W, c: (lambda pid, rid: (
+            f"/projects/{pid}/registry/protection/tag/rules/{rid}",
+            {"minimum_access_level_for_push": "owner"}))(*W.fresh_tag_rule(c, c.target)),
+        project(40, 200, need_pull=True)),
+    ("DELETE", "/api/v4/projects/:id/registry/protection/tag/rules/:protection_rule_id"): (
+        "project", lambda W, c: (lambda pid, rid: (
+            f"/projects/{pid}/registry/protection/tag/rules/{rid}", None))(
+            *W.fresh_tag_rule(c, c.target)), project(40, 204, need_pull=True)),
     ("GET", "/api/v4/groups/:id/registry/repositories"): (
         "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/registry/repositories", None),
         group(**READ)),
@@ -570,6 +589,17 @@ class World:
                   json={"user_id": uid, "access_level": 10})
         return uid
 
+    def fresh_tag_rule(self, c, vis):
+        """A tag protection rule of a project of the target's group: (project id, rule id)."""
+        if not c.allowed:
+            return self.targets[vis].pid, self.targets[vis].rule_id
+        p = self.fresh_project(c, vis)
+        rule = self.root("POST", f"/projects/{p}/registry/protection/tag/rules", 201,
+                         json={"tag_name_pattern": "^fresh$",
+                               "minimum_access_level_for_push": "maintainer",
+                               "minimum_access_level_for_delete": "maintainer"})
+        return p, rule["id"]
+
     def fresh_repo(self, c, vis):
         """A repository of its own below the target's project with a tag: (id, tag)."""
         t = self.targets[vis]
@@ -612,6 +642,10 @@ def plant(w, owner, vis, marker, group_path, members=()):
     t.layer = sha256(layer)
     t.manifest, _ = c.push_image(t.path, t.tag, layers=(layer,))
     t.repo_id = owner.ok("GET", f"/projects/{t.pid}/registry/repositories")[0]["id"]
+    t.rule_id = owner.ok("POST", f"/projects/{t.pid}/registry/protection/tag/rules",
+                         json={"tag_name_pattern": f"^{marker}-rule$",
+                               "minimum_access_level_for_push": "maintainer",
+                               "minimum_access_level_for_delete": "maintainer"})["id"]
     return t
 
 
