@@ -244,6 +244,10 @@ void rg_tag_rules_list(struct rest_req *r);
 void rg_tag_rule_create(struct rest_req *r);
 void rg_tag_rule_update(struct rest_req *r);
 void rg_tag_rule_delete(struct rest_req *r);
+void rg_repo_rules_list(struct rest_req *r);
+void rg_repo_rule_create(struct rest_req *r);
+void rg_repo_rule_update(struct rest_req *r);
+void rg_repo_rule_delete(struct rest_req *r);
 
 /* api_registry_policy.c: container_expiration_policy of projects (hooks of api_projects.c and
  * api_tenancy.c). */

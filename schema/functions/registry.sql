@@ -48,6 +48,8 @@ $$;
 -- registry_can_pull); users push and delete with the role registry_action_level names (admins
 -- always), anonymous callers (p_user 0) only pull, a deploy token pushes into the projects it
 -- covers with write_registry. The caller's role is looked up only when an answer needs it. A
+-- container repository protection rule matching the path takes push or delete away from a
+-- caller below its level (registry_repository_refusal; deploy tokens hold no level). A
 -- personal access token's scopes narrow the answer further (authd).
 CREATE OR REPLACE FUNCTION registry_access(p_path text, p_user bigint, p_admin boolean,
                                            p_deploy_token bigint, p_want text[],
@@ -77,7 +79,8 @@ BEGIN
                                          v_covers AND deploy_token_can(p_deploy_token, 'read_registry'))) THEN
             actions := actions || 'pull'::text;
         END IF;
-        IF 'push' = ANY (p_want) AND v_covers AND deploy_token_can(p_deploy_token, 'write_registry') THEN
+        IF 'push' = ANY (p_want) AND v_covers AND deploy_token_can(p_deploy_token, 'write_registry')
+           AND registry_repository_refusal(project_id, p_path, 'push', 0) IS NULL THEN
             actions := actions || 'push'::text;
         END IF;
         RETURN;
@@ -98,10 +101,14 @@ BEGIN
     IF NOT p_admin AND v_level IS NULL THEN
         v_level := project_access_level(p_user, project_id);
     END IF;
-    IF 'push' = ANY (p_want) AND (p_admin OR v_level >= registry_action_level('push')) THEN
+    IF 'push' = ANY (p_want) AND (p_admin OR v_level >= registry_action_level('push'))
+       AND registry_repository_refusal(project_id, p_path, 'push',
+                                       CASE WHEN p_admin THEN 60 ELSE v_level END) IS NULL THEN
         actions := actions || 'push'::text;
     END IF;
-    IF 'delete' = ANY (p_want) AND (p_admin OR v_level >= registry_action_level('delete')) THEN
+    IF 'delete' = ANY (p_want) AND (p_admin OR v_level >= registry_action_level('delete'))
+       AND registry_repository_refusal(project_id, p_path, 'delete',
+                                       CASE WHEN p_admin THEN 60 ELSE v_level END) IS NULL THEN
         actions := actions || 'delete'::text;
     END IF;
 END

@@ -40,6 +40,16 @@ BEGIN
 END
 $$;
 
+-- Whether a container repository protection rule keeps the caller from deleting in the repository
+-- p_repo (its images, its tags, itself: registry_repository_refusal).
+CREATE OR REPLACE FUNCTION registry_api_repository_protected(p_user bigint, p_admin boolean,
+                                                            p_repo bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT registry_repository_refusal(r.project_id, r.path, 'delete',
+                                       registry_caller_level(p_user, p_admin, r.project_id)) IS NOT NULL
+      FROM repositories r WHERE r.id = p_repo
+$$;
+
 -- '1d', '14d', '1month', '3month' as an interval.
 CREATE OR REPLACE FUNCTION registry_policy_interval(p text) RETURNS interval
 LANGUAGE sql IMMUTABLE AS $$
@@ -105,7 +115,8 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repository_not_found';
     END IF;
-    IF NOT registry_api_can(p_user, p_admin, p_project, 'delete') THEN
+    IF NOT registry_api_can(p_user, p_admin, p_project, 'delete')
+       OR registry_api_repository_protected(p_user, p_admin, p_repo) THEN
         RETURN 'forbidden';
     END IF;
     IF v_status IS NULL OR v_status = 'delete_failed' THEN
@@ -139,7 +150,8 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repository_not_found';
     END IF;
-    IF NOT registry_api_can(p_user, p_admin, p_project, 'delete') THEN
+    IF NOT registry_api_can(p_user, p_admin, p_project, 'delete')
+       OR registry_api_repository_protected(p_user, p_admin, p_repo) THEN
         RETURN 'forbidden';
     END IF;
     INSERT INTO registry_cleanup_leases (repository_id, expires_at)
@@ -167,7 +179,8 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repository_not_found';
     END IF;
-    IF NOT registry_api_can(p_user, p_admin, p_project, 'push') THEN
+    IF NOT registry_api_can(p_user, p_admin, p_project, 'push')
+       OR registry_api_repository_protected(p_user, p_admin, p_repo) THEN
         RETURN 'forbidden';
     END IF;
     PERFORM 1 FROM tags WHERE repository_id = p_repo AND name = p_tag FOR UPDATE;

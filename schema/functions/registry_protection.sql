@@ -250,3 +250,174 @@ BEGIN
     RETURN 'ok';
 END
 $$;
+
+-- ---- container repository protection rules -------------------------------------------------------
+
+-- Whether a repository path matches a rule's pattern: * any characters, the rest literally,
+-- whatever the case (GitLab's ILIKE of the glob).
+CREATE OR REPLACE FUNCTION registry_path_glob_matches(p_path text, p_pattern text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_path ILIKE replace(replace(replace(replace(p_pattern, '\', '\\'), '%', '\%'), '_', '\_'),
+                                '*', '%')
+$$;
+
+-- Why the repository rules of p_project refuse p_action ('push' or 'delete') on the repository
+-- at p_path to a caller of level p_level (registry_caller_level), or NULL.
+CREATE OR REPLACE FUNCTION registry_repository_refusal(p_project bigint, p_path text, p_action text,
+                                                       p_level integer) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r registry_protection_repository_rules%ROWTYPE;
+    v_need smallint;
+BEGIN
+    FOR r IN SELECT * FROM registry_protection_repository_rules x
+              WHERE x.project_id = p_project ORDER BY x.id LOOP
+        v_need := CASE p_action WHEN 'push' THEN r.minimum_access_level_for_push
+                                ELSE r.minimum_access_level_for_delete END;
+        IF v_need IS NOT NULL AND coalesce(p_level, 0) < v_need
+           AND registry_path_glob_matches(p_path, r.repository_path_pattern) THEN
+            RETURN format('repository %s is protected (protection rule %s, pattern %s): %s needs the %s role',
+                          p_path, r.id, r.repository_path_pattern, p_action,
+                          registry_protection_level_name(v_need));
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- A repository rule as GitLab's API shows it.
+CREATE OR REPLACE FUNCTION registry_repository_rule_json(r registry_protection_repository_rules)
+RETURNS json
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT json_build_object(
+               'id', r.id, 'project_id', r.project_id,
+               'repository_path_pattern', r.repository_path_pattern,
+               'minimum_access_level_for_push',
+               registry_protection_level_name(r.minimum_access_level_for_push),
+               'minimum_access_level_for_delete',
+               registry_protection_level_name(r.minimum_access_level_for_delete))
+$$;
+
+-- What GitLab's model says of a repository path pattern after "Repository path pattern ", or
+-- NULL: a container repository path with * wildcards, starting with the project's full path.
+CREATE OR REPLACE FUNCTION registry_repository_pattern_error(p_project bigint, p_pattern text)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN p_pattern = '' THEN 'can''t be blank'
+        WHEN length(p_pattern) > 255 THEN 'is too long (maximum is 255 characters)'
+        WHEN p_pattern !~* '^[a-z0-9*]([a-z0-9*._/-]*[a-z0-9*])?$' OR p_pattern ~ '//|[._-]{2}'
+            THEN 'should be a valid container repository path with optional wildcard characters.'
+        WHEN lower(p_pattern) NOT LIKE (SELECT replace(replace(replace(lower(p.full_path), '\', '\\'),
+                                                               '%', '\%'), '_', '\_') || '%'
+                                          FROM projects p WHERE p.id = p_project)
+            THEN 'should start with the project''s full path'
+    END
+$$;
+
+-- GET .../protection/repository/rules: status (forbidden below Maintainer) and the rules.
+CREATE OR REPLACE FUNCTION registry_repository_rules(p_user bigint, p_admin boolean, p_project bigint,
+                                                     OUT status status_word, OUT rules json)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT registry_protection_can(p_user, p_admin, p_project, false) THEN
+        status := 'forbidden';
+        RETURN;
+    END IF;
+    SELECT coalesce(json_agg(registry_repository_rule_json(r) ORDER BY r.id), '[]') INTO rules
+      FROM registry_protection_repository_rules r WHERE r.project_id = p_project;
+    status := 'ok';
+END
+$$;
+
+-- POST and PATCH .../protection/repository/rules[/:id] (p_rule NULL: create) with the attributes
+-- present in p_attrs (a level "" unsets it): rule_not_found, forbidden, rule_pattern_invalid
+-- (detail: GitLab's words), rule_taken, rule_levels_missing, or ok with the rule.
+CREATE OR REPLACE FUNCTION registry_repository_rule_save(p_user bigint, p_admin boolean,
+                                                         p_project bigint, p_rule bigint,
+                                                         p_attrs jsonb, OUT status status_word,
+                                                         OUT detail text, OUT rule json)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r registry_protection_repository_rules%ROWTYPE;
+BEGIN
+    IF p_rule IS NOT NULL THEN
+        SELECT * INTO r FROM registry_protection_repository_rules x
+         WHERE x.id = p_rule AND x.project_id = p_project FOR UPDATE;
+        IF NOT FOUND THEN
+            status := 'rule_not_found';
+            RETURN;
+        END IF;
+    END IF;
+    IF NOT registry_protection_can(p_user, p_admin, p_project, false) THEN
+        status := 'forbidden';
+        RETURN;
+    END IF;
+    IF p_attrs ? 'repository_path_pattern' THEN
+        r.repository_path_pattern := p_attrs ->> 'repository_path_pattern';
+        detail := registry_repository_pattern_error(p_project, r.repository_path_pattern);
+        IF detail IS NOT NULL THEN
+            status := 'rule_pattern_invalid';
+            RETURN;
+        END IF;
+    END IF;
+    IF p_attrs ? 'minimum_access_level_for_push' THEN
+        r.minimum_access_level_for_push :=
+            registry_protection_level(p_attrs ->> 'minimum_access_level_for_push');
+    END IF;
+    IF p_attrs ? 'minimum_access_level_for_delete' THEN
+        r.minimum_access_level_for_delete :=
+            registry_protection_level(p_attrs ->> 'minimum_access_level_for_delete');
+    END IF;
+    IF r.minimum_access_level_for_push IS NULL AND r.minimum_access_level_for_delete IS NULL THEN
+        status := 'rule_levels_missing';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM registry_protection_repository_rules x
+                WHERE x.project_id = p_project AND x.id IS DISTINCT FROM p_rule
+                  AND x.repository_path_pattern = r.repository_path_pattern) THEN
+        status := 'rule_taken';
+        RETURN;
+    END IF;
+    IF p_rule IS NULL THEN
+        INSERT INTO registry_protection_repository_rules (project_id, repository_path_pattern,
+                                                          minimum_access_level_for_push,
+                                                          minimum_access_level_for_delete)
+        VALUES (p_project, r.repository_path_pattern, r.minimum_access_level_for_push,
+                r.minimum_access_level_for_delete)
+        RETURNING * INTO r;
+    ELSE
+        UPDATE registry_protection_repository_rules x
+           SET repository_path_pattern = r.repository_path_pattern,
+               minimum_access_level_for_push = r.minimum_access_level_for_push,
+               minimum_access_level_for_delete = r.minimum_access_level_for_delete,
+               updated_at = now()
+         WHERE x.id = p_rule
+        RETURNING * INTO r;
+    END IF;
+    rule := registry_repository_rule_json(r);
+    status := 'ok';
+EXCEPTION WHEN unique_violation THEN
+    status := 'rule_taken';
+    rule := NULL;
+END
+$$;
+
+-- DELETE .../protection/repository/rules/:id: rule_not_found, forbidden, ok.
+CREATE OR REPLACE FUNCTION registry_repository_rule_delete(p_user bigint, p_admin boolean,
+                                                           p_project bigint, p_rule bigint)
+RETURNS status_word
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM registry_protection_repository_rules x
+     WHERE x.id = p_rule AND x.project_id = p_project FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'rule_not_found';
+    END IF;
+    IF NOT registry_protection_can(p_user, p_admin, p_project, false) THEN
+        RETURN 'forbidden';
+    END IF;
+    DELETE FROM registry_protection_repository_rules WHERE id = p_rule;
+    RETURN 'ok';
+END
+$$;

@@ -46,6 +46,7 @@ ALTER TYPE status_word ADD VALUE 'rule_taken';
 ALTER TYPE status_word ADD VALUE 'rule_pattern_invalid';
 ALTER TYPE status_word ADD VALUE 'rule_immutable';
 ALTER TYPE status_word ADD VALUE 'immutable_forbidden';
+ALTER TYPE status_word ADD VALUE 'rule_levels_missing';
 
 -- registry_put_manifest learns who pushes (protected tags need a role); the file defines the new one
 DROP FUNCTION IF EXISTS registry_put_manifest(text, text, text, text, text, text, text, jsonb, bytea,

@@ -243,3 +243,62 @@ def test_rule_validation_rights_and_isolation(reg, uniq):
     maint.ok("DELETE", f"{base}/{made[4]['id']}")
     assert [r["id"] for r in maint.ok("GET", base)] == [r["id"] for r in made[:4]]
     refused(maint, "DELETE", f"{base}/{made[4]['id']}", 404, {"message": "404 Not found"})
+
+
+def test_protected_repositories(reg, uniq, tmp_path):
+    """GitLab's container repository protection rules: a path with * wildcards below the
+    project; the token service leaves push (or delete) out for callers below the rule's level,
+    and the API's deletions in the repository need its delete level."""
+    owner, dev, maint, p = team(reg, uniq)
+    path, pid = p["path_with_namespace"], p["id"]
+    base = f"/projects/{pid}/registry/protection/repository/rules"
+
+    def refused(who, method, url, status, body, **kw):
+        r = who.request(method, url, **kw)
+        assert (r.status_code, r.json()) == (status, body), r.text
+
+    rule = maint.ok("POST", base, json={"repository_path_pattern": f"{path}/prod*",
+                                        "minimum_access_level_for_push": "maintainer",
+                                        "minimum_access_level_for_delete": "owner"})
+    assert rule == {"id": rule["id"], "project_id": pid, "repository_path_pattern": f"{path}/prod*",
+                    "minimum_access_level_for_push": "maintainer",
+                    "minimum_access_level_for_delete": "owner"}
+    # GitLab's checks and words
+    refused(maint, "POST", base, 422, {"message": {"error": "Repository path pattern has already "
+                                                            "been taken"}},
+            json={"repository_path_pattern": f"{path}/prod*",
+                  "minimum_access_level_for_push": "owner"})
+    refused(maint, "POST", base, 422, {"message": {
+        "error": "Repository path pattern should start with the project's full path"}},
+        json={"repository_path_pattern": "other/prod*", "minimum_access_level_for_push": "owner"})
+    refused(maint, "POST", base, 422, {"message": {
+        "error": "Repository path pattern should be a valid container repository path with "
+                 "optional wildcard characters."}},
+        json={"repository_path_pattern": f"{path}/a b", "minimum_access_level_for_push": "owner"})
+    refused(maint, "POST", base, 400, {
+        "error": "minimum_access_level_for_push, minimum_access_level_for_delete are missing, "
+                 "at least one parameter must be provided"},
+        json={"repository_path_pattern": f"{path}/x*"})
+    refused(dev, "GET", base, 403, {"message": "403 Forbidden"})
+    refused(maint, "PATCH", f"{base}/{rule['id']}", 422, {"message": {
+        "error": "A rule must have at least a minimum access role for push or delete."}},
+        json={"minimum_access_level_for_push": "", "minimum_access_level_for_delete": ""})
+    assert maint.ok("GET", base) == [rule]
+
+    lay, _ = image_layout(str(tmp_path / "a"), "repo-prot")
+    assert copy(reg, dev, lay, f"{path}/prod-app:1").returncode != 0
+    assert copy(reg, dev, lay, f"{path}/dev-app:1").returncode == 0
+    assert copy(reg, maint, lay, f"{path}/prod-app:1").returncode == 0
+    repos = {r["path"]: r["id"] for r in owner.ok("GET", f"/projects/{pid}/registry/repositories")}
+    prod = repos[f"{path}/prod-app"]
+    tag_url = f"/projects/{pid}/registry/repositories/{prod}/tags/1"
+    refused(maint, "DELETE", tag_url, 403, {"message": "403 Forbidden"})
+    refused(maint, "DELETE", f"/projects/{pid}/registry/repositories/{prod}", 403,
+            {"message": "403 Forbidden"})
+    owner.ok("DELETE", tag_url, status=200)
+    # unsetting one level keeps the rule; deleting it frees the Developer's pushes
+    changed = maint.ok("PATCH", f"{base}/{rule['id']}", status=200,
+                       json={"minimum_access_level_for_delete": ""})
+    assert changed["minimum_access_level_for_delete"] is None
+    maint.ok("DELETE", f"{base}/{rule['id']}")
+    assert copy(reg, dev, lay, f"{path}/prod-app:2").returncode == 0
