@@ -102,8 +102,9 @@ $$;
 -- ---- the API's writes ----------------------------------------------------------------------------
 
 -- DELETE /projects/:id/registry/repositories/:repository_id on a project the caller may read:
--- 'repository_not_found', 'forbidden' or 'ok' (the repository is marked delete_scheduled and a
--- job queued; asking again while it runs changes nothing, after a failure it starts again).
+-- 'repository_not_found', 'forbidden' (also when protection rules keep the caller from deleting
+-- the repository or its tags) or 'ok' (the repository is marked delete_scheduled and a job
+-- queued; asking again while it runs changes nothing, after a failure it starts again).
 CREATE OR REPLACE FUNCTION registry_repository_delete(p_user bigint, p_admin boolean, p_project bigint,
                                            p_repo bigint) RETURNS status_word
 LANGUAGE plpgsql AS $$
@@ -116,7 +117,9 @@ BEGIN
         RETURN 'repository_not_found';
     END IF;
     IF NOT registry_api_can(p_user, p_admin, p_project, 'delete')
-       OR registry_api_repository_protected(p_user, p_admin, p_repo) THEN
+       OR registry_api_repository_protected(p_user, p_admin, p_repo)
+       OR registry_repository_tags_protected(p_project, p_repo,
+                                             registry_caller_level(p_user, p_admin, p_project)) THEN
         RETURN 'forbidden';
     END IF;
     IF v_status IS NULL OR v_status = 'delete_failed' THEN

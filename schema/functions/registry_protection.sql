@@ -421,3 +421,16 @@ BEGIN
     RETURN 'ok';
 END
 $$;
+
+-- Whether tag rules keep a caller of level p_level from deleting the repository p_repo (GitLab's
+-- ContainerRepository#protected_from_delete_by_tag_rules?): it has tags, and a rule of the
+-- project would refuse the caller a tag's deletion (an immutable one refuses everybody).
+CREATE OR REPLACE FUNCTION registry_repository_tags_protected(p_project bigint, p_repo bigint,
+                                                              p_level integer) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM registry_protection_tag_rules x
+                    WHERE x.project_id = p_project
+                      AND (x.minimum_access_level_for_delete IS NULL
+                           OR p_level < x.minimum_access_level_for_delete))
+       AND EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = p_repo)
+$$;

@@ -103,6 +103,9 @@ def test_protected_tags_push_and_delete(reg, uniq, tmp_path):
         assert err["code"] == "DENIED" and "protection rule" in err["message"], err
     assert tags_of(owner, p["id"])[1] == ["dev-1", "v1"]
     dev.ok("DELETE", f"{tag_url}/dev-1", status=200)
+    # the repository, with v1 in it, is the Owner's to delete too
+    r = maint.request("DELETE", f"/projects/{p['id']}/registry/repositories/{rid}")
+    assert (r.status_code, r.json()) == (403, {"message": "403 Forbidden"})
 
     # the Owner may; and once the rule goes, the Developer pushes v2
     assert v2_delete(reg, owner, path, "v1").status_code == 202
@@ -153,6 +156,10 @@ def test_immutable_tags_stay(reg, uniq, tmp_path):
             data={"name_regex_delete": ".*"})
     wait_until(lambda: tags_of(owner, pid)[1] == ["release-1"], "the bulk deletion")
     assert digest_of(owner, pid, rid, "release-1") == digest
+    # nor the repository holding it (GitLab: a repository with tags, and a rule that would
+    # refuse deleting one)
+    r = root.request("DELETE", f"/projects/{pid}/registry/repositories/{rid}")
+    assert (r.status_code, r.json()) == (403, {"message": "403 Forbidden"})
 
 
 def test_cleanup_policy_keeps_protected_tags(reg, uniq, tmp_path):
