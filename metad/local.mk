@@ -22,6 +22,7 @@ registry_metad_SOURCES = \
 	metad/api_registry_repos.c \
 	metad/api_registry_tags.c \
 	metad/api_registry_policy.c \
+	metad/api_registry_protection.c \
 	metad/registry_cleanup.c \
 	metad/registry_jobs.c
 registry_metad_LDADD = common/libschema.a $(COMMON_LIBS)

@@ -29,14 +29,11 @@ PG_STMT_READ(
         " WHERE t.repository_id = registry_grant_repository_id($1, $3, $4) AND t.name = $2");
 PG_STMT(q_put, "SELECT manifest_id, status, detail FROM registry_put_manifest("
                " registry_grant_path($1, $14, $15), $2, $3, $4, $5, $6, $7,"
-               " $8::jsonb, $9::bytea, $10::text[], $11::bigint[], $12::text[], $13)");
-PG_STMT(q_delete_manifest,
-        "DELETE FROM manifests WHERE repository_id = registry_grant_repository_id($1, $3, $4)"
-        " AND digest = $2"
-        " RETURNING id");
-PG_STMT(q_delete_tag,
-        "DELETE FROM tags WHERE repository_id = registry_grant_repository_id($1, $3, $4) AND name = $2"
-        " RETURNING id");
+               " $8::jsonb, $9::bytea, $10::text[], $11::bigint[], $12::text[], $13,"
+               " $16::bigint, $17::boolean)");
+/* $1 name, $2 tag, $3 digest (one of them NULL), $4 $5 the grant, $6 $7 the caller */
+PG_STMT(q_delete, "SELECT status, detail FROM registry_delete_reference("
+                  " registry_grant_repository_id($1, $4, $5), $2, $3, $6, $7)");
 
 static void get_done(PGresult *res, void *arg);
 
@@ -309,7 +306,9 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	reference_arrays(&mi, &blobs, &sizes, &children);
 	struct rest_grant_text grant;
 	rest_grant_text(&r->actor.grant, &grant);
-	const char *params[15] = {
+	char user[32];
+	snprintf(user, sizeof(user), "%lld", (long long)r->actor.user_id);
+	const char *params[17] = {
 		name,
 		p->digest,
 		mi.media_type,
@@ -325,12 +324,14 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 		by_digest ? NULL : ref,
 		grant.project_id,
 		grant.generation,
+		user,
+		r->actor.admin && r->actor.user_id > 0 ? "true" : "false",
 	};
-	int lengths[15] = { 0 };
-	int formats[15] = { 0 };
+	int lengths[17] = { 0 };
+	int formats[17] = { 0 };
 	lengths[8] = (int)len;
 	formats[8] = 1;
-	rest_exec_params(r, &q_put, 15, params, lengths, formats, put_done, r);
+	rest_exec_params(r, &q_put, 17, params, lengths, formats, put_done, r);
 	free(blobs);
 	free(sizes);
 	free(children);
@@ -353,16 +354,19 @@ manifests_put(struct rest_req *r)
 
 /* ---- DELETE ---------------------------------------------------------------------------------- */
 
-/* Answers a manifest or tag DELETE. */
+/* Answers a manifest or tag DELETE: 202, 404, or a protection rule's refusal (tag_denied). */
 static void
 delete_done(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
 	const char *name = rest_param(r, "name"), *ref = rest_param(r, "reference");
-	if (!pg_ok(res)) {
-		rest_db_error(r, res);
-	} else if (pg_rows(res) == 0) {
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_NONE)
+		return;
+	if (s == STATUS_not_found) {
 		v2reply_error(r->txn, 404, OCI_MANIFEST_UNKNOWN, NULL, ref);
+	} else if (s != STATUS_ok) {
+		rest_status_answer(r, res, s);
 	} else {
 		log_info("deleted %s %s from %s", name_valid_digest(ref) ? "manifest" : "tag", ref,
 		         name);
@@ -384,7 +388,9 @@ manifests_delete(struct rest_req *r)
 		return;
 	}
 	rest_arg(r, rest_param(r, "name"));
-	rest_arg(r, ref);
+	rest_arg(r, is_digest ? NULL : ref);
+	rest_arg(r, is_digest ? ref : NULL);
 	rest_arg_grant(r);
-	rest_exec(r, is_digest ? &q_delete_manifest : &q_delete_tag, delete_done, r);
+	rest_arg_actor(r);
+	rest_exec(r, &q_delete, delete_done, r);
 }

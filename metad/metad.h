@@ -238,6 +238,17 @@ void rg_tag_get(struct rest_req *r);
 void rg_tag_delete(struct rest_req *r);
 void rg_tags_bulk_delete(struct rest_req *r);
 
+/* api_registry_protection.c: the protection rules of a project's registry (handlers of
+ * routes.def). */
+void rg_tag_rules_list(struct rest_req *r);
+void rg_tag_rule_create(struct rest_req *r);
+void rg_tag_rule_update(struct rest_req *r);
+void rg_tag_rule_delete(struct rest_req *r);
+void rg_repo_rules_list(struct rest_req *r);
+void rg_repo_rule_create(struct rest_req *r);
+void rg_repo_rule_update(struct rest_req *r);
+void rg_repo_rule_delete(struct rest_req *r);
+
 /* api_registry_policy.c: container_expiration_policy of projects (hooks of api_projects.c and
  * api_tenancy.c). */
 /* The project's "container_expiration_policy" from the row's column of that name, or NULL. */
@@ -257,6 +268,9 @@ void rg_policy_save(struct rest_req *r, int64_t project_id, int status,
  * and \z), with RE2's restrictions that PCRE2 would not impose (no backreferences); NULL with
  * *why (GitLab's wording after "is an invalid regexp: ", caller frees) when it does not compile. */
 pcre2_code *cleanup_regex_compile(const char *pattern, char **why);
+/* The same, unanchored: a pattern that may match anywhere in a name (protection rules'
+ * tag_name_pattern, which GitLab searches). */
+pcre2_code *cleanup_regex_compile_search(const char *pattern, char **why);
 /* 1 when name matches, 0 when not, -1 when the match limit stopped it. */
 int cleanup_regex_match(const pcre2_code *re, const char *name);
 /* A duration as GitLab's older_than takes it ("1h", "7d", "1month", "2 weeks", "1h30m") in

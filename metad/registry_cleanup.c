@@ -39,18 +39,16 @@ contexts_init(void)
 	pcre2_set_depth_limit(match_ctx, DEPTH_LIMIT);
 }
 
-pcre2_code *
-cleanup_regex_compile(const char *pattern, char **why)
+/* Compiles an untrusted pattern with the limits and RE2's restrictions, and options. */
+static pcre2_code *
+regex_compile(const char *pattern, uint32_t options, char **why)
 {
 	contexts_init();
 	int err;
 	PCRE2_SIZE off;
-	/* ANCHORED and ENDANCHORED rather than "\A(?:" pattern ")\z": a pattern cannot close the
-	 * group early and escape the anchors */
 	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-	                               PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED |
-	                                       PCRE2_NEVER_BACKSLASH_C,
-	                               &err, &off, compile_ctx);
+	                               PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C | options, &err, &off,
+	                               compile_ctx);
 	if (re == NULL) {
 		PCRE2_UCHAR msg[256];
 		if (pcre2_get_error_message(err, msg, sizeof(msg)) < 0)
@@ -68,6 +66,20 @@ cleanup_regex_compile(const char *pattern, char **why)
 		return NULL;
 	}
 	return re;
+}
+
+pcre2_code *
+cleanup_regex_compile(const char *pattern, char **why)
+{
+	/* ANCHORED and ENDANCHORED rather than "\A(?:" pattern ")\z": a pattern cannot close the
+	 * group early and escape the anchors */
+	return regex_compile(pattern, PCRE2_ANCHORED | PCRE2_ENDANCHORED, why);
+}
+
+pcre2_code *
+cleanup_regex_compile_search(const char *pattern, char **why)
+{
+	return regex_compile(pattern, 0, why);
 }
 
 int

@@ -38,13 +38,18 @@ PG_STMT(q_claim, "SELECT job_id, kind, repository_id, params::text AS params, po
 PG_STMT(q_delete_step, "SELECT registry_job_delete_step($1, $2, $3, $4) AS result");
 /* A page of the repository's tags, newest manifest first, after the cursor ($5, $6: the last
  * row of the previous page), with the lease renewed in the same statement: no row means the
- * lease was lost; a status means the repository is being deleted. Deleting the tags of a page
- * does not move the next one. */
+ * lease was lost; a status means the repository is being deleted; protected: a protection rule
+ * keeps the tag from this job (registry_tag_refusal). Deleting the tags of a page does not move
+ * the next one. */
 PG_STMT(q_cleanup_tags,
-        "WITH j AS (SELECT registry_job_renew($1, $2, $3) AS repository_id)"
-        " SELECT j.repository_id, r.status, x.id, x.name, x.manifest_id, x.old_enough, x.at"
+        "WITH j AS (SELECT registry_job_renew($1, $2, $3) AS repository_id,"
+        "  registry_job_level($1) AS level)"
+        " SELECT j.repository_id, r.status, x.id, x.name, x.manifest_id, x.old_enough, x.at,"
+        "  x.protected"
         " FROM j JOIN repositories r ON r.id = j.repository_id"
         " LEFT JOIN LATERAL (SELECT t.id, t.name, t.manifest_id,"
+        "   registry_tag_refusal(r.project_id, t.name, 'delete', j.level, false) IS NOT NULL"
+        "     AS protected,"
         "   ($4::bigint IS NULL OR m.created_at < now() - make_interval(secs => $4::bigint))"
         "     AS old_enough, m.created_at::text AS at"
         "   FROM tags t JOIN manifests m ON m.id = t.manifest_id"
@@ -79,7 +84,7 @@ static struct {
 	char *cursor_at;
 	int64_t cursor_id;
 	bool more; /* the page was full: there may be another */
-	size_t kept, seen;
+	size_t kept, seen, protected;
 	int64_t *ids;
 	int64_t *mids;
 	size_t ndoomed, next, deleted;
@@ -118,7 +123,7 @@ job_end(void)
 	rj.params = rj.cursor_at = NULL;
 	rj.ids = rj.mids = NULL;
 	rj.delete_re = rj.keep_re = NULL;
-	rj.ndoomed = rj.next = rj.deleted = rj.kept = rj.seen = 0;
+	rj.ndoomed = rj.next = rj.deleted = rj.kept = rj.seen = rj.protected = 0;
 	rj.more = false;
 	rj.state = RJ_IDLE;
 	if (!rj.stopping)
@@ -168,9 +173,10 @@ finished(PGresult *res, void *arg)
 	}
 	double secs = (double)(now_monotonic_us() - rj.started_us) / 1e6;
 	if (rj.cleanup)
-		log_info("registry job %lld: %zu of %zu tag%s of repository %lld deleted in %.3f s",
+		log_info("registry job %lld: %zu of %zu tag%s of repository %lld deleted in %.3f s"
+		         " (%zu protected kept)",
 		         (long long)rj.job, rj.deleted, rj.seen, rj.seen == 1 ? "" : "s",
-		         (long long)rj.repo, secs);
+		         (long long)rj.repo, secs, rj.protected);
 	job_end();
 	(void)arg;
 }
@@ -344,7 +350,10 @@ page_listed(PGresult *res, void *arg)
 	for (int i = 0, t = 0; i < rows; i++) {
 		if (pg_get(res, i, "id") == NULL)
 			continue;
-		if (tags[t++].doomed) {
+		bool doomed_here = tags[t++].doomed;
+		if (doomed_here && pg_get_bool(res, i, "protected")) {
+			rj.protected ++; /* a protection rule keeps it: skipped, counted */
+		} else if (doomed_here) {
 			rj.ids[rj.ndoomed] = pg_get_int(res, i, "id");
 			rj.mids[rj.ndoomed++] = pg_get_int(res, i, "manifest_id");
 		}

@@ -48,6 +48,8 @@ $$;
 -- registry_can_pull); users push and delete with the role registry_action_level names (admins
 -- always), anonymous callers (p_user 0) only pull, a deploy token pushes into the projects it
 -- covers with write_registry. The caller's role is looked up only when an answer needs it. A
+-- container repository protection rule matching the path takes push or delete away from a
+-- caller below its level (registry_repository_refusal; deploy tokens hold no level). A
 -- personal access token's scopes narrow the answer further (authd).
 CREATE OR REPLACE FUNCTION registry_access(p_path text, p_user bigint, p_admin boolean,
                                            p_deploy_token bigint, p_want text[],
@@ -77,7 +79,8 @@ BEGIN
                                          v_covers AND deploy_token_can(p_deploy_token, 'read_registry'))) THEN
             actions := actions || 'pull'::text;
         END IF;
-        IF 'push' = ANY (p_want) AND v_covers AND deploy_token_can(p_deploy_token, 'write_registry') THEN
+        IF 'push' = ANY (p_want) AND v_covers AND deploy_token_can(p_deploy_token, 'write_registry')
+           AND registry_repository_refusal(project_id, p_path, 'push', 0) IS NULL THEN
             actions := actions || 'push'::text;
         END IF;
         RETURN;
@@ -98,10 +101,14 @@ BEGIN
     IF NOT p_admin AND v_level IS NULL THEN
         v_level := project_access_level(p_user, project_id);
     END IF;
-    IF 'push' = ANY (p_want) AND (p_admin OR v_level >= registry_action_level('push')) THEN
+    IF 'push' = ANY (p_want) AND (p_admin OR v_level >= registry_action_level('push'))
+       AND registry_repository_refusal(project_id, p_path, 'push',
+                                       CASE WHEN p_admin THEN 60 ELSE v_level END) IS NULL THEN
         actions := actions || 'push'::text;
     END IF;
-    IF 'delete' = ANY (p_want) AND (p_admin OR v_level >= registry_action_level('delete')) THEN
+    IF 'delete' = ANY (p_want) AND (p_admin OR v_level >= registry_action_level('delete'))
+       AND registry_repository_refusal(project_id, p_path, 'delete',
+                                       CASE WHEN p_admin THEN 60 ELSE v_level END) IS NULL THEN
         actions := actions || 'delete'::text;
     END IF;
 END
@@ -325,15 +332,19 @@ $$;
 -- in p_blobs must be linked in the repository with the size p_blob_sizes declares, and every
 -- manifest in p_children must exist there. status is ok, why the path refuses pushes
 -- (registry_push_repository), blob_unknown, size_mismatch, manifest_unknown with detail naming
--- the culprit, or quota_exceeded (usage_quota_manifest, detail: the usage, the limit, the push).
+-- the culprit, quota_exceeded (usage_quota_manifest, detail: the usage, the limit, the push), or
+-- tag_denied: a protection rule keeps the pusher (p_user, p_admin) from setting the tag
+-- (registry_tag_refusal, detail: why).
 CREATE OR REPLACE FUNCTION registry_put_manifest(
     p_path text, p_digest text, p_media_type text, p_artifact_type text,
     p_config_digest text, p_config_media_type text, p_subject text, p_annotations jsonb,
     p_payload bytea, p_blobs text[], p_blob_sizes bigint[], p_children text[], p_tag text,
+    p_user bigint DEFAULT 0, p_admin boolean DEFAULT false,
     OUT manifest_id bigint, OUT status status_word, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_repo bigint;
+    v_project bigint;
     v_bad text;
     v_total bigint;
 BEGIN
@@ -341,6 +352,21 @@ BEGIN
     SELECT x.repository_id, x.status INTO v_repo, status FROM registry_push_repository(p_path, false) x;
     IF status <> 'ok' THEN
         RETURN;
+    END IF;
+    -- a tag protection rule may refuse this pusher the tag, or moving it
+    IF p_tag IS NOT NULL THEN
+        SELECT x.project_id INTO v_project FROM registry_resolve(p_path) x;
+        IF EXISTS (SELECT 1 FROM registry_protection_tag_rules r WHERE r.project_id = v_project) THEN
+            detail := registry_tag_refusal(
+                v_project, p_tag, 'push', registry_caller_level(p_user, p_admin, v_project),
+                EXISTS (SELECT 1 FROM tags t JOIN manifests m ON m.id = t.manifest_id
+                         WHERE t.repository_id = v_repo AND t.name = p_tag
+                           AND m.digest <> p_digest));
+            IF detail IS NOT NULL THEN
+                status := 'tag_denied';
+                RETURN;
+            END IF;
+        END IF;
     END IF;
     -- what the manifest names is held against garbage collection until it is stored (FOR KEY
     -- SHARE, in one order): a review deleting one of them finishes first, and the checks below
@@ -424,6 +450,51 @@ BEGIN
             WHERE tags.manifest_id <> EXCLUDED.manifest_id;
     END IF;
     UPDATE repositories SET updated_at = now() WHERE id = v_repo;
+END
+$$;
+
+-- DELETE /v2/<name>/manifests/<reference> in the repository p_repo (NULL: none at the path): the
+-- tag p_tag, or the manifest p_digest with its tags. not_found, tag_denied (a protection rule
+-- keeps the caller from deleting the tag, or a tag pointing at the manifest: detail, why), ok.
+CREATE OR REPLACE FUNCTION registry_delete_reference(p_repo bigint, p_tag text, p_digest text,
+                                                     p_user bigint, p_admin boolean,
+                                                     OUT status status_word, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_project bigint;
+    v_manifest bigint;
+BEGIN
+    SELECT r.project_id INTO v_project FROM repositories r WHERE r.id = p_repo;
+    IF p_tag IS NOT NULL THEN
+        SELECT t.manifest_id INTO v_manifest FROM tags t
+         WHERE t.repository_id = p_repo AND t.name = p_tag FOR UPDATE;
+    ELSE
+        SELECT m.id INTO v_manifest FROM manifests m
+         WHERE m.repository_id = p_repo AND m.digest = p_digest FOR UPDATE;
+    END IF;
+    IF v_manifest IS NULL THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM registry_protection_tag_rules r WHERE r.project_id = v_project) THEN
+        detail := CASE WHEN p_tag IS NOT NULL
+                       THEN registry_tag_refusal(v_project, p_tag, 'delete',
+                                                 registry_caller_level(p_user, p_admin, v_project),
+                                                 false)
+                       ELSE registry_manifest_refusal(v_project, v_manifest,
+                                                      registry_caller_level(p_user, p_admin, v_project))
+                  END;
+        IF detail IS NOT NULL THEN
+            status := 'tag_denied';
+            RETURN;
+        END IF;
+    END IF;
+    IF p_tag IS NOT NULL THEN
+        DELETE FROM tags WHERE repository_id = p_repo AND name = p_tag;
+    ELSE
+        DELETE FROM manifests WHERE id = v_manifest;
+    END IF;
+    status := 'ok';
 END
 $$;
 

@@ -40,6 +40,16 @@ BEGIN
 END
 $$;
 
+-- Whether a container repository protection rule keeps the caller from deleting in the repository
+-- p_repo (its images, its tags, itself: registry_repository_refusal).
+CREATE OR REPLACE FUNCTION registry_api_repository_protected(p_user bigint, p_admin boolean,
+                                                            p_repo bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT registry_repository_refusal(r.project_id, r.path, 'delete',
+                                       registry_caller_level(p_user, p_admin, r.project_id)) IS NOT NULL
+      FROM repositories r WHERE r.id = p_repo
+$$;
+
 -- '1d', '14d', '1month', '3month' as an interval.
 CREATE OR REPLACE FUNCTION registry_policy_interval(p text) RETURNS interval
 LANGUAGE sql IMMUTABLE AS $$
@@ -92,8 +102,9 @@ $$;
 -- ---- the API's writes ----------------------------------------------------------------------------
 
 -- DELETE /projects/:id/registry/repositories/:repository_id on a project the caller may read:
--- 'repository_not_found', 'forbidden' or 'ok' (the repository is marked delete_scheduled and a
--- job queued; asking again while it runs changes nothing, after a failure it starts again).
+-- 'repository_not_found', 'forbidden' (also when protection rules keep the caller from deleting
+-- the repository or its tags) or 'ok' (the repository is marked delete_scheduled and a job
+-- queued; asking again while it runs changes nothing, after a failure it starts again).
 CREATE OR REPLACE FUNCTION registry_repository_delete(p_user bigint, p_admin boolean, p_project bigint,
                                            p_repo bigint) RETURNS status_word
 LANGUAGE plpgsql AS $$
@@ -105,7 +116,10 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repository_not_found';
     END IF;
-    IF NOT registry_api_can(p_user, p_admin, p_project, 'delete') THEN
+    IF NOT registry_api_can(p_user, p_admin, p_project, 'delete')
+       OR registry_api_repository_protected(p_user, p_admin, p_repo)
+       OR registry_repository_tags_protected(p_project, p_repo,
+                                             registry_caller_level(p_user, p_admin, p_project)) THEN
         RETURN 'forbidden';
     END IF;
     IF v_status IS NULL OR v_status = 'delete_failed' THEN
@@ -139,7 +153,8 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repository_not_found';
     END IF;
-    IF NOT registry_api_can(p_user, p_admin, p_project, 'delete') THEN
+    IF NOT registry_api_can(p_user, p_admin, p_project, 'delete')
+       OR registry_api_repository_protected(p_user, p_admin, p_repo) THEN
         RETURN 'forbidden';
     END IF;
     INSERT INTO registry_cleanup_leases (repository_id, expires_at)
@@ -157,7 +172,8 @@ END
 $$;
 
 -- DELETE .../tags/:tag_name: 'repository_not_found', 'forbidden' (Developer or more),
--- 'tag_not_found' or 'ok'.
+-- 'tag_not_found', 'tag_protected' (a protection rule keeps the caller from deleting it:
+-- registry_tag_refusal) or 'ok'.
 CREATE OR REPLACE FUNCTION registry_tag_delete(p_user bigint, p_admin boolean, p_project bigint,
                                     p_repo bigint, p_tag text) RETURNS status_word
 LANGUAGE plpgsql AS $$
@@ -166,13 +182,19 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repository_not_found';
     END IF;
-    IF NOT registry_api_can(p_user, p_admin, p_project, 'push') THEN
+    IF NOT registry_api_can(p_user, p_admin, p_project, 'push')
+       OR registry_api_repository_protected(p_user, p_admin, p_repo) THEN
         RETURN 'forbidden';
     END IF;
-    DELETE FROM tags WHERE repository_id = p_repo AND name = p_tag;
+    PERFORM 1 FROM tags WHERE repository_id = p_repo AND name = p_tag FOR UPDATE;
     IF NOT FOUND THEN
         RETURN 'tag_not_found';
     END IF;
+    IF registry_tag_refusal(p_project, p_tag, 'delete',
+                            registry_caller_level(p_user, p_admin, p_project), false) IS NOT NULL THEN
+        RETURN 'tag_protected';
+    END IF;
+    DELETE FROM tags WHERE repository_id = p_repo AND name = p_tag;
     UPDATE repositories SET updated_at = now() WHERE id = p_repo;
     RETURN 'ok';
 END

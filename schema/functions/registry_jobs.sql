@@ -123,21 +123,39 @@ BEGIN
 END
 $$;
 
+-- The level protection rules see in a cleanup job (registry_tag_refusal): NULL for a cleanup
+-- policy's (or a job whose user is gone), which no protected tag lets through; else the level of
+-- the user who asked for the bulk deletion.
+CREATE OR REPLACE FUNCTION registry_job_level(p_job bigint) RETURNS integer
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN j.policy OR u.id IS NULL THEN NULL
+                ELSE registry_caller_level(u.id, u.is_admin, r.project_id) END
+      FROM registry_jobs j JOIN repositories r ON r.id = j.repository_id
+      LEFT JOIN users u ON u.id = j.user_id
+     WHERE j.id = p_job
+$$;
+
 -- Deletes the tags of a cleanup batch that still point at the manifest they pointed at when the
--- cleanup chose them (a tag pushed again meanwhile stays); never 'latest'. -1: lease lost.
+-- cleanup chose them (a tag pushed again meanwhile stays); never 'latest', never a tag a
+-- protection rule keeps (registry_tag_refusal at the job's level). -1: lease lost.
 CREATE OR REPLACE FUNCTION registry_job_delete_tags(p_job bigint, p_worker text, p_lease integer,
                                          p_ids bigint[], p_manifests bigint[]) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     v_repo bigint := registry_job_renew(p_job, p_worker, p_lease);
+    v_project bigint;
+    v_level integer;
     n integer;
 BEGIN
     IF v_repo IS NULL THEN
         RETURN -1;
     END IF;
+    SELECT r.project_id INTO v_project FROM repositories r WHERE r.id = v_repo;
+    v_level := registry_job_level(p_job);
     DELETE FROM tags t USING unnest(p_ids, p_manifests) AS x(id, manifest_id)
      WHERE t.id = x.id AND t.manifest_id = x.manifest_id AND t.repository_id = v_repo
-       AND t.name <> 'latest';
+       AND t.name <> 'latest'
+       AND registry_tag_refusal(v_project, t.name, 'delete', v_level, false) IS NULL;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END

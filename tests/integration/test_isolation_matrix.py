@@ -437,6 +437,43 @@ API = {
         "project", lambda W, c: (lambda rid, tag: (
             f"/projects/{P(W, c.target).pid}/registry/repositories/{rid}/tags/{tag}", None))(
             *W.fresh_repo(c, c.target)), project(30, 200, need_pull=True)),
+    # protection rules of the registry: Maintainers manage them (GitLab's admin_container_image)
+    ("GET", "/api/v4/projects/:id/registry/protection/tag/rules"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/registry/protection/tag/rules",
+                                 None), project(40, 200, need_pull=True)),
+    ("POST", "/api/v4/projects/:id/registry/protection/tag/rules"): (
+        "project", lambda W, c: (f"/projects/{W.fresh_project(c, c.target)}/registry/protection/"
+                                 "tag/rules", {"tag_name_pattern": "^v.*",
+                                               "minimum_access_level_for_push": "maintainer",
+                                               "minimum_access_level_for_delete": "owner"}),
+        project(40, 201, need_pull=True)),
+    ("PATCH", "/api/v4/projects/:id/registry/protection/tag/rules/:protection_rule_id"): (
+        "project", lambda W, c: (lambda pid, rid: (
+            f"/projects/{pid}/registry/protection/tag/rules/{rid}",
+            {"minimum_access_level_for_push": "owner"}))(*W.fresh_tag_rule(c, c.target)),
+        project(40, 200, need_pull=True)),
+    ("DELETE", "/api/v4/projects/:id/registry/protection/tag/rules/:protection_rule_id"): (
+        "project", lambda W, c: (lambda pid, rid: (
+            f"/projects/{pid}/registry/protection/tag/rules/{rid}", None))(
+            *W.fresh_tag_rule(c, c.target)), project(40, 204, need_pull=True)),
+    ("GET", "/api/v4/projects/:id/registry/protection/repository/rules"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/registry/protection/"
+                                 "repository/rules", None), project(40, 200, need_pull=True)),
+    ("POST", "/api/v4/projects/:id/registry/protection/repository/rules"): (
+        "project", lambda W, c: (lambda pid: (
+            f"/projects/{pid}/registry/protection/repository/rules",
+            {"repository_path_pattern": f"{W.project_path(pid)}/img*",
+             "minimum_access_level_for_delete": "owner"}))(W.fresh_project(c, c.target)),
+        project(40, 201, need_pull=True)),
+    ("PATCH", "/api/v4/projects/:id/registry/protection/repository/rules/:protection_rule_id"): (
+        "project", lambda W, c: (lambda pid, rid: (
+            f"/projects/{pid}/registry/protection/repository/rules/{rid}",
+            {"minimum_access_level_for_push": "owner"}))(*W.fresh_repository_rule(c, c.target)),
+        project(40, 200, need_pull=True)),
+    ("DELETE", "/api/v4/projects/:id/registry/protection/repository/rules/:protection_rule_id"): (
+        "project", lambda W, c: (lambda pid, rid: (
+            f"/projects/{pid}/registry/protection/repository/rules/{rid}", None))(
+            *W.fresh_repository_rule(c, c.target)), project(40, 204, need_pull=True)),
     ("GET", "/api/v4/groups/:id/registry/repositories"): (
         "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/registry/repositories", None),
         group(**READ)),
@@ -646,6 +683,31 @@ class World:
                   json={"user_id": uid, "access_level": 10})
         return uid
 
+    def fresh_tag_rule(self, c, vis):
+        """A tag protection rule of a project of the target's group: (project id, rule id)."""
+        if not c.allowed:
+            return self.targets[vis].pid, self.targets[vis].rule_id
+        p = self.fresh_project(c, vis)
+        rule = self.root("POST", f"/projects/{p}/registry/protection/tag/rules", 201,
+                         json={"tag_name_pattern": "^fresh$",
+                               "minimum_access_level_for_push": "maintainer",
+                               "minimum_access_level_for_delete": "maintainer"})
+        return p, rule["id"]
+
+    def fresh_repository_rule(self, c, vis):
+        """A container repository protection rule of a project of the target's group:
+        (project id, rule id)."""
+        if not c.allowed:
+            return self.targets[vis].pid, self.targets[vis].repo_rule_id
+        p = self.fresh_project(c, vis)
+        rule = self.root("POST", f"/projects/{p}/registry/protection/repository/rules", 201,
+                         json={"repository_path_pattern": f"{self.project_path(p)}/fresh*",
+                               "minimum_access_level_for_push": "maintainer"})
+        return p, rule["id"]
+
+    def project_path(self, pid):
+        return self.root("GET", f"/projects/{pid}", 200)["path_with_namespace"]
+
     def fresh_repo(self, c, vis):
         """A repository of its own below the target's project with a tag: (id, tag)."""
         t = self.targets[vis]
@@ -688,6 +750,13 @@ def plant(w, owner, vis, marker, group_path, members=()):
     t.layer = sha256(layer)
     t.manifest, _ = c.push_image(t.path, t.tag, layers=(layer,))
     t.repo_id = owner.ok("GET", f"/projects/{t.pid}/registry/repositories")[0]["id"]
+    t.rule_id = owner.ok("POST", f"/projects/{t.pid}/registry/protection/tag/rules",
+                         json={"tag_name_pattern": f"^{marker}-rule$",
+                               "minimum_access_level_for_push": "maintainer",
+                               "minimum_access_level_for_delete": "maintainer"})["id"]
+    t.repo_rule_id = owner.ok("POST", f"/projects/{t.pid}/registry/protection/repository/rules",
+                              json={"repository_path_pattern": f"{t.path}/none-{marker}*",
+                                    "minimum_access_level_for_push": "maintainer"})["id"]
     return t
 
 

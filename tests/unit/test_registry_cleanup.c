@@ -52,6 +52,31 @@ test_anchored_both_ends(void **state)
 	(void)state;
 }
 
+/* Protection rules' patterns are searched (GitLab's untrusted regexps): anchors only where the
+ * pattern writes them, with the same refusals. */
+static void
+test_search_unanchored(void **state)
+{
+	char *why = NULL;
+	pcre2_code *v = cleanup_regex_compile_search("^v", &why);
+	assert_non_null(v);
+	assert_int_equal(cleanup_regex_match(v, "v1.0"), 1);
+	assert_int_equal(cleanup_regex_match(v, "dev"), 0);
+	pcre2_code_free(v);
+	pcre2_code *stable = cleanup_regex_compile_search("stable|release", &why);
+	assert_int_equal(cleanup_regex_match(stable, "1.0-stable"), 1);
+	assert_int_equal(cleanup_regex_match(stable, "main"), 0);
+	pcre2_code_free(stable);
+	assert_null(cleanup_regex_compile_search("(a)\\1", &why));
+	assert_string_equal(why, "backreferences are not supported");
+	free(why);
+	why = NULL;
+	assert_null(cleanup_regex_compile_search("[", &why));
+	assert_non_null(strstr(why, "missing terminating ]"));
+	free(why);
+	(void)state;
+}
+
 static void
 test_bad_patterns(void **state)
 {
@@ -193,11 +218,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_anchored_both_ends),
-		cmocka_unit_test(test_bad_patterns),
-		cmocka_unit_test(test_match_limit),
-		cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_selection),
+		cmocka_unit_test(test_anchored_both_ends), cmocka_unit_test(test_search_unanchored),
+		cmocka_unit_test(test_bad_patterns),       cmocka_unit_test(test_match_limit),
+		cmocka_unit_test(test_durations),          cmocka_unit_test(test_selection),
 		cmocka_unit_test(test_selection_in_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
