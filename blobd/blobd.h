@@ -274,19 +274,19 @@ struct session {
 	 * back, then the request's bytes) */
 	bool remote;
 	int64_t base;
-	int64_t version;   /* the row's, as read; then the one this request reserved */
-	char *upload_id;   /* the multipart upload of uploads/<id>/data */
-	int *part_no;      /* the row's parts: numbers and ETags */
+	int64_t version; /* the row's, as read; then the one this request reserved */
+	char *upload_id; /* the multipart upload of uploads/<id>/data */
+	int *part_no;    /* the row's parts: numbers and ETags */
 	char **part_etag;
 	size_t nparts;
-	char *tail_name;   /* the row's tail object (NULL: none), tail_length bytes */
+	char *tail_name; /* the row's tail object (NULL: none), tail_length bytes */
 	int64_t tail_length;
-	int first_part;    /* this request's: the part numbers reserved */
-	size_t nnew;       /* ...the parts it sent */
+	int first_part; /* this request's: the part numbers reserved */
+	size_t nnew;    /* ...the parts it sent */
 	char **new_etag;
-	char *new_tail;    /* ...the tail object it wrote (NULL: none) */
+	char *new_tail; /* ...the tail object it wrote (NULL: none) */
 	int64_t new_tail_length;
-	bool completed;    /* the multipart upload is complete (uploads/<id>/data exists) */
+	bool completed; /* the multipart upload is complete (uploads/<id>/data exists) */
 };
 
 enum session_status { SESSION_OK, SESSION_UNKNOWN, SESSION_BUSY, SESSION_ERROR };

@@ -203,8 +203,8 @@ meta_upload_get(struct http_txn *txn, const char *id, meta_cb cb, void *arg)
 }
 
 void
-meta_upload_reserve(struct http_txn *txn, const char *id, int64_t version, size_t parts,
-                    meta_cb cb, void *arg)
+meta_upload_reserve(struct http_txn *txn, const char *id, int64_t version, size_t parts, meta_cb cb,
+                    void *arg)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "version", json_object_new_int64(version));

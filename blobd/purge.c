@@ -53,7 +53,8 @@ purge_tick(evutil_socket_t fd, short what, void *arg)
 		jobs_submit(job_purge, purged, NULL);
 		compress_sweep();
 		if (bd.s3 != NULL)
-			rsession_purge(bd.purge_after); /* sessions in the database, uploads in S3 */
+			rsession_purge(
+			        bd.purge_after); /* sessions in the database, uploads in S3 */
 	}
 	(void)fd;
 	(void)what;

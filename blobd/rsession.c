@@ -102,8 +102,8 @@ rsession_load(json_object *row, const char *repository, const struct actor_grant
 	json_object_object_get_ex(row, "parts", &parts);
 	if (id == NULL || !session_id_valid(id) || repo == NULL || upload_id == NULL ||
 	    !digest_algo_parse(algo, &s->algo) || !js_int(row, "byte_count", &s->offset) ||
-	    s->offset < 0 || !js_int(row, "tail_length", &s->tail_length) ||
-	    s->tail_length < 0 || s->tail_length > s->offset || !js_int(row, "version", &s->version) ||
+	    s->offset < 0 || !js_int(row, "tail_length", &s->tail_length) || s->tail_length < 0 ||
+	    s->tail_length > s->offset || !js_int(row, "version", &s->version) ||
 	    (s->tail_length > 0 && tail == NULL) || load_parts(s, parts) < 0 ||
 	    digest_state_load(&s->hash, s->algo, hash, (uint64_t)s->offset) < 0) {
 		log_error("upload session %s: its row is not one this build reads",

@@ -997,8 +997,8 @@ s3_multipart_complete(struct s3 *s3, const char *name, const char *upload_id,
 
 struct s3_req *
 s3_multipart_complete_parts(struct s3 *s3, const char *name, const char *upload_id,
-                            const int *numbers, const char *const *etags, size_t n,
-                            s3_done_fn done, void *arg)
+                            const int *numbers, const char *const *etags, size_t n, s3_done_fn done,
+                            void *arg)
 {
 	if (n == 0 || n > 10000)
 		return s3_fail_later(s3, S3_OP_MP_COMPLETE, name, "an upload has 1 to 10000 parts",

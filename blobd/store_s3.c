@@ -376,8 +376,8 @@ store_s3_put_fd(const char *name, int fd, int64_t off, int64_t len, char **cause
 }
 
 int
-store_s3_parts(const char *name, const char *upload_id, int fd, int64_t off, int64_t len,
-               int first, size_t n, char **etags, char **cause)
+store_s3_parts(const char *name, const char *upload_id, int fd, int64_t off, int64_t len, int first,
+               size_t n, char **etags, char **cause)
 {
 	struct s3_sync *c = sync_client(cause);
 	if (c == NULL)
@@ -412,8 +412,8 @@ store_s3_parts(const char *name, const char *upload_id, int fd, int64_t off, int
 }
 
 int
-store_s3_complete(const char *name, const char *upload_id, const int *numbers,
-                  char *const *etags, size_t n, char **cause)
+store_s3_complete(const char *name, const char *upload_id, const int *numbers, char *const *etags,
+                  size_t n, char **cause)
 {
 	struct s3_sync *c = sync_client(cause);
 	if (c == NULL)
@@ -481,8 +481,9 @@ store_s3_copy(const char *src, const char *dst, int64_t size, char **cause)
 				etags[at + i] = parts[i].etag;
 				parts[i].etag = NULL;
 			} else if (rc == 0) {
-				*cause = xstrdup(parts[i].cause != NULL ? parts[i].cause
-				                                        : "S3 UploadPartCopy failed");
+				*cause = xstrdup(parts[i].cause != NULL
+				                         ? parts[i].cause
+				                         : "S3 UploadPartCopy failed");
 				rc = -1;
 			}
 			wait_clear(&parts[i]);

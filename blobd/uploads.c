@@ -236,7 +236,8 @@ job_finish(void *arg)
 {
 	struct upload_req *u = arg;
 	if (u->s->remote) {
-		/* the digest matched already (remote_put): the last bytes go to S3, then in place */
+		/* the digest matched already (remote_put): the last bytes go to S3, then in place
+		 */
 		if (rsession_flush(u->s, true, &u->cause) == 0 &&
 		    gc_placing(u->digest, bd.fsync, &u->cause) == 0 && place(u) == 0)
 			u->verified = true;
@@ -942,9 +943,9 @@ remote_put(struct upload_req *u)
 	const char *hex;
 	name_split_digest(u->digest, &algo, &hex);
 	if (algo != u->s->algo) {
-		char *detail = xasprintf("this upload is hashed with %s: finish it with a %s digest",
-		                         digest_algo_name(u->s->algo),
-		                         digest_algo_name(u->s->algo));
+		char *detail =
+		        xasprintf("this upload is hashed with %s: finish it with a %s digest",
+		                  digest_algo_name(u->s->algo), digest_algo_name(u->s->algo));
 		v2reply_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, detail);
 		free(detail);
 		session_close(u->s);

@@ -27,17 +27,17 @@
 PG_STMT(q_create, "SELECT status FROM upload_session_create($1, $2, $3::bigint, $4::bigint, $5,"
                   " $6, $7)");
 PG_STMT(q_get, "SELECT id, repository, project_id, generation, algorithm, byte_count,"
-                    " hash_state, upload_id, parts::text AS parts, tail_name, tail_length, version,"
-                    " extract(epoch FROM now() - updated_at)::bigint AS idle"
-                    " FROM upload_sessions WHERE id = $1");
+               " hash_state, upload_id, parts::text AS parts, tail_name, tail_length, version,"
+               " extract(epoch FROM now() - updated_at)::bigint AS idle"
+               " FROM upload_sessions WHERE id = $1");
 PG_STMT(q_reserve, "SELECT status, version, first_part FROM upload_session_reserve($1,"
                    " $2::bigint, $3::integer)");
 PG_STMT(q_save, "SELECT status, version, old_tail FROM upload_session_save($1, $2::bigint,"
                 " $3::bigint, $4, $5::jsonb, $6, $7::bigint)");
 PG_STMT(q_delete, "SELECT status FROM upload_session_delete($1, $2::bigint)");
 PG_STMT(q_stale, "SELECT id, upload_id, tail_name, version FROM upload_sessions"
-                      " WHERE updated_at < now() - make_interval(secs => $1::bigint)"
-                      " ORDER BY updated_at LIMIT 100");
+                 " WHERE updated_at < now() - make_interval(secs => $1::bigint)"
+                 " ORDER BY updated_at LIMIT 100");
 
 /* What a request on a session keeps. */
 struct iu {
@@ -126,16 +126,16 @@ create_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	const char *upload_id = js_str(o, "upload_id");
 	if (repo == NULL || !name_valid_repository(repo)) {
 		v2reply_error(txn, 400, OCI_NAME_INVALID, NULL, NULL);
-	} else if (id == NULL || strlen(id) != WIRE_UPLOAD_ID_LEN || algo == NULL ||
-	           hash == NULL || upload_id == NULL || *upload_id == '\0') {
+	} else if (id == NULL || strlen(id) != WIRE_UPLOAD_ID_LEN || algo == NULL || hash == NULL ||
+	           upload_id == NULL || *upload_id == '\0') {
 		v2reply_error(txn, 400, OCI_BLOB_UPLOAD_INVALID, NULL,
 		              "id, algorithm, hash and upload_id are needed");
 	} else {
 		struct iu *u = iu_new(r);
 		struct rest_grant_text grant;
 		rest_grant_text(&r->actor.grant, &grant);
-		const char *params[] = { id,   repo,     grant.project_id, grant.generation, algo,
-			                 hash, upload_id };
+		const char *params[] = { id,   repo, grant.project_id, grant.generation,
+			                 algo, hash, upload_id };
 		pg_exec(md.db, &q_create, 7, params, create_done, u);
 	}
 	json_object_put(o);
@@ -166,12 +166,14 @@ get_done(PGresult *res, void *arg)
 	json_object *o = json_object_new_object();
 	static const char *const texts[] = { "id", "repository", "algorithm", "upload_id" };
 	for (size_t i = 0; i < nitems(texts); i++)
-		json_object_object_add(o, texts[i], json_object_new_string(pg_get(res, 0, texts[i])));
+		json_object_object_add(o, texts[i],
+		                       json_object_new_string(pg_get(res, 0, texts[i])));
 	json_object_object_add(o, "hash", json_object_new_string(pg_get(res, 0, "hash_state")));
 	static const char *const ints[] = { "project_id",  "generation", "byte_count",
 		                            "tail_length", "version",    "idle" };
 	for (size_t i = 0; i < nitems(ints); i++)
-		json_object_object_add(o, ints[i], json_object_new_int64(pg_get_int(res, 0, ints[i])));
+		json_object_object_add(o, ints[i],
+		                       json_object_new_int64(pg_get_int(res, 0, ints[i])));
 	const char *tail = pg_get(res, 0, "tail_name");
 	json_object_object_add(o, "tail_name", tail ? json_object_new_string(tail) : NULL);
 	json_object *parts = json_tokener_parse(pg_get(res, 0, "parts"));
@@ -268,8 +270,8 @@ parts_valid(json_object *parts)
 	for (size_t i = 0; i < json_object_array_length(parts); i++) {
 		json_object *p = json_object_array_get_idx(parts, i);
 		int64_t n;
-		if (!json_object_is_type(p, json_type_object) || !js_int(p, "number", &n) || n < 1 ||
-		    n > WIRE_UPLOAD_PARTS_MAX || js_str(p, "etag") == NULL)
+		if (!json_object_is_type(p, json_type_object) || !js_int(p, "number", &n) ||
+		    n < 1 || n > WIRE_UPLOAD_PARTS_MAX || js_str(p, "etag") == NULL)
 			return false;
 	}
 	return true;
@@ -290,14 +292,15 @@ save_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	if (!js_int(o, "version", &version) || !js_int(o, "byte_count", &count) || count < 0 ||
 	    !js_int(o, "tail_length", &tail_len) || tail_len < 0 || tail_len > count ||
 	    hash == NULL || !parts_valid(parts) || (tail_len > 0 && tail == NULL)) {
-		v2reply_error(txn, 400, OCI_BLOB_UPLOAD_INVALID, NULL,
-		              "version, byte_count, hash, parts, tail_name and tail_length are needed");
+		v2reply_error(
+		        txn, 400, OCI_BLOB_UPLOAD_INVALID, NULL,
+		        "version, byte_count, hash, parts, tail_name and tail_length are needed");
 	} else {
 		char v[24], c[24], t[24];
 		snprintf(v, sizeof(v), "%lld", (long long)version);
 		snprintf(c, sizeof(c), "%lld", (long long)count);
 		snprintf(t, sizeof(t), "%lld", (long long)tail_len);
-		const char *params[] = { rest_param(r, "id"), v, c, hash, js_text(parts),
+		const char *params[] = { rest_param(r, "id"),        v, c, hash, js_text(parts),
 			                 tail_len > 0 ? tail : NULL, t };
 		pg_exec(md.db, &q_save, 7, params, save_done, iu_new(r));
 	}
@@ -393,9 +396,11 @@ const struct route internal_upload_routes[] = {
 	ROUTE_OWN_OCI("POST", WIRE_PATH_UPLOAD_SESSIONS, h_create, "internal_upload_create"),
 	ROUTE_OWN_OCI("GET", WIRE_PATH_UPLOAD_SESSIONS, h_stale, "internal_upload_stale"),
 	ROUTE_OWN_OCI("GET", WIRE_PATH_UPLOAD_SESSIONS "/:id", h_get, "internal_upload_get"),
-	ROUTE_OWN_OCI("DELETE", WIRE_PATH_UPLOAD_SESSIONS "/:id", h_delete, "internal_upload_delete"),
+	ROUTE_OWN_OCI("DELETE", WIRE_PATH_UPLOAD_SESSIONS "/:id", h_delete,
+	              "internal_upload_delete"),
 	ROUTE_OWN_OCI("POST", WIRE_PATH_UPLOAD_SESSIONS "/:id/reserve", h_reserve,
 	              "internal_upload_reserve"),
-	ROUTE_OWN_OCI("POST", WIRE_PATH_UPLOAD_SESSIONS "/:id/save", h_save, "internal_upload_save"),
+	ROUTE_OWN_OCI("POST", WIRE_PATH_UPLOAD_SESSIONS "/:id/save", h_save,
+	              "internal_upload_save"),
 };
 const size_t internal_upload_nroutes = nitems(internal_upload_routes);

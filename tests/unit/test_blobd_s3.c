@@ -107,9 +107,9 @@ test_xml_complete_body(void **state)
 	                "<CompleteMultipartUpload>"
 	                "<Part><PartNumber>1</PartNumber><ETag>&quot;a1&quot;</ETag></Part>"
 	                "</CompleteMultipartUpload>");
-	char *many = s3xml_complete_body(NULL, (const char *const[]){ "x", "x", "x", "x", "x",
-	                                                              "x", "x", "x", "x", "x" },
-	                                 10);
+	char *many = s3xml_complete_body(
+	        NULL, (const char *const[]){ "x", "x", "x", "x", "x", "x", "x", "x", "x", "x" },
+	        10);
 	assert_non_null(strstr(many, "<PartNumber>10</PartNumber><ETag>x</ETag></Part>"
 	                             "</CompleteMultipartUpload>"));
 	free(many);
@@ -308,10 +308,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_xml_error),    cmocka_unit_test(test_xml_broken),
-		cmocka_unit_test(test_xml_each),     cmocka_unit_test(test_xml_escape),
+		cmocka_unit_test(test_xml_error),
+		cmocka_unit_test(test_xml_broken),
+		cmocka_unit_test(test_xml_each),
+		cmocka_unit_test(test_xml_escape),
 		cmocka_unit_test(test_xml_complete_body),
-		cmocka_unit_test(test_config),       cmocka_unit_test(test_config_credentials_file),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_credentials_file),
 		cmocka_unit_test(test_presign_urls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
