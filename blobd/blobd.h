@@ -191,6 +191,9 @@ int store_s3_start(const struct s3_config *c, char **cause);
 int store_s3_commit_fd(int fd, int64_t size, const char *digest, bool *created, char **cause);
 /* GET of name (len bytes) into fd from its start. */
 int store_s3_get_fd(const char *name, int fd, int64_t len, char **cause);
+/* The digest in algo of name (len bytes), read back with a GET. */
+int store_s3_digest(const char *name, enum digest_algo algo, int64_t len, char out[DIGEST_STR_MAX],
+                    char **cause);
 /* PUT of len bytes of fd from off as name. */
 int store_s3_put_fd(const char *name, int fd, int64_t off, int64_t len, char **cause);
 /* UploadPart of len bytes of fd from off as n parts numbered first.., each bd.part_size bytes
@@ -344,6 +347,10 @@ size_t rsession_parts_needed(const struct session *s, bool last);
 int rsession_flush(struct session *s, bool last, char **cause);
 /* The body of meta_upload_save after rsession_flush. */
 struct json_object *rsession_save_body(const struct session *s);
+/* Blocking, after rsession_flush of the PUT: the digest in algo, another algorithm than the
+ * session's hash state (the bytes read back: the spool's, or the completed upload's). */
+int rsession_digest(struct session *s, enum digest_algo algo, char out[DIGEST_STR_MAX],
+                    char **cause);
 /* Blocking, after the digest matched: the blob's object (completing the multipart upload and
  * copying it inside the store, or the spool when the session never filled a part), unless it is
  * there already. */

@@ -241,6 +241,19 @@ complete(struct session *s, char **cause)
 }
 
 int
+rsession_digest(struct session *s, enum digest_algo algo, char out[DIGEST_STR_MAX], char **cause)
+{
+	if (s->nparts == 0) /* the spool holds every byte, from the first */
+		return session_digest(s, algo, out, cause);
+	if (!s->completed && complete(s, cause) < 0)
+		return -1;
+	char *name = rsession_name(s->id, "data");
+	int rc = store_s3_digest(name, algo, s->offset, out, cause);
+	free(name);
+	return rc;
+}
+
+int
 rsession_place(struct session *s, const char *digest, bool *created, char **cause)
 {
 	*created = false;

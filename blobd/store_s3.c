@@ -358,6 +358,56 @@ store_s3_get_fd(const char *name, int fd, int64_t len, char **cause)
 	return rc;
 }
 
+/* A GET hashed as it comes. */
+struct get_hash {
+	struct s3_wait w;
+	struct digest_ctx d;
+	int64_t len;
+};
+
+/* GET data: hashed. */
+static enum s3_data
+get_hash_data(const void *data, size_t len, void *arg)
+{
+	struct get_hash *g = arg;
+	digest_update(&g->d, data, len);
+	g->len += (int64_t)len;
+	return S3_DATA_OK;
+}
+
+/* GET done. */
+static void
+get_hash_done(const struct s3_result *r, void *arg)
+{
+	wait_done(r, &((struct get_hash *)arg)->w);
+}
+
+int
+store_s3_digest(const char *name, enum digest_algo algo, int64_t len, char out[DIGEST_STR_MAX],
+                char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	if (c == NULL)
+		return -1;
+	struct get_hash g = { 0 };
+	digest_init(&g.d, algo);
+	s3_get(c->s3, name, -1, -1, get_hash_data, get_hash_done, &g);
+	wait_all(c, &g.w, 1);
+	int rc = 0;
+	if (!g.w.ok) {
+		*cause = xstrdup(g.w.cause != NULL ? g.w.cause : "S3 GET failed");
+		rc = -1;
+	} else if (g.len != len) {
+		*cause = xasprintf("S3 GET %s gave %lld bytes, not %lld", name, (long long)g.len,
+		                   (long long)len);
+		rc = -1;
+	} else {
+		digest_final(&g.d, out);
+	}
+	wait_clear(&g.w);
+	return rc;
+}
+
 int
 store_s3_put_fd(const char *name, int fd, int64_t off, int64_t len, char **cause)
 {

@@ -50,6 +50,10 @@ struct upload_req {
 	char computed[DIGEST_STR_MAX];
 	char *cause;
 	int err; /* errno of the failure cause tells */
+	/* storage = s3: the PUT's digest is in another algorithm than the session's (read the
+	 * bytes back), and it did not match */
+	bool rehash;
+	bool mismatch;
 	/* linking again while the digest's file is being deleted (garbage collection) */
 	struct event *relink;
 	int link_attempts;
@@ -235,19 +239,27 @@ static void
 job_finish(void *arg)
 {
 	struct upload_req *u = arg;
+	enum digest_algo algo;
+	const char *hex;
+	name_split_digest(u->digest, &algo, &hex);
 	if (u->s->remote) {
-		/* the digest matched already (remote_put): the last bytes go to S3, then in place
-		 */
-		if (rsession_flush(u->s, true, &u->cause) == 0 &&
-		    gc_placing(u->digest, bd.fsync, &u->cause) == 0 && place(u) == 0)
+		/* the last bytes go to S3; the digest matched already (remote_put) unless it is in
+		 * another algorithm: then the bytes are read back; then in place */
+		if (rsession_flush(u->s, true, &u->cause) < 0 ||
+		    (u->rehash && rsession_digest(u->s, algo, u->computed, &u->cause) < 0)) {
+			u->err = errno;
+			return;
+		}
+		if (u->rehash && strcmp(u->computed, u->digest) != 0) {
+			u->mismatch = true;
+			return;
+		}
+		if (gc_placing(u->digest, bd.fsync, &u->cause) == 0 && place(u) == 0)
 			u->verified = true;
 		else
 			u->err = errno;
 		return;
 	}
-	enum digest_algo algo;
-	const char *hex;
-	name_split_digest(u->digest, &algo, &hex);
 	if (session_digest(u->s, algo, u->computed, &u->cause) < 0) {
 		u->err = errno;
 		return;
@@ -333,10 +345,12 @@ static void
 finished(void *arg)
 {
 	struct upload_req *u = arg;
-	if (u->s == NULL) {
+	if (u->s == NULL || u->mismatch) {
 		log_info("upload to %s: digest %s, client said %s", u->name, u->computed,
 		         u->digest);
 		v2reply_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
+		if (u->s != NULL)
+			drop_session(u->s); /* the session's objects go with it, as on a disk */
 		upload_req_free(u);
 		return;
 	}
@@ -943,13 +957,8 @@ remote_put(struct upload_req *u)
 	const char *hex;
 	name_split_digest(u->digest, &algo, &hex);
 	if (algo != u->s->algo) {
-		char *detail =
-		        xasprintf("this upload is hashed with %s: finish it with a %s digest",
-		                  digest_algo_name(u->s->algo), digest_algo_name(u->s->algo));
-		v2reply_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, detail);
-		free(detail);
-		session_close(u->s);
-		upload_req_free(u);
+		u->rehash = true; /* verified once the bytes are read back (job_finish) */
+		remote_reserve(u, true);
 		return;
 	}
 	struct digest_ctx copy = u->s->hash;
