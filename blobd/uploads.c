@@ -777,6 +777,7 @@ spooled(void *arg)
 		upload_req_free(u);
 		return;
 	}
+	u->verified = false; /* from now on: whether the bytes are stored */
 	if (u->op == OP_PATCH)
 		handle_patch(u);
 	else
