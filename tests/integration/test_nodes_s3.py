@@ -249,3 +249,26 @@ def test_abandoned_sessions_and_orphan_uploads_are_swept(s3_cluster):
     assert mps == [f"{c.a.s3_prefix}/uploads/{fresh.rsplit('/', 1)[1]}/data"], mps
     r = a.req("GET", fresh)
     assert r.status_code == 204 and r.headers["Range"] == f"0-{offset - 1}"
+
+
+def test_a_put_whose_parts_cannot_be_completed_links_nothing(s3_cluster):
+    c = s3_cluster.start()
+    name = "s3nodes/lost"
+    make_project(c.a, name)
+    a, b = V2(c.a, token(c.a.url, name)), V2(c.b, token(c.b.url, name))
+    data = os.urandom(7 * MiB)
+    r = a.start_upload(name)
+    sid = r.headers["Docker-Upload-UUID"]
+    r = chunk(a, path_of(r.headers["Location"]), data, 0)
+    assert r.status_code == 202, r.text
+    # the multipart upload is gone from the store (aborted behind the registry's back)
+    s3, bucket = c.a.s3.client(), c.a.s3.bucket
+    key = f"{c.a.s3_prefix}/uploads/{sid}/data"
+    upload_id = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)["Uploads"][0]["UploadId"]
+    s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    r = b.req("PUT", path_of(r.headers["Location"]), params={"digest": sha256(data)})
+    assert r.status_code == 500 and r.json()["errors"][0]["code"] == "UNKNOWN", r.text
+    # nothing linked, nothing stored
+    assert c.a.pg.psql(c.a.db, "SELECT count(*) FROM repository_blobs WHERE blob_digest = '"
+                       + sha256(data) + "'") == "0"
+    assert b.get_blob(name, sha256(data)).status_code == 404
