@@ -218,6 +218,9 @@ void pats_create(struct rest_req *r, bool impersonation);
  * answer to an empty list; answers 400 on the first problem and returns false, else true with
  * the scopes in *bits. */
 bool pats_token_fields(struct rest_req *r, unsigned allowed, const char *if_empty, unsigned *bits);
+/* The lookup prefix (>= SECRET_LOOKUP_MAX + 1 bytes) of the personal access token the request
+ * was made with (PRIVATE-TOKEN or Authorization: Bearer); false if it came with none. */
+bool pats_own_lookup(struct http_txn *txn, char *lookup);
 /* The handlers of routes.def: POST /users/:id/personal_access_tokens, GET
  * /personal_access_tokens, GET and DELETE .../self and .../:id. */
 void pats_create_for_user(struct rest_req *r);
@@ -267,6 +270,20 @@ void deploy_group_list(struct rest_req *r);
 void deploy_group_create(struct rest_req *r);
 void deploy_group_get(struct rest_req *r);
 void deploy_group_delete(struct rest_req *r);
+
+/* restokens.c: /(projects|groups)/:id/access_tokens[/:token_id[/rotate]|/self/rotate]. */
+void restokens_project_list(struct rest_req *r);
+void restokens_project_get(struct rest_req *r);
+void restokens_project_create(struct rest_req *r);
+void restokens_project_revoke(struct rest_req *r);
+void restokens_project_rotate(struct rest_req *r);
+void restokens_project_rotate_self(struct rest_req *r);
+void restokens_group_list(struct rest_req *r);
+void restokens_group_get(struct rest_req *r);
+void restokens_group_create(struct rest_req *r);
+void restokens_group_revoke(struct rest_req *r);
+void restokens_group_rotate(struct rest_req *r);
+void restokens_group_rotate_self(struct rest_req *r);
 
 /* internal.c: POST /internal/authenticate, the gateway's question (authd's own row). */
 extern const struct route internal_routes[];

@@ -14,6 +14,7 @@ registry_authd_SOURCES = \
 	authd/oauth.c \
 	authd/pats.c \
 	authd/ratelimit.c \
+	authd/restokens.c \
 	authd/secret.c \
 	authd/user_status.c \
 	authd/users.c

@@ -353,9 +353,8 @@ pats_get(struct rest_req *r)
 	rest_exec_values(op->r, &q_get, 1, v, got, op);
 }
 
-/* The lookup prefix of the personal access token this request was made with. */
-static bool
-own_token_lookup(struct http_txn *txn, char *lookup)
+bool
+pats_own_lookup(struct http_txn *txn, char *lookup)
 {
 	const struct http_headers *h = &http_txn_request(txn)->headers;
 	const char *t = headers_get(h, "PRIVATE-TOKEN");
@@ -387,7 +386,7 @@ self_lookup(struct rest_req *r, pg_cb cb)
 	if (!rest_require_user(r))
 		return;
 	struct pat_op *op = op_new(r);
-	if (r->actor.kind != AUTH_PERSONAL_ACCESS_TOKEN || !own_token_lookup(r->txn, op->lookup)) {
+	if (r->actor.kind != AUTH_PERSONAL_ACCESS_TOKEN || !pats_own_lookup(r->txn, op->lookup)) {
 		rest_fail(r, 404, "404 Not Found");
 		return;
 	}

@@ -32,7 +32,7 @@
 	  "gl_time(" u ".updated_at) AS updated_at, " u                                            \
 	  ".last_activity_on::text AS last_activity_on, coalesce(" u                               \
 	  ".locked_until > now(), false) "                                                         \
-	  "AS locked"
+	  "AS locked, (" u ".user_type = 'project_bot') AS bot"
 #define USER_NAMESPACE(u)                                                                          \
 	"(SELECT n.id FROM namespaces n WHERE n.owner_id = " u ".id AND n.kind = 'user') "         \
 	"AS namespace_id"
@@ -41,7 +41,8 @@ PG_STMT_READ(q_get,
              "SELECT " USER_FIELDS("u") ", " USER_NAMESPACE("u") " FROM users u WHERE u.id = $1");
 
 /* $1 username, $2 search, $3 search emails too, $4 active, $5 blocked, $6 admins, $7 order_by,
- * $8 sort, $9 limit, $10 offset. One row with the total even when the page is empty. */
+ * $8 sort, $9 limit, $10 offset, $11 humans only, $12 no bots (of access tokens). One row with the
+ * total even when the page is empty. */
 PG_STMT_READ(
         q_list,
         "WITH f AS (SELECT " USER_FIELDS("u") ", " USER_NAMESPACE(
@@ -50,7 +51,9 @@ PG_STMT_READ(
                      "AND ($2::text IS NULL OR position(lower($2) IN lower(u.username || ' ' || u.name || "
                      "CASE WHEN $3::boolean THEN ' ' || u.email ELSE '' END)) > 0) "
                      "AND (NOT $4::boolean OR u.state = 'active') AND (NOT $5::boolean OR u.state = 'blocked') "
-                     "AND (NOT $6::boolean OR u.is_admin)) "
+                     "AND (NOT $6::boolean OR u.is_admin) "
+                     "AND (NOT $11::boolean OR u.user_type = 'human') "
+                     "AND (NOT $12::boolean OR u.user_type <> 'project_bot')) "
                      "SELECT (SELECT count(*) FROM f) AS total, p.* FROM (SELECT 1) one LEFT JOIN LATERAL ("
                      "SELECT * FROM f ORDER BY "
                      "CASE WHEN $8 = 'asc' THEN CASE $7 WHEN 'name' THEN f.name WHEN 'username' THEN f.username "
@@ -204,7 +207,7 @@ user_json(struct http_txn *txn, const PGresult *res, int row, enum user_view vie
 	json_object_object_add(o, "website_url", json_object_new_string(""));
 	json_object_object_add(o, "organization", json_object_new_string(""));
 	json_object_object_add(o, "job_title", json_object_new_string(""));
-	json_object_object_add(o, "bot", json_object_new_boolean(0));
+	json_object_object_add(o, "bot", json_object_new_boolean(pg_get_bool(res, row, "bot")));
 	if (view == UV_DETAIL)
 		return o;
 	json_object_object_add(o, "last_sign_in_at", NULL);
@@ -410,8 +413,11 @@ users_list(struct rest_req *r)
 		rest_fail_param(r, "sort does not have a valid value");
 		return;
 	}
-	static const char *const flags[] = { "active", "blocked", "admins" };
-	const char *fv[3];
+	/* GitLab's humans and without_project_bots: both leave the bots of access tokens out
+	 * (the registry has no other kind of non-human user) */
+	static const char *const flags[] = { "active", "blocked", "admins", "humans",
+		                             "without_project_bots" };
+	const char *fv[5];
 	for (size_t i = 0; i < nitems(flags); i++) {
 		int b = gl_param_bool(r->params, flags[i]);
 		if (b == -2) {
@@ -427,11 +433,13 @@ users_list(struct rest_req *r)
 	rest_arg(r, username && *username ? username : NULL);
 	rest_arg(r, search && *search ? search : NULL);
 	rest_arg_bool(r, r->actor.admin);
-	for (size_t i = 0; i < nitems(fv); i++)
+	for (size_t i = 0; i < 3; i++)
 		rest_arg(r, fv[i]);
 	rest_arg(r, order ? order : "id");
 	rest_arg(r, sort ? sort : "desc");
 	rest_arg_page(r);
+	rest_arg(r, fv[3]);
+	rest_arg(r, fv[4]);
 	rest_exec(r, &q_list, list_got, r);
 }
 

@@ -123,7 +123,7 @@ struct store_driver {
 	int (*delete)(const char *digest, int64_t *bytes, char **cause);
 	void (*sync_deleted)(char *const *digests, bool *deleted, size_t n);
 	/* loop: store_read, store_send, store_url below */
-	void (*read)(const char *digest, store_read_fn cb, void *arg);
+	void (*read)(const char *digest, int64_t known_size, store_read_fn cb, void *arg);
 	void (*send)(struct http_txn *txn, const char *digest, int status,
 	             const struct http_headers *h, struct store_file *f, int64_t start,
 	             int64_t len);
@@ -173,8 +173,11 @@ int store_delete(const char *digest, int64_t *bytes, char **cause);
  * folders fsync'd; nothing for S3, durable once it answered); clears deleted[i] of those that
  * may not be. */
 void store_sync_deleted(char *const *digests, bool *deleted, size_t n);
-/* Loop: opens digest for reading; cb runs once (maybe before this returns). */
-void store_read(const char *digest, store_read_fn cb, void *arg);
+/* Loop: opens digest for reading; cb runs once (maybe before this returns). known_size >= 0 is
+ * the blob's size as the metadata has it, for a read whose bytes go out next (a GET): a driver
+ * whose every read is a request of its own (S3) takes it instead of asking the store, and finds
+ * a missing object when it sends (404 before any byte); -1 (a HEAD) asks the store. */
+void store_read(const char *digest, int64_t known_size, store_read_fn cb, void *arg);
 /* Loop: answers status with headers h and bytes [start, start + len) of f (taken) from
  * store_read: a file's through the HTTP layer (zstream.c for a compressed one), an object's
  * streamed from S3 with the client's back-pressure. */

@@ -160,7 +160,8 @@ looked_up(int status, json_object *body, struct evbuffer *raw, void *arg)
 		blob_req_free(b);
 		return;
 	}
-	store_read(b->digest, opened, b);
+	bool get = strcmp(http_txn_request(b->txn)->method, "GET") == 0;
+	store_read(b->digest, get ? b->size : -1, opened, b);
 }
 
 /* metad's answer to a blob DELETE. */

@@ -22,15 +22,34 @@ struct blobd bd;
 /* storage = s3: the worker's settings, read by its client and its pool threads' */
 static struct s3_config s3_settings;
 
-/* Ready when the storage root is a writable folder. */
+/* The object store's answer to the readiness probe. */
+static void
+s3_probe_done(const struct s3_result *res, void *arg)
+{
+	struct rest_req *r = arg;
+	if (res->ok) {
+		service_ready(r);
+		return;
+	}
+	log_warn("readiness: the object store does not answer: %s", res->cause);
+	service_not_ready(r, "object storage unavailable");
+}
+
+/* Ready when the storage root is a writable folder and, with storage = s3, the bucket answers a
+ * listing with these credentials (one small request: the multipart uploads under a prefix no
+ * object has). */
 static void
 h_readiness(struct rest_req *r)
 {
 	struct stat st;
-	if (stat(bd.root, &st) == 0 && S_ISDIR(st.st_mode) && access(bd.root, W_OK) == 0)
+	if (stat(bd.root, &st) != 0 || !S_ISDIR(st.st_mode) || access(bd.root, W_OK) != 0) {
+		service_not_ready(r, "storage unavailable");
+		return;
+	}
+	if (bd.s3 == NULL)
 		service_ready(r);
 	else
-		service_not_ready(r, "storage unavailable");
+		s3_multipart_list(bd.s3, "readiness/", NULL, NULL, s3_probe_done, r);
 }
 
 static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };

@@ -21,6 +21,7 @@
 #include "cfg.h"
 #include "digest.h"
 #include "log.h"
+#include "metrics.h"
 #include "url.h"
 #include "util.h"
 
@@ -610,6 +611,51 @@ s3_list_upload(const char *inner, size_t len, void *arg)
 	return 0;
 }
 
+/* Counts a finished request in the metrics: its S3 operation, and whether it failed. */
+static void
+s3_count(enum s3_op op, bool ok)
+{
+	enum metrics_value id;
+	switch (op) {
+	case S3_OP_PUT:
+		id = METRICS_S3_PUT;
+		break;
+	case S3_OP_GET:
+		id = METRICS_S3_GET;
+		break;
+	case S3_OP_HEAD:
+		id = METRICS_S3_HEAD;
+		break;
+	case S3_OP_DELETE:
+		id = METRICS_S3_DELETE;
+		break;
+	case S3_OP_COPY:
+		id = METRICS_S3_COPY;
+		break;
+	case S3_OP_MP_CREATE:
+		id = METRICS_S3_MP_CREATE;
+		break;
+	case S3_OP_MP_PART:
+		id = METRICS_S3_MP_PART;
+		break;
+	case S3_OP_MP_COMPLETE:
+		id = METRICS_S3_MP_COMPLETE;
+		break;
+	case S3_OP_MP_ABORT:
+		id = METRICS_S3_MP_ABORT;
+		break;
+	case S3_OP_MP_LIST:
+		id = METRICS_S3_MP_LIST;
+		break;
+	default:
+		id = METRICS_S3_OTHER;
+		break;
+	}
+	metrics_add(id, 1);
+	if (!ok)
+		metrics_add(METRICS_S3_FAILED, 1);
+}
+
 /* Ends r: makes its result (cause_now: a failure already known) and calls done. */
 static void
 s3_finish(struct s3_req *r, const char *cause_now)
@@ -670,6 +716,7 @@ s3_finish(struct s3_req *r, const char *cause_now)
 		}
 	}
 	res.ok = cause == NULL;
+	s3_count(r->op, res.ok);
 	res.cause = cause;
 	res.code = code;
 	res.upload_id = upload_id;

@@ -367,8 +367,9 @@ fs_sync_deleted(char *const *digests, bool *deleted, size_t n)
 
 /* Filesystem driver: opens the file, at once (store_read). */
 static void
-fs_read(const char *digest, store_read_fn cb, void *arg)
+fs_read(const char *digest, int64_t known_size, store_read_fn cb, void *arg)
 {
+	(void)known_size; /* opening the file tells its size and form as cheaply */
 	struct store_file f;
 	if (store_open(digest, &f) < 0) {
 		int err = errno;
@@ -445,9 +446,9 @@ store_sync_deleted(char *const *digests, bool *deleted, size_t n)
 }
 
 void
-store_read(const char *digest, store_read_fn cb, void *arg)
+store_read(const char *digest, int64_t known_size, store_read_fn cb, void *arg)
 {
-	driver()->read(digest, cb, arg);
+	driver()->read(digest, known_size, cb, arg);
 }
 
 void

@@ -671,13 +671,23 @@ opened(const struct s3_result *r, void *arg)
 	free(o);
 }
 
-/* S3 driver: the object's size, from a HEAD (store_read). */
+/* S3 driver: the object's size, from the metadata for a GET (whose own request finds a missing
+ * object) or from a HEAD (store_read). */
 static void
-s3store_read(const char *digest, store_read_fn cb, void *arg)
+s3store_read(const char *digest, int64_t known_size, store_read_fn cb, void *arg)
 {
 	char *name = store_blob_name(digest);
 	if (name == NULL) {
 		cb(-1, EINVAL, "invalid digest", NULL, arg);
+		return;
+	}
+	if (known_size >= 0) {
+		/* only verified, plain bytes are ever written under a blob's name */
+		struct store_file f = {
+			.fd = -1, .form = STORE_PLAIN, .size = known_size, .stored = known_size
+		};
+		free(name);
+		cb(0, 0, NULL, &f, arg);
 		return;
 	}
 	struct s3_open *o = xcalloc(1, sizeof(*o));

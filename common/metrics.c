@@ -97,6 +97,11 @@ static const struct {
 	{ "registry_db_replica_usable", "gauge",
 	  "1 while the replica serves reads; 0 while it is unreachable, lagging or not a standby "
 	  "(the primary reads)." },
+	{ "registry_s3_requests_total", "counter",
+	  "Requests blobd made to the object store ([blobd] storage = s3), by S3 operation." },
+	{ "registry_s3_failed_total", "counter",
+	  "Requests to the object store that failed: no answer, or an error status (a HEAD's 404 "
+	  "included)." },
 	{ "registry_db_replica_lag_seconds", "gauge",
 	  "How long the replica has been behind the primary's WAL position, at the last check." },
 };

@@ -35,7 +35,20 @@ struct evbuffer;
 	X(DB_READS_REPLICA, "registry_db_reads_total", "served_by=\"replica\"", 1)                 \
 	X(DB_READS_PRIMARY, "registry_db_reads_total", "served_by=\"primary\"", 1)                 \
 	X(DB_REPLICA_USABLE, "registry_db_replica_usable", "", 1)                                  \
-	X(DB_REPLICA_LAG, "registry_db_replica_lag_seconds", "", 1000)
+	X(DB_REPLICA_LAG, "registry_db_replica_lag_seconds", "", 1000)                             \
+	X(S3_PUT, "registry_s3_requests_total", "operation=\"PutObject\"", 1)                      \
+	X(S3_GET, "registry_s3_requests_total", "operation=\"GetObject\"", 1)                      \
+	X(S3_HEAD, "registry_s3_requests_total", "operation=\"HeadObject\"", 1)                    \
+	X(S3_DELETE, "registry_s3_requests_total", "operation=\"DeleteObject\"", 1)                \
+	X(S3_COPY, "registry_s3_requests_total", "operation=\"CopyObject\"", 1)                    \
+	X(S3_MP_CREATE, "registry_s3_requests_total", "operation=\"CreateMultipartUpload\"", 1)    \
+	X(S3_MP_PART, "registry_s3_requests_total", "operation=\"UploadPart\"", 1)                 \
+	X(S3_MP_COMPLETE, "registry_s3_requests_total", "operation=\"CompleteMultipartUpload\"",   \
+	  1)                                                                                       \
+	X(S3_MP_ABORT, "registry_s3_requests_total", "operation=\"AbortMultipartUpload\"", 1)      \
+	X(S3_MP_LIST, "registry_s3_requests_total", "operation=\"ListMultipartUploads\"", 1)       \
+	X(S3_OTHER, "registry_s3_requests_total", "operation=\"other\"", 1)                        \
+	X(S3_FAILED, "registry_s3_failed_total", "", 1)
 
 enum metrics_value {
 #define METRICS_ENUM(id, ...) METRICS_##id,

@@ -7,6 +7,7 @@
 #include "pg.h"
 
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -17,6 +18,8 @@
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
+#define CONNECT_TIMEOUT_DEFAULT_S 10 /* without connect_timeout in the connection string */
+#define CONNECT_TIMEOUT_MIN_S 2      /* libpq's own floor for connect_timeout */
 
 enum pgc_state { PGC_DOWN, PGC_CONNECTING, PGC_IDLE, PGC_PREPARING, PGC_QUERYING, PGC_LSN };
 
@@ -38,7 +41,7 @@ struct pgc {
 	PGconn *conn;
 	enum pgc_state state;
 	struct event *ev;    /* socket readiness */
-	struct event *timer; /* reconnect back-off */
+	struct event *timer; /* reconnect back-off; while connecting, the attempt's deadline */
 	int sock;
 	short want; /* EV_READ / EV_WRITE currently waited for */
 	unsigned backoff_ms;
@@ -52,12 +55,20 @@ struct pgc {
 struct pg_pool {
 	struct event_base *base;
 	char *conninfo;
+	int connect_timeout_s; /* an attempt that has not connected by then is given up */
 	int nconns;
 	struct pgc *conns;
 	TAILQ_HEAD(, pg_query) queue;
 	struct event *fail_ev; /* fails the queue from the loop while every connection is down */
 	unsigned losses;       /* connections lost so far */
 };
+
+/* TCP keepalives unless the connection string says otherwise: a database host that vanished
+ * (packets dropped, no reset) ends its connections after about a minute, not the kernel's two
+ * hours. The connection string comes last (expanded from dbname), so its own values win. */
+static const char *const connect_keywords[] = { "keepalives_idle", "keepalives_interval",
+	                                        "keepalives_count", "dbname", NULL };
+#define CONNECT_DEFAULTS "30", "10", "3"
 
 static int next_stmt_id;
 /* The WAL position of the pg_exec_lsn query whose callback runs (pg_result_lsn). */
@@ -72,6 +83,24 @@ static void pool_fail_queued(evutil_socket_t fd, short what, void *arg);
 static void pgc_send_lsn(struct pgc *c);
 static void pgc_take_lsn(struct pgc *c);
 
+/* The connection string's connect_timeout in seconds (libpq leaves it to the application when it
+ * connects without blocking, as the pool does), or the default. */
+static int
+conninfo_connect_timeout(const char *conninfo)
+{
+	int seconds = CONNECT_TIMEOUT_DEFAULT_S;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL &&
+		    atoi(o->val) > 0) {
+			seconds = atoi(o->val) < CONNECT_TIMEOUT_MIN_S ? CONNECT_TIMEOUT_MIN_S
+			                                               : atoi(o->val);
+		}
+	}
+	PQconninfoFree(opts);
+	return seconds;
+}
+
 /* Opens nconns database connections in the background; queries queue until one is up. */
 struct pg_pool *
 pg_pool_new(struct event_base *base, const char *conninfo, int nconns)
@@ -79,6 +108,7 @@ pg_pool_new(struct event_base *base, const char *conninfo, int nconns)
 	struct pg_pool *pool = xcalloc(1, sizeof(*pool));
 	pool->base = base;
 	pool->conninfo = xstrdup(conninfo);
+	pool->connect_timeout_s = conninfo_connect_timeout(conninfo);
 	pool->nconns = nconns;
 	pool->conns = xcalloc((size_t)nconns, sizeof(*pool->conns));
 	TAILQ_INIT(&pool->queue);
@@ -247,11 +277,20 @@ pool_fail_queued(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 }
 
-/* The back-off pause is over: tries to connect again. */
+/* The back-off pause is over: tries to connect again; or an attempt ran out of time (a server
+ * that accepts and never answers, packets dropped on the way): gives it up. */
 static void
 pgc_retry(evutil_socket_t fd, short what, void *arg)
 {
-	pgc_connect(arg);
+	struct pgc *c = arg;
+	if (c->state == PGC_CONNECTING) {
+		char why[96];
+		snprintf(why, sizeof(why), "no connection within %d s (connect_timeout)",
+		         c->pool->connect_timeout_s);
+		pgc_down(c, why);
+	} else {
+		pgc_connect(c);
+	}
 	(void)fd;
 	(void)what;
 }
@@ -260,7 +299,8 @@ pgc_retry(evutil_socket_t fd, short what, void *arg)
 static void
 pgc_connect(struct pgc *c)
 {
-	c->conn = PQconnectStart(c->pool->conninfo);
+	const char *const values[] = { CONNECT_DEFAULTS, c->pool->conninfo, NULL };
+	c->conn = PQconnectStartParams(connect_keywords, values, 1);
 	if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
 		pgc_down(c, c->conn ? PQerrorMessage(c->conn) : "out of memory");
 		return;
@@ -268,6 +308,8 @@ pgc_connect(struct pgc *c)
 	PQsetnonblocking(c->conn, 1);
 	PQsetNoticeReceiver(c->conn, log_pg_notice, NULL); /* a log line, never raw stderr */
 	c->state = PGC_CONNECTING;
+	struct timeval deadline = { c->pool->connect_timeout_s, 0 };
+	evtimer_add(c->timer, &deadline);
 	pgc_wait(c, EV_WRITE);
 }
 
@@ -283,6 +325,7 @@ pgc_connect_step(struct pgc *c)
 		pgc_wait(c, EV_WRITE);
 		break;
 	case PGRES_POLLING_OK:
+		evtimer_del(c->timer);
 		if (c->backoff_ms != 0)
 			log_info("database connection restored");
 		c->backoff_ms = 0;
@@ -351,8 +394,7 @@ pgc_send_lsn(struct pgc *c)
 {
 	c->held = c->result;
 	c->result = NULL;
-	if (!PQsendQueryParams(c->conn, "SELECT pg_current_wal_insert_lsn()", 0, NULL, NULL, NULL,
-	                       NULL, 0)) {
+	if (!PQsendQueryParams(c->conn, "SELECT wal_written_lsn()", 0, NULL, NULL, NULL, NULL, 0)) {
 		c->state = PGC_LSN;
 		pgc_down(c, PQerrorMessage(c->conn));
 		return;
@@ -628,7 +670,8 @@ pg_get_bool(const PGresult *res, int row, const char *col)
 PGconn *
 pg_connect_blocking(const char *conninfo, char **cause)
 {
-	PGconn *conn = PQconnectdb(conninfo);
+	const char *const values[] = { CONNECT_DEFAULTS, conninfo, NULL };
+	PGconn *conn = PQconnectdbParams(connect_keywords, values, 1);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		*cause = xasprintf("cannot connect to the database: %s", PQerrorMessage(conn));
 		(*cause)[strcspn(*cause, "\n")] = '\0';

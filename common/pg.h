@@ -46,9 +46,9 @@ void pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams,
                     void *arg);
 
 /* Same as pg_exec_params, and once the statement succeeded the WAL position the server reached
- * after it (pg_current_wal_insert_lsn(), asked on the same connection, so past the statement's
- * commit) is read before the callback runs, which finds it in pg_result_lsn(). When that question
- * fails, the callback still gets the statement's result, and no position. */
+ * after it (wal_written_lsn() of schema/functions/common.sql, asked on the same connection, so past
+ * the statement's commit) is read before the callback runs, which finds it in pg_result_lsn(). When
+ * that question fails, the callback still gets the statement's result, and no position. */
 void pg_exec_lsn(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
                  const int *lengths, const int *formats, pg_cb cb, void *arg);
 /* In the callback of pg_exec_lsn: the position read (0: none); 0 in any other callback. */

@@ -15,7 +15,7 @@
 #define PGREAD_POLL_MS 2    /* between questions to a replica behind a read's fence */
 #define PGREAD_SAMPLES 64   /* the primary's positions kept, one a check: the lag's measure */
 
-PG_STMT(q_primary_lsn, "SELECT pg_current_wal_insert_lsn() AS lsn");
+PG_STMT(q_primary_lsn, "SELECT wal_written_lsn() AS lsn");
 PG_STMT(q_replayed, "SELECT pg_last_wal_replay_lsn() AS lsn");
 PG_STMT(q_standby, "SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn() AS lsn");
 

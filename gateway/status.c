@@ -71,6 +71,29 @@ fanout(struct http_txn *txn, const char *path, void (*finish)(struct fanout *f))
 	headers_clear(&h);
 }
 
+/* A backend's state as readiness shows it: ok, unreachable, or not ready and the reason the
+ * backend gave ("not ready: object storage unavailable"). */
+static json_object *
+backend_state(int status, const char *body)
+{
+	if (status == 200)
+		return json_object_new_string("ok");
+	if (status < 0)
+		return json_object_new_string("unreachable");
+	json_object *parsed = body != NULL ? json_tokener_parse(body) : NULL, *why;
+	json_object *state;
+	if (parsed != NULL && json_object_object_get_ex(parsed, "status", &why) &&
+	    json_object_is_type(why, json_type_string)) {
+		char *text = xasprintf("not ready: %s", json_object_get_string(why));
+		state = json_object_new_string(text);
+		free(text);
+	} else {
+		state = json_object_new_string("not ready");
+	}
+	json_object_put(parsed);
+	return state;
+}
+
 /* Ready (200) only when every backend is, with each one's state in "checks"; else 503. */
 static void
 readiness_finish(struct fanout *f)
@@ -78,11 +101,9 @@ readiness_finish(struct fanout *f)
 	json_object *checks = json_object_new_object();
 	bool ok = true;
 	for (int i = 0; i < GW_NBACKENDS; i++) {
-		const char *state = f->status[i] == 200 ? "ok"
-		                    : f->status[i] < 0  ? "unreachable"
-		                                        : "not ready";
 		ok = ok && f->status[i] == 200;
-		json_object_object_add(checks, gw_backend_names[i], json_object_new_string(state));
+		json_object_object_add(checks, gw_backend_names[i],
+		                       backend_state(f->status[i], f->body[i]));
 	}
 	/* where authd's and metad's reads go, when they have a replica */
 	json_object *reads = json_object_new_object();

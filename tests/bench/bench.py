@@ -665,6 +665,8 @@ def main():
     ap.add_argument("--size-mib", type=int, default=256)
     ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--no-s3", action="store_true",
+                    help="skip the S3 driver's figures (they start a Ceph RADOS Gateway)")
     args = ap.parse_args()
     start = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
@@ -707,7 +709,14 @@ def main():
         for t in targets:
             bench.rss[(t.name, "peak")] = bench.peak.get(t.name, 0)
         bench.rss[("ours-pg", "peak")] = pg_peak[0]
-        text = report(bench, ceil, machine_desc(), commit, time.monotonic() - start)
+        for t in targets:
+            t.stop()
+        ours = dist = None
+        s3_section = ""
+        if not args.no_s3:
+            import s3  # here: it needs the Ceph packages the comparison does not
+            s3_section = "\n" + s3.measure(args.rounds, min(args.size_mib, 256))
+        text = report(bench, ceil, machine_desc(), commit, time.monotonic() - start) + s3_section
         print(text)
         if not args.no_write:
             header = "# Benchmark results\n\nWritten by `tests/bench/run`; newest run first.\n\n"

@@ -16,7 +16,8 @@ which waits for the 201, so the S3 driver's PutObject or multipart upload is ins
 then pushes another in PATCHes of 16 MiB and a PUT (an upload session: on S3 each PATCH sends its
 parts to the store and saves the session's row through metad before its 202), then downloads
 the first three times (curl to /dev/null, the median). Rounds are interleaved (A B C,
-C B A, ...). Prints a table; a benchmark: it never fails on a figure.
+C B A, ...). Prints a table (tests/bench/run adds it to RESULTS.md after its comparison with
+Distribution); a benchmark: it never fails on a figure.
 """
 import argparse
 import os
@@ -50,14 +51,11 @@ def download(target, repo, digest):
     return took, int(out.stdout)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--size-mib", type=int, default=256)
-    args = ap.parse_args()
+def measure(rounds, size_mib):
+    """Runs the rounds; returns a markdown section: the table of medians and every round."""
     workdir = tempfile.mkdtemp(prefix="bench-s3-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     os.chmod(workdir, 0o755)
-    rgw = CephRgw(memstore_bytes=(3 * args.rounds * args.size_mib + 1024) << 20).start()
+    rgw = CephRgw(memstore_bytes=(3 * rounds * size_mib + 1024) << 20).start()
     targets = []
     try:
         for name, blobd, s3 in (("filesystem", {"compression": "none"}, None),
@@ -72,10 +70,11 @@ def main():
         up = {t.name: [] for t in targets}
         chunked = {t.name: [] for t in targets}
         down = {t.name: [] for t in targets}
-        size = args.size_mib * MiB
-        for rnd in range(args.rounds):
+        size = size_mib * MiB
+        for rnd in range(rounds):
             order = targets if rnd % 2 == 0 else list(reversed(targets))
             for t in order:
+                print(f"S3 round {rnd + 1}/{rounds}: {t.name}", file=sys.stderr, flush=True)
                 path = os.path.join(workdir, "blob")
                 digest = random_file(path, size)
                 repo = t.repo(f"s3bench{rnd}")
@@ -94,22 +93,37 @@ def main():
                     assert n == size, (t.name, n)
                     speeds.append(size / MiB / took)
                 down[t.name].append(statistics.median(speeds))
-        print(f"S3 storage driver, {args.size_mib} MiB of random bytes, {args.rounds} rounds, "
-              f"medians; {machine_desc()}; load {os.getloadavg()[0]:.1f}; "
-              f"commit {source_commit()}")
-        print("| driver | upload MiB/s | chunked upload MiB/s | download MiB/s |")
-        print("|---|---:|---:|---:|")
+        lines = [f"S3 storage driver (a Ceph RADOS Gateway on this machine, MemStore OSD, plain "
+                 f"HTTP on loopback) beside the filesystem driver: {size_mib} MiB of random bytes "
+                 f"pushed with one monolithic curl PUT (MiB/s at the client, until the 201), "
+                 f"another pushed in PATCHes of 16 MiB and a PUT (chunked), and the first "
+                 f"downloaded by curl three times (median; `s3-redirect` follows the 307 to the "
+                 f"store), {rounds} interleaved rounds, medians; token auth; load "
+                 f"{os.getloadavg()[0]:.1f}.", "",
+                 "| driver | upload MiB/s | chunked upload MiB/s | download MiB/s |",
+                 "|---|---:|---:|---:|"]
         for t in targets:
-            print(f"| {t.name} | {statistics.median(up[t.name]):.0f} "
-                  f"| {statistics.median(chunked[t.name]):.0f} "
-                  f"| {statistics.median(down[t.name]):.0f} |")
-        print("all rounds:", *({k: [round(x) for x in v] for k, v in d.items()}
-                               for d in (up, chunked, down)))
+            lines.append(f"| {t.name} | {statistics.median(up[t.name]):.0f} "
+                         f"| {statistics.median(chunked[t.name]):.0f} "
+                         f"| {statistics.median(down[t.name]):.0f} |")
+        lines += ["", "Every round: upload " + str({k: [round(x) for x in v] for k, v in up.items()})
+                  + ", chunked " + str({k: [round(x) for x in v] for k, v in chunked.items()})
+                  + ", download " + str({k: [round(x) for x in v] for k, v in down.items()})]
+        return "\n".join(lines) + "\n"
     finally:
         for t in targets:
             t.stop()
         rgw.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--size-mib", type=int, default=256)
+    args = ap.parse_args()
+    print(f"{machine_desc()}; commit {source_commit()}")
+    print(measure(args.rounds, args.size_mib))
 
 
 if __name__ == "__main__":

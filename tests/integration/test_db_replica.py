@@ -99,6 +99,28 @@ def session(reg):
     return s
 
 
+def test_the_fence_is_the_end_of_the_last_wal_record(registry):
+    """A write's position (and a cookieless read's fence) is where a replica's replay stops:
+    the insert position less the page header PostgreSQL reserves at a page's start (24 bytes,
+    40 at a segment's start) when the last record ended exactly at the boundary. Taken as it is,
+    every read would wait for a record nobody writes until the next write."""
+    def sql(statement):
+        return registry.pg.psql(registry.db, statement)
+    segment = int(sql("SELECT pg_size_bytes(current_setting('wal_segment_size'))"))
+    block = int(sql("SELECT current_setting('wal_block_size')"))
+
+    def end_of(position):
+        lsn = f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+        return int(sql(f"SELECT wal_end_of_record('{lsn}') - '0/0'::pg_lsn"))
+    at = 7 * segment + 3 * block
+    assert end_of(7 * segment + 40) == 7 * segment
+    assert end_of(at + 24) == at
+    assert end_of(at + 32) == at + 32
+    assert end_of(at) == at
+    assert end_of((5 << 32) + 24 + block) == (5 << 32) + block
+    assert sql("SELECT wal_written_lsn() <= pg_current_wal_insert_lsn()") == "t"
+
+
 def test_reads_go_to_the_replica_and_writers_read_their_writes(cluster):
     reg = cluster.reg
     # authd and metad hold connections to the standby

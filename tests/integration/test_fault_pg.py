@@ -2,7 +2,11 @@
 fast with 503 and their own error bodies (never a hang), and the daemons recover on their own.
 The test has a PostgreSQL cluster of its own: stopping the shared one would break the tests
 running beside it."""
+import contextlib
 import os
+import re
+import socket
+import subprocess
 import shutil
 import threading
 import time
@@ -159,3 +163,98 @@ def check_traffic(seen):
             assert code == {"api": 200, "tags": 200, "push": 201}[what], (what, code, text)
     # the last answers are successes
     assert [c for _, c, _, _ in seen[-3:]] == [200, 200, 201], seen[-3:]
+
+
+class SilentHost:
+    """A database host on TCP loopback in front of a cluster's unix socket: it forwards, or,
+    once silenced, accepts connections and never answers (a host whose packets are dropped).
+    Silencing cuts the connections it forwarded, as a network partition ends them."""
+
+    def __init__(self, unix_path):
+        self.unix_path = unix_path
+        self.silent = False
+        self.held = []
+        self.lock = threading.Lock()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.held.append(client)
+                if self.silent:
+                    continue
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.unix_path)
+            with self.lock:
+                self.held.append(upstream)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def silence(self):
+        with self.lock:
+            self.silent = True
+            for s in self.held:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def speak(self):
+        with self.lock:
+            self.silent = False
+
+    def close(self):
+        self.listener.close()
+        with self.lock:
+            for s in self.held:
+                with contextlib.suppress(OSError):
+                    s.close()
+
+
+def test_a_database_host_that_never_answers(make_registry):
+    """metad's connections (over TCP, with keepalives) go through a host that then accepts and
+    says nothing: each attempt is given up after connect_timeout (libpq leaves that bound to a
+    caller that connects without blocking), so readiness says not ready, and once the host
+    answers again metad is back on its own within seconds, never stuck on an attempt that will
+    not end."""
+    reg = make_registry()
+    host = SilentHost(os.path.join(reg.pg.sock_dir, ".s.PGSQL.5432"))
+    try:
+        unix = reg.sections["metad"].get("database") or reg.sections["global"]["database"]
+        reg.sections["metad"]["database"] = unix.replace(
+            f"host={reg.pg.sock_dir}", f"host=127.0.0.1 port={host.port}") + " connect_timeout=2"
+        reg.write_config()
+        reg.start()
+        # TCP keepalives on metad's connections (30 s idle unless the string says otherwise):
+        # a host that vanishes without a reset ends them in a minute, not two hours
+        timers = subprocess.run(["ss", "-tnoH", "state", "established", "dst",
+                                 f"127.0.0.1:{host.port}"], capture_output=True, text=True).stdout
+        idle = [int(m.group(1)) for m in re.finditer(r"timer:\(keepalive,(\d+)sec", timers)]
+        assert idle and all(i <= 30 for i in idle), timers
+        host.silence()
+
+        def not_ready():
+            r = requests.get(reg.url + "/-/readiness", timeout=FAST)
+            return (r,) if r.status_code == 503 else None
+        r, = wait_for(not_ready, timeout=15, what="metad not ready")
+        assert r.json()["checks"]["metad"] != "ok", r.text
+        time.sleep(3)  # attempts are under way through the silent host now
+        host.speak()
+        reg.wait_ready(timeout=20)
+        assert "no connection within 2 s (connect_timeout)" in reg.log("metad")
+    finally:
+        host.close()

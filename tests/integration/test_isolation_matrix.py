@@ -12,6 +12,7 @@ The expected answers are rules per route kind and role (rule() and its forms in 
 tables), not literal lines; the world is built once per module, on an instance of its own, and
 the requests run concurrently."""
 import concurrent.futures
+import datetime
 import itertools
 import json
 import os
@@ -147,6 +148,24 @@ def P(w, vis):
     return w.targets[vis]
 
 
+def people_not_bots():
+    """A bot's own route (.../access_tokens/self/rotate): 405 to every person, before anything
+    is looked up; 401 anonymous and to deploy tokens."""
+    def answer(w):
+        if w.bad:
+            return INVALID_TOKEN[w.role]
+        if w.deploy or w.anon:
+            return UNAUTHORIZED
+        return (405, {"message": "405 Method Not Allowed"})
+    return answer
+
+
+def access_token_body():
+    """POST .../access_tokens's body: a registry token expiring in ten days."""
+    expires = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=10)
+    return {"name": "m", "scopes": ["read_registry"], "expires_at": expires.isoformat()}
+
+
 API = {
     # users
     ("GET", "/api/v4/user"): ("none", lambda W, c: ("/user", None), anyone(write=True)),
@@ -237,6 +256,55 @@ API = {
         "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/deploy_tokens/"
                                f"{W.fresh_deploy_token(c, 'groups', P(W, c.target).gid)}", None),
         group(50, 204)),
+
+    # project and group access tokens: a project's Maintainers and a group's Owners manage
+    # them; GitLab answers others 401 on reads and rotations, 400 on creation and revocation
+    ("GET", "/api/v4/projects/:id/access_tokens"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/access_tokens", None),
+        project(need=40, refused=UNAUTHORIZED)),
+    ("POST", "/api/v4/projects/:id/access_tokens"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/access_tokens",
+                                 access_token_body()),
+        project(40, 201, refused=(400, {"message": "400 Bad request - User does not have "
+                                                   "permission to create project access token"}))),
+    ("GET", "/api/v4/projects/:id/access_tokens/:token_id"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/access_tokens/"
+                                 f"{P(W, c.target).project_access_token['id']}", None),
+        project(need=40, refused=UNAUTHORIZED)),
+    ("DELETE", "/api/v4/projects/:id/access_tokens/:token_id"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/access_tokens/"
+                                 f"{W.fresh_access_token(c, 'projects')}", None),
+        project(40, 204, refused=400)),
+    ("POST", "/api/v4/projects/:id/access_tokens/:token_id/rotate"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/access_tokens/"
+                                 f"{W.fresh_access_token(c, 'projects')}/rotate", None),
+        project(40, 200, refused=UNAUTHORIZED)),
+    ("POST", "/api/v4/projects/:id/access_tokens/self/rotate"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/access_tokens/self/rotate",
+                                 None), people_not_bots()),
+    ("GET", "/api/v4/groups/:id/access_tokens"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/access_tokens", None),
+        group(need=50, refused=UNAUTHORIZED)),
+    ("POST", "/api/v4/groups/:id/access_tokens"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/access_tokens",
+                               access_token_body()),
+        group(50, 201, refused=(400, {"message": "400 Bad request - User does not have "
+                                                 "permission to create group access token"}))),
+    ("GET", "/api/v4/groups/:id/access_tokens/:token_id"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/access_tokens/"
+                               f"{P(W, c.target).group_access_token['id']}", None),
+        group(need=50, refused=UNAUTHORIZED)),
+    ("DELETE", "/api/v4/groups/:id/access_tokens/:token_id"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/access_tokens/"
+                               f"{W.fresh_access_token(c, 'groups')}", None),
+        group(50, 204, refused=400)),
+    ("POST", "/api/v4/groups/:id/access_tokens/self/rotate"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/access_tokens/self/rotate", None),
+        people_not_bots()),
+    ("POST", "/api/v4/groups/:id/access_tokens/:token_id/rotate"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/access_tokens/"
+                               f"{W.fresh_access_token(c, 'groups')}/rotate", None),
+        group(50, 200, refused=UNAUTHORIZED)),
 
     # groups
     ("GET", "/api/v4/groups"): ("none", lambda W, c: ("/groups?all_available=true", None),
@@ -536,6 +604,14 @@ class World:
         return self.root("POST", f"/{kind}/{oid}/deploy_tokens", 201,
                          json={"name": "f", "scopes": ["read_registry"]})["id"]
 
+    def fresh_access_token(self, c, kind):
+        """An access token of the target's project or group."""
+        t = self.targets[c.target]
+        if not c.allowed:
+            return (t.project_access_token if kind == "projects" else t.group_access_token)["id"]
+        return self.root("POST", f"/{kind}/{t.pid if kind == 'projects' else t.gid}/access_tokens",
+                         201, json=access_token_body())["id"]
+
     def fresh_subgroup(self, c, vis, shared=False):
         """A subgroup of the target's group (shared with its subgroup: always a fresh one)."""
         if not (c.allowed or shared):
@@ -652,6 +728,10 @@ def plant_target(w, people, vis, members):
                                  json={"name": "w", "scopes": ["write_registry"]})
     t.project_token = w.root("POST", f"/projects/{t.pid}/deploy_tokens", 201,
                              json={"name": "p", "scopes": ["read_registry"]})
+    t.project_access_token = w.root("POST", f"/projects/{t.pid}/access_tokens", 201,
+                                    json=access_token_body())
+    t.group_access_token = w.root("POST", f"/groups/{t.gid}/access_tokens", 201,
+                                  json=access_token_body())
 
 
 @pytest.fixture(scope="module")
@@ -687,7 +767,8 @@ def world(registry):
     w.bad_tokens = {"revoked": (dev.username, revoked["token"]),
                     "expired": (dev.username, expired["token"])}
     w.secrets = [t[k]["token"] for t in (vars(x) for x in w.targets.values())
-                 for k in ("group_token", "group_write_token", "project_token") if k in t]
+                 for k in ("group_token", "group_write_token", "project_token",
+                           "project_access_token", "group_access_token") if k in t]
     w.secrets += [people["hidden"].token, w.subject.token]
     return w
 

@@ -5,6 +5,7 @@ With [blobd] redirect = true (S3 only), a GET is answered 307 to a pre-signed UR
 object, and only for a repository that links the blob."""
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -13,7 +14,7 @@ import pytest
 import requests
 
 from images import Layout
-from registry import Registry, skopeo, tmpdir
+from registry import Registry, skopeo, tmpdir, wait_for
 from v2util import V2, client, make_project, mint_token, remove_blob_file, sha256
 
 MIB = 1 << 20
@@ -211,3 +212,51 @@ def test_redirect_needs_a_link(redirecting, uniq):
     # a blob nobody pushed
     r = ca.get_blob(a, sha256(b"never pushed " + uniq.encode()))
     assert r.status_code == 404 and "Location" not in r.headers
+
+
+# ---- readiness -----------------------------------------------------------------------------
+
+
+def test_readiness_asks_the_object_store(make_registry, ceph_rgw, registry_s3):
+    """On S3, blobd is ready only when the bucket answers with its credentials: an instance
+    pointed at a bucket that does not exist starts, and says it is not ready, and why."""
+    assert requests.get(registry_s3.url + "/-/readiness", timeout=10).status_code == 200
+    reg = make_registry(s3=ceph_rgw)
+    reg.sections["blobd"]["s3_bucket"] = "no-such-bucket"
+    reg.write_config()
+    reg.start(wait=False)
+
+    def not_ready():  # a tuple: a 503 Response is falsy
+        r = requests.get(reg.url + "/-/readiness", timeout=5)
+        return (r,) if "object storage" in r.text else None
+    r, = wait_for(not_ready, timeout=30, what="readiness naming the object store")
+    assert r.status_code == 503, r.text
+    assert r.json()["checks"]["blobd"] == "not ready: object storage unavailable", r.text
+    assert "does not answer" in reg.log("blobd")
+
+
+def s3_requests(reg):
+    """blobd's requests to the object store so far, by S3 operation (its metrics)."""
+    text = requests.get(reg.url + "/metrics", timeout=10).text
+    return {m.group(1): int(float(m.group(2))) for m in re.finditer(
+        r'^registry_s3_requests_total\{daemon="blobd",operation="(\w+)"\} (\S+)$', text, re.M)}
+
+
+def test_a_blob_get_is_one_request_to_the_store(make_registry, ceph_rgw, uniq):
+    """A GET takes the blob's size from the metadata and asks the store once (a GET, no HEAD
+    first); a HEAD asks the store whether the object is there (a client deciding whether to
+    push relies on it)."""
+    reg = make_registry(s3=ceph_rgw).start()
+    name = f"{uniq}/counted"
+    make_project(reg, name)
+    c = client(reg, (name, "pull,push"))
+    data = os.urandom(300 * 1024)
+    digest = c.push_blob(name, data)
+    before = s3_requests(reg)
+    for _ in range(3):
+        assert c.get_blob(name, digest).content == data
+    after = s3_requests(reg)
+    assert after.get("GetObject", 0) - before.get("GetObject", 0) == 3, (before, after)
+    assert after.get("HeadObject", 0) == before.get("HeadObject", 0), (before, after)
+    assert c.req("HEAD", f"/v2/{name}/blobs/{digest}").status_code == 200
+    assert s3_requests(reg).get("HeadObject", 0) == after.get("HeadObject", 0) + 1
