@@ -188,6 +188,31 @@ void store_send(struct http_txn *txn, const char *digest, int status, const stru
 char *store_url(const char *digest, int64_t expires);
 /* Worker start of the S3 driver: the worker's client; -1 with *cause. */
 int store_s3_start(const struct s3_config *c, char **cause);
+/* Blocking (pool threads), the S3 driver's objects of upload sessions (rsession.c); names
+ * without s3_prefix, -1 with *cause. */
+/* The blob digest's object from the size bytes of fd, unless it is there (store_commit's). */
+int store_s3_commit_fd(int fd, int64_t size, const char *digest, bool *created, char **cause);
+/* GET of name (len bytes) into fd from its start. */
+int store_s3_get_fd(const char *name, int fd, int64_t len, char **cause);
+/* The digest in algo of name (len bytes), read back with a GET. */
+int store_s3_digest(const char *name, enum digest_algo algo, int64_t len, char out[DIGEST_STR_MAX],
+                    char **cause);
+/* PUT of len bytes of fd from off as name. */
+int store_s3_put_fd(const char *name, int fd, int64_t off, int64_t len, char **cause);
+/* UploadPart of len bytes of fd from off as n parts numbered first.., each bd.part_size bytes
+ * but the last; their ETags into etags[0..n) (caller frees). */
+int store_s3_parts(const char *name, const char *upload_id, int fd, int64_t off, int64_t len,
+                   int first, size_t n, char **etags, char **cause);
+/* CompleteMultipartUpload of the parts numbers[i] with etags[i]. */
+int store_s3_complete(const char *name, const char *upload_id, const int *numbers,
+                      char *const *etags, size_t n, char **cause);
+/* Server-side copy of src (size bytes) to dst: CopyObject, or UploadPartCopy past 5 GiB. */
+int store_s3_copy(const char *src, const char *dst, int64_t size, char **cause);
+/* HEAD: 1 (and *size) when name is there, 0 when not, -1 with *cause. */
+int store_s3_head(const char *name, int64_t *size, char **cause);
+/* AbortMultipartUpload, DELETE: failures are logged (the purge tries again). */
+void store_s3_abort(const char *name, const char *upload_id);
+void store_s3_remove(const char *name);
 
 /* tally.c: the storage gauges (registry_blob_*), counted once when blobd starts and kept
  * current by every change to a blob's file: tally_begin(), the change, tally_add() for what it
@@ -250,11 +275,31 @@ struct session {
 	int64_t started_at;     /* unix seconds */
 	int fd;                 /* the data file, flock'ed while we hold the session */
 	bool locked;
+	/* storage = s3 (rsession.c): the row in the database, the bytes in S3; fd is this
+	 * request's spool, a scratch file holding the session's bytes from base on (the tail read
+	 * back, then the request's bytes) */
+	bool remote;
+	int64_t base;
+	int64_t version; /* the row's, as read; then the one this request reserved */
+	char *upload_id; /* the multipart upload of uploads/<id>/data */
+	int *part_no;    /* the row's parts: numbers and ETags */
+	char **part_etag;
+	size_t nparts;
+	char *tail_name; /* the row's tail object (NULL: none), tail_length bytes */
+	int64_t tail_length;
+	int first_part; /* this request's: the part numbers reserved */
+	size_t nnew;    /* ...the parts it sent */
+	char **new_etag;
+	char *new_tail; /* ...the tail object it wrote (NULL: none) */
+	int64_t new_tail_length;
+	bool completed; /* the multipart upload is complete (uploads/<id>/data exists) */
 };
 
 enum session_status { SESSION_OK, SESSION_UNKNOWN, SESSION_BUSY, SESSION_ERROR };
 
 bool session_id_valid(const char *id);
+/* A new random session id. */
+void session_new_id(char id[SESSION_ID_LEN + 1]);
 /* A new, locked session of repository for a push granted on grant; NULL with *cause and errno. */
 struct session *session_create(const char *repository, const struct actor_grant *grant,
                                enum digest_algo algo, char **cause);
@@ -283,6 +328,44 @@ void session_destroy(struct session *s);
 void session_rewind(struct session *s);
 /* Blocking: removes sessions untouched for older_than seconds that nobody holds; how many. */
 unsigned session_purge(int64_t older_than);
+
+/* rsession.c: upload sessions of storage = s3, which any node continues: the state in a row of
+ * the database (through metad: meta_upload_*), the bytes an S3 multipart upload
+ * <s3_prefix>/uploads/<id>/data of s3_part_size parts plus a tail object below a part. */
+/* A new session of repository (not yet in S3 nor in the database). */
+struct session *rsession_new(const char *repository, const struct actor_grant *grant);
+/* The session's object what ("data", "tail-<v>"): uploads/<id>/<what> (caller frees). */
+char *rsession_name(const char *id, const char *what);
+/* The body of meta_upload_create for s. */
+struct json_object *rsession_create_body(const struct session *s);
+/* The session of metad's row (GET), checked as session_open checks: repository, grant. */
+enum session_status rsession_load(struct json_object *row, const char *repository,
+                                  const struct actor_grant *grant, struct session **out);
+/* Blocking: makes the request's spool and reads the tail back into it. */
+int rsession_spool(struct session *s, char **cause);
+/* Part numbers the request must reserve to send its bytes (last: the PUT's, no tail). */
+size_t rsession_parts_needed(const struct session *s, bool last);
+/* Blocking: sends the spool's full parts (all of it when last) under the reserved numbers, the
+ * rest as a new tail object. */
+int rsession_flush(struct session *s, bool last, char **cause);
+/* The body of meta_upload_save after rsession_flush. */
+struct json_object *rsession_save_body(const struct session *s);
+/* Blocking, after rsession_flush of the PUT: the digest in algo, another algorithm than the
+ * session's hash state (the bytes read back: the spool's, or the completed upload's). */
+int rsession_digest(struct session *s, enum digest_algo algo, char out[DIGEST_STR_MAX],
+                    char **cause);
+/* Blocking, after the digest matched: the blob's object (completing the multipart upload and
+ * copying it inside the store, or the spool when the session never filled a part), unless it is
+ * there already. */
+int rsession_place(struct session *s, const char *digest, bool *created, char **cause);
+/* Blocking: the session's objects go (multipart aborted, data and tails deleted); closes s. */
+void rsession_discard(struct session *s);
+/* Blocking: the tail object nobody needs goes: after a save (saved), the row's previous one
+ * (old, from the save's answer); after a failed one, this request's own. Closes s. */
+void rsession_drop_tail(struct session *s, bool saved, const char *old);
+/* Purge rounds (purge.c): sessions untouched for older_than seconds, and multipart uploads under
+ * uploads/ that no session names. */
+void rsession_purge(int64_t older_than);
 
 /* writer.c: streams a request body into a session with back-pressure, writing and hashing in
  * pool threads so the loop never waits on the disk. */
@@ -315,6 +398,17 @@ void meta_blob_stored(const char *digest, int64_t stored, meta_cb cb, void *arg)
 void meta_gc_claim(const char *host, int limit, meta_cb cb, void *arg);
 void meta_gc_done(const char *host, char *const *digests, size_t n, meta_cb cb, void *arg);
 void meta_gc_orphans(char *const *digests, size_t n, meta_cb cb, void *arg);
+/* Upload sessions of storage = s3 (/internal/upload-sessions; txn NULL: the purge's). */
+void meta_upload_create(struct http_txn *txn, struct json_object *body, meta_cb cb, void *arg);
+void meta_upload_get(struct http_txn *txn, const char *id, meta_cb cb, void *arg);
+void meta_upload_reserve(struct http_txn *txn, const char *id, int64_t version, size_t parts,
+                         meta_cb cb, void *arg);
+void meta_upload_save(struct http_txn *txn, const char *id, struct json_object *body, meta_cb cb,
+                      void *arg);
+/* version 0: whatever it is. */
+void meta_upload_delete(struct http_txn *txn, const char *id, int64_t version, meta_cb cb,
+                        void *arg);
+void meta_upload_stale(int64_t older_than, meta_cb cb, void *arg);
 /* Answers the client with metad's error (status and OCI body), or 503 when unreachable. */
 void meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw);
 

@@ -6,6 +6,7 @@ registry_blobd_SOURCES = \
 	blobd/uploads.c \
 	blobd/writer.c \
 	blobd/session.c \
+	blobd/rsession.c \
 	blobd/store.c \
 	blobd/store_s3.c \
 	blobd/zst.c \

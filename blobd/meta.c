@@ -189,6 +189,59 @@ meta_gc_orphans(char *const *digests, size_t n, meta_cb cb, void *arg)
 }
 
 void
+meta_upload_create(struct http_txn *txn, json_object *body, meta_cb cb, void *arg)
+{
+	meta_call(txn, "POST", WIRE_PATH_UPLOAD_SESSIONS, body, cb, arg);
+}
+
+void
+meta_upload_get(struct http_txn *txn, const char *id, meta_cb cb, void *arg)
+{
+	char *target = xasprintf(WIRE_PATH_UPLOAD_SESSIONS "/%s", id);
+	meta_call(txn, "GET", target, NULL, cb, arg);
+	free(target);
+}
+
+void
+meta_upload_reserve(struct http_txn *txn, const char *id, int64_t version, size_t parts, meta_cb cb,
+                    void *arg)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_int64(version));
+	json_object_object_add(o, "parts", json_object_new_int64((int64_t)parts));
+	char *target = xasprintf(WIRE_PATH_UPLOAD_SESSIONS "/%s/reserve", id);
+	post(txn, target, o, cb, arg);
+	free(target);
+}
+
+void
+meta_upload_save(struct http_txn *txn, const char *id, json_object *body, meta_cb cb, void *arg)
+{
+	char *target = xasprintf(WIRE_PATH_UPLOAD_SESSIONS "/%s/save", id);
+	meta_call(txn, "POST", target, body, cb, arg);
+	free(target);
+}
+
+void
+meta_upload_delete(struct http_txn *txn, const char *id, int64_t version, meta_cb cb, void *arg)
+{
+	char *target = version > 0 ? xasprintf(WIRE_PATH_UPLOAD_SESSIONS "/%s?version=%lld", id,
+	                                       (long long)version)
+	                           : xasprintf(WIRE_PATH_UPLOAD_SESSIONS "/%s", id);
+	meta_call(txn, "DELETE", target, NULL, cb, arg);
+	free(target);
+}
+
+void
+meta_upload_stale(int64_t older_than, meta_cb cb, void *arg)
+{
+	char *target =
+	        xasprintf(WIRE_PATH_UPLOAD_SESSIONS "?older_than=%lld", (long long)older_than);
+	meta_call(NULL, "GET", target, NULL, cb, arg);
+	free(target);
+}
+
+void
 meta_relay_error(struct http_txn *txn, int status, struct evbuffer *raw)
 {
 	struct http_headers h;

@@ -52,6 +52,9 @@ purge_tick(evutil_socket_t fd, short what, void *arg)
 		running = true;
 		jobs_submit(job_purge, purged, NULL);
 		compress_sweep();
+		if (bd.s3 != NULL)
+			rsession_purge(
+			        bd.purge_after); /* sessions in the database, uploads in S3 */
 	}
 	(void)fd;
 	(void)what;

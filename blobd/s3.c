@@ -38,6 +38,7 @@ enum s3_op {
 	S3_OP_COPY,
 	S3_OP_MP_CREATE,
 	S3_OP_MP_PART,
+	S3_OP_MP_COPY,
 	S3_OP_MP_COMPLETE,
 	S3_OP_MP_ABORT,
 	S3_OP_MP_LIST,
@@ -706,7 +707,7 @@ s3_finish(struct s3_req *r, const char *cause_now)
 			next_key = s3xml_text(a, r->answer_len, "NextKeyMarker");
 			next_id = s3xml_text(a, r->answer_len, "NextUploadIdMarker");
 		}
-	} else if (r->op == S3_OP_COPY && r->answer != NULL) {
+	} else if ((r->op == S3_OP_COPY || r->op == S3_OP_MP_COPY) && r->answer != NULL) {
 		char *etag = s3xml_text(r->answer, r->answer_len, "ETag");
 		if (etag != NULL) {
 			free(r->etag);
@@ -1038,27 +1039,23 @@ struct s3_req *
 s3_multipart_complete(struct s3 *s3, const char *name, const char *upload_id,
                       const char *const *etags, size_t n, s3_done_fn done, void *arg)
 {
+	return s3_multipart_complete_parts(s3, name, upload_id, NULL, etags, n, done, arg);
+}
+
+struct s3_req *
+s3_multipart_complete_parts(struct s3 *s3, const char *name, const char *upload_id,
+                            const int *numbers, const char *const *etags, size_t n, s3_done_fn done,
+                            void *arg)
+{
 	if (n == 0 || n > 10000)
 		return s3_fail_later(s3, S3_OP_MP_COMPLETE, name, "an upload has 1 to 10000 parts",
 		                     done, arg);
-	size_t cap = 64, len = 0;
-	char *xml = xmalloc(cap);
-	len = (size_t)snprintf(xml, cap, "<CompleteMultipartUpload>");
-	for (size_t i = 0; i < n; i++) {
-		char *etag = s3xml_escape(etags[i]);
-		char *part = xasprintf("<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>",
-		                       i + 1, etag);
-		size_t plen = strlen(part);
-		if (len + plen + 32 > cap) {
-			cap = (len + plen + 32) * 2;
-			xml = xrealloc(xml, cap);
-		}
-		memcpy(xml + len, part, plen + 1);
-		len += plen;
-		free(part);
-		free(etag);
-	}
-	len += (size_t)snprintf(xml + len, cap - len, "</CompleteMultipartUpload>");
+	for (size_t i = 0; numbers != NULL && i < n; i++)
+		if (numbers[i] < 1 || numbers[i] > 10000 || (i > 0 && numbers[i] <= numbers[i - 1]))
+			return s3_fail_later(s3, S3_OP_MP_COMPLETE, name,
+			                     "part numbers are 1 to 10000, ascending", done, arg);
+	char *xml = s3xml_complete_body(numbers, etags, n);
+	size_t len = strlen(xml);
 	char hash[DIGEST_STR_MAX];
 	digest_buffer(DIGEST_SHA256, xml, len, hash);
 	struct s3_body body = S3_BODY_BUF(xml, len);
@@ -1068,6 +1065,32 @@ s3_multipart_complete(struct s3 *s3, const char *name, const char *upload_id,
 	        s3_start(s3, S3_OP_MP_COMPLETE, "POST", name, &q, 1, NULL, 0, &body, done, arg);
 	r->own_body = xml;
 	r->body.sha256 = NULL; /* signed already; hash is about to go */
+	return r;
+}
+
+struct s3_req *
+s3_multipart_part_copy(struct s3 *s3, const char *name, const char *upload_id, int part,
+                       const char *src, int64_t first, int64_t last, s3_done_fn done, void *arg)
+{
+	if (part < 1 || part > 10000)
+		return s3_fail_later(s3, S3_OP_MP_COPY, name, "a part number is 1 to 10000", done,
+		                     arg);
+	if (first < 0 || last < first)
+		return s3_fail_later(s3, S3_OP_MP_COPY, name, "the range ends before it starts",
+		                     done, arg);
+	char num[16], range[64];
+	snprintf(num, sizeof(num), "%d", part);
+	snprintf(range, sizeof(range), "bytes=%lld-%lld", (long long)first, (long long)last);
+	char *key = s3_key(s3, src);
+	char *raw = xasprintf("/%s/%s", s3->c.bucket, key);
+	char *source = url_encode(raw, true);
+	struct s3_kv h[] = { { "x-amz-copy-source", source },
+		             { "x-amz-copy-source-range", range } };
+	struct s3_kv q[] = { { "partNumber", num }, { "uploadId", upload_id } };
+	struct s3_req *r = s3_start(s3, S3_OP_MP_COPY, "PUT", name, q, 2, h, 2, NULL, done, arg);
+	free(source);
+	free(raw);
+	free(key);
 	return r;
 }
 

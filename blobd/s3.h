@@ -74,6 +74,9 @@ int s3xml_each(const char *xml, size_t len, const char *name,
 char *s3xml_root(const char *xml, size_t len);
 /* text with &, <, >, " and ' escaped for an XML text node (caller frees). */
 char *s3xml_escape(const char *text);
+/* The body of CompleteMultipartUpload naming parts numbers[i] (ascending; NULL: 1..n) with their
+ * ETags (caller frees). */
+char *s3xml_complete_body(const int *numbers, const char *const *etags, size_t n);
 
 /* ---- s3.c: the client -------------------------------------------------------------------- */
 
@@ -172,6 +175,16 @@ struct s3_req *s3_multipart_part(struct s3 *s3, const char *name, const char *up
 struct s3_req *s3_multipart_complete(struct s3 *s3, const char *name, const char *upload_id,
                                      const char *const *etags, size_t n, s3_done_fn done,
                                      void *arg);
+/* Completes an upload from the parts numbers[i] (ascending, gaps allowed: parts not named are
+ * dropped) with ETags etags[i]. */
+struct s3_req *s3_multipart_complete_parts(struct s3 *s3, const char *name, const char *upload_id,
+                                           const int *numbers, const char *const *etags, size_t n,
+                                           s3_done_fn done, void *arg);
+/* UploadPartCopy: part number part of an upload is bytes first..last of the object src (without
+ * the prefix), copied inside the store; its ETag comes back in r->etag. */
+struct s3_req *s3_multipart_part_copy(struct s3 *s3, const char *name, const char *upload_id,
+                                      int part, const char *src, int64_t first, int64_t last,
+                                      s3_done_fn done, void *arg);
 struct s3_req *s3_multipart_abort(struct s3 *s3, const char *name, const char *upload_id,
                                   s3_done_fn done, void *arg);
 /* One page of the multipart uploads under prefix (without the configured prefix), from the

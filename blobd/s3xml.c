@@ -7,6 +7,7 @@
 #include "s3.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util.h"
@@ -237,4 +238,28 @@ s3xml_escape(const char *text)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+char *
+s3xml_complete_body(const int *numbers, const char *const *etags, size_t n)
+{
+	size_t cap = 64, len = 0;
+	char *xml = xmalloc(cap);
+	len = (size_t)snprintf(xml, cap, "<CompleteMultipartUpload>");
+	for (size_t i = 0; i < n; i++) {
+		char *etag = s3xml_escape(etags[i]);
+		char *part = xasprintf("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
+		                       numbers != NULL ? numbers[i] : (int)(i + 1), etag);
+		size_t plen = strlen(part);
+		if (len + plen + 32 > cap) {
+			cap = (len + plen + 32) * 2;
+			xml = xrealloc(xml, cap);
+		}
+		memcpy(xml + len, part, plen + 1);
+		len += plen;
+		free(part);
+		free(etag);
+	}
+	snprintf(xml + len, cap - len, "</CompleteMultipartUpload>");
+	return xml;
 }

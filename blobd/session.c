@@ -41,6 +41,14 @@ session_id_valid(const char *id)
 	return true;
 }
 
+void
+session_new_id(char id[SESSION_ID_LEN + 1])
+{
+	unsigned char rnd[SESSION_ID_LEN / 2];
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(id, SESSION_ID_LEN + 1, rnd, sizeof(rnd));
+}
+
 /* The folder of session id (caller frees). */
 static char *
 session_dir(const char *id)
@@ -60,6 +68,16 @@ static void
 session_free(struct session *s)
 {
 	free(s->repository);
+	free(s->upload_id);
+	for (size_t i = 0; i < s->nparts; i++)
+		free(s->part_etag[i]);
+	free(s->part_etag);
+	free(s->part_no);
+	free(s->tail_name);
+	for (size_t i = 0; i < s->nnew; i++)
+		free(s->new_etag[i]);
+	free(s->new_etag);
+	free(s->new_tail);
 	free(s);
 }
 
@@ -138,9 +156,7 @@ session_create(const char *repository, const struct actor_grant *grant, enum dig
 	struct session *s = xcalloc(1, sizeof(*s));
 	s->grant = *grant;
 	s->fd = -1;
-	unsigned char rnd[SESSION_ID_LEN / 2];
-	randombytes_buf(rnd, sizeof(rnd));
-	sodium_bin2hex(s->id, sizeof(s->id), rnd, sizeof(rnd));
+	session_new_id(s->id);
 	s->repository = xstrdup(repository);
 	s->algo = algo;
 	s->started_at = now_unix();
@@ -284,8 +300,8 @@ session_write(struct session *s, struct evbuffer *buf, char **cause)
 		size_t written = 0;
 		int first = 0;
 		while (written < batch) {
-			ssize_t w =
-			        pwritev(s->fd, iov + first, n - first, s->offset + (off_t)written);
+			ssize_t w = pwritev(s->fd, iov + first, n - first,
+			                    s->offset - s->base + (off_t)written);
 			if (w < 0) {
 				if (errno == EINTR)
 					continue;
@@ -306,7 +322,7 @@ session_write(struct session *s, struct evbuffer *buf, char **cause)
 		/* Start the disk writes now (without waiting): the fsync before the blob is
 		 * acknowledged then waits for the last batches only, not for the whole blob. */
 		if (bd.fsync)
-			(void)sync_file_range(s->fd, s->offset, (off_t)batch,
+			(void)sync_file_range(s->fd, s->offset - s->base, (off_t)batch,
 			                      SYNC_FILE_RANGE_WRITE);
 		s->offset += (int64_t)batch;
 		done += batch;
@@ -368,7 +384,7 @@ remove_dir(const char *id)
 void
 session_rewind(struct session *s)
 {
-	if (s->fd >= 0 && s->locked && ftruncate(s->fd, s->saved) < 0)
+	if (!s->remote && s->fd >= 0 && s->locked && ftruncate(s->fd, s->saved) < 0)
 		log_error("cannot cut upload %s back to %lld bytes: %s", s->id, (long long)s->saved,
 		          strerror(errno));
 	session_close(s);
@@ -377,7 +393,8 @@ session_rewind(struct session *s)
 void
 session_destroy(struct session *s)
 {
-	remove_dir(s->id);
+	if (!s->remote)
+		remove_dir(s->id);
 	session_close(s);
 }
 

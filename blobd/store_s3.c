@@ -232,6 +232,49 @@ sync_multipart(struct s3_sync *c, const char *name, int fd, int64_t size, char *
 
 /* ---- the blocking calls (pool threads) ----------------------------------------------------- */
 
+/* Blocking: the size bytes of fd as name, in one PutObject or, above s3_part_size, a multipart
+ * upload. -1 with *cause. */
+static int
+sync_put_fd(struct s3_sync *c, const char *name, int fd, int64_t size, char **cause)
+{
+	if (size > bd.part_size)
+		return sync_multipart(c, name, fd, size, cause);
+	struct s3_wait w = { 0 };
+	struct s3_body body = S3_BODY_FD(fd, 0, size);
+	s3_put(c->s3, name, &body, wait_done, &w);
+	wait_all(c, &w, 1);
+	int rc = w.ok ? 0 : -1;
+	if (rc < 0)
+		*cause = xstrdup(w.cause != NULL ? w.cause : "S3 PUT failed");
+	wait_clear(&w);
+	return rc;
+}
+
+int
+store_s3_commit_fd(int fd, int64_t size, const char *digest, bool *created, char **cause)
+{
+	*created = false;
+	char *name = store_blob_name(digest);
+	if (name == NULL) {
+		*cause = xasprintf("invalid digest %s", digest);
+		errno = EINVAL;
+		return -1;
+	}
+	int rc = -1;
+	struct s3_sync *c = sync_client(cause);
+	if (c != NULL) {
+		int found = sync_head(c, name, NULL, cause);
+		if (found != 0)
+			rc = found > 0 ? 0 : -1; /* stored before: one object per digest */
+		else
+			*created = (rc = sync_put_fd(c, name, fd, size, cause)) == 0;
+	}
+	free(name);
+	if (rc < 0)
+		errno = EIO;
+	return rc;
+}
+
 /* S3 driver: puts the verified file src as the blob's object unless it is there (store_commit):
  * a HEAD, then one PutObject streamed from the file, or a multipart upload above s3_part_size.
  * Durable once S3 acknowledged it: sync changes nothing. */
@@ -240,48 +283,311 @@ s3store_commit(const char *src, const char *digest, bool sync, bool *created, ch
 {
 	(void)sync;
 	*created = false;
-	char *name = store_blob_name(digest);
-	if (name == NULL) {
-		*cause = xasprintf("invalid digest %s", digest);
-		errno = EINVAL;
-		return -1;
-	}
-	int rc = -1, fd = -1;
-	struct s3_sync *c = sync_client(cause);
-	if (c == NULL)
-		goto out;
-	int found = sync_head(c, name, NULL, cause);
-	if (found != 0) {
-		rc = found > 0 ? 0 : -1; /* stored before: one object per digest */
-		goto out;
-	}
 	struct stat st;
-	fd = open(src, O_RDONLY | O_CLOEXEC);
+	int fd = open(src, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		*cause = xasprintf("cannot read %s: %s", src, strerror(errno));
-		goto out;
+		if (fd >= 0)
+			close(fd);
+		errno = EIO;
+		return -1;
 	}
-	if (st.st_size > bd.part_size) {
-		rc = sync_multipart(c, name, fd, st.st_size, cause);
+	int rc = store_s3_commit_fd(fd, st.st_size, digest, created, cause);
+	close(fd);
+	return rc;
+}
+
+/* ---- upload sessions' objects (rsession.c; blocking, pool threads) -------------------------- */
+
+/* A GET into a file: where the next bytes go, and the outcome. */
+struct get_fd {
+	struct s3_wait w;
+	int fd;
+	int64_t off;
+	int err;
+};
+
+/* GET data: written to the file at the running offset. */
+static enum s3_data
+get_fd_data(const void *data, size_t len, void *arg)
+{
+	struct get_fd *g = arg;
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pwrite(g->fd, (const char *)data + done, len - done, g->off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			g->err = n < 0 ? errno : EIO;
+			return S3_DATA_STOP;
+		}
+		done += (size_t)n;
+		g->off += n;
+	}
+	return S3_DATA_OK;
+}
+
+/* GET done. */
+static void
+get_fd_done(const struct s3_result *r, void *arg)
+{
+	wait_done(r, &((struct get_fd *)arg)->w);
+}
+
+int
+store_s3_get_fd(const char *name, int fd, int64_t len, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	if (c == NULL)
+		return -1;
+	struct get_fd g = { .fd = fd };
+	s3_get(c->s3, name, -1, -1, get_fd_data, get_fd_done, &g);
+	wait_all(c, &g.w, 1);
+	int rc = 0;
+	if (g.err != 0) {
+		*cause = xasprintf("cannot write what S3 GET %s gave: %s", name, strerror(g.err));
+		rc = -1;
+	} else if (!g.w.ok) {
+		*cause = xstrdup(g.w.cause != NULL ? g.w.cause : "S3 GET failed");
+		rc = -1;
+	} else if (g.off != len) {
+		*cause = xasprintf("S3 GET %s gave %lld bytes, not %lld", name, (long long)g.off,
+		                   (long long)len);
+		rc = -1;
+	}
+	wait_clear(&g.w);
+	return rc;
+}
+
+/* A GET hashed as it comes. */
+struct get_hash {
+	struct s3_wait w;
+	struct digest_ctx d;
+	int64_t len;
+};
+
+/* GET data: hashed. */
+static enum s3_data
+get_hash_data(const void *data, size_t len, void *arg)
+{
+	struct get_hash *g = arg;
+	digest_update(&g->d, data, len);
+	g->len += (int64_t)len;
+	return S3_DATA_OK;
+}
+
+/* GET done. */
+static void
+get_hash_done(const struct s3_result *r, void *arg)
+{
+	wait_done(r, &((struct get_hash *)arg)->w);
+}
+
+int
+store_s3_digest(const char *name, enum digest_algo algo, int64_t len, char out[DIGEST_STR_MAX],
+                char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	if (c == NULL)
+		return -1;
+	struct get_hash g = { 0 };
+	digest_init(&g.d, algo);
+	s3_get(c->s3, name, -1, -1, get_hash_data, get_hash_done, &g);
+	wait_all(c, &g.w, 1);
+	int rc = 0;
+	if (!g.w.ok) {
+		*cause = xstrdup(g.w.cause != NULL ? g.w.cause : "S3 GET failed");
+		rc = -1;
+	} else if (g.len != len) {
+		*cause = xasprintf("S3 GET %s gave %lld bytes, not %lld", name, (long long)g.len,
+		                   (long long)len);
+		rc = -1;
 	} else {
-		struct s3_wait w = { 0 };
-		struct s3_body body = S3_BODY_FD(fd, 0, st.st_size);
-		s3_put(c->s3, name, &body, wait_done, &w);
+		digest_final(&g.d, out);
+	}
+	wait_clear(&g.w);
+	return rc;
+}
+
+int
+store_s3_put_fd(const char *name, int fd, int64_t off, int64_t len, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	if (c == NULL)
+		return -1;
+	struct s3_wait w = { 0 };
+	struct s3_body body = S3_BODY_FD(fd, off, len);
+	s3_put(c->s3, name, &body, wait_done, &w);
+	wait_all(c, &w, 1);
+	int rc = w.ok ? 0 : -1;
+	if (rc < 0)
+		*cause = xstrdup(w.cause != NULL ? w.cause : "S3 PUT failed");
+	wait_clear(&w);
+	return rc;
+}
+
+int
+store_s3_parts(const char *name, const char *upload_id, int fd, int64_t off, int64_t len, int first,
+               size_t n, char **etags, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	if (c == NULL)
+		return -1;
+	struct s3_wait parts[S3_PARTS_IN_FLIGHT];
+	int rc = 0;
+	for (size_t at = 0; at < n && rc == 0; at += S3_PARTS_IN_FLIGHT) {
+		size_t k = n - at < S3_PARTS_IN_FLIGHT ? n - at : S3_PARTS_IN_FLIGHT;
+		memset(parts, 0, sizeof(parts));
+		for (size_t i = 0; i < k; i++) {
+			/* every part is bd.part_size bytes but the last, which has the rest */
+			int64_t start = (int64_t)(at + i) * bd.part_size;
+			int64_t plen = at + i + 1 == n ? len - start : bd.part_size;
+			struct s3_body body = S3_BODY_FD(fd, off + start, plen);
+			s3_multipart_part(c->s3, name, upload_id, first + (int)(at + i), &body,
+			                  wait_done, &parts[i]);
+		}
+		wait_all(c, parts, k);
+		for (size_t i = 0; i < k; i++) {
+			if (parts[i].ok && parts[i].etag != NULL) {
+				etags[at + i] = parts[i].etag;
+				parts[i].etag = NULL;
+			} else if (rc == 0) {
+				*cause = xstrdup(parts[i].cause != NULL ? parts[i].cause
+				                                        : "S3 UploadPart failed");
+				rc = -1;
+			}
+			wait_clear(&parts[i]);
+		}
+	}
+	return rc;
+}
+
+int
+store_s3_complete(const char *name, const char *upload_id, const int *numbers, char *const *etags,
+                  size_t n, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	if (c == NULL)
+		return -1;
+	struct s3_wait w = { 0 };
+	s3_multipart_complete_parts(c->s3, name, upload_id, numbers, (const char *const *)etags, n,
+	                            wait_done, &w);
+	wait_all(c, &w, 1);
+	int rc = w.ok ? 0 : -1;
+	if (rc < 0)
+		*cause = xstrdup(w.cause != NULL ? w.cause : "S3 CompleteMultipartUpload failed");
+	wait_clear(&w);
+	return rc;
+}
+
+/* CopyObject's limit: larger objects are copied as parts (UploadPartCopy). */
+#define S3_COPY_MAX (5LL << 30)
+
+int
+store_s3_copy(const char *src, const char *dst, int64_t size, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	if (c == NULL)
+		return -1;
+	struct s3_wait w = { 0 };
+	int rc = 0;
+	if (size <= S3_COPY_MAX) {
+		s3_copy(c->s3, src, dst, wait_done, &w);
 		wait_all(c, &w, 1);
-		if (w.ok)
-			rc = 0;
-		else
-			*cause = xstrdup(w.cause != NULL ? w.cause : "S3 PUT failed");
+		if (!w.ok) {
+			*cause = xstrdup(w.cause != NULL ? w.cause : "S3 CopyObject failed");
+			rc = -1;
+		}
+		wait_clear(&w);
+		return rc;
+	}
+	/* past 5 GiB: a multipart upload at dst whose parts are ranges of src, copied inside the
+	 * store (parts of 1 GiB, at most S3_PARTS_IN_FLIGHT at once) */
+	const int64_t part = 1LL << 30;
+	s3_multipart_create(c->s3, dst, wait_done, &w);
+	wait_all(c, &w, 1);
+	if (!w.ok) {
+		*cause = xstrdup(w.cause != NULL ? w.cause : "S3 CreateMultipartUpload failed");
+		wait_clear(&w);
+		return -1;
+	}
+	char *upload_id = w.upload_id;
+	w.upload_id = NULL;
+	wait_clear(&w);
+	size_t n = (size_t)((size + part - 1) / part);
+	char **etags = xcalloc(n, sizeof(*etags));
+	struct s3_wait parts[S3_PARTS_IN_FLIGHT];
+	for (size_t at = 0; at < n && rc == 0; at += S3_PARTS_IN_FLIGHT) {
+		size_t k = n - at < S3_PARTS_IN_FLIGHT ? n - at : S3_PARTS_IN_FLIGHT;
+		memset(parts, 0, sizeof(parts));
+		for (size_t i = 0; i < k; i++) {
+			int64_t first = (int64_t)(at + i) * part;
+			int64_t last = first + part - 1 < size - 1 ? first + part - 1 : size - 1;
+			s3_multipart_part_copy(c->s3, dst, upload_id, (int)(at + i + 1), src, first,
+			                       last, wait_done, &parts[i]);
+		}
+		wait_all(c, parts, k);
+		for (size_t i = 0; i < k; i++) {
+			if (parts[i].ok && parts[i].etag != NULL) {
+				etags[at + i] = parts[i].etag;
+				parts[i].etag = NULL;
+			} else if (rc == 0) {
+				*cause = xstrdup(parts[i].cause != NULL
+				                         ? parts[i].cause
+				                         : "S3 UploadPartCopy failed");
+				rc = -1;
+			}
+			wait_clear(&parts[i]);
+		}
+	}
+	if (rc == 0)
+		rc = store_s3_complete(dst, upload_id, NULL, etags, n, cause);
+	if (rc < 0)
+		store_s3_abort(dst, upload_id);
+	for (size_t i = 0; i < n; i++)
+		free(etags[i]);
+	free(etags);
+	free(upload_id);
+	return rc;
+}
+
+void
+store_s3_abort(const char *name, const char *upload_id)
+{
+	char *cause = NULL;
+	struct s3_sync *c = sync_client(&cause);
+	if (c != NULL) {
+		struct s3_wait w = { 0 };
+		s3_multipart_abort(c->s3, name, upload_id, wait_done, &w);
+		wait_all(c, &w, 1);
+		/* gone already (finished, or aborted by another node's purge): nothing to do */
+		if (!w.ok && w.status != 404)
+			log_warn("cannot abort the upload of %s: %s", name, w.cause);
 		wait_clear(&w);
 	}
-	*created = rc == 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(name);
-	if (rc < 0)
-		errno = EIO;
-	return rc;
+	free(cause);
+}
+
+void
+store_s3_remove(const char *name)
+{
+	char *cause = NULL;
+	struct s3_sync *c = sync_client(&cause);
+	if (c != NULL) {
+		struct s3_wait w = { 0 };
+		s3_delete(c->s3, name, wait_done, &w);
+		wait_all(c, &w, 1);
+		if (!w.ok)
+			log_warn("cannot delete %s: %s", name, w.cause);
+		wait_clear(&w);
+	}
+	free(cause);
+}
+
+int
+store_s3_head(const char *name, int64_t *size, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	return c != NULL ? sync_head(c, name, size, cause) : -1;
 }
 
 /* S3 driver: whether the blob's object is there (a HEAD; a failure says no). */

@@ -23,6 +23,7 @@
 
 #include "blobd.h"
 #include "rest.h"
+#include "s3.h"
 #include "errors.h"
 #include "headers.h"
 #include "json.h"
@@ -49,6 +50,10 @@ struct upload_req {
 	char computed[DIGEST_STR_MAX];
 	char *cause;
 	int err; /* errno of the failure cause tells */
+	/* storage = s3: the PUT's digest is in another algorithm than the session's (read the
+	 * bytes back), and it did not match */
+	bool rehash;
+	bool mismatch;
 	/* linking again while the digest's file is being deleted (garbage collection) */
 	struct event *relink;
 	int link_attempts;
@@ -60,6 +65,11 @@ struct upload_req {
 
 static void linked(int status, json_object *body, struct evbuffer *raw, void *arg);
 static int place(struct upload_req *u);
+static void remote_create(struct upload_req *u);
+static void remote_resume(struct upload_req *u);
+static void remote_reserve(struct upload_req *u, bool last);
+static void remote_put(struct upload_req *u);
+static void drop_session(struct session *s);
 
 /* Frees an upload request (not its session). */
 static void
@@ -214,8 +224,10 @@ job_rewind(void *arg)
 static int
 place(struct upload_req *u)
 {
-	char *src = session_data_path(u->s);
 	bool created;
+	if (u->s->remote)
+		return rsession_place(u->s, u->digest, &created, &u->cause);
+	char *src = session_data_path(u->s);
 	int rc = store_commit(src, u->digest, bd.fsync, &created, &u->cause);
 	free(src);
 	return rc;
@@ -230,6 +242,24 @@ job_finish(void *arg)
 	enum digest_algo algo;
 	const char *hex;
 	name_split_digest(u->digest, &algo, &hex);
+	if (u->s->remote) {
+		/* the last bytes go to S3; the digest matched already (remote_put) unless it is in
+		 * another algorithm: then the bytes are read back; then in place */
+		if (rsession_flush(u->s, true, &u->cause) < 0 ||
+		    (u->rehash && rsession_digest(u->s, algo, u->computed, &u->cause) < 0)) {
+			u->err = errno;
+			return;
+		}
+		if (u->rehash && strcmp(u->computed, u->digest) != 0) {
+			u->mismatch = true;
+			return;
+		}
+		if (gc_placing(u->digest, bd.fsync, &u->cause) == 0 && place(u) == 0)
+			u->verified = true;
+		else
+			u->err = errno;
+		return;
+	}
 	if (session_digest(u->s, algo, u->computed, &u->cause) < 0) {
 		u->err = errno;
 		return;
@@ -282,7 +312,7 @@ settled(void *arg)
 		log_error("upload %s: %s", u->s->id, u->cause ? u->cause : "cannot store the blob");
 		respond_store_failure(u->txn, u->err, "cannot store the blob");
 	}
-	jobs_submit(job_destroy, NULL, u->s);
+	drop_session(u->s);
 	upload_req_free(u);
 }
 
@@ -315,10 +345,12 @@ static void
 finished(void *arg)
 {
 	struct upload_req *u = arg;
-	if (u->s == NULL) {
+	if (u->s == NULL || u->mismatch) {
 		log_info("upload to %s: digest %s, client said %s", u->name, u->computed,
 		         u->digest);
 		v2reply_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
+		if (u->s != NULL)
+			drop_session(u->s); /* the session's objects go with it, as on a disk */
 		upload_req_free(u);
 		return;
 	}
@@ -358,7 +390,7 @@ linked(int status, json_object *body, struct evbuffer *raw, void *arg)
 		meta_relay_error(u->txn, status, raw);
 	}
 	/* the blob file is in place (or was already): the session has served its purpose */
-	jobs_submit(job_destroy, NULL, u->s);
+	drop_session(u->s);
 	upload_req_free(u);
 }
 
@@ -396,7 +428,9 @@ written(enum writer_result r, const char *cause, void *arg)
 	struct upload_req *u = arg;
 	switch (r) {
 	case WRITER_OK:
-		if (u->op == OP_PATCH)
+		if (u->s->remote)
+			u->op == OP_PATCH ? remote_reserve(u, false) : remote_put(u);
+		else if (u->op == OP_PATCH)
 			jobs_submit(job_save, saved, u);
 		else
 			jobs_submit(job_finish, finished, u);
@@ -404,6 +438,10 @@ written(enum writer_result r, const char *cause, void *arg)
 	case WRITER_ABORTED:
 		/* the bytes that arrived are good: keep them for a resumed upload (the answer goes
 		 * nowhere) */
+		if (u->op != OP_POST && u->s->remote) {
+			remote_reserve(u, false);
+			return;
+		}
 		if (u->op != OP_POST) {
 			jobs_submit(job_save, saved, u);
 			return;
@@ -443,6 +481,10 @@ post_start(struct upload_req *u)
 	const char *hex;
 	if (u->digest != NULL)
 		name_split_digest(u->digest, &algo, &hex);
+	if (bd.s3 != NULL && u->digest == NULL) {
+		remote_create(u); /* a session any node continues */
+		return;
+	}
 	char *cause = NULL;
 	u->s = session_create(u->name, &u->grant, algo, &cause);
 	if (u->s == NULL) {
@@ -540,8 +582,9 @@ handle_patch(struct upload_req *u)
 		upload_req_free(u);
 		return;
 	}
-	/* a streamed PATCH (no range) saves its progress as it goes, so a cut one resumes */
-	writer_start(u->txn, u->s, expect, expect < 0, written, u);
+	/* a streamed PATCH (no range) saves its progress as it goes, so a cut one resumes (a
+	 * session in S3 saves what arrived when the PATCH ends, cut short or not) */
+	writer_start(u->txn, u->s, expect, expect < 0 && !u->s->remote, written, u);
 }
 
 /* PUT: streams the optional last chunk in, then verifies and stores. */
@@ -597,6 +640,10 @@ static void
 upload_resume(struct upload_req *u)
 {
 	struct http_txn *txn = u->txn;
+	if (bd.s3 != NULL) {
+		remote_resume(u);
+		return;
+	}
 	enum session_status st = session_open(u->id, u->name, &u->grant, u->op != OP_STATUS, &u->s);
 	if (st != SESSION_OK) {
 		respond_session_status(txn, st);
@@ -621,6 +668,311 @@ upload_resume(struct upload_req *u)
 	case OP_POST:
 		fatal("unreachable upload op");
 	}
+}
+
+/* ---- sessions in S3 and the database (storage = s3: rsession.c) ------------------------------ */
+
+/* Pool thread: a finished or cancelled session's objects go. */
+static void
+job_discard(void *arg)
+{
+	rsession_discard(arg);
+}
+
+/* metad's answer to a deletion nobody waits for. */
+static void
+ignore_answer(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	(void)status;
+	(void)body;
+	(void)raw;
+	(void)arg;
+}
+
+/* The session has served its purpose: its files, or its row and objects, go. */
+static void
+drop_session(struct session *s)
+{
+	if (!s->remote) {
+		jobs_submit(job_destroy, NULL, s);
+		return;
+	}
+	meta_upload_delete(NULL, s->id, 0, ignore_answer, NULL);
+	jobs_submit(job_discard, NULL, s);
+}
+
+/* The answer to an abort nobody waits for. */
+static void
+ignore_s3(const struct s3_result *r, void *arg)
+{
+	if (!r->ok)
+		log_warn("%s (the purge aborts it later)", r->cause);
+	free(arg);
+}
+
+/* metad's answer to recording a new session: 202, or the refusal (its multipart upload goes). */
+static void
+remote_recorded(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct upload_req *u = arg;
+	(void)body;
+	if (status == 201) {
+		respond_progress(u->txn, 202, u->name, u->s);
+	} else {
+		meta_relay_error(u->txn, status, raw);
+		char *name = rsession_name(u->s->id, "data");
+		s3_multipart_abort(bd.s3, name, u->s->upload_id, ignore_s3, name);
+	}
+	session_close(u->s);
+	upload_req_free(u);
+}
+
+/* The session's multipart upload is made: its row next. */
+static void
+remote_mp_created(const struct s3_result *r, void *arg)
+{
+	struct upload_req *u = arg;
+	if (!r->ok) {
+		log_error("upload to %s: %s", u->name, r->cause);
+		v2reply_error(u->txn, 503, OCI_UNAVAILABLE, "the blob store is unavailable", NULL);
+		session_close(u->s);
+		upload_req_free(u);
+		return;
+	}
+	u->s->upload_id = xstrdup(r->upload_id);
+	json_object *o = rsession_create_body(u->s);
+	meta_upload_create(u->txn, o, remote_recorded, u);
+	json_object_put(o);
+}
+
+/* POST of a session in S3: its multipart upload, then its row. */
+static void
+remote_create(struct upload_req *u)
+{
+	u->s = rsession_new(u->name, &u->grant);
+	char *name = rsession_name(u->s->id, "data");
+	s3_multipart_create(bd.s3, name, remote_mp_created, u);
+	free(name);
+}
+
+/* Pool thread: the request's spool, with the session's tail read back. */
+static void
+job_spool(void *arg)
+{
+	struct upload_req *u = arg;
+	u->verified = rsession_spool(u->s, &u->cause) == 0;
+	if (!u->verified)
+		u->err = errno;
+}
+
+/* In the loop after the spool is ready: the PATCH or PUT goes on. */
+static void
+spooled(void *arg)
+{
+	struct upload_req *u = arg;
+	if (!u->verified) {
+		log_error("upload %s: %s", u->s->id, u->cause);
+		respond_store_failure(u->txn, u->err, "cannot read the upload back");
+		session_close(u->s);
+		upload_req_free(u);
+		return;
+	}
+	u->verified = false; /* from now on: whether the bytes are stored */
+	if (u->op == OP_PATCH)
+		handle_patch(u);
+	else
+		handle_put(u);
+}
+
+/* In the loop after a cancelled session's objects went: 204. */
+static void
+remote_cancelled(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct upload_req *u = arg;
+	(void)body;
+	if (status == 204) {
+		jobs_submit(job_discard, NULL, u->s);
+		cancelled(u);
+		return;
+	}
+	if (status == 404)
+		respond_session_status(u->txn, SESSION_UNKNOWN);
+	else
+		meta_relay_error(u->txn, status, raw);
+	session_close(u->s);
+	upload_req_free(u);
+}
+
+/* metad's answer with the session's row: op runs on it. */
+static void
+remote_loaded(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct upload_req *u = arg;
+	if (status == 404) {
+		respond_session_status(u->txn, SESSION_UNKNOWN);
+		upload_req_free(u);
+		return;
+	}
+	if (status != 200 || body == NULL) {
+		meta_relay_error(u->txn, status, raw);
+		upload_req_free(u);
+		return;
+	}
+	enum session_status st = rsession_load(body, u->name, &u->grant, &u->s);
+	if (st != SESSION_OK) {
+		respond_session_status(u->txn, st);
+		upload_req_free(u);
+		return;
+	}
+	switch (u->op) {
+	case OP_STATUS:
+		respond_progress(u->txn, 204, u->name, u->s);
+		session_close(u->s);
+		upload_req_free(u);
+		break;
+	case OP_CANCEL:
+		meta_upload_delete(u->txn, u->s->id, 0, remote_cancelled, u);
+		break;
+	case OP_PATCH:
+	case OP_PUT:
+		jobs_submit(job_spool, spooled, u);
+		break;
+	case OP_POST:
+		fatal("unreachable upload op");
+	}
+}
+
+/* A request on a session in S3: its row first. */
+static void
+remote_resume(struct upload_req *u)
+{
+	if (!session_id_valid(u->id)) {
+		respond_session_status(u->txn, SESSION_UNKNOWN);
+		upload_req_free(u);
+		return;
+	}
+	meta_upload_get(u->txn, u->id, remote_loaded, u);
+}
+
+/* Pool thread: a PATCH's full parts and its tail go to S3. */
+static void
+job_flush(void *arg)
+{
+	struct upload_req *u = arg;
+	u->verified = rsession_flush(u->s, false, &u->cause) == 0;
+	if (!u->verified)
+		u->err = errno;
+}
+
+/* Pool thread: the tail object the row no longer names goes (the PATCH was saved). */
+static void
+job_drop_saved(void *arg)
+{
+	struct session *s = arg;
+	rsession_drop_tail(s, true, s->tail_name);
+}
+
+/* Pool thread: the PATCH's own tail goes (it was not saved). */
+static void
+job_drop_unsaved(void *arg)
+{
+	rsession_drop_tail(arg, false, NULL);
+}
+
+/* metad's answer to saving a PATCH: 202 with the new Range, or the refusal (another request
+ * moved the session first: nothing of this one counts). */
+static void
+remote_saved(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct upload_req *u = arg;
+	(void)body;
+	if (status == 200) {
+		respond_progress(u->txn, 202, u->name, u->s);
+		jobs_submit(job_drop_saved, NULL, u->s);
+	} else {
+		if (status == 404)
+			respond_session_status(u->txn, SESSION_UNKNOWN);
+		else
+			meta_relay_error(u->txn, status, raw);
+		jobs_submit(job_drop_unsaved, NULL, u->s);
+	}
+	upload_req_free(u);
+}
+
+/* In the loop after a PATCH's bytes are in S3: the row, if it is still at our version. */
+static void
+flushed(void *arg)
+{
+	struct upload_req *u = arg;
+	if (!u->verified) {
+		log_error("upload %s: %s", u->s->id, u->cause);
+		respond_store_failure(u->txn, u->err, "cannot save the upload's progress");
+		jobs_submit(job_drop_unsaved, NULL, u->s);
+		upload_req_free(u);
+		return;
+	}
+	json_object *o = rsession_save_body(u->s);
+	meta_upload_save(u->txn, u->s->id, o, remote_saved, u);
+	json_object_put(o);
+}
+
+/* metad's answer to a reservation: the request's version and part numbers, then its bytes go
+ * to S3; or the refusal (another request moved the session since we read it). */
+static void
+remote_reserved(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct upload_req *u = arg;
+	int64_t version, first;
+	if (status != 200 || body == NULL || !js_int(body, "version", &version) ||
+	    !js_int(body, "first_part", &first) || first < 1) {
+		if (status == 404)
+			respond_session_status(u->txn, SESSION_UNKNOWN);
+		else
+			meta_relay_error(u->txn, status == 200 ? 502 : status, raw);
+		session_close(u->s);
+		upload_req_free(u);
+		return;
+	}
+	u->s->version = version;
+	u->s->first_part = (int)first;
+	if (u->op == OP_PUT)
+		jobs_submit(job_finish, finished, u);
+	else
+		jobs_submit(job_flush, flushed, u);
+}
+
+/* A PATCH's (or a PUT's) bytes are in the spool: reserve the part numbers they need. */
+static void
+remote_reserve(struct upload_req *u, bool last)
+{
+	meta_upload_reserve(u->txn, u->s->id, u->s->version, rsession_parts_needed(u->s, last),
+	                    remote_reserved, u);
+}
+
+/* A PUT's bytes are in: the digest (from the running hash state), then the blob's object. A
+ * mismatch removes the session, as on a filesystem. */
+static void
+remote_put(struct upload_req *u)
+{
+	enum digest_algo algo;
+	const char *hex;
+	name_split_digest(u->digest, &algo, &hex);
+	if (algo != u->s->algo) {
+		u->rehash = true; /* verified once the bytes are read back (job_finish) */
+		remote_reserve(u, true);
+		return;
+	}
+	struct digest_ctx copy = u->s->hash;
+	digest_final(&copy, u->computed);
+	if (strcmp(u->computed, u->digest) != 0) {
+		log_info("upload to %s: digest %s, client said %s", u->name, u->computed,
+		         u->digest);
+		v2reply_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
+		drop_session(u->s);
+		upload_req_free(u);
+		return;
+	}
+	remote_reserve(u, true);
 }
 
 void

@@ -75,6 +75,31 @@
 #define WIRE_PATH_UPLOADS "/internal/uploads"
 
 /*
+ * blobd -> metad, upload sessions of S3 storage (metad/internal_uploads.c, blobd/rsession.c): the
+ * session's row, which every node reads; each change names the version it read (compare and set).
+ *   POST   /internal/upload-sessions {"id","repository","algorithm","hash","upload_id"}
+ *                                             201 recorded under the caller's grant
+ *   GET    /internal/upload-sessions/<id>      200 {"id","repository","project_id","generation",
+ *                                             "algorithm","byte_count","hash","upload_id",
+ *                                             "parts":[{"number","etag"}],"tail_name",
+ *                                             "tail_length","version","idle"}; 404
+ *                                             BLOB_UPLOAD_UNKNOWN
+ *   POST   /internal/upload-sessions/<id>/reserve {"version","parts"}
+ *                                             200 {"version","first_part"}: the writer's version
+ *                                             and part numbers; 400 BLOB_UPLOAD_INVALID (moved)
+ *   POST   /internal/upload-sessions/<id>/save {"version","byte_count","hash","parts",
+ *                                             "tail_name","tail_length"}
+ *                                             200 {"version","old_tail"}; 400 moved; 404
+ *   DELETE /internal/upload-sessions/<id>[?version=<v>]   204; 400 moved; 404
+ *   GET    /internal/upload-sessions?older_than=<s>       200 {"sessions":[{"id","upload_id",
+ *                                             "tail_name","version"}]} untouched that long (at
+ *                                             most 100, oldest first; no caller headers)
+ */
+#define WIRE_PATH_UPLOAD_SESSIONS "/internal/upload-sessions"
+#define WIRE_UPLOAD_ID_LEN 32
+#define WIRE_UPLOAD_PARTS_MAX 10000
+
+/*
  * blobd -> metad, garbage collection (metad/internal_gc.c, blobd/gc.c): blobd deletes a blob file
  * only on metad's word, once the blob's row is gone and committed. Bodies are JSON; "host" names
  * the storage's host (one GC deleter per storage, holding its lock file).

@@ -17,6 +17,7 @@ registry_metad_SOURCES = \
 	metad/catalog.c \
 	metad/internal_blobs.c \
 	metad/internal_gc.c \
+	metad/internal_uploads.c \
 	metad/gc.c \
 	metad/api_registry.c \
 	metad/api_registry_repos.c \

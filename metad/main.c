@@ -47,12 +47,14 @@ static const struct route_table tables[] = {
 	{ service_routes, &service_nroutes },
 	{ public_routes, &public_nroutes },
 	{ internal_blob_routes, &internal_blob_nroutes },
+	{ internal_upload_routes, &internal_upload_nroutes },
 	{ internal_gc_routes, &internal_gc_nroutes },
 };
 
 /* What blobd's user may call: the internal endpoints, never the API or /v2 on its own. */
 static const struct route_table blobd_tables[] = {
 	{ internal_blob_routes, &internal_blob_nroutes },
+	{ internal_upload_routes, &internal_upload_nroutes },
 	{ internal_gc_routes, &internal_gc_nroutes },
 };
 

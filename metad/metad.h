@@ -340,6 +340,9 @@ void catalog_list(struct rest_req *r);
 /* internal_blobs.c: /internal/blobs, /internal/mounts, /internal/uploads for blobd. */
 extern const struct route internal_blob_routes[];
 extern const size_t internal_blob_nroutes;
+/* internal_uploads.c: /internal/upload-sessions for blobd (S3 storage's upload sessions). */
+extern const struct route internal_upload_routes[];
+extern const size_t internal_upload_nroutes;
 
 /* internal_gc.c: /internal/gc/... for blobd: blob files to delete, their acknowledgement, orphans
  * of the placement journal. */

@@ -13,7 +13,9 @@ both drivers store the same bytes):
 
 Each round pushes a fresh file of random bytes to each (curl PUT, monolithic: MB/s at the client,
 which waits for the 201, so the S3 driver's PutObject or multipart upload is inside the time),
-then downloads it three times (curl to /dev/null, the median). Rounds are interleaved (A B C,
+then pushes another in PATCHes of 16 MiB and a PUT (an upload session: on S3 each PATCH sends its
+parts to the store and saves the session's row through metad before its 202), then downloads
+the first three times (curl to /dev/null, the median). Rounds are interleaved (A B C,
 C B A, ...). Prints a table (tests/bench/run adds it to RESULTS.md after its comparison with
 Distribution); a benchmark: it never fails on a figure.
 """
@@ -29,7 +31,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench import MiB, Ours, machine_desc, put_file, random_file, source_commit  # noqa: E402
+from bench import (MiB, Ours, chunked_upload, machine_desc, put_file, random_file,  # noqa: E402
+                   source_commit)
 from ceph import CephRgw  # noqa: E402
 
 
@@ -65,6 +68,7 @@ def measure(rounds, size_mib):
             t.name = name
             targets.append(t)
         up = {t.name: [] for t in targets}
+        chunked = {t.name: [] for t in targets}
         down = {t.name: [] for t in targets}
         size = size_mib * MiB
         for rnd in range(rounds):
@@ -78,6 +82,11 @@ def measure(rounds, size_mib):
                 put_file(t, repo, path, digest)
                 up[t.name].append(size / MiB / (time.monotonic() - t0))
                 os.unlink(path)
+                digest2 = random_file(path, size)
+                t0 = time.monotonic()
+                chunked_upload(t, repo, path, digest2)
+                chunked[t.name].append(size / MiB / (time.monotonic() - t0))
+                os.unlink(path)
                 speeds = []
                 for _ in range(3):
                     took, n = download(t, repo, digest)
@@ -86,15 +95,19 @@ def measure(rounds, size_mib):
                 down[t.name].append(statistics.median(speeds))
         lines = [f"S3 storage driver (a Ceph RADOS Gateway on this machine, MemStore OSD, plain "
                  f"HTTP on loopback) beside the filesystem driver: {size_mib} MiB of random bytes "
-                 f"pushed with one monolithic curl PUT (MiB/s at the client, until the 201) and "
+                 f"pushed with one monolithic curl PUT (MiB/s at the client, until the 201), "
+                 f"another pushed in PATCHes of 16 MiB and a PUT (chunked), and the first "
                  f"downloaded by curl three times (median; `s3-redirect` follows the 307 to the "
                  f"store), {rounds} interleaved rounds, medians; token auth; load "
                  f"{os.getloadavg()[0]:.1f}.", "",
-                 "| driver | upload MiB/s | download MiB/s |", "|---|---:|---:|"]
+                 "| driver | upload MiB/s | chunked upload MiB/s | download MiB/s |",
+                 "|---|---:|---:|---:|"]
         for t in targets:
             lines.append(f"| {t.name} | {statistics.median(up[t.name]):.0f} "
+                         f"| {statistics.median(chunked[t.name]):.0f} "
                          f"| {statistics.median(down[t.name]):.0f} |")
         lines += ["", "Every round: upload " + str({k: [round(x) for x in v] for k, v in up.items()})
+                  + ", chunked " + str({k: [round(x) for x in v] for k, v in chunked.items()})
                   + ", download " + str({k: [round(x) for x in v] for k, v in down.items()})]
         return "\n".join(lines) + "\n"
     finally:

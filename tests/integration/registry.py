@@ -158,7 +158,11 @@ class Registry:
         self.host = f"127.0.0.1:{self.port}"
         self.config_path = os.path.join(self.dir, "registry.conf")
         self.sock_dir = os.path.join(self.dir, "sock")
-        self.storage = node_of.storage if node_of else os.path.join(self.dir, "storage")
+        # nodes share storage_root on a filesystem; with S3 each node has its own disk and
+        # they share the bucket's prefix
+        self.storage = (node_of.storage if node_of and s3 is None
+                        else os.path.join(self.dir, "storage"))
+        self.node_of = node_of
         self.bootstrap_file = (node_of.bootstrap_file if node_of
                                else os.path.join(self.dir, "bootstrap.env"))
         self.key_dir = os.path.join(self.dir, "keys")
@@ -212,7 +216,8 @@ class Registry:
     def use_s3(self, rgw):
         """Blobs in the S3 store of a CephRgw (fixture ceph_rgw), under a prefix of their own;
         the keys in a credentials file only blobd's user reads."""
-        self.s3_prefix = f"{self.name}/data"
+        self.s3_prefix = (self.node_of.s3_prefix if self.node_of is not None
+                          and self.node_of.s3_prefix else f"{self.name}/data")
         creds = os.path.join(self.dir, "s3-credentials")
         with open(creds, "w") as f:
             f.write(f"[default]\naws_access_key_id = {rgw.access_key}\n"

@@ -41,14 +41,16 @@ def copy_keys(src, dst, names=("token.key", "token.pub")):
 
 class Cluster:
     """Node a (the first: it creates the signing key and the schema) and node b, made with the
-    key copied from a and [authd] create_token_key = false, behind nginx."""
+    key copied from a and [authd] create_token_key = false, behind nginx. They share one
+    storage_root, or with s3 (a CephRgw) one bucket prefix and no filesystem; blobd: settings of
+    both nodes' [blobd]."""
 
-    def __init__(self, make_registry, workdir):
+    def __init__(self, make_registry, workdir, s3=None, blobd=None):
         self.lb = NodesProxy(workdir)
         common = {"global": {"external_url": self.lb.url},
-                  "gateway": {"trusted_proxies": "127.0.0.1"}}
-        self.a = make_registry(workers=1, extra_config=common).start()
-        self.b = make_registry(workers=1, node_of=self.a, extra_config=dict(
+                  "gateway": {"trusted_proxies": "127.0.0.1"}, "blobd": dict(blobd or {})}
+        self.a = make_registry(workers=1, s3=s3, extra_config=common).start()
+        self.b = make_registry(workers=1, node_of=self.a, s3=s3, extra_config=dict(
             common, authd={"create_token_key": "false"}))
         self.nodes = (self.a, self.b)
 
@@ -65,6 +67,21 @@ class Cluster:
 @pytest.fixture
 def cluster(make_registry, workdir):
     c = Cluster(make_registry, workdir)
+    yield c
+    c.stop()
+
+
+# S3's smallest part: chunks of 1 and 7 MiB make both full parts and tails (docs/S3.md)
+S3_PART = 5 << 20
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def any_cluster(request, make_registry, workdir):
+    """Two nodes sharing a filesystem, then two nodes sharing only an S3 bucket (and PostgreSQL),
+    whose upload sessions live in the database: a test using it runs against both."""
+    s3 = request.getfixturevalue("ceph_rgw") if request.param == "s3" else None
+    c = Cluster(make_registry, workdir, s3=s3,
+                blobd={"s3_part_size": str(S3_PART)} if s3 is not None else None)
     yield c
     c.stop()
 
@@ -111,8 +128,8 @@ def test_a_node_without_the_shared_key_refuses_to_start(make_registry, workdir):
     assert V2(b, from_b).get_manifest(name, "v1").status_code == 200
 
 
-def test_push_and_pull_through_nginx(cluster, tmp_path):
-    c = cluster.start()
+def test_push_and_pull_through_nginx(any_cluster, tmp_path):
+    c = any_cluster.start()
     name = "lb/app"
     make_project(c.a, name)
     # the challenge names the balancer's URL, whichever node answers it
@@ -149,8 +166,8 @@ def test_push_and_pull_through_nginx(cluster, tmp_path):
             assert r.status_code == 200 and sha256(r.content) == d
 
 
-def test_a_chunked_upload_moves_between_nodes(cluster):
-    c = cluster.start()
+def test_a_chunked_upload_moves_between_nodes(any_cluster):
+    c = any_cluster.start()
     name = "moves/app"
     make_project(c.a, name)
     a, b = V2(c.a, token(c.b.url, name)), V2(c.b, token(c.a.url, name))  # each the other's token
@@ -262,8 +279,8 @@ def kill_node(node):
             p.wait()
 
 
-def test_a_node_killed_mid_push_and_the_retry_finishes_on_the_other(cluster):
-    c = cluster.start()
+def test_a_node_killed_mid_push_and_the_retry_finishes_on_the_other(any_cluster):
+    c = any_cluster.start()
     name = "killed/app"
     make_project(c.a, name)
     lb = V2(c.a, token(c.lb.url, name), base=c.lb.url, verify=False)

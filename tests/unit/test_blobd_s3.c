@@ -91,6 +91,30 @@ test_xml_escape(void **state)
 	free(e);
 }
 
+/* CompleteMultipartUpload's body names the parts given, gaps kept, ETags escaped. */
+static void
+test_xml_complete_body(void **state)
+{
+	(void)state;
+	const char *etags[] = { "\"a1\"", "\"b&2\"" };
+	const int numbers[] = { 2, 7 };
+	assert_str_free(s3xml_complete_body(numbers, etags, 2),
+	                "<CompleteMultipartUpload>"
+	                "<Part><PartNumber>2</PartNumber><ETag>&quot;a1&quot;</ETag></Part>"
+	                "<Part><PartNumber>7</PartNumber><ETag>&quot;b&amp;2&quot;</ETag></Part>"
+	                "</CompleteMultipartUpload>");
+	assert_str_free(s3xml_complete_body(NULL, etags, 1),
+	                "<CompleteMultipartUpload>"
+	                "<Part><PartNumber>1</PartNumber><ETag>&quot;a1&quot;</ETag></Part>"
+	                "</CompleteMultipartUpload>");
+	char *many = s3xml_complete_body(
+	        NULL, (const char *const[]){ "x", "x", "x", "x", "x", "x", "x", "x", "x", "x" },
+	        10);
+	assert_non_null(strstr(many, "<PartNumber>10</PartNumber><ETag>x</ETag></Part>"
+	                             "</CompleteMultipartUpload>"));
+	free(many);
+}
+
 /* A configuration file with [blobd] storage and the lines given, loaded; NULL with *cause. */
 static struct cfg *
 load_storage(const char *storage, const char *lines, char **cause)
@@ -284,9 +308,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_xml_error),    cmocka_unit_test(test_xml_broken),
-		cmocka_unit_test(test_xml_each),     cmocka_unit_test(test_xml_escape),
-		cmocka_unit_test(test_config),       cmocka_unit_test(test_config_credentials_file),
+		cmocka_unit_test(test_xml_error),
+		cmocka_unit_test(test_xml_broken),
+		cmocka_unit_test(test_xml_each),
+		cmocka_unit_test(test_xml_escape),
+		cmocka_unit_test(test_xml_complete_body),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_credentials_file),
 		cmocka_unit_test(test_presign_urls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
