@@ -4,6 +4,8 @@ registry_blobd_SOURCES = \
 	blobd/main.c \
 	blobd/blobs.c \
 	blobd/uploads.c \
+	blobd/uploads_s3.c \
+	blobd/uploads.h \
 	blobd/writer.c \
 	blobd/session.c \
 	blobd/rsession.c \

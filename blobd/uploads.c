@@ -23,7 +23,6 @@
 
 #include "blobd.h"
 #include "rest.h"
-#include "s3.h"
 #include "errors.h"
 #include "headers.h"
 #include "json.h"
@@ -31,33 +30,8 @@
 #include "names.h"
 #include "range.h"
 #include "url.h"
+#include "uploads.h"
 #include "util.h"
-
-enum upload_op { OP_POST, OP_PATCH, OP_PUT, OP_STATUS, OP_CANCEL };
-
-struct upload_req {
-	struct http_txn *txn;
-	enum upload_op op;
-	char *name;
-	char *id;                 /* the session id in the URL; NULL for POST */
-	char *digest;             /* ?digest= */
-	char *mount;              /* ?mount= */
-	char *from;               /* ?from= */
-	struct actor_grant grant; /* what the token's push was granted on */
-	struct session *s;
-	/* finishing (pool thread results) */
-	bool verified;
-	char computed[DIGEST_STR_MAX];
-	char *cause;
-	int err; /* errno of the failure cause tells */
-	/* storage = s3: the PUT's digest is in another algorithm than the session's (read the
-	 * bytes back), and it did not match */
-	bool rehash;
-	bool mismatch;
-	/* linking again while the digest's file is being deleted (garbage collection) */
-	struct event *relink;
-	int link_attempts;
-};
 
 /* Links refused because the blob's file was being deleted (409 blob_deleting) are made again,
  * storing the file again first, after 0.1, 0.2, 0.4 ... 2 s; past this many the client gets 503. */
@@ -65,14 +39,9 @@ struct upload_req {
 
 static void linked(int status, json_object *body, struct evbuffer *raw, void *arg);
 static int place(struct upload_req *u);
-static void remote_create(struct upload_req *u);
-static void remote_resume(struct upload_req *u);
-static void remote_reserve(struct upload_req *u, bool last);
-static void remote_put(struct upload_req *u);
-static void drop_session(struct session *s);
 
 /* Frees an upload request (not its session). */
-static void
+void
 upload_req_free(struct upload_req *u)
 {
 	free(u->name);
@@ -102,8 +71,8 @@ progress_headers(struct http_headers *h, const char *name, const struct session 
 }
 
 /* Answers status with where the session stands. */
-static void
-respond_progress(struct http_txn *txn, int status, const char *name, const struct session *s)
+void
+upload_respond_progress(struct http_txn *txn, int status, const char *name, const struct session *s)
 {
 	struct http_headers h;
 	v2reply_headers_init(&h);
@@ -127,8 +96,8 @@ respond_created(struct http_txn *txn, const char *name, const char *digest)
 }
 
 /* A failure to store: 507 when the storage is full (err ENOSPC or EDQUOT), else 500 what. */
-static void
-respond_store_failure(struct http_txn *txn, int err, const char *what)
+void
+upload_respond_store_failure(struct http_txn *txn, int err, const char *what)
 {
 	if (store_no_space(err))
 		v2reply_error(txn, 507, OCI_UNKNOWN, "storage is full", NULL);
@@ -137,8 +106,8 @@ respond_store_failure(struct http_txn *txn, int err, const char *what)
 }
 
 /* Answers a session that could not be opened. */
-static void
-respond_session_status(struct http_txn *txn, enum session_status st)
+void
+upload_respond_session_status(struct http_txn *txn, enum session_status st)
 {
 	switch (st) {
 	case SESSION_UNKNOWN:
@@ -207,8 +176,8 @@ check_range(struct upload_req *u, int64_t *expect)
 /* ---- finishing: verify, store, link ---------------------------------------------------------- */
 
 /* Pool thread: removes the session (and closes it). */
-static void
-job_destroy(void *arg)
+void
+upload_job_destroy(void *arg)
 {
 	session_destroy(arg);
 }
@@ -235,8 +204,8 @@ place(struct upload_req *u)
 
 /* Pool thread: the final digest; on a match, fsync and put the file in place; on a mismatch,
  * throw the bytes away. */
-static void
-job_finish(void *arg)
+void
+upload_job_finish(void *arg)
 {
 	struct upload_req *u = arg;
 	enum digest_algo algo;
@@ -310,9 +279,9 @@ settled(void *arg)
 		compress_blob(u->digest);
 	} else {
 		log_error("upload %s: %s", u->s->id, u->cause ? u->cause : "cannot store the blob");
-		respond_store_failure(u->txn, u->err, "cannot store the blob");
+		upload_respond_store_failure(u->txn, u->err, "cannot store the blob");
 	}
-	drop_session(u->s);
+	upload_drop_session(u->s);
 	upload_req_free(u);
 }
 
@@ -340,9 +309,10 @@ link_later(struct upload_req *u)
 	evtimer_add(u->relink, &tv);
 }
 
-/* In the loop after job_finish(): answer a mismatch or an error, or have metad link the blob. */
-static void
-finished(void *arg)
+/* In the loop after upload_job_finish(): answer a mismatch or an error, or have metad link the
+ * blob. */
+void
+upload_finished(void *arg)
 {
 	struct upload_req *u = arg;
 	if (u->s == NULL || u->mismatch) {
@@ -350,13 +320,14 @@ finished(void *arg)
 		         u->digest);
 		v2reply_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
 		if (u->s != NULL)
-			drop_session(u->s); /* the session's objects go with it, as on a disk */
+			upload_drop_session(
+			        u->s); /* the session's objects go with it, as on a disk */
 		upload_req_free(u);
 		return;
 	}
 	if (!u->verified) {
 		log_error("upload %s: %s", u->s->id, u->cause ? u->cause : "cannot store the blob");
-		respond_store_failure(u->txn, u->err, "cannot store the blob");
+		upload_respond_store_failure(u->txn, u->err, "cannot store the blob");
 		session_close(u->s);
 		upload_req_free(u);
 		return;
@@ -390,7 +361,7 @@ linked(int status, json_object *body, struct evbuffer *raw, void *arg)
 		meta_relay_error(u->txn, status, raw);
 	}
 	/* the blob file is in place (or was already): the session has served its purpose */
-	drop_session(u->s);
+	upload_drop_session(u->s);
 	upload_req_free(u);
 }
 
@@ -413,9 +384,9 @@ saved(void *arg)
 	struct upload_req *u = arg;
 	if (!u->verified) {
 		log_error("upload %s: %s", u->s->id, u->cause);
-		respond_store_failure(u->txn, u->err, "cannot save the upload's progress");
+		upload_respond_store_failure(u->txn, u->err, "cannot save the upload's progress");
 	} else {
-		respond_progress(u->txn, 202, u->name, u->s);
+		upload_respond_progress(u->txn, 202, u->name, u->s);
 	}
 	session_close(u->s);
 	upload_req_free(u);
@@ -429,17 +400,17 @@ written(enum writer_result r, const char *cause, void *arg)
 	switch (r) {
 	case WRITER_OK:
 		if (u->s->remote)
-			u->op == OP_PATCH ? remote_reserve(u, false) : remote_put(u);
+			u->op == OP_PATCH ? upload_remote_reserve(u, false) : upload_remote_put(u);
 		else if (u->op == OP_PATCH)
 			jobs_submit(job_save, saved, u);
 		else
-			jobs_submit(job_finish, finished, u);
+			jobs_submit(upload_job_finish, upload_finished, u);
 		return;
 	case WRITER_ABORTED:
 		/* the bytes that arrived are good: keep them for a resumed upload (the answer goes
 		 * nowhere) */
 		if (u->op != OP_POST && u->s->remote) {
-			remote_reserve(u, false);
+			upload_remote_reserve(u, false);
 			return;
 		}
 		if (u->op != OP_POST) {
@@ -447,7 +418,7 @@ written(enum writer_result r, const char *cause, void *arg)
 			return;
 		}
 		v2reply_error(u->txn, 400, OCI_BLOB_UPLOAD_INVALID, NULL, NULL);
-		jobs_submit(job_destroy, NULL, u->s);
+		jobs_submit(upload_job_destroy, NULL, u->s);
 		break;
 	case WRITER_SIZE:
 		v2reply_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
@@ -464,8 +435,8 @@ written(enum writer_result r, const char *cause, void *arg)
 		 * upload's session entirely (no client can resume it), a PATCH's or PUT's back to
 		 * what was acknowledged (the client may go on from there) */
 		log_error("upload %s: %s", u->s->id, cause);
-		respond_store_failure(u->txn, ENOSPC, "cannot write the upload");
-		jobs_submit(u->op == OP_POST ? job_destroy : job_rewind, NULL, u->s);
+		upload_respond_store_failure(u->txn, ENOSPC, "cannot write the upload");
+		jobs_submit(u->op == OP_POST ? upload_job_destroy : job_rewind, NULL, u->s);
 		break;
 	}
 	upload_req_free(u);
@@ -482,7 +453,7 @@ post_start(struct upload_req *u)
 	if (u->digest != NULL)
 		name_split_digest(u->digest, &algo, &hex);
 	if (bd.s3 != NULL && u->digest == NULL) {
-		remote_create(u); /* a session any node continues */
+		upload_remote_create(u); /* a session any node continues */
 		return;
 	}
 	char *cause = NULL;
@@ -491,12 +462,12 @@ post_start(struct upload_req *u)
 		int err = errno;
 		log_error("%s", cause);
 		free(cause);
-		respond_store_failure(u->txn, err, "cannot start an upload");
+		upload_respond_store_failure(u->txn, err, "cannot start an upload");
 		upload_req_free(u);
 		return;
 	}
 	if (u->digest == NULL) {
-		respond_progress(u->txn, 202, u->name, u->s);
+		upload_respond_progress(u->txn, 202, u->name, u->s);
 		session_close(u->s);
 		upload_req_free(u);
 		return;
@@ -573,8 +544,8 @@ handle_post(struct upload_req *u)
 /* ---- requests on a session ------------------------------------------------------------------- */
 
 /* PATCH: checks the chunk against the session and streams it in. */
-static void
-handle_patch(struct upload_req *u)
+void
+upload_handle_patch(struct upload_req *u)
 {
 	int64_t expect;
 	if (check_range(u, &expect) < 0) {
@@ -588,8 +559,8 @@ handle_patch(struct upload_req *u)
 }
 
 /* PUT: streams the optional last chunk in, then verifies and stores. */
-static void
-handle_put(struct upload_req *u)
+void
+upload_handle_put(struct upload_req *u)
 {
 	int64_t expect;
 	if (check_range(u, &expect) < 0) {
@@ -601,8 +572,8 @@ handle_put(struct upload_req *u)
 }
 
 /* In the loop after a cancelled session is removed: 204. */
-static void
-cancelled(void *arg)
+void
+upload_cancelled(void *arg)
 {
 	struct upload_req *u = arg;
 	struct http_headers h;
@@ -641,338 +612,33 @@ upload_resume(struct upload_req *u)
 {
 	struct http_txn *txn = u->txn;
 	if (bd.s3 != NULL) {
-		remote_resume(u);
+		upload_remote_resume(u);
 		return;
 	}
 	enum session_status st = session_open(u->id, u->name, &u->grant, u->op != OP_STATUS, &u->s);
 	if (st != SESSION_OK) {
-		respond_session_status(txn, st);
+		upload_respond_session_status(txn, st);
 		upload_req_free(u);
 		return;
 	}
 	switch (u->op) {
 	case OP_PATCH:
-		handle_patch(u);
+		upload_handle_patch(u);
 		break;
 	case OP_PUT:
-		handle_put(u);
+		upload_handle_put(u);
 		break;
 	case OP_STATUS:
-		respond_progress(txn, 204, u->name, u->s);
+		upload_respond_progress(txn, 204, u->name, u->s);
 		session_close(u->s);
 		upload_req_free(u);
 		break;
 	case OP_CANCEL:
-		jobs_submit(job_cancel, cancelled, u);
+		jobs_submit(job_cancel, upload_cancelled, u);
 		break;
 	case OP_POST:
 		fatal("unreachable upload op");
 	}
-}
-
-/* ---- sessions in S3 and the database (storage = s3: rsession.c) ------------------------------ */
-
-/* Pool thread: a finished or cancelled session's objects go. */
-static void
-job_discard(void *arg)
-{
-	rsession_discard(arg);
-}
-
-/* metad's answer to a deletion nobody waits for. */
-static void
-ignore_answer(int status, json_object *body, struct evbuffer *raw, void *arg)
-{
-	(void)status;
-	(void)body;
-	(void)raw;
-	(void)arg;
-}
-
-/* The session has served its purpose: its files, or its row and objects, go. */
-static void
-drop_session(struct session *s)
-{
-	if (!s->remote) {
-		jobs_submit(job_destroy, NULL, s);
-		return;
-	}
-	meta_upload_delete(NULL, s->id, 0, ignore_answer, NULL);
-	jobs_submit(job_discard, NULL, s);
-}
-
-/* The answer to an abort nobody waits for. */
-static void
-ignore_s3(const struct s3_result *r, void *arg)
-{
-	if (!r->ok)
-		log_warn("%s (the purge aborts it later)", r->cause);
-	free(arg);
-}
-
-/* metad's answer to recording a new session: 202, or the refusal (its multipart upload goes). */
-static void
-remote_recorded(int status, json_object *body, struct evbuffer *raw, void *arg)
-{
-	struct upload_req *u = arg;
-	(void)body;
-	if (status == 201) {
-		respond_progress(u->txn, 202, u->name, u->s);
-	} else {
-		meta_relay_error(u->txn, status, raw);
-		char *name = rsession_name(u->s->id, "data");
-		s3_multipart_abort(bd.s3, name, u->s->upload_id, ignore_s3, name);
-	}
-	session_close(u->s);
-	upload_req_free(u);
-}
-
-/* The session's multipart upload is made: its row next. */
-static void
-remote_mp_created(const struct s3_result *r, void *arg)
-{
-	struct upload_req *u = arg;
-	if (!r->ok) {
-		log_error("upload to %s: %s", u->name, r->cause);
-		v2reply_error(u->txn, 503, OCI_UNAVAILABLE, "the blob store is unavailable", NULL);
-		session_close(u->s);
-		upload_req_free(u);
-		return;
-	}
-	u->s->upload_id = xstrdup(r->upload_id);
-	json_object *o = rsession_create_body(u->s);
-	meta_upload_create(u->txn, o, remote_recorded, u);
-	json_object_put(o);
-}
-
-/* POST of a session in S3: its multipart upload, then its row. */
-static void
-remote_create(struct upload_req *u)
-{
-	u->s = rsession_new(u->name, &u->grant);
-	char *name = rsession_name(u->s->id, "data");
-	s3_multipart_create(bd.s3, name, remote_mp_created, u);
-	free(name);
-}
-
-/* Pool thread: the request's spool, with the session's tail read back. */
-static void
-job_spool(void *arg)
-{
-	struct upload_req *u = arg;
-	u->verified = rsession_spool(u->s, &u->cause) == 0;
-	if (!u->verified)
-		u->err = errno;
-}
-
-/* In the loop after the spool is ready: the PATCH or PUT goes on. */
-static void
-spooled(void *arg)
-{
-	struct upload_req *u = arg;
-	if (!u->verified) {
-		log_error("upload %s: %s", u->s->id, u->cause);
-		respond_store_failure(u->txn, u->err, "cannot read the upload back");
-		session_close(u->s);
-		upload_req_free(u);
-		return;
-	}
-	u->verified = false; /* from now on: whether the bytes are stored */
-	if (u->op == OP_PATCH)
-		handle_patch(u);
-	else
-		handle_put(u);
-}
-
-/* In the loop after a cancelled session's objects went: 204. */
-static void
-remote_cancelled(int status, json_object *body, struct evbuffer *raw, void *arg)
-{
-	struct upload_req *u = arg;
-	(void)body;
-	if (status == 204) {
-		jobs_submit(job_discard, NULL, u->s);
-		cancelled(u);
-		return;
-	}
-	if (status == 404)
-		respond_session_status(u->txn, SESSION_UNKNOWN);
-	else
-		meta_relay_error(u->txn, status, raw);
-	session_close(u->s);
-	upload_req_free(u);
-}
-
-/* metad's answer with the session's row: op runs on it. */
-static void
-remote_loaded(int status, json_object *body, struct evbuffer *raw, void *arg)
-{
-	struct upload_req *u = arg;
-	if (status == 404) {
-		respond_session_status(u->txn, SESSION_UNKNOWN);
-		upload_req_free(u);
-		return;
-	}
-	if (status != 200 || body == NULL) {
-		meta_relay_error(u->txn, status, raw);
-		upload_req_free(u);
-		return;
-	}
-	enum session_status st = rsession_load(body, u->name, &u->grant, &u->s);
-	if (st != SESSION_OK) {
-		respond_session_status(u->txn, st);
-		upload_req_free(u);
-		return;
-	}
-	switch (u->op) {
-	case OP_STATUS:
-		respond_progress(u->txn, 204, u->name, u->s);
-		session_close(u->s);
-		upload_req_free(u);
-		break;
-	case OP_CANCEL:
-		meta_upload_delete(u->txn, u->s->id, 0, remote_cancelled, u);
-		break;
-	case OP_PATCH:
-	case OP_PUT:
-		jobs_submit(job_spool, spooled, u);
-		break;
-	case OP_POST:
-		fatal("unreachable upload op");
-	}
-}
-
-/* A request on a session in S3: its row first. */
-static void
-remote_resume(struct upload_req *u)
-{
-	if (!session_id_valid(u->id)) {
-		respond_session_status(u->txn, SESSION_UNKNOWN);
-		upload_req_free(u);
-		return;
-	}
-	meta_upload_get(u->txn, u->id, remote_loaded, u);
-}
-
-/* Pool thread: a PATCH's full parts and its tail go to S3. */
-static void
-job_flush(void *arg)
-{
-	struct upload_req *u = arg;
-	u->verified = rsession_flush(u->s, false, &u->cause) == 0;
-	if (!u->verified)
-		u->err = errno;
-}
-
-/* Pool thread: the tail object the row no longer names goes (the PATCH was saved). */
-static void
-job_drop_saved(void *arg)
-{
-	struct session *s = arg;
-	rsession_drop_tail(s, true, s->tail_name);
-}
-
-/* Pool thread: the PATCH's own tail goes (it was not saved). */
-static void
-job_drop_unsaved(void *arg)
-{
-	rsession_drop_tail(arg, false, NULL);
-}
-
-/* metad's answer to saving a PATCH: 202 with the new Range, or the refusal (another request
- * moved the session first: nothing of this one counts). */
-static void
-remote_saved(int status, json_object *body, struct evbuffer *raw, void *arg)
-{
-	struct upload_req *u = arg;
-	(void)body;
-	if (status == 200) {
-		respond_progress(u->txn, 202, u->name, u->s);
-		jobs_submit(job_drop_saved, NULL, u->s);
-	} else {
-		if (status == 404)
-			respond_session_status(u->txn, SESSION_UNKNOWN);
-		else
-			meta_relay_error(u->txn, status, raw);
-		jobs_submit(job_drop_unsaved, NULL, u->s);
-	}
-	upload_req_free(u);
-}
-
-/* In the loop after a PATCH's bytes are in S3: the row, if it is still at our version. */
-static void
-flushed(void *arg)
-{
-	struct upload_req *u = arg;
-	if (!u->verified) {
-		log_error("upload %s: %s", u->s->id, u->cause);
-		respond_store_failure(u->txn, u->err, "cannot save the upload's progress");
-		jobs_submit(job_drop_unsaved, NULL, u->s);
-		upload_req_free(u);
-		return;
-	}
-	json_object *o = rsession_save_body(u->s);
-	meta_upload_save(u->txn, u->s->id, o, remote_saved, u);
-	json_object_put(o);
-}
-
-/* metad's answer to a reservation: the request's version and part numbers, then its bytes go
- * to S3; or the refusal (another request moved the session since we read it). */
-static void
-remote_reserved(int status, json_object *body, struct evbuffer *raw, void *arg)
-{
-	struct upload_req *u = arg;
-	int64_t version, first;
-	if (status != 200 || body == NULL || !js_int(body, "version", &version) ||
-	    !js_int(body, "first_part", &first) || first < 1) {
-		if (status == 404)
-			respond_session_status(u->txn, SESSION_UNKNOWN);
-		else
-			meta_relay_error(u->txn, status == 200 ? 502 : status, raw);
-		session_close(u->s);
-		upload_req_free(u);
-		return;
-	}
-	u->s->version = version;
-	u->s->first_part = (int)first;
-	if (u->op == OP_PUT)
-		jobs_submit(job_finish, finished, u);
-	else
-		jobs_submit(job_flush, flushed, u);
-}
-
-/* A PATCH's (or a PUT's) bytes are in the spool: reserve the part numbers they need. */
-static void
-remote_reserve(struct upload_req *u, bool last)
-{
-	meta_upload_reserve(u->txn, u->s->id, u->s->version, rsession_parts_needed(u->s, last),
-	                    remote_reserved, u);
-}
-
-/* A PUT's bytes are in: the digest (from the running hash state), then the blob's object. A
- * mismatch removes the session, as on a filesystem. */
-static void
-remote_put(struct upload_req *u)
-{
-	enum digest_algo algo;
-	const char *hex;
-	name_split_digest(u->digest, &algo, &hex);
-	if (algo != u->s->algo) {
-		u->rehash = true; /* verified once the bytes are read back (job_finish) */
-		remote_reserve(u, true);
-		return;
-	}
-	struct digest_ctx copy = u->s->hash;
-	digest_final(&copy, u->computed);
-	if (strcmp(u->computed, u->digest) != 0) {
-		log_info("upload to %s: digest %s, client said %s", u->name, u->computed,
-		         u->digest);
-		v2reply_error(u->txn, 400, OCI_DIGEST_INVALID, NULL, u->computed);
-		drop_session(u->s);
-		upload_req_free(u);
-		return;
-	}
-	remote_reserve(u, true);
 }
 
 void
