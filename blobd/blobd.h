@@ -76,8 +76,14 @@ int64_t zst_writer_frame(struct zst_writer *w, const void *data, size_t len, cha
 int64_t zst_writer_finish(struct zst_writer *w, char **cause);
 void zst_writer_free(struct zst_writer *w);
 
+/* Reads len bytes at off of a compressed form's source into buf (all of them); -1 with
+ * *cause. */
+typedef int (*zst_read_fn)(void *src, void *buf, size_t len, int64_t off, char **cause);
+
 struct zst_reader {
-	int fd;        /* the caller's */
+	int fd; /* the caller's (zst_reader_open); -1 for another source */
+	zst_read_fn read_at;
+	void *src;
 	uint32_t n;    /* data frames */
 	int64_t *coff; /* n + 1: where frame i starts in the file (coff[n]: the seek table) */
 	int64_t *doff; /* n + 1: its first original byte (doff[n]: the blob's size) */
@@ -89,6 +95,9 @@ struct zst_reader {
  * not the table the header promises. */
 struct zst_reader *zst_reader_open(int fd, int64_t file_size, const struct zst_header *h,
                                    char **cause);
+/* The same over another source (an S3 object: store_s3.c), read with read_at(src, ...). */
+struct zst_reader *zst_reader_open_source(zst_read_fn read_at, void *src, int64_t file_size,
+                                          const struct zst_header *h, char **cause);
 /* The frame holding original byte pos (0 <= pos < size). */
 uint32_t zst_reader_find(const struct zst_reader *r, int64_t pos);
 /* Decompresses frame i into out (doff[i + 1] - doff[i] bytes); -1 with *cause. */
@@ -120,10 +129,12 @@ struct store_driver {
 	/* blocking: store_commit, store_exists, store_delete, store_sync_deleted below */
 	int (*commit)(const char *src, const char *digest, bool sync, bool *created, char **cause);
 	bool (*exists)(const char *digest);
+	int (*stored_size)(const char *digest, int64_t *stored, char **cause);
+	struct zst_reader *(*zst_open)(const char *digest, struct store_file *f, char **cause);
 	int (*delete)(const char *digest, int64_t *bytes, char **cause);
 	void (*sync_deleted)(char *const *digests, bool *deleted, size_t n);
 	/* loop: store_read, store_send, store_url below */
-	void (*read)(const char *digest, int64_t known_size, store_read_fn cb, void *arg);
+	void (*read)(const char *digest, int64_t size, bool probe, store_read_fn cb, void *arg);
 	void (*send)(struct http_txn *txn, const char *digest, int status,
 	             const struct http_headers *h, struct store_file *f, int64_t start,
 	             int64_t len);
@@ -137,6 +148,10 @@ char *store_blob_path(const char *digest);
 /* The blob's object name under s3_prefix: blobs/<algo>/<2 hex>/<hex>; NULL for an invalid
  * digest. */
 char *store_blob_name(const char *digest);
+/* The object name of the blob's compressed form (zst.c) under s3_prefix:
+ * blobs-zst/<algo>/<2 hex>/<hex>; NULL for an invalid digest. Either name holds its form whole,
+ * never the other's. */
+char *store_zst_name(const char *digest);
 /* A journal's entry for digest: <root>/<journal>/<algo>-<hex> (placing/ of gc.c, stored/ of
  * stored.c); NULL for an invalid digest. */
 char *store_journal_path(const char *journal, const char *digest);
@@ -165,6 +180,13 @@ int store_commit(const char *src, const char *digest, bool sync, bool *created, 
 int store_replace(const char *digest, int held, const char *src, int64_t stored, char **cause);
 /* Blocking: whether the blob is stored (in either form). */
 bool store_exists(const char *digest);
+/* Blocking: a reader of the compressed blob f from store_read (a file's, or an object's whose
+ * header it reads: f->stored, -1 when unknown, f->zh and f->size filled); digest must outlive
+ * it. NULL with *cause and errno (ENOENT: stored in neither form). */
+struct zst_reader *store_zst_open(const char *digest, struct store_file *f, char **cause);
+/* Blocking: the bytes the blob takes in storage (its compressed form's when it has one): 1 with
+ * *stored, 0 when it is not stored, -1 with *cause. */
+int store_stored_size(const char *digest, int64_t *stored, char **cause);
 /* Blocking (a job): the one way a blob goes, whatever its form, on metad's word only (garbage
  * collection, gc.c); waits for a compression of it that is under way. *bytes: what it held in
  * storage (0 when there was none). 0 also when there was none, -1 with *cause. */
@@ -173,11 +195,11 @@ int store_delete(const char *digest, int64_t *bytes, char **cause);
  * folders fsync'd; nothing for S3, durable once it answered); clears deleted[i] of those that
  * may not be. */
 void store_sync_deleted(char *const *digests, bool *deleted, size_t n);
-/* Loop: opens digest for reading; cb runs once (maybe before this returns). known_size >= 0 is
- * the blob's size as the metadata has it, for a read whose bytes go out next (a GET): a driver
- * whose every read is a request of its own (S3) takes it instead of asking the store, and finds
- * a missing object when it sends (404 before any byte); -1 (a HEAD) asks the store. */
-void store_read(const char *digest, int64_t known_size, store_read_fn cb, void *arg);
+/* Loop: opens digest for reading; cb runs once (maybe before this returns). size is the blob's
+ * size as the metadata has it. probe (a HEAD) makes sure the store holds it; without, for a read
+ * whose bytes go out next (a GET), a driver whose every read is a request of its own (S3) takes
+ * the size as it is and finds a missing object when it sends (404 before any byte). */
+void store_read(const char *digest, int64_t size, bool probe, store_read_fn cb, void *arg);
 /* Loop: answers status with headers h and bytes [start, start + len) of f (taken) from
  * store_read: a file's through the HTTP layer (zstream.c for a compressed one), an object's
  * streamed from S3 with the client's back-pressure. */
@@ -192,6 +214,11 @@ int store_s3_start(const struct s3_config *c, char **cause);
  * without s3_prefix, -1 with *cause. */
 /* The blob digest's object from the size bytes of fd, unless it is there (store_commit's). */
 int store_s3_commit_fd(int fd, int64_t size, const char *digest, bool *created, char **cause);
+/* Bytes [off, off + len) of name into buf, all of them; -1 with *cause and errno (ENOENT: no
+ * such object). */
+int store_s3_read(const char *name, void *buf, size_t len, int64_t off, char **cause);
+/* The size bytes of fd as name: one PutObject, or a multipart upload above s3_part_size. */
+int store_s3_put_object(const char *name, int fd, int64_t size, char **cause);
 /* GET of name (len bytes) into fd from its start. */
 int store_s3_get_fd(const char *name, int fd, int64_t len, char **cause);
 /* The digest in algo of name (len bytes), read back with a GET. */

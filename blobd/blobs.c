@@ -161,7 +161,7 @@ looked_up(int status, json_object *body, struct evbuffer *raw, void *arg)
 		return;
 	}
 	bool get = strcmp(http_txn_request(b->txn)->method, "GET") == 0;
-	store_read(b->digest, get ? b->size : -1, opened, b);
+	store_read(b->digest, b->size, !get, opened, b);
 }
 
 /* metad's answer to a blob DELETE. */

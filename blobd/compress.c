@@ -33,6 +33,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "blobd.h"
 #include "log.h"
@@ -263,6 +264,120 @@ job_compress(void *arg)
 	close(fd);
 }
 
+/* A scratch file under <root>/tmp for digest, held (flock) so that a sweep leaves it alone;
+ * -1 with *cause. *path is the caller's to free (and unlink). */
+static int
+scratch_open(const char *digest, char **path, char **cause)
+{
+	*path = xasprintf("%s/tmp/%s.XXXXXX", bd.root, strchr(digest, ':') + 1);
+	int fd = mkstemp(*path);
+	if (fd < 0) {
+		*cause = xasprintf("cannot create %s: %s", *path, strerror(errno));
+		return -1;
+	}
+	(void)flock(fd, LOCK_EX);
+	return fd;
+}
+
+/* storage = s3: whether the object's first frame shrinks enough, asked before its whole is
+ * fetched (noise stays plain for the price of one frame); sets j->outcome when it does not. */
+static bool
+sample_shrinks(struct compress_job *j, const char *plain, int64_t size)
+{
+	size_t n = size < (int64_t)bd.frame_size ? (size_t)size : bd.frame_size;
+	size_t cap = ZSTD_compressBound(n);
+	uint8_t *in = xmalloc(n), *out = xmalloc(cap);
+	bool worth = false;
+	if (store_s3_read(plain, in, n, 0, &j->cause) == 0) {
+		size_t c = ZSTD_compress(out, cap, in, n, bd.compress_level);
+		if (ZSTD_isError(c))
+			j->cause = xasprintf("zstd: %s", ZSTD_getErrorName(c));
+		else if (!(worth = shrinks((int64_t)c, (int64_t)n)))
+			j->outcome = OUT_INCOMPRESSIBLE;
+	}
+	free(in);
+	free(out);
+	return worth;
+}
+
+/* storage = s3: compresses the plain object (size bytes) through two scratch files: the plain
+ * bytes, then the compressed form, which goes up as the compressed object; metad hears its size;
+ * then the plain object goes. A reader that finds the plain object gone reads the compressed one
+ * (store_s3.c). */
+static void
+compress_object(struct compress_job *j, const char *plain, const char *zst, int64_t size)
+{
+	char *in_path = NULL, *out_path = NULL;
+	int in = scratch_open(j->digest, &in_path, &j->cause);
+	int out = in >= 0 ? scratch_open(j->digest, &out_path, &j->cause) : -1;
+	int64_t total = -1;
+	if (out >= 0 && store_s3_get_fd(plain, in, size, &j->cause) == 0)
+		total = write_compressed(j, in, size, out);
+	/* an object no row names (the blob collected meanwhile) is found by the orphan sweep */
+	if (total > 0 && (store_journal_note("placing", j->digest, bd.fsync, &j->cause) < 0 ||
+	                  stored_note(j->digest, &j->cause) < 0))
+		total = -1;
+	if (total > 0 && store_s3_put_object(zst, out, total, &j->cause) < 0) {
+		stored_forget(j->digest);
+		total = -1;
+	}
+	if (total > 0) {
+		j->outcome = OUT_COMPRESSED;
+		j->stored = j->report = total;
+		store_s3_remove(plain);
+	}
+	for (int i = 0; i < 2; i++) {
+		int fd = i == 0 ? in : out;
+		char *path = i == 0 ? in_path : out_path;
+		if (fd >= 0) {
+			unlink(path);
+			close(fd);
+		}
+		free(path);
+	}
+}
+
+/* Background thread, storage = s3: compresses j->digest's plain object if it is worth it. A blob
+ * held in both forms (pushed again while compressed, or a compression cut short before its
+ * plain object went) keeps the compressed one. */
+static void
+job_compress_s3(void *arg)
+{
+	struct compress_job *j = arg;
+	j->outcome = OUT_FAILED;
+	char *plain = store_blob_name(j->digest), *zst = store_zst_name(j->digest);
+	int64_t size = 0, stored = 0;
+	uint8_t magic[8];
+	int has_plain = store_s3_head(plain, &size, &j->cause);
+	int has_zst = has_plain >= 0 ? store_s3_head(zst, &stored, &j->cause) : -1;
+	if (has_plain < 0 || has_zst < 0) {
+		j->outcome = OUT_FAILED;
+	} else if (has_zst > 0) {
+		j->outcome = OUT_NONE; /* metad hears the compressed size again */
+		if (stored_note(j->digest, &j->cause) == 0)
+			j->report = stored;
+		if (has_plain > 0)
+			store_s3_remove(plain);
+	} else if (has_plain == 0) {
+		j->outcome = OUT_NONE; /* deleted before its turn */
+	} else {
+		j->size = size;
+		size_t n = size < (int64_t)sizeof(magic) ? (size_t)size : sizeof(magic);
+		if (size == 0)
+			j->outcome = OUT_INCOMPRESSIBLE;
+		else if (store_s3_read(plain, magic, n, 0, &j->cause) < 0)
+			j->outcome = OUT_FAILED;
+		else if (precompressed(magic, n))
+			j->outcome = OUT_PRECOMPRESSED;
+		else if (sample_shrinks(j, plain, size))
+			compress_object(j, plain, zst, size);
+	}
+	if (j->outcome == OUT_FAILED && j->cause == NULL)
+		j->cause = xstrdup("unknown error");
+	free(plain);
+	free(zst);
+}
+
 /* In the loop after a compression: the log line and the counter. */
 static void
 compressed(void *arg)
@@ -307,7 +422,8 @@ compress_blob(const char *digest)
 	j->digest = xstrdup(digest);
 	j->report = -1;
 	j->started_us = now_monotonic_us();
-	jobs_submit_background(job_compress, compressed, j);
+	jobs_submit_background(bd.store == &store_s3_driver ? job_compress_s3 : job_compress,
+	                       compressed, j);
 }
 
 /* Background thread: removes scratch files that no compression holds any more. */
@@ -344,5 +460,6 @@ compress_sweep(void)
 int
 compress_start(char **cause)
 {
+	metrics_compress_enable();
 	return jobs_init_background(BACKGROUND_THREADS, BACKGROUND_NICE, cause);
 }

@@ -43,6 +43,16 @@ store_blob_name(const char *digest)
 }
 
 char *
+store_zst_name(const char *digest)
+{
+	enum digest_algo algo;
+	const char *hex;
+	if (!name_split_digest(digest, &algo, &hex))
+		return NULL;
+	return xasprintf("blobs-zst/%s/%.2s/%s", digest_algo_name(algo), hex, hex);
+}
+
+char *
 store_journal_path(const char *journal, const char *digest)
 {
 	enum digest_algo algo;
@@ -119,6 +129,34 @@ fs_exists(const char *digest)
 	bool found = path != NULL && access(path, F_OK) == 0;
 	free(path);
 	return found;
+}
+
+/* Filesystem driver: the bytes the blob's file takes (store_stored_size). */
+static int
+fs_stored_size(const char *digest, int64_t *stored, char **cause)
+{
+	struct store_file f;
+	int fd = store_open(digest, &f);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		*cause = xasprintf("cannot open %s: %s", digest, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	*stored = f.stored;
+	return 1;
+}
+
+/* Filesystem driver: a reader of the compressed file f (store_zst_open). */
+static struct zst_reader *
+fs_zst_open(const char *digest, struct store_file *f, char **cause)
+{
+	(void)digest;
+	struct zst_reader *r = zst_reader_open(f->fd, f->stored, &f->zh, cause);
+	if (r == NULL)
+		errno = EIO;
+	return r;
 }
 
 /* fsync of a folder, so that a new entry in it survives a crash. */
@@ -367,9 +405,10 @@ fs_sync_deleted(char *const *digests, bool *deleted, size_t n)
 
 /* Filesystem driver: opens the file, at once (store_read). */
 static void
-fs_read(const char *digest, int64_t known_size, store_read_fn cb, void *arg)
+fs_read(const char *digest, int64_t size, bool probe, store_read_fn cb, void *arg)
 {
-	(void)known_size; /* opening the file tells its size and form as cheaply */
+	(void)size; /* opening the file tells its size and form as cheaply */
+	(void)probe;
 	struct store_file f;
 	if (store_open(digest, &f) < 0) {
 		int err = errno;
@@ -407,6 +446,8 @@ const struct store_driver store_fs_driver = {
 	.name = "filesystem",
 	.commit = fs_commit,
 	.exists = fs_exists,
+	.stored_size = fs_stored_size,
+	.zst_open = fs_zst_open,
 	.delete = fs_delete,
 	.sync_deleted = fs_sync_deleted,
 	.read = fs_read,
@@ -439,6 +480,18 @@ store_delete(const char *digest, int64_t *bytes, char **cause)
 	return driver()->delete (digest, bytes, cause);
 }
 
+struct zst_reader *
+store_zst_open(const char *digest, struct store_file *f, char **cause)
+{
+	return driver()->zst_open(digest, f, cause);
+}
+
+int
+store_stored_size(const char *digest, int64_t *stored, char **cause)
+{
+	return driver()->stored_size(digest, stored, cause);
+}
+
 void
 store_sync_deleted(char *const *digests, bool *deleted, size_t n)
 {
@@ -446,9 +499,9 @@ store_sync_deleted(char *const *digests, bool *deleted, size_t n)
 }
 
 void
-store_read(const char *digest, int64_t known_size, store_read_fn cb, void *arg)
+store_read(const char *digest, int64_t size, bool probe, store_read_fn cb, void *arg)
 {
-	driver()->read(digest, known_size, cb, arg);
+	driver()->read(digest, size, probe, cb, arg);
 }
 
 void

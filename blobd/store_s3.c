@@ -154,6 +154,24 @@ sync_head(struct s3_sync *c, const char *name, int64_t *size, char **cause)
 	return rc;
 }
 
+/* Blocking HEADs of digest's plain object, then of its compressed one: 1 when one is there
+ * (*form and *size: which, and its bytes), 0 when neither, -1 with *cause. */
+static int
+sync_head_either(struct s3_sync *c, const char *digest, enum store_form *form, int64_t *size,
+                 char **cause)
+{
+	char *names[2] = { store_blob_name(digest), store_zst_name(digest) };
+	int found = 0;
+	for (int i = 0; i < 2 && found == 0; i++) {
+		found = names[i] != NULL ? sync_head(c, names[i], size, cause) : 0;
+		if (found > 0 && form != NULL)
+			*form = i == 0 ? STORE_PLAIN : STORE_ZSTD;
+	}
+	free(names[0]);
+	free(names[1]);
+	return found;
+}
+
 /* Blocking multipart upload of the size bytes of fd as name, S3_PARTS_IN_FLIGHT parts of
  * bd.part_size (larger past S3_PARTS_MAX parts) at a time, each streamed from the file (memory:
  * libcurl's buffers); aborted on failure. -1 with *cause. */
@@ -263,9 +281,9 @@ store_s3_commit_fd(int fd, int64_t size, const char *digest, bool *created, char
 	int rc = -1;
 	struct s3_sync *c = sync_client(cause);
 	if (c != NULL) {
-		int found = sync_head(c, name, NULL, cause);
+		int found = sync_head_either(c, digest, NULL, NULL, cause);
 		if (found != 0)
-			rc = found > 0 ? 0 : -1; /* stored before: one object per digest */
+			rc = found > 0 ? 0 : -1; /* stored before, in either form */
 		else
 			*created = (rc = sync_put_fd(c, name, fd, size, cause)) == 0;
 	}
@@ -356,6 +374,111 @@ store_s3_get_fd(const char *name, int fd, int64_t len, char **cause)
 	}
 	wait_clear(&g.w);
 	return rc;
+}
+
+/* A ranged GET into a buffer. */
+struct get_buf {
+	struct s3_wait w;
+	uint8_t *buf;
+	size_t len, got;
+};
+
+/* GET data: copied into the buffer (never past its end). */
+static enum s3_data
+get_buf_data(const void *data, size_t len, void *arg)
+{
+	struct get_buf *g = arg;
+	if (len > g->len - g->got)
+		return S3_DATA_STOP;
+	memcpy(g->buf + g->got, data, len);
+	g->got += len;
+	return S3_DATA_OK;
+}
+
+/* GET done. */
+static void
+get_buf_done(const struct s3_result *r, void *arg)
+{
+	wait_done(r, &((struct get_buf *)arg)->w);
+}
+
+/* Blocking: bytes [off, off + len) of name into buf, all of them; 0, or -1 with *cause and
+ * errno (ENOENT: no such object). */
+static int
+sync_get_buf(struct s3_sync *c, const char *name, void *buf, size_t len, int64_t off, char **cause)
+{
+	struct get_buf g = { .buf = buf, .len = len };
+	s3_get(c->s3, name, off, off + (int64_t)len - 1, get_buf_data, get_buf_done, &g);
+	wait_all(c, &g.w, 1);
+	int rc = g.w.ok && g.got == len ? 0 : -1;
+	if (rc < 0) {
+		*cause = g.w.ok ? xasprintf("S3 GET %s gave %zu bytes at %lld, not %zu", name,
+		                            g.got, (long long)off, len)
+		                : xstrdup(g.w.cause != NULL ? g.w.cause : "S3 GET failed");
+		errno = g.w.status == 404 ? ENOENT : EIO;
+	}
+	wait_clear(&g.w);
+	return rc;
+}
+
+int
+store_s3_read(const char *name, void *buf, size_t len, int64_t off, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	return c != NULL ? sync_get_buf(c, name, buf, len, off, cause) : -1;
+}
+
+int
+store_s3_put_object(const char *name, int fd, int64_t size, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	return c != NULL ? sync_put_fd(c, name, fd, size, cause) : -1;
+}
+
+/* A compressed reader's source: the digest whose compressed object is read (zst_read_fn). */
+static int
+zst_read_at(void *digest, void *buf, size_t len, int64_t off, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	char *name = store_zst_name(digest);
+	int rc = c != NULL ? sync_get_buf(c, name, buf, len, off, cause) : -1;
+	free(name);
+	return rc;
+}
+
+/* S3 driver: a reader of the compressed object (store_zst_open): a HEAD when its size is not
+ * known, a GET of its header, then the reads of its seek table and frames as ranged GETs. */
+static struct zst_reader *
+s3store_zst_open(const char *digest, struct store_file *f, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	char *name = store_zst_name(digest);
+	struct zst_reader *r = NULL;
+	uint8_t head[ZST_HEADER_MAX];
+	int found = c != NULL && name != NULL
+	                    ? (f->stored >= 0 ? 1 : sync_head(c, name, &f->stored, cause))
+	                    : -1;
+	if (found == 0) {
+		*cause = xasprintf("%s is stored in neither form", digest);
+		errno = ENOENT;
+	} else if (found > 0) {
+		size_t n = f->stored < ZST_HEADER_MAX ? (size_t)f->stored : ZST_HEADER_MAX;
+		if (sync_get_buf(c, name, head, n, 0, cause) == 0) {
+			if (!zst_header_parse(head, n, digest, &f->zh)) {
+				*cause = xasprintf("%s is not the compressed form of %s", name,
+				                   digest);
+				errno = EIO;
+			} else {
+				f->size = f->zh.size;
+				r = zst_reader_open_source(zst_read_at, (void *)digest, f->stored,
+				                           &f->zh, cause);
+				if (r == NULL)
+					errno = EIO;
+			}
+		}
+	}
+	free(name);
+	return r;
 }
 
 /* A GET hashed as it comes. */
@@ -594,47 +717,70 @@ store_s3_head(const char *name, int64_t *size, char **cause)
 static bool
 s3store_exists(const char *digest)
 {
-	char *name = store_blob_name(digest);
 	char *cause = NULL;
-	struct s3_sync *c = name != NULL ? sync_client(&cause) : NULL;
-	int found = c != NULL ? sync_head(c, name, NULL, &cause) : -1;
+	struct s3_sync *c = sync_client(&cause);
+	int found = c != NULL ? sync_head_either(c, digest, NULL, NULL, &cause) : -1;
 	if (found < 0 && cause != NULL)
 		log_warn("cannot tell whether %s is stored: %s", digest, cause);
 	free(cause);
-	free(name);
 	return found > 0;
 }
 
-/* S3 driver: deletes the blob's object (store_delete); *bytes from a HEAD before. A missing
- * object is not an error. */
+/* Blocking: deletes name if it is there, adding its bytes (a HEAD before) to *bytes. A missing
+ * object is not an error; -1 with *cause. */
+static int
+sync_delete(struct s3_sync *c, const char *name, int64_t *bytes, char **cause)
+{
+	int64_t size = 0;
+	int found = sync_head(c, name, &size, cause);
+	if (found <= 0)
+		return found;
+	struct s3_wait w = { 0 };
+	s3_delete(c->s3, name, wait_done, &w);
+	wait_all(c, &w, 1);
+	int rc = w.ok ? 0 : -1;
+	if (w.ok)
+		*bytes += size;
+	else
+		*cause = xstrdup(w.cause != NULL ? w.cause : "S3 DELETE failed");
+	wait_clear(&w);
+	return rc;
+}
+
+/* S3 driver: the bytes the blob's object takes, whichever form it has (store_stored_size). */
+static int
+s3store_stored_size(const char *digest, int64_t *stored, char **cause)
+{
+	struct s3_sync *c = sync_client(cause);
+	if (c == NULL)
+		return -1;
+	/* the compressed form first: both are there only until the plain one goes */
+	char *names[2] = { store_zst_name(digest), store_blob_name(digest) };
+	int found = 0;
+	for (int i = 0; i < 2 && found == 0; i++)
+		found = names[i] != NULL ? sync_head(c, names[i], stored, cause) : 0;
+	free(names[0]);
+	free(names[1]);
+	return found;
+}
+
+/* S3 driver: deletes the blob's objects, both forms (store_delete); *bytes what they held. */
 static int
 s3store_delete(const char *digest, int64_t *bytes, char **cause)
 {
 	*bytes = 0;
-	char *name = store_blob_name(digest);
-	if (name == NULL) {
-		*cause = xasprintf("invalid digest %s", digest);
-		return -1;
-	}
+	char *names[2] = { store_blob_name(digest), store_zst_name(digest) };
 	int rc = -1;
-	int64_t size = 0;
-	struct s3_sync *c = sync_client(cause);
-	int found = c != NULL ? sync_head(c, name, &size, cause) : -1;
-	if (found == 0) {
-		rc = 0;
-	} else if (found > 0) {
-		struct s3_wait w = { 0 };
-		s3_delete(c->s3, name, wait_done, &w);
-		wait_all(c, &w, 1);
-		if (w.ok) {
-			*bytes = size;
-			rc = 0;
-		} else {
-			*cause = xstrdup(w.cause != NULL ? w.cause : "S3 DELETE failed");
-		}
-		wait_clear(&w);
-	}
-	free(name);
+	struct s3_sync *c = names[0] != NULL ? sync_client(cause) : NULL;
+	if (names[0] == NULL)
+		*cause = xasprintf("invalid digest %s", digest);
+	else if (c != NULL)
+		rc = sync_delete(c, names[0], bytes, cause) < 0 ||
+		                     sync_delete(c, names[1], bytes, cause) < 0
+		             ? -1
+		             : 0;
+	free(names[0]);
+	free(names[1]);
 	return rc;
 }
 
@@ -652,39 +798,48 @@ s3store_sync_deleted(char *const *digests, bool *deleted, size_t n)
 struct s3_open {
 	store_read_fn cb;
 	void *arg;
+	char digest[DIGEST_STR_MAX];
+	int64_t size;  /* the metadata's */
+	bool zst_next; /* the plain object was not there: the compressed one's HEAD is out */
 };
 
-/* The HEAD of a read: the object's size, or why there is none. */
+/* The HEAD of a probe: the plain object's size, or the compressed object's, or why neither. */
 static void
 opened(const struct s3_result *r, void *arg)
 {
 	struct s3_open *o = arg;
 	if (r->ok) {
-		/* only verified, plain bytes are ever written under a blob's name */
-		struct store_file f = {
-			.fd = -1, .form = STORE_PLAIN, .size = r->size, .stored = r->size
-		};
+		/* a plain object holds the verified bytes; a compressed one the metadata's size */
+		struct store_file f = { .fd = -1,
+			                .form = o->zst_next ? STORE_ZSTD : STORE_PLAIN,
+			                .size = o->zst_next ? o->size : r->size,
+			                .stored = r->size };
 		o->cb(0, 0, NULL, &f, o->arg);
+	} else if (r->status == 404 && !o->zst_next) {
+		o->zst_next = true;
+		char *name = store_zst_name(o->digest);
+		s3_head(bd.s3, name, opened, o);
+		free(name);
+		return;
 	} else {
 		o->cb(-1, r->status == 404 ? ENOENT : EIO, r->cause, NULL, o->arg);
 	}
 	free(o);
 }
 
-/* S3 driver: the object's size, from the metadata for a GET (whose own request finds a missing
- * object) or from a HEAD (store_read). */
+/* S3 driver: a GET takes the metadata's size and form plain (its own request finds the object
+ * missing and then tries the compressed one: store_send); a probe asks with HEADs. */
 static void
-s3store_read(const char *digest, int64_t known_size, store_read_fn cb, void *arg)
+s3store_read(const char *digest, int64_t size, bool probe, store_read_fn cb, void *arg)
 {
 	char *name = store_blob_name(digest);
 	if (name == NULL) {
 		cb(-1, EINVAL, "invalid digest", NULL, arg);
 		return;
 	}
-	if (known_size >= 0) {
-		/* only verified, plain bytes are ever written under a blob's name */
+	if (!probe) {
 		struct store_file f = {
-			.fd = -1, .form = STORE_PLAIN, .size = known_size, .stored = known_size
+			.fd = -1, .form = STORE_PLAIN, .size = size, .stored = size
 		};
 		free(name);
 		cb(0, 0, NULL, &f, arg);
@@ -693,6 +848,8 @@ s3store_read(const char *digest, int64_t known_size, store_read_fn cb, void *arg
 	struct s3_open *o = xcalloc(1, sizeof(*o));
 	o->cb = cb;
 	o->arg = arg;
+	o->size = size;
+	snprintf(o->digest, sizeof(o->digest), "%s", digest);
 	s3_head(bd.s3, name, opened, o);
 	free(name);
 }
@@ -704,7 +861,7 @@ struct s3_stream {
 	char digest[DIGEST_STR_MAX];
 	int status;
 	struct http_headers h; /* sent with the first bytes */
-	int64_t len, sent;
+	int64_t start, len, sent;
 	bool started; /* the answer's head is out */
 	bool paused;  /* the transfer waits for the output to drain */
 	bool aborted; /* the client left */
@@ -733,8 +890,9 @@ stream_finish(struct s3_stream *st, bool whole, const struct s3_result *r)
 		http_txn_close_after(txn);
 		http_txn_end_response(txn);
 	} else if (r != NULL && r->status == 404) {
-		log_error("blob %s linked but not in S3: %s", st->digest, r->cause);
-		v2reply_error(txn, 404, OCI_BLOB_UNKNOWN, NULL, st->digest);
+		/* not plain (any more): the compressed object, or 404 when that is missing too */
+		struct store_file f = { .fd = -1, .form = STORE_ZSTD, .size = -1, .stored = -1 };
+		zstream_send(txn, st->digest, st->status, &st->h, &f, st->start, st->len);
 	} else {
 		log_error("blob %s: S3 read failed: %s", st->digest,
 		          r != NULL && r->cause != NULL ? r->cause : "no answer");
@@ -808,7 +966,10 @@ static void
 s3store_send(struct http_txn *txn, const char *digest, int status, const struct http_headers *h,
              struct store_file *f, int64_t start, int64_t len)
 {
-	(void)f;
+	if (f->form == STORE_ZSTD) {
+		zstream_send(txn, digest, status, h, f, start, len);
+		return;
+	}
 	char *name = store_blob_name(digest);
 	if (len <= 0 || name == NULL) {
 		free(name);
@@ -821,6 +982,7 @@ s3store_send(struct http_txn *txn, const char *digest, int status, const struct 
 	st->status = status;
 	headers_init(&st->h);
 	headers_copy(&st->h, h);
+	st->start = start;
 	st->len = len;
 	http_txn_on_abort(txn, stream_abort, st);
 	http_txn_on_drain(txn, stream_drain, st);
@@ -842,6 +1004,8 @@ const struct store_driver store_s3_driver = {
 	.name = "s3",
 	.commit = s3store_commit,
 	.exists = s3store_exists,
+	.stored_size = s3store_stored_size,
+	.zst_open = s3store_zst_open,
 	.delete = s3store_delete,
 	.sync_deleted = s3store_sync_deleted,
 	.read = s3store_read,

@@ -9,9 +9,9 @@
  * The report is sent at once, fire-and-forget; an entry whose report was lost (metad down or
  * failing, the worker killed between the rename and the answer) is older than SWEEP_AGE the
  * next time a worker sweeps the journal (every SWEEP_SECONDS, one worker at a time), which then
- * reads the file's current size and tells it again. Telling a figure twice is harmless: metad
- * sets it, and moves the namespaces by the difference only. Only the journal is read, never the
- * store: its size is the figures not told yet.
+ * reads the blob's current stored size (store_stored_size) and tells it again. Telling a figure
+ * twice is harmless: metad sets it, and moves the namespaces by the difference only. Only the
+ * journal is read, never the store: its size is the figures not told yet.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -119,19 +119,22 @@ job_sweep(void *arg)
 			free(digest);
 			continue;
 		}
-		struct store_file f;
-		int fd = store_open(digest, &f);
-		if (fd < 0) {
-			if (errno == ENOENT)
+		int64_t stored = 0;
+		char *cause = NULL;
+		int found = store_stored_size(digest, &stored, &cause);
+		if (found <= 0) {
+			if (found == 0)
 				unlinkat(dirfd(d), e->d_name, 0);
+			else
+				log_warn("blob %s: %s", digest, cause);
+			free(cause);
 			free(digest);
 			continue;
 		}
-		close(fd);
 		if (s->found == NULL)
 			s->found = xcalloc(SWEEP_MAX, sizeof(*s->found));
 		s->found[s->n].digest = digest;
-		s->found[s->n++].stored = f.stored;
+		s->found[s->n++].stored = stored;
 	}
 	if (d != NULL)
 		closedir(d);

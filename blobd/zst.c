@@ -257,15 +257,38 @@ zst_writer_free(struct zst_writer *w)
 
 /* ---- reader ---------------------------------------------------------------------------------- */
 
+/* A source's read of len bytes at off: a file's pread. */
+static int
+fd_read_at(void *src, void *buf, size_t len, int64_t off, char **cause)
+{
+	if (pread_full(*(int *)src, buf, len, off) == 0)
+		return 0;
+	*cause = xasprintf("read at %lld: %s", (long long)off, strerror(errno));
+	return -1;
+}
+
 struct zst_reader *
 zst_reader_open(int fd, int64_t file_size, const struct zst_header *h, char **cause)
 {
+	struct zst_reader *r = zst_reader_open_source(fd_read_at, &fd, file_size, h, cause);
+	if (r != NULL) {
+		r->fd = fd;
+		r->src = &r->fd;
+	}
+	return r;
+}
+
+struct zst_reader *
+zst_reader_open_source(zst_read_fn read_at, void *src, int64_t file_size,
+                       const struct zst_header *h, char **cause)
+{
 	uint8_t foot[FOOTER_LEN];
-	if (file_size < (int64_t)h->len + 8 + ENTRY_LEN + FOOTER_LEN ||
-	    pread_full(fd, foot, FOOTER_LEN, file_size - FOOTER_LEN) < 0) {
+	if (file_size < (int64_t)h->len + 8 + ENTRY_LEN + FOOTER_LEN) {
 		*cause = xasprintf("no seek table");
 		return NULL;
 	}
+	if (read_at(src, foot, FOOTER_LEN, file_size - FOOTER_LEN, cause) < 0)
+		return NULL;
 	uint32_t count = get32(foot);
 	uint8_t desc = foot[4];
 	size_t elen = (desc & CHECKSUM_FLAG) ? ENTRY_LEN + 4 : ENTRY_LEN;
@@ -277,13 +300,16 @@ zst_reader_open(int fd, int64_t file_size, const struct zst_header *h, char **ca
 	}
 	uint8_t *t = xmalloc((size_t)tlen);
 	struct zst_reader *r = xcalloc(1, sizeof(*r));
-	r->fd = fd;
+	r->fd = -1;
+	r->read_at = read_at;
+	r->src = src;
 	r->n = count - 1;
 	r->coff = xmalloc(((size_t)r->n + 1) * sizeof(int64_t));
 	r->doff = xmalloc(((size_t)r->n + 1) * sizeof(int64_t));
 	int64_t tstart = file_size - tlen;
-	if (pread_full(fd, t, (size_t)tlen, tstart) < 0 || get32(t) != MAGIC_TABLE ||
-	    get32(t + 4) != (uint64_t)tlen - 8) {
+	if (read_at(src, t, (size_t)tlen, tstart, cause) < 0)
+		goto fail;
+	if (get32(t) != MAGIC_TABLE || get32(t + 4) != (uint64_t)tlen - 8) {
 		*cause = xasprintf("malformed seek table");
 		goto fail;
 	}
@@ -351,8 +377,10 @@ zst_reader_frame(struct zst_reader *r, uint32_t i, void *out, char **cause)
 		r->cbuf = xmalloc(clen);
 		r->cbuf_cap = clen;
 	}
-	if (pread_full(r->fd, r->cbuf, clen, r->coff[i]) < 0) {
-		*cause = xasprintf("read of frame %u: %s", i, strerror(errno));
+	char *why = NULL;
+	if (r->read_at(r->src, r->cbuf, clen, r->coff[i], &why) < 0) {
+		*cause = xasprintf("frame %u: %s", i, why);
+		free(why);
 		return -1;
 	}
 	size_t d = ZSTD_decompressDCtx(r->dctx, out, dlen, r->cbuf, clen);

@@ -9,6 +9,7 @@
  * frame that fails later cuts the connection, so the client sees a short answer, never wrong
  * bytes (every frame carries zstd's checksum).
  */
+#include <errno.h>
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ struct zstream {
 	bool ready;   /* frame holds the next bytes, waiting for the output to drain */
 	bool started; /* the answer's head is out */
 	bool aborted; /* the client left */
+	bool missing; /* the store holds the blob in neither form (S3) */
 };
 
 static void zstream_next(struct zstream *z);
@@ -46,7 +48,8 @@ static void
 zstream_free(struct zstream *z)
 {
 	zst_reader_free(z->r);
-	close(z->f.fd);
+	if (z->f.fd >= 0)
+		close(z->f.fd);
 	headers_clear(&z->h);
 	free(z->frame);
 	free(z->cause);
@@ -64,6 +67,8 @@ zstream_finish(struct zstream *z)
 		http_txn_end_response(txn);
 	} else if (z->aborted) {
 		http_txn_respond(txn, 499, NULL, NULL, 0); /* goes nowhere: it frees the txn */
+	} else if (z->missing) {
+		v2reply_error(txn, 404, OCI_BLOB_UNKNOWN, NULL, z->digest);
 	} else {
 		v2reply_error(txn, 500, OCI_UNKNOWN, "blob storage is inconsistent", NULL);
 	}
@@ -76,9 +81,18 @@ job_frame(void *arg)
 {
 	struct zstream *z = arg;
 	if (z->r == NULL) {
-		z->r = zst_reader_open(z->f.fd, z->f.stored, &z->f.zh, &z->cause);
-		if (z->r == NULL)
+		z->r = store_zst_open(z->digest, &z->f, &z->cause);
+		if (z->r == NULL) {
+			z->missing = errno == ENOENT;
 			return;
+		}
+		if (z->end > z->f.size) {
+			z->cause = xasprintf("the compressed object holds %lld bytes, not %lld",
+			                     (long long)z->f.size, (long long)z->end);
+			zst_reader_free(z->r);
+			z->r = NULL;
+			return;
+		}
 	}
 	uint32_t i = zst_reader_find(z->r, z->pos);
 	z->frame_start = z->r->doff[i];
@@ -140,8 +154,11 @@ frame_done(void *arg)
 		return;
 	}
 	if (z->frame == NULL) {
-		log_error("blob %s unreadable at byte %lld: %s", z->digest, (long long)z->pos,
-		          z->cause);
+		if (z->missing)
+			log_error("blob %s linked but not stored: %s", z->digest, z->cause);
+		else
+			log_error("blob %s unreadable at byte %lld: %s", z->digest,
+			          (long long)z->pos, z->cause);
 		if (z->started)
 			http_txn_close_after(z->txn);
 		zstream_finish(z);
@@ -188,7 +205,8 @@ zstream_send(struct http_txn *txn, const char *digest, int status, const struct 
              struct store_file *f, int64_t start, int64_t len)
 {
 	if (len <= 0) {
-		close(f->fd);
+		if (f->fd >= 0)
+			close(f->fd);
 		http_txn_respond(txn, status, h, NULL, 0);
 		return;
 	}

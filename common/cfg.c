@@ -182,17 +182,18 @@ static int
 cfg_check_storage(struct cfg *cfg)
 {
 	bool s3 = strcmp(cfg->values[CFG_BLOBD_STORAGE], "s3") == 0;
-	if (s3 && strcmp(cfg->values[CFG_BLOBD_COMPRESSION], "zstd") == 0) {
-		cfg->error =
-		        xasprintf("%s: [blobd] compression = zstd is not available with storage "
-		                  "= s3 yet (docs/S3.md): set compression = none",
-		                  cfg->path);
-		return -1;
-	}
 	if (!s3 && cfg->ints[CFG_BLOBD_REDIRECT]) {
 		cfg->error = xasprintf("%s: [blobd] redirect = true needs storage = s3 (a file has "
 		                       "no URL of its own)",
 		                       cfg->path);
+		return -1;
+	}
+	if (cfg->ints[CFG_BLOBD_REDIRECT] &&
+	    strcmp(cfg->values[CFG_BLOBD_COMPRESSION], "zstd") == 0) {
+		cfg->error =
+		        xasprintf("%s: [blobd] redirect = true needs compression = none (a URL "
+		                  "of a compressed object would give its compressed bytes)",
+		                  cfg->path);
 		return -1;
 	}
 	return 0;

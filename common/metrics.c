@@ -36,7 +36,8 @@ struct metrics_shm {
 	uint64_t bytes_out;
 	struct route_stats routes[MAX_ROUTES + 1]; /* last one: unlabelled requests */
 	/* blobd's storage */
-	int blob_on;
+	int blob_on;     /* the storage gauges are shown (a filesystem: tally.c) */
+	int compress_on; /* the compressions' outcomes are shown (blobd) */
 	int64_t blob_files[METRICS_BLOB_FORMS];
 	int64_t blob_stored[METRICS_BLOB_FORMS];
 	int64_t blob_original[METRICS_BLOB_FORMS];
@@ -205,6 +206,13 @@ metrics_set_workers(unsigned n)
 }
 
 void
+metrics_compress_enable(void)
+{
+	if (shm != NULL)
+		__atomic_store_n(&shm->compress_on, 1, __ATOMIC_RELAXED);
+}
+
+void
 metrics_blob_enable(void)
 {
 	if (shm != NULL)
@@ -281,6 +289,12 @@ write_blob_samples(struct evbuffer *out, const char *d)
 		complete = complete && metrics_blob_counted(i);
 	evbuffer_add_printf(out, "registry_blob_count_complete{daemon=\"%s\"} %d\n", d,
 	                    complete ? 1 : 0);
+}
+
+/* blobd's compression outcomes. */
+static void
+write_compress_samples(struct evbuffer *out, const char *d)
+{
 	for (int o = 0; o < METRICS_BLOB_OUTCOMES; o++)
 		evbuffer_add_printf(
 		        out,
@@ -390,6 +404,8 @@ metrics_write_samples(struct evbuffer *out)
 	                    (unsigned long long)get(&shm->workers));
 	if (__atomic_load_n(&shm->blob_on, __ATOMIC_RELAXED))
 		write_blob_samples(out, d);
+	if (__atomic_load_n(&shm->compress_on, __ATOMIC_RELAXED))
+		write_compress_samples(out, d);
 	write_values(out);
 }
 

@@ -81,6 +81,8 @@ enum metrics_blob_outcome {
 };
 /* blobd's samples appear from this call on. */
 void metrics_blob_enable(void);
+/* Shows blobd's registry_blob_compressions_total (whatever the storage). */
+void metrics_compress_enable(void);
 void metrics_blob_add(enum metrics_blob_form form, int64_t files, int64_t stored, int64_t original);
 bool metrics_blob_counted(unsigned folder);
 void metrics_blob_set_counted(unsigned folder);

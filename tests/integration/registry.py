@@ -223,6 +223,7 @@ class Registry:
             f.write(f"[default]\naws_access_key_id = {rgw.access_key}\n"
                     f"aws_secret_access_key = {rgw.secret_key}\n")
         os.chmod(creds, 0o600)
+        # plain objects (request counts, redirects); test_v2_s3_compression turns zstd on
         self.sections["blobd"].update(
             storage="s3", s3_endpoint=rgw.endpoint, s3_region=rgw.region,
             s3_bucket=rgw.bucket, s3_prefix=self.s3_prefix, s3_path_style="true",

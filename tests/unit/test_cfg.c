@@ -158,12 +158,11 @@ bad_values(void **state)
 	expect_refused("[blobd]\ncompression = lz4\n", "compression must be zstd or none");
 	expect_refused("[blobd]\ncompression_level = 20\n", "compression_level must be");
 	expect_refused("[blobd]\ncompression_frame_size = 1024\n", "compression_frame_size");
-	/* the storage's rules between parameters: compression at rest is not on S3 yet (zstd is
-	 * the default, so storage = s3 alone is refused too), a redirect needs S3 */
-	expect_refused("[blobd]\nstorage = s3\n",
-	               "[blobd] compression = zstd is not available with storage = s3 yet");
-	expect_refused("[blobd]\nstorage = s3\ncompression = zstd\n", "set compression = none");
+	/* the storage's rules between parameters: a redirect needs S3, and plain objects (zstd
+	 * is the default compression, so a redirect alone is refused) */
 	expect_refused("[blobd]\nredirect = true\n", "[blobd] redirect = true needs storage = s3");
+	expect_refused("[blobd]\nstorage = s3\nredirect = true\n",
+	               "[blobd] redirect = true needs compression = none");
 	expect_refused("[blobd]\nredirect_expiry = 0\n", "redirect_expiry must be an integer in");
 	expect_refused("[blobd]\nredirect_expiry = 604801\n", "redirect_expiry must be");
 	expect_refused("[blobd]\ns3_part_size = 5242879\n",
