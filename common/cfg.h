@@ -169,7 +169,7 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "bytes per part of a multipart upload to S3; a blob up to this size is one PutObject")    \
 	X(BLOBD_REDIRECT, "blobd", "redirect", CFG_BOOL, "false", 0, 0, true, false,                \
 	  "storage = s3: answer a blob GET with 307 to a pre-signed URL of its object, once metad " \
-	  "has said the repository links it; needs compression = none (a URL of a compressed "     \
+	  "has said the repository links it; needs compression = none (a URL of a compressed "      \
 	  "object would give its compressed bytes)")                                                \
 	X(BLOBD_REDIRECT_EXPIRY, "blobd", "redirect_expiry", CFG_INT, "1200", 1, 604800, true,      \
 	  false, "seconds a redirect's pre-signed URL stays valid")                                 \
