@@ -22,34 +22,37 @@
 #include "names.h"
 #include "util.h"
 
-char *
-store_blob_path(const char *digest)
+/* <top>/<algo>/<2 hex>/<hex> of digest (top: a folder or a key prefix); NULL for an invalid
+ * digest. */
+static char *
+fanned_name(const char *top, const char *digest)
 {
 	enum digest_algo algo;
 	const char *hex;
 	if (!name_split_digest(digest, &algo, &hex))
 		return NULL;
-	return xasprintf("%s/blobs/%s/%.2s/%s", bd.root, digest_algo_name(algo), hex, hex);
+	return xasprintf("%s/%s/%.2s/%s", top, digest_algo_name(algo), hex, hex);
+}
+
+char *
+store_blob_path(const char *digest)
+{
+	char *top = xasprintf("%s/blobs", bd.root);
+	char *path = fanned_name(top, digest);
+	free(top);
+	return path;
 }
 
 char *
 store_blob_name(const char *digest)
 {
-	enum digest_algo algo;
-	const char *hex;
-	if (!name_split_digest(digest, &algo, &hex))
-		return NULL;
-	return xasprintf("blobs/%s/%.2s/%s", digest_algo_name(algo), hex, hex);
+	return fanned_name("blobs", digest);
 }
 
 char *
 store_zst_name(const char *digest)
 {
-	enum digest_algo algo;
-	const char *hex;
-	if (!name_split_digest(digest, &algo, &hex))
-		return NULL;
-	return xasprintf("blobs-zst/%s/%.2s/%s", digest_algo_name(algo), hex, hex);
+	return fanned_name("blobs-zst", digest);
 }
 
 char *
