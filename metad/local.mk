@@ -25,5 +25,8 @@ registry_metad_SOURCES = \
 	metad/api_registry_policy.c \
 	metad/api_registry_protection.c \
 	metad/registry_cleanup.c \
-	metad/registry_jobs.c
-registry_metad_LDADD = common/libschema.a $(COMMON_LIBS)
+	metad/registry_jobs.c \
+	metad/api_hooks.c \
+	metad/hooks_net.c \
+	metad/hooks_deliver.c
+registry_metad_LDADD = common/libschema.a $(COMMON_LIBS) $(LIBCURL_LIBS) -lpthread

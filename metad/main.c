@@ -145,8 +145,7 @@ metad_worker_init(struct proc_worker *w, char **cause)
 	namespaces_default_limit_write();
 	regjobs_start();
 	gc_start();
-	(void)cause;
-	return 0;
+	return hooks_deliver_start(cause);
 }
 
 /* TERM: no new background job; one in progress gives its lease back at its next step; a garbage
@@ -156,6 +155,7 @@ metad_worker_drain(void)
 {
 	regjobs_stop();
 	gc_stop();
+	hooks_deliver_stop();
 }
 
 static const struct proc_role metad_role = {

@@ -186,6 +186,39 @@ void tn_project_reply(struct rest_req *r, int64_t id, int status);
 /* api_groups.c: the same for a group. */
 void tn_group_reply(struct rest_req *r, int64_t id, int status);
 
+/* ---- webhooks ------------------------------------------------------------------------------ */
+
+/* api_hooks.c: /projects/:id/hooks and /groups/:id/hooks, /application/settings */
+void hooks_project_list(struct rest_req *r);
+void hooks_project_get(struct rest_req *r);
+void hooks_project_create(struct rest_req *r);
+void hooks_project_update(struct rest_req *r);
+void hooks_project_delete(struct rest_req *r);
+void hooks_group_list(struct rest_req *r);
+void hooks_group_get(struct rest_req *r);
+void hooks_group_create(struct rest_req *r);
+void hooks_group_update(struct rest_req *r);
+void hooks_group_delete(struct rest_req *r);
+void app_settings_get(struct rest_req *r);
+void app_settings_update(struct rest_req *r);
+
+/* hooks_net.c: where a hook may be sent. */
+#define HOOKS_URL_MAX 2048
+struct sockaddr;
+/* An http or https URL's host (unbracketed, caller frees) and port; -1 when it is not one. */
+int hooks_url_parse(const char *url, char **host, int *port);
+/* Whether an address is local (loopback, link-local, private, shared, unspecified, multicast). */
+bool hooks_addr_local(const struct sockaddr *sa);
+/* Whether a URL's host is local without resolving it: a local address literal or localhost. */
+bool hooks_host_local(const char *host);
+/* Resolves host: "host:port:address" for CURLOPT_RESOLVE (caller frees), or NULL with *why
+ * (caller frees) when it does not resolve or, unless allow_local, any address is local. */
+char *hooks_resolve(const char *host, int port, bool allow_local, char **why);
+
+/* hooks_deliver.c: the worker's deliveries, from its start (the pool threads) to its drain. */
+int hooks_deliver_start(char **cause);
+void hooks_deliver_stop(void);
+
 /* ---- GitLab's Container Registry API: repositories, tags, cleanup policies, jobs ---------- */
 
 struct rg_call;

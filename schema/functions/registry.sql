@@ -348,6 +348,7 @@ DECLARE
     v_bad text;
     v_total bigint;
 BEGIN
+    PERFORM hooks_actor(p_user);
     -- look the repository up first: a manifest that fails validation creates nothing
     SELECT x.repository_id, x.status INTO v_repo, status FROM registry_push_repository(p_path, false) x;
     IF status <> 'ok' THEN
@@ -464,6 +465,7 @@ DECLARE
     v_project bigint;
     v_manifest bigint;
 BEGIN
+    PERFORM hooks_actor(p_user);
     SELECT r.project_id INTO v_project FROM repositories r WHERE r.id = p_repo;
     IF p_tag IS NOT NULL THEN
         SELECT t.manifest_id INTO v_manifest FROM tags t

@@ -178,6 +178,7 @@ CREATE OR REPLACE FUNCTION registry_tag_delete(p_user bigint, p_admin boolean, p
                                     p_repo bigint, p_tag text) RETURNS status_word
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM hooks_actor(p_user);
     PERFORM 1 FROM repositories WHERE id = p_repo AND project_id = p_project;
     IF NOT FOUND THEN
         RETURN 'repository_not_found';

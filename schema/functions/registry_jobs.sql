@@ -95,6 +95,7 @@ DECLARE
     v_repo bigint := registry_job_renew(p_job, p_worker, p_lease);
     n integer;
 BEGIN
+    PERFORM hooks_actor((SELECT j.user_id FROM registry_jobs j WHERE j.id = p_job));
     IF v_repo IS NULL THEN
         RETURN 'lost';
     END IF;
@@ -147,6 +148,7 @@ DECLARE
     v_level integer;
     n integer;
 BEGIN
+    PERFORM hooks_actor((SELECT j.user_id FROM registry_jobs j WHERE j.id = p_job));
     IF v_repo IS NULL THEN
         RETURN -1;
     END IF;

@@ -135,6 +135,8 @@ def admins(ok=200):
 
 
 READ, WRITE = dict(write=False), dict(write=True)
+# a hook the matrix creates: no registry events, so nothing is ever sent
+HOOK_BODY = {"url": "https://hooks.example.com/matrix"}
 
 
 # -- the matrix: route -> (target kind, fill, rule) ----------------------------------------------
@@ -477,6 +479,41 @@ API = {
     ("GET", "/api/v4/groups/:id/registry/repositories"): (
         "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/registry/repositories", None),
         group(**READ)),
+
+    # webhooks: a project's need Maintainer, a group's Owner; the settings are admins'
+    ("GET", "/api/v4/projects/:id/hooks"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/hooks", None), project(40)),
+    ("POST", "/api/v4/projects/:id/hooks"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/hooks", HOOK_BODY),
+        project(40, 201)),
+    ("GET", "/api/v4/projects/:id/hooks/:hook_id"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/hooks/"
+                                 f"{P(W, c.target).project_hook}", None), project(40)),
+    ("PUT", "/api/v4/projects/:id/hooks/:hook_id"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/hooks/"
+                                 f"{P(W, c.target).project_hook}", {"name": "m"}), project(40)),
+    ("DELETE", "/api/v4/projects/:id/hooks/:hook_id"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/hooks/"
+                                 f"{W.fresh_hook(c, 'projects')}", None), project(40, 204)),
+    ("GET", "/api/v4/groups/:id/hooks"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks", None), group(50)),
+    ("POST", "/api/v4/groups/:id/hooks"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks", HOOK_BODY), group(50, 201)),
+    ("GET", "/api/v4/groups/:id/hooks/:hook_id"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks/"
+                               f"{P(W, c.target).group_hook}", None), group(50)),
+    ("PUT", "/api/v4/groups/:id/hooks/:hook_id"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks/"
+                               f"{P(W, c.target).group_hook}", {"name": "m"}), group(50)),
+    ("DELETE", "/api/v4/groups/:id/hooks/:hook_id"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks/"
+                               f"{W.fresh_hook(c, 'groups')}", None), group(50, 204)),
+    ("GET", "/api/v4/application/settings"): (
+        "none", lambda W, c: ("/application/settings", None), admins()),
+    ("PUT", "/api/v4/application/settings"): (
+        "none", lambda W, c: ("/application/settings",
+                              {"allow_local_requests_from_web_hooks_and_services": False}),
+        admins()),
     ("GET", "/api/v4/registry/repositories/:id"): (
         "project", lambda W, c: (f"/registry/repositories/{P(W, c.target).repo_id}?tags=true",
                                  None),
@@ -683,6 +720,14 @@ class World:
                   json={"user_id": uid, "access_level": 10})
         return uid
 
+    def fresh_hook(self, c, kind):
+        """A hook of the target's project or group (its own when the call is refused)."""
+        t = self.targets[c.target]
+        if not c.allowed:
+            return t.project_hook if kind == "projects" else t.group_hook
+        oid = t.pid if kind == "projects" else t.gid
+        return self.root("POST", f"/{kind}/{oid}/hooks", 201, json=HOOK_BODY)["id"]
+
     def fresh_tag_rule(self, c, vis):
         """A tag protection rule of a project of the target's group: (project id, rule id)."""
         if not c.allowed:
@@ -801,6 +846,8 @@ def plant_target(w, people, vis, members):
                                     json=access_token_body())
     t.group_access_token = w.root("POST", f"/groups/{t.gid}/access_tokens", 201,
                                   json=access_token_body())
+    t.project_hook = w.root("POST", f"/projects/{t.pid}/hooks", 201, json=HOOK_BODY)["id"]
+    t.group_hook = w.root("POST", f"/groups/{t.gid}/hooks", 201, json=HOOK_BODY)["id"]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,400 @@
+-- Webhooks of projects and groups (tables in migrations/043_hooks.sql): the hooks' reads and
+-- writes for GitLab's API, the events of the container registry written by triggers in the
+-- transaction of the change they report, and the delivery queue metad's workers work
+-- (metad/hooks_deliver.c).
+
+-- Who the registry writes of this transaction act for, as the hooks' triggers report it: the
+-- write functions that know their caller call this (transaction-local).
+CREATE OR REPLACE FUNCTION hooks_actor(p_user bigint) RETURNS void
+LANGUAGE sql AS $$
+    SELECT set_config('registry.actor_id', coalesce(p_user, 0)::text, true)
+$$;
+
+-- GitLab's alert_status of a hook.
+CREATE OR REPLACE FUNCTION hook_alert_status(h hooks) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN h.permanently_disabled THEN 'disabled'
+                WHEN h.disabled_until > now() THEN 'temporarily_disabled'
+                ELSE 'executable' END
+$$;
+
+-- A hook as GitLab's API shows it: the token and the custom headers' values are never shown.
+CREATE OR REPLACE FUNCTION hook_json(h hooks) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+               'id', h.id, 'url', h.url, 'name', h.name, 'description', h.description,
+               'created_at', gl_time(h.created_at), 'push_events', h.push_events,
+               'tag_push_events', h.tag_push_events,
+               'container_registry_events', h.container_registry_events,
+               'enable_ssl_verification', h.enable_ssl_verification,
+               'alert_status', hook_alert_status(h),
+               'disabled_until', CASE WHEN h.disabled_until > now() AND NOT h.permanently_disabled
+                                      THEN gl_time(h.disabled_until) END,
+               'custom_headers', (SELECT coalesce(json_agg(json_build_object('key', c->>'key')), '[]')
+                                    FROM jsonb_array_elements(h.custom_headers) c),
+               CASE WHEN h.project_id IS NOT NULL THEN 'project_id' ELSE 'group_id' END,
+               coalesce(h.project_id, h.group_id))
+$$;
+
+-- The project (p_kind 'project') or group ('group') whose hooks a caller manages, by id or path:
+-- not_found (the caller cannot see it), forbidden (below Maintainer of a project, below Owner of
+-- a group; admins always may), or ok.
+CREATE OR REPLACE FUNCTION hook_owner(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+                                      p_ref text, OUT status status_word, OUT project_id bigint,
+                                      OUT group_id bigint)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_kind = 'project' THEN
+        project_id := project_ref(p_id, p_ref);
+        IF project_id IS NULL OR NOT coalesce(project_visible(p_user, p_admin, project_id), false) THEN
+            status := 'not_found';
+        ELSIF NOT p_admin AND (p_user <= 0 OR project_access_level(p_user, project_id) < 40) THEN
+            status := 'forbidden';
+        ELSE
+            status := 'ok';
+        END IF;
+    ELSE
+        group_id := group_ref(p_id, p_ref);
+        IF group_id IS NULL OR NOT coalesce(group_visible(p_user, p_admin, group_id), false) THEN
+            status := 'not_found';
+        ELSIF NOT p_admin AND (p_user <= 0 OR group_access_level(p_user, group_id) < 50) THEN
+            status := 'forbidden';
+        ELSE
+            status := 'ok';
+        END IF;
+    END IF;
+END
+$$;
+
+-- GET .../hooks: status (hook_owner) and the hooks.
+CREATE OR REPLACE FUNCTION hooks_list(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+                                      p_ref text, OUT status status_word, OUT hooks json)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    o record;
+BEGIN
+    o := hook_owner(p_user, p_admin, p_kind, p_id, p_ref);
+    status := o.status;
+    IF status <> 'ok' THEN
+        RETURN;
+    END IF;
+    SELECT coalesce(json_agg(hook_json(h) ORDER BY h.id), '[]') INTO hooks
+      FROM hooks h
+     WHERE h.project_id IS NOT DISTINCT FROM o.project_id AND h.group_id IS NOT DISTINCT FROM o.group_id;
+END
+$$;
+
+-- GET .../hooks/:hook_id: status (hook_owner, hook_not_found) and the hook.
+CREATE OR REPLACE FUNCTION hook_get(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+                                    p_ref text, p_hook bigint, OUT status status_word,
+                                    OUT hook json)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    o record;
+    h hooks%ROWTYPE;
+BEGIN
+    o := hook_owner(p_user, p_admin, p_kind, p_id, p_ref);
+    status := o.status;
+    IF status <> 'ok' THEN
+        RETURN;
+    END IF;
+    SELECT * INTO h FROM hooks x
+     WHERE x.id = p_hook AND x.project_id IS NOT DISTINCT FROM o.project_id
+       AND x.group_id IS NOT DISTINCT FROM o.group_id;
+    IF NOT FOUND THEN
+        status := 'hook_not_found';
+        RETURN;
+    END IF;
+    hook := hook_json(h);
+END
+$$;
+
+-- POST .../hooks (p_hook NULL) or PUT .../hooks/:hook_id with the attributes present in p_attrs
+-- (checked by metad: url, name, description, token, custom_headers, the event booleans);
+-- p_url_local: metad found the url's host on a loopback, link-local or private address, which
+-- only allow_local_requests_from_web_hooks_and_services lets through. hook_owner's refusals,
+-- hook_not_found, hook_url_invalid, or ok with the hook. A changed url clears the failures.
+CREATE OR REPLACE FUNCTION hook_save(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+                                     p_ref text, p_hook bigint, p_attrs jsonb, p_url_local boolean,
+                                     OUT status status_word, OUT hook json)
+LANGUAGE plpgsql AS $$
+DECLARE
+    o record;
+    h hooks%ROWTYPE;
+    v_new_url boolean;
+BEGIN
+    o := hook_owner(p_user, p_admin, p_kind, p_id, p_ref);
+    status := o.status;
+    IF status <> 'ok' THEN
+        RETURN;
+    END IF;
+    IF p_hook IS NOT NULL THEN
+        SELECT * INTO h FROM hooks x
+         WHERE x.id = p_hook AND x.project_id IS NOT DISTINCT FROM o.project_id
+           AND x.group_id IS NOT DISTINCT FROM o.group_id FOR UPDATE;
+        IF NOT FOUND THEN
+            status := 'hook_not_found';
+            RETURN;
+        END IF;
+    END IF;
+    IF p_url_local AND NOT (SELECT allow_local_requests_from_web_hooks_and_services
+                              FROM application_settings) THEN
+        status := 'hook_url_invalid';
+        RETURN;
+    END IF;
+    IF p_hook IS NULL THEN
+        INSERT INTO hooks (project_id, group_id, url) VALUES (o.project_id, o.group_id, p_attrs->>'url')
+        RETURNING * INTO h;
+    END IF;
+    v_new_url := p_attrs ? 'url' AND p_attrs->>'url' <> h.url;
+    UPDATE hooks x SET
+        url = coalesce(p_attrs->>'url', x.url),
+        registry_host = coalesce(p_attrs->>'registry_host', x.registry_host),
+        name = coalesce(p_attrs->>'name', x.name),
+        description = coalesce(p_attrs->>'description', x.description),
+        token = CASE WHEN p_attrs ? 'token' THEN nullif(p_attrs->>'token', '') ELSE x.token END,
+        custom_headers = coalesce(p_attrs->'custom_headers', x.custom_headers),
+        push_events = coalesce((p_attrs->>'push_events')::boolean, x.push_events),
+        tag_push_events = coalesce((p_attrs->>'tag_push_events')::boolean, x.tag_push_events),
+        container_registry_events = coalesce((p_attrs->>'container_registry_events')::boolean,
+                                             x.container_registry_events),
+        enable_ssl_verification = coalesce((p_attrs->>'enable_ssl_verification')::boolean,
+                                           x.enable_ssl_verification),
+        recent_failures = CASE WHEN v_new_url THEN 0 ELSE x.recent_failures END,
+        backoff_count = CASE WHEN v_new_url THEN 0 ELSE x.backoff_count END,
+        disabled_until = CASE WHEN v_new_url THEN NULL ELSE x.disabled_until END,
+        permanently_disabled = CASE WHEN v_new_url THEN false ELSE x.permanently_disabled END
+     WHERE x.id = h.id
+    RETURNING * INTO h;
+    hook := hook_json(h);
+END
+$$;
+
+-- DELETE .../hooks/:hook_id: hook_owner's refusals, hook_not_found, or ok (its queued deliveries
+-- go with it).
+CREATE OR REPLACE FUNCTION hook_delete(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+                                       p_ref text, p_hook bigint) RETURNS status_word
+LANGUAGE plpgsql AS $$
+DECLARE
+    o record;
+BEGIN
+    o := hook_owner(p_user, p_admin, p_kind, p_id, p_ref);
+    IF o.status <> 'ok' THEN
+        RETURN o.status;
+    END IF;
+    DELETE FROM hooks x
+     WHERE x.id = p_hook AND x.project_id IS NOT DISTINCT FROM o.project_id
+       AND x.group_id IS NOT DISTINCT FROM o.group_id;
+    IF NOT FOUND THEN
+        RETURN 'hook_not_found';
+    END IF;
+    RETURN 'ok';
+END
+$$;
+
+-- ---- events ---------------------------------------------------------------------------------
+
+-- Queues a container registry event of the repository p_repo for every hook that wants them:
+-- the project's, and those of its group and the group's ancestors. p_action: push, delete or
+-- repository_delete; p_tag and the manifest p_manifest (digest, media type, size) when a tag is
+-- concerned. The actor is registry.actor_id (hooks_actor), none when unset (a cleanup policy).
+CREATE OR REPLACE FUNCTION hooks_enqueue(p_repo bigint, p_action text, p_tag text,
+                                         p_manifest bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_project projects%ROWTYPE;
+    v_path text;
+    v_name text;
+    v_actor bigint := nullif(current_setting('registry.actor_id', true), '')::bigint;
+    v_user json;
+    v_payload jsonb;
+    m record;
+BEGIN
+    SELECT p.* INTO v_project FROM projects p JOIN repositories r ON r.project_id = p.id
+     WHERE r.id = p_repo;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM hooks h
+                    WHERE h.container_registry_events AND NOT h.permanently_disabled
+                      AND (h.project_id = v_project.id
+                           OR h.group_id = ANY ((SELECT n.traversal_ids FROM namespaces n
+                                                  WHERE n.id = v_project.namespace_id)::bigint[]))) THEN
+        RETURN;
+    END IF;
+    SELECT r.name INTO v_name FROM repositories r WHERE r.id = p_repo;
+    v_path := v_project.full_path || CASE WHEN v_name = '' THEN '' ELSE '/' || v_name END;
+    SELECT json_build_object('id', u.id, 'username', u.username, 'name', u.name) INTO v_user
+      FROM users u WHERE u.id = v_actor AND v_actor > 0;
+    SELECT mm.digest, mm.media_type, mm.total_size INTO m FROM manifests mm WHERE mm.id = p_manifest;
+    v_payload := jsonb_build_object(
+        'object_kind', 'container_registry', 'action', p_action,
+        'repository', jsonb_build_object('path', v_path, 'name', v_name),
+        'tag', p_tag, 'digest', m.digest, 'media_type', m.media_type, 'size', m.total_size,
+        'user', v_user,
+        'project', jsonb_build_object('id', v_project.id, 'path_with_namespace', v_project.full_path),
+        'timestamp', gl_time(clock_timestamp()));
+    INSERT INTO hook_deliveries (hook_id, repository_path, payload)
+    SELECT h.id, v_path, v_payload FROM hooks h
+     WHERE h.container_registry_events AND NOT h.permanently_disabled
+       AND (h.project_id = v_project.id
+            OR h.group_id = ANY ((SELECT n.traversal_ids FROM namespaces n
+                                   WHERE n.id = v_project.namespace_id)::bigint[]))
+     ORDER BY h.id;
+END
+$$;
+
+-- A tag was created or moved: a push event.
+CREATE OR REPLACE FUNCTION hooks_tag_pushed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM hooks_enqueue(NEW.repository_id, 'push', NEW.name, NEW.manifest_id);
+    RETURN NULL;
+END
+$$;
+
+-- A tag was deleted: a delete event, unless its repository is going (repository_delete reports
+-- that) or its manifest went first (hooks_manifest_deleting reported it, with the digest).
+CREATE OR REPLACE FUNCTION hooks_tag_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM repositories r WHERE r.id = OLD.repository_id AND r.status IS NULL)
+       AND EXISTS (SELECT 1 FROM manifests m WHERE m.id = OLD.manifest_id) THEN
+        PERFORM hooks_enqueue(OLD.repository_id, 'delete', OLD.name, OLD.manifest_id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- A manifest is about to be deleted with its tags (a /v2 delete by digest): a delete event for
+-- each tag, while the manifest is still there to describe.
+CREATE OR REPLACE FUNCTION hooks_manifest_deleting() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    t record;
+BEGIN
+    IF EXISTS (SELECT 1 FROM repositories r WHERE r.id = OLD.repository_id AND r.status IS NULL) THEN
+        FOR t IN SELECT name FROM tags WHERE manifest_id = OLD.id ORDER BY name LOOP
+            PERFORM hooks_enqueue(OLD.repository_id, 'delete', t.name, OLD.id);
+        END LOOP;
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+-- A repository was deleted: a repository_delete event (the hooks of a project deleted with it
+-- are gone already).
+CREATE OR REPLACE FUNCTION hooks_repository_deleting() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM hooks_enqueue(OLD.id, 'repository_delete', NULL, NULL);
+    RETURN OLD;
+END
+$$;
+
+DROP TRIGGER IF EXISTS hooks_tag_pushed ON tags;
+CREATE TRIGGER hooks_tag_pushed AFTER INSERT OR UPDATE OF manifest_id ON tags
+    FOR EACH ROW EXECUTE FUNCTION hooks_tag_pushed();
+DROP TRIGGER IF EXISTS hooks_tag_deleted ON tags;
+CREATE TRIGGER hooks_tag_deleted AFTER DELETE ON tags
+    FOR EACH ROW EXECUTE FUNCTION hooks_tag_deleted();
+DROP TRIGGER IF EXISTS hooks_manifest_deleting ON manifests;
+CREATE TRIGGER hooks_manifest_deleting BEFORE DELETE ON manifests
+    FOR EACH ROW EXECUTE FUNCTION hooks_manifest_deleting();
+DROP TRIGGER IF EXISTS hooks_repository_deleting ON repositories;
+CREATE TRIGGER hooks_repository_deleting BEFORE DELETE ON repositories
+    FOR EACH ROW EXECUTE FUNCTION hooks_repository_deleting();
+
+-- ---- delivery -------------------------------------------------------------------------------
+
+-- Claims the next delivery due for a worker for p_lease seconds: the oldest of its hook and
+-- repository (the ones after it wait, so a receiver sees a repository's events in order), of a
+-- hook not disabled. No row when none is due.
+CREATE OR REPLACE FUNCTION hook_claim(p_lease integer)
+RETURNS TABLE (delivery_id bigint, url text, token text, custom_headers text,
+               enable_ssl_verification boolean, payload text, allow_local boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    SELECT d.id INTO v_id FROM hook_deliveries d JOIN hooks h ON h.id = d.hook_id
+     WHERE d.next_attempt_at <= now() AND (d.leased_until IS NULL OR d.leased_until < now())
+       AND NOT h.permanently_disabled AND (h.disabled_until IS NULL OR h.disabled_until <= now())
+       AND NOT EXISTS (SELECT 1 FROM hook_deliveries o
+                        WHERE o.hook_id = d.hook_id AND o.repository_path = d.repository_path
+                          AND o.id < d.id)
+     ORDER BY d.id LIMIT 1
+       FOR UPDATE OF d SKIP LOCKED;
+    IF v_id IS NULL THEN
+        RETURN;
+    END IF;
+    UPDATE hook_deliveries SET leased_until = now() + make_interval(secs => p_lease),
+                               attempts = attempts + 1
+     WHERE id = v_id;
+    RETURN QUERY
+        SELECT d.id, h.url, h.token, h.custom_headers::text, h.enable_ssl_verification,
+               jsonb_set(d.payload, '{repository,location}',
+                         to_jsonb(CASE WHEN h.registry_host = '' THEN d.repository_path
+                                       ELSE h.registry_host || '/' || d.repository_path END))::text,
+               (SELECT s.allow_local_requests_from_web_hooks_and_services FROM application_settings s)
+          FROM hook_deliveries d JOIN hooks h ON h.id = d.hook_id WHERE d.id = v_id;
+END
+$$;
+
+-- A delivery's outcome. Delivered: it goes, and its hook's failures are forgotten. Failed (p_error):
+-- it waits 2^(attempts-1) seconds (at most an hour) and its hook counts a failure; as GitLab's,
+-- a hook failing more than 3 times in a row is disabled for a minute, twice as long each time
+-- (at most a day), and for good (its queue dropped) at 40 failures in a row.
+CREATE OR REPLACE FUNCTION hook_delivered(p_delivery bigint, p_error text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    d hook_deliveries%ROWTYPE;
+    h hooks%ROWTYPE;
+BEGIN
+    SELECT * INTO d FROM hook_deliveries WHERE id = p_delivery FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF p_error IS NULL THEN
+        DELETE FROM hook_deliveries WHERE id = p_delivery;
+        UPDATE hooks SET recent_failures = 0, backoff_count = 0, disabled_until = NULL
+         WHERE id = d.hook_id AND (recent_failures > 0 OR disabled_until IS NOT NULL);
+        RETURN;
+    END IF;
+    UPDATE hook_deliveries
+       SET leased_until = NULL, last_error = left(p_error, 1000),
+           next_attempt_at = now() + make_interval(secs => least(power(2, greatest(attempts - 1, 0)), 3600))
+     WHERE id = p_delivery;
+    UPDATE hooks SET recent_failures = recent_failures + 1 WHERE id = d.hook_id RETURNING * INTO h;
+    IF h.recent_failures >= 40 THEN
+        UPDATE hooks SET permanently_disabled = true, disabled_until = NULL WHERE id = h.id;
+        DELETE FROM hook_deliveries WHERE hook_id = h.id;
+    ELSIF h.recent_failures > 3 THEN
+        UPDATE hooks SET disabled_until = now() + least(interval '1 minute' * power(2, backoff_count),
+                                                        interval '1 day'),
+                         backoff_count = backoff_count + 1
+         WHERE id = h.id;
+    END IF;
+END
+$$;
+
+-- ---- application settings -------------------------------------------------------------------
+
+-- GET /application/settings: the settings GitLab shows that the registry has.
+CREATE OR REPLACE FUNCTION application_settings_json() RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+               'id', 1,
+               'allow_local_requests_from_web_hooks_and_services',
+               s.allow_local_requests_from_web_hooks_and_services)
+      FROM application_settings s
+$$;
+
+-- PUT /application/settings with the attributes present in p_attrs; the settings after.
+CREATE OR REPLACE FUNCTION application_settings_save(p_attrs jsonb) RETURNS json
+LANGUAGE sql AS $$
+    UPDATE application_settings SET allow_local_requests_from_web_hooks_and_services =
+        coalesce((p_attrs->>'allow_local_requests_from_web_hooks_and_services')::boolean,
+                 allow_local_requests_from_web_hooks_and_services);
+    SELECT application_settings_json();
+$$;
