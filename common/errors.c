@@ -91,11 +91,17 @@ error_gitlab(struct http_txn *txn, int status, const char *message)
 }
 
 void
-error_gitlab_param(struct http_txn *txn, const char *message)
+error_gitlab_error(struct http_txn *txn, int status, const char *message)
 {
 	json_object *root = json_object_new_object();
 	json_object_object_add(root, "error", json_object_new_string(message));
-	js_respond(txn, 400, NULL, root);
+	js_respond(txn, status, NULL, root);
+}
+
+void
+error_gitlab_param(struct http_txn *txn, const char *message)
+{
+	error_gitlab_error(txn, 400, message);
 }
 
 void

@@ -40,6 +40,8 @@ void error_oci(struct http_txn *txn, int status, const char *code, const char *m
 void error_gitlab(struct http_txn *txn, int status, const char *message);
 /* GitLab's {"error": "<message>"} used for missing or invalid parameters (400). */
 void error_gitlab_param(struct http_txn *txn, const char *message);
+/* GitLab's {"error": message} with status (a model's refusal some endpoints word so). */
+void error_gitlab_error(struct http_txn *txn, int status, const char *message);
 /* GitLab's failed model validation, 400 {"message": {"<field>": ["<problem>"]}}. */
 void error_gitlab_field(struct http_txn *txn, const char *field, const char *problem);
 /* GitLab's 403 for a token without a scope the request needs: {"error": "insufficient_scope",

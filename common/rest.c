@@ -144,6 +144,12 @@ rest_fail_param(struct rest_req *r, const char *message)
 }
 
 void
+rest_fail_error(struct rest_req *r, int status, const char *message)
+{
+	error_gitlab_error(r->txn, status, message);
+}
+
+void
 rest_fail_validation(struct rest_req *r, const char *key, const char *text)
 {
 	error_gitlab_field(r->txn, key, text);

@@ -76,6 +76,8 @@ void rest_reply_empty(struct rest_req *r, int status);
 void rest_fail(struct rest_req *r, int status, const char *message);
 /* 400 {"error": message}, Grape's wording for a missing or bad parameter. */
 void rest_fail_param(struct rest_req *r, const char *message);
+/* status {"error": message}: how some endpoints word a model's refusal (a hook's url: 422). */
+void rest_fail_error(struct rest_req *r, int status, const char *message);
 /* 400 {"message": {key: [text]}}: a model validation error. */
 void rest_fail_validation(struct rest_req *r, const char *key, const char *text);
 /* 404 "<what> Not Found" (what NULL: r->what; both NULL: "404 Not Found"). */

@@ -82,6 +82,16 @@ column_json(const PGresult *res, const char *col)
 	return o;
 }
 
+/* 422 {"error": "Invalid url given"}: GitLab's answer to a hook url it refuses (malformed, or
+ * on the local network while local requests are not allowed). */
+static void
+url_refused(struct rest_req *r)
+{
+	char *msg = status_text(STATUS_hook_url_invalid, NULL);
+	rest_fail_error(r, 422, msg);
+	free(msg);
+}
+
 /* Answers a statement's row: its JSON column with status 200 (r->num: another status), or the
  * refusal. */
 static void
@@ -89,6 +99,10 @@ answered(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
 	enum status_word s = rest_status(r, res);
+	if (s == STATUS_hook_url_invalid) {
+		url_refused(r);
+		return;
+	}
 	if (s != STATUS_ok) {
 		rest_status_answer(r, res, s);
 		return;
@@ -223,9 +237,7 @@ hooks_save(struct rest_req *r, int mode, bool update)
 		int port;
 		if (url == NULL || hooks_url_parse(url, &host, &port) < 0) {
 			json_object_put(attrs);
-			char *msg = status_text(STATUS_hook_url_invalid, NULL);
-			rest_fail(r, 422, msg);
-			free(msg);
+			url_refused(r);
 			return;
 		}
 		local = hooks_host_local(host);

@@ -128,7 +128,7 @@ def test_settings_and_local_urls_refused(reg, root, uniq):
                 "http://10.1.2.3/", "http://192.168.0.1/", "http://169.254.169.254/latest",
                 "http://0.0.0.0:80/", "ftp://example.com/", "not a url", "http://"):
         r = maint.request("POST", hooks, json={"url": url, "container_registry_events": True})
-        assert (r.status_code, r.json()) == (422, {"message": "Invalid url given"}), url
+        assert (r.status_code, r.json()) == (422, {"error": "Invalid url given"}), url
     r = maint.request("POST", hooks, json={"push_events": True})
     assert (r.status_code, r.json()) == (400, {"error": "url is missing"})
     assert maint.ok("GET", hooks) == []
@@ -140,7 +140,7 @@ def test_settings_and_local_urls_refused(reg, root, uniq):
     # and refused again to an update once it is not
     allow_local(root, False)
     r = maint.request("PUT", f"{hooks}/{h['id']}", json={"url": "http://127.0.0.2:9/h"})
-    assert (r.status_code, r.json()) == (422, {"message": "Invalid url given"})
+    assert (r.status_code, r.json()) == (422, {"error": "Invalid url given"})
     allow_local(root, True)
 
 
