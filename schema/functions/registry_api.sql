@@ -196,6 +196,9 @@ BEGIN
     END IF;
     DELETE FROM tags WHERE repository_id = p_repo AND name = p_tag;
     UPDATE repositories SET updated_at = now() WHERE id = p_repo;
+    PERFORM audit_record(p_user, 'Project', p_project, 'ContainerRepository', p_repo::text,
+                         (SELECT path FROM repositories WHERE id = p_repo),
+                         jsonb_build_object('custom_message', format('Deleted tag %s', p_tag)));
     RETURN 'ok';
 END
 $$;

@@ -608,6 +608,8 @@ BEGIN
         INSERT INTO group_members (namespace_id, user_id, access_level, expires_at, created_by)
         VALUES (s.source_id, p_member, p_level, p_expires, nullif(p_user, 0));
     END IF;
+    PERFORM audit_record(p_user, CASE WHEN p_kind = 'project' THEN 'Project' ELSE 'Group' END, s.source_id, 'User', p_member::text, NULL,
+                         jsonb_build_object('add', 'user_access', 'as', access_level_name(p_level)));
     status := 'ok';
 EXCEPTION WHEN unique_violation THEN
     status := 'member_exists';
@@ -678,6 +680,9 @@ BEGIN
                expires_at = CASE WHEN p_set_expires THEN p_expires ELSE expires_at END
          WHERE namespace_id = s.source_id AND user_id = p_member;
     END IF;
+    PERFORM audit_record(p_user, CASE WHEN p_kind = 'project' THEN 'Project' ELSE 'Group' END, s.source_id, 'User', p_member::text, NULL,
+                         jsonb_build_object('change', 'access_level', 'from', access_level_name(cur),
+                                            'to', access_level_name(p_level)));
     status := 'ok';
 END
 $$;
@@ -717,6 +722,8 @@ BEGIN
     ELSE
         DELETE FROM group_members WHERE namespace_id = s.source_id AND user_id = p_member;
     END IF;
+    PERFORM audit_record(p_user, CASE WHEN p_kind = 'project' THEN 'Project' ELSE 'Group' END, s.source_id, 'User', p_member::text, NULL,
+                         jsonb_build_object('remove', 'user_access'));
     RETURN 'ok';
 END
 $$;
