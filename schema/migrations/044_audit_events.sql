@@ -21,3 +21,6 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_entity_idx ON audit_events (entity_type, entity_id, id);
 CREATE INDEX audit_events_created_idx ON audit_events (created_at);
+
+-- the storage limit's write names the admin who changes it now (schema/functions/usage.sql)
+DROP FUNCTION IF EXISTS namespace_storage_limit_set(bigint, text, bigint);

@@ -62,7 +62,8 @@ def test_sign_ins_failed_and_successful(reg, root, uniq):
     u = user(reg, root, f"sig{uniq}")
     assert sign_in(reg, u.username, "wrong-password") == 401
     assert sign_in(reg, u.username, PASSWORD) == 200
-    evs = events(root, "/audit_events", entity_type="User", entity_id=u.id)
+    evs = [e for e in events(root, "/audit_events", entity_type="User", entity_id=u.id)
+           if e["details"]["target_type"] == "User"]
     assert len(evs) == 2, evs
     ok, failed = evs
     assert failed["author_id"] == -1 and failed["entity_type"] == "User"
@@ -225,3 +226,59 @@ def test_the_table_is_append_only(reg, root, uniq):
     for sql in ("UPDATE audit_events SET author_name = 'x'", "DELETE FROM audit_events"):
         res = psql(reg.authd_role, sql)
         assert res.returncode != 0 and "append-only" in res.stderr, (sql, res.stderr)
+
+
+def test_tokens_visibility_protection_quota_transfer_and_deletes(reg, root, uniq):
+    owner = user(reg, root, f"all{uniq}")
+    # a personal access token of one's own, made and revoked
+    made = root.ok("POST", f"/users/{owner.id}/personal_access_tokens",
+                   json={"name": "mine", "scopes": ["read_api"]})
+    owner.ok("DELETE", f"/personal_access_tokens/{made['id']}")
+    revoked, created, first = [e for e in events(root, "/audit_events", entity_type="User",
+                                                 entity_id=owner.id)
+                               if e["details"].get("target_type") == "PersonalAccessToken"]
+    assert first["details"]["target_details"] == "tests"
+    assert (created["author_id"], created["details"]["custom_message"]) == (
+        1, f"Created personal access token with id {made['id']}")
+    assert (revoked["author_id"], revoked["details"]["custom_message"]) == (
+        owner.id, f"Revoked personal access token with id {made['id']}")
+    assert revoked["details"]["target_details"] == "mine"
+
+    g = owner.ok("POST", "/groups", json={"name": f"gv{uniq}", "path": f"gv{uniq}",
+                                          "visibility": "private"})
+    p = owner.ok("POST", "/projects", json={"name": f"pv{uniq}", "visibility": "private"})
+    pid = p["id"]
+    owner.ok("PUT", f"/projects/{pid}", json={"visibility": "public"})
+    owner.ok("PUT", f"/projects/{pid}", json={"description": "no visibility change"})
+    dt = owner.ok("POST", f"/projects/{pid}/deploy_tokens",
+                  json={"name": "ci", "scopes": ["read_registry"]})
+    owner.ok("DELETE", f"/projects/{pid}/deploy_tokens/{dt['id']}")
+    rule = owner.ok("POST", f"/projects/{pid}/registry/protection/tag/rules", json={
+        "tag_name_pattern": "^v.*", "minimum_access_level_for_push": "maintainer",
+        "minimum_access_level_for_delete": "owner"})
+    owner.ok("DELETE", f"/projects/{pid}/registry/protection/tag/rules/{rule['id']}")
+    owner.ok("PUT", f"/projects/{pid}/transfer", json={"namespace": g["id"]})
+    got = [(e["author_id"], e["details"].get("custom_message") or e["details"].get("change"),
+            e["details"].get("from"), e["details"].get("to"))
+           for e in events(owner, f"/projects/{pid}/audit_events")]
+    assert got == [
+        (owner.id, "namespace", p["path_with_namespace"], f"gv{uniq}/pv{uniq}"),
+        (owner.id, "Deleted container registry tag protection rule ^v.*", None, None),
+        (owner.id, "Created container registry tag protection rule ^v.*", None, None),
+        (owner.id, f"Revoked project deploy token with name: ci with token_id: {dt['id']}",
+         None, None),
+        (owner.id, f"Created project deploy token with name: ci with token_id: {dt['id']}",
+         None, None),
+        (owner.id, "visibility", "Private", "Public"),
+    ], got
+
+    # an admin's storage limit on the group, then the group's deletion (which takes the project)
+    root.ok("PUT", f"/namespaces/{g['id']}", json={"container_registry_storage_limit": 5000})
+    limit = events(owner, f"/groups/{g['id']}/audit_events")[0]
+    assert (limit["author_id"], limit["details"]["change"], limit["details"]["from"],
+            limit["details"]["to"], limit["details"]["target_type"]) == (
+        1, "container_registry_storage_limit", "0", "5000", "Namespace")
+    owner.ok("DELETE", f"/groups/{g['id']}", status=202)
+    [gone] = events(root, "/audit_events", entity_type="Group", entity_id=g["id"])[:1]
+    assert (gone["author_id"], gone["details"]["remove"], gone["details"]["entity_path"]) == (
+        owner.id, "group", f"gv{uniq}")
