@@ -97,28 +97,33 @@ def test_token_and_member_events_of_a_project(reg, root, uniq):
                                           "access_level": 30,
                                           "expires_at": str(datetime.now().date()
                                                             + timedelta(days=30))})
-    project.access_tokens.delete(token.id)
+    rotated = gl.http_post(f"/projects/{project.id}/access_tokens/{token.id}/rotate")
+    project.access_tokens.delete(rotated["id"])
 
     listed = project.audit_events.list(get_all=True)
     got = [(e.author_id, e.entity_type, e.entity_id, e.details.get("target_type"),
             e.details.get("target_id"), e.details["ip_address"]) for e in listed]
     assert got == [
-        (owner.id, "Project", project.id, "PersonalAccessToken", token.id, "127.0.0.1"),
+        (owner.id, "Project", project.id, "PersonalAccessToken", rotated["id"], "127.0.0.1"),
+        (owner.id, "Project", project.id, "PersonalAccessToken", rotated["id"], "127.0.0.1"),
         (owner.id, "Project", project.id, "PersonalAccessToken", token.id, "127.0.0.1"),
         (owner.id, "Project", project.id, "User", dev.id, "127.0.0.1"),
         (owner.id, "Project", project.id, "User", dev.id, "127.0.0.1"),
     ], got
-    revoke, create, change, add = (e.details for e in listed)
+    revoke, rotate, create, change, add = (e.details for e in listed)
     assert create["custom_message"] == (
         f"Created project access token with token_id: {token.id} with scopes: "
         "{read_registry} and Developer access level.")
     assert create["target_details"] == "ci"
-    assert revoke["custom_message"] == f"Revoked project access token with token_id: {token.id}"
+    assert rotate["custom_message"] == (
+        f"Rotated project access token with token_id: {rotated['id']} (was {token.id})")
+    assert revoke["custom_message"] == (
+        f"Revoked project access token with token_id: {rotated['id']}")
     assert add["add"] == "user_access" and add["as"] == "Developer"
     assert add["target_details"] == dev.username.capitalize()
     assert (change["change"], change["from"], change["to"]) == (
         "access_level", "Developer", "Maintainer")
-    for d in (revoke, create, change, add):
+    for d in (revoke, rotate, create, change, add):
         assert d["author_name"] == owner.username.capitalize()
         assert d["entity_path"] == f"{owner.username}/app{uniq}"
     # one of them by id; another project's or an unknown id is 404
