@@ -63,14 +63,15 @@ PG_STMT(q_deploy,
         "NULL::bigint AS user_id, d.username, false AS is_admin, 'active' AS state, " NO_LOCK
         "FROM deploy_tokens d WHERE d.token_lookup = $1) t ON true");
 PG_STMT(q_account_failed, "SELECT user_sign_in_failed($1, $2, $3) AS locked");
-PG_STMT(q_account_reset, "SELECT user_sign_in_reset($1)");
+PG_STMT(q_signed_in, "SELECT user_signed_in($1)");
 PG_STMT(q_touch_pat, "UPDATE personal_access_tokens SET last_used_at = now() WHERE id = $1 "
                      "AND (last_used_at IS NULL OR last_used_at < now() - interval '10 minutes')");
 
 struct cred_op {
 	enum secret_kind kind; /* SECRET_NONE: a password */
-	char *client;
-	char *login; /* as given; for a deploy token, must be its username */
+	char *client;          /* the rate limit's key (ratelimit_client_key) */
+	char *ip;              /* the client's address, for audit events */
+	char *login;           /* as given; for a deploy token, must be its username */
 	char *secret;
 	char *hash;
 	cred_cb cb;
@@ -109,6 +110,7 @@ op_free(struct cred_op *op)
 		free(op->secret);
 	}
 	free(op->client);
+	free(op->ip);
 	free(op->login);
 	free(op->hash);
 	free(op);
@@ -191,7 +193,8 @@ op_fail(struct cred_op *op)
 	snprintf(minutes, sizeof(minutes), "%lld",
 	         (long long)cfg_int(ad.cfg, CFG_AUTHD_LOCK_MINUTES));
 	const char *v[] = { id, max, minutes };
-	pg_exec(ad.db, &q_account_failed, 3, v, account_fail_recorded, op);
+	pg_exec_from(ad.db, &q_account_failed, 3, v, NULL, NULL, false, op->ip,
+	             account_fail_recorded, op);
 }
 
 /* Result of a query nobody waits for (last use of a token). */
@@ -202,6 +205,16 @@ ignore(PGresult *res, void *arg)
 	(void)arg;
 }
 
+/* A password sign-in is recorded (user_signed_in): answer the caller. */
+static void
+signed_in_recorded(PGresult *res, void *arg)
+{
+	struct cred_op *op = arg;
+	if (!pg_ok(res))
+		log_error("cannot record a sign-in: %s", pg_error(res));
+	op_report(op);
+}
+
 /* The secret verified: report the row's state. */
 static void
 op_verified(struct cred_op *op)
@@ -210,11 +223,15 @@ op_verified(struct cred_op *op)
 	if (op->after == CRED_OK) {
 		if (op->failures > 0)
 			ratelimit_clear(op->client, op->login);
-		if (op->kind == SECRET_NONE && op->account_failures > 0) {
+		if (op->kind == SECRET_NONE) {
+			/* a password sign-in: recorded before it is answered, so that the audit
+			 * event is there once the client signed in */
 			char id[24];
 			snprintf(id, sizeof(id), "%lld", (long long)op->r.user_id);
 			const char *v[] = { id };
-			pg_exec(ad.db, &q_account_reset, 1, v, ignore, NULL);
+			pg_exec_from(ad.db, &q_signed_in, 1, v, NULL, NULL, false, op->ip,
+			             signed_in_recorded, op);
+			return;
 		}
 		if (op->kind == SECRET_PAT) {
 			char id[32];
@@ -352,6 +369,7 @@ op_new(const char *client, const char *login, const char *secret, cred_cb cb, vo
 {
 	struct cred_op *op = xcalloc(1, sizeof(*op));
 	op->client = ratelimit_client_key(client);
+	op->ip = xstrdup(client != NULL ? client : "");
 	op->login = login ? xstrdup(login) : NULL;
 	op->secret = xstrdup(secret ? secret : "");
 	op->cb = cb;

@@ -50,15 +50,31 @@ PG_STMT_READ(q_list,
              "SELECT * FROM f ORDER BY f.id LIMIT $4 OFFSET $5) p ON true");
 PG_STMT_READ(q_get, "SELECT " DT_FIELDS " FROM deploy_tokens d "
                     "WHERE d.id = $1 AND (d.project_id = $2 OR d.namespace_id = $3)");
+/* $4: the caller, the author of the audit event */
 PG_STMT(q_delete,
-        "DELETE FROM deploy_tokens d WHERE d.id = $1 AND (d.project_id = $2 OR d.namespace_id = $3) "
-        "RETURNING d.id");
+        "WITH d AS (DELETE FROM deploy_tokens d WHERE d.id = $1 "
+        "AND (d.project_id = $2 OR d.namespace_id = $3) "
+        "RETURNING d.id, d.project_id, d.namespace_id, d.name), "
+        "a AS (SELECT audit_record($4::bigint, CASE WHEN d.project_id IS NOT NULL "
+        "THEN 'Project' ELSE 'Group' END, coalesce(d.project_id, d.namespace_id), 'DeployToken', "
+        "d.id::text, d.name, jsonb_build_object('custom_message', format('Revoked %s deploy token "
+        "with name: %s with token_id: %s', CASE WHEN d.project_id IS NOT NULL THEN 'project' "
+        "ELSE 'group' END, d.name, d.id))) FROM d) "
+        "SELECT d.id, a.n AS audited FROM d, (SELECT count(*) AS n FROM a) a");
+/* $9: the caller, the author of the audit event */
 PG_STMT(q_create,
-        "WITH n AS (SELECT nextval(pg_get_serial_sequence('deploy_tokens', 'id')) AS id) "
-        "INSERT INTO deploy_tokens AS d (id, project_id, namespace_id, name, username, scopes, "
-        "token_lookup, token_hash, expires_at) "
+        "WITH n AS (SELECT nextval(pg_get_serial_sequence('deploy_tokens', 'id')) AS id), "
+        "d AS (INSERT INTO deploy_tokens AS d (id, project_id, namespace_id, name, username, "
+        "scopes, token_lookup, token_hash, expires_at) "
         "SELECT n.id, $1, $2, $3, coalesce($4, 'gitlab+deploy-token-' || n.id), "
-        "string_to_array($5, ','), $6, $7, $8::timestamptz FROM n RETURNING " DT_FIELDS);
+        "string_to_array($5, ','), $6, $7, $8::timestamptz FROM n RETURNING d.project_id, "
+        "d.namespace_id, " DT_FIELDS "), "
+        "a AS (SELECT audit_record($9::bigint, CASE WHEN d.project_id IS NOT NULL "
+        "THEN 'Project' ELSE 'Group' END, coalesce(d.project_id, d.namespace_id), 'DeployToken', "
+        "d.id::text, d.name, jsonb_build_object('custom_message', format('Created %s deploy token "
+        "with name: %s with token_id: %s', CASE WHEN d.project_id IS NOT NULL THEN 'project' "
+        "ELSE 'group' END, d.name, d.id))) FROM d) "
+        "SELECT d.*, a.n AS audited FROM d, (SELECT count(*) AS n FROM a) a");
 
 enum dt_action { DT_LIST, DT_GET, DT_CREATE, DT_DELETE };
 
@@ -188,11 +204,13 @@ one(struct dt_op *op)
 	}
 	const char *project, *group;
 	owner_params(op, &project, &group);
-	const char *v[] = { op->token_id, project, group };
+	char caller[32];
+	snprintf(caller, sizeof(caller), "%lld", (long long)op->r->actor.user_id);
+	const char *v[] = { op->token_id, project, group, caller };
 	if (op->action == DT_GET)
 		rest_exec_values(op->r, &q_get, 3, v, one_got, op);
 	else
-		rest_exec_values(op->r, &q_delete, 3, v, one_deleted, op);
+		rest_exec_values(op->r, &q_delete, 4, v, one_deleted, op);
 }
 
 /* ---- creation ----------------------------------------------------------------------------------
@@ -230,6 +248,8 @@ token_hashed(bool ok, const char *hash, void *arg)
 	owner_params(op, &project, &group);
 	const char *username = rest_str(op->r, "username");
 	const char *expires = rest_str(op->r, "expires_at");
+	char caller[32];
+	snprintf(caller, sizeof(caller), "%lld", (long long)op->r->actor.user_id);
 	const char *v[] = { project,
 		            group,
 		            rest_str(op->r, "name"),
@@ -237,8 +257,9 @@ token_hashed(bool ok, const char *hash, void *arg)
 		            op->scopes,
 		            op->lookup,
 		            hash,
-		            expires && *expires ? expires : NULL };
-	rest_exec_values(op->r, &q_create, 8, v, created, op);
+		            expires && *expires ? expires : NULL,
+		            caller };
+	rest_exec_values(op->r, &q_create, 9, v, created, op);
 }
 
 /* GitLab's rule for deploy token usernames: letters, digits, '_', '-', '+', '.'. */

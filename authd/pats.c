@@ -20,10 +20,16 @@
 #include "util.h"
 
 PG_STMT(q_future, "SELECT $1::date > current_date AS future");
+/* $8: the caller, the author of the audit event */
 PG_STMT(q_create,
-        "INSERT INTO personal_access_tokens AS t (user_id, name, scopes, token_lookup, "
+        "WITH t AS (INSERT INTO personal_access_tokens AS t (user_id, name, scopes, token_lookup, "
         "token_hash, expires_at, impersonation) SELECT u.id, $2, string_to_array($3, ','), $4, "
-        "$5, $6::date, $7::boolean FROM users u WHERE u.id = $1 RETURNING " PAT_FIELDS);
+        "$5, $6::date, $7::boolean FROM users u WHERE u.id = $1 RETURNING " PAT_FIELDS "), "
+        "a AS (SELECT audit_record($8::bigint, 'User', t.user_id, 'PersonalAccessToken', "
+        "t.id::text, t.name, jsonb_build_object('custom_message', format('Created %s with id %s', "
+        "CASE WHEN t.impersonation THEN 'impersonation token' ELSE 'personal access token' END, "
+        "t.id))) FROM t) "
+        "SELECT t.*, a.n AS audited FROM t, (SELECT count(*) AS n FROM a) a");
 /* $1 user, $2 revoked, $3 state, $4 search, $5 limit, $6 offset, $7 impersonation tokens too
  * (admins) */
 PG_STMT_READ(
@@ -45,8 +51,12 @@ PG_STMT(q_revoke,
         "WITH t AS (SELECT id, user_id, impersonation FROM personal_access_tokens WHERE id = $1), "
         "upd AS (UPDATE personal_access_tokens p SET revoked = true FROM t "
         "WHERE p.id = t.id AND ($3::boolean OR (t.user_id = $2 AND NOT t.impersonation)) "
-        "RETURNING p.id) "
-        "SELECT t.user_id, (SELECT count(*) FROM upd) AS revoked FROM t");
+        "RETURNING p.id, p.user_id, p.name), "
+        "a AS (SELECT audit_record($2::bigint, 'User', upd.user_id, 'PersonalAccessToken', "
+        "upd.id::text, upd.name, jsonb_build_object('custom_message', "
+        "format('Revoked personal access token with id %s', upd.id))) FROM upd) "
+        "SELECT t.user_id, (SELECT count(*) FROM upd) AS revoked, a.n AS audited "
+        "FROM t, (SELECT count(*) AS n FROM a) a");
 
 /* What a request learns on the way, kept with it (rest_state_new). */
 struct pat_op {
@@ -178,14 +188,17 @@ token_hashed(bool ok, const char *hash, void *arg)
 		return;
 	}
 	const char *expires = rest_str(r, "expires_at");
+	char caller[32];
+	snprintf(caller, sizeof(caller), "%lld", (long long)r->actor.user_id);
 	const char *v[] = { op->id,
 		            rest_str(r, "name"),
 		            op->scopes,
 		            op->lookup,
 		            hash,
 		            expires && *expires ? expires : NULL,
-		            op->impersonation ? "true" : "false" };
-	rest_exec_values(op->r, &q_create, 7, v, created, op);
+		            op->impersonation ? "true" : "false",
+		            caller };
+	rest_exec_values(op->r, &q_create, 8, v, created, op);
 }
 
 /* Makes the token and has it hashed. */

@@ -21,7 +21,15 @@
 #define CONNECT_TIMEOUT_DEFAULT_S 10 /* without connect_timeout in the connection string */
 #define CONNECT_TIMEOUT_MIN_S 2      /* libpq's own floor for connect_timeout */
 
-enum pgc_state { PGC_DOWN, PGC_CONNECTING, PGC_IDLE, PGC_PREPARING, PGC_QUERYING, PGC_LSN };
+enum pgc_state {
+	PGC_DOWN,
+	PGC_CONNECTING,
+	PGC_IDLE,
+	PGC_CLIENT,
+	PGC_PREPARING,
+	PGC_QUERYING,
+	PGC_LSN
+};
 
 struct pg_query {
 	struct pg_stmt *stmt;
@@ -31,8 +39,9 @@ struct pg_query {
 	int *formats;
 	pg_cb cb;
 	void *arg;
-	bool want_lsn; /* pg_exec_lsn: read the WAL position after the statement */
-	uint64_t lsn;  /* what it read */
+	bool want_lsn;   /* pg_exec_lsn: read the WAL position after the statement */
+	uint64_t lsn;    /* what it read */
+	char *client_ip; /* the setting registry.client_ip it runs under ("": none) */
 	TAILQ_ENTRY(pg_query) link;
 };
 
@@ -50,6 +59,7 @@ struct pgc {
 	struct pg_query *q;
 	PGresult *result; /* last result of the running query */
 	PGresult *held;   /* the statement's result while its WAL position is read (PGC_LSN) */
+	char *client_ip;  /* the session's registry.client_ip (NULL: never set, as "") */
 };
 
 struct pg_pool {
@@ -132,6 +142,7 @@ query_free(struct pg_query *q)
 	free(q->values);
 	free(q->lengths);
 	free(q->formats);
+	free(q->client_ip);
 	free(q);
 }
 
@@ -153,6 +164,7 @@ pg_pool_free(struct pg_pool *pool)
 		if (c->q != NULL)
 			query_free(c->q);
 		free(c->prepared);
+		free(c->client_ip);
 	}
 	struct pg_query *q;
 	while ((q = TAILQ_FIRST(&pool->queue)) != NULL) {
@@ -223,6 +235,8 @@ pgc_down(struct pgc *c, const char *why)
 		PQclear(c->result);
 		c->result = NULL;
 	}
+	free(c->client_ip); /* a new session starts without the setting */
+	c->client_ip = NULL;
 	if (c->nprepared > 0) /* no statement prepared yet: nothing to forget (prepared is NULL) */
 		memset(c->prepared, 0, (size_t)c->nprepared * sizeof(bool));
 	bool lsn_lost = c->state == PGC_LSN;
@@ -362,13 +376,24 @@ stmt_name(const struct pg_stmt *stmt, char *buf, size_t len)
 	return buf;
 }
 
-/* Sends the connection's query, preparing its statement first on this connection if needed. */
+/* Sends the connection's query: first the client address it runs under when the session holds
+ * another (registry.client_ip, which audit_record() reads), then its statement, prepared first
+ * on this connection if needed. */
 static void
 pgc_send(struct pgc *c)
 {
 	struct pg_query *q = c->q;
 	char name[16];
-	if (q->stmt->id >= c->nprepared || !c->prepared[q->stmt->id]) {
+	if (strcmp(q->client_ip, c->client_ip != NULL ? c->client_ip : "") != 0) {
+		const char *v[] = { q->client_ip };
+		if (!PQsendQueryParams(c->conn,
+		                       "SELECT set_config('registry.client_ip', $1, false)", 1,
+		                       NULL, v, NULL, NULL, 0)) {
+			pgc_down(c, PQerrorMessage(c->conn));
+			return;
+		}
+		c->state = PGC_CLIENT;
+	} else if (q->stmt->id >= c->nprepared || !c->prepared[q->stmt->id]) {
 		if (!PQsendPrepare(c->conn, stmt_name(q->stmt, name, sizeof(name)), q->stmt->sql, 0,
 		                   NULL)) {
 			pgc_down(c, PQerrorMessage(c->conn));
@@ -459,7 +484,8 @@ pgc_read_results(struct pgc *c)
 		pgc_down(c, PQerrorMessage(c->conn));
 		return;
 	}
-	while (c->state == PGC_PREPARING || c->state == PGC_QUERYING || c->state == PGC_LSN) {
+	while (c->state == PGC_CLIENT || c->state == PGC_PREPARING || c->state == PGC_QUERYING ||
+	       c->state == PGC_LSN) {
 		if (PQisBusy(c->conn))
 			return;
 		PGresult *res = PQgetResult(c->conn);
@@ -472,6 +498,19 @@ pgc_read_results(struct pgc *c)
 			} else {
 				PQclear(res);
 			}
+			continue;
+		}
+		if (c->state == PGC_CLIENT) {
+			if (!pg_ok(c->result)) {
+				log_error("cannot set the client address: %s", pg_error(c->result));
+				pgc_finish_query(c);
+				return;
+			}
+			PQclear(c->result);
+			c->result = NULL;
+			free(c->client_ip);
+			c->client_ip = xstrdup(c->q->client_ip);
+			pgc_send(c);
 			continue;
 		}
 		if (c->state == PGC_PREPARING) {
@@ -539,10 +578,12 @@ pool_kick(struct pg_pool *pool)
 		pgc_dispatch(&pool->conns[i]);
 }
 
-/* Queues a query (pg_exec_params), reading the WAL position after it when want_lsn. */
+/* Queues a query (pg_exec_params), reading the WAL position after it when want_lsn, run under
+ * the client address client_ip (NULL: none). */
 static void
 pool_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
-          const int *lengths, const int *formats, bool want_lsn, pg_cb cb, void *arg)
+          const int *lengths, const int *formats, bool want_lsn, const char *client_ip, pg_cb cb,
+          void *arg)
 {
 	if (stmt->id == 0)
 		stmt->id = ++next_stmt_id;
@@ -570,6 +611,7 @@ pool_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *c
 	q->cb = cb;
 	q->arg = arg;
 	q->want_lsn = want_lsn;
+	q->client_ip = xstrdup(client_ip != NULL ? client_ip : "");
 	/* Always queued, never answered on the caller's stack. With a connection on its way up
 	 * the query waits for it (the attempt fails the queue if it fails); with every connection
 	 * waiting out its back-off (the database is down) it fails at the loop's next turn rather
@@ -586,21 +628,29 @@ void
 pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
                const int *lengths, const int *formats, pg_cb cb, void *arg)
 {
-	pool_exec(pool, stmt, nparams, values, lengths, formats, false, cb, arg);
+	pool_exec(pool, stmt, nparams, values, lengths, formats, false, NULL, cb, arg);
 }
 
 void
 pg_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
         pg_cb cb, void *arg)
 {
-	pool_exec(pool, stmt, nparams, values, NULL, NULL, false, cb, arg);
+	pool_exec(pool, stmt, nparams, values, NULL, NULL, false, NULL, cb, arg);
 }
 
 void
 pg_exec_lsn(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
             const int *lengths, const int *formats, pg_cb cb, void *arg)
 {
-	pool_exec(pool, stmt, nparams, values, lengths, formats, true, cb, arg);
+	pool_exec(pool, stmt, nparams, values, lengths, formats, true, NULL, cb, arg);
+}
+
+void
+pg_exec_from(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
+             const int *lengths, const int *formats, bool want_lsn, const char *client_ip, pg_cb cb,
+             void *arg)
+{
+	pool_exec(pool, stmt, nparams, values, lengths, formats, want_lsn, client_ip, cb, arg);
 }
 
 bool

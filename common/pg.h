@@ -51,6 +51,13 @@ void pg_exec_params(struct pg_pool *pool, struct pg_stmt *stmt, int nparams,
  * that question fails, the callback still gets the statement's result, and no position. */
 void pg_exec_lsn(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *const *values,
                  const int *lengths, const int *formats, pg_cb cb, void *arg);
+/* Same as pg_exec_params (or pg_exec_lsn when want_lsn), run with the session's setting
+ * registry.client_ip holding client_ip (NULL or "": none), the address of the client a backend
+ * acts for (X-Registry-Client-Ip), which audit_record() of schema/functions/audit.sql records.
+ * Every other query runs with the setting empty: an address never outlives its request. */
+void pg_exec_from(struct pg_pool *pool, struct pg_stmt *stmt, int nparams,
+                  const char *const *values, const int *lengths, const int *formats, bool want_lsn,
+                  const char *client_ip, pg_cb cb, void *arg);
 /* In the callback of pg_exec_lsn: the position read (0: none); 0 in any other callback. */
 uint64_t pg_result_lsn(void);
 

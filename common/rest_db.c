@@ -165,19 +165,23 @@ void
 rest_exec_params(struct rest_req *r, struct pg_stmt *stmt, int nparams, const char *const *values,
                  const int *lengths, const int *formats, pg_cb cb, void *arg)
 {
+	/* the client's address, for the audit events a write records (audit_record) */
+	const char *ip = headers_get(&http_txn_request(r->txn)->headers, WIRE_CLIENT_IP);
 	if (replica == NULL) {
-		pg_exec_params(pool, stmt, nparams, values, lengths, formats, cb, arg);
+		pg_exec_from(pool, stmt, nparams, values, lengths, formats, false, ip, cb, arg);
 	} else if (rest_only_reads(r)) {
 		if (stmt->replica && lengths == NULL && formats == NULL)
 			pgread_exec(replica, rest_read_fence(r), stmt, nparams, values, cb, arg);
 		else
-			pg_exec_params(pool, stmt, nparams, values, lengths, formats, cb, arg);
+			pg_exec_from(pool, stmt, nparams, values, lengths, formats, false, ip, cb,
+			             arg);
 	} else {
 		struct rest_write *w = xcalloc(1, sizeof(*w));
 		w->r = r;
 		w->cb = cb;
 		w->arg = arg;
-		pg_exec_lsn(pool, stmt, nparams, values, lengths, formats, rest_write_done, w);
+		pg_exec_from(pool, stmt, nparams, values, lengths, formats, true, ip,
+		             rest_write_done, w);
 	}
 }
 

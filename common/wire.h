@@ -13,6 +13,11 @@
 /* gateway -> backends, every request */
 #define WIRE_EXTERNAL_URL "X-Registry-External-Url" /* e.g. https://registry.example.com */
 
+/* gateway -> backends, every request: the client's address as the gateway established it (its
+ * peer, or what a trusted proxy's X-Forwarded-For says), which authd and metad record in audit
+ * events (pg_exec_from, schema/functions/audit.sql). */
+#define WIRE_CLIENT_IP "X-Registry-Client-Ip"
+
 /* gateway -> backends: who is asking (absent: anonymous) */
 #define WIRE_USER_ID "X-Registry-User-Id" /* users.id */
 #define WIRE_USERNAME "X-Registry-Username"

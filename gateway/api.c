@@ -176,6 +176,7 @@ gw_api(struct http_txn *txn, const struct route *row, int status)
 	headers_add(&h, "X-Request-Id", http_txn_id(txn));
 	char *client = gw_client_addr(txn);
 	headers_add(&h, "X-Forwarded-For", client);
+	headers_add(&h, WIRE_CLIENT_IP, client);
 	free(client);
 	json_object *body = NULL;
 	if (sudo != NULL) {

@@ -346,6 +346,7 @@ gw_proxy_to(struct http_txn *txn, enum gw_backend backend, const char *target,
 	headers_set(&h, "X-Request-Id", http_txn_id(txn));
 	char *client = gw_client_addr(txn);
 	headers_set(&h, "X-Forwarded-For", client);
+	headers_set(&h, WIRE_CLIENT_IP, client);
 	free(client);
 	char *base = gw_external_url(txn);
 	headers_set(&h, WIRE_EXTERNAL_URL, base);

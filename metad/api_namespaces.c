@@ -44,7 +44,7 @@ PG_STMT_READ(
         "     SELECT * FROM items ORDER BY id LIMIT $6 OFFSET $7) i ON true");
 
 PG_STMT_READ(q_namespace_exists, "SELECT * FROM namespace_exists($1, $2)");
-PG_STMT(q_namespace_limit, "SELECT * FROM namespace_storage_limit_set($1, $2, $3)");
+PG_STMT(q_namespace_limit, "SELECT * FROM namespace_storage_limit_set($1, $2, $3, $4)");
 PG_STMT(q_default_limit, "SELECT usage_default_limit_set($1)");
 
 /* Answers a page of namespaces. */
@@ -160,6 +160,7 @@ namespaces_update(struct rest_req *r)
 	}
 	rest_arg_ref(r, rest_param(r, "id"));
 	rest_arg_i64_opt(r, has, limit);
+	rest_arg_i64(r, r->actor.user_id);
 	rest_exec(r, &q_namespace_limit, namespace_updated, r);
 }
 

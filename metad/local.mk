@@ -8,6 +8,7 @@ registry_metad_SOURCES = \
 	metad/api_members.c \
 	metad/api_namespaces.c \
 	metad/api_shares.c \
+	metad/api_audit.c \
 	metad/manifest.c metad/manifest.h \
 	metad/v2params.c \
 	metad/manifests.c \

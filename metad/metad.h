@@ -271,6 +271,14 @@ void rg_tag_get(struct rest_req *r);
 void rg_tag_delete(struct rest_req *r);
 void rg_tags_bulk_delete(struct rest_req *r);
 
+/* api_audit.c: GitLab's audit events API (handlers of routes.def). */
+void audit_instance_list(struct rest_req *r);
+void audit_instance_get(struct rest_req *r);
+void audit_group_list(struct rest_req *r);
+void audit_group_get(struct rest_req *r);
+void audit_project_list(struct rest_req *r);
+void audit_project_get(struct rest_req *r);
+
 /* api_registry_protection.c: the protection rules of a project's registry (handlers of
  * routes.def). */
 void rg_tag_rules_list(struct rest_req *r);

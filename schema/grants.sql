@@ -27,6 +27,8 @@ BEGIN
     -- the schema's version: metad reads it to wait for the owner, never writes it
     EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON schema_migrations, schema_functions FROM %I',
                    r);
+    -- the audit events are append-only (schema/functions/audit.sql): metad records and reads them
+    EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM %I', r);
     FOR t IN
         SELECT DISTINCT a.attrelid::regclass
         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid

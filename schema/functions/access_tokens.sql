@@ -139,6 +139,10 @@ BEGIN
                                         expires_at)
     VALUES (v_bot, p_name, p_scopes, p_lookup, p_hash, p_expires)
     RETURNING id INTO token_id;
+    PERFORM audit_record(p_user, initcap(v_kind), v_res.resource_id, 'PersonalAccessToken',
+                         token_id::text, p_name, jsonb_build_object('custom_message', format(
+                             'Created %s access token with token_id: %s with scopes: %s and %s access level.',
+                             v_kind, token_id, p_scopes, access_level_name(p_level))));
     status := 'ok';
 END
 $$;
@@ -176,6 +180,11 @@ BEGIN
     IF NOT v_bot.revoked THEN
         UPDATE personal_access_tokens SET revoked = true WHERE user_id = v_bot.bot_id;
         UPDATE users SET state = 'blocked', updated_at = now() WHERE id = v_bot.bot_id;
+        PERFORM audit_record(p_user, CASE WHEN p_group THEN 'Group' ELSE 'Project' END,
+                             v_res.resource_id, 'PersonalAccessToken', p_token::text, v_bot.bot_name,
+                             jsonb_build_object('custom_message', format(
+                                 'Revoked %s access token with token_id: %s',
+                                 CASE WHEN p_group THEN 'group' ELSE 'project' END, p_token)));
     END IF;
     status := 'ok';
 END
@@ -246,6 +255,11 @@ BEGIN
     RETURNING id INTO token_id;
     UPDATE project_members SET expires_at = v_expires WHERE user_id = v_bot.bot_id;
     UPDATE group_members SET expires_at = v_expires WHERE user_id = v_bot.bot_id;
+    PERFORM audit_record(p_user, CASE WHEN p_group THEN 'Group' ELSE 'Project' END,
+                         v_res.resource_id, 'PersonalAccessToken', token_id::text, v_bot.bot_name,
+                         jsonb_build_object('custom_message', format(
+                             'Rotated %s access token with token_id: %s (was %s)',
+                             CASE WHEN p_group THEN 'group' ELSE 'project' END, token_id, v_token)));
     status := 'ok';
 END
 $$;

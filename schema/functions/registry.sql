@@ -449,6 +449,10 @@ BEGIN
         ON CONFLICT (repository_id, name) DO UPDATE
             SET manifest_id = EXCLUDED.manifest_id, updated_at = now()
             WHERE tags.manifest_id <> EXCLUDED.manifest_id;
+        PERFORM audit_record(p_user, 'Project', v_project, 'ContainerRepository', v_repo::text,
+                             p_path, jsonb_build_object('custom_message', format(
+                                 'Pushed tag %s (%s) to container repository %s', p_tag,
+                                 p_digest, p_path)));
     END IF;
     UPDATE repositories SET updated_at = now() WHERE id = v_repo;
 END
@@ -496,6 +500,11 @@ BEGIN
     ELSE
         DELETE FROM manifests WHERE id = v_manifest;
     END IF;
+    PERFORM audit_record(p_user, 'Project', v_project, 'ContainerRepository', p_repo::text,
+                         (SELECT path FROM repositories WHERE id = p_repo),
+                         jsonb_build_object('custom_message', CASE WHEN p_tag IS NOT NULL
+                             THEN format('Deleted tag %s', p_tag)
+                             ELSE format('Deleted manifest %s and its tags', p_digest) END));
     status := 'ok';
 END
 $$;

@@ -124,6 +124,9 @@ BEGIN
     END IF;
     IF v_status IS NULL OR v_status = 'delete_failed' THEN
         UPDATE repositories SET status = 'delete_scheduled', updated_at = now() WHERE id = p_repo;
+        PERFORM audit_record(p_user, 'Project', p_project, 'ContainerRepository', p_repo::text,
+                             (SELECT path FROM repositories WHERE id = p_repo),
+                             jsonb_build_object('custom_message', 'Scheduled container repository deletion'));
     END IF;
     -- a deletion under way: nothing to add (and no wait on the row its worker holds)
     IF EXISTS (SELECT 1 FROM registry_jobs
@@ -197,6 +200,9 @@ BEGIN
     END IF;
     DELETE FROM tags WHERE repository_id = p_repo AND name = p_tag;
     UPDATE repositories SET updated_at = now() WHERE id = p_repo;
+    PERFORM audit_record(p_user, 'Project', p_project, 'ContainerRepository', p_repo::text,
+                         (SELECT path FROM repositories WHERE id = p_repo),
+                         jsonb_build_object('custom_message', format('Deleted tag %s', p_tag)));
     RETURN 'ok';
 END
 $$;

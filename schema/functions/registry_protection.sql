@@ -169,6 +169,9 @@ BEGIN
         RETURN;
     END IF;
     rule := registry_tag_rule_json(r);
+    PERFORM audit_record(p_user, 'Project', p_project, 'ContainerRegistry::Protection::TagRule', r.id::text, r.tag_name_pattern,
+                         jsonb_build_object('custom_message', format(
+                             'Created container registry tag protection rule %s', r.tag_name_pattern)));
     status := 'ok';
 END
 $$;
@@ -224,6 +227,9 @@ BEGIN
      WHERE x.id = p_rule
     RETURNING * INTO r;
     rule := registry_tag_rule_json(r);
+    PERFORM audit_record(p_user, 'Project', p_project, 'ContainerRegistry::Protection::TagRule', r.id::text, r.tag_name_pattern,
+                         jsonb_build_object('custom_message', format(
+                             'Updated container registry tag protection rule %s', r.tag_name_pattern)));
     status := 'ok';
 EXCEPTION WHEN unique_violation THEN
     status := 'rule_taken';
@@ -247,6 +253,9 @@ BEGIN
         RETURN 'forbidden';
     END IF;
     DELETE FROM registry_protection_tag_rules WHERE id = p_rule;
+    PERFORM audit_record(p_user, 'Project', p_project, 'ContainerRegistry::Protection::TagRule', p_rule::text, r.tag_name_pattern,
+                         jsonb_build_object('custom_message', format(
+                             'Deleted container registry tag protection rule %s', r.tag_name_pattern)));
     RETURN 'ok';
 END
 $$;
@@ -396,6 +405,11 @@ BEGIN
         RETURNING * INTO r;
     END IF;
     rule := registry_repository_rule_json(r);
+    PERFORM audit_record(p_user, 'Project', p_project, 'ContainerRegistry::Protection::Rule', r.id::text, r.repository_path_pattern,
+                         jsonb_build_object('custom_message', format(
+                             '%s container registry protection rule %s',
+                             CASE WHEN p_rule IS NULL THEN 'Created' ELSE 'Updated' END,
+                             r.repository_path_pattern)));
     status := 'ok';
 EXCEPTION WHEN unique_violation THEN
     status := 'rule_taken';
@@ -417,6 +431,10 @@ BEGIN
     IF NOT registry_protection_can(p_user, p_admin, p_project, false) THEN
         RETURN 'forbidden';
     END IF;
+    PERFORM audit_record(p_user, 'Project', p_project, 'ContainerRegistry::Protection::Rule', p_rule::text, x.repository_path_pattern,
+                         jsonb_build_object('custom_message', format(
+                             'Deleted container registry protection rule %s', x.repository_path_pattern)))
+       FROM registry_protection_repository_rules x WHERE x.id = p_rule;
     DELETE FROM registry_protection_repository_rules WHERE id = p_rule;
     RETURN 'ok';
 END

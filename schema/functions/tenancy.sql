@@ -187,6 +187,10 @@ BEGIN
            description = coalesce(p_description, description),
            updated_at = now()
      WHERE id = g.id;
+    PERFORM audit_record(p_user, 'Group', g.id, 'Group', g.id::text, v_full,
+                         jsonb_build_object('change', 'visibility', 'from', initcap(g.visibility),
+                                            'to', initcap(p_visibility)))
+      WHERE p_visibility <> g.visibility;
     status := 'ok';
 EXCEPTION WHEN unique_violation THEN
     status := 'path_taken';
@@ -206,6 +210,9 @@ BEGIN
     IF NOT p_admin AND group_access_level(p_user, g) < 50 THEN
         RETURN 'forbidden';
     END IF;
+    PERFORM audit_record(p_user, 'Group', g, 'Group', g::text,
+                         (SELECT full_path FROM namespaces WHERE id = g),
+                         jsonb_build_object('remove', 'group'));
     DELETE FROM namespaces WHERE id = g;
     RETURN 'ok';
 END
@@ -271,6 +278,9 @@ BEGIN
     PERFORM namespace_rewrite(g.id, g.full_path, g.full_name, v_full, v_full_name,
                               array_length(g.traversal_ids, 1), coalesce(t.traversal_ids, '{}'));
     UPDATE namespaces SET parent_id = t.id, updated_at = now() WHERE id = g.id;
+    PERFORM audit_record(p_user, 'Group', g.id, 'Group', g.id::text, v_full,
+                         jsonb_build_object('change', 'namespace', 'from', g.full_path,
+                                            'to', v_full));
     IF t.id IS NOT NULL THEN
         UPDATE namespaces d SET visibility = t.visibility
          WHERE d.traversal_ids @> ARRAY[g.id]
@@ -419,6 +429,10 @@ BEGIN
                                                       container_registry_access_level),
            updated_at = now()
      WHERE id = p.id;
+    PERFORM audit_record(p_user, 'Project', p.id, 'Project', p.id::text, v_full,
+                         jsonb_build_object('change', 'visibility', 'from', initcap(p.visibility),
+                                            'to', initcap(p_visibility)))
+      WHERE p_visibility <> p.visibility;
     status := 'ok';
 EXCEPTION WHEN unique_violation THEN
     status := 'taken';
@@ -438,6 +452,9 @@ BEGIN
     IF NOT p_admin AND project_access_level(p_user, pid) < 50 THEN
         RETURN 'forbidden';
     END IF;
+    PERFORM audit_record(p_user, 'Project', pid, 'Project', pid::text,
+                         (SELECT full_path FROM projects WHERE id = pid),
+                         jsonb_build_object('remove', 'project'));
     DELETE FROM projects WHERE id = pid;
     RETURN 'ok';
 END
@@ -496,6 +513,9 @@ BEGIN
                              THEN n.visibility ELSE visibility END,
            updated_at = now()
      WHERE id = p.id;
+    PERFORM audit_record(p_user, 'Project', p.id, 'Project', p.id::text, n.full_path || '/' || p.path,
+                         jsonb_build_object('change', 'namespace', 'from', p.full_path,
+                                            'to', n.full_path || '/' || p.path));
     IF n.kind = 'user' THEN
         INSERT INTO project_members (project_id, user_id, access_level, created_by)
         VALUES (p.id, n.owner_id, 50, p_user)
@@ -608,6 +628,8 @@ BEGIN
         INSERT INTO group_members (namespace_id, user_id, access_level, expires_at, created_by)
         VALUES (s.source_id, p_member, p_level, p_expires, nullif(p_user, 0));
     END IF;
+    PERFORM audit_record(p_user, CASE WHEN p_kind = 'project' THEN 'Project' ELSE 'Group' END, s.source_id, 'User', p_member::text, NULL,
+                         jsonb_build_object('add', 'user_access', 'as', access_level_name(p_level)));
     status := 'ok';
 EXCEPTION WHEN unique_violation THEN
     status := 'member_exists';
@@ -678,6 +700,9 @@ BEGIN
                expires_at = CASE WHEN p_set_expires THEN p_expires ELSE expires_at END
          WHERE namespace_id = s.source_id AND user_id = p_member;
     END IF;
+    PERFORM audit_record(p_user, CASE WHEN p_kind = 'project' THEN 'Project' ELSE 'Group' END, s.source_id, 'User', p_member::text, NULL,
+                         jsonb_build_object('change', 'access_level', 'from', access_level_name(cur),
+                                            'to', access_level_name(p_level)));
     status := 'ok';
 END
 $$;
@@ -717,6 +742,8 @@ BEGIN
     ELSE
         DELETE FROM group_members WHERE namespace_id = s.source_id AND user_id = p_member;
     END IF;
+    PERFORM audit_record(p_user, CASE WHEN p_kind = 'project' THEN 'Project' ELSE 'Group' END, s.source_id, 'User', p_member::text, NULL,
+                         jsonb_build_object('remove', 'user_access'));
     RETURN 'ok';
 END
 $$;

@@ -890,15 +890,18 @@ END
 $$;
 
 -- PUT /namespaces/:id {container_registry_storage_limit} (admins): namespace_not_found,
--- limit_not_root (a subgroup counts in its top-level namespace), ok.
+-- limit_not_root (a subgroup counts in its top-level namespace), ok. A change is an audit event
+-- of admin p_user on the group (or the user of a personal namespace).
 CREATE OR REPLACE FUNCTION namespace_storage_limit_set(p_id bigint, p_ref text, p_limit bigint,
+                                                       p_user bigint,
                                                        OUT status status_word,
                                                        OUT namespace_id bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_parent bigint;
+    v_old bigint;
 BEGIN
-    SELECT n.id, n.parent_id INTO namespace_id, v_parent
+    SELECT n.id, n.parent_id, n.container_registry_storage_limit INTO namespace_id, v_parent, v_old
       FROM namespaces n WHERE n.id = namespace_ref(p_id, p_ref) FOR UPDATE;
     IF namespace_id IS NULL THEN
         status := 'namespace_not_found';
@@ -911,6 +914,12 @@ BEGIN
         END IF;
         UPDATE namespaces SET container_registry_storage_limit = p_limit, updated_at = now()
          WHERE id = namespace_id;
+        PERFORM audit_record(p_user, CASE WHEN n.kind = 'group' THEN 'Group' ELSE 'User' END,
+                             CASE WHEN n.kind = 'group' THEN n.id ELSE n.owner_id END,
+                             'Namespace', n.id::text, n.full_path,
+                             jsonb_build_object('change', 'container_registry_storage_limit',
+                                                'from', v_old::text, 'to', p_limit::text))
+           FROM namespaces n WHERE n.id = namespace_id AND v_old IS DISTINCT FROM p_limit;
     END IF;
     status := 'ok';
 END

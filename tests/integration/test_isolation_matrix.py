@@ -135,6 +135,17 @@ def admins(ok=200):
 
 
 READ, WRITE = dict(write=False), dict(write=True)
+
+
+def others_event(answer, sees_all):
+    """An audit event another user wrote: below sees_all (own events only) 404 Audit Event Not
+    Found where answer would be 200."""
+    def event(w):
+        a = answer(w)
+        if a == 200 and not w.admin and w.level < sees_all:
+            return (404, {"message": "404 Audit Event Not Found"})
+        return a
+    return event
 # a hook the matrix creates: no registry events, so nothing is ever sent
 HOOK_BODY = {"url": "https://hooks.example.com/matrix"}
 
@@ -508,6 +519,26 @@ API = {
     ("DELETE", "/api/v4/groups/:id/hooks/:hook_id"): (
         "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks/"
                                f"{W.fresh_hook(c, 'groups')}", None), group(50, 204)),
+    # audit events (signed-in callers only): a project's Developers (a group's Developers and
+    # Maintainers) see only their own, Maintainers (Owners) all, the instance's are admins'
+    ("GET", "/api/v4/audit_events"): ("none", lambda W, c: ("/audit_events", None), admins()),
+    ("GET", "/api/v4/audit_events/:id"): (
+        "project", lambda W, c: (f"/audit_events/{P(W, c.target).project_event}", None),
+        admins()),
+    ("GET", "/api/v4/projects/:id/audit_events"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/audit_events", None),
+        project(30)),
+    ("GET", "/api/v4/projects/:id/audit_events/:audit_event_id"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/audit_events/"
+                                 f"{P(W, c.target).project_event}", None),
+        others_event(project(30), 40)),
+    ("GET", "/api/v4/groups/:id/audit_events"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/audit_events", None),
+        group(30)),
+    ("GET", "/api/v4/groups/:id/audit_events/:audit_event_id"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/audit_events/"
+                               f"{P(W, c.target).group_event}", None),
+        others_event(group(30), 50)),
     ("GET", "/api/v4/application/settings"): (
         "none", lambda W, c: ("/application/settings", None), admins()),
     ("PUT", "/api/v4/application/settings"): (
@@ -848,6 +879,9 @@ def plant_target(w, people, vis, members):
                                   json=access_token_body())
     t.project_hook = w.root("POST", f"/projects/{t.pid}/hooks", 201, json=HOOK_BODY)["id"]
     t.group_hook = w.root("POST", f"/groups/{t.gid}/hooks", 201, json=HOOK_BODY)["id"]
+    # events root's calls above recorded (root wrote them: a Developer does not see them)
+    t.project_event = w.root("GET", f"/projects/{t.pid}/audit_events", 200)[0]["id"]
+    t.group_event = w.root("GET", f"/groups/{t.gid}/audit_events", 200)[0]["id"]
 
 
 @pytest.fixture(scope="module")
