@@ -10,6 +10,7 @@
 #include "gl_params.h"
 #include "headers.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "lsn.h"
 #include "pgread.h"
@@ -327,4 +328,16 @@ rest_reply_list(struct rest_req *r, const PGresult *res, rest_row_fn build)
 		if (pg_get(res, i, "id") != NULL)
 			json_object_array_add(arr, build(r, res, i));
 	gl_page_respond(r->txn, &r->page, pg_get_int(res, 0, "total"), arr);
+}
+
+json_object *
+rest_column_json(const PGresult *res, int row, const char *col)
+{
+	const char *text = pg_get(res, row, col);
+	if (text == NULL)
+		return NULL;
+	char *cause = NULL;
+	json_object *o = js_parse(text, strlen(text), &cause);
+	free(cause);
+	return o;
 }

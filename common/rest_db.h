@@ -17,6 +17,8 @@
 
 struct pgread;
 
+/* The JSON of column col of row (a function's json result); NULL when it is NULL. */
+json_object *rest_column_json(const PGresult *res, int row, const char *col);
 /* The pool rest_exec() runs on: the worker's (once per worker). */
 void rest_db_use(struct pg_pool *db);
 /* The worker's replica (NULL: none): rest_exec() then runs a PG_STMT_READ statement of a GET or

@@ -116,11 +116,7 @@ static json_object *
 event_json(struct rest_req *r, const PGresult *res, int row)
 {
 	(void)r;
-	const char *text = pg_get(res, row, "event");
-	char *cause = NULL;
-	json_object *o = js_parse(text, strlen(text), &cause);
-	free(cause);
-	return o;
+	return rest_column_json(res, row, "event");
 }
 
 /* The page of events, one event, or the refusal. */

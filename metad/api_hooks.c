@@ -71,17 +71,6 @@ hook_id(struct rest_req *r, int64_t *id)
 	return true;
 }
 
-/* A JSON column, or null. */
-static json_object *
-column_json(const PGresult *res, const char *col)
-{
-	const char *text = pg_get(res, 0, col);
-	char *cause = NULL;
-	json_object *o = text ? js_parse(text, strlen(text), &cause) : NULL;
-	free(cause);
-	return o;
-}
-
 /* 422 {"error": "Invalid url given"}: GitLab's answer to a hook url it refuses (malformed, or
  * on the local network while local requests are not allowed). */
 static void
@@ -108,9 +97,9 @@ answered(PGresult *res, void *arg)
 		return;
 	}
 	if (PQfnumber(res, "hooks") >= 0)
-		rest_reply(r, 200, column_json(res, "hooks"));
+		rest_reply(r, 200, rest_column_json(res, 0, "hooks"));
 	else if (PQfnumber(res, "hook") >= 0)
-		rest_reply(r, r->num ? (int)r->num : 200, column_json(res, "hook"));
+		rest_reply(r, r->num ? (int)r->num : 200, rest_column_json(res, 0, "hook"));
 	else
 		rest_reply_empty(r, 204);
 }
@@ -340,7 +329,7 @@ settings_answered(PGresult *res, void *arg)
 	struct rest_req *r = arg;
 	if (!rest_found(r, res, NULL))
 		return;
-	rest_reply(r, 200, column_json(res, "settings"));
+	rest_reply(r, 200, rest_column_json(res, 0, "settings"));
 }
 
 void

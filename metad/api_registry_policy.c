@@ -282,11 +282,5 @@ rg_policy_save(struct rest_req *r, int64_t project_id, int status,
 json_object *
 rg_policy_json(const PGresult *res, int row)
 {
-	const char *text = pg_get(res, row, "container_expiration_policy");
-	if (text == NULL)
-		return NULL;
-	char *cause = NULL;
-	json_object *o = js_parse(text, strlen(text), &cause);
-	free(cause);
-	return o;
+	return rest_column_json(res, row, "container_expiration_policy");
 }

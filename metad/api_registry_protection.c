@@ -61,17 +61,6 @@ pattern_problem(const char *pattern)
 	return NULL;
 }
 
-/* A rule's answer from its JSON column, or null. */
-static json_object *
-rule_json(const PGresult *res, const char *col)
-{
-	const char *text = pg_get(res, 0, col);
-	char *cause = NULL;
-	json_object *o = text ? js_parse(text, strlen(text), &cause) : NULL;
-	free(cause);
-	return o;
-}
-
 /* A write's refusal in GitLab's words: the model's errors (the pattern's, after its label, and
  * rule_levels_missing) shaped as GitLab's endpoint shapes them, the others as the status table
  * says. */
@@ -115,7 +104,7 @@ rules_listed(PGresult *res, void *arg)
 	struct rg_call *c = arg;
 	enum status_word s = rest_status(c->r, res);
 	if (s == STATUS_ok)
-		rest_reply(c->r, 200, rule_json(res, "rules"));
+		rest_reply(c->r, 200, rest_column_json(res, 0, "rules"));
 	else
 		rest_status_answer(c->r, res, s);
 }
@@ -144,7 +133,7 @@ rule_created(PGresult *res, void *arg)
 	struct rg_call *c = arg;
 	enum status_word s = rest_status(c->r, res);
 	if (s == STATUS_ok)
-		rest_reply(c->r, 201, rule_json(res, "rule"));
+		rest_reply(c->r, 201, rest_column_json(res, 0, "rule"));
 	else if (s != STATUS_NONE)
 		rule_refused(c->r, res, s, "Tag name pattern", SHAPE_LIST);
 }
@@ -229,7 +218,7 @@ rule_updated(PGresult *res, void *arg)
 	struct rg_call *c = arg;
 	enum status_word s = rest_status(c->r, res);
 	if (s == STATUS_ok)
-		rest_reply(c->r, 200, rule_json(res, "rule"));
+		rest_reply(c->r, 200, rest_column_json(res, 0, "rule"));
 	else if (s != STATUS_NONE)
 		rule_refused(c->r, res, s, "Tag name pattern", SHAPE_ERROR_LIST);
 }
@@ -331,7 +320,7 @@ repo_rule_saved(PGresult *res, void *arg)
 	struct rg_call *c = arg;
 	enum status_word s = rest_status(c->r, res);
 	if (s == STATUS_ok)
-		rest_reply(c->r, c->r->mode ? 200 : 201, rule_json(res, "rule"));
+		rest_reply(c->r, c->r->mode ? 200 : 201, rest_column_json(res, 0, "rule"));
 	else if (s != STATUS_NONE)
 		rule_refused(c->r, res, s, "Repository path pattern", SHAPE_ERROR);
 }
