@@ -314,10 +314,14 @@ struct session {
 	size_t nparts;
 	char *tail_name; /* the row's tail object (NULL: none), tail_length bytes */
 	int64_t tail_length;
-	int first_part; /* this request's: the part numbers reserved */
-	size_t nnew;    /* ...the parts it sent */
-	char **new_etag;
-	char *new_tail; /* ...the tail object it wrote (NULL: none) */
+	int first_part;   /* this request's parts: their first number (base's place, from 1) */
+	size_t nnew;      /* ...the parts it sent, as they filled (rsession_stream) or at its end */
+	char **new_etag;  /* ...their ETags */
+	size_t netag;     /* ...new_etag's length */
+	bool renew_first; /* a full part waits for the hold's renewal (the writer renews it) */
+	char holder[SESSION_ID_LEN + 1]; /* this request's name as the session's holder */
+	int64_t held_at;                 /* unix seconds of its last reservation (0: none yet) */
+	char *new_tail;                  /* ...the tail object it wrote (NULL: none) */
 	int64_t new_tail_length;
 	bool completed; /* the multipart upload is complete (uploads/<id>/data exists) */
 };
@@ -370,10 +374,23 @@ enum session_status rsession_load(struct json_object *row, const char *repositor
                                   const struct actor_grant *grant, struct session **out);
 /* Blocking: makes the request's spool and reads the tail back into it. */
 int rsession_spool(struct session *s, char **cause);
-/* Part numbers the request must reserve to send its bytes (last: the PUT's, no tail). */
+/* Part numbers the request needs in all to send its bytes (last: the PUT's, no tail). */
 size_t rsession_parts_needed(const struct session *s, bool last);
-/* Blocking: sends the spool's full parts (all of it when last) under the reserved numbers, the
- * rest as a new tail object. */
+/* Takes or renews the request's hold on the session at its version (which moves on), then
+ * done(status, raw, arg) in the loop: 200 when it holds it, else metad's refusal (raw; 409
+ * upload_busy: another request holds it). */
+void rsession_reserve(struct http_txn *txn, struct session *s,
+                      void (*done)(int status, struct evbuffer *raw, void *arg), void *arg);
+/* Answers metad's refusal of a request on a session: 404 BLOB_UPLOAD_UNKNOWN, or as metad said
+ * (upload_moved: another request wrote to it meanwhile). */
+void rsession_refusal(struct http_txn *txn, int status, struct evbuffer *raw);
+/* Whether the request's hold on the session is due for renewal (a reservation of no numbers). */
+bool rsession_hold_due(const struct session *s);
+/* Blocking, after a batch of the body is in the spool: sends the full parts, as they fill, and
+ * gives their room in the spool back; renew_first tells if they wait for the hold's renewal. */
+int rsession_stream(struct session *s, char **cause);
+/* Blocking: sends the spool's full parts not sent yet (all of it when last) under the reserved
+ * numbers, the rest as a new tail object. */
 int rsession_flush(struct session *s, bool last, char **cause);
 /* The body of meta_upload_save after rsession_flush. */
 struct json_object *rsession_save_body(const struct session *s);
@@ -396,13 +413,21 @@ void rsession_purge(int64_t older_than);
 
 /* writer.c: streams a request body into a session with back-pressure, writing and hashing in
  * pool threads so the loop never waits on the disk. */
-/* WRITER_NO_SPACE: the storage is full (ENOSPC, EDQUOT); WRITER_IO_ERROR: any other failure */
-enum writer_result { WRITER_OK, WRITER_ABORTED, WRITER_IO_ERROR, WRITER_NO_SPACE, WRITER_SIZE };
+/* WRITER_NO_SPACE: the storage is full (ENOSPC, EDQUOT); WRITER_IO_ERROR: any other failure;
+ * WRITER_ANSWERED: refused by metad while streaming to S3 (the refusal is the answer, sent) */
+enum writer_result {
+	WRITER_OK,
+	WRITER_ABORTED,
+	WRITER_IO_ERROR,
+	WRITER_NO_SPACE,
+	WRITER_SIZE,
+	WRITER_ANSWERED
+};
 struct writer;
 typedef void (*writer_done_fn)(enum writer_result r, const char *cause, void *arg);
 /* expect: bytes the body must have (-1: any). checkpoint: save the session's state every so
  * often, so that a long PATCH cut short resumes where it stopped. done runs once, from the loop;
- * the session stays the caller's. */
+ * the session stays the caller's. A session in S3 sends its parts as they fill. */
 void writer_start(struct http_txn *txn, struct session *s, int64_t expect, bool checkpoint,
                   writer_done_fn done, void *arg);
 
@@ -428,8 +453,8 @@ void meta_gc_orphans(char *const *digests, size_t n, meta_cb cb, void *arg);
 /* Upload sessions of storage = s3 (/internal/upload-sessions; txn NULL: the purge's). */
 void meta_upload_create(struct http_txn *txn, struct json_object *body, meta_cb cb, void *arg);
 void meta_upload_get(struct http_txn *txn, const char *id, meta_cb cb, void *arg);
-void meta_upload_reserve(struct http_txn *txn, const char *id, int64_t version, size_t parts,
-                         meta_cb cb, void *arg);
+void meta_upload_reserve(struct http_txn *txn, const char *id, const char *holder, int64_t version,
+                         size_t parts, meta_cb cb, void *arg);
 void meta_upload_save(struct http_txn *txn, const char *id, struct json_object *body, meta_cb cb,
                       void *arg);
 /* version 0: whatever it is. */

@@ -203,10 +203,11 @@ meta_upload_get(struct http_txn *txn, const char *id, meta_cb cb, void *arg)
 }
 
 void
-meta_upload_reserve(struct http_txn *txn, const char *id, int64_t version, size_t parts, meta_cb cb,
-                    void *arg)
+meta_upload_reserve(struct http_txn *txn, const char *id, const char *holder, int64_t version,
+                    size_t parts, meta_cb cb, void *arg)
 {
 	json_object *o = json_object_new_object();
+	json_object_object_add(o, "holder", json_object_new_string(holder));
 	json_object_object_add(o, "version", json_object_new_int64(version));
 	json_object_object_add(o, "parts", json_object_new_int64((int64_t)parts));
 	char *target = xasprintf(WIRE_PATH_UPLOAD_SESSIONS "/%s/reserve", id);

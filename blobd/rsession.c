@@ -7,15 +7,19 @@
  * - the bytes are the multipart upload <s3_prefix>/uploads/<id>/data, whose parts are
  *   s3_part_size bytes each, plus the tail: the bytes after the last full part, an object
  *   uploads/<id>/tail-<version> (S3 takes no part under 5 MiB but the last).
- * A request reads the row, spools the tail and its own bytes in a scratch file under
- * <storage_root>/tmp (unlinked at once: nothing stays on the node), reserves part numbers (which
- * moves the version: a second writer of the same version is refused before it sends a byte, and
- * no two writers ever send one part number), sends the full parts and the new tail, and saves the
- * row if it is still at the version it reserved. A writer that loses keeps nothing: its parts
- * are never named (S3 drops them when the upload completes or is aborted) and its tail goes.
+ * A request reads the row and takes the hold on the session at its version (which moves it on:
+ * a second writer of the same version is refused before it sends a byte, and while the hold
+ * lasts no other request takes the session over: parts it sent are in S3 whether or not a row
+ * names them, and Ceph RGW refuses a completion that leaves one out). It spools the tail and its
+ * own bytes in a scratch file under <storage_root>/tmp (unlinked at once: nothing stays on the
+ * node), sends each full part as it fills (numbered by its place in the blob, the hold renewed
+ * first when it is old) and gives its room in the spool back, then at the body's end the rest of
+ * its parts and the new tail, and saves the row if it is still at the version it holds. A writer
+ * that loses keeps nothing: its tail goes, and a retry of the same bytes replaces its parts.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +28,18 @@
 #include <unistd.h>
 
 #include "blobd.h"
+#include "errors.h"
 #include "json.h"
 #include "log.h"
 #include "s3.h"
 #include "util.h"
+
+/* Seconds after which a writer renews its hold on the session before it sends a part (the hold
+ * lapses after 15: upload_session_reserve), so that none of its parts can still be on its way
+ * when another request takes the session over. */
+#define RSESSION_RENEW_AFTER 5
+/* S3's last part number */
+#define S3_PART_NUMBER_MAX 10000
 
 struct session *
 rsession_new(const char *repository, const struct actor_grant *grant)
@@ -151,15 +163,115 @@ rsession_spool(struct session *s, char **cause)
 	return 0;
 }
 
+/* Part numbers for len bytes from base: the full parts (last: every byte, unless the session
+ * never sent a part and the bytes fit in one object, which goes as it is: rsession_place). */
 size_t
 rsession_parts_needed(const struct session *s, bool last)
 {
 	int64_t len = s->offset - s->base;
 	if (!last)
 		return (size_t)(len / bd.part_size);
-	if (s->nparts == 0)
-		return 0; /* never filled a part: the spool is the whole blob (rsession_place) */
+	if (s->nparts == 0 && s->nnew == 0)
+		return 0; /* never sent a part: the spool is the whole blob (rsession_place) */
 	return (size_t)((len + bd.part_size - 1) / bd.part_size);
+}
+
+/* A reservation on its way to metad. */
+struct reservation {
+	struct session *s;
+	void (*done)(int status, struct evbuffer *raw, void *arg);
+	void *arg;
+};
+
+/* metad's answer to a reservation: the new version, held from now on. */
+static void
+reserved(int status, json_object *body, struct evbuffer *raw, void *arg)
+{
+	struct reservation *r = arg;
+	int64_t version;
+	if (status == 200 && (body == NULL || !js_int(body, "version", &version)))
+		status = 502;
+	else if (status == 200) {
+		r->s->version = version;
+		r->s->held_at = now_unix();
+	}
+	r->done(status, raw, r->arg);
+	free(r);
+}
+
+void
+rsession_reserve(struct http_txn *txn, struct session *s,
+                 void (*done)(int status, struct evbuffer *raw, void *arg), void *arg)
+{
+	struct reservation *r = xmalloc(sizeof(*r));
+	*r = (struct reservation){ s, done, arg };
+	if (s->holder[0] == '\0')
+		session_new_id(s->holder);
+	meta_upload_reserve(txn, s->id, s->holder, s->version, 0, reserved, r);
+}
+
+bool
+rsession_hold_due(const struct session *s)
+{
+	return s->remote && s->held_at > 0 && now_unix() - s->held_at >= RSESSION_RENEW_AFTER;
+}
+
+void
+rsession_refusal(struct http_txn *txn, int status, struct evbuffer *raw)
+{
+	if (status == 404)
+		v2reply_error(txn, 404, OCI_BLOB_UPLOAD_UNKNOWN, NULL, NULL);
+	else
+		meta_relay_error(txn, status, raw);
+}
+
+/* Blocking: sends n parts of the spool from the request's part index at. A part's number is
+ * its place in the blob (bytes [(number - 1) * s3_part_size, number * s3_part_size)): a retry
+ * of the same bytes after a writer died sends the same parts again under the same numbers. */
+static int
+send_parts(struct session *s, size_t at, size_t n, int64_t len, char **cause)
+{
+	int64_t first = s->base / bd.part_size + 1 + (int64_t)at;
+	if (first + (int64_t)n - 1 > S3_PART_NUMBER_MAX) {
+		*cause = xasprintf("upload %s: more than %d parts of s3_part_size", s->id,
+		                   S3_PART_NUMBER_MAX);
+		errno = EFBIG;
+		return -1;
+	}
+	s->first_part = (int)(s->base / bd.part_size + 1);
+	s->new_etag = xrealloc(s->new_etag, (at + n) * sizeof(*s->new_etag));
+	memset(s->new_etag + at, 0, n * sizeof(*s->new_etag));
+	s->netag = at + n;
+	char *name = rsession_name(s->id, "data");
+	int rc = store_s3_parts(name, s->upload_id, s->fd, (int64_t)at * bd.part_size, len,
+	                        (int)first, n, s->new_etag + at, cause);
+	free(name);
+	if (rc < 0) {
+		errno = EIO;
+		return -1;
+	}
+	s->nnew = at + n;
+	return 0;
+}
+
+int
+rsession_stream(struct session *s, char **cause)
+{
+	size_t full = (size_t)((s->offset - s->base) / bd.part_size);
+	size_t n = full > s->nnew ? full - s->nnew : 0;
+	/* a part goes only while the hold is fresh: none may still be on its way once another
+	 * request could take the session over */
+	s->renew_first = n > 0 && rsession_hold_due(s);
+	if (n == 0 || s->renew_first)
+		return 0;
+	size_t at = s->nnew;
+	if (send_parts(s, at, n, (int64_t)n * bd.part_size, cause) < 0)
+		return -1;
+	/* the sent bytes need no room on the node any more (where holes are not supported the
+	 * spool keeps them until the request ends) */
+	fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)at * bd.part_size,
+	          (off_t)n * bd.part_size);
+	return 0;
 }
 
 int
@@ -168,17 +280,10 @@ rsession_flush(struct session *s, bool last, char **cause)
 	int64_t len = s->offset - s->base;
 	size_t n = rsession_parts_needed(s, last);
 	int64_t in_parts = last ? len : (int64_t)n * bd.part_size;
-	if (n > 0) {
-		s->new_etag = xcalloc(n, sizeof(*s->new_etag));
-		s->nnew = n;
-		char *name = rsession_name(s->id, "data");
-		int rc = store_s3_parts(name, s->upload_id, s->fd, 0, in_parts, s->first_part, n,
-		                        s->new_etag, cause);
-		free(name);
-		if (rc < 0) {
-			errno = EIO;
+	if (n > s->nnew) {
+		int64_t from = (int64_t)s->nnew * bd.part_size;
+		if (send_parts(s, s->nnew, n - s->nnew, in_parts - from, cause) < 0)
 			return -1;
-		}
 	}
 	s->new_tail_length = len - in_parts;
 	if (s->new_tail_length > 0) {
@@ -243,7 +348,7 @@ complete(struct session *s, char **cause)
 int
 rsession_digest(struct session *s, enum digest_algo algo, char out[DIGEST_STR_MAX], char **cause)
 {
-	if (s->nparts == 0) /* the spool holds every byte, from the first */
+	if (s->nparts == 0 && s->nnew == 0) /* the spool holds every byte, from the first */
 		return session_digest(s, algo, out, cause);
 	if (!s->completed && complete(s, cause) < 0)
 		return -1;
@@ -257,7 +362,7 @@ int
 rsession_place(struct session *s, const char *digest, bool *created, char **cause)
 {
 	*created = false;
-	if (s->nparts == 0) /* the spool holds the whole blob */
+	if (s->nparts == 0 && s->nnew == 0) /* the spool holds the whole blob */
 		return store_s3_commit_fd(s->fd, s->offset, digest, created, cause);
 	if (!s->completed && complete(s, cause) < 0) {
 		errno = EIO;

@@ -74,7 +74,7 @@ session_free(struct session *s)
 	free(s->part_etag);
 	free(s->part_no);
 	free(s->tail_name);
-	for (size_t i = 0; i < s->nnew; i++)
+	for (size_t i = 0; i < s->netag; i++)
 		free(s->new_etag[i]);
 	free(s->new_etag);
 	free(s->new_tail);

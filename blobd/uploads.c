@@ -400,7 +400,7 @@ written(enum writer_result r, const char *cause, void *arg)
 	switch (r) {
 	case WRITER_OK:
 		if (u->s->remote)
-			u->op == OP_PATCH ? upload_remote_reserve(u, false) : upload_remote_put(u);
+			u->op == OP_PATCH ? upload_remote_send(u) : upload_remote_put(u);
 		else if (u->op == OP_PATCH)
 			jobs_submit(job_save, saved, u);
 		else
@@ -410,7 +410,7 @@ written(enum writer_result r, const char *cause, void *arg)
 		/* the bytes that arrived are good: keep them for a resumed upload (the answer goes
 		 * nowhere) */
 		if (u->op != OP_POST && u->s->remote) {
-			upload_remote_reserve(u, false);
+			upload_remote_send(u);
 			return;
 		}
 		if (u->op != OP_POST) {
@@ -424,6 +424,9 @@ written(enum writer_result r, const char *cause, void *arg)
 		v2reply_error(u->txn, 400, OCI_SIZE_INVALID, NULL,
 		              "the body is not as long as announced");
 		session_close(u->s);
+		break;
+	case WRITER_ANSWERED:
+		session_close(u->s); /* refused by metad while streaming: nothing of it counts */
 		break;
 	case WRITER_IO_ERROR:
 		log_error("upload %s: %s", u->s->id, cause);

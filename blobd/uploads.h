@@ -30,6 +30,7 @@ struct upload_req {
 	 * bytes back), and it did not match */
 	bool rehash;
 	bool mismatch;
+	int hold_tries; /* asked again for a session another request held */
 	/* linking again while the digest's file is being deleted (garbage collection) */
 	struct event *relink;
 	int link_attempts;
@@ -63,8 +64,8 @@ void upload_finished(void *arg);
 void upload_remote_create(struct upload_req *u);
 /* A request on a session in S3: its row first. */
 void upload_remote_resume(struct upload_req *u);
-/* A PATCH's (or a PUT's) bytes are in the spool: reserve the part numbers they need. */
-void upload_remote_reserve(struct upload_req *u, bool last);
+/* A PATCH's (or a PUT's) body is in: its last parts go, under a renewed hold when it is due. */
+void upload_remote_send(struct upload_req *u);
 /* A PUT's bytes are in: the digest, then the blob's object. */
 void upload_remote_put(struct upload_req *u);
 /* The session has served its purpose: its files, or its row and objects, go. */

@@ -1,11 +1,14 @@
 /*
  * Blob upload sessions with storage = s3 (uploads.c has the requests): the session is a row in
  * the database behind metad and a multipart upload in S3 (rsession.c), so that any node goes on
- * with it. A POST makes both; a PATCH or PUT loads the row, spools the request's bytes with the
- * session's tail, reserves part numbers at the row's version, sends the parts and saves the row
- * if it is still at that version (another request that moved it first wins).
+ * with it. A POST makes both; a PATCH or PUT loads the row, reserves part numbers at the row's
+ * version (a second writer of that version is refused before it reads a byte), streams its bytes
+ * after the session's tail through a spool of about a part, each part sent as it fills (more
+ * numbers reserved as the body grows), then its last parts and new tail, and saves the row if it
+ * is still at its version (a request that took the session over since wins).
  */
 #include <errno.h>
+#include <event2/event.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,12 @@
 #include "s3.h"
 #include "uploads.h"
 #include "util.h"
+
+/* How many times a request asks again for a session another request holds, a second apart (the
+ * hold of a writer that died lapses after 15 seconds). */
+#define HOLD_TRIES 16
+
+static void reserve_again(evutil_socket_t fd, short what, void *arg);
 
 /* Pool thread: a finished or cancelled session's objects go. */
 static void
@@ -150,6 +159,40 @@ remote_cancelled(int status, json_object *body, struct evbuffer *raw, void *arg)
 	upload_req_free(u);
 }
 
+/* metad's answer to the hold a PATCH or PUT takes before its body: its spool next; while
+ * another request holds the session (a writer streaming, or one that died whose hold has not
+ * lapsed yet), it asks again every second for a while; or the refusal. */
+static void
+start_reserved(int status, struct evbuffer *raw, void *arg)
+{
+	struct upload_req *u = arg;
+	if (status == 409 && u->hold_tries++ < HOLD_TRIES) {
+		struct timeval second = { 1, 0 };
+		event_base_once(bd.base, -1, EV_TIMEOUT, reserve_again, u, &second);
+		return;
+	}
+	if (status != 200) {
+		if (status == 409)
+			upload_respond_session_status(u->txn, SESSION_BUSY);
+		else
+			rsession_refusal(u->txn, status, raw);
+		session_close(u->s);
+		upload_req_free(u);
+		return;
+	}
+	jobs_submit(job_spool, spooled, u);
+}
+
+/* The hold is asked for again (another request held the session). */
+static void
+reserve_again(evutil_socket_t fd, short what, void *arg)
+{
+	struct upload_req *u = arg;
+	(void)fd;
+	(void)what;
+	rsession_reserve(u->txn, u->s, start_reserved, u);
+}
+
 /* metad's answer with the session's row: op runs on it. */
 static void
 remote_loaded(int status, json_object *body, struct evbuffer *raw, void *arg)
@@ -182,7 +225,7 @@ remote_loaded(int status, json_object *body, struct evbuffer *raw, void *arg)
 		break;
 	case OP_PATCH:
 	case OP_PUT:
-		jobs_submit(job_spool, spooled, u);
+		rsession_reserve(u->txn, u->s, start_reserved, u);
 		break;
 	case OP_POST:
 		fatal("unreachable upload op");
@@ -263,37 +306,40 @@ flushed(void *arg)
 	json_object_put(o);
 }
 
-/* metad's answer to a reservation: the request's version and part numbers, then its bytes go
- * to S3; or the refusal (another request moved the session since we read it). */
+/* The request holds the session: its last bytes go (PATCH), or the PUT finishes. */
 static void
-remote_reserved(int status, json_object *body, struct evbuffer *raw, void *arg)
+send_rest(struct upload_req *u)
 {
-	struct upload_req *u = arg;
-	int64_t version, first;
-	if (status != 200 || body == NULL || !js_int(body, "version", &version) ||
-	    !js_int(body, "first_part", &first) || first < 1) {
-		if (status == 404)
-			upload_respond_session_status(u->txn, SESSION_UNKNOWN);
-		else
-			meta_relay_error(u->txn, status == 200 ? 502 : status, raw);
-		session_close(u->s);
-		upload_req_free(u);
-		return;
-	}
-	u->s->version = version;
-	u->s->first_part = (int)first;
 	if (u->op == OP_PUT)
 		jobs_submit(upload_job_finish, upload_finished, u);
 	else
 		jobs_submit(job_flush, flushed, u);
 }
 
-/* A PATCH's (or a PUT's) bytes are in the spool: reserve the part numbers they need. */
-void
-upload_remote_reserve(struct upload_req *u, bool last)
+/* metad's answer to the renewal of the hold: the last parts go; or the refusal (the hold had
+ * lapsed and another request took the session over). */
+static void
+rest_reserved(int status, struct evbuffer *raw, void *arg)
 {
-	meta_upload_reserve(u->txn, u->s->id, u->s->version, rsession_parts_needed(u->s, last),
-	                    remote_reserved, u);
+	struct upload_req *u = arg;
+	if (status != 200) {
+		rsession_refusal(u->txn, status, raw);
+		session_close(u->s);
+		upload_req_free(u);
+		return;
+	}
+	send_rest(u);
+}
+
+/* A PATCH's (or a PUT's) body is in: its last parts go, under a renewed hold when it is due. */
+void
+upload_remote_send(struct upload_req *u)
+{
+	if (!rsession_hold_due(u->s)) {
+		send_rest(u);
+		return;
+	}
+	rsession_reserve(u->txn, u->s, rest_reserved, u);
 }
 
 /* A PUT's bytes are in: the digest (from the running hash state), then the blob's object. A
@@ -306,7 +352,7 @@ upload_remote_put(struct upload_req *u)
 	name_split_digest(u->digest, &algo, &hex);
 	if (algo != u->s->algo) {
 		u->rehash = true; /* verified once the bytes are read back (job_finish) */
-		upload_remote_reserve(u, true);
+		upload_remote_send(u);
 		return;
 	}
 	struct digest_ctx copy = u->s->hash;
@@ -319,5 +365,5 @@ upload_remote_put(struct upload_req *u)
 		upload_req_free(u);
 		return;
 	}
-	upload_remote_reserve(u, true);
+	upload_remote_send(u);
 }

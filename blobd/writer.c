@@ -3,7 +3,9 @@
  * loop as they arrive and move (without a copy) into `pending`; one job at a time writes a batch
  * in a pool thread while the next batch arrives and is hashed, so hashing and writing overlap.
  * The body is paused while `pending` is full, so memory stays bounded whatever the body's size
- * and a slow disk slows the client instead of the loop.
+ * and a slow disk slows the client instead of the loop. A session in S3 (rsession.c) sends each
+ * part as it fills, from the job after the batch that filled it; when the request's hold on the
+ * session is due for renewal, the body pauses while it is renewed.
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -41,6 +43,7 @@ struct writer {
 };
 
 static void writer_kick(struct writer *w);
+static void writer_renew_hold(struct writer *w);
 
 /* Reports the result once and frees the writer; the body is not read past this point. */
 static void
@@ -66,6 +69,7 @@ job_write(void *arg)
 {
 	struct writer *w = arg;
 	if (session_write(w->s, w->inflight, &w->cause) < 0 ||
+	    (w->s->remote && rsession_stream(w->s, &w->cause) < 0) ||
 	    (w->save && session_save_as(w->s, &w->saved_hash, bd.fsync, &w->cause) < 0)) {
 		w->job_failed = true;
 		w->job_errno = errno;
@@ -85,7 +89,41 @@ job_written(void *arg)
 		writer_finish(w, w->failed);
 		return;
 	}
+	if (w->s->renew_first && !w->body_done && !w->aborted) {
+		writer_renew_hold(w);
+		return;
+	}
 	writer_kick(w);
+}
+
+/* metad's answer to a renewal of the hold: the waiting parts go, or the refusal is the answer
+ * (the hold had lapsed and another request took the session over). */
+static void
+hold_renewed(int status, struct evbuffer *raw, void *arg)
+{
+	struct writer *w = arg;
+	if (status != 200) {
+		w->busy = false;
+		if (!w->aborted)
+			rsession_refusal(w->txn, status, raw);
+		writer_finish(w, WRITER_ANSWERED);
+		return;
+	}
+	jobs_submit(job_write, job_written, w); /* an empty batch: the parts that waited */
+}
+
+/* A full part waits for the renewal of the request's hold on the session (parts go only under
+ * a fresh hold): the body pauses while it is renewed. */
+static void
+writer_renew_hold(struct writer *w)
+{
+	w->busy = true;
+	w->save = false;
+	if (!w->paused) {
+		w->paused = true;
+		http_txn_pause_body(w->txn, true);
+	}
+	rsession_reserve(w->txn, w->s, hold_renewed, w);
 }
 
 /* Starts the next batch, resumes the body, or finishes once everything is written. */
@@ -118,6 +156,11 @@ writer_kick(struct writer *w)
 	else if (w->body_done)
 		writer_finish(w,
 		              w->expect >= 0 && w->received != w->expect ? WRITER_SIZE : WRITER_OK);
+	else if (w->paused && !w->refused) {
+		w->paused =
+		        false; /* paused while part numbers were reserved, with nothing pending */
+		http_txn_pause_body(w->txn, false);
+	}
 }
 
 /* Runs writer_kick() from the loop for a request without a body. */

@@ -31,7 +31,7 @@ PG_STMT(q_get, "SELECT id, repository, project_id, generation, algorithm, byte_c
                " extract(epoch FROM now() - updated_at)::bigint AS idle"
                " FROM upload_sessions WHERE id = $1");
 PG_STMT(q_reserve, "SELECT status, version, first_part FROM upload_session_reserve($1,"
-                   " $2::bigint, $3::integer)");
+                   " $2::bigint, $3::integer, $4)");
 PG_STMT(q_save, "SELECT status, version, old_tail FROM upload_session_save($1, $2::bigint,"
                 " $3::bigint, $4, $5::jsonb, $6, $7::bigint)");
 PG_STMT(q_delete, "SELECT status FROM upload_session_delete($1, $2::bigint)");
@@ -55,16 +55,23 @@ iu_new(struct rest_req *r)
 	return u;
 }
 
+/* Whether id has the form of blobd's ids (of sessions, and of their holders). */
+static bool
+upload_id_valid(const char *id)
+{
+	size_t n = id != NULL ? strlen(id) : 0;
+	bool ok = n == WIRE_UPLOAD_ID_LEN;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+	return ok;
+}
+
 /* The :id of the URL, or NULL after answering 404 (not one of blobd's ids). */
 static const char *
 session_id(struct rest_req *r)
 {
 	const char *id = rest_param(r, "id");
-	size_t n = id != NULL ? strlen(id) : 0;
-	bool ok = n == WIRE_UPLOAD_ID_LEN;
-	for (size_t i = 0; ok && i < n; i++)
-		ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
-	if (!ok) {
+	if (!upload_id_valid(id)) {
 		v2reply_error(r->txn, 404, OCI_BLOB_UPLOAD_UNKNOWN, NULL, NULL);
 		return NULL;
 	}
@@ -192,7 +199,7 @@ h_get(struct rest_req *r)
 	pg_exec(md.db, &q_get, 1, params, get_done, iu_new(r));
 }
 
-/* ---- POST /internal/upload-sessions/:id/reserve {"version","parts"} ------------------------ */
+/* ---- POST /internal/upload-sessions/:id/reserve {"version","parts","holder"} --------------- */
 
 /* Answers a reservation: the version it made and the first part number. */
 static void
@@ -220,16 +227,17 @@ reserve_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	if (o == NULL)
 		return;
 	int64_t version, parts;
+	const char *holder = js_str(o, "holder");
 	if (!js_int(o, "version", &version) || !js_int(o, "parts", &parts) || parts < 0 ||
-	    parts > WIRE_UPLOAD_PARTS_MAX) {
+	    parts > WIRE_UPLOAD_PARTS_MAX || holder == NULL || !upload_id_valid(holder)) {
 		v2reply_error(txn, 400, OCI_BLOB_UPLOAD_INVALID, NULL,
-		              "version and parts (0 to 10000) are needed");
+		              "version, parts (0 to 10000) and holder are needed");
 	} else {
 		char v[24], p[24];
 		snprintf(v, sizeof(v), "%lld", (long long)version);
 		snprintf(p, sizeof(p), "%lld", (long long)parts);
-		const char *params[] = { rest_param(r, "id"), v, p };
-		pg_exec(md.db, &q_reserve, 3, params, reserve_done, iu_new(r));
+		const char *params[] = { rest_param(r, "id"), v, p, holder };
+		pg_exec(md.db, &q_reserve, 4, params, reserve_done, iu_new(r));
 	}
 	json_object_put(o);
 }

@@ -21,18 +21,25 @@ $$;
 -- A writer that read p_version reserves p_parts part numbers (from first_part on) before it
 -- sends them, and the session's next version is its own: a writer that read the same version
 -- gets 'upload_moved' before it sends a byte, and no two writers ever send the same part number.
+-- The writer p_holder holds the session for 15 seconds, renewed by each reservation it makes at
+-- the version it holds (blobd renews it before a part once it is 5 seconds old), until its save:
+-- another writer gets 'upload_busy' meanwhile. (blobd numbers parts by their place in the blob
+-- and reserves none: p_parts stays for older nodes during a rollout.)
 CREATE OR REPLACE FUNCTION upload_session_reserve(p_id text, p_version bigint, p_parts integer,
-                                                  OUT status status_word, OUT version bigint,
-                                                  OUT first_part integer)
+                                                  p_holder text, OUT status status_word,
+                                                  OUT version bigint, OUT first_part integer)
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE upload_sessions s
        SET version = s.version + 1, next_part = s.next_part + greatest(p_parts, 0),
-           updated_at = now()
+           holder = p_holder, held_until = now() + interval '15 seconds', updated_at = now()
      WHERE s.id = p_id AND s.version = p_version
+       AND (s.holder IS NULL OR s.holder = p_holder OR s.held_until < now())
     RETURNING s.version, s.next_part - greatest(p_parts, 0) INTO version, first_part;
     IF FOUND THEN
         status := 'ok';
+    ELSIF EXISTS (SELECT 1 FROM upload_sessions s WHERE s.id = p_id AND s.version = p_version) THEN
+        status := 'upload_busy';
     ELSIF EXISTS (SELECT 1 FROM upload_sessions s WHERE s.id = p_id) THEN
         status := 'upload_moved';
     ELSE
@@ -60,7 +67,8 @@ BEGIN
     UPDATE upload_sessions s
        SET byte_count = p_byte_count, hash_state = p_hash_state,
            parts = s.parts || coalesce(p_parts, '[]'), tail_name = p_tail_name,
-           tail_length = p_tail_length, version = s.version + 1, updated_at = now()
+           tail_length = p_tail_length, version = s.version + 1, holder = NULL,
+           held_until = NULL, updated_at = now()
      WHERE s.id = p_id
     RETURNING s.version INTO version;
     status := 'ok';

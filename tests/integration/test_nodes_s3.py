@@ -167,6 +167,61 @@ def test_a_wrong_digest_leaves_nothing(s3_cluster):
         wait_for(lambda: uploads_objects(c.a) == ([], []), timeout=10, what="the objects to go")
 
 
+def parts_in_s3(node, sid):
+    """The part numbers S3 holds of the session's multipart upload so far."""
+    s3, bucket, key = node.s3.client(), node.s3.bucket, f"{node.s3_prefix}/uploads/{sid}/data"
+    upload_id = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)["Uploads"][0]["UploadId"]
+    got = s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id).get("Parts", [])
+    return [p["PartNumber"] for p in got]
+
+
+def test_parts_go_to_s3_while_a_chunked_patch_streams(s3_cluster):
+    """Each part is sent as it fills, before the body ends (numbered by its place in the blob),
+    and the writer holds the session while it streams."""
+    c = s3_cluster.start()
+    name = "s3nodes/stream"
+    make_project(c.a, name)
+    a, b = V2(c.a, token(c.a.url, name)), V2(c.b, token(c.b.url, name))
+    data = os.urandom(5 * S3_PART + 2 * MiB)
+    r = a.start_upload(name)
+    sid = r.headers["Docker-Upload-UUID"]
+    loc = path_of(r.headers["Location"])
+    seen = []
+
+    def body():  # chunked: no Content-Length
+        sent = 0
+        for checkpoint in (2 * S3_PART + MiB, 4 * S3_PART + MiB, len(data)):
+            while sent < checkpoint:
+                yield data[sent:sent + MiB]
+                sent += MiB
+            if sent < len(data):
+                want = checkpoint // S3_PART
+                wait_for(lambda: len(parts_in_s3(c.a, sid)) >= want, timeout=20,
+                         what=f"{want} parts in S3 while the body streams")
+                seen.append(parts_in_s3(c.a, sid))
+                if len(seen) == 1:  # another request meanwhile, which must wait
+                    other.start()
+
+    # the session is held while its writer streams: another request waits, then finds it
+    # moved on (it never takes it over: its parts would spoil the multipart upload)
+    got = {}
+    other = threading.Thread(target=lambda: got.update(r=chunk(b, loc, b"x", 0)))
+    r = a.req("PATCH", loc, data=body(), headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 202, r.text
+    assert r.headers["Range"] == f"0-{len(data) - 1}"
+    assert seen == [[1, 2], [1, 2, 3, 4]]
+    other.join(60)
+    assert got["r"].status_code == 400, got["r"].text
+    assert got["r"].json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID", got["r"].text
+    assert row(c.a, sid) == f"{len(data)} {2 * MiB} 1,2,3,4,5"
+    loc = path_of(r.headers["Location"])
+    r = b.req("PUT", loc, params={"digest": sha256(data)})
+    assert r.status_code == 201, r.text
+    assert a.get_blob(name, sha256(data)).content == data
+    wait_for(lambda: uploads_objects(c.a) == ([], []), timeout=10, what="the objects to go")
+    no_local_sessions(c)
+
+
 def test_two_writers_of_one_session_cannot_both_count(s3_cluster):
     c = s3_cluster.start()
     name = "s3nodes/race"
@@ -198,7 +253,7 @@ def test_two_writers_of_one_session_cannot_both_count(s3_cluster):
     r = a.req("GET", loc)
     assert r.headers["Range"] == f"0-{6 * MiB - 1}"  # counted once
     r = b.req("PUT", loc, params={"digest": sha256(bodies[winner])})
-    assert r.status_code == 201, r.text
+    assert r.status_code == 201, r.text + c.a.log("blobd")[-3000:] + c.b.log("blobd")[-3000:]
     assert a.get_blob(name, sha256(bodies[winner])).content == bodies[winner]
     wait_for(lambda: uploads_objects(c.a) == ([], []), timeout=10, what="the objects to go")
 
