@@ -140,8 +140,8 @@ refuse_range(struct upload_req *u, const char *detail)
 
 /* Checks a chunk's Content-Range against the session; sets *expect to the chunk's length (-1
  * without a range). -1 after answering. */
-static int
-check_range(struct upload_req *u, int64_t *expect)
+int
+upload_check_range(struct upload_req *u, int64_t *expect)
 {
 	struct http_request *req = http_txn_request(u->txn);
 	const char *cr = headers_get(&req->headers, "Content-Range");
@@ -551,7 +551,7 @@ void
 upload_handle_patch(struct upload_req *u)
 {
 	int64_t expect;
-	if (check_range(u, &expect) < 0) {
+	if (upload_check_range(u, &expect) < 0) {
 		session_close(u->s);
 		upload_req_free(u);
 		return;
@@ -566,7 +566,7 @@ void
 upload_handle_put(struct upload_req *u)
 {
 	int64_t expect;
-	if (check_range(u, &expect) < 0) {
+	if (upload_check_range(u, &expect) < 0) {
 		session_close(u->s);
 		upload_req_free(u);
 		return;

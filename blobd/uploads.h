@@ -46,6 +46,9 @@ void upload_respond_progress(struct http_txn *txn, int status, const char *name,
 void upload_respond_store_failure(struct http_txn *txn, int err, const char *what);
 /* Answers a session that could not be opened. */
 void upload_respond_session_status(struct http_txn *txn, enum session_status st);
+/* Checks a chunk's Content-Range against the session (expect: its length, -1 without one); -1
+ * after answering 416 or 400. */
+int upload_check_range(struct upload_req *u, int64_t *expect);
 /* PATCH: checks the chunk against the session and streams it in. */
 void upload_handle_patch(struct upload_req *u);
 /* PUT: streams the optional last chunk in, then verifies and stores. */

@@ -224,9 +224,16 @@ remote_loaded(int status, json_object *body, struct evbuffer *raw, void *arg)
 		meta_upload_delete(u->txn, u->s->id, 0, remote_cancelled, u);
 		break;
 	case OP_PATCH:
-	case OP_PUT:
+	case OP_PUT: {
+		int64_t expect;
+		if (upload_check_range(u, &expect) < 0) { /* before the hold: nothing to hold */
+			session_close(u->s);
+			upload_req_free(u);
+			break;
+		}
 		rsession_reserve(u->txn, u->s, start_reserved, u);
 		break;
+	}
 	case OP_POST:
 		fatal("unreachable upload op");
 	}

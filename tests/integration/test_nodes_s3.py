@@ -94,8 +94,10 @@ def test_a_session_continues_on_any_node_in_parts_and_tails(s3_cluster):
     # a chunk out of order is refused by either node: the offset is the row's
     assert chunk(b, loc, b"x", 0).status_code == 416
 
+    started = time.monotonic()
     r = b.req("PUT", loc, params={"digest": sha256(data)}, data=last)  # finished on b
     assert r.status_code == 201, r.text
+    assert time.monotonic() - started < 10  # the refused chunk never held the session
     for v2 in (a, b):
         got = v2.get_blob(name, sha256(data))
         assert got.status_code == 200 and got.content == data
