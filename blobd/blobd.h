@@ -255,7 +255,8 @@ void tally_end(struct tally *t);
 /* Worker start: the count, in the background, unless it is done already (filesystem); with
  * storage = s3 the gauges are the database's, read by tally_metrics. */
 void tally_start(void);
-/* GET /-/metrics: with storage = s3, the gauges from metad's blob rows first, then the samples. */
+/* tally_s3.c, GET /-/metrics: with storage = s3, the gauges from metad's blob rows first, then
+ * the samples. */
 struct rest_req;
 void tally_metrics(struct rest_req *r);
 /* Blocking: the count itself (the folders not counted yet, unless another process is counting);

@@ -12,11 +12,7 @@
  * master.
  *
  * With storage = s3 the blobs are objects of a bucket that several nodes share, and no node sees
- * the others' changes: the gauges are then the database's, which every node shares. metad keeps
- * the count and the bytes of the blob rows by form (table blob_tally, kept by triggers in each
- * change's transaction: schema/functions/blob_tally.sql), and each scrape of blobd's metrics asks
- * for the sums first (GET /internal/blobs/tally: 512 small rows, never the bucket nor the blobs
- * table). docs/S3.md, "The storage gauges".
+ * the others' changes: the gauges are then the database's, which every node shares (tally_s3.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,14 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "blobd.h"
-#include "json.h"
 #include "log.h"
 #include "metrics.h"
-#include "rest.h"
-#include "service.h"
 #include "util.h"
 
 #define FANS 256
@@ -227,8 +218,8 @@ void
 tally_start(void)
 {
 	metrics_blob_enable();
-	if (bd.store == &store_s3_driver)
-		return; /* the database's figures, read at each scrape (tally_metrics) */
+	if (bd.s3 != NULL)
+		return; /* the database's figures, read at each scrape (tally_s3.c) */
 	bool all = true;
 	for (unsigned i = 0; i < METRICS_BLOB_FOLDERS && all; i++)
 		all = metrics_blob_counted(i);
@@ -237,40 +228,4 @@ tally_start(void)
 	struct count_run *res = xcalloc(1, sizeof(*res));
 	res->started_us = now_monotonic_us();
 	jobs_submit_background(job_count, counted, res);
-}
-
-/* metad's sums of the blob rows: the gauges become them, then the samples go out. Without them
- * (metad unreachable) the samples keep the last figures, and the log says why. */
-static void
-tally_read(int status, json_object *body, struct evbuffer *raw, void *arg)
-{
-	struct rest_req *r = arg;
-	static const char *const forms[METRICS_BLOB_FORMS] = { "plain", "zstd" };
-	int64_t v[METRICS_BLOB_FORMS][3];
-	bool ok = status == 200 && body != NULL;
-	for (int f = 0; f < METRICS_BLOB_FORMS && ok; f++) {
-		json_object *o;
-		ok = json_object_object_get_ex(body, forms[f], &o) &&
-		     js_int(o, "files", &v[f][0]) && js_int(o, "stored", &v[f][1]) &&
-		     js_int(o, "original", &v[f][2]);
-	}
-	if (ok) {
-		for (int f = 0; f < METRICS_BLOB_FORMS; f++)
-			metrics_blob_set((enum metrics_blob_form)f, v[f][0], v[f][1], v[f][2]);
-		for (unsigned i = 0; i < METRICS_BLOB_FOLDERS; i++)
-			metrics_blob_set_counted(i);
-	} else {
-		log_warn("metrics: metad did not give the storage gauges (status %d)", status);
-	}
-	service_metrics(r);
-	(void)raw;
-}
-
-void
-tally_metrics(struct rest_req *r)
-{
-	if (bd.store == &store_s3_driver)
-		meta_blob_tally(tally_read, r);
-	else
-		service_metrics(r);
 }
