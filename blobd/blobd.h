@@ -252,8 +252,13 @@ void tally_begin(const char *digest, struct tally *t);
 void tally_add(struct tally *t, enum store_form form, int64_t files, int64_t stored,
                int64_t original);
 void tally_end(struct tally *t);
-/* Worker start: the count, in the background, unless it is done already. */
+/* Worker start: the count, in the background, unless it is done already (filesystem); with
+ * storage = s3 the gauges are the database's, read by tally_metrics. */
 void tally_start(void);
+/* tally_s3.c, GET /-/metrics: with storage = s3, the gauges from metad's blob rows first, then
+ * the samples. */
+struct rest_req;
+void tally_metrics(struct rest_req *r);
 /* Blocking: the count itself (the folders not counted yet, unless another process is counting);
  * what it found, and whether every folder is counted now. */
 bool tally_count(int64_t *files, int64_t *stored, int64_t *original);
@@ -445,6 +450,8 @@ void meta_mount(struct http_txn *txn, const char *repo, const char *digest, cons
 void meta_push_check(struct http_txn *txn, const char *repo, meta_cb cb, void *arg);
 /* Compression (no caller): the bytes digest's file takes on disk now. */
 void meta_blob_stored(const char *digest, int64_t stored, meta_cb cb, void *arg);
+/* GET /internal/blobs/tally: the blobs the database names and their bytes, by form. */
+void meta_blob_tally(meta_cb cb, void *arg);
 /* Garbage collection (no caller: blobd's own work): blob files to delete for this host, their
  * acknowledgement, and files placed without a link past their grace. */
 void meta_gc_claim(const char *host, int limit, meta_cb cb, void *arg);

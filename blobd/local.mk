@@ -15,7 +15,7 @@ registry_blobd_SOURCES = \
 	blobd/compress.c \
 	blobd/stored.c \
 	blobd/zstream.c \
-	blobd/tally.c \
+	blobd/tally.c blobd/tally_s3.c \
 	blobd/meta.c \
 	blobd/purge.c \
 	blobd/gc.c \

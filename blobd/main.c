@@ -52,7 +52,7 @@ h_readiness(struct rest_req *r)
 		s3_multipart_list(bd.s3, "readiness/", NULL, NULL, s3_probe_done, r);
 }
 
-static const struct route service_routes[] = { SERVICE_ROUTES(h_readiness) };
+static const struct route service_routes[] = { SERVICE_ROUTES_METRICS(h_readiness, tally_metrics) };
 static const size_t service_nroutes = nitems(service_routes);
 
 /* blobd's rows of the public route table. */
@@ -149,9 +149,7 @@ blobd_worker_init(struct proc_worker *w, char **cause)
 		return -1;
 	purge_start();
 	stored_start();
-	/* the gauges count files under storage_root; S3's objects are not counted yet */
-	if (!s3)
-		tally_start();
+	tally_start();
 	return gc_start(cause);
 }
 

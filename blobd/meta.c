@@ -152,6 +152,12 @@ meta_blob_stored(const char *digest, int64_t stored, meta_cb cb, void *arg)
 	post(NULL, WIRE_PATH_BLOBS_STORED, o, cb, arg);
 }
 
+void
+meta_blob_tally(meta_cb cb, void *arg)
+{
+	meta_call(NULL, "GET", WIRE_PATH_BLOBS_TALLY, NULL, cb, arg);
+}
+
 /* A JSON array of digests (n of them). */
 static json_object *
 digest_array(char *const *digests, size_t n)

@@ -10,6 +10,9 @@
  * marks it counted. The marks and the sums live in the metrics' shared memory, so they outlive a
  * worker (a count cut short by a dead worker is finished by the next one) and restart with the
  * master.
+ *
+ * With storage = s3 the blobs are objects of a bucket that several nodes share, and no node sees
+ * the others' changes: the gauges are then the database's, which every node shares (tally_s3.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -215,6 +218,8 @@ void
 tally_start(void)
 {
 	metrics_blob_enable();
+	if (bd.s3 != NULL)
+		return; /* the database's figures, read at each scrape (tally_s3.c) */
 	bool all = true;
 	for (unsigned i = 0; i < METRICS_BLOB_FOLDERS && all; i++)
 		all = metrics_blob_counted(i);

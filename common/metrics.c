@@ -229,6 +229,16 @@ metrics_blob_add(enum metrics_blob_form form, int64_t files, int64_t stored, int
 	__atomic_fetch_add(&shm->blob_original[form], original, __ATOMIC_RELAXED);
 }
 
+void
+metrics_blob_set(enum metrics_blob_form form, int64_t files, int64_t stored, int64_t original)
+{
+	if (shm == NULL)
+		return;
+	__atomic_store_n(&shm->blob_files[form], files, __ATOMIC_RELAXED);
+	__atomic_store_n(&shm->blob_stored[form], stored, __ATOMIC_RELAXED);
+	__atomic_store_n(&shm->blob_original[form], original, __ATOMIC_RELAXED);
+}
+
 bool
 metrics_blob_counted(unsigned folder)
 {

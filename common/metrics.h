@@ -84,6 +84,8 @@ void metrics_blob_enable(void);
 /* Shows blobd's registry_blob_compressions_total (whatever the storage). */
 void metrics_compress_enable(void);
 void metrics_blob_add(enum metrics_blob_form form, int64_t files, int64_t stored, int64_t original);
+/* The gauges of form become these figures (storage = s3: the database's, read at each scrape). */
+void metrics_blob_set(enum metrics_blob_form form, int64_t files, int64_t stored, int64_t original);
 bool metrics_blob_counted(unsigned folder);
 void metrics_blob_set_counted(unsigned folder);
 void metrics_blob_outcome(enum metrics_blob_outcome outcome);

@@ -12,10 +12,12 @@ struct pgread;
 
 /* The rows of GET /-/health, /-/readiness (readiness: the daemon's own check, a route handler)
  * and /-/metrics, at the head of a daemon's route table. */
-#define SERVICE_ROUTES(readiness)                                                                  \
+#define SERVICE_ROUTES(readiness) SERVICE_ROUTES_METRICS(readiness, service_metrics)
+/* The same with a handler of its own for GET /-/metrics (one that gathers figures first). */
+#define SERVICE_ROUTES_METRICS(readiness, metrics)                                                 \
 	ROUTE_OWN("GET", "/-/health", service_health, "health"),                                   \
 	        ROUTE_OWN("GET", "/-/readiness", (readiness), "readiness"),                        \
-	        ROUTE_OWN("GET", "/-/metrics", service_metrics, "metrics")
+	        ROUTE_OWN("GET", "/-/metrics", (metrics), "metrics")
 
 /* GET /-/health: 200 {"status":"ok"}, the process is alive. */
 void service_health(struct rest_req *r);

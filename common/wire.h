@@ -73,9 +73,14 @@
  *   POST   /internal/blobs/stored {"digest","stored"}  204 the bytes the blob's file takes on
  *                                                     disk now (after a compression), no caller
  *                                                     headers; 404 BLOB_UNKNOWN: no such blob
+ *   GET    /internal/blobs/tally                       200 {"plain": {"files","stored","original"},
+ *                                                     "zstd": {...}}: the blobs the database
+ *                                                     names and their bytes, by form (the
+ *                                                     storage gauges with storage = s3)
  */
 #define WIRE_PATH_BLOBS "/internal/blobs"
 #define WIRE_PATH_BLOBS_STORED "/internal/blobs/stored"
+#define WIRE_PATH_BLOBS_TALLY "/internal/blobs/tally"
 #define WIRE_PATH_MOUNTS "/internal/mounts"
 #define WIRE_PATH_UPLOADS "/internal/uploads"
 

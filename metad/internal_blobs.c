@@ -44,6 +44,7 @@ PG_STMT(q_mount, "SELECT size, status FROM registry_mount_blob(registry_grant_pa
 PG_STMT(q_push_check, "SELECT status, detail FROM registry_upload_check("
                       "registry_grant_path($1, $2, $3))");
 PG_STMT(q_stored, "SELECT status FROM usage_blob_stored_set($1, $2::bigint)");
+PG_STMT(q_tally, "SELECT form, files, stored, original FROM blob_tally_read()");
 
 /* What an internal request is about, kept with it. */
 struct ib {
@@ -388,7 +389,41 @@ h_stored(struct rest_req *r)
 	http_txn_read_body(r->txn, INTERNAL_MAX_BODY, stored_body, r);
 }
 
+/* ---- GET /internal/blobs/tally: the storage gauges from the blob rows --------------------------
+ */
+
+/* Answers the sums of blob_tally by form. */
+static void
+tally_done(PGresult *res, void *arg)
+{
+	struct rest_req *r = arg;
+	if (!pg_ok(res)) {
+		rest_db_error(r, res);
+		return;
+	}
+	json_object *o = json_object_new_object();
+	for (int i = 0; i < pg_rows(res); i++) {
+		json_object *f = json_object_new_object();
+		static const char *const cols[] = { "files", "stored", "original" };
+		for (size_t c = 0; c < nitems(cols); c++)
+			json_object_object_add(
+			        f, cols[c],
+			        json_object_new_int64(strtoll(pg_get(res, i, cols[c]), NULL, 10)));
+		json_object_object_add(o, pg_get(res, i, "form"), f);
+	}
+	rest_reply(r, 200, o);
+}
+
+/* GET /internal/blobs/tally: the blobs the database names and their bytes, by form (blobd's
+ * storage gauges with storage = s3: docs/S3.md). */
+static void
+h_tally(struct rest_req *r)
+{
+	rest_exec(r, &q_tally, tally_done, r);
+}
+
 const struct route internal_blob_routes[] = {
+	ROUTE_OWN_OCI("GET", WIRE_PATH_BLOBS_TALLY, h_tally, "internal_blob_tally"),
 	ROUTE_OWN_OCI("POST", WIRE_PATH_BLOBS_STORED, h_stored, "internal_blob_stored"),
 	ROUTE_OWN_OCI("POST", WIRE_PATH_BLOBS, h_blob_link, "internal_blob_link"),
 	ROUTE_OWN_OCI("GET", WIRE_PATH_BLOBS "/:digest", h_blob_get, "internal_blob_get"),
