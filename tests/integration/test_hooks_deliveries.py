@@ -272,3 +272,20 @@ def test_hooks_list_paged(reg, root, uniq):
     pages = project.hooks.list(per_page=1, iterator=True)
     assert pages.total == 3
     assert [h.id for h in pages] == made
+
+
+def test_custom_headers_from_a_form(reg, root, uniq, receiver):
+    """custom_headers[][key]=..&custom_headers[][value]=.. as Rack reads a form (curl -d)."""
+    owner, maint, dev, p = maintainer_project(reg, uniq)
+    form = [("url", receiver.url), ("custom_headers[][key]", "X-One"),
+            ("custom_headers[][value]", "1"), ("custom_headers[][key]", "X-Two"),
+            ("custom_headers[][value]", "2")]
+    h = maint.ok("POST", f"/projects/{p['id']}/hooks", data=form)
+    assert h["custom_headers"] == [{"key": "X-One"}, {"key": "X-Two"}]
+    hook = f"/projects/{p['id']}/hooks/{h['id']}"
+    maint.ok("POST", f"{hook}/test/container_registry_events", status=201)
+    wait_until(lambda: len(receiver.events) == 1, "the test event")
+    assert (receiver.events[0][0]["X-One"], receiver.events[0][0]["X-Two"]) == ("1", "2")
+    # a field without its pair is refused as a bad list
+    r = maint.request("PUT", hook, data=[("custom_headers[][key]", "X-Three")])
+    assert (r.status_code, r.json()) == (400, {"error": "custom_headers is invalid"})
