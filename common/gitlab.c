@@ -171,6 +171,33 @@ void
 gl_param_add(json_object *params, const char *name, const char *value, bool keep_first)
 {
 	size_t len = strlen(name);
+	const char *nest = strstr(name, "[][");
+	size_t klen = nest ? (size_t)(nest - name) : 0;
+	if (klen > 0 && len > klen + 4 && name[len - 1] == ']' &&
+	    strcspn(nest + 3, "[]") == len - klen - 4) {
+		/* "list[][field]" as Rack takes it: the field of the list's last object, or of a
+		 * new one when that one has it already */
+		char *key = xstrndup(name, klen);
+		char *field = xstrndup(nest + 3, len - klen - 4);
+		json_object *arr, *last = NULL;
+		if (!json_object_object_get_ex(params, key, &arr) ||
+		    !json_object_is_type(arr, json_type_array)) {
+			arr = json_object_new_array();
+			json_object_object_add(params, key, arr);
+		}
+		size_t n = json_object_array_length(arr);
+		if (n > 0)
+			last = json_object_array_get_idx(arr, n - 1);
+		if (last == NULL || !json_object_is_type(last, json_type_object) ||
+		    json_object_object_get_ex(last, field, NULL)) {
+			last = json_object_new_object();
+			json_object_array_add(arr, last);
+		}
+		json_object_object_add(last, field, json_object_new_string(value));
+		free(key);
+		free(field);
+		return;
+	}
 	if (len > 2 && strcmp(name + len - 2, "[]") == 0) {
 		char *key = xstrndup(name, len - 2);
 		json_object *arr;

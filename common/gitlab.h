@@ -40,8 +40,9 @@ void gl_page_respond(struct http_txn *txn, const struct gl_page *p, int64_t tota
 /* Parameters as GitLab's API (Grape) takes them from the query, a form and a JSON body, merged
  * into one JSON object by each daemon's reader. */
 
-/* Adds a decoded name=value pair: "name[]" collects an array; a plain name given again keeps its
- * first value (keep_first) or takes the last. */
+/* Adds a decoded name=value pair: "name[]" collects an array, "name[][field]" an array of
+ * objects (as Rack: a field given again starts the next object); a plain name given again keeps
+ * its first value (keep_first) or takes the last. */
 void gl_param_add(struct json_object *params, const char *name, const char *value, bool keep_first);
 /* A scalar parameter (string, number or boolean) as text; NULL when missing, null or a list. */
 const char *gl_param_str(struct json_object *params, const char *key);

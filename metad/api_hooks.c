@@ -1,8 +1,10 @@
 /*
  * Webhooks over GitLab's API: /projects/:id/hooks[/:hook_id] (Maintainers of the project) and
  * /groups/:id/hooks[/:hook_id] (Owners of the group, fired for the projects of the group and its
- * subgroups): list, get, create, edit, delete; and the application setting that lets hooks reach
- * the local network (/application/settings, admins). A hook's token and its custom headers'
+ * subgroups): list, get, create, edit, delete; a test event (.../test/:trigger), the deliveries
+ * of the last 7 days (.../events) and their resending (.../events/:hook_event_id/resend), which
+ * go through the delivery queue as any event; and the application setting that lets hooks
+ * reach the local network (/application/settings, admins). A hook's token and its custom headers'
  * values are written, never shown. The URL is checked here (hooks_net.c); the rights, the
  * setting and the writes are SQL (schema/functions/hooks.sql); delivery is hooks_deliver.c.
  */
@@ -10,17 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "json.h"
 #include "metad.h"
 #include "pg.h"
 #include "rest_db.h"
 #include "util.h"
 
-PG_STMT(q_list, "SELECT status, hooks::text AS hooks FROM hooks_list($1, $2, $3, $4, $5)");
+PG_STMT(q_list, "SELECT status, total, id, hook::text AS hook"
+                " FROM hooks_list($1, $2, $3, $4, $5, $6, $7)");
 PG_STMT(q_get, "SELECT status, hook::text AS hook FROM hook_get($1, $2, $3, $4, $5, $6)");
 PG_STMT(q_save, "SELECT status, hook::text AS hook"
                 " FROM hook_save($1, $2, $3, $4, $5, $6, $7::jsonb, $8)");
 PG_STMT(q_delete, "SELECT hook_delete($1, $2, $3, $4, $5, $6) AS status");
+PG_STMT(q_test, "SELECT status, detail FROM hook_test($1, $2, $3, $4, $5, $6, $7)");
+PG_STMT_READ(q_events, "SELECT status, total, id, event::text AS event"
+                       " FROM hook_events_list($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+PG_STMT(q_resend, "SELECT hook_event_resend($1, $2, $3, $4, $5, $6, $7) AS status");
 PG_STMT_READ(q_settings, "SELECT application_settings_json()::text AS settings");
 PG_STMT(q_settings_save, "SELECT application_settings_save($1::jsonb)::text AS settings");
 
@@ -30,6 +39,33 @@ static const char *const bool_keys[] = { "push_events", "tag_push_events",
 	                                 NULL };
 /* its text attributes */
 static const char *const text_keys[] = { "name", "description", "token", NULL };
+
+/* GitLab's test triggers (ProjectHook's, GroupHook's): only the container registry's have events
+ * here; the others are refused as the registry has none of them */
+static const char *const project_triggers[] = { "push_events",
+	                                        "tag_push_events",
+	                                        "issues_events",
+	                                        "confidential_issues_events",
+	                                        "note_events",
+	                                        "confidential_note_events",
+	                                        "merge_requests_events",
+	                                        "job_events",
+	                                        "pipeline_events",
+	                                        "wiki_page_events",
+	                                        "deployment_events",
+	                                        "feature_flag_events",
+	                                        "releases_events",
+	                                        "emoji_events",
+	                                        "resource_access_token_events",
+	                                        "container_registry_events",
+	                                        NULL };
+static const char *const group_triggers[] = { "member_events", "subgroup_events", "project_events",
+	                                      NULL };
+
+/* the status categories of GET .../events (GitLab's status filter) */
+static const char *const status_classes[] = { "successful", "client_failure", "server_failure",
+	                                      NULL };
+#define EVENTS_PER_PAGE_MAX 20
 
 #define HEADER_KEY_MAX 255
 #define HEADER_VALUE_MAX 2048
@@ -96,22 +132,46 @@ answered(PGresult *res, void *arg)
 		rest_status_answer(r, res, s);
 		return;
 	}
-	if (PQfnumber(res, "hooks") >= 0)
-		rest_reply(r, 200, rest_column_json(res, 0, "hooks"));
-	else if (PQfnumber(res, "hook") >= 0)
+	if (PQfnumber(res, "hook") >= 0)
 		rest_reply(r, r->num ? (int)r->num : 200, rest_column_json(res, 0, "hook"));
 	else
 		rest_reply_empty(r, 204);
 }
 
-/* GET .../hooks */
+/* A hook, or a log, of a list's row. */
+static json_object *
+row_json(struct rest_req *r, const PGresult *res, int row)
+{
+	(void)r;
+	return rest_column_json(res, row, PQfnumber(res, "hook") >= 0 ? "hook" : "event");
+}
+
+/* A page of a list (hooks, logs) with GitLab's paging headers, or the refusal. */
+static void
+listed(PGresult *res, void *arg)
+{
+	struct rest_req *r = arg;
+	if (!pg_ok(res) || pg_rows(res) < 1) {
+		rest_db_error(r, res);
+		return;
+	}
+	enum status_word s = status_parse(pg_get(res, 0, "status"));
+	if (s != STATUS_ok) {
+		rest_status_answer(r, res, s);
+		return;
+	}
+	rest_reply_list(r, res, row_json);
+}
+
+/* GET .../hooks: a page of them */
 static void
 hooks_list(struct rest_req *r, int mode)
 {
-	if (!hooks_begin(r, mode))
+	if (!hooks_begin(r, mode) || rest_page(r) < 0)
 		return;
 	owner_args(r);
-	rest_exec(r, &q_list, answered, r);
+	rest_arg_page(r);
+	rest_exec(r, &q_list, listed, r);
 }
 
 /* GET .../hooks/:hook_id */
@@ -258,6 +318,184 @@ hooks_delete(struct rest_req *r, int mode)
 	owner_args(r);
 	rest_arg_i64(r, id);
 	rest_exec(r, &q_delete, answered, r);
+}
+
+/* Whether name is one of names (NULL-terminated). */
+static bool
+among(const char *name, const char *const *names)
+{
+	for (size_t i = 0; names[i] != NULL; i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The test's answer: 201 {"message": "201 Created"} once queued, or the refusal. */
+static void
+tested(PGresult *res, void *arg)
+{
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s == STATUS_ok)
+		rest_fail(r, 201, NULL);
+	else
+		rest_status_answer(r, res, s);
+}
+
+/* POST .../hooks/:hook_id/test/:trigger: a trigger GitLab knows (400 "trigger does not have a
+ * valid value" otherwise), a test event queued for the hook. */
+static void
+hooks_test(struct rest_req *r, int mode)
+{
+	int64_t id;
+	if (!hooks_begin(r, mode) || !hook_id(r, &id))
+		return;
+	const char *trigger = rest_param(r, "trigger");
+	if (trigger == NULL ||
+	    !(among(trigger, project_triggers) || (mode && among(trigger, group_triggers)))) {
+		rest_fail_param(r, "trigger does not have a valid value");
+		return;
+	}
+	owner_args(r);
+	rest_arg_i64(r, id);
+	rest_arg(r, trigger);
+	rest_exec(r, &q_test, tested, r);
+}
+
+/* The status filter of GET .../events (Grape's comma-separated Array[String]: HTTP status
+ * codes and GitLab's categories) as two PostgreSQL arrays, NULL when absent (caller frees);
+ * false once answered 400 "status does not have a valid value". */
+static bool
+status_filter(struct rest_req *r, char **codes, char **classes)
+{
+	*codes = *classes = NULL;
+	char **list = rest_list(r, "status");
+	if (list == NULL) {
+		if (!rest_has(r, "status"))
+			return true;
+		rest_fail_param(r, "status does not have a valid value");
+		return false;
+	}
+	struct evbuffer *c = evbuffer_new(), *k = evbuffer_new();
+	bool ok = list[0] != NULL;
+	for (size_t i = 0; ok && list[i] != NULL; i++) {
+		int64_t code;
+		if (among(list[i], status_classes))
+			evbuffer_add_printf(k, "%s%s", evbuffer_get_length(k) ? "," : "", list[i]);
+		else if (str_to_i64(list[i], 100, 599, &code) == 0 && strlen(list[i]) == 3)
+			evbuffer_add_printf(c, "%s%s", evbuffer_get_length(c) ? "," : "", list[i]);
+		else
+			ok = false;
+	}
+	strv_free(list);
+	if (ok) {
+		*codes = xasprintf("{%.*s}", (int)evbuffer_get_length(c),
+		                   (const char *)evbuffer_pullup(c, -1));
+		*classes = xasprintf("{%.*s}", (int)evbuffer_get_length(k),
+		                     (const char *)evbuffer_pullup(k, -1));
+	} else {
+		rest_fail_param(r, "status does not have a valid value");
+	}
+	evbuffer_free(c);
+	evbuffer_free(k);
+	return ok;
+}
+
+/* GET .../hooks/:hook_id/events: a page (per_page 1..20, as GitLab's) of the hook's deliveries
+ * of the last 7 days, newest first. */
+static void
+hooks_events(struct rest_req *r, int mode)
+{
+	int64_t id, per_page;
+	char *codes, *classes;
+	if (!hooks_begin(r, mode) || !hook_id(r, &id))
+		return;
+	int got = rest_int(r, "per_page", &per_page);
+	if (got < 0)
+		return;
+	if (got > 0 && (per_page < 1 || per_page > EVENTS_PER_PAGE_MAX)) {
+		rest_fail_param(r, "per_page does not have a valid value");
+		return;
+	}
+	if (rest_page(r) < 0 || !status_filter(r, &codes, &classes))
+		return;
+	owner_args(r);
+	rest_arg_i64(r, id);
+	rest_arg(r, codes);
+	rest_arg(r, classes);
+	rest_arg_page(r);
+	free(codes);
+	free(classes);
+	rest_exec(r, &q_events, listed, r);
+}
+
+/* The resend's answer: 201 once queued ({"response_status": null}: the receiver's answer will
+ * be a new event), or the refusal. */
+static void
+resent(PGresult *res, void *arg)
+{
+	struct rest_req *r = arg;
+	enum status_word s = rest_status(r, res);
+	if (s != STATUS_ok) {
+		rest_status_answer(r, res, s);
+		return;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "response_status", NULL);
+	rest_reply(r, 201, o);
+}
+
+/* POST .../hooks/:hook_id/events/:hook_event_id/resend */
+static void
+hooks_resend(struct rest_req *r, int mode)
+{
+	int64_t id, event;
+	if (!hooks_begin(r, mode) || !hook_id(r, &id))
+		return;
+	if (str_to_i64(rest_param(r, "hook_event_id"), 1, INT64_MAX, &event) < 0) {
+		rest_fail_param(r, "hook_event_id is invalid");
+		return;
+	}
+	owner_args(r);
+	rest_arg_i64(r, id);
+	rest_arg_i64(r, event);
+	rest_exec(r, &q_resend, resent, r);
+}
+
+void
+hooks_project_test(struct rest_req *r)
+{
+	hooks_test(r, 0);
+}
+
+void
+hooks_project_events(struct rest_req *r)
+{
+	hooks_events(r, 0);
+}
+
+void
+hooks_project_resend(struct rest_req *r)
+{
+	hooks_resend(r, 0);
+}
+
+void
+hooks_group_test(struct rest_req *r)
+{
+	hooks_test(r, 1);
+}
+
+void
+hooks_group_events(struct rest_req *r)
+{
+	hooks_events(r, 1);
+}
+
+void
+hooks_group_resend(struct rest_req *r)
+{
+	hooks_resend(r, 1);
 }
 
 void

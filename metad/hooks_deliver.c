@@ -12,6 +12,10 @@
  * Headers: X-Gitlab-Event: Container Registry Hook, X-Gitlab-Token (the hook's token, when it
  * has one), X-Registry-Signature: sha256=<hex HMAC-SHA256 of the body keyed by the token> (when
  * it has one), the hook's custom headers.
+ *
+ * Every attempt is logged with its outcome (GitLab's web hook logs, GET .../hooks/:id/events):
+ * the request's headers with the token and the custom headers' values masked, the payload, the
+ * receiver's status, headers and body (its first LOG_BODY_MAX bytes), and the time it took.
  */
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -34,10 +38,12 @@
 #define HOOKS_TIMEOUT 10
 #define LEASE_SECONDS "60" /* a claim's hold, far above HOOKS_TIMEOUT */
 #define IDLE_SECONDS 1
+#define LOG_BODY_MAX 8192 /* the bytes of a receiver's answer a log keeps */
+#define MASKED "[REDACTED]"
 
 PG_STMT(q_claim, "SELECT delivery_id, url, token, custom_headers, enable_ssl_verification,"
                  " payload, allow_local FROM hook_claim($1)");
-PG_STMT(q_done, "SELECT hook_delivered($1, $2)");
+PG_STMT(q_done, "SELECT hook_delivered($1, $2, $3::jsonb)");
 
 /* One delivery, from its claim to its outcome. */
 struct delivery {
@@ -48,7 +54,11 @@ struct delivery {
 	char *payload;
 	bool verify;
 	bool allow_local;
-	char *error; /* the outcome: NULL when delivered */
+	char *error;             /* the outcome: NULL when delivered */
+	json_object *log;        /* the attempt's log (hook_delivered's p_log) */
+	json_object *received;   /* the receiver's headers, as they come */
+	char body[LOG_BODY_MAX]; /* the receiver's body, its first LOG_BODY_MAX bytes */
+	size_t body_len;
 };
 
 static struct {
@@ -69,16 +79,101 @@ delivery_free(struct delivery *d)
 	free(d->headers);
 	free(d->payload);
 	free(d->error);
+	json_object_put(d->log);
+	json_object_put(d->received);
 	free(d);
 }
 
-/* libcurl's sink for the receiver's answer, which nothing reads. */
+/* The length of the valid UTF-8 sequence at p (n bytes left), 0 when there is none: what
+ * PostgreSQL's jsonb takes (no NUL, no overlong form, no surrogate). */
 static size_t
-discard(char *ptr, size_t size, size_t n, void *arg)
+utf8_len(const unsigned char *p, size_t n)
 {
-	(void)ptr;
-	(void)arg;
-	return size * n;
+	unsigned char c = p[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf;
+	if (c >= 0x01 && c <= 0x7f)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		lo = c == 0xe0 ? 0xa0 : 0x80;
+		hi = c == 0xed ? 0x9f : 0xbf;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		lo = c == 0xf0 ? 0x90 : 0x80;
+		hi = c == 0xf4 ? 0x8f : 0xbf;
+	} else
+		return 0;
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* A received text as a JSON string the log can keep: bytes that are not UTF-8 become '?'. */
+static json_object *
+text_json(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1);
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < n) {
+		size_t len = utf8_len(p + i, n - i);
+		if (len == 0) {
+			out[i++] = '?';
+			continue;
+		}
+		memcpy(out + i, p + i, len);
+		i += len;
+	}
+	json_object *o = json_object_new_string_len(out, (int)n);
+	free(out);
+	return o;
+}
+
+/* libcurl's sink for the receiver's body: its first LOG_BODY_MAX bytes kept for the log. */
+static size_t
+body_sink(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct delivery *d = arg;
+	size_t len = size * n;
+	size_t room = LOG_BODY_MAX - d->body_len;
+	size_t take = len < room ? len : room;
+	memcpy(d->body + d->body_len, ptr, take);
+	d->body_len += take;
+	return len;
+}
+
+/* libcurl's sink for the receiver's header lines: "Name: value" into d->received (a status
+ * line starts them again: an interim 100 Continue's go). */
+static size_t
+header_sink(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct delivery *d = arg;
+	size_t len = size * n;
+	if (len >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+		json_object_put(d->received);
+		d->received = json_object_new_object();
+		return len;
+	}
+	const char *colon = memchr(ptr, ':', len);
+	if (colon == NULL || colon == ptr)
+		return len;
+	size_t end = len;
+	while (end > 0 && (ptr[end - 1] == '\r' || ptr[end - 1] == '\n'))
+		end--;
+	const char *v = colon + 1;
+	while (v < ptr + end && (*v == ' ' || *v == '\t'))
+		v++;
+	json_object *name = text_json(ptr, (size_t)(colon - ptr));
+	json_object_object_add(d->received, json_object_get_string(name),
+	                       text_json(v, (size_t)(ptr + end - v)));
+	json_object_put(name);
+	return len;
 }
 
 /* Every socket libcurl opens: refused when it would reach a local address not allowed. */
@@ -103,7 +198,7 @@ signature(const char *token, const char *body)
 	crypto_auth_hmacsha256_final(&st, mac);
 	char hex[2 * sizeof(mac) + 1];
 	sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
-	return xasprintf("X-Registry-Signature: sha256=%s", hex);
+	return xasprintf("sha256=%s", hex);
 }
 
 /* Whether a custom header would replace one of the delivery's own. */
@@ -116,20 +211,31 @@ header_reserved(const char *key)
 	       strcasecmp(key, "Content-Length") == 0;
 }
 
-/* The request's headers (caller frees with curl_slist_free_all). */
+/* Adds a header to the request's and, value shown as given or masked, to its log's. */
 static struct curl_slist *
-request_headers(const struct delivery *d)
+header_add(struct curl_slist *h, json_object *shown, const char *name, const char *value,
+           bool masked)
 {
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	h = curl_slist_append(h, "User-Agent: GitLab/registry");
-	h = curl_slist_append(h, "X-Gitlab-Event: Container Registry Hook");
+	char *line = xasprintf("%s: %s", name, value);
+	h = curl_slist_append(h, line);
+	free(line);
+	json_object_object_add(shown, name, json_object_new_string(masked ? MASKED : value));
+	return h;
+}
+
+/* The request's headers (caller frees with curl_slist_free_all), and into shown the same as the
+ * log shows them: the token and the custom headers' values masked. */
+static struct curl_slist *
+request_headers(const struct delivery *d, json_object *shown)
+{
+	struct curl_slist *h = header_add(NULL, shown, "Content-Type", "application/json", false);
+	h = header_add(h, shown, "User-Agent", "GitLab/registry", false);
+	h = header_add(h, shown, "X-Gitlab-Event", "Container Registry Hook", false);
 	if (d->token != NULL) {
-		char *line = xasprintf("X-Gitlab-Token: %s", d->token);
-		h = curl_slist_append(h, line);
-		free(line);
-		line = signature(d->token, d->payload);
-		h = curl_slist_append(h, line);
-		free(line);
+		h = header_add(h, shown, "X-Gitlab-Token", d->token, true);
+		char *sig = signature(d->token, d->payload);
+		h = header_add(h, shown, "X-Registry-Signature", sig, false);
+		free(sig);
 	}
 	char *cause = NULL;
 	json_object *list = js_parse(d->headers, strlen(d->headers), &cause);
@@ -140,35 +246,44 @@ request_headers(const struct delivery *d)
 		    !json_object_object_get_ex(e, "value", &v) ||
 		    header_reserved(json_object_get_string(k)))
 			continue;
-		char *line =
-		        xasprintf("%s: %s", json_object_get_string(k), json_object_get_string(v));
-		h = curl_slist_append(h, line);
-		free(line);
+		h = header_add(h, shown, json_object_get_string(k), json_object_get_string(v),
+		               true);
 	}
 	json_object_put(list);
 	return h;
 }
 
-/* In a pool thread: the POST, its outcome in d->error. */
+/* In a pool thread: the POST, its outcome in d->error and its log in d->log. */
 static void
 deliver_work(void *arg)
 {
 	struct delivery *d = arg;
+	json_object *shown = json_object_new_object();
+	struct curl_slist *headers = request_headers(d, shown);
+	char *cause = NULL;
+	json_object *data = js_parse(d->payload, strlen(d->payload), &cause);
+	free(cause);
+	d->log = json_object_new_object();
+	json_object_object_add(d->log, "url", json_object_new_string(d->url));
+	json_object_object_add(d->log, "request_headers", shown);
+	json_object_object_add(d->log, "request_data", data);
 	char *host = NULL, *why = NULL;
 	int port;
 	if (hooks_url_parse(d->url, &host, &port) < 0) {
 		d->error = xstrdup("invalid url");
+		curl_slist_free_all(headers);
 		return;
 	}
 	char *pin = hooks_resolve(host, port, d->allow_local, &why);
 	free(host);
 	if (pin == NULL) {
 		d->error = why;
+		curl_slist_free_all(headers);
 		return;
 	}
+	d->received = json_object_new_object();
 	CURL *c = curl_easy_init();
 	struct curl_slist *resolve = curl_slist_append(NULL, pin);
-	struct curl_slist *headers = request_headers(d);
 	curl_easy_setopt(c, CURLOPT_URL, d->url);
 	curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
@@ -184,14 +299,27 @@ deliver_work(void *arg)
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, d->payload);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(d->payload));
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_sink);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_sink);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, d);
 	CURLcode rc = curl_easy_perform(c);
 	long status = 0;
+	double took = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (rc != CURLE_OK)
+	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &took);
+	json_object_object_add(d->log, "execution_duration", json_object_new_double(took));
+	if (rc != CURLE_OK) {
 		d->error = xasprintf("%s", curl_easy_strerror(rc));
-	else if (status < 200 || status > 299)
-		d->error = xasprintf("the receiver answered %ld", status);
+	} else {
+		char code[24];
+		snprintf(code, sizeof(code), "%ld", status);
+		json_object_object_add(d->log, "response_status", json_object_new_string(code));
+		json_object_object_add(d->log, "response_headers", json_object_get(d->received));
+		json_object_object_add(d->log, "response_body", text_json(d->body, d->body_len));
+		if (status < 200 || status > 299)
+			d->error = xasprintf("the receiver answered %ld", status);
+	}
 	curl_slist_free_all(headers);
 	curl_slist_free_all(resolve);
 	curl_easy_cleanup(c);
@@ -216,8 +344,8 @@ deliver_done(void *arg)
 	struct delivery *d = arg;
 	if (d->error != NULL)
 		log_info("hooks: delivery %s failed: %s", d->id, d->error);
-	const char *params[] = { d->id, d->error };
-	pg_exec(md.db, &q_done, 2, params, recorded, NULL);
+	const char *params[] = { d->id, d->error, d->log ? js_text(d->log) : NULL };
+	pg_exec(md.db, &q_done, 3, params, recorded, NULL);
 	delivery_free(d);
 }
 

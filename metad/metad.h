@@ -199,6 +199,12 @@ void hooks_group_get(struct rest_req *r);
 void hooks_group_create(struct rest_req *r);
 void hooks_group_update(struct rest_req *r);
 void hooks_group_delete(struct rest_req *r);
+void hooks_project_test(struct rest_req *r);
+void hooks_project_events(struct rest_req *r);
+void hooks_project_resend(struct rest_req *r);
+void hooks_group_test(struct rest_req *r);
+void hooks_group_events(struct rest_req *r);
+void hooks_group_resend(struct rest_req *r);
 void app_settings_get(struct rest_req *r);
 void app_settings_update(struct rest_req *r);
 

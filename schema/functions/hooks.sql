@@ -66,21 +66,30 @@ BEGIN
 END
 $$;
 
--- GET .../hooks: status (hook_owner) and the hooks.
+-- GET .../hooks: a page of the hooks, one row per hook (hook NULL on an empty page), each with
+-- the status (hook_owner) and the total.
 CREATE OR REPLACE FUNCTION hooks_list(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
-                                      p_ref text, OUT status status_word, OUT hooks json)
+                                      p_ref text, p_limit bigint, p_offset bigint)
+RETURNS TABLE (status status_word, total bigint, id bigint, hook json)
 LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
 DECLARE
     o record;
 BEGIN
     o := hook_owner(p_user, p_admin, p_kind, p_id, p_ref);
-    status := o.status;
-    IF status <> 'ok' THEN
+    IF o.status <> 'ok' THEN
+        RETURN QUERY SELECT o.status, 0::bigint, NULL::bigint, NULL::json;
         RETURN;
     END IF;
-    SELECT coalesce(json_agg(hook_json(h) ORDER BY h.id), '[]') INTO hooks
-      FROM hooks h
-     WHERE h.project_id IS NOT DISTINCT FROM o.project_id AND h.group_id IS NOT DISTINCT FROM o.group_id;
+    RETURN QUERY
+    WITH page AS (
+        SELECT h, h.id AS hook_id, count(*) OVER () AS n FROM hooks h
+         WHERE h.project_id IS NOT DISTINCT FROM o.project_id
+           AND h.group_id IS NOT DISTINCT FROM o.group_id
+         ORDER BY h.id LIMIT p_limit OFFSET p_offset)
+    SELECT 'ok'::status_word, coalesce(page.n, 0), page.hook_id, hook_json(page.h)
+      FROM (SELECT 1) one LEFT JOIN page ON true
+     ORDER BY page.hook_id;
 END
 $$;
 
@@ -194,21 +203,49 @@ $$;
 
 -- ---- events ---------------------------------------------------------------------------------
 
--- Queues a container registry event of the repository p_repo for every hook that wants them:
--- the project's, and those of its group and the group's ancestors. p_action: push, delete or
--- repository_delete; p_tag and the manifest p_manifest (digest, media type, size) when a tag is
--- concerned. The actor is registry.actor_id (hooks_actor), none when unset (a cleanup policy).
+-- The payload of a container registry event of the repository p_repo (NULL when it has no
+-- project). p_action: push, delete or repository_delete; p_tag and the manifest p_manifest
+-- (digest, media type, size) when a tag is concerned. The actor is registry.actor_id
+-- (hooks_actor), none when unset (a cleanup policy).
+CREATE OR REPLACE FUNCTION hook_payload(p_repo bigint, p_action text, p_tag text,
+                                        p_manifest bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_project projects%ROWTYPE;
+    v_name text;
+    v_actor bigint := nullif(current_setting('registry.actor_id', true), '')::bigint;
+    v_user json;
+    m record;
+BEGIN
+    SELECT p.* INTO v_project FROM projects p
+      JOIN repositories r ON r.project_id = p.id WHERE r.id = p_repo;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT r.name INTO v_name FROM repositories r WHERE r.id = p_repo;
+    SELECT json_build_object('id', u.id, 'username', u.username, 'name', u.name) INTO v_user
+      FROM users u WHERE u.id = v_actor AND v_actor > 0;
+    SELECT mm.digest, mm.media_type, mm.total_size INTO m FROM manifests mm WHERE mm.id = p_manifest;
+    RETURN jsonb_build_object(
+        'object_kind', 'container_registry', 'action', p_action,
+        'repository', jsonb_build_object(
+            'path', v_project.full_path || CASE WHEN v_name = '' THEN '' ELSE '/' || v_name END,
+            'name', v_name),
+        'tag', p_tag, 'digest', m.digest, 'media_type', m.media_type, 'size', m.total_size,
+        'user', v_user,
+        'project', jsonb_build_object('id', v_project.id, 'path_with_namespace', v_project.full_path),
+        'timestamp', gl_time(clock_timestamp()));
+END
+$$;
+
+-- Queues a container registry event of the repository p_repo (hook_payload) for every hook
+-- that wants them: the project's, and those of its group and the group's ancestors.
 CREATE OR REPLACE FUNCTION hooks_enqueue(p_repo bigint, p_action text, p_tag text,
                                          p_manifest bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_project projects%ROWTYPE;
-    v_path text;
-    v_name text;
-    v_actor bigint := nullif(current_setting('registry.actor_id', true), '')::bigint;
-    v_user json;
     v_payload jsonb;
-    m record;
 BEGIN
     SELECT p.* INTO v_project FROM projects p JOIN repositories r ON r.project_id = p.id
      WHERE r.id = p_repo;
@@ -222,20 +259,9 @@ BEGIN
                                                   WHERE n.id = v_project.namespace_id)::bigint[]))) THEN
         RETURN;
     END IF;
-    SELECT r.name INTO v_name FROM repositories r WHERE r.id = p_repo;
-    v_path := v_project.full_path || CASE WHEN v_name = '' THEN '' ELSE '/' || v_name END;
-    SELECT json_build_object('id', u.id, 'username', u.username, 'name', u.name) INTO v_user
-      FROM users u WHERE u.id = v_actor AND v_actor > 0;
-    SELECT mm.digest, mm.media_type, mm.total_size INTO m FROM manifests mm WHERE mm.id = p_manifest;
-    v_payload := jsonb_build_object(
-        'object_kind', 'container_registry', 'action', p_action,
-        'repository', jsonb_build_object('path', v_path, 'name', v_name),
-        'tag', p_tag, 'digest', m.digest, 'media_type', m.media_type, 'size', m.total_size,
-        'user', v_user,
-        'project', jsonb_build_object('id', v_project.id, 'path_with_namespace', v_project.full_path),
-        'timestamp', gl_time(clock_timestamp()));
+    v_payload := hook_payload(p_repo, p_action, p_tag, p_manifest);
     INSERT INTO hook_deliveries (hook_id, repository_path, payload)
-    SELECT h.id, v_path, v_payload FROM hooks h
+    SELECT h.id, v_payload->'repository'->>'path', v_payload FROM hooks h
      WHERE h.container_registry_events AND NOT h.permanently_disabled
        AND (h.project_id = v_project.id
             OR h.group_id = ANY ((SELECT n.traversal_ids FROM namespaces n
@@ -341,11 +367,15 @@ BEGIN
 END
 $$;
 
--- A delivery's outcome. Delivered: it goes, and its hook's failures are forgotten. Failed (p_error):
--- it waits 2^(attempts-1) seconds (at most an hour) and its hook counts a failure; as GitLab's,
--- a hook failing more than 3 times in a row is disabled for a minute, twice as long each time
--- (at most a day), and for good (its queue dropped) at 40 failures in a row.
-CREATE OR REPLACE FUNCTION hook_delivered(p_delivery bigint, p_error text) RETURNS void
+-- A delivery's outcome, and p_log its attempt's log (the url, the request's headers masked,
+-- request_data, the response's status, headers and body, execution_duration; metad builds it)
+-- into hook_logs, where the logs older than 7 days go. Delivered: it goes, and its hook's
+-- failures are forgotten. Failed (p_error): it waits 2^(attempts-1) seconds (at most an hour)
+-- and its hook counts a failure; as GitLab's, a hook failing more than 3 times in a row is
+-- disabled for a minute, twice as long each time (at most a day), and for good (its queue
+-- dropped) at 40 failures in a row.
+CREATE OR REPLACE FUNCTION hook_delivered(p_delivery bigint, p_error text, p_log jsonb)
+RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     d hook_deliveries%ROWTYPE;
@@ -354,6 +384,18 @@ BEGIN
     SELECT * INTO d FROM hook_deliveries WHERE id = p_delivery FOR UPDATE;
     IF NOT FOUND THEN
         RETURN;
+    END IF;
+    DELETE FROM hook_logs WHERE created_at < now() - interval '7 days';
+    IF p_log IS NOT NULL THEN
+        INSERT INTO hook_logs (hook_id, trigger, url, request_headers, request_data,
+                               response_headers, response_body, response_status,
+                               execution_duration, internal_error_message)
+        VALUES (d.hook_id, d.trigger, coalesce(p_log->>'url', ''),
+                coalesce(p_log->'request_headers', '{}'), coalesce(p_log->'request_data', d.payload),
+                coalesce(p_log->'response_headers', '{}'), coalesce(p_log->>'response_body', ''),
+                coalesce(p_log->>'response_status', 'internal error'),
+                coalesce((p_log->>'execution_duration')::double precision, 0),
+                CASE WHEN p_log->>'response_status' IS NULL THEN p_error END);
     END IF;
     IF p_error IS NULL THEN
         DELETE FROM hook_deliveries WHERE id = p_delivery;
@@ -375,6 +417,166 @@ BEGIN
                          backoff_count = backoff_count + 1
          WHERE id = h.id;
     END IF;
+END
+$$;
+
+-- ---- tests and the deliveries' log ---------------------------------------------------------
+
+-- The hook p_hook of the project or group a caller manages (hook_owner): status
+-- (hook_owner's refusals, hook_not_found, ok) and the hook.
+CREATE OR REPLACE FUNCTION hook_owned(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+                                      p_ref text, p_hook bigint, OUT status status_word,
+                                      OUT hook hooks)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    o record;
+BEGIN
+    o := hook_owner(p_user, p_admin, p_kind, p_id, p_ref);
+    status := o.status;
+    IF status <> 'ok' THEN
+        RETURN;
+    END IF;
+    SELECT * INTO hook FROM hooks x
+     WHERE x.id = p_hook AND x.project_id IS NOT DISTINCT FROM o.project_id
+       AND x.group_id IS NOT DISTINCT FROM o.group_id;
+    IF NOT FOUND THEN
+        status := 'hook_not_found';
+    END IF;
+END
+$$;
+
+-- POST .../hooks/:hook_id/test/:trigger (p_trigger one of GitLab's, checked by metad): queues
+-- a test event for the hook alone, whatever events it takes. container_registry_events: a
+-- push of the latest tag of the hook's project (of the group's projects and its subgroups'),
+-- or of a sample when there is none, by the caller. Other triggers: hook_trigger_unsupported
+-- with the trigger as the detail (the registry has no such events).
+CREATE OR REPLACE FUNCTION hook_test(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+                                     p_ref text, p_hook bigint, p_trigger text,
+                                     OUT status status_word, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    o record;
+    t record;
+    v_project projects%ROWTYPE;
+    v_payload jsonb;
+BEGIN
+    o := hook_owned(p_user, p_admin, p_kind, p_id, p_ref, p_hook);
+    status := o.status;
+    IF status <> 'ok' THEN
+        RETURN;
+    END IF;
+    IF p_trigger <> 'container_registry_events' THEN
+        status := 'hook_trigger_unsupported';
+        detail := p_trigger;
+        RETURN;
+    END IF;
+    PERFORM hooks_actor(p_user);
+    SELECT tg.repository_id, tg.name, tg.manifest_id INTO t
+      FROM tags tg JOIN repositories r ON r.id = tg.repository_id
+      JOIN projects p ON p.id = r.project_id
+     WHERE r.status IS NULL
+       AND (p.id = (o.hook).project_id
+            OR (SELECT (o.hook).group_id = ANY (n.traversal_ids::bigint[])
+                  FROM namespaces n WHERE n.id = p.namespace_id))
+     ORDER BY tg.updated_at DESC, tg.id DESC LIMIT 1;
+    IF FOUND THEN
+        v_payload := hook_payload(t.repository_id, 'push', t.name, t.manifest_id);
+    ELSE
+        SELECT p.* INTO v_project FROM projects p
+         WHERE p.id = (o.hook).project_id
+            OR (SELECT (o.hook).group_id = ANY (n.traversal_ids::bigint[])
+                  FROM namespaces n WHERE n.id = p.namespace_id)
+         ORDER BY p.id LIMIT 1;
+        v_payload := jsonb_build_object(
+            'object_kind', 'container_registry', 'action', 'push',
+            'repository', jsonb_build_object('path', coalesce(v_project.full_path, 'sample'),
+                                             'name', ''),
+            'tag', 'latest',
+            'digest', 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+            'media_type', 'application/vnd.oci.image.manifest.v1+json', 'size', 0,
+            'user', (SELECT json_build_object('id', u.id, 'username', u.username, 'name', u.name)
+                       FROM users u WHERE u.id = p_user AND p_user > 0),
+            'project', CASE WHEN v_project.id IS NOT NULL THEN
+                            jsonb_build_object('id', v_project.id,
+                                               'path_with_namespace', v_project.full_path) END,
+            'timestamp', gl_time(clock_timestamp()));
+    END IF;
+    INSERT INTO hook_deliveries (hook_id, repository_path, payload, trigger)
+    VALUES ((o.hook).id, v_payload->'repository'->>'path', v_payload, 'container_registry_hooks');
+END
+$$;
+
+-- A log as GitLab's API shows it (Entities::WebHookLog).
+CREATE OR REPLACE FUNCTION hook_log_json(l hook_logs) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+               'id', l.id, 'url', l.url, 'trigger', l.trigger,
+               'request_headers', l.request_headers, 'request_data', l.request_data,
+               'response_headers', l.response_headers, 'response_body', l.response_body,
+               'execution_duration', l.execution_duration, 'response_status', l.response_status)
+$$;
+
+-- GET .../hooks/:hook_id/events: a page of the hook's logs of the last 7 days, newest first,
+-- one row per log (event NULL on an empty page) with the status (hook_owned) and the total.
+-- p_codes: response statuses, p_classes: successful, client_failure, server_failure (either
+-- matches; both NULL: all).
+CREATE OR REPLACE FUNCTION hook_events_list(p_user bigint, p_admin boolean, p_kind text,
+                                            p_id bigint, p_ref text, p_hook bigint,
+                                            p_codes text[], p_classes text[], p_limit bigint,
+                                            p_offset bigint)
+RETURNS TABLE (status status_word, total bigint, id bigint, event json)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+    o record;
+BEGIN
+    o := hook_owned(p_user, p_admin, p_kind, p_id, p_ref, p_hook);
+    IF o.status <> 'ok' THEN
+        RETURN QUERY SELECT o.status, 0::bigint, NULL::bigint, NULL::json;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH page AS (
+        SELECT l, l.id AS log_id, count(*) OVER () AS n FROM hook_logs l
+         WHERE l.hook_id = (o.hook).id AND l.created_at >= now() - interval '7 days'
+           AND ((p_codes IS NULL AND p_classes IS NULL)
+                OR l.response_status = ANY (p_codes)
+                OR (l.response_status ~ '^[0-9]{3}$' AND (
+                        ('successful' = ANY (p_classes) AND l.response_status LIKE '2%')
+                     OR ('client_failure' = ANY (p_classes) AND l.response_status LIKE '4%')
+                     OR ('server_failure' = ANY (p_classes) AND l.response_status LIKE '5%'))))
+         ORDER BY l.id DESC LIMIT p_limit OFFSET p_offset)
+    SELECT 'ok'::status_word, coalesce(page.n, 0), page.log_id, hook_log_json(page.l)
+      FROM (SELECT 1) one LEFT JOIN page ON true
+     ORDER BY page.log_id DESC;
+END
+$$;
+
+-- POST .../hooks/:hook_id/events/:hook_event_id/resend: queues the log's request again, to the
+-- hook's url of now. hook_owned's refusals, hook_event_not_found (not a log of this hook of
+-- the last 7 days), or ok.
+CREATE OR REPLACE FUNCTION hook_event_resend(p_user bigint, p_admin boolean, p_kind text,
+                                             p_id bigint, p_ref text, p_hook bigint,
+                                             p_event bigint) RETURNS status_word
+LANGUAGE plpgsql AS $$
+DECLARE
+    o record;
+    l hook_logs%ROWTYPE;
+BEGIN
+    o := hook_owned(p_user, p_admin, p_kind, p_id, p_ref, p_hook);
+    IF o.status <> 'ok' THEN
+        RETURN o.status;
+    END IF;
+    SELECT * INTO l FROM hook_logs x
+     WHERE x.id = p_event AND x.hook_id = (o.hook).id
+       AND x.created_at >= now() - interval '7 days';
+    IF NOT FOUND THEN
+        RETURN 'hook_event_not_found';
+    END IF;
+    INSERT INTO hook_deliveries (hook_id, repository_path, payload, trigger)
+    VALUES (l.hook_id, coalesce(l.request_data->'repository'->>'path', ''),
+            l.request_data #- '{repository,location}', l.trigger);
+    RETURN 'ok';
 END
 $$;
 

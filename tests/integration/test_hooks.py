@@ -45,11 +45,13 @@ def allow_local(root, allowed):
 
 class Receiver:
     """An HTTP server in a thread recording the POSTs it gets (headers, JSON body, raw body);
-    `delay` seconds of sleep before each answer."""
+    `delay` seconds of sleep before each answer, which is `status` with `body`."""
 
-    def __init__(self, port=0, delay=0.0):
+    def __init__(self, port=0, delay=0.0, status=200, body=b""):
         self.events = []
         self.delay = delay
+        self.status = status
+        self.body = body
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,9 +60,11 @@ class Receiver:
                 if outer.delay:
                     time.sleep(outer.delay)
                 outer.events.append((dict(self.headers), json.loads(body), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
+                self.send_response(outer.status)
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.send_header("X-Receiver", "test")
                 self.end_headers()
+                self.wfile.write(outer.body)
 
             def log_message(self, *args):
                 pass

@@ -506,6 +506,18 @@ API = {
     ("DELETE", "/api/v4/projects/:id/hooks/:hook_id"): (
         "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/hooks/"
                                  f"{W.fresh_hook(c, 'projects')}", None), project(40, 204)),
+    ("POST", "/api/v4/projects/:id/hooks/:hook_id/test/:trigger"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/hooks/"
+                                 f"{P(W, c.target).project_hook}/test/container_registry_events",
+                                 None), project(40, 201)),
+    ("GET", "/api/v4/projects/:id/hooks/:hook_id/events"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/hooks/"
+                                 f"{P(W, c.target).project_hook}/events", None), project(40)),
+    ("POST", "/api/v4/projects/:id/hooks/:hook_id/events/:hook_event_id/resend"): (
+        "project", lambda W, c: (f"/projects/{P(W, c.target).pid}/hooks/"
+                                 f"{P(W, c.target).project_hook}/events/"
+                                 f"{P(W, c.target).project_hook_log}/resend", None),
+        project(40, 201)),
     ("GET", "/api/v4/groups/:id/hooks"): (
         "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks", None), group(50)),
     ("POST", "/api/v4/groups/:id/hooks"): (
@@ -519,6 +531,18 @@ API = {
     ("DELETE", "/api/v4/groups/:id/hooks/:hook_id"): (
         "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks/"
                                f"{W.fresh_hook(c, 'groups')}", None), group(50, 204)),
+    ("POST", "/api/v4/groups/:id/hooks/:hook_id/test/:trigger"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks/"
+                               f"{P(W, c.target).group_hook}/test/container_registry_events",
+                               None), group(50, 201)),
+    ("GET", "/api/v4/groups/:id/hooks/:hook_id/events"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks/"
+                               f"{P(W, c.target).group_hook}/events", None), group(50)),
+    ("POST", "/api/v4/groups/:id/hooks/:hook_id/events/:hook_event_id/resend"): (
+        "group", lambda W, c: (f"/groups/{P(W, c.target).gid}/hooks/"
+                               f"{P(W, c.target).group_hook}/events/"
+                               f"{P(W, c.target).group_hook_log}/resend", None),
+        group(50, 201)),
     # audit events (signed-in callers only): a project's Developers (a group's Developers and
     # Maintainers) see only their own, Maintainers (Owners) all, the instance's are admins'
     ("GET", "/api/v4/audit_events"): ("none", lambda W, c: ("/audit_events", None), admins()),
@@ -879,6 +903,11 @@ def plant_target(w, people, vis, members):
                                   json=access_token_body())
     t.project_hook = w.root("POST", f"/projects/{t.pid}/hooks", 201, json=HOOK_BODY)["id"]
     t.group_hook = w.root("POST", f"/groups/{t.gid}/hooks", 201, json=HOOK_BODY)["id"]
+    # a delivery log of each (a delivery to the matrix's hook url never succeeds)
+    t.project_hook_log, t.group_hook_log = (int(w.sql(
+        "INSERT INTO hook_logs (hook_id, trigger, url, request_headers, request_data,"
+        f" response_status) VALUES ({h}, 'container_registry_hooks', '{HOOK_BODY['url']}',"
+        " '{}', '{}', 'internal error') RETURNING id")) for h in (t.project_hook, t.group_hook))
     # events root's calls above recorded (root wrote them: a Developer does not see them)
     t.project_event = w.root("GET", f"/projects/{t.pid}/audit_events", 200)[0]["id"]
     t.group_event = w.root("GET", f"/groups/{t.gid}/audit_events", 200)[0]["id"]
