@@ -195,6 +195,10 @@ struct cfg;
 struct cfg *cfg_load(const char *path, char **cause);
 void cfg_free(struct cfg *cfg);
 const char *cfg_path(const struct cfg *cfg);
+/* The notification endpoints of the [notifications.<name>] sections as a JSON array of {name,
+ * url, headers: [{key, value}], timeout, threshold, backoff, ignored_actions,
+ * ignored_media_types} (common/notify_cfg.h); "[]" when none. Valid while cfg is. */
+const char *cfg_notifications(const struct cfg *cfg);
 
 const char *cfg_str(const struct cfg *cfg, enum cfg_id id);
 int64_t cfg_int(const struct cfg *cfg, enum cfg_id id);
