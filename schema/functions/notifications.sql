@@ -20,10 +20,12 @@ LANGUAGE sql STABLE AS $$
     SELECT nullif(current_setting('registry.request', true), '')::jsonb
 $$;
 
--- The deploy token the transaction's writes act for (registry_request), NULL when none.
-CREATE OR REPLACE FUNCTION registry_request_deploy_token() RETURNS deploy_tokens
+-- The deploy token the transaction's writes act for (registry_request), NULLs when none. (Its
+-- columns named: metad's role reads none of a token's secrets, schema/grants.sql.)
+CREATE OR REPLACE FUNCTION registry_request_deploy_token(OUT id bigint, OUT name text,
+                                                         OUT username text)
 LANGUAGE sql STABLE AS $$
-    SELECT d.* FROM deploy_tokens d
+    SELECT d.id, d.name, d.username FROM deploy_tokens d
      WHERE d.id = (registry_request_context() ->> 'deploy_token_id')::bigint
 $$;
 
@@ -33,7 +35,7 @@ $$;
 CREATE OR REPLACE FUNCTION registry_actor_json(p_user bigint) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    d deploy_tokens%ROWTYPE;
+    d record;
     v json;
 BEGIN
     IF coalesce(p_user, 0) > 0 THEN
@@ -41,7 +43,7 @@ BEGIN
           FROM users u WHERE u.id = p_user;
         RETURN v;
     END IF;
-    d := registry_request_deploy_token();
+    SELECT x.id, x.name, x.username INTO d FROM registry_request_deploy_token() x;
     IF d.id IS NULL THEN
         RETURN NULL;
     END IF;
@@ -132,8 +134,9 @@ BEGIN
                END,
         'tag', p_tag));
     v_actor := CASE WHEN v_req ->> 'actor' <> '' THEN jsonb_build_object('name', v_req ->> 'actor')
-                    ELSE coalesce(jsonb_build_object('name', (registry_request_deploy_token()).username),
-                                  '{}') END;
+                    ELSE coalesce((SELECT jsonb_build_object('name', x.username)
+                                     FROM registry_request_deploy_token() x
+                                    WHERE x.username IS NOT NULL), '{}') END;
     v_event := jsonb_build_object(
         'id', gen_random_uuid(),
         'timestamp', to_char(clock_timestamp() AT TIME ZONE 'UTC',

@@ -38,7 +38,7 @@ def late_port():
 def reg(pg, workdir, receivers, late_port):
     main, quiet = receivers
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
-    r = Registry(pg, workdir, f"regnotify_{worker}", extra_config={
+    r = Registry(pg, workdir, f"regnotify_{worker}", db_roles=True, extra_config={
         "notifications.main": {"url": main.url, "header": "Authorization: Bearer n0tify",
                                "timeout": "5", "threshold": "3", "backoff": "1"},
         "notifications.quiet": {"url": quiet.url, "ignored_actions": "push"},
