@@ -1,6 +1,6 @@
 /*
- * Configuration: one INI file for all daemons ([global], one section per daemon, and [gc], which
- * metad and blobd share), read with
+ * Configuration: one INI file for all daemons ([global], one section per daemon, [gc], which
+ * metad and blobd share, and the [notifications.<name>] endpoints of notify_cfg.h), read with
  * libinih. Every parameter is a row of CFG_PARAMS: section, name, type, default, bounds, whether a
  * reload (SIGHUP) may change it, and whether it is a secret (masked when printed).
  * REGISTRY_<SECTION>_<NAME> in the environment overrides the file.
