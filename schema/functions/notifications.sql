@@ -101,8 +101,10 @@ $$;
 -- ---- events ---------------------------------------------------------------------------------
 
 -- Queues one of Distribution's events about repository p_repo for every endpoint that does not
--- ignore its action or media type: p_action push or delete; the manifest p_manifest (its digest,
--- media type and size) and the tag p_tag when concerned (a repository's deletion names neither).
+-- ignore its action or media type: p_action push or delete; the manifest p_manifest and the tag
+-- p_tag when concerned (a repository's deletion names neither). As Distribution's, a push's
+-- target describes the manifest (media type, size, digest, url), a deletion's names it (digest)
+-- or the tag, and only pushes are filtered by media type.
 -- The request and actor come from the transaction's request context (registry_request), the
 -- source from the endpoint's row.
 CREATE OR REPLACE FUNCTION notify_enqueue(p_repo bigint, p_action text, p_tag text,
@@ -126,13 +128,18 @@ BEGIN
     END IF;
     SELECT mm.digest, mm.media_type, octet_length(mm.payload) AS size INTO m
       FROM manifests mm WHERE mm.id = p_manifest;
-    v_target := jsonb_strip_nulls(jsonb_build_object(
-        'mediaType', m.media_type, 'size', m.size, 'digest', m.digest, 'length', m.size,
-        'repository', v_path,
-        'url', CASE WHEN m.digest IS NOT NULL AND v_req ->> 'base_url' <> ''
-                    THEN format('%s/v2/%s/manifests/%s', v_req ->> 'base_url', v_path, m.digest)
-               END,
-        'tag', p_tag));
+    IF p_action = 'delete' THEN
+        v_target := jsonb_strip_nulls(jsonb_build_object('digest', m.digest, 'repository', v_path,
+                                                         'tag', p_tag));
+    ELSE
+        v_target := jsonb_strip_nulls(jsonb_build_object(
+            'mediaType', m.media_type, 'size', m.size, 'digest', m.digest, 'length', m.size,
+            'repository', v_path,
+            'url', CASE WHEN v_req ->> 'base_url' <> ''
+                        THEN format('%s/v2/%s/manifests/%s', v_req ->> 'base_url', v_path, m.digest)
+                   END,
+            'tag', p_tag));
+    END IF;
     v_actor := CASE WHEN v_req ->> 'actor' <> '' THEN jsonb_build_object('name', v_req ->> 'actor')
                     ELSE coalesce((SELECT jsonb_build_object('name', x.username)
                                      FROM registry_request_deploy_token() x
@@ -153,7 +160,8 @@ BEGIN
                v_event || jsonb_build_object('source', h.notify_source)))
       FROM hooks h
      WHERE h.notify_name IS NOT NULL AND NOT p_action = ANY (h.notify_ignored_actions)
-       AND (m.media_type IS NULL OR NOT m.media_type = ANY (h.notify_ignored_media_types))
+       AND (p_action = 'delete' OR m.media_type IS NULL
+            OR NOT m.media_type = ANY (h.notify_ignored_media_types))
      ORDER BY h.id;
 END
 $$;

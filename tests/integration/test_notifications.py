@@ -113,10 +113,7 @@ def test_push_and_deletes_are_distribution_envelopes(reg, root, uniq, receivers,
     assert tag_delete["request"] == {"id": rid, "addr": "127.0.0.1", "host": host,
                                      "method": "DELETE", "useragent": "notify-test/1.0"}
     assert tag_delete["actor"] == {"name": owner.username}
-    assert events[3]["target"] == {
-        "mediaType": desc["mediaType"], "size": desc["size"], "digest": desc["digest"],
-        "length": desc["size"], "repository": path,
-        "url": f"{reg.url}/v2/{path}/manifests/{desc['digest']}"}
+    assert events[3]["target"] == {"digest": desc["digest"], "repository": path}
     # one instance: the same source on every event
     assert len({json.dumps(e["source"], sort_keys=True) for e in events}) == 1
 
