@@ -31,10 +31,18 @@ PG_STMT_READ(q_list,
 PG_STMT_READ(q_get, "SELECT p.* FROM users u LEFT JOIN LATERAL (SELECT " PAT_FIELDS
                     " FROM personal_access_tokens t WHERE t.id = $2 AND t.user_id = u.id "
                     "AND t.impersonation) p ON true WHERE u.id = $1");
+/* Revokes token $2 of user $1, an audit event of the admin $3 on the user. */
 PG_STMT(q_revoke, "WITH t AS (UPDATE personal_access_tokens SET revoked = true "
-                  "WHERE id = $2 AND user_id = $1 AND impersonation RETURNING id) "
+                  "WHERE id = $2 AND user_id = $1 AND impersonation AND NOT revoked "
+                  "RETURNING id, user_id, name), "
+                  "a AS (SELECT audit_record($3::bigint, 'User', t.user_id, "
+                  "'PersonalAccessToken', t.id::text, t.name, jsonb_build_object("
+                  "'custom_message', format('Revoked impersonation token with id %s', t.id))) "
+                  "FROM t), "
+                  "was AS (SELECT 1 FROM personal_access_tokens WHERE id = $2 AND user_id = $1 "
+                  "AND impersonation) "
                   "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_found, "
-                  "(SELECT count(*) FROM t) AS revoked");
+                  "(SELECT count(*) FROM was) AS revoked, (SELECT count(*) FROM a) AS audited");
 
 /* Whether an admin asks, with :id (and :token_id when the route has one) an id; false once
  * refused (401, 403, 404). */
@@ -142,5 +150,6 @@ imptokens_revoke(struct rest_req *r)
 		return;
 	rest_arg(r, rest_param(r, "id"));
 	rest_arg(r, rest_param(r, "token_id"));
+	rest_arg_i64(r, r->actor.user_id);
 	rest_exec(r, &q_revoke, revoked, r);
 }

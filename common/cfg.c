@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "notify_cfg.h"
 #include "util.h"
 
 struct cfg_param {
@@ -38,6 +39,7 @@ struct cfg {
 	char *values[CFG_COUNT];
 	int64_t ints[CFG_COUNT];
 	bool in_file[CFG_COUNT]; /* set by a line of the file already */
+	json_object *notify;     /* the [notifications.<name>] endpoints (notify_cfg.h), or NULL */
 	char *error;
 };
 
@@ -151,6 +153,16 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 		                       cfg->path, name);
 		return 0;
 	}
+	if (strncmp(section, NOTIFY_CFG_PREFIX, strlen(NOTIFY_CFG_PREFIX)) == 0) {
+		char *why = NULL;
+		if (notify_cfg_set(&cfg->notify, section + strlen(NOTIFY_CFG_PREFIX), name, value,
+		                   &why) < 0) {
+			cfg->error = xasprintf("%s: %s", cfg->path, why);
+			free(why);
+			return 0;
+		}
+		return 1;
+	}
 	bool known_section = false;
 	for (size_t i = 0; i < nitems(cfg_sections); i++)
 		if (strcmp(section, cfg_sections[i]) == 0)
@@ -232,6 +244,12 @@ cfg_load(const char *path, char **cause)
 	}
 	if (cfg_check_storage(cfg) < 0)
 		goto fail;
+	char *why = NULL;
+	if (notify_cfg_finish(cfg->notify, &why) < 0) {
+		cfg->error = xasprintf("%s: %s", cfg->path, why);
+		free(why);
+		goto fail;
+	}
 	return cfg;
 fail:
 	*cause = cfg->error;
@@ -247,6 +265,7 @@ cfg_free(struct cfg *cfg)
 		return;
 	for (int i = 0; i < CFG_COUNT; i++)
 		free(cfg->values[i]);
+	json_object_put(cfg->notify);
 	free(cfg->path);
 	free(cfg->error);
 	free(cfg);
@@ -256,6 +275,14 @@ const char *
 cfg_path(const struct cfg *cfg)
 {
 	return cfg->path;
+}
+
+const char *
+cfg_notifications(const struct cfg *cfg)
+{
+	return cfg->notify != NULL
+	               ? json_object_to_json_string_ext(cfg->notify, JSON_C_TO_STRING_PLAIN)
+	               : "[]";
 }
 
 /* A parameter's value as written (or its default), valid as long as the cfg. */

@@ -1,6 +1,6 @@
 /*
- * Configuration: one INI file for all daemons ([global], one section per daemon, and [gc], which
- * metad and blobd share), read with
+ * Configuration: one INI file for all daemons ([global], one section per daemon, [gc], which
+ * metad and blobd share, and the [notifications.<name>] endpoints of notify_cfg.h), read with
  * libinih. Every parameter is a row of CFG_PARAMS: section, name, type, default, bounds, whether a
  * reload (SIGHUP) may change it, and whether it is a secret (masked when printed).
  * REGISTRY_<SECTION>_<NAME> in the environment overrides the file.
@@ -195,6 +195,10 @@ struct cfg;
 struct cfg *cfg_load(const char *path, char **cause);
 void cfg_free(struct cfg *cfg);
 const char *cfg_path(const struct cfg *cfg);
+/* The notification endpoints of the [notifications.<name>] sections as a JSON array of {name,
+ * url, headers: [{key, value}], timeout, threshold, backoff, ignored_actions,
+ * ignored_media_types} (common/notify_cfg.h); "[]" when none. Valid while cfg is. */
+const char *cfg_notifications(const struct cfg *cfg);
 
 const char *cfg_str(const struct cfg *cfg, enum cfg_id id);
 int64_t cfg_int(const struct cfg *cfg, enum cfg_id id);

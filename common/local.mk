@@ -4,6 +4,7 @@ noinst_LIBRARIES += common/libcommon.a
 common_libcommon_a_SOURCES = \
 	common/actor.c common/actor.h \
 	common/cfg.c common/cfg.h \
+	common/notify_cfg.c common/notify_cfg.h \
 	common/digest.c common/digest.h \
 	common/errors.c common/errors.h \
 	common/gitlab.c common/gitlab.h \

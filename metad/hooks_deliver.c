@@ -11,7 +11,9 @@
  *
  * Headers: X-Gitlab-Event: Container Registry Hook, X-Gitlab-Token (the hook's token, when it
  * has one), X-Registry-Signature: sha256=<hex HMAC-SHA256 of the body keyed by the token> (when
- * it has one), the hook's custom headers.
+ * it has one), the hook's custom headers. An instance-level notification endpoint (kind
+ * notification, notify.c) gets Distribution's Content-Type instead of GitLab's headers, and
+ * its own timeout.
  *
  * Every attempt is logged with its outcome (GitLab's web hook logs, GET .../hooks/:id/events):
  * the request's headers with the token and the custom headers' values masked, the payload, the
@@ -42,7 +44,7 @@
 #define MASKED "[REDACTED]"
 
 PG_STMT(q_claim, "SELECT delivery_id, url, token, custom_headers, enable_ssl_verification,"
-                 " payload, allow_local FROM hook_claim($1)");
+                 " payload, allow_local, kind, timeout FROM hook_claim($1)");
 PG_STMT(q_done, "SELECT hook_delivered($1, $2, $3::jsonb)");
 
 /* One delivery, from its claim to its outcome. */
@@ -54,6 +56,8 @@ struct delivery {
 	char *payload;
 	bool verify;
 	bool allow_local;
+	bool notification;       /* an endpoint of the configuration (Distribution's envelope) */
+	long timeout;            /* seconds */
 	char *error;             /* the outcome: NULL when delivered */
 	json_object *log;        /* the attempt's log (hook_delivered's p_log) */
 	json_object *received;   /* the receiver's headers, as they come */
@@ -228,6 +232,8 @@ header_add(struct curl_slist *h, json_object *shown, const char *name, const cha
 static struct curl_slist *
 request_headers(const struct delivery *d, json_object *shown)
 {
+	if (d->notification)
+		return notify_headers(d->headers);
 	struct curl_slist *h = header_add(NULL, shown, "Content-Type", "application/json", false);
 	h = header_add(h, shown, "User-Agent", "GitLab/registry", false);
 	h = header_add(h, shown, "X-Gitlab-Event", "Container Registry Hook", false);
@@ -292,8 +298,8 @@ deliver_work(void *arg)
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)HOOKS_TIMEOUT);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)HOOKS_TIMEOUT);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, d->timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, d->timeout);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, d->verify ? 1L : 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, d->verify ? 2L : 0L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -369,6 +375,8 @@ claimed(PGresult *res, void *arg)
 	d->payload = xstrdup(pg_get(res, 0, "payload"));
 	d->verify = pg_get_bool(res, 0, "enable_ssl_verification");
 	d->allow_local = pg_get_bool(res, 0, "allow_local");
+	d->notification = strcmp(pg_get(res, 0, "kind"), "notification") == 0;
+	d->timeout = d->notification ? pg_get_int(res, 0, "timeout") : HOOKS_TIMEOUT;
 	jobs_submit(deliver_work, deliver_done, d);
 	hooks_claim();
 }

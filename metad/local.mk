@@ -28,6 +28,7 @@ registry_metad_SOURCES = \
 	metad/registry_cleanup.c \
 	metad/registry_jobs.c \
 	metad/api_hooks.c \
+	metad/notify.c \
 	metad/hooks_net.c \
 	metad/hooks_deliver.c
 registry_metad_LDADD = common/libschema.a $(COMMON_LIBS) $(LIBCURL_LIBS) -lpthread

@@ -110,7 +110,8 @@ gc_settings_write(PGconn *conn, const struct cfg *cfg, char **cause)
 	}
 }
 
-/* Once, in the master: the schema (schema.h), and the settings garbage collection reads. */
+/* Once, in the master: the schema (schema.h), the settings garbage collection reads, and the
+ * notification endpoints (notify.c). */
 static int
 metad_master_init(const struct cfg *cfg, char **cause)
 {
@@ -120,6 +121,8 @@ metad_master_init(const struct cfg *cfg, char **cause)
 	int rc = schema_apply(conn, cfg_str(cfg, CFG_AUTHD_METAD_ROLE), cause);
 	if (rc == 0)
 		rc = gc_settings_write(conn, cfg, cause);
+	if (rc == 0)
+		rc = notify_endpoints_sync(conn, cfg, cause);
 	PQfinish(conn);
 	return rc;
 }

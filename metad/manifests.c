@@ -30,10 +30,11 @@ PG_STMT_READ(
 PG_STMT(q_put, "SELECT manifest_id, status, detail FROM registry_put_manifest("
                " registry_grant_path($1, $14, $15), $2, $3, $4, $5, $6, $7,"
                " $8::jsonb, $9::bytea, $10::text[], $11::bigint[], $12::text[], $13,"
-               " $16::bigint, $17::boolean)");
-/* $1 name, $2 tag, $3 digest (one of them NULL), $4 $5 the grant, $6 $7 the caller */
+               " $16::bigint, $17::boolean, $18::jsonb)");
+/* $1 name, $2 tag, $3 digest (one of them NULL), $4 $5 the grant, $6 $7 the caller, $8 the
+ * request's context (notify_request_json) */
 PG_STMT(q_delete, "SELECT status, detail FROM registry_delete_reference("
-                  " registry_grant_repository_id($1, $4, $5), $2, $3, $6, $7)");
+                  " registry_grant_repository_id($1, $4, $5), $2, $3, $6, $7, $8::jsonb)");
 
 static void get_done(PGresult *res, void *arg);
 
@@ -308,7 +309,8 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 	rest_grant_text(&r->actor.grant, &grant);
 	char user[32];
 	snprintf(user, sizeof(user), "%lld", (long long)r->actor.user_id);
-	const char *params[17] = {
+	char *request = notify_request_json(r, by_digest ? NULL : ref);
+	const char *params[18] = {
 		name,
 		p->digest,
 		mi.media_type,
@@ -326,12 +328,14 @@ put_body(struct http_txn *txn, struct evbuffer *body, void *arg)
 		grant.generation,
 		user,
 		r->actor.admin && r->actor.user_id > 0 ? "true" : "false",
+		request,
 	};
-	int lengths[17] = { 0 };
-	int formats[17] = { 0 };
+	int lengths[18] = { 0 };
+	int formats[18] = { 0 };
 	lengths[8] = (int)len;
 	formats[8] = 1;
-	rest_exec_params(r, &q_put, 17, params, lengths, formats, put_done, r);
+	rest_exec_params(r, &q_put, 18, params, lengths, formats, put_done, r);
+	free(request);
 	free(blobs);
 	free(sizes);
 	free(children);
@@ -392,5 +396,8 @@ manifests_delete(struct rest_req *r)
 	rest_arg(r, is_digest ? ref : NULL);
 	rest_arg_grant(r);
 	rest_arg_actor(r);
+	char *request = notify_request_json(r, NULL);
+	rest_arg(r, request);
+	free(request);
 	rest_exec(r, &q_delete, delete_done, r);
 }

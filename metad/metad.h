@@ -221,6 +221,18 @@ bool hooks_host_local(const char *host);
  * (caller frees) when it does not resolve or, unless allow_local, any address is local. */
 char *hooks_resolve(const char *host, int port, bool allow_local, char **why);
 
+/* notify.c: Distribution's notifications. Makes the configuration's endpoints the database's
+ * (once, in the master); -1 with *cause. */
+struct cfg;
+int notify_endpoints_sync(PGconn *conn, const struct cfg *cfg, char **cause);
+/* The request's context for the events of a push or deletion (registry_request of
+ * schema/functions/notifications.sql): JSON text, caller frees; tag: the tag pushed, or NULL. */
+char *notify_request_json(const struct rest_req *r, const char *tag);
+/* The headers of a delivery to an endpoint: Distribution's Content-Type and the configured ones
+ * (headers: JSON [{key, value}]); caller frees with curl_slist_free_all. */
+struct curl_slist;
+struct curl_slist *notify_headers(const char *headers);
+
 /* hooks_deliver.c: the worker's deliveries, from its start (the pool threads) to its drain. */
 int hooks_deliver_start(char **cause);
 void hooks_deliver_stop(void);

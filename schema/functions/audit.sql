@@ -7,7 +7,9 @@
 -- their rows now (p_details' author_name wins: a failed sign-in's typed name); the client's
 -- address is the transaction's or session's setting registry.client_ip, which the backends set
 -- from the gateway's X-Registry-Client-Ip (common/pg.h, pg_exec_from). A target_details left NULL
--- for a User target is the user's name.
+-- for a User target is the user's name. Without an author, a deploy token of the transaction's
+-- request (registry_request) is the author, as GitLab's DeployTokenAuthor: id -2, the token's
+-- name.
 CREATE OR REPLACE FUNCTION audit_record(p_author bigint, p_entity_type text, p_entity_id bigint,
                                         p_target_type text, p_target_id text,
                                         p_target_details text, p_details jsonb)
@@ -17,8 +19,17 @@ DECLARE
     v_email text;
     v_path text;
     v_target text := p_target_details;
+    v_author bigint := p_author;
+    v_token record;
 BEGIN
     SELECT u.name, u.email INTO v_name, v_email FROM users u WHERE u.id = p_author;
+    IF coalesce(p_author, 0) <= 0 THEN
+        SELECT x.id, x.name INTO v_token FROM registry_request_deploy_token() x;
+        IF v_token.id IS NOT NULL THEN
+            v_author := -2;
+            v_name := v_token.name;
+        END IF;
+    END IF;
     v_name := coalesce(p_details ->> 'author_name', v_name, 'An unauthenticated user');
     v_path := CASE p_entity_type
                   WHEN 'Project' THEN (SELECT full_path FROM projects WHERE id = p_entity_id)
@@ -31,7 +42,7 @@ BEGIN
     INSERT INTO audit_events (author_id, author_name, author_email, entity_type, entity_id,
                               entity_path, target_id, target_type, target_details, ip_address,
                               details)
-    VALUES (coalesce(p_author, -1), v_name, v_email, p_entity_type, p_entity_id,
+    VALUES (coalesce(v_author, -1), v_name, v_email, p_entity_type, p_entity_id,
             coalesce(v_path, ''), p_target_id, p_target_type, v_target,
             nullif(current_setting('registry.client_ip', true), ''),
             coalesce(p_details, '{}') - 'author_name');

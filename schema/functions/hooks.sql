@@ -206,7 +206,8 @@ $$;
 -- The payload of a container registry event of the repository p_repo (NULL when it has no
 -- project). p_action: push, delete or repository_delete; p_tag and the manifest p_manifest
 -- (digest, media type, size) when a tag is concerned. The actor is registry.actor_id
--- (hooks_actor), none when unset (a cleanup policy).
+-- (hooks_actor), else the deploy token of the request context, none when neither (a cleanup
+-- policy).
 CREATE OR REPLACE FUNCTION hook_payload(p_repo bigint, p_action text, p_tag text,
                                         p_manifest bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -223,8 +224,7 @@ BEGIN
         RETURN NULL;
     END IF;
     SELECT r.name INTO v_name FROM repositories r WHERE r.id = p_repo;
-    SELECT json_build_object('id', u.id, 'username', u.username, 'name', u.name) INTO v_user
-      FROM users u WHERE u.id = v_actor AND v_actor > 0;
+    v_user := registry_actor_json(v_actor);  -- a deploy token's from the request context
     SELECT mm.digest, mm.media_type, mm.total_size INTO m FROM manifests mm WHERE mm.id = p_manifest;
     RETURN jsonb_build_object(
         'object_kind', 'container_registry', 'action', p_action,
@@ -335,10 +335,13 @@ CREATE TRIGGER hooks_repository_deleting BEFORE DELETE ON repositories
 
 -- Claims the next delivery due for a worker for p_lease seconds: the oldest of its hook and
 -- repository (the ones after it wait, so a receiver sees a repository's events in order), of a
--- hook not disabled. No row when none is due.
+-- hook not disabled. No row when none is due. kind: hook, or notification (an instance-level
+-- endpoint of the configuration, schema/functions/notifications.sql: Distribution's envelope,
+-- its own timeout, local addresses allowed).
 CREATE OR REPLACE FUNCTION hook_claim(p_lease integer)
 RETURNS TABLE (delivery_id bigint, url text, token text, custom_headers text,
-               enable_ssl_verification boolean, payload text, allow_local boolean)
+               enable_ssl_verification boolean, payload text, allow_local boolean, kind text,
+               timeout integer)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint;
@@ -362,7 +365,10 @@ BEGIN
                jsonb_set(d.payload, '{repository,location}',
                          to_jsonb(CASE WHEN h.registry_host = '' THEN d.repository_path
                                        ELSE h.registry_host || '/' || d.repository_path END))::text,
-               (SELECT s.allow_local_requests_from_web_hooks_and_services FROM application_settings s)
+               h.notify_name IS NOT NULL OR
+               (SELECT s.allow_local_requests_from_web_hooks_and_services FROM application_settings s),
+               CASE WHEN h.notify_name IS NULL THEN 'hook' ELSE 'notification' END,
+               CASE WHEN h.notify_name IS NULL THEN NULL ELSE h.notify_timeout END
           FROM hook_deliveries d JOIN hooks h ON h.id = d.hook_id WHERE d.id = v_id;
 END
 $$;
@@ -401,6 +407,10 @@ BEGIN
         DELETE FROM hook_deliveries WHERE id = p_delivery;
         UPDATE hooks SET recent_failures = 0, backoff_count = 0, disabled_until = NULL
          WHERE id = d.hook_id AND (recent_failures > 0 OR disabled_until IS NOT NULL);
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM hooks x WHERE x.id = d.hook_id AND x.notify_name IS NOT NULL) THEN
+        PERFORM notify_failed(p_delivery, d.hook_id, p_error);  -- Distribution's back-off
         RETURN;
     END IF;
     UPDATE hook_deliveries

@@ -334,12 +334,13 @@ $$;
 -- (registry_push_repository), blob_unknown, size_mismatch, manifest_unknown with detail naming
 -- the culprit, quota_exceeded (usage_quota_manifest, detail: the usage, the limit, the push), or
 -- tag_denied: a protection rule keeps the pusher (p_user, p_admin) from setting the tag
--- (registry_tag_refusal, detail: why).
+-- (registry_tag_refusal, detail: why). p_request: the request's context for the events of the
+-- push (registry_request); a quota refusal is a quota_exceeded webhook event.
 CREATE OR REPLACE FUNCTION registry_put_manifest(
     p_path text, p_digest text, p_media_type text, p_artifact_type text,
     p_config_digest text, p_config_media_type text, p_subject text, p_annotations jsonb,
     p_payload bytea, p_blobs text[], p_blob_sizes bigint[], p_children text[], p_tag text,
-    p_user bigint DEFAULT 0, p_admin boolean DEFAULT false,
+    p_user bigint DEFAULT 0, p_admin boolean DEFAULT false, p_request jsonb DEFAULT NULL,
     OUT manifest_id bigint, OUT status status_word, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -349,6 +350,7 @@ DECLARE
     v_total bigint;
 BEGIN
     PERFORM hooks_actor(p_user);
+    PERFORM registry_request(p_request);
     -- look the repository up first: a manifest that fails validation creates nothing
     SELECT x.repository_id, x.status INTO v_repo, status FROM registry_push_repository(p_path, false) x;
     IF status <> 'ok' THEN
@@ -406,6 +408,7 @@ BEGIN
         detail := usage_quota_manifest(v_repo, p_blobs, p_children);
         IF detail IS NOT NULL THEN
             status := 'quota_exceeded';
+            PERFORM hooks_quota_exceeded(p_path, p_tag, detail, p_user);
             RETURN;
         END IF;
     END IF;
@@ -461,8 +464,10 @@ $$;
 -- DELETE /v2/<name>/manifests/<reference> in the repository p_repo (NULL: none at the path): the
 -- tag p_tag, or the manifest p_digest with its tags. not_found, tag_denied (a protection rule
 -- keeps the caller from deleting the tag, or a tag pointing at the manifest: detail, why), ok.
+-- p_request: the request's context for the events of the deletion (registry_request).
 CREATE OR REPLACE FUNCTION registry_delete_reference(p_repo bigint, p_tag text, p_digest text,
                                                      p_user bigint, p_admin boolean,
+                                                     p_request jsonb DEFAULT NULL,
                                                      OUT status status_word, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -470,6 +475,7 @@ DECLARE
     v_manifest bigint;
 BEGIN
     PERFORM hooks_actor(p_user);
+    PERFORM registry_request(p_request);
     SELECT r.project_id INTO v_project FROM repositories r WHERE r.id = p_repo;
     IF p_tag IS NOT NULL THEN
         SELECT t.manifest_id INTO v_manifest FROM tags t

@@ -873,7 +873,7 @@ $$;
 
 -- Whether a blob upload may start at p_path (POST /internal/uploads): why the path refuses pushes
 -- (registry_push_repository), quota_exceeded (detail: the usage and the limit) once its
--- namespace has reached its limit, or ok.
+-- namespace has reached its limit (a quota_exceeded webhook event, hooks_quota_exceeded), or ok.
 CREATE OR REPLACE FUNCTION registry_upload_check(p_path text, OUT status status_word,
                                                  OUT detail text)
 LANGUAGE plpgsql AS $$
@@ -885,6 +885,7 @@ BEGIN
     detail := usage_quota_upload((SELECT x.project_id FROM registry_resolve(p_path) x));
     IF detail IS NOT NULL THEN
         status := 'quota_exceeded';
+        PERFORM hooks_quota_exceeded(p_path, NULL, detail, NULL);
     END IF;
 END
 $$;

@@ -287,3 +287,40 @@ def test_tokens_visibility_protection_quota_transfer_and_deletes(reg, root, uniq
     [gone] = events(root, "/audit_events", entity_type="Group", entity_id=g["id"])[:1]
     assert (gone["author_id"], gone["details"]["remove"], gone["details"]["entity_path"]) == (
         owner.id, "group", f"gv{uniq}")
+
+
+def test_impersonation_token_revocation(reg, root, uniq):
+    someone = user(reg, root, f"imp{uniq}")
+    t = root.ok("POST", f"/users/{someone.id}/impersonation_tokens",
+                json={"name": "support", "scopes": ["api"]})
+    r = root.request("DELETE", f"/users/{someone.id}/impersonation_tokens/{t['id']}")
+    assert r.status_code == 204
+    # revoking it again answers the same and records nothing more
+    r = root.request("DELETE", f"/users/{someone.id}/impersonation_tokens/{t['id']}")
+    assert r.status_code == 204
+    mine = [e for e in events(root, "/audit_events", entity_type="User", entity_id=someone.id)
+            if e["details"].get("target_id") == t["id"]]
+    revoked, created = mine
+    assert created["details"]["custom_message"] == f"Created impersonation token with id {t['id']}"
+    assert (revoked["author_id"], revoked["details"]["custom_message"]) == (
+        1, f"Revoked impersonation token with id {t['id']}")
+    assert revoked["details"]["target_type"] == "PersonalAccessToken"
+    assert revoked["details"]["target_details"] == "support"
+    assert revoked["details"]["ip_address"] == "127.0.0.1"
+
+
+def test_deploy_token_push_names_the_token(reg, root, uniq, tmp_path):
+    owner = user(reg, root, f"dtp{uniq}")
+    project = owner.ok("POST", "/projects", json={"name": f"dt{uniq}"})
+    path = project["path_with_namespace"]
+    dt = owner.ok("POST", f"/projects/{project['id']}/deploy_tokens",
+                  json={"name": "robot", "scopes": ["read_registry", "write_registry"]})
+    lay, desc = image_layout(str(tmp_path / "lay"), f"dt{uniq}")
+    push(reg, f"{dt['username']}:{dt['token']}", lay, f"{path}:v1")
+    [pushed] = [e for e in events(owner, f"/projects/{project['id']}/audit_events")
+                if e["details"].get("target_type") == "ContainerRepository"]
+    # GitLab's DeployTokenAuthor: id -2, the token's name
+    assert (pushed["author_id"], pushed["details"]["author_name"]) == (-2, "robot")
+    assert pushed["details"]["custom_message"] == (
+        f"Pushed tag v1 ({desc['digest']}) to container repository {path}")
+    assert pushed["details"]["ip_address"] == "127.0.0.1"
