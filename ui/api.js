@@ -34,12 +34,13 @@ function messageOf(status, body) {
 	return status + " " + (status === 0 ? "network error" : "error");
 }
 
-// Sends the user to the sign-in page, back here after signing in.
+// Sends the user to the sign-in page, back here after signing in (once: several calls that
+// fail together go there once).
 export function toSignIn() {
+	if (location.pathname === "/users/sign_in") return;
 	const back = location.pathname + location.search;
-	const url = "/users/sign_in" + (back === "/users/sign_in" ? "" : "?redirect_to=" +
-		encodeURIComponent(back));
-	history.pushState(null, "", url);
+	history.pushState(null, "", "/users/sign_in" + (back === "/" ? "" :
+		"?redirect_to=" + encodeURIComponent(back)));
 	dispatchEvent(new PopStateEvent("popstate"));
 }
 
