@@ -115,7 +115,7 @@ def test_ui_in_a_browser(registry, uniq, tmp_path, record_property):
     assert run.returncode == 0, run.stderr
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     print("browser walk:", seen.get("seconds"), "s; first page:", seen.get("first_page_bytes"),
-          "bytes")
+          "bytes; steps (ms):", seen.get("steps"))
     assert "error" not in seen, seen["error"]
 
     # the pages, as the API has it

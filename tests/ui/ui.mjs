@@ -13,9 +13,11 @@ const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 const plan = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const out = {axe: {}, csp_violations: [], console_errors: [], steps: []};
 const TIMEOUT = 15000;
+const started = Date.now();
 
 // Runs axe-core on the page as it is; keeps the serious and critical violations by page name.
 async function audit(page, name) {
+	const t0 = Date.now();
 	// page.evaluate runs through the DevTools protocol, which the page's CSP does not restrict
 	if (!(await page.evaluate(() => typeof window.axe !== "undefined")))
 		await page.evaluate(axeSource);
@@ -23,10 +25,13 @@ async function audit(page, name) {
 	out.axe[name] = res.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
 		.map((v) => ({id: v.id, impact: v.impact, help: v.help,
 			nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" "))}));
+	out.steps.push(["axe " + name, Date.now() - t0]);
 }
 
 async function shot(page, name) {
+	const t0 = Date.now();
 	await page.screenshot({path: join(plan.shots, name + ".png"), fullPage: true});
+	out.steps.push([name, Date.now() - t0, Date.now() - started]);
 }
 
 // A fresh browser context (its own sessionStorage) with the listeners every page gets.
@@ -57,7 +62,6 @@ async function signOut(page) {
 	await page.waitForURL(/\/users\/sign_in$/);
 }
 
-const started = Date.now();
 const browser = await chromium.launch({executablePath: plan.chromium, headless: true,
 	args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]});
 try {
