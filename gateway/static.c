@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -309,8 +310,10 @@ gw_static_init(const struct cfg *cfg)
 	const char *dir = cfg_str(cfg, CFG_GATEWAY_UI_DIR);
 	char *cause = NULL;
 	gw_static_free();
-	if (*dir == '\0')
+	if (!cfg_bool(cfg, CFG_GATEWAY_UI))
 		return 0;
+	if (*dir == '\0')
+		dir = REGISTRY_UI_DIR;
 	if (ui_scan(dir, "", 0, &cause) < 0) {
 		log_warn("the web interface is off: %s", cause);
 		free(cause);

@@ -187,7 +187,7 @@ export async function repository(projectPath, id) {
 			h("a", {href: `/${project.path_with_namespace}/container_registry`}, project.name_with_namespace),
 			" / ", repo.name || repo.path),
 		h("h1", {}, repo.path),
-		h("p", {}, `${repo.tags_count ?? "?"} tags · ${bytes(repo.size)} · created `, when(repo.created_at),
+		h("p", {}, `${repo.tags_count ?? "?"} tag${repo.tags_count === 1 ? "" : "s"} · ${bytes(repo.size)} · created `, when(repo.created_at),
 			" · ", repoStatus(repo)),
 		copyable("pull command", "docker pull " + repo.location),
 		deleteRepo, status,

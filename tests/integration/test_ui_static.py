@@ -148,8 +148,8 @@ def test_api_paths_unaffected(registry):
     assert r.status_code == 404 and r.json() == {"message": "404 Not Found"}
 
 
-def test_without_ui_dir_pages_are_404(make_registry):
-    reg = make_registry(extra_config={"gateway": {"ui_dir": ""}}).start()
+def test_without_ui_pages_are_404(make_registry):
+    reg = make_registry(extra_config={"gateway": {"ui": "false"}}).start()
     r = requests.get(reg.url + "/users/sign_in", timeout=30)
     assert r.status_code == 404 and r.json() == {"message": "404 Not Found"}
     assert requests.get(reg.url + "/-/ui/x/app.js", timeout=30).status_code == 404
