@@ -85,6 +85,11 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "header fields per request (431 beyond)")                                                 \
 	X(GATEWAY_MAX_REQUEST_LINE, "gateway", "max_request_line", CFG_INT, "8192", 256, 65536,     \
 	  true, false, "bytes of the request target (414 beyond)")                                  \
+	X(GATEWAY_UI, "gateway", "ui", CFG_BOOL, "true", 0, 0, false, false,                        \
+	  "serve the web interface (docs/UI.md); false: its pages answer 404")                      \
+	X(GATEWAY_UI_DIR, "gateway", "ui_dir", CFG_STR, "", 0, 0, false, false,                     \
+	  "folder of the web interface's files, read at start (empty: the one make install fills, " \
+	  "<datadir>/registry/ui)")                                                                 \
 	X(AUTHD_WORKERS, "authd", "workers", CFG_INT, "2", 1, 256, true, false,                     \
 	  "worker processes")                                                                       \
 	X(AUTHD_USER, "authd", "user", CFG_STR, "", 0, 0, false, false,                             \

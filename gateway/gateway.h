@@ -30,6 +30,7 @@ enum gw_route {
 	GR_HEALTH,
 	GR_READINESS,
 	GR_METRICS,
+	GR_UI,
 	GR_NOT_FOUND,
 	GR_COUNT
 };
@@ -100,6 +101,18 @@ void gw_token_forget_all(void);
 /* api.c: authenticates a /api/v4 request through authd, checks the scope of its route (row; NULL
  * when none serves it, status then 404 or 405) and forwards it to the row's owner. */
 void gw_api(struct http_txn *txn, const struct route *row, int status);
+
+/* static.c: the web interface's files ([gateway] ui_dir). Reads and compresses them for this
+ * worker; -1 (logged) when the folder cannot serve, and the interface is off then. */
+int gw_static_init(const struct cfg *cfg);
+void gw_static_free(void);
+/* Whether path is under /-/ui/, the interface's assets. */
+bool gw_static_is_asset(const char *path);
+void gw_static_asset(struct http_txn *txn);
+/* Whether path is one of the interface's pages (GitLab's URLs), which the HTML shell answers;
+ * false when the interface is off. */
+bool gw_static_is_page(const char *path);
+void gw_static_page(struct http_txn *txn);
 
 /* status.c: /-/health, /-/readiness, /metrics. */
 void gw_health(struct http_txn *txn);

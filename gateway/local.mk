@@ -7,7 +7,8 @@ registry_gateway_SOURCES = \
 	gateway/main.c \
 	gateway/proxy.c \
 	gateway/route.c \
+	gateway/static.c \
 	gateway/status.c \
 	gateway/tokencache.c \
 	gateway/v2auth.c
-registry_gateway_LDADD = $(COMMON_LIBS)
+registry_gateway_LDADD = $(COMMON_LIBS) $(ZLIB_LIBS)

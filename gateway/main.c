@@ -13,7 +13,8 @@
 
 struct gw gw;
 
-/* Sets up a worker: proxy trust, the /v2 token checks and a connection pool per backend. */
+/* Sets up a worker: proxy trust, the /v2 token checks, the web interface's files and a
+ * connection pool per backend. */
 static int
 gateway_worker_init(struct proc_worker *w, char **cause)
 {
@@ -21,6 +22,7 @@ gateway_worker_init(struct proc_worker *w, char **cause)
 	gw.cfg = w->cfg;
 	gw_forwarded_init(w->cfg);
 	gw_v2auth_init();
+	gw_static_init(w->cfg);
 	for (int i = 0; i < GW_NBACKENDS; i++) {
 		char *path = proc_socket_path(w->cfg, gw_backend_names[i]);
 		gw.backends[i] = httpc_pool_new(w->base, path);

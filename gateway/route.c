@@ -27,6 +27,7 @@ const char *const gw_route_names[GR_COUNT] = {
 	[GR_HEALTH] = "health",
 	[GR_READINESS] = "readiness",
 	[GR_METRICS] = "metrics",
+	[GR_UI] = "ui",
 	[GR_NOT_FOUND] = "not_found",
 };
 
@@ -54,6 +55,10 @@ handle_routed(struct http_txn *txn)
 	} else if (row != NULL || str_has_prefix(req->path, "/api/v4/")) {
 		http_txn_set_route(txn, GR_API);
 		gw_api(txn, row, status);
+	} else if (status == 404 && gw_static_is_page(req->path)) {
+		/* no API serves it: a page of the web interface, when it is one */
+		http_txn_set_route(txn, GR_UI);
+		gw_static_page(txn);
 	} else {
 		http_txn_set_route(txn, GR_NOT_FOUND);
 		error_gitlab(txn, status,
@@ -79,6 +84,9 @@ gw_handle(struct http_txn *txn, void *arg)
 			gw_metrics(txn);
 		else
 			error_gitlab(txn, 404, "404 Not Found");
+	} else if (gw_static_is_asset(path)) {
+		http_txn_set_route(txn, GR_UI);
+		gw_static_asset(txn);
 	} else {
 		handle_routed(txn);
 	}

@@ -174,7 +174,9 @@ class Registry:
                 "log_level": "info",
                 "shutdown_timeout": "20",
             },
-            "gateway": {"listen": self.host, "workers": str(workers)},
+            # the web interface's files as the source tree holds them
+            "gateway": {"listen": self.host, "workers": str(workers),
+                        "ui_dir": os.path.join(TOP, "ui")},
             "authd": {"workers": str(workers), "bootstrap_file": self.bootstrap_file},
             "metad": {"workers": str(workers)},
             "blobd": {"workers": str(workers), "storage_root": self.storage},

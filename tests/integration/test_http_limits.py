@@ -226,10 +226,14 @@ def test_http10_and_absolute_form(gw):
     raw = exchange(gw.port, b"GET http://registry.example.com/-/health HTTP/1.1\r\n"
                             b"Host: registry.example.com\r\nConnection: close\r\n\r\n")
     assert parse(raw)[0] == 200
-    for target in (b"http://", b"https://", b"http://h", b"http:/x"):
+    for target in (b"http://", b"https://", b"http:/x"):
         raw = exchange(gw.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
                                 b"Connection: close\r\n\r\n")
         assert parse(raw)[0] in (400, 404), (target, raw[:200])
+    # http://h is "/" on host h: the web interface's home page
+    raw = exchange(gw.port, b"GET http://h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    status, headers, _ = parse(raw)
+    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
 
 
 def test_request_smuggling_shapes_are_refused(gw):

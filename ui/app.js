@@ -1,0 +1,87 @@
+// The interface's entry: maps GitLab's page URLs to the pages, keeps navigation inside the page
+// (history API), and shows who is signed in.
+import {api, signOut, token, toSignIn} from "./api.js";
+import {h, replace} from "./dom.js";
+import * as pages from "./pages.js";
+
+const SEG = "[A-Za-z0-9_.][A-Za-z0-9_.-]*";
+const routes = [
+	[/^\/users\/sign_in$/, () => pages.signIn()],
+	[/^\/(?:dashboard\/(?:projects|groups))?$/, () => pages.home()],
+	[new RegExp(`^/groups/(${SEG}(?:/${SEG})*)/-/container_registries$`), (m) => pages.groupRegistry(m[1])],
+	[new RegExp(`^/(${SEG}(?:/${SEG})+)/container_registry$`), (m) => pages.projectRegistry(m[1])],
+	[new RegExp(`^/(${SEG}(?:/${SEG})+)/container_registry/(\\d+)$`), (m) => pages.repository(m[1], m[2])],
+];
+
+let me = null;
+let renders = 0; // the latest render; an older one that finishes late shows nothing
+
+// The signed-in user (GET /user), fetched once per token.
+export async function currentUser() {
+	if (!token()) return null;
+	if (me === null) me = (await api("/user")).data;
+	return me;
+}
+
+// The account links in the header: the user's name and Sign out, or Sign in.
+async function renderNav() {
+	const nav = document.getElementById("user-nav");
+	if (!token()) {
+		me = null;
+		replace(nav, location.pathname === "/users/sign_in" ? null : h("a", {href: "/users/sign_in"}, "Sign in"));
+		return;
+	}
+	try {
+		const user = await currentUser();
+		replace(nav, h("span", {class: "who"}, user.username),
+			h("button", {type: "button", class: "secondary", id: "sign-out", onclick: () => {
+				signOut();
+				me = null;
+				navigate("/users/sign_in");
+			}}, "Sign out"));
+	} catch {
+		replace(nav);
+	}
+}
+
+// Shows the page of the current URL.
+async function render() {
+	const main = document.getElementById("main");
+	const path = location.pathname.replace(/\/+$/, "") || "/";
+	const route = routes.find(([re]) => re.test(path));
+	if (!token() && path !== "/users/sign_in") {
+		toSignIn();
+		return;
+	}
+	const seq = ++renders;
+	renderNav();
+	let content;
+	try {
+		content = route ? await route[1](path.match(route[0])) : pages.notFound();
+	} catch (e) {
+		content = e.status === 401 ? undefined : pages.failure(e);
+	}
+	if (content === undefined || seq !== renders) return; // the page moved on (401: sign in)
+	replace(main, content);
+	const h1 = main.querySelector("h1");
+	if (h1) document.title = h1.textContent + " · Container Registry";
+	main.focus({preventScroll: true});
+}
+
+// Goes to url inside the page.
+export function navigate(url) {
+	history.pushState(null, "", url);
+	render();
+}
+
+// Same-origin links navigate inside the page.
+document.addEventListener("click", (e) => {
+	const a = e.target.closest("a[href]");
+	if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey ||
+		a.target || a.origin !== location.origin || a.pathname.startsWith("/-/")) return;
+	e.preventDefault();
+	navigate(a.pathname + a.search);
+});
+addEventListener("popstate", render);
+pages.setNavigate(navigate);
+render();

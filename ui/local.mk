@@ -1,0 +1,11 @@
+# The web interface (docs/UI.md): plain files, no build step, installed as they are into
+# $(pkgdatadir)/ui, the gateway's default [gateway] ui_dir; it compresses them when it starts.
+uidir = $(pkgdatadir)/ui
+dist_ui_DATA = \
+	ui/index.html \
+	ui/api.js \
+	ui/app.js \
+	ui/dom.js \
+	ui/pages.js \
+	ui/style.css \
+	ui/favicon.svg
