@@ -1,6 +1,7 @@
 """Identical nodes behind a load balancer (docs/SCALING.md): two registry nodes (the four daemons
 each, their own port, sockets, key folder and logs) sharing the tests' PostgreSQL database and
-one storage_root, behind Debian's nginx running deploy/nginx/registry-nodes.conf. Clients go
+one storage_root (or, with S3, a bucket, and a PostgreSQL primary with a streaming replica for
+reads), behind Debian's nginx running deploy/nginx/registry-nodes.conf. Clients go
 through nginx, or to each node directly when a test needs to say which node serves what."""
 import base64
 import http.client
@@ -21,7 +22,7 @@ import urllib3
 import jwtutil
 from images import Layout, read_layout_blob
 from nginx_lb import NGINX, NodesProxy
-from registry import BIN_DIR, free_port, skopeo, wait_for
+from registry import BIN_DIR, PgCluster, PgStandby, Registry, free_port, skopeo, tmpdir, wait_for
 from test_token_rotation import public_kid, refused_for_its_key, reload
 from v2util import V2, make_project, sha256
 
@@ -43,16 +44,45 @@ class Cluster:
     """Node a (the first: it creates the signing key and the schema) and node b, made with the
     key copied from a and [authd] create_token_key = false, behind nginx. They share one
     storage_root, or with s3 (a CephRgw) one bucket prefix and no filesystem; blobd: settings of
-    both nodes' [blobd]."""
+    both nodes' [blobd]. replica: the nodes' database is a primary of their own with a streaming
+    replica, which both read from ([global] database_read)."""
 
-    def __init__(self, make_registry, workdir, s3=None, blobd=None):
+    def __init__(self, make_registry, workdir, s3=None, blobd=None, replica=False):
         self.lb = NodesProxy(workdir)
         common = {"global": {"external_url": self.lb.url},
                   "gateway": {"trusted_proxies": "127.0.0.1"}, "blobd": dict(blobd or {})}
+        self.primary = self.standby = None
+        self.made = []
+        if replica:
+            make_registry = self._replicated(common)
         self.a = make_registry(workers=1, s3=s3, extra_config=common).start()
         self.b = make_registry(workers=1, node_of=self.a, s3=s3, extra_config=dict(
             common, authd={"create_token_key": "false"}))
         self.nodes = (self.a, self.b)
+
+    def _replicated(self, common):
+        """A primary and its standby for the nodes; the maker of nodes on them."""
+        self.base = tmpdir("regtest-nodes-")
+        os.chmod(self.base, 0o755)
+        self.primary = PgCluster(self.base)
+        name = "reg_nodes"
+        self.primary.create_db(name)
+        self.standby = PgStandby(self.primary, self.base)
+        common["global"]["database_read"] = self.standby.conninfo(name)
+
+        def make(**kw):
+            reg = Registry(self.primary, self.base, name if not self.made else name + "_b",
+                           create_db=False, db_roles=False, **kw)
+            self.made.append(reg)
+            return reg
+        return make
+
+    def replica_reads(self, node):
+        """Reads node's metad had the replica serve."""
+        text = requests.get(node.url + "/metrics", timeout=10).text
+        m = re.search(r'^registry_db_reads_total\{daemon="metad",served_by="replica"\} (\S+)$',
+                      text, re.M)
+        return float(m.group(1)) if m else 0
 
     def start(self):
         copy_keys(self.a.key_dir, self.b.key_dir)
@@ -62,6 +92,13 @@ class Cluster:
 
     def stop(self):
         self.lb.stop()
+        for reg in self.made:
+            reg.stop()
+        if self.primary is not None:
+            self.standby.stop()
+            self.primary.stop()
+            if not os.environ.get("KEEP_TEST_DIRS"):
+                shutil.rmtree(self.base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -77,10 +114,11 @@ S3_PART = 5 << 20
 
 @pytest.fixture(params=["filesystem", "s3"])
 def any_cluster(request, make_registry, workdir):
-    """Two nodes sharing a filesystem, then two nodes sharing only an S3 bucket (and PostgreSQL),
-    whose upload sessions live in the database: a test using it runs against both."""
+    """Two nodes sharing a filesystem, then two nodes sharing only an S3 bucket and a PostgreSQL
+    primary with a streaming replica for reads, whose upload sessions live in the database: a
+    test using it runs against both."""
     s3 = request.getfixturevalue("ceph_rgw") if request.param == "s3" else None
-    c = Cluster(make_registry, workdir, s3=s3,
+    c = Cluster(make_registry, workdir, s3=s3, replica=s3 is not None,
                 blobd={"s3_part_size": str(S3_PART)} if s3 is not None else None)
     yield c
     c.stop()
@@ -355,6 +393,14 @@ def test_a_node_killed_mid_push_and_the_retry_finishes_on_the_other(any_cluster)
     # every request after the kill went to the survivor
     after = c.lb.upstreams()[-4:]
     assert all(up.split(", ")[-1] == survivor.host for _, up in after), after
+    if c.standby is not None:  # and the replica serves its reads
+        before = c.replica_reads(survivor)
+        r = requests.get(c.lb.url + "/api/v4/projects", verify=False, timeout=30,
+                         headers={"PRIVATE-TOKEN": c.a.root_token})
+        assert r.status_code == 200, r.text
+        assert "killed" in {p["namespace"]["full_path"] for p in r.json()}
+        wait_for(lambda: c.replica_reads(survivor) > before, timeout=10,
+                 what="a read served by the replica")
 
 
 def sign_in(lb, source, login, password):
