@@ -34,8 +34,14 @@ PG_STMT_READ(q_settings, "SELECT application_settings_json()::text AS settings")
 PG_STMT(q_settings_save, "SELECT application_settings_save($1::jsonb)::text AS settings");
 
 /* the event switches a hook takes, all booleans */
-static const char *const bool_keys[] = { "push_events", "tag_push_events",
-	                                 "container_registry_events", "enable_ssl_verification",
+static const char *const bool_keys[] = { "push_events",
+	                                 "tag_push_events",
+	                                 "container_registry_events",
+	                                 "container_registry_tag_push_events",
+	                                 "container_registry_tag_delete_events",
+	                                 "container_registry_repository_delete_events",
+	                                 "container_registry_quota_exceeded_events",
+	                                 "enable_ssl_verification",
 	                                 NULL };
 /* its text attributes */
 static const char *const text_keys[] = { "name", "description", "token", NULL };

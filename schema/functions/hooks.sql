@@ -26,6 +26,12 @@ LANGUAGE sql STABLE AS $$
                'created_at', gl_time(h.created_at), 'push_events', h.push_events,
                'tag_push_events', h.tag_push_events,
                'container_registry_events', h.container_registry_events,
+               'container_registry_tag_push_events', h.container_registry_tag_push_events,
+               'container_registry_tag_delete_events', h.container_registry_tag_delete_events,
+               'container_registry_repository_delete_events',
+               h.container_registry_repository_delete_events,
+               'container_registry_quota_exceeded_events',
+               h.container_registry_quota_exceeded_events,
                'enable_ssl_verification', h.enable_ssl_verification,
                'alert_status', hook_alert_status(h),
                'disabled_until', CASE WHEN h.disabled_until > now() AND NOT h.permanently_disabled
@@ -167,6 +173,18 @@ BEGIN
         tag_push_events = coalesce((p_attrs->>'tag_push_events')::boolean, x.tag_push_events),
         container_registry_events = coalesce((p_attrs->>'container_registry_events')::boolean,
                                              x.container_registry_events),
+        container_registry_tag_push_events = coalesce(
+            (p_attrs->>'container_registry_tag_push_events')::boolean,
+            x.container_registry_tag_push_events),
+        container_registry_tag_delete_events = coalesce(
+            (p_attrs->>'container_registry_tag_delete_events')::boolean,
+            x.container_registry_tag_delete_events),
+        container_registry_repository_delete_events = coalesce(
+            (p_attrs->>'container_registry_repository_delete_events')::boolean,
+            x.container_registry_repository_delete_events),
+        container_registry_quota_exceeded_events = coalesce(
+            (p_attrs->>'container_registry_quota_exceeded_events')::boolean,
+            x.container_registry_quota_exceeded_events),
         enable_ssl_verification = coalesce((p_attrs->>'enable_ssl_verification')::boolean,
                                            x.enable_ssl_verification),
         recent_failures = CASE WHEN v_new_url THEN 0 ELSE x.recent_failures END,
@@ -202,6 +220,21 @@ END
 $$;
 
 -- ---- events ---------------------------------------------------------------------------------
+
+-- Whether the hook h takes a container registry event of p_action (push, delete,
+-- repository_delete, quota_exceeded): its registry events on, that action's on, and not disabled
+-- for good.
+CREATE OR REPLACE FUNCTION hook_wants(h hooks, p_action text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT h.container_registry_events AND NOT h.permanently_disabled
+           AND CASE p_action
+                   WHEN 'push' THEN h.container_registry_tag_push_events
+                   WHEN 'delete' THEN h.container_registry_tag_delete_events
+                   WHEN 'repository_delete' THEN h.container_registry_repository_delete_events
+                   WHEN 'quota_exceeded' THEN h.container_registry_quota_exceeded_events
+                   ELSE false
+               END
+$$;
 
 -- The payload of a container registry event of the repository p_repo (NULL when it has no
 -- project). p_action: push, delete or repository_delete; p_tag and the manifest p_manifest
@@ -253,7 +286,7 @@ BEGIN
         RETURN;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM hooks h
-                    WHERE h.container_registry_events AND NOT h.permanently_disabled
+                    WHERE hook_wants(h, p_action)
                       AND (h.project_id = v_project.id
                            OR h.group_id = ANY ((SELECT n.traversal_ids FROM namespaces n
                                                   WHERE n.id = v_project.namespace_id)::bigint[]))) THEN
@@ -262,7 +295,7 @@ BEGIN
     v_payload := hook_payload(p_repo, p_action, p_tag, p_manifest);
     INSERT INTO hook_deliveries (hook_id, repository_path, payload)
     SELECT h.id, v_payload->'repository'->>'path', v_payload FROM hooks h
-     WHERE h.container_registry_events AND NOT h.permanently_disabled
+     WHERE hook_wants(h, p_action)
        AND (h.project_id = v_project.id
             OR h.group_id = ANY ((SELECT n.traversal_ids FROM namespaces n
                                    WHERE n.id = v_project.namespace_id)::bigint[]))

@@ -20,7 +20,7 @@ BEGIN
     SELECT p.* INTO v_project FROM projects p WHERE p.id = v_id;
     IF NOT FOUND OR NOT EXISTS (
             SELECT 1 FROM hooks h
-             WHERE h.container_registry_events AND NOT h.permanently_disabled
+             WHERE hook_wants(h, 'quota_exceeded')
                AND (h.project_id = v_project.id
                     OR h.group_id = ANY ((SELECT n.traversal_ids FROM namespaces n
                                            WHERE n.id = v_project.namespace_id)::bigint[]))) THEN
@@ -41,7 +41,7 @@ BEGIN
         'timestamp', gl_time(clock_timestamp()));
     INSERT INTO hook_deliveries (hook_id, repository_path, payload)
     SELECT h.id, p_path, v_payload FROM hooks h
-     WHERE h.container_registry_events AND NOT h.permanently_disabled
+     WHERE hook_wants(h, 'quota_exceeded')
        AND (h.project_id = v_project.id
             OR h.group_id = ANY ((SELECT n.traversal_ids FROM namespaces n
                                    WHERE n.id = v_project.namespace_id)::bigint[]))

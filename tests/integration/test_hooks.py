@@ -161,6 +161,9 @@ def test_project_hooks_api(reg, root, uniq):
         "id": h["id"], "url": "https://hooks.example.com/registry", "name": "ci",
         "description": "", "created_at": h["created_at"], "push_events": False,
         "tag_push_events": False, "container_registry_events": True,
+        "container_registry_tag_push_events": True, "container_registry_tag_delete_events": True,
+        "container_registry_repository_delete_events": True,
+        "container_registry_quota_exceeded_events": True,
         "enable_ssl_verification": True, "alert_status": "executable", "disabled_until": None,
         "custom_headers": [{"key": "X-Team"}], "project_id": p["id"]}
     assert "token" not in json.dumps(maint.ok("GET", hooks))
@@ -251,6 +254,41 @@ def test_events_in_order_with_signature(reg, root, uniq, receiver, tmp_path):
     assert push_v1["project"] == {"id": p["id"], "path_with_namespace": path}
     assert main[1]["user"]["id"] == owner.id and main[1]["digest"] == desc["digest"]
     assert subs[1]["user"]["id"] == owner.id
+
+
+def test_a_hook_takes_the_registry_actions_it_switches_on(reg, root, uniq, tmp_path):
+    owner, maint, dev, p = maintainer_project(reg, uniq)
+    allow_local(root, True)
+    path = p["path_with_namespace"]
+    pushes, deletions = Receiver(), Receiver()
+    try:
+        h = maint.ok("POST", f"/projects/{p['id']}/hooks", json={
+            "url": pushes.url, "container_registry_events": True,
+            "container_registry_tag_delete_events": False,
+            "container_registry_repository_delete_events": False})
+        assert (h["container_registry_tag_push_events"], h["container_registry_tag_delete_events"],
+                h["container_registry_repository_delete_events"],
+                h["container_registry_quota_exceeded_events"]) == (True, False, False, True)
+        h2 = maint.ok("POST", f"/projects/{p['id']}/hooks", json={
+            "url": deletions.url, "container_registry_events": True})
+        h2 = maint.ok("PUT", f"/projects/{p['id']}/hooks/{h2['id']}",
+                      json={"container_registry_tag_push_events": False})
+        assert h2["container_registry_tag_push_events"] is False
+        assert h2["container_registry_tag_delete_events"] is True
+        lay, _ = image_layout(str(tmp_path / "a"), "flags")
+        push(reg, creds_of(dev), lay, f"{path}:v1")
+        [repo] = owner.ok("GET", f"/projects/{p['id']}/registry/repositories")
+        owner.ok("DELETE", f"/projects/{p['id']}/registry/repositories/{repo['id']}/tags/v1",
+                 status=200)
+        owner.ok("DELETE", f"/projects/{p['id']}/registry/repositories/{repo['id']}", status=202)
+        wait_until(lambda: len(deletions.events) >= 2, "the deletions' events")
+        wait_until(lambda: len(pushes.events) >= 1, "the push's event")
+        time.sleep(1.5)
+        assert [e[1]["action"] for e in pushes.events] == ["push"]
+        assert [e[1]["action"] for e in deletions.events] == ["delete", "repository_delete"]
+    finally:
+        pushes.close()
+        deletions.close()
 
 
 def test_receiver_down_then_back(reg, root, uniq, tmp_path):
