@@ -2,15 +2,18 @@
 // (history API), and shows who is signed in.
 import {api, signOut, token, toSignIn} from "./api.js";
 import {h, replace} from "./dom.js";
-import * as pages from "./pages.js";
+import {failure, notFound, setNavigate} from "./common.js";
+import {home, signIn} from "./home.js";
+import {groupRegistry, projectRegistry} from "./registry.js";
+import {repository} from "./tags.js";
 
 const SEG = "[A-Za-z0-9_.][A-Za-z0-9_.-]*";
 const routes = [
-	[/^\/users\/sign_in$/, () => pages.signIn()],
-	[/^\/(?:dashboard\/(?:projects|groups))?$/, () => pages.home()],
-	[new RegExp(`^/groups/(${SEG}(?:/${SEG})*)/-/container_registries$`), (m) => pages.groupRegistry(m[1])],
-	[new RegExp(`^/(${SEG}(?:/${SEG})+)/container_registry$`), (m) => pages.projectRegistry(m[1])],
-	[new RegExp(`^/(${SEG}(?:/${SEG})+)/container_registry/(\\d+)$`), (m) => pages.repository(m[1], m[2])],
+	[/^\/users\/sign_in$/, () => signIn()],
+	[/^\/(?:dashboard\/(?:projects|groups))?$/, () => home()],
+	[new RegExp(`^/groups/(${SEG}(?:/${SEG})*)/-/container_registries$`), (m) => groupRegistry(m[1])],
+	[new RegExp(`^/(${SEG}(?:/${SEG})+)/container_registry$`), (m) => projectRegistry(m[1])],
+	[new RegExp(`^/(${SEG}(?:/${SEG})+)/container_registry/(\\d+)$`), (m) => repository(m[1], m[2])],
 ];
 
 let me = null;
@@ -57,9 +60,9 @@ async function render() {
 	renderNav();
 	let content;
 	try {
-		content = route ? await route[1](path.match(route[0])) : pages.notFound();
+		content = route ? await route[1](path.match(route[0])) : notFound();
 	} catch (e) {
-		content = e.status === 401 ? undefined : pages.failure(e);
+		content = e.status === 401 ? undefined : failure(e);
 	}
 	if (content === undefined || seq !== renders) return; // the page moved on (401: sign in)
 	replace(main, content);
@@ -83,5 +86,5 @@ document.addEventListener("click", (e) => {
 	navigate(a.pathname + a.search);
 });
 addEventListener("popstate", render);
-pages.setNavigate(navigate);
+setNavigate(navigate);
 render();

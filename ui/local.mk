@@ -6,6 +6,9 @@ dist_ui_DATA = \
 	ui/api.js \
 	ui/app.js \
 	ui/dom.js \
-	ui/pages.js \
+	ui/common.js \
+	ui/home.js \
+	ui/registry.js \
+	ui/tags.js \
 	ui/style.css \
 	ui/favicon.svg

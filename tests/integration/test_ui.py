@@ -6,57 +6,19 @@ tenant who sees nothing. Screenshots go to $REGISTRY_TEST_ARTIFACTS/ui (else a t
 named in the test's junit properties and on standard output)."""
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 
-import pytest
 import requests
 
 from regapi import image_layout, inspect_digest, push
-from registry import TOP
 from tenants import Tenancy
+from uibrowser import assert_clean, tools_or_skip, walk
 from v2util import V2
 
-UI_TESTS = os.path.join(TOP, "tests", "ui")
-CHROMIUM = os.environ.get("REGISTRY_TEST_CHROMIUM", "/usr/bin/chromium")
 PAGED_TAGS = 23  # more than a page (20)
 # what /oauth/token answers a wrong password (authd/oauth.c), shown as the API says it
 WRONG_PASSWORD = ("The provided authorization grant is invalid, expired, revoked, does not "
                   "match the redirection URI used in the authorization request, or was issued "
                   "to another client.")
-
-
-def tools_or_skip():
-    """node, npm and chromium; a developer machine without them skips, CI never does."""
-    missing = [t for t in ("node", "npm") if shutil.which(t) is None]
-    if not os.access(CHROMIUM, os.X_OK):
-        missing.append(CHROMIUM)
-    if missing:
-        reason = ("the browser tests need " + ", ".join(missing) +
-                  " (deploy/install-deps --test installs nodejs, npm and chromium)")
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-def node_modules():
-    """tests/ui/node_modules as package-lock.json pins it (npm ci from the npm registry)."""
-    lock = os.path.join(UI_TESTS, "package-lock.json")
-    stamp = os.path.join(UI_TESTS, "node_modules", ".package-lock.json")
-    if os.path.exists(stamp) and os.path.getmtime(stamp) >= os.path.getmtime(lock):
-        return
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=UI_TESTS,
-                   check=True, timeout=600)
-
-
-def artifacts_dir():
-    base = os.environ.get("REGISTRY_TEST_ARTIFACTS")
-    if base:
-        path = os.path.join(base, "ui")
-        os.makedirs(path, exist_ok=True)
-        return path
-    return tempfile.mkdtemp(prefix="registry-ui-shots-")
 
 
 def tags_list(registry, user, path):
@@ -69,7 +31,6 @@ def tags_list(registry, user, path):
 
 def test_ui_in_a_browser(registry, uniq, tmp_path, record_property):
     tools_or_skip()
-    node_modules()
     t = Tenancy(registry)
     maintainer, reporter = t.user(f"{uniq}m"), t.user(f"{uniq}r")
     outsider = t.user(f"{uniq}o")
@@ -98,25 +59,16 @@ def test_ui_in_a_browser(registry, uniq, tmp_path, record_property):
     repos = registry.api("GET", f"/projects/{pid}/registry/repositories").json()
     ids = {r["name"]: r["id"] for r in repos}
 
-    shots = artifacts_dir()
-    record_property("screenshots", shots)
-    print("screenshots of the web interface:", shots)
     plan = {
-        "base": registry.url, "chromium": CHROMIUM, "shots": shots,
+        "base": registry.url,
         "maintainer": maintainer, "reporter": reporter, "outsider": outsider,
         "project": project, "repository": "web", "tag": "v1", "delete_tag": "v2",
         "paged_repository_url": f"/{project}/container_registry/{ids['many']}",
         "group_url": f"/groups/{uniq}g/-/container_registries",
     }
-    plan_path = tmp_path / "plan.json"
-    plan_path.write_text(json.dumps(plan))
-    run = subprocess.run(["node", os.path.join(UI_TESTS, "ui.mjs"), str(plan_path)],
-                         capture_output=True, text=True, timeout=300, cwd=UI_TESTS)
-    assert run.returncode == 0, run.stderr
-    seen = json.loads(run.stdout.strip().splitlines()[-1])
-    print("browser walk:", seen.get("seconds"), "s; first page:", seen.get("first_page_bytes"),
-          "bytes; steps (ms):", seen.get("steps"))
-    assert "error" not in seen, seen["error"]
+    seen = walk("ui.mjs", plan, tmp_path, record_property)
+    print("first page:", seen.get("first_page_bytes"), "bytes")
+    shots = seen["shots"]
 
     # the pages, as the API has it
     assert seen["first_page_bytes"] < 150 * 1024, seen["first_page_bytes"]
@@ -151,10 +103,8 @@ def test_ui_in_a_browser(registry, uniq, tmp_path, record_property):
     assert seen["outsider_repository_error"].startswith("404")
     assert seen["outsider_group_error"] == "404 Group Not Found"
     # accessible, and nothing the policy had to block
-    assert all(v == [] for v in seen["axe"].values()), seen["axe"]
+    assert_clean(seen)
     assert set(seen["axe"]) >= {"sign_in", "home", "project_registry", "repository",
                                 "confirm_dialog", "group_registry", "phone_repository"}
-    assert seen["csp_violations"] == [], seen["csp_violations"]
-    assert seen["console_errors"] == [], seen["console_errors"]
     for name in ("01-sign-in", "04-repository-tags", "09-outsider-project"):
         assert os.path.getsize(os.path.join(shots, name + ".png")) > 1000

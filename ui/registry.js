@@ -1,0 +1,72 @@
+// A project's and a group's registry pages: their image repositories.
+import {api, enc} from "./api.js";
+import {confirmDialog, copyable, h, replace, when} from "./dom.js";
+import {accessLevel, MAINTAINER, navigate, statusLine} from "./common.js";
+
+// A repository's state as GitLab's page shows it.
+export function repoStatus(r) {
+	return r.status ? r.status.replace(/_/g, " ") : "active";
+}
+
+// /<project>/container_registry: the project's repositories.
+export async function projectRegistry(path) {
+	const project = (await api("/projects/" + enc(path))).data;
+	const [repos, level] = await Promise.all([
+		api(`/projects/${project.id}/registry/repositories?tags_count=true&per_page=100`),
+		accessLevel(project)]);
+	const status = statusLine();
+	const rows = repos.data.map((r) => {
+		const del = level >= MAINTAINER && !r.status ? h("button", {type: "button", class: "danger",
+			"aria-label": "Delete repository " + (r.path), onclick: async () => {
+				if (!await confirmDialog("Delete repository", `Delete ${r.path} and all its tags? ` +
+					"This cannot be undone.", "Delete repository")) return;
+				try {
+					await api(`/projects/${project.id}/registry/repositories/${r.id}`, {method: "DELETE"});
+					navigate(location.pathname);
+				} catch (e) { replace(status, e.message); }
+			}}, "Delete") : null;
+		return h("tr", {},
+			h("th", {scope: "row"}, h("a", {href: `/${project.path_with_namespace}/container_registry/${r.id}`},
+				r.name || r.path)),
+			h("td", {"data-label": "Tags"}, r.tags_count ?? "–"),
+			h("td", {"data-label": "Created"}, when(r.created_at)),
+			h("td", {"data-label": "Status"}, repoStatus(r)),
+			h("td", {"data-label": "Pull"}, copyable("pull command for " + r.path, "docker pull " + r.location)),
+			h("td", {}, del));
+	});
+	return h("section", {},
+		h("p", {class: "crumbs"}, h("a", {href: "/"}, "Projects"), " / ", project.name_with_namespace),
+		h("h1", {}, "Container Registry"),
+		h("p", {}, "CI_REGISTRY_IMAGE of ", h("strong", {}, project.path_with_namespace), ":"),
+		copyable("CI_REGISTRY_IMAGE", project.container_registry_image_prefix),
+		status,
+		rows.length === 0 ? h("p", {id: "no-repos"}, "No container images stored for this project.") :
+			h("table", {class: "grid", id: "repositories"},
+				h("caption", {}, `${rows.length} image repositor${rows.length === 1 ? "y" : "ies"}`),
+				h("thead", {}, h("tr", {}, ["Name", "Tags", "Created", "Status", "Pull", ""].map((t) =>
+					h("th", {scope: "col"}, t)))),
+				h("tbody", {}, rows)));
+}
+
+// /groups/<group>/-/container_registries: every repository of the group and its subgroups.
+export async function groupRegistry(path) {
+	const group = (await api("/groups/" + enc(path) + "?with_projects=false")).data;
+	const repos = (await api(`/groups/${group.id}/registry/repositories?tags_count=true&per_page=100`)).data;
+	// a repository's project path: its path without its name
+	const projectOf = (r) => r.name ? r.path.slice(0, -(r.name.length + 1)) : r.path;
+	return h("section", {},
+		h("p", {class: "crumbs"}, h("a", {href: "/"}, "Groups"), " / ", group.full_name),
+		h("h1", {}, "Container Registry"),
+		h("p", {}, "Every image repository of ", h("strong", {}, group.full_path), " and its subgroups."),
+		repos.length === 0 ? h("p", {id: "no-repos"}, "No container images stored in this group.") :
+			h("table", {class: "grid", id: "repositories"},
+				h("caption", {}, `${repos.length} image repositor${repos.length === 1 ? "y" : "ies"}`),
+				h("thead", {}, h("tr", {}, ["Repository", "Tags", "Created", "Status"].map((t) =>
+					h("th", {scope: "col"}, t)))),
+				h("tbody", {}, repos.map((r) => h("tr", {},
+					h("th", {scope: "row"}, h("a", {href: `/${projectOf(r)}/container_registry/${r.id}`}, r.path)),
+					h("td", {"data-label": "Tags"}, r.tags_count ?? "–"),
+					h("td", {"data-label": "Created"}, when(r.created_at)),
+					h("td", {"data-label": "Status"}, repoStatus(r)))))));
+}
+
