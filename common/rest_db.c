@@ -233,13 +233,11 @@ rest_db_error(struct rest_req *r, const PGresult *res)
 	}
 }
 
-enum status_word
-rest_status(struct rest_req *r, const PGresult *res)
+/* The status word of the result's first row; STATUS_NONE once answered with a 500 when the word is
+ * not in status.def (logged). */
+static enum status_word
+first_row_status(struct rest_req *r, const PGresult *res)
 {
-	if (!pg_ok(res) || pg_rows(res) != 1) {
-		rest_db_error(r, res);
-		return STATUS_NONE;
-	}
 	const char *word = pg_get(res, 0, "status");
 	enum status_word w = status_parse(word);
 	if (w == STATUS_NONE) {
@@ -253,6 +251,30 @@ rest_status(struct rest_req *r, const PGresult *res)
 			rest_fail(r, 500, "500 Internal Server Error");
 	}
 	return w;
+}
+
+enum status_word
+rest_status(struct rest_req *r, const PGresult *res)
+{
+	if (!pg_ok(res) || pg_rows(res) != 1) {
+		rest_db_error(r, res);
+		return STATUS_NONE;
+	}
+	return first_row_status(r, res);
+}
+
+bool
+rest_page_status_ok(struct rest_req *r, const PGresult *res)
+{
+	if (!pg_ok(res) || pg_rows(res) < 1) {
+		rest_db_error(r, res);
+		return false;
+	}
+	enum status_word w = first_row_status(r, res);
+	if (w == STATUS_ok)
+		return true;
+	rest_status_answer(r, res, w);
+	return false;
 }
 
 void

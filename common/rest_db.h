@@ -69,6 +69,9 @@ void rest_db_error(struct rest_req *r, const PGresult *res);
 /* The status word of a write function's one-row result (its column "status"); STATUS_NONE once
  * answered: the query failed, or named a word status.def lacks (500). */
 enum status_word rest_status(struct rest_req *r, const PGresult *res);
+/* Whether a page query's status word (the "status" column of its first row, each row carrying
+ * it) is ok; false once answered: the query failed, or the word's refusal. */
+bool rest_page_status_ok(struct rest_req *r, const PGresult *res);
 /* Answers a word as status.def says, quoting the result's "detail" column where the text has
  * "%s": an OCI error for a /v2 word, GitLab's model validation for a word about a field,
  * GitLab's {"message"} otherwise; nothing for STATUS_NONE (answered already). A handler answers

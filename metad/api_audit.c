@@ -124,15 +124,8 @@ static void
 events_listed(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) < 1) {
-		rest_db_error(r, res);
+	if (!rest_page_status_ok(r, res))
 		return;
-	}
-	enum status_word s = status_parse(pg_get(res, 0, "status"));
-	if (s != STATUS_ok) {
-		rest_status_answer(r, res, s);
-		return;
-	}
 	if (r->num == 0) {
 		rest_reply_list(r, res, event_json);
 		return;

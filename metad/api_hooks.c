@@ -157,16 +157,8 @@ static void
 listed(PGresult *res, void *arg)
 {
 	struct rest_req *r = arg;
-	if (!pg_ok(res) || pg_rows(res) < 1) {
-		rest_db_error(r, res);
-		return;
-	}
-	enum status_word s = status_parse(pg_get(res, 0, "status"));
-	if (s != STATUS_ok) {
-		rest_status_answer(r, res, s);
-		return;
-	}
-	rest_reply_list(r, res, row_json);
+	if (rest_page_status_ok(r, res))
+		rest_reply_list(r, res, row_json);
 }
 
 /* GET .../hooks: a page of them */

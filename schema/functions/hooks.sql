@@ -99,28 +99,42 @@ BEGIN
 END
 $$;
 
--- GET .../hooks/:hook_id: status (hook_owner, hook_not_found) and the hook.
-CREATE OR REPLACE FUNCTION hook_get(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
-                                    p_ref text, p_hook bigint, OUT status status_word,
-                                    OUT hook json)
+-- The hook p_hook of the project or group a caller manages (hook_owner): status
+-- (hook_owner's refusals, hook_not_found, ok) and the hook.
+CREATE OR REPLACE FUNCTION hook_owned(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+                                      p_ref text, p_hook bigint, OUT status status_word,
+                                      OUT hook hooks)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     o record;
-    h hooks%ROWTYPE;
 BEGIN
     o := hook_owner(p_user, p_admin, p_kind, p_id, p_ref);
     status := o.status;
     IF status <> 'ok' THEN
         RETURN;
     END IF;
-    SELECT * INTO h FROM hooks x
+    SELECT * INTO hook FROM hooks x
      WHERE x.id = p_hook AND x.project_id IS NOT DISTINCT FROM o.project_id
        AND x.group_id IS NOT DISTINCT FROM o.group_id;
     IF NOT FOUND THEN
         status := 'hook_not_found';
-        RETURN;
     END IF;
-    hook := hook_json(h);
+END
+$$;
+
+-- GET .../hooks/:hook_id: status (hook_owned's) and the hook.
+CREATE OR REPLACE FUNCTION hook_get(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
+                                    p_ref text, p_hook bigint, OUT status status_word,
+                                    OUT hook json)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    o record;
+BEGIN
+    o := hook_owned(p_user, p_admin, p_kind, p_id, p_ref, p_hook);
+    status := o.status;
+    IF status = 'ok' THEN
+        hook := hook_json(o.hook);
+    END IF;
 END
 $$;
 
@@ -303,67 +317,6 @@ BEGIN
 END
 $$;
 
--- A tag was created or moved: a push event.
-CREATE OR REPLACE FUNCTION hooks_tag_pushed() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM hooks_enqueue(NEW.repository_id, 'push', NEW.name, NEW.manifest_id);
-    RETURN NULL;
-END
-$$;
-
--- A tag was deleted: a delete event, unless its repository is going (repository_delete reports
--- that) or its manifest went first (hooks_manifest_deleting reported it, with the digest).
-CREATE OR REPLACE FUNCTION hooks_tag_deleted() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM repositories r WHERE r.id = OLD.repository_id AND r.status IS NULL)
-       AND EXISTS (SELECT 1 FROM manifests m WHERE m.id = OLD.manifest_id) THEN
-        PERFORM hooks_enqueue(OLD.repository_id, 'delete', OLD.name, OLD.manifest_id);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
--- A manifest is about to be deleted with its tags (a /v2 delete by digest): a delete event for
--- each tag, while the manifest is still there to describe.
-CREATE OR REPLACE FUNCTION hooks_manifest_deleting() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    t record;
-BEGIN
-    IF EXISTS (SELECT 1 FROM repositories r WHERE r.id = OLD.repository_id AND r.status IS NULL) THEN
-        FOR t IN SELECT name FROM tags WHERE manifest_id = OLD.id ORDER BY name LOOP
-            PERFORM hooks_enqueue(OLD.repository_id, 'delete', t.name, OLD.id);
-        END LOOP;
-    END IF;
-    RETURN OLD;
-END
-$$;
-
--- A repository was deleted: a repository_delete event (the hooks of a project deleted with it
--- are gone already).
-CREATE OR REPLACE FUNCTION hooks_repository_deleting() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM hooks_enqueue(OLD.id, 'repository_delete', NULL, NULL);
-    RETURN OLD;
-END
-$$;
-
-DROP TRIGGER IF EXISTS hooks_tag_pushed ON tags;
-CREATE TRIGGER hooks_tag_pushed AFTER INSERT OR UPDATE OF manifest_id ON tags
-    FOR EACH ROW EXECUTE FUNCTION hooks_tag_pushed();
-DROP TRIGGER IF EXISTS hooks_tag_deleted ON tags;
-CREATE TRIGGER hooks_tag_deleted AFTER DELETE ON tags
-    FOR EACH ROW EXECUTE FUNCTION hooks_tag_deleted();
-DROP TRIGGER IF EXISTS hooks_manifest_deleting ON manifests;
-CREATE TRIGGER hooks_manifest_deleting BEFORE DELETE ON manifests
-    FOR EACH ROW EXECUTE FUNCTION hooks_manifest_deleting();
-DROP TRIGGER IF EXISTS hooks_repository_deleting ON repositories;
-CREATE TRIGGER hooks_repository_deleting BEFORE DELETE ON repositories
-    FOR EACH ROW EXECUTE FUNCTION hooks_repository_deleting();
-
 -- ---- delivery -------------------------------------------------------------------------------
 
 -- Claims the next delivery due for a worker for p_lease seconds: the oldest of its hook and
@@ -464,29 +417,6 @@ END
 $$;
 
 -- ---- tests and the deliveries' log ---------------------------------------------------------
-
--- The hook p_hook of the project or group a caller manages (hook_owner): status
--- (hook_owner's refusals, hook_not_found, ok) and the hook.
-CREATE OR REPLACE FUNCTION hook_owned(p_user bigint, p_admin boolean, p_kind text, p_id bigint,
-                                      p_ref text, p_hook bigint, OUT status status_word,
-                                      OUT hook hooks)
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    o record;
-BEGIN
-    o := hook_owner(p_user, p_admin, p_kind, p_id, p_ref);
-    status := o.status;
-    IF status <> 'ok' THEN
-        RETURN;
-    END IF;
-    SELECT * INTO hook FROM hooks x
-     WHERE x.id = p_hook AND x.project_id IS NOT DISTINCT FROM o.project_id
-       AND x.group_id IS NOT DISTINCT FROM o.group_id;
-    IF NOT FOUND THEN
-        status := 'hook_not_found';
-    END IF;
-END
-$$;
 
 -- POST .../hooks/:hook_id/test/:trigger (p_trigger one of GitLab's, checked by metad): queues
 -- a test event for the hook alone, whatever events it takes. container_registry_events: a
