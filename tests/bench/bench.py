@@ -50,19 +50,23 @@ class Target:
     def pids(self):
         return []
 
-    def cpu_seconds(self):
-        """User + system CPU time of every process of this registry so far."""
+    def server_pids(self):
+        """Every process the registry needs to serve: its own and its database's, if any."""
+        return self.pids()
+
+    def cpu_seconds(self, pids=None):
+        """User + system CPU time of every process of this registry (or of pids) so far."""
         total = 0
-        for pid in self.pids():
+        for pid in self.pids() if pids is None else pids:
             with contextlib.suppress(OSError):
                 with open(f"/proc/{pid}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
                 total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
 
-    def rss_kib(self, field="VmRSS:", source="status"):
+    def rss_kib(self, field="VmRSS:", source="status", pids=None):
         total = 0
-        for pid in self.pids():
+        for pid in self.pids() if pids is None else pids:
             with contextlib.suppress(OSError):
                 with open(f"/proc/{pid}/{source}") as f:
                     for line in f:
@@ -70,10 +74,10 @@ class Target:
                             total += int(line.split()[1])
         return total
 
-    def pss_kib(self):
+    def pss_kib(self, pids=None):
         """Proportional set size: shared pages (libraries, the code of forked workers) counted
         once across the processes instead of once in each."""
-        return self.rss_kib("Pss:", "smaps_rollup")
+        return self.rss_kib("Pss:", "smaps_rollup", pids)
 
 
 def children_cpu():
@@ -155,6 +159,9 @@ class Ours(Target):
     def pg_pids(self):
         with open(os.path.join(self.pg.dir, "data", "postmaster.pid")) as f:
             return descendants(int(f.readline()))
+
+    def server_pids(self):
+        return self.pids() + self.pg_pids()
 
     def stop(self):
         self.reg.stop()
@@ -376,9 +383,13 @@ class Bench:
         self.results.setdefault((figure, target.name), []).append(value)
 
     def sample_rss(self, targets, stop):
+        """Peaks of each target's RSS, and of the PSS of all it needs to serve (with PostgreSQL:
+        shared pages counted once), until stop."""
         while not stop.is_set():
             for t in targets:
                 self.peak[t.name] = max(self.peak.get(t.name, 0), t.rss_kib())
+                key = t.name + "-server-pss"
+                self.peak[key] = max(self.peak.get(key, 0), t.pss_kib(t.server_pids()))
             time.sleep(0.2)
 
     def run_round(self, target, rnd):
@@ -478,6 +489,7 @@ class Bench:
         creds = ["--dest-creds", target.creds()] if target.creds() else []
         t0 = time.monotonic()
         c0 = children_cpu()
+        server0 = target.cpu_seconds(target.server_pids())
         subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false"]
                        + creds + [f"oci:{src}:v1", dest], check=True, capture_output=True)
         self.record("skopeo push, 5 layers ~200 MiB (s)", target, time.monotonic() - t0)
@@ -491,6 +503,10 @@ class Bench:
                        + creds + [dest, f"dir:{out}"], check=True, capture_output=True)
         self.record("skopeo pull (s)", target, time.monotonic() - t0)
         self.record("skopeo pull, skopeo's own CPU (s)", target, children_cpu() - c0)
+        # What a host pays per image: every server process's CPU (ours: the four daemons and
+        # PostgreSQL) for the push and the pull together, from /proc.
+        self.record("server CPU per image pushed and pulled, with PostgreSQL (s)", target,
+                    target.cpu_seconds(target.server_pids()) - server0)
         shutil.rmtree(out)
         shutil.rmtree(src)
 
@@ -614,6 +630,10 @@ def report(bench, ceil, machine, commit, elapsed):
         o = bench.rss[("ours", name)] / 1024
         d = bench.rss[("distribution", name)] / 1024
         lines.append(f"| {label} | {o:,.1f} | {d:,.1f} | {better_ratio(label, o, d):.2f}x |")
+    if ("ours", "server-pss") in bench.rss:
+        o = bench.rss[("ours", "server-pss")] / 1024
+        d = bench.rss[("distribution", "peak")] / 1024
+        lines.append(f"| PSS, peak, ours with PostgreSQL vs Distribution's peak RSS (MiB) | {o:,.1f} | {d:,.1f} | {better_ratio('(MiB)', o, d):.2f}x |")
     if ("ours-pg", "peak") in bench.rss:
         lines.append(f"| RSS, peak, PostgreSQL behind ours (MiB) | {bench.rss[('ours-pg', 'peak')] / 1024:,.1f} | - | - |")
     table = "\n".join(lines)
@@ -709,6 +729,7 @@ def main():
         for t in targets:
             bench.rss[(t.name, "peak")] = bench.peak.get(t.name, 0)
         bench.rss[("ours-pg", "peak")] = pg_peak[0]
+        bench.rss[("ours", "server-pss")] = bench.peak.get("ours-server-pss", 0)
         for t in targets:
             t.stop()
         ours = dist = None
