@@ -85,6 +85,9 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "header fields per request (431 beyond)")                                                 \
 	X(GATEWAY_MAX_REQUEST_LINE, "gateway", "max_request_line", CFG_INT, "8192", 256, 65536,     \
 	  true, false, "bytes of the request target (414 beyond)")                                  \
+	X(GATEWAY_SPLICE_BODIES, "gateway", "splice_bodies", CFG_BOOL, "true", 0, 0, true, false,   \
+	  "pass large request bodies (blob uploads) to the backend with splice(), past the "        \
+	  "worker's memory (false: read and written as any body)")                                  \
 	X(GATEWAY_UI, "gateway", "ui", CFG_BOOL, "true", 0, 0, false, false,                        \
 	  "serve the web interface (docs/UI.md); false: its pages answer 404")                      \
 	X(GATEWAY_UI_DIR, "gateway", "ui_dir", CFG_STR, "", 0, 0, false, false,                     \

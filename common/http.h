@@ -113,6 +113,22 @@ void http_txn_read_stream(struct http_txn *txn, http_body_cb on_data, http_txn_c
                           void *arg);
 /* Stops (true) or resumes (false) delivering body bytes: back-pressure. */
 void http_txn_pause_body(struct http_txn *txn, bool paused);
+/* How a splice went: moved bytes reached the destination; err 0, or the destination's errno. */
+typedef void (*http_splice_cb)(struct http_txn *txn, uint64_t moved, int err, void *arg);
+/* Readies txn's body for a splice: the socket is read no further, so that once what was read is
+ * handed over the rest can be spliced (a Content-Length body of more than min bytes left). */
+void http_txn_splice_prepare(struct http_txn *txn, uint64_t min);
+/* Whether the body of txn may be spliced now (http_txn_splice_body): a Content-Length body read
+ * as a stream, nothing of it buffered, more than min bytes still in the socket. */
+bool http_txn_splice_ready(const struct http_txn *txn, uint64_t min);
+/* Passes the rest of the body but its last byte to dest (a socket nothing else writes to
+ * meanwhile) with splice(), past this process; done runs when it is there or dest failed, and the
+ * last byte then comes through on_data as usual. false: not now (http_txn_splice_ready). */
+bool http_txn_splice_body(struct http_txn *txn, int dest, uint64_t min, http_splice_cb done,
+                          void *arg);
+/* Stops a splice without its done callback (its destination answered or went); the rest of the
+ * body comes through on_data. */
+void http_txn_splice_stop(struct http_txn *txn);
 /* Reads the whole body (at most max bytes, else 413 and the transaction ends). */
 void http_txn_read_body(struct http_txn *txn, size_t max, http_read_cb done, void *arg);
 /* Runs when the client goes away before the handler finished. */

@@ -79,6 +79,7 @@ struct http_conn {
 	bool target_read;     /* the request's target is read whole: it names the error dialect */
 	bool over_cap;        /* accepted past max_connections: its request is refused with 503 */
 	unsigned served;      /* transactions completed on this connection */
+	struct http_splice *splice; /* the body being spliced past the process (http_splice.c) */
 	/* header accumulation while parsing */
 	struct header_parts field;
 	size_t head_bytes;
@@ -103,6 +104,7 @@ struct http_txn {
 	bool body_end_sent;
 	bool body_paused;
 	bool continue_sent;
+	bool splice_wanted; /* http_txn_splice_prepare: the socket is not read, a splice will */
 	size_t read_max;
 	http_body_cb on_data;
 	http_txn_cb on_end;
@@ -125,7 +127,14 @@ struct http_txn {
 	uint64_t start_us;
 };
 
+/* http_splice.c: stops a running splice (the connection answers or closes meanwhile). */
+void http_conn_splice_stop(struct http_conn *c);
+
 /* http_server.c */
+/* Closes the connection at once, as a client leaving does. */
+void http_conn_close(struct http_conn *c);
+/* Body bytes arrived: the body timer starts again. */
+void http_conn_body_progress(struct http_conn *c);
 /* Runs the connection's state machine from the loop soon (never on the caller's stack). */
 void http_conn_schedule(struct http_conn *c);
 /* Frees a transaction the connection no longer holds. */

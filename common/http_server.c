@@ -311,6 +311,7 @@ conn_free(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
 
+	http_conn_splice_stop(c);
 	if (c->txn != NULL) {
 		struct http_txn *txn = c->txn;
 		c->txn = NULL;
@@ -333,10 +334,23 @@ conn_free(struct http_conn *c)
 	server_check_drained(srv);
 }
 
+void
+http_conn_close(struct http_conn *c)
+{
+	conn_free(c);
+}
+
+void
+http_conn_body_progress(struct http_conn *c)
+{
+	conn_set_timer(c, TK_BODY, c->srv->limits.body_timeout);
+}
+
 /* Closes once the output is written; used after an answer that ends the connection. */
 static void
 conn_close_after_flush(struct http_conn *c)
 {
+	http_conn_splice_stop(c);
 	c->state = CS_CLOSING;
 	conn_set_timer(c, TK_LINGER, c->srv->limits.body_timeout);
 	event_del(c->rev);
@@ -349,6 +363,7 @@ conn_close_after_flush(struct http_conn *c)
 static void
 conn_linger(struct http_conn *c)
 {
+	http_conn_splice_stop(c);
 	c->state = CS_LINGER;
 	conn_set_timer(c, TK_LINGER, LINGER_SECONDS);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -479,7 +494,8 @@ conn_fail_headers(struct http_conn *c, int status, const char *message, const ch
 static void
 conn_resume_reading(struct http_conn *c)
 {
-	if (c->read_stopped && evbuffer_get_length(c->in) < INPUT_HWM) {
+	if (c->read_stopped && evbuffer_get_length(c->in) < INPUT_HWM && c->splice == NULL &&
+	    (c->txn == NULL || !c->txn->splice_wanted)) {
 		c->read_stopped = false;
 		event_add(c->rev, NULL);
 	}
@@ -496,6 +512,10 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
 	struct evbuffer *in = c->in;
+	if (c->splice != NULL || (c->txn != NULL && c->txn->splice_wanted)) {
+		event_del(c->rev); /* the body's rest is a splice's to take */
+		return;
+	}
 	if (evbuffer_get_length(in) >= INPUT_HWM) {
 		event_del(c->rev);
 		c->read_stopped = true;
@@ -742,6 +762,7 @@ conn_process(struct http_conn *c)
 		struct http_txn *txn = c->txn;
 		if (c->state == CS_DISPATCHED && txn != NULL) {
 			if (txn->resp_done) {
+				http_conn_splice_stop(c); /* answered before its body was all in */
 				txn_complete(c);
 				return; /* txn_complete reschedules when it keeps the connection */
 			}
@@ -758,7 +779,7 @@ conn_process(struct http_conn *c)
 				conn_set_timer(c, TK_NONE, 0);
 			}
 		}
-		if (!conn_wants_input(c))
+		if (c->splice != NULL || !conn_wants_input(c))
 			return;
 		struct evbuffer *in = c->in;
 		struct evbuffer_iovec iov;

@@ -884,6 +884,22 @@ httpc_write(struct httpc_req *req, struct evbuffer *data)
 	return evbuffer_get_length(c->out) >= OUT_FULL;
 }
 
+int
+httpc_body_fd(struct httpc_req *req)
+{
+	struct hconn *c = req->conn;
+	if (c == NULL || c->fd < 0 || c->waiting || req->chunked_out || req->body_ended ||
+	    req->cancelled || req->body_left <= 0 || evbuffer_get_length(c->out) != 0)
+		return -1;
+	return c->fd;
+}
+
+void
+httpc_body_written(struct httpc_req *req, uint64_t n)
+{
+	req->body_left -= (int64_t)n;
+}
+
 void
 httpc_end(struct httpc_req *req)
 {

@@ -49,6 +49,11 @@ struct httpc_req *httpc_start(struct httpc_pool *pool, const char *method, const
 /* Moves request body bytes out of data; true when the output is full (wait for on_drain). */
 bool httpc_write(struct httpc_req *req, struct evbuffer *data);
 void httpc_end(struct httpc_req *req);
+/* The backend's socket, for body bytes a caller writes past httpc (splice) when the head and the
+ * body so far are out and the body has a Content-Length; -1 otherwise. httpc_body_written then
+ * counts the n bytes that reached it. */
+int httpc_body_fd(struct httpc_req *req);
+void httpc_body_written(struct httpc_req *req, uint64_t n);
 /* Response body back-pressure. */
 void httpc_pause(struct httpc_req *req, bool paused);
 void httpc_cancel(struct httpc_req *req);

@@ -105,6 +105,9 @@ static const struct {
 	  "included)." },
 	{ "registry_db_replica_lag_seconds", "gauge",
 	  "How long the replica has been behind the primary's WAL position, at the last check." },
+	{ "registry_gateway_spliced_bytes_total", "counter",
+	  "Request body bytes the gateway passed to a backend with splice(), past its memory "
+	  "([gateway] splice_bodies)." },
 };
 
 static const char *const blob_forms[METRICS_BLOB_FORMS] = { "plain", "zstd" };

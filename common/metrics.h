@@ -48,7 +48,8 @@ struct evbuffer;
 	X(S3_MP_ABORT, "registry_s3_requests_total", "operation=\"AbortMultipartUpload\"", 1)      \
 	X(S3_MP_LIST, "registry_s3_requests_total", "operation=\"ListMultipartUploads\"", 1)       \
 	X(S3_OTHER, "registry_s3_requests_total", "operation=\"other\"", 1)                        \
-	X(S3_FAILED, "registry_s3_failed_total", "", 1)
+	X(S3_FAILED, "registry_s3_failed_total", "", 1)                                            \
+	X(GATEWAY_SPLICED_BYTES, "registry_gateway_spliced_bytes_total", "", 1)
 
 enum metrics_value {
 #define METRICS_ENUM(id, ...) METRICS_##id,

@@ -39,6 +39,7 @@ struct gw {
 	struct event_base *base;
 	const struct cfg *cfg;
 	struct httpc_pool *backends[GW_NBACKENDS];
+	bool splice_bodies; /* [gateway] splice_bodies */
 };
 
 extern struct gw gw;

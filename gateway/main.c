@@ -20,6 +20,7 @@ gateway_worker_init(struct proc_worker *w, char **cause)
 {
 	gw.base = w->base;
 	gw.cfg = w->cfg;
+	gw.splice_bodies = cfg_bool(w->cfg, CFG_GATEWAY_SPLICE_BODIES);
 	gw_forwarded_init(w->cfg);
 	gw_v2auth_init();
 	gw_static_init(w->cfg);

@@ -17,16 +17,20 @@
 #include "gateway.h"
 #include "httpc.h"
 #include "log.h"
+#include "metrics.h"
 #include "range.h"
 #include "util.h"
 #include "v2path.h"
 #include "wire.h"
+
+#define SPLICE_MIN (1024 * 1024) /* bodies with less left than this are not worth a pipe */
 
 struct proxy {
 	struct http_txn *txn;   /* NULL once our answer is finished */
 	struct httpc_req *breq; /* NULL once the backend's answer is finished */
 	enum gw_backend backend;
 	bool started;    /* answer head sent to the client */
+	bool splicing;   /* the client's body goes to the backend past the process (splice) */
 	char *challenge; /* /v2: the WWW-Authenticate of a 401 the backend answers without one */
 };
 
@@ -89,6 +93,46 @@ gw_unavailable(struct http_txn *txn, enum gw_backend backend)
 
 /* ---- client side ----------------------------------------------------------------------------- */
 
+/* A splice of the client's body ended: httpc counts what reached the backend; what is left comes
+ * through client_data (after a failed splice too: the backend's failure then shows there). */
+static void
+splice_done(struct http_txn *txn, uint64_t moved, int err, void *arg)
+{
+	struct proxy *p = arg;
+	p->splicing = false;
+	metrics_add(METRICS_GATEWAY_SPLICED_BYTES, moved);
+	if (p->breq != NULL)
+		httpc_body_written(p->breq, moved);
+	if (err != 0)
+		log_warn("%s: body splice: %s", gw_backend_names[p->backend], strerror(err));
+	(void)txn;
+}
+
+/* Hands the rest of a large request body to the backend's socket by splice() once the bytes
+ * read so far are out on both sides ([gateway] splice_bodies). */
+static void
+proxy_try_splice(struct proxy *p)
+{
+	if (!gw.splice_bodies || p->splicing || p->txn == NULL || p->breq == NULL || p->started ||
+	    !http_txn_splice_ready(p->txn, SPLICE_MIN))
+		return;
+	int fd = httpc_body_fd(p->breq);
+	if (fd < 0)
+		return;
+	p->splicing = true;
+	if (!http_txn_splice_body(p->txn, fd, SPLICE_MIN, splice_done, p))
+		p->splicing = false;
+}
+
+/* Stops a splice whose backend answered or went: nothing may write to its socket any more. */
+static void
+proxy_stop_splice(struct proxy *p)
+{
+	if (p->txn != NULL)
+		http_txn_splice_stop(p->txn);
+	p->splicing = false;
+}
+
 /* Passes request body bytes on to the backend, pausing the client while the backend is full. */
 static void
 client_data(struct http_txn *txn, struct evbuffer *buf, void *arg)
@@ -127,6 +171,7 @@ static void
 client_abort(struct http_txn *txn, void *arg)
 {
 	struct proxy *p = arg;
+	proxy_stop_splice(p);
 	if (p->breq != NULL) {
 		httpc_cancel(p->breq);
 		p->breq = NULL;
@@ -145,6 +190,7 @@ backend_drain(struct httpc_req *req, void *arg)
 	struct proxy *p = arg;
 	if (p->txn != NULL)
 		http_txn_pause_body(p->txn, false);
+	proxy_try_splice(p);
 	(void)req;
 }
 
@@ -199,6 +245,7 @@ static void
 backend_head(struct httpc_req *req, int status, struct http_headers *headers, void *arg)
 {
 	struct proxy *p = arg;
+	proxy_stop_splice(p); /* an answer before the body's end: the backend may read no more */
 	if (p->txn == NULL)
 		return;
 	struct http_headers out;
@@ -278,6 +325,7 @@ static void
 backend_end(struct httpc_req *req, void *arg)
 {
 	struct proxy *p = arg;
+	proxy_stop_splice(p);
 	p->breq = NULL;
 	proxy_end_client(p);
 	proxy_maybe_free(p);
@@ -289,6 +337,7 @@ static void
 backend_error(struct httpc_req *req, const char *why, void *arg)
 {
 	struct proxy *p = arg;
+	proxy_stop_splice(p);
 	p->breq = NULL;
 	log_warn("%s: %s", gw_backend_names[p->backend], why);
 	if (p->txn != NULL) {
@@ -364,6 +413,9 @@ gw_proxy_to(struct http_txn *txn, enum gw_backend backend, const char *target,
 	p->breq = httpc_start(gw.backends[backend], req->method, target, &h, body,
 	                      &backend_handlers, p);
 	headers_clear(&h);
-	if (req->has_body)
+	if (req->has_body) {
+		if (gw.splice_bodies && body > 2 * SPLICE_MIN)
+			http_txn_splice_prepare(txn, SPLICE_MIN);
 		http_txn_read_stream(txn, client_data, client_end, p);
+	}
 }
