@@ -26,7 +26,8 @@ async function deployTokens(project, level) {
 		list = (await api(url + "?per_page=100")).data;
 	} catch (e) {
 		if (e.status !== 403) throw e;
-		return h("section", {id: "deploy-tokens"}, h("h2", {}, "Deploy tokens"), h("p", {class: "muted"}, e.message));
+		return h("section", {id: "deploy-tokens"}, h("h2", {}, "Deploy tokens"), h("p", {class: "muted"},
+			"Maintainers and Owners manage deploy tokens. The API answered: " + e.message));
 	}
 	const status = statusLine();
 	const created = h("div", {});

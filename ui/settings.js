@@ -58,7 +58,8 @@ async function readable(title, id, load) {
 		return await load();
 	} catch (e) {
 		if (e.status !== 403) throw e;
-		return h("section", {id}, h("h2", {}, title), h("p", {class: "muted"}, e.message));
+		return h("section", {id}, h("h2", {}, title),
+			h("p", {class: "muted"}, "Maintainers and Owners manage these. The API answered: " + e.message));
 	}
 }
 
@@ -149,7 +150,7 @@ async function rules(project, level, kind) {
 			await api(url, {method: "POST", body});
 			navigate(location.pathname);
 		});
-	}}, field(`${kind}-pattern`, repo ? "Repository path pattern" : "Tag name pattern",
+	}}, h("h3", {}, "Add a rule"), field(`${kind}-pattern`, repo ? "Repository path pattern" : "Tag name pattern",
 		{required: true, spellcheck: "false",
 			placeholder: repo ? project.path_with_namespace + "/prod*" : "^v.*"}),
 	select(`${kind}-push`, "Minimum role allowed to push", LEVELS, "maintainer"),
@@ -190,7 +191,7 @@ async function hooks(project, level) {
 			await api(url, {method: "POST", body});
 			navigate(location.pathname);
 		});
-	}}, field("hook-url", "URL", {type: "url", required: true}),
+	}}, h("h3", {}, "Add a webhook"), field("hook-url", "URL", {type: "url", required: true}),
 	field("hook-name", "Name"),
 	field("hook-token", "Secret token", {type: "password", autocomplete: "off"}),
 	h("label", {class: "check"}, h("input", {type: "checkbox", id: "hook-registry", checked: true}),

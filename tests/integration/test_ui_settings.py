@@ -110,6 +110,7 @@ def test_settings_in_a_browser(registry, uniq, tmp_path, record_property):
         assert page["write_controls"] == 0, (name, page)
     assert seen2["reporter"]["packages"]["h1"] == "Packages and registries settings"
     assert "Only Maintainers and Owners can change it." in seen2["reporter"]["packages"]["text"]
+    assert "The API answered: 403 Forbidden" in seen2["reporter"]["repository"]["text"]
     assert seen2["reporter"]["members"]["h1"] == "Project members"
     assert newcomer["username"] in seen2["reporter"]["members"]["text"]
     assert token not in json.dumps(seen2["reporter"])
