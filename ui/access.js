@@ -96,14 +96,18 @@ export async function members(path) {
 	const status = statusLine();
 	const roles = ROLES.filter(([v]) => v < OWNER || level >= OWNER);
 	const rows = all.data.map((m) => {
-		const mine = own.has(m.id) && level >= MAINTAINER;
-		const role = mine ? h("select", {"aria-label": "Role of " + m.username, onchange: async (e) => {
-			try {
-				await api(`${url}/${m.id}`, {method: "PUT", body: {access_level: Number(e.target.value)}});
-				replace(status, `${m.username} is now ${roleName(Number(e.target.value))}.`);
-			} catch (err) { replace(status, h("span", {class: "error", role: "alert"}, err.message)); }
-		}}, roles.map(([v, t]) => h("option", {value: v, selected: v === m.access_level}, t))) :
-			roleName(m.access_level);
+		// a direct member the caller may manage (only Owners manage Owners)
+		const mine = own.has(m.id) && level >= MAINTAINER && (m.access_level < OWNER || level >= OWNER);
+		// a select and its button: choosing with the keyboard's arrows does not send each choice
+		const choice = mine ? h("select", {"aria-label": "Role of " + m.username},
+			roles.map(([v, t]) => h("option", {value: v, selected: v === m.access_level}, t))) : null;
+		const role = mine ? h("div", {class: "role"}, choice, h("button", {type: "button", class: "secondary",
+			"aria-label": "Change role of " + m.username, onclick: async () => {
+				try {
+					await api(`${url}/${m.id}`, {method: "PUT", body: {access_level: Number(choice.value)}});
+					replace(status, `${m.username} is now ${roleName(Number(choice.value))}.`);
+				} catch (err) { replace(status, h("span", {class: "error", role: "alert"}, err.message)); }
+			}}, "Change")) : roleName(m.access_level);
 		return h("tr", {"data-member": m.username},
 			h("th", {scope: "row"}, m.name || m.username, " ", h("span", {class: "muted"}, "@" + m.username)),
 			h("td", {"data-label": "Role"}, role),

@@ -14,9 +14,18 @@ import requests
 from registry import skopeo
 from tenants import Tenancy
 from uibrowser import assert_clean, tools_or_skip, walk
+from v2util import V2
 
 POLICY = {"enabled": True, "cadence": "14d", "keep_n": 25, "older_than": "30d",
           "name_regex": "^dev-.*", "name_regex_keep": "^v[0-9]+"}
+
+
+def shown_bytes(n):
+    """A byte count as ui/dom.js bytes() shows it."""
+    units, i = ["B", "KiB", "MiB", "GiB", "TiB"], 0
+    while n >= 1024 and i < len(units) - 1:
+        n, i = n / 1024, i + 1
+    return f"{n} {units[i]}" if i == 0 else f"{n:.1f} {units[i]}"
 
 
 def api_words(body):
@@ -51,15 +60,26 @@ def test_settings_in_a_browser(registry, uniq, tmp_path, record_property):
     t = Tenancy(registry)
     maintainer, reporter = t.user(f"{uniq}m"), t.user(f"{uniq}r")
     newcomer, outsider = t.user(f"{uniq}n"), t.user(f"{uniq}o")
+    owner = t.user(f"{uniq}w")
     gid = t.group(f"{uniq}g")
     pid, project = t.project(gid, "app")
     t.add_group_member(gid, maintainer["id"], "maintainer")
     t.add_project_member(pid, reporter["id"], "reporter")
+    t.add_group_member(gid, owner["id"], "owner")
+    limit = 10 * 1024 * 1024
+    r = registry.api("PUT", f"/namespaces/{gid}", json={"container_registry_storage_limit": limit})
+    assert r.status_code == 200, r.text
+    push_token = registry.registry_token([f"repository:{project}/web:pull,push"],
+                                    maintainer["username"], maintainer["password"])
+    V2(registry, push_token).push_image(f"{project}/web", "v1")
+    size = registry.api("GET", f"/projects/{pid}?statistics=true").json()[
+        "statistics"]["container_registry_size"]
+    assert size > 0
     other_gid = t.group(f"{uniq}other")
     t.add_group_member(other_gid, outsider["id"], "owner")
     expires = (datetime.date.today() + datetime.timedelta(days=90)).isoformat()
     plan = {"base": registry.url, "maintainer": maintainer, "reporter": reporter,
-            "newcomer": newcomer, "outsider": outsider, "project": project, "policy": POLICY,
+            "newcomer": newcomer, "outsider": outsider, "owner": owner, "project": project, "policy": POLICY,
             "rule_pattern": f"{project}/prod*", "hook_url": "https://hooks.example.com/registry",
             "token_name": "ci-deploy", "token_expires": expires}
 
@@ -67,7 +87,8 @@ def test_settings_in_a_browser(registry, uniq, tmp_path, record_property):
     seen = walk("settings.mjs", dict(plan, phase="create"), tmp_path, record_property)
     assert seen["packages_url"] == f"/{project}/-/settings/packages_and_registries"
     assert seen["next_run_before"] == "Next cleanup: not scheduled"
-    assert seen["registry_size"] == "0 B"
+    assert seen["registry_size"] == shown_bytes(size)
+    assert seen["storage_limit"] == "shown to the namespace's Owners"
     policy = registry.api("GET", f"/projects/{pid}").json()["container_expiration_policy"]
     assert {k: policy[k] for k in POLICY} == POLICY, policy
     assert policy["next_run_at"] and seen["next_run_after"] != "Next cleanup: not scheduled"
@@ -105,6 +126,9 @@ def test_settings_in_a_browser(registry, uniq, tmp_path, record_property):
     member = registry.api("GET", f"/projects/{pid}/members/{newcomer['id']}").json()
     assert member["username"] == newcomer["username"] and member["access_level"] == 40, member
     assert newcomer["username"] in seen2["members"] and maintainer["username"] in seen2["members"]
+    assert seen2["owner_registry_size"] == shown_bytes(size)
+    assert seen2["owner_storage_limit"] == "10.0 MiB"
+    assert seen2["phone_overflow"] == {"packages": 0, "repository": 0, "members": 0}
     # a Reporter: every page, no write control
     for name, page in seen2["reporter"].items():
         assert page["write_controls"] == 0, (name, page)
@@ -121,7 +145,7 @@ def test_settings_in_a_browser(registry, uniq, tmp_path, record_property):
     for s in (seen, seen2):
         assert_clean(s)
     assert set(seen["axe"]) >= {"packages", "packages_saved", "deploy_token_created"}
-    assert set(seen2["axe"]) >= {"members", "revoke_dialog", "reporter_packages",
+    assert set(seen2["axe"]) >= {"members", "revoke_dialog", "phone_members", "reporter_packages",
                                  "reporter_repository", "reporter_members", "outsider"}
     for s, name in ((seen, "settings-01-packages"), (seen, "settings-03-deploy-token-created"),
                     (seen2, "settings-04-members"), (seen2, "settings-05-reporter-repository"),

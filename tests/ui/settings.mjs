@@ -110,14 +110,34 @@ async function revoke(browser) {
 	await page.getByRole("button", {name: "Add member"}).click();
 	const row = page.locator(`tr[data-member="${plan.newcomer.username}"]`);
 	await row.waitFor();
-	out.member_role_added = await row.getByLabel("Role of " + plan.newcomer.username).inputValue();
+	out.member_role_added = await row.getByLabel("Role of " + plan.newcomer.username, {exact: true}).inputValue();
 	await shot(page, "settings-04-members");
 	await audit(page, "members");
-	await row.getByLabel("Role of " + plan.newcomer.username).selectOption("40");
+	await row.getByLabel("Role of " + plan.newcomer.username, {exact: true}).selectOption("40");
+	await row.getByRole("button", {name: "Change role of " + plan.newcomer.username}).click();
 	await page.locator("main [role=status]", {hasText: "is now Maintainer"}).waitFor();
 	out.members = await page.locator("#members tbody tr").evaluateAll((rows) =>
 		rows.map((r) => r.dataset.member));
-	// remove the reporter's direct membership? no: remove and re-add is the Python side's check
+	// a phone-width screen: nothing wider than the screen
+	await page.setViewportSize({width: 375, height: 740});
+	out.phone_overflow = {};
+	for (const [name, url] of Object.entries(pages)) {
+		await page.goto(plan.base + url);
+		await page.locator("main h2, #members").first().waitFor();
+		out.phone_overflow[name] = await page.evaluate(() =>
+			document.documentElement.scrollWidth - document.documentElement.clientWidth);
+	}
+	await shot(page, "settings-05-phone-members");
+	await audit(page, "phone_members");
+	await page.context().close();
+
+	// the group's Owner: the namespace's storage limit
+	page = await newPage(browser);
+	await signIn(page, plan.owner);
+	await page.goto(plan.base + pages.packages);
+	await page.locator("#storage-limit").waitFor();
+	out.owner_registry_size = await page.locator("#registry-size").innerText();
+	out.owner_storage_limit = await page.locator("#storage-limit").innerText();
 	await page.context().close();
 
 	// a Reporter: every page, no write control
