@@ -5,6 +5,7 @@ import {confirmDialog, copyable, h, replace, when} from "./dom.js";
 import {MAINTAINER, navigate, OWNER, statusLine} from "./common.js";
 import {field, select, settingsPage, submitting} from "./settings.js";
 
+// GitLab's roles (access levels) and a level's name.
 const ROLES = [[10, "Guest"], [20, "Reporter"], [30, "Developer"], [40, "Maintainer"], [50, "Owner"]];
 const roleName = (n) => (ROLES.find(([v]) => v === n) || [n, String(n)])[1];
 

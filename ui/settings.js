@@ -63,6 +63,7 @@ async function readable(title, id, load) {
 	}
 }
 
+// GitLab's choices for a cleanup policy (what the API takes), as its form words them.
 const CADENCES = [["1d", "Every day"], ["7d", "Every week"], ["14d", "Every two weeks"],
 	["1month", "Every month"], ["3month", "Every three months"]];
 const KEEP_NS = [["", "No limit"], ...[1, 5, 10, 25, 50, 100].map((n) =>
@@ -129,6 +130,7 @@ async function storage(project) {
 					!limit ? "no limit" : bytes(limit))));
 }
 
+// The minimum roles a protection rule takes ("" leaves one unset).
 const LEVELS = [["", "None"], ["maintainer", "Maintainer"], ["owner", "Owner"], ["admin", "Admin"]];
 
 // A protection rules section: the rules, delete, and a form to add one (Maintainer+).
