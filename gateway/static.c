@@ -535,10 +535,17 @@ gw_static_is_page(const char *path)
 	/* /groups/<group path>/-/container_registries */
 	if (str_has_prefix(path, "/groups/") && ui_ends_with(path, "/-/container_registries", &at))
 		return ui_namespace_ok(path + 8, at);
-	/* /<project path>/container_registry[/<repository id>] */
-	if (ui_ends_with(path, "/container_registry", &at))
-		return ui_namespace_ok(path + 1, at) &&
-		       memchr(path + 1, '/', (size_t)(at - path - 1));
+	/* /<project path>/container_registry[/<repository id>], and its settings pages */
+	static const char *const project_pages[] = {
+		"/container_registry",
+		"/-/settings/packages_and_registries",
+		"/-/settings/repository",
+		"/-/project_members",
+	};
+	for (size_t i = 0; i < nitems(project_pages); i++)
+		if (ui_ends_with(path, project_pages[i], &at))
+			return ui_namespace_ok(path + 1, at) &&
+			       memchr(path + 1, '/', (size_t)(at - path - 1));
 	const char *cr = strstr(path, "/container_registry/");
 	if (cr != NULL) {
 		const char *id = cr + strlen("/container_registry/");

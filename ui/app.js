@@ -6,6 +6,8 @@ import {failure, notFound, setNavigate} from "./common.js";
 import {home, signIn} from "./home.js";
 import {groupRegistry, projectRegistry} from "./registry.js";
 import {repository} from "./tags.js";
+import {packagesSettings} from "./settings.js";
+import {members, repositorySettings} from "./access.js";
 
 const SEG = "[A-Za-z0-9_.][A-Za-z0-9_.-]*";
 const routes = [
@@ -14,6 +16,9 @@ const routes = [
 	[new RegExp(`^/groups/(${SEG}(?:/${SEG})*)/-/container_registries$`), (m) => groupRegistry(m[1])],
 	[new RegExp(`^/(${SEG}(?:/${SEG})+)/container_registry$`), (m) => projectRegistry(m[1])],
 	[new RegExp(`^/(${SEG}(?:/${SEG})+)/container_registry/(\\d+)$`), (m) => repository(m[1], m[2])],
+	[new RegExp(`^/(${SEG}(?:/${SEG})+)/-/settings/packages_and_registries$`), (m) => packagesSettings(m[1])],
+	[new RegExp(`^/(${SEG}(?:/${SEG})+)/-/settings/repository$`), (m) => repositorySettings(m[1])],
+	[new RegExp(`^/(${SEG}(?:/${SEG})+)/-/project_members$`), (m) => members(m[1])],
 ];
 
 let me = null;

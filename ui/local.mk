@@ -10,5 +10,7 @@ dist_ui_DATA = \
 	ui/home.js \
 	ui/registry.js \
 	ui/tags.js \
+	ui/settings.js \
+	ui/access.js \
 	ui/style.css \
 	ui/favicon.svg

@@ -2,6 +2,7 @@
 import {api, enc} from "./api.js";
 import {confirmDialog, copyable, h, replace, when} from "./dom.js";
 import {accessLevel, MAINTAINER, navigate, statusLine} from "./common.js";
+import {projectNav} from "./settings.js";
 
 // A repository's state as GitLab's page shows it.
 export function repoStatus(r) {
@@ -36,6 +37,7 @@ export async function projectRegistry(path) {
 	});
 	return h("section", {},
 		h("p", {class: "crumbs"}, h("a", {href: "/"}, "Projects"), " / ", project.name_with_namespace),
+		projectNav(project, `/${project.path_with_namespace}/container_registry`),
 		h("h1", {}, "Container Registry"),
 		h("p", {}, "CI_REGISTRY_IMAGE of ", h("strong", {}, project.path_with_namespace), ":"),
 		copyable("CI_REGISTRY_IMAGE", project.container_registry_image_prefix),

@@ -12,7 +12,9 @@ from registry import TOP
 
 UI_DIR = os.path.join(TOP, "ui")
 PAGES = ["/", "/users/sign_in", "/grp/sub/proj/container_registry",
-         "/grp/proj/container_registry/12", "/groups/grp/sub/-/container_registries"]
+         "/grp/proj/container_registry/12", "/groups/grp/sub/-/container_registries",
+         "/grp/sub/proj/-/settings/packages_and_registries", "/grp/proj/-/settings/repository",
+         "/grp/proj/-/project_members"]
 
 
 def shell(registry, **headers):
@@ -121,7 +123,9 @@ def test_traversal_and_unknown_files_refused(registry):
         assert b"root:" not in body
     for page in ("/../../etc/passwd/container_registry", "/a/../b/container_registry",
                  "/groups/../-/container_registries", "/%2e%2e/x/container_registry",
-                 "/x/container_registry/abc", "/solo/container_registry"):
+                 "/x/container_registry/abc", "/solo/container_registry",
+                 "/solo/-/project_members", "/a/../b/-/settings/repository",
+                 "/grp/proj/-/settings/ci_cd"):
         status, head, _ = raw_get(registry, page)
         assert status == 404 and "text/html" not in head, page
     r = requests.post(registry.url + f"{base}/app.js", timeout=30)
