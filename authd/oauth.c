@@ -3,6 +3,11 @@
  * password grant and the refresh token grant. The access token it answers works as
  * "Authorization: Bearer" on /api/v4 for two hours; the refresh token can be exchanged once for
  * a new pair, which revokes the old one.
+ *
+ * POST /oauth/revoke: Doorkeeper's RFC 7009 revocation endpoint. The token (access or refresh)
+ * is its own credential: these tokens belong to no OAuth application, so Doorkeeper asks no
+ * client authentication and anyone holding one may revoke it. The pair is marked revoked in
+ * PostgreSQL, which every node reads; the answer is 200 {} whether the token was known or not.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -227,6 +232,104 @@ refresh_checked(const struct cred_result *r, void *arg)
 	pg_exec(ad.db, &q_revoke, 1, v, old_revoked, o);
 }
 
+/* Doorkeeper's answer to a revocation, done or not: 200 {}. */
+static void
+revoke_done(struct http_txn *txn)
+{
+	struct http_headers h;
+	headers_init(&h);
+	headers_add(&h, "Cache-Control", "no-store");
+	js_respond(txn, 200, &h, json_object_new_object());
+	headers_clear(&h);
+}
+
+/* The pair is marked revoked (or was already): answer. */
+static void
+pair_revoked(PGresult *res, void *arg)
+{
+	struct http_txn *txn = arg;
+	if (!pg_ok(res)) {
+		server_error(txn, res);
+		return;
+	}
+	revoke_done(txn);
+}
+
+/* A revocation under way: the token and the kinds it is still to be tried as (a 64-hex token
+ * may be an access or a refresh token). */
+struct revoke_req {
+	struct http_txn *txn;
+	char *token;
+	enum secret_kind next; /* SECRET_NONE: no other kind to try */
+};
+
+/* Frees a revocation, wiping the token. */
+static void
+rv_free(struct revoke_req *rv)
+{
+	sodium_memzero(rv->token, strlen(rv->token));
+	free(rv->token);
+	free(rv);
+}
+
+/* The token to revoke is checked: revoke its pair if it names one, else try the other kind. */
+static void
+revoke_checked(const struct cred_result *r, void *arg)
+{
+	struct revoke_req *rv = arg;
+	struct http_txn *txn = rv->txn;
+	switch (r->status) {
+	case CRED_OK:
+	case CRED_EXPIRED:
+	case CRED_BLOCKED: {
+		/* an expired token or a blocked user's is revoked too: its refresh token dies */
+		char id[32];
+		snprintf(id, sizeof(id), "%lld", (long long)r->token_id);
+		const char *v[] = { id };
+		cred_name_actor(txn, r);
+		pg_exec(ad.db, &q_revoke, 1, v, pair_revoked, txn);
+		break;
+	}
+	case CRED_LIMITED:
+	case CRED_ERROR:
+		refuse(txn, r);
+		break;
+	case CRED_INVALID:
+		if (rv->next != SECRET_NONE) {
+			unsigned mask = 1u << rv->next;
+			rv->next = SECRET_NONE;
+			cred_token(cred_client(txn), rv->token, mask, revoke_checked, rv);
+			return;
+		}
+		revoke_done(txn); /* unknown: nothing to do, and nothing said */
+		break;
+	default: /* already revoked */
+		revoke_done(txn);
+		break;
+	}
+	rv_free(rv);
+}
+
+/* Revokes the token parameter. Doorkeeper finds either kind whatever token_type_hint says; the
+ * hint only says which to try first, as RFC 7009 means it. */
+static void
+revoke_params_ready(struct rest_req *r)
+{
+	const char *token = gl_param_str(r->params, "token");
+	const char *hint = gl_param_str(r->params, "token_type_hint");
+	if (token == NULL || *token == '\0') {
+		revoke_done(r->txn); /* Doorkeeper: a token it cannot find, 200 {} */
+		return;
+	}
+	bool refresh_first = hint != NULL && strcmp(hint, "refresh_token") == 0;
+	struct revoke_req *rv = xcalloc(1, sizeof(*rv));
+	rv->txn = r->txn;
+	rv->token = xstrdup(token);
+	rv->next = refresh_first ? SECRET_OAUTH : SECRET_REFRESH;
+	cred_token(cred_client(r->txn), rv->token,
+	           1u << (refresh_first ? SECRET_REFRESH : SECRET_OAUTH), revoke_checked, rv);
+}
+
 /* OAuth's answer to a missing parameter. */
 static void
 missing(struct http_txn *txn, const char *param)
@@ -280,4 +383,11 @@ void
 oauth_token(struct rest_req *r)
 {
 	rest_params_read(r, params_ready);
+}
+
+/* POST /oauth/revoke */
+void
+oauth_revoke(struct rest_req *r)
+{
+	rest_params_read(r, revoke_params_ready);
 }
