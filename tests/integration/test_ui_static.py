@@ -12,7 +12,8 @@ from registry import TOP
 
 UI_DIR = os.path.join(TOP, "ui")
 PAGES = ["/", "/users/sign_in", "/grp/sub/proj/container_registry",
-         "/grp/proj/container_registry/12", "/groups/grp/sub/-/container_registries"]
+         "/grp/proj/container_registry/12", "/groups/grp/sub/-/container_registries",
+         "/admin", "/admin/users", "/admin/users/new"]
 
 
 def shell(registry, **headers):
