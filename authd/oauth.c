@@ -29,6 +29,9 @@ PG_STMT(q_insert,
         "refresh_hash, scopes, expires_at) "
         "VALUES ($1, $2, $3, $4, $5, '{api}', now() + interval '7200 seconds') "
         "RETURNING extract(epoch FROM created_at)::bigint AS created_at");
+PG_STMT(q_token_kind, "SELECT token_lookup <> $1 AS refresh FROM oauth_access_tokens "
+                      "WHERE token_lookup = $1 OR refresh_lookup = $1 "
+                      "ORDER BY token_lookup = $1 DESC LIMIT 1");
 PG_STMT(q_revoke,
         "UPDATE oauth_access_tokens SET revoked = true WHERE id = $1 AND NOT revoked RETURNING id");
 
@@ -255,12 +258,11 @@ pair_revoked(PGresult *res, void *arg)
 	revoke_done(txn);
 }
 
-/* A revocation under way: the token and the kinds it is still to be tried as (a 64-hex token
- * may be an access or a refresh token). */
+/* A revocation under way: the token, until it is known whether it is an access or a refresh
+ * token (both are 64 hex characters). */
 struct revoke_req {
 	struct http_txn *txn;
 	char *token;
-	enum secret_kind next; /* SECRET_NONE: no other kind to try */
 };
 
 /* Frees a revocation, wiping the token. */
@@ -272,12 +274,11 @@ rv_free(struct revoke_req *rv)
 	free(rv);
 }
 
-/* The token to revoke is checked: revoke its pair if it names one, else try the other kind. */
+/* The token to revoke is checked: revoke its pair if it names one. */
 static void
 revoke_checked(const struct cred_result *r, void *arg)
 {
-	struct revoke_req *rv = arg;
-	struct http_txn *txn = rv->txn;
+	struct http_txn *txn = arg;
 	switch (r->status) {
 	case CRED_OK:
 	case CRED_EXPIRED:
@@ -288,46 +289,55 @@ revoke_checked(const struct cred_result *r, void *arg)
 		const char *v[] = { id };
 		cred_name_actor(txn, r);
 		pg_exec(ad.db, &q_revoke, 1, v, pair_revoked, txn);
-		break;
+		return;
 	}
 	case CRED_LIMITED:
 	case CRED_ERROR:
 		refuse(txn, r);
-		break;
-	case CRED_INVALID:
-		if (rv->next != SECRET_NONE) {
-			unsigned mask = 1u << rv->next;
-			rv->next = SECRET_NONE;
-			cred_token(cred_client(txn), rv->token, mask, revoke_checked, rv);
-			return;
-		}
-		revoke_done(txn); /* unknown: nothing to do, and nothing said */
-		break;
-	default: /* already revoked */
+		return;
+	default: /* unknown, a wrong secret, or revoked already: nothing to do, nothing said */
 		revoke_done(txn);
-		break;
+		return;
 	}
+}
+
+/* The kind of the token's row is known (none: an unknown token, checked as an access token so
+ * that the failure counts against the client as any wrong token does): check the token. */
+static void
+kind_found(PGresult *res, void *arg)
+{
+	struct revoke_req *rv = arg;
+	if (!pg_ok(res)) {
+		server_error(rv->txn, res);
+		rv_free(rv);
+		return;
+	}
+	bool refresh = pg_rows(res) == 1 && pg_get_bool(res, 0, "refresh");
+	cred_token(cred_client(rv->txn), rv->token, 1u << (refresh ? SECRET_REFRESH : SECRET_OAUTH),
+	           revoke_checked, rv->txn);
 	rv_free(rv);
 }
 
-/* Revokes the token parameter. Doorkeeper finds either kind whatever token_type_hint says; the
- * hint only says which to try first, as RFC 7009 means it. */
+/* Revokes the token parameter, an access or a refresh token: Doorkeeper finds either kind and
+ * does not use token_type_hint. */
 static void
 revoke_params_ready(struct rest_req *r)
 {
 	const char *token = gl_param_str(r->params, "token");
-	const char *hint = gl_param_str(r->params, "token_type_hint");
+	char lookup[SECRET_LOOKUP_MAX + 1];
 	if (token == NULL || *token == '\0') {
 		revoke_done(r->txn); /* Doorkeeper: a token it cannot find, 200 {} */
 		return;
 	}
-	bool refresh_first = hint != NULL && strcmp(hint, "refresh_token") == 0;
+	if (secret_parse(token, 1u << SECRET_OAUTH, lookup) == SECRET_NONE) {
+		cred_token(cred_client(r->txn), token, 1u << SECRET_OAUTH, revoke_checked, r->txn);
+		return;
+	}
 	struct revoke_req *rv = xcalloc(1, sizeof(*rv));
 	rv->txn = r->txn;
 	rv->token = xstrdup(token);
-	rv->next = refresh_first ? SECRET_OAUTH : SECRET_REFRESH;
-	cred_token(cred_client(r->txn), rv->token,
-	           1u << (refresh_first ? SECRET_REFRESH : SECRET_OAUTH), revoke_checked, rv);
+	const char *v[] = { lookup };
+	pg_exec(ad.db, &q_token_kind, 1, v, kind_found, rv);
 }
 
 /* OAuth's answer to a missing parameter. */

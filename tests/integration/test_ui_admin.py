@@ -105,6 +105,7 @@ def test_admin_area_in_a_browser(registry, uniq, tmp_path, record_property):
                      auth=("oauth2", seen["token_before_sign_out"]), timeout=30)
     assert r.status_code == 401
 
+    assert all(v <= 0 for v in seen["phone_overflow"].values()), seen["phone_overflow"]
     assert_clean(seen)
     assert set(seen["axe"]) >= {"admin_overview", "admin_new_user", "admin_users",
                                 "admin_confirm_block", "admin_refused"}

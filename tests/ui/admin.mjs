@@ -89,6 +89,20 @@ await walk(async (browser) => {
 	await blockedRow.locator(".state", {hasText: "active"}).waitFor();
 	out.unblocked_state = await blockedRow.locator(".state").innerText();
 	out.blocked_after_unblock = await trySignIn(browser, plan.blocked);
+
+	// a phone-width screen: the users table and the overview as cards, nothing wider
+	await page.setViewportSize({width: 375, height: 740});
+	out.phone_overflow = {};
+	for (const [path, table] of [["/admin/users?search=" + encodeURIComponent(plan.new_user.username), "#users"],
+		["/admin?search=" + encodeURIComponent(plan.namespace), "#usage"]]) {
+		await page.goto(plan.base + path);
+		await page.locator(table).waitFor();
+		out.phone_overflow[path] = await page.evaluate(() =>
+			document.documentElement.scrollWidth - document.documentElement.clientWidth);
+	}
+	await shot(page, "admin-08-phone-overview");
+	await audit(page, "admin_phone_overview");
+	await page.setViewportSize({width: 1280, height: 800});
 	await signOut(page);
 	await page.context().close();
 
