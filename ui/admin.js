@@ -99,23 +99,30 @@ export function overview() {
 	});
 }
 
-// A user's Block or Unblock button: asks first, then the API's answer (or refusal) in status.
+// A user's Block or Unblock button: asks first; the API's answer updates the row (state
+// and button, focus on the new button) and is announced in status, a refusal as the API words it.
 function blockButton(u, status) {
 	const blocked = u.state === "blocked";
 	const verb = blocked ? "Unblock" : "Block";
-	return h("button", {type: "button", class: blocked ? "secondary" : "danger",
+	const button = h("button", {type: "button", class: blocked ? "secondary" : "danger",
 		"aria-label": `${verb} ${u.username}`, onclick: async () => {
 			const text = blocked ? `${u.username} will be able to sign in and use their tokens again.` :
 				`${u.username} will no longer be able to sign in, and their tokens will stop working.`;
 			if (!await confirmDialog(`${verb} user`, text, `${verb} user`)) return;
 			try {
 				await api(`/users/${u.id}/${blocked ? "unblock" : "block"}`, {method: "POST"});
+				const row = button.closest("tr");
+				u.state = blocked ? "active" : "blocked";
+				replace(row.querySelector(".state"), u.state);
+				const next = blockButton(u, status);
+				button.replaceWith(next);
+				next.focus();
 				replace(status, `${u.username} ${blocked ? "unblocked" : "blocked"}.`);
-				navigate(location.pathname + location.search);
 			} catch (e) {
 				replace(status, e.message);
 			}
 		}}, verb);
+	return button;
 }
 
 // /admin/users: every user, with search (GitLab's ?search=), block and unblock.

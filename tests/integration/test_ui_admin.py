@@ -72,6 +72,8 @@ def test_admin_area_in_a_browser(registry, uniq, tmp_path, record_property):
     assert seen["new_user_first"] == {"signed_in": True}
     assert seen["after_cancel_state"] == "active"
     assert seen["blocked_state"] == "blocked" and made["state"] == "blocked"
+    assert seen["block_status"] == f"{new_user['username']} blocked."
+    assert seen["focus_after_block"] == f"Unblock {new_user['username']}"
     # blocked: no token, and the page said what the API says
     r = oauth(registry, new_user)
     assert r.status_code == 400, r.text

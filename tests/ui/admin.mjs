@@ -76,6 +76,8 @@ await walk(async (browser) => {
 	await page.locator("dialog[open]").getByRole("button", {name: "Block user"}).click();
 	await userRow.locator(".state", {hasText: "blocked"}).waitFor();
 	out.blocked_state = await userRow.locator(".state").innerText();
+	out.block_status = await page.locator("main [role=status]").innerText();
+	out.focus_after_block = await page.evaluate(() => document.activeElement.getAttribute("aria-label"));
 	await shot(page, "admin-05-blocked");
 	out.new_user_blocked = await trySignIn(browser, plan.new_user);
 
