@@ -236,6 +236,8 @@ void pats_revoke(struct rest_req *r);
 void jwt_auth(struct rest_req *r);
 /* oauth.c: POST /oauth/token (password and refresh_token grants). */
 void oauth_token(struct rest_req *r);
+/* oauth.c: POST /oauth/revoke (RFC 7009, as Doorkeeper answers it). */
+void oauth_revoke(struct rest_req *r);
 /* users.c: /user, /users[/:id[/block|unblock|ban|unban]]. */
 void users_current(struct rest_req *r);
 void users_list(struct rest_req *r);

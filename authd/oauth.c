@@ -3,6 +3,11 @@
  * password grant and the refresh token grant. The access token it answers works as
  * "Authorization: Bearer" on /api/v4 for two hours; the refresh token can be exchanged once for
  * a new pair, which revokes the old one.
+ *
+ * POST /oauth/revoke: Doorkeeper's RFC 7009 revocation endpoint. The token (access or refresh)
+ * is its own credential: these tokens belong to no OAuth application, so Doorkeeper asks no
+ * client authentication and anyone holding one may revoke it. The pair is marked revoked in
+ * PostgreSQL, which every node reads; the answer is 200 {} whether the token was known or not.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -24,6 +29,9 @@ PG_STMT(q_insert,
         "refresh_hash, scopes, expires_at) "
         "VALUES ($1, $2, $3, $4, $5, '{api}', now() + interval '7200 seconds') "
         "RETURNING extract(epoch FROM created_at)::bigint AS created_at");
+PG_STMT(q_token_kind, "SELECT token_lookup <> $1 AS refresh FROM oauth_access_tokens "
+                      "WHERE token_lookup = $1 OR refresh_lookup = $1 "
+                      "ORDER BY token_lookup = $1 DESC LIMIT 1");
 PG_STMT(q_revoke,
         "UPDATE oauth_access_tokens SET revoked = true WHERE id = $1 AND NOT revoked RETURNING id");
 
@@ -227,6 +235,111 @@ refresh_checked(const struct cred_result *r, void *arg)
 	pg_exec(ad.db, &q_revoke, 1, v, old_revoked, o);
 }
 
+/* Doorkeeper's answer to a revocation, done or not: 200 {}. */
+static void
+revoke_done(struct http_txn *txn)
+{
+	struct http_headers h;
+	headers_init(&h);
+	headers_add(&h, "Cache-Control", "no-store");
+	js_respond(txn, 200, &h, json_object_new_object());
+	headers_clear(&h);
+}
+
+/* The pair is marked revoked (or was already): answer. */
+static void
+pair_revoked(PGresult *res, void *arg)
+{
+	struct http_txn *txn = arg;
+	if (!pg_ok(res)) {
+		server_error(txn, res);
+		return;
+	}
+	revoke_done(txn);
+}
+
+/* A revocation under way: the token, until it is known whether it is an access or a refresh
+ * token (both are 64 hex characters). */
+struct revoke_req {
+	struct http_txn *txn;
+	char *token;
+};
+
+/* Frees a revocation, wiping the token. */
+static void
+rv_free(struct revoke_req *rv)
+{
+	sodium_memzero(rv->token, strlen(rv->token));
+	free(rv->token);
+	free(rv);
+}
+
+/* The token to revoke is checked: revoke its pair if it names one. */
+static void
+revoke_checked(const struct cred_result *r, void *arg)
+{
+	struct http_txn *txn = arg;
+	switch (r->status) {
+	case CRED_OK:
+	case CRED_EXPIRED:
+	case CRED_BLOCKED: {
+		/* an expired token or a blocked user's is revoked too: its refresh token dies */
+		char id[32];
+		snprintf(id, sizeof(id), "%lld", (long long)r->token_id);
+		const char *v[] = { id };
+		cred_name_actor(txn, r);
+		pg_exec(ad.db, &q_revoke, 1, v, pair_revoked, txn);
+		return;
+	}
+	case CRED_LIMITED:
+	case CRED_ERROR:
+		refuse(txn, r);
+		return;
+	default: /* unknown, a wrong secret, or revoked already: nothing to do, nothing said */
+		revoke_done(txn);
+		return;
+	}
+}
+
+/* The kind of the token's row is known (none: an unknown token, checked as an access token so
+ * that the failure counts against the client as any wrong token does): check the token. */
+static void
+kind_found(PGresult *res, void *arg)
+{
+	struct revoke_req *rv = arg;
+	if (!pg_ok(res)) {
+		server_error(rv->txn, res);
+		rv_free(rv);
+		return;
+	}
+	bool refresh = pg_rows(res) == 1 && pg_get_bool(res, 0, "refresh");
+	cred_token(cred_client(rv->txn), rv->token, 1u << (refresh ? SECRET_REFRESH : SECRET_OAUTH),
+	           revoke_checked, rv->txn);
+	rv_free(rv);
+}
+
+/* Revokes the token parameter, an access or a refresh token: Doorkeeper finds either kind and
+ * does not use token_type_hint. */
+static void
+revoke_params_ready(struct rest_req *r)
+{
+	const char *token = gl_param_str(r->params, "token");
+	char lookup[SECRET_LOOKUP_MAX + 1];
+	if (token == NULL || *token == '\0') {
+		revoke_done(r->txn); /* Doorkeeper: a token it cannot find, 200 {} */
+		return;
+	}
+	if (secret_parse(token, 1u << SECRET_OAUTH, lookup) == SECRET_NONE) {
+		cred_token(cred_client(r->txn), token, 1u << SECRET_OAUTH, revoke_checked, r->txn);
+		return;
+	}
+	struct revoke_req *rv = xcalloc(1, sizeof(*rv));
+	rv->txn = r->txn;
+	rv->token = xstrdup(token);
+	const char *v[] = { lookup };
+	pg_exec(ad.db, &q_token_kind, 1, v, kind_found, rv);
+}
+
 /* OAuth's answer to a missing parameter. */
 static void
 missing(struct http_txn *txn, const char *param)
@@ -280,4 +393,11 @@ void
 oauth_token(struct rest_req *r)
 {
 	rest_params_read(r, params_ready);
+}
+
+/* POST /oauth/revoke */
+void
+oauth_revoke(struct rest_req *r)
+{
+	rest_params_read(r, revoke_params_ready);
 }

@@ -532,6 +532,10 @@ gw_static_is_page(const char *path)
 	if (strcmp(path, "/") == 0 || strcmp(path, "/users/sign_in") == 0 ||
 	    strcmp(path, "/dashboard/projects") == 0 || strcmp(path, "/dashboard/groups") == 0)
 		return true;
+	/* the admin area (ui/admin.js) */
+	if (strcmp(path, "/admin") == 0 || strcmp(path, "/admin/users") == 0 ||
+	    strcmp(path, "/admin/users/new") == 0)
+		return true;
 	/* /groups/<group path>/-/container_registries */
 	if (str_has_prefix(path, "/groups/") && ui_ends_with(path, "/-/container_registries", &at))
 		return ui_namespace_ok(path + 8, at);

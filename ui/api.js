@@ -16,8 +16,22 @@ export function token() {
 	return sessionStorage.getItem(TOKEN_KEY);
 }
 
-export function signOut() {
+// Forgets the token (it stays valid on the server: a 401 says it is dead already).
+export function forget() {
 	sessionStorage.removeItem(TOKEN_KEY);
+}
+
+// Signs out: revokes the token (POST /oauth/revoke, RFC 7009), then forgets it; forgotten
+// even when the registry cannot be reached (it then expires on its own).
+export async function signOut() {
+	const t = token();
+	if (t) {
+		try {
+			await fetch("/oauth/revoke", {method: "POST", body: new URLSearchParams({token: t}),
+				credentials: "omit", headers: {Accept: "application/json"}});
+		} catch { /* unreachable: forget it all the same */ }
+	}
+	forget();
 }
 
 // The message of an error body, in any of the API's shapes: GitLab's {"message": ...} (a string,
@@ -60,7 +74,7 @@ export async function api(path, {method = "GET", body} = {}) {
 	let data = null;
 	try { data = text ? JSON.parse(text) : null; } catch { data = null; }
 	if (r.status === 401) {
-		signOut();
+		forget();
 		toSignIn();
 		throw new ApiError(401, messageOf(401, data));
 	}

@@ -8,10 +8,14 @@ import {groupRegistry, projectRegistry} from "./registry.js";
 import {repository} from "./tags.js";
 import {packagesSettings} from "./settings.js";
 import {members, repositorySettings} from "./access.js";
+import {newUser, overview, users} from "./admin.js";
 
 const SEG = "[A-Za-z0-9_.][A-Za-z0-9_.-]*";
 const routes = [
 	[/^\/users\/sign_in$/, () => signIn()],
+	[/^\/admin$/, () => overview()],
+	[/^\/admin\/users$/, () => users()],
+	[/^\/admin\/users\/new$/, () => newUser()],
 	[/^\/(?:dashboard\/(?:projects|groups))?$/, () => home()],
 	[new RegExp(`^/groups/(${SEG}(?:/${SEG})*)/-/container_registries$`), (m) => groupRegistry(m[1])],
 	[new RegExp(`^/(${SEG}(?:/${SEG})+)/container_registry$`), (m) => projectRegistry(m[1])],
@@ -41,9 +45,11 @@ async function renderNav() {
 	}
 	try {
 		const user = await currentUser();
-		replace(nav, h("span", {class: "who"}, user.username),
-			h("button", {type: "button", class: "secondary", id: "sign-out", onclick: () => {
-				signOut();
+		replace(nav, user.is_admin ? h("a", {href: "/admin", id: "admin-link"}, "Admin area") : null,
+			h("span", {class: "who"}, user.username),
+			h("button", {type: "button", class: "secondary", id: "sign-out", onclick: async (e) => {
+				e.currentTarget.disabled = true;
+				await signOut();
 				me = null;
 				navigate("/users/sign_in");
 			}}, "Sign out"));

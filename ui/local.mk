@@ -12,5 +12,6 @@ dist_ui_DATA = \
 	ui/tags.js \
 	ui/settings.js \
 	ui/access.js \
+	ui/admin.js \
 	ui/style.css \
 	ui/favicon.svg

@@ -438,3 +438,25 @@ def test_failed_sign_ins_count_per_client_across_nodes(cluster):
     assert tried == {c.a.host, c.b.host}  # the attempts went to both nodes
     assert sign_in(c.lb, "127.0.0.6", login, "wrong") == 401  # another client: not slowed down
     assert sign_in(c.lb, "127.0.0.5", login, "wrong") == 429
+
+
+def test_an_oauth_token_revoked_on_one_node_is_refused_by_the_other(cluster):
+    """POST /oauth/revoke marks the pair revoked in the shared database: the other node refuses
+    the token at once, on /api/v4 and on /jwt/auth."""
+    c = cluster.start()
+    r = requests.post(f"{c.a.url}/oauth/token", timeout=30, data={
+        "grant_type": "password", "username": "root", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    access = r.json()["access_token"]
+
+    def user(node):
+        return requests.get(f"{node.url}/api/v4/user", timeout=30,
+                            headers={"Authorization": f"Bearer {access}"}).status_code
+
+    assert user(c.a) == 200 and user(c.b) == 200
+    r = requests.post(f"{c.b.url}/oauth/revoke", data={"token": access}, timeout=30)
+    assert r.status_code == 200 and r.json() == {}, r.text
+    assert user(c.a) == 401 and user(c.b) == 401
+    r = requests.get(f"{c.a.url}/jwt/auth", params={"service": SERVICE}, auth=("oauth2", access),
+                     timeout=30)
+    assert r.status_code == 401, r.text

@@ -14,7 +14,7 @@ UI_DIR = os.path.join(TOP, "ui")
 PAGES = ["/", "/users/sign_in", "/grp/sub/proj/container_registry",
          "/grp/proj/container_registry/12", "/groups/grp/sub/-/container_registries",
          "/grp/sub/proj/-/settings/packages_and_registries", "/grp/proj/-/settings/repository",
-         "/grp/proj/-/project_members"]
+         "/grp/proj/-/project_members", "/admin", "/admin/users", "/admin/users/new"]
 
 
 def shell(registry, **headers):
