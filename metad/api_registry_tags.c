@@ -55,7 +55,9 @@ PG_STMT_READ(q_tags_published_desc, TAGS_SQL(AFTER_PUBLISHED("<"), BY_PUBLISHED_
 PG_STMT_READ(q_tag,
              "SELECT r.path, t.name, m.digest, m.config_digest, m.total_size,"
              " to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"')"
-             "   AS created_at"
+             "   AS created_at,"
+             " to_char(t.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"')"
+             "   AS published_at"
              " FROM repositories r"
              " LEFT JOIN tags t ON t.repository_id = r.id AND t.name = $3"
              " LEFT JOIN manifests m ON m.id = t.manifest_id"
@@ -236,6 +238,9 @@ tag_read(PGresult *res, void *arg)
 	json_object_object_add(o, "created_at", js_new_str_or_null(pg_get(res, 0, "created_at")));
 	json_object_object_add(o, "total_size",
 	                       json_object_new_int64(pg_get_int(res, 0, "total_size")));
+	/* when the tag last moved, as order_by=published_at sorts (GitLab issue 573326) */
+	json_object_object_add(o, "published_at",
+	                       js_new_str_or_null(pg_get(res, 0, "published_at")));
 	rest_reply(c->r, 200, o);
 }
 

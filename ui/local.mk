@@ -10,5 +10,6 @@ dist_ui_DATA = \
 	ui/home.js \
 	ui/registry.js \
 	ui/tags.js \
+	ui/v2.js \
 	ui/style.css \
 	ui/favicon.svg

@@ -332,7 +332,7 @@ def test_json_shapes_with_curl(registry, uniq, tmp_path):
                            f"/projects/{project['id']}/registry/repositories/{out[0]['id']}"
                            "/tags/v1"))
     assert list(tag) == ["name", "path", "location", "revision", "short_revision", "digest",
-                         "created_at", "total_size"]
+                         "created_at", "total_size", "published_at"]
     assert isinstance(tag["total_size"], int) and tag["digest"].startswith("sha256:")
     assert tag["created_at"].endswith("+00:00")
 
