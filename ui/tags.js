@@ -56,27 +56,35 @@ function searchForm(here, query) {
 	h("button", {type: "submit"}, "Search"));
 }
 
-// Fills a row's Platforms and Referrers cells from /v2, once the table is shown.
-async function fillDetails(path, t, platformCell, referrerCell) {
+// Fills a row's Platforms and Referrers cells from /v2, once the table is shown; refs: this
+// render's referrers by digest (tags of one image ask once).
+async function fillDetails(path, t, platformCell, referrerCell, refs) {
 	if (!t.digest) {
 		replace(platformCell, "–");
 		replace(referrerCell, "–");
 		return;
 	}
-	const [m, refs] = await Promise.allSettled([
+	if (!refs.has(t.digest)) refs.set(t.digest, referrers(path, t.digest));
+	const [m, found] = await Promise.allSettled([
 		t.revision ? Promise.resolve(null) : manifest(path, t.digest), // an index has no config
-		referrers(path, t.digest)]);
+		refs.get(t.digest)]);
 	if (m.status === "rejected") replace(platformCell, h("span", {class: "error"}, m.reason.message));
 	else if (m.value && isIndex(m.value)) {
 		const list = platforms(m.value);
 		replace(platformCell, list.length ? h("ul", {class: "platforms"},
 			list.map((p) => h("li", {}, h("code", {}, p)))) : "–");
 	} else replace(platformCell, "–");
-	if (refs.status === "rejected") replace(referrerCell, h("span", {class: "error"}, refs.reason.message));
-	else replace(referrerCell, refs.value.length === 0 ? "–" : h("ul", {class: "referrers"},
-		refs.value.map((d) => h("li", {},
+	if (found.status === "rejected") replace(referrerCell, h("span", {class: "error"}, found.reason.message));
+	else replace(referrerCell, found.value.length === 0 ? "–" : h("ul", {class: "referrers"},
+		found.value.map((d) => h("li", {},
 			h("span", {class: "artifact-type"}, d.artifactType || d.mediaType || "artifact"), " ",
-			h("code", {class: "digest", title: d.digest}, d.digest)))));
+			h("code", {class: "digest", title: d.digest, "data-digest": d.digest}, shortDigest(d.digest))))));
+}
+
+// "sha256:0123456789ab…": enough of a digest to tell it apart on a page (the whole in its title).
+function shortDigest(d) {
+	const i = d.indexOf(":");
+	return d.length > i + 13 ? d.slice(0, i + 13) + "…" : d;
 }
 
 // Deletes the named tags, a few at a time; answers [[name, message]] of those that failed.
@@ -153,19 +161,19 @@ export async function repository(projectPath, id) {
 			for (const b of boxes) b.checked = e.target.checked;
 			onSelect();
 		}}) : null;
-	const fills = [];
+	const fills = [], refs = new Map();
 	const rows = details.map((t) => {
 		const box = canDelete ? h("input", {type: "checkbox", class: "select-tag", value: t.name,
 			"aria-label": "Select tag " + t.name, onchange: onSelect}) : null;
 		if (box) boxes.push(box);
 		const platformCell = h("td", {"data-label": "Platforms", class: "platforms-cell"}, "…");
 		const referrerCell = h("td", {"data-label": "Referrers", class: "referrers-cell"}, "…");
-		fills.push(() => fillDetails(repo.path, t, platformCell, referrerCell));
+		fills.push(() => fillDetails(repo.path, t, platformCell, referrerCell, refs));
 		return h("tr", {"data-tag": t.name},
 			canDelete ? h("td", {class: "select"}, box) : null,
 			h("th", {scope: "row"}, t.name),
-			h("td", {"data-label": "Digest"}, h("code", {class: "digest", title: t.digest || ""}, t.digest || "–")),
-			h("td", {"data-label": "Revision"}, h("code", {title: t.revision || ""}, t.short_revision || "–")),
+			h("td", {"data-label": "Digest"}, h("code", {class: "digest", title: t.digest || ""}, t.digest || "–"),
+				h("div", {class: "revision"}, "Revision ", h("code", {title: t.revision || ""}, t.short_revision || "–"))),
 			h("td", {"data-label": "Size"}, bytes(t.total_size)),
 			h("td", {"data-label": "Published"}, when(t.published_at || t.created_at)),
 			platformCell, referrerCell,
@@ -190,7 +198,7 @@ export async function repository(projectPath, id) {
 				navigate(`/${project.path_with_namespace}/container_registry`);
 			} catch (e) { replace(status, e.message); }
 		}}, "Delete repository") : null;
-	const heads = [canDelete ? selectAll : null, "Tag", "Digest", "Revision", "Size", "Published",
+	const heads = [canDelete ? selectAll : null, "Tag", "Digest", "Size", "Published",
 		"Platforms", "Referrers", "Pull", ""];
 	// the /v2 details come once the table is in the page, so that they never delay it
 	queueMicrotask(() => fills.forEach((f) => f()));

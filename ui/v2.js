@@ -9,8 +9,8 @@ export const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2
 const ACCEPT = [OCI_INDEX, DOCKER_LIST, "application/vnd.oci.image.manifest.v1+json",
 	"application/vnd.docker.distribution.manifest.v2+json"].join(", ");
 
-const tokens = new Map(); // repository path -> {value, until (ms)} or a pending promise
-const answers = new Map(); // "<path> <kind> <digest>" -> a promise of the parsed answer
+const tokens = new Map(); // "<OAuth token> <repository path>" -> {value, until (ms)}
+const manifests = new Map(); // "<path> <digest>" -> a promise of it (a digest's bytes never change)
 
 // An answer of /v2 or /jwt/auth that is not a success, with the message the registry gave.
 export class V2Error extends Error {
@@ -31,7 +31,8 @@ async function failure(r) {
 
 // A registry token for pulling from path, kept until a little before it expires.
 async function registryToken(path) {
-	const held = tokens.get(path);
+	const key = token() + " " + path;
+	const held = tokens.get(key);
 	if (held && held.until > Date.now()) return held.value;
 	const scope = `repository:${path}:pull`;
 	const r = await fetch("/jwt/auth?service=container_registry&scope=" + encodeURIComponent(scope), {
@@ -41,29 +42,28 @@ async function registryToken(path) {
 	if (!r.ok) throw await failure(r);
 	const body = await r.json();
 	const value = body.token || body.access_token;
-	tokens.set(path, {value, until: Date.now() + Math.max(0, (body.expires_in || 60) - 30) * 1000});
+	tokens.set(key, {value, until: Date.now() + Math.max(0, (body.expires_in || 60) - 30) * 1000});
 	return value;
 }
 
-// GET /v2/<path>/<what>, parsed JSON; one request per URL while the page lives.
-function get(path, what, accept) {
-	const key = path + " " + what;
-	if (!answers.has(key)) {
-		const p = (async () => {
-			const r = await fetch(`/v2/${path}/${what}`, {credentials: "omit", headers: {
-				Accept: accept, Authorization: "Bearer " + await registryToken(path)}});
-			if (!r.ok) throw await failure(r);
-			return r.json();
-		})();
-		p.catch(() => answers.delete(key));
-		answers.set(key, p);
-	}
-	return answers.get(key);
+// GET /v2/<path>/<what>, parsed JSON.
+async function get(path, what, accept) {
+	const r = await fetch(`/v2/${path}/${what}`, {credentials: "omit", headers: {
+		Accept: accept, Authorization: "Bearer " + await registryToken(path)}});
+	if (!r.ok) throw await failure(r);
+	return r.json();
 }
 
-// The manifest of digest in the repository path, as the registry stores it (an index stays one).
+// The manifest of digest in the repository path, as the registry stores it (an index stays one);
+// asked once per digest while the tab lives.
 export function manifest(path, digest) {
-	return get(path, "manifests/" + digest, ACCEPT);
+	const key = path + " " + digest;
+	if (!manifests.has(key)) {
+		const p = get(path, "manifests/" + digest, ACCEPT);
+		p.catch(() => manifests.delete(key));
+		manifests.set(key, p);
+	}
+	return manifests.get(key);
 }
 
 // Whether a manifest is a multi-arch index (an OCI image index or a Docker manifest list).

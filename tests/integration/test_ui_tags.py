@@ -162,7 +162,8 @@ def test_tags_page_in_a_browser(registry, uniq, tmp_path, record_property):
     # the index's platforms (the attestation's "unknown" left out), alpha's signature
     assert seen["platforms"] == ["linux/amd64", "linux/arm64/v8"]
     assert seen["image_platforms"] == "–"
-    assert seen["referrers"] == [f"application/vnd.example.signature {signature}"]
+    assert seen["referrers"] == [f"application/vnd.example.signature {signature[:19]}…"]
+    assert seen["referrer_digests"] == [signature]
     # bulk deletion: exactly the two selected go; a protected tag fails in the API's words
     assert seen["dialog_text"] == f"Delete 2 tags of {web}: beta, gamma?"
     assert seen["bulk_deleted"] == "2 tags deleted."
@@ -184,4 +185,5 @@ def test_tags_page_in_a_browser(registry, uniq, tmp_path, record_property):
     assert set(seen["axe"]) >= {"tags", "searched", "bulk_dialog", "bulk_outcome", "reporter",
                                 "huge", "phone_tags"}
     assert seen["phone_overflow"] <= 0
+    assert seen["desktop_overflow"] <= 0
     assert seen["seconds"] < 60

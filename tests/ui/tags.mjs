@@ -32,6 +32,8 @@ await walk(async (browser) => {
 	out.platforms = await page.locator(`tr[data-tag="${plan.index_tag}"] .platforms li`).allInnerTexts();
 	out.image_platforms = await (await filled(page, plan.signed_tag, "platforms-cell")).innerText();
 	out.referrers = await page.locator(`tr[data-tag="${plan.signed_tag}"] .referrers li`).allInnerTexts();
+	out.referrer_digests = await page.locator(`tr[data-tag="${plan.signed_tag}"] .referrers code`)
+		.evaluateAll((els) => els.map((e) => e.dataset.digest));
 	await shot(page, "tags-01-list");
 	await audit(page, "tags");
 
@@ -83,6 +85,10 @@ await walk(async (browser) => {
 	await rerender(page, () => page.goto(plan.base + plan.web_url));
 	out.phone_overflow = await page.evaluate(() =>
 		document.documentElement.scrollWidth - document.documentElement.clientWidth);
+	await page.setViewportSize({width: 1280, height: 800});
+	out.desktop_overflow = await page.evaluate(() =>
+		document.documentElement.scrollWidth - document.documentElement.clientWidth);
+	await page.setViewportSize({width: 375, height: 740});
 	await shot(page, "tags-05-phone");
 	await audit(page, "phone_tags");
 	await page.setViewportSize({width: 1280, height: 800});
