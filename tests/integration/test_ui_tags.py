@@ -6,7 +6,6 @@ fails with the API's words), the platforms of a multi-arch index and the referre
 checkboxes or delete buttons, and a repository of 10,000 tags that opens in under a second."""
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -71,23 +70,18 @@ def push_signature(v2, path, subject):
 
 
 def push_many(registry, user, path, count):
-    """count tags h00000... of one image through /v2 manifest PUTs, four keep-alive sessions."""
+    """count tags h00000... of one image: the image and its first tag through /v2, the others as
+    the rows a manifest PUT by tag adds (the tags' triggers keep counts and versions), in one
+    statement; 10,000 PUTs take 25 to 40 s on a 2-core machine, this about 10 (the row triggers)."""
     token = registry.registry_token([f"repository:{path}:pull,push"], user["username"],
                                     user["password"])
-    first = V2(registry, token)
-    _, m = first.push_image(path, "h00000")
-    body = json.dumps(m, indent=2).encode()
-    names = [f"h{i:05d}" for i in range(1, count)]
-    sessions = [V2(registry, token) for _ in range(4)]
-
-    def put(k):
-        c = sessions[k]
-        for name in names[k::len(sessions)]:
-            r = c.put_manifest(path, name, body, OCI_MANIFEST)
-            assert r.status_code == 201, r.text
-
-    with ThreadPoolExecutor(len(sessions)) as pool:
-        list(pool.map(put, range(len(sessions))))
+    V2(registry, token).push_image(path, "h00000")
+    registry.pg.psql(registry.name, (
+        "INSERT INTO tags (repository_id, name, manifest_id)"
+        " SELECT t.repository_id, 'h' || lpad(i::text, 5, '0'), t.manifest_id"
+        f" FROM tags t, generate_series(1, {count - 1}) i"
+        " WHERE t.name = 'h00000' AND t.repository_id ="
+        f" (SELECT id FROM repositories WHERE path = '{path}')"))
 
 
 def test_tags_page_in_a_browser(registry, uniq, tmp_path, record_property):
@@ -131,8 +125,8 @@ def test_tags_page_in_a_browser(registry, uniq, tmp_path, record_property):
     started = time.monotonic()
     push_many(registry, developer, f"{project}/huge", HUGE)
     fixture_seconds = time.monotonic() - started
-    print(f"{HUGE} tags pushed in {fixture_seconds:.1f} s")
-    record_property("huge_push_seconds", round(fixture_seconds, 1))
+    print(f"{HUGE} tags made in {fixture_seconds:.1f} s")
+    record_property("huge_fixture_seconds", round(fixture_seconds, 1))
     repos = registry.api("GET", f"/projects/{pid}/registry/repositories").json()
     ids = {r["name"]: r["id"] for r in repos}
     base = f"/projects/{pid}/registry/repositories/{ids['web']}/tags"
