@@ -77,7 +77,7 @@ async function fillDetails(path, t, platformCell, referrerCell, refs) {
 	if (found.status === "rejected") replace(referrerCell, h("span", {class: "error"}, found.reason.message));
 	else replace(referrerCell, found.value.length === 0 ? "–" : h("ul", {class: "referrers"},
 		found.value.map((d) => h("li", {},
-			h("span", {class: "artifact-type"}, d.artifactType || d.mediaType || "artifact"), " ",
+			h("span", {class: "artifact-type"}, d.artifactType || d.mediaType || "artifact"),
 			h("code", {class: "digest", title: d.digest, "data-digest": d.digest}, shortDigest(d.digest))))));
 }
 
@@ -109,7 +109,7 @@ function flashOf(f) {
 		f.deleted ? h("p", {role: "status", id: "bulk-deleted"},
 			`${f.deleted} tag${f.deleted === 1 ? "" : "s"} deleted.`) : null,
 		f.failed.length ? h("div", {role: "alert", id: "bulk-failures"},
-			h("p", {}, `${f.failed.length} tag${f.failed.length === 1 ? "" : "s"} could not be deleted:`),
+			h("p", {class: "error"}, `${f.failed.length} tag${f.failed.length === 1 ? "" : "s"} could not be deleted:`),
 			h("ul", {}, f.failed.map(([name, message]) => h("li", {}, h("code", {}, name), ": ", message))))
 			: null);
 }

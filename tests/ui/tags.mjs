@@ -31,7 +31,9 @@ await walk(async (browser) => {
 	await filled(page, plan.signed_tag, "referrers-cell");
 	out.platforms = await page.locator(`tr[data-tag="${plan.index_tag}"] .platforms li`).allInnerTexts();
 	out.image_platforms = await (await filled(page, plan.signed_tag, "platforms-cell")).innerText();
-	out.referrers = await page.locator(`tr[data-tag="${plan.signed_tag}"] .referrers li`).allInnerTexts();
+	out.referrers = await page.locator(`tr[data-tag="${plan.signed_tag}"] .referrers li`).evaluateAll(
+		(lis) => lis.map((li) => li.querySelector(".artifact-type").textContent + " " +
+			li.querySelector("code").textContent));
 	out.referrer_digests = await page.locator(`tr[data-tag="${plan.signed_tag}"] .referrers code`)
 		.evaluateAll((els) => els.map((e) => e.dataset.digest));
 	await shot(page, "tags-01-list");
