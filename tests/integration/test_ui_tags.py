@@ -175,6 +175,9 @@ def test_tags_page_in_a_browser(registry, uniq, tmp_path, record_property):
     assert seen["huge_count_text"].startswith(f"{HUGE} tags")
     assert seen["huge_open_ms"] < 1000, seen["huge_open_ms"]
     assert seen["huge_last_desc"] == f"h{HUGE - 1:05d}"
+    assert seen["huge_searched_page1"] == [f"h{i:05d}" for i in range(9999, 9979, -1)]
+    assert seen["huge_searched_page2"] == [f"h{i:05d}" for i in range(9979, 9959, -1)]
+    assert seen["huge_searched_page2_url"] == "?name=h099&sort=published_desc&last=h09980"
     assert_clean(seen)
     assert set(seen["axe"]) >= {"tags", "searched", "bulk_dialog", "bulk_outcome", "reporter",
                                 "huge", "phone_tags"}
