@@ -1,6 +1,7 @@
 /*
  * Tags over GitLab's Container Registry API: the list (offset pagination, or keyset pagination
- * with pagination=keyset, sort and last and only a Link to the next page), one tag's details
+ * with pagination=keyset, sort and last and only a Link to the next page; order_by name or
+ * published_at, and name, a part of the names to list), one tag's details
  * (revision: the config blob's digest, digest: the manifest's), deleting one tag, and deleting
  * tags in bulk: validated here, queued as a job (registry_jobs.c), at most once an hour per
  * repository.
@@ -18,25 +19,45 @@
 #include "url.h"
 #include "util.h"
 
-/* $1 project, $2 repository, $3 after this name (keyset), $4 limit, $5 offset, $6 count them.
- * One statement per direction, so that both walk the (repository_id, name) index. */
-#define TAGS_SQL(CMP, DIR)                                                                         \
-	"SELECT r.path,"                                                                           \
-	" CASE WHEN $6::boolean THEN (SELECT count(*) FROM tags WHERE repository_id = r.id) END"   \
-	"   AS total, t.name"                                                                      \
-	" FROM repositories r"                                                                     \
-	" LEFT JOIN LATERAL (SELECT name FROM tags WHERE repository_id = r.id"                     \
-	"   AND ($3::text IS NULL OR name " CMP " $3::text COLLATE \"C\")"                         \
-	"   ORDER BY name COLLATE \"C\" " DIR " LIMIT $4 OFFSET $5) t ON true"                     \
-	" WHERE r.id = $2 AND r.project_id = $1 ORDER BY t.name COLLATE \"C\" " DIR
-PG_STMT_READ(q_tags_asc, TAGS_SQL(">", "ASC"));
-PG_STMT_READ(q_tags_desc, TAGS_SQL("<", "DESC"));
+/* $1 project, $2 repository, $3 after this tag (keyset), $4 limit, $5 offset, $6 count them,
+ * $7 only names holding this text (any case; NULL for all). One statement per order and
+ * direction, so that each walks the (repository_id, name) index or sorts once. By name, after the
+ * name; by published_at (the time the tag last moved), after the named tag's (published_at, name),
+ * so that a page's last tag is always a cursor, whatever its time. */
+#define TAG_MATCH(T) "($7::text IS NULL OR strpos(lower(" T ".name), lower($7::text)) > 0)"
+#define TAGS_SQL(AFTER, KEYS)                                                                                   \
+	"SELECT r.path,"                                                                                        \
+	" CASE WHEN $6::boolean THEN (SELECT count(*) FROM tags c WHERE c.repository_id = r.id"                 \
+	"   AND " TAG_MATCH(                                                                                    \
+	        "c") ") END AS total, t.name"                                                                   \
+	             " FROM repositories r"                                                                     \
+	             " LEFT JOIN LATERAL (SELECT x.name, x.updated_at FROM tags x WHERE x.repository_id = r.id" \
+	             "   AND " TAG_MATCH(                                                                       \
+	                     "x") " AND ($3::text IS NULL OR " AFTER ")"                                        \
+	                          "   ORDER BY " KEYS(                                                          \
+	                                  "x") " LIMIT $4 OFFSET $5) t ON true"                                 \
+	                                       " WHERE r.id = $2 AND r.project_id = $1 ORDER BY " KEYS(         \
+	                                               "t")
+#define AFTER_NAME(CMP) "x.name " CMP " $3::text COLLATE \"C\""
+#define AFTER_PUBLISHED(CMP)                                                                       \
+	"(x.updated_at, x.name) " CMP " (SELECT l.updated_at, l.name FROM tags l"                  \
+	" WHERE l.repository_id = r.id AND l.name = $3::text)"
+#define BY_NAME_ASC(T) T ".name COLLATE \"C\" ASC"
+#define BY_NAME_DESC(T) T ".name COLLATE \"C\" DESC"
+#define BY_PUBLISHED_ASC(T) T ".updated_at ASC, " T ".name COLLATE \"C\" ASC"
+#define BY_PUBLISHED_DESC(T) T ".updated_at DESC, " T ".name COLLATE \"C\" DESC"
+PG_STMT_READ(q_tags_asc, TAGS_SQL(AFTER_NAME(">"), BY_NAME_ASC));
+PG_STMT_READ(q_tags_desc, TAGS_SQL(AFTER_NAME("<"), BY_NAME_DESC));
+PG_STMT_READ(q_tags_published_asc, TAGS_SQL(AFTER_PUBLISHED(">"), BY_PUBLISHED_ASC));
+PG_STMT_READ(q_tags_published_desc, TAGS_SQL(AFTER_PUBLISHED("<"), BY_PUBLISHED_DESC));
 
 /* $1 project, $2 repository, $3 tag (NULL for a name that cannot be a tag). */
 PG_STMT_READ(q_tag,
              "SELECT r.path, t.name, m.digest, m.config_digest, m.total_size,"
              " to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"')"
-             "   AS created_at"
+             "   AS created_at,"
+             " to_char(t.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"')"
+             "   AS published_at"
              " FROM repositories r"
              " LEFT JOIN tags t ON t.repository_id = r.id AND t.name = $3"
              " LEFT JOIN manifests m ON m.id = t.manifest_id"
@@ -121,14 +142,17 @@ tags_query(struct rg_call *c)
 {
 	static const char *const paginations[] = { "offset", "keyset", NULL };
 	static const char *const sorts[] = { "asc", "desc", NULL };
+	static const char *const orders[] = { "name", "published_at", NULL };
 	struct rest_req *r = c->r;
-	const char *pagination, *sort;
+	const char *pagination, *sort, *order_by;
 	if (!rg_repository_id(c))
 		return;
 	if (rest_enum(r, "pagination", paginations, &pagination) < 0 ||
+	    rest_enum(r, "order_by", orders, &order_by) < 0 ||
 	    rest_enum(r, "sort", sorts, &sort) < 0 || rest_page(r) < 0) {
 		return;
 	}
+	const char *name = rest_str(r, "name");
 	r->mode =
 	        pagination != NULL && strcmp(pagination, "keyset") == 0 ? PAGE_KEYSET : PAGE_OFFSET;
 	bool desc = sort != NULL && strcmp(sort, "desc") == 0;
@@ -145,7 +169,11 @@ tags_query(struct rg_call *c)
 		rest_arg_i64(r, gl_page_offset(&r->page));
 	}
 	rest_arg_bool(r, r->mode == PAGE_OFFSET);
-	rest_exec(c->r, desc ? &q_tags_desc : &q_tags_asc, tags_listed, c);
+	rest_arg(r, name != NULL && *name != '\0' ? name : NULL);
+	bool published = order_by != NULL && strcmp(order_by, "published_at") == 0;
+	struct pg_stmt *q = published ? (desc ? &q_tags_published_desc : &q_tags_published_asc)
+	                              : (desc ? &q_tags_desc : &q_tags_asc);
+	rest_exec(c->r, q, tags_listed, c);
 }
 
 void
@@ -210,6 +238,9 @@ tag_read(PGresult *res, void *arg)
 	json_object_object_add(o, "created_at", js_new_str_or_null(pg_get(res, 0, "created_at")));
 	json_object_object_add(o, "total_size",
 	                       json_object_new_int64(pg_get_int(res, 0, "total_size")));
+	/* when the tag last moved, as order_by=published_at sorts (GitLab issue 573326) */
+	json_object_object_add(o, "published_at",
+	                       js_new_str_or_null(pg_get(res, 0, "published_at")));
 	rest_reply(c->r, 200, o);
 }
 

@@ -13,5 +13,6 @@ dist_ui_DATA = \
 	ui/settings.js \
 	ui/access.js \
 	ui/admin.js \
+	ui/v2.js \
 	ui/style.css \
 	ui/favicon.svg

@@ -204,6 +204,31 @@ def test_tags_pagination_offset_and_keyset(registry, uniq, tmp_path):
     assert [t["name"] for t in last.json()] == ["v04", "v05", "v06"]
     assert "Link" not in last.headers
 
+    # name: the tags whose name holds it (any case), offset or keyset; X-Total counts them
+    r = requests.get(f"{registry.url}/api/v4{base}", params={"name": "V0", "per_page": 2},
+                     headers=h, timeout=30)
+    assert [t["name"] for t in r.json()] == names[:2] and r.headers["X-Total"] == "7"
+    r = requests.get(f"{registry.url}/api/v4{base}", params={"name": "5"}, headers=h, timeout=30)
+    assert [t["name"] for t in r.json()] == ["v05"] and r.headers["X-Total"] == "1"
+    assert [t.name for t in repo.tags.list(name="x", get_all=True)] == []
+    # order_by=published_at: when each tag last moved; the keyset cursor is still a tag name
+    stamps = {n: f"2024-01-{10 - i:02d}T00:00:00Z" for i, n in enumerate(names)}
+    values = ", ".join(f"('{n}', '{t}'::timestamptz)" for n, t in stamps.items())
+    registry.pg.psql(registry.name, (
+        f"UPDATE tags SET updated_at = v.t FROM (VALUES {values}) v(n, t) "
+        f"WHERE tags.repository_id = {repo.id} AND tags.name = v.n"))
+    by_date = [t.name for t in repo.tags.list(pagination="keyset", order_by="published_at",
+                                               per_page=3, get_all=True)]
+    assert by_date == names[::-1]
+    r = requests.get(f"{registry.url}/api/v4{base}", headers=h, timeout=30, params={
+        "pagination": "keyset", "order_by": "published_at", "sort": "desc", "per_page": 4})
+    assert [t["name"] for t in r.json()] == names[:4] and "order_by=published_at" in r.headers["Link"]
+    nxt = requests.get(r.headers["Link"][1:r.headers["Link"].index(">")], headers=h, timeout=30)
+    assert [t["name"] for t in nxt.json()] == names[4:] and "Link" not in nxt.headers
+    r = requests.get(f"{registry.url}/api/v4{base}", params={"order_by": "size"}, headers=h,
+                     timeout=30)
+    assert r.status_code == 400 and r.json() == {"error": "order_by does not have a valid value"}
+
 
 def test_cleanup_policy_attributes_on_projects(registry, uniq):
     alice = create_user(registry, f"alice{uniq}")
@@ -307,7 +332,7 @@ def test_json_shapes_with_curl(registry, uniq, tmp_path):
                            f"/projects/{project['id']}/registry/repositories/{out[0]['id']}"
                            "/tags/v1"))
     assert list(tag) == ["name", "path", "location", "revision", "short_revision", "digest",
-                         "created_at", "total_size"]
+                         "created_at", "total_size", "published_at"]
     assert isinstance(tag["total_size"], int) and tag["digest"].startswith("sha256:")
     assert tag["created_at"].endswith("+00:00")
 
