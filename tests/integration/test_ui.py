@@ -21,6 +21,14 @@ WRONG_PASSWORD = ("The provided authorization grant is invalid, expired, revoked
                   "to another client.")
 
 
+def ui_bytes(n):
+    """A size as the interface writes it (ui/dom.js bytes())."""
+    units, i = ["B", "KiB", "MiB", "GiB", "TiB"], 0
+    while n >= 1024 and i < len(units) - 1:
+        n, i = n / 1024, i + 1
+    return (f"{n} " if i == 0 else f"{n:.1f} ") + units[i]
+
+
 def tags_list(registry, user, path):
     token = registry.registry_token([f"repository:{path}:pull"], user["username"],
                                     user["password"])
@@ -58,6 +66,10 @@ def test_ui_in_a_browser(registry, uniq, tmp_path, record_property):
         assert v2.put_manifest(many, f"t{i:02d}", body).status_code == 201
     repos = registry.api("GET", f"/projects/{pid}/registry/repositories").json()
     ids = {r["name"]: r["id"] for r in repos}
+    web_size = registry.api("GET", f"/registry/repositories/{ids['web']}?size=true").json()["size"]
+    r = registry.api("PUT", f"/projects/{pid}", json={
+        "container_expiration_policy_attributes": {"enabled": True, "cadence": "7d"}})
+    assert r.status_code == 200, r.text
 
     plan = {
         "base": registry.url,
@@ -82,6 +94,8 @@ def test_ui_in_a_browser(registry, uniq, tmp_path, record_property):
     assert seen["tags_before"] == ["v1", "v2"]
     assert seen["maintainer_tag_delete_buttons"] == 2
     assert seen["maintainer_repo_delete_buttons"] == 2
+    assert seen["web_size"] == ui_bytes(web_size)
+    assert seen["web_cleanup"].startswith("scheduled "), seen["web_cleanup"]
     assert seen["after_cancel"] == 1
     assert seen["tags_after"] == ["v1"]
     assert tags_list(registry, maintainer, f"{project}/web") == ["v1"]

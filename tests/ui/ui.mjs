@@ -44,6 +44,12 @@ await walk(async (browser) => {
 	out.project_url = new URL(page.url()).pathname;
 	out.ci_registry_image = await page.getByLabel("CI_REGISTRY_IMAGE", {exact: true}).inputValue();
 	out.maintainer_repo_delete_buttons = await page.locator("#repositories button.danger").count();
+	// the sizes fill in after the table; the cleanup column tells the project's policy
+	await page.waitForFunction(() => [...document.querySelectorAll("#repositories td.size")]
+		.every((td) => td.textContent !== "…"));
+	const webRow = page.locator("#repositories tbody tr", {has: page.getByRole("link", {name: plan.repository, exact: true})});
+	out.web_size = await webRow.locator("td.size").innerText();
+	out.web_cleanup = await webRow.locator("td.cleanup").innerText();
 	await shot(page, "03-project-registry");
 	await audit(page, "project_registry");
 
