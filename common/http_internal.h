@@ -75,10 +75,12 @@ struct http_conn {
 	bool head_ready;  /* headers parsed, dispatch pending */
 	bool close_after; /* close once the current answer is out */
 	bool resume_scheduled;
-	const char *feed_end; /* end of the input being parsed: a target cut there may go on */
-	bool target_read;     /* the request's target is read whole: it names the error dialect */
-	bool over_cap;        /* accepted past max_connections: its request is refused with 503 */
-	unsigned served;      /* transactions completed on this connection */
+	const char *feed_end;   /* end of the input being parsed: a target cut there may go on */
+	const char *feed_start; /* its start, where `in` began when the parser was called */
+	size_t feed_taken;      /* bytes of it on_body moved out of `in` during that call */
+	bool target_read;       /* the request's target is read whole: it names the error dialect */
+	bool over_cap;          /* accepted past max_connections: its request is refused with 503 */
+	unsigned served;        /* transactions completed on this connection */
 	struct http_splice *splice; /* the body being spliced past the process (http_splice.c) */
 	/* header accumulation while parsing */
 	struct header_parts field;

@@ -786,7 +786,9 @@ conn_process(struct http_conn *c)
 		if (evbuffer_peek(in, -1, NULL, &iov, 1) < 1 || iov.iov_len == 0)
 			return;
 		size_t len = iov.iov_len < FEED_MAX ? iov.iov_len : FEED_MAX;
+		c->feed_start = iov.iov_base;
 		c->feed_end = (const char *)iov.iov_base + len;
+		c->feed_taken = 0;
 		if (c->state == CS_IDLE) {
 			c->state = CS_HEAD;
 			conn_set_timer(c, TK_HEAD, c->srv->limits.header_timeout);
@@ -795,7 +797,7 @@ conn_process(struct http_conn *c)
 		enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
 		if (c->txn != NULL && c->state == CS_DISPATCHED)
 			c->txn->bytes_in += n;
-		evbuffer_drain(in, n);
+		evbuffer_drain(in, n - c->feed_taken);
 		conn_resume_reading(c);
 		if (err == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
@@ -964,7 +966,13 @@ on_body(http_parser *p, const char *at, size_t len)
 	struct http_txn *txn = c->txn;
 	if (txn == NULL)
 		return 0;
-	evbuffer_add(txn->body, at, len);
+	/* The bytes move from the input to the body: what the parser read before them goes, then
+	 * they go over whole (a chain they end is moved, not copied). The memory stays where it is
+	 * until the handler takes the body, after this call, so the parser may read on. */
+	size_t before = (size_t)(at - c->feed_start) - c->feed_taken;
+	evbuffer_drain(c->in, before);
+	evbuffer_remove_buffer(c->in, txn->body, len);
+	c->feed_taken += before + len;
 	if (txn->body_mode == BODY_BUFFER && evbuffer_get_length(txn->body) > txn->read_max) {
 		txn->status = 413;
 		return -1;
