@@ -53,7 +53,9 @@ def wait_for(pred, timeout=15.0, interval=0.05, what="condition"):
 class PgCluster:
     """A throwaway PostgreSQL cluster listening only on a unix socket in its own folder."""
 
-    def __init__(self, base):
+    def __init__(self, base, durable=False):
+        """durable: fsync and synchronous commits on, as a production server runs (the
+        benchmarks); off for the tests, whose data nobody keeps."""
         self.dir = os.path.join(base, "pg")
         self.sock_dir = self.dir
         self.user = None
@@ -68,7 +70,8 @@ class PgCluster:
         with open(self.dir + "/data/postgresql.auto.conf", "a") as f:
             f.write("listen_addresses = ''\n"
                     f"unix_socket_directories = '{self.sock_dir}'\n"
-                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                    + ("" if durable else
+                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n") +
                     "max_connections = 300\nshared_buffers = 64MB\n"
                     # what deploy/registry-local sets: no statement values in the log
                     + PG_LOG_SETTINGS)
