@@ -104,7 +104,9 @@ def descendants(*pids):
 class Ours(Target):
     name = "ours"
 
-    def __init__(self, workdir, name="bench", blobd=None, s3=None):
+    def __init__(self, workdir, name="bench", blobd=None, s3=None, bin_dir=None, label=None):
+        if label:
+            self.name = label
         self.pg = PgCluster(workdir)
         # Two workers where requests are served in bulk; one for authd, which signs a token
         # per client session (its answers are cached by clients and by the gateway). s3: a
@@ -112,6 +114,8 @@ class Ours(Target):
         self.reg = Registry(self.pg, workdir, name, workers=2, s3=s3,
                             extra_config={"global": {"log_level": "warn"},
                                           "authd": {"workers": "1"}, "blobd": blobd or {}})
+        if bin_dir:  # another build of the registry (a before-and-after comparison)
+            self.reg.binary = lambda daemon: os.path.join(bin_dir, f"registry-{daemon}")
         self.reg.start()
         self.url = self.reg.url
         self.host = self.reg.host
