@@ -31,7 +31,7 @@
  * before the page.
  */
 PG_STMT_READ(q_tags, "WITH r AS MATERIALIZED (SELECT id, tags_version FROM repositories"
-                     "   WHERE id = registry_grant_repository_id($1, $4, $5))"
+                     "   WHERE id = (SELECT registry_grant_repository_id($1, $4, $5)))"
                      " SELECT r.id, r.tags_version, p.list, p.rows, p.last FROM r"
                      " CROSS JOIN LATERAL (SELECT string_agg(to_json(s.name)::text, ','"
                      "     ORDER BY s.name COLLATE \"C\") FILTER (WHERE s.at <= $3::bigint"
@@ -45,7 +45,7 @@ PG_STMT_READ(q_tags, "WITH r AS MATERIALIZED (SELECT id, tags_version FROM repos
 
 /* With a kept answer, only whether it still holds: the repository's id and tags_version. */
 PG_STMT_READ(q_tags_version, "SELECT id, tags_version FROM repositories"
-                             " WHERE id = registry_grant_repository_id($1, $2, $3)");
+                             " WHERE id = (SELECT registry_grant_repository_id($1, $2, $3))");
 
 struct tags_call {
 	struct rest_req *r;
