@@ -348,6 +348,7 @@ DECLARE
     v_project bigint;
     v_bad text;
     v_total bigint;
+    v_changed boolean := false;
 BEGIN
     PERFORM hooks_actor(p_user);
     PERFORM registry_request(p_request);
@@ -437,6 +438,7 @@ BEGIN
                 p_config_media_type, p_subject, p_annotations, p_payload, v_total)
         ON CONFLICT (repository_id, digest) DO NOTHING
         RETURNING id INTO manifest_id;
+        v_changed := manifest_id IS NOT NULL;
         IF manifest_id IS NULL THEN  -- stored concurrently
             SELECT m.id INTO manifest_id FROM manifests m
              WHERE m.repository_id = v_repo AND m.digest = p_digest FOR KEY SHARE;
@@ -452,12 +454,17 @@ BEGIN
         ON CONFLICT (repository_id, name) DO UPDATE
             SET manifest_id = EXCLUDED.manifest_id, updated_at = now()
             WHERE tags.manifest_id <> EXCLUDED.manifest_id;
+        v_changed := v_changed OR FOUND;
         PERFORM audit_record(p_user, 'Project', v_project, 'ContainerRepository', v_repo::text,
                              p_path, jsonb_build_object('custom_message', format(
                                  'Pushed tag %s (%s) to container repository %s', p_tag,
                                  p_digest, p_path)));
     END IF;
-    UPDATE repositories SET updated_at = now() WHERE id = v_repo;
+    -- only when something was stored: a PUT of what the repository holds already changes
+    -- nothing, and the row's lock would line up every concurrent push to the repository
+    IF v_changed THEN
+        UPDATE repositories SET updated_at = now() WHERE id = v_repo;
+    END IF;
 END
 $$;
 

@@ -3,7 +3,8 @@
 
 Both run on this machine in one run, interleaved (A B, B A, ...) over several rounds; every figure
 is the median of its rounds. Ours runs with token authentication and fsync on every blob;
-Distribution runs without authentication, as most people run it. The run prints a table and
+Distribution runs twice: without authentication, as most people run it, and with token
+authentication (its `auth: token`, tokens from TokenServer below), like with like. The run prints a table and
 writes tests/bench/RESULTS.md. It is a benchmark: it never fails on a figure.
 """
 import argparse
@@ -108,7 +109,9 @@ def descendants(*pids):
 class Ours(Target):
     name = "ours"
 
-    def __init__(self, workdir, name="bench", blobd=None, s3=None):
+    def __init__(self, workdir, name="bench", blobd=None, s3=None, bin_dir=None, label=None):
+        if label:
+            self.name = label
         self.pg = PgCluster(workdir)
         # Two workers where requests are served in bulk; one for authd, which signs a token
         # per client session (its answers are cached by clients and by the gateway). s3: a
@@ -116,6 +119,8 @@ class Ours(Target):
         self.reg = Registry(self.pg, workdir, name, workers=2, s3=s3,
                             extra_config={"global": {"log_level": "warn"},
                                           "authd": {"workers": "1"}, "blobd": blobd or {}})
+        if bin_dir:  # another build of the registry (a before-and-after comparison)
+            self.reg.binary = lambda daemon: os.path.join(bin_dir, f"registry-{daemon}")
         self.reg.start()
         self.url = self.reg.url
         self.host = self.reg.host
@@ -170,9 +175,10 @@ class Ours(Target):
 
 class Distribution(Target):
     name = "distribution"
+    auth = ""  # the config's auth section (none: every request is served)
 
     def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "distribution")
+        self.dir = os.path.join(workdir, self.name)
         os.makedirs(self.dir)
         port = free_port()
         self.host = f"127.0.0.1:{port}"
@@ -191,11 +197,11 @@ storage:
     enabled: true
 http:
   addr: {self.host}
-""")
+{self.auth}""")
         self.log = open(os.path.join(self.dir, "log"), "w")
         self.proc = subprocess.Popen(["docker-registry", "serve", config], stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(lambda: requests.get(self.url + "/v2/", timeout=1).status_code == 200,
+        wait_for(lambda: requests.get(self.url + "/v2/", timeout=1).status_code in (200, 401),
                  what="distribution")
 
     def repo(self, name):
@@ -211,6 +217,112 @@ http:
         self.proc.terminate()
         self.proc.wait(timeout=20)
         self.log.close()
+
+
+class TokenServer:
+    """A small Docker token server for Distribution's `auth: token`: an RSA key with a
+    self-signed certificate (Distribution's rootcertbundle), and GET /token?service=&scope=...
+    answering a JWT (RS256, the certificate in its x5c header) that grants what each scope asks."""
+
+    issuer = "bench-token-issuer"
+    service = "bench-registry"
+
+    def __init__(self, folder):
+        import base64
+        import http.server
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench token signer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=30))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        self.bundle = os.path.join(folder, "token-root.crt")
+        with open(self.bundle, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+        def b64(data):
+            return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+        def mint(scopes):
+            access = []
+            for scope in scopes:
+                kind, _, rest = scope.partition(":")
+                repo, _, actions = rest.rpartition(":")
+                access.append({"type": kind, "name": repo, "actions": actions.split(",")})
+            t = int(time.time())
+            head = b64(json.dumps({"typ": "JWT", "alg": "RS256", "x5c": [x5c]}).encode())
+            body = b64(json.dumps({"iss": self.issuer, "sub": "bench", "aud": self.service,
+                                   "exp": t + 3600, "nbf": t - 60, "iat": t,
+                                   "jti": os.urandom(8).hex(), "access": access}).encode())
+            sig = key.sign(head + b"." + body, padding.PKCS1v15(), hashes.SHA256())
+            return (head + b"." + body + b"." + b64(sig)).decode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                token = mint(q.get("scope", []))
+                out = json.dumps({"token": token, "access_token": token, "expires_in": 3600,
+                                  "issued_at": datetime.datetime.now(
+                                      datetime.timezone.utc).isoformat()}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self.server.server_port}/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, scopes):
+        q = urllib.parse.urlencode([("service", self.service)] + [("scope", s) for s in scopes])
+        r = requests.get(f"{self.realm}?{q}", timeout=10)
+        r.raise_for_status()
+        return r.json()["token"]
+
+    def stop(self):
+        self.server.shutdown()
+
+
+class DistributionToken(Distribution):
+    """Distribution with token authentication (like ours): every request carries a bearer token
+    that Distribution verifies (signature, issuer, audience, scope)."""
+
+    name = "distribution-token"
+
+    def __init__(self, workdir):
+        self.tokens = TokenServer(workdir)
+        self.auth = f"""auth:
+  token:
+    realm: {self.tokens.realm}
+    service: {self.tokens.service}
+    issuer: {self.tokens.issuer}
+    rootcertbundle: {self.tokens.bundle}
+"""
+        self._tokens = {}
+        super().__init__(workdir)
+
+    def headers(self, repo, actions="pull,push"):
+        key = (repo, actions)
+        if key not in self._tokens:
+            self._tokens[key] = self.tokens.token([f"repository:{repo}:{actions}"])
+        return {"Authorization": f"Bearer {self._tokens[key]}"}
+
+    def stop(self):
+        super().stop()
+        self.tokens.stop()
 
 
 # -- HTTP helpers -------------------------------------------------------------------------------
@@ -612,8 +724,14 @@ def report(bench, ceil, machine, commit, elapsed):
         if fig not in figures:
             figures.append(fig)
     lines = []
-    lines.append("| figure | ours | Distribution 2.8.2 | ours vs Distribution |")
-    lines.append("|---|---:|---:|---:|")
+    tok = any(t == "distribution-token" for (_f, t) in bench.results)
+    if tok:
+        lines.append("| figure | ours (tokens) | Distribution 2.8.2 (no auth) | Distribution 2.8.2 "
+                     "(tokens) | ours vs Distribution | ours vs Distribution, both with tokens |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+    else:
+        lines.append("| figure | ours | Distribution 2.8.2 | ours vs Distribution |")
+        lines.append("|---|---:|---:|---:|")
 
     def cell(values):
         med = statistics.median(values)
@@ -624,11 +742,22 @@ def report(bench, ceil, machine, commit, elapsed):
         ov = bench.results.get((fig, "ours"), [float("nan")])
         dv = bench.results.get((fig, "distribution"), [float("nan")])
         r = better_ratio(fig, statistics.median(ov), statistics.median(dv))
-        lines.append(f"| {fig} | {cell(ov)} | {cell(dv)} | {r:.2f}x |")
+        if tok:
+            tv = bench.results.get((fig, "distribution-token"), [float("nan")])
+            rt = better_ratio(fig, statistics.median(ov), statistics.median(tv))
+            lines.append(f"| {fig} | {cell(ov)} | {cell(dv)} | {cell(tv)} | {r:.2f}x | "
+                         f"{rt:.2f}x |")
+        else:
+            lines.append(f"| {fig} | {cell(ov)} | {cell(dv)} | {r:.2f}x |")
     for name, label in (("idle", "RSS, idle (MiB)"), ("idle-pss", "PSS, idle (MiB)"),
                         ("peak", "RSS, peak (MiB)")):
         o = bench.rss[("ours", name)] / 1024
         d = bench.rss[("distribution", name)] / 1024
+        if tok:
+            t = bench.rss[("distribution-token", name)] / 1024
+            lines.append(f"| {label} | {o:,.1f} | {d:,.1f} | {t:,.1f} | "
+                         f"{better_ratio(label, o, d):.2f}x | {better_ratio(label, o, t):.2f}x |")
+            continue
         lines.append(f"| {label} | {o:,.1f} | {d:,.1f} | {better_ratio(label, o, d):.2f}x |")
     if ("ours", "server-pss") in bench.rss:
         o = bench.rss[("ours", "server-pss")] / 1024
@@ -685,6 +814,8 @@ def main():
     ap.add_argument("--size-mib", type=int, default=256)
     ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--no-token-dist", action="store_true",
+                    help="skip the second Distribution, the one with token authentication")
     ap.add_argument("--no-s3", action="store_true",
                     help="skip the S3 driver's figures (they start a Ceph RADOS Gateway)")
     args = ap.parse_args()
@@ -692,12 +823,15 @@ def main():
     workdir = tempfile.mkdtemp(prefix="bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     os.chmod(workdir, 0o755)
     commit = source_commit()
-    ours = dist = None
+    ours = dist = dist_token = None
     try:
         ceil = ceilings(workdir)
         ours = Ours(workdir)
         dist = Distribution(workdir)
         targets = [ours, dist]
+        if not args.no_token_dist:
+            dist_token = DistributionToken(workdir)
+            targets.append(dist_token)
         bench = Bench(workdir, args.rounds, args.size_mib)
         time.sleep(1)
         bench.rss = {(t.name, "idle"): t.rss_kib() for t in targets}
@@ -732,7 +866,7 @@ def main():
         bench.rss[("ours", "server-pss")] = bench.peak.get("ours-server-pss", 0)
         for t in targets:
             t.stop()
-        ours = dist = None
+        ours = dist = dist_token = None
         s3_section = ""
         if not args.no_s3:
             import s3  # here: it needs the Ceph packages the comparison does not
@@ -750,7 +884,7 @@ def main():
             with open(args.results, "w") as f:
                 f.write(header + text + old)
     finally:
-        for t in (ours, dist):
+        for t in (ours, dist, dist_token):
             if t is not None:
                 with contextlib.suppress(Exception):
                     t.stop()

@@ -1,5 +1,6 @@
 /* Unit tests of metad/tags_cache.c: an answer is found again only for exactly the same
- * repository path, n and last, as an independent copy, and large answers are not kept. */
+ * repository path, n and last, as an independent copy, large answers are not kept, and the kept
+ * answers stay within their budget. */
 #include "unit.h"
 
 #include "metad.h"
@@ -62,7 +63,7 @@ test_only_the_same_path_n_and_last(void **state)
 static void
 test_large_answers_are_not_kept(void **state)
 {
-	size_t len = 64 * 1024 + 1;
+	size_t len = 1024 * 1024 + 1;
 	char *big = malloc(len + 1);
 	memset(big, 'x', len);
 	big[len] = '\0';
@@ -70,10 +71,40 @@ test_large_answers_are_not_kept(void **state)
 	tags_cache_put("g/big", -1, NULL, &in);
 	struct tags_page out = { 0 };
 	assert_false(tags_cache_get("g/big", -1, NULL, &out));
-	big[len - 1] = '\0'; /* 64 KiB exactly is kept */
+	big[len - 1] = '\0'; /* 1 MiB exactly is kept */
 	tags_cache_put("g/big", -1, NULL, &in);
 	assert_true(tags_cache_get("g/big", -1, NULL, &out));
-	assert_int_equal(strlen(out.body), 64 * 1024);
+	assert_int_equal(strlen(out.body), 1024 * 1024);
+	tags_page_clear(&out);
+	free(big);
+	(void)state;
+}
+
+static void
+test_kept_answers_stay_within_the_budget(void **state)
+{
+	size_t len = 1024 * 1024;
+	char *big = malloc(len + 1);
+	memset(big, 'y', len);
+	big[len] = '\0';
+	struct tags_page in = page(3, 1, big, NULL);
+	char name[32];
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "g/many%d", i);
+		tags_cache_put(name, -1, NULL, &in);
+	}
+	/* 20 MiB offered, at most 8 kept; the newest always is */
+	int kept = 0;
+	struct tags_page out = { 0 };
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "g/many%d", i);
+		if (tags_cache_get(name, -1, NULL, &out)) {
+			kept++;
+			tags_page_clear(&out);
+		}
+	}
+	assert_true(kept >= 1 && kept <= 8);
+	assert_true(tags_cache_get("g/many19", -1, NULL, &out));
 	tags_page_clear(&out);
 	free(big);
 	(void)state;
@@ -88,6 +119,7 @@ main(void)
 		cmocka_unit_test(test_found_again_as_a_copy),
 		cmocka_unit_test(test_only_the_same_path_n_and_last),
 		cmocka_unit_test(test_large_answers_are_not_kept),
+		cmocka_unit_test(test_kept_answers_stay_within_the_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
