@@ -112,7 +112,7 @@ class Ours(Target):
     def __init__(self, workdir, name="bench", blobd=None, s3=None, bin_dir=None, label=None):
         if label:
             self.name = label
-        self.pg = PgCluster(workdir)
+        self.pg = PgCluster(workdir, durable=True)  # fsync on, as deployed
         # Two workers where requests are served in bulk; one for authd, which signs a token
         # per client session (its answers are cached by clients and by the gateway). s3: a
         # CephRgw whose store keeps the blobs (storage = s3).
