@@ -90,6 +90,7 @@ static void pgc_retry(evutil_socket_t fd, short what, void *arg);
 static void pgc_dispatch(struct pgc *c);
 static void pool_kick(struct pg_pool *pool);
 static void pool_fail_queued(evutil_socket_t fd, short what, void *arg);
+static bool pool_trying(const struct pg_pool *pool);
 static void pgc_send_lsn(struct pgc *c);
 static void pgc_take_lsn(struct pgc *c);
 
@@ -245,12 +246,16 @@ pgc_down(struct pgc *c, const char *why)
 	c->state = PGC_DOWN;
 	struct pg_query *q = c->q;
 	c->q = NULL;
-	c->backoff_ms = c->backoff_ms == 0
-	                        ? RECONNECT_MIN_MS
-	                        : (c->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
-	                                                                : c->backoff_ms * 2);
-	struct timeval tv = { c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000 };
-	evtimer_add(c->timer, &tv);
+	/* The first loss since the connection was made is tried again at once: the server may be
+	 * there (a session ended by an administrator or a pooler, a restart); later ones wait. */
+	bool first = c->backoff_ms == 0;
+	c->backoff_ms = first ? RECONNECT_MIN_MS
+	                      : (c->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
+	                                                              : c->backoff_ms * 2);
+	if (!first) {
+		struct timeval tv = { c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000 };
+		evtimer_add(c->timer, &tv);
+	}
 	if (q != NULL) {
 		/* a statement that succeeded before its position could be read keeps its result:
 		 * what it wrote is committed */
@@ -259,8 +264,10 @@ pgc_down(struct pgc *c, const char *why)
 	}
 	if (held != NULL)
 		PQclear(held);
-	/* With no connection up, queued queries fail now rather than hang. */
-	if (!pg_pool_connected(c->pool))
+	if (first)
+		pgc_connect(c); /* a refusal comes back here, and waits */
+	/* With no connection up or on its way, queued queries fail now rather than hang. */
+	if (!pool_trying(c->pool))
 		pool_fail_queued(-1, 0, c->pool);
 }
 

@@ -615,10 +615,12 @@ V2 = {
 }
 
 # the routes that take credentials themselves: the token service is asked by every /v2 case
-# (test_v2_matrix checks its answer); /oauth/token refuses a caller's token as a password
+# (test_v2_matrix checks its answer); /oauth/token refuses a caller's token as a password;
+# /oauth/revoke revokes OAuth tokens only, whatever credentials come with it
 OPEN = {
     ("GET", "/jwt/auth"): "asked for every /v2 case",
     ("POST", "/oauth/token"): "test_oauth_token_refuses_tokens_as_passwords",
+    ("POST", "/oauth/revoke"): "test_oauth_revoke_leaves_other_credentials_alone",
 }
 
 ACTIONS = {"ACT_PULL": "pull", "ACT_PUSH": "push", "ACT_DELETE": "delete"}
@@ -1175,6 +1177,37 @@ def test_oauth_token_refuses_tokens_as_passwords(world):
             wrong.append((role, r.status_code, r.text))
         if leaks(w, role, r.text, lambda v: False, set()):
             wrong.append((role, "leaks"))
+        return wrong
+
+    assert run_all(ROLES, one) == []
+
+
+def test_oauth_revoke_leaves_other_credentials_alone(world):
+    """POST /oauth/revoke with each caller's own secret as the token and its credentials as
+    Basic authentication: 200 {} as Doorkeeper answers, nothing of anybody's in the answer, and
+    the secret (a personal access token, a deploy token, a revoked or expired one) signs in to
+    the token service exactly as before: only OAuth tokens are revoked there."""
+    w = world
+
+    def token_service(creds):
+        return requests.get(f"{w.reg.url}/jwt/auth", params={"service": "container_registry"},
+                            auth=creds, headers=address(), timeout=60).status_code
+
+    def one(role):
+        creds = credentials(w, role, "private")
+        if creds is None:
+            return []
+        before = token_service(creds)
+        r = requests.post(f"{w.reg.url}/oauth/revoke", data={"token": creds[1]}, auth=creds,
+                          headers=address(), timeout=60)
+        wrong = []
+        if r.status_code != 200 or r.json() != {}:
+            wrong.append((role, r.status_code, r.text))
+        if leaks(w, role, r.text, lambda v: False, set()):
+            wrong.append((role, "leaks"))
+        after = token_service(creds)
+        if after != before:
+            wrong.append((role, "token service", before, after))
         return wrong
 
     assert run_all(ROLES, one) == []
