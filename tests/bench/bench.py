@@ -759,12 +759,20 @@ def report(bench, ceil, machine, commit, elapsed):
                          f"{better_ratio(label, o, d):.2f}x | {better_ratio(label, o, t):.2f}x |")
             continue
         lines.append(f"| {label} | {o:,.1f} | {d:,.1f} | {better_ratio(label, o, d):.2f}x |")
+    # ours with its database against Distribution alone, each row as wide as the table
+    pad = " - |" if tok else ""
     if ("ours", "server-pss") in bench.rss:
         o = bench.rss[("ours", "server-pss")] / 1024
         d = bench.rss[("distribution", "peak")] / 1024
-        lines.append(f"| PSS, peak, ours with PostgreSQL vs Distribution's peak RSS (MiB) | {o:,.1f} | {d:,.1f} | {better_ratio('(MiB)', o, d):.2f}x |")
+        row = f"| PSS, peak, ours with PostgreSQL vs Distribution's peak RSS (MiB) | {o:,.1f} | {d:,.1f} |"
+        if tok:
+            t = bench.rss[("distribution-token", "peak")] / 1024
+            row += f" {t:,.1f} | {better_ratio('(MiB)', o, d):.2f}x | {better_ratio('(MiB)', o, t):.2f}x |"
+        else:
+            row += f" {better_ratio('(MiB)', o, d):.2f}x |"
+        lines.append(row)
     if ("ours-pg", "peak") in bench.rss:
-        lines.append(f"| RSS, peak, PostgreSQL behind ours (MiB) | {bench.rss[('ours-pg', 'peak')] / 1024:,.1f} | - | - |")
+        lines.append(f"| RSS, peak, PostgreSQL behind ours (MiB) | {bench.rss[('ours-pg', 'peak')] / 1024:,.1f} | - | - |" + pad)
     table = "\n".join(lines)
     ceil_lines = "\n".join(f"| {k} | {v:,.0f} |" for k, v in ceil.items())
     return f"""## Run of {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}
