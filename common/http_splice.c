@@ -97,8 +97,24 @@ splice_free(struct http_splice *s)
 	free(s);
 }
 
-/* Ends the splice: the parser and counters learn of the bytes that went past them, reading
- * resumes, and the handler hears how it went (err 0: all moved; else the destination's errno). */
+/* Ends a splice: the parser and counters learn of the bytes that went past them, the splice's
+ * events and pipe go, and the connection reads its socket again. Bytes left in the pipe never
+ * reach the destination: the body is cut, so the connection cannot carry another request. */
+static void
+splice_end(struct http_splice *s)
+{
+	struct http_conn *c = s->conn;
+	if (s->piped > 0)
+		c->close_after = true;
+	c->parser.content_length -= s->moved;
+	if (c->txn != NULL)
+		c->txn->bytes_in += s->moved;
+	splice_free(s);
+	splice_reading_on(c);
+}
+
+/* Ends the splice (splice_end) and tells the handler how it went (err 0: all moved; else the
+ * destination's errno). */
 static void
 splice_finish(struct http_splice *s, int err)
 {
@@ -107,14 +123,7 @@ splice_finish(struct http_splice *s, int err)
 	uint64_t moved = s->moved - s->piped; /* what reached the destination */
 	http_splice_cb done = s->done;
 	void *arg = s->arg;
-	/* bytes left in the pipe never reach the destination: the body is cut, so the connection
-	 * cannot carry another request */
-	if (s->piped > 0)
-		c->close_after = true;
-	c->parser.content_length -= s->moved;
-	txn->bytes_in += s->moved;
-	splice_free(s);
-	splice_reading_on(c);
+	splice_end(s);
 	http_conn_schedule(c);
 	done(txn, moved, err, arg);
 }
@@ -233,12 +242,5 @@ http_conn_splice_stop(struct http_conn *c)
 			splice_reading_on(c);
 		return;
 	}
-	struct http_splice *s = c->splice;
-	if (s->piped > 0)
-		c->close_after = true;
-	c->parser.content_length -= s->moved;
-	if (c->txn != NULL)
-		c->txn->bytes_in += s->moved;
-	splice_free(s);
-	splice_reading_on(c);
+	splice_end(c->splice);
 }
