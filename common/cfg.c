@@ -31,6 +31,9 @@ static const struct cfg_param cfg_params[CFG_COUNT] = {
 
 static const char *const cfg_sections[] = { "global", "gateway", "authd", "metad", "blobd", "gc" };
 
+/* The longest line inih reads whole (its buffer, less the string's end). */
+#define CFG_LINE_MAX (INI_MAX_LINE - 1)
+
 /* Characters of text on one comment line that cfg_print writes (plus "; "). */
 #define CFG_COMMENT_WIDTH 96
 
@@ -186,6 +189,13 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 		return 0;
 	}
 	cfg->in_file[id] = true;
+	/* What cfg_print writes ("name = value") must load again whole. */
+	if (strlen(name) + 3 + strlen(value) > CFG_LINE_MAX) {
+		cfg->error = xasprintf("%s: the value of \"%s\" in [%s] is too long (a line "
+		                       "\"name = value\" has at most %d characters)",
+		                       cfg->path, name, section, CFG_LINE_MAX);
+		return 0;
+	}
 	return cfg_set(cfg, id, value, cfg->path) == 0;
 }
 
@@ -211,6 +221,58 @@ cfg_check_storage(struct cfg *cfg)
 	return 0;
 }
 
+/* The file cfg_load reads, line by line for inih, and where a line was too long for it. */
+struct cfg_reader {
+	FILE *f;
+	int line;
+	bool too_long;
+};
+
+/* inih's line reader: fgets, except that a line longer than inih's buffer stops the parse (inih
+ * would cut it and read its rest as another line, so a long value would load shortened). */
+static char *
+cfg_read_line(char *str, int num, void *stream)
+{
+	struct cfg_reader *r = stream;
+	if (fgets(str, num, r->f) == NULL)
+		return NULL;
+	r->line++;
+	size_t len = strlen(str);
+	if (len == (size_t)num - 1 && str[len - 1] != '\n') {
+		int c = getc(r->f); /* the line's end, or more of it */
+		if (c != EOF && c != '\n') {
+			r->too_long = true;
+			return NULL;
+		}
+	}
+	return str;
+}
+
+/* Reads file path into cfg through ini_cb; -1 with cfg->error set on failure. */
+static int
+cfg_parse_file(struct cfg *cfg, const char *path)
+{
+	struct cfg_reader r = { .f = fopen(path, "r") };
+	if (r.f == NULL) {
+		cfg->error = xasprintf("%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	int rc = ini_parse_stream(cfg_read_line, &r, ini_cb, cfg);
+	fclose(r.f);
+	if (cfg->error != NULL)
+		return -1;
+	if (r.too_long) {
+		cfg->error = xasprintf("%s:%d: line longer than %d characters", path, r.line,
+		                       CFG_LINE_MAX);
+		return -1;
+	}
+	if (rc != 0) {
+		cfg->error = xasprintf("%s:%d: syntax error", path, rc);
+		return -1;
+	}
+	return 0;
+}
+
 struct cfg *
 cfg_load(const char *path, char **cause)
 {
@@ -219,19 +281,8 @@ cfg_load(const char *path, char **cause)
 	for (int i = 0; i < CFG_COUNT; i++)
 		if (cfg_set(cfg, i, cfg_params[i].def, "default") < 0)
 			goto fail;
-	if (path != NULL) {
-		int rc = ini_parse(path, ini_cb, cfg);
-		if (cfg->error != NULL)
-			goto fail;
-		if (rc < 0) {
-			cfg->error = xasprintf("%s: cannot open: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (rc > 0) {
-			cfg->error = xasprintf("%s:%d: syntax error", path, rc);
-			goto fail;
-		}
-	}
+	if (path != NULL && cfg_parse_file(cfg, path) < 0)
+		goto fail;
 	for (int i = 0; i < CFG_COUNT; i++) {
 		char env[128];
 		snprintf(env, sizeof(env), "REGISTRY_%s_%s", cfg_params[i].section,

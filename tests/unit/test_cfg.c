@@ -190,6 +190,29 @@ unknown_keys(void **state)
 	(void)state;
 }
 
+/* A line longer than inih reads whole is refused rather than cut (its rest would be read as a
+ * line of its own), and so is a value whose printed line would be. */
+static void
+long_lines(void **state)
+{
+	clear_env();
+	char text[512], *cause = NULL;
+	snprintf(text, sizeof(text), "[gateway]\nuser = %0250d\n", 0);
+	expect_refused(text, ":2: line longer than 199 characters");
+	snprintf(text, sizeof(text), "[gateway]\n; %0250d\nworkers = 2\n", 0);
+	expect_refused(text, ":2: line longer than 199 characters");
+	/* 199 characters as written, 200 as cfg_print would write them */
+	snprintf(text, sizeof(text), "[gateway]\nuser =%0193d\n", 0);
+	expect_refused(text, "the value of \"user\" in [gateway] is too long");
+	/* 199 characters, the last line without its end */
+	snprintf(text, sizeof(text), "[gateway]\nuser = %0192d", 7);
+	struct cfg *cfg = load_text(text, &cause);
+	assert_non_null(cfg);
+	assert_int_equal(strlen(cfg_str(cfg, CFG_GATEWAY_USER)), 192);
+	cfg_free(cfg);
+	(void)state;
+}
+
 /* What cfg_print shows for every role loads again (long descriptions are wrapped: inih would
  * read the rest of a long comment line as a line of its own). */
 static void
@@ -299,6 +322,7 @@ main(void)
 		cmocka_unit_test(environment_overrides),
 		cmocka_unit_test(bad_values),
 		cmocka_unit_test(unknown_keys),
+		cmocka_unit_test(long_lines),
 		cmocka_unit_test(print_masks_secrets),
 		cmocka_unit_test(print_loads_again),
 		cmocka_unit_test(reload_rules),
