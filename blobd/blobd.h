@@ -304,6 +304,7 @@ struct session {
 	struct digest_ctx hash; /* over bytes [0, offset) */
 	int64_t offset;         /* bytes received */
 	int64_t saved;          /* offset of the last saved state */
+	int64_t unflushed;      /* bytes written since the disk writes were last started */
 	int64_t started_at;     /* unix seconds */
 	int fd;                 /* the data file, flock'ed while we hold the session */
 	bool locked;

@@ -27,6 +27,7 @@
 
 #define STATE_MAX 4096
 #define IOV_BATCH 64
+#define WRITEBACK_EVERY (8 * 1024 * 1024) /* start the disk writes of this many bytes at once */
 #define REHASH_CHUNK (1024 * 1024)
 
 /* Whether an id from a URL or a folder name has our form (lowercase hex): safe in a path. */
@@ -319,13 +320,17 @@ session_write(struct session *s, struct evbuffer *buf, char **cause)
 				iov[first].iov_len -= (size_t)w;
 			}
 		}
-		/* Start the disk writes now (without waiting): the fsync before the blob is
-		 * acknowledged then waits for the last batches only, not for the whole blob. */
-		if (bd.fsync)
-			(void)sync_file_range(s->fd, s->offset - s->base, (off_t)batch,
-			                      SYNC_FILE_RANGE_WRITE);
 		s->offset += (int64_t)batch;
+		s->unflushed += (int64_t)batch;
 		done += batch;
+		/* Start the disk writes now (without waiting), a few MiB at a time: the fsync
+		 * before the blob is acknowledged then waits for the last ones only, not for the
+		 * whole blob, and the disk gets requests large enough to be cheap. */
+		if (bd.fsync && s->unflushed >= WRITEBACK_EVERY) {
+			(void)sync_file_range(s->fd, s->offset - s->base - s->unflushed,
+			                      (off_t)s->unflushed, SYNC_FILE_RANGE_WRITE);
+			s->unflushed = 0;
+		}
 	}
 	return 0;
 }

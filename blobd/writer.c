@@ -2,6 +2,8 @@
  * Streams a request body into an upload session. Bytes the HTTP layer delivers are hashed in the
  * loop as they arrive and move (without a copy) into `pending`; one job at a time writes a batch
  * in a pool thread while the next batch arrives and is hashed, so hashing and writing overlap.
+ * A batch is at least BATCH_MIN bytes (or the body's last ones): handing a few hundred KiB to a
+ * thread and back cost as much again as writing them (tests/bench/RESULTS.md).
  * The body is paused while `pending` is full, so memory stays bounded whatever the body's size
  * and a slow disk slows the client instead of the loop. A session in S3 (rsession.c) sends each
  * part as it fills, from the job after the batch that filled it; when the request's hold on the
@@ -16,7 +18,8 @@
 #include "metrics.h"
 #include "util.h"
 
-#define PENDING_MAX (1024 * 1024)           /* pause the body beyond this much unwritten data */
+#define PENDING_MAX (1024 * 1024) /* pause the body beyond this much unwritten data */
+#define BATCH_MIN (1024 * 1024)   /* a smaller batch waits for more, or for the body's end */
 #define CHECKPOINT_EVERY (64 * 1024 * 1024) /* save a long PATCH's progress this often */
 
 struct writer {
@@ -133,7 +136,10 @@ writer_kick(struct writer *w)
 	if (w->busy)
 		return;
 	size_t len = evbuffer_get_length(w->pending);
-	if (len > 0 && !w->aborted) {
+	/* A small batch waits for more while the body streams: each batch costs a hand-over to a
+	 * pool thread and back, and a write, whose fixed costs small batches multiply. */
+	bool worth = len >= BATCH_MIN || w->body_done;
+	if (len > 0 && worth && !w->aborted) {
 		struct evbuffer *t = w->inflight;
 		w->inflight = w->pending;
 		w->pending = t;
