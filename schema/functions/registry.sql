@@ -208,12 +208,11 @@ CREATE OR REPLACE FUNCTION registry_push_repository(p_path text, p_create boolea
                                          OUT repository_id bigint, OUT status status_word)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_project bigint;
-    v_name text;
+    v_at record := registry_resolve(p_path);
+    v_push record := registry_push_repository_at(v_at.project_id, v_at.name, p_create);
 BEGIN
-    SELECT x.project_id, x.name INTO v_project, v_name FROM registry_resolve(p_path) x;
-    SELECT x.repository_id, x.status INTO repository_id, status
-      FROM registry_push_repository_at(v_project, v_name, p_create) x;
+    repository_id := v_push.repository_id;
+    status := v_push.status;
 END
 $$;
 
@@ -362,6 +361,8 @@ CREATE OR REPLACE FUNCTION registry_put_manifest(
     OUT manifest_id bigint, OUT status status_word, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_at record;
+    v_push record;
     v_project bigint;
     v_name text;
     v_repo bigint;
@@ -370,12 +371,16 @@ DECLARE
     v_total bigint;
     v_changed boolean := false;
 BEGIN
-    SELECT x.project_id, x.name INTO v_project, v_name FROM registry_resolve(p_path) x;
+    -- (the functions' records assigned, not selected from: no executor run for each)
+    v_at := registry_resolve(p_path);
+    v_project := v_at.project_id;
+    v_name := v_at.name;
     PERFORM registry_grant_check(v_project, p_grant_project, p_grant_generation);
     PERFORM hooks_actor(p_user), registry_request(p_request);
     -- look the repository up first: a manifest that fails validation creates nothing
-    SELECT x.repository_id, x.status INTO v_repo, status
-      FROM registry_push_repository_at(v_project, v_name, false) x;
+    v_push := registry_push_repository_at(v_project, v_name, false);
+    v_repo := v_push.repository_id;
+    status := v_push.status;
     IF status <> 'ok' THEN
         RETURN;
     END IF;
@@ -439,8 +444,9 @@ BEGIN
         END IF;
     END IF;
     IF v_repo IS NULL THEN
-        SELECT x.repository_id, x.status INTO v_repo, status
-          FROM registry_push_repository_at(v_project, v_name, true) x;
+        v_push := registry_push_repository_at(v_project, v_name, true);
+        v_repo := v_push.repository_id;
+        status := v_push.status;
         IF status <> 'ok' THEN
             RETURN;
         END IF;
