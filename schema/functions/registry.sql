@@ -368,6 +368,7 @@ DECLARE
     v_repo bigint;
     v_tagged bigint;
     v_tagged_digest text;
+    v_held bigint;
     v_total bigint;
     v_changed boolean := false;
 BEGIN
@@ -402,29 +403,36 @@ BEGIN
         END IF;
     END IF;
     -- what the manifest names is held against garbage collection until it is stored (FOR KEY
-    -- SHARE, in one order): a review deleting one of them finishes first, and the checks below
-    -- then find it gone
-    PERFORM 1 FROM unnest(p_blobs) AS d JOIN blobs b ON b.digest = d
+    -- SHARE, in one order): a review deleting one of them finishes first, and is then not
+    -- among the blobs linked here with the size declared, which are all of them when all is well
+    PERFORM 1 FROM unnest(p_blobs, p_blob_sizes) AS x(d, s)
+      JOIN blobs b ON b.digest = x.d
+      JOIN repository_blobs rb ON rb.repository_id = v_repo AND rb.blob_digest = x.d
+     WHERE b.size = x.s
      ORDER BY b.digest FOR KEY SHARE OF b;
+    GET DIAGNOSTICS v_held = ROW_COUNT;
+    -- else the first blob not linked in the repository, or the first whose size is not the one
+    -- declared
+    IF v_held < coalesce(cardinality(p_blobs), 0) THEN
+        SELECT x.d, CASE WHEN rb.blob_digest IS NULL THEN 'blob_unknown' ELSE 'size_mismatch' END
+          INTO detail, status
+          FROM unnest(p_blobs, p_blob_sizes) WITH ORDINALITY AS x(d, s, i)
+          LEFT JOIN repository_blobs rb ON rb.repository_id = v_repo AND rb.blob_digest = x.d
+          LEFT JOIN blobs b ON b.digest = x.d
+         WHERE rb.blob_digest IS NULL OR b.size <> x.s
+         ORDER BY rb.blob_digest IS NOT NULL, x.i
+         LIMIT 1;
+        IF detail IS NOT NULL THEN
+            RETURN;
+        END IF;
+        status := 'ok';
+        -- (linked meanwhile: held as the others)
+        PERFORM 1 FROM unnest(p_blobs) AS d JOIN blobs b ON b.digest = d
+         ORDER BY b.digest FOR KEY SHARE OF b;
+    END IF;
     IF p_children <> '{}' THEN
         PERFORM 1 FROM manifests m WHERE m.repository_id = v_repo AND m.digest = ANY (p_children)
           ORDER BY m.id FOR KEY SHARE;
-    END IF;
-    -- the first blob not linked in the repository, else the first whose size is not the one
-    -- declared
-    SELECT x.d, CASE WHEN rb.blob_digest IS NULL THEN 'blob_unknown' ELSE 'size_mismatch' END
-      INTO detail, status
-      FROM unnest(p_blobs, p_blob_sizes) WITH ORDINALITY AS x(d, s, i)
-      LEFT JOIN repository_blobs rb ON rb.repository_id = v_repo AND rb.blob_digest = x.d
-      LEFT JOIN blobs b ON b.digest = x.d
-     WHERE rb.blob_digest IS NULL OR b.size <> x.s
-     ORDER BY rb.blob_digest IS NOT NULL, x.i
-     LIMIT 1;
-    IF detail IS NOT NULL THEN
-        RETURN;
-    END IF;
-    status := 'ok';
-    IF p_children <> '{}' THEN
         SELECT d INTO detail FROM unnest(p_children) AS d
          WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = v_repo AND m.digest = d)
          LIMIT 1;
