@@ -368,6 +368,7 @@ DECLARE
     v_repo bigint;
     v_tagged bigint;
     v_tagged_digest text;
+    v_protected boolean := false;
     v_held bigint;
     v_total bigint;
     v_changed boolean := false;
@@ -376,8 +377,8 @@ BEGIN
     v_at := registry_resolve(p_path);
     v_project := v_at.project_id;
     v_name := v_at.name;
-    PERFORM registry_grant_check(v_project, p_grant_project, p_grant_generation);
-    PERFORM hooks_actor(p_user), registry_request(p_request);
+    PERFORM registry_grant_check(v_project, p_grant_project, p_grant_generation),
+            hooks_actor(p_user), registry_request(p_request);
     -- look the repository up first: a manifest that fails validation creates nothing
     v_push := registry_push_repository_at(v_project, v_name, false);
     v_repo := v_push.repository_id;
@@ -385,15 +386,17 @@ BEGIN
     IF status <> 'ok' THEN
         RETURN;
     END IF;
-    -- what the tag names now
-    IF p_tag IS NOT NULL AND v_repo IS NOT NULL THEN
-        SELECT m.id, m.digest INTO v_tagged, v_tagged_digest
-          FROM tags t JOIN manifests m ON m.id = t.manifest_id
-         WHERE t.repository_id = v_repo AND t.name = p_tag;
+    -- what the tag names now, and whether the project protects tags at all
+    IF p_tag IS NOT NULL THEN
+        SELECT m.id, m.digest,
+               EXISTS (SELECT 1 FROM registry_protection_tag_rules r WHERE r.project_id = v_project)
+          INTO v_tagged, v_tagged_digest, v_protected
+          FROM (SELECT 1) one
+          LEFT JOIN (tags t JOIN manifests m ON m.id = t.manifest_id)
+            ON t.repository_id = v_repo AND t.name = p_tag;
     END IF;
     -- a tag protection rule may refuse this pusher the tag, or moving it
-    IF p_tag IS NOT NULL
-       AND EXISTS (SELECT 1 FROM registry_protection_tag_rules r WHERE r.project_id = v_project) THEN
+    IF v_protected THEN
         detail := registry_tag_refusal(
             v_project, p_tag, 'push', registry_caller_level(p_user, p_admin, v_project),
             coalesce(v_tagged_digest <> p_digest, false));
