@@ -28,7 +28,7 @@ PG_STMT_READ(
         "SELECT m.digest, m.media_type, m.payload FROM tags t JOIN manifests m ON m.id = t.manifest_id"
         " WHERE t.repository_id = registry_grant_repository_id($1, $3, $4) AND t.name = $2");
 PG_STMT(q_put, "SELECT manifest_id, status, detail FROM registry_put_manifest("
-               " registry_grant_path($1, $14, $15), $2, $3, $4, $5, $6, $7,"
+               " $1, $14::bigint, $15::bigint, $2, $3, $4, $5, $6, $7,"
                " $8::jsonb, $9::bytea, $10::text[], $11::bigint[], $12::text[], $13,"
                " $16::bigint, $17::boolean, $18::jsonb)");
 /* $1 name, $2 tag, $3 digest (one of them NULL), $4 $5 the grant, $6 $7 the caller, $8 the

@@ -31,11 +31,14 @@ BEGIN
         END IF;
     END IF;
     v_name := coalesce(p_details ->> 'author_name', v_name, 'An unauthenticated user');
-    v_path := CASE p_entity_type
-                  WHEN 'Project' THEN (SELECT full_path FROM projects WHERE id = p_entity_id)
-                  WHEN 'Group' THEN (SELECT full_path FROM namespaces WHERE id = p_entity_id)
-                  WHEN 'User' THEN (SELECT username FROM users WHERE id = p_entity_id)
-              END;
+    -- (one statement per kind: a CASE over the three was planned again on every call)
+    IF p_entity_type = 'Project' THEN
+        SELECT p.full_path INTO v_path FROM projects p WHERE p.id = p_entity_id;
+    ELSIF p_entity_type = 'Group' THEN
+        SELECT n.full_path INTO v_path FROM namespaces n WHERE n.id = p_entity_id;
+    ELSIF p_entity_type = 'User' THEN
+        SELECT u.username INTO v_path FROM users u WHERE u.id = p_entity_id;
+    END IF;
     IF v_target IS NULL AND p_target_type = 'User' THEN
         v_target := (SELECT name FROM users WHERE id::text = p_target_id);
     END IF;

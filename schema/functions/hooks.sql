@@ -4,10 +4,13 @@
 -- (metad/hooks_deliver.c).
 
 -- Who the registry writes of this transaction act for, as the hooks' triggers report it: the
--- write functions that know their caller call this (transaction-local).
+-- write functions that know their caller call this (transaction-local). PL/pgSQL: a SQL function
+-- returning void is not inlined, and its body was parsed and planned again in every transaction.
 CREATE OR REPLACE FUNCTION hooks_actor(p_user bigint) RETURNS void
-LANGUAGE sql AS $$
-    SELECT set_config('registry.actor_id', coalesce(p_user, 0)::text, true)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('registry.actor_id', coalesce(p_user, 0)::text, true);
+END
 $$;
 
 -- GitLab's alert_status of a hook.

@@ -8,10 +8,12 @@
 -- What the registry writes of this transaction were asked by (transaction-local): p_request
 -- holds the HTTP request's id, addr, host, method and useragent, base_url (the registry's
 -- public URL), actor (the caller's name) and deploy_token_id (a deploy token's pushes and
--- deletions). NULL: none (a job, a cleanup policy).
+-- deletions). NULL: none (a job, a cleanup policy). PL/pgSQL, as hooks_actor.
 CREATE OR REPLACE FUNCTION registry_request(p_request jsonb) RETURNS void
-LANGUAGE sql AS $$
-    SELECT set_config('registry.request', coalesce(p_request::text, ''), true)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('registry.request', coalesce(p_request::text, ''), true);
+END
 $$;
 
 -- The transaction's request context (registry_request), NULL when none.

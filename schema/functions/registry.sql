@@ -208,32 +208,45 @@ CREATE OR REPLACE FUNCTION registry_push_repository(p_path text, p_create boolea
                                          OUT repository_id bigint, OUT status status_word)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_project bigint;
-    v_name text;
+    v_at record := registry_resolve(p_path);
+    v_push record := registry_push_repository_at(v_at.project_id, v_at.name, p_create);
+BEGIN
+    repository_id := v_push.repository_id;
+    status := v_push.status;
+END
+$$;
+
+-- registry_push_repository for a path resolved already (registry_resolve: p_project NULL when
+-- no project holds it, p_name the rest), for a caller that needs the project too.
+CREATE OR REPLACE FUNCTION registry_push_repository_at(p_project bigint, p_name text,
+                                                       p_create boolean,
+                                                       OUT repository_id bigint,
+                                                       OUT status status_word)
+LANGUAGE plpgsql AS $$
+DECLARE
     v_status text;
 BEGIN
-    SELECT x.project_id, x.name INTO v_project, v_name FROM registry_resolve(p_path) x;
-    IF v_project IS NULL THEN
+    IF p_project IS NULL THEN
         status := 'no_project';
         RETURN;
     END IF;
-    IF NOT registry_name_fits(v_name) THEN
+    IF NOT registry_name_fits(p_name) THEN
         status := 'too_deep';
         RETURN;
     END IF;
-    IF (SELECT container_registry_access_level FROM projects WHERE id = v_project) = 'disabled' THEN
+    IF (SELECT container_registry_access_level FROM projects WHERE id = p_project) = 'disabled' THEN
         status := 'registry_disabled';
         RETURN;
     END IF;
     SELECT r.id, r.status INTO repository_id, v_status
-      FROM repositories r WHERE r.project_id = v_project AND r.name = v_name;
+      FROM repositories r WHERE r.project_id = p_project AND r.name = p_name;
     IF repository_id IS NULL AND p_create THEN
-        INSERT INTO repositories (project_id, name) VALUES (v_project, v_name)
+        INSERT INTO repositories (project_id, name) VALUES (p_project, p_name)
             ON CONFLICT (project_id, name) DO NOTHING
             RETURNING id INTO repository_id;
         IF repository_id IS NULL THEN  -- created concurrently
             SELECT r.id, r.status INTO repository_id, v_status
-              FROM repositories r WHERE r.project_id = v_project AND r.name = v_name;
+              FROM repositories r WHERE r.project_id = p_project AND r.name = p_name;
         END IF;
     END IF;
     IF v_status IN ('delete_scheduled', 'delete_ongoing') THEN
@@ -328,84 +341,112 @@ BEGIN
 END
 $$;
 
--- Stores a validated manifest (and tags it when p_tag is given) in one transaction. Every blob
+-- Stores a validated manifest (and tags it when p_tag is given) in one transaction, into the
+-- repository at p_path for a caller whose grant on the path names p_grant_project at
+-- p_grant_generation (registry_grant_check: SQLSTATE RG401 when it no longer holds). Every blob
 -- in p_blobs must be linked in the repository with the size p_blob_sizes declares, and every
 -- manifest in p_children must exist there. status is ok, why the path refuses pushes
 -- (registry_push_repository), blob_unknown, size_mismatch, manifest_unknown with detail naming
 -- the culprit, quota_exceeded (usage_quota_manifest, detail: the usage, the limit, the push), or
 -- tag_denied: a protection rule keeps the pusher (p_user, p_admin) from setting the tag
 -- (registry_tag_refusal, detail: why). p_request: the request's context for the events of the
--- push (registry_request); a quota refusal is a quota_exceeded webhook event.
+-- push (registry_request); a quota refusal is a quota_exceeded webhook event. The path is
+-- resolved once; a tag that names the manifest already is left as it is (the push is audited
+-- all the same).
 CREATE OR REPLACE FUNCTION registry_put_manifest(
-    p_path text, p_digest text, p_media_type text, p_artifact_type text,
-    p_config_digest text, p_config_media_type text, p_subject text, p_annotations jsonb,
-    p_payload bytea, p_blobs text[], p_blob_sizes bigint[], p_children text[], p_tag text,
-    p_user bigint DEFAULT 0, p_admin boolean DEFAULT false, p_request jsonb DEFAULT NULL,
+    p_path text, p_grant_project bigint, p_grant_generation bigint, p_digest text,
+    p_media_type text, p_artifact_type text, p_config_digest text, p_config_media_type text,
+    p_subject text, p_annotations jsonb, p_payload bytea, p_blobs text[], p_blob_sizes bigint[],
+    p_children text[], p_tag text, p_user bigint, p_admin boolean, p_request jsonb,
     OUT manifest_id bigint, OUT status status_word, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_repo bigint;
+    v_at record;
+    v_push record;
     v_project bigint;
-    v_bad text;
+    v_name text;
+    v_repo bigint;
+    v_tagged bigint;
+    v_tagged_digest text;
+    v_protected boolean := false;
+    v_held bigint;
     v_total bigint;
     v_changed boolean := false;
 BEGIN
-    PERFORM hooks_actor(p_user);
-    PERFORM registry_request(p_request);
+    -- (the functions' records assigned, not selected from: no executor run for each)
+    v_at := registry_resolve(p_path);
+    v_project := v_at.project_id;
+    v_name := v_at.name;
+    PERFORM registry_grant_check(v_project, p_grant_project, p_grant_generation),
+            hooks_actor(p_user), registry_request(p_request);
     -- look the repository up first: a manifest that fails validation creates nothing
-    SELECT x.repository_id, x.status INTO v_repo, status FROM registry_push_repository(p_path, false) x;
+    v_push := registry_push_repository_at(v_project, v_name, false);
+    v_repo := v_push.repository_id;
+    status := v_push.status;
     IF status <> 'ok' THEN
         RETURN;
     END IF;
-    -- a tag protection rule may refuse this pusher the tag, or moving it
+    -- what the tag names now, and whether the project protects tags at all
     IF p_tag IS NOT NULL THEN
-        SELECT x.project_id INTO v_project FROM registry_resolve(p_path) x;
-        IF EXISTS (SELECT 1 FROM registry_protection_tag_rules r WHERE r.project_id = v_project) THEN
-            detail := registry_tag_refusal(
-                v_project, p_tag, 'push', registry_caller_level(p_user, p_admin, v_project),
-                EXISTS (SELECT 1 FROM tags t JOIN manifests m ON m.id = t.manifest_id
-                         WHERE t.repository_id = v_repo AND t.name = p_tag
-                           AND m.digest <> p_digest));
-            IF detail IS NOT NULL THEN
-                status := 'tag_denied';
-                RETURN;
-            END IF;
+        SELECT m.id, m.digest,
+               EXISTS (SELECT 1 FROM registry_protection_tag_rules r WHERE r.project_id = v_project)
+          INTO v_tagged, v_tagged_digest, v_protected
+          FROM (SELECT 1) one
+          LEFT JOIN (tags t JOIN manifests m ON m.id = t.manifest_id)
+            ON t.repository_id = v_repo AND t.name = p_tag;
+    END IF;
+    -- a tag protection rule may refuse this pusher the tag, or moving it
+    IF v_protected THEN
+        detail := registry_tag_refusal(
+            v_project, p_tag, 'push', registry_caller_level(p_user, p_admin, v_project),
+            coalesce(v_tagged_digest <> p_digest, false));
+        IF detail IS NOT NULL THEN
+            status := 'tag_denied';
+            RETURN;
         END IF;
     END IF;
     -- what the manifest names is held against garbage collection until it is stored (FOR KEY
-    -- SHARE, in one order): a review deleting one of them finishes first, and the checks below
-    -- then find it gone
-    PERFORM 1 FROM blobs b WHERE b.digest = ANY (p_blobs) ORDER BY b.digest FOR KEY SHARE;
-    PERFORM 1 FROM manifests m WHERE m.repository_id = v_repo AND m.digest = ANY (p_children)
-      ORDER BY m.id FOR KEY SHARE;
-    SELECT d INTO v_bad FROM unnest(p_blobs) AS d
-     WHERE NOT EXISTS (SELECT 1 FROM repository_blobs rb
-                        WHERE rb.repository_id = v_repo AND rb.blob_digest = d)
-     LIMIT 1;
-    IF v_bad IS NOT NULL THEN
-        status := 'blob_unknown';
-        detail := v_bad;
-        RETURN;
-    END IF;
-    SELECT x.d INTO v_bad FROM unnest(p_blobs, p_blob_sizes) AS x(d, s)
+    -- SHARE, in one order): a review deleting one of them finishes first, and is then not
+    -- among the blobs linked here with the size declared, which are all of them when all is well
+    PERFORM 1 FROM unnest(p_blobs, p_blob_sizes) AS x(d, s)
       JOIN blobs b ON b.digest = x.d
-     WHERE b.size <> x.s
-     LIMIT 1;
-    IF v_bad IS NOT NULL THEN
-        status := 'size_mismatch';
-        detail := v_bad;
-        RETURN;
+      JOIN repository_blobs rb ON rb.repository_id = v_repo AND rb.blob_digest = x.d
+     WHERE b.size = x.s
+     ORDER BY b.digest FOR KEY SHARE OF b;
+    GET DIAGNOSTICS v_held = ROW_COUNT;
+    -- else the first blob not linked in the repository, or the first whose size is not the one
+    -- declared
+    IF v_held < coalesce(cardinality(p_blobs), 0) THEN
+        SELECT x.d, CASE WHEN rb.blob_digest IS NULL THEN 'blob_unknown' ELSE 'size_mismatch' END
+          INTO detail, status
+          FROM unnest(p_blobs, p_blob_sizes) WITH ORDINALITY AS x(d, s, i)
+          LEFT JOIN repository_blobs rb ON rb.repository_id = v_repo AND rb.blob_digest = x.d
+          LEFT JOIN blobs b ON b.digest = x.d
+         WHERE rb.blob_digest IS NULL OR b.size <> x.s
+         ORDER BY rb.blob_digest IS NOT NULL, x.i
+         LIMIT 1;
+        IF detail IS NOT NULL THEN
+            RETURN;
+        END IF;
+        status := 'ok';
+        -- (linked meanwhile: held as the others)
+        PERFORM 1 FROM unnest(p_blobs) AS d JOIN blobs b ON b.digest = d
+         ORDER BY b.digest FOR KEY SHARE OF b;
     END IF;
-    SELECT d INTO v_bad FROM unnest(p_children) AS d
-     WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = v_repo AND m.digest = d)
-     LIMIT 1;
-    IF v_bad IS NOT NULL THEN
-        status := 'manifest_unknown';
-        detail := v_bad;
-        RETURN;
+    IF p_children <> '{}' THEN
+        PERFORM 1 FROM manifests m WHERE m.repository_id = v_repo AND m.digest = ANY (p_children)
+          ORDER BY m.id FOR KEY SHARE;
+        SELECT d INTO detail FROM unnest(p_children) AS d
+         WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = v_repo AND m.digest = d)
+         LIMIT 1;
+        IF detail IS NOT NULL THEN
+            status := 'manifest_unknown';
+            RETURN;
+        END IF;
     END IF;
-    -- a tag makes the manifest count: refused when what it adds takes the namespace over its limit
-    IF p_tag IS NOT NULL AND v_repo IS NOT NULL THEN
+    -- a tag makes the manifest count: refused when what it adds takes the namespace over its
+    -- limit (a tag naming the manifest already adds nothing)
+    IF p_tag IS NOT NULL AND v_repo IS NOT NULL AND v_tagged_digest IS DISTINCT FROM p_digest THEN
         detail := usage_quota_manifest(v_repo, p_blobs, p_children);
         IF detail IS NOT NULL THEN
             status := 'quota_exceeded';
@@ -414,8 +455,9 @@ BEGIN
         END IF;
     END IF;
     IF v_repo IS NULL THEN
-        SELECT x.repository_id, x.status INTO v_repo, status
-          FROM registry_push_repository(p_path, true) x;
+        v_push := registry_push_repository_at(v_project, v_name, true);
+        v_repo := v_push.repository_id;
+        status := v_push.status;
         IF status <> 'ok' THEN
             RETURN;
         END IF;
@@ -450,11 +492,15 @@ BEGIN
         END IF;
     END IF;
     IF p_tag IS NOT NULL THEN
-        INSERT INTO tags (repository_id, name, manifest_id) VALUES (v_repo, p_tag, manifest_id)
-        ON CONFLICT (repository_id, name) DO UPDATE
-            SET manifest_id = EXCLUDED.manifest_id, updated_at = now()
-            WHERE tags.manifest_id <> EXCLUDED.manifest_id;
-        v_changed := v_changed OR FOUND;
+        -- a tag naming the manifest already stays as it is (and unlocked: a concurrent move or
+        -- delete of the tag then simply comes after this push)
+        IF v_tagged IS DISTINCT FROM manifest_id THEN
+            INSERT INTO tags (repository_id, name, manifest_id) VALUES (v_repo, p_tag, manifest_id)
+            ON CONFLICT (repository_id, name) DO UPDATE
+                SET manifest_id = EXCLUDED.manifest_id, updated_at = now()
+                WHERE tags.manifest_id <> EXCLUDED.manifest_id;
+            v_changed := v_changed OR FOUND;
+        END IF;
         PERFORM audit_record(p_user, 'Project', v_project, 'ContainerRepository', v_repo::text,
                              p_path, jsonb_build_object('custom_message', format(
                                  'Pushed tag %s (%s) to container repository %s', p_tag,

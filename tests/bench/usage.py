@@ -79,6 +79,14 @@ def link_blobs(reg, repos, digests_sizes):
          WHERE r.id IN ({",".join(map(str, repos))}) ON CONFLICT DO NOTHING;""")
 
 
+def grant_sql(path):
+    """The grant a token on path holds now, as registry_put_manifest() takes it: the path's
+    project and that project's path generation."""
+    return (f"(SELECT x.project_id FROM registry_resolve('{path}') x),"
+            f" (SELECT p.path_generation FROM projects p"
+            f" JOIN registry_resolve('{path}') x ON p.id = x.project_id)")
+
+
 def serial_cpu(reg, path, bodies, blobs):
     """Backend CPU ms per registry_put_manifest() call, one session, calls one after another."""
     cpu = ("SELECT 'cpu ' || split_part(s, ' ', 14) || ' ' || split_part(s, ' ', 15)"
@@ -95,11 +103,12 @@ def serial_cpu(reg, path, bodies, blobs):
         for body, layer, tag in calls:
             digest = sha(body.encode())
             lines.append(
-                f"SELECT status FROM registry_put_manifest('{path}', '{digest}', '{OCI_MANIFEST}',"
+                f"SELECT status FROM registry_put_manifest('{path}', {grant_sql(path)},"
+                f" '{digest}', '{OCI_MANIFEST}',"
                 f" NULL, '{config[0]}', 'application/vnd.oci.image.config.v1+json', NULL, NULL,"
                 f" '\\x{body.encode().hex()}'::bytea, ARRAY['{config[0]}', '{base[0]}',"
                 f" '{layer[0]}'], ARRAY[{config[1]}, {base[1]}, {layer[1]}]::bigint[],"
-                f" '{{}}'::text[], '{tag}');")
+                f" '{{}}'::text[], '{tag}', 0, false, NULL);")
         lines.append(cpu)
         res = subprocess.run(["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-h",
                               reg.pg.sock_dir, "-U", "postgres", "-d", reg.name],
@@ -125,10 +134,11 @@ def instructions(reg, workdir, path, bodies, blobs, n=100):
 
     def calls(items):
         return "".join(
-            f"SELECT status FROM registry_put_manifest('{path}', '{sha(b.encode())}',"
-            f" '{OCI_MANIFEST}', NULL, '{config[0]}', 'x', NULL, NULL,"
+            f"SELECT status FROM registry_put_manifest('{path}', {grant_sql(path)},"
+            f" '{sha(b.encode())}', '{OCI_MANIFEST}', NULL, '{config[0]}', 'x', NULL, NULL,"
             f" '\\x{b.encode().hex()}'::bytea, ARRAY['{config[0]}', '{base[0]}', '{l[0]}'],"
-            f" ARRAY[{config[1]}, {base[1]}, {l[1]}]::bigint[], '{{}}'::text[], '{t}')\n"
+            f" ARRAY[{config[1]}, {base[1]}, {l[1]}]::bigint[], '{{}}'::text[], '{t}',"
+            f" 0, false, NULL)\n"
             for b, l, t in items)
 
     def count(script):

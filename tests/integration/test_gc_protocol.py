@@ -44,9 +44,16 @@ def link_sql(path, digest, size=10):
 
 def put_sql(path, digest, blobs=(), children=(), tag=None, subject=None, media=OCI_MANIFEST):
     return ("SELECT status, detail FROM registry_put_manifest("
-            f"{lit(path)}, {lit(digest)}, {lit(media)}, NULL, NULL, NULL, {lit(subject)}, NULL,"
-            f" 'payload'::bytea, {arr(blobs)}, {arr([10] * len(blobs), 'bigint')},"
-            f" {arr(children)}, {lit(tag)})")
+            f"{lit(path)}, {grant_sql(path)}, {lit(digest)}, {lit(media)}, NULL, NULL, NULL,"
+            f" {lit(subject)}, NULL, 'payload'::bytea, {arr(blobs)},"
+            f" {arr([10] * len(blobs), 'bigint')}, {arr(children)}, {lit(tag)}, 0, false, NULL)")
+
+
+def grant_sql(path):
+    """The grant a token on path holds now: its project and that project's path generation."""
+    return (f"(SELECT x.project_id FROM registry_resolve({lit(path)}) x),"
+            f" (SELECT p.path_generation FROM projects p"
+            f" JOIN registry_resolve({lit(path)}) x ON p.id = x.project_id)")
 
 
 def due(reg, table, where):
