@@ -61,9 +61,11 @@ DECLARE
     v_visibility text;
     v_level integer;
     v_covers boolean;
+    v_at record := registry_resolve(p_path);
 BEGIN
     actions := '{}';
-    SELECT x.project_id, x.name INTO project_id, v_name FROM registry_resolve(p_path) x;
+    project_id := v_at.project_id;
+    v_name := v_at.name;
     IF project_id IS NULL OR NOT registry_name_fits(v_name) THEN
         RETURN;
     END IF;
@@ -140,9 +142,10 @@ $$;
 -- p_path once the grant on it holds (registry_grant_check), for the statements that take a path.
 CREATE OR REPLACE FUNCTION registry_grant_path(p_path text, p_project bigint, p_generation bigint)
 RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_at record := registry_resolve(p_path);
 BEGIN
-    PERFORM registry_grant_check((SELECT x.project_id FROM registry_resolve(p_path) x),
-                                 p_project, p_generation);
+    PERFORM registry_grant_check(v_at.project_id, p_project, p_generation);
     RETURN p_path;
 END
 $$;
@@ -153,16 +156,15 @@ CREATE OR REPLACE FUNCTION registry_grant_repository_id(p_path text, p_project b
                                                   p_generation bigint) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    v_project bigint;
-    v_name text;
+    v_at record := registry_resolve(p_path);
+    v_project bigint := v_at.project_id;
     v_id bigint;
 BEGIN
-    SELECT x.project_id, x.name INTO v_project, v_name FROM registry_resolve(p_path) x;
     IF v_project IS NULL THEN
         RETURN NULL;
     END IF;
     PERFORM registry_grant_check(v_project, p_project, p_generation);
-    SELECT r.id INTO v_id FROM repositories r WHERE r.project_id = v_project AND r.name = v_name;
+    SELECT r.id INTO v_id FROM repositories r WHERE r.project_id = v_project AND r.name = v_at.name;
     RETURN v_id;
 END
 $$;
@@ -188,15 +190,14 @@ CREATE OR REPLACE TRIGGER projects_path_generation BEFORE UPDATE ON projects
 CREATE OR REPLACE FUNCTION registry_repository_id(p_path text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    v_project bigint;
-    v_name text;
+    v_at record := registry_resolve(p_path);
+    v_project bigint := v_at.project_id;
     v_id bigint;
 BEGIN
-    SELECT x.project_id, x.name INTO v_project, v_name FROM registry_resolve(p_path) x;
     IF v_project IS NULL THEN
         RETURN NULL;
     END IF;
-    SELECT r.id INTO v_id FROM repositories r WHERE r.project_id = v_project AND r.name = v_name;
+    SELECT r.id INTO v_id FROM repositories r WHERE r.project_id = v_project AND r.name = v_at.name;
     RETURN v_id;
 END
 $$;
