@@ -119,12 +119,14 @@ authd_worker_init(struct proc_worker *w, char **cause)
 	if (token_key_load(cfg_str(w->cfg, CFG_GLOBAL_KEY_DIR), true, &ad.key, cause) < 0)
 		return -1;
 	ad.db = pg_pool_new(w->base, cfg_database(w->cfg, "authd"),
-	                    (int)cfg_int(w->cfg, CFG_AUTHD_DB_CONNECTIONS));
+	                    (int)cfg_int(w->cfg, CFG_AUTHD_DB_CONNECTIONS),
+	                    (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_IDLE_TIMEOUT));
 	rest_db_use(ad.db);
 	const char *replica = cfg_database_read(w->cfg, "authd");
 	if (replica[0] != '\0') {
 		ad.read = pgread_new(w->base, ad.db, replica,
 		                     (int)cfg_int(w->cfg, CFG_AUTHD_DB_CONNECTIONS),
+		                     (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_IDLE_TIMEOUT),
 		                     (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_READ_MAX_LAG),
 		                     (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_READ_WAIT));
 		rest_db_use_read(ad.read);

@@ -28,6 +28,11 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "folder holding the daemons' unix sockets (authd.sock, metad.sock, blobd.sock)")          \
 	X(GLOBAL_DATABASE, "global", "database", CFG_STR, "dbname=registry", 0, 0, true, true,      \
 	  "libpq connection string of the PostgreSQL database")                                     \
+	X(GLOBAL_DATABASE_IDLE_TIMEOUT, "global", "database_idle_timeout", CFG_INT, "10", 0,        \
+	  86400, true, false,                                                                       \
+	  "seconds a database connection may sit idle before it is closed, save each pool's last "  \
+	  "one (0: never); a pool opens connections, up to db_connections, only while queries "     \
+	  "wait for one")                                                                           \
 	X(GLOBAL_DATABASE_READ, "global", "database_read", CFG_STR, "", 0, 0, true, true,           \
 	  "libpq connection string of a streaming replica of the database, which serves the "       \
 	  "reads of requests that only read (empty: the primary serves every query)")               \
@@ -105,7 +110,7 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "PostgreSQL role authd grants metad's privileges to at start, when metad connects as "    \
 	  "another role than authd's (empty: metad shares authd's role)")                           \
 	X(AUTHD_DB_CONNECTIONS, "authd", "db_connections", CFG_INT, "2", 1, 64, true, false,        \
-	  "PostgreSQL connections per worker")                                                      \
+	  "most PostgreSQL connections per worker")                                                 \
 	X(AUTHD_MAX_LOGIN_ATTEMPTS, "authd", "max_login_attempts", CFG_INT, "10", 1, 1000, true,    \
 	  false, "failed password sign-ins in a row, from any address, that lock an account")       \
 	X(AUTHD_LOCK_MINUTES, "authd", "lock_minutes", CFG_INT, "10", 1, 10080, true, false,        \
@@ -127,7 +132,7 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	X(METAD_DATABASE_READ, "metad", "database_read", CFG_STR, "", 0, 0, true, true,             \
 	  "libpq connection string of metad's replica (empty: [global] database_read)")             \
 	X(METAD_DB_CONNECTIONS, "metad", "db_connections", CFG_INT, "4", 1, 64, true, false,        \
-	  "PostgreSQL connections per worker")                                                      \
+	  "most PostgreSQL connections per worker")                                                 \
 	X(METAD_JOBS_INTERVAL, "metad", "jobs_interval", CFG_INT, "5", 1, 3600, true, false,        \
 	  "seconds between looks for background work (repository deletions, tag cleanups)")         \
 	X(METAD_DEFAULT_CONTAINER_REGISTRY_STORAGE_LIMIT, "metad",                                  \

@@ -3,6 +3,11 @@
  * PQsendQueryPrepared to query, PQconsumeInput/PQisBusy/PQgetResult on read events, PQflush on
  * write events. A broken connection fails its query (callback with NULL) and reconnects with
  * back-off; queued queries wait for a live connection.
+ *
+ * The pool opens one connection at start and more, one at a time up to its size, only while
+ * queries queue with every open connection busy; a connection idle for the pool's idle timeout
+ * is closed unless it is the last one open. Each server backend holds megabytes of its own
+ * (catalog caches, plans), so a pool holds as many as its load needs, not its size.
  */
 #include "pg.h"
 
@@ -20,8 +25,16 @@
 #define RECONNECT_MAX_MS 5000
 #define CONNECT_TIMEOUT_DEFAULT_S 10 /* without connect_timeout in the connection string */
 #define CONNECT_TIMEOUT_MIN_S 2      /* libpq's own floor for connect_timeout */
+/* How long queries must have queued, every warm connection busy, before a cold one takes them or
+ * one more is opened: a handful issued at once (a background job's tick) drains sooner on the
+ * connections in use, so that the others stay unused and are closed once idle_s is over. */
+#define GROW_DELAY_US 2000
+/* A connection idle longer than this is cold: it takes a query only after the grow delay, or
+ * when no other connection is busy. Under load every connection in use is warm. */
+#define WARM_US 500000
 
 enum pgc_state {
+	PGC_OFF, /* not opened, or closed after idling: nothing to retry */
 	PGC_DOWN,
 	PGC_CONNECTING,
 	PGC_IDLE,
@@ -49,8 +62,10 @@ struct pgc {
 	struct pg_pool *pool;
 	PGconn *conn;
 	enum pgc_state state;
-	struct event *ev;    /* socket readiness */
-	struct event *timer; /* reconnect back-off; while connecting, the attempt's deadline */
+	struct event *ev; /* socket readiness */
+	/* reconnect back-off; while connecting, the attempt's deadline; while idle, the idle
+	 * timeout */
+	struct event *timer;
 	int sock;
 	short want; /* EV_READ / EV_WRITE currently waited for */
 	unsigned backoff_ms;
@@ -60,16 +75,19 @@ struct pgc {
 	PGresult *result; /* last result of the running query */
 	PGresult *held;   /* the statement's result while its WAL position is read (PGC_LSN) */
 	char *client_ip;  /* the session's registry.client_ip (NULL: never set, as "") */
+	uint64_t idle_at; /* when it last became idle (now_monotonic_us) */
 };
 
 struct pg_pool {
 	struct event_base *base;
 	char *conninfo;
 	int connect_timeout_s; /* an attempt that has not connected by then is given up */
-	int nconns;
+	int idle_s;            /* a connection idle that long is closed (0: never) */
+	int nconns;            /* slots: the most connections open at once */
 	struct pgc *conns;
 	TAILQ_HEAD(, pg_query) queue;
 	struct event *fail_ev; /* fails the queue from the loop while every connection is down */
+	struct event *grow_ev; /* opens one more connection (pool_grow) */
 	unsigned losses;       /* connections lost so far */
 };
 
@@ -91,6 +109,8 @@ static void pgc_dispatch(struct pgc *c);
 static void pool_kick(struct pg_pool *pool);
 static void pool_fail_queued(evutil_socket_t fd, short what, void *arg);
 static bool pool_trying(const struct pg_pool *pool);
+static void pool_grow(struct pg_pool *pool);
+static void pool_grow_now(evutil_socket_t fd, short what, void *arg);
 static void pgc_send_lsn(struct pgc *c);
 static void pgc_take_lsn(struct pgc *c);
 
@@ -112,25 +132,28 @@ conninfo_connect_timeout(const char *conninfo)
 	return seconds;
 }
 
-/* Opens nconns database connections in the background; queries queue until one is up. */
+/* A pool of up to nconns database connections; the first is opened now, in the background, and
+ * queries queue until it is up. */
 struct pg_pool *
-pg_pool_new(struct event_base *base, const char *conninfo, int nconns)
+pg_pool_new(struct event_base *base, const char *conninfo, int nconns, int idle_s)
 {
 	struct pg_pool *pool = xcalloc(1, sizeof(*pool));
 	pool->base = base;
 	pool->conninfo = xstrdup(conninfo);
 	pool->connect_timeout_s = conninfo_connect_timeout(conninfo);
+	pool->idle_s = idle_s;
 	pool->nconns = nconns;
 	pool->conns = xcalloc((size_t)nconns, sizeof(*pool->conns));
 	TAILQ_INIT(&pool->queue);
 	pool->fail_ev = evtimer_new(base, pool_fail_queued, pool);
+	pool->grow_ev = evtimer_new(base, pool_grow_now, pool);
 	for (int i = 0; i < nconns; i++) {
 		struct pgc *c = &pool->conns[i];
 		c->pool = pool;
 		c->sock = -1;
 		c->timer = evtimer_new(base, pgc_retry, c);
-		pgc_connect(c);
 	}
+	pgc_connect(&pool->conns[0]); /* a wrong connection string shows in the log at once */
 	return pool;
 }
 
@@ -173,6 +196,7 @@ pg_pool_free(struct pg_pool *pool)
 		query_free(q);
 	}
 	event_free(pool->fail_ev);
+	event_free(pool->grow_ev);
 	free(pool->conns);
 	free(pool->conninfo);
 	free(pool);
@@ -216,14 +240,11 @@ pgc_wait(struct pgc *c, short what)
 	}
 }
 
-/* The connection broke: fail its query, and try again after a pause. */
+/* Closes the connection's session: its socket, its last result, what the session held (the
+ * client address, the prepared statements). */
 static void
-pgc_down(struct pgc *c, const char *why)
+pgc_close(struct pgc *c)
 {
-	if (c->state != PGC_DOWN) {
-		log_error("database connection lost: %s", why);
-		c->pool->losses++;
-	}
 	if (c->ev != NULL) {
 		event_free(c->ev);
 		c->ev = NULL;
@@ -240,6 +261,17 @@ pgc_down(struct pgc *c, const char *why)
 	c->client_ip = NULL;
 	if (c->nprepared > 0) /* no statement prepared yet: nothing to forget (prepared is NULL) */
 		memset(c->prepared, 0, (size_t)c->nprepared * sizeof(bool));
+}
+
+/* The connection broke: fail its query, and try again after a pause. */
+static void
+pgc_down(struct pgc *c, const char *why)
+{
+	if (c->state != PGC_DOWN) {
+		log_error("database connection lost: %s", why);
+		c->pool->losses++;
+	}
+	pgc_close(c);
 	bool lsn_lost = c->state == PGC_LSN;
 	PGresult *held = c->held;
 	c->held = NULL;
@@ -276,7 +308,64 @@ static bool
 pool_trying(const struct pg_pool *pool)
 {
 	for (int i = 0; i < pool->nconns; i++)
-		if (pool->conns[i].state != PGC_DOWN)
+		if (pool->conns[i].state != PGC_DOWN && pool->conns[i].state != PGC_OFF)
+			return true;
+	return false;
+}
+
+/* The connection pool_grow would give queued queries to: an idle (cold) one, else a closed one to
+ * open, when queries queue and none is on its way up, and one at least is up (a database that is
+ * down is retried by the connections already open, not by more of them); else NULL. */
+static struct pgc *
+pool_spare(struct pg_pool *pool)
+{
+	if (TAILQ_EMPTY(&pool->queue) || !pg_pool_connected(pool))
+		return NULL;
+	struct pgc *off = NULL;
+	for (int i = 0; i < pool->nconns; i++) {
+		struct pgc *c = &pool->conns[i];
+		if (c->state == PGC_IDLE)
+			return c;
+		if (c->state == PGC_CONNECTING)
+			return NULL;
+		if (c->state == PGC_OFF && off == NULL)
+			off = c;
+	}
+	return off;
+}
+
+/* Gives queued queries to a cold connection, or opens one more, if they still queue
+ * GROW_DELAY_US from now. */
+static void
+pool_grow(struct pg_pool *pool)
+{
+	if (pool_spare(pool) != NULL && !evtimer_pending(pool->grow_ev, NULL)) {
+		struct timeval tv = { 0, GROW_DELAY_US };
+		evtimer_add(pool->grow_ev, &tv);
+	}
+}
+
+/* The grow delay is over: a cold connection takes the queue's head, or one more is opened. */
+static void
+pool_grow_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct pg_pool *pool = arg;
+	struct pgc *c = pool_spare(pool);
+	if (c != NULL && c->state == PGC_IDLE)
+		pgc_dispatch(c);
+	else if (c != NULL)
+		pgc_connect(c);
+	pool_grow(pool); /* more still queued: the next after another delay */
+	(void)fd;
+	(void)what;
+}
+
+/* Whether another connection than c is open (up, on its way up, or waiting to retry). */
+static bool
+pool_others_open(const struct pg_pool *pool, const struct pgc *c)
+{
+	for (int i = 0; i < pool->nconns; i++)
+		if (&pool->conns[i] != c && pool->conns[i].state != PGC_OFF)
 			return true;
 	return false;
 }
@@ -299,7 +388,8 @@ pool_fail_queued(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The back-off pause is over: tries to connect again; or an attempt ran out of time (a server
- * that accepts and never answers, packets dropped on the way): gives it up. */
+ * that accepts and never answers, packets dropped on the way): gives it up; or the connection
+ * sat idle for the pool's idle timeout: closes it, unless it is the pool's last one open. */
 static void
 pgc_retry(evutil_socket_t fd, short what, void *arg)
 {
@@ -309,7 +399,12 @@ pgc_retry(evutil_socket_t fd, short what, void *arg)
 		snprintf(why, sizeof(why), "no connection within %d s (connect_timeout)",
 		         c->pool->connect_timeout_s);
 		pgc_down(c, why);
-	} else {
+	} else if (c->state == PGC_IDLE) {
+		if (pool_others_open(c->pool, c)) {
+			pgc_close(c);
+			c->state = PGC_OFF;
+		}
+	} else if (c->state == PGC_DOWN) {
 		pgc_connect(c);
 	}
 	(void)fd;
@@ -351,8 +446,10 @@ pgc_connect_step(struct pgc *c)
 			log_info("database connection restored");
 		c->backoff_ms = 0;
 		c->state = PGC_IDLE;
+		c->idle_at = now_monotonic_us();
 		pgc_wait(c, EV_READ);
 		pgc_dispatch(c);
+		pool_grow(c->pool);
 		break;
 	default: {
 		char *why = xstrdup(PQerrorMessage(c->conn));
@@ -451,15 +548,22 @@ pgc_take_lsn(struct pgc *c)
 	c->held = NULL;
 }
 
-/* Takes the next queued query if this connection is free. */
+/* Takes the next queued query if this connection is free; with none, the connection's idle
+ * time starts. */
 static void
 pgc_dispatch(struct pgc *c)
 {
 	if (c->state != PGC_IDLE)
 		return;
 	struct pg_query *q = TAILQ_FIRST(&c->pool->queue);
-	if (q == NULL)
+	if (q == NULL) {
+		if (c->pool->idle_s > 0 && !evtimer_pending(c->timer, NULL)) {
+			struct timeval tv = { c->pool->idle_s, 0 };
+			evtimer_add(c->timer, &tv);
+		}
 		return;
+	}
+	evtimer_del(c->timer);
 	TAILQ_REMOVE(&c->pool->queue, q, link);
 	c->q = q;
 	pgc_send(c);
@@ -474,6 +578,7 @@ pgc_finish_query(struct pgc *c)
 	c->q = NULL;
 	c->result = NULL;
 	c->state = PGC_IDLE;
+	c->idle_at = now_monotonic_us();
 	callback_lsn = q->lsn;
 	q->cb(res, q->arg);
 	callback_lsn = 0;
@@ -577,12 +682,24 @@ pgc_event(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 }
 
-/* Gives queued queries to every idle connection. */
+/* Gives queued queries to the warm idle connections, the first open one first; to a cold one
+ * when no connection is busy (none would free up for them); the rest wait (pool_grow). */
 static void
 pool_kick(struct pg_pool *pool)
 {
-	for (int i = 0; i < pool->nconns && !TAILQ_EMPTY(&pool->queue); i++)
-		pgc_dispatch(&pool->conns[i]);
+	uint64_t now = now_monotonic_us();
+	bool busy = false;
+	struct pgc *cold = NULL;
+	for (int i = 0; i < pool->nconns && !TAILQ_EMPTY(&pool->queue); i++) {
+		struct pgc *c = &pool->conns[i];
+		if (c->state == PGC_IDLE && now - c->idle_at < WARM_US)
+			pgc_dispatch(c);
+		else if (c->state == PGC_IDLE && cold == NULL)
+			cold = c;
+		busy = busy || c->state >= PGC_CLIENT;
+	}
+	if (!busy && cold != NULL)
+		pgc_dispatch(cold);
 }
 
 /* Queues a query (pg_exec_params), reading the WAL position after it when want_lsn, run under
@@ -625,6 +742,7 @@ pool_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *c
 	 * than waiting up to RECONNECT_MAX_MS for the next attempt. */
 	TAILQ_INSERT_TAIL(&pool->queue, q, link);
 	pool_kick(pool);
+	pool_grow(pool);
 	if (!pool_trying(pool)) {
 		struct timeval now = { 0, 0 };
 		evtimer_add(pool->fail_ev, &now);

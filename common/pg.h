@@ -1,8 +1,8 @@
 /*
  * PostgreSQL from a libevent loop without blocking it: libpq's non-blocking API driven by the
  * connection socket's events (the pgbouncer asynctest model). Each worker keeps a small pool of
- * connections; queries queue until one is free. Statements are prepared once per connection.
- * Every query is parameterised.
+ * connections, opened as queries queue and closed when idle; queries queue until one is free.
+ * Statements are prepared once per connection. Every query is parameterised.
  */
 #ifndef REGISTRY_PG_H
 #define REGISTRY_PG_H
@@ -29,7 +29,10 @@ struct pg_stmt {
 /* res is NULL when the connection failed; it is freed when the callback returns. */
 typedef void (*pg_cb)(PGresult *res, void *arg);
 
-struct pg_pool *pg_pool_new(struct event_base *base, const char *conninfo, int nconns);
+/* Up to nconns connections to conninfo: one opened at once, more only while queries queue with
+ * every open one busy; one idle for idle_s seconds is closed unless it is the last one open
+ * (idle_s 0: an opened connection stays open). */
+struct pg_pool *pg_pool_new(struct event_base *base, const char *conninfo, int nconns, int idle_s);
 void pg_pool_free(struct pg_pool *pool);
 /* Whether at least one connection is up. */
 bool pg_pool_connected(const struct pg_pool *pool);

@@ -365,12 +365,12 @@ check_tick(evutil_socket_t fd, short what, void *arg)
 
 struct pgread *
 pgread_new(struct event_base *base, struct pg_pool *primary, const char *conninfo, int nconns,
-           int max_lag_s, int wait_ms)
+           int idle_s, int max_lag_s, int wait_ms)
 {
 	struct pgread *g = xcalloc(1, sizeof(*g));
 	g->base = base;
 	g->primary = primary;
-	g->replica = pg_pool_new(base, conninfo, nconns);
+	g->replica = pg_pool_new(base, conninfo, nconns, idle_s);
 	g->max_lag_us = (uint64_t)max_lag_s * 1000000;
 	g->wait_us = (uint64_t)wait_ms * 1000;
 	g->state = PGREAD_STARTING;

@@ -36,11 +36,12 @@ enum pgread_state {
 	PGREAD_NOT_STANDBY, /* not in recovery (promoted?): the primary reads */
 };
 
-/* A replica (conninfo) of primary's database with nconns connections, checked every second;
+/* A replica (conninfo) of primary's database with up to nconns connections (closed after idle_s
+ * seconds idle, as pg_pool_new's), checked every second;
  * reads wait up to wait_ms for it to replay their fence, and it serves none while it lags more
  * than max_lag_s seconds. */
 struct pgread *pgread_new(struct event_base *base, struct pg_pool *primary, const char *conninfo,
-                          int nconns, int max_lag_s, int wait_ms);
+                          int nconns, int idle_s, int max_lag_s, int wait_ms);
 /* Runs a read that must see the WAL position *fence on the replica if it has replayed it in
  * time, else on the primary; cb as pg_exec's. *fence 0: the primary's position now, which is
  * written to *fence once known (it must stay valid until cb runs), so that the request's next

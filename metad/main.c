@@ -135,12 +135,14 @@ metad_worker_init(struct proc_worker *w, char **cause)
 	md.base = w->base;
 	md.cfg = w->cfg;
 	md.db = pg_pool_new(w->base, cfg_database(w->cfg, "metad"),
-	                    (int)cfg_int(w->cfg, CFG_METAD_DB_CONNECTIONS));
+	                    (int)cfg_int(w->cfg, CFG_METAD_DB_CONNECTIONS),
+	                    (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_IDLE_TIMEOUT));
 	rest_db_use(md.db);
 	const char *replica = cfg_database_read(w->cfg, "metad");
 	if (replica[0] != '\0') {
 		md.read = pgread_new(w->base, md.db, replica,
 		                     (int)cfg_int(w->cfg, CFG_METAD_DB_CONNECTIONS),
+		                     (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_IDLE_TIMEOUT),
 		                     (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_READ_MAX_LAG),
 		                     (int)cfg_int(w->cfg, CFG_GLOBAL_DATABASE_READ_WAIT));
 		rest_db_use_read(md.read);
