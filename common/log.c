@@ -37,6 +37,12 @@ log_init(const char *role)
 	snprintf(log_role_name, sizeof(log_role_name), "%s", role);
 }
 
+const char *
+log_role(void)
+{
+	return log_role_name;
+}
+
 int
 log_open(const char *path)
 {

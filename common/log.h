@@ -16,6 +16,8 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_TEXT, LOG_JSON };
 
 void log_init(const char *role);
+/* The role log_init was given ("registry" before). */
+const char *log_role(void);
 /* Sends lines to path (appending), or to stderr when path is NULL or empty; -1 on error. */
 int log_open(const char *path);
 /* Reopens the current log file (after rotation); -1 on error, the old file is kept. */

@@ -5,9 +5,9 @@
  * back-off; queued queries wait for a live connection.
  *
  * The pool opens one connection at start and more, one at a time up to its size, only while
- * queries queue with every open connection busy; a connection idle for the pool's idle timeout
- * is closed unless it is the last one open. Each server backend holds megabytes of its own
- * (catalog caches, plans), so a pool holds as many as its load needs, not its size.
+ * queries queue (GROW_DELAY_US) with every connection in use busy; a connection idle for the
+ * pool's idle timeout is closed unless it is the last one open. Each server backend holds megabytes
+ * of its own (catalog caches, plans), so a pool holds as many as its load needs, not its size.
  */
 #include "pg.h"
 
@@ -26,9 +26,11 @@
 #define CONNECT_TIMEOUT_DEFAULT_S 10 /* without connect_timeout in the connection string */
 #define CONNECT_TIMEOUT_MIN_S 2      /* libpq's own floor for connect_timeout */
 /* How long queries must have queued, every warm connection busy, before a cold one takes them or
- * one more is opened: a handful issued at once (a background job's tick) drains sooner on the
- * connections in use, so that the others stay unused and are closed once idle_s is over. */
-#define GROW_DELAY_US 2000
+ * one more is opened: a handful issued at once (a background job's tick, a few commits waiting
+ * on the WAL flush) drains sooner on the connections in use, so that the others stay unused and
+ * are closed once idle_s is over; under sustained load a pool reaches its size within tens of
+ * milliseconds. */
+#define GROW_DELAY_US 10000
 /* A connection idle longer than this is cold: it takes a query only after the grow delay, or
  * when no other connection is busy. Under load every connection in use is warm. */
 #define WARM_US 500000
@@ -93,12 +95,16 @@ struct pg_pool {
 
 /* TCP keepalives unless the connection string says otherwise: a database host that vanished
  * (packets dropped, no reset) ends its connections after about a minute, not the kernel's two
- * hours. The connection string comes last (expanded from dbname), so its own values win. */
-static const char *const connect_keywords[] = { "keepalives_idle", "keepalives_interval",
-	                                        "keepalives_count", "dbname", NULL };
-#define CONNECT_DEFAULTS "30", "10", "3"
+ * hours; and "registry-<daemon>" as application_name, which pg_stat_activity shows, unless the
+ * string names one. The connection string comes last (expanded from dbname), so its own values
+ * win. */
+static const char *const connect_keywords[] = { "keepalives_idle",  "keepalives_interval",
+	                                        "keepalives_count", "fallback_application_name",
+	                                        "dbname",           NULL };
+#define CONNECT_DEFAULTS "30", "10", "3", application_name()
 
 static int next_stmt_id;
+static char app_name[48];
 /* The WAL position of the pg_exec_lsn query whose callback runs (pg_result_lsn). */
 static uint64_t callback_lsn;
 
@@ -113,6 +119,14 @@ static void pool_grow(struct pg_pool *pool);
 static void pool_grow_now(evutil_socket_t fd, short what, void *arg);
 static void pgc_send_lsn(struct pgc *c);
 static void pgc_take_lsn(struct pgc *c);
+
+/* The application_name the daemon's connections give: "registry-metad", ... */
+static const char *
+application_name(void)
+{
+	snprintf(app_name, sizeof(app_name), "registry-%s", log_role());
+	return app_name;
+}
 
 /* The connection string's connect_timeout in seconds (libpq leaves it to the application when it
  * connects without blocking, as the pool does), or the default. */
@@ -267,7 +281,7 @@ pgc_close(struct pgc *c)
 static void
 pgc_down(struct pgc *c, const char *why)
 {
-	if (c->state != PGC_DOWN) {
+	if (c->state != PGC_DOWN && c->state != PGC_OFF) {
 		log_error("database connection lost: %s", why);
 		c->pool->losses++;
 	}
