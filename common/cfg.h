@@ -28,8 +28,8 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "folder holding the daemons' unix sockets (authd.sock, metad.sock, blobd.sock)")          \
 	X(GLOBAL_DATABASE, "global", "database", CFG_STR, "dbname=registry", 0, 0, true, true,      \
 	  "libpq connection string of the PostgreSQL database")                                     \
-	X(GLOBAL_DATABASE_IDLE_TIMEOUT, "global", "database_idle_timeout", CFG_INT, "2", 0,        \
-	  86400, true, false,                                                                       \
+	X(GLOBAL_DATABASE_IDLE_TIMEOUT, "global", "database_idle_timeout", CFG_INT, "2", 0, 86400,  \
+	  true, false,                                                                              \
 	  "seconds a database connection may sit idle before it is closed, save each pool's last "  \
 	  "one (0: never); a pool opens connections, up to db_connections, only while queries "     \
 	  "wait for one")                                                                           \
