@@ -44,7 +44,8 @@ def test_pool_opens_under_load_and_closes_when_idle(make_registry):
         stdout=subprocess.DEVNULL)
     try:
         wait_for(lambda: "LOCK TABLE" in reg.pg.psql(
-            reg.db, "SELECT string_agg(query, ' ') FROM pg_stat_activity WHERE state <> 'idle'"),
+            reg.db, "SELECT string_agg(query, ' ') FROM pg_stat_activity"
+                    f" WHERE state <> 'idle' AND datname = '{reg.db}'"),
                  what="the lock taken")
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
             calls = [ex.submit(v2.req, "GET", "/v2/pool/app/tags/list", timeout=60)
@@ -77,13 +78,13 @@ def test_last_connection_reconnects_at_once(make_registry):
     reg = make_registry(workers=1, extra_config={
         "global": {"database_idle_timeout": str(IDLE_TIMEOUT)}}).start()
     wait_for(lambda: only_first(reg), timeout=IDLE_TIMEOUT + 15, what="one connection a pool")
-    before = reg.pg.psql(reg.db, "SELECT pid FROM pg_stat_activity"
-                                 " WHERE application_name = 'registry-metad'")
+    metad = ("SELECT pid FROM pg_stat_activity WHERE application_name = 'registry-metad'"
+             f" AND datname = '{reg.db}'")
+    before = reg.pg.psql(reg.db, metad)
     reg.pg.psql(reg.db, f"SELECT pg_terminate_backend({before})")
 
     def replaced():
-        now = reg.pg.psql(reg.db, "SELECT pid FROM pg_stat_activity"
-                                  " WHERE application_name = 'registry-metad'")
+        now = reg.pg.psql(reg.db, metad)
         return now not in ("", before)
     wait_for(replaced, timeout=5, what="metad's connection made again")
     make_project(reg, "pool/again")
