@@ -131,7 +131,7 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 	  "libpq connection string for metad (empty: [global] database)")                           \
 	X(METAD_DATABASE_READ, "metad", "database_read", CFG_STR, "", 0, 0, true, true,             \
 	  "libpq connection string of metad's replica (empty: [global] database_read)")             \
-	X(METAD_DB_CONNECTIONS, "metad", "db_connections", CFG_INT, "4", 1, 64, true, false,        \
+	X(METAD_DB_CONNECTIONS, "metad", "db_connections", CFG_INT, "2", 1, 64, true, false,        \
 	  "most PostgreSQL connections per worker")                                                 \
 	X(METAD_JOBS_INTERVAL, "metad", "jobs_interval", CFG_INT, "5", 1, 3600, true, false,        \
 	  "seconds between looks for background work (repository deletions, tag cleanups)")         \
