@@ -27,7 +27,7 @@
 
 #define STATE_MAX 4096
 #define IOV_BATCH 64
-#define WRITEBACK_EVERY (8 * 1024 * 1024) /* start the disk writes of this many bytes at once */
+#define WRITEBACK_EVERY (4 * 1024 * 1024) /* start the disk writes of this many bytes at once */
 #define REHASH_CHUNK (1024 * 1024)
 
 /* Whether an id from a URL or a folder name has our form (lowercase hex): safe in a path. */
