@@ -56,13 +56,15 @@ class Target:
         return self.pids()
 
     def cpu_seconds(self, pids=None):
-        """User + system CPU time of every process of this registry (or of pids) so far."""
+        """User + system CPU time of every process of this registry (or of pids) so far, with
+        that of their children that ended (cutime, cstime: a PostgreSQL backend closed when its
+        pool no longer needs it, a worker replaced), which their parents reaped."""
         total = 0
         for pid in self.pids() if pids is None else pids:
             with contextlib.suppress(OSError):
                 with open(f"/proc/{pid}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
+                total += sum(int(x) for x in fields[11:15])
         return total / os.sysconf("SC_CLK_TCK")
 
     def rss_kib(self, field="VmRSS:", source="status", pids=None):
