@@ -63,6 +63,7 @@ struct http_conn {
 	struct event *timer;
 	struct event *resume; /* runs conn_process() from the loop, never from a handler's stack */
 	struct event *rev;   /* readable socket: we read, not the bufferevent (see conn_readable) */
+	int rcvlowat;        /* the socket's SO_RCVLOWAT (http_pace.c); 1: the kernel's default */
 	bool read_stopped;   /* input full: the socket is not watched until the parser drains it */
 	struct evbuffer *in; /* read, not yet parsed */
 	enum conn_state state;
@@ -139,6 +140,12 @@ void http_conn_close(struct http_conn *c);
 void http_conn_body_progress(struct http_conn *c);
 /* Runs the connection's state machine from the loop soon (never on the caller's stack). */
 void http_conn_schedule(struct http_conn *c);
+/* Watches the connection's socket for input, with the pacing timer while a body is paced. */
+void http_conn_watch(struct http_conn *c);
+/* Paces the socket's reads for the transaction's body, or stops pacing when none is coming. */
+void http_conn_pace_body(struct http_conn *c, int fd);
+/* Stops pacing: the body is complete, the next request's head wakes the worker at once. */
+void http_conn_pace_off(struct http_conn *c, int fd);
 /* Frees a transaction the connection no longer holds. */
 void http_txn_destroy(struct http_txn *txn);
 

@@ -130,7 +130,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 	bufferevent_set_max_single_write(c->bev, WRITE_MAX);
 	c->in = evbuffer_new();
 	c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_readable, c);
-	event_add(c->rev, NULL);
+	c->rcvlowat = 1;
+	http_conn_watch(c);
 	struct timeval wt = { srv->limits.body_timeout, 0 };
 	bufferevent_set_timeouts(c->bev, NULL, &wt);
 	bufferevent_enable(c->bev, EV_WRITE);
@@ -497,7 +498,7 @@ conn_resume_reading(struct http_conn *c)
 	if (c->read_stopped && evbuffer_get_length(c->in) < INPUT_HWM && c->splice == NULL &&
 	    (c->txn == NULL || !c->txn->splice_wanted)) {
 		c->read_stopped = false;
-		event_add(c->rev, NULL);
+		http_conn_watch(c);
 	}
 }
 
@@ -545,6 +546,7 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 		got -= take;
 	}
 	evbuffer_commit_space(in, v, nv);
+	http_conn_pace_body(c, fd);
 	if (c->state == CS_DISPATCHED && c->timer_kind == TK_BODY)
 		conn_set_timer(c, TK_BODY, c->srv->limits.body_timeout);
 	conn_process(c);
@@ -989,6 +991,7 @@ on_message_complete(http_parser *p)
 	struct http_conn *c = p->data;
 	if (c->txn != NULL)
 		c->txn->body_done = true;
+	http_conn_pace_off(c, bufferevent_getfd(c->bev));
 	http_parser_pause(p, 1);
 	return 0;
 }

@@ -81,7 +81,8 @@ splice_reading_on(struct http_conn *c)
 	if (c->txn != NULL)
 		c->txn->splice_wanted = false;
 	c->read_stopped = false;
-	event_add(c->rev, NULL);
+	http_conn_pace_body(c, bufferevent_getfd(c->bev));
+	http_conn_watch(c);
 }
 
 /* Frees the splice's events and pipe; the connection reads by itself again. */
@@ -223,6 +224,8 @@ http_txn_splice_body(struct http_txn *txn, int dest, uint64_t min, http_splice_c
 	s->out = event_new(base, dest, EV_WRITE | EV_PERSIST, splice_event, s);
 	c->splice = s;
 	event_del(c->rev);
+	http_conn_pace_off(c,
+	                   bufferevent_getfd(c->bev)); /* each wake-up moves up to a pipe's worth */
 	splice_pump(s);
 	return true;
 }

@@ -11,7 +11,7 @@ common_libcommon_a_SOURCES = \
 	common/gl_params.c common/gl_params.h \
 	common/headers.c common/headers.h \
 	common/http.h common/http_internal.h \
-	common/http_server.c common/http_splice.c common/http_txn.c \
+	common/http_pace.c common/http_server.c common/http_splice.c common/http_txn.c \
 	common/httpc.c common/httpc.h \
 	common/jobs.c common/jobs.h \
 	common/json.c common/json.h \
