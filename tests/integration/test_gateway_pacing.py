@@ -54,7 +54,7 @@ def test_a_short_last_piece_after_a_pause_is_answered_at_once(make_registry):
     reg = make_registry(workers=1).start()
     c = client(reg, "pace/project")
     for chunked in (True, False):
-        pieces = [os.urandom(300 * KiB), os.urandom(1000)]
+        pieces = [os.urandom(600 * KiB), os.urandom(1000)]  # paced from 256 KiB on
         data = b"".join(pieces)
         loc = c.start_upload("pace/project").headers["Location"]
         s = connect(reg.port)
