@@ -879,6 +879,9 @@ def main():
             order = targets if rnd % 2 == 0 else list(reversed(targets))
             for t in order:
                 print(f"round {rnd + 1}/{args.rounds}: {t.name}", file=sys.stderr, flush=True)
+                # Distribution does not fsync: the kernel writes its uploads back later, and
+                # without this that work (and the disk queue) fell into the next target's round.
+                os.sync()
                 bench.run_round(t, rnd)
         stop.set()
         sampler.join()
