@@ -23,7 +23,7 @@ common_libcommon_a_SOURCES = \
 	common/pg.c common/pg.h \
 	common/pgread.c common/pgread.h \
 	common/privsep.c common/privsep.h \
-	common/proc.c common/proc.h \
+	common/heap.c common/heap.h common/proc.c common/proc.h \
 	common/range.c common/range.h \
 	common/rest.c common/rest.h common/rest_params.c \
 	common/rest_db.c common/rest_db.h \

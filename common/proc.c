@@ -8,7 +8,6 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "heap.h"
 #include "log.h"
 #include "metrics.h"
 #include "privsep.h"
@@ -583,7 +583,8 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	(void)arg;
 }
 
-/* Logs and counts each finished request of a worker (access log, metrics). */
+/* Logs and counts each finished request of a worker (access log, metrics); notes it for the
+ * idle trim of the heap. */
 static void
 worker_complete(struct http_txn *txn, void *arg)
 {
@@ -602,6 +603,7 @@ worker_complete(struct http_txn *txn, void *arg)
 	log_access(&a);
 	metrics_observe(http_txn_route(txn), http_txn_status(txn), http_txn_duration_us(txn),
 	                http_txn_bytes_in(txn), http_txn_bytes_out(txn));
+	heap_request_done();
 	(void)arg;
 }
 
@@ -617,6 +619,7 @@ worker_main(int index)
 	worker_base = event_base_new();
 	if (worker_base == NULL)
 		fatal("event_base_new failed");
+	heap_idle_init(worker_base);
 	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP };
 	for (size_t i = 0; i < nitems(sigs); i++) {
 		struct event *ev = evsignal_new(worker_base, sigs[i], worker_signal, NULL);
@@ -716,25 +719,11 @@ run_master_init(char **cause)
 	return -1;
 }
 
-/*
- * Bodies stream through buffers of a few hundred KiB that are freed as soon as they are written.
- * With glibc's defaults each such buffer is an mmap() (or heap top given back by a trim) whose
- * pages fault in afresh: a quarter of an upload's CPU went to page faults. Keeping up to a few MiB
- * in the heap lets the next buffer reuse warm pages; what a worker holds stays bounded by its
- * largest burst, not by a body's size.
- */
-static void
-tune_malloc(void)
-{
-	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
-}
-
 int
 proc_main(const struct proc_role *r, int argc, char **argv)
 {
 	role = r;
-	tune_malloc();
+	heap_tune();
 	log_init(role->name);
 	if (sodium_init() < 0) {
 		fprintf(stderr, "%s: libsodium failed to initialise\n", role->name);
