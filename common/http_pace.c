@@ -68,8 +68,7 @@ http_conn_pace_body(struct http_conn *c, int fd)
 	} else if (txn->req.chunked) {
 		pace_mark(c, fd, PACE_BYTES);
 	} else {
-		/* the parser's content_length is what it has not parsed yet; the input holds some
-		 */
+		/* content_length: what the parser has not taken yet, some of it in the input */
 		uint64_t unparsed = evbuffer_get_length(c->in);
 		uint64_t left = c->parser.content_length;
 		pace_mark(c, fd, left > unparsed ? (size_t)(left - unparsed) : 1);

@@ -224,8 +224,8 @@ http_txn_splice_body(struct http_txn *txn, int dest, uint64_t min, http_splice_c
 	s->out = event_new(base, dest, EV_WRITE | EV_PERSIST, splice_event, s);
 	c->splice = s;
 	event_del(c->rev);
-	http_conn_pace_off(c,
-	                   bufferevent_getfd(c->bev)); /* each wake-up moves up to a pipe's worth */
+	/* not paced: each of its wake-ups moves up to a pipe's worth */
+	http_conn_pace_off(c, bufferevent_getfd(c->bev));
 	splice_pump(s);
 	return true;
 }
