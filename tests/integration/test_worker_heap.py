@@ -10,6 +10,9 @@ import time
 from v2util import V2, make_project, mint_token
 
 MiB = 1024 * 1024
+# ASan's allocator replaces glibc's heap and keeps freed memory in quarantine: there the uploads
+# run (and the trim with them) but the memory says nothing
+SANITIZED = bool(os.environ.get("REGISTRY_SANITIZERS"))
 
 
 def anon_kib(pid):
@@ -49,6 +52,8 @@ def test_an_idle_worker_gives_its_free_heap_back(make_registry):
     finally:
         done.set()
         sampler.join()
+    if SANITIZED:
+        return
     # the uploads held several MiB of buffers at once; all of them are free now
     assert busiest[0] > at_rest + 6 * 1024, (at_rest, busiest[0])
     deadline = time.monotonic() + 20
