@@ -324,3 +324,23 @@ def test_deploy_token_push_names_the_token(reg, root, uniq, tmp_path):
     assert pushed["details"]["custom_message"] == (
         f"Pushed tag v1 ({desc['digest']}) to container repository {path}")
     assert pushed["details"]["ip_address"] == "127.0.0.1"
+
+
+def test_analyze_samples_few_of_the_wide_rows(pg, workdir, uniq):
+    # (an instance of its own: the rows written here would show in the instance's listing)
+    r = Registry(pg, workdir, f"regauditstats_{uniq}").start()
+    try:
+        out = subprocess.run(
+            ["psql", "-X", "-q", "-h", r.pg.sock_dir, "-U", "postgres", "-d", r.name, "-c", """
+                INSERT INTO audit_events (author_id, author_name, author_email, entity_type,
+                                          entity_id, entity_path, target_details, details)
+                SELECT g % 50, 'Author ' || g, 'author' || g || '@example.com', 'Project',
+                       g % 300, 'group/project' || g % 300, 'group/project/image',
+                       jsonb_build_object('custom_message', repeat('Pushed tag ', 20) || g)
+                  FROM generate_series(1, 10000) g;
+                ANALYZE VERBOSE audit_events;"""],
+            capture_output=True, text=True, check=True)
+    finally:
+        r.stop()
+    # a target of 10: 3,000 rows held at once rather than every one of the 10,000
+    assert "3000 rows in sample" in out.stderr, out.stderr
