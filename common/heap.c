@@ -12,9 +12,10 @@
  * again, which on this kind of VM is dear (a 1 s idle time cost eight concurrent uploads 7-20%
  * more CPU per GiB in two A/B runs, the trim falling in the bench's pauses between them), so the
  * trim waits for a pause longer than those of a stream of pushes. Small requests do not need those
- * buffers: a worker that has streamed no body for IDLE_TRIM_MS trims at its next small request
- * even while they go on (after eight uploads, blobd's workers kept 28 MiB free through the
- * bench's 1 KiB GETs).
+ * buffers: a worker that has received no large body for IDLE_TRIM_MS trims at its next request
+ * even while small ones go on (after the uploads, blobd's workers kept 28 MiB free through the
+ * bench's downloads and 1 KiB GETs). Downloads do not count: they go by sendfile, or through
+ * buffers of a fixed size.
  */
 #include "heap.h"
 
@@ -23,11 +24,12 @@
 #include <time.h>
 
 #define IDLE_TRIM_MS 10000 /* a worker that finished no request for this long trims its heap */
-#define STREAM_BYTES (1024 * 1024) /* a request moving this much body streamed it through buffers  \
-	                            */
+#define STREAM_BYTES                                                                               \
+	(1024 * 1024) /* a request moving this much body streamed it through buffers               \
+	               */
 
 static struct event *idle_trim;
-static int64_t last_stream_ms; /* when the last streamed body finished */
+static int64_t last_stream_ms; /* when the last large request body finished */
 static bool stream_left;       /* what it left free has not been trimmed yet */
 
 void

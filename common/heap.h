@@ -12,8 +12,9 @@
 void heap_tune(void);
 /* Arms the worker's idle trim on its loop. */
 void heap_idle_init(struct event_base *base);
-/* Notes a finished request and the body bytes it moved (in and out): the free heap goes back once
- * none has finished for a while, or none of them streamed a body for as long. */
+/* Notes a finished request and the body bytes it received: the free heap goes back once none has
+ * finished for a while, or none received a large body for as long (uploads stream through heap
+ * buffers; downloads go by sendfile or through small ones). */
 void heap_request_done(uint64_t body_bytes);
 
 #endif

@@ -603,7 +603,7 @@ worker_complete(struct http_txn *txn, void *arg)
 	log_access(&a);
 	metrics_observe(http_txn_route(txn), http_txn_status(txn), http_txn_duration_us(txn),
 	                http_txn_bytes_in(txn), http_txn_bytes_out(txn));
-	heap_request_done(http_txn_bytes_in(txn) + http_txn_bytes_out(txn));
+	heap_request_done(http_txn_bytes_in(txn));
 	(void)arg;
 }
 
