@@ -83,6 +83,22 @@ class Target:
         return self.rss_kib("Pss:", "smaps_rollup", pids)
 
 
+def process_kind(pid):
+    """What a server process is, for the peak's breakdown: registry-blobd, ..., PostgreSQL's
+    backends (the registry's connections), its autovacuum workers, or its other processes."""
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().split(b"\0")[0].decode(errors="replace")
+        if cmd.startswith("postgres: "):
+            if "autovacuum worker" in cmd:
+                return "PostgreSQL autovacuum workers"
+            return "PostgreSQL backends" if "[local]" in cmd else "PostgreSQL's other processes"
+        if "postgres" in os.path.basename(cmd):
+            return "PostgreSQL's other processes"
+        return os.path.basename(cmd)
+    return "ended"
+
+
 def children_cpu():
     """User + system CPU seconds of the bench's finished child processes."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -501,9 +517,27 @@ class Bench:
         self.size = size_mib * MiB
         self.results = {}  # (figure, target) -> [values]
         self.peak = {}
+        self.peak_detail = {}  # target -> ({kind: (processes, PSS KiB)}, last figure recorded)
+        self.last_figure = None
 
     def record(self, figure, target, value):
         self.results.setdefault((figure, target.name), []).append(value)
+        self.last_figure = figure
+
+    def note_pss_peak(self, target):
+        """The PSS of all the target needs to serve; at a new peak, kept by process kind with the
+        figure measured last (the peak fell in the one after it)."""
+        by_kind, total = {}, 0
+        for pid in target.server_pids():
+            kib = target.pss_kib([pid])
+            total += kib
+            kind = process_kind(pid)
+            n, k = by_kind.get(kind, (0, 0))
+            by_kind[kind] = (n + 1, k + kib)
+        key = target.name + "-server-pss"
+        if total > self.peak.get(key, 0):
+            self.peak[key] = total
+            self.peak_detail[target.name] = (by_kind, self.last_figure)
 
     def sample_rss(self, targets, stop):
         """Peaks of each target's RSS, and of the PSS of all it needs to serve (with PostgreSQL:
@@ -511,8 +545,7 @@ class Bench:
         while not stop.is_set():
             for t in targets:
                 self.peak[t.name] = max(self.peak.get(t.name, 0), t.rss_kib())
-                key = t.name + "-server-pss"
-                self.peak[key] = max(self.peak.get(key, 0), t.pss_kib(t.server_pids()))
+                self.note_pss_peak(t)
             time.sleep(0.2)
 
     def run_round(self, target, rnd):
@@ -789,6 +822,20 @@ def report(bench, ceil, machine, commit, elapsed):
         lines.append(f"| RSS, peak, PostgreSQL behind ours (MiB) | {bench.rss[('ours-pg', 'peak')] / 1024:,.1f} | - | - |" + pad)
     table = "\n".join(lines)
     ceil_lines = "\n".join(f"| {k} | {v:,.0f} |" for k, v in ceil.items())
+    peak_section = ""
+    if "ours" in bench.peak_detail:
+        by_kind, after = bench.peak_detail["ours"]
+        rows = "\n".join(f"| {kind} | {n} | {kib / 1024:,.1f} |" for kind, (n, kib)
+                         in sorted(by_kind.items(), key=lambda x: -x[1][1]))
+        when = (f'while the figure after "{after}" was measured' if after
+                else "before the first figure was measured")
+        peak_section = f"""
+What ours' peak PSS (with PostgreSQL) was made of; it came {when}:
+
+| processes | count | PSS (MiB) |
+|---|---:|---:|
+{rows}
+"""
     return f"""## Run of {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}
 
 Machine: {machine}. Commit: `{commit}`. Rounds: {bench.rounds} (interleaved), medians shown.
@@ -797,7 +844,7 @@ Ratios are "times better than Distribution" (higher is better for us, whatever t
 smallest and largest of the rounds follow each median.
 
 {table}
-
+{peak_section}
 Machine ceilings measured in the same run:
 
 | ceiling | value |
