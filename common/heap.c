@@ -23,10 +23,10 @@
 #include <stdbool.h>
 #include <time.h>
 
-#define IDLE_TRIM_MS 10000 /* a worker that finished no request for this long trims its heap */
-#define STREAM_BYTES                                                                               \
-	(1024 * 1024) /* a request moving this much body streamed it through buffers               \
-	               */
+/* a worker that has finished no request, or received no large body, for this long trims its heap */
+#define IDLE_TRIM_MS 10000
+/* a request body this large streamed through heap buffers */
+#define STREAM_BYTES (1024 * 1024)
 
 static struct event *idle_trim;
 static int64_t last_stream_ms; /* when the last large request body finished */

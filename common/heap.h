@@ -1,6 +1,6 @@
 /*
  * A worker's heap: glibc malloc tuned for streamed bodies, and its free memory given back to the
- * system once the worker has been idle a while (10 s), or has streamed no body for as long.
+ * system once the worker has been idle a while (10 s), or has received no large body for as long.
  */
 #ifndef REGISTRY_HEAP_H
 #define REGISTRY_HEAP_H
