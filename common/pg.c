@@ -78,6 +78,7 @@ struct pgc {
 	PGresult *held;   /* the statement's result while its WAL position is read (PGC_LSN) */
 	char *client_ip;  /* the session's registry.client_ip (NULL: never set, as "") */
 	uint64_t idle_at; /* when it last became idle (now_monotonic_us) */
+	uint64_t down_at; /* when it last broke or failed to connect (now_monotonic_us) */
 };
 
 struct pg_pool {
@@ -286,6 +287,7 @@ pgc_down(struct pgc *c, const char *why)
 		c->pool->losses++;
 	}
 	pgc_close(c);
+	c->down_at = now_monotonic_us();
 	bool lsn_lost = c->state == PGC_LSN;
 	PGresult *held = c->held;
 	c->held = NULL;
@@ -384,12 +386,33 @@ pool_others_open(const struct pg_pool *pool, const struct pgc *c)
 	return false;
 }
 
-/* Fails the queued queries (their callbacks get NULL) unless a connection came up meanwhile. */
+/* With every connection waiting out its back-off, starts the attempt of one whose pause has run
+ * RECONNECT_MIN_MS, for queries that would fail otherwise: the database may be back, and the
+ * back-off's next attempt may be seconds away. Whether an attempt is on its way now. */
+static bool
+pool_retry_early(struct pg_pool *pool)
+{
+	uint64_t now = now_monotonic_us();
+	for (int i = 0; i < pool->nconns; i++) {
+		struct pgc *c = &pool->conns[i];
+		if (c->state == PGC_DOWN && now - c->down_at >= RECONNECT_MIN_MS * 1000ULL) {
+			evtimer_del(c->timer);
+			pgc_connect(c); /* a refusal comes back through pgc_down, here again */
+			return pool_trying(pool);
+		}
+	}
+	return false;
+}
+
+/* Fails the queued queries (their callbacks get NULL) unless a connection came up meanwhile, or
+ * one is on its way up (they wait for it). */
 static void
 pool_fail_queued(evutil_socket_t fd, short what, void *arg)
 {
 	struct pg_pool *pool = arg;
-	if (pg_pool_connected(pool))
+	if (pg_pool_connected(pool) || TAILQ_EMPTY(&pool->queue))
+		return;
+	if (pool_trying(pool) || pool_retry_early(pool))
 		return;
 	struct pg_query *w;
 	while ((w = TAILQ_FIRST(&pool->queue)) != NULL) {
@@ -752,8 +775,9 @@ pool_exec(struct pg_pool *pool, struct pg_stmt *stmt, int nparams, const char *c
 	q->client_ip = xstrdup(client_ip != NULL ? client_ip : "");
 	/* Always queued, never answered on the caller's stack. With a connection on its way up
 	 * the query waits for it (the attempt fails the queue if it fails); with every connection
-	 * waiting out its back-off (the database is down) it fails at the loop's next turn rather
-	 * than waiting up to RECONNECT_MAX_MS for the next attempt. */
+	 * waiting out its back-off (the database is down), at the loop's next turn it starts an
+	 * attempt at once (a database still down refuses it at once, and the query fails) rather
+	 * than waiting up to RECONNECT_MAX_MS for the next one. */
 	TAILQ_INSERT_TAIL(&pool->queue, q, link);
 	pool_kick(pool);
 	pool_grow(pool);

@@ -135,6 +135,13 @@ def check_down_and_back(reg, v2, project_id, manifest, seen):
              timeout=30, what="ready again")
     print(f"ready {time.monotonic() - up:.2f} s after PostgreSQL started; slowest 503: "
           f"{max((t for _, c, t, _ in seen if c == 503), default=0):.2f} s")
+    # every worker at once, not only the one readiness asked: a worker whose connections were
+    # waiting out their back-off (seconds, after a few failed attempts) tries again for the
+    # first query that comes
+    for _ in range(20):
+        r = requests.get(f"{reg.url}/api/v4/projects/{project_id}", timeout=FAST,
+                         headers={"PRIVATE-TOKEN": reg.root_token, "Connection": "close"})
+        assert r.status_code == 200, (r.status_code, r.text)
     v2.push_image("pg/app", "after")
     assert v2.get_manifest("pg/app", "before").status_code == 200
     r = reg.api("GET", f"/projects/{project_id}")
