@@ -4,6 +4,7 @@ they changed, never over a newer database's."""
 import glob
 import os
 import re
+import subprocess
 
 TOP = os.path.join(os.path.dirname(__file__), "..", "..")
 DEFINITION = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(FUNCTION|VIEW|TRIGGER|PROCEDURE)\s+"
@@ -108,3 +109,34 @@ def test_status_words_are_one_set_in_sql_and_c(registry):
         " SELECT 1 FROM unnest(p.proargnames, p.proallargtypes, p.proargmodes) a(name, t, mode)"
         " WHERE a.name = 'status' AND a.mode = 'o' AND a.t <> 'status_word'::regtype)")
     assert text_status == ""
+
+
+def test_wide_tables_are_analyzed_from_a_small_sample(make_registry):
+    # manifests hold their bytes inline and hook_logs a delivery's payload and answer: at a
+    # statistics target of 10, ANALYZE holds 3,000 of their rows at once rather than 30,000
+    # (schema/migrations/052; audit_events' own test is in test_audit_events.py)
+    reg = make_registry().start()
+    group = reg.api("POST", "/groups", json={"name": "stats", "path": "stats"}).json()
+    project = reg.api("POST", "/projects", json={"name": "p", "namespace_id": group["id"]}).json()
+    hook = reg.api("POST", f"/projects/{project['id']}/hooks",
+                   json={"url": "https://hooks.example.com/registry"}).json()
+    out = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", reg.pg.sock_dir, "-U", "postgres",
+         "-d", reg.name, "-c", f"""
+            INSERT INTO repositories (project_id, name) VALUES ({project['id']}, '');
+            INSERT INTO manifests (repository_id, digest, media_type, payload, total_size)
+            SELECT r.id, 'sha256:' || encode(sha256(int8send(g)), 'hex'),
+                   'application/vnd.oci.image.manifest.v1+json',
+                   convert_to(repeat('{{"layers": []}}', 40) || g, 'UTF8'), 1000
+              FROM generate_series(1, 10000) g, repositories r
+             WHERE r.project_id = {project['id']};
+            INSERT INTO hook_logs (hook_id, trigger, url, request_headers, request_data,
+                                   response_status)
+            SELECT {hook['id']}, 'container_registry_hooks', 'https://hooks.example.com/registry',
+                   '{{}}', jsonb_build_object('event', repeat('push ', 100) || g), '200'
+              FROM generate_series(1, 10000) g;
+            ANALYZE VERBOSE manifests;
+            ANALYZE VERBOSE hook_logs;"""],
+        capture_output=True, text=True, check=True)
+    samples = re.findall(r'"(manifests|hook_logs)": scanned .*?; (\d+) rows in sample', out.stderr)
+    assert samples == [("manifests", "3000"), ("hook_logs", "3000")], out.stderr
