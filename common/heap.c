@@ -21,7 +21,8 @@
 
 #include <malloc.h>
 #include <stdbool.h>
-#include <time.h>
+
+#include "util.h"
 
 /* a worker that has finished no request, or received no large body, for this long trims its heap */
 #define IDLE_TRIM_MS 10000
@@ -29,8 +30,8 @@
 #define STREAM_BYTES (1024 * 1024)
 
 static struct event *idle_trim;
-static int64_t last_stream_ms; /* when the last large request body finished */
-static bool stream_left;       /* what it left free has not been trimmed yet */
+static uint64_t last_stream_ms; /* when the last large request body finished */
+static bool stream_left;        /* what it left free has not been trimmed yet */
 
 void
 heap_tune(void)
@@ -56,22 +57,13 @@ heap_idle_init(struct event_base *base)
 	idle_trim = evtimer_new(base, heap_trim_now, NULL);
 }
 
-/* Milliseconds of a clock that only goes forward (coarse: this runs once per request). */
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 heap_request_done(uint64_t body_bytes)
 {
 	static const struct timeval after = { IDLE_TRIM_MS / 1000, (IDLE_TRIM_MS % 1000) * 1000 };
 	if (idle_trim == NULL)
 		return;
-	int64_t now = now_ms();
+	uint64_t now = now_monotonic_us() / 1000;
 	if (body_bytes >= STREAM_BYTES) {
 		last_stream_ms = now;
 		stream_left = true;
